@@ -1,0 +1,136 @@
+/**
+ * Berth's error family. The class is chosen where the failure happens, never by parsing text.
+ * Every error names the object it is about (`message`) and says what to do (`hint`).
+ * `exitCode` follows Docker: 125 the engine failed, 126 the command could not be invoked,
+ * 127 the command was not found. The CLI maps classes to exit codes in one table (cli/exit.ts).
+ */
+export type ObjectKind = 'container' | 'image' | 'network' | 'volume' | 'layer' | 'blob' | 'file' | 'device' | 'user' | 'group' | 'exec';
+
+export abstract class BerthError extends Error {
+  abstract readonly code: string;
+  readonly exitCode: 125 | 126 | 127 = 125;
+  constructor(message: string, readonly hint: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+export class NotFoundError extends BerthError {
+  readonly code = 'NOT_FOUND';
+  constructor(readonly kind: ObjectKind, readonly ref: string, hint?: string, options?: ErrorOptions) {
+    super(`no such ${kind}: ${ref}`, hint ?? listHint(kind), options);
+  }
+}
+
+export class AlreadyExistsError extends BerthError {
+  readonly code = 'ALREADY_EXISTS';
+  constructor(readonly kind: ObjectKind, readonly ref: string, hint?: string, options?: ErrorOptions) {
+    super(`${kind} ${ref} already exists`, hint ?? `pick another name, or remove the existing ${kind} first`, options);
+  }
+}
+
+/** A user-supplied value is malformed or out of range. `field` names the flag or API field. */
+export class InvalidArgumentError extends BerthError {
+  readonly code = 'INVALID_ARGUMENT';
+  constructor(readonly field: string, message: string, hint?: string, options?: ErrorOptions) {
+    super(`invalid ${field}: ${message}`, hint ?? `check the value given for ${field}`, options);
+  }
+}
+
+/** The object exists but is in the wrong state for the request (rm of a running container, ...). */
+export class BadStateError extends BerthError {
+  readonly code = 'BAD_STATE';
+  constructor(message: string, hint: string, options?: ErrorOptions) {
+    super(message, hint, options);
+  }
+}
+
+/** Stored data failed a check: digest mismatch, truncated stream, unsafe path in a layer. */
+export class CorruptError extends BerthError {
+  readonly code = 'CORRUPT';
+  constructor(message: string, hint: string, options?: ErrorOptions) {
+    super(message, hint, options);
+  }
+}
+
+/** Another process holds a lock for too long. */
+export class LockedError extends BerthError {
+  readonly code = 'LOCKED';
+  constructor(readonly path: string, readonly holder: string) {
+    super(`${path} is locked by ${holder}`, 'wait for the other berth command to finish, or stop it');
+  }
+}
+
+/** A host facility failed: runc, conmon, iptables, ip, mount. Carries the command and its stderr. */
+export class RuntimeError extends BerthError {
+  readonly code = 'RUNTIME';
+  constructor(message: string, hint: string, options?: ErrorOptions & { command?: string; stderr?: string; exitCode?: number }) {
+    super(message, hint, options);
+    this.command = options?.command;
+    this.stderr = options?.stderr;
+    this.commandExitCode = options?.exitCode;
+  }
+  readonly command: string | undefined;
+  readonly stderr: string | undefined;
+  readonly commandExitCode: number | undefined;
+}
+
+/** The container's command exists but cannot be executed (permission, not a binary, a directory). */
+export class CannotInvokeError extends BerthError {
+  readonly code = 'CANNOT_INVOKE';
+  override readonly exitCode = 126 as const;
+  constructor(readonly command: string, reason: string, options?: ErrorOptions) {
+    super(`cannot invoke ${command}: ${reason}`, 'check that the file is an executable for this machine and has its x bit set', options);
+  }
+}
+
+/** The container's command does not exist in its filesystem or PATH. */
+export class CommandNotFoundError extends BerthError {
+  readonly code = 'COMMAND_NOT_FOUND';
+  override readonly exitCode = 127 as const;
+  constructor(readonly command: string, options?: ErrorOptions) {
+    super(`command not found in the container: ${command}`, 'check the image contents and PATH, or give the full path', options);
+  }
+}
+
+export function isBerthError(err: unknown): err is BerthError {
+  return err instanceof BerthError;
+}
+
+function listHint(kind: ObjectKind): string {
+  switch (kind) {
+    case 'container': return 'list what exists with "berth ps -a"';
+    case 'image': return 'list what exists with "berth images"';
+    case 'network': return 'list what exists with "berth network ls"';
+    case 'volume': return 'list what exists with "berth volume ls"';
+    default: return `check the ${kind} name`;
+  }
+}
+
+/**
+ * "Already gone" is success for teardown (CNI DEL semantics): a missing file, link, netns,
+ * runc container or iptables rule. Errors opt in by class or errno, never by message text —
+ * except for external tools that only speak text, whose wrappers set `alreadyGone` themselves.
+ */
+export function isAlreadyGone(err: unknown): boolean {
+  if (err instanceof NotFoundError) return true;
+  const e = err as { code?: unknown; alreadyGone?: unknown } | null;
+  return !!e && (e.code === 'ENOENT' || e.code === 'ESRCH' || e.alreadyGone === true);
+}
+
+/**
+ * Teardown runs every step; "already gone" counts as done; real failures are gathered into one
+ * AggregateError so that nothing is silently left behind.
+ */
+export async function runTeardown(steps: ReadonlyArray<() => Promise<void>>): Promise<void> {
+  const failed: unknown[] = [];
+  for (const step of steps) {
+    try {
+      await step();
+    } catch (err) {
+      if (!isAlreadyGone(err)) failed.push(err);
+    }
+  }
+  if (failed.length === 1) throw failed[0];
+  if (failed.length) throw new AggregateError(failed, 'teardown left resources behind: ' + failed.map((f) => (f as Error).message).join('; '));
+}

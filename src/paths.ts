@@ -1,0 +1,69 @@
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+
+export const DEFAULT_ROOT = '/var/lib/berth';
+export const DEFAULT_RUNROOT = '/run/berth';
+
+/**
+ * Where a store keeps things. `root` is persistent (images, layers, container records); `runroot` is
+ * volatile state that a reboot should clear (runc state, monitor pid/exit files, netns mounts, locks).
+ * A non-default root gets its own runroot, derived from the root's path, so two roots never share state
+ * (Podman's --root/--runroot). Paths under runroot stay short: unix socket paths are limited to 108 bytes.
+ */
+export interface StoreLayout {
+  readonly root: string;
+  readonly runroot: string;
+  /** content-addressed blobs: blobs/sha256/<hex> */
+  readonly blobs: string;
+  /** unpacked layers keyed by diffID, plus the short links overlay lowerdirs name */
+  readonly layers: string;
+  /** image records and tags */
+  readonly images: string;
+  /** one writable overlay layer per container (upper, work, merged) */
+  readonly snapshots: string;
+  /** one folder per container: record, bundle, log, userdata files */
+  readonly containers: string;
+  readonly networks: string;
+  readonly volumes: string;
+  /** runc --root */
+  readonly runc: string;
+  /** lock files, one per store object */
+  readonly locks: string;
+  /** bind-mounted network namespaces */
+  readonly netns: string;
+  /** monitor exit files and sockets */
+  readonly exits: string;
+  readonly sockets: string;
+}
+
+export interface LayoutOptions {
+  root?: string;
+  runroot?: string;
+}
+
+export function resolveLayout(opts: LayoutOptions = {}, env: NodeJS.ProcessEnv = process.env): StoreLayout {
+  const root = path.resolve(opts.root ?? env.BERTH_ROOT ?? DEFAULT_ROOT);
+  const runroot = path.resolve(opts.runroot ?? env.BERTH_RUNROOT ?? defaultRunroot(root));
+  return {
+    root,
+    runroot,
+    blobs: path.join(root, 'blobs'),
+    layers: path.join(root, 'layers'),
+    images: path.join(root, 'images'),
+    snapshots: path.join(root, 'snapshots'),
+    containers: path.join(root, 'containers'),
+    networks: path.join(root, 'networks'),
+    volumes: path.join(root, 'volumes'),
+    runc: path.join(runroot, 'runc'),
+    locks: path.join(runroot, 'locks'),
+    netns: path.join(runroot, 'netns'),
+    exits: path.join(runroot, 'exits'),
+    sockets: path.join(runroot, 's'),
+  };
+}
+
+export function defaultRunroot(root: string): string {
+  if (path.resolve(root) === DEFAULT_ROOT) return DEFAULT_RUNROOT;
+  const tag = createHash('sha256').update(path.resolve(root)).digest('hex').slice(0, 12);
+  return path.join(DEFAULT_RUNROOT, tag);
+}

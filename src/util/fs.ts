@@ -1,0 +1,82 @@
+import { randomBytes } from 'node:crypto';
+import { promises as fsp, constants } from 'node:fs';
+import path from 'node:path';
+
+/**
+ * Atomic write: temp file in the same folder, fsync, chmod, rename (containers/storage's
+ * AtomicWriteFile). A reader sees the old file or the new one, never half of either,
+ * and a crash leaves at most a `.tmp-*` file that `removeStaleTemps` clears.
+ */
+export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+  const dir = path.dirname(file);
+  const tmp = path.join(dir, `.tmp-${path.basename(file)}-${randomBytes(6).toString('hex')}`);
+  const fh = await fsp.open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+    await fh.chmod(mode);
+  } catch (err) {
+    await fh.close().catch(() => {});
+    await fsp.rm(tmp, { force: true });
+    throw err;
+  }
+  await fh.close();
+  try {
+    await fsp.rename(tmp, file);
+  } catch (err) {
+    await fsp.rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+export async function writeJsonAtomic(file: string, value: unknown, mode = 0o644): Promise<void> {
+  await writeFileAtomic(file, JSON.stringify(value, null, 2) + '\n', mode);
+}
+
+/** Reads JSON, or returns undefined when the file does not exist. Other errors propagate. */
+export async function readJsonIfExists<T>(file: string): Promise<T | undefined> {
+  let text: string;
+  try {
+    text = await fsp.readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  return JSON.parse(text) as T;
+}
+
+export async function readJson<T>(file: string): Promise<T> {
+  return JSON.parse(await fsp.readFile(file, 'utf8')) as T;
+}
+
+export async function ensureDir(dir: string, mode = 0o755): Promise<string> {
+  await fsp.mkdir(dir, { recursive: true, mode });
+  return dir;
+}
+
+export async function pathExists(p: string): Promise<boolean> {
+  try {
+    await fsp.lstat(p);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
+}
+
+/** Lists a directory, treating a missing one as empty. */
+export async function readdirIfExists(dir: string): Promise<string[]> {
+  try {
+    return await fsp.readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+}
+
+/** Removes `.tmp-*` leftovers of writes interrupted by a crash. */
+export async function removeStaleTemps(dir: string): Promise<void> {
+  for (const name of await readdirIfExists(dir)) {
+    if (name.startsWith('.tmp-')) await fsp.rm(path.join(dir, name), { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,103 @@
+import { promises as fsp, constants, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { LockedError } from '../errors.js';
+
+/**
+ * A cross-process lock file, one per store object (podman's per-container lock, without shared memory).
+ * Node has no flock(2), so the lock is an O_EXCL file holding "pid starttime". A holder killed with
+ * SIGKILL leaves the file behind; the next taker sees the pid is gone (or reused: start time differs)
+ * and breaks it. Breaking is itself guarded by an O_EXCL `.break` file so two breakers cannot both win.
+ *
+ * Locks are taken in the order container → network → IPAM and never held while waiting on a
+ * container process (STYLE.md, Concurrency).
+ */
+export interface Lock {
+  readonly path: string;
+  release(): Promise<void>;
+}
+
+const self = `${process.pid} ${processStartTime(process.pid) ?? 0}`;
+
+export async function acquireLock(file: string, timeoutMs = 30_000): Promise<Lock> {
+  const deadline = Date.now() + timeoutMs;
+  let delay = 2;
+  await fsp.mkdir(path.dirname(file), { recursive: true });
+  for (;;) {
+    try {
+      const fh = await fsp.open(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+      await fh.writeFile(self);
+      await fh.close();
+      return { path: file, release: () => fsp.rm(file, { force: true }) };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const holder = await readHolder(file);
+    if (holder !== undefined && !holderAlive(holder)) {
+      await breakStale(file, holder);
+      continue;
+    }
+    if (Date.now() > deadline) throw new LockedError(file, holder ? `process ${holder.split(' ')[0]}` : 'another process');
+    await sleep(delay);
+    delay = Math.min(delay * 2, 50);
+  }
+}
+
+export async function withLock<T>(file: string, fn: () => Promise<T>, timeoutMs?: number): Promise<T> {
+  const lock = await acquireLock(file, timeoutMs);
+  try {
+    return await fn();
+  } finally {
+    await lock.release();
+  }
+}
+
+async function readHolder(file: string): Promise<string | undefined> {
+  try {
+    const text = (await fsp.readFile(file, 'utf8')).trim();
+    // An empty file is a taker between open and write: treat as alive for now.
+    return text || undefined;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+function holderAlive(holder: string): boolean {
+  const [pidText, start] = holder.split(' ');
+  const pid = Number(pidText);
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  const actual = processStartTime(pid);
+  return actual !== undefined && (start === undefined || start === '0' || actual === start);
+}
+
+async function breakStale(file: string, holder: string): Promise<void> {
+  const guard = `${file}.break`;
+  try {
+    const fh = await fsp.open(guard, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+    await fh.close();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    // Someone else is breaking it; a guard older than 5 s belongs to a breaker that died.
+    const st = await fsp.stat(guard).catch(() => undefined);
+    if (st && Date.now() - st.mtimeMs > 5_000) await fsp.rm(guard, { force: true });
+    await sleep(5);
+    return;
+  }
+  try {
+    if ((await readHolder(file)) === holder) await fsp.rm(file, { force: true });
+  } finally {
+    await fsp.rm(guard, { force: true });
+  }
+}
+
+/** Field 22 of /proc/PID/stat: start time in clock ticks, which tells a reused pid from the original. */
+export function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return fields[19];
+  } catch {
+    return undefined;
+  }
+}
