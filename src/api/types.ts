@@ -210,6 +210,11 @@ export interface ContainersApi {
   update(ref: string, resources: ResourceRequest & { restart?: string }): Promise<void>;
   port(ref: string): Promise<PortBinding[]>;
   prune(): Promise<{ deleted: string[] }>;
+  /**
+   * Runs after a container's process ends (the monitor calls `berth container cleanup ID`, as podman's
+   * conmon does): tears down its network and mounts, records the exit, applies --rm and restart policies.
+   */
+  cleanup(ref: string): Promise<void>;
 }
 
 // ---------------------------------------------------------------- networks

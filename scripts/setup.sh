@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Installs what Berth needs on a fresh Debian machine that has only node and npm, builds it, and puts
+# `berth` on PATH. Idempotent: a second run checks and does nothing new.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(runc conmon catatonit iptables iproute2 busybox-static dnsmasq-base socat attr procps util-linux kmod)
+NODE_MAJOR_MIN=20
+
+say() { printf 'setup: %s\n' "$*"; }
+die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
+
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null) || die "node is not installed: install Node.js ${NODE_MAJOR_MIN}+ first"
+[ "$node_major" -ge "$NODE_MAJOR_MIN" ] || die "node $(node --version) is too old: Berth needs Node.js ${NODE_MAJOR_MIN}+"
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  [ "$(id -u)" -eq 0 ] || die "missing packages: ${missing[*]}; run this script as root, or install them with: sudo apt-get install ${missing[*]}"
+  command -v apt-get >/dev/null || die "missing packages: ${missing[*]}, and this machine has no apt-get: install them by hand"
+  say "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+for tool in runc conmon catatonit iptables ip busybox dnsmasq socat; do
+  command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] || [ -x "/usr/bin/$tool" ] || [ -x "/bin/$tool" ] || die "$tool not found after install"
+done
+runc_version=$(runc --version | awk 'NR==1 {print $3}')
+case "$runc_version" in 1.*) ;; *) die "runc $runc_version is not 1.x";; esac
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "installing npm dependencies"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+say "building"
+npm run --silent build
+
+# berth on PATH: a link to this checkout's entry point.
+bin_dir=/usr/local/bin
+if [ -w "$bin_dir" ]; then
+  ln -sf "$PWD/bin/berth.js" "$bin_dir/berth"
+  chmod +x bin/berth.js
+else
+  say "cannot write $bin_dir: run berth as $PWD/bin/berth.js"
+fi
+say "ready: $(node bin/berth.js --version 2>/dev/null || echo 'berth built')"

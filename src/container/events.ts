@@ -1,0 +1,69 @@
+import { promises as fsp, watch } from 'node:fs';
+import path from 'node:path';
+import type { EngineEvent } from '../api/types.js';
+import type { StoreLayout } from '../paths.js';
+
+/**
+ * The event log: one JSON line per event appended to <root>/events.jsonl. Small O_APPEND writes are
+ * atomic, so concurrent berth processes interleave whole lines. `docker events` reads and follows it.
+ */
+export class EventLog {
+  readonly file: string;
+  constructor(layout: StoreLayout) {
+    this.file = path.join(layout.root, 'events.jsonl');
+  }
+
+  async emit(type: EngineEvent['type'], action: string, id: string, attributes: Record<string, string> = {}): Promise<void> {
+    const ev: EngineEvent = { time: nowNano(), type, action, id, attributes };
+    await fsp.appendFile(this.file, JSON.stringify(ev) + '\n').catch(() => {});
+  }
+
+  async *read(opts: { since?: number; until?: number; follow?: boolean; signal?: AbortSignal } = {}): AsyncIterable<EngineEvent> {
+    let offset = 0;
+    let pending = '';
+    for (;;) {
+      const fh = await fsp.open(this.file, 'r').catch(() => undefined);
+      if (fh) {
+        try {
+          const { size } = await fh.stat();
+          if (size > offset) {
+            const buf = Buffer.alloc(size - offset);
+            await fh.read(buf, 0, buf.length, offset);
+            offset = size;
+            pending += buf.toString('utf8');
+          }
+        } finally {
+          await fh.close();
+        }
+      }
+      const lines = pending.split('\n');
+      pending = lines.pop() ?? '';
+      for (const line of lines) {
+        if (!line) continue;
+        const ev = JSON.parse(line) as EngineEvent;
+        const t = Date.parse(ev.time);
+        if (opts.since !== undefined && t < opts.since) continue;
+        if (opts.until !== undefined && t > opts.until) return;
+        yield ev;
+      }
+      if (!opts.follow || opts.signal?.aborted) return;
+      if (opts.until !== undefined && Date.now() > opts.until) return;
+      await waitForChange(path.dirname(this.file), opts.signal);
+    }
+  }
+}
+
+function waitForChange(dir: string, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => { clearTimeout(timer); w.close(); signal?.removeEventListener('abort', done); resolve(); };
+    const w = watch(dir, done);
+    const timer = setTimeout(done, 1000);
+    signal?.addEventListener('abort', done);
+  });
+}
+
+/** RFC 3339 with nanoseconds, as Docker prints times. */
+export function nowNano(): string {
+  const ns = process.hrtime.bigint() % 1_000_000n;
+  return new Date().toISOString().replace('Z', `${ns.toString().padStart(6, '0')}Z`);
+}

@@ -1,0 +1,864 @@
+import { promises as fsp } from 'node:fs';
+import { totalmem } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type {
+  ContainerInspect, ContainerStats, ContainerSummary, ExecRequest, LogEntry, LogOptions, PortBinding, StdioStreams, TopResult,
+} from '../api/types.js';
+import { BadStateError, InvalidArgumentError, NotFoundError, isAlreadyGone, runTeardown } from '../errors.js';
+import { newContainerId, shortId, type ContainerId } from '../ids.js';
+import type { CreateRequest, ResourceRequest } from '../options.js';
+import type { StoreLayout } from '../paths.js';
+import { ensureDir, readJson, writeFileAtomic } from '../util/fs.js';
+import { acquireLock, withLock } from '../util/lock.js';
+import { run } from '../util/exec.js';
+import { EventLog } from './events.js';
+import { inspectView, summaryView } from './views.js';
+import { generateName } from './names.js';
+import type { ContainerDeps, ImageConfigBody, SandboxStatus, Spec } from './ports.js';
+import { RecordStore, ZERO_TIME, containerPaths, type ContainerRecord } from './record.js';
+import { normalizeSignal, parseRestartPolicy, restartDelay, shouldRestart } from './status.js';
+
+const LIVE: ReadonlySet<string> = new Set(['running', 'paused', 'restarting', 'stopping']);
+const DEFAULT_IMAGE = /^(localhost\/)?busybox(:latest)?$/;
+
+/** Extra per-container data kept beside the record: the image config the spec is built from. */
+interface StoredConfig {
+  imageConfig: ImageConfigBody;
+}
+
+/**
+ * The container lifecycle: create → start → (exit → cleanup → restart?) → stop → remove.
+ * One lock per container; never held while waiting on the container's process. Every step that makes
+ * host objects first records its `phase`, so `repairInterrupted` can finish or undo a killed command.
+ */
+export class ContainerManager {
+  readonly records: RecordStore;
+  readonly events: EventLog;
+
+  constructor(private readonly layout: StoreLayout, private readonly deps: ContainerDeps) {
+    this.records = new RecordStore(layout);
+    this.events = new EventLog(layout);
+  }
+
+  // ------------------------------------------------------------------ create / start
+
+  async create(req: CreateRequest): Promise<{ id: string; warnings: string[] }> {
+    if (!req.image) throw new InvalidArgumentError('image', 'no image given', 'name an image, e.g. "berth run busybox echo hi"');
+    const restartPolicy = parseRestartPolicy(req.restart);
+    if (req.autoRemove && restartPolicy.name !== 'no') {
+      throw new InvalidArgumentError('--restart', 'conflicting options: cannot specify both --restart and --rm');
+    }
+    const stopSignal = normalizeSignal(req.stopSignal ?? 'SIGTERM', '--stop-signal');
+    await this.repairInterrupted();
+    const image = await this.resolveImage(req.image);
+    const imageConfig = image.config.config ?? {};
+    const id = newContainerId();
+    const name = req.name ?? (await this.freeGeneratedName());
+    await this.records.reserveName(name, id);
+    const p = containerPaths(this.layout, id);
+    const networkMode = req.network?.networks?.[0] ?? 'bridge';
+    const rec: ContainerRecord = {
+      id, name, created: new Date().toISOString(), image: req.image, imageId: image.id, request: req,
+      path: '', args: [], tty: !!req.tty, openStdin: !!req.openStdin,
+      state: 'configured', phase: 'creating', pid: 0, startedAt: ZERO_TIME, finishedAt: ZERO_TIME, exitCode: 0,
+      oomKilled: false, error: '', restartPolicy, restartCount: 0, manuallyStopped: false, autoRemove: !!req.autoRemove,
+      stopSignal: imageConfig.StopSignal && !req.stopSignal ? normalizeSignal(imageConfig.StopSignal) : stopSignal,
+      stopTimeout: req.stopTimeout ?? 10, labels: { ...(imageConfig.Labels ?? {}), ...(req.labels ?? {}) },
+      ports: [], networks: [], networkMode, hostname: req.hostname ?? id.slice(0, 12),
+    };
+    try {
+      await withLock(p.lock, async () => {
+        await this.records.save(rec);
+        await writeFileAtomic(path.join(p.dir, 'config.json'), JSON.stringify({ imageConfig } satisfies StoredConfig));
+        const snap = await this.deps.snapshots.prepare(id, { image: image.id, layers: image.layers });
+        // Build the spec now so that every bad flag fails at create, as with docker.
+        const { spec, warnings } = await this.buildSpec(rec, snap.mountpoint, imageConfig, undefined);
+        rec.path = spec.process?.args?.[0] ?? '';
+        rec.args = spec.process?.args?.slice(1) ?? [];
+        if (req.init) [rec.path, ...rec.args] = spec.process?.args?.slice(spec.process.args.indexOf('--') + 1) ?? [];
+        rec.state = 'created';
+        delete rec.phase;
+        await this.records.save(rec);
+        (rec as { warnings?: string[] }).warnings = warnings;
+      });
+    } catch (err) {
+      await this.destroy(rec).catch(() => {});
+      throw err;
+    }
+    await this.events.emit('container', 'create', id, { name, image: req.image });
+    return { id, warnings: (rec as { warnings?: string[] }).warnings ?? [] };
+  }
+
+  async start(ref: string): Promise<void> {
+    const rec0 = await this.records.resolve(ref);
+    await withLock(containerPaths(this.layout, rec0.id).lock, async () => {
+      const rec = await this.mustLoad(rec0.id);
+      await this.syncExited(rec);
+      if (rec.state === 'running' || rec.state === 'paused') {
+        throw new BadStateError(`container ${rec.name} is already running`, 'stop it first, or use "berth restart"');
+      }
+      rec.manuallyStopped = false;
+      await this.startLocked(rec);
+    });
+  }
+
+  private async startLocked(rec: ContainerRecord): Promise<void> {
+    const p = containerPaths(this.layout, rec.id);
+    const { imageConfig } = await readJson<StoredConfig>(path.join(p.dir, 'config.json'));
+    rec.phase = 'starting';
+    rec.error = '';
+    await this.records.save(rec);
+    let sandbox: SandboxStatus | undefined;
+    try {
+      const rootfs = await this.deps.snapshots.mount(rec.id);
+      await this.deps.runtime.clearExit(rec.id);
+      // A container left by a crashed start would make runc create fail with "already exists".
+      await this.deps.runtime.delete(rec.id, { force: true }).catch(() => {});
+      sandbox = await this.attachNetwork(rec, imageConfig);
+      await Promise.all([
+        writeFileAtomic(p.hostname, sandbox.hostname + '\n'),
+        writeFileAtomic(p.hosts, sandbox.hostsFile),
+        writeFileAtomic(p.resolvConf, sandbox.resolvConf),
+      ]);
+      const { spec } = await this.buildSpec(rec, rootfs, imageConfig, sandbox);
+      await this.deps.bundle.writeBundle(p.bundle, spec);
+      const { pid } = await this.deps.runtime.create({
+        id: rec.id, bundle: p.bundle, logPath: p.log, tty: rec.tty, openStdin: rec.openStdin,
+        exitCommand: this.deps.cleanupCommand(rec.id),
+      });
+      await this.deps.runtime.start(rec.id);
+      rec.pid = pid;
+      rec.state = 'running';
+      rec.startedAt = new Date().toISOString();
+      rec.ports = sandbox.ports;
+      rec.networks = sandbox.endpoints;
+      delete rec.phase;
+      await this.records.save(rec);
+    } catch (err) {
+      await runTeardown([
+        () => this.deps.runtime.delete(rec.id, { force: true }),
+        () => this.deps.network.detach(rec.id),
+        () => this.deps.snapshots.unmount(rec.id),
+      ]).catch(() => {});
+      delete rec.phase;
+      rec.error = (err as Error).message;
+      rec.state = rec.state === 'restarting' ? 'exited' : rec.state;
+      if (rec.state === 'exited' || rec.startedAt !== ZERO_TIME) rec.exitCode = (err as { exitCode?: number }).exitCode ?? 125;
+      await this.records.save(rec);
+      throw err;
+    }
+    await this.events.emit('container', 'start', rec.id, { name: rec.name, image: rec.image });
+  }
+
+  private async attachNetwork(rec: ContainerRecord, imageConfig: ImageConfigBody): Promise<SandboxStatus> {
+    const req = rec.request.network ?? {};
+    const mode = rec.networkMode;
+    let sharedWith: { id: string } | undefined;
+    if (mode.startsWith('container:')) {
+      const other = await this.records.resolve(mode.slice('container:'.length));
+      if (other.state !== 'running') throw new BadStateError(`cannot join the network of container ${other.name}: it is not running`, `start ${other.name} first`);
+      sharedWith = { id: other.id };
+    }
+    const links = [];
+    for (const link of req.links ?? []) {
+      const [target, alias] = link.split(':');
+      const other = await this.records.resolve(target!);
+      if (other.state !== 'running') throw new BadStateError(`cannot link to container ${other.name}: it is not running`, `start ${other.name} first`);
+      links.push({ id: other.id, name: other.name, alias: alias ?? other.name });
+    }
+    return this.deps.network.attach({
+      id: rec.id, name: rec.name, hostname: rec.hostname, domainname: rec.request.domainname, request: req,
+      exposedPorts: Object.keys(imageConfig.ExposedPorts ?? {}), sharedWith, links,
+    });
+  }
+
+  private async buildSpec(rec: ContainerRecord, rootfs: string, imageConfig: ImageConfigBody, sandbox: SandboxStatus | undefined): Promise<{ spec: Spec; warnings: string[] }> {
+    const host = await this.deps.host();
+    const p = containerPaths(this.layout, rec.id);
+    const req = rec.request;
+    const [userDb, envFileText, seccompProfileText, links] = await Promise.all([
+      this.deps.bundle.readUserDb(rootfs),
+      Promise.all((req.envFiles ?? []).map((f) => readUserFile(f, '--env-file'))),
+      readSeccompProfile(req.securityOpt),
+      this.linkEnv(req.network?.links),
+    ]);
+    const request = links.length ? { ...req, env: [...links, ...(req.env ?? [])] } : req;
+    return this.deps.bundle.buildSpec({
+      id: rec.id,
+      rootfsPath: rootfs,
+      imageConfig,
+      request,
+      host,
+      userDb,
+      namespaces: {
+        network: networkNamespace(sandbox),
+        pid: await this.sharedNamespace(req.pid, 'pid'),
+        ipc: await this.sharedNamespace(req.ipc, 'ipc'),
+        uts: await this.sharedNamespace(req.uts, 'uts'),
+      },
+      files: sandbox ? { hostname: p.hostname, hosts: p.hosts, resolvConf: p.resolvConf } : {},
+      extraMounts: bindMounts(req.volumes),
+      cgroupsPath: `/berth/${rec.id}`,
+      initPath: req.init ? host.tools.catatonit : undefined,
+      devices: await statDevices(req),
+      seccompProfileText,
+      envFileText,
+    });
+  }
+
+  private async sharedNamespace(mode: string | undefined, kind: 'pid' | 'ipc' | 'uts'): Promise<{ path: string } | 'host' | undefined> {
+    if (!mode || mode === 'private' || mode === 'shareable') return undefined;
+    if (mode === 'host') return 'host';
+    if (mode.startsWith('container:')) {
+      const other = await this.records.resolve(mode.slice('container:'.length));
+      if (other.state !== 'running' || !other.pid) throw new BadStateError(`cannot join the ${kind} namespace of container ${other.name}: it is not running`, `start ${other.name} first`);
+      return { path: `/proc/${other.pid}/ns/${kind}` };
+    }
+    throw new InvalidArgumentError(`--${kind}`, `"${mode}" is not host, private or container:NAME`);
+  }
+
+  /** Docker's legacy link variables: ALIAS_PORT_80_TCP_ADDR and friends, from the target's record. */
+  private async linkEnv(links: string[] | undefined): Promise<string[]> {
+    const env: string[] = [];
+    for (const link of links ?? []) {
+      const [target, aliasText] = link.split(':');
+      const other = await this.records.resolve(target!);
+      const alias = (aliasText ?? other.name).toUpperCase().replace(/[^A-Z0-9_]/g, '_');
+      const ip = other.networks[0]?.ipv4?.split('/')[0];
+      if (!ip) continue;
+      const cfg = await readJson<StoredConfig>(path.join(containerPaths(this.layout, other.id).dir, 'config.json')).catch(() => undefined);
+      const ports = Object.keys(cfg?.imageConfig.ExposedPorts ?? {}).sort();
+      env.push(`${alias}_NAME=/${other.name}/${aliasText ?? other.name}`);
+      for (const [i, port] of ports.entries()) {
+        const [num, proto = 'tcp'] = port.split('/');
+        const key = `${alias}_PORT_${num}_${proto.toUpperCase()}`;
+        if (i === 0) env.push(`${alias}_PORT=${proto}://${ip}:${num}`);
+        env.push(`${key}=${proto}://${ip}:${num}`, `${key}_ADDR=${ip}`, `${key}_PORT=${num}`, `${key}_PROTO=${proto}`);
+      }
+    }
+    return env;
+  }
+
+  // ------------------------------------------------------------------ run / attach / wait
+
+  async run(req: CreateRequest, opts: { detach?: boolean; io?: StdioStreams } = {}): Promise<{ id: string; exitCode?: number; warnings: string[] }> {
+    const { id, warnings } = await this.create(req);
+    try {
+      await this.start(id);
+    } catch (err) {
+      if (req.autoRemove) await this.remove(id, { force: true }).catch(() => {});
+      throw err;
+    }
+    if (opts.detach) return { id, warnings };
+    const rec = await this.mustLoad(id);
+    const exited = () => this.deps.runtime.exitStatus(id).then((s) => s !== undefined);
+    const attached = this.deps.runtime.attach(id, { ...(opts.io ?? {}), logPath: containerPaths(this.layout, id).log, tty: rec.tty }, exited);
+    const exitCode = await this.deps.runtime.waitExit(id);
+    await attached;
+    // Do the exit work here rather than wait for the monitor's cleanup process to start: it finds it done.
+    await this.cleanup(id);
+    return { id, exitCode, warnings };
+  }
+
+  async attach(ref: string, io: StdioStreams): Promise<{ exitCode?: number }> {
+    const rec = await this.records.resolve(ref);
+    if (rec.state !== 'running') throw new BadStateError(`cannot attach to container ${rec.name}: it is not running`, 'start it first, or read its output with "berth logs"');
+    const exited = () => this.deps.runtime.exitStatus(rec.id).then((s) => s !== undefined);
+    await this.deps.runtime.attach(rec.id, { ...io, logPath: containerPaths(this.layout, rec.id).log, tty: rec.tty }, exited);
+    const st = await this.deps.runtime.exitStatus(rec.id);
+    return { exitCode: st?.exitCode };
+  }
+
+  async wait(ref: string, opts: { condition?: 'not-running' | 'next-exit' | 'removed' } = {}): Promise<number> {
+    const rec = await this.records.resolve(ref);
+    if (!LIVE.has(rec.state) && opts.condition !== 'next-exit' && opts.condition !== 'removed') return rec.exitCode;
+    const code = LIVE.has(rec.state) ? await this.deps.runtime.waitExit(rec.id) : rec.exitCode;
+    if (opts.condition === 'removed') {
+      while (await this.records.load(rec.id)) await sleep(50);
+    } else {
+      await this.cleanup(rec.id);
+    }
+    return code;
+  }
+
+  // ------------------------------------------------------------------ exit handling
+
+  /**
+   * Runs when a container's process has ended: by the monitor's exit command, by an attached `run`, by
+   * stop and rm. Idempotent. Tears down what the run needed, records the exit, then applies --rm or the
+   * restart policy (with Docker's back-off) outside the lock.
+   */
+  async cleanup(ref: string): Promise<void> {
+    const rec0 = await this.records.load(ref) ?? await this.records.resolve(ref).catch(() => undefined);
+    if (!rec0) return;
+    const lock = containerPaths(this.layout, rec0.id).lock;
+    const next = await withLock(lock, async () => {
+      const rec = await this.records.load(rec0.id);
+      if (!rec || !LIVE.has(rec.state)) return undefined;
+      if (!(await this.finishExit(rec))) return undefined;
+      if (rec.autoRemove) return 'remove' as const;
+      if (shouldRestart(rec)) {
+        rec.state = 'restarting';
+        await this.records.save(rec);
+        return 'restart' as const;
+      }
+      return undefined;
+    });
+    if (next === 'remove') {
+      await this.remove(rec0.id, { force: true });
+    } else if (next === 'restart') {
+      const rec = await this.mustLoad(rec0.id);
+      await sleep(restartDelay(rec.restartCount));
+      await withLock(lock, async () => {
+        const cur = await this.records.load(rec0.id);
+        if (!cur || cur.state !== 'restarting' || cur.manuallyStopped) return;
+        cur.restartCount += 1;
+        await this.startLocked(cur);
+      });
+    }
+  }
+
+  /** Under the container lock: if its process has ended, tear down and record the exit. */
+  private async finishExit(rec: ContainerRecord): Promise<boolean> {
+    let status = await this.deps.runtime.exitStatus(rec.id);
+    if (!status) {
+      const st = await this.deps.runtime.state(rec.id);
+      if (st && st.status !== 'stopped') return false;
+      // The monitor is gone without an exit file (reboot, or it was killed): nothing can tell the code.
+      status = { exitCode: 255, finishedAt: new Date().toISOString() };
+    }
+    await runTeardown([
+      () => this.deps.runtime.delete(rec.id, { force: true }),
+      () => this.deps.network.detach(rec.id),
+      () => this.deps.snapshots.unmount(rec.id),
+    ]);
+    rec.state = 'exited';
+    rec.exitCode = status.exitCode;
+    rec.finishedAt = status.finishedAt;
+    rec.oomKilled = !!status.oomKilled;
+    rec.pid = 0;
+    delete rec.phase;
+    await this.records.save(rec);
+    await this.events.emit('container', 'die', rec.id, { name: rec.name, exitCode: String(rec.exitCode) });
+    return true;
+  }
+
+  /** For read-only views: a container whose exit the cleanup has not recorded yet shows as exited. */
+  private async observed(rec: ContainerRecord): Promise<ContainerRecord> {
+    if (!LIVE.has(rec.state) || rec.state === 'restarting') return rec;
+    const status = await this.deps.runtime.exitStatus(rec.id);
+    if (status) return { ...rec, state: 'exited', exitCode: status.exitCode, finishedAt: status.finishedAt, pid: 0 };
+    if (rec.pid && !(await pidAlive(rec.pid))) return { ...rec, state: 'exited', exitCode: 255, pid: 0 };
+    return rec;
+  }
+
+  private async syncExited(rec: ContainerRecord): Promise<void> {
+    if (LIVE.has(rec.state) && rec.state !== 'restarting') await this.finishExit(rec);
+  }
+
+  // ------------------------------------------------------------------ stop / kill / restart / remove
+
+  async stop(ref: string, opts: { timeout?: number; signal?: string } = {}): Promise<void> {
+    const rec = await this.records.resolve(ref);
+    const live = await this.observed(rec);
+    if (live.state === 'restarting') {
+      await this.markStopped(rec.id, 'exited');
+      return;
+    }
+    if (!LIVE.has(live.state)) return this.cleanup(rec.id);
+    await this.markStopped(rec.id);
+    const signal = normalizeSignal(opts.signal ?? rec.stopSignal, '--signal');
+    const timeout = (opts.timeout ?? rec.stopTimeout) * 1000;
+    if (live.state === 'paused') await this.deps.runtime.resume(rec.id).catch(() => {});
+    await this.deps.runtime.kill(rec.id, signal).catch(ignoreGone);
+    if (!(await this.waitExitFor(rec.id, timeout))) {
+      await this.deps.runtime.kill(rec.id, 'SIGKILL', { all: true }).catch(ignoreGone);
+      await this.waitExitFor(rec.id, 10_000);
+    }
+    await this.cleanup(rec.id);
+    await this.events.emit('container', 'stop', rec.id, { name: rec.name });
+  }
+
+  async kill(ref: string, signal = 'SIGKILL'): Promise<void> {
+    const rec = await this.records.resolve(ref);
+    const sig = normalizeSignal(signal);
+    const live = await this.observed(rec);
+    if (live.state !== 'running' && live.state !== 'paused') {
+      throw new BadStateError(`cannot kill container ${rec.name}: it is not running`, 'start it first');
+    }
+    // Docker treats a kill with the stop signal or SIGKILL as a manual stop: restart policies stand down.
+    if (sig === 'SIGKILL' || sig === rec.stopSignal) await this.markStopped(rec.id);
+    await this.deps.runtime.kill(rec.id, sig);
+    await this.events.emit('container', 'kill', rec.id, { name: rec.name, signal: sig });
+    if (sig === 'SIGKILL') {
+      await this.waitExitFor(rec.id, 10_000);
+      await this.cleanup(rec.id);
+    }
+  }
+
+  async restart(ref: string, opts: { timeout?: number } = {}): Promise<void> {
+    await this.stop(ref, opts);
+    await this.start(ref);
+    const rec = await this.records.resolve(ref);
+    await this.events.emit('container', 'restart', rec.id, { name: rec.name });
+  }
+
+  async remove(ref: string, opts: { force?: boolean; volumes?: boolean } = {}): Promise<void> {
+    const rec = await this.records.resolve(ref);
+    const live = await this.observed(rec);
+    if (LIVE.has(live.state)) {
+      if (!opts.force) {
+        throw new BadStateError(`cannot remove container ${rec.name}: container is ${live.state}`,
+          'stop the container before removing, or force remove with "berth rm -f"');
+      }
+      await this.markStopped(rec.id);
+      if (live.state === 'paused') await this.deps.runtime.resume(rec.id).catch(() => {});
+      await this.deps.runtime.kill(rec.id, 'SIGKILL', { all: true }).catch(ignoreGone);
+      await this.waitExitFor(rec.id, 10_000);
+    }
+    await withLock(containerPaths(this.layout, rec.id).lock, async () => {
+      const cur = await this.records.load(rec.id);
+      if (!cur) return;
+      cur.phase = 'removing';
+      cur.state = 'removing';
+      await this.records.save(cur);
+      await this.destroy(cur);
+    });
+    await this.events.emit('container', 'destroy', rec.id, { name: rec.name });
+  }
+
+  /** Undoes everything a container owns. "Already gone" is success, so it also finishes a crashed remove. */
+  private async destroy(rec: ContainerRecord): Promise<void> {
+    await runTeardown([
+      () => this.deps.runtime.delete(rec.id, { force: true }),
+      () => this.deps.network.detach(rec.id),
+      () => this.deps.snapshots.remove(rec.id),
+      () => this.deps.runtime.removeCgroup(`/berth/${rec.id}`),
+      () => this.deps.runtime.clearExit(rec.id),
+      () => this.records.removeDir(rec.id),
+      () => this.records.releaseName(rec.name, rec.id),
+    ]);
+  }
+
+  private async markStopped(id: string, state?: ContainerRecord['state']): Promise<void> {
+    await withLock(containerPaths(this.layout, id).lock, async () => {
+      const rec = await this.mustLoad(id);
+      rec.manuallyStopped = true;
+      if (state) rec.state = state;
+      await this.records.save(rec);
+    });
+  }
+
+  private async waitExitFor(id: string, ms: number): Promise<boolean> {
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(), ms);
+    try {
+      await this.deps.runtime.waitExit(id, ac.signal);
+      return true;
+    } catch {
+      return (await this.deps.runtime.exitStatus(id)) !== undefined;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async prune(): Promise<{ deleted: string[] }> {
+    const deleted: string[] = [];
+    for (const rec of await this.records.all()) {
+      const live = await this.observed(rec);
+      if (LIVE.has(live.state)) continue;
+      await this.remove(rec.id, { force: true });
+      deleted.push(rec.id);
+    }
+    return { deleted };
+  }
+
+  // ------------------------------------------------------------------ pause / update / rename
+
+  async pause(ref: string): Promise<void> {
+    await this.setPaused(ref, true);
+  }
+
+  async unpause(ref: string): Promise<void> {
+    await this.setPaused(ref, false);
+  }
+
+  private async setPaused(ref: string, paused: boolean): Promise<void> {
+    const rec0 = await this.records.resolve(ref);
+    await withLock(containerPaths(this.layout, rec0.id).lock, async () => {
+      const rec = await this.observed(await this.mustLoad(rec0.id));
+      const want = paused ? 'running' : 'paused';
+      if (rec.state !== want) {
+        throw new BadStateError(`container ${rec.name} is ${rec.state === 'paused' ? 'paused' : `not ${want}`}`,
+          paused ? 'only a running container can be paused' : 'only a paused container can be unpaused');
+      }
+      await (paused ? this.deps.runtime.pause(rec.id) : this.deps.runtime.resume(rec.id));
+      rec.state = paused ? 'paused' : 'running';
+      await this.records.save(rec);
+    });
+    await this.events.emit('container', paused ? 'pause' : 'unpause', rec0.id, { name: rec0.name });
+  }
+
+  async update(ref: string, changes: ResourceRequest & { restart?: string }): Promise<void> {
+    const rec0 = await this.records.resolve(ref);
+    const { restart, ...resources } = changes;
+    const policy = restart !== undefined ? parseRestartPolicy(restart) : undefined;
+    const host = await this.deps.host();
+    const merged = { ...(rec0.request.resources ?? {}), ...stripUndefined(resources) };
+    const linux = this.deps.bundle.parseResources(merged, host);
+    await withLock(containerPaths(this.layout, rec0.id).lock, async () => {
+      const rec = await this.observed(await this.mustLoad(rec0.id));
+      if (policy && rec.autoRemove && policy.name !== 'no') {
+        throw new InvalidArgumentError('--restart', 'cannot set a restart policy on a container started with --rm');
+      }
+      if (rec.state === 'running' || rec.state === 'paused') await this.deps.runtime.update(rec.id, linux);
+      rec.request = { ...rec.request, resources: merged, ...(restart !== undefined ? { restart } : {}) };
+      if (policy) rec.restartPolicy = policy;
+      await this.records.save(rec);
+    });
+    await this.events.emit('container', 'update', rec0.id, { name: rec0.name });
+  }
+
+  async rename(ref: string, newName: string): Promise<void> {
+    const rec0 = await this.records.resolve(ref);
+    if (rec0.name === newName) throw new InvalidArgumentError('name', `container is already named ${newName}`);
+    await this.records.reserveName(newName, rec0.id);
+    await withLock(containerPaths(this.layout, rec0.id).lock, async () => {
+      const rec = await this.mustLoad(rec0.id);
+      const old = rec.name;
+      rec.name = newName;
+      await this.records.save(rec);
+      await this.records.releaseName(old, rec.id);
+    });
+    await this.events.emit('container', 'rename', rec0.id, { name: newName, oldName: rec0.name });
+  }
+
+  // ------------------------------------------------------------------ views
+
+  async list(opts: { all?: boolean; filters?: string[]; last?: number } = {}): Promise<ContainerSummary[]> {
+    await this.repairInterrupted();
+    const recs = await Promise.all((await this.records.all()).map((r) => this.observed(r)));
+    const filters = parseFilters(opts.filters ?? []);
+    let rows = recs
+      .filter((r) => opts.all || opts.last !== undefined || filters.has('status') || filters.has('exited') || LIVE.has(r.state))
+      .filter((r) => matchesFilters(r, filters))
+      .sort((a, b) => b.created.localeCompare(a.created));
+    if (opts.last !== undefined && opts.last >= 0) rows = rows.slice(0, opts.last);
+    return rows.map((r) => summaryView(r));
+  }
+
+  async inspect(ref: string): Promise<ContainerInspect> {
+    const rec = await this.observed(await this.records.resolve(ref));
+    const p = containerPaths(this.layout, rec.id);
+    const spec = await readJson<Spec>(path.join(p.bundle, 'config.json')).catch(() => undefined);
+    return inspectView(rec, spec, p);
+  }
+
+  async port(ref: string): Promise<PortBinding[]> {
+    return (await this.records.resolve(ref)).ports;
+  }
+
+  async *logs(ref: string, opts: LogOptions = {}): AsyncIterable<LogEntry> {
+    const rec = await this.records.resolve(ref);
+    const stopWhen = async () => {
+      const cur = await this.records.load(rec.id);
+      return !cur || !LIVE.has((await this.observed(cur)).state);
+    };
+    yield* this.deps.runtime.readLog(containerPaths(this.layout, rec.id).log, { ...opts, stopWhen });
+  }
+
+  async exec(ref: string, req: ExecRequest, io: StdioStreams = {}): Promise<{ exitCode?: number; execId: string }> {
+    if (!req.command.length) throw new InvalidArgumentError('command', 'exec needs a command', 'e.g. berth exec CONTAINER sh');
+    const rec = await this.observed(await this.records.resolve(ref));
+    if (rec.state === 'paused') throw new BadStateError(`container ${rec.name} is paused`, `unpause it first: berth unpause ${rec.name}`);
+    if (rec.state !== 'running') throw new BadStateError(`container ${rec.name} is not running`, `start it first: berth start ${rec.name}`);
+    const p = containerPaths(this.layout, rec.id);
+    const { imageConfig } = await readJson<StoredConfig>(path.join(p.dir, 'config.json'));
+    const current = await readJson<Spec>(path.join(p.bundle, 'config.json'));
+    // The exec process is the container's process with the exec's overrides, resolved by the same builder.
+    const execRec: ContainerRecord = {
+      ...rec,
+      request: {
+        ...rec.request, command: req.command, entrypoint: [''], init: false, tty: !!req.tty,
+        env: [...(rec.request.env ?? []), ...(req.env ?? [])], user: req.user ?? rec.request.user,
+        workdir: req.workdir ?? rec.request.workdir, privileged: req.privileged || rec.request.privileged,
+      },
+    };
+    const { spec } = await this.buildSpec(execRec, current.root?.path ?? '', imageConfig, undefined);
+    const proc = { ...spec.process!, env: mergeEnv(current.process?.env ?? [], req.env ?? []) };
+    const execId = newContainerId();
+    const res = await this.deps.runtime.exec(rec.id, { process: proc, detach: !!req.detach, io: req.interactive ? io : { ...io, stdin: undefined } });
+    return { exitCode: res.exitCode, execId };
+  }
+
+  async top(ref: string, psArgs: string[] = []): Promise<TopResult> {
+    const rec = await this.observed(await this.records.resolve(ref));
+    if (rec.state !== 'running' && rec.state !== 'paused') throw new BadStateError(`container ${rec.name} is not running`, 'start it first');
+    const pids = new Set((await this.deps.runtime.ps(rec.id)).map(String));
+    const { stdout } = await run('ps', psArgs.length ? psArgs : ['-ef'], { timeout: 10_000 });
+    const [header = '', ...lines] = stdout.trimEnd().split('\n');
+    const titles = header.trim().split(/\s+/);
+    const pidCol = titles.indexOf('PID');
+    if (pidCol < 0) throw new InvalidArgumentError('ps options', 'the ps output has no PID column', 'keep PID among the columns');
+    const processes = lines
+      .map((line) => splitPsLine(line, titles.length))
+      .filter((cols) => pids.has(cols[pidCol] ?? ''));
+    return { titles, processes };
+  }
+
+  async stats(refs?: string[]): Promise<ContainerStats[]> {
+    const recs = refs?.length
+      ? await Promise.all(refs.map((r) => this.records.resolve(r)))
+      : (await this.records.all()).filter((r) => r.state === 'running' || r.state === 'paused');
+    const sample = async () => Promise.all(recs.map(async (r) => {
+      const s = await this.deps.runtime.stats(`/berth/${r.id}`).catch(() => undefined);
+      return { r, s, t: process.hrtime.bigint() };
+    }));
+    const first = await sample();
+    await sleep(200);
+    const second = await sample();
+    const host = await this.deps.host();
+    return second.map(({ r, s, t }, i) => {
+      const prev = first[i]!;
+      const wallNs = Number(t - prev.t);
+      const cpuPercent = s && prev.s && wallNs > 0 ? ((s.cpuUsageNs - prev.s.cpuUsageNs) / wallNs) * 100 : 0;
+      // v1 reports 'no limit' as a huge number; Docker shows the host's memory instead.
+      const memoryLimit = s?.memoryLimit && s.memoryLimit < totalmem() ? s.memoryLimit : totalmem();
+      return {
+        id: r.id, name: r.name, cpuPercent: Math.max(0, Math.min(cpuPercent, host.cpus * 100)),
+        memoryUsage: s?.memoryUsage ?? 0, memoryLimit, memoryPercent: s ? (s.memoryUsage / memoryLimit) * 100 : 0,
+        netRx: 0, netTx: 0, blockRead: s?.blkioRead ?? 0, blockWrite: s?.blkioWrite ?? 0, pids: s?.pids ?? 0,
+      };
+    });
+  }
+
+  // ------------------------------------------------------------------ repair
+
+  /**
+   * Finishes or undoes the work of commands that were killed half-way (records with a `phase`). A record
+   * whose lock another live process holds is left alone: that command is still running.
+   */
+  async repairInterrupted(): Promise<string[]> {
+    const repaired: string[] = [];
+    for (const rec of await this.records.all()) {
+      if (!rec.phase) continue;
+      const lock = await acquireLock(containerPaths(this.layout, rec.id).lock, 0).catch(() => undefined);
+      if (!lock) continue;
+      try {
+        const cur = await this.records.load(rec.id);
+        if (!cur?.phase) continue;
+        if (cur.phase === 'creating' || cur.phase === 'removing') {
+          await this.destroy(cur);
+        } else if (cur.phase === 'starting') {
+          const st = await this.deps.runtime.state(cur.id);
+          if (st?.status === 'running' || st?.status === 'paused') {
+            cur.state = st.status;
+            cur.pid = st.pid;
+            cur.startedAt = cur.startedAt === ZERO_TIME ? new Date().toISOString() : cur.startedAt;
+          } else {
+            await runTeardown([
+              () => this.deps.runtime.delete(cur.id, { force: true }),
+              () => this.deps.network.detach(cur.id),
+              () => this.deps.snapshots.unmount(cur.id),
+            ]);
+            cur.error = 'start was interrupted';
+          }
+          delete cur.phase;
+          await this.records.save(cur);
+        } else {
+          delete cur.phase;
+          await this.records.save(cur);
+        }
+        repaired.push(rec.id);
+      } finally {
+        await lock.release();
+      }
+    }
+    return repaired;
+  }
+
+  /**
+   * Full reconciliation for `system prune`: interrupted commands, then host objects that no record owns
+   * (runc containers, snapshots, network sandboxes of removed containers).
+   */
+  async reconcile(): Promise<string[]> {
+    const cleaned = await this.repairInterrupted();
+    const ids = new Set<string>(await this.records.ids());
+    for (const id of await this.deps.runtime.list()) {
+      if (ids.has(id)) continue;
+      await this.deps.runtime.delete(id, { force: true }).catch(() => {});
+      cleaned.push(`runc:${id}`);
+    }
+    for (const snap of await this.deps.snapshots.list()) {
+      if (snap.key.startsWith('image-') || ids.has(snap.key)) continue;
+      await this.deps.snapshots.remove(snap.key);
+      cleaned.push(`snapshot:${snap.key}`);
+    }
+    const live = new Set<string>();
+    for (const rec of await this.records.all()) {
+      const o = await this.observed(rec);
+      if (LIVE.has(o.state)) live.add(rec.id);
+      else if (rec.state === 'running' || rec.state === 'paused') await this.cleanup(rec.id).catch(() => {});
+    }
+    cleaned.push(...(await this.deps.network.reconcile(live)).map((x) => `network:${x}`));
+    return cleaned;
+  }
+
+  // ------------------------------------------------------------------ helpers
+
+  private async mustLoad(id: string): Promise<ContainerRecord> {
+    const rec = await this.records.load(id);
+    if (!rec) throw new NotFoundError('container', id);
+    return rec;
+  }
+
+  private async resolveImage(ref: string) {
+    try {
+      return await this.deps.images.resolve(ref);
+    } catch (err) {
+      // The embedded default image is built on first use, as docker pulls on first use.
+      if (err instanceof NotFoundError && DEFAULT_IMAGE.test(ref)) {
+        await this.deps.images.ensureDefault();
+        return this.deps.images.resolve(ref);
+      }
+      throw err;
+    }
+  }
+
+  private async freeGeneratedName(): Promise<string> {
+    for (let i = 0; i < 20; i++) {
+      const name = generateName();
+      if (!(await this.records.idForName(name))) return name;
+    }
+    return `${generateName()}_${shortId(newContainerId()).slice(0, 6)}`;
+  }
+
+  async ensureDirs(): Promise<void> {
+    await Promise.all([ensureDir(this.layout.containers), ensureDir(this.layout.locks)]);
+  }
+}
+
+function networkNamespace(sandbox: SandboxStatus | undefined): { path: string } | 'host' | undefined {
+  if (!sandbox) return undefined;
+  if (sandbox.mode === 'host') return 'host';
+  return sandbox.netnsPath ? { path: sandbox.netnsPath } : undefined;
+}
+
+/** -v SRC:DST[:ro|rw]: bind mounts of host paths. Named and anonymous volumes arrive with the volume layer. */
+function bindMounts(volumes: string[] | undefined) {
+  return (volumes ?? []).map((v) => {
+    const [src = '', dst, mode = 'rw', ...rest] = v.split(':');
+    if (!dst || rest.length || !path.isAbsolute(dst)) {
+      throw new InvalidArgumentError('--volume', `"${v}" is not SRC:DST[:ro|rw] with an absolute DST`);
+    }
+    if (!path.isAbsolute(src)) {
+      throw new InvalidArgumentError('--volume', `"${src}" is not an absolute host path`, 'named and anonymous volumes are not supported yet: give a host path');
+    }
+    const flags = mode.split(',');
+    if (flags.some((f) => !['ro', 'rw', 'z', 'Z', 'private', 'rprivate', 'shared', 'rshared', 'slave', 'rslave'].includes(f))) {
+      throw new InvalidArgumentError('--volume', `unknown mount option in "${mode}"`);
+    }
+    return {
+      destination: dst, type: 'bind', source: src,
+      options: ['rbind', flags.includes('ro') ? 'ro' : 'rw', 'rprivate'],
+    };
+  });
+}
+
+async function readUserFile(file: string, field: string): Promise<string> {
+  try {
+    return await fsp.readFile(file, 'utf8');
+  } catch (err) {
+    throw new InvalidArgumentError(field, `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+async function readSeccompProfile(securityOpt: string[] | undefined): Promise<string | undefined> {
+  const opt = (securityOpt ?? []).find((o) => o.startsWith('seccomp=') || o.startsWith('seccomp:'));
+  const value = opt?.slice('seccomp='.length);
+  if (!value || value === 'unconfined' || value === 'builtin') return undefined;
+  return readUserFile(value, '--security-opt seccomp');
+}
+
+/** Device numbers for --device and the blkio throttles, read here so the spec builder stays pure. */
+async function statDevices(req: CreateRequest): Promise<Record<string, unknown>> {
+  const paths = new Set<string>();
+  for (const d of req.devices ?? []) paths.add(d.split(':')[0]!);
+  for (const d of [...(req.resources?.deviceReadBps ?? []), ...(req.resources?.deviceWriteBps ?? [])]) paths.add(d.split(':')[0]!);
+  const out: Record<string, unknown> = {};
+  for (const p of paths) {
+    const st = await fsp.stat(p, { bigint: true }).catch(() => undefined);
+    if (!st) throw new NotFoundError('device', p, 'check the device path on the host');
+    const rdev = Number(st.rdev);
+    const type = st.isCharacterDevice() ? 'c' : st.isBlockDevice() ? 'b' : undefined;
+    if (!type) throw new InvalidArgumentError('--device', `${p} is not a device node`);
+    out[p] = { type, major: Math.floor(rdev / 256) & 0xfff, minor: (rdev & 0xff) | ((rdev >> 12) & 0xfff00), uid: Number(st.uid), gid: Number(st.gid), fileMode: Number(st.mode) & 0o7777 };
+  }
+  return out;
+}
+
+function mergeEnv(base: string[], extra: string[]): string[] {
+  const map = new Map(base.map((e) => [e.split('=')[0]!, e]));
+  for (const e of extra) map.set(e.split('=')[0]!, e.includes('=') ? e : `${e}=${process.env[e] ?? ''}`);
+  return [...map.values()];
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+function splitPsLine(line: string, columns: number): string[] {
+  const parts = line.trim().split(/\s+/);
+  return [...parts.slice(0, columns - 1), parts.slice(columns - 1).join(' ')];
+}
+
+async function pidAlive(pid: number): Promise<boolean> {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function ignoreGone(err: unknown): void {
+  if (!isAlreadyGone(err)) throw err;
+}
+
+
+function parseFilters(list: string[]): Map<string, string[]> {
+  const m = new Map<string, string[]>();
+  for (const f of list) {
+    const i = f.indexOf('=');
+    if (i < 1) throw new InvalidArgumentError('--filter', `"${f}" is not KEY=VALUE`);
+    const k = f.slice(0, i);
+    if (!['id', 'name', 'label', 'status', 'exited', 'ancestor', 'network'].includes(k)) throw new InvalidArgumentError('--filter', `invalid filter '${k}'`);
+    m.set(k, [...(m.get(k) ?? []), f.slice(i + 1)]);
+  }
+  return m;
+}
+
+function matchesFilters(r: ContainerRecord, filters: Map<string, string[]>): boolean {
+  for (const [k, values] of filters) {
+    const ok = values.some((v) => {
+      switch (k) {
+        case 'id': return r.id.startsWith(v);
+        case 'name': return r.name.includes(v);
+        case 'status': return (r.state === 'configured' ? 'created' : r.state) === v;
+        case 'exited': return r.state === 'exited' && String(r.exitCode) === v;
+        case 'ancestor': return r.image === v || r.imageId === v || r.imageId.replace('sha256:', '').startsWith(v);
+        case 'network': return r.networks.some((n) => n.network === v) || r.networkMode === v;
+        case 'label': {
+          const [lk, lv] = v.split('=');
+          return lk! in r.labels && (lv === undefined || r.labels[lk!] === lv);
+        }
+        default: return false;
+      }
+    });
+    if (!ok) return false;
+  }
+  return true;
+}
+
+export type { ContainerId };

@@ -1,0 +1,173 @@
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import type { ContainerState, PortBinding } from '../api/types.js';
+import { AlreadyExistsError, InvalidArgumentError, NotFoundError } from '../errors.js';
+import { NAME_PATTERN, type ContainerId } from '../ids.js';
+import type { CreateRequest } from '../options.js';
+import type { StoreLayout } from '../paths.js';
+import { ensureDir, readJsonIfExists, readdirIfExists, writeJsonAtomic } from '../util/fs.js';
+
+export interface RestartPolicy {
+  name: 'no' | 'on-failure' | 'always' | 'unless-stopped';
+  maxRetries: number;
+}
+
+export interface NetworkAttachment {
+  network: string;
+  ipv4?: string;
+  ipv6?: string;
+  mac?: string;
+  gateway?: string;
+  interface?: string;
+  aliases?: string[];
+}
+
+/**
+ * Everything Berth knows about one container, in containers/<id>/container.json. Written before any
+ * host object is made (`phase` says what was under way), so a command killed half-way leaves a
+ * record the next command can finish or undo (containers/storage's incomplete flag).
+ */
+export interface ContainerRecord {
+  id: ContainerId;
+  name: string;
+  created: string;
+  /** the reference as the user gave it, and what it resolved to */
+  image: string;
+  imageId: string;
+  request: CreateRequest;
+  /** the process the container runs, after Entrypoint/Cmd resolution */
+  path: string;
+  args: string[];
+  tty: boolean;
+  openStdin: boolean;
+  state: ContainerState;
+  /** an operation in progress; set before host objects are touched, cleared after */
+  phase?: 'creating' | 'starting' | 'stopping' | 'removing';
+  pid: number;
+  startedAt: string;
+  finishedAt: string;
+  exitCode: number;
+  oomKilled: boolean;
+  error: string;
+  restartPolicy: RestartPolicy;
+  restartCount: number;
+  /** docker's HasBeenManuallyStopped: a stop/kill by the user suspends `always`/`unless-stopped` */
+  manuallyStopped: boolean;
+  autoRemove: boolean;
+  stopSignal: string;
+  stopTimeout: number;
+  labels: Record<string, string>;
+  ports: PortBinding[];
+  networks: NetworkAttachment[];
+  networkMode: string;
+  hostname: string;
+}
+
+export const ZERO_TIME = '0001-01-01T00:00:00Z';
+
+/** Paths of one container's files. The bundle is what runc sees; userdata files are bind-mounted in. */
+export function containerPaths(layout: StoreLayout, id: string) {
+  const dir = path.join(layout.containers, id);
+  return {
+    dir,
+    record: path.join(dir, 'container.json'),
+    bundle: path.join(dir, 'bundle'),
+    log: path.join(dir, 'ctr.log'),
+    hostname: path.join(dir, 'hostname'),
+    hosts: path.join(dir, 'hosts'),
+    resolvConf: path.join(dir, 'resolv.conf'),
+    lock: path.join(layout.locks, `ctr-${id}.lock`),
+  };
+}
+
+/**
+ * One JSON file per container plus one file per name (names/<name> holds the id), created with
+ * O_EXCL so two concurrent `create --name x` cannot both win.
+ */
+export class RecordStore {
+  private readonly namesDir: string;
+  constructor(private readonly layout: StoreLayout) {
+    this.namesDir = path.join(layout.containers, '.names');
+  }
+
+  async save(rec: ContainerRecord): Promise<void> {
+    const p = containerPaths(this.layout, rec.id);
+    await ensureDir(p.dir);
+    await writeJsonAtomic(p.record, rec);
+  }
+
+  async load(id: string): Promise<ContainerRecord | undefined> {
+    return readJsonIfExists<ContainerRecord>(containerPaths(this.layout, id).record);
+  }
+
+  async ids(): Promise<ContainerId[]> {
+    return (await readdirIfExists(this.layout.containers)).filter((n) => /^[0-9a-f]{64}$/.test(n)) as ContainerId[];
+  }
+
+  async all(): Promise<ContainerRecord[]> {
+    const recs = await Promise.all((await this.ids()).map((id) => this.load(id)));
+    return recs.filter((r): r is ContainerRecord => !!r);
+  }
+
+  /** Docker's lookup order: full ID, exact name, then unique ID prefix. */
+  async resolve(ref: string): Promise<ContainerRecord> {
+    const wanted = ref.startsWith('/') ? ref.slice(1) : ref;
+    if (/^[0-9a-f]{64}$/.test(wanted)) {
+      const rec = await this.load(wanted);
+      if (rec) return rec;
+    }
+    const byName = await this.idForName(wanted);
+    if (byName) {
+      const rec = await this.load(byName);
+      if (rec) return rec;
+    }
+    if (/^[0-9a-f]+$/.test(wanted)) {
+      const matches = (await this.ids()).filter((id) => id.startsWith(wanted));
+      if (matches.length > 1) {
+        throw new InvalidArgumentError('container reference', `"${ref}" matches ${matches.length} containers`, 'give more characters of the ID, or the name');
+      }
+      if (matches.length === 1) {
+        const rec = await this.load(matches[0]!);
+        if (rec) return rec;
+      }
+    }
+    throw new NotFoundError('container', ref);
+  }
+
+  async reserveName(name: string, id: string): Promise<void> {
+    if (!NAME_PATTERN.test(name)) {
+      throw new InvalidArgumentError('--name', `"${name}" is not a valid container name`, 'names may contain only [a-zA-Z0-9][a-zA-Z0-9_.-]');
+    }
+    await ensureDir(this.namesDir);
+    const file = path.join(this.namesDir, name);
+    try {
+      await fsp.writeFile(file, id, { flag: 'wx' });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const holder = (await fsp.readFile(file, 'utf8').catch(() => '')).trim();
+      // A name left by a create that crashed before its record was written is free again.
+      if (holder && !(await this.load(holder))) {
+        await fsp.rm(file, { force: true });
+        return this.reserveName(name, id);
+      }
+      throw new AlreadyExistsError('container', name,
+        `the container name "/${name}" is already in use by container "${holder}": remove or rename that container to reuse the name`);
+    }
+  }
+
+  async releaseName(name: string, id: string): Promise<void> {
+    const file = path.join(this.namesDir, name);
+    const holder = (await fsp.readFile(file, 'utf8').catch(() => '')).trim();
+    if (holder === id) await fsp.rm(file, { force: true });
+  }
+
+  async idForName(name: string): Promise<string | undefined> {
+    if (!NAME_PATTERN.test(name)) return undefined;
+    const id = (await fsp.readFile(path.join(this.namesDir, name), 'utf8').catch(() => '')).trim();
+    return id || undefined;
+  }
+
+  async removeDir(id: string): Promise<void> {
+    await fsp.rm(containerPaths(this.layout, id).dir, { recursive: true, force: true });
+  }
+}

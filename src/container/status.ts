@@ -1,0 +1,107 @@
+import type { ContainerState } from '../api/types.js';
+import { InvalidArgumentError } from '../errors.js';
+import type { ContainerRecord, RestartPolicy } from './record.js';
+
+/** Docker's units.HumanDuration, used in `ps` STATUS ("Up 3 minutes", "Exited (0) 2 seconds ago"). */
+export function humanDuration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 1) return 'Less than a second';
+  if (s === 1) return '1 second';
+  if (s < 60) return `${s} seconds`;
+  const m = Math.round(s / 60);
+  if (m === 1) return 'About a minute';
+  if (m < 60) return `${m} minutes`;
+  const h = Math.round(s / 3600);
+  if (h === 1) return 'About an hour';
+  if (h < 48) return `${h} hours`;
+  if (h < 24 * 7 * 2) return `${Math.round(h / 24)} days`;
+  if (h < 24 * 30 * 2) return `${Math.round(h / 24 / 7)} weeks`;
+  if (h < 24 * 365 * 2) return `${Math.round(h / 24 / 30)} months`;
+  return `${Math.round(h / 24 / 365)} years`;
+}
+
+export function statusText(rec: ContainerRecord, now = Date.now()): string {
+  const since = (t: string) => humanDuration(now - Date.parse(t));
+  switch (rec.state) {
+    case 'running': return `Up ${since(rec.startedAt)}`;
+    case 'paused': return `Up ${since(rec.startedAt)} (Paused)`;
+    case 'restarting': return `Restarting (${rec.exitCode}) ${since(rec.finishedAt)} ago`;
+    case 'exited':
+    case 'stopping': return `Exited (${rec.exitCode}) ${since(rec.finishedAt)} ago`;
+    case 'removing': return 'Removal In Progress';
+    case 'dead': return 'Dead';
+    default: return 'Created';
+  }
+}
+
+/** Docker's State.Status words; podman's 'configured'/'stopping' have none of their own. */
+export function dockerStatus(state: ContainerState): string {
+  switch (state) {
+    case 'configured': return 'created';
+    case 'stopping': return 'exited';
+    default: return state;
+  }
+}
+
+export function parseRestartPolicy(text: string | undefined): RestartPolicy {
+  if (!text || text === 'no') return { name: 'no', maxRetries: 0 };
+  const [name, count, ...rest] = text.split(':');
+  if (rest.length) throw new InvalidArgumentError('--restart', `"${text}" has too many ':'`);
+  if (name === 'on-failure') {
+    const n = count === undefined ? 0 : Number(count);
+    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('--restart', `maximum retry count "${count}" must be a non-negative integer`);
+    return { name, maxRetries: n };
+  }
+  if (name === 'always' || name === 'unless-stopped') {
+    if (count !== undefined) throw new InvalidArgumentError('--restart', `maximum retry count cannot be used with restart policy "${name}"`);
+    return { name, maxRetries: 0 };
+  }
+  throw new InvalidArgumentError('--restart', `"${text}" is not a restart policy`, 'use no, on-failure[:max-retries], always or unless-stopped');
+}
+
+/**
+ * Docker's rules: `no` never; `on-failure` on a non-zero code while under the retry limit; `always` and
+ * `unless-stopped` unless the user stopped or killed the container.
+ */
+export function shouldRestart(rec: ContainerRecord): boolean {
+  if (rec.manuallyStopped || rec.autoRemove) return false;
+  switch (rec.restartPolicy.name) {
+    case 'no': return false;
+    case 'on-failure':
+      return rec.exitCode !== 0 && (rec.restartPolicy.maxRetries === 0 || rec.restartCount < rec.restartPolicy.maxRetries);
+    case 'always':
+    case 'unless-stopped': return true;
+  }
+}
+
+/** Back-off before the Nth restart: 100 ms doubling, capped at one minute, as Docker. */
+export function restartDelay(restartCount: number): number {
+  return Math.min(100 * 2 ** restartCount, 60_000);
+}
+
+const SIGNALS: Record<string, number> = {
+  HUP: 1, INT: 2, QUIT: 3, ILL: 4, TRAP: 5, ABRT: 6, IOT: 6, BUS: 7, FPE: 8, KILL: 9, USR1: 10, SEGV: 11, USR2: 12,
+  PIPE: 13, ALRM: 14, TERM: 15, STKFLT: 16, CHLD: 17, CONT: 18, STOP: 19, TSTP: 20, TTIN: 21, TTOU: 22, URG: 23,
+  XCPU: 24, XFSZ: 25, VTALRM: 26, PROF: 27, WINCH: 28, IO: 29, POLL: 29, PWR: 30, SYS: 31,
+};
+
+/** 'SIGTERM', 'TERM', 'term' or '15' → 'SIGTERM' (runc takes names). RTMIN+n is passed through. */
+export function normalizeSignal(text: string, field = '--signal'): string {
+  const t = text.trim().toUpperCase().replace(/^SIG/, '');
+  if (/^\d+$/.test(t)) {
+    const n = Number(t);
+    const name = Object.entries(SIGNALS).find(([, v]) => v === n)?.[0];
+    if (name) return `SIG${name}`;
+    if (n > 31 && n <= 64) return String(n);
+  } else if (t in SIGNALS) {
+    return `SIG${t}`;
+  } else if (/^RTM(IN|AX)([+-]\d+)?$/.test(t)) {
+    return `SIG${t}`;
+  }
+  throw new InvalidArgumentError(field, `invalid signal: ${text}`, 'use a name like SIGTERM or KILL, or a number');
+}
+
+export function signalNumber(sig: string): number {
+  const t = sig.toUpperCase().replace(/^SIG/, '');
+  return SIGNALS[t] ?? Number(t);
+}
