@@ -64,6 +64,34 @@ export function resolveLayout(opts: LayoutOptions = {}, env: NodeJS.ProcessEnv =
 
 export function defaultRunroot(root: string): string {
   if (path.resolve(root) === DEFAULT_ROOT) return DEFAULT_RUNROOT;
-  const tag = createHash('sha256').update(path.resolve(root)).digest('hex').slice(0, 12);
-  return path.join(DEFAULT_RUNROOT, tag);
+  return path.join(DEFAULT_RUNROOT, rootTag(root));
+}
+
+/** A short stable tag for a non-default root, so its host objects never meet another root's. */
+export function rootTag(root: string): string {
+  return createHash('sha256').update(path.resolve(root)).digest('hex').slice(0, 12);
+}
+
+export interface HostNames {
+  /** the default `bridge` network's Linux bridge */
+  bridgeName: string;
+  subnet: string;
+  /** prefix of every iptables chain of this root */
+  chainPrefix: string;
+}
+
+/**
+ * Host-wide names of a root's default network. The default root gets Docker-like names (berth0,
+ * 10.88.0.0/16, BERTH-*); any other root gets names and a /24 derived from its path, so a test root or
+ * a second store never collides with the default one.
+ */
+export function hostNames(root: string): HostNames {
+  if (path.resolve(root) === DEFAULT_ROOT) return { bridgeName: 'berth0', subnet: '10.88.0.0/16', chainPrefix: 'BERTH' };
+  const tag = rootTag(root);
+  const n = parseInt(tag.slice(0, 4), 16);
+  return {
+    bridgeName: `berth${tag.slice(0, 8)}`,
+    subnet: `10.${89 + (n % 100)}.${(n >> 8) & 255}.0/24`,
+    chainPrefix: `BERTH${tag.slice(0, 6).toUpperCase()}`,
+  };
 }

@@ -4,7 +4,7 @@ import { ContainerManager } from '../container/index.js';
 import { probeHost, type HostFacts } from '../host.js';
 import { openImageStore } from '../image/index.js';
 import { openNetworkManager } from '../network/index.js';
-import { resolveLayout, type StoreLayout } from '../paths.js';
+import { hostNames, resolveLayout, type StoreLayout } from '../paths.js';
 import { createRuntime } from '../runtime/index.js';
 import { openStorage } from '../storage/index.js';
 import * as bundle from '../bundle/index.js';
@@ -30,7 +30,11 @@ export class Engine implements EngineApi {
     const host = () => (this.hostFacts ??= probeHost());
     const storage = openStorage(layout);
     const imageStore = openImageStore(layout, storage);
-    const network = openNetworkManager(layout);
+    const names = { ...hostNames(layout.root), ...stripUndefined(opts.network ?? {}) };
+    const network = openNetworkManager(layout, {
+      defaultBridge: { name: names.bridgeName, subnet: names.subnet, mtu: opts.network?.mtu },
+      chainPrefix: names.chainPrefix,
+    });
     let runtime: ReturnType<typeof createRuntime> | undefined;
     const lazyRuntime = new Proxy({} as ReturnType<typeof createRuntime>, {
       get: (_t, prop) => {
@@ -53,22 +57,10 @@ export class Engine implements EngineApi {
       network,
       cleanupCommand: (id) => [process.execPath, BERTH_BIN, '--root', layout.root, '--runroot', layout.runroot, 'container', 'cleanup', id],
     });
-    // Every container verb needs the runtime; probing the host first keeps that ordering in one place.
-    const withRuntime = <T extends object>(target: T): T => new Proxy(target, {
-      get: (t, prop) => {
-        const v = (t as Record<string | symbol, unknown>)[prop];
-        if (typeof v !== 'function') return v;
-        return (...args: unknown[]) => {
-          const res = hostThenRuntime().then(() => (v as (...a: unknown[]) => unknown).apply(t, args));
-          return res;
-        };
-      },
-    });
     this.images = imageStore;
     this.containers = containersApi(manager, hostThenRuntime);
     this.networks = networksApi(network, manager);
     this.system = systemApi(this, manager, network, imageStore);
-    void withRuntime;
   }
 
   get root(): string {
@@ -82,6 +74,10 @@ export class Engine implements EngineApi {
   run(req: CreateRequest, opts?: { detach?: boolean; io?: StdioStreams }) {
     return this.containers.run(req, opts);
   }
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 function containersApi(m: ContainerManager, ready: () => Promise<unknown>): ContainersApi {
@@ -127,8 +123,8 @@ function networksApi(n: ReturnType<typeof openNetworkManager>, m: ContainerManag
     inspect: (ref) => n.inspect(ref),
     remove: (ref) => n.remove(ref),
     prune: () => n.prune(),
-    connect: async (net, ctr, opts) => n.connect(net, (await m.records.resolve(ctr)).id, opts),
-    disconnect: async (net, ctr, opts) => n.disconnect(net, (await m.records.resolve(ctr)).id, opts),
+    connect: (net, ctr, opts) => m.connect(net, ctr, opts),
+    disconnect: (net, ctr, opts) => m.disconnect(net, ctr, opts),
     reload: async (opts) => {
       const ids = opts?.containers?.length ? await Promise.all(opts.containers.map(async (c) => (await m.records.resolve(c)).id)) : undefined;
       return n.reload({ all: opts?.all ?? !ids, containers: ids });
@@ -144,6 +140,14 @@ function systemApi(engine: Engine, m: ContainerManager, n: ReturnType<typeof ope
       const networks = await n.prune();
       const img = await images.prune({ all: opts?.all });
       return { containers: cleaned.deleted, networks: networks.deleted, images: img.deleted, spaceReclaimed: img.spaceReclaimed };
+    },
+    async reset() {
+      for (const c of await engine.containers.list({ all: true })) await engine.containers.remove(c.id, { force: true });
+      await m.reconcile();
+      for (const net of await n.list()) if (!['bridge', 'host', 'none'].includes(net.name)) await n.remove(net.id);
+      for (const img of await images.list({ all: true })) await images.remove(img.id, { force: true }).catch(() => {});
+      await images.prune({ all: true });
+      await n.shutdown();
     },
     async info() {
       const facts = await probeHost();

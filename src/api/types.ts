@@ -8,6 +8,11 @@ export interface EngineOptions {
   root?: string;
   /** Volatile state (default /run/berth, or a folder of its own for a non-default root). */
   runroot?: string;
+  /**
+   * The default `bridge` network of this root, and the iptables chain prefix. A non-default root gets its
+   * own bridge name, subnet and chains derived from its path, so two roots never share host objects.
+   */
+  network?: { bridgeName?: string; subnet?: string; mtu?: number; chainPrefix?: string };
 }
 
 // ---------------------------------------------------------------- images
@@ -262,6 +267,11 @@ export interface NetworksApi {
 export interface SystemApi {
   /** Removes stopped containers, unused networks, dangling images, and repairs leftovers of crashes. */
   prune(opts?: { all?: boolean }): Promise<{ containers: string[]; networks: string[]; images: string[]; spaceReclaimed: number }>;
+  /**
+   * Removes everything this root holds: containers, networks, images, and the host objects made for them
+   * (bridges, iptables chains, name servers). podman system reset.
+   */
+  reset(): Promise<void>;
   info(): Promise<Record<string, unknown>>;
   events(opts?: { since?: string; until?: string; filters?: string[]; signal?: AbortSignal }): AsyncIterable<EngineEvent>;
 }

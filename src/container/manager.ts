@@ -55,7 +55,6 @@ export class ContainerManager {
     const imageConfig = image.config.config ?? {};
     const id = newContainerId();
     const name = req.name ?? (await this.freeGeneratedName());
-    await this.records.reserveName(name, id);
     const p = containerPaths(this.layout, id);
     const networkMode = req.network?.networks?.[0] ?? 'bridge';
     const rec: ContainerRecord = {
@@ -70,6 +69,7 @@ export class ContainerManager {
     try {
       await withLock(p.lock, async () => {
         await this.records.save(rec);
+        await this.records.reserveName(name, id);
         await writeFileAtomic(path.join(p.dir, 'config.json'), JSON.stringify({ imageConfig } satisfies StoredConfig));
         const snap = await this.deps.snapshots.prepare(id, { image: image.id, layers: image.layers });
         // Build the spec now so that every bad flag fails at create, as with docker.
@@ -532,6 +532,45 @@ export class ContainerManager {
       await this.records.releaseName(old, rec.id);
     });
     await this.events.emit('container', 'rename', rec0.id, { name: newName, oldName: rec0.name });
+  }
+
+  // ------------------------------------------------------------------ networks
+
+  /**
+   * docker network connect: a running container gets the endpoint now (and a rewritten /etc/hosts);
+   * a stopped one gets it at its next start.
+   */
+  async connect(network: string, ref: string, opts: { ip?: string; ip6?: string; aliases?: string[] } = {}): Promise<void> {
+    await this.changeNetworks(ref, network, 'connect', async (rec) => {
+      const nets = rec.request.network?.networks ?? ['bridge'];
+      if (nets.includes(network)) throw new BadStateError(`container ${rec.name} is already connected to network ${network}`, 'nothing to do');
+      rec.request = { ...rec.request, network: { ...rec.request.network, networks: [...nets, network] } };
+      return rec.state === 'running' || rec.state === 'paused' ? this.deps.network.connect(network, rec.id, opts) : undefined;
+    });
+  }
+
+  async disconnect(network: string, ref: string, opts: { force?: boolean } = {}): Promise<void> {
+    await this.changeNetworks(ref, network, 'disconnect', async (rec) => {
+      const nets = rec.request.network?.networks ?? ['bridge'];
+      if (!nets.includes(network) && !opts.force) throw new BadStateError(`container ${rec.name} is not connected to network ${network}`, 'see "berth inspect" for its networks');
+      rec.request = { ...rec.request, network: { ...rec.request.network, networks: nets.filter((n) => n !== network) } };
+      return rec.state === 'running' || rec.state === 'paused' ? this.deps.network.disconnect(network, rec.id, opts) : undefined;
+    });
+  }
+
+  private async changeNetworks(ref: string, network: string, action: 'connect' | 'disconnect', change: (rec: ContainerRecord) => Promise<SandboxStatus | undefined>): Promise<void> {
+    const rec0 = await this.records.resolve(ref);
+    await withLock(containerPaths(this.layout, rec0.id).lock, async () => {
+      const rec = await this.observed(await this.mustLoad(rec0.id));
+      const status = await change(rec);
+      if (status) {
+        await writeFileAtomic(containerPaths(this.layout, rec.id).hosts, status.hostsFile);
+        rec.networks = status.endpoints;
+        rec.ports = status.ports;
+      }
+      await this.records.save(rec);
+    });
+    await this.events.emit('network', action, network, { container: rec0.id });
   }
 
   // ------------------------------------------------------------------ views

@@ -118,7 +118,8 @@ export interface NetworkPort {
   }): Promise<SandboxStatus>;
   detach(ctrId: string): Promise<void>;
   reconcile(liveContainerIds: ReadonlySet<string>): Promise<string[]>;
-  netnsPathOf?(ctrId: string): string;
+  connect(network: string, ctrId: string, opts?: { ip?: string; ip6?: string; aliases?: string[] }): Promise<SandboxStatus>;
+  disconnect(network: string, ctrId: string, opts?: { force?: boolean }): Promise<SandboxStatus>;
 }
 
 export interface ContainerDeps {

@@ -145,7 +145,8 @@ export class RecordStore {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const holder = (await fsp.readFile(file, 'utf8').catch(() => '')).trim();
-      // A name left by a create that crashed before its record was written is free again.
+      // Records are written before names are reserved, so a name whose holder has no record was left by a
+      // create or remove that crashed: it is free again.
       if (holder && !(await this.load(holder))) {
         await fsp.rm(file, { force: true });
         return this.reserveName(name, id);

@@ -4,11 +4,12 @@ import type { ContainerRecord, RestartPolicy } from './record.js';
 
 /** Docker's units.HumanDuration, used in `ps` STATUS ("Up 3 minutes", "Exited (0) 2 seconds ago"). */
 export function humanDuration(ms: number): string {
-  const s = Math.round(ms / 1000);
+  // Docker truncates seconds and minutes and rounds hours (go-units HumanDuration).
+  const s = Math.floor(ms / 1000);
   if (s < 1) return 'Less than a second';
   if (s === 1) return '1 second';
   if (s < 60) return `${s} seconds`;
-  const m = Math.round(s / 60);
+  const m = Math.floor(s / 60);
   if (m === 1) return 'About a minute';
   if (m < 60) return `${m} minutes`;
   const h = Math.round(s / 3600);

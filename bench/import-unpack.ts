@@ -1,0 +1,70 @@
+import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { BerthRoot } from './berth.js';
+import { bigLayerFiles, generateImage } from './fixtures.js';
+import { type Benchmark, measure, Report, type Row, scratch, sh, timed } from './lib.js';
+
+const LAYERS = 6;
+const SMALL_FILES = 2000;
+const LARGE_FILES = 4;
+const LARGE_SIZE = 10 * 1024 * 1024;
+
+/** The time rows again as MB/s of layer tar bytes, so the target reads as a throughput ratio. */
+function throughputRow(report: Report, time: Row, label: string, bytes: number): void {
+  report.add({ label, role: time.role, unit: 'MB/s', samples: time.samples.map((ms) => bytes / 1e6 / (ms / 1000)), error: time.error });
+}
+
+/** `berth load -i` of a ~300 MB, 6-layer docker-archive against `tar -xf` of the same layer tars. */
+export const importUnpack: Benchmark = {
+  name: 'import-unpack',
+  title: 'berth load -i (~300 MB, 6 layers) vs tar -xf of the same layer tars',
+  defaultRuns: 3,
+  async run(ctx) {
+    const report = new Report(this.name, this.title);
+    const work = await scratch('import');
+    try {
+      ctx.log(`${this.name}: generating the image (${LAYERS} layers)`);
+      const image = await generateImage(path.join(work.dir, 'image'), 'localhost/bench-big:latest',
+        Array.from({ length: LAYERS }, (_v, i) => bigLayerFiles(i, SMALL_FILES, LARGE_FILES, LARGE_SIZE)));
+      report.note(`${image.layers.length} layers, ${(image.layerBytes / 1e6).toFixed(0)} MB of layer tars, ${LAYERS * SMALL_FILES} small files`);
+      // Dirty pages of the previous run are written back before each run, not during the next one.
+      const settle = async () => { await sh('sync', [], { timeout: 120_000 }); };
+
+      const dest = path.join(work.dir, 'untar');
+      const tarTime = await measure(report, 'tar -xf (sum of layers)', 'reference', {
+        runs: ctx.runs, warmup: 1,
+        setup: async () => {
+          await rm(dest, { recursive: true, force: true });
+          for (let i = 0; i < image.layers.length; i++) await mkdir(path.join(dest, String(i)), { recursive: true });
+          await settle();
+        },
+        teardown: () => rm(dest, { recursive: true, force: true }),
+      }, async () => {
+        let total = 0;
+        for (const [i, layer] of image.layers.entries()) {
+          total += await timed(() => sh('tar', ['-xf', layer.file, '-C', path.join(dest, String(i))], { timeout: 300_000 }));
+        }
+        return total;
+      });
+
+      let berth: BerthRoot | undefined;
+      const loadTime = await measure(report, 'berth load -i', 'berth', {
+        runs: ctx.runs, warmup: 1,
+        setup: async () => {
+          berth = await BerthRoot.create('import');
+          await settle();
+        },
+        teardown: async () => berth?.cleanup(),
+      }, async () => { await berth!.cli(['load', '-i', image.archive], { timeout: 600_000 }); });
+
+      throughputRow(report, tarTime, 'tar -xf throughput', image.layerBytes);
+      throughputRow(report, loadTime, 'berth load throughput', image.layerBytes);
+      report.target('berth load >= 0.8x tar -x throughput',
+        () => report.median('berth load throughput') / report.median('tar -xf throughput'), '>=', 0.8, 'x');
+      report.note('berth load also reads the archive and checks digests; tar -x reads the layer tars directly');
+    } finally {
+      await work.remove();
+    }
+    return report;
+  },
+};

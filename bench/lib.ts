@@ -1,0 +1,353 @@
+/**
+ * Shared pieces of the benchmarks: timing, statistics, the report table, scratch folders and the
+ * clean-up registry. Speed and memory targets live here and in the benchmarks, never in tests.
+ */
+import { access, constants, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { run, type RunOptions, type RunResult } from '../src/util/exec.js';
+
+// ---------------------------------------------------------------- the benchmark contract
+
+export interface Benchmark {
+  readonly name: string;
+  /** One line: what is measured, against what. */
+  readonly title: string;
+  /** Iterations when --runs is not given; small enough that the whole bench stays under 10 minutes. */
+  readonly defaultRuns: number;
+  run(ctx: BenchContext): Promise<Report>;
+}
+
+export interface BenchContext {
+  /** --runs, or the benchmark's default. */
+  readonly runs: number;
+  /** --containers: how many containers the scale part of the network benchmark starts. */
+  readonly containers: number;
+  /** Podman and docker, when --peers was given (an unavailable peer throws its reason when used). */
+  peers(): Promise<readonly PeerCli[]>;
+  /** Progress, on stderr, so that stdout holds only the tables. */
+  log(message: string): void;
+}
+
+/** A peer engine (podman, docker) driven through its own CLI, on an image made from the same rootfs. */
+export interface PeerCli {
+  readonly name: 'podman' | 'docker';
+  /** The busybox image imported into the peer's store. */
+  readonly image: string;
+  cli(args: readonly string[], opts?: RunOptions): Promise<RunResult>;
+}
+
+// ---------------------------------------------------------------- statistics and timing
+
+export interface Stats {
+  n: number;
+  median: number;
+  p90: number;
+  min: number;
+  max: number;
+}
+
+/** Nearest-rank percentiles: with few runs an interpolated p90 would invent a figure nobody measured. */
+export function stats(samples: readonly number[]): Stats {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const n = sorted.length;
+  if (n === 0) throw new Error('no samples');
+  const rank = (q: number) => sorted[Math.max(0, Math.ceil(q * n) - 1)] as number;
+  const mid = n % 2 ? (sorted[(n - 1) / 2] as number) : ((sorted[n / 2 - 1] as number) + (sorted[n / 2] as number)) / 2;
+  return { n, median: mid, p90: rank(0.9), min: sorted[0] as number, max: sorted[n - 1] as number };
+}
+
+export function now(): number {
+  return Number(process.hrtime.bigint()) / 1e6;
+}
+
+/** Milliseconds `fn` took. */
+export async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const start = now();
+  await fn();
+  return now() - start;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * One line for a table cell. A failed command shows as `berth ARGS (exit N): <the line of its stderr
+ * that names the error>`, not the stack trace's last lines.
+ */
+export function errorText(err: unknown): string {
+  const failed = err as { message?: unknown; command?: unknown; stderr?: unknown; commandExitCode?: unknown };
+  let line: string;
+  if (typeof failed?.command === 'string' && typeof failed.stderr === 'string') {
+    const lines = failed.stderr.split('\n').map((l) => l.trim()).filter(Boolean);
+    const best = lines.find((l) => /^(\w*Error\b|error:)|Cannot |cannot |No such|not found|denied/.test(l)) ?? lines.at(-1) ?? 'no output';
+    const status = String(failed.message).includes(' timed out') ? 'timed out' : `exit ${String(failed.commandExitCode ?? '?')}`;
+    const cmd = failed.command.replace(/^\S*node \S*bin\/berth\.js --root \S+/, 'berth');
+    line = `${cmd.length > 70 ? `${cmd.slice(0, 67)}...` : cmd} (${status}): ${best}`;
+  } else {
+    const msg = err instanceof Error ? err.message : String(err);
+    line = msg.split('\n').find((l) => l.trim()) ?? 'unknown error';
+  }
+  return line.length > 200 ? `${line.slice(0, 197)}...` : line;
+}
+
+// ---------------------------------------------------------------- the report
+
+export type Unit = 'ms' | 's' | 'MB/s' | 'MB' | 'count';
+/** Ratios are taken against the report's reference row of the same unit. */
+export type Role = 'reference' | 'berth' | 'peer' | 'info';
+export type Verdict = 'PASS' | 'FAIL' | 'n/a';
+
+export interface Row {
+  label: string;
+  role: Role;
+  unit: Unit;
+  samples: number[];
+  /** Set when the side failed: the row prints 'n/a: <error>' and every target using it is n/a. */
+  error?: string;
+  /** The row its ratio is taken against; default the first reference row of the same unit, null for none. */
+  vs?: string | null;
+}
+
+export interface TargetResult {
+  description: string;
+  actual: string;
+  verdict: Verdict;
+}
+
+export class Report {
+  readonly rows: Row[] = [];
+  readonly targets: TargetResult[] = [];
+  readonly notes: string[] = [];
+
+  constructor(readonly name: string, readonly title: string) {}
+
+  add(row: Row): Row {
+    this.rows.push(row);
+    return row;
+  }
+
+  /** A figure quoted from MACHINE-NOTES.md, for context when the peer was not measured in this run. */
+  quote(label: string, unit: Unit, value: number): void {
+    this.add({ label: `${label} [MACHINE-NOTES]`, role: 'info', unit, samples: [value] });
+  }
+
+  note(text: string): void {
+    this.notes.push(text);
+  }
+
+  /** A statistic of a row that produced samples; throws (making a target n/a) otherwise. */
+  figure(label: string, which: Exclude<keyof Stats, 'n'> = 'median'): number {
+    const row = this.rows.find((r) => r.label === label);
+    if (!row) throw new Error(`no row "${label}"`);
+    if (row.error || row.samples.length === 0) throw new Error(`"${label}" ${row.error ? 'failed' : 'has no samples'}`);
+    return stats(row.samples)[which];
+  }
+
+  median(label: string): number {
+    return this.figure(label);
+  }
+
+  /** A peer's median as measured in this run (--peers), else its MACHINE-NOTES figure. */
+  peerMedian(label: string): number {
+    try {
+      return this.median(label);
+    } catch {
+      return this.median(`${label} [MACHINE-NOTES]`);
+    }
+  }
+
+  /**
+   * A target: `value` computes the figure from medians (a failed side makes it n/a), compared with
+   * `limit`. Verdicts never change the exit code unless --strict.
+   */
+  target(description: string, value: () => number, cmp: '<=' | '>=', limit: number, unit: Unit | 'x'): void {
+    let figure: number;
+    try {
+      figure = value();
+    } catch (err) {
+      this.targets.push({ description, actual: `n/a: ${errorText(err)}`, verdict: 'n/a' });
+      return;
+    }
+    if (!Number.isFinite(figure)) {
+      this.targets.push({ description, actual: 'n/a: not a number', verdict: 'n/a' });
+      return;
+    }
+    const ok = cmp === '<=' ? figure <= limit : figure >= limit;
+    this.targets.push({ description, actual: `${formatValue(figure, unit)} (limit ${cmp} ${formatValue(limit, unit)})`, verdict: ok ? 'PASS' : 'FAIL' });
+  }
+}
+
+export function formatValue(v: number, unit: Unit | 'x'): string {
+  switch (unit) {
+    case 'ms': return `${v.toFixed(1)} ms`;
+    case 's': return `${v.toFixed(2)} s`;
+    case 'MB/s': return `${v.toFixed(1)} MB/s`;
+    case 'MB': return `${v.toFixed(2)} MB`;
+    case 'x': return `${v.toFixed(2)}x`;
+    case 'count': return `${Math.round(v)}`;
+  }
+}
+
+function pad(s: string, width: number, right = false): string {
+  return right ? s.padStart(width) : s.padEnd(width);
+}
+
+/** The report as a text table: medians, p90, ratio to the reference row of the same unit, targets. */
+export function formatReport(r: Report): string {
+  const lines = [`== ${r.name}: ${r.title}`];
+  const labelWidth = Math.max(24, ...r.rows.map((row) => row.label.length + (row.role === 'reference' ? 8 : 2)));
+  lines.push(`  ${pad('measurement', labelWidth)}${pad('n', 4, true)}${pad('median', 14, true)}${pad('p90', 14, true)}${pad('min', 14, true)}${pad('vs ref', 10, true)}`);
+  for (const row of r.rows) {
+    const label = pad(row.role === 'reference' ? `${row.label} (ref)` : row.label, labelWidth);
+    if (row.error || row.samples.length === 0) {
+      lines.push(`  ${label}${pad('-', 4, true)}   n/a: ${row.error ?? 'no samples'}`);
+      continue;
+    }
+    const s = stats(row.samples);
+    const ref = row.vs === null ? undefined : r.rows.find((x) => (row.vs ? x.label === row.vs : x.role === 'reference' && x.unit === row.unit)
+      && !x.error && x.samples.length > 0);
+    const ratio = ref && ref !== row ? `${(s.median / stats(ref.samples).median).toFixed(2)}x` : ref === row ? '1.00x' : '';
+    lines.push(`  ${label}${pad(String(s.n), 4, true)}${pad(formatValue(s.median, row.unit), 14, true)}${pad(formatValue(s.p90, row.unit), 14, true)}${pad(formatValue(s.min, row.unit), 14, true)}${pad(ratio, 10, true)}`);
+  }
+  for (const t of r.targets) lines.push(`  [${t.verdict.padEnd(4)}] ${t.description}: ${t.actual}`);
+  for (const n of r.notes) lines.push(`  note: ${n}`);
+  return lines.join('\n');
+}
+
+// ---------------------------------------------------------------- sampling
+
+export interface MeasureOptions {
+  runs: number;
+  unit?: Unit;
+  /** Untimed runs first (page cache, lazy module loads). */
+  warmup?: number;
+  /** Untimed, before each run (warm-up runs too). */
+  setup?: (i: number) => Promise<void>;
+  /** Untimed, after each run, even a failed one. */
+  teardown?: (i: number) => Promise<void>;
+}
+
+/**
+ * Runs `fn` `runs` times and adds a row to the report. `fn` may return its own figure (when part of it
+ * must stay untimed, or the unit is not time); otherwise the whole call is timed. A side that throws
+ * stops at its first failure and prints 'n/a: <error>': one broken side never stops the others.
+ */
+export async function measure(report: Report, label: string, role: Role, opts: MeasureOptions,
+  fn: (i: number) => Promise<number | void>): Promise<Row> {
+  const row = report.add({ label, role, unit: opts.unit ?? 'ms', samples: [] });
+  const warmup = opts.warmup ?? 0;
+  for (let i = 0; i < warmup + opts.runs; i++) {
+    try {
+      await opts.setup?.(i);
+      const start = now();
+      const own = await fn(i);
+      const elapsed = now() - start;
+      if (i >= warmup) row.samples.push(typeof own === 'number' ? own : elapsed);
+    } catch (err) {
+      row.error = errorText(err);
+    } finally {
+      try {
+        await opts.teardown?.(i);
+      } catch (err) {
+        row.error ??= `teardown: ${errorText(err)}`;
+      }
+    }
+    if (row.error) break;
+  }
+  return row;
+}
+
+// ---------------------------------------------------------------- host commands and scratch space
+
+/** A host command through the project's runner, with a bench-sized default timeout. */
+export function sh(file: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+  return run(file, args, { timeout: 60_000, ...opts });
+}
+
+const cleanups = new Set<() => Promise<void>>();
+
+/**
+ * Registers a clean-up that also runs on Ctrl-C; returns the function that runs it once and forgets it.
+ * Benchmarks call the returned function in `finally`; the harness runs whatever is left at exit.
+ */
+export function deferCleanup(fn: () => Promise<void>): () => Promise<void> {
+  let done = false;
+  const once = async () => {
+    if (done) return;
+    done = true;
+    cleanups.delete(once);
+    await fn();
+  };
+  cleanups.add(once);
+  return once;
+}
+
+/** Runs every pending clean-up, newest first; failures are reported, never thrown. */
+export async function runPendingCleanups(log: (m: string) => void): Promise<void> {
+  for (const fn of [...cleanups].reverse()) {
+    try {
+      await fn();
+    } catch (err) {
+      log(`clean-up failed: ${errorText(err)}`);
+    }
+  }
+}
+
+export interface Scratch {
+  dir: string;
+  /** Unmounts anything left below the folder, then removes it. Idempotent. */
+  remove(): Promise<void>;
+}
+
+/** A fresh temp folder, removed at the latest when the harness exits. */
+export async function scratch(tag: string): Promise<Scratch> {
+  const dir = await mkdtemp(path.join(tmpdir(), `berth-bench-${tag}-`));
+  const remove = deferCleanup(() => removeTree(dir));
+  return { dir, remove };
+}
+
+/** Unmount (deepest first), then rm -rf: a live mount below `dir` would otherwise be emptied through. */
+export async function removeTree(dir: string): Promise<void> {
+  await unmountUnder(dir);
+  await rm(dir, { recursive: true, force: true });
+}
+
+/** Lazily unmounts every mount at or below `dir`, deepest first. */
+export async function unmountUnder(dir: string): Promise<void> {
+  const table = await readFile('/proc/self/mounts', 'utf8');
+  const mounts = table.split('\n').map((l) => l.split(' ')[1] ?? '')
+    .filter((m) => m === dir || m.startsWith(dir + '/'))
+    .sort((a, b) => b.length - a.length);
+  for (const m of mounts) {
+    await sh('umount', ['-l', m], { timeout: 10_000, alreadyGone: () => true }).catch(() => undefined);
+  }
+}
+
+/** The absolute path of an executable on PATH, or undefined. */
+export async function findBinary(name: string): Promise<string | undefined> {
+  for (const dir of (process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin').split(':')) {
+    const file = path.join(dir, name);
+    try {
+      await access(file, constants.X_OK);
+      return file;
+    } catch {
+      // not in this folder
+    }
+  }
+  return undefined;
+}
+
+/** Runs `fn` over `items` and reports each failure, never stopping early: clean-up keeps going. */
+export async function forEachSoft<T>(items: readonly T[], fn: (item: T) => Promise<unknown>): Promise<string[]> {
+  const failures: string[] = [];
+  for (const item of items) {
+    try {
+      await fn(item);
+    } catch (err) {
+      failures.push(errorText(err));
+    }
+  }
+  return failures;
+}

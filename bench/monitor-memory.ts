@@ -1,0 +1,138 @@
+import { readFile } from 'node:fs/promises';
+import { BERTH_IMAGE, BerthRoot, findFiles, listProcesses } from './berth.js';
+import { type Benchmark, errorText, type PeerCli, Report, type Role, type Row } from './lib.js';
+
+const CONTAINERS = 5;
+
+interface Monitor {
+  pid: number;
+  /** how it was found, for the report */
+  via: string;
+  comm: string;
+}
+
+async function alive(pid: number): Promise<string | undefined> {
+  return readFile(`/proc/${pid}/comm`, 'utf8').then((c) => c.trim(), () => undefined);
+}
+
+/** kB from a `Name:   123 kB` line of a /proc file, in MB (MiB, as ps and MACHINE-NOTES count them). */
+async function procField(file: string, field: string): Promise<number> {
+  const text = await readFile(file, 'utf8');
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text);
+  if (!m) throw new Error(`${file} has no ${field}`);
+  return Number(m[1]) / 1024;
+}
+
+/**
+ * The process that watches container `id`, found the most direct way that works: the monitor's pid
+ * file, a process whose command line names the id (`pgrep -f 'conmon.*ID'`), or the parent of the
+ * container's first process.
+ */
+async function findMonitor(id: string, pidFileDirs: readonly string[], initPid: () => Promise<number>): Promise<Monitor> {
+  for (const dir of pidFileDirs) {
+    for (const file of await findFiles(dir, 'conmon.pid', id.slice(0, 12))) {
+      const pid = Number((await readFile(file, 'utf8')).trim());
+      const comm = pid > 0 ? await alive(pid) : undefined;
+      if (comm) return { pid, via: 'pid file', comm };
+    }
+  }
+  for (const p of await listProcesses()) {
+    if (/(^|\/)(conmon|containerd-shim[\w-]*)\s/.test(p.cmdline) && p.cmdline.includes(id)) {
+      const comm = await alive(p.pid);
+      if (comm) return { pid: p.pid, via: 'command line', comm };
+    }
+  }
+  const child = await initPid();
+  const status = await readFile(`/proc/${child}/status`, 'utf8');
+  const ppid = Number(/^PPid:\s+(\d+)/m.exec(status)?.[1]);
+  const comm = ppid > 0 ? await alive(ppid) : undefined;
+  if (!comm) throw new Error(`no monitor found for container ${id}`);
+  return { pid: ppid, via: 'parent of the container process', comm };
+}
+
+interface Side {
+  label: string;
+  role: Role;
+  start(): Promise<string>;
+  monitor(id: string): Promise<Monitor>;
+  removeAll(ids: readonly string[]): Promise<unknown>;
+}
+
+/** Starts CONTAINERS idle containers per run and adds each monitor's RSS and PSS to two rows. */
+async function measureSide(report: Report, side: Side, runs: number): Promise<void> {
+  const rss = report.add({ label: `${side.label} monitor RSS`, role: side.role, unit: 'MB', samples: [] });
+  const pss = report.add({ label: `${side.label} monitor PSS`, role: side.role, unit: 'MB', samples: [] });
+  const found = new Set<string>();
+  const fail = (row: Row, err: unknown) => { row.error = errorText(err); };
+  for (let r = 0; r < runs; r++) {
+    const ids: string[] = [];
+    try {
+      for (let i = 0; i < CONTAINERS; i++) ids.push(await side.start());
+      for (const id of ids) {
+        const mon = await side.monitor(id);
+        found.add(`${mon.comm} (${mon.via})`);
+        rss.samples.push(await procField(`/proc/${mon.pid}/status`, 'VmRSS'));
+        pss.samples.push(await procField(`/proc/${mon.pid}/smaps_rollup`, 'Pss'));
+      }
+    } catch (err) {
+      fail(rss, err);
+      fail(pss, err);
+      return;
+    } finally {
+      if (ids.length) await side.removeAll(ids).catch(() => undefined);
+    }
+  }
+  if (found.size) report.note(`${side.label} monitor: ${[...found].join(', ')}`);
+}
+
+function idFrom(stdout: string): string {
+  const id = stdout.trim().split('\n').pop()?.trim();
+  if (!id) throw new Error('run -d printed no container id');
+  return id;
+}
+
+function peerSide(peer: PeerCli): Side {
+  return {
+    label: peer.name,
+    role: 'peer',
+    start: async () => idFrom((await peer.cli(['run', '-d', '--network', 'none', peer.image, 'sleep', '1000'])).stdout),
+    monitor: (id) => findMonitor(id, [], async () => Number((await peer.cli(['inspect', '--format', '{{.State.Pid}}', id])).stdout.trim())),
+    removeAll: (ids) => peer.cli(['rm', '-f', ...ids], { timeout: 120_000 }),
+  };
+}
+
+/** RSS and PSS of the per-container monitor of idle detached containers. */
+export const monitorMemory: Benchmark = {
+  name: 'monitor-memory',
+  title: `memory of the monitor process of ${CONTAINERS} idle detached containers (RSS, PSS)`,
+  defaultRuns: 1,
+  async run(ctx) {
+    const report = new Report(this.name, this.title);
+    const berth = await BerthRoot.create('monitor');
+    try {
+      await berth.ensureImage().catch((err) => ctx.log(`${this.name}: image default failed: ${errorText(err)}`));
+      await measureSide(report, {
+        label: 'berth',
+        role: 'berth',
+        start: () => berth.runDetached(['--network', 'none', BERTH_IMAGE, 'sleep', '1000']),
+        monitor: (id) => findMonitor(id, [berth.root, berth.runroot], async () => {
+          const state = (await berth.inspect(id)).State as { Pid?: number } | undefined;
+          if (!state?.Pid) throw new Error(`berth inspect ${id} shows no State.Pid`);
+          return state.Pid;
+        }),
+        removeAll: (ids) => berth.cli(['rm', '-f', ...ids], { timeout: 120_000 }),
+      }, ctx.runs);
+      for (const peer of await ctx.peers()) await measureSide(report, peerSide(peer), ctx.runs);
+      report.quote('conmon RSS', 'MB', 1.9);
+      report.quote('conmon PSS', 'MB', 0.4);
+      report.quote('containerd-shim RSS', 'MB', 13);
+      report.quote('containerd-shim PSS', 'MB', 3);
+      report.target('every berth monitor RSS <= 2 MB', () => report.figure('berth monitor RSS', 'max'), '<=', 2, 'MB');
+      report.target('every berth monitor PSS <= 2 MB', () => report.figure('berth monitor PSS', 'max'), '<=', 2, 'MB');
+      report.note('MB here is MiB (kB / 1024), as /proc and MACHINE-NOTES count');
+    } finally {
+      await berth.cleanup();
+    }
+    return report;
+  },
+};

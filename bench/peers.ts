@@ -1,0 +1,138 @@
+/**
+ * Podman and docker, measured side by side only with --peers. Nothing is installed here; each peer
+ * runs on stores in temp folders, and a dockerd the bench started is stopped by its PID afterwards.
+ * See MACHINE-NOTES.md for why podman needs its own containers.conf on this machine.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, openSync, closeSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { RunOptions } from '../src/util/exec.js';
+import { deferCleanup, errorText, findBinary, type PeerCli, scratch, sh, sleep } from './lib.js';
+
+const PEER_IMAGE = 'localhost/berth-bench-busybox:latest';
+
+/** A peer that could not be set up: every use throws its reason, which its rows print as n/a. */
+function unavailable(name: PeerCli['name'], reason: string): PeerCli {
+  return { name, image: PEER_IMAGE, cli: () => Promise.reject(new Error(reason)) };
+}
+
+/** Both peers, each ready or carrying the reason it is not. `rootfsTar` is the busybox rootfs tarball. */
+export async function startPeers(rootfsTar: string, log: (m: string) => void): Promise<PeerCli[]> {
+  return [await startPodman(rootfsTar, log), await startDocker(rootfsTar, log)];
+}
+
+// ---------------------------------------------------------------- podman
+
+/** MACHINE-NOTES: crun refuses the hybrid cgroup layout; podman's default ulimits exceed the hard limits. */
+const PODMAN_CONF = `[containers]
+default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+`;
+
+async function startPodman(rootfsTar: string, log: (m: string) => void): Promise<PeerCli> {
+  const bin = await findBinary('podman');
+  if (!bin) return unavailable('podman', 'podman not installed (apt-get install -y podman)');
+  const tmp = await scratch('podman');
+  const conf = path.join(tmp.dir, 'containers.conf');
+  await writeFile(conf, PODMAN_CONF);
+  // CONTAINERS_CONF points podman at our file, so /etc/containers stays untouched.
+  const env = { CONTAINERS_CONF: conf };
+  const globals = ['--root', path.join(tmp.dir, 'root'), '--runroot', path.join(tmp.dir, 'run'), '--tmpdir', path.join(tmp.dir, 'tmp')];
+  const podman: PeerCli = {
+    name: 'podman',
+    image: PEER_IMAGE,
+    cli: (args: readonly string[], opts: RunOptions = {}) => sh(bin, [...globals, ...args], { timeout: 60_000, ...opts, env: { ...env, ...opts.env } }),
+  };
+  deferCleanup(async () => {
+    await podman.cli(['rm', '-af', '-t', '0'], { timeout: 180_000 }).catch(() => undefined);
+    await podman.cli(['rmi', '-af'], { timeout: 60_000 }).catch(() => undefined);
+    await tmp.remove();
+  });
+  try {
+    log('podman: importing the busybox rootfs');
+    await podman.cli(['import', rootfsTar, PEER_IMAGE], { timeout: 120_000 });
+    return podman;
+  } catch (err) {
+    return unavailable('podman', `podman set-up failed: ${errorText(err)}`);
+  }
+}
+
+// ---------------------------------------------------------------- docker
+
+async function startDocker(rootfsTar: string, log: (m: string) => void): Promise<PeerCli> {
+  const bin = await findBinary('docker');
+  if (!bin) return unavailable('docker', 'docker client not installed (apt-get install -y docker.io)');
+  const client = (env: Record<string, string>): PeerCli => ({
+    name: 'docker',
+    image: PEER_IMAGE,
+    cli: (args: readonly string[], opts: RunOptions = {}) => sh(bin, args, { timeout: 60_000, ...opts, env: { ...env, ...opts.env } }),
+  });
+
+  // A daemon someone already runs is used as it is, and left running.
+  const running = client({});
+  if (await running.cli(['info'], { timeout: 10_000 }).then(() => true, () => false)) {
+    log('docker: using the dockerd already running');
+    return (await importDockerImage(running, rootfsTar)) ?? running;
+  }
+
+  const dockerd = await findBinary('dockerd');
+  if (!dockerd) return unavailable('docker', 'no dockerd running and none installed (apt-get install -y docker.io)');
+  const tmp = await scratch('docker');
+  const sock = path.join(tmp.dir, 'docker.sock');
+  const hadDocker0 = existsSync('/sys/class/net/docker0');
+  const logFd = openSync(path.join(tmp.dir, 'dockerd.log'), 'a');
+  // A daemon outlives any one command, so it cannot go through run(): spawned detached, stopped by PID.
+  const child = spawn(dockerd, ['--data-root', path.join(tmp.dir, 'data'), '--exec-root', path.join(tmp.dir, 'exec'),
+    '-p', path.join(tmp.dir, 'dockerd.pid'), '-H', `unix://${sock}`], { detached: true, stdio: ['ignore', logFd, logFd] });
+  closeSync(logFd);
+  child.unref();
+  const pid = child.pid;
+  const docker = client({ DOCKER_HOST: `unix://${sock}` });
+  deferCleanup(async () => {
+    const { stdout } = await docker.cli(['ps', '-aq'], { timeout: 30_000 }).catch(() => ({ stdout: '' }));
+    const ids = stdout.split('\n').map((l) => l.trim()).filter(Boolean);
+    if (ids.length) await docker.cli(['rm', '-f', ...ids], { timeout: 180_000 }).catch(() => undefined);
+    if (pid) await stopByPid(pid);
+    if (!hadDocker0 && existsSync('/sys/class/net/docker0')) await sh('ip', ['link', 'del', 'docker0'], { timeout: 10_000 }).catch(() => undefined);
+    await tmp.remove();
+  });
+  log(`docker: started dockerd (pid ${pid}) on ${sock}`);
+  for (let waited = 0; ; waited += 250) {
+    if (await docker.cli(['info'], { timeout: 5_000 }).then(() => true, () => false)) break;
+    if (waited > 30_000 || child.exitCode !== null) return unavailable('docker', `dockerd did not come up; see ${path.join(tmp.dir, 'dockerd.log')}`);
+    await sleep(250);
+  }
+  return (await importDockerImage(docker, rootfsTar)) ?? docker;
+}
+
+async function importDockerImage(docker: PeerCli, rootfsTar: string): Promise<PeerCli | undefined> {
+  try {
+    await docker.cli(['import', rootfsTar, PEER_IMAGE], { timeout: 120_000 });
+    return undefined;
+  } catch (err) {
+    return unavailable('docker', `docker import failed: ${errorText(err)}`);
+  }
+}
+
+/** SIGTERM, wait up to 20 s, then SIGKILL: the daemon's own containerd goes down with it. */
+async function stopByPid(pid: number): Promise<void> {
+  const alive = () => existsSync(`/proc/${pid}`);
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  for (let i = 0; i < 80 && alive(); i++) await sleep(250);
+  if (alive()) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // exited meanwhile
+    }
+  }
+}

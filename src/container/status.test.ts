@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { InvalidArgumentError } from '../errors.js';
+import type { ContainerRecord } from './record.js';
+import { humanDuration, normalizeSignal, parseRestartPolicy, restartDelay, shouldRestart, statusText } from './status.js';
+
+const base = { exitCode: 0, restartCount: 0, manuallyStopped: false, autoRemove: false } as const;
+const rec = (over: Partial<ContainerRecord>): ContainerRecord => ({ ...base, restartPolicy: { name: 'no', maxRetries: 0 }, ...over }) as ContainerRecord;
+
+describe('restart policy', () => {
+  it('parses docker forms', () => {
+    expect(parseRestartPolicy(undefined)).toEqual({ name: 'no', maxRetries: 0 });
+    expect(parseRestartPolicy('on-failure:3')).toEqual({ name: 'on-failure', maxRetries: 3 });
+    expect(parseRestartPolicy('always')).toEqual({ name: 'always', maxRetries: 0 });
+    expect(parseRestartPolicy('unless-stopped')).toEqual({ name: 'unless-stopped', maxRetries: 0 });
+  });
+  it('refuses bad ones, naming the flag', () => {
+    expect(() => parseRestartPolicy('sometimes')).toThrow(InvalidArgumentError);
+    expect(() => parseRestartPolicy('always:3')).toThrow(/--restart/);
+    expect(() => parseRestartPolicy('on-failure:-1')).toThrow(/retry count/);
+  });
+  it('follows docker rules', () => {
+    expect(shouldRestart(rec({ restartPolicy: { name: 'on-failure', maxRetries: 2 }, exitCode: 1, restartCount: 1 }))).toBe(true);
+    expect(shouldRestart(rec({ restartPolicy: { name: 'on-failure', maxRetries: 2 }, exitCode: 1, restartCount: 2 }))).toBe(false);
+    expect(shouldRestart(rec({ restartPolicy: { name: 'on-failure', maxRetries: 0 }, exitCode: 0 }))).toBe(false);
+    expect(shouldRestart(rec({ restartPolicy: { name: 'always', maxRetries: 0 } }))).toBe(true);
+    expect(shouldRestart(rec({ restartPolicy: { name: 'always', maxRetries: 0 }, manuallyStopped: true }))).toBe(false);
+    expect(shouldRestart(rec({ restartPolicy: { name: 'no', maxRetries: 0 }, exitCode: 1 }))).toBe(false);
+  });
+  it('backs off exponentially to a minute', () => {
+    expect(restartDelay(0)).toBe(100);
+    expect(restartDelay(3)).toBe(800);
+    expect(restartDelay(30)).toBe(60_000);
+  });
+});
+
+describe('signals', () => {
+  it('normalizes names and numbers', () => {
+    expect(normalizeSignal('term')).toBe('SIGTERM');
+    expect(normalizeSignal('SIGKILL')).toBe('SIGKILL');
+    expect(normalizeSignal('9')).toBe('SIGKILL');
+    expect(normalizeSignal('HUP')).toBe('SIGHUP');
+  });
+  it('refuses unknown signals', () => {
+    expect(() => normalizeSignal('SIGFOO')).toThrow(/invalid signal: SIGFOO/);
+  });
+});
+
+describe('status text', () => {
+  const now = Date.parse('2026-01-01T00:10:00Z');
+  it('speaks like docker ps', () => {
+    expect(humanDuration(500)).toBe('Less than a second');
+    expect(humanDuration(65_000)).toBe('About a minute');
+    expect(humanDuration(3 * 60_000)).toBe('3 minutes');
+    expect(statusText(rec({ state: 'running', startedAt: '2026-01-01T00:07:00Z' }), now)).toBe('Up 3 minutes');
+    expect(statusText(rec({ state: 'exited', exitCode: 2, finishedAt: '2026-01-01T00:09:58Z' }), now)).toBe('Exited (2) 2 seconds ago');
+    expect(statusText(rec({ state: 'created' }), now)).toBe('Created');
+  });
+});

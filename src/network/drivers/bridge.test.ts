@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import { chainNames } from '../firewall.js';
+import type { NetworkRecord } from '../types.js';
+import { bridgeDriver, bridgeRules, type BridgeOptions } from './bridge.js';
+
+const ID = 'c'.repeat(64);
+const net = (over: Partial<NetworkRecord<BridgeOptions>> = {}): NetworkRecord<BridgeOptions> => ({
+  id: 'f'.repeat(64), name: 'n', driver: 'bridge', created: '', internal: false, ipv6: false, options: {}, labels: {}, dns: true,
+  ipam: { subnet: '10.231.1.0/24', gateway: '10.231.1.1' },
+  driverOptions: { bridge: 'berthx', icc: true, masquerade: true, mtu: 1500 }, ...over,
+});
+const chains = chainNames('BERTHU');
+const port = { hostIp: '127.0.0.1', hostPort: 8080, containerPort: 80, protocol: 'tcp' as const };
+
+describe('bridge rules', () => {
+  it('publishes ports with DNAT, a forward accept and hairpin masquerade', () => {
+    const r = bridgeRules(net(), [{ containerId: ID, ipv4: '10.231.1.2', ports: [port] }], chains);
+    expect(r.dnat).toEqual([`-d 127.0.0.1/32 -p tcp -m tcp --dport 8080 -m comment --comment "berth:${ID}" -j DNAT --to-destination 10.231.1.2:80`]);
+    expect(r.postrouting).toContain(`-s 10.231.1.2/32 -d 10.231.1.2/32 -p tcp -m tcp --dport 80 -m comment --comment "berth:${ID}" -j MASQUERADE`);
+    expect(r.postrouting!.some((l) => l.startsWith('-s 10.231.1.0/24 ! -o berthx'))).toBe(true);
+    expect(r.forward!.at(-1)).toContain('-i berthx ! -o berthx');
+  });
+
+  it('gives internal networks drops and no NAT', () => {
+    const r = bridgeRules(net({ internal: true }), [{ containerId: ID, ipv4: '10.231.1.2', ports: [port] }], chains);
+    expect(r.dnat).toEqual([]);
+    expect(r.postrouting).toEqual([]);
+    expect(r.forward!.filter((l) => l.endsWith('-j DROP'))).toHaveLength(2);
+  });
+
+  it('reads Docker options into a typed record', () => {
+    const ctx = { defaultBridgeName: 'berth0' };
+    const parsed = bridgeDriver.parseOptions({ 'com.docker.network.bridge.enable_icc': 'false', 'com.docker.network.driver.mtu': '1400' }, { id: 'ab'.repeat(32), name: 'x', internal: false }, ctx);
+    expect(parsed).toEqual({ bridge: 'berthababababab', icc: false, masquerade: true, mtu: 1400 });
+    expect(bridgeDriver.parseOptions({}, { id: 'ab'.repeat(32), name: 'bridge', internal: false }, ctx).bridge).toBe('berth0');
+    expect(() => bridgeDriver.parseOptions({ 'com.docker.network.driver.mtu': '9' }, { id: 'a', name: 'x', internal: false }, ctx)).toThrow(/mtu/);
+  });
+});

@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { InvalidArgumentError } from '../errors.js';
+import { jumpFixes, ownersInSave, renderRemoval, renderRestore, validateChainPrefix } from './firewall.js';
+
+const ID = 'a'.repeat(64);
+
+describe('firewall text', () => {
+  it('adds missing jumps once and removes extra copies', () => {
+    const none = jumpFixes('*filter\n:FORWARD ACCEPT [0:0]\nCOMMIT\n*nat\nCOMMIT\n', 'BERTHT1');
+    expect(none.filter).toEqual(['-I FORWARD 1 -m comment --comment "berth:BERTHT1" -j BERTHT1-FORWARD']);
+    expect(none.nat).toHaveLength(3);
+    const dup = '*filter\n-A FORWARD -m comment --comment "berth:BERTHT1" -j BERTHT1-FORWARD\n'.repeat(2) + '*nat\n'
+      + '-A PREROUTING -m addrtype --dst-type LOCAL -m comment --comment "berth:BERTHT1" -j BERTHT1-DNAT\n'
+      + '-A OUTPUT -m addrtype --dst-type LOCAL -m comment --comment "berth:BERTHT1" -j BERTHT1-DNAT\n'
+      + '-A POSTROUTING -m comment --comment "berth:BERTHT1" -j BERTHT1-POSTROUTING\n';
+    const fixes = jumpFixes(dup, 'BERTHT1');
+    expect(fixes.filter).toEqual(['-D FORWARD -m comment --comment "berth:BERTHT1" -j BERTHT1-FORWARD']);
+    expect(fixes.nat).toEqual([]);
+  });
+
+  it('rewrites only its own chains', () => {
+    const text = renderRestore('BERTHT1', { forward: ['-i b -j ACCEPT'], dnat: ['-p tcp -j DNAT --to-destination 10.0.0.2:80'] }, { filter: [], nat: [] });
+    const declared = text.split('\n').filter((l) => l.startsWith(':')).map((l) => l.split(' ')[0]);
+    expect(declared).toEqual([':BERTHT1-FORWARD', ':BERTHT1-ISOLATION-1', ':BERTHT1-ISOLATION-2', ':BERTHT1-DNAT', ':BERTHT1-POSTROUTING']);
+    expect(text).toContain('-A BERTHT1-FORWARD -i b -j ACCEPT');
+    expect(text).not.toMatch(/^-F|^-X/m);
+  });
+
+  it('removes jumps and chains', () => {
+    const save = '*filter\n:BERTHT1-FORWARD - [0:0]\n-A FORWARD -m comment --comment "berth:BERTHT1" -j BERTHT1-FORWARD\n';
+    const text = renderRemoval(save, 'BERTHT1');
+    expect(text).toContain('-D FORWARD -m comment --comment "berth:BERTHT1" -j BERTHT1-FORWARD');
+    expect(text).toContain('-X BERTHT1-FORWARD');
+    expect(text).not.toContain('-X BERTHT1-DNAT');
+  });
+
+  it('finds rule owners and checks prefixes', () => {
+    expect([...ownersInSave(`-A BERTHT1-DNAT -p tcp -m comment --comment "berth:${ID}" -j DNAT\n-A OTHER -m comment --comment "berth:${'b'.repeat(64)}"`, 'BERTHT1')]).toEqual([ID]);
+    expect(() => validateChainPrefix('DOCKER')).toThrow(InvalidArgumentError);
+    expect(validateChainPrefix('BERTHT12')).toBe('BERTHT12');
+  });
+});

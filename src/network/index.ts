@@ -1,0 +1,52 @@
+/**
+ * The network layer (CNM words): a sandbox (netns) holds endpoints; endpoints join networks; drivers
+ * make networks and endpoints. Life of a container's networking:
+ *   attach(ctr)  → sandbox record written (incomplete) → host ports reserved → netns made → per network:
+ *                  bridge ensured, address reserved, endpoint joined → firewall and names updated → complete
+ *   detach(id)   → every step undone, "already gone" counts as done (CNI DEL), one error for real failures
+ *   reconcile(live) → anything owned by a container not in `live` is undone (after a crash or reboot)
+ * Networks: create/list/inspect/remove/prune as `NetworksApi`; `connect`/`disconnect` change a running
+ * container's sandbox and return its new status (so the caller can rewrite /etc/hosts).
+ */
+import type { NetworkCreateRequest, NetworkSummary } from '../api/types.js';
+import type { StoreLayout } from '../paths.js';
+import { Manager, type NetworkManagerOptions } from './manager.js';
+import type { AttachRequest, SandboxStatus } from './types.js';
+
+export type {
+  AttachRequest, SandboxStatus, SandboxEndpointStatus, SandboxMode, LinkRef, NetworkDriver, NetworkRecord, EndpointRecord,
+  Sandbox, Attachment, DriverContext, FirewallEndpoint, FirewallRules, ChainNames,
+} from './types.js';
+export type { NetworkManagerOptions } from './manager.js';
+export { registerDriver, unregisterDriver } from './drivers/index.js';
+
+export interface NetworkManager {
+  create(req: NetworkCreateRequest): Promise<{ id: string }>;
+  list(opts?: { filters?: string[] }): Promise<NetworkSummary[]>;
+  inspect(ref: string): Promise<NetworkSummary>;
+  /** BadStateError for built-in networks and networks with endpoints. */
+  remove(ref: string): Promise<void>;
+  prune(): Promise<{ deleted: string[] }>;
+  /** Adds an endpoint to a running container's sandbox (the container layer resolves the name to an id). */
+  connect(network: string, ctrId: string, opts?: { ip?: string; ip6?: string; aliases?: string[] }): Promise<SandboxStatus>;
+  disconnect(network: string, ctrId: string, opts?: { force?: boolean }): Promise<SandboxStatus>;
+  /** Puts back Berth's jump rules (one copy each) and rewrites its chains, e.g. after a firewall flush. */
+  reload(opts?: { all?: boolean; containers?: string[] }): Promise<{ reloaded: string[] }>;
+
+  /** Builds the container's sandbox; call before the container starts. Undoes its own work on failure. */
+  attach(ctr: AttachRequest): Promise<SandboxStatus>;
+  /** Tears the sandbox down (CNI DEL semantics); call after the container stopped. */
+  detach(ctrId: string): Promise<void>;
+  /** Cleans every sandbox, netns, address, port and rule of containers not in the set; returns what it cleaned. */
+  reconcile(liveContainerIds: ReadonlySet<string>): Promise<string[]>;
+  /** Where the container's netns file is (or would be). */
+  netnsPathOf(ctrId: string): string;
+  /** The status of a running container's sandbox, or undefined. */
+  status(ctrId: string): Promise<SandboxStatus | undefined>;
+  /** Removes unused host objects of this root (name servers, bridges, chains, jumps); refuses while sandboxes exist. */
+  shutdown(): Promise<void>;
+}
+
+export function openNetworkManager(layout: StoreLayout, opts?: NetworkManagerOptions): NetworkManager {
+  return new Manager(layout, opts);
+}

@@ -1,0 +1,603 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import type { NetworkCreateRequest, NetworkSummary } from '../api/types.js';
+import { AlreadyExistsError, BadStateError, InvalidArgumentError, NotFoundError, runTeardown } from '../errors.js';
+import { NAME_PATTERN, newNetworkId, shortId } from '../ids.js';
+import type { StoreLayout } from '../paths.js';
+import { ensureDir, readdirIfExists } from '../util/fs.js';
+import { assignableRange, contains, formatCidr, formatIpv4, overlaps, parseCidr, parseIpv4, within, type Ipv4Net } from './cidr.js';
+import { NameServer } from './dns.js';
+import { driverFor } from './drivers/index.js';
+import { usableUpstreams } from './files.js';
+import { chainNames, DEFAULT_CHAIN_PREFIX, iptablesRestore, iptablesSave, jumpFixes, ownersInSave, renderRemoval, renderRestore, validateChainPrefix } from './firewall.js';
+import { HostPorts } from './hostports.js';
+import { hostNetnsPath, hostRoutes, ipBatch, isMountPoint, removeNetns, type Side } from './hostnet.js';
+import { AddressPool, releaseOrphans } from './ipam.js';
+import { coalesced, withFileLock } from './mutex.js';
+import { portRequests } from './portspec.js';
+import { readHostFiles, sandboxStatus, type HostFiles } from './status.js';
+import { NetStore } from './store.js';
+import type {
+  AttachRequest, DriverContext, EndpointRecord, FirewallEndpoint, FirewallRules, NetworkDriver, NetworkRecord, Sandbox,
+  SandboxRecord, SandboxStatus,
+} from './types.js';
+
+export interface NetworkManagerOptions {
+  /** The default `bridge` network: bridge device (berth0), subnet (10.88.0.0/16), MTU (1500). */
+  defaultBridge?: { name?: string; subnet?: string; mtu?: number };
+  /** Prefix of Berth's iptables chains (BERTH); tests use their own. */
+  chainPrefix?: string;
+}
+
+const BUILTIN = ['bridge', 'host', 'none'] as const;
+// Automatic subnets, as podman: 10.89.N.0/24, skipping any that overlap a network or a host route.
+const AUTO_POOL = { base: parseIpv4('10.89.0.0')!, count: 256 };
+
+/** The ip lines drivers queue while joining, run as few processes as possible (see Sandbox). */
+class SandboxBuilder implements Sandbox {
+  readonly hostNetnsPath = hostNetnsPath();
+  private readonly steps: { side: Side; lines: string[] }[] = [];
+
+  constructor(readonly containerId: string, readonly netnsPath: string, private created: boolean) {
+    if (!created) this.steps.push({ side: 'inside', lines: ['link set lo up'] });
+  }
+
+  inside(lines: readonly string[]): void { this.queue('inside', lines); }
+  outside(lines: readonly string[]): void { this.queue('outside', lines); }
+
+  private queue(side: Side, lines: readonly string[]): void {
+    const last = this.steps[this.steps.length - 1];
+    if (last?.side === side) last.lines.push(...lines);
+    else this.steps.push({ side, lines: [...lines] });
+  }
+
+  async flush(): Promise<void> {
+    for (const step of this.steps.splice(0)) {
+      if (step.side === 'outside') await ipBatch(step.lines, { side: 'outside' });
+      else await ipBatch(step.lines, { side: 'inside', netns: this.netnsPath, create: !this.created });
+      if (step.side === 'inside') this.created = true;
+    }
+  }
+}
+
+export class Manager {
+  readonly store: NetStore;
+  private readonly prefix: string;
+  private readonly ctx: DriverContext;
+  private readonly ports: HostPorts;
+  private readonly defaults: { subnet: string; mtu?: number };
+  private hostFilesCache: HostFiles | undefined;
+  private jumpsChecked = false;
+  private forceJumpCheck = false;
+  private readonly dnsSyncs = new Map<string, () => Promise<void>>();
+
+  constructor(layout: StoreLayout, opts: NetworkManagerOptions = {}) {
+    this.store = new NetStore(layout);
+    this.prefix = validateChainPrefix(opts.chainPrefix ?? DEFAULT_CHAIN_PREFIX);
+    this.ctx = { defaultBridgeName: opts.defaultBridge?.name ?? 'berth0' };
+    this.defaults = { subnet: opts.defaultBridge?.subnet ?? '10.88.0.0/16', mtu: opts.defaultBridge?.mtu };
+    parseCidr(this.defaults.subnet, 'default bridge subnet');
+    this.ports = new HostPorts(this.store.portsDir, this.store.locks.ports());
+  }
+
+  private get host(): HostFiles {
+    return (this.hostFilesCache ??= readHostFiles());
+  }
+
+  // ------------------------------------------------------------ networks
+
+  /** The built-in networks, made on first use (their records give them stable ids, as Docker's). */
+  private async networks(): Promise<NetworkRecord[]> {
+    const nets = await this.store.listNetworks();
+    if (BUILTIN.every((n) => nets.some((r) => r.name === n && r.builtin))) return nets;
+    return withFileLock(this.store.locks.networks(), () => this.ensureBuiltinsLocked());
+  }
+
+  private async ensureBuiltinsLocked(): Promise<NetworkRecord[]> {
+    const nets = await this.store.listNetworks();
+    for (const name of BUILTIN) {
+      if (nets.some((r) => r.name === name)) continue;
+      const rec = this.newRecord(name, name, {
+        ...(name === 'bridge' ? { ipam: { subnet: this.defaults.subnet, gateway: formatIpv4(assignableRange(parseCidr(this.defaults.subnet, 'subnet')).first) } } : {}),
+        options: name === 'bridge' && this.defaults.mtu ? { 'com.docker.network.driver.mtu': String(this.defaults.mtu) } : {},
+        builtin: true,
+      });
+      await this.store.writeNetwork(rec);
+      nets.push(rec);
+    }
+    return nets;
+  }
+
+  private newRecord(name: string, driver: string, part: Partial<NetworkRecord>): NetworkRecord {
+    const id = newNetworkId();
+    const internal = part.internal ?? false;
+    const options = part.options ?? {};
+    const d = driverFor(driver);
+    return {
+      id, name, driver, created: new Date().toISOString(), internal, ipv6: false, options, labels: {}, ...part,
+      driverOptions: d.parseOptions(options, { id, name, internal }, this.ctx),
+      // Docker: the default bridge has no embedded DNS, user-defined networks do.
+      dns: d.supportsDns && name !== 'bridge',
+    };
+  }
+
+  async create(req: NetworkCreateRequest): Promise<{ id: string }> {
+    if (!NAME_PATTERN.test(req.name)) throw new InvalidArgumentError('network name', `"${req.name}" must match ${NAME_PATTERN}`);
+    if (req.ipv6) throw new InvalidArgumentError('ipv6', 'IPv6 networks are not supported yet', 'create an IPv4 network');
+    const driver = driverFor(req.driver ?? 'bridge');
+    if (driver.mode !== 'private') throw new InvalidArgumentError('driver', `only one ${driver.kind} network can exist`, 'use the built-in one');
+    return withFileLock(this.store.locks.networks(), async () => {
+      const nets = await this.ensureBuiltinsLocked();
+      if (nets.some((n) => n.name === req.name)) throw new AlreadyExistsError('network', req.name);
+      const ipam = driver.needsSubnet ? this.planSubnet(req, nets) : undefined;
+      const rec = this.newRecord(req.name, driver.kind, {
+        internal: req.internal ?? false, options: { ...req.options }, labels: { ...req.labels }, ...(ipam ? { ipam } : {}),
+      });
+      const bridgeOf = (n: NetworkRecord) => (n.driver === 'bridge' ? (n.driverOptions as { bridge: string }).bridge : undefined);
+      const clash = bridgeOf(rec) && nets.find((n) => bridgeOf(n) === bridgeOf(rec));
+      if (clash) throw new InvalidArgumentError('opt', `bridge ${bridgeOf(rec)} is already used by network ${clash.name}`);
+      await this.store.writeNetwork(rec);
+      return { id: rec.id };
+    });
+  }
+
+  private planSubnet(req: NetworkCreateRequest, nets: readonly NetworkRecord[]): NonNullable<NetworkRecord['ipam']> {
+    if ((req.subnets?.length ?? 0) > 1) throw new InvalidArgumentError('subnet', 'only one IPv4 subnet per network is supported');
+    if ((req.gateways?.length ?? 0) > 1 || (req.ipRanges?.length ?? 0) > 1) throw new InvalidArgumentError('gateway', 'one gateway and one ip-range per network');
+    const taken = nets.filter((n) => n.ipam).map((n) => ({ name: n.name, net: parseCidr(n.ipam!.subnet, 'subnet') }));
+    let subnet: Ipv4Net;
+    if (req.subnets?.[0]) {
+      subnet = parseCidr(req.subnets[0], 'subnet');
+      const other = taken.find((t) => overlaps(t.net, subnet));
+      if (other) throw new InvalidArgumentError('subnet', `${req.subnets[0]} overlaps network ${other.name} (${formatCidr(other.net)})`, 'pick a subnet no other network uses');
+    } else {
+      if (req.gateways?.length || req.ipRanges?.length) throw new InvalidArgumentError('gateway', 'a gateway or ip-range needs --subnet');
+      subnet = this.autoSubnet(taken.map((t) => t.net));
+    }
+    const range = assignableRange(subnet);
+    const gateway = req.gateways?.[0] ?? formatIpv4(range.first);
+    const gw = parseIpv4(gateway);
+    if (gw === undefined || !contains(subnet, gw) || gw < range.first || gw > range.last) {
+      throw new InvalidArgumentError('gateway', `${gateway} is not a host address inside ${formatCidr(subnet)}`);
+    }
+    const ipRange = req.ipRanges?.[0];
+    if (ipRange && !within(parseCidr(ipRange, 'ip-range'), subnet)) throw new InvalidArgumentError('ip-range', `${ipRange} is not inside ${formatCidr(subnet)}`);
+    return { subnet: formatCidr(subnet), gateway, ...(ipRange ? { ipRange } : {}) };
+  }
+
+  private autoSubnet(taken: readonly Ipv4Net[]): Ipv4Net {
+    const busy = [...taken, ...hostRoutes()];
+    for (let i = 0; i < AUTO_POOL.count; i++) {
+      const cand = { base: AUTO_POOL.base + i * 256, prefix: 24 };
+      if (!busy.some((b) => overlaps(b, cand))) return cand;
+    }
+    throw new BadStateError('no free subnet left in 10.89.0.0/16', 'give one with --subnet');
+  }
+
+  private async find(ref: string): Promise<NetworkRecord> {
+    const nets = await this.networks();
+    const hit = nets.find((n) => n.name === ref) ?? nets.find((n) => n.id === ref);
+    if (hit) return hit;
+    const byPrefix = ref.length >= 3 ? nets.filter((n) => n.id.startsWith(ref)) : [];
+    if (byPrefix.length === 1) return byPrefix[0]!;
+    throw new NotFoundError('network', ref);
+  }
+
+  async list(opts: { filters?: string[] } = {}): Promise<NetworkSummary[]> {
+    const [nets, sbs] = await Promise.all([this.networks(), this.store.listSandboxes()]);
+    const filters = (opts.filters ?? []).map(parseFilter);
+    return nets.filter((n) => filters.every((f) => matches(n, f))).map((n) => summarize(n, sbs));
+  }
+
+  async inspect(ref: string): Promise<NetworkSummary> {
+    const net = await this.find(ref);
+    return summarize(net, await this.store.listSandboxes());
+  }
+
+  async remove(ref: string): Promise<void> {
+    const found = await this.find(ref);
+    if (found.builtin) throw new BadStateError(`${found.name} is a pre-defined network and cannot be removed`, 'remove the networks you created instead');
+    await withFileLock(this.store.locks.networks(), () => withFileLock(this.store.locks.network(found.id), async () => {
+      const net = (await this.store.listNetworks()).find((n) => n.id === found.id);
+      if (!net) throw new NotFoundError('network', ref);
+      const users = (await this.store.listSandboxes()).filter((s) => s.endpoints.some((e) => e.networkId === net.id));
+      if (users.length) {
+        throw new BadStateError(`network ${net.name} has active endpoints: ${users.map((u) => u.name).join(', ')}`, 'stop or disconnect those containers first');
+      }
+      await runTeardown([
+        () => new NameServer(this.store.dnsDir(net.id)).stop(),
+        () => driverFor(net.driver).deleteNetwork(net),
+        () => fsp.rm(this.store.ipamDir(net.id), { recursive: true, force: true }),
+        () => this.store.removeNetwork(net.id),
+      ]);
+    }));
+    await this.applyFirewall();
+  }
+
+  async prune(): Promise<{ deleted: string[] }> {
+    const [nets, sbs] = await Promise.all([this.networks(), this.store.listSandboxes()]);
+    const deleted: string[] = [];
+    for (const net of nets.filter((n) => !n.builtin && !sbs.some((s) => s.endpoints.some((e) => e.networkId === n.id)))) {
+      try {
+        await this.remove(net.id);
+        deleted.push(net.name);
+      } catch (err) {
+        if (!(err instanceof BadStateError) && !(err instanceof NotFoundError)) throw err;
+      }
+    }
+    return { deleted };
+  }
+
+  /** Makes the network's host objects (bridge, VLAN link) and its firewall rules, once. */
+  private async ensureNetwork(net: NetworkRecord, driver: NetworkDriver<unknown>): Promise<void> {
+    const made = await withFileLock(this.store.locks.network(net.id), async () => {
+      if (!(await this.store.listNetworks()).some((n) => n.id === net.id)) throw new NotFoundError('network', net.name);
+      const before = driver.kind === 'bridge' ? (net.driverOptions as { bridge: string }).bridge : undefined;
+      const existed = before ? (await fsp.stat(`/sys/class/net/${before}`).then(() => true, () => false)) : true;
+      await driver.createNetwork(net);
+      return !existed;
+    });
+    if (made || !this.jumpsChecked) await this.applyFirewall();
+  }
+
+  // ------------------------------------------------------------ firewall and names
+
+  /** Rewrites Berth's chains from the records (coalesced: parallel callers share runs). */
+  private readonly applyFirewall = coalesced(() => withFileLock(this.store.locks.firewall(this.prefix), async () => {
+    const [nets, sbs] = await Promise.all([this.store.listNetworks(), this.store.listSandboxes()]);
+    const live = sbs.filter((s) => !s.removing);
+    const chains = chainNames(this.prefix);
+    const rules: Required<FirewallRules> = { forward: [], isolation1: [], isolation2: [], dnat: [], postrouting: [] };
+    for (const net of nets) {
+      const driver = driverFor(net.driver);
+      if (!driver.firewall) continue;
+      const eps: FirewallEndpoint[] = live.flatMap((s) => s.endpoints
+        .filter((e) => e.networkId === net.id && e.ipv4)
+        .map((e) => ({ containerId: s.containerId, ipv4: e.ipv4!, ports: this.portsEndpoint(s, nets) === e ? s.ports : [] })));
+      const part = driver.firewall(net, eps, chains);
+      for (const k of Object.keys(rules) as (keyof FirewallRules)[]) rules[k].push(...(part[k] ?? []));
+    }
+    let fixes: ReturnType<typeof jumpFixes> = { filter: [], nat: [] };
+    if (!this.jumpsChecked || this.forceJumpCheck) fixes = jumpFixes(await iptablesSave(), this.prefix);
+    await iptablesRestore(renderRestore(this.prefix, rules, fixes));
+    this.jumpsChecked = true;
+    this.forceJumpCheck = false;
+  }));
+
+  /** Ports are published on the first endpoint whose driver does NAT (Docker: the gateway endpoint). */
+  private portsEndpoint(sb: SandboxRecord, nets: readonly NetworkRecord[]): EndpointRecord | undefined {
+    return sb.endpoints.find((e) => {
+      const net = nets.find((n) => n.id === e.networkId);
+      return net && !net.internal && driverFor(net.driver).firewall;
+    });
+  }
+
+  /** Rewrites one network's names and starts or stops its name server (coalesced per network). */
+  private syncDns(net: NetworkRecord): Promise<void> {
+    if (!net.dns || !net.ipam) return Promise.resolve();
+    let sync = this.dnsSyncs.get(net.id);
+    if (!sync) {
+      sync = coalesced(() => withFileLock(this.store.locks.network(net.id), async () => {
+        const sbs = (await this.store.listSandboxes()).filter((s) => !s.removing);
+        const entries = sbs.flatMap((s) => s.endpoints
+          .filter((e) => e.networkId === net.id && e.ipv4)
+          .map((e) => ({ ip: e.ipv4!, names: [s.name, shortId(s.containerId), ...e.aliases] })));
+        const server = new NameServer(this.store.dnsDir(net.id));
+        if (!entries.length) return server.stop();
+        await server.sync(net.ipam!.gateway, entries, usableUpstreams(this.host.resolv));
+      }));
+      this.dnsSyncs.set(net.id, sync);
+    }
+    return sync();
+  }
+
+  // ------------------------------------------------------------ sandboxes
+
+  netnsPathOf(ctrId: string): string {
+    return this.store.netnsPath(ctrId);
+  }
+
+  async attach(ctr: AttachRequest): Promise<SandboxStatus> {
+    if (await this.store.readSandbox(ctr.id)) await this.detach(ctr.id); // a stop that never detached
+    const req = ctr.request ?? {};
+    const names = req.networks?.length ? req.networks : ['bridge'];
+    const base: SandboxRecord = {
+      containerId: ctr.id, name: ctr.name, hostname: ctr.hostname, ...(ctr.domainname ? { domainname: ctr.domainname } : {}),
+      mode: 'private', request: req, exposedPorts: ctr.exposedPorts ?? [], links: ctr.links ?? [], endpoints: [], ports: [], incomplete: true,
+    };
+    if (ctr.sharedWith || names[0]!.startsWith('container:')) return this.attachShared(base, ctr, names);
+    const nets = await Promise.all(names.map((n) => this.find(n)));
+    const modes = nets.map((n) => driverFor(n.driver).mode);
+    if (modes.some((m) => m !== 'private') && nets.length > 1) {
+      throw new InvalidArgumentError('network', `${names.join(', ')}: host and none cannot be combined with other networks`);
+    }
+    if (modes[0] === 'host') return this.finish({ ...base, mode: 'host', incomplete: false });
+    try {
+      if (modes[0] === 'none') {
+        const sb = { ...base, mode: 'none' as const, netnsPath: this.netnsPathOf(ctr.id) };
+        await this.store.writeSandbox(sb);
+        await ensureDir(this.store.layout.netns);
+        await new SandboxBuilder(ctr.id, sb.netnsPath, false).flush();
+        return await this.finish({ ...sb, incomplete: false });
+      }
+      return await this.attachPrivate(base, nets);
+    } catch (err) {
+      await this.detach(ctr.id).catch(() => {});
+      throw err;
+    }
+  }
+
+  private async attachShared(base: SandboxRecord, ctr: AttachRequest, names: string[]): Promise<SandboxStatus> {
+    if (names.length > 1 || !ctr.sharedWith) throw new InvalidArgumentError('network', 'container:X takes no other networks, and needs the container resolved to its id');
+    if (ctr.request?.publish?.length || ctr.request?.publishAll) {
+      throw new InvalidArgumentError('publish', 'conflicting options: port publishing and the container type network mode');
+    }
+    const owner = await this.store.readSandbox(ctr.sharedWith.id);
+    if (!owner || owner.removing) throw new BadStateError(`cannot join the network of container ${shortId(ctr.sharedWith.id)}: it has no sandbox`, 'start that container first');
+    const sb: SandboxRecord = { ...base, mode: 'container', sharedWith: owner.containerId, incomplete: false, ...(owner.netnsPath ? { netnsPath: owner.netnsPath } : {}) };
+    await this.store.writeSandbox(sb);
+    // Docker: a container in another's netns sees that container's hosts and resolv.conf.
+    const status = await this.statusOf(owner);
+    return { ...status, mode: owner.mode === 'host' ? 'host' : 'container', ports: [], endpoints: [] };
+  }
+
+  private async attachPrivate(base: SandboxRecord, nets: NetworkRecord[]): Promise<SandboxStatus> {
+    const req = base.request;
+    const sb: SandboxRecord = { ...base, netnsPath: this.netnsPathOf(base.containerId) };
+    if (req.ip && (nets[0]!.builtin || !nets[0]!.ipam)) throw new InvalidArgumentError('ip', 'user specified IP address is supported on user defined networks only');
+    if (req.mac && !/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i.test(req.mac)) throw new InvalidArgumentError('mac-address', `${req.mac} is not a MAC address`);
+    const requests = portRequests(req.publish ?? [], req.publishAll ?? false, base.exposedPorts);
+    if (requests.length && !this.portsEndpoint({ ...sb, endpoints: nets.map((n) => ({ networkId: n.id }) as EndpointRecord) }, nets)) {
+      throw new InvalidArgumentError('publish', 'ports can only be published on a bridge network that is not internal');
+    }
+    sb.endpoints = nets.map((net, i) => this.plannedEndpoint(sb, net, i));
+    const routed = sb.endpoints.find((_, i) => !nets[i]!.internal);
+    if (routed) routed.defaultRoute = true;
+    await this.store.writeSandbox(sb); // incomplete, before any host object exists
+    sb.ports = await this.ports.reserve(sb.containerId, requests);
+    await this.store.writeSandbox(sb);
+
+    await ensureDir(this.store.layout.netns);
+    const builder = new SandboxBuilder(sb.containerId, sb.netnsPath!, false);
+    for (const [i, ep] of sb.endpoints.entries()) {
+      const net = nets[i]!;
+      const driver = driverFor(net.driver);
+      await this.ensureNetwork(net, driver);
+      if (net.ipam) await this.allocate(sb, ep, net, i === 0 ? req.ip : undefined);
+      Object.assign(ep, await driver.join(net, ep, builder));
+    }
+    await builder.flush();
+    for (const ep of sb.endpoints) delete ep.incomplete;
+    delete sb.incomplete;
+    await this.store.writeSandbox(sb);
+    await Promise.all([
+      sb.ports.length ? this.applyFirewall() : undefined,
+      ...nets.map((n) => this.syncDns(n)),
+    ]);
+    return this.statusOf(sb);
+  }
+
+  private plannedEndpoint(sb: SandboxRecord, net: NetworkRecord, index: number): EndpointRecord {
+    const hash = createHash('sha256').update(`${sb.containerId}/${net.id}`).digest('hex');
+    const mac = index === 0 && sb.request.mac ? sb.request.mac.toLowerCase() : randomMac();
+    const aliases = net.dns ? [...(sb.request.aliases ?? [])] : [];
+    return {
+      networkId: net.id, networkName: net.name, driver: net.driver, interface: `eth${index}`,
+      ...(net.driver === 'bridge' ? { hostInterface: `bv${hash.slice(0, 8)}` } : {}),
+      mac, aliases, incomplete: true,
+    };
+  }
+
+  private async allocate(sb: SandboxRecord, ep: EndpointRecord, net: NetworkRecord, wanted: string | undefined): Promise<void> {
+    const ipam = net.ipam!;
+    ep.ipv4 = await this.poolOf(net).allocate(sb.containerId, wanted);
+    ep.prefixLength = parseCidr(ipam.subnet, 'subnet').prefix;
+    ep.gateway = ipam.gateway;
+    await this.store.writeSandbox(sb);
+  }
+
+  private poolOf(net: NetworkRecord): AddressPool {
+    return new AddressPool(this.store.ipamDir(net.id), this.store.locks.ipam(net.id), net.name, net.ipam!);
+  }
+
+  private async finish(sb: SandboxRecord): Promise<SandboxStatus> {
+    await this.store.writeSandbox(sb);
+    return this.statusOf(sb);
+  }
+
+  private async statusOf(sb: SandboxRecord): Promise<SandboxStatus> {
+    const nets = new Map((await this.store.listNetworks()).map((n) => [n.id, n]));
+    const linked = new Map<string, SandboxRecord>();
+    for (const l of sb.links ?? []) {
+      const other = await this.store.readSandbox(l.id);
+      if (other) linked.set(l.id, other);
+    }
+    return sandboxStatus(sb, nets, linked, this.host);
+  }
+
+  /** The current status of a container's sandbox (for inspect and file rewrites after connect). */
+  async status(ctrId: string): Promise<SandboxStatus | undefined> {
+    const sb = await this.store.readSandbox(ctrId);
+    return sb && !sb.removing ? this.statusOf(sb) : undefined;
+  }
+
+  async detach(ctrId: string): Promise<void> {
+    const sb = await this.store.readSandbox(ctrId);
+    if (!sb) return this.sweep(ctrId);
+    sb.removing = true;
+    await this.store.writeSandbox(sb);
+    const nets = await this.store.listNetworks();
+    const netOf = (ep: EndpointRecord) => nets.find((n) => n.id === ep.networkId);
+    await runTeardown([
+      ...sb.endpoints.map((ep) => async () => {
+        const net = netOf(ep);
+        const going = sb.mode === 'private' && isMountPoint(this.netnsPathOf(ctrId));
+        if (net) await driverFor(net.driver).leave(net, ep, { ...sb, sandboxGoing: going });
+      }),
+      ...sb.endpoints.filter((ep) => ep.ipv4).map((ep) => async () => {
+        const net = netOf(ep);
+        if (net?.ipam) await this.poolOf(net).release(ctrId, ep.ipv4!);
+      }),
+      async () => { if (sb.ports.length) await this.ports.releaseWhere((o) => o !== ctrId); },
+      async () => { if (sb.ports.length) await this.applyFirewall(); },
+      ...sb.endpoints.map((ep) => async () => { const net = netOf(ep); if (net) await this.syncDns(net); }),
+      async () => { if (sb.mode === 'private' || sb.mode === 'none') await removeNetns(this.netnsPathOf(ctrId)); },
+    ]);
+    await this.store.removeSandbox(ctrId);
+  }
+
+  /** Detach without a record (lost in a crash): whatever carries the id by name or owner goes. */
+  private async sweep(ctrId: string): Promise<void> {
+    const nets = await this.store.listNetworks();
+    await runTeardown([
+      () => removeNetns(this.netnsPathOf(ctrId)),
+      ...nets.map((n) => async () => { await releaseOrphans(this.store.ipamDir(n.id), (o) => o !== ctrId); }),
+      async () => { await this.ports.releaseWhere((o) => o !== ctrId); },
+    ]);
+  }
+
+  async reconcile(liveContainerIds: ReadonlySet<string>): Promise<string[]> {
+    const cleaned: string[] = [];
+    for (const sb of await this.store.listSandboxes()) {
+      if (liveContainerIds.has(sb.containerId)) continue;
+      await this.detach(sb.containerId);
+      cleaned.push(`sandbox ${sb.containerId}`);
+    }
+    for (const name of await readdirIfExists(this.store.layout.netns)) {
+      if (liveContainerIds.has(name) || name.startsWith('.')) continue;
+      await removeNetns(this.netnsPathOf(name));
+      cleaned.push(`netns ${name}`);
+    }
+    const nets = await this.store.listNetworks();
+    for (const net of nets) {
+      for (const ip of await releaseOrphans(this.store.ipamDir(net.id), (o) => liveContainerIds.has(o))) cleaned.push(`address ${ip} on ${net.name}`);
+    }
+    for (const p of await this.ports.releaseWhere((o) => liveContainerIds.has(o))) cleaned.push(`port ${p}`);
+    const owners = ownersInSave(await iptablesSave(), this.prefix);
+    const stale = [...owners].filter((o) => !liveContainerIds.has(o));
+    if (stale.length) {
+      await this.applyFirewall();
+      cleaned.push(...stale.map((o) => `iptables rules of ${o}`));
+    }
+    for (const net of nets) await this.syncDns(net);
+    return cleaned;
+  }
+
+  // ------------------------------------------------------------ connect, disconnect, reload
+
+  async connect(network: string, ctrId: string, opts: { ip?: string; ip6?: string; aliases?: string[] } = {}): Promise<SandboxStatus> {
+    const net = await this.find(network);
+    const driver = driverFor(net.driver);
+    const sb = await this.store.readSandbox(ctrId);
+    if (!sb || sb.removing) throw new BadStateError(`container ${shortId(ctrId)} has no network sandbox`, 'start the container first: connect changes a running container');
+    if (sb.mode !== 'private' || driver.mode !== 'private') throw new BadStateError(`container ${sb.name} uses network mode ${sb.mode}`, 'only containers on bridge-like networks can be connected');
+    if (sb.endpoints.some((e) => e.networkId === net.id)) throw new AlreadyExistsError('network', `endpoint of ${sb.name} on ${net.name}`, 'disconnect it first');
+    if (opts.ip6) throw new InvalidArgumentError('ip6', 'IPv6 is not supported yet');
+    const used = new Set(sb.endpoints.map((e) => e.interface));
+    let index = 0;
+    while (used.has(`eth${index}`)) index++;
+    const ep = this.plannedEndpoint({ ...sb, request: { ...sb.request, mac: undefined, aliases: opts.aliases ?? [] } }, net, index);
+    if (!net.internal && !sb.endpoints.some((e) => e.defaultRoute)) ep.defaultRoute = true;
+    sb.endpoints.push(ep);
+    await this.store.writeSandbox(sb);
+    await this.ensureNetwork(net, driver);
+    if (net.ipam) await this.allocate(sb, ep, net, opts.ip);
+    const builder = new SandboxBuilder(ctrId, sb.netnsPath!, true);
+    Object.assign(ep, await driver.join(net, ep, builder));
+    await builder.flush();
+    delete ep.incomplete;
+    await this.store.writeSandbox(sb);
+    await this.syncDns(net);
+    return this.statusOf(sb);
+  }
+
+  async disconnect(network: string, ctrId: string, _opts: { force?: boolean } = {}): Promise<SandboxStatus> {
+    const net = await this.find(network);
+    const sb = await this.store.readSandbox(ctrId);
+    const ep = sb?.endpoints.find((e) => e.networkId === net.id);
+    if (!sb || !ep) throw new NotFoundError('network', `endpoint of ${shortId(ctrId)} on ${net.name}`, 'see the container\'s networks with "berth inspect"');
+    sb.endpoints = sb.endpoints.filter((e) => e !== ep);
+    await runTeardown([
+      () => driverFor(net.driver).leave(net, ep, { ...sb, sandboxGoing: false }),
+      async () => { await ipBatch([`link del ${ep.interface}`], { side: 'inside', netns: sb.netnsPath! }).catch((err) => { if (!/Cannot find device/.test(String((err as Error).message))) throw err; }); },
+      async () => { if (ep.ipv4 && net.ipam) await this.poolOf(net).release(ctrId, ep.ipv4); },
+      () => this.store.writeSandbox(sb),
+      () => this.applyFirewall(),
+      () => this.syncDns(net),
+    ]);
+    return this.statusOf(sb);
+  }
+
+  /** Puts the jump rules back (exactly one copy each) and rewrites Berth's chains. */
+  async reload(opts: { all?: boolean; containers?: string[] } = {}): Promise<{ reloaded: string[] }> {
+    this.forceJumpCheck = true;
+    await this.applyFirewall();
+    const ids = (await this.store.listSandboxes()).filter((s) => !s.removing).map((s) => s.containerId);
+    return { reloaded: opts.containers?.length ? ids.filter((id) => opts.containers!.some((c) => id.startsWith(c))) : ids };
+  }
+
+  /**
+   * Removes every host object Berth made for this root that no container uses: name servers, bridges
+   * (records stay; they are made again on demand), and Berth's chains with their jump rules. For
+   * uninstalling and for tests; refuses while sandboxes exist.
+   */
+  async shutdown(): Promise<void> {
+    const sbs = await this.store.listSandboxes();
+    if (sbs.length) throw new BadStateError(`${sbs.length} containers still have network sandboxes`, 'stop them first, or run reconcile');
+    const nets = await this.store.listNetworks();
+    await runTeardown([
+      ...nets.map((n) => () => new NameServer(this.store.dnsDir(n.id)).stop()),
+      ...nets.map((n) => () => driverFor(n.driver).deleteNetwork(n as NetworkRecord)),
+      () => withFileLock(this.store.locks.firewall(this.prefix), async () => {
+        await iptablesRestore(renderRemoval(await iptablesSave(), this.prefix));
+        this.jumpsChecked = false;
+      }),
+    ]);
+  }
+}
+
+function randomMac(): string {
+  // Locally administered, unicast (02:...), random: a reused IP must not inherit a stale ARP entry.
+  return ['02', ...[...randomBytes(5)].map((b) => b.toString(16).padStart(2, '0'))].join(':');
+}
+
+function summarize(net: NetworkRecord, sbs: readonly SandboxRecord[]): NetworkSummary {
+  const containers: NetworkSummary['containers'] = {};
+  for (const sb of sbs) {
+    const ep = sb.endpoints.find((e) => e.networkId === net.id);
+    if (!ep || sb.removing) continue;
+    containers[sb.containerId] = {
+      name: sb.name, endpoint: createHash('sha256').update(`${sb.containerId}/${net.id}`).digest('hex'),
+      ...(ep.ipv4 ? { ipv4: `${ep.ipv4}/${ep.prefixLength}` } : {}), mac: ep.mac,
+    };
+  }
+  return {
+    id: net.id, name: net.name, driver: net.driver, scope: 'local', created: net.created, internal: net.internal, ipv6: net.ipv6,
+    subnets: net.ipam ? [{ subnet: net.ipam.subnet, gateway: net.ipam.gateway, ...(net.ipam.ipRange ? { ipRange: net.ipam.ipRange } : {}) }] : [],
+    options: net.options, labels: net.labels, containers,
+  };
+}
+
+interface Filter { key: string; value: string }
+
+function parseFilter(f: string): Filter {
+  const at = f.indexOf('=');
+  const key = f.slice(0, at);
+  if (at <= 0 || !['name', 'id', 'driver', 'label', 'type'].includes(key)) {
+    throw new InvalidArgumentError('filter', `"${f}" is not one of name=, id=, driver=, label=, type=`);
+  }
+  return { key, value: f.slice(at + 1) };
+}
+
+function matches(n: NetworkRecord, f: Filter): boolean {
+  switch (f.key) {
+    case 'name': return n.name.includes(f.value);
+    case 'id': return n.id.startsWith(f.value);
+    case 'driver': return n.driver === f.value;
+    case 'type': return f.value === 'builtin' ? !!n.builtin : !n.builtin;
+    default: {
+      const [k, v] = f.value.split('=', 2);
+      return k !== undefined && k in n.labels && (v === undefined || n.labels[k] === v);
+    }
+  }
+}

@@ -1,0 +1,59 @@
+import { readFileSync } from 'node:fs';
+import { BadStateError } from '../errors.js';
+import { shortId } from '../ids.js';
+import { containerResolvConf, parseAddHost, parseResolvConf, renderHosts, renderResolvConf, type HostEntry, type ResolvConf } from './files.js';
+import type { NetworkRecord, SandboxRecord, SandboxStatus } from './types.js';
+
+/** Host files read once per manager: they are inputs, like HostFacts. */
+export interface HostFiles {
+  resolv: ResolvConf;
+  resolvText: string;
+  hostsText: string;
+}
+
+export function readHostFiles(): HostFiles {
+  const read = (f: string) => { try { return readFileSync(f, 'utf8'); } catch { return ''; } };
+  const resolvText = read('/etc/resolv.conf');
+  return { resolv: parseResolvConf(resolvText), resolvText, hostsText: read('/etc/hosts') };
+}
+
+/** Builds the status (and file contents) of a sandbox from its record. Pure apart from the inputs. */
+export function sandboxStatus(
+  sb: SandboxRecord,
+  nets: ReadonlyMap<string, NetworkRecord>,
+  linked: ReadonlyMap<string, SandboxRecord>,
+  host: HostFiles,
+): SandboxStatus {
+  const req = sb.request;
+  const primary = sb.endpoints[0];
+  const fqdn = sb.domainname ? `${sb.hostname}.${sb.domainname}` : sb.hostname;
+  const addHosts = (req.addHost ?? []).map((h) => parseAddHost(h, primary?.gateway));
+  const endpoints = sb.endpoints.map((ep) => ({
+    network: ep.networkName, networkId: ep.networkId, ipv4: ep.ipv4, prefixLength: ep.prefixLength, mac: ep.mac,
+    gateway: ep.gateway, interface: ep.interface, aliases: ep.aliases,
+  }));
+  const base = { mode: sb.mode, ports: sb.ports, endpoints, hostname: `${sb.hostname}\n`, ...(sb.netnsPath ? { netnsPath: sb.netnsPath } : {}) };
+
+  if (sb.mode === 'host') {
+    // Docker copies the host's files for host networking: same netns, so loopback servers work.
+    const extra = addHosts.map((e) => `${e.ip}\t${e.names.join(' ')}`).join('\n');
+    const resolvConf = req.dns?.length || req.dnsSearch?.length || req.dnsOption?.length
+      ? renderResolvConf({ ...containerResolvConf(host.resolv, req, undefined), nameservers: req.dns?.length ? req.dns : host.resolv.nameservers })
+      : host.resolvText;
+    return { ...base, hostsFile: host.hostsText + (extra ? `${extra}\n` : ''), resolvConf };
+  }
+
+  const links: HostEntry[] = (sb.links ?? []).map((l) => {
+    const ip = linked.get(l.id)?.endpoints.find((e) => e.ipv4)?.ipv4;
+    if (!ip) throw new BadStateError(`cannot link to container ${l.name}: it has no IP address`, 'start the linked container first, on the same network');
+    return { ip, names: [l.alias, shortId(l.id), l.name] };
+  });
+  const self: HostEntry[] = sb.endpoints.filter((e) => e.ipv4).map((e) => ({ ip: e.ipv4!, names: [fqdn, sb.hostname, shortId(sb.containerId)] }));
+  const primaryNet = primary ? nets.get(primary.networkId) : undefined;
+  const embedded = primaryNet?.dns && primary?.gateway ? primary.gateway : undefined;
+  return {
+    ...base,
+    hostsFile: renderHosts([...addHosts, ...links], self),
+    resolvConf: renderResolvConf(containerResolvConf(host.resolv, req, embedded)),
+  };
+}

@@ -1,0 +1,190 @@
+import type { PortBinding } from '../api/types.js';
+import type { NetworkRequest } from '../options.js';
+
+/** What a sandbox is: its own netns, the host's, none at all (lo only), or another container's. */
+export type SandboxMode = 'private' | 'host' | 'none' | 'container';
+
+/**
+ * One network, in networks/<id>.json. `driverOptions` is the driver's typed reading of the `-o`
+ * options, made once at create (netavark's lesson: never carry an unchecked string map to the driver).
+ */
+export interface NetworkRecord<O = unknown> {
+  id: string;
+  name: string;
+  driver: string;
+  created: string;
+  internal: boolean;
+  ipv6: boolean;
+  /** One IPv4 subnet per network; gateway is always set when a subnet is. */
+  ipam?: { subnet: string; gateway: string; ipRange?: string };
+  /** The raw `-o` options, for inspect. */
+  options: Record<string, string>;
+  driverOptions: O;
+  labels: Record<string, string>;
+  /** bridge, host, none: made by Berth, never removed */
+  builtin?: boolean;
+  /** A name server of Berth's own on the gateway (user-defined bridge networks, as Docker). */
+  dns: boolean;
+}
+
+/** A container's place on one network: its interface, address and names. */
+export interface EndpointRecord {
+  networkId: string;
+  networkName: string;
+  driver: string;
+  /** eth0, eth1 ... inside the sandbox */
+  interface: string;
+  /** The host-side interface Berth names (bridge veths), if any. */
+  hostInterface?: string;
+  ipv4?: string;
+  prefixLength?: number;
+  gateway?: string;
+  /** whether the default route goes through this endpoint's gateway (one endpoint per sandbox) */
+  defaultRoute?: boolean;
+  mac: string;
+  aliases: string[];
+  /** set before any host object is made, cleared once the endpoint works */
+  incomplete?: boolean;
+}
+
+export interface LinkRef {
+  id: string;
+  name: string;
+  alias: string;
+}
+
+/** Everything Berth made for one container's networking, in sandboxes/<ctrid>.json (volatile runroot). */
+export interface SandboxRecord {
+  containerId: string;
+  name: string;
+  hostname: string;
+  domainname?: string;
+  mode: SandboxMode;
+  /** The netns file Berth bind-mounted (private and none modes). */
+  netnsPath?: string;
+  /** container:X — X's id */
+  sharedWith?: string;
+  request: NetworkRequest;
+  exposedPorts: string[];
+  links: LinkRef[];
+  endpoints: EndpointRecord[];
+  ports: PortBinding[];
+  incomplete?: boolean;
+  /** set when teardown starts, so firewall and DNS regeneration already leave it out */
+  removing?: boolean;
+}
+
+/**
+ * The netns being built. Drivers queue `ip -batch` lines on either side; the manager runs consecutive
+ * lines of one side in one process (the first inside batch also creates the netns), so a container on
+ * one bridge costs two `ip` processes however many steps its drivers take.
+ */
+export interface Sandbox {
+  readonly containerId: string;
+  readonly netnsPath: string;
+  /** A path naming the host's netns, for `netns` arguments of lines run inside. */
+  readonly hostNetnsPath: string;
+  inside(lines: readonly string[]): void;
+  outside(lines: readonly string[]): void;
+}
+
+/** What a join produced, folded into the endpoint record and SandboxStatus. */
+export interface Attachment {
+  hostInterface?: string;
+}
+
+/** Facts and helpers drivers share, handed over by the manager (never probed by drivers themselves). */
+export interface DriverContext {
+  /** Bridge name of the default `bridge` network. */
+  readonly defaultBridgeName: string;
+}
+
+/**
+ * A network driver (CNM's driverapi, netavark's four-method driver). Every method is idempotent:
+ * safe to repeat, and to re-run after a crash. `mode` decides what kind of sandbox the driver's
+ * networks give; only 'private' drivers have endpoints and get `join`/`leave` calls.
+ */
+export interface NetworkDriver<O = unknown> {
+  readonly kind: string;
+  readonly mode: SandboxMode;
+  /** Parses `-o` options into the typed record kept in NetworkRecord.driverOptions; throws InvalidArgumentError. */
+  parseOptions(raw: Readonly<Record<string, string>>, net: { id: string; name: string; internal: boolean }, ctx: DriverContext): O;
+  /** Whether the network needs a subnet (IPAM) for its endpoints. */
+  readonly needsSubnet: boolean;
+  /** Whether containers on the network get Berth's name server (user-defined networks only). */
+  readonly supportsDns: boolean;
+  createNetwork(net: NetworkRecord<O>): Promise<void>;
+  deleteNetwork(net: NetworkRecord<O>): Promise<void>;
+  join(net: NetworkRecord<O>, ep: EndpointRecord, sandbox: Sandbox): Promise<Attachment>;
+  /**
+   * Undoes `join`. `sandboxGoing` says the whole netns is about to be removed, which takes the
+   * interfaces inside with it: drivers then skip deleting them (a link delete waits ~30 ms for RCU).
+   */
+  leave(net: NetworkRecord<O>, ep: EndpointRecord, sandbox: { containerId: string; netnsPath?: string; sandboxGoing: boolean }): Promise<void>;
+  /** iptables lines for the network and its endpoints; see firewall.ts for the chains. */
+  firewall?(net: NetworkRecord<O>, endpoints: readonly FirewallEndpoint[], chains: ChainNames): FirewallRules;
+}
+
+export interface FirewallEndpoint {
+  containerId: string;
+  ipv4: string;
+  ports: PortBinding[];
+}
+
+export interface ChainNames {
+  forward: string;
+  isolation1: string;
+  isolation2: string;
+  dnat: string;
+  postrouting: string;
+}
+
+/** Rule bodies (without `-A CHAIN`) per chain; a driver only fills the chains it uses. */
+export interface FirewallRules {
+  forward?: string[];
+  isolation1?: string[];
+  isolation2?: string[];
+  dnat?: string[];
+  postrouting?: string[];
+}
+
+// ---------------------------------------------------------------- what the container layer sees
+
+/** The container, as `attach` needs it; the container layer resolves names (links, container:X) to ids. */
+export interface AttachRequest {
+  id: string;
+  name: string;
+  hostname: string;
+  domainname?: string;
+  request: NetworkRequest;
+  /** image ExposedPorts keys: '80/tcp' */
+  exposedPorts: string[];
+  /** --network container:X, X resolved to its id */
+  sharedWith?: { id: string };
+  links?: LinkRef[];
+}
+
+export interface SandboxEndpointStatus {
+  network: string;
+  networkId: string;
+  ipv4?: string;
+  prefixLength?: number;
+  ipv6?: string;
+  mac?: string;
+  gateway?: string;
+  interface?: string;
+  aliases: string[];
+}
+
+/** What the runtime spec and the container's files need. File contents are ready to write. */
+export interface SandboxStatus {
+  mode: SandboxMode;
+  /** for runc's linux.namespaces network path; absent for host */
+  netnsPath?: string;
+  hostsFile: string;
+  resolvConf: string;
+  /** contents of /etc/hostname */
+  hostname: string;
+  ports: PortBinding[];
+  endpoints: SandboxEndpointStatus[];
+}

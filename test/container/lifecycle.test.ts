@@ -1,0 +1,144 @@
+import { readFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BadStateError, CannotInvokeError, CommandNotFoundError, InvalidArgumentError, NotFoundError, AlreadyExistsError } from '../../src/api/index.js';
+import { sink, testEngine, type TestEngine } from '../helpers/engine.js';
+
+let t: TestEngine;
+beforeAll(async () => {
+  t = await testEngine();
+  await t.engine.images.ensureDefault();
+});
+afterAll(async () => t?.cleanup());
+
+const none = { networks: ['none'] };
+
+async function runOut(cmd: string[], extra: Record<string, unknown> = {}) {
+  const out = sink();
+  const err = sink();
+  const res = await t.engine.run({ image: 'busybox', command: cmd, autoRemove: true, network: none, ...extra }, { io: { stdout: out.stream, stderr: err.stream } });
+  return { code: res.exitCode, out: out.text(), err: err.text() };
+}
+
+describe('run', () => {
+  it('runs a process and returns its output and exit code', async () => {
+    const r = await runOut(['sh', '-c', 'echo out; echo err >&2; exit 3']);
+    expect(r.code).toBe(3);
+    expect(r.out).toBe('out\n');
+    expect(r.err).toBe('err\n');
+  });
+
+  it('gives Docker default capabilities', async () => {
+    const r = await runOut(['grep', 'CapEff', '/proc/self/status']);
+    expect(r.out.trim()).toBe('CapEff:\t00000000a80425fb');
+  });
+
+  it('reports a missing command as 127 and a non-executable one as 126', async () => {
+    await expect(runOut(['nosuchcommand'])).rejects.toBeInstanceOf(CommandNotFoundError);
+    await expect(runOut(['/etc/passwd'])).rejects.toBeInstanceOf(CannotInvokeError);
+    const left = await t.engine.containers.list({ all: true });
+    expect(left).toHaveLength(0);
+  });
+
+  it('refuses an unknown image and bad flags with typed errors', async () => {
+    await expect(t.engine.run({ image: 'no-such-image', command: ['true'] })).rejects.toBeInstanceOf(NotFoundError);
+    await expect(t.engine.run({ image: 'busybox', command: ['true'], resources: { memory: 'lots' } })).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(t.engine.run({ image: 'busybox', command: ['true'], capAdd: ['NOT_A_CAP'] })).rejects.toThrow(/NOT_A_CAP/);
+    expect(await t.engine.containers.list({ all: true })).toHaveLength(0);
+  });
+
+  it('kills a process that goes over --memory (OOM)', async () => {
+    const { id } = await t.engine.containers.run({
+      image: 'busybox', network: none, resources: { memory: '16m', memorySwap: '16m' },
+      command: ['sh', '-c', 'x=$(head -c 200000000 /dev/zero | tr "\\0" a); echo survived'],
+    }, { detach: true });
+    const code = await t.engine.containers.wait(id);
+    const info = await t.engine.containers.inspect(id);
+    expect(code).toBe(137);
+    expect(info.State.OOMKilled).toBe(true);
+    await t.engine.containers.remove(id);
+  });
+
+  it('stops a fork bomb at --pids-limit', async () => {
+    const r = await runOut(['sh', '-c', 'for i in $(seq 40); do sleep 5 & done 2>/dev/null; sleep 0.3; ps | grep -c "sleep 5"'], { resources: { pidsLimit: 10 } });
+    expect(Number(r.out.trim())).toBeLessThan(10);
+  });
+
+  it('applies cgroup limits as docker does', async () => {
+    const { id } = await t.engine.containers.run({ image: 'busybox', network: none, command: ['sleep', '30'], resources: { memory: '64m', cpus: '0.5', pidsLimit: 50 } }, { detach: true });
+    const cg = (ctrl: string, file: string) => readFile(`/sys/fs/cgroup/${ctrl}/berth/${id}/${file}`, 'utf8').then((s) => s.trim());
+    expect(await cg('memory', 'memory.limit_in_bytes')).toBe('67108864');
+    expect(await cg('memory', 'memory.memsw.limit_in_bytes').catch(() => '134217728')).toBe('134217728');
+    expect(await cg('cpu', 'cpu.cfs_quota_us')).toBe('50000');
+    expect(await cg('pids', 'pids.max')).toBe('50');
+    await t.engine.containers.update(id, { memory: '128m', memorySwap: '256m' });
+    expect(await cg('memory', 'memory.limit_in_bytes')).toBe('134217728');
+    await t.engine.containers.remove(id, { force: true });
+  });
+});
+
+describe('lifecycle', () => {
+  it('runs detached, execs, pauses, stops and removes', async () => {
+    const { id } = await t.engine.containers.run({ image: 'busybox', name: 'life', network: none, command: ['sh', '-c', 'echo started; exec sleep 300'] }, { detach: true });
+    expect((await t.engine.containers.list())[0]?.names).toEqual(['life']);
+
+    const out = sink();
+    const ex = await t.engine.containers.exec('life', { command: ['sh', '-c', 'echo $((6*7)); exit 4'] }, { stdout: out.stream });
+    expect(ex.exitCode).toBe(4);
+    expect(out.text()).toBe('42\n');
+    await expect(t.engine.containers.exec('life', { command: ['nope'] })).rejects.toBeInstanceOf(CommandNotFoundError);
+
+    await t.engine.containers.pause('life');
+    expect((await t.engine.containers.inspect('life')).State.Status).toBe('paused');
+    const frozen = await readFile(`/sys/fs/cgroup/freezer/berth/${id}/freezer.state`, 'utf8');
+    expect(frozen.trim()).toBe('FROZEN');
+    await t.engine.containers.unpause('life');
+
+    await expect(t.engine.containers.remove('life')).rejects.toBeInstanceOf(BadStateError);
+    await expect(t.engine.containers.start('life')).rejects.toBeInstanceOf(BadStateError);
+    await expect(t.engine.containers.create({ image: 'busybox', name: 'life', command: ['true'] })).rejects.toBeInstanceOf(AlreadyExistsError);
+
+    const lines: string[] = [];
+    for await (const e of t.engine.containers.logs('life')) lines.push(`${e.stream}:${e.line}`);
+    expect(lines).toEqual(['stdout:started']);
+
+    await t.engine.containers.stop('life', { timeout: 1 });
+    const info = await t.engine.containers.inspect('life');
+    expect(info.State.Status).toBe('exited');
+    expect(info.State.ExitCode).toBe(143);
+    await t.engine.containers.remove('life');
+    await expect(t.engine.containers.inspect('life')).rejects.toBeInstanceOf(NotFoundError);
+    expect(execFileSync('runc', ['--root', `${t.runroot}/runc`, 'list', '-q'], { encoding: 'utf8' }).trim()).toBe('');
+  });
+
+  it('records a kill from outside with the real exit code', async () => {
+    const { id } = await t.engine.containers.run({ image: 'busybox', network: none, command: ['sleep', '300'] }, { detach: true });
+    const pid = (await t.engine.containers.inspect(id)).State.Pid;
+    process.kill(pid, 'SIGKILL');
+    expect(await t.engine.containers.wait(id)).toBe(137);
+    expect((await t.engine.containers.inspect(id)).State.Status).toBe('exited');
+    await t.engine.containers.remove(id);
+  });
+
+  it('restarts on failure up to the limit', async () => {
+    const { id } = await t.engine.containers.run({ image: 'busybox', network: none, restart: 'on-failure:2', command: ['sh', '-c', 'exit 1'] }, { detach: true });
+    for (let i = 0; i < 100; i++) {
+      const info = await t.engine.containers.inspect(id);
+      if (info.RestartCount === 2 && info.State.Status === 'exited') break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const info = await t.engine.containers.inspect(id);
+    expect(info.RestartCount).toBe(2);
+    expect(info.State.Status).toBe('exited');
+    await t.engine.containers.remove(id, { force: true });
+  });
+
+  it('feeds stdin with -i', async () => {
+    const { Readable } = await import('node:stream');
+    const out = sink();
+    const res = await t.engine.run({ image: 'busybox', network: none, openStdin: true, autoRemove: true, command: ['sh', '-c', 'read x; echo got:$x'] },
+      { io: { stdin: Readable.from(['hello\n']), stdout: out.stream } });
+    expect(res.exitCode).toBe(0);
+    expect(out.text()).toBe('got:hello\n');
+  });
+});

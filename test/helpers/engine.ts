@@ -1,0 +1,53 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { Writable } from 'node:stream';
+import { Engine } from '../../src/api/index.js';
+
+export interface TestEngine {
+  engine: Engine;
+  root: string;
+  runroot: string;
+  /** Removes every container, mount, runc state and folder the engine made, even after a failure. */
+  cleanup(): Promise<void>;
+}
+
+let counter = 0;
+
+/**
+ * A fresh engine on its own root and runroot; the root's path gives it its own bridge name and iptables
+ * chains, and `slot` its own subnet, so test files running at the same time never share host objects.
+ */
+export async function testEngine(slot = (process.pid * 7 + counter++) % 4096): Promise<TestEngine> {
+  const root = await mkdtemp(path.join(tmpdir(), 'berth-test-'));
+  const runroot = path.join('/run/berth', `t${path.basename(root).slice(-6)}`);
+  const engine = new Engine({ root, runroot, network: { subnet: `10.${200 + ((slot >> 8) & 15)}.${slot & 255}.0/24` } });
+  return {
+    engine, root, runroot,
+    async cleanup() {
+      await engine.system.reset().catch((err) => console.error('test cleanup:', err));
+      unmountUnder(root);
+      unmountUnder(runroot);
+      await rm(root, { recursive: true, force: true });
+      await rm(runroot, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Lazily unmounts anything still mounted below `dir`, deepest first. */
+export function unmountUnder(dir: string): void {
+  const mounts = execFileSync('cat', ['/proc/self/mounts'], { encoding: 'utf8' })
+    .split('\n').map((l) => l.split(' ')[1] ?? '').filter((m) => m === dir || m.startsWith(dir + '/'))
+    .sort((a, b) => b.length - a.length);
+  for (const m of mounts) {
+    try { execFileSync('umount', ['-l', m]); } catch { /* already gone */ }
+  }
+}
+
+/** Collects a stream's text. */
+export function sink(): { stream: Writable; text: () => string } {
+  const chunks: Buffer[] = [];
+  const stream = new Writable({ write(chunk, _enc, cb) { chunks.push(Buffer.from(chunk)); cb(); } });
+  return { stream, text: () => Buffer.concat(chunks).toString('utf8') };
+}
