@@ -1,3 +1,7 @@
+import { constants as fsConstants, promises as fsp } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
 /**
  * Facts about the host, probed once per command and passed down (runc's specconv lesson: generators
  * never probe the host themselves, so they stay pure and testable without root).
@@ -10,9 +14,145 @@ export interface HostFacts {
   /** Hard rlimits of this process, by OCI name (RLIMIT_NOFILE ...); a spec must never ask for more. */
   rlimitHard: Record<string, number>;
   /** Absolute paths of the host tools Berth drives. */
-  tools: { runc: string; conmon: string; catatonit?: string };
+  tools: { runc: string; conmon: string; catatonit?: string; socat?: string };
   /** The host's /etc/resolv.conf text, for containers that get no DNS of Berth's own. */
   resolvConf: string;
   /** CPUs online, for --cpus range checks */
   cpus: number;
+}
+
+/** OCI rlimit names by the row titles of /proc/self/limits. */
+const LIMIT_ROWS: ReadonlyArray<readonly [string, string]> = [
+  ['Max cpu time', 'RLIMIT_CPU'],
+  ['Max file size', 'RLIMIT_FSIZE'],
+  ['Max data size', 'RLIMIT_DATA'],
+  ['Max stack size', 'RLIMIT_STACK'],
+  ['Max core file size', 'RLIMIT_CORE'],
+  ['Max resident set', 'RLIMIT_RSS'],
+  ['Max processes', 'RLIMIT_NPROC'],
+  ['Max open files', 'RLIMIT_NOFILE'],
+  ['Max locked memory', 'RLIMIT_MEMLOCK'],
+  ['Max address space', 'RLIMIT_AS'],
+  ['Max file locks', 'RLIMIT_LOCKS'],
+  ['Max pending signals', 'RLIMIT_SIGPENDING'],
+  ['Max msgqueue size', 'RLIMIT_MSGQUEUE'],
+  ['Max nice priority', 'RLIMIT_NICE'],
+  ['Max realtime priority', 'RLIMIT_RTPRIO'],
+  ['Max realtime timeout', 'RLIMIT_RTTIME'],
+];
+
+/**
+ * Probes the host. It runs on every command, so it only reads files (no process spawns):
+ * /proc/self/mountinfo, /proc/self/limits, /etc/resolv.conf and the PATH directories.
+ */
+export async function probeHost(env: NodeJS.ProcessEnv = process.env): Promise<HostFacts> {
+  const [mountinfo, limits, resolvConf, runc, conmon, catatonit, socat] = await Promise.all([
+    readText('/proc/self/mountinfo'),
+    readText('/proc/self/limits'),
+    readText('/etc/resolv.conf'),
+    lookPath('runc', env),
+    lookPath('conmon', env),
+    lookPath('catatonit', env),
+    lookPath('socat', env),
+  ]);
+  return {
+    cgroupMode: cgroupModeFromMountinfo(mountinfo),
+    rlimitHard: parseHardLimits(limits),
+    // A missing runc/conmon is reported by the runtime layer when it is first needed, so that
+    // commands that never start a container (images, networks) work on a host without them.
+    tools: { runc: runc ?? 'runc', conmon: conmon ?? 'conmon', ...(catatonit ? { catatonit } : {}), ...(socat ? { socat } : {}) },
+    resolvConf,
+    cpus: Math.max(1, os.availableParallelism()),
+  };
+}
+
+/**
+ * v2 when /sys/fs/cgroup itself is cgroup2; hybrid when v1 controllers sit beside a cgroup2 mount
+ * (systemd's /sys/fs/cgroup/unified); v1 otherwise. youki's libcgroups makes the same three-way call.
+ */
+export function cgroupModeFromMountinfo(mountinfo: string): CgroupMode {
+  let v1 = false;
+  let v2Root = false;
+  let v2Elsewhere = false;
+  for (const line of mountinfo.split('\n')) {
+    const m = parseMountinfoLine(line);
+    if (!m) continue;
+    if (m.fstype === 'cgroup2') {
+      if (m.mountPoint === '/sys/fs/cgroup') v2Root = true;
+      else v2Elsewhere = true;
+    } else if (m.fstype === 'cgroup') {
+      v1 = true;
+    }
+  }
+  if (v2Root) return 'v2';
+  if (v1 && v2Elsewhere) return 'hybrid';
+  return v1 ? 'v1' : 'v2';
+}
+
+export interface MountinfoEntry {
+  root: string;
+  mountPoint: string;
+  fstype: string;
+  superOptions: string[];
+}
+
+/** One /proc/PID/mountinfo line (proc(5)): fields, optional fields, "-", fstype, source, super options. */
+export function parseMountinfoLine(line: string): MountinfoEntry | undefined {
+  const dash = line.indexOf(' - ');
+  if (dash < 0) return undefined;
+  const left = line.slice(0, dash).split(' ');
+  const right = line.slice(dash + 3).split(' ');
+  if (left.length < 5 || right.length < 3) return undefined;
+  return {
+    root: unescapeMountPath(left[3]!),
+    mountPoint: unescapeMountPath(left[4]!),
+    fstype: right[0]!,
+    superOptions: right[2]!.split(','),
+  };
+}
+
+/** mountinfo escapes space, tab, newline and backslash as \ooo octal. */
+function unescapeMountPath(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(parseInt(oct, 8)));
+}
+
+/** Hard limits by OCI name; `Infinity` stands for "unlimited" so that Math.min caps work. */
+export function parseHardLimits(text: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const line of text.split('\n')) {
+    const row = LIMIT_ROWS.find(([title]) => line.startsWith(title + ' '));
+    if (!row) continue;
+    // Columns after the title: soft, hard, [units]. Titles contain spaces, so cut the title off first.
+    const cols = line.slice(row[0].length).trim().split(/\s+/);
+    const hard = cols[1];
+    if (hard === undefined) continue;
+    out[row[1]] = hard === 'unlimited' ? Number.POSITIVE_INFINITY : Number(hard);
+  }
+  return out;
+}
+
+async function readText(file: string): Promise<string> {
+  try {
+    return await fsp.readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return '';
+    throw err;
+  }
+}
+
+/** PATH lookup without spawning `which`: the first executable regular file wins. */
+export async function lookPath(name: string, env: NodeJS.ProcessEnv = process.env): Promise<string | undefined> {
+  const dirs = (env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin').split(':').filter(Boolean);
+  for (const dir of dirs) {
+    const candidate = path.join(dir, name);
+    try {
+      const st = await fsp.stat(candidate);
+      if (!st.isFile()) continue;
+      await fsp.access(candidate, fsConstants.X_OK);
+      return candidate;
+    } catch {
+      // not here; keep looking
+    }
+  }
+  return undefined;
 }

@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { LineJoiner, parseLogRecord, parseLogTime } from './logs.js';
+
+describe('k8s-file records', () => {
+  it('parses full, partial and empty records', () => {
+    expect(parseLogRecord('2024-01-02T03:04:05.123456789+00:00 stdout F hello world')).toEqual({
+      time: '2024-01-02T03:04:05.123456789+00:00', stream: 'stdout', partial: false, text: 'hello world',
+    });
+    expect(parseLogRecord('2024-01-02T03:04:05.1Z stderr P  lead')?.text).toBe(' lead');
+    expect(parseLogRecord('2024-01-02T03:04:05.1Z stdout F')).toMatchObject({ text: '', partial: false });
+    expect(parseLogRecord('garbage')).toBeUndefined();
+    expect(parseLogRecord('t stdin F x')).toBeUndefined();
+  });
+
+  it('joins partial pieces per stream with the record that ends them', () => {
+    const j = new LineJoiner();
+    const rec = (stream: 'stdout' | 'stderr', partial: boolean, text: string, time = 't1') => ({ time, stream, partial, text });
+    expect(j.push(rec('stdout', true, 'ab'))).toBeUndefined();
+    expect(j.push(rec('stderr', false, 'e'))).toEqual({ time: 't1', stream: 'stderr', line: 'e', partial: false });
+    expect(j.push(rec('stdout', false, 'cd', 't2'))).toEqual({ time: 't1', stream: 'stdout', line: 'abcd', partial: false });
+    j.push(rec('stdout', true, 'prompt$ '));
+    expect(j.flush()).toEqual([{ time: 't1', stream: 'stdout', line: 'prompt$ ', partial: true }]);
+    expect(j.flush()).toEqual([]);
+  });
+});
+
+describe('since/until', () => {
+  const now = Date.parse('2024-01-02T00:00:00Z');
+  it('accepts RFC 3339, unix seconds and durations', () => {
+    expect(parseLogTime('2024-01-01T23:00:00Z', now)).toBe(now - 3_600_000);
+    expect(parseLogTime('1704153600', now)).toBe(now);
+    expect(parseLogTime('1704153600.5', now)).toBe(now + 500);
+    expect(parseLogTime('10m', now)).toBe(now - 600_000);
+    expect(() => parseLogTime('yesterday', now)).toThrow(/since\/until/);
+  });
+});

@@ -1,0 +1,208 @@
+/**
+ * Reading conmon's k8s-file log: one record per line, `<RFC3339Nano time> <stdout|stderr> <F|P> <text>`.
+ * `P` records are pieces of a line the container has not finished (conmon splits at its buffer size and
+ * when it must flush); they join the records that follow up to the closing `F`.
+ *
+ * Follow mode keeps reading after the end of the file until `signal` aborts, a record passes `until`,
+ * or `stopWhen()` says the writer is done (the container exited: conmon drains all output into the log
+ * before it writes the exit file, so one last read after that sees everything).
+ */
+import { promises as fsp, watch, type FSWatcher } from 'node:fs';
+import type { LogEntry, LogOptions } from '../api/types.js';
+import { InvalidArgumentError } from '../errors.js';
+import { delay } from './monitor.js';
+
+export interface ReadLogOptions extends LogOptions {
+  /** Follow mode ends after the next drain once this resolves true. Checked each time the reader is idle. */
+  stopWhen?: () => Promise<boolean>;
+  signal?: AbortSignal;
+  /** Byte offset to start at; 'end' skips what is already there (attach to a running container). */
+  from?: number | 'end';
+}
+
+interface LogRecord {
+  time: string;
+  stream: 'stdout' | 'stderr';
+  partial: boolean;
+  text: string;
+}
+
+export function parseLogRecord(line: string): LogRecord | undefined {
+  const a = line.indexOf(' ');
+  const b = line.indexOf(' ', a + 1);
+  const c = line.indexOf(' ', b + 1);
+  if (a < 0 || b < 0) return undefined;
+  const stream = line.slice(a + 1, b);
+  if (stream !== 'stdout' && stream !== 'stderr') return undefined;
+  // An empty F record ("... stdout F") has no trailing space.
+  const tag = c < 0 ? line.slice(b + 1) : line.slice(b + 1, c);
+  if (tag !== 'F' && tag !== 'P') return undefined;
+  return { time: line.slice(0, a), stream, partial: tag === 'P', text: c < 0 ? '' : line.slice(c + 1) };
+}
+
+/**
+ * Joins P records with what follows on the same stream. Pending pieces are kept until flushed, so
+ * that a caller at the end of the file can emit them as a partial entry (a prompt without a newline).
+ */
+export class LineJoiner {
+  private pending = new Map<'stdout' | 'stderr', { time: string; text: string }>();
+
+  push(rec: LogRecord): LogEntry | undefined {
+    const prev = this.pending.get(rec.stream);
+    const text = (prev?.text ?? '') + rec.text;
+    const time = prev?.time ?? rec.time;
+    if (rec.partial) {
+      this.pending.set(rec.stream, { time, text });
+      return undefined;
+    }
+    this.pending.delete(rec.stream);
+    return { time, stream: rec.stream, line: text, partial: false };
+  }
+
+  /** The unfinished pieces, as partial entries; the joiner forgets them. */
+  flush(): LogEntry[] {
+    const out = [...this.pending].map(([stream, p]) => ({ time: p.time, stream, line: p.text, partial: true }));
+    this.pending.clear();
+    return out;
+  }
+}
+
+/** Docker's --since/--until forms: RFC 3339, unix seconds with optional fraction, or a duration ago. */
+export function parseLogTime(value: string, now = Date.now()): number {
+  const v = value.trim();
+  if (/^\d+(\.\d+)?$/.test(v)) return Number(v) * 1000;
+  const rel = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(v);
+  if (rel) {
+    const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[rel[2] as 'ms' | 's' | 'm' | 'h'];
+    return now - Number(rel[1]) * unit;
+  }
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) throw new InvalidArgumentError('since/until', `"${value}" is not a time`, 'use RFC 3339 (2024-01-02T15:04:05Z), unix seconds, or a duration like 10m');
+  return t;
+}
+
+export async function* readLog(logPath: string, opts: ReadLogOptions = {}): AsyncGenerator<LogEntry> {
+  const since = opts.since ? parseLogTime(opts.since) : undefined;
+  const until = opts.until ? parseLogTime(opts.until) : undefined;
+  const inRange = (e: LogEntry) => {
+    const t = Date.parse(e.time);
+    return (since === undefined || t >= since) && (until === undefined || t <= until);
+  };
+  const pastUntil = (e: LogEntry) => until !== undefined && Date.parse(e.time) > until;
+  const reader = new LogFileReader(logPath, opts.from === 'end' ? await fileSize(logPath) : opts.from ?? 0);
+  const joiner = new LineJoiner();
+
+  // What is already in the file: filtered, then cut to the last `tail` lines.
+  const first: LogEntry[] = [];
+  for (const rec of await reader.readAvailable()) {
+    const e = joiner.push(rec);
+    if (e && inRange(e)) first.push(e);
+  }
+  // An unfinished last line counts as a line for `tail`; its continuation, if any, comes as its own entry.
+  for (const e of joiner.flush()) if (inRange(e)) first.push(e);
+  const tail = opts.tail === undefined || opts.tail === 'all' ? undefined : Math.max(0, opts.tail);
+  for (const e of tail === undefined ? first : tail === 0 ? [] : first.slice(-tail)) yield e;
+  if (first.some(pastUntil)) return;
+  if (!opts.follow) return;
+
+  const waiter = new ChangeWaiter(logPath);
+  try {
+    let draining = false;
+    for (;;) {
+      for (const rec of await reader.readAvailable()) {
+        const e = joiner.push(rec);
+        if (!e) continue;
+        if (pastUntil(e)) return;
+        if (inRange(e)) yield e;
+      }
+      // At the end of what was written: unfinished lines are shown now rather than held back.
+      for (const e of joiner.flush()) if (inRange(e)) yield e;
+      if (draining || opts.signal?.aborted) return;
+      if (opts.stopWhen && (await opts.stopWhen())) {
+        draining = true;
+        continue;
+      }
+      await waiter.next(opts.signal);
+    }
+  } finally {
+    waiter.close();
+  }
+}
+
+async function fileSize(file: string): Promise<number> {
+  try {
+    return (await fsp.stat(file)).size;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw err;
+  }
+}
+
+/** Reads complete lines from a growing file, remembering the offset and any incomplete last line. */
+class LogFileReader {
+  private rest = Buffer.alloc(0);
+  constructor(private readonly file: string, private offset: number) {}
+
+  async readAvailable(): Promise<LogRecord[]> {
+    let fh: fsp.FileHandle;
+    try {
+      fh = await fsp.open(this.file, 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+    const chunks: Buffer[] = [this.rest];
+    try {
+      const buf = Buffer.alloc(64 * 1024);
+      for (;;) {
+        const { bytesRead } = await fh.read(buf, 0, buf.length, this.offset);
+        if (bytesRead === 0) break;
+        this.offset += bytesRead;
+        chunks.push(Buffer.from(buf.subarray(0, bytesRead)));
+      }
+    } finally {
+      await fh.close();
+    }
+    const all = Buffer.concat(chunks);
+    const end = all.lastIndexOf(0x0a);
+    this.rest = end < 0 ? all : all.subarray(end + 1);
+    if (end < 0) return [];
+    const out: LogRecord[] = [];
+    for (const line of all.subarray(0, end).toString('utf8').split('\n')) {
+      const rec = parseLogRecord(line);
+      if (rec) out.push(rec);
+    }
+    return out;
+  }
+}
+
+/** Wakes on a change to the file (fs.watch) or after a poll interval, whichever is first. */
+class ChangeWaiter {
+  private watcher: FSWatcher | undefined;
+  private wake: () => void = () => {};
+
+  constructor(file: string, private readonly pollMs = 200) {
+    try {
+      this.watcher = watch(file, () => this.wake());
+      this.watcher.on('error', () => {});
+    } catch {
+      // The file may not exist yet; polling covers it.
+    }
+  }
+
+  next(signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      this.wake = done;
+      signal?.addEventListener('abort', done);
+      void delay(this.pollMs).then(done);
+    });
+  }
+
+  close(): void {
+    this.watcher?.close();
+  }
+}

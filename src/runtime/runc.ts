@@ -1,0 +1,80 @@
+/**
+ * Thin wrappers around the runc CLI, one per verb, all with `--root <layout.runc>` and a timeout.
+ * Whether a container is "already gone" is decided from runc's text (it has no error codes): the
+ * phrases below are runc 1.1's libcontainer errors ErrNotExist ("container does not exist") and the
+ * state checks of kill/delete ("container not running", "process already finished").
+ */
+import { run, type RunOptions } from '../util/exec.js';
+
+export type RuncStatus = 'created' | 'running' | 'paused' | 'stopped';
+
+export interface RuncState {
+  id: string;
+  status: RuncStatus;
+  pid: number;
+  bundle: string;
+}
+
+const GONE = /container does not exist|process already finished|container not running|container is not running/i;
+
+export function isGoneText(stderr: string): boolean {
+  return GONE.test(stderr);
+}
+
+/** For verbs where "not running" is a state error, only an unknown container counts as gone. */
+const unknown = { alreadyGone: (stderr: string) => /container does not exist/.test(stderr) };
+
+export class Runc {
+  constructor(readonly binary: string, readonly root: string, private readonly timeoutMs = 30_000) {}
+
+  exec(args: readonly string[], opts: RunOptions = {}) {
+    return run(this.binary, ['--root', this.root, ...args], { timeout: this.timeoutMs, ...opts });
+  }
+
+  /** The container's state, or undefined when runc does not know it. */
+  async state(id: string): Promise<RuncState | undefined> {
+    try {
+      const { stdout } = await this.exec(['state', id], { alreadyGone: (e) => isGoneText(e) });
+      const s = JSON.parse(stdout) as { id: string; status: RuncStatus; pid: number; bundle: string };
+      return { id: s.id, status: s.status, pid: s.pid, bundle: s.bundle };
+    } catch (err) {
+      if ((err as { alreadyGone?: boolean }).alreadyGone) return undefined;
+      throw err;
+    }
+  }
+
+  async start(id: string): Promise<void> {
+    await this.exec(['start', id], unknown);
+  }
+
+  async kill(id: string, signal: string | number, all = false): Promise<void> {
+    await this.exec(['kill', ...(all ? ['--all'] : []), id, String(signal)], { alreadyGone: (e) => isGoneText(e) });
+  }
+
+  async delete(id: string, force = false): Promise<void> {
+    await this.exec(['delete', ...(force ? ['--force'] : []), id], { alreadyGone: (e) => isGoneText(e) });
+  }
+
+  async pause(id: string): Promise<void> {
+    await this.exec(['pause', id], unknown);
+  }
+
+  async resume(id: string): Promise<void> {
+    await this.exec(['resume', id], unknown);
+  }
+
+  async update(id: string, resources: object): Promise<void> {
+    await this.exec(['update', '--resources', '-', id], { ...unknown, input: JSON.stringify(resources) });
+  }
+
+  async ps(id: string): Promise<number[]> {
+    const { stdout } = await this.exec(['ps', '--format', 'json', id], unknown);
+    return (JSON.parse(stdout || '[]') as number[] | null) ?? [];
+  }
+
+  async list(): Promise<string[]> {
+    const { stdout } = await this.exec(['list', '--format', 'json']);
+    const rows = (JSON.parse(stdout || 'null') as { id: string }[] | null) ?? [];
+    return rows.map((r) => r.id);
+  }
+}
