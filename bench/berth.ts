@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import type { EngineApi, EngineOptions } from '../src/api/types.js';
 import { resolveLayout } from '../src/paths.js';
 import type { RunOptions, RunResult } from '../src/util/exec.js';
-import { deferCleanup, errorText, forEachSoft, removeTree, scratch, sh } from './lib.js';
+import { containerIdFrom, deferCleanup, errorText, forEachSoft, removeTree, scratch, sh } from './lib.js';
 
 /** bin/berth.js, from dist/bench/ */
 export const BERTH_BIN = fileURLToPath(new URL('../../bin/berth.js', import.meta.url));
@@ -47,10 +47,7 @@ export class BerthRoot {
 
   /** `run -d ...`: the new container's id (docker prints it alone on stdout). */
   async runDetached(args: readonly string[], opts: RunOptions = {}): Promise<string> {
-    const { stdout } = await this.cli(['run', '-d', ...args], opts);
-    const id = stdout.trim().split('\n').pop()?.trim();
-    if (!id) throw new Error(`berth run -d printed no container id`);
-    return id;
+    return containerIdFrom((await this.cli(['run', '-d', ...args], opts)).stdout);
   }
 
   /** `inspect ID` parsed (docker prints a one-element array). */

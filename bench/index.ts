@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { cliStartup } from './cli-startup.js';
 import { busyboxFixture } from './fixtures.js';
 import { importUnpack } from './import-unpack.js';
-import { type BenchContext, type Benchmark, errorText, formatReport, type PeerCli, Report, runPendingCleanups } from './lib.js';
+import { type BenchContext, type Benchmark, errorText, formatReport, interruptRun, type PeerCli, Report, runPendingCleanups } from './lib.js';
 import { monitorMemory } from './monitor-memory.js';
 import { mountDeep } from './mount-deep.js';
 import { network } from './network.js';
@@ -130,6 +130,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
     if (interrupted) process.exit(130);
     interrupted = true;
+    interruptRun();
     log(`${signal}: cleaning up (again to quit at once)`);
     void runPendingCleanups(log).finally(() => process.exit(130));
   });

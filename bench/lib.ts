@@ -34,6 +34,11 @@ export interface PeerCli {
   readonly name: 'podman' | 'docker';
   /** The busybox image imported into the peer's store. */
   readonly image: string;
+  /**
+   * Docker's `rm -f` (kill at once). Podman's own `rm -f` first waits its stop timeout for PID 1, which
+   * ignores SIGTERM here, so podman gets `-t 0` to do the same work as docker and Berth.
+   */
+  readonly forceRemove: readonly string[];
   cli(args: readonly string[], opts?: RunOptions): Promise<RunResult>;
 }
 
@@ -240,6 +245,7 @@ export async function measure(report: Report, label: string, role: Role, opts: M
   const warmup = opts.warmup ?? 0;
   for (let i = 0; i < warmup + opts.runs; i++) {
     try {
+      checkInterrupted();
       await opts.setup?.(i);
       const start = now();
       const own = await fn(i);
@@ -267,6 +273,16 @@ export function sh(file: string, args: readonly string[], opts: RunOptions = {})
 }
 
 const cleanups = new Set<() => Promise<void>>();
+let interrupted = false;
+
+/** After Ctrl-C: no new scratch folder or run starts, so clean-up is not racing new work. */
+export function interruptRun(): void {
+  interrupted = true;
+}
+
+function checkInterrupted(): void {
+  if (interrupted) throw new Error('interrupted');
+}
 
 /**
  * Registers a clean-up that also runs on Ctrl-C; returns the function that runs it once and forgets it.
@@ -278,19 +294,31 @@ export function deferCleanup(fn: () => Promise<void>): () => Promise<void> {
     if (done) return;
     done = true;
     cleanups.delete(once);
-    await fn();
+    try {
+      await fn();
+    } catch (err) {
+      // Kept for the harness's last passes: a child may still have been writing below the folder.
+      done = false;
+      cleanups.add(once);
+      throw err;
+    }
   };
   cleanups.add(once);
   return once;
 }
 
-/** Runs every pending clean-up, newest first; failures are reported, never thrown. */
+/**
+ * Runs every pending clean-up, newest first; failures are reported, never thrown. After Ctrl-C the
+ * interrupted benchmark keeps going while this runs and may make more, hence a few passes.
+ */
 export async function runPendingCleanups(log: (m: string) => void): Promise<void> {
-  for (const fn of [...cleanups].reverse()) {
-    try {
-      await fn();
-    } catch (err) {
-      log(`clean-up failed: ${errorText(err)}`);
+  for (let pass = 0; pass < 5 && cleanups.size > 0; pass++) {
+    for (const fn of [...cleanups].reverse()) {
+      try {
+        await fn();
+      } catch (err) {
+        log(`clean-up failed: ${errorText(err)}`);
+      }
     }
   }
 }
@@ -303,6 +331,7 @@ export interface Scratch {
 
 /** A fresh temp folder, removed at the latest when the harness exits. */
 export async function scratch(tag: string): Promise<Scratch> {
+  checkInterrupted();
   const dir = await mkdtemp(path.join(tmpdir(), `berth-bench-${tag}-`));
   const remove = deferCleanup(() => removeTree(dir));
   return { dir, remove };
@@ -311,7 +340,7 @@ export async function scratch(tag: string): Promise<Scratch> {
 /** Unmount (deepest first), then rm -rf: a live mount below `dir` would otherwise be emptied through. */
 export async function removeTree(dir: string): Promise<void> {
   await unmountUnder(dir);
-  await rm(dir, { recursive: true, force: true });
+  await rm(dir, { recursive: true, force: true, maxRetries: 3, retryDelay: 200 });
 }
 
 /** Lazily unmounts every mount at or below `dir`, deepest first. */
@@ -337,6 +366,13 @@ export async function findBinary(name: string): Promise<string | undefined> {
     }
   }
   return undefined;
+}
+
+/** The id `run -d` prints alone on its last line of stdout (docker, podman, Berth). */
+export function containerIdFrom(stdout: string): string {
+  const id = stdout.trim().split('\n').pop()?.trim();
+  if (!id) throw new Error('run -d printed no container id');
+  return id;
 }
 
 /** Runs `fn` over `items` and reports each failure, never stopping early: clean-up keeps going. */

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { BERTH_IMAGE, BerthRoot, findFiles, listProcesses } from './berth.js';
-import { type Benchmark, errorText, type PeerCli, Report, type Role, type Row } from './lib.js';
+import { type Benchmark, containerIdFrom, errorText, type PeerCli, Report, type Role, type Row } from './lib.js';
 
 const CONTAINERS = 5;
 
@@ -85,19 +85,13 @@ async function measureSide(report: Report, side: Side, runs: number): Promise<vo
   if (found.size) report.note(`${side.label} monitor: ${[...found].join(', ')}`);
 }
 
-function idFrom(stdout: string): string {
-  const id = stdout.trim().split('\n').pop()?.trim();
-  if (!id) throw new Error('run -d printed no container id');
-  return id;
-}
-
 function peerSide(peer: PeerCli): Side {
   return {
     label: peer.name,
     role: 'peer',
-    start: async () => idFrom((await peer.cli(['run', '-d', '--network', 'none', peer.image, 'sleep', '1000'])).stdout),
+    start: async () => containerIdFrom((await peer.cli(['run', '-d', '--network', 'none', peer.image, 'sleep', '1000'])).stdout),
     monitor: (id) => findMonitor(id, [], async () => Number((await peer.cli(['inspect', '--format', '{{.State.Pid}}', id])).stdout.trim())),
-    removeAll: (ids) => peer.cli(['rm', '-f', ...ids], { timeout: 120_000 }),
+    removeAll: (ids) => peer.cli([...peer.forceRemove, ...ids], { timeout: 120_000 }),
   };
 }
 

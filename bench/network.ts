@@ -1,25 +1,20 @@
 import http from 'node:http';
 import net from 'node:net';
 import { BERTH_IMAGE, BerthRoot } from './berth.js';
-import { type Benchmark, type BenchContext, errorText, now, type PeerCli, Report, type Role, sleep, timed } from './lib.js';
+import { type Benchmark, containerIdFrom, type BenchContext, errorText, now, type PeerCli, Report, type Role, sleep, timed } from './lib.js';
 
 /** httpd needs a file to serve; the script writes one first. */
 const HTTPD = ['sh', '-c', 'echo ok > /tmp/index.html; exec httpd -f -p 80 -h /tmp'];
 const HTTP_DEADLINE_MS = 10_000;
-const SCALE_DEADLINE_MS = 300_000;
+const SCALE_DEADLINE_MS = 150_000;
 const NETWORK = 'berth-bench-net';
 
 interface Cli {
   label: string;
   role: Role;
   image: string;
+  forceRemove: readonly string[];
   cli(args: readonly string[]): Promise<{ stdout: string }>;
-}
-
-function idFrom(stdout: string): string {
-  const id = stdout.trim().split('\n').pop()?.trim();
-  if (!id) throw new Error('run -d printed no container id');
-  return id;
 }
 
 // ---------------------------------------------------------------- bridge set-up and tear-down
@@ -91,14 +86,14 @@ async function measurePublish(report: Report, side: Cli, runs: number): Promise<
     try {
       const port = await freePort();
       const t0 = now();
-      id = idFrom((await side.cli(['run', '-d', '-p', `127.0.0.1:${port}:80`, side.image, ...HTTPD])).stdout);
+      id = containerIdFrom((await side.cli(['run', '-d', '-p', `127.0.0.1:${port}:80`, side.image, ...HTTPD])).stdout);
       await waitForHttp(port);
       row.samples.push(now() - t0);
     } catch (err) {
       row.error = errorText(err);
       return;
     } finally {
-      if (id) await side.cli(['rm', '-f', id]).catch(() => undefined);
+      if (id) await side.cli([...side.forceRemove, id]).catch(() => undefined);
     }
   }
 }
@@ -109,7 +104,7 @@ async function measurePublish(report: Report, side: Cli, runs: number): Promise<
  * Each container pings three others by name. 'bad address' means the name did not resolve; a lost
  * ping after a resolved name still counts as resolved (the check is about names, not ICMP).
  */
-const NAME_CHECK = 'for n in "$@"; do out=$(ping -c1 -W2 "$n" 2>&1); case "$out" in *"bad address"*) echo "unresolved $n";; *) echo "resolved $n";; esac; done';
+const NAME_CHECK = 'for n in "$@"; do out=$(ping -c1 -W1 "$n" 2>&1); case "$out" in *"bad address"*) echo "unresolved $n";; *) echo "resolved $n";; esac; done';
 
 async function measureScale(report: Report, berth: BerthRoot, count: number, log: (m: string) => void): Promise<void> {
   const startRow = report.add({ label: `start ${count} on one network`, role: 'berth', unit: 's', samples: [] });
@@ -157,14 +152,14 @@ async function measureScale(report: Report, berth: BerthRoot, count: number, log
 // ---------------------------------------------------------------- the benchmark
 
 function peerCli(peer: PeerCli): Cli {
-  return { label: peer.name, role: 'peer', image: peer.image, cli: (args) => peer.cli(args) };
+  return { label: peer.name, role: 'peer', image: peer.image, forceRemove: peer.forceRemove, cli: (args) => peer.cli(args) };
 }
 
-async function berthParts(ctx: BenchContext, report: Report, tag: string, fn: (berth: BerthRoot, side: Cli) => Promise<void>): Promise<void> {
+async function berthParts(ctx: BenchContext, tag: string, fn: (berth: BerthRoot, side: Cli) => Promise<void>): Promise<void> {
   const berth = await BerthRoot.create(tag);
   try {
     await berth.ensureImage().catch((err) => ctx.log(`network: image default failed: ${errorText(err)}`));
-    await fn(berth, { label: 'berth', role: 'berth', image: BERTH_IMAGE, cli: (args) => berth.cli(args) });
+    await fn(berth, { label: 'berth', role: 'berth', image: BERTH_IMAGE, forceRemove: ['rm', '-f'], cli: (args) => berth.cli(args) });
   } finally {
     await berth.cleanup();
   }
@@ -178,7 +173,7 @@ export const network: Benchmark = {
   async run(ctx) {
     const report = new Report(this.name, this.title);
     const publishRuns = Math.max(1, Math.min(ctx.runs, 5));
-    await berthParts(ctx, report, 'net', async (_berth, side) => {
+    await berthParts(ctx, 'net', async (_berth, side) => {
       await measureBridgeCost(report, side, ctx.runs);
       await measurePublish(report, side, publishRuns);
     });
@@ -190,7 +185,7 @@ export const network: Benchmark = {
     report.quote('docker run -d -p ... to first answer', 'ms', 302);
     report.quote('podman bridge cost (439 - 211)', 'ms', 228);
     report.quote('docker bridge cost (350 - 288)', 'ms', 62);
-    await berthParts(ctx, report, 'net-scale', (berth) => measureScale(report, berth, ctx.containers, ctx.log));
+    await berthParts(ctx, 'net-scale', (berth) => measureScale(report, berth, ctx.containers, ctx.log));
 
     report.target('bridge set-up + tear-down < 15 ms per container', () => report.median('berth bridge cost (pairwise)'), '<=', 15, 'ms');
     const publish = () => report.median('berth run -d -p ... to first answer');

@@ -14,7 +14,7 @@ const PEER_IMAGE = 'localhost/berth-bench-busybox:latest';
 
 /** A peer that could not be set up: every use throws its reason, which its rows print as n/a. */
 function unavailable(name: PeerCli['name'], reason: string): PeerCli {
-  return { name, image: PEER_IMAGE, cli: () => Promise.reject(new Error(reason)) };
+  return { name, image: PEER_IMAGE, forceRemove: [], cli: () => Promise.reject(new Error(reason)) };
 }
 
 /** Both peers, each ready or carrying the reason it is not. `rootfsTar` is the busybox rootfs tarball. */
@@ -34,6 +34,20 @@ cgroup_manager = "cgroupfs"
 events_logger = "file"
 `;
 
+/** The default bridge podman makes: netavark's, or CNI's (Debian's podman without recommends). */
+const PODMAN_BRIDGES = ['podman0', 'cni-podman0'];
+
+function linkExists(name: string): boolean {
+  return existsSync(`/sys/class/net/${name}`);
+}
+
+/** Deletes the bridges a peer made during this run; ones that existed before stay. */
+async function deleteNewBridges(names: readonly string[], before: readonly string[]): Promise<void> {
+  for (const name of names.filter((n) => !before.includes(n) && linkExists(n))) {
+    await sh('ip', ['link', 'del', name], { timeout: 10_000 }).catch(() => undefined);
+  }
+}
+
 async function startPodman(rootfsTar: string, log: (m: string) => void): Promise<PeerCli> {
   const bin = await findBinary('podman');
   if (!bin) return unavailable('podman', 'podman not installed (apt-get install -y podman)');
@@ -42,15 +56,18 @@ async function startPodman(rootfsTar: string, log: (m: string) => void): Promise
   await writeFile(conf, PODMAN_CONF);
   // CONTAINERS_CONF points podman at our file, so /etc/containers stays untouched.
   const env = { CONTAINERS_CONF: conf };
+  const bridgesBefore = PODMAN_BRIDGES.filter(linkExists);
   const globals = ['--root', path.join(tmp.dir, 'root'), '--runroot', path.join(tmp.dir, 'run'), '--tmpdir', path.join(tmp.dir, 'tmp')];
   const podman: PeerCli = {
     name: 'podman',
     image: PEER_IMAGE,
+    forceRemove: ['rm', '-f', '-t', '0'],
     cli: (args: readonly string[], opts: RunOptions = {}) => sh(bin, [...globals, ...args], { timeout: 60_000, ...opts, env: { ...env, ...opts.env } }),
   };
   deferCleanup(async () => {
-    await podman.cli(['rm', '-af', '-t', '0'], { timeout: 180_000 }).catch(() => undefined);
+    await podman.cli([...podman.forceRemove, '-a'], { timeout: 180_000 }).catch(() => undefined);
     await podman.cli(['rmi', '-af'], { timeout: 60_000 }).catch(() => undefined);
+    await deleteNewBridges(PODMAN_BRIDGES, bridgesBefore);
     await tmp.remove();
   });
   try {
@@ -70,6 +87,7 @@ async function startDocker(rootfsTar: string, log: (m: string) => void): Promise
   const client = (env: Record<string, string>): PeerCli => ({
     name: 'docker',
     image: PEER_IMAGE,
+    forceRemove: ['rm', '-f'],
     cli: (args: readonly string[], opts: RunOptions = {}) => sh(bin, args, { timeout: 60_000, ...opts, env: { ...env, ...opts.env } }),
   });
 
@@ -84,7 +102,7 @@ async function startDocker(rootfsTar: string, log: (m: string) => void): Promise
   if (!dockerd) return unavailable('docker', 'no dockerd running and none installed (apt-get install -y docker.io)');
   const tmp = await scratch('docker');
   const sock = path.join(tmp.dir, 'docker.sock');
-  const hadDocker0 = existsSync('/sys/class/net/docker0');
+  const bridgesBefore = ['docker0'].filter(linkExists);
   const logFd = openSync(path.join(tmp.dir, 'dockerd.log'), 'a');
   // A daemon outlives any one command, so it cannot go through run(): spawned detached, stopped by PID.
   const child = spawn(dockerd, ['--data-root', path.join(tmp.dir, 'data'), '--exec-root', path.join(tmp.dir, 'exec'),
@@ -98,7 +116,7 @@ async function startDocker(rootfsTar: string, log: (m: string) => void): Promise
     const ids = stdout.split('\n').map((l) => l.trim()).filter(Boolean);
     if (ids.length) await docker.cli(['rm', '-f', ...ids], { timeout: 180_000 }).catch(() => undefined);
     if (pid) await stopByPid(pid);
-    if (!hadDocker0 && existsSync('/sys/class/net/docker0')) await sh('ip', ['link', 'del', 'docker0'], { timeout: 10_000 }).catch(() => undefined);
+    await deleteNewBridges(['docker0'], bridgesBefore);
     await tmp.remove();
   });
   log(`docker: started dockerd (pid ${pid}) on ${sock}`);

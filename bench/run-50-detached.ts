@@ -1,5 +1,5 @@
 import { BERTH_IMAGE, BerthRoot } from './berth.js';
-import { type Benchmark, errorText, now, Report, type Role } from './lib.js';
+import { type Benchmark, containerIdFrom, errorText, now, Report, type Role } from './lib.js';
 
 const COUNT = 50;
 
@@ -9,12 +9,6 @@ interface Engine {
   /** `run -d IMAGE sleep 1000`: the container id */
   start(): Promise<string>;
   removeAll(ids: readonly string[]): Promise<unknown>;
-}
-
-function idFrom(stdout: string): string {
-  const id = stdout.trim().split('\n').pop()?.trim();
-  if (!id) throw new Error('run -d printed no container id');
-  return id;
 }
 
 /**
@@ -72,8 +66,8 @@ export const run50Detached: Benchmark = {
       for (const peer of await ctx.peers()) {
         await measureRounds(report, {
           label: peer.name, role: 'peer',
-          start: async () => idFrom((await peer.cli(['run', '-d', peer.image, 'sleep', '1000'])).stdout),
-          removeAll: (ids) => peer.cli(['rm', '-f', ...ids], { timeout: 300_000 }),
+          start: async () => containerIdFrom((await peer.cli(['run', '-d', peer.image, 'sleep', '1000'])).stdout),
+          removeAll: (ids) => peer.cli([...peer.forceRemove, ...ids], { timeout: 300_000 }),
         }, ctx.runs);
       }
       report.quote(`podman: ${COUNT} run -d + rm -f`, 's', 13.3);

@@ -66,6 +66,7 @@ export class ContainerManager {
       stopTimeout: req.stopTimeout ?? 10, labels: { ...(imageConfig.Labels ?? {}), ...(req.labels ?? {}) },
       ports: [], networks: [], networkMode, hostname: req.hostname ?? id.slice(0, 12),
     };
+    let warnings: string[] = [];
     try {
       await withLock(p.lock, async () => {
         await this.records.save(rec);
@@ -73,21 +74,23 @@ export class ContainerManager {
         await writeFileAtomic(path.join(p.dir, 'config.json'), JSON.stringify({ imageConfig } satisfies StoredConfig));
         const snap = await this.deps.snapshots.prepare(id, { image: image.id, layers: image.layers });
         // Build the spec now so that every bad flag fails at create, as with docker.
-        const { spec, warnings } = await this.buildSpec(rec, snap.mountpoint, imageConfig, undefined);
-        rec.path = spec.process?.args?.[0] ?? '';
-        rec.args = spec.process?.args?.slice(1) ?? [];
-        if (req.init) [rec.path, ...rec.args] = spec.process?.args?.slice(spec.process.args.indexOf('--') + 1) ?? [];
+        const built = await this.buildSpec(rec, snap.mountpoint, imageConfig, undefined);
+        warnings = built.warnings;
+        const args = built.spec.process?.args ?? [];
+        // With --init the process is the init; Path/Args still name the user's command, as docker shows them.
+        const command = req.init ? args.slice(args.indexOf('--') + 1) : args;
+        rec.path = command[0] ?? '';
+        rec.args = command.slice(1);
         rec.state = 'created';
         delete rec.phase;
         await this.records.save(rec);
-        (rec as { warnings?: string[] }).warnings = warnings;
       });
     } catch (err) {
       await this.destroy(rec).catch(() => {});
       throw err;
     }
     await this.events.emit('container', 'create', id, { name, image: req.image });
-    return { id, warnings: (rec as { warnings?: string[] }).warnings ?? [] };
+    return { id, warnings };
   }
 
   async start(ref: string): Promise<void> {
@@ -201,7 +204,7 @@ export class ContainerManager {
       extraMounts: bindMounts(req.volumes),
       cgroupsPath: `/berth/${rec.id}`,
       initPath: req.init ? host.tools.catatonit : undefined,
-      devices: await statDevices(req),
+      devices: await this.deps.bundle.statDevices(this.deps.bundle.devicePathsOf(req)),
       seccompProfileText,
       envFileText,
     });
@@ -818,23 +821,6 @@ async function readSeccompProfile(securityOpt: string[] | undefined): Promise<st
   const value = opt?.slice('seccomp='.length);
   if (!value || value === 'unconfined' || value === 'builtin') return undefined;
   return readUserFile(value, '--security-opt seccomp');
-}
-
-/** Device numbers for --device and the blkio throttles, read here so the spec builder stays pure. */
-async function statDevices(req: CreateRequest): Promise<Record<string, unknown>> {
-  const paths = new Set<string>();
-  for (const d of req.devices ?? []) paths.add(d.split(':')[0]!);
-  for (const d of [...(req.resources?.deviceReadBps ?? []), ...(req.resources?.deviceWriteBps ?? [])]) paths.add(d.split(':')[0]!);
-  const out: Record<string, unknown> = {};
-  for (const p of paths) {
-    const st = await fsp.stat(p, { bigint: true }).catch(() => undefined);
-    if (!st) throw new NotFoundError('device', p, 'check the device path on the host');
-    const rdev = Number(st.rdev);
-    const type = st.isCharacterDevice() ? 'c' : st.isBlockDevice() ? 'b' : undefined;
-    if (!type) throw new InvalidArgumentError('--device', `${p} is not a device node`);
-    out[p] = { type, major: Math.floor(rdev / 256) & 0xfff, minor: (rdev & 0xff) | ((rdev >> 12) & 0xfff00), uid: Number(st.uid), gid: Number(st.gid), fileMode: Number(st.mode) & 0o7777 };
-  }
-  return out;
 }
 
 function mergeEnv(base: string[], extra: string[]): string[] {

@@ -63,6 +63,9 @@ export interface BundlePort {
   writeBundle(dir: string, spec: Spec): Promise<void>;
   readUserDb(rootfs: string): Promise<{ passwd: string; group: string }>;
   parseResources(req: ResourceRequest, host: HostFacts): LinuxResources;
+  /** Device numbers for --device and the blkio throttles, read here so that buildSpec stays pure. */
+  statDevices(paths: Iterable<string>): Promise<Record<string, unknown>>;
+  devicePathsOf(req: CreateRequest): string[];
 }
 
 export interface RuntimeStateInfo {

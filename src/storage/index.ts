@@ -10,6 +10,9 @@
 import type { Readable } from 'node:stream';
 import type { Digest } from '../ids.js';
 import type { StoreLayout } from '../paths.js';
+import { openBlobStore } from './blobs.js';
+import { openLayerStore } from './layers.js';
+import { openSnapshotter } from './snapshots.js';
 
 export interface BlobInfo {
   digest: Digest;
@@ -39,6 +42,8 @@ export interface LayerInfo {
   /** folder holding the layer's files in overlay form (whiteouts as 0:0 char devices, opaque xattrs) */
   diffPath: string;
   created: string;
+  /** set by `unpack` only: what could not be reproduced exactly (xattrs without setfattr, say) */
+  warnings?: string[];
 }
 
 export interface LayerStore {
@@ -92,4 +97,10 @@ export interface Storage {
   readonly snapshots: Snapshotter;
 }
 
-export declare function openStorage(layout: StoreLayout): Storage;
+export function openStorage(layout: StoreLayout): Storage {
+  return {
+    blobs: openBlobStore(layout.blobs),
+    layers: openLayerStore(layout.layers),
+    snapshots: openSnapshotter(layout),
+  };
+}

@@ -1,0 +1,226 @@
+import { describe, expect, it } from 'vitest';
+import { BUSYBOX_IMAGE, inputFor } from '../../test/bundle/fixtures.js';
+import { InvalidArgumentError } from '../errors.js';
+import { capabilityMask } from './capabilities.js';
+import { buildSpec, MASKED_PATHS, READONLY_PATHS, STOP_SIGNAL_ANNOTATION } from './spec.js';
+import { validateSpec } from './validate.js';
+import type { CreateRequest } from '../options.js';
+import type { BundleInput } from './types.js';
+
+const build = (req: Partial<CreateRequest>, over: Partial<BundleInput> = {}) => {
+  const { spec, warnings } = buildSpec(inputFor(req, over));
+  validateSpec(spec);
+  return { spec, warnings, linux: spec.linux!, proc: spec.process!, mount: (d: string) => spec.mounts!.find((m) => m.destination === d) };
+};
+
+describe('buildSpec defaults (Docker\'s)', () => {
+  const { spec, linux, proc, mount, warnings } = build({});
+
+  it('runs the image command as root in / with the default capabilities', () => {
+    expect(spec.ociVersion).toBe('1.0.2-dev');
+    expect(proc.args).toEqual(['sh']);
+    expect(proc.cwd).toBe('/');
+    expect(proc.user).toEqual({ uid: 0, gid: 0, additionalGids: [0] });
+    expect(capabilityMask(proc.capabilities!.effective!)).toBe('00000000a80425fb');
+    expect(proc.capabilities!.bounding).toEqual(proc.capabilities!.effective);
+    expect(proc.capabilities!.permitted).toEqual(proc.capabilities!.effective);
+    expect(proc.capabilities!.inheritable).toBeUndefined();
+    expect(proc.capabilities!.ambient).toBeUndefined();
+    expect(proc.rlimits).toBeUndefined();
+    expect(proc.noNewPrivileges).toBeUndefined();
+    expect(proc.terminal).toBe(false);
+    expect(warnings).toEqual([]);
+  });
+
+  it('names the host after the short ID and sets HOSTNAME and HOME', () => {
+    expect(spec.hostname).toBe('0123456789ab');
+    expect(proc.env).toEqual(['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'HOSTNAME=0123456789ab', 'HOME=/root']);
+  });
+
+  it('makes mount, network, uts, pid and ipc namespaces, and no cgroup namespace on cgroup v1', () => {
+    expect(linux.namespaces).toEqual([
+      { type: 'mount' }, { type: 'network', path: '/run/berth/netns/0123456789ab' }, { type: 'uts' }, { type: 'pid' }, { type: 'ipc' },
+    ]);
+  });
+
+  it('mounts the kernel filesystems and binds the network files', () => {
+    expect(spec.mounts!.map((m) => m.destination)).toEqual([
+      '/proc', '/dev', '/dev/pts', '/sys', '/sys/fs/cgroup', '/dev/mqueue', '/dev/shm', '/etc/resolv.conf', '/etc/hostname', '/etc/hosts',
+    ]);
+    expect(mount('/dev')!.options).toEqual(['nosuid', 'strictatime', 'mode=755', 'size=65536k']);
+    expect(mount('/dev/pts')!.options).toEqual(['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5']);
+    expect(mount('/dev/shm')!.options).toContain('size=67108864');
+    expect(mount('/sys')!.options).toEqual(['nosuid', 'noexec', 'nodev', 'ro']);
+    expect(mount('/sys/fs/cgroup')).toMatchObject({ type: 'cgroup', options: expect.arrayContaining(['ro']) });
+    expect(mount('/etc/hosts')).toEqual({ destination: '/etc/hosts', type: 'bind', source: '/var/lib/berth/containers/0123456789ab/hosts', options: ['rbind', 'rprivate'] });
+  });
+
+  it('masks and write-protects Docker\'s kernel paths', () => {
+    expect(linux.maskedPaths).toEqual(MASKED_PATHS);
+    expect(linux.readonlyPaths).toEqual(READONLY_PATHS);
+    expect(linux.maskedPaths).toContain('/sys/devices/virtual/powercap');
+  });
+
+  it('allows the standard devices only', () => {
+    const rules = linux.resources!.devices!;
+    expect(rules[0]).toEqual({ allow: false, access: 'rwm' });
+    expect(rules).toContainEqual({ allow: true, type: 'c', access: 'm' });
+    expect(rules).toContainEqual({ allow: true, type: 'c', major: 136, access: 'rwm' });
+    expect(rules).toContainEqual({ allow: true, type: 'c', major: 5, minor: 1, access: 'rwm' });
+    expect(rules).toContainEqual({ allow: true, type: 'c', major: 10, minor: 200, access: 'rwm' });
+    expect(linux.devices).toBeUndefined();
+  });
+
+  it('sets the unprivileged port and ping sysctls, the cgroup path, and the default seccomp profile', () => {
+    expect(linux.sysctl).toEqual({ 'net.ipv4.ip_unprivileged_port_start': '0', 'net.ipv4.ping_group_range': '0 2147483647' });
+    expect(linux.cgroupsPath).toBe('/berth/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef');
+    expect(linux.seccomp).toMatchObject({ defaultAction: 'SCMP_ACT_ERRNO', defaultErrnoRet: 1 });
+  });
+
+  it('adds a cgroup namespace on cgroup v2 hosts', () => {
+    const v2 = build({}, { host: { ...inputFor({}).host, cgroupMode: 'v2' } });
+    expect(v2.linux.namespaces).toContainEqual({ type: 'cgroup' });
+  });
+});
+
+describe('buildSpec options', () => {
+  it('--privileged: all caps and devices, nothing masked, no seccomp, /sys writable', () => {
+    const { linux, proc, mount } = build({ privileged: true });
+    expect(capabilityMask(proc.capabilities!.effective!)).toBe('000001ffffffffff');
+    expect(linux.resources!.devices).toEqual([{ allow: true, access: 'rwm' }]);
+    expect(linux.maskedPaths).toBeUndefined();
+    expect(linux.readonlyPaths).toBeUndefined();
+    expect(linux.seccomp).toBeUndefined();
+    expect(mount('/sys')!.options).toContain('rw');
+  });
+
+  it('--security-opt: no-new-privileges, seccomp=unconfined, seccomp=FILE', () => {
+    expect(build({ securityOpt: ['no-new-privileges'] }).proc.noNewPrivileges).toBe(true);
+    expect(build({ securityOpt: ['seccomp=unconfined'] }).linux.seccomp).toBeUndefined();
+    const custom = build({ securityOpt: ['seccomp=/p.json'] }, { seccompProfileText: '{"defaultAction":"SCMP_ACT_LOG"}' });
+    expect(custom.linux.seccomp).toEqual({ defaultAction: 'SCMP_ACT_LOG', syscalls: [] });
+    expect(() => build({ securityOpt: ['seccomp=/p.json'] })).toThrow('profile file was not read');
+    expect(build({ securityOpt: ['apparmor=foo'] }).warnings[0]).toContain('apparmor=foo');
+  });
+
+  it('the seccomp profile follows the capabilities', () => {
+    const names = build({ capAdd: ['SYS_ADMIN'] }).linux.seccomp!.syscalls!.flatMap((s) => s.names);
+    expect(names).toContain('mount');
+  });
+
+  it('--user with supplementary groups, and HOME from passwd', () => {
+    const { proc } = build({ user: 'app' });
+    expect(proc.user).toEqual({ uid: 1000, gid: 1000, additionalGids: [1000, 10, 29] });
+    expect(proc.env).toContain('HOME=/home/app');
+    expect(() => build({ user: 'ghost' })).toThrow('unable to find user ghost: no matching entries in passwd file');
+  });
+
+  it('takes the image\'s User, WorkingDir and Entrypoint', () => {
+    const { proc } = build({}, { imageConfig: { ...BUSYBOX_IMAGE, User: 'nobody', WorkingDir: '/srv', Entrypoint: ['/bin/entry'] } });
+    expect(proc.user.uid).toBe(65534);
+    expect(proc.cwd).toBe('/srv');
+    expect(proc.args).toEqual(['/bin/entry', 'sh']);
+  });
+
+  it('-e, --env-file, -t, -w, command and --entrypoint', () => {
+    const { proc } = build(
+      { env: ['A=flag'], tty: true, workdir: '/data', entrypoint: ['/bin/echo'], command: ['hi'] },
+      { envFileText: ['A=file\nB=file\n'] },
+    );
+    expect(proc.env).toEqual(expect.arrayContaining(['A=flag', 'B=file', 'TERM=xterm']));
+    expect(proc.terminal).toBe(true);
+    expect(proc.cwd).toBe('/data');
+    expect(proc.args).toEqual(['/bin/echo', 'hi']);
+    expect(() => build({}, { imageConfig: {} })).toThrow('no command specified');
+  });
+
+  it('--init runs the command under the bound init', () => {
+    const { proc, mount } = build({ init: true, command: ['top'] }, { initPath: '/usr/bin/catatonit' });
+    expect(proc.args).toEqual(['/sbin/docker-init', '--', 'top']);
+    expect(mount('/sbin/docker-init')).toEqual({ destination: '/sbin/docker-init', type: 'bind', source: '/usr/bin/catatonit', options: ['rbind', 'ro', 'rprivate'] });
+    expect(() => build({ init: true })).toThrow('invalid --init');
+  });
+
+  it('--hostname, --domainname; none with the host\'s UTS namespace', () => {
+    const { spec, proc } = build({ hostname: 'web', domainname: 'example.com' });
+    expect(spec.hostname).toBe('web');
+    expect(spec.domainname).toBe('example.com');
+    expect(proc.env).toContain('HOSTNAME=web');
+    const hostUts = build({ hostname: 'web' }, { namespaces: { uts: 'host' } });
+    expect(hostUts.spec.hostname).toBeUndefined();
+    expect(hostUts.linux.namespaces!.some((n) => n.type === 'uts')).toBe(false);
+    expect(() => build({ hostname: 'bad name' })).toThrow('invalid --hostname');
+  });
+
+  it('--pid/--ipc/--network host leave the namespace out; a path joins it', () => {
+    const { linux, mount } = build({}, { namespaces: { network: 'host', pid: 'host', ipc: 'host' } });
+    expect(linux.namespaces).toEqual([{ type: 'mount' }, { type: 'uts' }]);
+    expect(linux.sysctl).toBeUndefined();
+    expect(mount('/dev/shm')).toMatchObject({ type: 'bind', source: '/dev/shm' });
+    const joined = build({}, { namespaces: { pid: { path: '/proc/42/ns/pid' }, ipc: { path: '/proc/42/ns/ipc' } } });
+    expect(joined.linux.namespaces).toContainEqual({ type: 'pid', path: '/proc/42/ns/pid' });
+    expect(joined.warnings[0]).toContain('/dev/shm');
+  });
+
+  it('a fresh network namespace when none is given', () => {
+    expect(build({}, { namespaces: {} }).linux.namespaces).toContainEqual({ type: 'network' });
+  });
+
+  it('no default sysctls in another container\'s network namespace; --sysctl checked', () => {
+    const shared = build({ network: { networks: ['container:db'] } }, { namespaces: { network: { path: '/proc/7/ns/net' } } });
+    expect(shared.linux.sysctl).toBeUndefined();
+    expect(build({ sysctls: { 'net.core.somaxconn': '1024' } }).linux.sysctl!['net.core.somaxconn']).toBe('1024');
+    expect(() => build({ sysctls: { 'vm.swappiness': '1' } })).toThrow(InvalidArgumentError);
+  });
+
+  it('--read-only, --tmpfs, --shm-size and volumes', () => {
+    const { spec, mount } = build(
+      { readOnly: true, tmpfs: ['/run:size=1m'], shmSize: '128m' },
+      { extraMounts: [{ destination: '/data', type: 'bind', source: '/srv/data', options: ['rbind', 'rw', 'rprivate'] }] },
+    );
+    expect(spec.root).toEqual({ path: '/var/lib/berth/snapshots/0123456789ab/merged', readonly: true });
+    expect(mount('/run')!.options).toContain('size=1m');
+    expect(mount('/dev/shm')!.options).toContain('size=134217728');
+    expect(mount('/data')!.source).toBe('/srv/data');
+  });
+
+  it('--ulimit within the host\'s ceiling only', () => {
+    expect(build({ ulimits: ['nofile=1024:2048'] }).proc.rlimits).toEqual([{ type: 'RLIMIT_NOFILE', soft: 1024, hard: 2048 }]);
+    expect(() => build({ ulimits: ['nofile=1024:1048576'] })).toThrow('ceiling of 20000');
+  });
+
+  it('--device adds the node and its cgroup rule', () => {
+    const devices = { '/dev/fuse': { type: 'c' as const, major: 10, minor: 229, uid: 0, gid: 0, fileMode: 0o666 } };
+    const { linux } = build({ devices: ['/dev/fuse:/dev/fuse:rw'] }, { devices });
+    expect(linux.devices).toEqual([{ path: '/dev/fuse', type: 'c', major: 10, minor: 229, fileMode: 0o666, uid: 0, gid: 0 }]);
+    expect(linux.resources!.devices!.at(-1)).toEqual({ allow: true, type: 'c', major: 10, minor: 229, access: 'rw' });
+  });
+
+  it('resources', () => {
+    const { linux } = build({ resources: { memory: '64m', cpus: '0.5', pidsLimit: 50 } });
+    expect(linux.resources).toMatchObject({ memory: { limit: 67108864, swap: 134217728 }, cpu: { quota: 50000, period: 100000 }, pids: { limit: 50 } });
+  });
+
+  it('labels and the stop signal become annotations', () => {
+    const { spec } = build({ labels: { tier: 'web' }, stopSignal: 'quit' }, { imageConfig: { ...BUSYBOX_IMAGE, Labels: { tier: 'base', maintainer: 'me' } } });
+    expect(spec.annotations).toEqual({ tier: 'web', maintainer: 'me', [STOP_SIGNAL_ANNOTATION]: 'SIGQUIT' });
+    expect(build({}, { imageConfig: { ...BUSYBOX_IMAGE, StopSignal: '9' } }).spec.annotations![STOP_SIGNAL_ANNOTATION]).toBe('SIGKILL');
+    expect(() => build({ stopSignal: 'SIGNOPE' })).toThrow('invalid --stop-signal');
+  });
+
+  it('warns about --oom-kill-disable without a memory limit', () => {
+    expect(build({ resources: { oomKillDisable: true } }).warnings[0]).toContain('OOM killer');
+  });
+});
+
+describe('buildSpec --privileged devices', () => {
+  it('gives the host\'s device nodes, sorted, with --device overriding the same path', () => {
+    const hostDevices = {
+      '/dev/sda': { type: 'b' as const, major: 8, minor: 0, uid: 0, gid: 6, fileMode: 0o660 },
+      '/dev/fuse': { type: 'c' as const, major: 10, minor: 229, uid: 0, gid: 0, fileMode: 0o666 },
+    };
+    const { linux } = build({ privileged: true, devices: ['/dev/fuse:/dev/sda'] }, { hostDevices, devices: hostDevices });
+    expect(linux.devices!.map((d) => [d.path, d.major, d.minor])).toEqual([['/dev/fuse', 10, 229], ['/dev/sda', 10, 229]]);
+    expect(build({}, { hostDevices }).linux.devices).toBeUndefined();
+  });
+});

@@ -1,0 +1,62 @@
+import type { Readable, Writable } from 'node:stream';
+import type { EngineApi } from '../api/types.js';
+import type { OptionSpec, OptionsOf } from './parser.js';
+
+export interface GlobalOptions {
+  root?: string;
+  runroot?: string;
+  logLevel: string;
+}
+
+/** What a command may touch: the engine (loaded on first use), the three streams, and signals. */
+export interface Context {
+  readonly globals: GlobalOptions;
+  engine(): Promise<EngineApi>;
+  readonly stdin: Readable & { isTTY?: boolean; setRawMode?(raw: boolean): unknown };
+  readonly stdout: Writable & { isTTY?: boolean };
+  readonly stderr: Writable;
+  /** Prints lines on stdout. */
+  print(...lines: string[]): void;
+  /** Calls `handler` on SIGINT/SIGTERM until the returned function is called. */
+  onSignal(handler: (signal: NodeJS.Signals) => void): () => void;
+}
+
+export type Group = 'container' | 'image' | 'network' | 'system';
+
+export interface CommandDef<S extends readonly OptionSpec[]> {
+  /** The command's own name, as in `berth <group> <name>` (or `berth <name>` without a group). */
+  readonly name: string;
+  readonly group?: Group;
+  /** More names inside the group: `ls`, `list`, `ps`. */
+  readonly aliases?: readonly string[];
+  /** Top-level names Docker has for it: `ps`, `images`, `rmi`. */
+  readonly shortcuts?: readonly string[];
+  /** The usage line after the command's name: '[OPTIONS] IMAGE [COMMAND] [ARG...]'. */
+  readonly usage: string;
+  readonly summary: string;
+  readonly options: S;
+  readonly minArgs?: number;
+  readonly maxArgs?: number;
+  /** Options end at the first positional: what follows the image is the container's command. */
+  readonly commandAfterArgs?: boolean;
+  readonly hidden?: boolean;
+  /** Resolves with the exit code (0 when nothing is returned). */
+  action(ctx: Context, options: OptionsOf<S>, args: string[]): Promise<number | void>;
+}
+
+/** A command with its option types erased, as the table holds them. */
+export interface Command extends Omit<CommandDef<readonly OptionSpec[]>, 'action'> {
+  action(ctx: Context, options: Record<string, unknown>, args: string[]): Promise<number | void>;
+}
+
+/** Keeps the literal option specs so that `action` sees typed options. */
+export function defineCommand<const S extends readonly OptionSpec[]>(def: CommandDef<S>): Command {
+  return def as unknown as Command;
+}
+
+/** Options several commands share. */
+export const FORMAT_OPTION = { name: 'format', type: 'string', help: "Format output: 'table', 'table TEMPLATE', 'json' or a Go template" } as const;
+export const FILTER_OPTION = { name: 'filter', short: 'f', type: 'list', help: 'Filter output based on conditions provided (key=value)' } as const;
+export const FORCE_OPTION = { name: 'force', short: 'f', type: 'bool', help: 'Do not prompt for confirmation' } as const;
+export const QUIET_OPTION = { name: 'quiet', short: 'q', type: 'bool', help: 'Only display IDs' } as const;
+export const NO_TRUNC_OPTION = { name: 'no-trunc', type: 'bool', help: "Don't truncate output" } as const;

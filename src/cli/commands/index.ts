@@ -1,0 +1,47 @@
+/**
+ * The command table: Docker's management forms (`berth container run`) and its top-level shortcuts
+ * (`berth run`, `berth ps`, `berth rmi`) resolve to the same command.
+ */
+import type { Command, Group } from '../command.js';
+import { containerCommands } from './containers.js';
+import { imageCommands } from './images.js';
+import { networkCommands } from './networks.js';
+import { systemCommands } from './system.js';
+
+export const GROUPS: Record<Group, string> = {
+  container: 'Manage containers',
+  image: 'Manage images',
+  network: 'Manage networks',
+  system: 'Manage Berth',
+};
+
+export const COMMANDS: readonly Command[] = [...containerCommands, ...imageCommands, ...networkCommands, ...systemCommands];
+
+export type Resolved =
+  | { kind: 'command'; command: Command; invokedAs: string; rest: string[] }
+  | { kind: 'group'; group: Group; rest: string[] }
+  | { kind: 'unknown'; invokedAs: string; group?: Group };
+
+export function isGroup(word: string | undefined): word is Group {
+  return word !== undefined && Object.hasOwn(GROUPS, word);
+}
+
+/** `words` starts at the command (global options already taken off). */
+export function resolveCommand(words: readonly string[]): Resolved {
+  const [first, second, ...after] = words;
+  if (isGroup(first)) {
+    if (second === undefined || second.startsWith('-')) return { kind: 'group', group: first, rest: words.slice(1) };
+    const command = COMMANDS.find((c) => c.group === first && (c.name === second || c.aliases?.includes(second)));
+    if (!command) return { kind: 'unknown', invokedAs: `${first} ${second}`, group: first };
+    return { kind: 'command', command, invokedAs: `${first} ${second}`, rest: after };
+  }
+  const command = COMMANDS.find((c) => (c.group === undefined && c.name === first) || c.shortcuts?.includes(first!));
+  if (!command) return { kind: 'unknown', invokedAs: first ?? '' };
+  return { kind: 'command', command, invokedAs: first!, rest: words.slice(1) };
+}
+
+/** Every name a command answers to, for its help: "berth container ls, berth container ps, berth ps". */
+export function commandNames(c: Command): string[] {
+  const inGroup = c.group ? [c.name, ...(c.aliases ?? [])].map((n) => `berth ${c.group} ${n}`) : [`berth ${c.name}`];
+  return [...inGroup, ...(c.shortcuts ?? []).map((s) => `berth ${s}`)];
+}

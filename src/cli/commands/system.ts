@@ -1,0 +1,149 @@
+import type { EngineApi, EngineEvent } from '../../api/types.js';
+import { NotFoundError } from '../../errors.js';
+import { type Command, defineCommand, FILTER_OPTION, FORCE_OPTION } from '../command.js';
+import { humanSize } from '../format.js';
+import { UsageError } from '../parser.js';
+import { confirm } from '../report.js';
+import { parseTemplate } from '../template.js';
+import { VERSION } from '../version.js';
+import { networkInspectView } from '../views.js';
+import { printInspect } from './containers.js';
+
+const prune = defineCommand({
+  name: 'prune', group: 'system',
+  usage: '[OPTIONS]', summary: 'Remove unused data',
+  options: [
+    { name: 'all', short: 'a', type: 'bool', help: 'Remove all unused images not just dangling ones' },
+    FORCE_OPTION,
+  ],
+  maxArgs: 0,
+  async action(ctx, o) {
+    const what = ['all stopped containers', 'all networks not used by at least one container', o.all ? 'all images without at least one container associated to them' : 'all dangling images'];
+    if (!o.force && !(await confirm(ctx, `This will remove:\n${what.map((w) => `  - ${w}`).join('\n')}\n`))) return 0;
+    const res = await (await ctx.engine()).system.prune({ all: o.all });
+    if (res.containers.length) ctx.print('Deleted Containers:', ...res.containers, '');
+    if (res.networks.length) ctx.print('Deleted Networks:', ...res.networks, '');
+    if (res.images.length) ctx.print('Deleted Images:', ...res.images.map((d) => `deleted: ${d}`), '');
+    ctx.print(`Total reclaimed space: ${humanSize(res.spaceReclaimed)}`);
+  },
+});
+
+const reset = defineCommand({
+  name: 'reset', group: 'system',
+  usage: '[OPTIONS]', summary: 'Remove every container, network and image of this root, and the host objects made for them',
+  options: [FORCE_OPTION], maxArgs: 0,
+  async action(ctx, o) {
+    if (!o.force && !(await confirm(ctx, 'This will remove all containers, networks and images of this root.'))) return 0;
+    await (await ctx.engine()).system.reset();
+  },
+});
+
+const info = defineCommand({
+  name: 'info', group: 'system', shortcuts: ['info'],
+  usage: '[OPTIONS]', summary: 'Display system-wide information',
+  options: [{ name: 'format', short: 'f', type: 'string', help: 'Format output using a Go template' }],
+  maxArgs: 0,
+  async action(ctx, o) {
+    const data = await (await ctx.engine()).system.info();
+    if (o.format) return ctx.print(o.format === 'json' ? JSON.stringify(data) : parseTemplate(o.format).render(data));
+    ctx.print(...Object.entries(data).map(([k, v]) => `${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`));
+  },
+});
+
+/** `docker events` plain lines: "TIME TYPE ACTION ID (k=v, ...)". */
+export function eventLine(e: EngineEvent): string {
+  const attrs = Object.entries(e.attributes).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k}=${v}`).join(', ');
+  return `${e.time} ${e.type} ${e.action} ${e.id}${attrs ? ` (${attrs})` : ''}`;
+}
+
+/** Docker's JSON event message, so that `--format '{{.Actor.Attributes.name}}'` works as there. */
+export function eventMessage(e: EngineEvent): Record<string, unknown> {
+  const ms = Date.parse(e.time);
+  const seconds = Math.floor(ms / 1000);
+  const nanos = /\.(\d+)/.exec(e.time)?.[1]?.padEnd(9, '0').slice(0, 9) ?? '000000000';
+  return {
+    ...(e.type === 'container' ? { status: e.action, id: e.id, from: e.attributes.image ?? '' } : {}),
+    Type: e.type, Action: e.action, Actor: { ID: e.id, Attributes: e.attributes }, scope: 'local',
+    time: seconds, timeNano: `${seconds}${nanos}`,
+  };
+}
+
+const events = defineCommand({
+  name: 'events', group: 'system', shortcuts: ['events'],
+  usage: '[OPTIONS]', summary: 'Get real time events from the engine',
+  options: [
+    { name: 'since', type: 'string', help: 'Show all events created since timestamp' },
+    { name: 'until', type: 'string', help: 'Stream events until this timestamp' },
+    FILTER_OPTION,
+    { name: 'format', type: 'string', help: "Format the output: 'json' or a Go template" },
+  ],
+  maxArgs: 0,
+  async action(ctx, o) {
+    const engine = await ctx.engine();
+    const abort = new AbortController();
+    const stop = ctx.onSignal(() => abort.abort());
+    const tpl = o.format && o.format !== 'json' ? parseTemplate(o.format) : undefined;
+    try {
+      for await (const e of engine.system.events({ since: o.since, until: o.until, filters: o.filter, signal: abort.signal })) {
+        if (o.format === 'json') ctx.print(JSON.stringify(eventMessage(e)));
+        else ctx.print(tpl ? tpl.render(eventMessage(e)) : eventLine(e));
+      }
+    } catch (err) {
+      if (!abort.signal.aborted) throw err;
+    } finally {
+      stop();
+    }
+  },
+});
+
+export function versionInfo(): Record<string, string> {
+  return { Version: VERSION, NodeVersion: process.version, Os: process.platform, Arch: process.arch };
+}
+
+const version = defineCommand({
+  name: 'version',
+  usage: '[OPTIONS]', summary: 'Show the Berth version information',
+  options: [{ name: 'format', short: 'f', type: 'string', help: 'Format output using a Go template' }],
+  maxArgs: 0,
+  async action(ctx, o) {
+    const v = versionInfo();
+    if (o.format) return ctx.print(o.format === 'json' ? JSON.stringify(v) : parseTemplate(o.format).render(v));
+    ctx.print(`Version:      ${v.Version}`, `Node version: ${v.NodeVersion}`, `OS/Arch:      ${v.Os}/${v.Arch}`);
+  },
+});
+
+type Kind = 'container' | 'image' | 'network';
+const INSPECTORS: Record<Kind, (e: EngineApi, ref: string) => Promise<unknown>> = {
+  container: (e, ref) => e.containers.inspect(ref),
+  image: (e, ref) => e.images.inspect(ref),
+  network: async (e, ref) => networkInspectView(await e.networks.inspect(ref)),
+};
+
+const inspect = defineCommand({
+  name: 'inspect',
+  usage: '[OPTIONS] NAME|ID [NAME|ID...]', summary: 'Return low-level information on Berth objects',
+  options: [
+    { name: 'format', short: 'f', type: 'string', help: 'Format output using a Go template' },
+    { name: 'type', type: 'string', help: 'Only inspect objects of the given type (container, image or network)' },
+    { name: 'size', short: 's', type: 'bool', help: 'Display total file sizes if the type is container', hidden: true },
+  ],
+  minArgs: 1,
+  async action(ctx, o, refs) {
+    const kinds = Object.keys(INSPECTORS) as Kind[];
+    if (o.type !== undefined && !kinds.includes(o.type as Kind)) throw new UsageError(`"${o.type}" is not a valid value for --type`);
+    const engine = await ctx.engine();
+    const tryKinds = o.type ? [o.type as Kind] : kinds;
+    return printInspect(ctx, refs, async (ref) => {
+      for (const kind of tryKinds) {
+        try {
+          return await INSPECTORS[kind](engine, ref);
+        } catch (err) {
+          if (!(err instanceof NotFoundError)) throw err;
+        }
+      }
+      throw new NotFoundError(o.type ? (o.type as Kind) : 'container', ref, 'list what exists with "berth ps -a", "berth images" or "berth network ls"');
+    }, o.format);
+  },
+});
+
+export const systemCommands: Command[] = [prune, reset, info, events, version, inspect];

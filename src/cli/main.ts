@@ -1,0 +1,122 @@
+/**
+ * `berth`: parses argv into a typed request, calls the programmatic API, prints, and picks the exit code.
+ * The engine is imported only when a command needs it, so `--help` and `--version` stay fast.
+ */
+import type { Readable, Writable } from 'node:stream';
+import type { EngineApi } from '../api/types.js';
+import type { Command, Context, GlobalOptions } from './command.js';
+import { type Resolved, resolveCommand } from './commands/index.js';
+import { exitCodeFor } from './exit.js';
+import { commandHelp, GLOBAL_OPTIONS, groupHelp, rootHelp, usageLine } from './help.js';
+import { type OptionSpec, parseArgv, UsageError } from './parser.js';
+import { printError } from './report.js';
+import { VERSION } from './version.js';
+
+export interface CliStreams {
+  stdin: Context['stdin'];
+  stdout: Context['stdout'];
+  stderr: Writable;
+}
+
+const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'fatal'];
+
+/** Resolves with the exit code; never throws. */
+export async function main(argv: readonly string[], streams: CliStreams = processStreams()): Promise<number> {
+  let globals: GlobalOptions = { logLevel: 'warn' };
+  let resolved: Resolved | undefined;
+  try {
+    const g = parseArgv(argv, GLOBAL_OPTIONS, { stopAtPositional: true });
+    const o = g.options as { root?: string; runroot?: string; logLevel?: string; debug: boolean; version: boolean; help: boolean };
+    globals = { root: o.root, runroot: o.runroot, logLevel: o.debug ? 'debug' : o.logLevel ?? 'warn' };
+    if (!LOG_LEVELS.includes(globals.logLevel)) throw new UsageError(`invalid argument "${globals.logLevel}" for "-l, --log-level" flag: not a log level`);
+    if (o.version) return write(streams.stdout, `Berth version ${VERSION}\n`, 0);
+    if (o.help || !g.args.length) return write(streams.stdout, rootHelp(), 0);
+    resolved = resolveCommand(g.args);
+    switch (resolved.kind) {
+      case 'group': {
+        const rest = resolved.rest;
+        const helpAsked = rest.includes('--help') || rest.includes('-h');
+        if (rest.length && !helpAsked) throw new UsageError(`unknown flag: ${rest[0]}`);
+        return write(streams.stdout, groupHelp(resolved.group), 0);
+      }
+      case 'unknown': {
+        const where = resolved.group ? `berth ${resolved.group}` : 'berth';
+        return write(streams.stderr, `berth: '${resolved.invokedAs}' is not a berth command.\nSee '${where} --help'\n`, 1);
+      }
+      case 'command':
+        return await runCommand(resolved.command, resolved.invokedAs, resolved.rest, globals, streams);
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      const where = resolved?.kind === 'command' ? `berth ${resolved.invokedAs}` : 'berth';
+      return write(streams.stderr, `${err.message}\nSee '${where} --help'.\n${err.details}`, err.exitCode);
+    }
+    printError(streams.stderr, err, globals.logLevel === 'debug');
+    return exitCodeFor(err, resolved?.kind === 'command' ? resolved.command.name : undefined);
+  }
+}
+
+async function runCommand(command: Command, invokedAs: string, argv: readonly string[], globals: GlobalOptions, streams: CliStreams): Promise<number> {
+  // docker: -h is --help, except where a command gives -h a meaning of its own (run's --hostname).
+  const takesH = command.options.some((o) => o.short === 'h');
+  const help: OptionSpec = { name: 'help', type: 'bool', help: 'Print usage', ...(takesH ? {} : { short: 'h' }) };
+  const parsed = parseArgv(argv, [...command.options, help], { stopAtPositional: command.commandAfterArgs });
+  if (parsed.options.help) return write(streams.stdout, commandHelp(invokedAs, command), 0);
+  checkArgCount(command, invokedAs, parsed.args.length);
+  const code = await command.action(context(globals, streams), parsed.options, parsed.args);
+  return code ?? 0;
+}
+
+/** Docker's wording for argument counts (exit 1, where flag errors exit 125). */
+function checkArgCount(c: Command, invokedAs: string, n: number): void {
+  const min = c.minArgs ?? 0;
+  const max = c.maxArgs ?? Infinity;
+  if (n >= min && n <= max) return;
+  const plural = (k: number) => `${k} argument${k === 1 ? '' : 's'}`;
+  const what = max === 0 ? 'accepts no arguments'
+    : min === max ? `requires exactly ${plural(min)}`
+    : n < min ? `requires at least ${plural(min)}`
+    : `requires at most ${plural(max)}`;
+  throw new UsageError(`"berth ${invokedAs}" ${what}.`, 1, `\n${usageLine(invokedAs, c)}\n\n${c.summary}\n`);
+}
+
+function context(globals: GlobalOptions, streams: CliStreams): Context {
+  let engine: Promise<EngineApi> | undefined;
+  return {
+    globals,
+    stdin: streams.stdin,
+    stdout: streams.stdout,
+    stderr: streams.stderr,
+    engine() {
+      engine ??= import('../api/index.js').then(({ Engine }) => new Engine({ root: globals.root, runroot: globals.runroot }));
+      return engine;
+    },
+    print(...lines) {
+      if (lines.length) streams.stdout.write(lines.join('\n') + '\n');
+    },
+    onSignal(handler) {
+      process.on('SIGINT', handler);
+      process.on('SIGTERM', handler);
+      return () => {
+        process.off('SIGINT', handler);
+        process.off('SIGTERM', handler);
+      };
+    },
+  };
+}
+
+function write(stream: Writable, text: string, code: number): number {
+  stream.write(text);
+  return code;
+}
+
+function processStreams(): CliStreams {
+  return {
+    // process.stdin opens a handle when first touched: only commands that read it pay for that.
+    get stdin() {
+      return process.stdin as Readable & { isTTY?: boolean };
+    },
+    stdout: process.stdout,
+    stderr: process.stderr,
+  };
+}

@@ -1,0 +1,138 @@
+/**
+ * The rows `ps`, `images` and `network ls` print, with the field names of Docker's format contexts
+ * (`{{.ID}}`, `{{.Names}}`, `{{.Repository}}`...) so that users' --format strings keep working.
+ */
+import type { ContainerSummary, ImageSummary, NetworkSummary } from '../api/types.js';
+import { ellipsis, formatLabels, formatPorts, goTime, humanSize, timeAgo, truncId } from './format.js';
+
+export interface ContainerRow {
+  ID: string;
+  Names: string;
+  Image: string;
+  Command: string;
+  CreatedAt: string;
+  RunningFor: string;
+  Ports: string;
+  State: string;
+  Status: string;
+  Labels: string;
+  Networks: string;
+  Mounts: string;
+  Size: string;
+}
+
+export const CONTAINER_TABLE = 'table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}';
+export const CONTAINER_HEADERS: ContainerRow = {
+  ID: 'CONTAINER ID', Names: 'NAMES', Image: 'IMAGE', Command: 'COMMAND', CreatedAt: 'CREATED AT', RunningFor: 'CREATED',
+  Ports: 'PORTS', State: 'STATE', Status: 'STATUS', Labels: 'LABELS', Networks: 'NETWORKS', Mounts: 'MOUNTS', Size: 'SIZE',
+};
+
+export function containerRow(c: ContainerSummary, opts: { trunc: boolean; now?: number }): ContainerRow {
+  return {
+    ID: opts.trunc ? truncId(c.id) : c.id,
+    Names: c.names.map((n) => n.replace(/^\//, '')).join(','),
+    Image: c.image,
+    // Docker quotes the command (strconv.Quote) after cutting it to 20 characters.
+    Command: JSON.stringify(opts.trunc ? ellipsis(c.command, 20) : c.command),
+    CreatedAt: goTime(c.created),
+    RunningFor: timeAgo(c.created, opts.now),
+    Ports: formatPorts(c.ports),
+    State: c.state,
+    Status: c.status,
+    Labels: formatLabels(c.labels),
+    Networks: c.networks.join(','),
+    Mounts: '',
+    Size: '',
+  };
+}
+
+export interface ImageRow {
+  ID: string;
+  Repository: string;
+  Tag: string;
+  Digest: string;
+  CreatedSince: string;
+  CreatedAt: string;
+  Size: string;
+}
+
+export const IMAGE_TABLE = 'table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}';
+export const IMAGE_TABLE_DIGESTS = 'table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}';
+export const IMAGE_HEADERS: ImageRow = {
+  ID: 'IMAGE ID', Repository: 'REPOSITORY', Tag: 'TAG', Digest: 'DIGEST', CreatedSince: 'CREATED', CreatedAt: 'CREATED AT', Size: 'SIZE',
+};
+
+/** One row per tag, as docker; an untagged image is one `<none> <none>` row. */
+export function imageRows(img: ImageSummary, opts: { trunc: boolean; now?: number }): ImageRow[] {
+  const base = {
+    ID: opts.trunc ? truncId(img.id) : img.id,
+    Digest: img.repoDigests[0]?.split('@')[1] ?? '<none>',
+    CreatedSince: timeAgo(img.created, opts.now),
+    CreatedAt: goTime(img.created),
+    Size: humanSize(img.size),
+  };
+  if (!img.repoTags.length) return [{ ...base, Repository: '<none>', Tag: '<none>' }];
+  return img.repoTags.map((ref) => ({ ...base, ...splitTag(ref) }));
+}
+
+/** "host:5000/a/b:tag" → repository "host:5000/a/b", tag "tag" (the colon after the last slash). */
+export function splitTag(ref: string): { Repository: string; Tag: string } {
+  const slash = ref.lastIndexOf('/');
+  const colon = ref.lastIndexOf(':');
+  if (colon > slash) return { Repository: ref.slice(0, colon), Tag: ref.slice(colon + 1) };
+  return { Repository: ref, Tag: '<none>' };
+}
+
+export interface NetworkRow {
+  ID: string;
+  Name: string;
+  Driver: string;
+  Scope: string;
+  IPv6: string;
+  Internal: string;
+  CreatedAt: string;
+  Labels: string;
+}
+
+export const NETWORK_TABLE = 'table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}';
+export const NETWORK_HEADERS: NetworkRow = {
+  ID: 'NETWORK ID', Name: 'NAME', Driver: 'DRIVER', Scope: 'SCOPE', IPv6: 'IPV6', Internal: 'INTERNAL', CreatedAt: 'CREATED AT', Labels: 'LABELS',
+};
+
+export function networkRow(n: NetworkSummary, opts: { trunc: boolean }): NetworkRow {
+  return {
+    ID: opts.trunc ? truncId(n.id) : n.id,
+    Name: n.name,
+    Driver: n.driver,
+    Scope: n.scope,
+    IPv6: String(n.ipv6),
+    Internal: String(n.internal),
+    CreatedAt: goTime(n.created),
+    Labels: formatLabels(n.labels),
+  };
+}
+
+/** `docker network inspect`'s shape (PascalCase, IPAM block), since scripts read it with --format. */
+export function networkInspectView(n: NetworkSummary): Record<string, unknown> {
+  return {
+    Name: n.name,
+    Id: n.id,
+    Created: n.created,
+    Scope: n.scope,
+    Driver: n.driver,
+    EnableIPv6: n.ipv6,
+    IPAM: {
+      Driver: 'default',
+      Options: {},
+      Config: n.subnets.map((s) => ({ Subnet: s.subnet, ...(s.gateway ? { Gateway: s.gateway } : {}), ...(s.ipRange ? { IPRange: s.ipRange } : {}) })),
+    },
+    Internal: n.internal,
+    Attachable: false,
+    Ingress: false,
+    Containers: Object.fromEntries(Object.entries(n.containers).map(([id, c]) => [id, {
+      Name: c.name, EndpointID: c.endpoint, MacAddress: c.mac ?? '', IPv4Address: c.ipv4 ?? '', IPv6Address: c.ipv6 ?? '',
+    }])),
+    Options: n.options,
+    Labels: n.labels,
+  };
+}

@@ -1,0 +1,332 @@
+import { createReadStream, promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import tar from 'tar-stream';
+import { CorruptError, InvalidArgumentError, isBerthError } from '../errors.js';
+import { isDigest, type Digest } from '../ids.js';
+import type { BlobInfo } from '../storage/index.js';
+import { prepareWithNewManifest, putBlob, unpackLayer, type IngestContext, type PreparedImage } from './commit.js';
+import {
+  CONTAINERD_NAME_ANNOTATION, INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES, REF_NAME_ANNOTATION, ociArchitecture,
+  type Descriptor, type OciImageConfig, type OciIndex, type OciManifest,
+} from './oci.js';
+import { parseTagTarget } from './reference.js';
+
+/** Files of an archive, by their path inside it: small JSON read into memory, the rest as blobs. */
+interface ArchiveFiles {
+  readonly label: string;
+  meta(name: string): Promise<Buffer | undefined>;
+  /** Puts the file into the blob store (if not yet) and checks it against `expected`. */
+  blob(name: string, expected?: Partial<BlobInfo>): Promise<BlobInfo>;
+}
+
+const META_LIMIT = 16 << 20;
+const OCI_BLOB = /^blobs\/sha256\/([0-9a-f]{64})$/;
+
+/**
+ * Reads a docker-archive or OCI layout (directory, tar, or tar stream, optionally gzipped) into the
+ * store under `ctx.lease`, and returns the images it holds, ready to commit. Nothing is tagged here.
+ */
+export async function readArchive(input: string | Readable, ctx: IngestContext): Promise<PreparedImage[]> {
+  const files = typeof input === 'string' && (await isDirectory(input)) ? dirFiles(input, ctx) : await tarFiles(input, ctx);
+  const manifestJson = await files.meta('manifest.json');
+  if (manifestJson) return dockerImages(parseJson(manifestJson, `${files.label}: manifest.json`), files, ctx);
+  const indexJson = await files.meta('index.json');
+  if (indexJson) return ociImages(parseJson(indexJson, `${files.label}: index.json`), files, ctx);
+  throw new InvalidArgumentError('archive', `${files.label} is not an image archive: it has neither manifest.json (docker-archive) nor index.json (OCI layout)`,
+    'give a file written by "docker save", "podman save" or "berth save", or an OCI image layout');
+}
+
+async function isDirectory(p: string): Promise<boolean> {
+  try {
+    return (await fsp.stat(p)).isDirectory();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new InvalidArgumentError('input', `${p} does not exist`, 'give the path of an image archive');
+    throw err;
+  }
+}
+
+// ------------------------------------------------------------------ docker-archive
+
+interface DockerManifestEntry {
+  Config: string;
+  RepoTags?: string[] | null;
+  Layers: string[];
+}
+
+async function dockerImages(entries: unknown, files: ArchiveFiles, ctx: IngestContext): Promise<PreparedImage[]> {
+  if (!Array.isArray(entries) || !entries.every(isDockerEntry)) {
+    throw new CorruptError(`${files.label}: manifest.json is not a list of {Config, RepoTags, Layers}`, 'the archive is damaged; save it again');
+  }
+  const out: PreparedImage[] = [];
+  for (const e of entries) {
+    const tags = (e.RepoTags ?? []).map(parseTagTarget);
+    const cfgBlob = await files.blob(e.Config, { digest: impliedDigest(e.Config, /^([0-9a-f]{64})\.json$/) });
+    const config = await readConfig(ctx, cfgBlob.digest, files.label);
+    checkLayerCount(config, e.Layers.length, `${files.label}: ${e.Config}`);
+    const layers = [];
+    for (const [i, name] of e.Layers.entries()) {
+      const blob = await files.blob(name, { digest: impliedDigest(name, OCI_BLOB) });
+      layers.push(await unpackLayer(ctx, blob, config.rootfs.diff_ids[i]!));
+    }
+    out.push(await prepareWithNewManifest(ctx, config, layers, tags, cfgBlob));
+  }
+  return out;
+}
+
+function isDockerEntry(e: unknown): e is DockerManifestEntry {
+  const x = e as DockerManifestEntry;
+  return !!x && typeof x.Config === 'string' && Array.isArray(x.Layers) && x.Layers.every((l) => typeof l === 'string')
+    && (x.RepoTags == null || (Array.isArray(x.RepoTags) && x.RepoTags.every((t) => typeof t === 'string')));
+}
+
+function impliedDigest(name: string, re: RegExp): Digest | undefined {
+  const hex = re.exec(normalizeName(name))?.[1];
+  return hex ? (`sha256:${hex}` as Digest) : undefined;
+}
+
+// ------------------------------------------------------------------ OCI layout
+
+async function ociImages(index: unknown, files: ArchiveFiles, ctx: IngestContext): Promise<PreparedImage[]> {
+  const idx = index as OciIndex;
+  if (!idx || !Array.isArray(idx.manifests)) throw new CorruptError(`${files.label}: index.json has no manifests list`, 'the layout is damaged; save it again');
+  const out: PreparedImage[] = [];
+  for (const desc of idx.manifests) {
+    checkDescriptor(desc, `${files.label}: index.json`);
+    const tags = descriptorTags(desc);
+    for (const m of await manifestsOf(desc, files, ctx)) out.push(await ociImage(m, tags, files, ctx));
+  }
+  return mergeSameImage(out);
+}
+
+/** An index inside the layout (multi-platform image) yields the manifest for this host's platform. */
+async function manifestsOf(desc: Descriptor, files: ArchiveFiles, ctx: IngestContext): Promise<Descriptor[]> {
+  if (MANIFEST_MEDIA_TYPES.has(desc.mediaType)) return [desc];
+  if (!INDEX_MEDIA_TYPES.has(desc.mediaType)) throw new CorruptError(`${files.label}: unsupported media type ${desc.mediaType} for ${desc.digest}`, 'only OCI and Docker v2 manifests are supported');
+  const blob = await files.blob(blobName(desc.digest), { digest: desc.digest, size: desc.size });
+  const inner = parseJson(await ctx.storage.blobs.read(blob.digest), `${files.label}: index ${desc.digest}`) as OciIndex;
+  const arch = ociArchitecture();
+  const mine = (inner.manifests ?? []).filter((m) => !m.platform || (m.platform.architecture === arch && m.platform.os === 'linux'));
+  if (!mine.length) throw new InvalidArgumentError('archive', `${files.label}: image ${desc.digest} has no linux/${arch} variant`, 'save the image for this machine\'s platform');
+  return manifestsOf(mine[0]!, files, ctx);
+}
+
+async function ociImage(desc: Descriptor, tags: string[], files: ArchiveFiles, ctx: IngestContext): Promise<PreparedImage> {
+  const mBlob = await files.blob(blobName(desc.digest), { digest: desc.digest, size: desc.size });
+  const manifest = parseJson(await ctx.storage.blobs.read(mBlob.digest), `${files.label}: manifest ${desc.digest}`) as OciManifest;
+  if (!manifest?.config || !Array.isArray(manifest.layers)) throw new CorruptError(`${files.label}: manifest ${desc.digest} has no config or layers`, 'the layout is damaged; save it again');
+  checkDescriptor(manifest.config, `manifest ${desc.digest}`);
+  const cfgBlob = await files.blob(blobName(manifest.config.digest), { digest: manifest.config.digest, size: manifest.config.size });
+  const config = await readConfig(ctx, cfgBlob.digest, files.label);
+  checkLayerCount(config, manifest.layers.length, `${files.label}: manifest ${desc.digest}`);
+  const layers = [];
+  for (const [i, l] of manifest.layers.entries()) {
+    checkDescriptor(l, `manifest ${desc.digest}`);
+    const blob = await files.blob(blobName(l.digest), { digest: l.digest, size: l.size });
+    layers.push(await unpackLayer(ctx, blob, config.rootfs.diff_ids[i]!, l.mediaType));
+  }
+  return { manifestDigest: mBlob.digest, manifestMediaType: manifest.mediaType ?? desc.mediaType, configDigest: cfgBlob.digest, config, layers, tags };
+}
+
+/** `io.containerd.image.name` holds a full name; ref.name may be a bare tag, which names nothing here. */
+function descriptorTags(desc: Descriptor): string[] {
+  const a = desc.annotations ?? {};
+  const full = a[CONTAINERD_NAME_ANNOTATION] ?? a[REF_NAME_ANNOTATION];
+  if (!full) return [];
+  if (!full.includes('/') && !full.includes(':') && a[CONTAINERD_NAME_ANNOTATION] === undefined) return [];
+  return [parseTagTarget(full)];
+}
+
+/** One index entry per tag is usual; fold them into one image with every tag. */
+function mergeSameImage(images: PreparedImage[]): PreparedImage[] {
+  const byId = new Map<string, PreparedImage>();
+  for (const img of images) {
+    const seen = byId.get(img.configDigest);
+    if (seen) seen.tags.push(...img.tags.filter((t) => !seen.tags.includes(t)));
+    else byId.set(img.configDigest, { ...img, tags: [...img.tags] });
+  }
+  return [...byId.values()];
+}
+
+function blobName(d: Digest): string {
+  return `blobs/sha256/${d.slice('sha256:'.length)}`;
+}
+
+function checkDescriptor(d: Descriptor, where: string): void {
+  if (!d || typeof d.mediaType !== 'string' || typeof d.digest !== 'string' || !isDigest(d.digest) || !Number.isInteger(d.size) || d.size < 0) {
+    throw new CorruptError(`${where}: invalid descriptor ${JSON.stringify(d)}`, 'only sha256 descriptors with a media type and size are supported');
+  }
+}
+
+// ------------------------------------------------------------------ shared checks
+
+async function readConfig(ctx: IngestContext, digest: Digest, label: string): Promise<OciImageConfig> {
+  const config = parseJson(await ctx.storage.blobs.read(digest), `${label}: config ${digest}`) as OciImageConfig;
+  const ids = config?.rootfs?.diff_ids;
+  if (!Array.isArray(ids) || !ids.every((d) => typeof d === 'string' && isDigest(d))) {
+    throw new CorruptError(`${label}: config ${digest} has no valid rootfs.diff_ids`, 'the archive is damaged; save it again');
+  }
+  if (typeof config.architecture !== 'string' || typeof config.os !== 'string') {
+    throw new CorruptError(`${label}: config ${digest} lacks architecture or os`, 'the archive is damaged; save it again');
+  }
+  return config;
+}
+
+function checkLayerCount(config: OciImageConfig, n: number, where: string): void {
+  if (config.rootfs.diff_ids.length !== n) {
+    throw new CorruptError(`${where}: ${n} layers but the config lists ${config.rootfs.diff_ids.length} diff_ids`, 'the archive is damaged; save it again');
+  }
+}
+
+function parseJson(data: Buffer, what: string): unknown {
+  try {
+    return JSON.parse(data.toString('utf8'));
+  } catch (err) {
+    throw new CorruptError(`${what} is not valid JSON`, 'the archive is damaged; save it again', { cause: err });
+  }
+}
+
+// ------------------------------------------------------------------ sources
+
+function normalizeName(name: string): string {
+  return path.posix.normalize(name).replace(/^(\.\/|\/)+/, '');
+}
+
+/** JSON and other small files are read into memory; everything else may be a blob and streams to the store. */
+function isMetaName(name: string, size: number): boolean {
+  if (size > META_LIMIT || OCI_BLOB.test(name)) return false;
+  return name === 'oci-layout' || name === 'repositories' || name.endsWith('.json') || path.posix.basename(name) === 'json' || path.posix.basename(name) === 'VERSION';
+}
+
+function dirFiles(dir: string, ctx: IngestContext): ArchiveFiles {
+  const label = dir;
+  const resolve = (name: string) => {
+    const rel = normalizeName(name);
+    if (rel.startsWith('..')) throw new CorruptError(`${label}: path ${name} points outside the layout`, 'the archive is damaged or malicious');
+    return path.join(dir, rel);
+  };
+  const missing = (name: string, err: unknown) => new CorruptError(`${label}: names ${name}, which it does not contain`, 'the archive is incomplete; save it again', { cause: err });
+  return {
+    label,
+    async meta(name) {
+      return fsp.readFile(resolve(name)).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') return undefined;
+        throw err;
+      });
+    },
+    async blob(name, expected) {
+      const file = resolve(name);
+      const st = await fsp.stat(file).catch((err) => { throw missing(name, err); });
+      if (!st.isFile()) throw missing(name, undefined);
+      if (expected?.digest) await ctx.lease.addBlob(expected.digest);
+      const info = await ctx.storage.blobs.ingest(createReadStream(file), expected);
+      await ctx.lease.addBlob(info.digest);
+      return info;
+    },
+  };
+}
+
+/**
+ * Streams a tar once: every file that may be a blob goes to the blob store as it passes (OCI blobs
+ * checked against their names right away); manifests are read afterwards, whatever their position.
+ */
+async function tarFiles(input: string | Readable, ctx: IngestContext): Promise<ArchiveFiles> {
+  const label = typeof input === 'string' ? input : 'archive stream';
+  const meta = new Map<string, Buffer>();
+  const blobs = new Map<string, BlobInfo>();
+  // docker save (before 25) writes a symlink for a layer it already wrote under another ID.
+  const links = new Map<string, string>();
+  const follow = (name: string) => {
+    let key = normalizeName(name);
+    for (let i = 0; i < 8 && links.has(key); i++) key = links.get(key)!;
+    return key;
+  };
+  const extract = tar.extract();
+  const src = await decompressed(typeof input === 'string' ? createReadStream(input) : input);
+  const piping = pipeline(src, extract);
+  // Awaited below; the handler only keeps an early failure from counting as unhandled meanwhile.
+  piping.catch(() => {});
+  let entries = 0;
+  try {
+    for await (const entry of extract) {
+      entries++;
+      const name = normalizeName(entry.header.name);
+      const size = entry.header.size ?? 0;
+      const { type, linkname } = entry.header;
+      if (type === 'symlink' || type === 'link') {
+        links.set(name, normalizeName(type === 'symlink' ? path.posix.join(path.posix.dirname(name), linkname) : linkname));
+      }
+      if (type !== 'file' && type !== 'contiguous-file') entry.resume();
+      else if (isMetaName(name, size)) meta.set(name, await readAll(entry as unknown as EntryBody));
+      else blobs.set(name, await ingestEntry(ctx, entry as unknown as EntryBody, name, size, label));
+    }
+    await piping;
+  } catch (err) {
+    if (isBerthError(err)) throw err;
+    if (entries === 0) throw new InvalidArgumentError('archive', `${label} is not a tar archive (${(err as Error).message})`, 'give a file written by "docker save", "podman save" or "berth save"', { cause: err });
+    throw new CorruptError(`${label} is damaged or truncated: ${(err as Error).message}`, 'the archive is incomplete; save or copy it again', { cause: err });
+  }
+  return {
+    label,
+    async meta(name) {
+      return meta.get(follow(name));
+    },
+    async blob(name, expected) {
+      const key = follow(name);
+      const data = meta.get(key);
+      if (data) return putBlob(ctx, data, expected);
+      const info = blobs.get(key);
+      if (!info) throw new CorruptError(`${label}: names ${name}, which it does not contain`, 'the archive is incomplete; save it again');
+      if ((expected?.digest && expected.digest !== info.digest) || (expected?.size !== undefined && expected.size !== info.size)) {
+        throw new CorruptError(`${label}: ${name} has digest ${info.digest} (${info.size} bytes), expected ${expected.digest ?? 'any'} (${expected.size ?? 'any'} bytes)`,
+          'the archive is damaged; save it again');
+      }
+      return info;
+    },
+  };
+}
+
+/** A tar entry's content (a streamx Readable, which iterates like a Node one). */
+type EntryBody = AsyncIterable<Uint8Array> & { resume(): unknown };
+
+async function ingestEntry(ctx: IngestContext, entry: EntryBody, name: string, size: number, label: string): Promise<BlobInfo> {
+  const digest = OCI_BLOB.test(name) ? (`sha256:${OCI_BLOB.exec(name)![1]}` as Digest) : undefined;
+  if (digest) await ctx.lease.addBlob(digest);
+  let info: BlobInfo;
+  try {
+    info = await ctx.storage.blobs.ingest(entry, { size, ...(digest && { digest }) });
+  } catch (err) {
+    entry.resume();
+    if (err instanceof CorruptError) throw new CorruptError(`${label}: ${name}: ${err.message}`, err.hint, { cause: err });
+    throw err;
+  }
+  await ctx.lease.addBlob(info.digest);
+  return info;
+}
+
+async function readAll(entry: AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of entry) chunks.push(Buffer.from(c));
+  return Buffer.concat(chunks);
+}
+
+/** `docker load` takes gzipped archives too; the first two bytes tell. */
+async function decompressed(src: Readable): Promise<Readable> {
+  const it = src[Symbol.asyncIterator]();
+  const first = await it.next();
+  const head: Buffer = first.done ? Buffer.alloc(0) : Buffer.from(first.value as Uint8Array);
+  const rest = Readable.from((async function* () {
+    if (head.length) yield head;
+    for (;;) {
+      const n = await it.next();
+      if (n.done) return;
+      yield Buffer.from(n.value as Uint8Array);
+    }
+  })());
+  if (head[0] !== 0x1f || head[1] !== 0x8b) return rest;
+  const gunzip = createGunzip();
+  rest.on('error', (err) => gunzip.destroy(err));
+  return rest.pipe(gunzip);
+}

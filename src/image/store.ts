@@ -1,0 +1,278 @@
+import path from 'node:path';
+import type { Readable, Writable } from 'node:stream';
+import type { ArchiveFormat, HistoryEntry, ImageInspect, ImageSummary, RemovedImage } from '../api/types.js';
+import { BadStateError, InvalidArgumentError, NotFoundError } from '../errors.js';
+import { digestHex, shortId, type ImageId } from '../ids.js';
+import type { StoreLayout } from '../paths.js';
+import type { Storage } from '../storage/index.js';
+import { removeStaleTemps } from '../util/fs.js';
+import { DEFAULT_IMAGE, buildBusyboxLayer, busyboxConfig } from './busybox.js';
+import { commitImages, prepareWithNewManifest, putBlob, unpackLayer, type IngestContext, type PreparedImage } from './commit.js';
+import { Lease, collectGarbage, type Collected } from './gc.js';
+import type { ImageRecord, ImageStore } from './index.js';
+import { readArchive } from './load.js';
+import { MediaType, type OciImageConfig } from './oci.js';
+import { ImageRecords, type StoredImage, type TagEntry } from './records.js';
+import { candidateTags, idPrefix, parseReference, parseTagTarget } from './reference.js';
+import { importRootfs } from './rootfs.js';
+import { writeArchive, type SaveItem } from './save.js';
+import { historyView, inspectView, parseListFilters, summaryRows } from './views.js';
+
+/** An image found by a reference, and the tag the reference named (none for IDs and digests). */
+interface Found {
+  image: StoredImage;
+  tag?: string;
+}
+
+/** Read-only snapshots made by `mount` are keyed so that they never look like a container's. */
+const MOUNT_PREFIX = 'image-';
+
+export class DefaultImageStore implements ImageStore {
+  private readonly records: ImageRecords;
+
+  constructor(layout: StoreLayout, private readonly storage: Storage) {
+    this.records = new ImageRecords(layout);
+  }
+
+  // ------------------------------------------------------------------ lookup
+
+  async resolve(ref: string): Promise<ImageRecord> {
+    const { image } = await this.find(ref);
+    return {
+      id: image.id,
+      manifestDigest: image.manifestDigest,
+      config: await this.config(image),
+      layers: image.layers.map((l) => l.diffId),
+      repoTags: await this.tagsOf(image.id),
+    };
+  }
+
+  private async find(ref: string): Promise<Found> {
+    const hex = idPrefix(ref);
+    if (hex?.length === 64) return { image: await this.mustRead(`sha256:${hex}` as ImageId, ref) };
+    if (hex && ref.startsWith('sha256:')) return { image: await this.byIdPrefix(hex, ref) };
+    const parsed = parseReference(ref);
+    if (parsed.digest) {
+      const image = (await this.records.listImages()).find((i) => i.manifestDigest === parsed.digest);
+      if (!image) throw new NotFoundError('image', ref);
+      return { image };
+    }
+    for (const tag of candidateTags(parsed)) {
+      const entry = await this.records.getTag(tag);
+      const image = entry && (await this.records.readImage(entry.id));
+      if (image) return { image, tag };
+    }
+    // As Docker: a name-only reference that is hex may be a short image ID.
+    if (hex && parsed.tag === undefined) return { image: await this.byIdPrefix(hex, ref) };
+    throw new NotFoundError('image', ref);
+  }
+
+  private async byIdPrefix(hex: string, ref: string): Promise<StoredImage> {
+    const matches = (await this.records.listImages()).filter((i) => digestHex(i.id).startsWith(hex));
+    if (matches.length > 1) throw new InvalidArgumentError('image', `short ID "${ref}" matches ${matches.length} images`, 'give more characters of the ID');
+    if (!matches[0]) throw new NotFoundError('image', ref);
+    return matches[0];
+  }
+
+  private async mustRead(id: ImageId, ref: string): Promise<StoredImage> {
+    const image = await this.records.readImage(id);
+    if (!image) throw new NotFoundError('image', ref);
+    return image;
+  }
+
+  private async config(image: StoredImage): Promise<OciImageConfig> {
+    return JSON.parse((await this.storage.blobs.read(image.configDigest)).toString('utf8')) as OciImageConfig;
+  }
+
+  private async tagEntriesOf(id: ImageId): Promise<TagEntry[]> {
+    return (await this.records.listTags()).filter((t) => t.id === id);
+  }
+
+  private async tagsOf(id: ImageId): Promise<string[]> {
+    return (await this.tagEntriesOf(id)).map((t) => t.name);
+  }
+
+  // ------------------------------------------------------------------ views
+
+  async list(opts: { all?: boolean; filters?: string[] } = {}): Promise<ImageSummary[]> {
+    const filters = parseListFilters(opts.filters);
+    const [images, tags] = await Promise.all([this.records.listImages(), this.records.listTags()]);
+    return summaryRows(images, tags, opts, filters);
+  }
+
+  async inspect(ref: string): Promise<ImageInspect> {
+    const { image } = await this.find(ref);
+    return inspectView(image, await this.config(image), await this.tagEntriesOf(image.id));
+  }
+
+  async history(ref: string): Promise<HistoryEntry[]> {
+    const { image } = await this.find(ref);
+    return historyView(image, await this.config(image));
+  }
+
+  // ------------------------------------------------------------------ tags and removal
+
+  async tag(source: string, target: string): Promise<void> {
+    const name = parseTagTarget(target);
+    await this.records.withLock(async () => {
+      const { image } = await this.find(source);
+      await this.records.setTag(name, image.id);
+    });
+  }
+
+  async remove(ref: string, opts: { force?: boolean } = {}): Promise<RemovedImage[]> {
+    return this.records.withLock(async () => {
+      const { image, tag } = await this.find(ref);
+      const tags = await this.tagsOf(image.id);
+      // Removing one of several names only untags, even while containers use the image (Docker).
+      if (tag && tags.length > 1) {
+        await this.records.deleteTag(tag);
+        return [{ untagged: tag }];
+      }
+      if (!tag && tags.length > 1 && !opts.force) {
+        throw new BadStateError(`conflict: unable to delete ${shortId(image.id)} (must be forced) - image is referenced in multiple repositories`,
+          'remove it by name, one tag at a time, or force with -f');
+      }
+      const users = await this.containerUsers(image.id);
+      if (users[0] && !opts.force) {
+        throw new BadStateError(tag
+          ? `conflict: unable to remove repository reference "${ref}" (must force) - container ${shortId(users[0])} is using its referenced image ${shortId(image.id)}`
+          : `conflict: unable to delete ${shortId(image.id)} (must be forced) - image is being used by container ${shortId(users[0])}`,
+        'remove the container first, or force with -f (the container keeps its layers)');
+      }
+      const out: RemovedImage[] = [];
+      for (const t of tag ? [tag] : tags) {
+        await this.records.deleteTag(t);
+        out.push({ untagged: t });
+      }
+      await this.deleteImage(image);
+      out.push({ deleted: image.id });
+      return out;
+    });
+  }
+
+  async prune(opts: { all?: boolean } = {}): Promise<{ deleted: string[]; spaceReclaimed: number }> {
+    return this.records.withLock(async () => {
+      const tags = await this.records.listTags();
+      const used = new Set<string>();
+      for (const s of await this.storage.snapshots.list()) if (!s.key.startsWith(MOUNT_PREFIX)) used.add(s.image);
+      const deleted: string[] = [];
+      let bytes = 0;
+      for (const image of await this.records.listImages()) {
+        const mine = tags.filter((t) => t.id === image.id);
+        if (used.has(image.id) || (mine.length > 0 && !opts.all)) continue;
+        for (const t of mine) await this.records.deleteTag(t.name);
+        bytes += (await this.deleteImage(image)).bytes;
+        deleted.push(image.id);
+      }
+      // Leftovers of crashed commands: unpacks flagged incomplete, half-written files, unleased objects.
+      await this.storage.layers.repair();
+      await removeStaleTemps(this.records.dir);
+      await removeStaleTemps(path.join(this.records.dir, 'tags'));
+      const collected = await collectGarbage(this.storage, this.records);
+      return { deleted, spaceReclaimed: bytes + collected.bytes };
+    });
+  }
+
+  /** Deletes the record, then whatever only it used. Caller holds the images lock. */
+  private async deleteImage(image: StoredImage): Promise<Collected> {
+    await this.storage.snapshots.remove(mountKey(image.id));
+    await this.records.deleteImage(image.id);
+    return collectGarbage(this.storage, this.records, {
+      blobs: [image.manifestDigest, image.configDigest, ...image.layers.map((l) => l.blob)],
+      layers: image.layers.map((l) => l.diffId),
+    });
+  }
+
+  /** Keys of container snapshots made from the image (container IDs). */
+  private async containerUsers(id: ImageId): Promise<string[]> {
+    return (await this.storage.snapshots.list()).filter((s) => s.image === id && !s.key.startsWith(MOUNT_PREFIX)).map((s) => s.key);
+  }
+
+  // ------------------------------------------------------------------ mounts
+
+  async mount(ref: string): Promise<string> {
+    return this.records.withLock(async () => {
+      const { image } = await this.find(ref);
+      const key = mountKey(image.id);
+      if (await this.storage.snapshots.get(key)) return this.storage.snapshots.mount(key);
+      const snap = await this.storage.snapshots.prepare(key, { image: image.id, layers: image.layers.map((l) => l.diffId) }, { readOnly: true });
+      return snap.mountpoint;
+    });
+  }
+
+  /** A read-only snapshot holds nothing worth keeping: unmounting removes it. */
+  async unmount(ref: string): Promise<void> {
+    const { image } = await this.find(ref);
+    await this.storage.snapshots.remove(mountKey(image.id));
+  }
+
+  // ------------------------------------------------------------------ adding images
+
+  async load(input: string | Readable): Promise<{ loaded: string[] }> {
+    const ids = await this.ingest((ctx) => readArchive(input, ctx));
+    return { loaded: ids.flatMap(({ id, tags }) => (tags.length ? tags : [id])) };
+  }
+
+  async import(input: string | Readable, opts: { reference?: string; changes?: string[]; message?: string } = {}): Promise<string> {
+    const tags = opts.reference ? [parseTagTarget(opts.reference)] : [];
+    const [first] = await this.ingest(async (ctx) => [await importRootfs(ctx, input, { tags, changes: opts.changes, message: opts.message })]);
+    return first!.id;
+  }
+
+  async ensureDefault(opts: { rebuild?: boolean } = {}): Promise<string> {
+    if (!opts.rebuild) {
+      const tag = await this.records.getTag(DEFAULT_IMAGE);
+      if (tag && (await this.records.readImage(tag.id))) return tag.id;
+    }
+    const [first] = await this.ingest(async (ctx) => {
+      const layerTar = await buildBusyboxLayer();
+      const blob = await putBlob(ctx, layerTar);
+      // An uncompressed tar's digest is its diffID.
+      const layer = await unpackLayer(ctx, blob, blob.digest, MediaType.layer);
+      return [await prepareWithNewManifest(ctx, busyboxConfig(blob.digest), [layer], [DEFAULT_IMAGE])];
+    });
+    return first!.id;
+  }
+
+  async save(refs: string[], output: string | Writable, opts: { format?: ArchiveFormat } = {}): Promise<void> {
+    if (!refs.length) throw new InvalidArgumentError('images', 'no image given to save', 'name at least one image');
+    const items = new Map<ImageId, SaveItem>();
+    for (const ref of refs) {
+      const { image, tag } = await this.find(ref);
+      const item = items.get(image.id) ?? { image, tags: [] };
+      if (tag && !item.tags.includes(tag)) item.tags.push(tag);
+      items.set(image.id, item);
+    }
+    await writeArchive(this.storage, [...items.values()], output, opts.format ?? 'docker-archive');
+  }
+
+  /**
+   * Runs an import under a lease and commits its images and tags in one step under the images lock.
+   * All or nothing: on failure, what it stored and no image uses is deleted before the error is thrown.
+   */
+  private async ingest(work: (ctx: IngestContext) => Promise<PreparedImage[]>): Promise<{ id: ImageId; tags: string[] }[]> {
+    const lease = await Lease.open(this.records);
+    const leftovers = () => collectGarbage(this.storage, this.records, lease, lease);
+    try {
+      const prepared = await work({ storage: this.storage, lease });
+      return await this.records.withLock(async () => {
+        const ids = await commitImages(this.storage, this.records, prepared);
+        // Files the archive held but no manifest named. Failing here loses nothing: prune finds them.
+        await leftovers().catch(() => {});
+        return prepared.map((p, i) => ({ id: ids[i]!, tags: p.tags }));
+      });
+    } catch (err) {
+      await this.records.withLock(leftovers).catch((gcErr: unknown) => {
+        throw new AggregateError([err, gcErr], `${(err as Error).message} (and removing what it stored failed: ${(gcErr as Error).message})`);
+      });
+      throw err;
+    } finally {
+      await lease.release();
+    }
+  }
+}
+
+function mountKey(id: ImageId): string {
+  return `${MOUNT_PREFIX}${digestHex(id)}`;
+}

@@ -1,0 +1,132 @@
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { AlreadyExistsError, InvalidArgumentError, NotFoundError } from '../errors.js';
+import { digestHex, NAME_PATTERN } from '../ids.js';
+import type { StoreLayout } from '../paths.js';
+import { run } from '../util/exec.js';
+import { ensureDir, pathExists, readdirIfExists, readJsonIfExists, writeJsonAtomic } from '../util/fs.js';
+import { withLock } from '../util/lock.js';
+import { clearIncomplete, flagIncomplete, isAbandoned, isFlagged } from './incomplete.js';
+import type { SnapshotInfo, Snapshotter } from './index.js';
+import { ensureShortLink } from './layers.js';
+import { isMounted, mountOverlay, unmount } from './mounts.js';
+
+type SnapshotMeta = Omit<SnapshotInfo, 'mounted'>;
+
+/**
+ * Snapshots at `<snapshots>/<key>/{upper/, work/, merged/, empty/, meta.json}`, mounted as overlayfs over
+ * the layers' short links. Read-only ones have no upper: overlayfs mounts lowerdirs alone read-only, but
+ * wants at least two of them, so `empty/` is always the bottom one.
+ * One lock per snapshot key serializes mount, unmount and remove across processes.
+ */
+export function openSnapshotter(layout: StoreLayout): Snapshotter {
+  const root = layout.snapshots;
+  const dirOf = (key: string) => path.join(root, checkKey(key));
+  const locked = <T>(key: string, fn: () => Promise<T>) => withLock(path.join(layout.locks, `snapshot-${checkKey(key)}.lock`), fn);
+
+  async function readMeta(key: string): Promise<SnapshotMeta | undefined> {
+    const dir = dirOf(key);
+    if (await isFlagged(dir)) return undefined;
+    return readJsonIfExists<SnapshotMeta>(path.join(dir, 'meta.json'));
+  }
+
+  async function mustMeta(key: string): Promise<SnapshotMeta> {
+    const meta = await readMeta(key);
+    if (!meta) throw new NotFoundError('layer', `snapshot ${key}`, 'create the container again');
+    return meta;
+  }
+
+  async function mountMeta(meta: SnapshotMeta): Promise<void> {
+    if (await isMounted(meta.mountpoint)) return;
+    const dir = path.dirname(meta.mountpoint);
+    const lower: string[] = [];
+    // overlayfs lists the top layer first; ours are bottom first
+    for (const diffId of [...meta.layers].reverse()) lower.push(await ensureShortLink(layout.layers, diffId));
+    if (meta.readOnly || !lower.length) lower.push(path.join(dir, 'empty'));
+    const rw = meta.readOnly ? {} : { upper: path.join(dir, 'upper'), work: path.join(dir, 'work') };
+    await mountOverlay(meta.mountpoint, { lower, ...rw, cwd: layout.layers });
+  }
+
+  async function removeDir(dir: string): Promise<void> {
+    await unmount(path.join(dir, 'merged'));
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
+
+  return {
+    async prepare(key, parent, opts = {}) {
+      const readOnly = !!opts.readOnly;
+      if (readOnly && !parent.layers.length) throw new InvalidArgumentError('layers', 'a read-only snapshot needs at least one layer');
+      for (const diffId of parent.layers) {
+        if (!(await pathExists(path.join(layout.layers, digestHex(diffId), 'meta.json')))) throw new NotFoundError('layer', diffId, 'pull the image again');
+      }
+      const dir = dirOf(key);
+      return locked(key, async () => {
+        await ensureDir(root);
+        try {
+          await fsp.mkdir(dir, 0o700);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new AlreadyExistsError('layer', `snapshot ${key}`, undefined, { cause: err });
+          throw err;
+        }
+        await flagIncomplete(dir);
+        try {
+          const sub = readOnly ? ['merged', 'empty'] : ['merged', 'empty', 'upper', 'work'];
+          for (const name of sub) await fsp.mkdir(path.join(dir, name), 0o755);
+          const meta: SnapshotMeta = { key, layers: [...parent.layers], image: parent.image, readOnly, mountpoint: path.join(await fsp.realpath(dir), 'merged') };
+          await writeJsonAtomic(path.join(dir, 'meta.json'), meta);
+          await mountMeta(meta);
+          await clearIncomplete(dir);
+          return { ...meta, mounted: true };
+        } catch (err) {
+          await removeDir(dir).catch(() => {});
+          throw err;
+        }
+      });
+    },
+    mount: (key) => locked(key, async () => {
+      const meta = await mustMeta(key);
+      await mountMeta(meta);
+      return meta.mountpoint;
+    }),
+    unmount: (key) => locked(key, async () => {
+      const meta = await readMeta(key);
+      if (meta) await unmount(meta.mountpoint);
+    }),
+    remove: (key) => locked(key, async () => {
+      if (await pathExists(dirOf(key))) await removeDir(dirOf(key));
+    }),
+    async get(key) {
+      const meta = await readMeta(key);
+      return meta && { ...meta, mounted: await isMounted(meta.mountpoint) };
+    },
+    async list() {
+      const out: SnapshotInfo[] = [];
+      for (const key of await readdirIfExists(root)) {
+        if (!NAME_PATTERN.test(key)) continue;
+        const meta = await readMeta(key);
+        if (meta) out.push({ ...meta, mounted: await isMounted(meta.mountpoint) });
+      }
+      return out;
+    },
+    async usage(key) {
+      const meta = await mustMeta(key);
+      if (meta.readOnly) return 0;
+      const { stdout } = await run('du', ['-s', '--bytes', path.join(dirOf(key), 'upper')], { timeout: 120_000 });
+      return Number(stdout.split('\t')[0]);
+    },
+    async repair() {
+      for (const key of await readdirIfExists(root)) {
+        if (!NAME_PATTERN.test(key)) continue;
+        await locked(key, async () => {
+          if (await isAbandoned(dirOf(key), false)) await removeDir(dirOf(key));
+        });
+      }
+    },
+  };
+}
+
+/** Keys become folder names: the name rule keeps them inside the snapshots folder. */
+function checkKey(key: string): string {
+  if (!NAME_PATTERN.test(key) || key.length > 128) throw new InvalidArgumentError('snapshot key', `"${key}" is not a valid name`);
+  return key;
+}
