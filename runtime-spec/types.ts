@@ -247,7 +247,8 @@ export interface LinuxSeccompArg {
 export interface State {
   ociVersion: string;
   id: string;
-  status: 'creating' | 'created' | 'running' | 'stopped';
+  /** The spec's four states; runc also reports `paused`. */
+  status: 'creating' | 'created' | 'running' | 'paused' | 'stopped';
   pid?: number;
   bundle: string;
   annotations?: Record<string, string>;

@@ -1,5 +1,7 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { EngineApi, EngineEvent, EngineOptions, ContainersApi, ImagesApi, NetworksApi, SystemApi, CreateRequest, StdioStreams } from './types.js';
+import type { EngineApi, EngineEvent, EngineOptions, ContainersApi, ImagesApi, NetworksApi, SystemApi, CreateRequest, RunOptions } from './types.js';
 import { ContainerManager } from '../container/index.js';
 import { probeHost, type HostFacts } from '../host.js';
 import { openImageStore } from '../image/index.js';
@@ -10,7 +12,16 @@ import { openStorage } from '../storage/index.js';
 import * as bundle from '../bundle/index.js';
 import { InvalidArgumentError } from '../errors.js';
 
-const BERTH_BIN = fileURLToPath(new URL('../../../bin/berth.js', import.meta.url));
+/** bin/berth.js of this package, found from this module whether it runs from src/ (tests) or dist/src/. */
+function berthBin(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(path.join(dir, 'bin', 'berth.js'))) {
+    const up = path.dirname(dir);
+    if (up === dir) throw new Error('cannot find bin/berth.js above ' + fileURLToPath(import.meta.url));
+    dir = up;
+  }
+  return path.join(dir, 'bin', 'berth.js');
+}
 
 /**
  * The engine: one store (root + runroot) and the layers over it. Cheap to construct; nothing touches the
@@ -48,6 +59,7 @@ export class Engine implements EngineApi {
       runtime ??= createRuntime(layout, facts);
       return facts;
     };
+    const bin = berthBin();
     const manager = new ContainerManager(layout, {
       host: hostThenRuntime,
       images: imageStore,
@@ -55,11 +67,11 @@ export class Engine implements EngineApi {
       bundle,
       runtime: lazyRuntime,
       network,
-      cleanupCommand: (id) => [process.execPath, BERTH_BIN, '--root', layout.root, '--runroot', layout.runroot, 'container', 'cleanup', id],
+      cleanupCommand: (id) => [process.execPath, bin, '--root', layout.root, '--runroot', layout.runroot, 'container', 'cleanup', id],
     });
     this.images = imageStore;
     this.containers = containersApi(manager, hostThenRuntime);
-    this.networks = networksApi(network, manager);
+    this.networks = networksApi(network, manager, hostThenRuntime);
     this.system = systemApi(this, manager, network, imageStore);
   }
 
@@ -71,7 +83,7 @@ export class Engine implements EngineApi {
     return this.layout.runroot;
   }
 
-  run(req: CreateRequest, opts?: { detach?: boolean; io?: StdioStreams }) {
+  run(req: CreateRequest, opts?: RunOptions) {
     return this.containers.run(req, opts);
   }
 }
@@ -116,15 +128,15 @@ function containersApi(m: ContainerManager, ready: () => Promise<unknown>): Cont
   };
 }
 
-function networksApi(n: ReturnType<typeof openNetworkManager>, m: ContainerManager): NetworksApi {
+function networksApi(n: ReturnType<typeof openNetworkManager>, m: ContainerManager, ready: () => Promise<unknown>): NetworksApi {
   return {
     create: (req) => n.create(req),
     list: (opts) => n.list(opts),
     inspect: (ref) => n.inspect(ref),
     remove: (ref) => n.remove(ref),
     prune: () => n.prune(),
-    connect: (net, ctr, opts) => m.connect(net, ctr, opts),
-    disconnect: (net, ctr, opts) => m.disconnect(net, ctr, opts),
+    connect: async (net, ctr, opts) => { await ready(); return m.connect(net, ctr, opts); },
+    disconnect: async (net, ctr, opts) => { await ready(); return m.disconnect(net, ctr, opts); },
     reload: async (opts) => {
       const ids = opts?.containers?.length ? await Promise.all(opts.containers.map(async (c) => (await m.records.resolve(c)).id)) : undefined;
       return n.reload({ all: opts?.all ?? !ids, containers: ids });

@@ -187,6 +187,13 @@ export interface EngineEvent {
   attributes: Record<string, string>;
 }
 
+export interface RunOptions {
+  detach?: boolean;
+  io?: StdioStreams;
+  /** Called with the new container's ID as soon as it exists (the CLI forwards signals to it). */
+  onCreated?: (id: string) => void;
+}
+
 export interface ContainersApi {
   create(req: CreateRequest): Promise<{ id: string; warnings: string[] }>;
   /** Starts a created or exited container. With `attach`, resolves with the exit code when it ends. */
@@ -195,7 +202,7 @@ export interface ContainersApi {
    * docker run. Detached: resolves once the container is running, with its id. Attached: pipes the
    * container's stdio to `io` and resolves with its exit code when it ends (removing it with autoRemove).
    */
-  run(req: CreateRequest, opts?: { detach?: boolean; io?: StdioStreams }): Promise<{ id: string; exitCode?: number; warnings: string[] }>;
+  run(req: CreateRequest, opts?: RunOptions): Promise<{ id: string; exitCode?: number; warnings: string[] }>;
   stop(ref: string, opts?: { timeout?: number; signal?: string }): Promise<void>;
   kill(ref: string, signal?: string): Promise<void>;
   restart(ref: string, opts?: { timeout?: number }): Promise<void>;
@@ -284,5 +291,5 @@ export interface EngineApi {
   readonly networks: NetworksApi;
   readonly system: SystemApi;
   /** Shortcut for containers.run. */
-  run(req: CreateRequest, opts?: { detach?: boolean; io?: StdioStreams }): ReturnType<ContainersApi['run']>;
+  run(req: CreateRequest, opts?: RunOptions): ReturnType<ContainersApi['run']>;
 }

@@ -44,7 +44,7 @@ export function buildSpec(input: BundleInput): BuildResult {
     ...(hostname ? { hostname } : {}),
     ...(hostname && req.domainname ? { domainname: checkHostname('--domainname', req.domainname) } : {}),
     mounts: buildMounts(input, warnings),
-    annotations: buildAnnotations(input),
+    ...annotationsOf(input),
     linux: buildLinux(input, caps, security, warnings),
   };
   if (req.resources?.oomKillDisable && !req.resources.memory) {
@@ -89,11 +89,12 @@ function buildMounts(input: BundleInput, warnings: string[]) {
   return mergeMounts(base, [...(req.tmpfs ?? []).map(parseTmpfs), ...input.extraMounts]);
 }
 
-function buildAnnotations(input: BundleInput): Record<string, string> {
+/** Image labels, then --label, then the stop signal (checked now, so a typo fails at create, not at stop). */
+function annotationsOf(input: BundleInput): { annotations?: Record<string, string> } {
   const out: Record<string, string> = { ...(input.imageConfig.Labels ?? {}), ...(input.request.labels ?? {}) };
   const stop = input.request.stopSignal || input.imageConfig.StopSignal;
   if (stop) out[STOP_SIGNAL_ANNOTATION] = parseSignal('--stop-signal', stop).name;
-  return out;
+  return Object.keys(out).length ? { annotations: out } : {};
 }
 
 function buildLinux(input: BundleInput, caps: string[], security: SecurityOptions, warnings: string[]): Linux {

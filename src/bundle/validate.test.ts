@@ -39,3 +39,17 @@ describe('validateSpec (runtime-spec/config.schema.json)', () => {
     });
   }
 });
+
+describe('runtime-spec/state.schema.json', () => {
+  it('accepts what `runc state` prints and refuses an unknown status', async () => {
+    const { Ajv } = await import('ajv');
+    const schema = (await import('../../runtime-spec/state.schema.json', { with: { type: 'json' } })).default;
+    const check = new Ajv({ strict: true }).compile(schema);
+    const state = {
+      ociVersion: '1.0.2-dev', id: 'web', pid: 4242, status: 'running', bundle: '/var/lib/berth/containers/web/bundle',
+      rootfs: '/var/lib/berth/snapshots/web/merged', created: '2026-11-23T09:00:00Z', owner: '',
+    };
+    expect(check(state)).toBe(true);
+    expect(check({ ...state, status: 'paused-ish' })).toBe(false);
+  });
+});

@@ -3,7 +3,7 @@ import { totalmem } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type {
-  ContainerInspect, ContainerStats, ContainerSummary, ExecRequest, LogEntry, LogOptions, PortBinding, StdioStreams, TopResult,
+  ContainerInspect, ContainerStats, ContainerSummary, ExecRequest, LogEntry, LogOptions, PortBinding, RunOptions, StdioStreams, TopResult,
 } from '../api/types.js';
 import { BadStateError, InvalidArgumentError, NotFoundError, isAlreadyGone, runTeardown } from '../errors.js';
 import { newContainerId, shortId, type ContainerId } from '../ids.js';
@@ -245,8 +245,9 @@ export class ContainerManager {
 
   // ------------------------------------------------------------------ run / attach / wait
 
-  async run(req: CreateRequest, opts: { detach?: boolean; io?: StdioStreams } = {}): Promise<{ id: string; exitCode?: number; warnings: string[] }> {
+  async run(req: CreateRequest, opts: RunOptions = {}): Promise<{ id: string; exitCode?: number; warnings: string[] }> {
     const { id, warnings } = await this.create(req);
+    opts.onCreated?.(id);
     try {
       await this.start(id);
     } catch (err) {
@@ -516,6 +517,10 @@ export class ContainerManager {
         throw new InvalidArgumentError('--restart', 'cannot set a restart policy on a container started with --rm');
       }
       if (rec.state === 'running' || rec.state === 'paused') await this.deps.runtime.update(rec.id, linux);
+      // The bundle keeps the limits in force, for inspect now and for the next start.
+      const bundle = containerPaths(this.layout, rec.id).bundle;
+      const spec = await readJson<Spec>(path.join(bundle, 'config.json')).catch(() => undefined);
+      if (spec?.linux) await this.deps.bundle.writeBundle(bundle, { ...spec, linux: { ...spec.linux, resources: { ...spec.linux.resources, ...linux } } });
       rec.request = { ...rec.request, resources: merged, ...(restart !== undefined ? { restart } : {}) };
       if (policy) rec.restartPolicy = policy;
       await this.records.save(rec);

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../errors.js';
 import type { ContainerRecord } from './record.js';
-import { humanDuration, normalizeSignal, parseRestartPolicy, restartDelay, shouldRestart, statusText } from './status.js';
+import { humanDuration } from '../util/time.js';
+import { normalizeSignal, parseRestartPolicy, restartDelay, shouldRestart, statusText } from './status.js';
 
 const base = { exitCode: 0, restartCount: 0, manuallyStopped: false, autoRemove: false } as const;
 const rec = (over: Partial<ContainerRecord>): ContainerRecord => ({ ...base, restartPolicy: { name: 'no', maxRetries: 0 }, ...over }) as ContainerRecord;

@@ -1,25 +1,7 @@
 import type { ContainerState } from '../api/types.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { ContainerRecord, RestartPolicy } from './record.js';
-
-/** Docker's units.HumanDuration, used in `ps` STATUS ("Up 3 minutes", "Exited (0) 2 seconds ago"). */
-export function humanDuration(ms: number): string {
-  // Docker truncates seconds and minutes and rounds hours (go-units HumanDuration).
-  const s = Math.floor(ms / 1000);
-  if (s < 1) return 'Less than a second';
-  if (s === 1) return '1 second';
-  if (s < 60) return `${s} seconds`;
-  const m = Math.floor(s / 60);
-  if (m === 1) return 'About a minute';
-  if (m < 60) return `${m} minutes`;
-  const h = Math.round(s / 3600);
-  if (h === 1) return 'About an hour';
-  if (h < 48) return `${h} hours`;
-  if (h < 24 * 7 * 2) return `${Math.round(h / 24)} days`;
-  if (h < 24 * 30 * 2) return `${Math.round(h / 24 / 7)} weeks`;
-  if (h < 24 * 365 * 2) return `${Math.round(h / 24 / 30)} months`;
-  return `${Math.round(h / 24 / 365)} years`;
-}
+import { humanDuration } from '../util/time.js';
 
 export function statusText(rec: ContainerRecord, now = Date.now()): string {
   const since = (t: string) => humanDuration(now - Date.parse(t));

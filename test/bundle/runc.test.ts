@@ -1,8 +1,8 @@
-import { promises as fsp } from 'node:fs';
+import { existsSync, promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildSpec, writeBundle, type BundleInput } from '../../src/bundle/index.js';
+import { buildSpec, capabilityMask, listHostDevices, readHostCapabilities, writeBundle, type BundleInput } from '../../src/bundle/index.js';
 import type { CreateRequest } from '../../src/options.js';
 import { run } from '../../src/util/exec.js';
 import { FAKE_HOST } from './fixtures.js';
@@ -29,7 +29,7 @@ describe.skipIf(!canRun)('runc runs the generated bundles', () => {
     await fsp.mkdir(path.join(rootfs, 'bin'), { recursive: true });
     await fsp.copyFile(BUSYBOX, path.join(rootfs, 'bin/busybox'));
     await fsp.chmod(path.join(rootfs, 'bin/busybox'), 0o755);
-    for (const applet of ['sh', 'cat', 'tr', 'touch', 'hostname']) await fsp.symlink('busybox', path.join(rootfs, 'bin', applet));
+    for (const applet of ['sh', 'cat', 'tr', 'touch', 'hostname', 'test']) await fsp.symlink('busybox', path.join(rootfs, 'bin', applet));
   });
 
   afterAll(async () => {
@@ -45,7 +45,7 @@ describe.skipIf(!canRun)('runc runs the generated bundles', () => {
   });
 
   /** Runs `args` in a fresh container made from `request`; returns its stdout. */
-  async function runContainer(request: Partial<CreateRequest>, args: string[]): Promise<string> {
+  async function runContainer(request: Partial<CreateRequest>, args: string[], over: Partial<BundleInput> = {}): Promise<string> {
     const id = `berth-bundle-test-${process.pid}-${started.length}`;
     started.push(id);
     const input: BundleInput = {
@@ -62,6 +62,7 @@ describe.skipIf(!canRun)('runc runs the generated bundles', () => {
       // One level only: runc removes the container's own cgroup on delete, not parents it created.
       cgroupsPath: `/${id}`,
       initPath: CATATONIT,
+      ...over,
     };
     const { spec } = buildSpec(input);
     const bundle = path.join(tmp, id);
@@ -76,6 +77,15 @@ describe.skipIf(!canRun)('runc runs the generated bundles', () => {
     expect(status).toMatch(/^CapBnd:\s+00000000a80425fb$/m);
     expect(status).toMatch(/^CapInh:\s+0000000000000000$/m);
     expect(status).toMatch(/^Seccomp:\s+2$/m);
+  });
+
+  it('--privileged gives every capability the engine holds, the host\'s devices, and no seccomp', async () => {
+    const held = await readHostCapabilities();
+    const status = await runContainer({ privileged: true }, ['/bin/sh', '-c', 'cat /proc/self/status; test -c /dev/loop-control && echo has-loop-control'],
+      { hostCapabilities: held, hostDevices: await listHostDevices() });
+    expect(status).toMatch(new RegExp(`^CapEff:\\s+${capabilityMask(held)}$`, 'm'));
+    expect(status).toMatch(/^Seccomp:\s+0$/m);
+    if (existsSync('/dev/loop-control')) expect(status).toContain('has-loop-control');
   });
 
   it('applies the network sysctls and the host name in a fresh network namespace', async () => {

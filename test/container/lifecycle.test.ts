@@ -79,7 +79,7 @@ describe('run', () => {
 
 describe('lifecycle', () => {
   it('runs detached, execs, pauses, stops and removes', async () => {
-    const { id } = await t.engine.containers.run({ image: 'busybox', name: 'life', network: none, command: ['sh', '-c', 'echo started; exec sleep 300'] }, { detach: true });
+    const { id } = await t.engine.containers.run({ image: 'busybox', name: 'life', network: none, command: ['sh', '-c', 'trap "echo bye; exit 0" TERM; echo started; while :; do sleep 0.1; done'] }, { detach: true });
     expect((await t.engine.containers.list())[0]?.names).toEqual(['life']);
 
     const out = sink();
@@ -102,13 +102,25 @@ describe('lifecycle', () => {
     for await (const e of t.engine.containers.logs('life')) lines.push(`${e.stream}:${e.line}`);
     expect(lines).toEqual(['stdout:started']);
 
-    await t.engine.containers.stop('life', { timeout: 1 });
+    // stop sends the stop signal first: the container's trap runs and it exits on its own.
+    await t.engine.containers.stop('life', { timeout: 5 });
     const info = await t.engine.containers.inspect('life');
     expect(info.State.Status).toBe('exited');
-    expect(info.State.ExitCode).toBe(143);
+    expect(info.State.ExitCode).toBe(0);
+    const after: string[] = [];
+    for await (const e of t.engine.containers.logs('life')) after.push(e.line);
+    expect(after).toEqual(['started', 'bye']);
     await t.engine.containers.remove('life');
     await expect(t.engine.containers.inspect('life')).rejects.toBeInstanceOf(NotFoundError);
     expect(execFileSync('runc', ['--root', `${t.runroot}/runc`, 'list', '-q'], { encoding: 'utf8' }).trim()).toBe('');
+  });
+
+  it('kills a container that ignores the stop signal after the timeout', async () => {
+    // sleep as PID 1 has no SIGTERM handler, so the kernel ignores TERM: docker stop ends it with SIGKILL.
+    const { id } = await t.engine.containers.run({ image: 'busybox', network: none, command: ['sleep', '300'] }, { detach: true });
+    await t.engine.containers.stop(id, { timeout: 1 });
+    expect((await t.engine.containers.inspect(id)).State.ExitCode).toBe(137);
+    await t.engine.containers.remove(id);
   });
 
   it('records a kill from outside with the real exit code', async () => {

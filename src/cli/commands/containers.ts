@@ -9,8 +9,7 @@ import { parseTemplate } from '../template.js';
 import { CONTAINER_HEADERS, CONTAINER_TABLE, containerRow } from '../views.js';
 
 type ApiRun = EngineApi['containers']['run'];
-/** `onCreated` lets the CLI forward signals before run resolves; engines without it ignore the field. */
-type RunOptions = NonNullable<Parameters<ApiRun>[1]> & { onCreated?: (id: string) => void };
+type RunOptions = NonNullable<Parameters<ApiRun>[1]>;
 
 const run = defineCommand({
   name: 'run', group: 'container', shortcuts: ['run'],
