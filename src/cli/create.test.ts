@@ -58,3 +58,11 @@ describe('run flags → CreateRequest', () => {
     expect(request(['--entrypoint=/bin/sh', 'busybox', '-c', 'true'])).toMatchObject({ entrypoint: ['/bin/sh'], command: ['-c', 'true'] });
   });
 });
+
+describe('clientEnv', () => {
+  it('takes bare names from the client environment and drops unset ones, as docker', async () => {
+    const { clientEnv } = await import('./create.js');
+    expect(clientEnv(['A=1', 'HOME_X', 'UNSET_Y'], { HOME_X: '/h' })).toEqual(['A=1', 'HOME_X=/h']);
+    expect(clientEnv(undefined)).toBeUndefined();
+  });
+});

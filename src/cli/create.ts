@@ -88,7 +88,7 @@ export function createRequest(o: CreateOptions, args: readonly string[]): Create
     // docker: --entrypoint "" clears the image's entrypoint; any other value is one word.
     entrypoint: o.entrypoint === undefined ? undefined : [o.entrypoint],
     name: o.name,
-    env: some(o.env),
+    env: some(clientEnv(o.env)),
     envFiles: some(o.envFile),
     workdir: o.workdir,
     user: o.user,
@@ -171,4 +171,12 @@ function someMap(map: Record<string, string> | undefined): Record<string, string
 /** Drops undefined fields so that requests compare and print cleanly. */
 function compact<T extends object>(o: T): T {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
+
+/**
+ * docker run -e NAME (no '=') takes NAME's value from the client's environment and drops it when unset;
+ * only the CLI sees that environment, so it resolves it here.
+ */
+export function clientEnv(list: readonly string[] | undefined, env: NodeJS.ProcessEnv = process.env): string[] | undefined {
+  return list?.flatMap((e) => (e.includes('=') ? [e] : env[e] !== undefined ? [`${e}=${env[e]}`] : []));
 }

@@ -35,6 +35,7 @@ interface StoredConfig {
 export class ContainerManager {
   readonly records: RecordStore;
   readonly events: EventLog;
+  private hostCaps?: Promise<string[]>;
 
   constructor(private readonly layout: StoreLayout, private readonly deps: ContainerDeps) {
     this.records = new RecordStore(layout);
@@ -205,6 +206,8 @@ export class ContainerManager {
       cgroupsPath: `/berth/${rec.id}`,
       initPath: req.init ? host.tools.catatonit : undefined,
       devices: await this.deps.bundle.statDevices(this.deps.bundle.devicePathsOf(req)),
+      hostCapabilities: await (this.hostCaps ??= this.deps.bundle.readHostCapabilities()),
+      hostDevices: req.privileged ? await this.deps.bundle.listHostDevices() : undefined,
       seccompProfileText,
       envFileText,
     });

@@ -9,9 +9,9 @@ import type { HostFacts } from '../host.js';
 import type { Digest } from '../ids.js';
 import type { CreateRequest, NetworkRequest, ResourceRequest } from '../options.js';
 import type { Snapshotter } from '../storage/index.js';
-import type { Spec, LinuxResources, Process, Mount } from '../../runtime-spec/types.js';
+import type { BundleInput, DeviceInfo, Spec, LinuxResources, Process, Mount } from '../bundle/index.js';
 
-export type { Spec, LinuxResources, Process, Mount };
+export type { BundleInput, Spec, LinuxResources, Process, Mount };
 
 export interface ImageConfigBody {
   Env?: string[];
@@ -36,36 +36,17 @@ export interface ImagePort {
   ensureDefault(): Promise<string>;
 }
 
-export interface BundleInput {
-  id: string;
-  rootfsPath: string;
-  imageConfig: ImageConfigBody;
-  request: CreateRequest;
-  host: HostFacts;
-  userDb: { passwd: string; group: string };
-  namespaces: {
-    network?: { path: string } | 'host';
-    pid?: { path: string } | 'host';
-    ipc?: { path: string } | 'host';
-    uts?: { path: string } | 'host';
-  };
-  files: { hostname?: string; hosts?: string; resolvConf?: string };
-  extraMounts: Mount[];
-  cgroupsPath: string;
-  initPath?: string;
-  devices?: Record<string, unknown>;
-  seccompProfileText?: string;
-  envFileText?: string[];
-}
-
 export interface BundlePort {
   buildSpec(input: BundleInput): { spec: Spec; warnings: string[] };
   writeBundle(dir: string, spec: Spec): Promise<void>;
   readUserDb(rootfs: string): Promise<{ passwd: string; group: string }>;
   parseResources(req: ResourceRequest, host: HostFacts): LinuxResources;
   /** Device numbers for --device and the blkio throttles, read here so that buildSpec stays pure. */
-  statDevices(paths: Iterable<string>): Promise<Record<string, unknown>>;
+  statDevices(paths: Iterable<string>): Promise<Record<string, DeviceInfo>>;
   devicePathsOf(req: CreateRequest): string[];
+  /** The engine's own capabilities: --privileged and --cap-add ALL get these, as with podman. */
+  readHostCapabilities(): Promise<string[]>;
+  listHostDevices(): Promise<Record<string, DeviceInfo>>;
 }
 
 export interface RuntimeStateInfo {
