@@ -2,13 +2,14 @@
  * Berth as the benchmarks see it: the CLI on a fresh temporary root, and the programmatic API loaded
  * from the build. Both fail soft: until the engine lands, a Berth side prints 'n/a: <error>'.
  */
+import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { EngineApi, EngineOptions } from '../src/api/types.js';
-import { resolveLayout } from '../src/paths.js';
+import { hostNames, resolveLayout } from '../src/paths.js';
 import type { RunOptions, RunResult } from '../src/util/exec.js';
-import { containerIdFrom, deferCleanup, errorText, forEachSoft, removeTree, scratch, sh } from './lib.js';
+import { containerIdFrom, deferCleanup, errorText, forEachSoft, removeTree, scratch, sh, sleep } from './lib.js';
 
 /** bin/berth.js, from dist/bench/ */
 export const BERTH_BIN = fileURLToPath(new URL('../../bin/berth.js', import.meta.url));
@@ -20,13 +21,15 @@ export class BerthRoot {
   readonly runcRoot: string;
   /** User-defined networks a benchmark created, removed before the root goes. */
   readonly networks: string[] = [];
-  private bridgeName?: string;
   readonly cleanup: () => Promise<void>;
+  /** The root's default bridge and iptables chain prefix (derived from its path: paths.ts hostNames). */
+  private readonly host: { bridgeName: string; chainPrefix: string };
 
   private constructor(readonly root: string) {
     const layout = resolveLayout({ root });
     this.runroot = layout.runroot;
     this.runcRoot = layout.runc;
+    this.host = hostNames(root);
     this.cleanup = deferCleanup(() => this.teardown());
   }
 
@@ -60,35 +63,25 @@ export class BerthRoot {
   }
 
   /**
-   * Removes everything the root made on the host: containers (through Berth, then runc and any process
-   * still naming the root, as a fallback), networks, the root's default bridge, mounts and folders.
+   * Removes everything the root made on the host: Berth's own way first (`rm -f`, `network rm`,
+   * `system reset`), then fallbacks for what a failing engine left: runc containers, processes still
+   * naming the root (monitors, name servers, late `container cleanup` runs), the root's bridge and
+   * chains, mounts and folders.
    */
   private async teardown(): Promise<void> {
-    await this.rememberBridge();
     const ids = await this.cli(['ps', '-aq'], { timeout: 30_000 }).then((r) => r.stdout.split('\n').map((l) => l.trim()).filter(Boolean), () => []);
     if (ids.length) await this.cli(['rm', '-f', ...ids], { timeout: 180_000 }).catch(() => undefined);
     await forEachSoft(this.networks, (n) => this.cli(['network', 'rm', n], { timeout: 30_000 }));
-    await this.cli(['system', 'prune', '-a', '-f'], { timeout: 60_000 }).catch(() => undefined);
+    await this.cli(['system', 'reset', '-f'], { timeout: 120_000 }).catch(() => undefined);
     await this.deleteLeftoverRunc();
-    await killProcessesNaming([this.root, this.runroot]);
-    if (this.bridgeName) await sh('ip', ['link', 'del', this.bridgeName], { timeout: 10_000 }).catch(() => undefined);
+    await stopProcessesNaming([this.root, this.runroot]);
+    // The default root's names (berth0, BERTH-*) are shared with real use: never removed from here.
+    if (this.host.chainPrefix !== 'BERTH') {
+      if (existsSync(`/sys/class/net/${this.host.bridgeName}`)) await sh('ip', ['link', 'del', this.host.bridgeName], { timeout: 10_000 }).catch(() => undefined);
+      await deleteChains(this.host.chainPrefix).catch(() => undefined);
+    }
     await removeTree(this.root);
     await removeTree(this.runroot);
-  }
-
-  /** The root's default bridge, read while the store still exists (its name derives from the root). */
-  private async rememberBridge(): Promise<void> {
-    try {
-      const { stdout } = await this.cli(['network', 'inspect', 'bridge'], { timeout: 15_000 });
-      const parsed = JSON.parse(stdout) as unknown;
-      const net = (Array.isArray(parsed) ? parsed[0] : parsed) as Record<string, unknown> | undefined;
-      const options = (net?.Options ?? net?.options ?? {}) as Record<string, string>;
-      const name = options['com.docker.network.bridge.name'];
-      // Only a bridge Berth names as its own; never docker0 or a bridge of another engine.
-      if (name && /^berth[\w-]{0,10}$/.test(name)) this.bridgeName = name;
-    } catch {
-      // no network layer yet, or no bridge made
-    }
   }
 
   private async deleteLeftoverRunc(): Promise<void> {
@@ -99,19 +92,40 @@ export class BerthRoot {
 }
 
 /**
- * Kills monitors and helpers (conmon, dnsmasq) whose command line names one of `dirs`: they were started
- * for this bench's temp root and would otherwise outlive it when a Berth clean-up failed.
+ * Waits up to 5 s for processes whose command line names one of `dirs` (monitors, name servers, the
+ * `container cleanup` a monitor runs after its container died), then kills what is left: all were
+ * started for this bench's temp root, and one still running would recreate folders after `rm -rf`.
  */
-async function killProcessesNaming(dirs: readonly string[]): Promise<void> {
-  for (const proc of await listProcesses()) {
-    if (proc.pid === process.pid) continue;
-    if (dirs.some((d) => proc.cmdline.includes(d + '/') || proc.cmdline.endsWith(d))) {
-      try {
-        process.kill(proc.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
+async function stopProcessesNaming(dirs: readonly string[]): Promise<void> {
+  const naming = async () => (await listProcesses()).filter((p) => p.pid !== process.pid
+    && dirs.some((d) => p.cmdline.includes(d + '/') || p.cmdline.includes(d + ' ') || p.cmdline.endsWith(d)));
+  for (let waited = 0; waited < 5_000 && (await naming()).length > 0; waited += 100) await sleep(100);
+  for (const proc of await naming()) {
+    try {
+      process.kill(proc.pid, 'SIGKILL');
+    } catch {
+      // exited meanwhile
     }
+  }
+}
+
+/**
+ * Flushes and deletes the iptables chains named `<prefix>-*` and the rules elsewhere that jump to them,
+ * in one iptables-restore per table. Only for a bench root's own prefix, which no other root shares.
+ */
+export async function deleteChains(prefix: string): Promise<void> {
+  const mine = (chain: string | undefined) => !!chain && chain.startsWith(`${prefix}-`);
+  for (const table of ['filter', 'nat']) {
+    const lines = (await sh('iptables-save', ['-t', table], { timeout: 20_000 })).stdout.split('\n');
+    const chains = lines.filter((l) => l.startsWith(':')).map((l) => l.slice(1).split(' ')[0]).filter(mine) as string[];
+    if (chains.length === 0) continue;
+    const jumps = lines.filter((l) => {
+      const words = l.split(' ');
+      const target = words.findIndex((w) => w === '-j' || w === '-g');
+      return words[0] === '-A' && !mine(words[1]) && target > 0 && mine(words[target + 1]);
+    });
+    const script = [`*${table}`, ...jumps.map((l) => `-D${l.slice(2)}`), ...chains.map((c) => `-F ${c}`), ...chains.map((c) => `-X ${c}`), 'COMMIT', ''];
+    await sh('iptables-restore', ['--noflush'], { input: script.join('\n'), timeout: 20_000 });
   }
 }
 

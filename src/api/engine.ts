@@ -67,7 +67,12 @@ export class Engine implements EngineApi {
       bundle,
       runtime: lazyRuntime,
       network,
-      cleanupCommand: (id) => [process.execPath, bin, '--root', layout.root, '--runroot', layout.runroot, 'container', 'cleanup', id],
+      cleanupCommand: (id, attachedPidFile) => [
+        // When an attached `berth run` is alive it does the exit work itself; a second node process
+        // started now would only compete with it for the CPU. If it dies, repair finishes the work.
+        '/bin/sh', '-c', '[ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null && exit 0; shift; exec "$@"', 'berth-cleanup',
+        attachedPidFile, process.execPath, bin, '--root', layout.root, '--runroot', layout.runroot, 'container', 'cleanup', id,
+      ],
     });
     this.images = imageStore;
     this.containers = containersApi(manager, hostThenRuntime);

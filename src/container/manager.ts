@@ -129,7 +129,7 @@ export class ContainerManager {
       await this.deps.bundle.writeBundle(p.bundle, spec);
       const { pid } = await this.deps.runtime.create({
         id: rec.id, bundle: p.bundle, logPath: p.log, tty: rec.tty, openStdin: rec.openStdin,
-        exitCommand: this.deps.cleanupCommand(rec.id),
+        exitCommand: this.deps.cleanupCommand(rec.id, p.attached),
       });
       await this.deps.runtime.start(rec.id);
       rec.pid = pid;
@@ -251,6 +251,7 @@ export class ContainerManager {
   async run(req: CreateRequest, opts: RunOptions = {}): Promise<{ id: string; exitCode?: number; warnings: string[] }> {
     const { id, warnings } = await this.create(req);
     opts.onCreated?.(id);
+    if (!opts.detach) await writeFileAtomic(containerPaths(this.layout, id).attached, String(process.pid));
     try {
       await this.start(id);
     } catch (err) {
@@ -263,8 +264,9 @@ export class ContainerManager {
     const attached = this.deps.runtime.attach(id, { ...(opts.io ?? {}), logPath: containerPaths(this.layout, id).log, tty: rec.tty }, exited);
     const exitCode = await this.deps.runtime.waitExit(id);
     await attached;
-    // Do the exit work here rather than wait for the monitor's cleanup process to start: it finds it done.
+    // The exit work is ours: the monitor's cleanup stands down while this process lives (see attached.pid).
     await this.cleanup(id);
+    await fsp.rm(containerPaths(this.layout, id).attached, { force: true });
     return { id, exitCode, warnings };
   }
 
@@ -692,6 +694,13 @@ export class ContainerManager {
   async repairInterrupted(): Promise<string[]> {
     const repaired: string[] = [];
     for (const rec of await this.records.all()) {
+      if (!rec.phase && LIVE.has(rec.state) && rec.state !== 'restarting' && (await this.deps.runtime.exitStatus(rec.id))
+        && !(await attachedAlive(containerPaths(this.layout, rec.id).attached))) {
+        // Exited while nobody ran its cleanup (an attached run was killed): finish it now.
+        await this.cleanup(rec.id).catch(() => {});
+        repaired.push(rec.id);
+        continue;
+      }
       if (!rec.phase) continue;
       const lock = await acquireLock(containerPaths(this.layout, rec.id).lock, 0).catch(() => undefined);
       if (!lock) continue;
@@ -844,6 +853,11 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
 function splitPsLine(line: string, columns: number): string[] {
   const parts = line.trim().split(/\s+/);
   return [...parts.slice(0, columns - 1), parts.slice(columns - 1).join(' ')];
+}
+
+async function attachedAlive(file: string): Promise<boolean> {
+  const pid = Number((await fsp.readFile(file, 'utf8').catch(() => '')).trim());
+  return pid > 0 && pidAlive(pid);
 }
 
 async function pidAlive(pid: number): Promise<boolean> {

@@ -113,6 +113,9 @@ export interface ContainerDeps {
   bundle: BundlePort;
   runtime: RuntimePort;
   network: NetworkPort;
-  /** argv of the command the monitor runs when the container exits: `berth container cleanup ID` */
-  cleanupCommand: (id: string) => string[];
+  /**
+   * argv of the command the monitor runs when the container exits (`berth container cleanup ID`), which
+   * may stand down while the process whose pid is in `attachedPidFile` is alive.
+   */
+  cleanupCommand: (id: string, attachedPidFile: string) => string[];
 }

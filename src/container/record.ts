@@ -76,6 +76,8 @@ export function containerPaths(layout: StoreLayout, id: string) {
     hostname: path.join(dir, 'hostname'),
     hosts: path.join(dir, 'hosts'),
     resolvConf: path.join(dir, 'resolv.conf'),
+    /** pid of an attached `berth run` that will do the exit work itself */
+    attached: path.join(dir, 'attached.pid'),
     lock: path.join(layout.locks, `ctr-${id}.lock`),
   };
 }

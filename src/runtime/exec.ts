@@ -16,8 +16,8 @@ import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Transform, type Readable, type Writable } from 'node:stream';
-import { execa } from 'execa';
 import { RuntimeError } from '../errors.js';
+import { run, type CommandError } from '../util/exec.js';
 import { invokeErrorFromText } from './invoke.js';
 import type { Runc } from './runc.js';
 
@@ -59,9 +59,12 @@ export async function execInContainer(runc: Runc, id: string, bundle: string, re
 type ExecFiles = { process: string; log: string; pid: string };
 
 async function execDetached(runc: Runc, id: string, files: ExecFiles, proc: ExecProcess): Promise<{ pid: number }> {
-  const res = await execa(runc.binary, ['--root', runc.root, '--log', files.log, '--log-format', 'json',
-    'exec', '--detach', '--pid-file', files.pid, '--process', files.process, id], { stdio: 'ignore', timeout: DETACHED_TIMEOUT_MS, reject: false });
-  if (res.failed) throw await execError(id, proc, files, '', res.exitCode);
+  try {
+    await run(runc.binary, ['--root', runc.root, '--log', files.log, '--log-format', 'json',
+      'exec', '--detach', '--pid-file', files.pid, '--process', files.process, id], { timeout: DETACHED_TIMEOUT_MS });
+  } catch (err) {
+    throw await execError(id, proc, files, '', (err as CommandError).commandExitCode);
+  }
   return { pid: Number((await fsp.readFile(files.pid, 'utf8')).trim()) };
 }
 

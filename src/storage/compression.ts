@@ -1,6 +1,5 @@
 import { Readable, type Duplex } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { execa } from 'execa';
 import { CorruptError } from '../errors.js';
 import type { Compression } from './index.js';
 import { hasCommand } from './hosttools.js';
@@ -33,9 +32,17 @@ export async function sniff(src: Readable): Promise<{ compression: Compression; 
         stream.destroy();
         throw new CorruptError('layer is zstd-compressed and zstd is not installed', 'install zstd (apt-get install zstd) or use a gzip image');
       }
-      // execa's duplex fails when the child exits non-zero, so a corrupt frame cannot pass for a short tar.
-      return { compression, stream, decoders: [execa('zstd', ['-d', '-c', '-q'], { timeout: ZSTD_TIMEOUT_MS }).duplex()] };
+      return { compression, stream, decoders: [await zstdDecoder()] };
   }
+}
+
+/**
+ * execa's duplex fails when the child exits non-zero, so a corrupt frame cannot pass for a short tar.
+ * Imported here only: loading execa costs every berth command ~55 ms (util/exec.ts).
+ */
+async function zstdDecoder(): Promise<Duplex> {
+  const { execa } = await import('execa');
+  return execa('zstd', ['-d', '-c', '-q'], { timeout: ZSTD_TIMEOUT_MS }).duplex();
 }
 
 /** Reads the first `n` bytes without losing them: the returned stream yields everything from the start. */

@@ -44,6 +44,7 @@ export function openSnapshotter(layout: StoreLayout): Snapshotter {
     for (const diffId of [...meta.layers].reverse()) lower.push(await ensureShortLink(layout.layers, diffId));
     if (meta.readOnly || !lower.length) lower.push(path.join(dir, 'empty'));
     const rw = meta.readOnly ? {} : { upper: path.join(dir, 'upper'), work: path.join(dir, 'work') };
+    await ensureDir(layout.layers);
     await mountOverlay(meta.mountpoint, { lower, ...rw, cwd: layout.layers });
   }
 
