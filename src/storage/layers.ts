@@ -3,7 +3,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { CorruptError, NotFoundError } from '../errors.js';
 import { digestHex, isDigest, type Digest } from '../ids.js';
-import { ensureDir, pathExists, readdirIfExists, readJsonIfExists, writeJsonAtomic } from '../util/fs.js';
+import { ensureDir, pathExists, readdirIfExists, readJsonIfExists } from '../util/fs.js';
 import { clearIncomplete, flagIncomplete, isAbandoned, isFlagged } from './incomplete.js';
 import type { LayerInfo, LayerStore } from './index.js';
 import { unpackLayer } from './unpack.js';
@@ -45,7 +45,9 @@ export function openLayerStore(root: string): LayerStore {
           throw new CorruptError(`layer diffID mismatch: expected ${expected}, got ${result.diffId}`, 'pull the image again; the layer does not match its image config');
         }
         const meta: LayerMeta = { diffId: result.diffId, size: result.size, created: new Date().toISOString() };
-        await writeJsonAtomic(path.join(tmp, 'meta.json'), meta);
+        // No fsync: the folder rename is the commit, and an fsync here would flush the whole layer to
+        // disk (ext4 data=ordered), which tar(1) and containers/storage never wait for either.
+        await fsp.writeFile(path.join(tmp, 'meta.json'), JSON.stringify(meta, null, 2) + '\n');
         await clearIncomplete(tmp);
         await commit(tmp, layerDir(result.diffId));
         await ensureShortLink(root, result.diffId);

@@ -119,7 +119,10 @@ export function openSnapshotter(layout: StoreLayout): Snapshotter {
       for (const key of await readdirIfExists(root)) {
         if (!NAME_PATTERN.test(key)) continue;
         await locked(key, async () => {
-          if (await isAbandoned(dirOf(key), false)) await removeDir(dirOf(key));
+          const dir = dirOf(key);
+          // flagged by a dead owner, or a crash between mkdir and the flag left a folder with neither
+          const stale = (await isAbandoned(dir, false)) || (!(await pathExists(path.join(dir, 'meta.json'))) && (await isAbandoned(dir, true)));
+          if (stale) await removeDir(dir);
         });
       }
     },

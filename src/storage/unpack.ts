@@ -51,6 +51,8 @@ export async function unpackLayer(src: Readable, root: string): Promise<Unpacked
     await pipeline([sniffed.stream, ...sniffed.decoders, tap, extract as unknown as NodeJS.WritableStream]);
     await writer.idle();
   } catch (err) {
+    // The entry being written sees the failure too; let it stop before the caller deletes the tree.
+    await writer.idle().catch(() => {});
     throw asCorrupt(err);
   }
   await writer.finish();
@@ -79,14 +81,14 @@ interface NodeSpec extends Meta {
 }
 
 /**
- * Writes entries one at a time, with synchronous fs calls on purpose: each async call is a round trip
- * through libuv's thread pool, and at six calls per file that latency, not the disk, bounded a layer of
- * small files to half of tar(1)'s speed. The calls take microseconds; decompression and hashing keep
- * running on the pool meanwhile.
- * Safety rests on one invariant: `dirs` holds only paths verified to be real
+ * Writes entries one at a time. Safety rests on one invariant: `dirs` holds only paths verified to be real
  * directories (lstat, never followed), every write happens under such a path, and replacing anything
  * forgets all that was known below it. Work that would cost a process per entry (device nodes, xattrs)
  * and directory times (which later entries would bump) are collected and done in `finish`.
+ *
+ * fs calls are synchronous on purpose: each async call is a round trip through libuv's thread pool, and
+ * at six calls per file that latency, not the disk, made a layer of 35k small files 2-3× slower. The
+ * calls take microseconds; decompression and hashing keep running on the pool meanwhile.
  */
 class LayerWriter {
   size = 0;
@@ -170,6 +172,7 @@ class LayerWriter {
   private makeDir(rel: string, meta: Meta): void {
     if (rel && !this.dirs.has(rel)) {
       this.ensureParents(rel);
+      this.nodes.delete(rel);
       try {
         fs.mkdirSync(this.abs(rel), 0o700);
       } catch (err) {
@@ -269,7 +272,10 @@ class LayerWriter {
   private walk(dirs: readonly string[], create: boolean): void {
     for (const dir of dirs) {
       if (this.dirs.has(dir)) continue;
-      if (this.nodes.has(dir)) throw new CorruptError(`layer entry under "${dir}" needs it to be a directory, but it is a device`, HINT);
+      if (this.nodes.has(dir)) {
+        if (!create) throw new CorruptError(`layer entry refers to "${dir}", which is not in the layer`, HINT);
+        this.nodes.delete(dir); // later entries win: a folder replaces a device or whiteout not yet made
+      }
       const st = fs.lstatSync(this.abs(dir), { throwIfNoEntry: false });
       if (st?.isSymbolicLink()) throw new CorruptError(`layer entry under "${dir}" would write through a symlink`, HINT);
       if (st && !st.isDirectory()) throw new CorruptError(`layer entry under "${dir}" needs it to be a directory, but it is a file`, HINT);

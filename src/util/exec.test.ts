@@ -20,6 +20,10 @@ describe('run', () => {
     const err = (await run('sh', ['-c', 'echo "No such device" >&2; exit 1'], { alreadyGone: (s) => s.includes('No such') }).catch((e: unknown) => e)) as CommandError;
     expect(err.alreadyGone).toBe(true);
   });
+  it('returns when a command exits while a daemonized child still holds its output', async () => {
+    const res = await run('sh', ['-c', 'echo parent; (sleep 3 &) ; exit 0'], { timeout: 2000 });
+    expect(res.stdout).toBe('parent\n');
+  });
   it('names a missing program', async () => {
     await expect(run('/no/such/program', [])).rejects.toThrow(/not found/);
   });

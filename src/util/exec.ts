@@ -57,11 +57,26 @@ export function run(file: string, args: readonly string[], opts: RunOptions = {}
     child.stdout!.on('data', (b: Buffer) => out.push(b));
     child.stderr!.on('data', (b: Buffer) => err.push(b));
     child.on('error', (e: NodeJS.ErrnoException) => {
+      settled = true;
       clearTimeout(timer);
       const gone = opts.alreadyGone?.(e.message, undefined) ?? false;
       reject(new CommandError(command, `${e.code === 'ENOENT' ? `${file}: not found` : e.message}`, undefined, undefined, false, gone, e));
     });
-    child.on('close', (code, signal) => {
+    // A command that daemonizes (runc exec --detach, dnsmasq) can leave a grandchild holding our pipes
+    // open, so 'close' may never come: after 'exit', give the pipes a moment to drain, then settle.
+    let settled = false;
+    child.on('exit', (code, signal) => {
+      setTimeout(() => {
+        if (settled) return;
+        child.stdout!.destroy();
+        child.stderr!.destroy();
+        finish(code, signal);
+      }, 100).unref();
+    });
+    child.on('close', (code, signal) => finish(code, signal));
+    const finish = (code: number | null, signal: NodeJS.Signals | null) => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
       const stdout = Buffer.concat(out).toString('utf8');
       const stderr = Buffer.concat(err).toString('utf8');
@@ -69,7 +84,7 @@ export function run(file: string, args: readonly string[], opts: RunOptions = {}
       const exitCode = code ?? undefined;
       const gone = !timedOut && (opts.alreadyGone?.(stderr, exitCode) ?? false);
       reject(new CommandError(command, stderr, exitCode, signal ?? undefined, timedOut, gone));
-    });
+    };
     if (opts.input !== undefined) {
       child.stdin!.on('error', () => {}); // a command that exits without reading its input is not our error
       child.stdin!.end(opts.input);

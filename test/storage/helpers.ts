@@ -8,6 +8,7 @@ import tar from 'tar-stream';
 import { resolveLayout, type StoreLayout } from '../../src/paths.js';
 import type { Digest } from '../../src/ids.js';
 import { openStorage, type Storage } from '../../src/storage/index.js';
+import { run } from '../../src/util/exec.js';
 
 export interface TarEntry {
   name: string;
@@ -82,7 +83,7 @@ export async function makeStore(): Promise<TestStore> {
 export async function destroyStore(store: TestStore | undefined): Promise<void> {
   if (!store) return;
   for (const snap of await store.storage.snapshots.list().catch(() => [])) await store.storage.snapshots.unmount(snap.key).catch(() => {});
-  await leftoverMounts(store.dir).then((mounts) => Promise.all(mounts.map((m) => import('../../src/util/exec.js').then(({ run }) => run('umount', ['-l', m])))));
+  for (const mount of await leftoverMounts(store.dir)) await run('umount', ['-l', mount]);
   await fsp.rm(store.dir, { recursive: true, force: true });
 }
 

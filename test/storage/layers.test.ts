@@ -114,11 +114,17 @@ describe('unpack', () => {
       { name: 'y/', mode: 0o755 },
       { name: 'y/sub', data: 'gone' },
       { name: 'y', data: 'now a file' },
+      { name: '.wh.w', data: '' },
+      { name: 'w/inside', data: 'w' },
+      { name: '.wh.v', data: '' },
+      { name: 'v/', mode: 0o755 },
     ]);
     const layer = await store.storage.layers.unpack(streamOf(tar));
     expect((await fsp.lstat(path.join(layer.diffPath, 'x'))).isDirectory()).toBe(true);
     expect(await fsp.readFile(path.join(layer.diffPath, 'x/file'), 'utf8')).toBe('inside');
     expect(await fsp.readFile(path.join(layer.diffPath, 'y'), 'utf8')).toBe('now a file');
+    expect(await fsp.readFile(path.join(layer.diffPath, 'w/inside'), 'utf8')).toBe('w');
+    expect((await fsp.lstat(path.join(layer.diffPath, 'v'))).isDirectory()).toBe(true);
   });
 
   test('a layer xattr in the trusted.overlay namespace is dropped with a warning', async () => {
