@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(runc conmon catatonit iptables iproute2 busybox-static dnsmasq-base socat attr procps util-linux kmod)
+# attr: setfattr for opaque whiteouts; socat: stdin to conmon's attach socket; zstd: zstd layers.
+APT_PACKAGES=(runc conmon catatonit iptables iproute2 busybox-static dnsmasq-base socat attr zstd procps util-linux)
 NODE_MAJOR_MIN=20
 
 say() { printf 'setup: %s\n' "$*"; }

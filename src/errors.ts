@@ -4,7 +4,7 @@
  * `exitCode` follows Docker: 125 the engine failed, 126 the command could not be invoked,
  * 127 the command was not found. The CLI maps classes to exit codes in one table (cli/exit.ts).
  */
-export type ObjectKind = 'container' | 'image' | 'network' | 'volume' | 'layer' | 'blob' | 'file' | 'device' | 'user' | 'group' | 'exec';
+export type ObjectKind = 'container' | 'image' | 'network' | 'volume' | 'layer' | 'snapshot' | 'blob' | 'file' | 'device' | 'user' | 'group' | 'exec';
 
 export abstract class BerthError extends Error {
   abstract readonly code: string;

@@ -32,7 +32,7 @@ export function openSnapshotter(layout: StoreLayout): Snapshotter {
 
   async function mustMeta(key: string): Promise<SnapshotMeta> {
     const meta = await readMeta(key);
-    if (!meta) throw new NotFoundError('layer', `snapshot ${key}`, 'create the container again');
+    if (!meta) throw new NotFoundError('snapshot', key, 'create the container again');
     return meta;
   }
 
@@ -66,7 +66,7 @@ export function openSnapshotter(layout: StoreLayout): Snapshotter {
         try {
           await fsp.mkdir(dir, 0o700);
         } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new AlreadyExistsError('layer', `snapshot ${key}`, undefined, { cause: err });
+          if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new AlreadyExistsError('snapshot', key, undefined, { cause: err });
           throw err;
         }
         await flagIncomplete(dir);
