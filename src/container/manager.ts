@@ -15,7 +15,7 @@ import { run } from '../util/exec.js';
 import { EventLog } from './events.js';
 import { inspectView, summaryView } from './views.js';
 import { generateName } from './names.js';
-import type { ContainerDeps, ImageConfigBody, SandboxStatus, Spec } from './ports.js';
+import type { ContainerDeps, ImageConfig, SandboxStatus, Spec } from './ports.js';
 import { RecordStore, ZERO_TIME, containerPaths, type ContainerRecord } from './record.js';
 import { normalizeSignal, parseRestartPolicy, restartDelay, shouldRestart } from './status.js';
 
@@ -24,7 +24,7 @@ const DEFAULT_IMAGE = /^(localhost\/)?busybox(:latest)?$/;
 
 /** Extra per-container data kept beside the record: the image config the spec is built from. */
 interface StoredConfig {
-  imageConfig: ImageConfigBody;
+  imageConfig: ImageConfig;
 }
 
 /**
@@ -155,7 +155,7 @@ export class ContainerManager {
     await this.events.emit('container', 'start', rec.id, { name: rec.name, image: rec.image });
   }
 
-  private async attachNetwork(rec: ContainerRecord, imageConfig: ImageConfigBody): Promise<SandboxStatus> {
+  private async attachNetwork(rec: ContainerRecord, imageConfig: ImageConfig): Promise<SandboxStatus> {
     const req = rec.request.network ?? {};
     const mode = rec.networkMode;
     let sharedWith: { id: string } | undefined;
@@ -177,7 +177,7 @@ export class ContainerManager {
     });
   }
 
-  private async buildSpec(rec: ContainerRecord, rootfs: string, imageConfig: ImageConfigBody, sandbox: SandboxStatus | undefined): Promise<{ spec: Spec; warnings: string[] }> {
+  private async buildSpec(rec: ContainerRecord, rootfs: string, imageConfig: ImageConfig, sandbox: SandboxStatus | undefined): Promise<{ spec: Spec; warnings: string[] }> {
     const host = await this.deps.host();
     const p = containerPaths(this.layout, rec.id);
     const req = rec.request;

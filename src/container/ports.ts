@@ -4,30 +4,19 @@
  * composition of small promises rather than a tour of every module's full surface.
  */
 import type { Readable, Writable } from 'node:stream';
-import type { LogEntry, LogOptions, PortBinding } from '../api/types.js';
+import type { LogEntry, LogOptions } from '../api/types.js';
 import type { HostFacts } from '../host.js';
 import type { Digest } from '../ids.js';
 import type { CreateRequest, NetworkRequest, ResourceRequest } from '../options.js';
 import type { Snapshotter } from '../storage/index.js';
-import type { BundleInput, DeviceInfo, Spec, LinuxResources, Process, Mount } from '../bundle/index.js';
+import type { BundleInput, DeviceInfo, ImageConfig, Spec, LinuxResources, Process, Mount } from '../bundle/index.js';
+import type { SandboxStatus, SandboxEndpointStatus } from '../network/index.js';
 
-export type { BundleInput, Spec, LinuxResources, Process, Mount };
-
-export interface ImageConfigBody {
-  Env?: string[];
-  Entrypoint?: string[] | null;
-  Cmd?: string[] | null;
-  WorkingDir?: string;
-  User?: string;
-  StopSignal?: string;
-  Volumes?: Record<string, object>;
-  Labels?: Record<string, string>;
-  ExposedPorts?: Record<string, object>;
-}
+export type { BundleInput, ImageConfig, Spec, LinuxResources, Process, Mount, SandboxStatus, SandboxEndpointStatus };
 
 export interface ResolvedImage {
   id: string;
-  config: { config?: ImageConfigBody };
+  config: { config?: ImageConfig };
   layers: Digest[];
 }
 
@@ -73,26 +62,6 @@ export interface RuntimePort {
   exec(id: string, req: { process: Process; detach: boolean; io?: { stdin?: Readable; stdout?: Writable; stderr?: Writable } }): Promise<{ exitCode?: number; pid?: number }>;
   stats(cgroupsPath: string): Promise<{ cpuUsageNs: number; memoryUsage: number; memoryLimit: number; blkioRead: number; blkioWrite: number; pids: number }>;
   removeCgroup(cgroupsPath: string): Promise<void>;
-}
-
-export interface SandboxEndpoint {
-  network: string;
-  ipv4?: string;
-  ipv6?: string;
-  mac?: string;
-  gateway?: string;
-  interface?: string;
-  aliases?: string[];
-}
-
-export interface SandboxStatus {
-  mode: 'private' | 'host' | 'none' | 'container';
-  netnsPath?: string;
-  hostsFile: string;
-  resolvConf: string;
-  hostname: string;
-  ports: PortBinding[];
-  endpoints: SandboxEndpoint[];
 }
 
 export interface NetworkPort {

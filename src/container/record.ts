@@ -4,22 +4,13 @@ import type { ContainerState, PortBinding } from '../api/types.js';
 import { AlreadyExistsError, InvalidArgumentError, NotFoundError } from '../errors.js';
 import { NAME_PATTERN, type ContainerId } from '../ids.js';
 import type { CreateRequest } from '../options.js';
+import type { SandboxEndpointStatus } from './ports.js';
 import type { StoreLayout } from '../paths.js';
 import { ensureDir, readJsonIfExists, readdirIfExists, writeJsonAtomic } from '../util/fs.js';
 
 export interface RestartPolicy {
   name: 'no' | 'on-failure' | 'always' | 'unless-stopped';
   maxRetries: number;
-}
-
-export interface NetworkAttachment {
-  network: string;
-  ipv4?: string;
-  ipv6?: string;
-  mac?: string;
-  gateway?: string;
-  interface?: string;
-  aliases?: string[];
 }
 
 /**
@@ -58,7 +49,7 @@ export interface ContainerRecord {
   stopTimeout: number;
   labels: Record<string, string>;
   ports: PortBinding[];
-  networks: NetworkAttachment[];
+  networks: SandboxEndpointStatus[];
   networkMode: string;
   hostname: string;
 }
