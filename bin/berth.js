@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-import { main } from '../dist/src/cli/main.js';
+// The bundled CLI (scripts/bundle-cli.mjs): same code as dist/src/cli, loaded in one go.
+import { main } from '../dist/cli/main.js';
 
 const code = await main(process.argv.slice(2));
 // Exit once stdout has drained: a stdin left open by an attached command must not keep us alive.

@@ -33,9 +33,11 @@ done
 runc_version=$(runc --version | awk 'NR==1 {print $3}')
 case "$runc_version" in 1.*) ;; *) die "runc $runc_version is not 1.x";; esac
 
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ] || [ package.json -nt node_modules/.package-lock.json ]; then
   say "installing npm dependencies"
-  npm ci --no-audit --no-fund --loglevel=error
+  # Not `npm ci`: the lock holds no entries for other platforms' optional packages (rollup, esbuild), which
+  # npm ci then calls out of sync; `npm install` installs the locked versions all the same.
+  npm install --no-audit --no-fund --loglevel=error
 fi
 say "building"
 npm run --silent build
