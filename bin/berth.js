@@ -2,6 +2,9 @@
 // The bundled CLI (scripts/bundle-cli.mjs): same code as dist/src/cli, loaded in one go.
 import { main } from '../dist/cli/main.js';
 
+// A reader that goes away (`berth logs -f | head`) ends the command quietly, as with docker.
+process.stdout.on('error', (err) => process.exit(err.code === 'EPIPE' ? 0 : 1));
+
 const code = await main(process.argv.slice(2));
 // Exit once stdout has drained: a stdin left open by an attached command must not keep us alive.
 process.exitCode = code;

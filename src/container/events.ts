@@ -62,8 +62,13 @@ function waitForChange(dir: string, signal?: AbortSignal): Promise<void> {
   });
 }
 
+// Wall-clock nanoseconds: the monotonic clock anchored once to the wall clock, so times from one
+// process never go backwards and agree with other processes' to the millisecond.
+const epochNs = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
+
 /** RFC 3339 with nanoseconds, as Docker prints times. */
 export function nowNano(): string {
-  const ns = process.hrtime.bigint() % 1_000_000n;
-  return new Date().toISOString().replace('Z', `${ns.toString().padStart(6, '0')}Z`);
+  const ns = epochNs + process.hrtime.bigint();
+  const iso = new Date(Number(ns / 1_000_000n)).toISOString();
+  return iso.replace(/\.\d{3}Z$/, `.${(ns % 1_000_000_000n).toString().padStart(9, '0')}Z`);
 }
