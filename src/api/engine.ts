@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { EngineApi, EngineEvent, EngineOptions, ContainersApi, ImagesApi, NetworksApi, SystemApi, CreateRequest, RunOptions } from './types.js';
 import { ContainerManager } from '../container/index.js';
-import { probeHost, type HostFacts } from '../host.js';
+import { probeHost } from '../host.js';
 import { openImageStore } from '../image/index.js';
 import { openNetworkManager } from '../network/index.js';
 import { hostNames, resolveLayout, type StoreLayout } from '../paths.js';
@@ -33,12 +33,10 @@ export class Engine implements EngineApi {
   readonly containers: ContainersApi;
   readonly networks: NetworksApi;
   readonly system: SystemApi;
-  private hostFacts?: Promise<HostFacts>;
 
   constructor(opts: EngineOptions = {}) {
     this.layout = resolveLayout(opts);
     const layout = this.layout;
-    const host = () => (this.hostFacts ??= probeHost());
     const storage = openStorage(layout);
     const imageStore = openImageStore(layout, storage);
     const names = { ...hostNames(layout.root), ...stripUndefined(opts.network ?? {}) };
@@ -46,26 +44,15 @@ export class Engine implements EngineApi {
       defaultBridge: { name: names.bridgeName, subnet: names.subnet, mtu: opts.network?.mtu },
       chainPrefix: names.chainPrefix,
     });
-    let runtime: ReturnType<typeof createRuntime> | undefined;
-    const lazyRuntime = new Proxy({} as ReturnType<typeof createRuntime>, {
-      get: (_t, prop) => {
-        if (!runtime) throw new Error('runtime used before host facts were probed');
-        const v = (runtime as unknown as Record<string | symbol, unknown>)[prop];
-        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(runtime) : v;
-      },
-    });
-    const hostThenRuntime = async () => {
-      const facts = await host();
-      runtime ??= createRuntime(layout, facts);
-      return facts;
-    };
     const bin = berthBin();
-    const manager = new ContainerManager(layout, {
-      host: hostThenRuntime,
+    // Containers need the host's facts (tool paths, cgroup mode), probed once, on first use.
+    let manager: Promise<ContainerManager> | undefined;
+    const containers = () => (manager ??= probeHost().then((host) => new ContainerManager(layout, {
+      host,
       images: imageStore,
       snapshots: storage.snapshots,
       bundle,
-      runtime: lazyRuntime,
+      runtime: createRuntime(layout, host),
       network,
       cleanupCommand: (id, attachedPidFile) => [
         // When an attached `berth run` is alive it does the exit work itself; a second node process
@@ -73,11 +60,11 @@ export class Engine implements EngineApi {
         '/bin/sh', '-c', '[ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null && exit 0; shift; exec "$@"', 'berth-cleanup',
         attachedPidFile, process.execPath, bin, '--root', layout.root, '--runroot', layout.runroot, 'container', 'cleanup', id,
       ],
-    });
+    })));
     this.images = imageStore;
-    this.containers = containersApi(manager, hostThenRuntime);
-    this.networks = networksApi(network, manager, hostThenRuntime);
-    this.system = systemApi(this, manager, network, imageStore);
+    this.containers = containersApi(containers);
+    this.networks = networksApi(network, containers);
+    this.system = systemApi(this, containers, network, imageStore);
   }
 
   get root(): string {
@@ -97,70 +84,66 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-function containersApi(m: ContainerManager, ready: () => Promise<unknown>): ContainersApi {
-  const r = <A extends unknown[], T>(fn: (...a: A) => Promise<T>) => async (...a: A): Promise<T> => {
-    await ready();
-    return fn(...a);
-  };
+function containersApi(manager: () => Promise<ContainerManager>): ContainersApi {
   return {
-    create: r((req) => m.create(req)),
-    start: r((ref) => m.start(ref)),
-    run: r((req, opts) => m.run(req, opts)),
-    stop: r((ref, opts) => m.stop(ref, opts)),
-    kill: r((ref, sig) => m.kill(ref, sig)),
-    restart: r((ref, opts) => m.restart(ref, opts)),
-    remove: r((ref, opts) => m.remove(ref, opts)),
-    list: r((opts) => m.list(opts)),
-    inspect: r((ref) => m.inspect(ref)),
+    create: async (req) => (await manager()).create(req),
+    start: async (ref) => (await manager()).start(ref),
+    run: async (req, opts) => (await manager()).run(req, opts),
+    stop: async (ref, opts) => (await manager()).stop(ref, opts),
+    kill: async (ref, sig) => (await manager()).kill(ref, sig),
+    restart: async (ref, opts) => (await manager()).restart(ref, opts),
+    remove: async (ref, opts) => (await manager()).remove(ref, opts),
+    list: async (opts) => (await manager()).list(opts),
+    inspect: async (ref) => (await manager()).inspect(ref),
     logs: (ref, opts) => ({
       async *[Symbol.asyncIterator]() {
-        await ready();
-        yield* m.logs(ref, opts);
+        yield* (await manager()).logs(ref, opts);
       },
     }),
-    exec: r((ref, req, io) => m.exec(ref, req, io)),
-    attach: r((ref, io) => m.attach(ref, io)),
-    wait: r((ref, opts) => m.wait(ref, opts)),
-    pause: r((ref) => m.pause(ref)),
-    unpause: r((ref) => m.unpause(ref)),
-    top: r((ref, ps) => m.top(ref, ps)),
-    stats: r((refs) => m.stats(refs)),
-    rename: r((ref, name) => m.rename(ref, name)),
-    update: r((ref, res) => m.update(ref, res)),
-    port: r((ref) => m.port(ref)),
-    prune: r(() => m.prune()),
-    cleanup: r((ref) => m.cleanup(ref)),
+    exec: async (ref, req, io) => (await manager()).exec(ref, req, io),
+    attach: async (ref, io) => (await manager()).attach(ref, io),
+    wait: async (ref, opts) => (await manager()).wait(ref, opts),
+    pause: async (ref) => (await manager()).pause(ref),
+    unpause: async (ref) => (await manager()).unpause(ref),
+    top: async (ref, ps) => (await manager()).top(ref, ps),
+    stats: async (refs) => (await manager()).stats(refs),
+    rename: async (ref, name) => (await manager()).rename(ref, name),
+    update: async (ref, res) => (await manager()).update(ref, res),
+    port: async (ref) => (await manager()).port(ref),
+    prune: async () => (await manager()).prune(),
+    cleanup: async (ref) => (await manager()).cleanup(ref),
   };
 }
 
-function networksApi(n: ReturnType<typeof openNetworkManager>, m: ContainerManager, ready: () => Promise<unknown>): NetworksApi {
+function networksApi(n: ReturnType<typeof openNetworkManager>, manager: () => Promise<ContainerManager>): NetworksApi {
   return {
     create: (req) => n.create(req),
     list: (opts) => n.list(opts),
     inspect: (ref) => n.inspect(ref),
     remove: (ref) => n.remove(ref),
     prune: () => n.prune(),
-    connect: async (net, ctr, opts) => { await ready(); return m.connect(net, ctr, opts); },
-    disconnect: async (net, ctr, opts) => { await ready(); return m.disconnect(net, ctr, opts); },
+    connect: async (net, ctr, opts) => (await manager()).connect(net, ctr, opts),
+    disconnect: async (net, ctr, opts) => (await manager()).disconnect(net, ctr, opts),
     reload: async (opts) => {
+      const m = await manager();
       const ids = opts?.containers?.length ? await Promise.all(opts.containers.map(async (c) => (await m.records.resolve(c)).id)) : undefined;
       return n.reload({ all: opts?.all ?? !ids, containers: ids });
     },
   };
 }
 
-function systemApi(engine: Engine, m: ContainerManager, n: ReturnType<typeof openNetworkManager>, images: ImagesApi): SystemApi {
+function systemApi(engine: Engine, manager: () => Promise<ContainerManager>, n: ReturnType<typeof openNetworkManager>, images: ImagesApi): SystemApi {
   return {
     async prune(opts) {
       const cleaned = await engine.containers.prune();
-      await m.reconcile();
+      await (await manager()).reconcile();
       const networks = await n.prune();
       const img = await images.prune({ all: opts?.all });
       return { containers: cleaned.deleted, networks: networks.deleted, images: img.deleted, spaceReclaimed: img.spaceReclaimed };
     },
     async reset() {
       for (const c of await engine.containers.list({ all: true })) await engine.containers.remove(c.id, { force: true });
-      await m.reconcile();
+      await (await manager()).reconcile();
       for (const net of await n.list()) if (!['bridge', 'host', 'none'].includes(net.name)) await n.remove(net.id);
       for (const img of await images.list({ all: true })) await images.remove(img.id, { force: true }).catch(() => {});
       await images.prune({ all: true });
@@ -182,6 +165,7 @@ function systemApi(engine: Engine, m: ContainerManager, n: ReturnType<typeof ope
       const filters = (opts.filters ?? []).map((f) => f.split('=') as [string, string]);
       return {
         async *[Symbol.asyncIterator]() {
+          const m = await manager();
           for await (const ev of m.events.read({ since, until, follow: until === undefined, signal: opts.signal })) {
             if (filters.every(([k, v]) => (k === 'type' ? ev.type === v : k === 'event' ? ev.action === v : k === 'container' ? ev.id.startsWith(v) || ev.attributes.name === v : true))) yield ev;
           }

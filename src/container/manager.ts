@@ -178,7 +178,7 @@ export class ContainerManager {
   }
 
   private async buildSpec(rec: ContainerRecord, rootfs: string, imageConfig: ImageConfig, sandbox: SandboxStatus | undefined): Promise<{ spec: Spec; warnings: string[] }> {
-    const host = await this.deps.host();
+    const host = this.deps.host;
     const p = containerPaths(this.layout, rec.id);
     const req = rec.request;
     const [userDb, envFileText, seccompProfileText, links] = await Promise.all([
@@ -513,7 +513,7 @@ export class ContainerManager {
     const rec0 = await this.records.resolve(ref);
     const { restart, ...resources } = changes;
     const policy = restart !== undefined ? parseRestartPolicy(restart) : undefined;
-    const host = await this.deps.host();
+    const host = this.deps.host;
     const merged = { ...(rec0.request.resources ?? {}), ...stripUndefined(resources) };
     const linux = this.deps.bundle.parseResources(merged, host);
     await withLock(containerPaths(this.layout, rec0.id).lock, async () => {
@@ -670,7 +670,7 @@ export class ContainerManager {
     const first = await sample();
     await sleep(200);
     const second = await sample();
-    const host = await this.deps.host();
+    const host = this.deps.host;
     return second.map(({ r, s, t }, i) => {
       const prev = first[i]!;
       const wallNs = Number(t - prev.t);

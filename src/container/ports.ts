@@ -76,7 +76,7 @@ export interface NetworkPort {
 }
 
 export interface ContainerDeps {
-  host: () => Promise<HostFacts>;
+  host: HostFacts;
   images: ImagePort;
   snapshots: Snapshotter;
   bundle: BundlePort;
