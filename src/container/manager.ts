@@ -665,13 +665,14 @@ export class ContainerManager {
       : (await this.records.all()).filter((r) => r.state === 'running' || r.state === 'paused');
     const sample = async () => Promise.all(recs.map(async (r) => {
       const s = await this.deps.runtime.stats(`/berth/${r.id}`).catch(() => undefined);
-      return { r, s, t: process.hrtime.bigint() };
+      const net = r.pid ? await readNetDev(r.pid) : { rx: 0, tx: 0 };
+      return { r, s, net, t: process.hrtime.bigint() };
     }));
     const first = await sample();
     await sleep(200);
     const second = await sample();
     const host = this.deps.host;
-    return second.map(({ r, s, t }, i) => {
+    return second.map(({ r, s, net, t }, i) => {
       const prev = first[i]!;
       const wallNs = Number(t - prev.t);
       const cpuPercent = s && prev.s && wallNs > 0 ? ((s.cpuUsageNs - prev.s.cpuUsageNs) / wallNs) * 100 : 0;
@@ -680,7 +681,7 @@ export class ContainerManager {
       return {
         id: r.id, name: r.name, cpuPercent: Math.max(0, Math.min(cpuPercent, host.cpus * 100)),
         memoryUsage: s?.memoryUsage ?? 0, memoryLimit, memoryPercent: s ? (s.memoryUsage / memoryLimit) * 100 : 0,
-        netRx: 0, netTx: 0, blockRead: s?.blkioRead ?? 0, blockWrite: s?.blkioWrite ?? 0, pids: s?.pids ?? 0,
+        netRx: net.rx, netTx: net.tx, blockRead: s?.blkioRead ?? 0, blockWrite: s?.blkioWrite ?? 0, pids: s?.pids ?? 0,
       };
     });
   }
@@ -853,6 +854,28 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
 function splitPsLine(line: string, columns: number): string[] {
   const parts = line.trim().split(/\s+/);
   return [...parts.slice(0, columns - 1), parts.slice(columns - 1).join(' ')];
+}
+
+/**
+ * Bytes through the container's interfaces but loopback: /proc/PID/net/dev shows the counters of the
+ * network namespace PID lives in, so no netns needs entering.
+ */
+export async function readNetDev(pid: number): Promise<{ rx: number; tx: number }> {
+  const text = await fsp.readFile(`/proc/${pid}/net/dev`, 'utf8').catch(() => '');
+  return parseNetDev(text);
+}
+
+export function parseNetDev(text: string): { rx: number; tx: number } {
+  let rx = 0;
+  let tx = 0;
+  for (const line of text.split('\n').slice(2)) {
+    const [name, data] = line.split(':');
+    if (!data || name!.trim() === 'lo') continue;
+    const cols = data.trim().split(/\s+/).map(Number);
+    rx += cols[0] ?? 0;
+    tx += cols[8] ?? 0;
+  }
+  return { rx, tx };
 }
 
 async function attachedAlive(file: string): Promise<boolean> {

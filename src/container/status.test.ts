@@ -57,3 +57,16 @@ describe('status text', () => {
     expect(statusText(rec({ state: 'created' }), now)).toBe('Created');
   });
 });
+
+describe('parseNetDev', () => {
+  it('sums every interface but loopback', async () => {
+    const { parseNetDev } = await import('./manager.js');
+    const text = `Inter-|   Receive                                                |  Transmit
+ face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed
+    lo:     100       2    0    0    0     0          0         0      100       2    0    0    0     0       0          0
+  eth0:    1500      10    0    0    0     0          0         0      700       5    0    0    0     0       0          0
+  eth1:      50       1    0    0    0     0          0         0       25       1    0    0    0     0       0          0
+`;
+    expect(parseNetDev(text)).toEqual({ rx: 1550, tx: 725 });
+  });
+});
