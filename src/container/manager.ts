@@ -158,11 +158,12 @@ export class ContainerManager {
   private async attachNetwork(rec: ContainerRecord, imageConfig: ImageConfig): Promise<SandboxStatus> {
     const req = rec.request.network ?? {};
     const mode = rec.networkMode;
-    let sharedWith: { id: string } | undefined;
+    let sharedWith: { id: string; pid?: number } | undefined;
     if (mode.startsWith('container:')) {
       const other = await this.records.resolve(mode.slice('container:'.length));
       if (other.state !== 'running') throw new BadStateError(`cannot join the network of container ${other.name}: it is not running`, `start ${other.name} first`);
-      sharedWith = { id: other.id };
+      // network layer: a --network none container's netns is runc's, named through its process.
+      sharedWith = { id: other.id, ...(other.pid ? { pid: other.pid } : {}) };
     }
     const links = [];
     for (const link of req.links ?? []) {

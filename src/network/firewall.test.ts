@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../errors.js';
-import { jumpFixes, ownersInSave, renderRemoval, renderRestore, validateChainPrefix } from './firewall.js';
+import { chainsPresent, comment, jumpFixes, ownersInSave, renderAppend, renderRemoval, renderRestore, rulesOwnedBy, validateChainPrefix } from './firewall.js';
 
 const ID = 'a'.repeat(64);
 
@@ -24,6 +24,22 @@ describe('firewall text', () => {
     expect(declared).toEqual([':BERTHT1-FORWARD', ':BERTHT1-ISOLATION-1', ':BERTHT1-ISOLATION-2', ':BERTHT1-DNAT', ':BERTHT1-POSTROUTING']);
     expect(text).toContain('-A BERTHT1-FORWARD -i b -j ACCEPT');
     expect(text).not.toMatch(/^-F|^-X/m);
+  });
+
+  it('appends one owner\'s rules without declaring (and so flushing) any chain', () => {
+    const mine = `-p tcp -m tcp --dport 8080 ${comment(ID)} -j DNAT --to-destination 10.0.0.2:80`;
+    const owned = rulesOwnedBy({ forward: ['-i b -j ACCEPT'], dnat: [mine, `-p tcp ${comment('b'.repeat(64))} -j DNAT`] }, ID);
+    expect(owned).toEqual({ forward: [], dnat: [mine] });
+    const text = renderAppend('BERTHT1', owned, { filter: [], nat: ['-A OUTPUT -j BERTHT1-DNAT'] });
+    expect(text.split('\n').filter((l) => l.startsWith(':'))).toEqual([]);
+    expect(text).toContain(`-A BERTHT1-DNAT ${mine}`);
+    expect(text).toContain('-A OUTPUT -j BERTHT1-DNAT');
+  });
+
+  it('tells whether all of its chains exist', () => {
+    const all = renderRestore('BERTHT1', {}, { filter: [], nat: [] });
+    expect(chainsPresent(all, 'BERTHT1')).toBe(true);
+    expect(chainsPresent(all.replace(':BERTHT1-DNAT - [0:0]\n', ''), 'BERTHT1')).toBe(false);
   });
 
   it('removes jumps and chains', () => {

@@ -75,16 +75,32 @@ export function jumpFixes(saveText: string, prefix: string): Record<'filter' | '
 /** The whole restore text: our chains rewritten from `rules`, plus whatever jump fixes are due. */
 export function renderRestore(prefix: string, rules: FirewallRules, fixes: Record<'filter' | 'nat', string[]>): string {
   const c = chainNames(prefix);
+  return render(prefix, rules, fixes, {
+    filter: [`:${c.forward} - [0:0]`, `:${c.isolation1} - [0:0]`, `:${c.isolation2} - [0:0]`, `-A ${c.forward} ${comment(prefix)} -j ${c.isolation1}`],
+    nat: [`:${c.dnat} - [0:0]`, `:${c.postrouting} - [0:0]`],
+  });
+}
+
+/**
+ * Restore text that appends `rules` to our existing chains and leaves every rule already there alone.
+ * Adding is cheap on nf_tables; a commit that deletes rules (a rewrite flushes our chains) waits for an
+ * RCU grace period, ~12 ms per table here.
+ */
+export function renderAppend(prefix: string, rules: FirewallRules, fixes: Record<'filter' | 'nat', string[]>): string {
+  return render(prefix, rules, fixes, { filter: [], nat: [] });
+}
+
+function render(prefix: string, rules: FirewallRules, fixes: Record<'filter' | 'nat', string[]>, head: Record<'filter' | 'nat', string[]>): string {
+  const c = chainNames(prefix);
   const add = (chain: string, bodies: readonly string[] = []) => bodies.map((b) => `-A ${chain} ${b}`);
   return [
     '*filter',
-    `:${c.forward} - [0:0]`, `:${c.isolation1} - [0:0]`, `:${c.isolation2} - [0:0]`,
-    `-A ${c.forward} ${comment(prefix)} -j ${c.isolation1}`,
+    ...head.filter,
     ...add(c.forward, rules.forward), ...add(c.isolation1, rules.isolation1), ...add(c.isolation2, rules.isolation2),
     ...fixes.filter,
     'COMMIT',
     '*nat',
-    `:${c.dnat} - [0:0]`, `:${c.postrouting} - [0:0]`,
+    ...head.nat,
     ...add(c.dnat, rules.dnat), ...add(c.postrouting, rules.postrouting),
     ...fixes.nat,
     'COMMIT',
@@ -92,10 +108,28 @@ export function renderRestore(prefix: string, rules: FirewallRules, fixes: Recor
   ].join('\n');
 }
 
+/** Whether `iptables-save` output declares all of our chains (a firewall flush with -X deletes them). */
+export function chainsPresent(saveText: string, prefix: string): boolean {
+  const declared = declaredChains(saveText);
+  return Object.values(chainNames(prefix)).every((chain) => declared.has(chain));
+}
+
+function declaredChains(saveText: string): Set<string | undefined> {
+  return new Set(saveText.split('\n').filter((l) => l.startsWith(':')).map((l) => l.slice(1).split(' ')[0]));
+}
+
+/** Only the rules carrying `berth:<owner>`: one container's share of a rule set. */
+export function rulesOwnedBy(rules: FirewallRules, owner: string): FirewallRules {
+  const tag = comment(owner);
+  const out: FirewallRules = {};
+  for (const [k, v] of Object.entries(rules) as [keyof FirewallRules, string[] | undefined][]) out[k] = (v ?? []).filter((r) => r.includes(tag));
+  return out;
+}
+
 /** Removes the jump rules (every copy) and our chains; nothing else. */
 export function renderRemoval(saveText: string, prefix: string): string {
   const c = chainNames(prefix);
-  const present = new Set(saveText.split('\n').filter((l) => l.startsWith(':')).map((l) => l.slice(1).split(' ')[0]));
+  const present = declaredChains(saveText);
   const out: string[] = [];
   for (const table of ['filter', 'nat'] as const) {
     out.push(`*${table}`);

@@ -60,7 +60,7 @@ export interface SandboxRecord {
   hostname: string;
   domainname?: string;
   mode: SandboxMode;
-  /** The netns file Berth bind-mounted (private and none modes). */
+  /** The netns file Berth bind-mounted (private mode; none has runc's own), or the one container:X joins. */
   netnsPath?: string;
   /** container:X — X's id */
   sharedWith?: string;
@@ -159,8 +159,8 @@ export interface AttachRequest {
   request: NetworkRequest;
   /** image ExposedPorts keys: '80/tcp' */
   exposedPorts: string[];
-  /** --network container:X, X resolved to its id */
-  sharedWith?: { id: string };
+  /** --network container:X, X resolved to its id; its pid names its netns when X is on `none` (runc made that one) */
+  sharedWith?: { id: string; pid?: number };
   links?: LinkRef[];
 }
 

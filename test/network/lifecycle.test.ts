@@ -94,7 +94,12 @@ describe('sandbox modes', () => {
     const noneId = newId();
     const n = await mgr.attach({ id: noneId, name: 'n', hostname: 'n', exposedPorts: [], request: { networks: ['none'] } });
     expect(n.mode).toBe('none');
-    expect((await inNetns(n.netnsPath!, ['ip', '-br', 'link'])).out.trim().split('\n')).toHaveLength(1);
+    // runc makes the netns (lo up); a container joining it names it through the owner's process.
+    expect(n.netnsPath).toBeUndefined();
+    const joiner = await mgr.attach({ id: newId(), name: 'nj', hostname: 'nj', exposedPorts: [], sharedWith: { id: noneId, pid: process.pid }, request: { networks: ['container:n'] } });
+    expect(joiner.netnsPath).toBe(`/proc/${process.pid}/ns/net`);
+    await expect(mgr.attach({ id: newId(), name: 'nk', hostname: 'nk', exposedPorts: [], sharedWith: { id: noneId }, request: { networks: ['container:n'] } }))
+      .rejects.toThrow(BadStateError);
 
     const dbId = newId();
     const db = await mgr.attach({ id: dbId, name: 'db', hostname: 'db', exposedPorts: [], request: {} });
