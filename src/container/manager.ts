@@ -1,5 +1,4 @@
 import { promises as fsp } from 'node:fs';
-import { totalmem } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type {
@@ -9,23 +8,20 @@ import { BadStateError, InvalidArgumentError, NotFoundError, isAlreadyGone, runT
 import { newContainerId, shortId, type ContainerId } from '../ids.js';
 import type { CreateRequest, ResourceRequest } from '../options.js';
 import type { StoreLayout } from '../paths.js';
-import { ensureDir, readJson, writeFileAtomic } from '../util/fs.js';
+import { readJson, writeFileAtomic } from '../util/fs.js';
 import { acquireLock, withLock } from '../util/lock.js';
-import { run } from '../util/exec.js';
 import { EventLog } from './events.js';
 import { inspectView, summaryView } from './views.js';
 import { generateName } from './names.js';
 import type { ContainerDeps, ImageConfig, SandboxStatus, Spec } from './ports.js';
-import { RecordStore, ZERO_TIME, containerPaths, type ContainerRecord } from './record.js';
+import { RecordStore, ZERO_TIME, containerPaths, readImageConfig, writeImageConfig, type ContainerRecord } from './record.js';
+import { SpecAssembler } from './spec.js';
+import { Observer } from './observe.js';
+import { matchesFilters, parseFilters } from './filters.js';
 import { normalizeSignal, parseRestartPolicy, restartDelay, shouldRestart } from './status.js';
 
 const LIVE: ReadonlySet<string> = new Set(['running', 'paused', 'restarting', 'stopping']);
 const DEFAULT_IMAGE = /^(localhost\/)?busybox(:latest)?$/;
-
-/** Extra per-container data kept beside the record: the image config the spec is built from. */
-interface StoredConfig {
-  imageConfig: ImageConfig;
-}
 
 /**
  * The container lifecycle: create → start → (exit → cleanup → restart?) → stop → remove.
@@ -35,11 +31,14 @@ interface StoredConfig {
 export class ContainerManager {
   readonly records: RecordStore;
   readonly events: EventLog;
-  private hostCaps?: Promise<string[]>;
+  private readonly specs: SpecAssembler;
+  private readonly observer: Observer;
 
   constructor(private readonly layout: StoreLayout, private readonly deps: ContainerDeps) {
     this.records = new RecordStore(layout);
     this.events = new EventLog(layout);
+    this.specs = new SpecAssembler(layout, deps, this.records);
+    this.observer = new Observer(deps);
   }
 
   // ------------------------------------------------------------------ create / start
@@ -72,10 +71,10 @@ export class ContainerManager {
       await withLock(p.lock, async () => {
         await this.records.save(rec);
         await this.records.reserveName(name, id);
-        await writeFileAtomic(path.join(p.dir, 'config.json'), JSON.stringify({ imageConfig } satisfies StoredConfig));
+        await writeImageConfig(this.layout, id, imageConfig);
         const snap = await this.deps.snapshots.prepare(id, { image: image.id, layers: image.layers });
         // Build the spec now so that every bad flag fails at create, as with docker.
-        const built = await this.buildSpec(rec, snap.mountpoint, imageConfig, undefined);
+        const built = await this.specs.build(rec, snap.mountpoint, imageConfig, undefined);
         warnings = built.warnings;
         const args = built.spec.process?.args ?? [];
         // With --init the process is the init; Path/Args still name the user's command, as docker shows them.
@@ -109,7 +108,7 @@ export class ContainerManager {
 
   private async startLocked(rec: ContainerRecord): Promise<void> {
     const p = containerPaths(this.layout, rec.id);
-    const { imageConfig } = await readJson<StoredConfig>(path.join(p.dir, 'config.json'));
+    const imageConfig = await readImageConfig(this.layout, rec.id);
     rec.phase = 'starting';
     rec.error = '';
     await this.records.save(rec);
@@ -125,7 +124,7 @@ export class ContainerManager {
         writeFileAtomic(p.hosts, sandbox.hostsFile),
         writeFileAtomic(p.resolvConf, sandbox.resolvConf),
       ]);
-      const { spec } = await this.buildSpec(rec, rootfs, imageConfig, sandbox);
+      const { spec } = await this.specs.build(rec, rootfs, imageConfig, sandbox);
       await this.deps.bundle.writeBundle(p.bundle, spec);
       const { pid } = await this.deps.runtime.create({
         id: rec.id, bundle: p.bundle, logPath: p.log, tty: rec.tty, openStdin: rec.openStdin,
@@ -176,75 +175,6 @@ export class ContainerManager {
       id: rec.id, name: rec.name, hostname: rec.hostname, domainname: rec.request.domainname, request: req,
       exposedPorts: Object.keys(imageConfig.ExposedPorts ?? {}), sharedWith, links,
     });
-  }
-
-  private async buildSpec(rec: ContainerRecord, rootfs: string, imageConfig: ImageConfig, sandbox: SandboxStatus | undefined): Promise<{ spec: Spec; warnings: string[] }> {
-    const host = this.deps.host;
-    const p = containerPaths(this.layout, rec.id);
-    const req = rec.request;
-    const [userDb, envFileText, seccompProfileText, links] = await Promise.all([
-      this.deps.bundle.readUserDb(rootfs),
-      Promise.all((req.envFiles ?? []).map((f) => readUserFile(f, '--env-file'))),
-      readSeccompProfile(req.securityOpt),
-      this.linkEnv(req.network?.links),
-    ]);
-    const request = links.length ? { ...req, env: [...links, ...(req.env ?? [])] } : req;
-    return this.deps.bundle.buildSpec({
-      id: rec.id,
-      rootfsPath: rootfs,
-      imageConfig,
-      request,
-      host,
-      userDb,
-      namespaces: {
-        network: networkNamespace(sandbox),
-        pid: await this.sharedNamespace(req.pid, 'pid'),
-        ipc: await this.sharedNamespace(req.ipc, 'ipc'),
-        uts: await this.sharedNamespace(req.uts, 'uts'),
-      },
-      files: sandbox ? { hostname: p.hostname, hosts: p.hosts, resolvConf: p.resolvConf } : {},
-      extraMounts: bindMounts(req.volumes),
-      cgroupsPath: `/berth/${rec.id}`,
-      initPath: req.init ? host.tools.catatonit : undefined,
-      devices: await this.deps.bundle.statDevices(this.deps.bundle.devicePathsOf(req)),
-      hostCapabilities: await (this.hostCaps ??= this.deps.bundle.readHostCapabilities()),
-      hostDevices: req.privileged ? await this.deps.bundle.listHostDevices() : undefined,
-      seccompProfileText,
-      envFileText,
-    });
-  }
-
-  private async sharedNamespace(mode: string | undefined, kind: 'pid' | 'ipc' | 'uts'): Promise<{ path: string } | 'host' | undefined> {
-    if (!mode || mode === 'private' || mode === 'shareable') return undefined;
-    if (mode === 'host') return 'host';
-    if (mode.startsWith('container:')) {
-      const other = await this.records.resolve(mode.slice('container:'.length));
-      if (other.state !== 'running' || !other.pid) throw new BadStateError(`cannot join the ${kind} namespace of container ${other.name}: it is not running`, `start ${other.name} first`);
-      return { path: `/proc/${other.pid}/ns/${kind}` };
-    }
-    throw new InvalidArgumentError(`--${kind}`, `"${mode}" is not host, private or container:NAME`);
-  }
-
-  /** Docker's legacy link variables: ALIAS_PORT_80_TCP_ADDR and friends, from the target's record. */
-  private async linkEnv(links: string[] | undefined): Promise<string[]> {
-    const env: string[] = [];
-    for (const link of links ?? []) {
-      const [target, aliasText] = link.split(':');
-      const other = await this.records.resolve(target!);
-      const alias = (aliasText ?? other.name).toUpperCase().replace(/[^A-Z0-9_]/g, '_');
-      const ip = other.networks[0]?.ipv4?.split('/')[0];
-      if (!ip) continue;
-      const cfg = await readJson<StoredConfig>(path.join(containerPaths(this.layout, other.id).dir, 'config.json')).catch(() => undefined);
-      const ports = Object.keys(cfg?.imageConfig.ExposedPorts ?? {}).sort();
-      env.push(`${alias}_NAME=/${other.name}/${aliasText ?? other.name}`);
-      for (const [i, port] of ports.entries()) {
-        const [num, proto = 'tcp'] = port.split('/');
-        const key = `${alias}_PORT_${num}_${proto.toUpperCase()}`;
-        if (i === 0) env.push(`${alias}_PORT=${proto}://${ip}:${num}`);
-        env.push(`${key}=${proto}://${ip}:${num}`, `${key}_ADDR=${ip}`, `${key}_PORT=${num}`, `${key}_PROTO=${proto}`);
-      }
-    }
-    return env;
   }
 
   // ------------------------------------------------------------------ run / attach / wait
@@ -627,7 +557,7 @@ export class ContainerManager {
     if (rec.state === 'paused') throw new BadStateError(`container ${rec.name} is paused`, `unpause it first: berth unpause ${rec.name}`);
     if (rec.state !== 'running') throw new BadStateError(`container ${rec.name} is not running`, `start it first: berth start ${rec.name}`);
     const p = containerPaths(this.layout, rec.id);
-    const { imageConfig } = await readJson<StoredConfig>(path.join(p.dir, 'config.json'));
+    const imageConfig = await readImageConfig(this.layout, rec.id);
     const current = await readJson<Spec>(path.join(p.bundle, 'config.json'));
     // The exec process is the container's process with the exec's overrides, resolved by the same builder.
     const execRec: ContainerRecord = {
@@ -638,7 +568,7 @@ export class ContainerManager {
         workdir: req.workdir ?? rec.request.workdir, privileged: req.privileged || rec.request.privileged,
       },
     };
-    const { spec } = await this.buildSpec(execRec, current.root?.path ?? '', imageConfig, undefined);
+    const { spec } = await this.specs.build(execRec, current.root?.path ?? '', imageConfig, undefined);
     const proc = { ...spec.process!, env: mergeEnv(current.process?.env ?? [], req.env ?? []) };
     const execId = newContainerId();
     const res = await this.deps.runtime.exec(rec.id, { process: proc, detach: !!req.detach, io: req.interactive ? io : { ...io, stdin: undefined } });
@@ -646,45 +576,14 @@ export class ContainerManager {
   }
 
   async top(ref: string, psArgs: string[] = []): Promise<TopResult> {
-    const rec = await this.observed(await this.records.resolve(ref));
-    if (rec.state !== 'running' && rec.state !== 'paused') throw new BadStateError(`container ${rec.name} is not running`, 'start it first');
-    const pids = new Set((await this.deps.runtime.ps(rec.id)).map(String));
-    const { stdout } = await run('ps', psArgs.length ? psArgs : ['-ef'], { timeout: 10_000 });
-    const [header = '', ...lines] = stdout.trimEnd().split('\n');
-    const titles = header.trim().split(/\s+/);
-    const pidCol = titles.indexOf('PID');
-    if (pidCol < 0) throw new InvalidArgumentError('ps options', 'the ps output has no PID column', 'keep PID among the columns');
-    const processes = lines
-      .map((line) => splitPsLine(line, titles.length))
-      .filter((cols) => pids.has(cols[pidCol] ?? ''));
-    return { titles, processes };
+    return this.observer.top(await this.observed(await this.records.resolve(ref)), psArgs);
   }
 
   async stats(refs?: string[]): Promise<ContainerStats[]> {
     const recs = refs?.length
       ? await Promise.all(refs.map((r) => this.records.resolve(r)))
       : (await this.records.all()).filter((r) => r.state === 'running' || r.state === 'paused');
-    const sample = async () => Promise.all(recs.map(async (r) => {
-      const s = await this.deps.runtime.stats(`/berth/${r.id}`).catch(() => undefined);
-      const net = r.pid ? await readNetDev(r.pid) : { rx: 0, tx: 0 };
-      return { r, s, net, t: process.hrtime.bigint() };
-    }));
-    const first = await sample();
-    await sleep(200);
-    const second = await sample();
-    const host = this.deps.host;
-    return second.map(({ r, s, net, t }, i) => {
-      const prev = first[i]!;
-      const wallNs = Number(t - prev.t);
-      const cpuPercent = s && prev.s && wallNs > 0 ? ((s.cpuUsageNs - prev.s.cpuUsageNs) / wallNs) * 100 : 0;
-      // v1 reports 'no limit' as a huge number; Docker shows the host's memory instead.
-      const memoryLimit = s?.memoryLimit && s.memoryLimit < totalmem() ? s.memoryLimit : totalmem();
-      return {
-        id: r.id, name: r.name, cpuPercent: Math.max(0, Math.min(cpuPercent, host.cpus * 100)),
-        memoryUsage: s?.memoryUsage ?? 0, memoryLimit, memoryPercent: s ? (s.memoryUsage / memoryLimit) * 100 : 0,
-        netRx: net.rx, netTx: net.tx, blockRead: s?.blkioRead ?? 0, blockWrite: s?.blkioWrite ?? 0, pids: s?.pids ?? 0,
-      };
-    });
+    return this.observer.stats(recs);
   }
 
   // ------------------------------------------------------------------ repair
@@ -795,51 +694,6 @@ export class ContainerManager {
     return `${generateName()}_${shortId(newContainerId()).slice(0, 6)}`;
   }
 
-  async ensureDirs(): Promise<void> {
-    await Promise.all([ensureDir(this.layout.containers), ensureDir(this.layout.locks)]);
-  }
-}
-
-function networkNamespace(sandbox: SandboxStatus | undefined): { path: string } | 'host' | undefined {
-  if (!sandbox) return undefined;
-  if (sandbox.mode === 'host') return 'host';
-  return sandbox.netnsPath ? { path: sandbox.netnsPath } : undefined;
-}
-
-/** -v SRC:DST[:ro|rw]: bind mounts of host paths. Named and anonymous volumes arrive with the volume layer. */
-function bindMounts(volumes: string[] | undefined) {
-  return (volumes ?? []).map((v) => {
-    const [src = '', dst, mode = 'rw', ...rest] = v.split(':');
-    if (!dst || rest.length || !path.isAbsolute(dst)) {
-      throw new InvalidArgumentError('--volume', `"${v}" is not SRC:DST[:ro|rw] with an absolute DST`);
-    }
-    if (!path.isAbsolute(src)) {
-      throw new InvalidArgumentError('--volume', `"${src}" is not an absolute host path`, 'named and anonymous volumes are not supported yet: give a host path');
-    }
-    const flags = mode.split(',');
-    if (flags.some((f) => !['ro', 'rw', 'z', 'Z', 'private', 'rprivate', 'shared', 'rshared', 'slave', 'rslave'].includes(f))) {
-      throw new InvalidArgumentError('--volume', `unknown mount option in "${mode}"`);
-    }
-    return {
-      destination: dst, type: 'bind', source: src,
-      options: ['rbind', flags.includes('ro') ? 'ro' : 'rw', 'rprivate'],
-    };
-  });
-}
-
-async function readUserFile(file: string, field: string): Promise<string> {
-  try {
-    return await fsp.readFile(file, 'utf8');
-  } catch (err) {
-    throw new InvalidArgumentError(field, `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-}
-
-async function readSeccompProfile(securityOpt: string[] | undefined): Promise<string | undefined> {
-  const opt = (securityOpt ?? []).find((o) => o.startsWith('seccomp=') || o.startsWith('seccomp:'));
-  const value = opt?.slice('seccomp='.length);
-  if (!value || value === 'unconfined' || value === 'builtin') return undefined;
-  return readUserFile(value, '--security-opt seccomp');
 }
 
 function mergeEnv(base: string[], extra: string[]): string[] {
@@ -850,33 +704,6 @@ function mergeEnv(base: string[], extra: string[]): string[] {
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
-
-function splitPsLine(line: string, columns: number): string[] {
-  const parts = line.trim().split(/\s+/);
-  return [...parts.slice(0, columns - 1), parts.slice(columns - 1).join(' ')];
-}
-
-/**
- * Bytes through the container's interfaces but loopback: /proc/PID/net/dev shows the counters of the
- * network namespace PID lives in, so no netns needs entering.
- */
-export async function readNetDev(pid: number): Promise<{ rx: number; tx: number }> {
-  const text = await fsp.readFile(`/proc/${pid}/net/dev`, 'utf8').catch(() => '');
-  return parseNetDev(text);
-}
-
-export function parseNetDev(text: string): { rx: number; tx: number } {
-  let rx = 0;
-  let tx = 0;
-  for (const line of text.split('\n').slice(2)) {
-    const [name, data] = line.split(':');
-    if (!data || name!.trim() === 'lo') continue;
-    const cols = data.trim().split(/\s+/).map(Number);
-    rx += cols[0] ?? 0;
-    tx += cols[8] ?? 0;
-  }
-  return { rx, tx };
 }
 
 async function attachedAlive(file: string): Promise<boolean> {
@@ -897,39 +724,5 @@ function ignoreGone(err: unknown): void {
   if (!isAlreadyGone(err)) throw err;
 }
 
-
-function parseFilters(list: string[]): Map<string, string[]> {
-  const m = new Map<string, string[]>();
-  for (const f of list) {
-    const i = f.indexOf('=');
-    if (i < 1) throw new InvalidArgumentError('--filter', `"${f}" is not KEY=VALUE`);
-    const k = f.slice(0, i);
-    if (!['id', 'name', 'label', 'status', 'exited', 'ancestor', 'network'].includes(k)) throw new InvalidArgumentError('--filter', `invalid filter '${k}'`);
-    m.set(k, [...(m.get(k) ?? []), f.slice(i + 1)]);
-  }
-  return m;
-}
-
-function matchesFilters(r: ContainerRecord, filters: Map<string, string[]>): boolean {
-  for (const [k, values] of filters) {
-    const ok = values.some((v) => {
-      switch (k) {
-        case 'id': return r.id.startsWith(v);
-        case 'name': return r.name.includes(v);
-        case 'status': return (r.state === 'configured' ? 'created' : r.state) === v;
-        case 'exited': return r.state === 'exited' && String(r.exitCode) === v;
-        case 'ancestor': return r.image === v || r.imageId === v || r.imageId.replace('sha256:', '').startsWith(v);
-        case 'network': return r.networks.some((n) => n.network === v) || r.networkMode === v;
-        case 'label': {
-          const [lk, lv] = v.split('=');
-          return lk! in r.labels && (lv === undefined || r.labels[lk!] === lv);
-        }
-        default: return false;
-      }
-    });
-    if (!ok) return false;
-  }
-  return true;
-}
 
 export type { ContainerId };

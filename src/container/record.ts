@@ -4,7 +4,7 @@ import type { ContainerState, PortBinding } from '../api/types.js';
 import { AlreadyExistsError, InvalidArgumentError, NotFoundError } from '../errors.js';
 import { NAME_PATTERN, type ContainerId } from '../ids.js';
 import type { CreateRequest } from '../options.js';
-import type { SandboxEndpointStatus } from './ports.js';
+import type { ImageConfig, SandboxEndpointStatus } from './ports.js';
 import type { StoreLayout } from '../paths.js';
 import { ensureDir, readJsonIfExists, readdirIfExists, writeJsonAtomic } from '../util/fs.js';
 
@@ -164,4 +164,18 @@ export class RecordStore {
   async removeDir(id: string): Promise<void> {
     await fsp.rm(containerPaths(this.layout, id).dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The image's config as it was at create, kept beside the record: the spec is rebuilt from it at every
+ * start, so a container keeps working after its image is removed with -f (as Docker's do).
+ */
+export async function writeImageConfig(layout: StoreLayout, id: string, imageConfig: ImageConfig): Promise<void> {
+  await writeJsonAtomic(path.join(containerPaths(layout, id).dir, 'config.json'), { imageConfig });
+}
+
+export async function readImageConfig(layout: StoreLayout, id: string): Promise<ImageConfig> {
+  const stored = await readJsonIfExists<{ imageConfig: ImageConfig }>(path.join(containerPaths(layout, id).dir, 'config.json'));
+  if (!stored) throw new NotFoundError('container', id, 'its folder is incomplete: remove it with "berth rm -f"');
+  return stored.imageConfig;
 }

@@ -60,7 +60,7 @@ describe('status text', () => {
 
 describe('parseNetDev', () => {
   it('sums every interface but loopback', async () => {
-    const { parseNetDev } = await import('./manager.js');
+    const { parseNetDev } = await import('./observe.js');
     const text = `Inter-|   Receive                                                |  Transmit
  face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed
     lo:     100       2    0    0    0     0          0         0      100       2    0    0    0     0       0          0

@@ -1,0 +1,37 @@
+import { InvalidArgumentError } from '../errors.js';
+import type { ContainerRecord } from './record.js';
+
+/** `ps --filter KEY=VALUE`: values of one key are alternatives, different keys must all match (docker). */
+export function parseFilters(list: string[]): Map<string, string[]> {
+  const m = new Map<string, string[]>();
+  for (const f of list) {
+    const i = f.indexOf('=');
+    if (i < 1) throw new InvalidArgumentError('--filter', `"${f}" is not KEY=VALUE`);
+    const k = f.slice(0, i);
+    if (!['id', 'name', 'label', 'status', 'exited', 'ancestor', 'network'].includes(k)) throw new InvalidArgumentError('--filter', `invalid filter '${k}'`);
+    m.set(k, [...(m.get(k) ?? []), f.slice(i + 1)]);
+  }
+  return m;
+}
+
+export function matchesFilters(r: ContainerRecord, filters: Map<string, string[]>): boolean {
+  for (const [k, values] of filters) {
+    const ok = values.some((v) => {
+      switch (k) {
+        case 'id': return r.id.startsWith(v);
+        case 'name': return r.name.includes(v);
+        case 'status': return (r.state === 'configured' ? 'created' : r.state) === v;
+        case 'exited': return r.state === 'exited' && String(r.exitCode) === v;
+        case 'ancestor': return r.image === v || r.imageId === v || r.imageId.replace('sha256:', '').startsWith(v);
+        case 'network': return r.networks.some((n) => n.network === v) || r.networkMode === v;
+        case 'label': {
+          const [lk, lv] = v.split('=');
+          return lk! in r.labels && (lv === undefined || r.labels[lk!] === lv);
+        }
+        default: return false;
+      }
+    });
+    if (!ok) return false;
+  }
+  return true;
+}
