@@ -2,6 +2,8 @@ import type { Readable, Writable } from 'node:stream';
 import type { CreateRequest, ResourceRequest } from '../options.js';
 
 export type { CreateRequest, ResourceRequest, NetworkRequest } from '../options.js';
+import type { EngineEvent } from '../events.js';
+export type { EngineEvent } from '../events.js';
 
 export interface EngineOptions {
   /** Persistent store (default /var/lib/berth, or $BERTH_ROOT). */
@@ -179,13 +181,6 @@ export interface TopResult {
   processes: string[][];
 }
 
-export interface EngineEvent {
-  time: string; // RFC 3339 nano
-  type: 'container' | 'image' | 'network' | 'volume';
-  action: string; // create, start, die, stop, kill, destroy, pause, unpause, rename, update, pull, tag, untag, delete, load, save, connect, disconnect
-  id: string;
-  attributes: Record<string, string>;
-}
 
 export interface RunOptions {
   detach?: boolean;

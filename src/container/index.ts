@@ -5,4 +5,4 @@
 export { ContainerManager } from './manager.js';
 export type { ContainerDeps, ImagePort, BundlePort, RuntimePort, NetworkPort, SandboxStatus } from './ports.js';
 export type { ContainerRecord } from './record.js';
-export { EventLog } from './events.js';
+export { EventLog } from '../events.js';

@@ -10,7 +10,7 @@ import type { CreateRequest, ResourceRequest } from '../options.js';
 import type { StoreLayout } from '../paths.js';
 import { readJson, writeFileAtomic } from '../util/fs.js';
 import { acquireLock, withLock } from '../util/lock.js';
-import { EventLog } from './events.js';
+import { EventLog } from '../events.js';
 import { inspectView, summaryView } from './views.js';
 import { generateName } from './names.js';
 import type { ContainerDeps, ImageConfig, SandboxStatus, Spec } from './ports.js';

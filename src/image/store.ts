@@ -4,6 +4,7 @@ import type { ArchiveFormat, HistoryEntry, ImageInspect, ImageSummary, RemovedIm
 import { BadStateError, InvalidArgumentError, NotFoundError } from '../errors.js';
 import { digestHex, shortId, type ImageId } from '../ids.js';
 import type { StoreLayout } from '../paths.js';
+import { EventLog } from '../events.js';
 import type { Storage } from '../storage/index.js';
 import { removeStaleTemps } from '../util/fs.js';
 import { DEFAULT_IMAGE, buildBusyboxLayer, busyboxConfig } from './busybox.js';
@@ -29,9 +30,11 @@ const MOUNT_PREFIX = 'image-';
 
 export class DefaultImageStore implements ImageStore {
   private readonly records: ImageRecords;
+  private readonly events: EventLog;
 
   constructor(layout: StoreLayout, private readonly storage: Storage) {
     this.records = new ImageRecords(layout);
+    this.events = new EventLog(layout);
   }
 
   // ------------------------------------------------------------------ lookup
@@ -114,14 +117,16 @@ export class DefaultImageStore implements ImageStore {
 
   async tag(source: string, target: string): Promise<void> {
     const name = parseTagTarget(target);
-    await this.records.withLock(async () => {
+    const id = await this.records.withLock(async () => {
       const { image } = await this.find(source);
       await this.records.setTag(name, image.id);
+      return image.id;
     });
+    await this.events.emit('image', 'tag', id, { name });
   }
 
   async remove(ref: string, opts: { force?: boolean } = {}): Promise<RemovedImage[]> {
-    return this.records.withLock(async () => {
+    const removed = await this.records.withLock(async () => {
       const { image, tag } = await this.find(ref);
       const tags = await this.tagsOf(image.id);
       // Removing one of several names only untags, even while containers use the image (Docker).
@@ -149,6 +154,11 @@ export class DefaultImageStore implements ImageStore {
       out.push({ deleted: image.id });
       return out;
     });
+    for (const r of removed) {
+      if (r.untagged) await this.events.emit('image', 'untag', r.untagged, { name: r.untagged });
+      if (r.deleted) await this.events.emit('image', 'delete', r.deleted, {});
+    }
+    return removed;
   }
 
   async prune(opts: { all?: boolean } = {}): Promise<{ deleted: string[]; spaceReclaimed: number }> {
@@ -211,12 +221,14 @@ export class DefaultImageStore implements ImageStore {
 
   async load(input: string | Readable): Promise<{ loaded: string[] }> {
     const ids = await this.ingest((ctx) => readArchive(input, ctx));
+    for (const { id, tags } of ids) await this.events.emit('image', 'load', id, tags.length ? { name: tags.join(',') } : {});
     return { loaded: ids.flatMap(({ id, tags }) => (tags.length ? tags : [id])) };
   }
 
   async import(input: string | Readable, opts: { reference?: string; changes?: string[]; message?: string } = {}): Promise<string> {
     const tags = opts.reference ? [parseTagTarget(opts.reference)] : [];
     const [first] = await this.ingest(async (ctx) => [await importRootfs(ctx, input, { tags, changes: opts.changes, message: opts.message })]);
+    await this.events.emit('image', 'import', first!.id, tags.length ? { name: tags.join(',') } : {});
     return first!.id;
   }
 

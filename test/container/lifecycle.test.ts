@@ -154,3 +154,20 @@ describe('lifecycle', () => {
     expect(out.text()).toBe('got:hello\n');
   });
 });
+
+describe('events', () => {
+  it('reports container and image actions in order, filtered', async () => {
+    const since = new Date().toISOString();
+    const { id } = await t.engine.containers.run({ image: 'busybox', name: 'evented', network: none, command: ['true'] }, { detach: true });
+    await t.engine.containers.wait(id);
+    await t.engine.containers.remove(id);
+    await t.engine.images.tag('busybox', 'localhost/evented:v1');
+    await t.engine.images.remove('localhost/evented:v1');
+    const seen: string[] = [];
+    for await (const ev of t.engine.system.events({ since, until: new Date(Date.now() + 1).toISOString() })) seen.push(`${ev.type}:${ev.action}`);
+    expect(seen).toEqual(['container:create', 'container:start', 'container:die', 'container:destroy', 'image:tag', 'image:untag']);
+    const onlyImages: string[] = [];
+    for await (const ev of t.engine.system.events({ since, until: new Date(Date.now() + 1).toISOString(), filters: ['type=image'] })) onlyImages.push(ev.action);
+    expect(onlyImages).toEqual(['tag', 'untag']);
+  });
+});

@@ -1,7 +1,15 @@
 import { promises as fsp, watch } from 'node:fs';
 import path from 'node:path';
-import type { EngineEvent } from '../api/types.js';
-import type { StoreLayout } from '../paths.js';
+import type { StoreLayout } from './paths.js';
+
+/** One thing that happened, as `docker events` shows it. */
+export interface EngineEvent {
+  time: string; // RFC 3339 nano
+  type: 'container' | 'image' | 'network' | 'volume';
+  action: string; // create, start, die, stop, kill, destroy, pause, unpause, rename, update, pull, tag, untag, delete, load, save, connect, disconnect
+  id: string;
+  attributes: Record<string, string>;
+}
 
 /**
  * The event log: one JSON line per event appended to <root>/events.jsonl. Small O_APPEND writes are
