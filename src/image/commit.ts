@@ -24,13 +24,17 @@ export interface IngestContext {
 }
 
 /**
- * Unpacks a layer blob unless its diffID is already present (layers are shared by diffID); the
- * storage layer checks the diffID and keeps nothing on a mismatch.
+ * Unpacks a layer blob unless its diffID is already present (layers are shared by diffID, and an
+ * archive's layers were unpacked as they were read); the storage layer checks the diffID and keeps
+ * nothing on a mismatch. The blob's digest was verified when it was stored, so a plain tar is not
+ * hashed again.
  */
 export async function unpackLayer(ctx: IngestContext, blob: BlobInfo, diffId: Digest, mediaType?: string): Promise<StoredLayer> {
   await ctx.lease.addLayer(diffId);
   const { layers, blobs } = ctx.storage;
-  const info = (await layers.has(diffId)) ? await layers.get(diffId) : await layers.unpack(blobs.open(blob.digest), { expectedDiffId: diffId });
+  const info = (await layers.has(diffId))
+    ? await layers.get(diffId)
+    : await layers.unpack(blobs.open(blob.digest), { expectedDiffId: diffId, srcDigest: blob.digest });
   return { diffId, blob: blob.digest, blobSize: blob.size, mediaType: mediaType ?? (await blobMediaType(ctx.storage, blob.digest)), size: info.size };
 }
 

@@ -23,6 +23,8 @@ interface ArchiveFiles {
 }
 
 const META_LIMIT = 16 << 20;
+/** Layer data in 1 MiB pieces rather than 64 KiB: each piece costs a blob write and a trip through the streams. */
+const READ_CHUNK = 1 << 20;
 const OCI_BLOB = /^blobs\/sha256\/([0-9a-f]{64})$/;
 
 /**
@@ -244,13 +246,18 @@ async function tarFiles(input: string | Readable, ctx: IngestContext): Promise<A
     return key;
   };
   const extract = tar.extract();
-  const src = await decompressed(typeof input === 'string' ? createReadStream(input) : input);
+  const src = await decompressed(typeof input === 'string' ? createReadStream(input, { highWaterMark: READ_CHUNK }) : input);
   const piping = pipeline(src, extract);
   // Awaited below; the handler only keeps an early failure from counting as unhandled meanwhile.
   piping.catch(() => {});
   let entries = 0;
+  // A blob's last steps (fsync, rename, the end of its unpack) overlap the next entry: tar-stream
+  // emits that one only once this entry's bytes have all been taken, so order and memory stay bounded.
+  const storing: Promise<void>[] = [];
+  let storeFailure: { err: unknown } | undefined;
   try {
     for await (const entry of extract) {
+      if (storeFailure) throw storeFailure.err;
       entries++;
       const name = normalizeName(entry.header.name);
       const size = entry.header.size ?? 0;
@@ -260,10 +267,17 @@ async function tarFiles(input: string | Readable, ctx: IngestContext): Promise<A
       }
       if (type !== 'file' && type !== 'contiguous-file') entry.resume();
       else if (isMetaName(name, size)) meta.set(name, await readAll(entry as unknown as EntryBody));
-      else blobs.set(name, await ingestEntry(ctx, entry as unknown as EntryBody, name, size, label));
+      else {
+        const stored = ingestEntry(ctx, entry as unknown as EntryBody, name, size, label).then((info) => { blobs.set(name, info); });
+        stored.catch((err: unknown) => { storeFailure ??= { err }; });
+        storing.push(stored);
+      }
     }
     await piping;
+    await Promise.all(storing);
   } catch (err) {
+    // Nothing may still be writing when the caller collects what this import left behind.
+    await Promise.allSettled(storing);
     if (isBerthError(err)) throw err;
     if (entries === 0) throw new InvalidArgumentError('archive', `${label} is not a tar archive (${(err as Error).message})`, 'give a file written by "docker save", "podman save" or "berth save"', { cause: err });
     throw new CorruptError(`${label} is damaged or truncated: ${(err as Error).message}`, 'the archive is incomplete; save or copy it again', { cause: err });
@@ -291,12 +305,17 @@ async function tarFiles(input: string | Readable, ctx: IngestContext): Promise<A
 /** A tar entry's content (a streamx Readable, which iterates like a Node one). */
 type EntryBody = AsyncIterable<Uint8Array> & { resume(): unknown };
 
+/**
+ * Layers come before the manifest in `docker save` output, so whether an entry is a layer is unknown as
+ * it passes: each is unpacked speculatively while it is stored (one read of the archive instead of two),
+ * under the lease; what no manifest names is collected with the import's other leftovers.
+ */
 async function ingestEntry(ctx: IngestContext, entry: EntryBody, name: string, size: number, label: string): Promise<BlobInfo> {
   const digest = OCI_BLOB.test(name) ? (`sha256:${OCI_BLOB.exec(name)![1]}` as Digest) : undefined;
   if (digest) await ctx.lease.addBlob(digest);
   let info: BlobInfo;
   try {
-    info = await ctx.storage.blobs.ingest(entry, { size, ...(digest && { digest }) });
+    ({ blob: info } = await ctx.storage.ingestLayer(entry, { size, ...(digest && { digest }) }, { beforeCommit: (d) => ctx.lease.addLayer(d) }));
   } catch (err) {
     entry.resume();
     if (err instanceof CorruptError) throw new CorruptError(`${label}: ${name}: ${err.message}`, err.hint, { cause: err });

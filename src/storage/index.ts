@@ -11,6 +11,7 @@ import type { Readable } from 'node:stream';
 import type { Digest } from '../ids.js';
 import type { StoreLayout } from '../paths.js';
 import { openBlobStore } from './blobs.js';
+import { ingestLayer } from './ingest.js';
 import { openLayerStore } from './layers.js';
 import { openSnapshotter } from './snapshots.js';
 
@@ -46,14 +47,25 @@ export interface LayerInfo {
   warnings?: string[];
 }
 
+export interface UnpackOptions {
+  /** A mismatch is a CorruptError and nothing is kept. */
+  expectedDiffId?: Digest;
+  /**
+   * The verified sha256 of the stream itself (a stored blob's digest), or a promise of it that settles
+   * once the stream has been read. An uncompressed layer's diffID is that digest: it is not hashed again.
+   */
+  srcDigest?: Digest | PromiseLike<Digest>;
+  /** Runs once the diffID is known, before the layer becomes visible: a lease must name it by then. */
+  beforeCommit?(diffId: Digest): Promise<void>;
+}
+
 export interface LayerStore {
   /**
    * Unpacks a layer tar stream (compression detected from magic bytes) into a new diff dir.
    * Idempotent: an already-present diffID is not unpacked again. Refuses unsafe entries
    * (../, absolute paths, links out of the layer, writes through symlinks) with CorruptError.
-   * With `expectedDiffId`, a mismatch is a CorruptError and nothing is kept.
    */
-  unpack(src: Readable, opts?: { expectedDiffId?: Digest }): Promise<LayerInfo>;
+  unpack(src: Readable, opts?: UnpackOptions): Promise<LayerInfo>;
   has(diffId: Digest): Promise<boolean>;
   get(diffId: Digest): Promise<LayerInfo>;
   list(): Promise<LayerInfo[]>;
@@ -91,16 +103,32 @@ export interface Snapshotter {
   repair(): Promise<void>;
 }
 
+export interface IngestedLayer {
+  blob: BlobInfo;
+  /** absent when the blob is not a layer tar, or unpacking it failed (unpack it from the blob to see why) */
+  layer?: LayerInfo;
+}
+
 export interface Storage {
   readonly blobs: BlobStore;
   readonly layers: LayerStore;
   readonly snapshots: Snapshotter;
+  /**
+   * `blobs.ingest`, and in the same pass over `src` a speculative `layers.unpack`: for archives, where
+   * whether a blob is a layer, and its diffID, are known only after it has gone by. A layer is stored
+   * under the diffID it hashes to, so it is right for whoever asks for that diffID; `beforeCommit`
+   * lets a lease name it before it becomes visible, since no image may ever refer to it.
+   */
+  ingestLayer(src: AsyncIterable<Uint8Array>, expected?: Partial<BlobInfo>, opts?: { beforeCommit?(diffId: Digest): Promise<void> }): Promise<IngestedLayer>;
 }
 
 export function openStorage(layout: StoreLayout): Storage {
+  const blobs = openBlobStore(layout.blobs);
+  const layers = openLayerStore(layout.layers);
   return {
-    blobs: openBlobStore(layout.blobs),
-    layers: openLayerStore(layout.layers),
+    blobs,
+    layers,
     snapshots: openSnapshotter(layout),
+    ingestLayer: (src, expected, opts) => ingestLayer(blobs, layers, src, expected, opts),
   };
 }

@@ -40,13 +40,12 @@ export function openLayerStore(root: string): LayerStore {
       try {
         await flagIncomplete(tmp);
         await fsp.mkdir(path.join(tmp, 'diff'), 0o755);
-        const result = await unpackLayer(src, path.join(tmp, 'diff'));
+        const result = await unpackLayer(src, path.join(tmp, 'diff'), { srcDigest: opts.srcDigest });
         if (expected && result.diffId !== expected) {
           throw new CorruptError(`layer diffID mismatch: expected ${expected}, got ${result.diffId}`, 'pull the image again; the layer does not match its image config');
         }
+        await opts.beforeCommit?.(result.diffId);
         const meta: LayerMeta = { diffId: result.diffId, size: result.size, created: new Date().toISOString() };
-        // No fsync: the folder rename is the commit, and an fsync here would flush the whole layer to
-        // disk (ext4 data=ordered), which tar(1) and containers/storage never wait for either.
         await fsp.writeFile(path.join(tmp, 'meta.json'), JSON.stringify(meta, null, 2) + '\n');
         await clearIncomplete(tmp);
         await commit(tmp, layerDir(result.diffId));

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import fs, { constants } from 'node:fs';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
@@ -26,29 +26,38 @@ const OPEN_NEW = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | con
 /** mknod runs are rare (devices, whiteouts) but a layer may have hundreds of whiteouts. */
 const MKNOD_PARALLEL = 8;
 
+export interface UnpackOptions {
+  /**
+   * The sha256 of `src` as it arrives, already verified elsewhere (a stored blob, or a blob being
+   * ingested in the same pass: then a promise that settles once `src` has been read). An uncompressed
+   * layer's diffID is that digest, so its bytes are not hashed a second time; a compressed layer's
+   * diffID is still computed here, over the decompressed bytes.
+   */
+  srcDigest?: Digest | PromiseLike<Digest>;
+}
+
 /**
  * Unpacks a layer tar (plain, gzip or zstd) into `root`, an empty folder, in overlay form, hashing the
  * uncompressed bytes on the way to get the diffID. Never writes outside `root`. On failure `root` holds a
  * partial tree that the caller deletes.
  */
-export async function unpackLayer(src: Readable, root: string): Promise<Unpacked> {
-  const hash = createHash('sha256');
+export async function unpackLayer(src: Readable, root: string, opts: UnpackOptions = {}): Promise<Unpacked> {
   const writer = new LayerWriter(root);
   const extract = tar.extract();
   extract.on('entry', (header, data, next) => {
     writer.add(header, data).then(() => next(), (err: Error) => next(err));
   });
   let compression: Compression;
+  let hash: Hash | undefined;
   try {
     const sniffed = await sniff(src);
     compression = sniffed.compression;
-    const tap = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        hash.update(chunk);
-        done(null, chunk);
-      },
-    });
-    await pipeline([sniffed.stream, ...sniffed.decoders, tap, extract as unknown as NodeJS.WritableStream]);
+    const taps: Transform[] = [];
+    if (compression !== 'none' || opts.srcDigest === undefined) {
+      hash = createHash('sha256');
+      taps.push(hashingTap(hash));
+    }
+    await pipeline([sniffed.stream, ...sniffed.decoders, ...taps, extract as unknown as NodeJS.WritableStream]);
     await writer.idle();
   } catch (err) {
     // The entry being written sees the failure too; let it stop before the caller deletes the tree.
@@ -56,7 +65,17 @@ export async function unpackLayer(src: Readable, root: string): Promise<Unpacked
     throw asCorrupt(err);
   }
   await writer.finish();
-  return { diffId: `sha256:${hash.digest('hex')}` as Digest, size: writer.size, compression, warnings: writer.warnings };
+  const diffId = hash ? (`sha256:${hash.digest('hex')}` as Digest) : await opts.srcDigest!;
+  return { diffId, size: writer.size, compression, warnings: writer.warnings };
+}
+
+function hashingTap(hash: Hash): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      hash.update(chunk);
+      done(null, chunk);
+    },
+  });
 }
 
 /** Our own checks and disk errors (they carry an errno) keep their class; the rest is a broken stream. */
