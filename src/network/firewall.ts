@@ -158,14 +158,24 @@ export function ownersInSave(saveText: string, prefix: string): Set<string> {
 
 const TIMEOUT = 20_000;
 
-export async function iptablesSave(): Promise<string> {
+/** 4: iptables, 6: ip6tables. Both families use the same chain names, jumps and text. */
+export type IpFamily = 4 | 6;
+
+const tool = (family: IpFamily, what: 'save' | 'restore') => `${family === 6 ? 'ip6tables' : 'iptables'}-${what}`;
+
+export async function iptablesSave(family: IpFamily = 4): Promise<string> {
   const [filter, nat] = await Promise.all([
-    run('iptables-save', ['-t', 'filter'], { timeout: TIMEOUT }),
-    run('iptables-save', ['-t', 'nat'], { timeout: TIMEOUT }),
+    run(tool(family, 'save'), ['-t', 'filter'], { timeout: TIMEOUT }),
+    run(tool(family, 'save'), ['-t', 'nat'], { timeout: TIMEOUT }),
   ]);
   return filter.stdout + nat.stdout;
 }
 
-export async function iptablesRestore(text: string): Promise<void> {
-  await run('iptables-restore', ['--noflush', '-w', '5'], { input: text, timeout: TIMEOUT });
+export async function iptablesRestore(text: string, family: IpFamily = 4): Promise<void> {
+  await run(tool(family, 'restore'), ['--noflush', '-w', '5'], { input: text, timeout: TIMEOUT });
+}
+
+/** Whether a save holds anything of ours: a chain or a jump (what a removal would have to delete). */
+export function anythingOurs(saveText: string, prefix: string): boolean {
+  return saveText.split('\n').some((l) => l.startsWith(`:${prefix}-`) || l.includes(`berth:${prefix}"`));
 }

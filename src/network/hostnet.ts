@@ -14,19 +14,46 @@ const gone = (stderr: string) => /Cannot find device|does not exist|No such file
 
 export type Side = 'inside' | 'outside';
 
-/** Runs `ip -batch -`: in the host netns, inside an existing netns, or creating the netns file on the way. */
-export async function ipBatch(lines: readonly string[], where: { side: 'outside' } | { side: 'inside'; netns: string; create?: boolean }): Promise<void> {
+/**
+ * Runs `ip -batch -`: in the host netns, inside an existing netns, or creating the netns file on the way.
+ * `enableIpv6` first turns IPv6 on inside the netns (sysctls under /proc/sys/net belong to the netns of
+ * the process writing them), still in the same process chain.
+ */
+export async function ipBatch(lines: readonly string[], where: { side: 'outside' } | { side: 'inside'; netns: string; create?: boolean; enableIpv6?: boolean }): Promise<void> {
   if (!lines.length) return;
   const input = lines.join('\n') + '\n';
   if (where.side === 'outside') {
     await run('ip', ['-batch', '-'], { input, timeout: TIMEOUT });
-  } else if (where.create) {
+    return;
+  }
+  const ip = where.enableIpv6
+    ? ['sh', '-c', 'for f in all default; do echo 0 > /proc/sys/net/ipv6/conf/$f/disable_ipv6 || exit 1; done; exec ip -batch -']
+    : ['ip', '-batch', '-'];
+  if (where.create) {
     // unshare bind-mounts the new netns on the file, then runs ip inside it: one process for both.
     await (await fsp.open(where.netns, constants.O_CREAT | constants.O_WRONLY, 0o444)).close();
-    await run('unshare', [`--net=${where.netns}`, 'ip', '-batch', '-'], { input, timeout: TIMEOUT });
+    await run('unshare', [`--net=${where.netns}`, ...ip], { input, timeout: TIMEOUT });
   } else {
-    await run('nsenter', [`--net=${where.netns}`, 'ip', '-batch', '-'], { input, timeout: TIMEOUT });
+    await run('nsenter', [`--net=${where.netns}`, ...ip], { input, timeout: TIMEOUT });
   }
+}
+
+function readSysctl(key: string): string | undefined {
+  try { return readFileSync(path.join('/proc/sys', ...key.split('.')), 'utf8').trim(); } catch { return undefined; }
+}
+
+/** Whether links made on the host start with IPv6 off (net.ipv6.conf.default.disable_ipv6=1). */
+export function ipv6DisabledForNewLinks(): boolean {
+  return readSysctl('net.ipv6.conf.default.disable_ipv6') === '1';
+}
+
+/**
+ * Whether a new netns starts with IPv6 off. By default the kernel resets a new netns's IPv6 settings
+ * (IPv6 on); with devconf_inherit_init_net 1 or 3 it copies the host's, which may have it off.
+ */
+export function ipv6DisabledInNewNetns(): boolean {
+  const inherit = readSysctl('net.core.devconf_inherit_init_net');
+  return (inherit === '1' || inherit === '3') && (ipv6DisabledForNewLinks() || readSysctl('net.ipv6.conf.all.disable_ipv6') === '1');
 }
 
 /** `ip link del`; a missing link is "already gone". */
@@ -73,6 +100,20 @@ export function hostRoutes(): { base: number; prefix: number }[] {
     const mask = leHex(f[7] ?? '0');
     if (mask === 0) continue; // the default route overlaps everything
     out.push({ base: dest, prefix: popcount(mask) });
+  }
+  return out;
+}
+
+/** IPv6 networks routed on the host (/proc/net/ipv6_route), except the default route and link-local. */
+export function hostRoutes6(): { base: bigint; prefix: number }[] {
+  let text: string;
+  try { text = readFileSync('/proc/net/ipv6_route', 'utf8'); } catch { return []; }
+  const out: { base: bigint; prefix: number }[] = [];
+  for (const line of text.split('\n')) {
+    const [dest, len] = line.trim().split(/\s+/);
+    const prefix = parseInt(len ?? '', 16);
+    if (!dest || !(prefix > 0) || prefix === 128 || dest.startsWith('fe80') || dest.startsWith('ff')) continue;
+    out.push({ base: BigInt(`0x${dest}`), prefix });
   }
   return out;
 }

@@ -2,7 +2,8 @@ import { promises as fsp, constants } from 'node:fs';
 import path from 'node:path';
 import { BadStateError, InvalidArgumentError } from '../errors.js';
 import { ensureDir, readdirIfExists, writeFileAtomic } from '../util/fs.js';
-import { assignableRange, contains, formatIpv4, parseCidr, parseIpv4, type Ipv4Net } from './cidr.js';
+import { assignableRange, formatIpv4, parseCidr, parseIpv4 } from './cidr.js';
+import { assignableRange6, formatIpv6, parseCidr6, parseIpv6 } from './cidr6.js';
 import { withFileLock } from './mutex.js';
 
 /**
@@ -16,58 +17,106 @@ export interface PoolSpec {
   ipRange?: string;
 }
 
+/** What a pool needs of an address family; addresses are bigints so one pool serves both. */
+interface Family {
+  readonly name: 'IPv4' | 'IPv6';
+  /** the file remembering the last address handed out (CNI: one per range) */
+  readonly lastFile: string;
+  parse(text: string): bigint | undefined;
+  format(ip: bigint): string;
+  /** `usable`: the subnet's host addresses (for --ip); `pool`: those of the range, for automatic picks */
+  plan(spec: PoolSpec): { usable: Range; pool: Range };
+}
+
+interface Range { first: bigint; last: bigint }
+
+const IPV4: Family = {
+  name: 'IPv4',
+  lastFile: 'last',
+  parse: (text) => { const ip = parseIpv4(text); return ip === undefined ? undefined : BigInt(ip); },
+  format: (ip) => formatIpv4(Number(ip)),
+  plan(spec) {
+    const subnet = parseCidr(spec.subnet, 'subnet');
+    const big = (r: { first: number; last: number }) => ({ first: BigInt(r.first), last: BigInt(r.last) });
+    return { usable: big(assignableRange(subnet)), pool: big(assignableRange(subnet, spec.ipRange ? parseCidr(spec.ipRange, 'ip-range') : undefined)) };
+  },
+};
+
+const IPV6: Family = {
+  name: 'IPv6',
+  lastFile: 'last6',
+  parse: parseIpv6,
+  format: formatIpv6,
+  plan(spec) {
+    const subnet = parseCidr6(spec.subnet, 'subnet');
+    return { usable: assignableRange6(subnet), pool: assignableRange6(subnet, spec.ipRange ? parseCidr6(spec.ipRange, 'ip-range') : undefined) };
+  },
+};
+
+function isAddressName(name: string): boolean {
+  return parseIpv4(name) !== undefined || parseIpv6(name) !== undefined;
+}
+
 /** Candidates after `last`, wrapping once around the range, never the gateway. Pure, for tests. */
-export function* candidates(subnet: Ipv4Net, range: Ipv4Net | undefined, gateway: number, last: number | undefined): Generator<number> {
-  const { first, last: end } = assignableRange(subnet, range);
+export function* candidates(range: Range, gateway: bigint, last: bigint | undefined): Generator<bigint> {
+  const { first, last: end } = range;
   if (end < first) return;
-  const start = last !== undefined && last >= first && last < end ? last + 1 : first;
+  const start = last !== undefined && last >= first && last < end ? last + 1n : first;
   for (let ip = start; ip <= end; ip++) if (ip !== gateway) yield ip;
   for (let ip = first; ip < start; ip++) if (ip !== gateway) yield ip;
 }
 
+/**
+ * One family's addresses of a network. IPv4 and IPv6 pools of a network share its folder and lock:
+ * file names tell the families apart, and reconcile frees both with one sweep.
+ */
 export class AddressPool {
-  private readonly subnet: Ipv4Net;
-  private readonly range: Ipv4Net | undefined;
-  private readonly gateway: number;
+  private readonly family: Family;
+  private readonly usable: Range;
+  private readonly pool: Range;
+  private readonly gateway: bigint;
 
-  constructor(private readonly dir: string, private readonly lockFile: string, private readonly networkName: string, spec: PoolSpec) {
-    this.subnet = parseCidr(spec.subnet, 'subnet');
-    this.range = spec.ipRange ? parseCidr(spec.ipRange, 'ip-range') : undefined;
-    this.gateway = parseIpv4(spec.gateway) ?? 0;
+  constructor(private readonly dir: string, private readonly lockFile: string, private readonly networkName: string, private readonly spec: PoolSpec, family: 4 | 6 = 4) {
+    this.family = family === 6 ? IPV6 : IPV4;
+    ({ usable: this.usable, pool: this.pool } = this.family.plan(spec));
+    this.gateway = this.family.parse(spec.gateway) ?? 0n;
   }
 
-  /** Reserves `wanted` (--ip) or the next free address for `owner`. */
+  /** Reserves `wanted` (--ip, --ip6) or the next free address for `owner`. */
   allocate(owner: string, wanted?: string): Promise<string> {
+    const f = this.family;
     return withFileLock(this.lockFile, async () => {
       await ensureDir(this.dir);
       if (wanted !== undefined) return this.reserveWanted(owner, wanted);
-      const lastText = await fsp.readFile(path.join(this.dir, 'last'), 'utf8').catch(() => '');
-      for (const ip of candidates(this.subnet, this.range, this.gateway, parseIpv4(lastText.trim()))) {
+      const lastText = await fsp.readFile(path.join(this.dir, f.lastFile), 'utf8').catch(() => '');
+      for (const ip of candidates(this.pool, this.gateway, f.parse(lastText.trim()))) {
         if (await this.tryReserve(owner, ip)) {
-          await writeFileAtomic(path.join(this.dir, 'last'), formatIpv4(ip));
-          return formatIpv4(ip);
+          await writeFileAtomic(path.join(this.dir, f.lastFile), f.format(ip));
+          return f.format(ip);
         }
       }
-      throw new BadStateError(`network ${this.networkName} has no free IPv4 address left`, 'remove unused containers from it, or create a network with a larger subnet');
+      throw new BadStateError(`network ${this.networkName} has no free ${f.name} address left`, 'remove unused containers from it, or create a network with a larger subnet');
     });
   }
 
   private async reserveWanted(owner: string, wanted: string): Promise<string> {
-    const ip = parseIpv4(wanted);
-    const { first, last } = assignableRange(this.subnet);
-    if (ip === undefined || !contains(this.subnet, ip) || ip < first || ip > last || ip === this.gateway) {
-      throw new InvalidArgumentError('ip', `${wanted} is not a usable address of network ${this.networkName} (${formatIpv4(this.subnet.base)}/${this.subnet.prefix})`);
+    const f = this.family;
+    const ip = f.parse(wanted);
+    if (ip === undefined || ip < this.usable.first || ip > this.usable.last || ip === this.gateway) {
+      throw new InvalidArgumentError(f.name === 'IPv6' ? 'ip6' : 'ip', `${wanted} is not a usable ${f.name} address of network ${this.networkName} (${this.spec.subnet})`);
     }
+    // One spelling per address: the file name is the canonical form, whatever the user typed.
+    const canonical = f.format(ip);
     if (!(await this.tryReserve(owner, ip))) {
-      const holder = await this.ownerOf(wanted);
-      if (holder !== owner) throw new BadStateError(`IP address ${wanted} is already in use on network ${this.networkName}`, 'pick another --ip, or let Berth choose one');
+      const holder = await this.ownerOf(canonical);
+      if (holder !== owner) throw new BadStateError(`IP address ${wanted} is already in use on network ${this.networkName}`, `pick another --${f.name === 'IPv6' ? 'ip6' : 'ip'}, or let Berth choose one`);
     }
-    return wanted;
+    return canonical;
   }
 
-  private async tryReserve(owner: string, ip: number): Promise<boolean> {
+  private async tryReserve(owner: string, ip: bigint): Promise<boolean> {
     try {
-      const fh = await fsp.open(path.join(this.dir, formatIpv4(ip)), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644);
+      const fh = await fsp.open(path.join(this.dir, this.family.format(ip)), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644);
       try { await fh.writeFile(owner); } finally { await fh.close(); }
       return true;
     } catch (err) {
@@ -91,7 +140,7 @@ export class AddressPool {
   async holders(): Promise<Map<string, string>> {
     const out = new Map<string, string>();
     for (const name of await readdirIfExists(this.dir)) {
-      if (parseIpv4(name) === undefined) continue;
+      if (this.family.parse(name) === undefined) continue;
       const owner = await this.ownerOf(name);
       if (owner) out.set(name, owner);
     }
@@ -103,7 +152,7 @@ export class AddressPool {
 export async function releaseOrphans(dir: string, keep: (owner: string) => boolean): Promise<string[]> {
   const freed: string[] = [];
   for (const name of await readdirIfExists(dir)) {
-    if (parseIpv4(name) === undefined) continue;
+    if (!isAddressName(name)) continue;
     const owner = (await fsp.readFile(path.join(dir, name), 'utf8').catch(() => '')).trim();
     if (owner && keep(owner)) continue;
     await fsp.rm(path.join(dir, name), { force: true });

@@ -5,21 +5,23 @@ import { AlreadyExistsError, BadStateError, InvalidArgumentError, NotFoundError,
 import { NAME_PATTERN, newNetworkId, shortId } from '../ids.js';
 import type { StoreLayout } from '../paths.js';
 import { ensureDir, readdirIfExists } from '../util/fs.js';
-import { assignableRange, contains, formatCidr, formatIpv4, overlaps, parseCidr, parseIpv4, within, type Ipv4Net } from './cidr.js';
+import { assignableRange, formatIpv4, parseCidr } from './cidr.js';
+import { parseCidr6 } from './cidr6.js';
 import { NameServer } from './dns.js';
 import { driverFor } from './drivers/index.js';
 import { usableUpstreams } from './files.js';
 import {
-  chainNames, chainsPresent, DEFAULT_CHAIN_PREFIX, iptablesRestore, iptablesSave, jumpFixes, ownersInSave, renderAppend, renderRemoval, renderRestore,
+  anythingOurs, chainNames, chainsPresent, DEFAULT_CHAIN_PREFIX, iptablesRestore, iptablesSave, jumpFixes, ownersInSave, renderAppend, renderRemoval, renderRestore,
   rulesOwnedBy, validateChainPrefix,
 } from './firewall.js';
 import { HostPorts } from './hostports.js';
-import { hostNetnsPath, hostRoutes, ipBatch, isMountPoint, removeNetns, type Side } from './hostnet.js';
+import { hostNetnsPath, hostRoutes, hostRoutes6, ipBatch, ipv6DisabledInNewNetns, isMountPoint, removeNetns, type Side } from './hostnet.js';
 import { AddressPool, releaseOrphans } from './ipam.js';
 import { coalesced, withFileLock } from './mutex.js';
 import { portRequests } from './portspec.js';
 import { readHostFiles, sandboxStatus, type HostFiles } from './status.js';
 import { NetStore } from './store.js';
+import { IPV4, IPV6, planPool, splitByFamily } from './subnets.js';
 import type {
   AttachRequest, DriverContext, EndpointRecord, FirewallEndpoint, FirewallRules, NetworkDriver, NetworkRecord, Sandbox,
   SandboxRecord, SandboxStatus,
@@ -33,13 +35,14 @@ export interface NetworkManagerOptions {
 }
 
 const BUILTIN = ['bridge', 'host', 'none'] as const;
-// Automatic subnets, as podman: 10.89.N.0/24, skipping any that overlap a network or a host route.
-const AUTO_POOL = { base: parseIpv4('10.89.0.0')!, count: 256 };
 
 /** The ip lines drivers queue while joining, run as few processes as possible (see Sandbox). */
 class SandboxBuilder implements Sandbox {
   readonly hostNetnsPath = hostNetnsPath();
   private readonly steps: { side: Side; lines: string[] }[] = [];
+
+  /** set by the manager when an endpoint has IPv6 and a new netns would start with it off */
+  enableIpv6 = false;
 
   constructor(readonly containerId: string, readonly netnsPath: string, private created: boolean) {
     if (!created) this.steps.push({ side: 'inside', lines: ['link set lo up'] });
@@ -57,8 +60,8 @@ class SandboxBuilder implements Sandbox {
   async flush(): Promise<void> {
     for (const step of this.steps.splice(0)) {
       if (step.side === 'outside') await ipBatch(step.lines, { side: 'outside' });
-      else await ipBatch(step.lines, { side: 'inside', netns: this.netnsPath, create: !this.created });
-      if (step.side === 'inside') this.created = true;
+      else await ipBatch(step.lines, { side: 'inside', netns: this.netnsPath, create: !this.created, enableIpv6: this.enableIpv6 });
+      if (step.side === 'inside') { this.created = true; this.enableIpv6 = false; }
     }
   }
 }
@@ -71,6 +74,8 @@ export class Manager {
   private readonly defaults: { subnet: string; mtu?: number };
   private hostFilesCache: HostFiles | undefined;
   private jumpsChecked = false;
+  /** what this process knows of Berth's ip6tables chains (they exist only while an IPv6 network does) */
+  private v6Chains: 'unknown' | 'present' | 'absent' = 'unknown';
   private forceJumpCheck = false;
   private readonly dnsSyncs = new Map<string, () => Promise<void>>();
 
@@ -126,15 +131,15 @@ export class Manager {
 
   async create(req: NetworkCreateRequest): Promise<{ id: string }> {
     if (!NAME_PATTERN.test(req.name)) throw new InvalidArgumentError('network name', `"${req.name}" must match ${NAME_PATTERN}`);
-    if (req.ipv6) throw new InvalidArgumentError('ipv6', 'IPv6 networks are not supported yet', 'create an IPv4 network');
     const driver = driverFor(req.driver ?? 'bridge');
     if (driver.mode !== 'private') throw new InvalidArgumentError('driver', `only one ${driver.kind} network can exist`, 'use the built-in one');
+    if (req.ipv6 && !driver.needsSubnet) throw new InvalidArgumentError('ipv6', `the ${driver.kind} driver has no IP addresses to give`);
     return withFileLock(this.store.locks.networks(), async () => {
       const nets = await this.ensureBuiltinsLocked();
       if (nets.some((n) => n.name === req.name)) throw new AlreadyExistsError('network', req.name);
-      const ipam = driver.needsSubnet ? this.planSubnet(req, nets) : undefined;
+      const pools = driver.needsSubnet ? this.planSubnets(req, nets) : {};
       const rec = this.newRecord(req.name, driver.kind, {
-        internal: req.internal ?? false, options: { ...req.options }, labels: { ...req.labels }, ...(ipam ? { ipam } : {}),
+        internal: req.internal ?? false, ipv6: req.ipv6 ?? false, options: { ...req.options }, labels: { ...req.labels }, ...pools,
       });
       const bridgeOf = (n: NetworkRecord) => (n.driver === 'bridge' ? (n.driverOptions as { bridge: string }).bridge : undefined);
       const clash = bridgeOf(rec) && nets.find((n) => bridgeOf(n) === bridgeOf(rec));
@@ -144,37 +149,13 @@ export class Manager {
     });
   }
 
-  private planSubnet(req: NetworkCreateRequest, nets: readonly NetworkRecord[]): NonNullable<NetworkRecord['ipam']> {
-    if ((req.subnets?.length ?? 0) > 1) throw new InvalidArgumentError('subnet', 'only one IPv4 subnet per network is supported');
-    if ((req.gateways?.length ?? 0) > 1 || (req.ipRanges?.length ?? 0) > 1) throw new InvalidArgumentError('gateway', 'one gateway and one ip-range per network');
-    const taken = nets.filter((n) => n.ipam).map((n) => ({ name: n.name, net: parseCidr(n.ipam!.subnet, 'subnet') }));
-    let subnet: Ipv4Net;
-    if (req.subnets?.[0]) {
-      subnet = parseCidr(req.subnets[0], 'subnet');
-      const other = taken.find((t) => overlaps(t.net, subnet));
-      if (other) throw new InvalidArgumentError('subnet', `${req.subnets[0]} overlaps network ${other.name} (${formatCidr(other.net)})`, 'pick a subnet no other network uses');
-    } else {
-      if (req.gateways?.length || req.ipRanges?.length) throw new InvalidArgumentError('gateway', 'a gateway or ip-range needs --subnet');
-      subnet = this.autoSubnet(taken.map((t) => t.net));
-    }
-    const range = assignableRange(subnet);
-    const gateway = req.gateways?.[0] ?? formatIpv4(range.first);
-    const gw = parseIpv4(gateway);
-    if (gw === undefined || !contains(subnet, gw) || gw < range.first || gw > range.last) {
-      throw new InvalidArgumentError('gateway', `${gateway} is not a host address inside ${formatCidr(subnet)}`);
-    }
-    const ipRange = req.ipRanges?.[0];
-    if (ipRange && !within(parseCidr(ipRange, 'ip-range'), subnet)) throw new InvalidArgumentError('ip-range', `${ipRange} is not inside ${formatCidr(subnet)}`);
-    return { subnet: formatCidr(subnet), gateway, ...(ipRange ? { ipRange } : {}) };
-  }
-
-  private autoSubnet(taken: readonly Ipv4Net[]): Ipv4Net {
-    const busy = [...taken, ...hostRoutes()];
-    for (let i = 0; i < AUTO_POOL.count; i++) {
-      const cand = { base: AUTO_POOL.base + i * 256, prefix: 24 };
-      if (!busy.some((b) => overlaps(b, cand))) return cand;
-    }
-    throw new BadStateError('no free subnet left in 10.89.0.0/16', 'give one with --subnet');
+  /** One IPv4 subnet, and one IPv6 subnet with --ipv6 (given or from the ULA pool); see subnets.ts. */
+  private planSubnets(req: NetworkCreateRequest, nets: readonly NetworkRecord[]): Pick<NetworkRecord, 'ipam' | 'ipam6'> {
+    const want = splitByFamily(req);
+    const taken = (pick: (n: NetworkRecord) => NetworkRecord['ipam']) => nets.flatMap((n) => (pick(n) ? [{ name: n.name, subnet: pick(n)!.subnet }] : []));
+    const ipam = planPool(IPV4, want.v4, taken((n) => n.ipam), hostRoutes());
+    if (!req.ipv6) return { ipam };
+    return { ipam, ipam6: planPool(IPV6, want.v6, taken((n) => n.ipam6), hostRoutes6()) };
   }
 
   private async find(ref: string): Promise<NetworkRecord> {
@@ -252,12 +233,40 @@ export class Manager {
   private readonly applyFirewall = coalesced(() => withFileLock(this.store.locks.firewall(this.prefix), async () => {
     const [nets, sbs] = await Promise.all([this.store.listNetworks(), this.store.listSandboxes()]);
     const rules = this.firewallRules(nets, sbs.filter((s) => !s.removing));
-    let fixes: ReturnType<typeof jumpFixes> = { filter: [], nat: [] };
-    if (!this.jumpsChecked || this.forceJumpCheck) fixes = jumpFixes(await iptablesSave(), this.prefix);
-    await iptablesRestore(renderRestore(this.prefix, rules, fixes));
+    const force = this.forceJumpCheck;
+    const apply4 = async () => {
+      let fixes: ReturnType<typeof jumpFixes> = { filter: [], nat: [] };
+      if (!this.jumpsChecked || force) fixes = jumpFixes(await iptablesSave(), this.prefix);
+      await iptablesRestore(renderRestore(this.prefix, rules, fixes));
+    };
+    await Promise.all([apply4(), this.applyFirewall6(nets, force)]);
     this.jumpsChecked = true;
     this.forceJumpCheck = false;
   }));
+
+  /**
+   * ip6tables gets the same chains and jumps while some network has an IPv6 subnet, and none otherwise:
+   * an IPv4-only host pays no ip6tables process per rewrite once this process knows they are gone.
+   */
+  private async applyFirewall6(nets: readonly NetworkRecord[], force: boolean): Promise<void> {
+    const rules = this.firewallRules6(nets);
+    if (rules) {
+      let fixes: ReturnType<typeof jumpFixes> = { filter: [], nat: [] };
+      if (this.v6Chains !== 'present' || force) fixes = jumpFixes(await iptablesSave(6), this.prefix);
+      await iptablesRestore(renderRestore(this.prefix, rules, fixes), 6);
+      this.v6Chains = 'present';
+    } else if (this.v6Chains !== 'absent' || force) {
+      await this.removeChains(6);
+    }
+  }
+
+  /** Deletes our jumps (every copy) and chains in one family; the caller holds the firewall lock. */
+  private async removeChains(family: 4 | 6): Promise<void> {
+    const saved = await iptablesSave(family);
+    if (anythingOurs(saved, this.prefix)) await iptablesRestore(renderRemoval(saved, this.prefix), family);
+    if (family === 4) this.jumpsChecked = false;
+    else this.v6Chains = 'absent';
+  }
 
   /**
    * Adds a new sandbox's port rules by appending them to our chains: ~1 ms, where a rewrite costs ~30
@@ -288,10 +297,18 @@ export class Manager {
       const eps: FirewallEndpoint[] = sbs.flatMap((s) => s.endpoints
         .filter((e) => e.networkId === net.id && e.ipv4)
         .map((e) => ({ containerId: s.containerId, ipv4: e.ipv4!, ports: this.portsEndpoint(s, nets) === e ? s.ports : [] })));
-      const part = driver.firewall(net, eps, chains);
-      for (const k of Object.keys(rules) as (keyof FirewallRules)[]) rules[k].push(...(part[k] ?? []));
+      mergeRules(rules, driver.firewall(net, eps, chains));
     }
     return rules;
+  }
+
+  /** The ip6tables rules of every network with an IPv6 subnet, or undefined when there is none. */
+  private firewallRules6(nets: readonly NetworkRecord[]): Required<FirewallRules> | undefined {
+    const chains = chainNames(this.prefix);
+    const rules: Required<FirewallRules> = { forward: [], isolation1: [], isolation2: [], dnat: [], postrouting: [] };
+    const v6 = nets.filter((n) => n.ipam6 && driverFor(n.driver).firewall6);
+    for (const net of v6) mergeRules(rules, driverFor(net.driver).firewall6!(net, chains));
+    return v6.length ? rules : undefined;
   }
 
   /** Ports are published on the first endpoint whose driver does NAT (Docker: the gateway endpoint). */
@@ -309,9 +326,10 @@ export class Manager {
     if (!sync) {
       sync = coalesced(() => withFileLock(this.store.locks.network(net.id), async () => {
         const sbs = (await this.store.listSandboxes()).filter((s) => !s.removing);
+        // IPv6 lines become AAAA records; dnsmasq still listens on the IPv4 gateway only.
         const entries = sbs.flatMap((s) => s.endpoints
           .filter((e) => e.networkId === net.id && e.ipv4)
-          .map((e) => ({ ip: e.ipv4!, names: [s.name, shortId(s.containerId), ...e.aliases] })));
+          .flatMap((e) => [e.ipv4!, ...(e.ipv6 ? [e.ipv6] : [])].map((ip) => ({ ip, names: [s.name, shortId(s.containerId), ...e.aliases] }))));
         const server = new NameServer(this.store.dnsDir(net.id));
         if (!entries.length) return server.stop();
         await server.sync(net.ipam!.gateway, entries, usableUpstreams(this.host.resolv));
@@ -372,6 +390,7 @@ export class Manager {
     const req = base.request;
     const sb: SandboxRecord = { ...base, netnsPath: this.netnsPathOf(base.containerId) };
     if (req.ip && (nets[0]!.builtin || !nets[0]!.ipam)) throw new InvalidArgumentError('ip', 'user specified IP address is supported on user defined networks only');
+    if (req.ip6 && !nets[0]!.ipam6) throw new InvalidArgumentError('ip6', `--ip6 ${req.ip6}: network ${nets[0]!.name} has no IPv6 subnet`, 'create the network with --ipv6');
     if (req.mac && !/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i.test(req.mac)) throw new InvalidArgumentError('mac-address', `${req.mac} is not a MAC address`);
     const requests = portRequests(req.publish ?? [], req.publishAll ?? false, base.exposedPorts);
     if (requests.length && !this.portsEndpoint({ ...sb, endpoints: nets.map((n) => ({ networkId: n.id }) as EndpointRecord) }, nets)) {
@@ -380,17 +399,20 @@ export class Manager {
     sb.endpoints = nets.map((net, i) => this.plannedEndpoint(sb, net, i));
     const routed = sb.endpoints.find((_, i) => !nets[i]!.internal);
     if (routed) routed.defaultRoute = true;
+    const routed6 = sb.endpoints.find((_, i) => !nets[i]!.internal && nets[i]!.ipam6);
+    if (routed6) routed6.defaultRoute6 = true;
     await this.store.writeSandbox(sb); // incomplete, before any host object exists
     sb.ports = await this.ports.reserve(sb.containerId, requests);
     await this.store.writeSandbox(sb);
 
     await ensureDir(this.store.layout.netns);
     const builder = new SandboxBuilder(sb.containerId, sb.netnsPath!, false);
+    builder.enableIpv6 = nets.some((n) => n.ipam6) && ipv6DisabledInNewNetns();
     for (const [i, ep] of sb.endpoints.entries()) {
       const net = nets[i]!;
       const driver = driverFor(net.driver);
       await this.ensureNetwork(net, driver);
-      if (net.ipam) await this.allocate(sb, ep, net, i === 0 ? req.ip : undefined);
+      if (net.ipam) await this.allocate(sb, ep, net, i === 0 ? { ip: req.ip, ip6: req.ip6 } : {});
       Object.assign(ep, await driver.join(net, ep, builder));
     }
     await builder.flush();
@@ -415,16 +437,29 @@ export class Manager {
     };
   }
 
-  private async allocate(sb: SandboxRecord, ep: EndpointRecord, net: NetworkRecord, wanted: string | undefined): Promise<void> {
+  /** Addresses from each family the network has; the record is written after each, so detach finds them. */
+  private async allocate(sb: SandboxRecord, ep: EndpointRecord, net: NetworkRecord, wanted: { ip?: string; ip6?: string }): Promise<void> {
     const ipam = net.ipam!;
-    ep.ipv4 = await this.poolOf(net).allocate(sb.containerId, wanted);
+    ep.ipv4 = await this.poolOf(net).allocate(sb.containerId, wanted.ip);
     ep.prefixLength = parseCidr(ipam.subnet, 'subnet').prefix;
     ep.gateway = ipam.gateway;
     await this.store.writeSandbox(sb);
+    if (!net.ipam6) return;
+    ep.ipv6 = await this.poolOf(net, 6).allocate(sb.containerId, wanted.ip6);
+    ep.prefixLength6 = parseCidr6(net.ipam6.subnet, 'subnet').prefix;
+    ep.gateway6 = net.ipam6.gateway;
+    await this.store.writeSandbox(sb);
   }
 
-  private poolOf(net: NetworkRecord): AddressPool {
-    return new AddressPool(this.store.ipamDir(net.id), this.store.locks.ipam(net.id), net.name, net.ipam!);
+  private poolOf(net: NetworkRecord, family: 4 | 6 = 4): AddressPool {
+    const spec = family === 6 ? net.ipam6! : net.ipam!;
+    return new AddressPool(this.store.ipamDir(net.id), this.store.locks.ipam(net.id), net.name, spec, family);
+  }
+
+  /** Frees both addresses of an endpoint (each only if the container still holds it). */
+  private async release(ctrId: string, ep: EndpointRecord, net: NetworkRecord | undefined): Promise<void> {
+    if (ep.ipv4 && net?.ipam) await this.poolOf(net).release(ctrId, ep.ipv4);
+    if (ep.ipv6 && net?.ipam6) await this.poolOf(net, 6).release(ctrId, ep.ipv6);
   }
 
   private async finish(sb: SandboxRecord): Promise<SandboxStatus> {
@@ -461,10 +496,7 @@ export class Manager {
         const going = sb.mode === 'private' && isMountPoint(this.netnsPathOf(ctrId));
         if (net) await driverFor(net.driver).leave(net, ep, { ...sb, sandboxGoing: going });
       }),
-      ...sb.endpoints.filter((ep) => ep.ipv4).map((ep) => async () => {
-        const net = netOf(ep);
-        if (net?.ipam) await this.poolOf(net).release(ctrId, ep.ipv4!);
-      }),
+      ...sb.endpoints.map((ep) => () => this.release(ctrId, ep, netOf(ep))),
       async () => { if (sb.ports.length) await this.ports.releaseWhere((o) => o !== ctrId); },
       async () => { if (sb.ports.length) await this.applyFirewall(); },
       ...sb.endpoints.map((ep) => async () => { const net = netOf(ep); if (net) await this.syncDns(net); }),
@@ -520,17 +552,20 @@ export class Manager {
     if (!sb || sb.removing) throw new BadStateError(`container ${shortId(ctrId)} has no network sandbox`, 'start the container first: connect changes a running container');
     if (sb.mode !== 'private' || driver.mode !== 'private') throw new BadStateError(`container ${sb.name} uses network mode ${sb.mode}`, 'only containers on bridge-like networks can be connected');
     if (sb.endpoints.some((e) => e.networkId === net.id)) throw new AlreadyExistsError('network', `endpoint of ${sb.name} on ${net.name}`, 'disconnect it first');
-    if (opts.ip6) throw new InvalidArgumentError('ip6', 'IPv6 is not supported yet');
+    if (opts.ip6 && !net.ipam6) throw new InvalidArgumentError('ip6', `--ip6 ${opts.ip6}: network ${net.name} has no IPv6 subnet`, 'create the network with --ipv6');
     const used = new Set(sb.endpoints.map((e) => e.interface));
     let index = 0;
     while (used.has(`eth${index}`)) index++;
     const ep = this.plannedEndpoint({ ...sb, request: { ...sb.request, mac: undefined, aliases: opts.aliases ?? [] } }, net, index);
     if (!net.internal && !sb.endpoints.some((e) => e.defaultRoute)) ep.defaultRoute = true;
+    if (!net.internal && net.ipam6 && !sb.endpoints.some((e) => e.defaultRoute6)) ep.defaultRoute6 = true;
     sb.endpoints.push(ep);
     await this.store.writeSandbox(sb);
     await this.ensureNetwork(net, driver);
-    if (net.ipam) await this.allocate(sb, ep, net, opts.ip);
+    if (net.ipam) await this.allocate(sb, ep, net, { ip: opts.ip, ip6: opts.ip6 });
     const builder = new SandboxBuilder(ctrId, sb.netnsPath!, true);
+    // A netns made before it had any IPv6 endpoint may have IPv6 off.
+    builder.enableIpv6 = !!net.ipam6 && ipv6DisabledInNewNetns();
     Object.assign(ep, await driver.join(net, ep, builder));
     await builder.flush();
     delete ep.incomplete;
@@ -548,7 +583,7 @@ export class Manager {
     await runTeardown([
       () => driverFor(net.driver).leave(net, ep, { ...sb, sandboxGoing: false }),
       async () => { await ipBatch([`link del ${ep.interface}`], { side: 'inside', netns: sb.netnsPath! }).catch((err) => { if (!/Cannot find device/.test(String((err as Error).message))) throw err; }); },
-      async () => { if (ep.ipv4 && net.ipam) await this.poolOf(net).release(ctrId, ep.ipv4); },
+      () => this.release(ctrId, ep, net),
       () => this.store.writeSandbox(sb),
       () => this.applyFirewall(),
       () => this.syncDns(net),
@@ -577,8 +612,8 @@ export class Manager {
       ...nets.map((n) => () => new NameServer(this.store.dnsDir(n.id)).stop()),
       ...nets.map((n) => () => driverFor(n.driver).deleteNetwork(n as NetworkRecord)),
       () => withFileLock(this.store.locks.firewall(this.prefix), async () => {
-        await iptablesRestore(renderRemoval(await iptablesSave(), this.prefix));
-        this.jumpsChecked = false;
+        await this.removeChains(4);
+        await this.removeChains(6);
       }),
     ]);
   }
@@ -588,6 +623,10 @@ export class Manager {
 function runcMadeNetns(owner: SandboxRecord, pid: number | undefined): string {
   if (!pid) throw new BadStateError(`cannot join the network of container ${shortId(owner.containerId)}: its process is not known`, 'start that container first');
   return `/proc/${pid}/ns/net`;
+}
+
+function mergeRules(into: Required<FirewallRules>, part: FirewallRules): void {
+  for (const k of Object.keys(into) as (keyof FirewallRules)[]) into[k].push(...(part[k] ?? []));
 }
 
 function randomMac(): string {
@@ -602,12 +641,12 @@ function summarize(net: NetworkRecord, sbs: readonly SandboxRecord[]): NetworkSu
     if (!ep || sb.removing) continue;
     containers[sb.containerId] = {
       name: sb.name, endpoint: createHash('sha256').update(`${sb.containerId}/${net.id}`).digest('hex'),
-      ...(ep.ipv4 ? { ipv4: `${ep.ipv4}/${ep.prefixLength}` } : {}), mac: ep.mac,
+      ...(ep.ipv4 ? { ipv4: `${ep.ipv4}/${ep.prefixLength}` } : {}), ...(ep.ipv6 ? { ipv6: `${ep.ipv6}/${ep.prefixLength6}` } : {}), mac: ep.mac,
     };
   }
   return {
     id: net.id, name: net.name, driver: net.driver, scope: 'local', created: net.created, internal: net.internal, ipv6: net.ipv6,
-    subnets: net.ipam ? [{ subnet: net.ipam.subnet, gateway: net.ipam.gateway, ...(net.ipam.ipRange ? { ipRange: net.ipam.ipRange } : {}) }] : [],
+    subnets: [net.ipam, net.ipam6].flatMap((p) => (p ? [{ subnet: p.subnet, gateway: p.gateway, ...(p.ipRange ? { ipRange: p.ipRange } : {}) }] : [])),
     options: net.options, labels: net.labels, containers,
   };
 }

@@ -31,6 +31,7 @@ export function sandboxStatus(
   const endpoints = sb.endpoints.map((ep) => ({
     network: ep.networkName, networkId: ep.networkId, ipv4: ep.ipv4, prefixLength: ep.prefixLength, mac: ep.mac,
     gateway: ep.gateway, interface: ep.interface, aliases: ep.aliases,
+    ...(ep.ipv6 ? { ipv6: `${ep.ipv6}/${ep.prefixLength6}`, gateway6: ep.gateway6 } : {}),
   }));
   const base = { mode: sb.mode, ports: sb.ports, endpoints, hostname: `${sb.hostname}\n`, ...(sb.netnsPath ? { netnsPath: sb.netnsPath } : {}) };
 
@@ -48,7 +49,8 @@ export function sandboxStatus(
     if (!ip) throw new BadStateError(`cannot link to container ${l.name}: it has no IP address`, 'start the linked container first, on the same network');
     return { ip, names: [l.alias, shortId(l.id), l.name] };
   });
-  const self: HostEntry[] = sb.endpoints.filter((e) => e.ipv4).map((e) => ({ ip: e.ipv4!, names: [fqdn, sb.hostname, shortId(sb.containerId)] }));
+  const selfNames = [fqdn, sb.hostname, shortId(sb.containerId)];
+  const self: HostEntry[] = sb.endpoints.flatMap((e) => [e.ipv4, e.ipv6].filter((ip): ip is string => !!ip).map((ip) => ({ ip, names: selfNames })));
   const primaryNet = primary ? nets.get(primary.networkId) : undefined;
   const embedded = primaryNet?.dns && primary?.gateway ? primary.gateway : undefined;
   return {

@@ -17,6 +17,8 @@ export interface NetworkRecord<O = unknown> {
   ipv6: boolean;
   /** One IPv4 subnet per network; gateway is always set when a subnet is. */
   ipam?: { subnet: string; gateway: string; ipRange?: string };
+  /** The IPv6 subnet of a dual-stack network (`--ipv6`); only with `ipam`. */
+  ipam6?: { subnet: string; gateway: string; ipRange?: string };
   /** The raw `-o` options, for inspect. */
   options: Record<string, string>;
   driverOptions: O;
@@ -39,8 +41,13 @@ export interface EndpointRecord {
   ipv4?: string;
   prefixLength?: number;
   gateway?: string;
+  ipv6?: string;
+  prefixLength6?: number;
+  gateway6?: string;
   /** whether the default route goes through this endpoint's gateway (one endpoint per sandbox) */
   defaultRoute?: boolean;
+  /** the same for IPv6: the first routed endpoint with an IPv6 address */
+  defaultRoute6?: boolean;
   mac: string;
   aliases: string[];
   /** set before any host object is made, cleared once the endpoint works */
@@ -123,6 +130,8 @@ export interface NetworkDriver<O = unknown> {
   leave(net: NetworkRecord<O>, ep: EndpointRecord, sandbox: { containerId: string; netnsPath?: string; sandboxGoing: boolean }): Promise<void>;
   /** iptables lines for the network and its endpoints; see firewall.ts for the chains. */
   firewall?(net: NetworkRecord<O>, endpoints: readonly FirewallEndpoint[], chains: ChainNames): FirewallRules;
+  /** ip6tables lines for a network with `ipam6`, in chains of the same names (no published ports on IPv6). */
+  firewall6?(net: NetworkRecord<O>, chains: ChainNames): FirewallRules;
 }
 
 export interface FirewallEndpoint {
@@ -169,9 +178,11 @@ export interface SandboxEndpointStatus {
   networkId: string;
   ipv4?: string;
   prefixLength?: number;
+  /** address/prefix, e.g. fd00:b5e7::2/64 */
   ipv6?: string;
   mac?: string;
   gateway?: string;
+  gateway6?: string;
   interface?: string;
   aliases: string[];
 }

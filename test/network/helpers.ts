@@ -21,6 +21,8 @@ export interface NetEnv {
   /** berthtN<suffix>, ≤ 15 chars */
   bridge(suffix: string): string;
   subnet(k: number): string;
+  /** fd42:7e57:N:k::/64, a ULA of the tests' own */
+  subnet6(k: number): string;
   /** every host interface a sandbox of this env ever had, for the leak check */
   seen: Set<string>;
   procs: ResultPromise[];
@@ -42,6 +44,7 @@ export async function makeEnv(n: number): Promise<NetEnv> {
     mgr: openNetworkManager(layout, { defaultBridge: { name: `bertht${n}d`, subnet: `10.232.${n}.0/24` }, chainPrefix: prefix }),
     bridge: (s) => `bertht${n}${s}`,
     subnet: (k) => `10.231.${n * 4 + k}.0/24`,
+    subnet6: (k) => `fd42:7e57:${n.toString(16)}${k ? `:${k}` : ''}::/64`,
     async noteInterfaces() {
       const dir = path.join(layout.runroot, 'net', 'sandboxes');
       for (const f of await readdir(dir).catch(() => [] as string[])) {
@@ -85,8 +88,10 @@ export async function leftovers(env: NetEnv): Promise<string[]> {
   const links = await readdir('/sys/class/net');
   for (const l of links) if (l.startsWith(`bertht${env.n}`) && /^bertht\d+/.exec(l)?.[0] === `bertht${env.n}`) leaks.push(`link ${l}`);
   for (const f of await readdir(env.layout.netns).catch(() => [] as string[])) leaks.push(`netns ${f}`);
-  const save = (await run('iptables-save', [])).stdout;
-  for (const line of save.split('\n')) if (line.includes(`${env.prefix}-`) || line.includes(`berth:${env.prefix}"`)) leaks.push(`rule ${line}`);
+  for (const tool of ['iptables-save', 'ip6tables-save']) {
+    const save = (await run(tool, [])).stdout;
+    for (const line of save.split('\n')) if (line.includes(`${env.prefix}-`) || line.includes(`berth:${env.prefix}"`)) leaks.push(`${tool} rule ${line}`);
+  }
   if (readFileSync('/proc/self/mountinfo', 'utf8').includes(env.root)) leaks.push('mounts under root');
   const ps = await run('ps', ['-eo', 'args']);
   if (ps.stdout.includes(env.root)) leaks.push('processes using root');
@@ -115,8 +120,8 @@ export function spawnInNetns(env: NetEnv, netns: string, args: string[]): void {
   env.procs.push(execa('nsenter', [`--net=${netns}`, ...args], { reject: false }));
 }
 
-export async function save(): Promise<string> {
-  return (await run('iptables-save', [])).stdout;
+export async function save(tool: 'iptables-save' | 'ip6tables-save' = 'iptables-save'): Promise<string> {
+  return (await run(tool, [])).stdout;
 }
 
 export function linesWith(text: string, needle: string): string[] {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { chainNames } from '../firewall.js';
 import type { NetworkRecord } from '../types.js';
-import { bridgeDriver, bridgeRules, type BridgeOptions } from './bridge.js';
+import { bridgeDriver, bridgeRules, bridgeRules6, type BridgeOptions } from './bridge.js';
 
 const ID = 'c'.repeat(64);
 const net = (over: Partial<NetworkRecord<BridgeOptions>> = {}): NetworkRecord<BridgeOptions> => ({
@@ -26,6 +26,16 @@ describe('bridge rules', () => {
     expect(r.dnat).toEqual([]);
     expect(r.postrouting).toEqual([]);
     expect(r.forward!.filter((l) => l.endsWith('-j DROP'))).toHaveLength(2);
+  });
+
+  it('gives IPv6 the same structure without published ports or the 127.0.0.0/8 masquerade', () => {
+    const v6 = { ipam6: { subnet: 'fd42:7e57:1::/64', gateway: 'fd42:7e57:1::1' } };
+    const r = bridgeRules6(net(v6), chains);
+    expect(r.isolation1).toHaveLength(1);
+    expect(r.dnat).toEqual([]);
+    expect(r.postrouting).toEqual([`-s fd42:7e57:1::/64 ! -o berthx -m comment --comment "berth:net:ffffffffffff" -j MASQUERADE`]);
+    expect(r.forward!.at(-1)).toContain('-i berthx ! -o berthx');
+    expect(bridgeRules6(net({ ...v6, internal: true }), chains).postrouting).toEqual([]);
   });
 
   it('reads Docker options into a typed record', () => {

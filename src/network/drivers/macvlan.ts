@@ -1,7 +1,7 @@
 import { InvalidArgumentError, NotFoundError } from '../../errors.js';
 import { deleteLink, ipBatch, linkExists } from '../hostnet.js';
 import type { NetworkDriver, NetworkRecord } from '../types.js';
-import { readIfName, refuseUnknown } from './options.js';
+import { endpointAddressLines, readIfName, refuseUnknown } from './options.js';
 
 export interface MacvlanOptions {
   /** the host interface the macvlans hang off: `parent`, or `parent.vlan` */
@@ -58,11 +58,7 @@ export const macvlanDriver: NetworkDriver<MacvlanOptions> = {
     const { link, mode } = net.driverOptions;
     // Created from the host (its parent lives there) straight into the netns, already named eth<N>.
     sandbox.outside([`link add name ${ep.interface} link ${link} address ${ep.mac} netns ${sandbox.netnsPath} type macvlan mode ${mode}`]);
-    sandbox.inside([
-      `addr add ${ep.ipv4}/${ep.prefixLength} dev ${ep.interface}`,
-      `link set ${ep.interface} up`,
-      ...(ep.gateway && ep.defaultRoute ? [`route add default via ${ep.gateway} dev ${ep.interface}`] : []),
-    ]);
+    sandbox.inside(endpointAddressLines(ep));
     return {};
   },
 
