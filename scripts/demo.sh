@@ -9,10 +9,10 @@ port=${BERTH_DEMO_PORT:-18080}
 cleanup() { berth rm -f "$name" >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 
-echo "+ berth run --rm busybox sh -c 'hostname; ip -4 addr show eth0; ip route'"
+echo "+ berth run --rm busybox sh -c 'echo \"hello from \$(hostname)\"; ip -4 -o addr show eth0; ip route'"
 berth run --rm busybox sh -c 'echo "hello from $(hostname)"; ip -4 -o addr show eth0; ip route'
 
-echo "+ berth run -d --name $name -p 127.0.0.1:$port:80 busybox httpd -f -p 80 -h /www"
+echo "+ berth run -d --name $name -p 127.0.0.1:$port:80 busybox sh -c '... exec httpd -f -p 80 -h /www'"
 berth run -d --name "$name" -p "127.0.0.1:$port:80" busybox sh -c 'mkdir -p /www && echo "served by a berth container" > /www/index.html && exec httpd -f -p 80 -h /www'
 berth ps
 for _ in $(seq 1 50); do
