@@ -12,6 +12,13 @@ import { openStorage } from '../storage/index.js';
 import * as bundle from '../bundle/index.js';
 import { InvalidArgumentError } from '../errors.js';
 
+/**
+ * Runs the monitor's exit command unless the attached `berth run` named in $1 is alive: that process does
+ * the exit work itself, and a second node process started now would only compete with it for the CPU (if
+ * it dies, repair finishes the work). $1 holds "pid starttime"; the pid suffices here, repair checks both.
+ */
+export const CLEANUP_GUARD = 'read -r pid _ < "$1" 2>/dev/null; [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && exit 0; shift; exec "$@"';
+
 /** bin/berth.js of this package, found from this module whether it runs from src/ (tests) or dist/src/. */
 function berthBin(): string {
   let dir = path.dirname(fileURLToPath(import.meta.url));
@@ -55,9 +62,7 @@ export class Engine implements EngineApi {
       runtime: createRuntime(layout, host),
       network,
       cleanupCommand: (id, attachedPidFile) => [
-        // When an attached `berth run` is alive it does the exit work itself; a second node process
-        // started now would only compete with it for the CPU. If it dies, repair finishes the work.
-        '/bin/sh', '-c', '[ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null && exit 0; shift; exec "$@"', 'berth-cleanup',
+        '/bin/sh', '-c', CLEANUP_GUARD, 'berth-cleanup',
         attachedPidFile, process.execPath, bin, '--root', layout.root, '--runroot', layout.runroot, 'container', 'cleanup', id,
       ],
     })));

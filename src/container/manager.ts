@@ -9,7 +9,7 @@ import { newContainerId, shortId, type ContainerId } from '../ids.js';
 import type { CreateRequest, ResourceRequest } from '../options.js';
 import type { StoreLayout } from '../paths.js';
 import { readJson, writeFileAtomic } from '../util/fs.js';
-import { acquireLock, withLock } from '../util/lock.js';
+import { acquireLock, processStartTime, withLock } from '../util/lock.js';
 import { EventLog } from '../events.js';
 import { inspectView, summaryView } from './views.js';
 import { generateName } from './names.js';
@@ -102,6 +102,7 @@ export class ContainerManager {
         throw new BadStateError(`container ${rec.name} is already running`, 'stop it first, or use "berth restart"');
       }
       rec.manuallyStopped = false;
+      delete rec.keepOnExit;
       await this.startLocked(rec);
     });
   }
@@ -182,7 +183,7 @@ export class ContainerManager {
   async run(req: CreateRequest, opts: RunOptions = {}): Promise<{ id: string; exitCode?: number; warnings: string[] }> {
     const { id, warnings } = await this.create(req);
     opts.onCreated?.(id);
-    if (!opts.detach) await writeFileAtomic(containerPaths(this.layout, id).attached, String(process.pid));
+    if (!opts.detach) await writeFileAtomic(containerPaths(this.layout, id).attached, processTag(process.pid) + '\n');
     try {
       await this.start(id);
     } catch (err) {
@@ -191,7 +192,8 @@ export class ContainerManager {
     }
     if (opts.detach) return { id, warnings };
     const rec = await this.mustLoad(id);
-    const exited = () => this.deps.runtime.exitStatus(id).then((s) => s !== undefined);
+    // Ended when the exit is recorded, or when someone else already cleaned the container away.
+    const exited = async () => (await this.deps.runtime.exitStatus(id)) !== undefined || !(await this.records.load(id));
     const attached = this.deps.runtime.attach(id, { ...(opts.io ?? {}), logPath: containerPaths(this.layout, id).log, tty: rec.tty }, exited);
     const exitCode = await this.deps.runtime.waitExit(id);
     await attached;
@@ -237,9 +239,12 @@ export class ContainerManager {
       const rec = await this.records.load(rec0.id);
       if (!rec || !LIVE.has(rec.state)) return undefined;
       if (!(await this.finishExit(rec))) return undefined;
-      if (rec.autoRemove) return 'remove' as const;
+      // A manual `restart` does not remove a --rm container (Docker's HasBeenManuallyRestarted).
+      if (rec.autoRemove && !rec.keepOnExit) return 'remove' as const;
       if (shouldRestart(rec)) {
         rec.state = 'restarting';
+        // Who will restart it after the back-off: if that process dies, repair sees it (see repairInterrupted).
+        rec.restarter = processTag(process.pid);
         await this.records.save(rec);
         return 'restart' as const;
       }
@@ -253,6 +258,7 @@ export class ContainerManager {
       await withLock(lock, async () => {
         const cur = await this.records.load(rec0.id);
         if (!cur || cur.state !== 'restarting' || cur.manuallyStopped) return;
+        delete cur.restarter;
         cur.restartCount += 1;
         await this.startLocked(cur);
       });
@@ -299,17 +305,24 @@ export class ContainerManager {
 
   // ------------------------------------------------------------------ stop / kill / restart / remove
 
-  async stop(ref: string, opts: { timeout?: number; signal?: string } = {}): Promise<void> {
+  async stop(ref: string, opts: { timeout?: number; signal?: string; forRestart?: boolean } = {}): Promise<void> {
     const rec = await this.records.resolve(ref);
     const live = await this.observed(rec);
     if (live.state === 'restarting') {
-      await this.markStopped(rec.id, 'exited');
-      return;
+      // Only a container still waiting out its back-off becomes exited; one already started again is
+      // stopped the normal way below.
+      if (await this.markStopped(rec.id, { keepOnExit: opts.forRestart, fromRestarting: true })) return;
     }
-    if (!LIVE.has(live.state)) return this.cleanup(rec.id);
-    await this.markStopped(rec.id);
+    if (!LIVE.has(live.state)) {
+      // Exited but not cleaned up yet: a stop still means "do not restart it".
+      await this.markStopped(rec.id, { keepOnExit: opts.forRestart });
+      return this.cleanup(rec.id);
+    }
+    await this.markStopped(rec.id, { keepOnExit: opts.forRestart });
     const signal = normalizeSignal(opts.signal ?? rec.stopSignal, '--signal');
-    const timeout = (opts.timeout ?? rec.stopTimeout) * 1000;
+    const stopTimeout = opts.timeout ?? rec.stopTimeout;
+    // Docker: a negative timeout waits for the container however long it takes.
+    const timeout = stopTimeout < 0 ? Infinity : stopTimeout * 1000;
     if (live.state === 'paused') await this.deps.runtime.resume(rec.id).catch(() => {});
     await this.deps.runtime.kill(rec.id, signal).catch(ignoreGone);
     if (!(await this.waitExitFor(rec.id, timeout))) {
@@ -338,7 +351,7 @@ export class ContainerManager {
   }
 
   async restart(ref: string, opts: { timeout?: number } = {}): Promise<void> {
-    await this.stop(ref, opts);
+    await this.stop(ref, { ...opts, forRestart: true });
     await this.start(ref);
     const rec = await this.records.resolve(ref);
     await this.events.emit('container', 'restart', rec.id, { name: rec.name });
@@ -356,10 +369,20 @@ export class ContainerManager {
       if (live.state === 'paused') await this.deps.runtime.resume(rec.id).catch(() => {});
       await this.deps.runtime.kill(rec.id, 'SIGKILL', { all: true }).catch(ignoreGone);
       await this.waitExitFor(rec.id, 10_000);
+      await this.cleanup(rec.id);
     }
     await withLock(containerPaths(this.layout, rec.id).lock, async () => {
       const cur = await this.records.load(rec.id);
       if (!cur) return;
+      // Checked again under the lock: a `start` may have won the race since the check above.
+      const now = await this.observed(cur);
+      if (LIVE.has(now.state) && now.state !== 'restarting' && !opts.force) {
+        throw new BadStateError(`cannot remove container ${rec.name}: container is ${now.state}`,
+          'stop the container before removing, or force remove with "berth rm -f"');
+      }
+      if (LIVE.has(now.state) && now.state !== 'restarting') {
+        throw new BadStateError(`container ${rec.name} was started again while it was being removed`, 'run the command again');
+      }
       cur.phase = 'removing';
       cur.state = 'removing';
       await this.records.save(cur);
@@ -381,18 +404,28 @@ export class ContainerManager {
     ]);
   }
 
-  private async markStopped(id: string, state?: ContainerRecord['state']): Promise<void> {
-    await withLock(containerPaths(this.layout, id).lock, async () => {
+  /**
+   * Records a user's stop, which suspends restart policies. With `fromRestarting`, also ends a pending
+   * restart, but only if the container is still waiting for it: returns whether it did.
+   */
+  private async markStopped(id: string, opts: { keepOnExit?: boolean; fromRestarting?: boolean } = {}): Promise<boolean> {
+    return withLock(containerPaths(this.layout, id).lock, async () => {
       const rec = await this.mustLoad(id);
       rec.manuallyStopped = true;
-      if (state) rec.state = state;
+      if (opts.keepOnExit) rec.keepOnExit = true;
+      const ended = !!opts.fromRestarting && rec.state === 'restarting';
+      if (ended) {
+        rec.state = 'exited';
+        delete rec.restarter;
+      }
       await this.records.save(rec);
+      return ended;
     });
   }
 
   private async waitExitFor(id: string, ms: number): Promise<boolean> {
     const ac = new AbortController();
-    const timer = setTimeout(() => ac.abort(), ms);
+    const timer = Number.isFinite(ms) ? setTimeout(() => ac.abort(), ms) : undefined;
     try {
       await this.deps.runtime.waitExit(id, ac.signal);
       return true;
@@ -408,7 +441,12 @@ export class ContainerManager {
     for (const rec of await this.records.all()) {
       const live = await this.observed(rec);
       if (LIVE.has(live.state)) continue;
-      await this.remove(rec.id, { force: true });
+      try {
+        await this.remove(rec.id);
+      } catch (err) {
+        if (err instanceof BadStateError || err instanceof NotFoundError) continue; // started or removed meanwhile
+        throw err;
+      }
       deleted.push(rec.id);
     }
     return { deleted };
@@ -595,6 +633,18 @@ export class ContainerManager {
   async repairInterrupted(): Promise<string[]> {
     const repaired: string[] = [];
     for (const rec of await this.records.all()) {
+      if (rec.state === 'restarting' && !tagAlive(rec.restarter)) {
+        // The process waiting out the back-off died (reboot, kill): the restart will not happen.
+        await withLock(containerPaths(this.layout, rec.id).lock, async () => {
+          const cur = await this.records.load(rec.id);
+          if (!cur || cur.state !== 'restarting' || tagAlive(cur.restarter)) return;
+          cur.state = 'exited';
+          delete cur.restarter;
+          await this.records.save(cur);
+          repaired.push(rec.id);
+        });
+        continue;
+      }
       if (!rec.phase && LIVE.has(rec.state) && rec.state !== 'restarting' && (await this.deps.runtime.exitStatus(rec.id))
         && !(await attachedAlive(containerPaths(this.layout, rec.id).attached))) {
         // Exited while nobody ran its cleanup (an attached run was killed): finish it now.
@@ -655,10 +705,12 @@ export class ContainerManager {
       await this.deps.snapshots.remove(snap.key);
       cleaned.push(`snapshot:${snap.key}`);
     }
+    await this.deps.snapshots.repair();
     const live = new Set<string>();
     for (const rec of await this.records.all()) {
       const o = await this.observed(rec);
-      if (LIVE.has(o.state)) live.add(rec.id);
+      // A container some command is still creating or starting owns its sandbox too.
+      if (LIVE.has(o.state) || rec.phase) live.add(rec.id);
       else if (rec.state === 'running' || rec.state === 'paused') await this.cleanup(rec.id).catch(() => {});
     }
     cleaned.push(...(await this.deps.network.reconcile(live)).map((x) => `network:${x}`));
@@ -707,8 +759,18 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
 }
 
 async function attachedAlive(file: string): Promise<boolean> {
-  const pid = Number((await fsp.readFile(file, 'utf8').catch(() => '')).trim());
-  return pid > 0 && pidAlive(pid);
+  return tagAlive((await fsp.readFile(file, 'utf8').catch(() => '')).trim());
+}
+
+/** "pid starttime": names a process so that a reused pid is not taken for it. */
+function processTag(pid: number): string {
+  return `${pid} ${processStartTime(pid) ?? 0}`;
+}
+
+function tagAlive(tag: string | undefined): boolean {
+  const [pid, start] = (tag ?? '').split(' ');
+  const actual = Number(pid) > 0 ? processStartTime(Number(pid)) : undefined;
+  return actual !== undefined && (start === undefined || start === '0' || actual === start);
 }
 
 async function pidAlive(pid: number): Promise<boolean> {

@@ -44,6 +44,10 @@ export interface ContainerRecord {
   restartCount: number;
   /** docker's HasBeenManuallyStopped: a stop/kill by the user suspends `always`/`unless-stopped` */
   manuallyStopped: boolean;
+  /** set by `restart`: its stop must not remove a --rm container */
+  keepOnExit?: boolean;
+  /** "pid starttime" of the process that will restart the container after the back-off */
+  restarter?: string;
   autoRemove: boolean;
   stopSignal: string;
   stopTimeout: number;
@@ -141,7 +145,14 @@ export class RecordStore {
       // Records are written before names are reserved, so a name whose holder has no record was left by a
       // create or remove that crashed: it is free again.
       if (holder && !(await this.load(holder))) {
-        await fsp.rm(file, { force: true });
+        // Rename, not delete: only one of several processes finding the same stale name can move it away,
+        // so a name freshly taken by another process is never deleted by mistake.
+        const moved = `${file}.stale-${id}`;
+        if (await fsp.rename(file, moved).then(() => true, () => false)) {
+          const movedHolder = (await fsp.readFile(moved, 'utf8').catch(() => '')).trim();
+          if (movedHolder !== holder) await fsp.link(moved, file).catch(() => {}); // not the stale one: put it back unless retaken
+          await fsp.rm(moved, { force: true });
+        }
         return this.reserveName(name, id);
       }
       throw new AlreadyExistsError('container', name,

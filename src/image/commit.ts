@@ -1,4 +1,3 @@
-import { promises as fsp } from 'node:fs';
 import { CorruptError } from '../errors.js';
 import type { Digest, ImageId } from '../ids.js';
 import type { BlobInfo, Storage } from '../storage/index.js';
@@ -38,14 +37,18 @@ export async function unpackLayer(ctx: IngestContext, blob: BlobInfo, diffId: Di
   return { diffId, blob: blob.digest, blobSize: blob.size, mediaType: mediaType ?? (await blobMediaType(ctx.storage, blob.digest)), size: info.size };
 }
 
+/** Reads through `open`: an uncompressed layer blob may be virtual, rebuilt from its layer. */
 export async function blobMediaType(storage: Storage, digest: Digest): Promise<string> {
-  const fh = await fsp.open(storage.blobs.path(digest), 'r');
+  const stream = storage.blobs.open(digest);
   try {
-    const head = Buffer.alloc(4);
-    await fh.read(head, 0, 4, 0);
-    return layerMediaType(head);
+    let head = Buffer.alloc(0);
+    for await (const chunk of stream) {
+      head = Buffer.concat([head, chunk as Buffer]);
+      if (head.length >= 4) break;
+    }
+    return layerMediaType(head.subarray(0, 4));
   } finally {
-    await fh.close();
+    stream.destroy();
   }
 }
 

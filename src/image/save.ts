@@ -127,6 +127,10 @@ function tarSink(storage: Storage, out: Writable): ArchiveSink {
       const done = new Promise<void>((resolve, reject) => {
         w = pack.entry({ name, type: 'file', mode: 0o644, size, mtime: MTIME, uid: 0, gid: 0 }, (err) => (err ? reject(err) : resolve()));
       });
+      // A failed blob (a rebuild that does not match) aborts the whole pack: the callback and the
+      // caller's error already report it.
+      done.catch(() => {});
+      (w as unknown as NodeJS.EventEmitter).on('error', () => {});
       for await (const chunk of storage.blobs.open(digest)) {
         if (!w.write(chunk as Buffer)) await once(w as unknown as NodeJS.EventEmitter, 'drain');
       }
@@ -149,7 +153,8 @@ async function dirSink(storage: Storage, dir: string): Promise<ArchiveSink> {
   return {
     dir: async (name) => { await fsp.mkdir(path.join(dir, name), { recursive: true }); },
     file: (name, data) => fsp.writeFile(path.join(dir, name), data),
-    blob: (name, digest) => fsp.copyFile(storage.blobs.path(digest), path.join(dir, name)),
+    // Through `open`, not a file copy: a virtual blob is rebuilt and checked on the way.
+    blob: (name, digest) => pipeline(storage.blobs.open(digest), createWriteStream(path.join(dir, name))),
     // index.json is written last, so an interrupted save leaves no layout that looks whole.
     finish: async () => {},
     abort: async () => {},

@@ -20,13 +20,27 @@ export interface BlobInfo {
   size: number;
 }
 
+export interface IngestOptions {
+  /**
+   * Called once the blob passed its checks: a layer that can rebuild it (see `LayerStore.rebuild`)
+   * makes the blob virtual, so its bytes are not kept.
+   */
+  rebuiltBy?(blob: BlobInfo): Promise<Digest | undefined>;
+  /**
+   * Once this settles the bytes are only hashed and counted, not written: the caller expects a layer
+   * to rebuild them (`rebuiltBy` must then name one, or the ingest fails).
+   */
+  stopWriting?: Promise<void>;
+}
+
 export interface BlobStore {
   path(digest: Digest): string;
   has(digest: Digest): Promise<boolean>;
   /** Streams into the store. With `expected`, a digest or size mismatch is a CorruptError and nothing is kept. */
-  ingest(src: Readable | AsyncIterable<Uint8Array>, expected?: Partial<BlobInfo>): Promise<BlobInfo>;
+  ingest(src: Readable | AsyncIterable<Uint8Array>, expected?: Partial<BlobInfo>, opts?: IngestOptions): Promise<BlobInfo>;
   put(data: string | Uint8Array, expected?: Partial<BlobInfo>): Promise<BlobInfo>;
   read(digest: Digest): Promise<Buffer>;
+  /** A virtual blob streams its rebuild, which errors with CorruptError if it does not match. */
   open(digest: Digest): Readable;
   stat(digest: Digest): Promise<BlobInfo>;
   delete(digest: Digest): Promise<void>;
@@ -57,6 +71,10 @@ export interface UnpackOptions {
   srcDigest?: Digest | PromiseLike<Digest>;
   /** Runs once the diffID is known, before the layer becomes visible: a lease must name it by then. */
   beforeCommit?(diffId: Digest): Promise<void>;
+  /** For an uncompressed tar: keep a tar-split record, so that the blob can be rebuilt rather than kept. */
+  keepSplit?: boolean;
+  /** With `keepSplit`: called once the first entry of the stream unpacked, so it is a tar, not some other blob. */
+  onTarEntry?(): void;
 }
 
 export interface LayerStore {
@@ -67,6 +85,10 @@ export interface LayerStore {
    */
   unpack(src: Readable, opts?: UnpackOptions): Promise<LayerInfo>;
   has(diffId: Digest): Promise<boolean>;
+  /** True when the layer can rebuild its uncompressed blob (it was unpacked with `keepSplit`). */
+  hasSplit(diffId: Digest): Promise<boolean>;
+  /** Streams the layer's original uncompressed blob; a size or digest mismatch errors it with CorruptError. */
+  rebuild(diffId: Digest, blob: BlobInfo): Readable;
   get(diffId: Digest): Promise<LayerInfo>;
   list(): Promise<LayerInfo[]>;
   remove(diffId: Digest): Promise<void>;
@@ -123,8 +145,8 @@ export interface Storage {
 }
 
 export function openStorage(layout: StoreLayout): Storage {
-  const blobs = openBlobStore(layout.blobs);
   const layers = openLayerStore(layout.layers);
+  const blobs = openBlobStore(layout.blobs, { has: (d) => layers.hasSplit(d), open: (d, blob) => layers.rebuild(d, blob) });
   return {
     blobs,
     layers,

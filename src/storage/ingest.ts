@@ -1,4 +1,5 @@
 import { PassThrough, type Writable } from 'node:stream';
+import { CorruptError } from '../errors.js';
 import type { Digest } from '../ids.js';
 import type { BlobInfo, BlobStore, IngestedLayer, LayerInfo, LayerStore } from './index.js';
 
@@ -10,6 +11,11 @@ const FEED_BUFFER = 4 << 20;
  * once, so the bytes are read, and hashed, once. The unpack is speculative: it fails harmlessly on a
  * blob that is not a layer tar, and for a plain tar it takes the blob's digest as the diffID instead of
  * hashing the bytes again. The layer is committed only after the blob passed its checks.
+ *
+ * A plain tar is written once, not twice: after its first entry unpacked, its bytes go only to the
+ * layer's files and tar-split record, and the blob becomes virtual (rebuilt from the layer on `open`).
+ * The price: a plain tar that turns bad after its first entry fails the ingest with the unpack's error,
+ * since its bytes were not kept to be looked at again.
  */
 export async function ingestLayer(
   blobs: BlobStore, layers: LayerStore, src: AsyncIterable<Uint8Array>, expected: Partial<BlobInfo> = {},
@@ -17,22 +23,52 @@ export async function ingestLayer(
 ): Promise<IngestedLayer> {
   const feed = new PassThrough({ highWaterMark: FEED_BUFFER });
   let unpacking = true;
-  const blob = blobs.ingest(tee(src, feed, () => unpacking), expected);
+  // Settles once the blob passed its checks, before it is kept: the layer may commit then, and only a
+  // committed layer can stand in for the blob's bytes.
+  let verified!: (digest: Digest) => void;
+  let failed!: (err: unknown) => void;
+  const digest = new Promise<Digest>((resolve, reject) => {
+    verified = resolve;
+    failed = reject;
+  });
   // The unpack may have given up before the blob settles: its rejection is the caller's to see, not an unhandled one.
-  const digest = blob.then((b) => b.digest);
   digest.catch(() => {});
+  // Once the first entry unpacked, the bytes are no longer written: the layer's tar-split keeps them.
+  let isTar!: () => void;
+  const tarSeen = new Promise<void>((resolve) => { isTar = resolve; });
+  let tarSeenFlag = false;
+  let unpackError: unknown;
   const layer: Promise<LayerInfo | undefined> = layers.unpack(feed, {
     srcDigest: digest,
+    keepSplit: true,
+    onTarEntry() {
+      tarSeenFlag = true;
+      isTar();
+    },
     async beforeCommit(diffId) {
-      await blob;
+      await digest;
       await opts.beforeCommit?.(diffId);
     },
-  }).catch(() => {
-    // Not a layer, or a bad one: the caller unpacks from the stored blob, and that reports the error.
+  }).catch((err: unknown) => {
+    // Not a layer: the blob is kept. A bad layer tar whose bytes were no longer written fails the ingest
+    // with the unpack's error (see `rebuiltBy`); one that is compressed is kept, and unpacking it again
+    // from the store reports the error.
+    unpackError = err;
     unpacking = false;
     feed.destroy();
     return undefined;
   });
+  const blob = blobs.ingest(tee(src, feed, () => unpacking), expected, {
+    stopWriting: tarSeen,
+    async rebuiltBy(info) {
+      verified(info.digest);
+      const l = await layer;
+      if (l && l.diffId === info.digest && (await layers.hasSplit(l.diffId))) return l.diffId;
+      if (tarSeenFlag) throw unpackError ?? new CorruptError(`layer tar ${info.digest} could not be unpacked`, 'the layer is malformed; pull or build the image again');
+      return undefined;
+    },
+  });
+  blob.catch(failed);
   try {
     const info = await blob;
     return { blob: info, layer: await layer };

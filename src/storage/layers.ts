@@ -6,6 +6,7 @@ import { digestHex, isDigest, type Digest } from '../ids.js';
 import { ensureDir, pathExists, readdirIfExists, readJsonIfExists } from '../util/fs.js';
 import { clearIncomplete, flagIncomplete, isAbandoned, isFlagged } from './incomplete.js';
 import type { LayerInfo, LayerStore } from './index.js';
+import { rebuildBlob, SPLIT_FILE, STASH_DIR } from './tarsplit.js';
 import { unpackLayer } from './unpack.js';
 
 type LayerMeta = Omit<LayerInfo, 'diffPath' | 'warnings'>;
@@ -40,15 +41,16 @@ export function openLayerStore(root: string): LayerStore {
       try {
         await flagIncomplete(tmp);
         await fsp.mkdir(path.join(tmp, 'diff'), 0o755);
-        const result = await unpackLayer(src, path.join(tmp, 'diff'), { srcDigest: opts.srcDigest });
+        const result = await unpackLayer(src, path.join(tmp, 'diff'), { srcDigest: opts.srcDigest, splitDir: opts.keepSplit ? tmp : undefined, onTarEntry: opts.onTarEntry });
         if (expected && result.diffId !== expected) {
           throw new CorruptError(`layer diffID mismatch: expected ${expected}, got ${result.diffId}`, 'pull the image again; the layer does not match its image config');
         }
         await opts.beforeCommit?.(result.diffId);
         const meta: LayerMeta = { diffId: result.diffId, size: result.size, created: new Date().toISOString() };
         await fsp.writeFile(path.join(tmp, 'meta.json'), JSON.stringify(meta, null, 2) + '\n');
+        if (result.split) await fsp.writeFile(path.join(tmp, SPLIT_FILE), result.split);
         await clearIncomplete(tmp);
-        await commit(tmp, layerDir(result.diffId));
+        if (!(await commit(tmp, layerDir(result.diffId))) && result.split) await adoptSplit(tmp, layerDir(result.diffId));
         await ensureShortLink(root, result.diffId);
         return { ...(await get(result.diffId)), warnings: result.warnings };
       } finally {
@@ -56,6 +58,8 @@ export function openLayerStore(root: string): LayerStore {
       }
     },
     has: (diffId) => pathExists(path.join(layerDir(diffId), 'meta.json')),
+    hasSplit: async (diffId) => (await pathExists(path.join(layerDir(diffId), 'meta.json'))) && pathExists(path.join(layerDir(diffId), SPLIT_FILE)),
+    rebuild: (diffId, blob) => rebuildBlob(layerDir(diffId), diffId, blob),
     get,
     async list() {
       const out: LayerInfo[] = [];
@@ -91,14 +95,30 @@ export function openLayerStore(root: string): LayerStore {
   };
 }
 
-/** A lost race is success: the winner put the same bytes in place. */
-async function commit(tmp: string, final: string): Promise<void> {
+/** A lost race is success (false): the winner put the same bytes in place. */
+async function commit(tmp: string, final: string): Promise<boolean> {
   try {
     await fsp.rename(tmp, final);
+    return true;
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
+    return false;
   }
+}
+
+/**
+ * The winner of a race, or a layer unpacked earlier from a compressed blob, may lack a tar-split: ours
+ * fits it, as the same diffID means the same tar and so the same files. The record goes last, so a
+ * layer that has one also has its stash.
+ */
+async function adoptSplit(tmp: string, final: string): Promise<void> {
+  if (await pathExists(path.join(final, SPLIT_FILE))) return;
+  if (await pathExists(path.join(tmp, STASH_DIR))) {
+    await fsp.rm(path.join(final, STASH_DIR), { recursive: true, force: true });
+    await fsp.rename(path.join(tmp, STASH_DIR), path.join(final, STASH_DIR));
+  }
+  await fsp.rename(path.join(tmp, SPLIT_FILE), path.join(final, SPLIT_FILE));
 }
 
 /** `l/<short>`, relative to the layers folder: what an overlay lowerdir list names. */

@@ -10,6 +10,8 @@ import { run } from '../util/exec.js';
 import { sniff } from './compression.js';
 import { hasCommand } from './hosttools.js';
 import type { Compression } from './index.js';
+import { SplitExtract } from './tarreader.js';
+import { SplitRecorder } from './tarsplit.js';
 import { ancestors, entryPath, isWithin, linkTarget, parseWhiteout, type Whiteout } from './tarpath.js';
 import { applyXattrs, type XattrSet } from './xattrs.js';
 
@@ -19,6 +21,8 @@ export interface Unpacked {
   compression: Compression;
   /** what could not be reproduced exactly (xattrs without setfattr, undecodable xattr values) */
   warnings: string[];
+  /** the encoded tar-split record, for an uncompressed layer when `splitDir` was given */
+  split?: Buffer;
 }
 
 const HINT = 'the layer is malformed or hostile; pull or build the image from a trusted source';
@@ -34,6 +38,13 @@ export interface UnpackOptions {
    * diffID is still computed here, over the decompressed bytes.
    */
   srcDigest?: Digest | PromiseLike<Digest>;
+  /**
+   * The layer folder holding `root` as `diff/`: for an uncompressed tar, record its tar-split there so
+   * the blob can be rebuilt instead of kept (content of replaced files is moved beside, not deleted).
+   */
+  splitDir?: string;
+  /** With `splitDir`: called once the first entry unpacked. */
+  onTarEntry?(): void;
 }
 
 /**
@@ -42,22 +53,33 @@ export interface UnpackOptions {
  * partial tree that the caller deletes.
  */
 export async function unpackLayer(src: Readable, root: string, opts: UnpackOptions = {}): Promise<Unpacked> {
-  const writer = new LayerWriter(root);
-  const extract = tar.extract();
-  extract.on('entry', (header, data, next) => {
-    writer.add(header, data).then(() => next(), (err: Error) => next(err));
-  });
   let compression: Compression;
   let hash: Hash | undefined;
+  let recorder: SplitRecorder | undefined;
+  let writer = new LayerWriter(root);
   try {
     const sniffed = await sniff(src);
     compression = sniffed.compression;
+    if (compression === 'none' && opts.splitDir) {
+      recorder = new SplitRecorder(opts.splitDir);
+      writer = new LayerWriter(root, recorder);
+    }
+    const onEntry = (header: tar.Header, data: EntryData, next: (err?: Error | null) => void) => {
+      writer.add(header, data).then(() => next(), (err: Error) => next(err));
+    };
+    let extract: NodeJS.WritableStream;
+    if (recorder) extract = new SplitExtract(recorder, onEntry, opts.onTarEntry);
+    else {
+      const tarStream = tar.extract();
+      tarStream.on('entry', (header, data, next) => onEntry(header, data as unknown as EntryData, next));
+      extract = tarStream as unknown as NodeJS.WritableStream;
+    }
     const taps: Transform[] = [];
     if (compression !== 'none' || opts.srcDigest === undefined) {
       hash = createHash('sha256');
       taps.push(hashingTap(hash));
     }
-    await pipeline([sniffed.stream, ...sniffed.decoders, ...taps, extract as unknown as NodeJS.WritableStream]);
+    await pipeline([sniffed.stream, ...sniffed.decoders, ...taps, extract]);
     await writer.idle();
   } catch (err) {
     // The entry being written sees the failure too; let it stop before the caller deletes the tree.
@@ -66,7 +88,7 @@ export async function unpackLayer(src: Readable, root: string, opts: UnpackOptio
   }
   await writer.finish();
   const diffId = hash ? (`sha256:${hash.digest('hex')}` as Digest) : await opts.srcDigest!;
-  return { diffId, size: writer.size, compression, warnings: writer.warnings };
+  return { diffId, size: writer.size, compression, warnings: writer.warnings, split: await recorder?.encode() };
 }
 
 function hashingTap(hash: Hash): Transform {
@@ -84,7 +106,8 @@ function asCorrupt(err: unknown): unknown {
   return new CorruptError(`layer stream is corrupt or truncated: ${(err as Error).message}`, HINT, { cause: err });
 }
 
-type EntryData = tar.ExtractEvents['entry'][1];
+/** tar-stream's entry stream, or ours (a PassThrough): both iterate and drain alike. */
+type EntryData = AsyncIterable<unknown> & { on(ev: string, fn: (...a: never[]) => void): unknown; resume(): unknown };
 
 interface Meta {
   mode: number;
@@ -118,7 +141,7 @@ class LayerWriter {
   private readonly xattrs = new Map<string, Map<string, Buffer>>();
   private current: Promise<void> = Promise.resolve();
 
-  constructor(private readonly root: string) {}
+  constructor(private readonly root: string, private readonly split?: SplitRecorder) {}
 
   add(header: tar.Header, data: EntryData): Promise<void> {
     this.current = this.entry(header, data);
@@ -139,6 +162,11 @@ class LayerWriter {
 
   private async entry(header: tar.Header, data: EntryData): Promise<void> {
     const rel = entryPath(header.name);
+    // "." or "./" names the layer root: only a directory may, or a symlink/link/file there would replace
+    // the root itself, and every later entry would be written through it, anywhere on the host.
+    if (!rel && header.type !== 'directory') {
+      throw new CorruptError(`layer entry "${header.name}" of type ${header.type} names the layer root`, HINT);
+    }
     const meta = metaOf(header);
     const whiteout = rel ? parseWhiteout(rel) : undefined;
     if (whiteout) return this.whiteout(whiteout, meta, data);
@@ -275,9 +303,11 @@ class LayerWriter {
   }
 
   private replace(rel: string): void {
+    if (!rel) throw new CorruptError('a layer entry would replace the layer root', HINT);
     for (const known of [this.dirs, this.dirMeta, this.nodes, this.xattrs]) {
       for (const key of known.keys()) if (isWithin(key, rel)) known.delete(key);
     }
+    this.split?.evict(rel);
     fs.rmSync(this.abs(rel), { recursive: true, force: true });
   }
 

@@ -37,6 +37,11 @@ export async function acquireLock(file: string, timeoutMs = 30_000): Promise<Loc
       await breakStale(file, holder);
       continue;
     }
+    // Empty: a taker between open and write, or one killed right there. A few seconds settle which.
+    if (holder === undefined && (await emptyFor(file)) > EMPTY_LOCK_GRACE_MS) {
+      await breakStale(file, '');
+      continue;
+    }
     if (Date.now() > deadline) throw new LockedError(file, holder ? `process ${holder.split(' ')[0]}` : 'another process');
     await sleep(delay);
     delay = Math.min(delay * 2, 50);
@@ -50,6 +55,13 @@ export async function withLock<T>(file: string, fn: () => Promise<T>, timeoutMs?
   } finally {
     await lock.release();
   }
+}
+
+const EMPTY_LOCK_GRACE_MS = 3_000;
+
+async function emptyFor(file: string): Promise<number> {
+  const st = await fsp.stat(file).catch(() => undefined);
+  return st && st.size === 0 ? Date.now() - st.mtimeMs : 0;
 }
 
 async function readHolder(file: string): Promise<string | undefined> {
@@ -71,6 +83,7 @@ function holderAlive(holder: string): boolean {
   return actual !== undefined && (start === undefined || start === '0' || actual === start);
 }
 
+/** `holder` '' means an empty lock file. */
 async function breakStale(file: string, holder: string): Promise<void> {
   const guard = `${file}.break`;
   try {
@@ -85,7 +98,7 @@ async function breakStale(file: string, holder: string): Promise<void> {
     return;
   }
   try {
-    if ((await readHolder(file)) === holder) await fsp.rm(file, { force: true });
+    if (((await readHolder(file)) ?? '') === holder) await fsp.rm(file, { force: true });
   } finally {
     await fsp.rm(guard, { force: true });
   }

@@ -252,6 +252,20 @@ describe('save', () => {
   });
 });
 
+describe('save of layers kept as tar-split', () => {
+  it.each(['docker-archive', 'oci-archive', 'oci-dir'] as const)('fails as %s with CorruptError naming the layer when a diff file changed, and writes nothing', async (format) => {
+    await makeOciArchive(file(`tamper-${format}.tar`), [{ entries: [{ type: 'file', path: 'f', content: 'original' }] }], { tags: ['localhost/t:1'] });
+    await images.load(file(`tamper-${format}.tar`));
+    const [layer] = await storage.layers.list();
+    await fsp.writeFile(path.join(layer!.diffPath, 'f'), 'tampered');
+    const out = file(`tampered-${format}`);
+    const err = await images.save(['t:1'], out, { format }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CorruptError);
+    expect((err as Error).message).toContain(layer!.diffId);
+    if (format !== 'oci-dir') expect(await fsp.readdir(work.root)).not.toContain(`tampered-${format}`);
+  });
+});
+
 describe('remove and prune', () => {
   const base: LayerSpec = { entries: [{ type: 'file', path: 'base', content: 'base\n' }] };
   const top = (n: number): LayerSpec => ({ entries: [{ type: 'file', path: `top${n}`, content: `${n}\n` }] });

@@ -186,6 +186,10 @@ describe('unsafe or broken layers are refused and leave nothing', () => {
     ['a whiteout through a symlink', [{ name: 's', type: 'symlink', linkname: '/etc' }, { name: 's/.wh.passwd', data: '' }], /through a symlink/],
     ['an opaque marker through a symlink', [{ name: 's', type: 'symlink', linkname: '/etc' }, { name: 's/.wh..wh..opq', data: '' }], /through a symlink/],
     ['a device through a symlink', [{ name: 's', type: 'symlink', linkname: '/tmp' }, { name: 's/null', type: 'character-device', devmajor: 1, devminor: 3 }], /through a symlink/],
+    // The root itself replaced by a symlink, then a write through it (found in review: it reached the host).
+    ['"./" as a symlink', [{ name: './', type: 'symlink', linkname: '/tmp' }, { name: 'evil', data: 'x' }], /names the layer root/],
+    ['"." as a symlink', [{ name: '.', type: 'symlink', linkname: '/tmp' }, { name: 'evil', data: 'x' }], /names the layer root/],
+    ['"." as a hard link', [{ name: 'f', data: 'x' }, { name: '.', type: 'link', linkname: 'f' }], /names the layer root/],
   ];
 
   test.each(cases)('%s', async (_what, entries, message) => {
