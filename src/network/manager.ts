@@ -561,13 +561,19 @@ export class Manager {
     if (!net.internal && net.ipam6 && !sb.endpoints.some((e) => e.defaultRoute6)) ep.defaultRoute6 = true;
     sb.endpoints.push(ep);
     await this.store.writeSandbox(sb);
-    await this.ensureNetwork(net, driver);
-    if (net.ipam) await this.allocate(sb, ep, net, { ip: opts.ip, ip6: opts.ip6 });
-    const builder = new SandboxBuilder(ctrId, sb.netnsPath!, true);
-    // A netns made before it had any IPv6 endpoint may have IPv6 off.
-    builder.enableIpv6 = !!net.ipam6 && ipv6DisabledInNewNetns();
-    Object.assign(ep, await driver.join(net, ep, builder));
-    await builder.flush();
+    try {
+      await this.ensureNetwork(net, driver);
+      if (net.ipam) await this.allocate(sb, ep, net, { ip: opts.ip, ip6: opts.ip6 });
+      const builder = new SandboxBuilder(ctrId, sb.netnsPath!, true);
+      // A netns made before it had any IPv6 endpoint may have IPv6 off.
+      builder.enableIpv6 = !!net.ipam6 && ipv6DisabledInNewNetns();
+      Object.assign(ep, await driver.join(net, ep, builder));
+      await builder.flush();
+    } catch (err) {
+      // Undo the half-made endpoint (address, veth, record) so that a retry starts clean.
+      await this.disconnect(network, ctrId, { force: true }).catch(() => {});
+      throw err;
+    }
     delete ep.incomplete;
     await this.store.writeSandbox(sb);
     await this.syncDns(net);

@@ -139,6 +139,11 @@ describe('sandbox modes', () => {
     const back = await env.mgr.disconnect('extra', id);
     expect(back.endpoints).toHaveLength(1);
     expect((await inNetns(st.netnsPath!, ['ip', 'link', 'show', 'eth1'])).code).not.toBe(0);
+    // A connect that fails half-way leaves nothing: the retry is not told "disconnect it first".
+    await expect(env.mgr.connect('extra', id, { ip: '192.0.2.5' })).rejects.toThrow(/192\.0\.2\.5/);
+    expect((await env.mgr.status(id))!.endpoints).toHaveLength(1);
+    expect((await env.mgr.connect('extra', id)).endpoints).toHaveLength(2);
+    await env.mgr.disconnect('extra', id);
     await env.mgr.detach(id);
   });
 });
