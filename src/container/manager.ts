@@ -3,7 +3,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type {
   ContainerInspect, ContainerStats, ContainerSummary, ExecRequest, LogEntry, LogOptions, PortBinding, RunOptions, StdioStreams, TopResult,
-} from '../api/types.js';
+} from '../types.js';
 import { BadStateError, InvalidArgumentError, NotFoundError, isAlreadyGone, runTeardown } from '../errors.js';
 import { newContainerId, shortId, type ContainerId } from '../ids.js';
 import type { CreateRequest, ResourceRequest } from '../options.js';

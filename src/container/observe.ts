@@ -1,7 +1,7 @@
 import { promises as fsp } from 'node:fs';
 import { totalmem } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ContainerStats, TopResult } from '../api/types.js';
+import type { ContainerStats, TopResult } from '../types.js';
 import { BadStateError, InvalidArgumentError } from '../errors.js';
 import { run } from '../util/exec.js';
 import type { ContainerDeps } from './ports.js';

@@ -4,7 +4,7 @@
  * composition of small promises rather than a tour of every module's full surface.
  */
 import type { Readable, Writable } from 'node:stream';
-import type { LogEntry, LogOptions } from '../api/types.js';
+import type { LogEntry, LogOptions } from '../types.js';
 import type { HostFacts } from '../host.js';
 import type { Digest } from '../ids.js';
 import type { CreateRequest, NetworkRequest, ResourceRequest } from '../options.js';

@@ -1,4 +1,4 @@
-import type { ContainerState } from '../api/types.js';
+import type { ContainerState } from '../types.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { ContainerRecord, RestartPolicy } from './record.js';
 import { humanDuration } from '../util/time.js';

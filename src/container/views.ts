@@ -1,4 +1,4 @@
-import type { ContainerInspect, ContainerSummary } from '../api/types.js';
+import type { ContainerInspect, ContainerSummary } from '../types.js';
 import type { Spec } from './ports.js';
 import { type ContainerRecord, type containerPaths } from './record.js';
 import { dockerStatus, statusText } from './status.js';

@@ -8,7 +8,7 @@
  *   remove/prune: record deleted → blobs and layers no image, snapshot or live lease uses are collected
  * A crash leaves no record and no tag; its blobs and layers are collected by the next prune.
  */
-import type { ImagesApi } from '../api/types.js';
+import type { ImagesApi } from '../types.js';
 import type { Digest, ImageId } from '../ids.js';
 import type { StoreLayout } from '../paths.js';
 import type { Storage } from '../storage/index.js';

@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
-import type { ArchiveFormat } from '../api/types.js';
+import type { ArchiveFormat } from '../types.js';
 import { InvalidArgumentError } from '../errors.js';
 import { digestHex, type Digest } from '../ids.js';
 import type { Storage } from '../storage/index.js';

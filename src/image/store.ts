@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import type { ArchiveFormat, HistoryEntry, ImageInspect, ImageSummary, RemovedImage } from '../api/types.js';
+import type { ArchiveFormat, HistoryEntry, ImageInspect, ImageSummary, RemovedImage } from '../types.js';
 import { BadStateError, InvalidArgumentError, NotFoundError } from '../errors.js';
 import { digestHex, shortId, type ImageId } from '../ids.js';
 import type { StoreLayout } from '../paths.js';

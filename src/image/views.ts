@@ -1,4 +1,4 @@
-import type { HistoryEntry, ImageInspect, ImageSummary } from '../api/types.js';
+import type { HistoryEntry, ImageInspect, ImageSummary } from '../types.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { OciHistory, OciImageConfig } from './oci.js';
 import type { StoredImage, TagEntry } from './records.js';

@@ -2,7 +2,7 @@ import dgram from 'node:dgram';
 import { promises as fsp, constants, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import type { PortBinding } from '../api/types.js';
+import type { PortBinding } from '../types.js';
 import { BadStateError, InvalidArgumentError } from '../errors.js';
 import { shortId } from '../ids.js';
 import { ensureDir, readdirIfExists } from '../util/fs.js';

@@ -8,7 +8,7 @@
  * Networks: create/list/inspect/remove/prune as `NetworksApi`; `connect`/`disconnect` change a running
  * container's sandbox and return its new status (so the caller can rewrite /etc/hosts).
  */
-import type { NetworkCreateRequest, NetworkSummary } from '../api/types.js';
+import type { NetworkCreateRequest, NetworkSummary } from '../types.js';
 import type { StoreLayout } from '../paths.js';
 import { Manager, type NetworkManagerOptions } from './manager.js';
 import type { AttachRequest, SandboxStatus } from './types.js';

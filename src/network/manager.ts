@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
-import type { NetworkCreateRequest, NetworkSummary } from '../api/types.js';
+import type { NetworkCreateRequest, NetworkSummary } from '../types.js';
 import { AlreadyExistsError, BadStateError, InvalidArgumentError, NotFoundError, runTeardown } from '../errors.js';
 import { NAME_PATTERN, newNetworkId, shortId } from '../ids.js';
 import type { StoreLayout } from '../paths.js';

@@ -1,4 +1,4 @@
-import type { PortBinding } from '../api/types.js';
+import type { PortBinding } from '../types.js';
 import type { NetworkRequest } from '../options.js';
 
 /** What a sandbox is: its own netns, the host's, none at all (lo only), or another container's. */

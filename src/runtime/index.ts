@@ -13,7 +13,7 @@
  * it must be idempotent and must not assume the exit file exists. `exitCommand[0]` must be absolute.
  */
 import { promises as fsp } from 'node:fs';
-import type { LogEntry } from '../api/types.js';
+import type { LogEntry } from '../types.js';
 import { isAlreadyGone, NotFoundError, runTeardown, RuntimeError } from '../errors.js';
 import type { HostFacts } from '../host.js';
 import type { StoreLayout } from '../paths.js';

@@ -8,7 +8,7 @@
  * before it writes the exit file, so one last read after that sees everything).
  */
 import { promises as fsp, watch, type FSWatcher } from 'node:fs';
-import type { LogEntry, LogOptions } from '../api/types.js';
+import type { LogEntry, LogOptions } from '../types.js';
 import { InvalidArgumentError } from '../errors.js';
 import { delay } from './monitor.js';
 

@@ -1,0 +1,295 @@
+/**
+ * Berth's public types: the Engine API's requests, results and the interfaces of its parts. A leaf module
+ * (it imports only other leaves), so that every layer can name these types without importing upward;
+ * api/ re-exports them as the public surface.
+ */
+import type { Readable, Writable } from 'node:stream';
+import type { CreateRequest, ResourceRequest } from './options.js';
+
+export type { CreateRequest, ResourceRequest, NetworkRequest } from './options.js';
+import type { EngineEvent } from './events.js';
+export type { EngineEvent } from './events.js';
+
+export interface EngineOptions {
+  /** Persistent store (default /var/lib/berth, or $BERTH_ROOT). */
+  root?: string;
+  /** Volatile state (default /run/berth, or a folder of its own for a non-default root). */
+  runroot?: string;
+  /**
+   * The default `bridge` network of this root, and the iptables chain prefix. A non-default root gets its
+   * own bridge name, subnet and chains derived from its path, so two roots never share host objects.
+   */
+  network?: { bridgeName?: string; subnet?: string; mtu?: number; chainPrefix?: string };
+}
+
+// ---------------------------------------------------------------- images
+
+export interface ImageSummary {
+  id: string; // sha256:...
+  repoTags: string[];
+  repoDigests: string[];
+  created: string; // RFC 3339
+  size: number; // bytes, unpacked
+}
+
+/** Shaped like `docker image inspect` (PascalCase on purpose: tools parse it). */
+export interface ImageInspect {
+  Id: string;
+  RepoTags: string[];
+  RepoDigests: string[];
+  Created: string;
+  Author?: string;
+  Comment?: string;
+  Architecture: string;
+  Os: string;
+  Size: number;
+  Config: Record<string, unknown>;
+  RootFS: { Type: 'layers'; Layers: string[] };
+  Metadata?: Record<string, unknown>;
+  [key: string]: unknown;
+}
+
+export interface HistoryEntry {
+  id: string; // image id for the top entry, '<missing>' otherwise (as docker)
+  created: string;
+  createdBy: string;
+  size: number;
+  comment: string;
+  emptyLayer: boolean;
+}
+
+export interface RemovedImage {
+  untagged?: string;
+  deleted?: string;
+}
+
+export type ArchiveFormat = 'docker-archive' | 'oci-archive' | 'oci-dir';
+
+export interface ImagesApi {
+  list(opts?: { all?: boolean; filters?: string[] }): Promise<ImageSummary[]>;
+  inspect(ref: string): Promise<ImageInspect>;
+  tag(source: string, target: string): Promise<void>;
+  remove(ref: string, opts?: { force?: boolean }): Promise<RemovedImage[]>;
+  prune(opts?: { all?: boolean }): Promise<{ deleted: string[]; spaceReclaimed: number }>;
+  /** A docker-archive or OCI layout, as a tar file path, a directory path, or a tar stream. */
+  load(input: string | Readable): Promise<{ loaded: string[] }>;
+  save(refs: string[], output: string | Writable, opts?: { format?: ArchiveFormat }): Promise<void>;
+  /** A root filesystem tarball (docker import). `changes` are Dockerfile-style: 'CMD ["sh"]', 'ENV A=b'. */
+  import(input: string | Readable, opts?: { reference?: string; changes?: string[]; message?: string }): Promise<string>;
+  history(ref: string): Promise<HistoryEntry[]>;
+  /** Read-only overlay of the image; returns the mount point (podman image mount). */
+  mount(ref: string): Promise<string>;
+  unmount(ref: string): Promise<void>;
+  /** Builds the embedded default image from the host's busybox-static, tags localhost/busybox:latest. */
+  ensureDefault(opts?: { rebuild?: boolean }): Promise<string>;
+}
+
+// ---------------------------------------------------------------- containers
+
+/** Podman's state set, mapped to Docker's words in `status`. */
+export type ContainerState = 'configured' | 'created' | 'running' | 'paused' | 'restarting' | 'stopping' | 'exited' | 'removing' | 'dead';
+
+export interface PortBinding {
+  hostIp: string;
+  hostPort: number;
+  containerPort: number;
+  protocol: 'tcp' | 'udp';
+}
+
+export interface ContainerSummary {
+  id: string;
+  names: string[];
+  image: string;
+  imageId: string;
+  command: string;
+  created: string; // RFC 3339
+  state: ContainerState;
+  /** Docker's human text: 'Up 3 minutes', 'Exited (0) 2 seconds ago', 'Created' */
+  status: string;
+  ports: PortBinding[];
+  labels: Record<string, string>;
+  networks: string[];
+  exitCode?: number;
+}
+
+/** Shaped like `docker inspect` of a container. */
+export interface ContainerInspect {
+  Id: string;
+  Name: string; // '/name'
+  Created: string;
+  Path: string;
+  Args: string[];
+  State: {
+    Status: string; Running: boolean; Paused: boolean; Restarting: boolean; OOMKilled: boolean; Dead: boolean;
+    Pid: number; ExitCode: number; Error: string; StartedAt: string; FinishedAt: string;
+  };
+  Image: string;
+  RestartCount: number;
+  HostConfig: Record<string, unknown>;
+  Config: Record<string, unknown>;
+  NetworkSettings: Record<string, unknown>;
+  Mounts: unknown[];
+  [key: string]: unknown;
+}
+
+export interface StdioStreams {
+  stdin?: Readable;
+  stdout?: Writable;
+  stderr?: Writable;
+}
+
+export interface LogOptions {
+  follow?: boolean;
+  timestamps?: boolean;
+  /** RFC 3339, unix seconds, or relative ('10m') */
+  since?: string;
+  until?: string;
+  /** number of lines from the end, or 'all' */
+  tail?: number | 'all';
+}
+
+export interface LogEntry {
+  time: string; // RFC 3339 nano
+  stream: 'stdout' | 'stderr';
+  /** one line, without its newline; `partial` when the container wrote no newline yet */
+  line: string;
+  partial: boolean;
+}
+
+export interface ExecRequest {
+  command: string[];
+  interactive?: boolean;
+  tty?: boolean;
+  env?: string[];
+  user?: string;
+  workdir?: string;
+  detach?: boolean;
+  privileged?: boolean;
+}
+
+export interface ContainerStats {
+  id: string;
+  name: string;
+  cpuPercent: number;
+  memoryUsage: number;
+  memoryLimit: number;
+  memoryPercent: number;
+  netRx: number;
+  netTx: number;
+  blockRead: number;
+  blockWrite: number;
+  pids: number;
+}
+
+export interface TopResult {
+  titles: string[];
+  processes: string[][];
+}
+
+
+export interface RunOptions {
+  detach?: boolean;
+  io?: StdioStreams;
+  /** Called with the new container's ID as soon as it exists (the CLI forwards signals to it). */
+  onCreated?: (id: string) => void;
+}
+
+export interface ContainersApi {
+  create(req: CreateRequest): Promise<{ id: string; warnings: string[] }>;
+  /** Starts a created or exited container. With `attach`, resolves with the exit code when it ends. */
+  start(ref: string): Promise<void>;
+  /**
+   * docker run. Detached: resolves once the container is running, with its id. Attached: pipes the
+   * container's stdio to `io` and resolves with its exit code when it ends (removing it with autoRemove).
+   */
+  run(req: CreateRequest, opts?: RunOptions): Promise<{ id: string; exitCode?: number; warnings: string[] }>;
+  stop(ref: string, opts?: { timeout?: number; signal?: string }): Promise<void>;
+  kill(ref: string, signal?: string): Promise<void>;
+  restart(ref: string, opts?: { timeout?: number }): Promise<void>;
+  remove(ref: string, opts?: { force?: boolean; volumes?: boolean }): Promise<void>;
+  list(opts?: { all?: boolean; filters?: string[]; last?: number }): Promise<ContainerSummary[]>;
+  inspect(ref: string): Promise<ContainerInspect>;
+  logs(ref: string, opts?: LogOptions): AsyncIterable<LogEntry>;
+  exec(ref: string, req: ExecRequest, io?: StdioStreams): Promise<{ exitCode?: number; execId: string }>;
+  attach(ref: string, io: StdioStreams): Promise<{ exitCode?: number }>;
+  /** Waits for the container to stop; resolves with its exit code. */
+  wait(ref: string, opts?: { condition?: 'not-running' | 'next-exit' | 'removed' }): Promise<number>;
+  pause(ref: string): Promise<void>;
+  unpause(ref: string): Promise<void>;
+  top(ref: string, psArgs?: string[]): Promise<TopResult>;
+  stats(refs?: string[]): Promise<ContainerStats[]>;
+  rename(ref: string, newName: string): Promise<void>;
+  update(ref: string, resources: ResourceRequest & { restart?: string }): Promise<void>;
+  port(ref: string): Promise<PortBinding[]>;
+  prune(): Promise<{ deleted: string[] }>;
+  /**
+   * Runs after a container's process ends (the monitor calls `berth container cleanup ID`, as podman's
+   * conmon does): tears down its network and mounts, records the exit, applies --rm and restart policies.
+   */
+  cleanup(ref: string): Promise<void>;
+}
+
+// ---------------------------------------------------------------- networks
+
+export interface NetworkCreateRequest {
+  name: string;
+  driver?: string; // bridge (default), macvlan, or a registered plugin
+  subnets?: string[];
+  gateways?: string[];
+  ipRanges?: string[];
+  ipv6?: boolean;
+  internal?: boolean;
+  options?: Record<string, string>;
+  labels?: Record<string, string>;
+}
+
+export interface NetworkSummary {
+  id: string;
+  name: string;
+  driver: string;
+  scope: 'local';
+  created: string;
+  internal: boolean;
+  ipv6: boolean;
+  subnets: { subnet: string; gateway?: string; ipRange?: string }[];
+  options: Record<string, string>;
+  labels: Record<string, string>;
+  containers: Record<string, { name: string; ipv4?: string; ipv6?: string; mac?: string; endpoint: string }>;
+}
+
+export interface NetworksApi {
+  create(req: NetworkCreateRequest): Promise<{ id: string }>;
+  list(opts?: { filters?: string[] }): Promise<NetworkSummary[]>;
+  inspect(ref: string): Promise<NetworkSummary>;
+  remove(ref: string): Promise<void>;
+  prune(): Promise<{ deleted: string[] }>;
+  connect(network: string, container: string, opts?: { ip?: string; ip6?: string; aliases?: string[] }): Promise<void>;
+  disconnect(network: string, container: string, opts?: { force?: boolean }): Promise<void>;
+  /** Puts back every iptables rule of running containers and networks (after a firewall flush). */
+  reload(opts?: { all?: boolean; containers?: string[] }): Promise<{ reloaded: string[] }>;
+}
+
+// ---------------------------------------------------------------- system
+
+export interface SystemApi {
+  /** Removes stopped containers, unused networks, dangling images, and repairs leftovers of crashes. */
+  prune(opts?: { all?: boolean }): Promise<{ containers: string[]; networks: string[]; images: string[]; spaceReclaimed: number }>;
+  /**
+   * Removes everything this root holds: containers, networks, images, and the host objects made for them
+   * (bridges, iptables chains, name servers). podman system reset.
+   */
+  reset(): Promise<void>;
+  info(): Promise<Record<string, unknown>>;
+  events(opts?: { since?: string; until?: string; filters?: string[]; signal?: AbortSignal }): AsyncIterable<EngineEvent>;
+}
+
+export interface EngineApi {
+  readonly root: string;
+  readonly runroot: string;
+  readonly images: ImagesApi;
+  readonly containers: ContainersApi;
+  readonly networks: NetworksApi;
+  readonly system: SystemApi;
+  /** Shortcut for containers.run. */
+  run(req: CreateRequest, opts?: RunOptions): ReturnType<ContainersApi['run']>;
+}
