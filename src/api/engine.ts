@@ -11,6 +11,7 @@ import { createRuntime } from '../runtime/index.js';
 import { openStorage } from '../storage/index.js';
 import * as bundle from '../bundle/index.js';
 import { InvalidArgumentError } from '../errors.js';
+import { stripUndefined } from '../util/object.js';
 
 /**
  * Runs the monitor's exit command unless the attached `berth run` named in $1 is alive: that process does
@@ -85,9 +86,6 @@ export class Engine implements EngineApi {
   }
 }
 
-function stripUndefined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
 
 function containersApi(manager: () => Promise<ContainerManager>): ContainersApi {
   return {

@@ -19,6 +19,7 @@ import { SpecAssembler } from './spec.js';
 import { Observer } from './observe.js';
 import { matchesFilters, parseFilters } from './filters.js';
 import { normalizeSignal, parseRestartPolicy, restartDelay, shouldRestart } from './status.js';
+import { stripUndefined } from '../util/object.js';
 
 const LIVE: ReadonlySet<string> = new Set(['running', 'paused', 'restarting', 'stopping']);
 const DEFAULT_IMAGE = /^(localhost\/)?busybox(:latest)?$/;
@@ -754,9 +755,6 @@ function mergeEnv(base: string[], extra: string[]): string[] {
   return [...map.values()];
 }
 
-function stripUndefined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
 
 async function attachedAlive(file: string): Promise<boolean> {
   return tagAlive((await fsp.readFile(file, 'utf8').catch(() => '')).trim());

@@ -1,4 +1,5 @@
 import type { ContainerState } from '../types.js';
+import { parseSignal } from '../bundle/index.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { ContainerRecord, RestartPolicy } from './record.js';
 import { humanDuration } from '../util/time.js';
@@ -62,29 +63,11 @@ export function restartDelay(restartCount: number): number {
   return Math.min(100 * 2 ** restartCount, 60_000);
 }
 
-const SIGNALS: Record<string, number> = {
-  HUP: 1, INT: 2, QUIT: 3, ILL: 4, TRAP: 5, ABRT: 6, IOT: 6, BUS: 7, FPE: 8, KILL: 9, USR1: 10, SEGV: 11, USR2: 12,
-  PIPE: 13, ALRM: 14, TERM: 15, STKFLT: 16, CHLD: 17, CONT: 18, STOP: 19, TSTP: 20, TTIN: 21, TTOU: 22, URG: 23,
-  XCPU: 24, XFSZ: 25, VTALRM: 26, PROF: 27, WINCH: 28, IO: 29, POLL: 29, PWR: 30, SYS: 31,
-};
-
-/** 'SIGTERM', 'TERM', 'term' or '15' → 'SIGTERM' (runc takes names). RTMIN+n is passed through. */
+/**
+ * A signal for runc, from what a user typed ('SIGTERM', 'term', '15', 'RTMIN+3'): the bundle layer parses
+ * it; realtime signals go to runc as numbers, since runc 1.1's name table has no SIGRTMIN+n.
+ */
 export function normalizeSignal(text: string, field = '--signal'): string {
-  const t = text.trim().toUpperCase().replace(/^SIG/, '');
-  if (/^\d+$/.test(t)) {
-    const n = Number(t);
-    const name = Object.entries(SIGNALS).find(([, v]) => v === n)?.[0];
-    if (name) return `SIG${name}`;
-    if (n > 31 && n <= 64) return String(n);
-  } else if (t in SIGNALS) {
-    return `SIG${t}`;
-  } else if (/^RTM(IN|AX)([+-]\d+)?$/.test(t)) {
-    return `SIG${t}`;
-  }
-  throw new InvalidArgumentError(field, `invalid signal: ${text}`, 'use a name like SIGTERM or KILL, or a number');
-}
-
-export function signalNumber(sig: string): number {
-  const t = sig.toUpperCase().replace(/^SIG/, '');
-  return SIGNALS[t] ?? Number(t);
+  const sig = parseSignal(field, text);
+  return sig.number > 31 ? String(sig.number) : sig.name;
 }
