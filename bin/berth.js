@@ -1,4 +1,6 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --
+// `--`: Node 20's launcher takes `--env-file` from anywhere in argv, even after the script name; after `--`
+// it leaves every argument to us, so `berth run IMG echo --env-file x` reaches the container untouched.
 // The bundled CLI (scripts/bundle-cli.mjs): same code as dist/src/cli, loaded in one go.
 import { main } from '../dist/cli/main.js';
 

@@ -21,7 +21,8 @@ interface Result {
 }
 
 function start(args: readonly string[], input?: string | Buffer): { child: ChildProcess; done: Promise<Result> } {
-  const child = spawn(process.execPath, [BIN, '--root', root, '--runroot', runroot, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  // The file itself, as a user's shell runs it: its shebang line is part of what is tested.
+  const child = spawn(BIN, ['--root', root, '--runroot', runroot, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d: Buffer) => { stdout += d.toString(); });
@@ -76,6 +77,12 @@ describe('berth run', () => {
   it('prints the container output and removes it with --rm', async () => {
     expect(await berth('run', '--rm', 'busybox', 'echo', 'hi')).toEqual({ code: 0, stdout: 'hi\n', stderr: '' });
     expect((await berth('ps', '-a', '-q')).stdout).toBe('');
+  });
+
+  it('hands every argument after the image to the container, even ones node itself knows', async () => {
+    // Node 20 reads --env-file from anywhere in its argv unless told where its own options end.
+    const res = await berth('run', '--rm', 'busybox', 'echo', '--env-file', '/nonexistent', '--inspect');
+    expect(res).toMatchObject({ code: 0, stdout: '--env-file /nonexistent --inspect\n' });
   });
 
   it("exits with the container's exit code", async () => {
