@@ -9,7 +9,7 @@
  */
 export { buildSpec, MASKED_PATHS, READONLY_PATHS, STOP_SIGNAL_ANNOTATION } from './spec.js';
 export { parseResources } from './resources.js';
-export { parseEnvFile } from './env.js';
+export { mergeEnv, parseEnvFile } from './env.js';
 export { parseSignal, type Signal } from './signals.js';
 export { capabilityMask, DEFAULT_CAPABILITIES, ALL_CAPABILITIES } from './capabilities.js';
 export { validateSpec } from './validate.js';

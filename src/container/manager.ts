@@ -608,7 +608,7 @@ export class ContainerManager {
       },
     };
     const { spec } = await this.specs.build(execRec, current.root?.path ?? '', imageConfig, undefined);
-    const proc = { ...spec.process!, env: mergeEnv(current.process?.env ?? [], req.env ?? []) };
+    const proc = { ...spec.process!, env: this.deps.bundle.mergeEnv(current.process?.env ?? [], req.env ?? []) };
     const execId = newContainerId();
     const res = await this.deps.runtime.exec(rec.id, { process: proc, detach: !!req.detach, io: req.interactive ? io : { ...io, stdin: undefined } });
     return { exitCode: res.exitCode, execId };
@@ -749,11 +749,6 @@ export class ContainerManager {
 
 }
 
-function mergeEnv(base: string[], extra: string[]): string[] {
-  const map = new Map(base.map((e) => [e.split('=')[0]!, e]));
-  for (const e of extra) map.set(e.split('=')[0]!, e.includes('=') ? e : `${e}=${process.env[e] ?? ''}`);
-  return [...map.values()];
-}
 
 
 async function attachedAlive(file: string): Promise<boolean> {

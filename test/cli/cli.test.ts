@@ -120,6 +120,13 @@ describe('berth run', () => {
     expect((await berth('ps', '--no-trunc', '-q')).stdout).toContain(id);
     expect(await berth('exec', 'cli-detached', 'echo', 'inside')).toMatchObject({ code: 0, stdout: 'inside\n' });
     expect((await berth('exec', 'cli-detached', 'no-such-command')).code).toBe(127);
+    // -e NAME takes the client's value, and leaves NAME out when the client has none (docker exec).
+    process.env.BERTH_TEST_SET = 'from-client';
+    delete process.env.BERTH_TEST_UNSET;
+    const env = await berth('exec', '-e', 'BERTH_TEST_SET', '-e', 'BERTH_TEST_UNSET', 'cli-detached', 'env');
+    delete process.env.BERTH_TEST_SET;
+    expect(env.stdout).toContain('BERTH_TEST_SET=from-client\n');
+    expect(env.stdout).not.toContain('BERTH_TEST_UNSET');
     expect(await berth('rm', '-f', 'cli-detached')).toMatchObject({ code: 0, stdout: 'cli-detached\n' });
   });
 

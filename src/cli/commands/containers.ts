@@ -1,7 +1,7 @@
 import type { ContainerStats, EngineApi, StdioStreams } from '../../api/types.js';
 import { BadStateError } from '../../errors.js';
 import { type Command, type Context, defineCommand, FILTER_OPTION, FORMAT_OPTION, NO_TRUNC_OPTION, FORCE_OPTION } from '../command.js';
-import { CREATE_OPTIONS, createRequest, RESOURCE_OPTIONS, resourceRequest, RUN_OPTIONS } from '../create.js';
+import { clientEnv, CREATE_OPTIONS, createRequest, RESOURCE_OPTIONS, resourceRequest, RUN_OPTIONS } from '../create.js';
 import { bytesSize, humanSize, percent, renderRows, table, truncId } from '../format.js';
 import { UsageError } from '../parser.js';
 import { confirm, forEachRef } from '../report.js';
@@ -207,7 +207,7 @@ const exec = defineCommand({
     const restoreTty = rawTty(ctx, o.tty && o.interactive);
     try {
       const res = await engine.containers.exec(ref!, {
-        command, interactive: o.interactive, tty: o.tty, env: o.env, user: o.user, workdir: o.workdir, detach: o.detach, privileged: o.privileged,
+        command, interactive: o.interactive, tty: o.tty, env: clientEnv(o.env), user: o.user, workdir: o.workdir, detach: o.detach, privileged: o.privileged,
       }, o.detach ? {} : attachedIo(ctx, o.interactive));
       return o.detach ? 0 : res.exitCode ?? 0;
     } finally {
