@@ -41,9 +41,13 @@ export interface LayoutOptions {
   runroot?: string;
 }
 
-export function resolveLayout(opts: LayoutOptions = {}, env: NodeJS.ProcessEnv = process.env): StoreLayout {
-  const root = path.resolve(opts.root ?? env.BERTH_ROOT ?? DEFAULT_ROOT);
-  const runroot = path.resolve(opts.runroot ?? env.BERTH_RUNROOT ?? defaultRunroot(root));
+/**
+ * Where the store is: an explicit option first, then $BERTH_ROOT/$BERTH_RUNROOT, then `fallback` (the
+ * configuration file's data-root/exec-root), then the defaults.
+ */
+export function resolveLayout(opts: LayoutOptions = {}, env: NodeJS.ProcessEnv = process.env, fallback: LayoutOptions = {}): StoreLayout {
+  const root = path.resolve(opts.root ?? env.BERTH_ROOT ?? fallback.root ?? DEFAULT_ROOT);
+  const runroot = path.resolve(opts.runroot ?? env.BERTH_RUNROOT ?? fallback.runroot ?? defaultRunroot(root));
   return {
     root,
     runroot,

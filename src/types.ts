@@ -8,6 +8,8 @@ import type { CreateRequest, ResourceRequest } from './options.js';
 
 export type { CreateRequest, ResourceRequest, NetworkRequest } from './options.js';
 import type { EngineEvent } from './events.js';
+import type { EngineConfig } from './config/index.js';
+export type { EngineConfig } from './config/index.js';
 export type { EngineEvent } from './events.js';
 
 export interface EngineOptions {
@@ -20,6 +22,11 @@ export interface EngineOptions {
    * own bridge name, subnet and chains derived from its path, so two roots never share host objects.
    */
   network?: { bridgeName?: string; subnet?: string; mtu?: number; chainPrefix?: string };
+  /**
+   * The engine configuration (README, "Configuration"): a file's path, or the object itself; left out,
+   * /etc/berth/berth.json when that file exists. The options above beat what it says.
+   */
+  config?: string | EngineConfig;
 }
 
 // ---------------------------------------------------------------- images

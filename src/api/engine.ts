@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { EngineApi, EngineEvent, EngineOptions, ContainersApi, ImagesApi, NetworksApi, SystemApi, CreateRequest, RunOptions } from './types.js';
@@ -11,6 +11,7 @@ import { createRuntime } from '../runtime/index.js';
 import { openStorage } from '../storage/index.js';
 import * as bundle from '../bundle/index.js';
 import { InvalidArgumentError } from '../errors.js';
+import { loadConfig, parseConfig } from '../config/index.js';
 import { stripUndefined } from '../util/object.js';
 
 /**
@@ -32,6 +33,19 @@ function berthBin(): string {
 }
 
 /**
+ * `--config` for a child `berth` of this engine: the file it was given, or its object written into the
+ * runroot once (written only when a container needs an exit hook, so constructing an engine stays free).
+ */
+function configFileArgs(config: EngineOptions['config'], layout: StoreLayout): string[] {
+  if (config === undefined) return [];
+  if (typeof config === 'string') return ['--config', path.resolve(config)];
+  const file = path.join(layout.runroot, 'engine-config.json');
+  mkdirSync(layout.runroot, { recursive: true, mode: 0o700 });
+  writeFileSync(file, JSON.stringify(config), { mode: 0o600 });
+  return ['--config', file];
+}
+
+/**
  * The engine: one store (root + runroot) and the layers over it. Cheap to construct; nothing touches the
  * host until a method is called, so `new Engine()` in a CLI that only prints help costs nothing.
  */
@@ -43,16 +57,20 @@ export class Engine implements EngineApi {
   readonly system: SystemApi;
 
   constructor(opts: EngineOptions = {}) {
-    this.layout = resolveLayout(opts);
+    const config = typeof opts.config === 'object' ? parseConfig(opts.config, 'the Engine config option') : loadConfig(opts.config);
+    this.layout = resolveLayout(opts, process.env, { root: config['data-root'], runroot: config['exec-root'] });
     const layout = this.layout;
     const storage = openStorage(layout);
     const imageStore = openImageStore(layout, storage);
-    const names = { ...hostNames(layout.root), ...stripUndefined(opts.network ?? {}) };
+    const fromConfig = { bridgeName: config.bridge, mtu: config.mtu, chainPrefix: config['iptables-chain-prefix'] };
+    const names = { ...hostNames(layout.root), ...stripUndefined(fromConfig), ...stripUndefined(opts.network ?? {}) };
     const network = openNetworkManager(layout, {
-      defaultBridge: { name: names.bridgeName, subnet: names.subnet, mtu: opts.network?.mtu },
+      defaultBridge: { name: names.bridgeName, subnet: names.subnet, mtu: names.mtu },
       chainPrefix: names.chainPrefix,
     });
     const bin = berthBin();
+    // The exit hook is another process: it must read the same configuration as this engine.
+    const configArgs = () => configFileArgs(opts.config, layout);
     // Containers need the host's facts (tool paths, cgroup mode), probed once, on first use.
     let manager: Promise<ContainerManager> | undefined;
     const containers = () => (manager ??= probeHost().then((host) => new ContainerManager(layout, {
@@ -64,7 +82,7 @@ export class Engine implements EngineApi {
       network,
       cleanupCommand: (id, attachedPidFile) => [
         '/bin/sh', '-c', CLEANUP_GUARD, 'berth-cleanup',
-        attachedPidFile, process.execPath, bin, '--root', layout.root, '--runroot', layout.runroot, 'container', 'cleanup', id,
+        attachedPidFile, process.execPath, bin, '--root', layout.root, '--runroot', layout.runroot, ...configArgs(), 'container', 'cleanup', id,
       ],
     })));
     this.images = imageStore;

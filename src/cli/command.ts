@@ -5,6 +5,8 @@ import type { OptionSpec, OptionsOf } from './parser.js';
 export interface GlobalOptions {
   root?: string;
   runroot?: string;
+  /** the engine configuration file (--config, or $BERTH_CONFIG) */
+  config?: string;
   logLevel: string;
 }
 

@@ -7,6 +7,7 @@ const TYPE_WORDS: Record<OptionSpec['type'], string> = { string: 'string', numbe
 export const GLOBAL_OPTIONS = [
   { name: 'root', type: 'string', help: 'Persistent storage root (default "/var/lib/berth", or $BERTH_ROOT)' },
   { name: 'runroot', type: 'string', help: 'Volatile state root (default derived from --root, or $BERTH_RUNROOT)' },
+  { name: 'config', type: 'string', help: 'Engine configuration file (default "/etc/berth/berth.json" if it exists, or $BERTH_CONFIG)' },
   { name: 'log-level', short: 'l', type: 'string', help: 'Set the logging level ("debug"|"info"|"warn"|"error"|"fatal") (default "warn")' },
   { name: 'debug', short: 'D', type: 'bool', help: 'Enable debug mode (--log-level debug)' },
   { name: 'version', short: 'v', type: 'bool', help: 'Print version information and quit' },

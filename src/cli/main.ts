@@ -26,8 +26,8 @@ export async function main(argv: readonly string[], streams: CliStreams = proces
   let resolved: Resolved | undefined;
   try {
     const g = parseArgv(argv, GLOBAL_OPTIONS, { stopAtPositional: true });
-    const o = g.options as { root?: string; runroot?: string; logLevel?: string; debug: boolean; version: boolean; help: boolean };
-    globals = { root: o.root, runroot: o.runroot, logLevel: o.debug ? 'debug' : o.logLevel ?? 'warn' };
+    const o = g.options as { root?: string; runroot?: string; config?: string; logLevel?: string; debug: boolean; version: boolean; help: boolean };
+    globals = { root: o.root, runroot: o.runroot, config: o.config ?? (process.env.BERTH_CONFIG || undefined), logLevel: o.debug ? 'debug' : o.logLevel ?? 'warn' };
     if (!LOG_LEVELS.includes(globals.logLevel)) throw new UsageError(`invalid argument "${globals.logLevel}" for "-l, --log-level" flag: not a log level`);
     if (o.version) return write(streams.stdout, `Berth version ${VERSION}\n`, 0);
     if (o.help || !g.args.length) return write(streams.stdout, rootHelp(), 0);
@@ -88,7 +88,7 @@ function context(globals: GlobalOptions, streams: CliStreams): Context {
     stdout: streams.stdout,
     stderr: streams.stderr,
     engine() {
-      engine ??= import('../api/index.js').then(({ Engine }) => new Engine({ root: globals.root, runroot: globals.runroot }));
+      engine ??= import('../api/index.js').then(({ Engine }) => new Engine({ root: globals.root, runroot: globals.runroot, config: globals.config }));
       return engine;
     },
     print(...lines) {

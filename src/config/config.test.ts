@@ -1,0 +1,54 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { InvalidArgumentError } from '../errors.js';
+import { loadConfig, parseConfig } from './index.js';
+
+const dir = mkdtempSync(path.join(tmpdir(), 'berth-config-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function file(name: string, text: string): string {
+  const p = path.join(dir, name);
+  writeFileSync(p, text);
+  return p;
+}
+
+describe('parseConfig', () => {
+  it('takes every documented key', () => {
+    const cfg = { 'data-root': '/srv/berth', 'exec-root': '/run/b2', bridge: 'berth7', mtu: 1400, 'iptables-chain-prefix': 'BERTH7' };
+    expect(parseConfig(cfg, 'x')).toEqual(cfg);
+    expect(parseConfig({}, 'x')).toEqual({});
+  });
+
+  it.each([
+    [{ 'data-rot': '/x' }, /x is not a valid Berth configuration: \/data-rot: is not allowed/],
+    [{ 'data-root': 'relative' }, /\/data-root: must match pattern/],
+    [{ mtu: '1500' }, /\/mtu: must be integer/],
+    [{ mtu: 20 }, /\/mtu: must be >= 68/],
+    [{ bridge: 'docker0' }, /\/bridge: must match pattern/],
+    [{ 'iptables-chain-prefix': 'DOCKER' }, /must match pattern/],
+    [[], /must be object/],
+    ['{}', /must be object/],
+  ])('refuses %j, naming what is wrong', (value, message) => {
+    expect(() => parseConfig(value, 'x')).toThrow(message);
+    expect(() => parseConfig(value, 'x')).toThrow(InvalidArgumentError);
+  });
+
+  it('refuses a Docker key that Berth does not implement yet, by name, instead of ignoring it', () => {
+    expect(() => parseConfig({ 'userns-remap': 'default', bip: '10.1.0.1/24' }, 'f.json'))
+      .toThrow(/f.json: "userns-remap" is not supported by this version of Berth .*; "bip" is not supported/);
+  });
+});
+
+describe('loadConfig', () => {
+  it('reads and checks a named file', () => {
+    expect(loadConfig(file('ok.json', '{"data-root": "/srv/berth"}'))).toEqual({ 'data-root': '/srv/berth' });
+  });
+
+  it('reports a named file that is missing, or not JSON, with its path', () => {
+    expect(() => loadConfig(path.join(dir, 'none.json'))).toThrow(`cannot read the configuration file ${path.join(dir, 'none.json')}: ENOENT`);
+    const bad = file('bad.json', '{"data-root": ');
+    expect(() => loadConfig(bad)).toThrow(`${bad} is not valid JSON`);
+  });
+});

@@ -1,0 +1,95 @@
+/**
+ * The engine's configuration file: one JSON object, Docker's daemon.json key names where Docker has the same
+ * setting, validated against src/config/schema.json (compiled at build time) before anything uses it.
+ *
+ * Where it comes from, first match wins: `--config FILE` (or `new Engine({ config: FILE })`), `$BERTH_CONFIG`
+ * (read by the CLI), then /etc/berth/berth.json if it exists; otherwise every key has its default. For each
+ * setting an explicit option (a flag, an Engine option, $BERTH_ROOT) beats the file.
+ *
+ * Later parts of Berth add their keys here (registries, address pools, the cluster store, user-namespace
+ * defaults); until a key works, `NOT_YET` refuses it by name rather than letting it pass and do nothing.
+ */
+import { readFileSync } from 'node:fs';
+import { InvalidArgumentError } from '../errors.js';
+import { describeSchemaErrors } from '../util/schema.js';
+import { validate as compiled } from './schema.validate.js';
+
+export const DEFAULT_CONFIG_PATH = '/etc/berth/berth.json';
+
+/** The file's contents, as the schema allows them. */
+export interface EngineConfig {
+  /** persistent store (default /var/lib/berth) */
+  'data-root'?: string;
+  /** volatile state (default /run/berth, or a folder of its own for a non-default data-root) */
+  'exec-root'?: string;
+  /** the default bridge network's Linux bridge */
+  'bridge'?: string;
+  /** MTU of the default bridge network */
+  'mtu'?: number;
+  /** prefix of this store's iptables chains */
+  'iptables-chain-prefix'?: string;
+}
+
+/**
+ * daemon.json keys a Docker user may bring along that Berth does not implement yet. They are refused with
+ * this note: accepting them silently would be a setting that does nothing.
+ */
+const NOT_YET: Readonly<Record<string, string>> = {
+  'bip': 'the default bridge takes its subnet from data-root for now',
+  'fixed-cidr': 'the default bridge takes its subnet from data-root for now',
+  'default-address-pools': 'user networks draw from Berth\'s built-in pool for now',
+  'insecure-registries': 'Berth has no registry client yet',
+  'registry-mirrors': 'Berth has no registry client yet',
+  'userns-remap': 'user namespaces are not supported yet',
+  'cluster-store': 'multi-host networks are not supported yet',
+  'cluster-advertise': 'multi-host networks are not supported yet',
+  'runtimes': 'Berth runs runc only for now',
+  'default-runtime': 'Berth runs runc only for now',
+  'log-opts': 'log rotation is not supported yet',
+  'log-driver': 'Berth writes k8s-file logs only',
+  'dns': 'give --dns to each container for now',
+  'live-restore': 'Berth has no daemon: containers always outlive the command that started them',
+};
+
+/**
+ * Checks a configuration object; throws InvalidArgumentError naming `source` and every bad key. Returns it
+ * typed.
+ */
+export function parseConfig(value: unknown, source: string): EngineConfig {
+  if (value && typeof value === 'object' && !Array.isArray(value)) {
+    const pending = Object.keys(value).filter((k) => k in NOT_YET);
+    if (pending.length) {
+      throw new InvalidArgumentError('config', `${source}: ${pending.map((k) => `"${k}" is not supported by this version of Berth (${NOT_YET[k]})`).join('; ')}`,
+        'remove the key from the file; the README lists the keys Berth reads');
+    }
+  }
+  if (!compiled(value)) {
+    throw new InvalidArgumentError('config', `${source} is not a valid Berth configuration: ${describeSchemaErrors(compiled.errors)}`,
+      'fix the file; the README lists every key with its type');
+  }
+  return value as EngineConfig;
+}
+
+/**
+ * Reads and checks the configuration file. `file` undefined: the default path, which may be absent (then
+ * the result is empty); a named file must exist.
+ */
+export function loadConfig(file?: string): EngineConfig {
+  const path = file ?? DEFAULT_CONFIG_PATH;
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (file === undefined && code === 'ENOENT') return {};
+    throw new InvalidArgumentError('config', `cannot read the configuration file ${path}: ${code ?? (err as Error).message}`,
+      code === 'ENOENT' ? 'give the path of an existing file, or leave --config out to use the defaults' : 'check the file\'s permissions');
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new InvalidArgumentError('config', `${path} is not valid JSON: ${(err as Error).message}`, 'the file holds one JSON object, e.g. {"data-root": "/srv/berth"}');
+  }
+  return parseConfig(value, path);
+}
