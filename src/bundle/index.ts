@@ -7,14 +7,15 @@
  * files) → buildSpec → writeBundle (validates against runtime-spec/config.schema.json, atomic write) →
  * the runtime layer hands the directory to runc. `berth update` reuses parseResources.
  */
-export { buildSpec, MASKED_PATHS, READONLY_PATHS, STOP_SIGNAL_ANNOTATION } from './spec.js';
+export { buildSpec, planSpec, finishSpec, MASKED_PATHS, READONLY_PATHS, STOP_SIGNAL_ANNOTATION } from './spec.js';
 export { parseResources } from './resources.js';
 export { mergeEnv, parseEnvFile } from './env.js';
+export { execProcess, type ExecOverrides } from './exec.js';
 export { parseSignal, type Signal } from './signals.js';
 export { capabilityMask, DEFAULT_CAPABILITIES, ALL_CAPABILITIES } from './capabilities.js';
 export { validateSpec } from './validate.js';
 export { writeBundle, readUserDb, statDevices, listHostDevices, readHostCapabilities, devicePathsOf } from './host-io.js';
 export { INIT_PATH } from './mounts.js';
-export type { BundleInput, BuildResult, DeviceInfo, ImageConfig, NamespaceChoice } from './types.js';
+export type { BundleInput, BuildResult, DeviceInfo, ImageConfig, NamespaceChoice, PlanInput, PlanResult, SpecPlan, StartInput } from './types.js';
 export type { UserDb } from './user.js';
 export type * from '../../runtime-spec/types.js';

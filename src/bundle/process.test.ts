@@ -44,10 +44,10 @@ describe('resolveWorkdir', () => {
 });
 
 describe('buildEnv', () => {
-  const base = { image: {}, req: {}, envFileText: [], hostname: 'abc123', home: '/root' };
+  const base = { image: {}, req: {}, envFileText: [], hostname: 'abc123' };
 
-  it('sets PATH, HOSTNAME and HOME by default', () => {
-    expect(buildEnv(base)).toEqual([`PATH=${DEFAULT_PATH}`, 'HOSTNAME=abc123', 'HOME=/root']);
+  it('sets PATH and HOSTNAME by default (HOME comes at start, from passwd)', () => {
+    expect(buildEnv(base)).toEqual([`PATH=${DEFAULT_PATH}`, 'HOSTNAME=abc123']);
   });
 
   it('adds TERM=xterm with -t', () => {

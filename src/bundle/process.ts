@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { InvalidArgumentError } from '../errors.js';
 import type { CreateRequest } from '../options.js';
-import { checkEnv, DEFAULT_PATH, envKey, mergeEnv, parseEnvFile } from './env.js';
+import { checkEnv, DEFAULT_PATH, mergeEnv, parseEnvFile } from './env.js';
 import type { ImageConfig } from './types.js';
 
 /**
@@ -36,13 +36,12 @@ export interface EnvContext {
   envFileText: readonly string[];
   /** undefined when the container shares the host's UTS namespace */
   hostname: string | undefined;
-  home: string;
 }
 
 /**
  * The process environment in dockerd's order: PATH, HOSTNAME, TERM (with -t), then the image's Env with
  * --env-file and -e merged over it (-e wins), so each of those can override the first three. HOME comes
- * last, from the user's passwd entry, unless something set it.
+ * last, at start (finishSpec), from the user's passwd entry, unless something here set it.
  */
 export function buildEnv(ctx: EnvContext): string[] {
   const fromFiles = ctx.envFileText.flatMap((t) => parseEnvFile(t));
@@ -51,7 +50,5 @@ export function buildEnv(ctx: EnvContext): string[] {
   const base = [`PATH=${DEFAULT_PATH}`];
   if (ctx.hostname) base.push(`HOSTNAME=${ctx.hostname}`);
   if (ctx.req.tty) base.push('TERM=xterm');
-  const env = mergeEnv(mergeEnv(base, ctx.image.Env ?? []), user);
-  if (!env.some((e) => envKey(e) === 'HOME')) env.push(`HOME=${ctx.home}`);
-  return env;
+  return mergeEnv(mergeEnv(base, ctx.image.Env ?? []), user);
 }

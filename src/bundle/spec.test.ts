@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { BUSYBOX_IMAGE, inputFor } from '../../test/bundle/fixtures.js';
+import { BUSYBOX_IMAGE, FAKE_ROOTFS, inputFor } from '../../test/bundle/fixtures.js';
 import { InvalidArgumentError } from '../errors.js';
 import { capabilityMask } from './capabilities.js';
-import { buildSpec, MASKED_PATHS, READONLY_PATHS, STOP_SIGNAL_ANNOTATION } from './spec.js';
+import { buildSpec, finishSpec, MASKED_PATHS, planSpec, READONLY_PATHS, STOP_SIGNAL_ANNOTATION } from './spec.js';
 import { validateSpec } from './validate.js';
 import type { CreateRequest } from '../options.js';
-import type { BundleInput } from './types.js';
+import type { BundleInput, StartInput } from './types.js';
 
 const build = (req: Partial<CreateRequest>, over: Partial<BundleInput> = {}) => {
   const { spec, warnings } = buildSpec(inputFor(req, over));
@@ -222,5 +222,49 @@ describe('buildSpec --privileged devices', () => {
     const { linux } = build({ privileged: true, devices: ['/dev/fuse:/dev/sda'] }, { hostDevices, devices: hostDevices });
     expect(linux.devices!.map((d) => [d.path, d.major, d.minor])).toEqual([['/dev/fuse', 10, 229], ['/dev/sda', 10, 229]]);
     expect(build({}, { hostDevices }).linux.devices).toBeUndefined();
+  });
+});
+
+describe('planSpec and finishSpec: parsed once at create, completed at start', () => {
+  const planned = (req: Partial<CreateRequest>, over: Partial<BundleInput> = {}) => planSpec(inputFor(req, over)).plan;
+  const start = (over: Partial<StartInput> = {}): StartInput => ({ ...inputFor({}), ...over });
+
+  it('checks every flag without the rootfs, but leaves user names to the start (as Docker does)', () => {
+    expect(() => planned({ memory: undefined, resources: { memory: 'lots' } })).toThrow('invalid --memory');
+    expect(() => planned({ tmpfs: ['relative'] })).toThrow('is not an absolute path');
+    expect(() => planned({ user: ':grp' })).toThrow('names no user');
+    expect(() => planned({ user: '99999999999' })).toThrow('user ID 99999999999 is out of range');
+    const plan = planned({ user: 'ghost' });
+    expect(plan.user).toBe('ghost');
+    expect(() => finishSpec(plan, start())).toThrow('unable to find user ghost');
+  });
+
+  it('keeps no rootfs, user, HOME or network files in the plan; finishSpec adds them', () => {
+    const plan = planned({ user: 'app' });
+    expect(plan.spec.root!.path).toBe('');
+    expect(plan.spec.process!.env!.some((e) => e.startsWith('HOME='))).toBe(false);
+    expect(plan.spec.mounts).toBeUndefined();
+    const spec = finishSpec(plan, start());
+    expect(spec.root!.path).toBe(FAKE_ROOTFS);
+    expect(spec.process!.user).toEqual({ uid: 1000, gid: 1000, additionalGids: [1000, 10, 29] });
+    expect(spec.process!.env).toContain('HOME=/home/app');
+    expect(spec.mounts!.map((m) => m.destination)).toContain('/etc/hosts');
+    expect(spec).toEqual(buildSpec(inputFor({ user: 'app' })).spec);
+  });
+
+  it('joins namespaces named at start, and drops one that turns out to be the host\'s', () => {
+    const plan = planned({});
+    expect(plan.spec.linux!.namespaces).toContainEqual({ type: 'network' });
+    const joined = finishSpec(plan, start({ namespaces: { network: { path: '/proc/9/ns/net' }, pid: { path: '/proc/9/ns/pid' } } }));
+    expect(joined.linux!.namespaces).toContainEqual({ type: 'network', path: '/proc/9/ns/net' });
+    expect(joined.linux!.namespaces).toContainEqual({ type: 'pid', path: '/proc/9/ns/pid' });
+    const hostNet = finishSpec(plan, start({ namespaces: { network: 'host' } }));
+    expect(hostNet.linux!.namespaces!.some((n) => n.type === 'network')).toBe(false);
+  });
+
+  it('is JSON: a plan read back from a record finishes to the same spec', () => {
+    const plan = planned({ env: ['A=1'], resources: { memory: '64m' }, tmpfs: ['/run'] });
+    expect(finishSpec(JSON.parse(JSON.stringify(plan)), start())).toEqual(finishSpec(plan, start()));
+    expect(plan.spec.linux!.resources!.memory!.limit).toBe(64 * 1024 * 1024);
   });
 });

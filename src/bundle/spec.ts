@@ -1,8 +1,9 @@
 import { InvalidArgumentError } from '../errors.js';
 import type { CreateRequest } from '../options.js';
-import { OCI_VERSION, type Linux, type LinuxDevice, type LinuxNamespace, type LinuxSeccomp, type Process, type Spec } from '../../runtime-spec/types.js';
+import { OCI_VERSION, type Linux, type LinuxDevice, type LinuxNamespace, type LinuxSeccomp, type Mount, type Process, type Spec } from '../../runtime-spec/types.js';
 import { resolveCapabilities } from './capabilities.js';
 import { DEFAULT_DEVICE_RULES, parseDevice, PRIVILEGED_DEVICE_RULES } from './devices.js';
+import { envKey } from './env.js';
 import { fileMounts, INIT_PATH, initMount, mergeMounts, parseShmSize, parseTmpfs, systemMounts } from './mounts.js';
 import { buildEnv, resolveArgs, resolveWorkdir } from './process.js';
 import { parseResources } from './resources.js';
@@ -11,9 +12,9 @@ import { parseSeccompProfile, resolveSeccomp } from './seccomp-profile.js';
 import { parseSecurityOpts, type SecurityOptions } from './security.js';
 import { parseSignal } from './signals.js';
 import { buildSysctls } from './sysctls.js';
-import type { BuildResult, BundleInput, NamespaceChoice } from './types.js';
+import type { BuildResult, BundleInput, NamespaceChoice, PlanInput, PlanResult, SpecPlan, StartInput } from './types.js';
 import { parseUlimits } from './ulimits.js';
-import { resolveUser } from './user.js';
+import { checkUserSpec, resolveUser } from './user.js';
 
 export const STOP_SIGNAL_ANNOTATION = 'org.opencontainers.image.stopSignal';
 
@@ -25,37 +26,78 @@ export const READONLY_PATHS: readonly string[] = ['/proc/bus', '/proc/fs', '/pro
 const HOSTNAME = /^[A-Za-z0-9]([A-Za-z0-9.-]{0,62}[A-Za-z0-9])?$/;
 
 /**
- * The whole runc config for one container, from Docker's defaults adjusted by the request (runc's specconv
- * lesson: one function returns the whole spec, and host facts come in rather than being probed). Pure: no
- * disk, no host probing, so every default is testable without root.
+ * The runc config for one container, in two steps (runc's specconv lesson: one function returns the whole
+ * spec from Docker's defaults adjusted by the request, and host facts come in rather than being probed):
+ *
+ * - `planSpec`, at create: every flag is parsed and checked here, once, so that a bad one fails before the
+ *   container exists. The plan is the spec minus what exists only at start, and it is what the container
+ *   record keeps (inspect reads it; `update` edits its resources).
+ * - `finishSpec`, at each start: the rootfs path, the user resolved against the image's passwd, the paths
+ *   of namespaces to join, the network files, and the host's devices for --privileged. It cannot fail on a
+ *   flag, only on the image (a user name its passwd lacks, as Docker fails such a start).
+ *
+ * Both are pure: no disk, no host probing, so every default is testable without root.
  */
-export function buildSpec(input: BundleInput): BuildResult {
+export function planSpec(input: PlanInput): PlanResult {
   const req = input.request;
   const warnings: string[] = [];
   const security = parseSecurityOpts(req.securityOpt ?? []);
   for (const opt of security.ignored) warnings.push(`--security-opt ${opt} is ignored: Berth applies no AppArmor or SELinux labels`);
   const caps = resolveCapabilities(req, input.hostCapabilities);
   const hostname = input.namespaces.uts === 'host' ? undefined : checkHostname('--hostname', req.hostname || input.id.slice(0, 12));
+  // Checked now, though only the start resolves it against the image's passwd (Docker: a missing user fails the start).
+  const user = checkUserSpec(req.user || input.imageConfig.User || '');
 
   const spec: Spec = {
     ociVersion: OCI_VERSION,
-    process: buildProcess(input, caps, security, hostname),
-    root: { path: input.rootfsPath, ...(req.readOnly ? { readonly: true } : {}) },
+    process: planProcess(input, caps, security, hostname),
+    root: { path: '', ...(req.readOnly ? { readonly: true } : {}) },
     ...(hostname ? { hostname } : {}),
     ...(hostname && req.domainname ? { domainname: checkHostname('--domainname', req.domainname) } : {}),
-    mounts: buildMounts(input, warnings),
     ...annotationsOf(input),
-    linux: buildLinux(input, caps, security, warnings),
+    linux: planLinux(input, caps, security, warnings),
   };
   if (req.resources?.oomKillDisable && !req.resources.memory) {
     warnings.push('the OOM killer is disabled but no memory limit is set: the container can exhaust the host\'s memory');
   }
-  return { spec, warnings };
+  return { plan: { spec, mounts: planMounts(input, warnings), user, privileged: !!req.privileged }, warnings };
 }
 
-function buildProcess(input: BundleInput, caps: string[], security: SecurityOptions, hostname: string | undefined): Process {
+/** The plan completed with what exists only at start; see planSpec. */
+export function finishSpec(plan: SpecPlan, start: StartInput): Spec {
+  const { spec } = structuredClone(plan);
+  const resolved = resolveUser(plan.user || undefined, start.userDb);
+  const proc = spec.process!;
+  proc.user = { uid: resolved.uid, gid: resolved.gid, additionalGids: resolved.additionalGids };
+  // HOME last, from the user's passwd entry, unless the image or the user set it (dockerd's order).
+  if (!proc.env!.some((e) => envKey(e) === 'HOME')) proc.env!.push(`HOME=${resolved.home}`);
+  const base = [...plan.mounts.system, ...fileMounts(start.files), ...(plan.mounts.init ? [plan.mounts.init] : [])];
+  const linux = spec.linux!;
+  linux.namespaces = joinNamespaces(linux.namespaces ?? [], start.namespaces);
+  if (plan.privileged && start.hostDevices) {
+    const byPath = new Map([...hostDeviceNodes(start.hostDevices), ...(linux.devices ?? [])].map((n) => [n.path, n]));
+    const { namespaces, devices: _planned, ...rest } = linux;
+    spec.linux = { namespaces, ...(byPath.size ? { devices: [...byPath.values()] } : {}), ...rest };
+  }
+  // Rebuilt in the planned key order, so that a config.json reads the same whichever way it was made.
+  const { ociVersion, process: proc2, root, hostname, domainname, annotations, linux: linux2 } = spec;
+  return {
+    ociVersion, process: proc2, root: { ...root!, path: start.rootfsPath },
+    ...(hostname !== undefined ? { hostname } : {}), ...(domainname !== undefined ? { domainname } : {}),
+    mounts: mergeMounts(base, plan.mounts.user),
+    ...(annotations ? { annotations } : {}),
+    linux: linux2,
+  };
+}
+
+/** Both steps at once, for callers that have everything (tests, one-shot bundles). */
+export function buildSpec(input: BundleInput): BuildResult {
+  const { plan, warnings } = planSpec(input);
+  return { spec: finishSpec(plan, input), warnings };
+}
+
+function planProcess(input: PlanInput, caps: string[], security: SecurityOptions, hostname: string | undefined): Process {
   const req = input.request;
-  const user = resolveUser(req.user || input.imageConfig.User, input.userDb);
   let args = resolveArgs(input.imageConfig, req);
   if (req.init) {
     if (!input.initPath) throw new InvalidArgumentError('--init', 'no init binary (catatonit) was found on this host', 'install it: apt-get install catatonit');
@@ -64,9 +106,9 @@ function buildProcess(input: BundleInput, caps: string[], security: SecurityOpti
   const rlimits = parseUlimits(req.ulimits ?? [], input.host.rlimitHard);
   return {
     terminal: !!req.tty,
-    user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
+    user: { uid: 0, gid: 0 },
     args,
-    env: buildEnv({ image: input.imageConfig, req, envFileText: input.envFileText ?? [], hostname, home: user.home }),
+    env: buildEnv({ image: input.imageConfig, req, envFileText: input.envFileText ?? [], hostname }),
     cwd: resolveWorkdir(input.imageConfig, req),
     // Docker 25+ leaves inheritable and ambient empty, so exec'd programs cannot pick the set up again.
     capabilities: { bounding: [...caps], effective: [...caps], permitted: [...caps] },
@@ -75,44 +117,41 @@ function buildProcess(input: BundleInput, caps: string[], security: SecurityOpti
   };
 }
 
-function buildMounts(input: BundleInput, warnings: string[]) {
+function planMounts(input: PlanInput, warnings: string[]): SpecPlan['mounts'] {
   const req = input.request;
   const hostIpc = input.namespaces.ipc === 'host';
-  if (typeof input.namespaces.ipc === 'object') {
+  if (typeof input.namespaces.ipc === 'object' || req.ipc?.startsWith('container:')) {
     warnings.push('--ipc container: the IPC namespace is shared, but /dev/shm is the container\'s own');
   }
-  const base = [
-    ...systemMounts({ privileged: !!req.privileged, shmSize: parseShmSize(req.shmSize), hostIpc }),
-    ...fileMounts(input.files),
-    ...(req.init && input.initPath ? [initMount(input.initPath)] : []),
-  ];
-  return mergeMounts(base, [...(req.tmpfs ?? []).map(parseTmpfs), ...input.extraMounts]);
+  const system = systemMounts({ privileged: !!req.privileged, shmSize: parseShmSize(req.shmSize), hostIpc });
+  const user = [...(req.tmpfs ?? []).map(parseTmpfs), ...input.extraMounts];
+  // Checked now (duplicates, relative paths); finishSpec merges again with the network files in the base.
+  mergeMounts(system, user);
+  return { system, ...(req.init && input.initPath ? { init: initMount(input.initPath) } : {}), user };
 }
 
 /** Image labels, then --label, then the stop signal (checked now, so a typo fails at create, not at stop). */
-function annotationsOf(input: BundleInput): { annotations?: Record<string, string> } {
+function annotationsOf(input: PlanInput): { annotations?: Record<string, string> } {
   const out: Record<string, string> = { ...(input.imageConfig.Labels ?? {}), ...(input.request.labels ?? {}) };
   const stop = input.request.stopSignal || input.imageConfig.StopSignal;
   if (stop) out[STOP_SIGNAL_ANNOTATION] = parseSignal('--stop-signal', stop).name;
   return Object.keys(out).length ? { annotations: out } : {};
 }
 
-function buildLinux(input: BundleInput, caps: string[], security: SecurityOptions, warnings: string[]): Linux {
+function planLinux(input: PlanInput, caps: string[], security: SecurityOptions, warnings: string[]): Linux {
   const req = input.request;
   const ns = input.namespaces;
   const devices = (req.devices ?? []).map((d) => parseDevice(d, input.devices ?? {}));
-  const nodes = [...(req.privileged ? hostDeviceNodes(input) : []), ...devices.map((d) => d.device)];
-  const byPath = new Map(nodes.map((n) => [n.path, n]));
   const rules = req.privileged ? PRIVILEGED_DEVICE_RULES : DEFAULT_DEVICE_RULES;
   const sysctl = buildSysctls(req.sysctls ?? {}, {
     privateNetwork: ns.network !== 'host' && !joinsContainerNetwork(req),
     hostNetwork: ns.network === 'host',
     hostIpc: ns.ipc === 'host',
   });
-  const seccomp = buildSeccomp(input, caps, security, warnings);
+  const seccomp = planSeccomp(input, caps, security, warnings);
   return {
-    namespaces: buildNamespaces(input),
-    ...(byPath.size ? { devices: [...byPath.values()] } : {}),
+    namespaces: planNamespaces(input),
+    ...(devices.length ? { devices: [...new Map(devices.map((d) => [d.device.path, d.device])).values()] } : {}),
     resources: {
       devices: [...rules.map((r) => ({ ...r })), ...devices.map((d) => d.rule)],
       ...parseResources(req.resources ?? {}, input.host, input.devices ?? {}),
@@ -125,11 +164,10 @@ function buildLinux(input: BundleInput, caps: string[], security: SecurityOption
 }
 
 /** Docker's order; the cgroup namespace only on v2 hosts, as Docker's default cgroupns mode "private" is v2-only. */
-function buildNamespaces(input: BundleInput): LinuxNamespace[] {
+function planNamespaces(input: PlanInput): LinuxNamespace[] {
   const out: LinuxNamespace[] = [{ type: 'mount' }];
   const add = (type: LinuxNamespace['type'], choice: NamespaceChoice | undefined) => {
-    if (choice === 'host') return;
-    out.push(choice ? { type, path: choice.path } : { type });
+    if (choice !== 'host') out.push({ type });
   };
   add('network', input.namespaces.network);
   add('uts', input.namespaces.uts);
@@ -139,7 +177,17 @@ function buildNamespaces(input: BundleInput): LinuxNamespace[] {
   return out;
 }
 
-function buildSeccomp(input: BundleInput, caps: string[], security: SecurityOptions, warnings: string[]): LinuxSeccomp | undefined {
+/** The start's choices over the plan's: 'host' drops a namespace (container:X where X uses the host's), a path joins one. */
+function joinNamespaces(planned: readonly LinuxNamespace[], start: StartInput['namespaces']): LinuxNamespace[] {
+  const key = { network: 'network', uts: 'uts', pid: 'pid', ipc: 'ipc' } as const;
+  return planned.flatMap((n) => {
+    const choice = n.type in key ? start[key[n.type as keyof typeof key]] : undefined;
+    if (choice === 'host') return [];
+    return [typeof choice === 'object' ? { type: n.type, path: choice.path } : { type: n.type }];
+  });
+}
+
+function planSeccomp(input: PlanInput, caps: string[], security: SecurityOptions, warnings: string[]): LinuxSeccomp | undefined {
   const arch = input.arch ?? process.arch;
   if (security.seccomp === 'file') {
     if (input.seccompProfileText === undefined) {
@@ -152,9 +200,9 @@ function buildSeccomp(input: BundleInput, caps: string[], security: SecurityOpti
   return resolveSeccomp(DEFAULT_SECCOMP_PROFILE, caps, arch);
 }
 
-/** --privileged sees the host's devices (a later --device for the same path wins). */
-function hostDeviceNodes(input: BundleInput): LinuxDevice[] {
-  return Object.entries(input.hostDevices ?? {})
+/** --privileged sees the host's devices (a --device for the same path wins). */
+function hostDeviceNodes(hostDevices: NonNullable<StartInput['hostDevices']>): LinuxDevice[] {
+  return Object.entries(hostDevices)
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([p, d]) => ({ path: p, type: d.type, major: d.major, minor: d.minor, fileMode: d.fileMode & 0o777, uid: d.uid, gid: d.gid }));
 }
@@ -167,3 +215,5 @@ function checkHostname(field: string, name: string): string {
   if (!HOSTNAME.test(name)) throw new InvalidArgumentError(field, `"${name}" is not a valid host name`, 'use letters, digits, dots and dashes, at most 64 characters');
   return name;
 }
+
+export type { Mount };

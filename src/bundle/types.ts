@@ -1,6 +1,6 @@
 import type { HostFacts } from '../host.js';
 import type { CreateRequest } from '../options.js';
-import type { Mount } from '../../runtime-spec/types.js';
+import type { Mount, Spec } from '../../runtime-spec/types.js';
 import type { UserDb } from './user.js';
 
 /** The `config` object of an OCI image config, in Docker's field names. */
@@ -33,17 +33,17 @@ export interface DeviceInfo {
  */
 export type NamespaceChoice = { path: string } | 'host';
 
-/** Everything buildSpec needs, already read from disk and resolved by the container layer. */
-export interface BundleInput {
+/**
+ * What planSpec needs, all known at create: the request, the image config and host facts, plus the files
+ * the flags name, already read by the container layer.
+ */
+export interface PlanInput {
   id: string;
-  rootfsPath: string;
   imageConfig: ImageConfig;
   request: CreateRequest;
   host: HostFacts;
-  userDb: UserDb;
+  /** Only 'host' counts here (the namespace is left out of the spec); paths to join are given at start. */
   namespaces: { network?: NamespaceChoice; pid?: NamespaceChoice; ipc?: NamespaceChoice; uts?: NamespaceChoice };
-  /** Host paths bind-mounted at /etc/hostname, /etc/hosts, /etc/resolv.conf. */
-  files: { hostname?: string; hosts?: string; resolvConf?: string };
   /** Volumes and bind mounts, resolved by the container layer. */
   extraMounts: Mount[];
   cgroupsPath: string;
@@ -56,8 +56,6 @@ export interface BundleInput {
    * --cap-add ALL give these. Omitted: all that Linux defines.
    */
   hostCapabilities?: string[];
-  /** Every device node of the host (host-io.ts listHostDevices), given to --privileged containers as Docker does. */
-  hostDevices?: Record<string, DeviceInfo>;
   /** The text of the file named by --security-opt seccomp=PATH. */
   seccompProfileText?: string;
   /** The texts of the --env-file files, in order. */
@@ -66,8 +64,49 @@ export interface BundleInput {
   arch?: string;
 }
 
+/** What finishSpec adds at each start. */
+export interface StartInput {
+  rootfsPath: string;
+  userDb: UserDb;
+  /** Namespaces to join ({ path }), or 'host' where a joined container turned out to use the host's. */
+  namespaces: { network?: NamespaceChoice; pid?: NamespaceChoice; ipc?: NamespaceChoice; uts?: NamespaceChoice };
+  /** Host paths bind-mounted at /etc/hostname, /etc/hosts, /etc/resolv.conf. */
+  files: { hostname?: string; hosts?: string; resolvConf?: string };
+  /** Every device node of the host (host-io.ts listHostDevices), given to --privileged containers as Docker does. */
+  hostDevices?: Record<string, DeviceInfo>;
+}
+
+/**
+ * A container's spec as planned at create (planSpec), kept in its record: JSON, immutable but for `update`
+ * (resources). `spec` lacks the rootfs path, the resolved user and HOME, namespace paths and mounts, which
+ * finishSpec adds.
+ */
+export interface SpecPlan {
+  spec: Spec;
+  mounts: {
+    /** the kernel filesystems (/proc, /dev, /dev/shm, ...) */
+    system: Mount[];
+    /** --init's binary */
+    init?: Mount;
+    /** --tmpfs, volumes and binds: they replace a system mount at the same place */
+    user: Mount[];
+  };
+  /** -u, or the image's User: resolved against the image's passwd at start ('' is root) */
+  user: string;
+  privileged: boolean;
+}
+
+export interface PlanResult {
+  plan: SpecPlan;
+  /** Things the user asked for that Berth ignores or weakens, for the CLI to print. */
+  warnings: string[];
+}
+
+/** Everything buildSpec needs: both steps' inputs. */
+export type BundleInput = PlanInput & StartInput;
+
 export interface BuildResult {
-  spec: import('../../runtime-spec/types.js').Spec;
+  spec: Spec;
   /** Things the user asked for that Berth ignores or weakens, for the CLI to print. */
   warnings: string[];
 }

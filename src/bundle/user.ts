@@ -55,6 +55,21 @@ export function resolveUser(spec: string | undefined, db: UserDb): ResolvedUser 
   };
 }
 
+/**
+ * What can be checked of `-u user[:group]` before the image's passwd is at hand (at create): a user is
+ * named, and numeric IDs are in range. Names are resolved at start, where Docker also fails on them.
+ */
+export function checkUserSpec(spec: string): string {
+  const text = spec.trim();
+  if (!text) return '';
+  const [userArg = '', groupArg = ''] = text.split(':', 2);
+  if (!userArg) throw new InvalidArgumentError('user', `"${text}" names no user`, 'use NAME, UID, NAME:GROUP or UID:GID');
+  if (isNumeric(userArg)) parseId('user', userArg);
+  if (isNumeric(groupArg)) parseId('group', groupArg);
+  if (text.split(':').length > 2 || /\s/.test(text)) throw new InvalidArgumentError('user', `"${text}" is not NAME[:GROUP]`, 'use NAME, UID, NAME:GROUP or UID:GID');
+  return text;
+}
+
 function findUser(arg: string, entries: PasswdEntry[]): PasswdEntry | undefined {
   if (isNumeric(arg)) return entries.find((e) => e.uid === Number(arg));
   const e = entries.find((x) => x.name === arg);
