@@ -46,15 +46,15 @@ export class Engine implements EngineApi {
     this.layout = resolveLayout(opts);
     const layout = this.layout;
     const storage = openStorage(layout);
-    const imageStore = openImageStore(layout, storage);
+    // Containers need the host's facts (tool paths, cgroup mode), probed once, on first use.
+    let manager: Promise<ContainerManager> | undefined;
+    const imageStore = openImageStore(layout, storage, { runningContainers: async (image) => (await containers()).runningContainersOf(image) });
     const names = { ...hostNames(layout.root), ...stripUndefined(opts.network ?? {}) };
     const network = openNetworkManager(layout, {
       defaultBridge: { name: names.bridgeName, subnet: names.subnet, mtu: opts.network?.mtu },
       chainPrefix: names.chainPrefix,
     });
     const bin = berthBin();
-    // Containers need the host's facts (tool paths, cgroup mode), probed once, on first use.
-    let manager: Promise<ContainerManager> | undefined;
     const containers = () => (manager ??= probeHost().then((host) => new ContainerManager(layout, {
       host,
       images: imageStore,

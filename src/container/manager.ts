@@ -577,6 +577,12 @@ export class ContainerManager {
     return inspectView(rec, spec, p);
   }
 
+  /** Containers of `image` that Docker counts as running (paused, restarting too): image removal refuses them. */
+  async runningContainersOf(image: string): Promise<string[]> {
+    const recs = (await this.records.all()).filter((r) => r.imageId === image);
+    return (await Promise.all(recs.map((r) => this.observed(r)))).filter((r) => LIVE.has(r.state)).map((r) => r.id);
+  }
+
   async port(ref: string): Promise<PortBinding[]> {
     return (await this.records.resolve(ref)).ports;
   }
