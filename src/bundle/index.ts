@@ -13,7 +13,7 @@ export { parseEnvFile } from './env.js';
 export { parseSignal, type Signal } from './signals.js';
 export { capabilityMask, DEFAULT_CAPABILITIES, ALL_CAPABILITIES } from './capabilities.js';
 export { validateSpec } from './validate.js';
-export { writeBundle, readUserDb, statDevices, listHostDevices, readHostCapabilities, devicePathsOf } from './host-io.js';
+export { writeBundle, checkRootfs, readUserDb, statDevices, listHostDevices, readHostCapabilities, devicePathsOf } from './host-io.js';
 export { INIT_PATH } from './mounts.js';
 export type { BundleInput, BuildResult, DeviceInfo, ImageConfig, NamespaceChoice } from './types.js';
 export type { UserDb } from './user.js';

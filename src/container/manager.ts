@@ -127,6 +127,7 @@ export class ContainerManager {
         writeFileAtomic(p.resolvConf, sandbox.resolvConf),
       ]);
       const { spec } = await this.specs.build(rec, rootfs, imageConfig, sandbox);
+      await this.deps.bundle.checkRootfs(rootfs, (spec.mounts ?? []).map((m) => m.destination));
       await this.deps.bundle.writeBundle(p.bundle, spec);
       const { pid } = await this.deps.runtime.create({
         id: rec.id, bundle: p.bundle, logPath: p.log, tty: rec.tty, openStdin: rec.openStdin,

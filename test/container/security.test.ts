@@ -3,8 +3,8 @@ import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BadStateError } from '../../src/api/index.js';
-import { makeDockerArchive, type LayerEntry } from '../fixtures/images.js';
+import { BadStateError, CorruptError } from '../../src/api/index.js';
+import { makeDockerArchive, mountsUnder, type LayerEntry } from '../fixtures/images.js';
 import { testEngine, type TestEngine } from '../helpers/engine.js';
 
 let t: TestEngine;
@@ -26,6 +26,67 @@ const busybox: LayerEntry[] = [
   { type: 'symlink', path: 'bin/true', target: 'busybox' },
   { type: 'symlink', path: 'bin/sleep', target: 'busybox' },
 ];
+
+/** Loads a one-layer image of busybox plus `entries`, tagged `tag`. */
+async function hostileImage(tag: string, entries: LayerEntry[]): Promise<void> {
+  const file = path.join(tmp, `${tag.replace(/\W/g, '_')}.tar`);
+  await makeDockerArchive(file, [{ entries: [...busybox, ...entries] }], { tags: [tag], config: { Cmd: ['true'] } });
+  await t.engine.images.load(file);
+}
+
+/** Nothing of a refused start is left: no runc container, no mounted rootfs, no network namespace. */
+async function expectNothingRunning(id: string): Promise<void> {
+  expect(execFileSync('runc', ['--root', `${t.runroot}/runc`, 'list', '-q'], { encoding: 'utf8' }).trim()).toBe('');
+  expect(mountsUnder(path.join(t.root, 'snapshots', id))).toEqual([]);
+  expect(await fsp.readdir(path.join(t.runroot, 'netns')).catch(() => [])).toEqual([]);
+}
+
+describe('a hostile rootfs is refused before runc runs (issue 8, item 3)', () => {
+  it('refuses an image whose /dev is a symlink to a host folder, and writes nothing there', async () => {
+    const hostDir = await fsp.mkdtemp(path.join(tmp, 'host-dev-'));
+    await hostileImage('evil/dev:1', [{ type: 'symlink', path: 'dev', target: hostDir }]);
+    const { id } = await t.engine.containers.create({ image: 'evil/dev:1' });
+    const err = await t.engine.containers.start(id).catch((e: unknown) => e);
+    expect(await fsp.readdir(hostDir)).toEqual([]);
+    expect(err).toBeInstanceOf(CorruptError);
+    expect((err as Error).message).toContain(`/dev is a symbolic link (to ${hostDir})`);
+    expect((err as CorruptError).exitCode).toBe(125);
+    expect(await fsp.readdir(hostDir)).toEqual([]);
+    // As after any start failure: the container stays Created, with the reason, and owns nothing on the host.
+    const info = await t.engine.containers.inspect(id);
+    expect(info.State.Status).toBe('created');
+    expect(info.State.Error).toContain('/dev is a symbolic link');
+    await expectNothingRunning(id);
+    await t.engine.containers.remove(id);
+
+    // /proc and /sys likewise; `run --rm` leaves no container behind.
+    await hostileImage('evil/proc:1', [{ type: 'symlink', path: 'proc', target: hostDir }]);
+    await expect(t.engine.run({ image: 'evil/proc:1', network: none, autoRemove: true })).rejects.toThrow(/\/proc is a symbolic link/);
+    expect(await t.engine.containers.list({ all: true })).toEqual([]);
+    expect(await fsp.readdir(hostDir)).toEqual([]);
+  });
+
+  it('refuses a mount whose destination goes through a symlink leading out of the rootfs', async () => {
+    const hostDir = await fsp.mkdtemp(path.join(tmp, 'host-x-'));
+    const src = await fsp.mkdtemp(path.join(tmp, 'src-'));
+    // Followed from the host, /../.. climbs out of the rootfs to the test's own folder.
+    await hostileImage('evil/mnt:1', [{ type: 'symlink', path: 'mnt', target: `/../..${hostDir}` }]);
+    const err = await t.engine.run({ image: 'evil/mnt:1', volumes: [`${src}:/mnt/target`], command: ['true'] }).catch((e: unknown) => e);
+    expect(await fsp.readdir(hostDir)).toEqual([]);
+    expect(err).toBeInstanceOf(CorruptError);
+    expect((err as Error).message).toContain(`mount destination /mnt/target goes through /mnt, a symbolic link (to /../..${hostDir})`);
+    expect(await fsp.readdir(hostDir)).toEqual([]);
+    const [ctr] = await t.engine.containers.list({ all: true });
+    expect(ctr?.state).toBe('created');
+    await expectNothingRunning(ctr!.id);
+    await t.engine.containers.remove(ctr!.id);
+
+    // A link that stays inside the rootfs (Debian's /var/run -> /run) is fine, as with runc's securejoin.
+    await hostileImage('ok/run:1', [{ type: 'dir', path: 'run' }, { type: 'dir', path: 'var' }, { type: 'symlink', path: 'var/run', target: '/run' }]);
+    const ok = await t.engine.run({ image: 'ok/run:1', network: none, autoRemove: true, volumes: [`${src}:/var/run/x`], command: ['sh', '-c', 'test -d /run/x'] });
+    expect(ok.exitCode).toBe(0);
+  });
+});
 
 describe('removing an image a running container uses (issue 8, item 13)', () => {
   it('refuses even with force by ID, only untags by name, and removes once the container stopped', async () => {
