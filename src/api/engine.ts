@@ -12,6 +12,7 @@ import { openStorage } from '../storage/index.js';
 import * as bundle from '../bundle/index.js';
 import { InvalidArgumentError } from '../errors.js';
 import { stripUndefined } from '../util/object.js';
+import { openStore } from '../store.js';
 
 /**
  * Runs the monitor's exit command unless the attached `berth run` named in $1 is alive: that process does
@@ -45,6 +46,12 @@ export class Engine implements EngineApi {
   constructor(opts: EngineOptions = {}) {
     this.layout = resolveLayout(opts);
     const layout = this.layout;
+    // Every call first waits for the store to be open: made with its modes, or an older one tightened.
+    let opened: Promise<void> | undefined;
+    const ready = () => (opened ??= openStore(layout).catch((err: unknown) => {
+      opened = undefined;
+      throw err;
+    }));
     const storage = openStorage(layout);
     // Containers need the host's facts (tool paths, cgroup mode), probed once, on first use.
     let manager: Promise<ContainerManager> | undefined;
@@ -55,7 +62,7 @@ export class Engine implements EngineApi {
       chainPrefix: names.chainPrefix,
     });
     const bin = berthBin();
-    const containers = () => (manager ??= probeHost().then((host) => new ContainerManager(layout, {
+    const containers = () => (manager ??= ready().then(() => probeHost()).then((host) => new ContainerManager(layout, {
       host,
       images: imageStore,
       snapshots: storage.snapshots,
@@ -67,9 +74,9 @@ export class Engine implements EngineApi {
         attachedPidFile, process.execPath, bin, '--root', layout.root, '--runroot', layout.runroot, 'container', 'cleanup', id,
       ],
     })));
-    this.images = imageStore;
+    this.images = afterReady(imageStore, ready);
     this.containers = containersApi(containers);
-    this.networks = networksApi(network, containers);
+    this.networks = networksApi(afterReady(network, ready), containers);
     this.system = systemApi(this, containers, network, imageStore);
   }
 
@@ -86,6 +93,20 @@ export class Engine implements EngineApi {
   }
 }
 
+
+/** `target` with every method waiting for `ready` first (methods of these targets all return promises). */
+function afterReady<T extends object>(target: T, ready: () => Promise<void>): T {
+  return new Proxy(target, {
+    get(obj, key) {
+      const value: unknown = Reflect.get(obj, key, obj);
+      if (typeof value !== 'function') return value;
+      return async (...args: unknown[]) => {
+        await ready();
+        return (value as (...a: unknown[]) => unknown).apply(obj, args);
+      };
+    },
+  });
+}
 
 function containersApi(manager: () => Promise<ContainerManager>): ContainersApi {
   return {

@@ -7,7 +7,7 @@ import type {
 import { BadStateError, InvalidArgumentError, NotFoundError, isAlreadyGone, runTeardown } from '../errors.js';
 import { newContainerId, shortId, type ContainerId } from '../ids.js';
 import type { CreateRequest, ResourceRequest } from '../options.js';
-import type { StoreLayout } from '../paths.js';
+import { STORE_MODES, type StoreLayout } from '../paths.js';
 import { readJson, writeFileAtomic } from '../util/fs.js';
 import { acquireLock, processStartTime, withLock } from '../util/lock.js';
 import { EventLog } from '../events.js';
@@ -122,9 +122,9 @@ export class ContainerManager {
       await this.deps.runtime.delete(rec.id, { force: true }).catch(() => {});
       sandbox = await this.attachNetwork(rec, imageConfig);
       await Promise.all([
-        writeFileAtomic(p.hostname, sandbox.hostname + '\n'),
-        writeFileAtomic(p.hosts, sandbox.hostsFile),
-        writeFileAtomic(p.resolvConf, sandbox.resolvConf),
+        writeFileAtomic(p.hostname, sandbox.hostname + '\n', STORE_MODES.mounted),
+        writeFileAtomic(p.hosts, sandbox.hostsFile, STORE_MODES.mounted),
+        writeFileAtomic(p.resolvConf, sandbox.resolvConf, STORE_MODES.mounted),
       ]);
       const { spec } = await this.specs.build(rec, rootfs, imageConfig, sandbox);
       await this.deps.bundle.checkRootfs(rootfs, (spec.mounts ?? []).map((m) => m.destination));
@@ -548,7 +548,7 @@ export class ContainerManager {
       const rec = await this.observed(await this.mustLoad(rec0.id));
       const status = await change(rec);
       if (status) {
-        await writeFileAtomic(containerPaths(this.layout, rec.id).hosts, status.hostsFile);
+        await writeFileAtomic(containerPaths(this.layout, rec.id).hosts, status.hostsFile, STORE_MODES.mounted);
         rec.networks = status.endpoints;
         rec.ports = status.ports;
       }

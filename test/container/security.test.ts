@@ -3,14 +3,16 @@ import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BadStateError, CorruptError } from '../../src/api/index.js';
+import { BadStateError, CorruptError, Engine } from '../../src/api/index.js';
 import { makeDockerArchive, mountsUnder, type LayerEntry } from '../fixtures/images.js';
-import { testEngine, type TestEngine } from '../helpers/engine.js';
+import { sink, testEngine, type TestEngine } from '../helpers/engine.js';
 
 let t: TestEngine;
 let tmp = '';
 beforeAll(async () => {
   t = await testEngine(3300);
+  // mkdtemp's 0700 would hide everything from other users; a root like /var/lib/berth is open to them.
+  await fsp.chmod(t.root, 0o755);
   tmp = await fsp.mkdtemp(path.join(tmpdir(), 'berth-sec-'));
   await t.engine.images.ensureDefault();
 });
@@ -113,6 +115,63 @@ describe('removing an image a running container uses (issue 8, item 13)', () => 
 
     await t.engine.containers.stop(id, { timeout: 0 });
     expect(await t.engine.images.remove(img.id, { force: true })).toEqual([{ deleted: img.id }]);
+    await t.engine.containers.remove(id);
+  });
+});
+
+describe('the store is private (issue 8, item 4)', () => {
+  const SECRET = 'hunter2-secret';
+  /** Runs argv as the unprivileged user nobody; its exit code and output. */
+  const asNobody = (argv: string[]) => {
+    try {
+      return { code: 0, out: execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', ...argv], { encoding: 'utf8', stdio: 'pipe' }) };
+    } catch (err) {
+      return { code: (err as { status: number }).status, out: String((err as { stdout: string }).stdout) };
+    }
+  };
+  const mode = async (p: string) => (await fsp.stat(p)).mode & 0o777;
+
+  async function expectPrivate(id: string): Promise<void> {
+    const dir = path.join(t.root, 'containers', id);
+    for (const f of ['container.json', 'config.json', 'ctr.log', 'bundle/config.json']) {
+      expect([f, await mode(path.join(dir, f))]).toEqual([f, 0o600]);
+      expect(asNobody(['cat', path.join(dir, f)]).code).not.toBe(0);
+    }
+    for (const f of ['hosts', 'resolv.conf', 'hostname']) expect([f, await mode(path.join(dir, f))]).toEqual([f, 0o644]);
+    expect(await mode(dir)).toBe(0o710);
+    expect(await mode(path.join(t.root, 'containers'))).toBe(0o711);
+    expect(await mode(path.join(t.root, 'snapshots'))).toBe(0o711);
+    expect(await mode(path.join(t.root, 'snapshots', id))).toBe(0o710);
+    expect(await mode(t.root)).toBe(0o711);
+    expect(await mode(t.runroot)).toBe(0o700);
+    for (const top of ['images', 'layers', 'blobs']) expect([top, await mode(path.join(t.root, top))]).toEqual([top, 0o700]);
+    // The secret is in the store (root finds it), and nowhere another user can read it.
+    expect(execFileSync('grep', ['-rl', SECRET, dir], { encoding: 'utf8' })).toContain('container.json');
+    const found = asNobody(['grep', '-rl', '--no-messages', SECRET, t.root, t.runroot]);
+    expect(found.out).toBe('');
+  }
+
+  it('keeps records, env and logs from other users; the container\'s users still read its /etc files', async () => {
+    const { id } = await t.engine.containers.run({ image: 'busybox', network: none, env: [`SECRET=${SECRET}`], command: ['sh', '-c', 'echo $SECRET'] }, { detach: true });
+    expect(await t.engine.containers.wait(id)).toBe(0);
+    await expectPrivate(id);
+
+    const out = sink();
+    const r = await t.engine.run({ image: 'busybox', network: none, user: '1000:1000', autoRemove: true, command: ['sh', '-c', 'id -u; cat /etc/hosts /etc/resolv.conf /etc/hostname >/dev/null && echo readable'] },
+      { io: { stdout: out.stream } });
+    expect([r.exitCode, out.text()]).toEqual([0, '1000\nreadable\n']);
+
+    // A store an older Berth wrote (0644 files, 0755 folders, no version) is tightened when next opened.
+    execFileSync('chmod', ['-R', 'u=rwX,go=rX', path.join(t.root, 'containers'), path.join(t.root, 'images'), path.join(t.root, 'snapshots', id, 'meta.json')]);
+    await fsp.chmod(t.root, 0o755);
+    await fsp.chmod(path.join(t.root, 'snapshots', id), 0o755);
+    await fsp.chmod(t.runroot, 0o755);
+    await fsp.rm(path.join(t.root, 'store.json'), { force: true });
+    expect(asNobody(['cat', path.join(t.root, 'containers', id, 'container.json')]).out).toContain(SECRET);
+    const reopened = new Engine({ root: t.root, runroot: t.runroot });
+    expect((await reopened.images.list()).length).toBeGreaterThan(0);
+    await expectPrivate(id);
+    expect(JSON.parse(await fsp.readFile(path.join(t.root, 'store.json'), 'utf8'))).toEqual({ version: 2 });
     await t.engine.containers.remove(id);
   });
 });
