@@ -1,7 +1,7 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { STORE_MODES, type StoreLayout } from './paths.js';
-import { readJsonIfExists, readdirIfExists, writeJsonAtomic } from './util/fs.js';
+import { pathExists, readJsonIfExists, readdirIfExists, writeJsonAtomic } from './util/fs.js';
 
 /**
  * The store's format version, in ROOT/store.json. 2: private modes (STORE_MODES). A store without the
@@ -16,16 +16,31 @@ const TRAVERSED = new Set(['snapshots', 'containers']);
 /** Files of containers/<id>/ bound into the container, which its non-root users must read. */
 const MOUNTED = new Set(['hosts', 'resolv.conf', 'hostname']);
 
-/** Makes the store's top folders with their modes and brings an older store to this version. Idempotent. */
-export async function openStore(layout: StoreLayout): Promise<void> {
+/**
+ * Brings an older store to this version and gives the top folders their modes. Idempotent. Returns false,
+ * making nothing, while the root does not exist: a late command (the monitor's exit hook of a store that
+ * was deleted) must not make it again. The first write makes a new root private (ensureDir's default);
+ * the next open, finding it, sets the rest and the version.
+ */
+export async function openStore(layout: StoreLayout): Promise<boolean> {
   const marker = path.join(layout.root, MARKER);
   const stored = await readJsonIfExists<{ version?: number }>(marker).catch(() => undefined);
-  if ((stored?.version ?? 1) >= STORE_VERSION) return;
-  await fsp.mkdir(layout.root, { recursive: true, mode: STORE_MODES.traverse });
-  await fsp.mkdir(layout.runroot, { recursive: true, mode: STORE_MODES.dir });
-  await Promise.all([...TRAVERSED].map((d) => fsp.mkdir(path.join(layout.root, d), { recursive: true, mode: STORE_MODES.traverse })));
-  await tightenModes(layout);
-  await writeJsonAtomic(marker, { version: STORE_VERSION });
+  if ((stored?.version ?? 1) >= STORE_VERSION) return true;
+  if (!(await pathExists(layout.root))) return false;
+  try {
+    // Not recursive: a root removed meanwhile must stay removed.
+    for (const d of TRAVERSED) await fsp.mkdir(path.join(layout.root, d), STORE_MODES.traverse).catch(ignoreExists);
+    await tightenModes(layout);
+    await writeJsonAtomic(marker, { version: STORE_VERSION });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
+  return true;
+}
+
+function ignoreExists(err: NodeJS.ErrnoException): void {
+  if (err.code !== 'EEXIST') throw err;
 }
 
 /**

@@ -46,9 +46,12 @@ export class Engine implements EngineApi {
   constructor(opts: EngineOptions = {}) {
     this.layout = resolveLayout(opts);
     const layout = this.layout;
-    // Every call first waits for the store to be open: made with its modes, or an older one tightened.
+    // Every call first waits for the store to be open (an older one tightened); until the root exists,
+    // every call tries again.
     let opened: Promise<void> | undefined;
-    const ready = () => (opened ??= openStore(layout).catch((err: unknown) => {
+    const ready = () => (opened ??= openStore(layout).then((done) => {
+      if (!done) opened = undefined;
+    }, (err: unknown) => {
       opened = undefined;
       throw err;
     }));
