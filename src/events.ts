@@ -23,7 +23,7 @@ export class EventLog {
 
   async emit(type: EngineEvent['type'], action: string, id: string, attributes: Record<string, string> = {}): Promise<void> {
     const ev: EngineEvent = { time: nowNano(), type, action, id, attributes };
-    await fsp.appendFile(this.file, JSON.stringify(ev) + '\n').catch(() => {});
+    await fsp.appendFile(this.file, JSON.stringify(ev) + '\n', { mode: 0o600 }).catch(() => {});
   }
 
   async *read(opts: { since?: number; until?: number; follow?: boolean; signal?: AbortSignal } = {}): AsyncIterable<EngineEvent> {

@@ -36,6 +36,28 @@ export interface StoreLayout {
   readonly sockets: string;
 }
 
+/**
+ * Who may enter what: the store is private, as Docker's. Records, env, logs and bundles are the owner's
+ * alone (files 0600, folders 0700), and so is all of runroot. Three kinds of exception:
+ * - `traverse` (0711): the root, snapshots/ and containers/. A user-namespaced container's root (a host
+ *   uid other than 0) must walk through them to reach its rootfs (snapshots/<key>/merged) and the files
+ *   bound into it; x without r lets it pass without listing anything. They hold many containers, so no
+ *   single group can be given.
+ * - `owned` (0710): snapshots/<key>/ and containers/<id>/. Group-only traversal: the group is root's
+ *   today, so others are kept out; a user-namespaced container gets its own folders' group set to its
+ *   root's gid (Podman's userdata), so only that container may pass. layers/ needs neither: overlayfs
+ *   reads lower layers with the mounter's credentials.
+ * - `mounted` (0644): hosts, resolv.conf and hostname, bound into the container, where its non-root users
+ *   must read them; their folder (`owned`) keeps other host users out.
+ */
+export const STORE_MODES = {
+  file: 0o600,
+  dir: 0o700,
+  traverse: 0o711,
+  owned: 0o710,
+  mounted: 0o644,
+} as const;
+
 export interface LayoutOptions {
   root?: string;
   runroot?: string;

@@ -13,6 +13,7 @@ import * as bundle from '../bundle/index.js';
 import { InvalidArgumentError } from '../errors.js';
 import { loadConfig, parseConfig } from '../config/index.js';
 import { stripUndefined } from '../util/object.js';
+import { openStore } from '../store.js';
 
 /**
  * Runs the monitor's exit command unless the attached `berth run` named in $1 is alive: that process does
@@ -60,8 +61,19 @@ export class Engine implements EngineApi {
     const config = typeof opts.config === 'object' ? parseConfig(opts.config, 'the Engine config option') : loadConfig(opts.config);
     this.layout = resolveLayout(opts, process.env, { root: config['data-root'], runroot: config['exec-root'] });
     const layout = this.layout;
+    // Every call first waits for the store to be open (an older one tightened); until the root exists,
+    // every call tries again.
+    let opened: Promise<void> | undefined;
+    const ready = () => (opened ??= openStore(layout).then((done) => {
+      if (!done) opened = undefined;
+    }, (err: unknown) => {
+      opened = undefined;
+      throw err;
+    }));
     const storage = openStorage(layout);
-    const imageStore = openImageStore(layout, storage);
+    // Containers need the host's facts (tool paths, cgroup mode), probed once, on first use.
+    let manager: Promise<ContainerManager> | undefined;
+    const imageStore = openImageStore(layout, storage, { runningContainers: async (image) => (await containers()).runningContainersOf(image) });
     const fromConfig = { bridgeName: config.bridge, mtu: config.mtu, chainPrefix: config['iptables-chain-prefix'] };
     const names = { ...hostNames(layout.root), ...stripUndefined(fromConfig), ...stripUndefined(opts.network ?? {}) };
     const network = openNetworkManager(layout, {
@@ -71,9 +83,7 @@ export class Engine implements EngineApi {
     const bin = berthBin();
     // The exit hook is another process: it must read the same configuration as this engine.
     const configArgs = () => configFileArgs(opts.config, layout);
-    // Containers need the host's facts (tool paths, cgroup mode), probed once, on first use.
-    let manager: Promise<ContainerManager> | undefined;
-    const containers = () => (manager ??= probeHost().then((host) => new ContainerManager(layout, {
+    const containers = () => (manager ??= ready().then(() => probeHost()).then((host) => new ContainerManager(layout, {
       host,
       images: imageStore,
       snapshots: storage.snapshots,
@@ -85,9 +95,9 @@ export class Engine implements EngineApi {
         attachedPidFile, process.execPath, bin, '--root', layout.root, '--runroot', layout.runroot, ...configArgs(), 'container', 'cleanup', id,
       ],
     })));
-    this.images = imageStore;
+    this.images = afterReady(imageStore, ready);
     this.containers = containersApi(containers);
-    this.networks = networksApi(network, containers);
+    this.networks = networksApi(afterReady(network, ready), containers);
     this.system = systemApi(this, containers, network, imageStore);
   }
 
@@ -104,6 +114,20 @@ export class Engine implements EngineApi {
   }
 }
 
+
+/** `target` with every method waiting for `ready` first (methods of these targets all return promises). */
+function afterReady<T extends object>(target: T, ready: () => Promise<void>): T {
+  return new Proxy(target, {
+    get(obj, key) {
+      const value: unknown = Reflect.get(obj, key, obj);
+      if (typeof value !== 'function') return value;
+      return async (...args: unknown[]) => {
+        await ready();
+        return (value as (...a: unknown[]) => unknown).apply(obj, args);
+      };
+    },
+  });
+}
 
 function containersApi(manager: () => Promise<ContainerManager>): ContainersApi {
   return {

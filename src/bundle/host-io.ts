@@ -54,13 +54,32 @@ async function readInRoot(root: string, relative: string): Promise<string> {
 
 /** Like securejoin: the host path of `relative` inside `root`, following links within root; undefined if missing. */
 async function resolveInRoot(root: string, relative: string): Promise<string | undefined> {
-  const pending = relative.split('/').filter(Boolean);
+  const walked = await walkInRoot(root, relative);
+  return 'path' in walked ? walked.path : undefined;
+}
+
+/** An image symlink met on the way, by its path in the image and its target. */
+interface ImageLink {
+  link: string;
+  target: string;
+}
+
+type Walked = { path: string } | { missing: true } | { escape: ImageLink } | { loop: ImageLink };
+
+/**
+ * Follows `relative` inside `root` as securejoin does: an absolute target starts again at root. A `..`
+ * that a link's target climbs above root is reported as an escape (securejoin would clamp it; the kernel,
+ * following the same link from the host, would leave the rootfs), with the link it came from.
+ */
+async function walkInRoot(root: string, relative: string): Promise<Walked> {
+  const pending: { part: string; via?: ImageLink }[] = relative.split('/').filter(Boolean).map((part) => ({ part }));
   const done: string[] = [];
   let links = 0;
   while (pending.length) {
-    const part = pending.shift()!;
+    const { part, via } = pending.shift()!;
     if (part === '.') continue;
     if (part === '..') {
+      if (!done.length && via) return { escape: via };
       done.pop();
       continue;
     }
@@ -69,19 +88,55 @@ async function resolveInRoot(root: string, relative: string): Promise<string | u
     try {
       st = await fsp.lstat(host);
     } catch (err) {
-      if (isMissing(err)) return undefined;
+      if (isMissing(err)) return { missing: true };
       throw err;
     }
     if (!st.isSymbolicLink()) {
       done.push(part);
       continue;
     }
-    if (++links > MAX_SYMLINKS) return undefined;
-    const target = await fsp.readlink(host);
-    if (target.startsWith('/')) done.length = 0;
-    pending.unshift(...target.split('/').filter(Boolean));
+    const link = { link: '/' + [...done, part].join('/'), target: await fsp.readlink(host) };
+    if (++links > MAX_SYMLINKS) return { loop: link };
+    if (link.target.startsWith('/')) done.length = 0;
+    pending.unshift(...link.target.split('/').filter(Boolean).map((p) => ({ part: p, via: link })));
   }
-  return path.join(root, ...done);
+  return { path: path.join(root, ...done) };
+}
+
+/**
+ * runc (1.1) writes below these by plain host path after mounting them (setupDevSymlinks, setupPtmx:
+ * rootfs + "/dev/fd"), so the kernel follows an image's symlink there out onto the host.
+ */
+const KERNEL_DIRS = ['dev', 'proc', 'sys'];
+
+/**
+ * Refuses a mounted rootfs runc must not be given: /dev, /proc or /sys a symlink, or a mount destination
+ * whose path goes through a symlink leading out of the rootfs. Run just before runc create, on the
+ * mounted rootfs, since the container's own writes can change it between starts.
+ */
+export async function checkRootfs(rootfs: string, destinations: Iterable<string>): Promise<void> {
+  for (const dir of KERNEL_DIRS) {
+    const host = path.join(rootfs, dir);
+    const st = await fsp.lstat(host).catch((err: unknown) => {
+      if (isMissing(err)) return undefined;
+      throw err;
+    });
+    if (st?.isSymbolicLink()) {
+      throw new CorruptError(`unsafe image: /${dir} is a symbolic link (to ${await fsp.readlink(host)}), which runc would write through onto the host`,
+        `use an image whose /${dir} is a directory`);
+    }
+  }
+  for (const dest of new Set(destinations)) {
+    const walked = await walkInRoot(rootfs, dest);
+    if ('escape' in walked) {
+      throw new CorruptError(`unsafe image: mount destination ${dest} goes through ${walked.escape.link}, a symbolic link (to ${walked.escape.target}) that leads out of the root filesystem`,
+        'mount somewhere else, or use an image without that link');
+    }
+    if ('loop' in walked) {
+      throw new CorruptError(`unsafe image: mount destination ${dest} goes through more than ${MAX_SYMLINKS} symbolic links (at ${walked.loop.link})`,
+        'mount somewhere else, or use an image without that link loop');
+    }
+  }
 }
 
 function isMissing(err: unknown): boolean {

@@ -14,7 +14,7 @@ export { execProcess, type ExecOverrides } from './exec.js';
 export { parseSignal, type Signal } from './signals.js';
 export { capabilityMask, DEFAULT_CAPABILITIES, ALL_CAPABILITIES } from './capabilities.js';
 export { validateSpec } from './validate.js';
-export { writeBundle, readUserDb, statDevices, listHostDevices, readHostCapabilities, devicePathsOf } from './host-io.js';
+export { writeBundle, checkRootfs, readUserDb, statDevices, listHostDevices, readHostCapabilities, devicePathsOf } from './host-io.js';
 export { INIT_PATH } from './mounts.js';
 export type { BundleInput, BuildResult, DeviceInfo, ImageConfig, NamespaceChoice, PlanInput, PlanResult, SpecPlan, StartInput } from './types.js';
 export type { UserDb } from './user.js';

@@ -7,7 +7,7 @@ import type {
 import { BadStateError, InvalidArgumentError, NotFoundError, isAlreadyGone, runTeardown } from '../errors.js';
 import { newContainerId, shortId, type ContainerId } from '../ids.js';
 import type { CreateRequest, ResourceRequest } from '../options.js';
-import type { StoreLayout } from '../paths.js';
+import { STORE_MODES, type StoreLayout } from '../paths.js';
 import { readJson, writeFileAtomic } from '../util/fs.js';
 import { acquireLock, processStartTime, withLock } from '../util/lock.js';
 import { EventLog } from '../events.js';
@@ -122,11 +122,12 @@ export class ContainerManager {
       await this.deps.runtime.delete(rec.id, { force: true }).catch(() => {});
       sandbox = await this.attachNetwork(rec, imageConfig);
       await Promise.all([
-        writeFileAtomic(p.hostname, sandbox.hostname + '\n'),
-        writeFileAtomic(p.hosts, sandbox.hostsFile),
-        writeFileAtomic(p.resolvConf, sandbox.resolvConf),
+        writeFileAtomic(p.hostname, sandbox.hostname + '\n', STORE_MODES.mounted),
+        writeFileAtomic(p.hosts, sandbox.hostsFile, STORE_MODES.mounted),
+        writeFileAtomic(p.resolvConf, sandbox.resolvConf, STORE_MODES.mounted),
       ]);
       const { spec } = await this.specs.build(rec, rootfs, imageConfig, sandbox);
+      await this.deps.bundle.checkRootfs(rootfs, (spec.mounts ?? []).map((m) => m.destination));
       await this.deps.bundle.writeBundle(p.bundle, spec);
       const { pid } = await this.deps.runtime.create({
         id: rec.id, bundle: p.bundle, logPath: p.log, tty: rec.tty, openStdin: rec.openStdin,
@@ -547,7 +548,7 @@ export class ContainerManager {
       const rec = await this.observed(await this.mustLoad(rec0.id));
       const status = await change(rec);
       if (status) {
-        await writeFileAtomic(containerPaths(this.layout, rec.id).hosts, status.hostsFile);
+        await writeFileAtomic(containerPaths(this.layout, rec.id).hosts, status.hostsFile, STORE_MODES.mounted);
         rec.networks = status.endpoints;
         rec.ports = status.ports;
       }
@@ -575,6 +576,12 @@ export class ContainerManager {
     const p = containerPaths(this.layout, rec.id);
     const spec = await readJson<Spec>(path.join(p.bundle, 'config.json')).catch(() => undefined);
     return inspectView(rec, spec, p);
+  }
+
+  /** Containers of `image` that Docker counts as running (paused, restarting too): image removal refuses them. */
+  async runningContainersOf(image: string): Promise<string[]> {
+    const recs = (await this.records.all()).filter((r) => r.imageId === image);
+    return (await Promise.all(recs.map((r) => this.observed(r)))).filter((r) => LIVE.has(r.state)).map((r) => r.id);
   }
 
   async port(ref: string): Promise<PortBinding[]> {

@@ -14,7 +14,7 @@ export type { BundleInput, ImageConfig, Spec, LinuxResources, Process, Mount, Sa
 
 export type ImagePort = Pick<ImageStore, 'resolve' | 'ensureDefault'>;
 
-export type BundlePort = Pick<typeof bundle, 'buildSpec' | 'writeBundle' | 'readUserDb' | 'parseResources' | 'mergeEnv'
+export type BundlePort = Pick<typeof bundle, 'buildSpec' | 'writeBundle' | 'checkRootfs' | 'readUserDb' | 'parseResources' | 'mergeEnv'
   | 'statDevices' | 'devicePathsOf' | 'readHostCapabilities' | 'listHostDevices'>;
 
 export type RuntimePort = Pick<Runtime, 'create' | 'start' | 'state' | 'kill' | 'delete' | 'pause' | 'resume' | 'update'

@@ -5,7 +5,7 @@ import { AlreadyExistsError, InvalidArgumentError, NotFoundError } from '../erro
 import { NAME_PATTERN, type ContainerId } from '../ids.js';
 import type { CreateRequest } from '../options.js';
 import type { ImageConfig, SandboxEndpointStatus } from './ports.js';
-import type { StoreLayout } from '../paths.js';
+import { STORE_MODES, type StoreLayout } from '../paths.js';
 import { ensureDir, readJsonIfExists, readdirIfExists, writeJsonAtomic } from '../util/fs.js';
 
 export interface RestartPolicy {
@@ -89,7 +89,7 @@ export class RecordStore {
 
   async save(rec: ContainerRecord): Promise<void> {
     const p = containerPaths(this.layout, rec.id);
-    await ensureDir(p.dir);
+    await ensureDir(p.dir, STORE_MODES.owned);
     await writeJsonAtomic(p.record, rec);
   }
 
@@ -138,7 +138,7 @@ export class RecordStore {
     await ensureDir(this.namesDir);
     const file = path.join(this.namesDir, name);
     try {
-      await fsp.writeFile(file, id, { flag: 'wx' });
+      await fsp.writeFile(file, id, { flag: 'wx', mode: STORE_MODES.file });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const holder = (await fsp.readFile(file, 'utf8').catch(() => '')).trim();

@@ -38,6 +38,15 @@ export interface ImageStore extends ImagesApi {
   resolve(ref: string): Promise<ImageRecord>;
 }
 
-export function openImageStore(layout: StoreLayout, storage: Storage): ImageStore {
-  return new DefaultImageStore(layout, storage);
+export interface ImageStoreOptions {
+  /**
+   * IDs of the running, paused or restarting containers made from `image`. The image layer cannot see
+   * container states (they live above it), so the engine passes this in; without it no container counts
+   * as running. Docker refuses to delete such an image even with force (a hard conflict).
+   */
+  runningContainers?(image: ImageId): Promise<string[]>;
+}
+
+export function openImageStore(layout: StoreLayout, storage: Storage, opts: ImageStoreOptions = {}): ImageStore {
+  return new DefaultImageStore(layout, storage, opts);
 }

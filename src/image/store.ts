@@ -10,7 +10,7 @@ import { removeStaleTemps } from '../util/fs.js';
 import { DEFAULT_IMAGE, buildBusyboxLayer, busyboxConfig } from './busybox.js';
 import { commitImages, prepareWithNewManifest, putBlob, unpackLayer, type IngestContext, type PreparedImage } from './commit.js';
 import { Lease, collectGarbage, type Collected } from './gc.js';
-import type { ImageRecord, ImageStore } from './index.js';
+import type { ImageRecord, ImageStore, ImageStoreOptions } from './index.js';
 import { readArchive } from './load.js';
 import { MediaType, type OciImageConfig } from './oci.js';
 import { ImageRecords, type StoredImage, type TagEntry } from './records.js';
@@ -32,7 +32,7 @@ export class DefaultImageStore implements ImageStore {
   private readonly records: ImageRecords;
   private readonly events: EventLog;
 
-  constructor(layout: StoreLayout, private readonly storage: Storage) {
+  constructor(layout: StoreLayout, private readonly storage: Storage, private readonly opts: ImageStoreOptions = {}) {
     this.records = new ImageRecords(layout);
     this.events = new EventLog(layout);
   }
@@ -134,6 +134,12 @@ export class DefaultImageStore implements ImageStore {
         await this.records.deleteTag(tag);
         return [{ untagged: tag }];
       }
+      const running = (await this.opts.runningContainers?.(image.id)) ?? [];
+      // Docker's hard conflict, checked before any soft one: by ID, force or not, nothing is removed.
+      if (!tag && running[0]) {
+        throw new BadStateError(`conflict: unable to delete ${shortId(image.id)} (cannot be forced) - image is being used by running container ${shortId(running[0])}`,
+          `stop container ${shortId(running[0])} first; "berth rm -f" it to remove the image with it`);
+      }
       if (!tag && tags.length > 1 && !opts.force) {
         throw new BadStateError(`conflict: unable to delete ${shortId(image.id)} (must be forced) - image is referenced in multiple repositories`,
           'remove it by name, one tag at a time, or force with -f');
@@ -150,6 +156,9 @@ export class DefaultImageStore implements ImageStore {
         await this.records.deleteTag(t);
         out.push({ untagged: t });
       }
+      // Docker (imageDeleteHelper, quiet): a forced removal by name untags, and an image a running
+      // container uses stays, dangling, without an error.
+      if (running[0]) return out;
       await this.deleteImage(image);
       out.push({ deleted: image.id });
       return out;

@@ -46,7 +46,7 @@ export async function clearExit(layout: StoreLayout, id: string): Promise<void> 
  * writing the file (killed with SIGKILL: nobody will ever record this exit).
  */
 export async function waitForExit(layout: StoreLayout, id: string, signal?: AbortSignal): Promise<number> {
-  await fsp.mkdir(layout.exits, { recursive: true });
+  await fsp.mkdir(layout.exits, { recursive: true, mode: 0o700 });
   let wake: () => void = () => {};
   let watcher: FSWatcher | undefined;
   try {

@@ -2,7 +2,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { AlreadyExistsError, InvalidArgumentError, NotFoundError } from '../errors.js';
 import { digestHex, NAME_PATTERN } from '../ids.js';
-import type { StoreLayout } from '../paths.js';
+import { STORE_MODES, type StoreLayout } from '../paths.js';
 import { run } from '../util/exec.js';
 import { ensureDir, pathExists, readdirIfExists, readJsonIfExists, writeJsonAtomic } from '../util/fs.js';
 import { withLock } from '../util/lock.js';
@@ -62,9 +62,9 @@ export function openSnapshotter(layout: StoreLayout): Snapshotter {
       }
       const dir = dirOf(key);
       return locked(key, async () => {
-        await ensureDir(root);
+        await ensureDir(root, STORE_MODES.traverse);
         try {
-          await fsp.mkdir(dir, 0o700);
+          await fsp.mkdir(dir, STORE_MODES.owned);
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new AlreadyExistsError('snapshot', key, undefined, { cause: err });
           throw err;

@@ -6,8 +6,9 @@ import path from 'node:path';
  * Atomic write: temp file in the same folder, fsync, chmod, rename (containers/storage's
  * AtomicWriteFile). A reader sees the old file or the new one, never half of either,
  * and a crash leaves at most a `.tmp-*` file that `removeStaleTemps` clears.
+ * Private by default: the store's records may hold secrets (env), see STORE_MODES in paths.ts.
  */
-export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
   const dir = path.dirname(file);
   const tmp = path.join(dir, `.tmp-${path.basename(file)}-${randomBytes(6).toString('hex')}`);
   const fh = await fsp.open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
@@ -29,7 +30,7 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array, m
   }
 }
 
-export async function writeJsonAtomic(file: string, value: unknown, mode = 0o644): Promise<void> {
+export async function writeJsonAtomic(file: string, value: unknown, mode = 0o600): Promise<void> {
   await writeFileAtomic(file, JSON.stringify(value, null, 2) + '\n', mode);
 }
 
@@ -49,7 +50,8 @@ export async function readJson<T>(file: string): Promise<T> {
   return JSON.parse(await fsp.readFile(file, 'utf8')) as T;
 }
 
-export async function ensureDir(dir: string, mode = 0o755): Promise<string> {
+/** Private by default (STORE_MODES); `mode` also applies to every missing parent it makes. */
+export async function ensureDir(dir: string, mode = 0o700): Promise<string> {
   await fsp.mkdir(dir, { recursive: true, mode });
   return dir;
 }

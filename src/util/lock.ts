@@ -22,7 +22,7 @@ const self = `${process.pid} ${processStartTime(process.pid) ?? 0}`;
 export async function acquireLock(file: string, timeoutMs = 30_000): Promise<Lock> {
   const deadline = Date.now() + timeoutMs;
   let delay = 2;
-  await fsp.mkdir(path.dirname(file), { recursive: true });
+  await fsp.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
   for (;;) {
     try {
       const fh = await fsp.open(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);

@@ -2,8 +2,8 @@ import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { buildSpec, devicePathsOf, listHostDevices, readUserDb, statDevices, writeBundle } from '../../src/bundle/index.js';
-import { InvalidArgumentError, NotFoundError } from '../../src/errors.js';
+import { buildSpec, checkRootfs, devicePathsOf, listHostDevices, readUserDb, statDevices, writeBundle } from '../../src/bundle/index.js';
+import { CorruptError, InvalidArgumentError, NotFoundError } from '../../src/errors.js';
 import { run } from '../../src/util/exec.js';
 import { inputFor } from './fixtures.js';
 
@@ -25,6 +25,24 @@ async function rootfsWith(files: Record<string, string>, links: Record<string, s
   for (const [p, target] of Object.entries(links)) await fsp.symlink(target, path.join(root, p));
   return root;
 }
+
+describe('checkRootfs', () => {
+  it('refuses /dev, /proc or /sys as a symlink, even one inside the rootfs', async () => {
+    for (const dir of ['dev', 'proc', 'sys']) {
+      const root = await rootfsWith({ 'x/keep': '' }, { [dir]: '/x' });
+      await expect(checkRootfs(root, [])).rejects.toThrow(new RegExp(`/${dir} is a symbolic link \\(to /x\\)`));
+      await fsp.rm(root, { recursive: true });
+    }
+  });
+
+  it('refuses a mount destination through a link that climbs out of the rootfs, and keeps links that stay in', async () => {
+    const root = await rootfsWith({ 'run/keep': '', 'usr/lib/keep': '' },
+      { out: '/../../tmp', up: 'usr/../../etc', var: '/usr', loop: 'loop/x', lib: 'usr/lib' });
+    for (const dest of ['/out/x', '/up', '/up/y']) await expect(checkRootfs(root, [dest])).rejects.toBeInstanceOf(CorruptError);
+    await expect(checkRootfs(root, ['/loop/y'])).rejects.toThrow(/more than 40 symbolic links/);
+    await checkRootfs(root, ['/var/lib/x', '/lib/y/z', '/missing/a/b', '/run/keep', '/dev/shm']);
+  });
+});
 
 describe('readUserDb', () => {
   it('reads etc/passwd and etc/group of the rootfs', async () => {
