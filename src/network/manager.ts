@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import type { NetworkCreateRequest, NetworkSummary } from '../types.js';
+import type { NetworkRequest } from '../options.js';
 import { AlreadyExistsError, BadStateError, InvalidArgumentError, NotFoundError, runTeardown } from '../errors.js';
 import { NAME_PATTERN, newNetworkId, shortId } from '../ids.js';
 import type { StoreLayout } from '../paths.js';
@@ -9,7 +10,7 @@ import { assignableRange, formatIpv4, parseCidr } from './cidr.js';
 import { parseCidr6 } from './cidr6.js';
 import { NameServer } from './dns.js';
 import { driverFor } from './drivers/index.js';
-import { usableUpstreams } from './files.js';
+import { usableUpstreams, validateNetworkRequest } from './files.js';
 import {
   anythingOurs, chainNames, chainsPresent, DEFAULT_CHAIN_PREFIX, iptablesRestore, iptablesSave, jumpFixes, ownersInSave, renderAppend, renderRemoval, renderRestore,
   rulesOwnedBy, validateChainPrefix,
@@ -343,6 +344,10 @@ export class Manager {
 
   netnsPathOf(ctrId: string): string {
     return this.store.netnsPath(ctrId);
+  }
+
+  validateRequest(req: NetworkRequest): void {
+    validateNetworkRequest(req);
   }
 
   async attach(ctr: AttachRequest): Promise<SandboxStatus> {
