@@ -51,6 +51,8 @@ export class ContainerManager {
       throw new InvalidArgumentError('--restart', 'conflicting options: cannot specify both --restart and --rm');
     }
     const stopSignal = normalizeSignal(req.stopSignal ?? 'SIGTERM', '--stop-signal');
+    // Here, not only in the CLI: these values become lines of the container's resolv.conf and hosts.
+    this.deps.network.validateRequest(req.network ?? {});
     await this.repairInterrupted();
     const image = await this.resolveImage(req.image);
     const imageConfig = image.config.config ?? {};

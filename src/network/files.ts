@@ -1,5 +1,6 @@
+import { isIP } from 'node:net';
 import { InvalidArgumentError } from '../errors.js';
-import { parseIpv4 } from './cidr.js';
+import type { NetworkRequest } from '../options.js';
 
 /** One /etc/hosts line. */
 export interface HostEntry {
@@ -36,18 +37,59 @@ function formatEntry(e: HostEntry): string {
   return `${e.ip}\t${[...new Set(e.names.filter(Boolean))].join(' ')}`;
 }
 
+/**
+ * An IPv4 or IPv6 address as Go's net.ParseIP takes it (Docker's ValidateIPAddress): no zone, no
+ * brackets, nothing around it. What passes is written into resolv.conf and hosts lines, so nothing else may.
+ */
+export function isIpAddress(text: string): boolean {
+  return isIP(text) !== 0 && !text.includes('%');
+}
+
+// Docker's domainRegexp (opts/opts.go), without its stray `:?`s: labels of letters, digits and inner
+// hyphens, dot-separated, an optional final dot; the first character a letter, under 255 in all.
+const DOMAIN = /^[a-zA-Z](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*\.?$/;
+// resolv.conf options are single words such as ndots:2, timeout:1, rotate, edns0, no-aaaa.
+const RESOLV_OPTION = /^[a-zA-Z0-9][a-zA-Z0-9_.:+-]*$/;
+// A hosts-file name is one field: nothing that ends it (blank, newline) or starts a comment.
+const HOSTS_NAME = /^[^\s#]+$/;
+
+const printable = (s: string) => JSON.stringify(s);
+
+/**
+ * Refuses the DNS and hosts flags of a request before anything is made (Docker checks them in the CLI
+ * and the daemon at create): each value goes into /etc/resolv.conf or /etc/hosts as one field, so a
+ * newline or blank would let it add lines of its own (`--dns-search "x\nnameserver 10.0.0.1"`).
+ */
+export function validateNetworkRequest(req: NetworkRequest): void {
+  for (const ns of req.dns ?? []) {
+    if (!isIpAddress(ns)) throw new InvalidArgumentError('dns', `${printable(ns)} is not an IP address`, 'give the address of a name server, e.g. --dns 10.0.0.2');
+  }
+  for (const d of req.dnsSearch ?? []) {
+    if (d !== '.' && !(DOMAIN.test(d) && d.length < 255)) {
+      throw new InvalidArgumentError('dns-search', `${printable(d)} is not a valid domain`, 'give a domain such as example.com, or "." for none');
+    }
+  }
+  for (const o of req.dnsOption ?? []) {
+    if (!RESOLV_OPTION.test(o)) throw new InvalidArgumentError('dns-option', `${printable(o)} is not a resolv.conf option`, 'give one option per flag, e.g. --dns-option ndots:2');
+  }
+  for (const h of req.addHost ?? []) parseAddHost(h, '0.0.0.0');
+}
+
 /** `--add-host NAME:IP` or `NAME=IP`; `host-gateway` stands for the gateway of the primary network. */
 export function parseAddHost(spec: string, hostGateway: string | undefined): HostEntry {
   const sep = spec.includes('=') ? '=' : ':';
   const at = spec.indexOf(sep);
   const name = spec.slice(0, at);
   let ip = spec.slice(at + 1);
-  if (at <= 0 || !ip) throw new InvalidArgumentError('add-host', `"${spec}" is not NAME:IP`);
+  if (at <= 0 || !ip) throw new InvalidArgumentError('add-host', `${printable(spec)} is not NAME:IP`, 'e.g. --add-host db:10.0.0.9');
+  if (!HOSTS_NAME.test(name)) throw new InvalidArgumentError('add-host', `${printable(spec)}: ${printable(name)} is not a host name`, 'a name has no blanks, newlines or #');
   if (ip === 'host-gateway') {
     if (!hostGateway) throw new InvalidArgumentError('add-host', `"${spec}": this container has no gateway`);
     ip = hostGateway;
   }
-  if (parseIpv4(ip) === undefined && !/^[0-9a-fA-F:]+$/.test(ip)) throw new InvalidArgumentError('add-host', `"${spec}": ${ip} is not an IP address`);
+  // Docker takes IPv6 in brackets too: --add-host h:[::1].
+  if (ip.startsWith('[') && ip.endsWith(']')) ip = ip.slice(1, -1);
+  if (!isIpAddress(ip)) throw new InvalidArgumentError('add-host', `${printable(spec)}: ${printable(ip)} is not an IP address`, 'e.g. --add-host db:10.0.0.9');
   return { ip, names: [name] };
 }
 
@@ -84,9 +126,8 @@ export function containerResolvConf(
   req: { dns?: string[]; dnsSearch?: string[]; dnsOption?: string[] },
   embeddedResolver: string | undefined,
 ): ResolvConf {
-  for (const ns of req.dns ?? []) {
-    if (parseIpv4(ns) === undefined && !/^[0-9a-fA-F:]+$/.test(ns)) throw new InvalidArgumentError('dns', `${ns} is not an IP address`);
-  }
+  // Checked at create already; again here for records written before the check existed.
+  validateNetworkRequest({ dns: req.dns, dnsSearch: req.dnsSearch, dnsOption: req.dnsOption });
   const upstream = usableUpstreams(host);
   const nameservers = req.dns?.length ? req.dns
     : embeddedResolver ? [embeddedResolver]

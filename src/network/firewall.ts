@@ -4,7 +4,7 @@ import type { ChainNames, FirewallRules } from './types.js';
 
 /**
  * Berth's iptables state lives in chains of its own (`<PREFIX>-FORWARD`, `-ISOLATION-1/2`, `-DNAT`,
- * `-POSTROUTING`), reached from the built-in chains by jump rules carrying the comment `berth:<PREFIX>`.
+ * `-POSTROUTING`, and `-PREROUTING` in the raw table), reached from the built-in chains by jump rules carrying the comment `berth:<PREFIX>`.
  * Every apply rewrites our chains whole from the records, in one `iptables-restore --noflush`: a chain
  * declaration flushes only that chain, so built-in chains and other tools' rules are never touched, and
  * a rule can never outlive its owner's record. Per-container rules carry `berth:<ctrid>`.
@@ -24,8 +24,10 @@ export function chainNames(prefix: string): ChainNames {
     forward: `${prefix}-FORWARD`,
     isolation1: `${prefix}-ISOLATION-1`,
     isolation2: `${prefix}-ISOLATION-2`,
+    ports: `${prefix}-PORTS`,
     dnat: `${prefix}-DNAT`,
     postrouting: `${prefix}-POSTROUTING`,
+    raw: `${prefix}-PREROUTING`,
   };
 }
 
@@ -33,12 +35,16 @@ export function comment(owner: string): string {
   return `-m comment --comment "berth:${owner}"`;
 }
 
+export type Table = 'filter' | 'nat' | 'raw';
+const TABLES: readonly Table[] = ['filter', 'nat', 'raw'];
+export type JumpFixes = Record<Table, string[]>;
+
 interface Jump {
-  table: 'filter' | 'nat';
+  table: Table;
   chain: string;
   /** the rule exactly as iptables-save prints it, without `-A CHAIN ` */
   spec: string;
-  /** first in FORWARD, so a DROP policy or another tool's rules cannot shadow ours */
+  /** first in FORWARD (and raw PREROUTING), so a DROP policy or another tool's rules cannot shadow ours */
   insert: boolean;
 }
 
@@ -52,18 +58,19 @@ function jumps(prefix: string): Jump[] {
     { table: 'nat', chain: 'PREROUTING', spec: `${local} ${tag} -j ${c.dnat}`, insert: false },
     { table: 'nat', chain: 'OUTPUT', spec: `${local} ${tag} -j ${c.dnat}`, insert: false },
     { table: 'nat', chain: 'POSTROUTING', spec: `${tag} -j ${c.postrouting}`, insert: false },
+    { table: 'raw', chain: 'PREROUTING', spec: `${tag} -j ${c.raw}`, insert: true },
   ];
 }
 
 /** Lines that bring the jump rules to exactly one copy each, judged from `iptables-save` output. */
-export function jumpFixes(saveText: string, prefix: string): Record<'filter' | 'nat', string[]> {
+export function jumpFixes(saveText: string, prefix: string): JumpFixes {
   const have = new Map<string, number>();
   let table = '';
   for (const line of saveText.split('\n')) {
     if (line.startsWith('*')) table = line.slice(1).trim();
     else if (line.startsWith('-A ')) have.set(`${table} ${line.slice(3)}`, (have.get(`${table} ${line.slice(3)}`) ?? 0) + 1);
   }
-  const fixes: Record<'filter' | 'nat', string[]> = { filter: [], nat: [] };
+  const fixes: JumpFixes = { filter: [], nat: [], raw: [] };
   for (const j of jumps(prefix)) {
     const n = have.get(`${j.table} ${j.chain} ${j.spec}`) ?? 0;
     if (n === 0) fixes[j.table].push(j.insert ? `-I ${j.chain} 1 ${j.spec}` : `-A ${j.chain} ${j.spec}`);
@@ -73,11 +80,17 @@ export function jumpFixes(saveText: string, prefix: string): Record<'filter' | '
 }
 
 /** The whole restore text: our chains rewritten from `rules`, plus whatever jump fixes are due. */
-export function renderRestore(prefix: string, rules: FirewallRules, fixes: Record<'filter' | 'nat', string[]>): string {
+export function renderRestore(prefix: string, rules: FirewallRules, fixes: JumpFixes): string {
   const c = chainNames(prefix);
   return render(prefix, rules, fixes, {
-    filter: [`:${c.forward} - [0:0]`, `:${c.isolation1} - [0:0]`, `:${c.isolation2} - [0:0]`, `-A ${c.forward} ${comment(prefix)} -j ${c.isolation1}`],
+    // Published ports in a chain of their own, reached before any network's rules: renderAppend adds them
+    // at the end of it, and a network's last rule is a DROP that must not come before them.
+    filter: [
+      `:${c.forward} - [0:0]`, `:${c.isolation1} - [0:0]`, `:${c.isolation2} - [0:0]`, `:${c.ports} - [0:0]`,
+      `-A ${c.forward} ${comment(prefix)} -j ${c.isolation1}`, `-A ${c.forward} ${comment(prefix)} -j ${c.ports}`,
+    ],
     nat: [`:${c.dnat} - [0:0]`, `:${c.postrouting} - [0:0]`],
+    raw: [`:${c.raw} - [0:0]`],
   });
 }
 
@@ -86,23 +99,28 @@ export function renderRestore(prefix: string, rules: FirewallRules, fixes: Recor
  * Adding is cheap on nf_tables; a commit that deletes rules (a rewrite flushes our chains) waits for an
  * RCU grace period, ~12 ms per table here.
  */
-export function renderAppend(prefix: string, rules: FirewallRules, fixes: Record<'filter' | 'nat', string[]>): string {
-  return render(prefix, rules, fixes, { filter: [], nat: [] });
+export function renderAppend(prefix: string, rules: FirewallRules, fixes: JumpFixes): string {
+  return render(prefix, rules, fixes, { filter: [], nat: [], raw: [] });
 }
 
-function render(prefix: string, rules: FirewallRules, fixes: Record<'filter' | 'nat', string[]>, head: Record<'filter' | 'nat', string[]>): string {
+function render(prefix: string, rules: FirewallRules, fixes: JumpFixes, head: Record<Table, string[]>): string {
   const c = chainNames(prefix);
   const add = (chain: string, bodies: readonly string[] = []) => bodies.map((b) => `-A ${chain} ${b}`);
   return [
     '*filter',
     ...head.filter,
-    ...add(c.forward, rules.forward), ...add(c.isolation1, rules.isolation1), ...add(c.isolation2, rules.isolation2),
+    ...add(c.forward, rules.forward), ...add(c.isolation1, rules.isolation1), ...add(c.isolation2, rules.isolation2), ...add(c.ports, rules.ports),
     ...fixes.filter,
     'COMMIT',
     '*nat',
     ...head.nat,
     ...add(c.dnat, rules.dnat), ...add(c.postrouting, rules.postrouting),
     ...fixes.nat,
+    'COMMIT',
+    '*raw',
+    ...head.raw,
+    ...add(c.raw, rules.raw),
+    ...fixes.raw,
     'COMMIT',
     '',
   ].join('\n');
@@ -131,13 +149,13 @@ export function renderRemoval(saveText: string, prefix: string): string {
   const c = chainNames(prefix);
   const present = declaredChains(saveText);
   const out: string[] = [];
-  for (const table of ['filter', 'nat'] as const) {
+  for (const table of TABLES) {
     out.push(`*${table}`);
     for (const j of jumps(prefix).filter((x) => x.table === table)) {
       const copies = saveText.split('\n').filter((l) => l === `-A ${j.chain} ${j.spec}`).length;
       for (let i = 0; i < copies; i++) out.push(`-D ${j.chain} ${j.spec}`);
     }
-    const mine = table === 'filter' ? [c.forward, c.isolation1, c.isolation2] : [c.dnat, c.postrouting];
+    const mine = { filter: [c.forward, c.isolation1, c.isolation2, c.ports], nat: [c.dnat, c.postrouting], raw: [c.raw] }[table];
     for (const chain of mine.filter((x) => present.has(x))) out.push(`-F ${chain}`);
     for (const chain of mine.filter((x) => present.has(x))) out.push(`-X ${chain}`);
     out.push('COMMIT');
@@ -164,11 +182,8 @@ export type IpFamily = 4 | 6;
 const tool = (family: IpFamily, what: 'save' | 'restore') => `${family === 6 ? 'ip6tables' : 'iptables'}-${what}`;
 
 export async function iptablesSave(family: IpFamily = 4): Promise<string> {
-  const [filter, nat] = await Promise.all([
-    run(tool(family, 'save'), ['-t', 'filter'], { timeout: TIMEOUT }),
-    run(tool(family, 'save'), ['-t', 'nat'], { timeout: TIMEOUT }),
-  ]);
-  return filter.stdout + nat.stdout;
+  const saved = await Promise.all(TABLES.map((t) => run(tool(family, 'save'), ['-t', t], { timeout: TIMEOUT })));
+  return saved.map((r) => r.stdout).join('');
 }
 
 export async function iptablesRestore(text: string, family: IpFamily = 4): Promise<void> {

@@ -65,6 +65,32 @@ export function linkExists(name: string): boolean {
   return existsSync(path.join('/sys/class/net', name));
 }
 
+/** What Berth needs to know of an existing link before it takes it over or deletes it; undefined when absent. */
+export interface LinkFacts {
+  isBridge: boolean;
+  /** the link's ifalias ('' when unset): Berth writes `berth:<network id>` on the bridges it creates */
+  alias: string;
+}
+
+export function linkFacts(name: string): LinkFacts | undefined {
+  const dir = path.join('/sys/class/net', name);
+  if (!existsSync(dir)) return undefined;
+  let alias = '';
+  try { alias = readFileSync(path.join(dir, 'ifalias'), 'utf8').trim(); } catch { /* no alias support: none set */ }
+  return { isBridge: existsSync(path.join(dir, 'bridge')), alias };
+}
+
+/** The addresses on a link, as `addr/prefix`. */
+export async function linkAddresses(name: string): Promise<string[]> {
+  const { stdout } = await run('ip', ['-o', 'addr', 'show', 'dev', name], { timeout: TIMEOUT });
+  return stdout.split('\n').flatMap((l) => /\binet6? (\S+)/.exec(l)?.[1] ?? []);
+}
+
+/** `ip addr del`; an address (or link) already gone is success. */
+export async function deleteAddress(dev: string, cidr: string): Promise<void> {
+  await run('ip', ['addr', 'del', cidr, 'dev', dev], { timeout: TIMEOUT, alreadyGone: (e) => gone(e) || /Cannot assign requested address/.test(e) });
+}
+
 /** Unmounts and removes a netns file; missing or unmounted is success (CNI DEL). */
 export async function removeNetns(file: string): Promise<void> {
   if (isMountPoint(file)) await run('umount', [file], { timeout: TIMEOUT, alreadyGone: gone });

@@ -9,6 +9,7 @@
  * container's sandbox and return its new status (so the caller can rewrite /etc/hosts).
  */
 import type { NetworkCreateRequest, NetworkSummary } from '../types.js';
+import type { NetworkRequest } from '../options.js';
 import type { StoreLayout } from '../paths.js';
 import { Manager, type NetworkManagerOptions } from './manager.js';
 import type { AttachRequest, SandboxStatus } from './types.js';
@@ -33,6 +34,8 @@ export interface NetworkManager {
   /** Puts back Berth's jump rules (one copy each) and rewrites its chains, e.g. after a firewall flush. */
   reload(opts?: { all?: boolean; containers?: string[] }): Promise<{ reloaded: string[] }>;
 
+  /** Refuses a container's network flags that could never work or would inject lines (--dns*, --add-host); call at create. */
+  validateRequest(req: NetworkRequest): void;
   /** Builds the container's sandbox; call before the container starts. Undoes its own work on failure. */
   attach(ctr: AttachRequest): Promise<SandboxStatus>;
   /** Tears the sandbox down (CNI DEL semantics); call after the container stopped. */

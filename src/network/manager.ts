@@ -1,15 +1,17 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import type { NetworkCreateRequest, NetworkSummary } from '../types.js';
+import type { NetworkRequest } from '../options.js';
 import { AlreadyExistsError, BadStateError, InvalidArgumentError, NotFoundError, runTeardown } from '../errors.js';
 import { NAME_PATTERN, newNetworkId, shortId } from '../ids.js';
 import type { StoreLayout } from '../paths.js';
+import { failpoint } from '../util/failpoint.js';
 import { ensureDir, readdirIfExists } from '../util/fs.js';
 import { assignableRange, formatIpv4, parseCidr } from './cidr.js';
 import { parseCidr6 } from './cidr6.js';
 import { NameServer } from './dns.js';
 import { driverFor } from './drivers/index.js';
-import { usableUpstreams } from './files.js';
+import { usableUpstreams, validateNetworkRequest } from './files.js';
 import {
   anythingOurs, chainNames, chainsPresent, DEFAULT_CHAIN_PREFIX, iptablesRestore, iptablesSave, jumpFixes, ownersInSave, renderAppend, renderRemoval, renderRestore,
   rulesOwnedBy, validateChainPrefix,
@@ -73,9 +75,11 @@ export class Manager {
   private readonly ports: HostPorts;
   private readonly defaults: { subnet: string; mtu?: number };
   private hostFilesCache: HostFiles | undefined;
-  private jumpsChecked = false;
-  /** what this process knows of Berth's ip6tables chains (they exist only while an IPv6 network does) */
-  private v6Chains: 'unknown' | 'present' | 'absent' = 'unknown';
+  /**
+   * What this process knows of Berth's chains per family: they exist only while some network's device
+   * does (IPv6: some network with an IPv6 subnet). 'present' also means the jumps were checked.
+   */
+  private readonly chainState: Record<4 | 6, 'unknown' | 'present' | 'absent'> = { 4: 'unknown', 6: 'unknown' };
   private forceJumpCheck = false;
   private readonly dnsSyncs = new Map<string, () => Promise<void>>();
 
@@ -94,15 +98,24 @@ export class Manager {
 
   // ------------------------------------------------------------ networks
 
-  /** The built-in networks, made on first use (their records give them stable ids, as Docker's). */
+  /**
+   * Every network, after making the built-in ones on first use (their records give them stable ids, as
+   * Docker's) and finishing what a killed `network create` or `rm` left flagged.
+   */
   private async networks(): Promise<NetworkRecord[]> {
     const nets = await this.store.listNetworks();
-    if (BUILTIN.every((n) => nets.some((r) => r.name === n && r.builtin))) return nets;
+    if (BUILTIN.every((n) => nets.some((r) => r.name === n && r.builtin)) && !nets.some(unfinished)) return nets;
     return withFileLock(this.store.locks.networks(), () => this.ensureBuiltinsLocked());
   }
 
+  /** The caller holds the networks lock, which every create and rm holds throughout: a flagged record is a dead one's. */
   private async ensureBuiltinsLocked(): Promise<NetworkRecord[]> {
-    const nets = await this.store.listNetworks();
+    let nets = await this.store.listNetworks();
+    if (nets.some(unfinished)) {
+      // Undo a killed create, finish a killed rm: the same teardown, which deletes only what the record made.
+      for (const net of nets.filter(unfinished)) await this.destroyLocked(net);
+      nets = nets.filter((n) => !unfinished(n));
+    }
     for (const name of BUILTIN) {
       if (nets.some((r) => r.name === name)) continue;
       const rec = this.newRecord(name, name, {
@@ -144,9 +157,42 @@ export class Manager {
       const bridgeOf = (n: NetworkRecord) => (n.driver === 'bridge' ? (n.driverOptions as { bridge: string }).bridge : undefined);
       const clash = bridgeOf(rec) && nets.find((n) => bridgeOf(n) === bridgeOf(rec));
       if (clash) throw new InvalidArgumentError('opt', `bridge ${bridgeOf(rec)} is already used by network ${clash.name}`);
+      const adopted = await driver.adopt?.(rec);
+      if (adopted) rec.adopted = adopted;
+      // Docker makes the bridge at create: a bad name or subnet fails here, not at the first `run`.
+      rec.incomplete = true;
       await this.store.writeNetwork(rec);
+      try {
+        await withFileLock(this.store.locks.network(rec.id), () => driver.createNetwork(rec));
+        await this.applyFirewall();
+        failpoint('network.create.mid');
+        delete rec.incomplete;
+        await this.store.writeNetwork(rec);
+      } catch (err) {
+        await this.destroyLocked(rec).catch(() => {});
+        throw err;
+      }
       return { id: rec.id };
     });
+  }
+
+  /**
+   * Removes a network's host objects, then its record, then its rules (every step runs; gone is done).
+   * The caller holds the networks lock. Also the repair of a killed create or rm.
+   */
+  private async destroyLocked(net: NetworkRecord): Promise<void> {
+    if (!net.removing) {
+      net.removing = true;
+      await this.store.writeNetwork(net);
+    }
+    await withFileLock(this.store.locks.network(net.id), () => runTeardown([
+      () => new NameServer(this.store.dnsDir(net.id)).stop(),
+      () => driverFor(net.driver).deleteNetwork(net),
+      async () => failpoint('network.rm.mid'),
+      () => fsp.rm(this.store.ipamDir(net.id), { recursive: true, force: true }),
+      () => this.store.removeNetwork(net.id),
+    ]));
+    await this.applyFirewall();
   }
 
   /** One IPv4 subnet, and one IPv6 subnet with --ipv6 (given or from the ULA pool); see subnets.ts. */
@@ -181,21 +227,21 @@ export class Manager {
   async remove(ref: string): Promise<void> {
     const found = await this.find(ref);
     if (found.builtin) throw new BadStateError(`${found.name} is a pre-defined network and cannot be removed`, 'remove the networks you created instead');
-    await withFileLock(this.store.locks.networks(), () => withFileLock(this.store.locks.network(found.id), async () => {
-      const net = (await this.store.listNetworks()).find((n) => n.id === found.id);
-      if (!net) throw new NotFoundError('network', ref);
-      const users = (await this.store.listSandboxes()).filter((s) => s.endpoints.some((e) => e.networkId === net.id));
-      if (users.length) {
-        throw new BadStateError(`network ${net.name} has active endpoints: ${users.map((u) => u.name).join(', ')}`, 'stop or disconnect those containers first');
-      }
-      await runTeardown([
-        () => new NameServer(this.store.dnsDir(net.id)).stop(),
-        () => driverFor(net.driver).deleteNetwork(net),
-        () => fsp.rm(this.store.ipamDir(net.id), { recursive: true, force: true }),
-        () => this.store.removeNetwork(net.id),
-      ]);
-    }));
-    await this.applyFirewall();
+    await withFileLock(this.store.locks.networks(), async () => {
+      const net = await withFileLock(this.store.locks.network(found.id), async () => {
+        const rec = (await this.store.listNetworks()).find((n) => n.id === found.id);
+        if (!rec) throw new NotFoundError('network', ref);
+        const users = (await this.store.listSandboxes()).filter((s) => s.endpoints.some((e) => e.networkId === rec.id));
+        if (users.length) {
+          throw new BadStateError(`network ${rec.name} has active endpoints: ${users.map((u) => u.name).join(', ')}`, 'stop or disconnect those containers first');
+        }
+        // Flagged under the network lock: a sandbox that joins after the check finds it going (ensureNetwork).
+        rec.removing = true;
+        await this.store.writeNetwork(rec);
+        return rec;
+      });
+      await this.destroyLocked(net);
+    });
   }
 
   async prune(): Promise<{ deleted: string[] }> {
@@ -215,7 +261,7 @@ export class Manager {
   /** Makes the network's host objects (bridge, VLAN link) and its firewall rules, once. */
   private async ensureNetwork(net: NetworkRecord, driver: NetworkDriver<unknown>): Promise<void> {
     const made = await withFileLock(this.store.locks.network(net.id), async () => {
-      if (!(await this.store.listNetworks()).some((n) => n.id === net.id)) throw new NotFoundError('network', net.name);
+      if (!(await this.store.listNetworks()).some((n) => n.id === net.id && !n.removing)) throw new NotFoundError('network', net.name);
       const before = driver.kind === 'bridge' ? (net.driverOptions as { bridge: string }).bridge : undefined;
       const existed = before ? (await fsp.stat(`/sys/class/net/${before}`).then(() => true, () => false)) : true;
       await driver.createNetwork(net);
@@ -234,29 +280,23 @@ export class Manager {
     const [nets, sbs] = await Promise.all([this.store.listNetworks(), this.store.listSandboxes()]);
     const rules = this.firewallRules(nets, sbs.filter((s) => !s.removing));
     const force = this.forceJumpCheck;
-    const apply4 = async () => {
-      let fixes: ReturnType<typeof jumpFixes> = { filter: [], nat: [] };
-      if (!this.jumpsChecked || force) fixes = jumpFixes(await iptablesSave(), this.prefix);
-      await iptablesRestore(renderRestore(this.prefix, rules, fixes));
-    };
-    await Promise.all([apply4(), this.applyFirewall6(nets, force)]);
-    this.jumpsChecked = true;
+    await Promise.all([this.applyFamily(4, rules, force), this.applyFamily(6, this.firewallRules6(nets), force)]);
     this.forceJumpCheck = false;
   }));
 
   /**
-   * ip6tables gets the same chains and jumps while some network has an IPv6 subnet, and none otherwise:
-   * an IPv4-only host pays no ip6tables process per rewrite once this process knows they are gone.
+   * Each family gets the chains and jumps while it has rules, and none otherwise (no network device, or
+   * no IPv6 network): a host Berth left has nothing of Berth's, and an IPv4-only host pays no ip6tables
+   * process per rewrite once this process knows they are gone.
    */
-  private async applyFirewall6(nets: readonly NetworkRecord[], force: boolean): Promise<void> {
-    const rules = this.firewallRules6(nets);
-    if (rules) {
-      let fixes: ReturnType<typeof jumpFixes> = { filter: [], nat: [] };
-      if (this.v6Chains !== 'present' || force) fixes = jumpFixes(await iptablesSave(6), this.prefix);
-      await iptablesRestore(renderRestore(this.prefix, rules, fixes), 6);
-      this.v6Chains = 'present';
-    } else if (this.v6Chains !== 'absent' || force) {
-      await this.removeChains(6);
+  private async applyFamily(family: 4 | 6, rules: Required<FirewallRules>, force: boolean): Promise<void> {
+    if (Object.values(rules).some((r) => r.length)) {
+      let fixes: ReturnType<typeof jumpFixes> = { filter: [], nat: [], raw: [] };
+      if (this.chainState[family] !== 'present' || force) fixes = jumpFixes(await iptablesSave(family), this.prefix);
+      await iptablesRestore(renderRestore(this.prefix, rules, fixes), family);
+      this.chainState[family] = 'present';
+    } else if (this.chainState[family] !== 'absent' || force) {
+      await this.removeChains(family);
     }
   }
 
@@ -264,8 +304,7 @@ export class Manager {
   private async removeChains(family: 4 | 6): Promise<void> {
     const saved = await iptablesSave(family);
     if (anythingOurs(saved, this.prefix)) await iptablesRestore(renderRemoval(saved, this.prefix), family);
-    if (family === 4) this.jumpsChecked = false;
-    else this.v6Chains = 'absent';
+    this.chainState[family] = 'absent';
   }
 
   /**
@@ -281,7 +320,7 @@ export class Manager {
       if (ownersInSave(saved, this.prefix).has(sb.containerId)) return true;
       const mine = rulesOwnedBy(this.firewallRules(nets, [sb]), sb.containerId);
       await iptablesRestore(renderAppend(this.prefix, mine, jumpFixes(saved, this.prefix)));
-      this.jumpsChecked = true;
+      this.chainState[4] = 'present';
       return true;
     });
     if (!appended) await this.applyFirewall();
@@ -290,7 +329,7 @@ export class Manager {
   /** Every firewall-driver network's rules for these sandboxes, in Berth's chains. */
   private firewallRules(nets: readonly NetworkRecord[], sbs: readonly SandboxRecord[]): Required<FirewallRules> {
     const chains = chainNames(this.prefix);
-    const rules: Required<FirewallRules> = { forward: [], isolation1: [], isolation2: [], dnat: [], postrouting: [] };
+    const rules = emptyRules();
     for (const net of nets) {
       const driver = driverFor(net.driver);
       if (!driver.firewall) continue;
@@ -302,13 +341,12 @@ export class Manager {
     return rules;
   }
 
-  /** The ip6tables rules of every network with an IPv6 subnet, or undefined when there is none. */
-  private firewallRules6(nets: readonly NetworkRecord[]): Required<FirewallRules> | undefined {
+  /** The ip6tables rules of every network with an IPv6 subnet. */
+  private firewallRules6(nets: readonly NetworkRecord[]): Required<FirewallRules> {
     const chains = chainNames(this.prefix);
-    const rules: Required<FirewallRules> = { forward: [], isolation1: [], isolation2: [], dnat: [], postrouting: [] };
-    const v6 = nets.filter((n) => n.ipam6 && driverFor(n.driver).firewall6);
-    for (const net of v6) mergeRules(rules, driverFor(net.driver).firewall6!(net, chains));
-    return v6.length ? rules : undefined;
+    const rules = emptyRules();
+    for (const net of nets.filter((n) => n.ipam6 && driverFor(n.driver).firewall6)) mergeRules(rules, driverFor(net.driver).firewall6!(net, chains));
+    return rules;
   }
 
   /** Ports are published on the first endpoint whose driver does NAT (Docker: the gateway endpoint). */
@@ -343,6 +381,10 @@ export class Manager {
 
   netnsPathOf(ctrId: string): string {
     return this.store.netnsPath(ctrId);
+  }
+
+  validateRequest(req: NetworkRequest): void {
+    validateNetworkRequest(req);
   }
 
   async attach(ctr: AttachRequest): Promise<SandboxStatus> {
@@ -629,6 +671,15 @@ export class Manager {
 function runcMadeNetns(owner: SandboxRecord, pid: number | undefined): string {
   if (!pid) throw new BadStateError(`cannot join the network of container ${shortId(owner.containerId)}: its process is not known`, 'start that container first');
   return `/proc/${pid}/ns/net`;
+}
+
+function emptyRules(): Required<FirewallRules> {
+  return { forward: [], isolation1: [], isolation2: [], ports: [], dnat: [], postrouting: [], raw: [] };
+}
+
+/** A record a killed `network create` or `rm` left flagged. */
+function unfinished(n: NetworkRecord): boolean {
+  return !!(n.incomplete || n.removing);
 }
 
 function mergeRules(into: Required<FirewallRules>, part: FirewallRules): void {

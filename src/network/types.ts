@@ -27,6 +27,15 @@ export interface NetworkRecord<O = unknown> {
   builtin?: boolean;
   /** A name server of Berth's own on the gateway (user-defined bridge networks, as Docker). */
   dns: boolean;
+  /**
+   * The network's device existed before the network (Docker adopts an existing bridge): Berth never
+   * deletes it, only the `addresses` (addr/prefix) it added to it.
+   */
+  adopted?: { addresses: string[] };
+  /** Set while `network create` makes host objects; a record still flagged is undone by the next command. */
+  incomplete?: boolean;
+  /** Set when `network rm` starts; a record still flagged is removed by the next command. */
+  removing?: boolean;
 }
 
 /** A container's place on one network: its interface, address and names. */
@@ -120,6 +129,12 @@ export interface NetworkDriver<O = unknown> {
   readonly needsSubnet: boolean;
   /** Whether containers on the network get Berth's name server (user-defined networks only). */
   readonly supportsDns: boolean;
+  /**
+   * At network create, before any host object is made: whether the network's device already exists and
+   * is taken over (the result goes into `NetworkRecord.adopted`). Throws InvalidArgumentError for a device
+   * that may not be used. Drivers without one always make their own devices.
+   */
+  adopt?(net: NetworkRecord<O>): Promise<NetworkRecord['adopted']>;
   createNetwork(net: NetworkRecord<O>): Promise<void>;
   deleteNetwork(net: NetworkRecord<O>): Promise<void>;
   join(net: NetworkRecord<O>, ep: EndpointRecord, sandbox: Sandbox): Promise<Attachment>;
@@ -144,8 +159,12 @@ export interface ChainNames {
   forward: string;
   isolation1: string;
   isolation2: string;
+  /** filter: the accepts of published ports (appended per container, see renderAppend) */
+  ports: string;
   dnat: string;
   postrouting: string;
+  /** raw PREROUTING: drops that must see a packet before conntrack and NAT rewrite it */
+  raw: string;
 }
 
 /** Rule bodies (without `-A CHAIN`) per chain; a driver only fills the chains it uses. */
@@ -153,8 +172,10 @@ export interface FirewallRules {
   forward?: string[];
   isolation1?: string[];
   isolation2?: string[];
+  ports?: string[];
   dnat?: string[];
   postrouting?: string[];
+  raw?: string[];
 }
 
 // ---------------------------------------------------------------- what the container layer sees

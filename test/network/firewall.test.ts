@@ -65,7 +65,7 @@ describe('firewall', () => {
     const { reloaded } = await env.mgr.reload();
     expect(reloaded).toEqual([id]);
     expect(await count()).toBe(1);
-    expect(linesWith(await save(), `berth:${id}`).filter((l) => l.includes('DNAT'))).toHaveLength(1);
+    expect(linesWith(await save(), `berth:${id}`).filter((l) => l.includes('DNAT --to-destination'))).toHaveLength(1);
     await run('iptables', ['-I', 'FORWARD', '1', '-m', 'comment', '--comment', `berth:${env.prefix}`, '-j', `${env.prefix}-FORWARD`]);
     expect(await count()).toBe(2);
     await env.mgr.reload();

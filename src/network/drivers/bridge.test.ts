@@ -13,12 +13,16 @@ const chains = chainNames('BERTHU');
 const port = { hostIp: '127.0.0.1', hostPort: 8080, containerPort: 80, protocol: 'tcp' as const };
 
 describe('bridge rules', () => {
-  it('publishes ports with DNAT, a forward accept and hairpin masquerade', () => {
+  it('publishes ports with DNAT, a forward accept of DNATed traffic only, and hairpin masquerade', () => {
     const r = bridgeRules(net(), [{ containerId: ID, ipv4: '10.231.1.2', ports: [port] }], chains);
     expect(r.dnat).toEqual([`-d 127.0.0.1/32 -p tcp -m tcp --dport 8080 -m comment --comment "berth:${ID}" -j DNAT --to-destination 10.231.1.2:80`]);
+    expect(r.ports).toEqual([`-d 10.231.1.2/32 ! -i berthx -o berthx -p tcp -m tcp --dport 80 -m conntrack --ctstate DNAT -m comment --comment "berth:${ID}" -j ACCEPT`]);
     expect(r.postrouting).toContain(`-s 10.231.1.2/32 -d 10.231.1.2/32 -p tcp -m tcp --dport 80 -m comment --comment "berth:${ID}" -j MASQUERADE`);
     expect(r.postrouting!.some((l) => l.startsWith('-s 10.231.1.0/24 ! -o berthx'))).toBe(true);
-    expect(r.forward!.at(-1)).toContain('-i berthx ! -o berthx');
+    // Anything else entering the bridge from outside is dropped, whatever the FORWARD policy.
+    expect(r.forward!.at(-1)).toBe('-o berthx ! -i berthx -m comment --comment "berth:net:ffffffffffff" -j DROP');
+    // The host's loopback is not for containers (route_localnet is on for 127.0.0.1 publishing).
+    expect(r.raw).toEqual(['-i berthx -d 127.0.0.0/8 -m comment --comment "berth:net:ffffffffffff" -j DROP']);
   });
 
   it('gives internal networks drops and no NAT', () => {
@@ -34,7 +38,8 @@ describe('bridge rules', () => {
     expect(r.isolation1).toHaveLength(1);
     expect(r.dnat).toEqual([]);
     expect(r.postrouting).toEqual([`-s fd42:7e57:1::/64 ! -o berthx -m comment --comment "berth:net:ffffffffffff" -j MASQUERADE`]);
-    expect(r.forward!.at(-1)).toContain('-i berthx ! -o berthx');
+    expect(r.forward!.at(-1)).toContain('-o berthx ! -i berthx');
+    expect(r.raw).toEqual([]);
     expect(bridgeRules6(net({ ...v6, internal: true }), chains).postrouting).toEqual([]);
   });
 
