@@ -22,7 +22,10 @@ interface ArchiveFiles {
   blob(name: string, expected?: Partial<BlobInfo>): Promise<BlobInfo>;
 }
 
+/** One JSON file (manifest, index, config) is read into memory only up to this size. */
 const META_LIMIT = 16 << 20;
+/** Small files of a tar are held in memory up to this much in all; the rest go to the blob store. */
+const META_TOTAL = 64 << 20;
 /** Layer data in 1 MiB pieces rather than 64 KiB: each piece costs a blob write and a trip through the streams. */
 const READ_CHUNK = 1 << 20;
 const OCI_BLOB = /^blobs\/sha256\/([0-9a-f]{64})$/;
@@ -66,7 +69,7 @@ async function dockerImages(entries: unknown, files: ArchiveFiles, ctx: IngestCo
   for (const e of entries) {
     const tags = (e.RepoTags ?? []).map(parseTagTarget);
     const cfgBlob = await files.blob(e.Config, { digest: impliedDigest(e.Config, /^([0-9a-f]{64})\.json$/) });
-    const config = await readConfig(ctx, cfgBlob.digest, files.label);
+    const config = await readConfig(ctx, cfgBlob, files.label);
     checkLayerCount(config, e.Layers.length, `${files.label}: ${e.Config}`);
     const layers = [];
     for (const [i, name] of e.Layers.entries()) {
@@ -108,7 +111,7 @@ async function manifestsOf(desc: Descriptor, files: ArchiveFiles, ctx: IngestCon
   if (MANIFEST_MEDIA_TYPES.has(desc.mediaType)) return [desc];
   if (!INDEX_MEDIA_TYPES.has(desc.mediaType)) throw new CorruptError(`${files.label}: unsupported media type ${desc.mediaType} for ${desc.digest}`, 'only OCI and Docker v2 manifests are supported');
   const blob = await files.blob(blobName(desc.digest), { digest: desc.digest, size: desc.size });
-  const inner = parseJson(await ctx.storage.blobs.read(blob.digest), `${files.label}: index ${desc.digest}`) as OciIndex;
+  const inner = parseJson(await readSmall(ctx, blob, `${files.label}: index ${desc.digest}`), `${files.label}: index ${desc.digest}`) as OciIndex;
   const arch = ociArchitecture();
   const mine = (inner.manifests ?? []).filter((m) => !m.platform || (m.platform.architecture === arch && m.platform.os === 'linux'));
   if (!mine.length) throw new InvalidArgumentError('archive', `${files.label}: image ${desc.digest} has no linux/${arch} variant`, 'save the image for this machine\'s platform');
@@ -117,11 +120,11 @@ async function manifestsOf(desc: Descriptor, files: ArchiveFiles, ctx: IngestCon
 
 async function ociImage(desc: Descriptor, tags: string[], files: ArchiveFiles, ctx: IngestContext): Promise<PreparedImage> {
   const mBlob = await files.blob(blobName(desc.digest), { digest: desc.digest, size: desc.size });
-  const manifest = parseJson(await ctx.storage.blobs.read(mBlob.digest), `${files.label}: manifest ${desc.digest}`) as OciManifest;
+  const manifest = parseJson(await readSmall(ctx, mBlob, `${files.label}: manifest ${desc.digest}`), `${files.label}: manifest ${desc.digest}`) as OciManifest;
   if (!manifest?.config || !Array.isArray(manifest.layers)) throw new CorruptError(`${files.label}: manifest ${desc.digest} has no config or layers`, 'the layout is damaged; save it again');
   checkDescriptor(manifest.config, `manifest ${desc.digest}`);
   const cfgBlob = await files.blob(blobName(manifest.config.digest), { digest: manifest.config.digest, size: manifest.config.size });
-  const config = await readConfig(ctx, cfgBlob.digest, files.label);
+  const config = await readConfig(ctx, cfgBlob, files.label);
   checkLayerCount(config, manifest.layers.length, `${files.label}: manifest ${desc.digest}`);
   const layers = [];
   for (const [i, l] of manifest.layers.entries()) {
@@ -164,8 +167,17 @@ function checkDescriptor(d: Descriptor, where: string): void {
 
 // ------------------------------------------------------------------ shared checks
 
-async function readConfig(ctx: IngestContext, digest: Digest, label: string): Promise<OciImageConfig> {
-  const config = parseJson(await ctx.storage.blobs.read(digest), `${label}: config ${digest}`) as OciImageConfig;
+/** JSON blobs are read whole: one bigger than any real manifest or config is refused, not read. */
+async function readSmall(ctx: IngestContext, blob: BlobInfo, what: string): Promise<Buffer> {
+  if (blob.size > META_LIMIT) {
+    throw new CorruptError(`${what} is ${blob.size} bytes, more than the ${META_LIMIT >> 20} MiB a manifest, index or config may have`, 'the archive is damaged or hostile; save it again from a trusted source');
+  }
+  return ctx.storage.blobs.read(blob.digest);
+}
+
+async function readConfig(ctx: IngestContext, blob: BlobInfo, label: string): Promise<OciImageConfig> {
+  const digest = blob.digest;
+  const config = parseJson(await readSmall(ctx, blob, `${label}: config ${digest}`), `${label}: config ${digest}`) as OciImageConfig;
   const ids = config?.rootfs?.diff_ids;
   if (!Array.isArray(ids) || !ids.every((d) => typeof d === 'string' && isDigest(d))) {
     throw new CorruptError(`${label}: config ${digest} has no valid rootfs.diff_ids`, 'the archive is damaged; save it again');
@@ -213,10 +225,13 @@ function dirFiles(dir: string, ctx: IngestContext): ArchiveFiles {
   return {
     label,
     async meta(name) {
-      return fsp.readFile(resolve(name)).catch((err: NodeJS.ErrnoException) => {
+      const st = await fsp.stat(resolve(name)).catch((err: NodeJS.ErrnoException) => {
         if (err.code === 'ENOENT') return undefined;
         throw err;
       });
+      if (!st) return undefined;
+      if (st.size > META_LIMIT) throw new CorruptError(`${label}: ${name} is ${st.size} bytes, more than the ${META_LIMIT >> 20} MiB it may have`, 'the layout is damaged or hostile; save it again from a trusted source');
+      return fsp.readFile(resolve(name));
     },
     async blob(name, expected) {
       const file = resolve(name);
@@ -247,10 +262,17 @@ async function tarFiles(input: string | Readable, ctx: IngestContext): Promise<A
   };
   const extract = tar.extract();
   const src = await decompressed(typeof input === 'string' ? createReadStream(input, { highWaterMark: READ_CHUNK }) : input);
+  // A source that ran out inside an entry is a truncated archive: tar-stream says so only in an error's
+  // text, so tell it by where the error came from (the extract, on its own, after the source's end).
+  let srcEnded = false;
+  let truncated = false;
+  src.once('end', () => { srcEnded = true; });
+  extract.once('error', (err: unknown) => { truncated = srcEnded && !isBerthError(err) && !(err as NodeJS.ErrnoException).syscall; });
   const piping = pipeline(src, extract);
   // Awaited below; the handler only keeps an early failure from counting as unhandled meanwhile.
   piping.catch(() => {});
   let entries = 0;
+  let metaBytes = 0;
   // A blob's last steps (fsync, rename, the end of its unpack) overlap the next entry: tar-stream
   // emits that one only once this entry's bytes have all been taken, so order and memory stay bounded.
   const storing: Promise<void>[] = [];
@@ -266,7 +288,10 @@ async function tarFiles(input: string | Readable, ctx: IngestContext): Promise<A
         links.set(name, normalizeName(type === 'symlink' ? path.posix.join(path.posix.dirname(name), linkname) : linkname));
       }
       if (type !== 'file' && type !== 'contiguous-file') entry.resume();
-      else if (isMetaName(name, size)) meta.set(name, await readAll(entry as unknown as EntryBody));
+      else if (isMetaName(name, size) && metaBytes + size <= META_TOTAL) {
+        metaBytes += size;
+        meta.set(name, await readAll(entry as unknown as EntryBody));
+      }
       else {
         const stored = ingestEntry(ctx, entry as unknown as EntryBody, name, size, label).then((info) => { blobs.set(name, info); });
         stored.catch((err: unknown) => { storeFailure ??= { err }; });
@@ -278,6 +303,9 @@ async function tarFiles(input: string | Readable, ctx: IngestContext): Promise<A
   } catch (err) {
     // Nothing may still be writing when the caller collects what this import left behind.
     await Promise.allSettled(storing);
+    if (truncated || causes(err).some((e) => (e as { code?: unknown }).code === 'Z_BUF_ERROR')) {
+      throw new CorruptError(`${label}: unexpected end of archive: it is truncated`, 'the archive is incomplete; save or copy it again', { cause: err });
+    }
     if (isBerthError(err)) throw err;
     if (entries === 0) throw new InvalidArgumentError('archive', `${label} is not a tar archive (${(err as Error).message})`, 'give a file written by "docker save", "podman save" or "berth save"', { cause: err });
     throw new CorruptError(`${label} is damaged or truncated: ${(err as Error).message}`, 'the archive is incomplete; save or copy it again', { cause: err });
@@ -285,7 +313,9 @@ async function tarFiles(input: string | Readable, ctx: IngestContext): Promise<A
   return {
     label,
     async meta(name) {
-      return meta.get(follow(name));
+      const key = follow(name);
+      const stored = blobs.get(key);
+      return meta.get(key) ?? (stored && readSmall(ctx, stored, `${label}: ${name}`));
     },
     async blob(name, expected) {
       const key = follow(name);
@@ -300,6 +330,12 @@ async function tarFiles(input: string | Readable, ctx: IngestContext): Promise<A
       return info;
     },
   };
+}
+
+function causes(err: unknown): unknown[] {
+  const out: unknown[] = [];
+  for (let e = err; e && out.length < 8; e = (e as Error).cause) out.push(e);
+  return out;
 }
 
 /** A tar entry's content (a streamx Readable, which iterates like a Node one). */
