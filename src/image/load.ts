@@ -17,6 +17,8 @@ import { parseTagTarget } from './reference.js';
 /** Files of an archive, by their path inside it: small JSON read into memory, the rest as blobs. */
 interface ArchiveFiles {
   readonly label: string;
+  /** Checked between layers: most of a load's time after the read is unpacking. */
+  readonly signal?: AbortSignal;
   meta(name: string): Promise<Buffer | undefined>;
   /** Puts the file into the blob store (if not yet) and checks it against `expected`. */
   blob(name: string, expected?: Partial<BlobInfo>): Promise<BlobInfo>;
@@ -34,8 +36,9 @@ const OCI_BLOB = /^blobs\/sha256\/([0-9a-f]{64})$/;
  * Reads a docker-archive or OCI layout (directory, tar, or tar stream, optionally gzipped) into the
  * store under `ctx.lease`, and returns the images it holds, ready to commit. Nothing is tagged here.
  */
-export async function readArchive(input: string | Readable, ctx: IngestContext): Promise<PreparedImage[]> {
-  const files = typeof input === 'string' && (await isDirectory(input)) ? dirFiles(input, ctx) : await tarFiles(input, ctx);
+export async function readArchive(input: string | Readable, ctx: IngestContext, signal?: AbortSignal): Promise<PreparedImage[]> {
+  signal?.throwIfAborted();
+  const files = typeof input === 'string' && (await isDirectory(input)) ? dirFiles(input, ctx, signal) : await tarFiles(input, ctx, signal);
   const manifestJson = await files.meta('manifest.json');
   if (manifestJson) return dockerImages(parseJson(manifestJson, `${files.label}: manifest.json`), files, ctx);
   const indexJson = await files.meta('index.json');
@@ -73,6 +76,7 @@ async function dockerImages(entries: unknown, files: ArchiveFiles, ctx: IngestCo
     checkLayerCount(config, e.Layers.length, `${files.label}: ${e.Config}`);
     const layers = [];
     for (const [i, name] of e.Layers.entries()) {
+      files.signal?.throwIfAborted();
       const blob = await files.blob(name, { digest: impliedDigest(name, OCI_BLOB) });
       layers.push(await unpackLayer(ctx, blob, config.rootfs.diff_ids[i]!));
     }
@@ -128,6 +132,7 @@ async function ociImage(desc: Descriptor, tags: string[], files: ArchiveFiles, c
   checkLayerCount(config, manifest.layers.length, `${files.label}: manifest ${desc.digest}`);
   const layers = [];
   for (const [i, l] of manifest.layers.entries()) {
+    files.signal?.throwIfAborted();
     checkDescriptor(l, `manifest ${desc.digest}`);
     const blob = await files.blob(blobName(l.digest), { digest: l.digest, size: l.size });
     layers.push(await unpackLayer(ctx, blob, config.rootfs.diff_ids[i]!, l.mediaType));
@@ -214,7 +219,7 @@ function isMetaName(name: string, size: number): boolean {
   return name === 'oci-layout' || name === 'repositories' || name.endsWith('.json') || path.posix.basename(name) === 'json' || path.posix.basename(name) === 'VERSION';
 }
 
-function dirFiles(dir: string, ctx: IngestContext): ArchiveFiles {
+function dirFiles(dir: string, ctx: IngestContext, signal?: AbortSignal): ArchiveFiles {
   const label = dir;
   const resolve = (name: string) => {
     const rel = normalizeName(name);
@@ -224,6 +229,7 @@ function dirFiles(dir: string, ctx: IngestContext): ArchiveFiles {
   const missing = (name: string, err: unknown) => new CorruptError(`${label}: names ${name}, which it does not contain`, 'the archive is incomplete; save it again', { cause: err });
   return {
     label,
+    signal,
     async meta(name) {
       const st = await fsp.stat(resolve(name)).catch((err: NodeJS.ErrnoException) => {
         if (err.code === 'ENOENT') return undefined;
@@ -238,7 +244,10 @@ function dirFiles(dir: string, ctx: IngestContext): ArchiveFiles {
       const st = await fsp.stat(file).catch((err) => { throw missing(name, err); });
       if (!st.isFile()) throw missing(name, undefined);
       if (expected?.digest) await ctx.lease.addBlob(expected.digest);
-      const info = await ctx.storage.blobs.ingest(createReadStream(file), expected);
+      signal?.throwIfAborted();
+      const info = await ctx.storage.blobs.ingest(createReadStream(file, { signal }), expected).catch((err: unknown) => {
+        throw signal?.aborted ? signal.reason : err;
+      });
       await ctx.lease.addBlob(info.digest);
       return info;
     },
@@ -249,7 +258,7 @@ function dirFiles(dir: string, ctx: IngestContext): ArchiveFiles {
  * Streams a tar once: every file that may be a blob goes to the blob store as it passes (OCI blobs
  * checked against their names right away); manifests are read afterwards, whatever their position.
  */
-async function tarFiles(input: string | Readable, ctx: IngestContext): Promise<ArchiveFiles> {
+async function tarFiles(input: string | Readable, ctx: IngestContext, signal?: AbortSignal): Promise<ArchiveFiles> {
   const label = typeof input === 'string' ? input : 'archive stream';
   const meta = new Map<string, Buffer>();
   const blobs = new Map<string, BlobInfo>();
@@ -268,7 +277,7 @@ async function tarFiles(input: string | Readable, ctx: IngestContext): Promise<A
   let truncated = false;
   src.once('end', () => { srcEnded = true; });
   extract.once('error', (err: unknown) => { truncated = srcEnded && !isBerthError(err) && !(err as NodeJS.ErrnoException).syscall; });
-  const piping = pipeline(src, extract);
+  const piping = pipeline(src, extract, { signal });
   // Awaited below; the handler only keeps an early failure from counting as unhandled meanwhile.
   piping.catch(() => {});
   let entries = 0;
@@ -303,6 +312,7 @@ async function tarFiles(input: string | Readable, ctx: IngestContext): Promise<A
   } catch (err) {
     // Nothing may still be writing when the caller collects what this import left behind.
     await Promise.allSettled(storing);
+    if (signal?.aborted) throw signal.reason;
     if (truncated || causes(err).some((e) => (e as { code?: unknown }).code === 'Z_BUF_ERROR')) {
       throw new CorruptError(`${label}: unexpected end of archive: it is truncated`, 'the archive is incomplete; save or copy it again', { cause: err });
     }
@@ -312,6 +322,7 @@ async function tarFiles(input: string | Readable, ctx: IngestContext): Promise<A
   }
   return {
     label,
+    signal,
     async meta(name) {
       const key = follow(name);
       const stored = blobs.get(key);

@@ -81,6 +81,11 @@ export function openLayerStore(root: string): LayerStore {
       await fsp.rm(path.join(root, shortLinkName(diffId)), { force: true });
       await fsp.rm(trash, { recursive: true, force: true });
     },
+    async reclaim() {
+      for (const name of await readdirIfExists(root)) {
+        if (name.startsWith('.tmp-') && (await isAbandoned(path.join(root, name), true))) await fsp.rm(path.join(root, name), { recursive: true, force: true });
+      }
+    },
     async repair() {
       for (const name of await readdirIfExists(root)) {
         const dir = path.join(root, name);

@@ -7,6 +7,7 @@ import tar from 'tar-stream';
 import { BerthError, CorruptError, RuntimeError } from '../errors.js';
 import type { Digest } from '../ids.js';
 import { run, type CommandError } from '../util/exec.js';
+import { failpoint } from '../util/failpoint.js';
 import { sniff } from './compression.js';
 import { hasCommand } from './hosttools.js';
 import type { Compression } from './index.js';
@@ -249,6 +250,7 @@ class LayerWriter {
       fs.closeSync(fd);
     }
     this.size += size;
+    failpoint('storage.unpack.mid-layer');
   }
 
   private makeDir(rel: string, meta: Meta): void {

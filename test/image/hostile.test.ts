@@ -123,6 +123,78 @@ describe('load of a truncated archive', () => {
   }, 60_000);
 });
 
+/** Files under root and runroot: leftovers are temp files, folders, leases and lock files. */
+async function storeFiles(): Promise<string[]> {
+  const run = await fsp.readdir(runroot, { recursive: true }).catch(() => [] as string[]);
+  return [...(await filesUnder(root)), ...run.map((n) => `RUNROOT/${n}`)].sort();
+}
+
+async function waitFor(what: string, check: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`gave up waiting for ${what}`);
+}
+
+describe('a load interrupted part-way', () => {
+  let archive: string;
+  let before: string[];
+  beforeEach(async () => {
+    archive = path.join(work, 'interrupted.tar');
+    await makeDockerArchive(archive, multiLayerTestImage().layers, { tags: ['localhost/second:1'] });
+    await makeDockerArchive(path.join(work, 'first.tar'), [{ entries: [{ type: 'file', path: 'first', content: '1\n' }] }], { tags: ['localhost/first:1'] });
+    expect((await berth(['load', '-i', path.join(work, 'first.tar')])).code).toBe(0);
+    before = await storeFiles();
+  });
+
+  /** The next command, whatever it is, finds the store as it was before the load and nothing more. */
+  async function expectReclaimedByNextCommand(): Promise<void> {
+    const images = await berth(['images', '--format', '{{.Repository}}:{{.Tag}}']);
+    expect(images.stderr).toBe('');
+    expect(images.stdout).toBe('localhost/first:1\n');
+    expect(await storeFiles()).toEqual(before);
+  }
+
+  it.each([
+    ['storage.ingest.mid-blob', /^blobs\/sha256\/\.tmp-ingest/],
+    ['storage.unpack.mid-layer', /^layers\/\.tmp-[^/]+\/diff\//],
+  ] as const)('killed (SIGKILL) at %s leaves what the next command reclaims', async (failpoint, leftover) => {
+    const res = await berth(['load', '-i', archive], { env: { BERTH_FAILPOINT: failpoint } });
+    expect(res.signal).toBe('SIGKILL');
+    const left = await storeFiles();
+    // The kill really happened mid-write: there is something to reclaim.
+    expect(left.some((f) => leftover.test(f))).toBe(true);
+    expect(left.some((f) => f.startsWith('images/leases/'))).toBe(true);
+    await expectReclaimedByNextCommand();
+  }, 60_000);
+
+  it.each([['SIGINT', 130], ['SIGTERM', 143]] as const)('stopped by %s from stdin, cleans up itself and exits %i', async (signal, code) => {
+    // A stdin that never ends: the load is surely mid-layer when the signal comes.
+    const { PassThrough } = await import('node:stream');
+    const data = await fsp.readFile(archive);
+    let pid = 0;
+    const child = spawn(process.execPath, [BIN, '--root', root, '--runroot', runroot, 'load'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    pid = child.pid!;
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+    const feed = new PassThrough();
+    feed.pipe(child.stdin!).on('error', () => {});
+    feed.write(data.subarray(0, Math.floor(data.length / 2)));
+    const exited = new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    await waitFor('the load to be mid-layer', async () => (await filesUnder(root)).some((f) => f.startsWith('layers/.tmp-')));
+    process.kill(pid, signal);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    expect(await exited).toBe(code);
+    clearTimeout(timer);
+    feed.destroy();
+    expect(stderr).toBe('');
+    // No later command needed: the store is already as it was.
+    expect(await storeFiles()).toEqual(before);
+    await expectReclaimedByNextCommand();
+  }, 60_000);
+});
+
 describe('layer entries the kernel would refuse are the layer\'s fault', () => {
   it.each([
     ['a 300-byte file name', [{ name: 'a'.repeat(300), data: 'x' }], /layer entry "a{40}…a{20} \(300 bytes\)" has a name component of 300 bytes; Linux allows 255/],
