@@ -313,6 +313,9 @@ async function tarFiles(input: string | Readable, ctx: IngestContext, signal?: A
     // Nothing may still be writing when the caller collects what this import left behind.
     await Promise.allSettled(storing);
     if (signal?.aborted) throw signal.reason;
+    // The machine's failure (a full disk), not the archive's: the caller says where.
+    const machine = causes(err).find((e) => (e as NodeJS.ErrnoException).syscall);
+    if (machine) throw machine;
     if (truncated || causes(err).some((e) => (e as { code?: unknown }).code === 'Z_BUF_ERROR')) {
       throw new CorruptError(`${label}: unexpected end of archive: it is truncated`, 'the archive is incomplete; save or copy it again', { cause: err });
     }

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import type { ArchiveFormat, HistoryEntry, ImageInspect, ImageSummary, RemovedImage } from '../types.js';
-import { BadStateError, InvalidArgumentError, NotFoundError } from '../errors.js';
+import { BadStateError, InvalidArgumentError, NotFoundError, RuntimeError } from '../errors.js';
 import { digestHex, shortId, type ImageId } from '../ids.js';
 import type { StoreLayout } from '../paths.js';
 import { EventLog } from '../events.js';
@@ -33,7 +33,7 @@ export class DefaultImageStore implements ImageStore {
   private readonly events: EventLog;
   private reclaimed: Promise<void> | undefined;
 
-  constructor(layout: StoreLayout, private readonly storage: Storage) {
+  constructor(private readonly layout: StoreLayout, private readonly storage: Storage) {
     this.records = new ImageRecords(layout);
     this.events = new EventLog(layout);
   }
@@ -295,10 +295,11 @@ export class DefaultImageStore implements ImageStore {
         return prepared.map((p, i) => ({ id: ids[i]!, tags: p.tags }));
       });
     } catch (err) {
+      const failure = diskFull(err, this.layout.root) ?? err;
       await this.records.withLock(leftovers).catch((gcErr: unknown) => {
-        throw new AggregateError([err, gcErr], `${(err as Error).message} (and removing what it stored failed: ${(gcErr as Error).message})`);
+        throw new AggregateError([failure, gcErr], `${(failure as Error).message} (and removing what it stored failed: ${(gcErr as Error).message})`);
       });
-      throw err;
+      throw failure;
     } finally {
       await lease.release();
     }
@@ -307,4 +308,16 @@ export class DefaultImageStore implements ImageStore {
 
 function mountKey(id: ImageId): string {
   return `${MOUNT_PREFIX}${digestHex(id)}`;
+}
+
+/** ENOSPC or EDQUOT anywhere in an import's failure: say so, and where, rather than blame the input. */
+function diskFull(err: unknown, root: string): RuntimeError | undefined {
+  for (let e = err; e; e = (e as Error).cause) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'ENOSPC' && code !== 'EDQUOT') continue;
+    const where = (e as NodeJS.ErrnoException).path ? ` (writing ${(e as NodeJS.ErrnoException).path})` : '';
+    return new RuntimeError(`${code === 'ENOSPC' ? 'no space left on device' : 'disk quota exceeded'}: the image store at ${root} is full${where}`,
+      'free space on that filesystem ("berth image prune -a" removes unused images), or give --root on a larger one', { cause: e });
+  }
+  return undefined;
 }

@@ -2,7 +2,7 @@
  * `berth load` of hostile and broken archives, through the built CLI (`npm run build` first): memory
  * stays bounded, truncation and bad names are reported as the input's fault, and nothing is left behind.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createReadStream, promises as fsp } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -192,6 +192,19 @@ describe('a load interrupted part-way', () => {
     // No later command needed: the store is already as it was.
     expect(await storeFiles()).toEqual(before);
     await expectReclaimedByNextCommand();
+  }, 60_000);
+});
+
+describe('load onto a full disk', () => {
+  it.each([['plain', 'none'], ['gzipped', 'gzip']] as const)('says "no space left on device" and where, for %s layers, and leaves nothing', async (_what, compression) => {
+    const archive = path.join(work, `full-disk-${compression}.tar`);
+    await makeDockerArchive(archive, multiLayerTestImage().layers.map((l) => ({ ...l, compression })), { tags: ['localhost/big:1'] });
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'berth-test-full', root]);
+    const res = await berth(['load', '-i', archive]);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toContain(`Error: no space left on device: the image store at ${root} is full`);
+    expect(res.stderr).not.toContain('damaged');
+    expect(await filesUnder(root)).toEqual([]);
   }, 60_000);
 });
 
