@@ -7,6 +7,7 @@ import tar from 'tar-stream';
 import { CorruptError, InvalidArgumentError, isBerthError } from '../errors.js';
 import { isDigest, type Digest } from '../ids.js';
 import type { BlobInfo } from '../storage/index.js';
+import { checkImageConfig } from './config-check.js';
 import { prepareWithNewManifest, putBlob, unpackLayer, type IngestContext, type PreparedImage } from './commit.js';
 import {
   CONTAINERD_NAME_ANNOTATION, INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES, REF_NAME_ANNOTATION, ociArchitecture,
@@ -183,12 +184,10 @@ async function readSmall(ctx: IngestContext, blob: BlobInfo, what: string): Prom
 async function readConfig(ctx: IngestContext, blob: BlobInfo, label: string): Promise<OciImageConfig> {
   const digest = blob.digest;
   const config = parseJson(await readSmall(ctx, blob, `${label}: config ${digest}`), `${label}: config ${digest}`) as OciImageConfig;
-  const ids = config?.rootfs?.diff_ids;
-  if (!Array.isArray(ids) || !ids.every((d) => typeof d === 'string' && isDigest(d))) {
-    throw new CorruptError(`${label}: config ${digest} has no valid rootfs.diff_ids`, 'the archive is damaged; save it again');
-  }
-  if (typeof config.architecture !== 'string' || typeof config.os !== 'string') {
-    throw new CorruptError(`${label}: config ${digest} lacks architecture or os`, 'the archive is damaged; save it again');
+  const problems = checkImageConfig(config);
+  if (problems.length) {
+    throw new CorruptError(`${label}: config ${digest} is not a valid image config: ${problems.slice(0, 3).join('; ')}${problems.length > 3 ? `; and ${problems.length - 3} more` : ''}`,
+      'the image config does not follow the OCI image spec (config.md); build or save the image again');
   }
   return config;
 }
