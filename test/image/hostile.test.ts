@@ -11,7 +11,7 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CorruptError } from '../../src/errors.js';
 import { makeDockerArchive, multiLayerTestImage, unmountUnder } from '../fixtures/images.js';
-import { writeHostileArchive, type HostileKind } from '../fixtures/hostile.js';
+import { writeHostileArchive, type HostileKind } from '../../bench/hostile.js';
 import { destroyStore, makeStore, makeTar, streamOf, type TarEntry } from '../storage/helpers.js';
 
 const BIN = fileURLToPath(new URL('../../bin/berth.js', import.meta.url));
