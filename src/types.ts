@@ -79,7 +79,8 @@ export interface ImagesApi {
   remove(ref: string, opts?: { force?: boolean }): Promise<RemovedImage[]>;
   prune(opts?: { all?: boolean }): Promise<{ deleted: string[]; spaceReclaimed: number }>;
   /** A docker-archive or OCI layout, as a tar file path, a directory path, or a tar stream. */
-  load(input: string | Readable): Promise<{ loaded: string[] }>;
+  /** Aborting `signal` stops the load; what it had stored is removed before the promise rejects with the signal's reason. */
+  load(input: string | Readable, opts?: { signal?: AbortSignal }): Promise<{ loaded: string[] }>;
   save(refs: string[], output: string | Writable, opts?: { format?: ArchiveFormat }): Promise<void>;
   /** A root filesystem tarball (docker import). `changes` are Dockerfile-style: 'CMD ["sh"]', 'ENV A=b'. */
   import(input: string | Readable, opts?: { reference?: string; changes?: string[]; message?: string }): Promise<string>;

@@ -129,6 +129,33 @@ async function newerThan(file: string, since: number): Promise<boolean> {
   return !!st && st.mtimeMs >= since - 1000;
 }
 
+/**
+ * What imports killed mid-way left: each dead process's lease names the blobs and layers it stored;
+ * those no image, snapshot or live lease uses are deleted, then the lease. Cheap when there is none,
+ * so every command can run it; takes the images lock only when there is work.
+ */
+export async function reclaimDeadLeases(storage: Storage, records: ImageRecords): Promise<void> {
+  const dir = path.join(records.dir, 'leases');
+  const dead: { file: string; lease: LeaseFile }[] = [];
+  for (const name of await readdirIfExists(dir)) {
+    if (name.startsWith('.')) continue;
+    const lease = await readJsonIfExists<LeaseFile>(path.join(dir, name)).catch(() => undefined);
+    if (lease && !isLive(lease)) dead.push({ file: path.join(dir, name), lease });
+  }
+  if (!dead.length) return;
+  await records.withLock(async () => {
+    for (const { file, lease } of dead) {
+      await collectGarbage(storage, records, lease);
+      await fsp.rm(file, { force: true });
+    }
+  });
+}
+
+function isLive(lease: LeaseFile): boolean {
+  const start = processStartTime(lease.pid);
+  return start !== undefined && (lease.start === '0' || start === lease.start);
+}
+
 /** The leases of running processes other than `self`; files of dead processes are removed. */
 async function liveLeases(records: ImageRecords, self?: Lease): Promise<LeaseFile[]> {
   const dir = path.join(records.dir, 'leases');
@@ -138,8 +165,7 @@ async function liveLeases(records: ImageRecords, self?: Lease): Promise<LeaseFil
     if (name.startsWith('.') || file === self?.file) continue;
     const lease = await readJsonIfExists<LeaseFile>(file).catch(() => undefined);
     if (!lease) continue;
-    const start = processStartTime(lease.pid);
-    if (start !== undefined && (lease.start === '0' || start === lease.start)) live.push(lease);
+    if (isLive(lease)) live.push(lease);
     else await fsp.rm(file, { force: true });
   }
   return live;

@@ -7,6 +7,7 @@ import tar from 'tar-stream';
 import { CorruptError, InvalidArgumentError, isBerthError } from '../errors.js';
 import { isDigest, type Digest } from '../ids.js';
 import type { BlobInfo } from '../storage/index.js';
+import { checkImageConfig } from './config-check.js';
 import { prepareWithNewManifest, putBlob, unpackLayer, type IngestContext, type PreparedImage } from './commit.js';
 import {
   CONTAINERD_NAME_ANNOTATION, INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES, REF_NAME_ANNOTATION, ociArchitecture,
@@ -17,12 +18,17 @@ import { parseTagTarget } from './reference.js';
 /** Files of an archive, by their path inside it: small JSON read into memory, the rest as blobs. */
 interface ArchiveFiles {
   readonly label: string;
+  /** Checked between layers: most of a load's time after the read is unpacking. */
+  readonly signal?: AbortSignal;
   meta(name: string): Promise<Buffer | undefined>;
   /** Puts the file into the blob store (if not yet) and checks it against `expected`. */
   blob(name: string, expected?: Partial<BlobInfo>): Promise<BlobInfo>;
 }
 
+/** One JSON file (manifest, index, config) is read into memory only up to this size. */
 const META_LIMIT = 16 << 20;
+/** Small files of a tar are held in memory up to this much in all; the rest go to the blob store. */
+const META_TOTAL = 64 << 20;
 /** Layer data in 1 MiB pieces rather than 64 KiB: each piece costs a blob write and a trip through the streams. */
 const READ_CHUNK = 1 << 20;
 const OCI_BLOB = /^blobs\/sha256\/([0-9a-f]{64})$/;
@@ -31,8 +37,9 @@ const OCI_BLOB = /^blobs\/sha256\/([0-9a-f]{64})$/;
  * Reads a docker-archive or OCI layout (directory, tar, or tar stream, optionally gzipped) into the
  * store under `ctx.lease`, and returns the images it holds, ready to commit. Nothing is tagged here.
  */
-export async function readArchive(input: string | Readable, ctx: IngestContext): Promise<PreparedImage[]> {
-  const files = typeof input === 'string' && (await isDirectory(input)) ? dirFiles(input, ctx) : await tarFiles(input, ctx);
+export async function readArchive(input: string | Readable, ctx: IngestContext, signal?: AbortSignal): Promise<PreparedImage[]> {
+  signal?.throwIfAborted();
+  const files = typeof input === 'string' && (await isDirectory(input)) ? dirFiles(input, ctx, signal) : await tarFiles(input, ctx, signal);
   const manifestJson = await files.meta('manifest.json');
   if (manifestJson) return dockerImages(parseJson(manifestJson, `${files.label}: manifest.json`), files, ctx);
   const indexJson = await files.meta('index.json');
@@ -66,10 +73,11 @@ async function dockerImages(entries: unknown, files: ArchiveFiles, ctx: IngestCo
   for (const e of entries) {
     const tags = (e.RepoTags ?? []).map(parseTagTarget);
     const cfgBlob = await files.blob(e.Config, { digest: impliedDigest(e.Config, /^([0-9a-f]{64})\.json$/) });
-    const config = await readConfig(ctx, cfgBlob.digest, files.label);
+    const config = await readConfig(ctx, cfgBlob, files.label);
     checkLayerCount(config, e.Layers.length, `${files.label}: ${e.Config}`);
     const layers = [];
     for (const [i, name] of e.Layers.entries()) {
+      files.signal?.throwIfAborted();
       const blob = await files.blob(name, { digest: impliedDigest(name, OCI_BLOB) });
       layers.push(await unpackLayer(ctx, blob, config.rootfs.diff_ids[i]!));
     }
@@ -108,7 +116,7 @@ async function manifestsOf(desc: Descriptor, files: ArchiveFiles, ctx: IngestCon
   if (MANIFEST_MEDIA_TYPES.has(desc.mediaType)) return [desc];
   if (!INDEX_MEDIA_TYPES.has(desc.mediaType)) throw new CorruptError(`${files.label}: unsupported media type ${desc.mediaType} for ${desc.digest}`, 'only OCI and Docker v2 manifests are supported');
   const blob = await files.blob(blobName(desc.digest), { digest: desc.digest, size: desc.size });
-  const inner = parseJson(await ctx.storage.blobs.read(blob.digest), `${files.label}: index ${desc.digest}`) as OciIndex;
+  const inner = parseJson(await readSmall(ctx, blob, `${files.label}: index ${desc.digest}`), `${files.label}: index ${desc.digest}`) as OciIndex;
   const arch = ociArchitecture();
   const mine = (inner.manifests ?? []).filter((m) => !m.platform || (m.platform.architecture === arch && m.platform.os === 'linux'));
   if (!mine.length) throw new InvalidArgumentError('archive', `${files.label}: image ${desc.digest} has no linux/${arch} variant`, 'save the image for this machine\'s platform');
@@ -117,14 +125,15 @@ async function manifestsOf(desc: Descriptor, files: ArchiveFiles, ctx: IngestCon
 
 async function ociImage(desc: Descriptor, tags: string[], files: ArchiveFiles, ctx: IngestContext): Promise<PreparedImage> {
   const mBlob = await files.blob(blobName(desc.digest), { digest: desc.digest, size: desc.size });
-  const manifest = parseJson(await ctx.storage.blobs.read(mBlob.digest), `${files.label}: manifest ${desc.digest}`) as OciManifest;
+  const manifest = parseJson(await readSmall(ctx, mBlob, `${files.label}: manifest ${desc.digest}`), `${files.label}: manifest ${desc.digest}`) as OciManifest;
   if (!manifest?.config || !Array.isArray(manifest.layers)) throw new CorruptError(`${files.label}: manifest ${desc.digest} has no config or layers`, 'the layout is damaged; save it again');
   checkDescriptor(manifest.config, `manifest ${desc.digest}`);
   const cfgBlob = await files.blob(blobName(manifest.config.digest), { digest: manifest.config.digest, size: manifest.config.size });
-  const config = await readConfig(ctx, cfgBlob.digest, files.label);
+  const config = await readConfig(ctx, cfgBlob, files.label);
   checkLayerCount(config, manifest.layers.length, `${files.label}: manifest ${desc.digest}`);
   const layers = [];
   for (const [i, l] of manifest.layers.entries()) {
+    files.signal?.throwIfAborted();
     checkDescriptor(l, `manifest ${desc.digest}`);
     const blob = await files.blob(blobName(l.digest), { digest: l.digest, size: l.size });
     layers.push(await unpackLayer(ctx, blob, config.rootfs.diff_ids[i]!, l.mediaType));
@@ -164,14 +173,21 @@ function checkDescriptor(d: Descriptor, where: string): void {
 
 // ------------------------------------------------------------------ shared checks
 
-async function readConfig(ctx: IngestContext, digest: Digest, label: string): Promise<OciImageConfig> {
-  const config = parseJson(await ctx.storage.blobs.read(digest), `${label}: config ${digest}`) as OciImageConfig;
-  const ids = config?.rootfs?.diff_ids;
-  if (!Array.isArray(ids) || !ids.every((d) => typeof d === 'string' && isDigest(d))) {
-    throw new CorruptError(`${label}: config ${digest} has no valid rootfs.diff_ids`, 'the archive is damaged; save it again');
+/** JSON blobs are read whole: one bigger than any real manifest or config is refused, not read. */
+async function readSmall(ctx: IngestContext, blob: BlobInfo, what: string): Promise<Buffer> {
+  if (blob.size > META_LIMIT) {
+    throw new CorruptError(`${what} is ${blob.size} bytes, more than the ${META_LIMIT >> 20} MiB a manifest, index or config may have`, 'the archive is damaged or hostile; save it again from a trusted source');
   }
-  if (typeof config.architecture !== 'string' || typeof config.os !== 'string') {
-    throw new CorruptError(`${label}: config ${digest} lacks architecture or os`, 'the archive is damaged; save it again');
+  return ctx.storage.blobs.read(blob.digest);
+}
+
+async function readConfig(ctx: IngestContext, blob: BlobInfo, label: string): Promise<OciImageConfig> {
+  const digest = blob.digest;
+  const config = parseJson(await readSmall(ctx, blob, `${label}: config ${digest}`), `${label}: config ${digest}`) as OciImageConfig;
+  const problems = checkImageConfig(config);
+  if (problems.length) {
+    throw new CorruptError(`${label}: config ${digest} is not a valid image config: ${problems.slice(0, 3).join('; ')}${problems.length > 3 ? `; and ${problems.length - 3} more` : ''}`,
+      'the image config does not follow the OCI image spec (config.md); build or save the image again');
   }
   return config;
 }
@@ -202,7 +218,7 @@ function isMetaName(name: string, size: number): boolean {
   return name === 'oci-layout' || name === 'repositories' || name.endsWith('.json') || path.posix.basename(name) === 'json' || path.posix.basename(name) === 'VERSION';
 }
 
-function dirFiles(dir: string, ctx: IngestContext): ArchiveFiles {
+function dirFiles(dir: string, ctx: IngestContext, signal?: AbortSignal): ArchiveFiles {
   const label = dir;
   const resolve = (name: string) => {
     const rel = normalizeName(name);
@@ -212,18 +228,25 @@ function dirFiles(dir: string, ctx: IngestContext): ArchiveFiles {
   const missing = (name: string, err: unknown) => new CorruptError(`${label}: names ${name}, which it does not contain`, 'the archive is incomplete; save it again', { cause: err });
   return {
     label,
+    signal,
     async meta(name) {
-      return fsp.readFile(resolve(name)).catch((err: NodeJS.ErrnoException) => {
+      const st = await fsp.stat(resolve(name)).catch((err: NodeJS.ErrnoException) => {
         if (err.code === 'ENOENT') return undefined;
         throw err;
       });
+      if (!st) return undefined;
+      if (st.size > META_LIMIT) throw new CorruptError(`${label}: ${name} is ${st.size} bytes, more than the ${META_LIMIT >> 20} MiB it may have`, 'the layout is damaged or hostile; save it again from a trusted source');
+      return fsp.readFile(resolve(name));
     },
     async blob(name, expected) {
       const file = resolve(name);
       const st = await fsp.stat(file).catch((err) => { throw missing(name, err); });
       if (!st.isFile()) throw missing(name, undefined);
       if (expected?.digest) await ctx.lease.addBlob(expected.digest);
-      const info = await ctx.storage.blobs.ingest(createReadStream(file), expected);
+      signal?.throwIfAborted();
+      const info = await ctx.storage.blobs.ingest(createReadStream(file, { signal }), expected).catch((err: unknown) => {
+        throw signal?.aborted ? signal.reason : err;
+      });
       await ctx.lease.addBlob(info.digest);
       return info;
     },
@@ -234,7 +257,7 @@ function dirFiles(dir: string, ctx: IngestContext): ArchiveFiles {
  * Streams a tar once: every file that may be a blob goes to the blob store as it passes (OCI blobs
  * checked against their names right away); manifests are read afterwards, whatever their position.
  */
-async function tarFiles(input: string | Readable, ctx: IngestContext): Promise<ArchiveFiles> {
+async function tarFiles(input: string | Readable, ctx: IngestContext, signal?: AbortSignal): Promise<ArchiveFiles> {
   const label = typeof input === 'string' ? input : 'archive stream';
   const meta = new Map<string, Buffer>();
   const blobs = new Map<string, BlobInfo>();
@@ -247,10 +270,17 @@ async function tarFiles(input: string | Readable, ctx: IngestContext): Promise<A
   };
   const extract = tar.extract();
   const src = await decompressed(typeof input === 'string' ? createReadStream(input, { highWaterMark: READ_CHUNK }) : input);
-  const piping = pipeline(src, extract);
+  // A source that ran out inside an entry is a truncated archive: tar-stream says so only in an error's
+  // text, so tell it by where the error came from (the extract, on its own, after the source's end).
+  let srcEnded = false;
+  let truncated = false;
+  src.once('end', () => { srcEnded = true; });
+  extract.once('error', (err: unknown) => { truncated = srcEnded && !isBerthError(err) && !(err as NodeJS.ErrnoException).syscall; });
+  const piping = pipeline(src, extract, { signal });
   // Awaited below; the handler only keeps an early failure from counting as unhandled meanwhile.
   piping.catch(() => {});
   let entries = 0;
+  let metaBytes = 0;
   // A blob's last steps (fsync, rename, the end of its unpack) overlap the next entry: tar-stream
   // emits that one only once this entry's bytes have all been taken, so order and memory stay bounded.
   const storing: Promise<void>[] = [];
@@ -266,7 +296,10 @@ async function tarFiles(input: string | Readable, ctx: IngestContext): Promise<A
         links.set(name, normalizeName(type === 'symlink' ? path.posix.join(path.posix.dirname(name), linkname) : linkname));
       }
       if (type !== 'file' && type !== 'contiguous-file') entry.resume();
-      else if (isMetaName(name, size)) meta.set(name, await readAll(entry as unknown as EntryBody));
+      else if (isMetaName(name, size) && metaBytes + size <= META_TOTAL) {
+        metaBytes += size;
+        meta.set(name, await readAll(entry as unknown as EntryBody));
+      }
       else {
         const stored = ingestEntry(ctx, entry as unknown as EntryBody, name, size, label).then((info) => { blobs.set(name, info); });
         stored.catch((err: unknown) => { storeFailure ??= { err }; });
@@ -278,14 +311,24 @@ async function tarFiles(input: string | Readable, ctx: IngestContext): Promise<A
   } catch (err) {
     // Nothing may still be writing when the caller collects what this import left behind.
     await Promise.allSettled(storing);
+    if (signal?.aborted) throw signal.reason;
+    // The machine's failure (a full disk), not the archive's: the caller says where.
+    const machine = causes(err).find((e) => (e as NodeJS.ErrnoException).syscall);
+    if (machine) throw machine;
+    if (truncated || causes(err).some((e) => (e as { code?: unknown }).code === 'Z_BUF_ERROR')) {
+      throw new CorruptError(`${label}: unexpected end of archive: it is truncated`, 'the archive is incomplete; save or copy it again', { cause: err });
+    }
     if (isBerthError(err)) throw err;
     if (entries === 0) throw new InvalidArgumentError('archive', `${label} is not a tar archive (${(err as Error).message})`, 'give a file written by "docker save", "podman save" or "berth save"', { cause: err });
     throw new CorruptError(`${label} is damaged or truncated: ${(err as Error).message}`, 'the archive is incomplete; save or copy it again', { cause: err });
   }
   return {
     label,
+    signal,
     async meta(name) {
-      return meta.get(follow(name));
+      const key = follow(name);
+      const stored = blobs.get(key);
+      return meta.get(key) ?? (stored && readSmall(ctx, stored, `${label}: ${name}`));
     },
     async blob(name, expected) {
       const key = follow(name);
@@ -300,6 +343,12 @@ async function tarFiles(input: string | Readable, ctx: IngestContext): Promise<A
       return info;
     },
   };
+}
+
+function causes(err: unknown): unknown[] {
+  const out: unknown[] = [];
+  for (let e = err; e && out.length < 8; e = (e as Error).cause) out.push(e);
+  return out;
 }
 
 /** A tar entry's content (a streamx Readable, which iterates like a Node one). */

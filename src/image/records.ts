@@ -4,7 +4,7 @@ import path from 'node:path';
 import { digestHex, type Digest, type ImageId } from '../ids.js';
 import type { StoreLayout } from '../paths.js';
 import { ensureDir, readJsonIfExists, readdirIfExists, writeJsonAtomic } from '../util/fs.js';
-import { withLock } from '../util/lock.js';
+import { clearStaleLock, withLock } from '../util/lock.js';
 
 /** One layer of a stored image: the unpacked layer (diffID) and the blob it came from. */
 export interface StoredLayer {
@@ -51,6 +51,11 @@ export class ImageRecords {
     this.dir = layout.images;
     this.tagsDir = path.join(layout.images, 'tags');
     this.lockFile = path.join(layout.locks, 'images.lock');
+  }
+
+  /** Removes the images lock if the process holding it has exited (it was killed mid-command). */
+  clearStaleLock(): Promise<void> {
+    return clearStaleLock(this.lockFile);
   }
 
   withLock<T>(fn: () => Promise<T>): Promise<T> {

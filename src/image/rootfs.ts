@@ -2,6 +2,7 @@ import { createReadStream, promises as fsp } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { InvalidArgumentError } from '../errors.js';
 import { applyChanges } from './changes.js';
+import { checkImageConfig } from './config-check.js';
 import { blobMediaType, prepareWithNewManifest, type IngestContext, type PreparedImage } from './commit.js';
 import { ociArchitecture, type OciImageConfig } from './oci.js';
 
@@ -17,6 +18,9 @@ export interface RootfsImportOptions {
  */
 export async function importRootfs(ctx: IngestContext, input: string | Readable, opts: RootfsImportOptions): Promise<PreparedImage> {
   const containerConfig = applyChanges({}, opts.changes ?? []);
+  // Before anything is stored: the config must be one a load would accept.
+  const problems = checkImageConfig({ architecture: ociArchitecture(), os: 'linux', rootfs: { type: 'layers', diff_ids: [] }, config: containerConfig });
+  if (problems.length) throw new InvalidArgumentError('--change', `the resulting image config is not valid: ${problems.join('; ')}`);
   if (typeof input === 'string') await fsp.access(input).catch((err) => {
     throw new InvalidArgumentError('input', `cannot read ${input}: ${(err as Error).message}`, 'give the path of a tar file');
   });

@@ -1,15 +1,15 @@
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import type { ArchiveFormat, HistoryEntry, ImageInspect, ImageSummary, RemovedImage } from '../types.js';
-import { BadStateError, InvalidArgumentError, NotFoundError } from '../errors.js';
+import { BadStateError, InvalidArgumentError, NotFoundError, RuntimeError } from '../errors.js';
 import { digestHex, shortId, type ImageId } from '../ids.js';
 import type { StoreLayout } from '../paths.js';
 import { EventLog } from '../events.js';
 import type { Storage } from '../storage/index.js';
-import { removeStaleTemps } from '../util/fs.js';
+import { removeDeadTemps, removeStaleTemps } from '../util/fs.js';
 import { DEFAULT_IMAGE, buildBusyboxLayer, busyboxConfig } from './busybox.js';
 import { commitImages, prepareWithNewManifest, putBlob, unpackLayer, type IngestContext, type PreparedImage } from './commit.js';
-import { Lease, collectGarbage, type Collected } from './gc.js';
+import { Lease, collectGarbage, reclaimDeadLeases, type Collected } from './gc.js';
 import type { ImageRecord, ImageStore, ImageStoreOptions } from './index.js';
 import { readArchive } from './load.js';
 import { MediaType, type OciImageConfig } from './oci.js';
@@ -31,10 +31,26 @@ const MOUNT_PREFIX = 'image-';
 export class DefaultImageStore implements ImageStore {
   private readonly records: ImageRecords;
   private readonly events: EventLog;
+  private reclaimed: Promise<void> | undefined;
 
-  constructor(layout: StoreLayout, private readonly storage: Storage, private readonly opts: ImageStoreOptions = {}) {
+  constructor(private readonly layout: StoreLayout, private readonly storage: Storage, private readonly opts: ImageStoreOptions = {}) {
     this.records = new ImageRecords(layout);
     this.events = new EventLog(layout);
+  }
+
+  /**
+   * The first thing this store does, once: remove what a command killed mid-way left (temp files and
+   * folders of dead processes, their leases' objects, a lock they held), so that no interrupted load
+   * costs disk until a prune. Cheap when there is nothing: a few readdirs.
+   */
+  private reclaim(): Promise<void> {
+    this.reclaimed ??= (async () => {
+      await this.storage.reclaim();
+      for (const dir of [this.records.dir, path.join(this.records.dir, 'tags'), path.join(this.records.dir, 'leases')]) await removeDeadTemps(dir);
+      await this.records.clearStaleLock();
+      await reclaimDeadLeases(this.storage, this.records);
+    })();
+    return this.reclaimed;
   }
 
   // ------------------------------------------------------------------ lookup
@@ -51,6 +67,7 @@ export class DefaultImageStore implements ImageStore {
   }
 
   private async find(ref: string): Promise<Found> {
+    await this.reclaim();
     const hex = idPrefix(ref);
     if (hex?.length === 64) return { image: await this.mustRead(`sha256:${hex}` as ImageId, ref) };
     if (hex && ref.startsWith('sha256:')) return { image: await this.byIdPrefix(hex, ref) };
@@ -99,6 +116,7 @@ export class DefaultImageStore implements ImageStore {
 
   async list(opts: { all?: boolean; filters?: string[] } = {}): Promise<ImageSummary[]> {
     const filters = parseListFilters(opts.filters);
+    await this.reclaim();
     const [images, tags] = await Promise.all([this.records.listImages(), this.records.listTags()]);
     return summaryRows(images, tags, opts, filters);
   }
@@ -171,6 +189,7 @@ export class DefaultImageStore implements ImageStore {
   }
 
   async prune(opts: { all?: boolean } = {}): Promise<{ deleted: string[]; spaceReclaimed: number }> {
+    await this.reclaim();
     return this.records.withLock(async () => {
       const tags = await this.records.listTags();
       const used = new Set<string>();
@@ -228,8 +247,8 @@ export class DefaultImageStore implements ImageStore {
 
   // ------------------------------------------------------------------ adding images
 
-  async load(input: string | Readable): Promise<{ loaded: string[] }> {
-    const ids = await this.ingest((ctx) => readArchive(input, ctx));
+  async load(input: string | Readable, opts: { signal?: AbortSignal } = {}): Promise<{ loaded: string[] }> {
+    const ids = await this.ingest((ctx) => readArchive(input, ctx, opts.signal));
     for (const { id, tags } of ids) await this.events.emit('image', 'load', id, tags.length ? { name: tags.join(',') } : {});
     return { loaded: ids.flatMap(({ id, tags }) => (tags.length ? tags : [id])) };
   }
@@ -273,6 +292,7 @@ export class DefaultImageStore implements ImageStore {
    * All or nothing: on failure, what it stored and no image uses is deleted before the error is thrown.
    */
   private async ingest(work: (ctx: IngestContext) => Promise<PreparedImage[]>): Promise<{ id: ImageId; tags: string[] }[]> {
+    await this.reclaim();
     const lease = await Lease.open(this.records);
     const leftovers = () => collectGarbage(this.storage, this.records, lease, lease);
     try {
@@ -284,10 +304,11 @@ export class DefaultImageStore implements ImageStore {
         return prepared.map((p, i) => ({ id: ids[i]!, tags: p.tags }));
       });
     } catch (err) {
+      const failure = diskFull(err, this.layout.root) ?? err;
       await this.records.withLock(leftovers).catch((gcErr: unknown) => {
-        throw new AggregateError([err, gcErr], `${(err as Error).message} (and removing what it stored failed: ${(gcErr as Error).message})`);
+        throw new AggregateError([failure, gcErr], `${(failure as Error).message} (and removing what it stored failed: ${(gcErr as Error).message})`);
       });
-      throw err;
+      throw failure;
     } finally {
       await lease.release();
     }
@@ -296,4 +317,16 @@ export class DefaultImageStore implements ImageStore {
 
 function mountKey(id: ImageId): string {
   return `${MOUNT_PREFIX}${digestHex(id)}`;
+}
+
+/** ENOSPC or EDQUOT anywhere in an import's failure: say so, and where, rather than blame the input. */
+function diskFull(err: unknown, root: string): RuntimeError | undefined {
+  for (let e = err; e; e = (e as Error).cause) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'ENOSPC' && code !== 'EDQUOT') continue;
+    const where = (e as NodeJS.ErrnoException).path ? ` (writing ${(e as NodeJS.ErrnoException).path})` : '';
+    return new RuntimeError(`${code === 'ENOSPC' ? 'no space left on device' : 'disk quota exceeded'}: the image store at ${root} is full${where}`,
+      'free space on that filesystem ("berth image prune -a" removes unused images), or give --root on a larger one', { cause: e });
+  }
+  return undefined;
 }

@@ -1,10 +1,11 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { constants, createReadStream, existsSync, readFileSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { BerthError, CorruptError, NotFoundError } from '../errors.js';
 import { digestHex, isDigest, type Digest } from '../ids.js';
-import { ensureDir, readdirIfExists, writeJsonAtomic } from '../util/fs.js';
+import { failpoint } from '../util/failpoint.js';
+import { ensureDir, ownedTempName, readdirIfExists, removeDeadTemps, writeJsonAtomic } from '../util/fs.js';
 import type { BlobInfo, BlobStore, IngestOptions } from './index.js';
 
 type Source = AsyncIterable<Uint8Array | string> | Iterable<Uint8Array>;
@@ -45,7 +46,7 @@ export function openBlobStore(root: string, rebuilder?: BlobRebuilder): BlobStor
     await ensureDir(dir);
     // Each ingest has its own temp file, so two ingests of one blob both succeed: the last rename wins
     // and both renames put the same bytes in place.
-    const tmp = path.join(dir, `.tmp-ingest-${randomBytes(8).toString('hex')}`);
+    const tmp = path.join(dir, ownedTempName('.tmp-ingest'));
     const fh = await fsp.open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644);
     try {
       let writing = true;
@@ -113,6 +114,10 @@ export function openBlobStore(root: string, rebuilder?: BlobRebuilder): BlobStor
       await fsp.rm(realPath(digest), { force: true });
       await fsp.rm(virtualPath(digest), { force: true });
     },
+    async reclaim() {
+      await removeDeadTemps(dir);
+      await removeDeadTemps(vdir);
+    },
     async list() {
       const names = new Set([...(await readdirIfExists(dir)), ...(await readdirIfExists(vdir))]);
       return [...names].map((hex) => `sha256:${hex}`).filter(isDigest);
@@ -132,7 +137,10 @@ async function copyHashing(src: Source, fh: fsp.FileHandle, expected: Partial<Bl
       if (expected.size !== undefined && size > expected.size) {
         throw new CorruptError(`${want} is larger than the expected ${expected.size} bytes`, HINT);
       }
-      if (writing()) await writeFully(fh, buf);
+      if (writing()) {
+        await writeFully(fh, buf);
+        failpoint('storage.ingest.mid-blob');
+      }
     }
   } catch (err) {
     // Write failures (disk full) carry an errno; anything else broke the incoming stream.

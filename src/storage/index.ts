@@ -45,6 +45,8 @@ export interface BlobStore {
   stat(digest: Digest): Promise<BlobInfo>;
   delete(digest: Digest): Promise<void>;
   list(): Promise<Digest[]>;
+  /** Removes temp files of ingests whose process has exited (killed mid-write). */
+  reclaim(): Promise<void>;
 }
 
 export type Compression = 'none' | 'gzip' | 'zstd';
@@ -94,6 +96,8 @@ export interface LayerStore {
   remove(diffId: Digest): Promise<void>;
   /** Deletes layers still flagged incomplete by a crashed unpack. */
   repair(): Promise<void>;
+  /** The cheap part of `repair`, for every command: temp folders whose unpack's process has exited. */
+  reclaim(): Promise<void>;
 }
 
 export interface SnapshotInfo {
@@ -142,6 +146,8 @@ export interface Storage {
    * lets a lease name it before it becomes visible, since no image may ever refer to it.
    */
   ingestLayer(src: AsyncIterable<Uint8Array>, expected?: Partial<BlobInfo>, opts?: { beforeCommit?(diffId: Digest): Promise<void> }): Promise<IngestedLayer>;
+  /** Removes what a killed command left mid-write (temp files and folders of dead processes); needs no lock. */
+  reclaim(): Promise<void>;
 }
 
 export function openStorage(layout: StoreLayout): Storage {
@@ -152,5 +158,9 @@ export function openStorage(layout: StoreLayout): Storage {
     layers,
     snapshots: openSnapshotter(layout),
     ingestLayer: (src, expected, opts) => ingestLayer(blobs, layers, src, expected, opts),
+    async reclaim() {
+      await blobs.reclaim();
+      await layers.reclaim();
+    },
   };
 }

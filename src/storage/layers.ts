@@ -48,7 +48,6 @@ export function openLayerStore(root: string): LayerStore {
         await opts.beforeCommit?.(result.diffId);
         const meta: LayerMeta = { diffId: result.diffId, size: result.size, created: new Date().toISOString() };
         await fsp.writeFile(path.join(tmp, 'meta.json'), JSON.stringify(meta, null, 2) + '\n');
-        if (result.split) await fsp.writeFile(path.join(tmp, SPLIT_FILE), result.split);
         await clearIncomplete(tmp);
         if (!(await commit(tmp, layerDir(result.diffId))) && result.split) await adoptSplit(tmp, layerDir(result.diffId));
         await ensureShortLink(root, result.diffId);
@@ -81,6 +80,11 @@ export function openLayerStore(root: string): LayerStore {
       }
       await fsp.rm(path.join(root, shortLinkName(diffId)), { force: true });
       await fsp.rm(trash, { recursive: true, force: true });
+    },
+    async reclaim() {
+      for (const name of await readdirIfExists(root)) {
+        if (name.startsWith('.tmp-') && (await isAbandoned(path.join(root, name), true))) await fsp.rm(path.join(root, name), { recursive: true, force: true });
+      }
     },
     async repair() {
       for (const name of await readdirIfExists(root)) {

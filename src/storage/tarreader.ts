@@ -58,6 +58,13 @@ export class SplitExtract extends Writable {
     cb();
   }
 
+  /** Torn down mid-entry (the source failed or ended early): the entry's reader must see it too, or it waits forever. */
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    this.data?.destroy(err ?? new CorruptError('layer tar is truncated: the stream stopped inside an entry', HINT));
+    this.data = undefined;
+    cb(err);
+  }
+
   /** Bytes of the current chunk not yet consumed, plus what was left from the previous one. */
   private buf: Buffer = Buffer.alloc(0);
   private pos = 0;
@@ -131,7 +138,12 @@ export class SplitExtract extends Writable {
   private applyMeta(flag: string, data: Buffer): void {
     if (flag === 'L') this.longName = cString(data);
     else if (flag === 'K') this.longLink = cString(data);
-    else if (flag === 'g') this.globalPax = { ...this.globalPax, ...parsePax(data) };
+    else if (flag === 'g') {
+      this.globalPax = { ...this.globalPax, ...parsePax(data) };
+      // Global records add up over the whole archive: bound their sum, not only each one.
+      const total = Object.entries(this.globalPax).reduce((n, [k, v]) => n + k.length + v.length, 0);
+      if (total > META_LIMIT) throw new CorruptError(`layer tar has more than ${META_LIMIT >> 20} MiB of global PAX headers`, HINT);
+    }
     else this.pax = { ...this.pax, ...parsePax(data) };
   }
 

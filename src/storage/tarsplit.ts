@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
-import fs, { constants } from 'node:fs';
+import fs, { constants, existsSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { promisify } from 'node:util';
-import { gunzip, gzip } from 'node:zlib';
+import { createGunzip, gzipSync } from 'node:zlib';
 import type tar from 'tar-stream';
 import { CorruptError } from '../errors.js';
 import type { Digest } from '../ids.js';
@@ -24,30 +23,52 @@ export const SPLIT_FILE = 'tar-split.gz';
 /** Where content of files a later entry replaced is moved, since the blob still needs it. */
 export const STASH_DIR = 'split-stash';
 
-const MAGIC = Buffer.from('BTS1');
+/** BTS1 named a replaced file's stash path in its segment; BTS2 finds it by the segment's ordinal. */
+const MAGIC_V1 = Buffer.from('BTS1');
+const MAGIC = Buffer.from('BTS2');
 const RAW = 0x52;
 const FILE = 0x46;
+/** A run of zero bytes, stored as its length: end blocks, record padding, zero-filled bodies. */
+const ZERO = 0x5a;
 const READ_CHUNK = 1 << 20;
+/** The record goes to disk in gzip members of about this much: memory stays bounded on any layer. */
+const FLUSH_AT = 1 << 20;
+const ZEROES = Buffer.alloc(READ_CHUNK);
 
-interface FileSegment {
-  /** relative to the layer folder: `diff/<entry>` or `split-stash/<n>` */
-  path: string;
-  size: number;
-}
-
-/** Records the segments of one tar while `LayerWriter` unpacks it into `<layer>/diff`. */
+/**
+ * Records the segments of one tar while `LayerWriter` unpacks it into `<layer>/diff`. The record is
+ * written to `<layer>/tar-split.gz` as it grows (gzip members, which gunzip reads as one stream), so
+ * what a layer carries that is not a file (a whiteout's body, bytes after the end-of-archive marker)
+ * costs disk at gzip's rate, never memory. A file segment names `diff/<entry>`; when a later entry
+ * replaces that file, its content moves to `split-stash/f<ordinal>`, which a rebuild looks at first.
+ */
 export class SplitRecorder implements SplitSink {
-  private readonly parts: (Buffer | FileSegment)[] = [];
   private raws: Buffer[] = [];
-  /** Files in the diff dir that segments refer to, by entry path. */
-  private readonly live = new Map<string, FileSegment>();
-  private current: { rel: string; seg: FileSegment } | undefined;
-  private stashed = 0;
+  private rawBytes = 0;
+  private zeroRun = 0;
+  private encoded: Buffer[] = [];
+  private encodedBytes = 0;
+  private fd: number | undefined;
+  private files = 0;
+  /** Files in the diff dir that segments refer to: entry path → the segment's ordinal. */
+  private readonly live = new Map<string, number>();
+  private current: { rel: string; ordinal: number } | undefined;
 
   constructor(private readonly layerDir: string) {}
 
   raw(bytes: Buffer): void {
-    if (bytes.length) this.raws.push(Buffer.from(bytes));
+    for (let off = 0; off < bytes.length; off += READ_CHUNK) {
+      const piece = bytes.subarray(off, off + READ_CHUNK);
+      if (piece.equals(ZEROES.subarray(0, piece.length))) {
+        this.flushRaw();
+        this.zeroRun += piece.length;
+        continue;
+      }
+      this.flushZero();
+      this.raws.push(Buffer.from(piece));
+      this.rawBytes += piece.length;
+      if (this.rawBytes >= FLUSH_AT) this.flushRaw();
+    }
   }
 
   keepsContent(header: tar.Header): boolean {
@@ -61,56 +82,92 @@ export class SplitRecorder implements SplitSink {
     }
     if (!rel || parseWhiteout(rel)) return false;
     this.flushRaw();
-    const seg = { path: `diff/${rel}`, size: header.size ?? 0 };
-    this.parts.push(seg);
-    this.current = { rel, seg };
+    this.flushZero();
+    const name = Buffer.from(`diff/${rel}`, 'utf8');
+    const head = Buffer.alloc(9);
+    head[0] = FILE;
+    head.writeUInt16LE(name.length, 1);
+    head.writeUIntLE(header.size ?? 0, 3, 6);
+    this.push(head, name);
+    this.current = { rel, ordinal: this.files++ };
     return true;
   }
 
   entryDone(): void {
-    if (this.current) this.live.set(this.current.rel, this.current.seg);
+    if (this.current) this.live.set(this.current.rel, this.current.ordinal);
     this.current = undefined;
   }
 
   /** Called before `rel` (and all below it) is deleted: keeps the content the record still refers to. */
   evict(rel: string): void {
-    for (const [p, seg] of this.live) {
+    for (const [p, ordinal] of this.live) {
       if (!isWithin(p, rel)) continue;
-      const name = `${STASH_DIR}/${this.stashed++}`;
       fs.mkdirSync(path.join(this.layerDir, STASH_DIR), { recursive: true, mode: 0o700 });
-      fs.renameSync(path.join(this.layerDir, seg.path), path.join(this.layerDir, name));
-      seg.path = name;
+      fs.renameSync(path.join(this.layerDir, 'diff', p), path.join(this.layerDir, stashName(ordinal)));
       this.live.delete(p);
     }
   }
 
-  /** The record, compressed: headers compress ~10×. */
-  async encode(): Promise<Buffer> {
+  /** Writes what is left and closes the record. */
+  finish(): void {
     this.flushRaw();
-    const out: Buffer[] = [MAGIC];
-    for (const part of this.parts) {
-      if (Buffer.isBuffer(part)) {
-        const head = Buffer.alloc(5);
-        head[0] = RAW;
-        head.writeUInt32LE(part.length, 1);
-        out.push(head, part);
-      } else {
-        const name = Buffer.from(part.path, 'utf8');
-        const head = Buffer.alloc(9);
-        head[0] = FILE;
-        head.writeUInt16LE(name.length, 1);
-        head.writeUIntLE(part.size, 3, 6);
-        out.push(head, name);
-      }
-    }
-    return promisify(gzip)(Buffer.concat(out), { level: 1 });
+    this.flushZero();
+    this.writeEncoded();
+    this.close();
+  }
+
+  /** Closes the file on a failed unpack (the caller deletes the folder). */
+  close(): void {
+    if (this.fd !== undefined) fs.closeSync(this.fd);
+    this.fd = undefined;
   }
 
   private flushRaw(): void {
     if (!this.raws.length) return;
-    this.parts.push(Buffer.concat(this.raws));
+    const head = Buffer.alloc(5);
+    head[0] = RAW;
+    head.writeUInt32LE(this.rawBytes, 1);
+    this.push(head, ...this.raws);
     this.raws = [];
+    this.rawBytes = 0;
   }
+
+  private flushZero(): void {
+    if (!this.zeroRun) return;
+    const head = Buffer.alloc(7);
+    head[0] = ZERO;
+    head.writeUIntLE(this.zeroRun, 1, 6);
+    this.push(head);
+    this.zeroRun = 0;
+  }
+
+  private push(...bytes: Buffer[]): void {
+    for (const b of bytes) {
+      this.encoded.push(b);
+      this.encodedBytes += b.length;
+    }
+    if (this.encodedBytes >= FLUSH_AT) this.writeEncoded();
+  }
+
+  private writeEncoded(): void {
+    if (this.fd === undefined) {
+      this.fd = fs.openSync(path.join(this.layerDir, SPLIT_FILE), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+      writeAllSync(this.fd, gzipSync(MAGIC));
+    }
+    if (!this.encoded.length) return;
+    // Level 1: headers compress ~10× at any level; the time goes to the bodies a hostile layer adds.
+    writeAllSync(this.fd, gzipSync(Buffer.concat(this.encoded), { level: 1 }));
+    this.encoded = [];
+    this.encodedBytes = 0;
+  }
+}
+
+function stashName(ordinal: number): string {
+  return `${STASH_DIR}/f${ordinal}`;
+}
+
+function writeAllSync(fd: number, buf: Buffer): void {
+  for (let off = 0; off < buf.length; ) off += fs.writeSync(fd, buf, off, buf.length - off);
 }
 
 /**
@@ -124,8 +181,6 @@ export function rebuildBlob(layerDir: string, diffId: Digest, expected: BlobInfo
 async function* rebuild(layerDir: string, diffId: Digest, expected: BlobInfo): AsyncGenerator<Buffer> {
   const fail = (why: string) => new CorruptError(`layer ${diffId} cannot rebuild blob ${expected.digest}: ${why}`,
     'its files changed after unpack; remove the image and load or pull it again');
-  const record = await promisify(gunzip)(await fs.promises.readFile(path.join(layerDir, SPLIT_FILE)));
-  if (!record.subarray(0, 4).equals(MAGIC)) throw fail('the tar-split record is not in a known format');
   const hash = createHash('sha256');
   let total = 0;
   const emit = (b: Buffer) => {
@@ -134,23 +189,67 @@ async function* rebuild(layerDir: string, diffId: Digest, expected: BlobInfo): A
     if (total > expected.size) throw fail(`it grows past ${expected.size} bytes`);
     return b;
   };
-  for (let off = 4; off < record.length; ) {
-    if (record[off] === RAW) {
-      const len = record.readUInt32LE(off + 1);
-      yield emit(record.subarray(off + 5, off + 5 + len));
-      off += 5 + len;
-    } else if (record[off] === FILE) {
-      const nameLen = record.readUInt16LE(off + 1);
-      const size = record.readUIntLE(off + 3, 6);
-      const name = record.subarray(off + 9, off + 9 + nameLen).toString('utf8');
-      off += 9 + nameLen;
-      for await (const chunk of readExactly(path.join(layerDir, name), size, fail)) yield emit(chunk);
-    } else {
-      throw fail('the tar-split record is damaged');
+  const record = recordReader(fs.createReadStream(path.join(layerDir, SPLIT_FILE)).pipe(createGunzip()));
+  try {
+    const magic = await record.take(4);
+    const v2 = magic.equals(MAGIC);
+    if (!v2 && !magic.equals(MAGIC_V1)) throw fail('the tar-split record is not in a known format');
+    for (let ordinal = 0; ; ) {
+      const kind = await record.take(1, true);
+      if (!kind.length) break;
+      if (kind[0] === RAW) {
+        for (let len = (await record.take(4)).readUInt32LE(0); len > 0; ) {
+          const piece = await record.take(Math.min(len, READ_CHUNK));
+          len -= piece.length;
+          yield emit(piece);
+        }
+      } else if (kind[0] === ZERO) {
+        for (let len = (await record.take(6)).readUIntLE(0, 6); len > 0; len -= READ_CHUNK) {
+          yield emit(ZEROES.subarray(0, Math.min(len, READ_CHUNK)));
+        }
+      } else if (kind[0] === FILE) {
+        const head = await record.take(8);
+        const size = head.readUIntLE(2, 6);
+        let name = (await record.take(head.readUInt16LE(0))).toString('utf8');
+        if (v2 && existsSync(path.join(layerDir, stashName(ordinal)))) name = stashName(ordinal);
+        ordinal++;
+        for await (const chunk of readExactly(path.join(layerDir, name), size, fail)) yield emit(chunk);
+      } else {
+        throw fail('the tar-split record is damaged');
+      }
     }
+  } catch (err) {
+    if (err instanceof CorruptError) throw err;
+    throw fail(`the tar-split record cannot be read: ${(err as Error).message}`);
+  } finally {
+    record.close();
   }
   const digest = `sha256:${hash.digest('hex')}`;
   if (total !== expected.size || digest !== expected.digest) throw fail(`got ${digest} (${total} bytes)`);
+}
+
+/** Exact-length reads from a stream, holding at most one chunk beyond what was asked. */
+function recordReader(src: Readable): { take(n: number, orEnd?: boolean): Promise<Buffer>; close(): void } {
+  const it = src[Symbol.asyncIterator]();
+  let buf: Buffer = Buffer.alloc(0);
+  return {
+    async take(n, orEnd = false) {
+      while (buf.length < n) {
+        const r = await it.next();
+        if (r.done) {
+          if (orEnd && buf.length === 0) return buf;
+          throw new Error('the record ends in the middle of a segment');
+        }
+        buf = buf.length ? Buffer.concat([buf, r.value as Buffer]) : (r.value as Buffer);
+      }
+      const out = buf.subarray(0, n);
+      buf = buf.subarray(n);
+      return out;
+    },
+    close() {
+      src.destroy();
+    },
+  };
 }
 
 async function* readExactly(file: string, size: number, fail: (why: string) => Error): AsyncGenerator<Buffer> {

@@ -6,7 +6,8 @@ import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { BerthError, CorruptError, RuntimeError } from '../errors.js';
 import type { Digest } from '../ids.js';
-import { run } from '../util/exec.js';
+import { run, type CommandError } from '../util/exec.js';
+import { failpoint } from '../util/failpoint.js';
 import { sniff } from './compression.js';
 import { hasCommand } from './hosttools.js';
 import type { Compression } from './index.js';
@@ -21,11 +22,18 @@ export interface Unpacked {
   compression: Compression;
   /** what could not be reproduced exactly (xattrs without setfattr, undecodable xattr values) */
   warnings: string[];
-  /** the encoded tar-split record, for an uncompressed layer when `splitDir` was given */
-  split?: Buffer;
+  /** true when a tar-split record was written to `splitDir` (an uncompressed layer) */
+  split: boolean;
 }
 
 const HINT = 'the layer is malformed or hostile; pull or build the image from a trusted source';
+/** Linux's limits (limits.h, xattr.h). */
+const NAME_MAX = 255;
+const PATH_MAX = 4096;
+const XATTR_SIZE_MAX = 65536;
+const XATTR_NAMESPACES = ['user.', 'trusted.', 'security.', 'system.'];
+/** What one layer's xattrs may add up to, held in memory until they are set. */
+const XATTR_TOTAL = 64 << 20;
 const OPEN_NEW = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 /** mknod runs are rare (devices, whiteouts) but a layer may have hundreds of whiteouts. */
 const MKNOD_PARALLEL = 8;
@@ -84,11 +92,17 @@ export async function unpackLayer(src: Readable, root: string, opts: UnpackOptio
   } catch (err) {
     // The entry being written sees the failure too; let it stop before the caller deletes the tree.
     await writer.idle().catch(() => {});
+    recorder?.close();
     throw asCorrupt(err);
   }
-  await writer.finish();
+  try {
+    await writer.finish();
+    recorder?.finish();
+  } finally {
+    recorder?.close();
+  }
   const diffId = hash ? (`sha256:${hash.digest('hex')}` as Digest) : await opts.srcDigest!;
-  return { diffId, size: writer.size, compression, warnings: writer.warnings, split: await recorder?.encode() };
+  return { diffId, size: writer.size, compression, warnings: writer.warnings, split: !!recorder };
 }
 
 function hashingTap(hash: Hash): Transform {
@@ -139,6 +153,7 @@ class LayerWriter {
   private readonly dirMeta = new Map<string, Meta>();
   private readonly nodes = new Map<string, NodeSpec>();
   private readonly xattrs = new Map<string, Map<string, Buffer>>();
+  private xattrBytes = 0;
   private current: Promise<void> = Promise.resolve();
 
   constructor(private readonly root: string, private readonly split?: SplitRecorder) {}
@@ -167,6 +182,7 @@ class LayerWriter {
     if (!rel && header.type !== 'directory') {
       throw new CorruptError(`layer entry "${header.name}" of type ${header.type} names the layer root`, HINT);
     }
+    this.checkLength(rel, header);
     const meta = metaOf(header);
     const whiteout = rel ? parseWhiteout(rel) : undefined;
     if (whiteout) return this.whiteout(whiteout, meta, data);
@@ -188,6 +204,26 @@ class LayerWriter {
       default:
         this.warnings.push(`skipped entry "${header.name}" of unsupported type ${header.type}`);
         return drain(data);
+    }
+  }
+
+  /**
+   * The kernel's limits, checked before any call so that a name too long is reported as the layer's
+   * fault (ENAMETOOLONG would name our temp folder instead): 255 bytes a component, and 4096 bytes for
+   * the whole path as it is passed, store folder included; a symlink target is stored as a path too.
+   */
+  private checkLength(rel: string, header: tar.Header): void {
+    const fail = (why: string) => new CorruptError(`layer entry "${shorten(header.name)}" ${why}`, HINT);
+    const check = (p: string, what: string) => {
+      const long = p.split('/').find((c) => Buffer.byteLength(c) > NAME_MAX);
+      if (long !== undefined) throw fail(`${what} a name component of ${Buffer.byteLength(long)} bytes; Linux allows ${NAME_MAX}`);
+      const full = Buffer.byteLength(this.abs(p));
+      if (full >= PATH_MAX) throw fail(`${what} a path of ${Buffer.byteLength(p)} bytes, ${full} with the store's folder; Linux allows ${PATH_MAX - 1}`);
+    };
+    check(rel, 'has');
+    if (header.type === 'link' && header.linkname) check(entryPath(header.linkname), 'is a hard link whose target has');
+    if (header.type === 'symlink' && Buffer.byteLength(header.linkname ?? '') >= PATH_MAX) {
+      throw fail(`is a symlink whose target is ${Buffer.byteLength(header.linkname!)} bytes; Linux allows ${PATH_MAX - 1}`);
     }
   }
 
@@ -214,6 +250,7 @@ class LayerWriter {
       fs.closeSync(fd);
     }
     this.size += size;
+    failpoint('storage.unpack.mid-layer');
   }
 
   private makeDir(rel: string, meta: Meta): void {
@@ -284,6 +321,17 @@ class LayerWriter {
       this.warnings.push(`skipped xattr ${name} of "${rel}": reserved for overlayfs`);
       return;
     }
+    // Docker skips what the filesystem does not support (ENOTSUP); a namespace Linux lacks is that.
+    if (!XATTR_NAMESPACES.some((ns) => name.startsWith(ns))) {
+      this.warnings.push(`skipped xattr ${shorten(name)} of "${shorten(rel)}": not in a namespace Linux knows (${XATTR_NAMESPACES.join(', ')})`);
+      return;
+    }
+    const bad = (why: string) => new CorruptError(`layer entry "${shorten(rel)}" has extended attribute ${shorten(name)} ${why}`, HINT);
+    if (Buffer.byteLength(name) > NAME_MAX) throw bad(`whose name is ${Buffer.byteLength(name)} bytes; Linux allows ${NAME_MAX}`);
+    if (value.length > XATTR_SIZE_MAX) throw bad(`whose value is ${value.length} bytes; Linux allows ${XATTR_SIZE_MAX}`);
+    // They are all held until `finish` sets them in one call: bound what a layer can make us hold.
+    this.xattrBytes += name.length + value.length;
+    if (this.xattrBytes > XATTR_TOTAL) throw bad(`past ${XATTR_TOTAL >> 20} MiB of extended attributes in one layer`);
     let set = this.xattrs.get(rel);
     if (!set) this.xattrs.set(rel, (set = new Map()));
     set.set(name, value);
@@ -364,7 +412,13 @@ class LayerWriter {
       this.warnings.push(`skipped ${items.length} xattrs: setfattr is not installed`);
       return;
     }
-    await applyXattrs(this.root, items);
+    try {
+      await applyXattrs(this.root, items);
+    } catch (err) {
+      const why = (err as CommandError).stderr?.trim().split('\n').at(-1) ?? (err as Error).message;
+      throw new RuntimeError(`cannot set the layer's extended attributes on this filesystem: ${why}`,
+        'the layer has xattrs the filesystem under the store refuses; put the store (--root) on ext4 or xfs, or rebuild the image without them', { cause: err });
+    }
   }
 
   private applyMeta(rel: string, meta: Meta, chmod = true): void {
@@ -402,4 +456,9 @@ async function drain(data: EntryData): Promise<void> {
 /** writeSync may write less than asked (a full disk returns short before failing). */
 function writeFully(fd: number, buf: Buffer): void {
   for (let off = 0; off < buf.length; ) off += fs.writeSync(fd, buf, off, buf.length - off);
+}
+
+/** Names in messages: a hostile one may be kilobytes long. */
+function shorten(name: string): string {
+  return name.length > 80 ? `${name.slice(0, 40)}…${name.slice(-20)} (${Buffer.byteLength(name)} bytes)` : name;
 }

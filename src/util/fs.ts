@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fsp, constants } from 'node:fs';
 import path from 'node:path';
+import { ownerGone, ownerTag } from './lock.js';
 
 /**
  * Atomic write: temp file in the same folder, fsync, chmod, rename (containers/storage's
@@ -10,7 +11,7 @@ import path from 'node:path';
  */
 export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
   const dir = path.dirname(file);
-  const tmp = path.join(dir, `.tmp-${path.basename(file)}-${randomBytes(6).toString('hex')}`);
+  const tmp = path.join(dir, ownedTempName(`.tmp-${path.basename(file)}`));
   const fh = await fsp.open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
   try {
     await fh.writeFile(data);
@@ -80,5 +81,22 @@ export async function readdirIfExists(dir: string): Promise<string[]> {
 export async function removeStaleTemps(dir: string): Promise<void> {
   for (const name of await readdirIfExists(dir)) {
     if (name.startsWith('.tmp-')) await fsp.rm(path.join(dir, name), { recursive: true, force: true });
+  }
+}
+
+/**
+ * `<prefix>.<pid>.<starttime>.<random>`: a temp name that says whose it is, so that any later command
+ * can remove the leftovers of one that was killed (`removeDeadTemps`) without touching a live one's.
+ */
+export function ownedTempName(prefix: string): string {
+  return `${prefix}.${ownerTag().replace(' ', '.')}.${randomBytes(6).toString('hex')}`;
+}
+
+/** Removes `.tmp-*` entries of `dir` whose owner has exited. Unowned (older) names are left to prune. */
+export async function removeDeadTemps(dir: string): Promise<void> {
+  for (const name of await readdirIfExists(dir)) {
+    if (!name.startsWith('.tmp-')) continue;
+    const owner = /\.(\d+)\.(\d+)\.[0-9a-f]{12}$/.exec(name);
+    if (owner && ownerGone(`${owner[1]} ${owner[2]}`)) await fsp.rm(path.join(dir, name), { recursive: true, force: true });
   }
 }

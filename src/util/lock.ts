@@ -83,6 +83,22 @@ function holderAlive(holder: string): boolean {
   return actual !== undefined && (start === undefined || start === '0' || actual === start);
 }
 
+/** Removes `file` when the process that holds it is gone; a live holder's lock is left alone. */
+export async function clearStaleLock(file: string): Promise<void> {
+  const holder = await readHolder(file);
+  if (holder !== undefined && !holderAlive(holder)) await breakStale(file, holder);
+}
+
+/** "pid starttime" of this process, as lock files and owned temp names hold it. */
+export function ownerTag(): string {
+  return self;
+}
+
+/** True when the process named by an owner tag ("pid starttime") has exited. */
+export function ownerGone(tag: string): boolean {
+  return !holderAlive(tag);
+}
+
 /** `holder` '' means an empty lock file. */
 async function breakStale(file: string, holder: string): Promise<void> {
   const guard = `${file}.break`;

@@ -182,6 +182,10 @@ describe('bad input leaves nothing behind', () => {
     ['manifest.json that is not JSON', () => makeDockerArchive(file('bad10.tar'), small, { mutate: (fs) => fs.map((f) => (f.name === 'manifest.json' ? { ...f, data: Buffer.from('[{') } : f)) }), 'bad10.tar', CorruptError, 'not valid JSON'],
     ['invalid RepoTags', () => makeDockerArchive(file('bad11.tar'), small, { tags: ['Bad:Tag'] }), 'bad11.tar', InvalidArgumentError, 'must be lowercase'],
     ['path that does not exist', async () => {}, 'nosuch.tar', InvalidArgumentError, 'does not exist'],
+    ['docker-archive whose config has Cmd as a string', () => makeDockerArchive(file('bad12.tar'), small, { tags: ['bad:1'], config: { Cmd: 'echo x' } as never }), 'bad12.tar', CorruptError,
+      'is not a valid image config: config.Cmd must be a list of strings, not a string ("echo x")'],
+    ['OCI layout whose config has Env as an object', () => makeOciArchive(file('bad13.tar'), small, { tags: ['bad:1'], config: { Env: { A: '1' } } as never }), 'bad13.tar', CorruptError,
+      'config.Env must be a list of strings'],
   ] as const)('%s', async (_what, make, name, cls, text) => {
     await make();
     const err = await images.load(file(name)).then(() => undefined, (e: unknown) => e);

@@ -92,6 +92,17 @@ describe('tar-split', () => {
     await expect(fsp.access(path.join(store.layout.layers, '..', 'escape'))).rejects.toThrow();
   });
 
+  test('still reads a record written before records were streamed (BTS1)', async () => {
+    const tar = await makeTar([{ name: 'a', data: 'alpha\n' }, { name: 'a', data: 'replaced\n' }]);
+    const { blob, layer } = await store.storage.ingestLayer(streamOf(tar, 65_536), { size: tar.length });
+    // The old form: one RAW segment for the whole tar is a valid BTS1 record of it.
+    const head = Buffer.alloc(5);
+    head[0] = 0x52;
+    head.writeUInt32LE(tar.length, 1);
+    await fsp.writeFile(path.join(path.dirname(layer!.diffPath), 'tar-split.gz'), gzip(Buffer.concat([Buffer.from('BTS1'), head, tar])));
+    expect(await store.storage.blobs.read(blob.digest)).toEqual(tar);
+  });
+
   test('a gzip layer keeps its blob bytes', async () => {
     const tar = gzip(await makeTar([{ name: 'a', data: 'A' }]));
     const { blob } = await store.storage.ingestLayer(streamOf(tar));

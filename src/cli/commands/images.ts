@@ -1,3 +1,4 @@
+import os from 'node:os';
 import type { ArchiveFormat, HistoryEntry } from '../../api/types.js';
 import { InvalidArgumentError } from '../../errors.js';
 import { type Command, defineCommand, FILTER_OPTION, FORCE_OPTION, FORMAT_OPTION, NO_TRUNC_OPTION } from '../command.js';
@@ -130,7 +131,23 @@ const load = defineCommand({
     if (o.input === undefined && ctx.stdin.isTTY) {
       throw new InvalidArgumentError('input', 'requested load from stdin, but stdin is a terminal', 'use -i FILE, or redirect a tar archive to stdin');
     }
-    const { loaded } = await (await ctx.engine()).images.load(o.input ?? ctx.stdin);
+    const engine = await ctx.engine();
+    // Ctrl-C or a kill stops the load, which removes what it stored; then exit as a signalled docker does.
+    const abort = new AbortController();
+    let caught: NodeJS.Signals | undefined;
+    const stop = ctx.onSignal((signal) => {
+      caught ??= signal;
+      abort.abort();
+    });
+    let loaded: string[];
+    try {
+      ({ loaded } = await engine.images.load(o.input ?? ctx.stdin, { signal: abort.signal }));
+    } catch (err) {
+      if (caught) return 128 + (os.constants.signals[caught] ?? 0);
+      throw err;
+    } finally {
+      stop();
+    }
     if (!o.quiet) ctx.print(...loaded.map((ref) => (ref.startsWith('sha256:') ? `Loaded image ID: ${ref}` : `Loaded image: ${ref}`)));
   },
 });
