@@ -65,6 +65,9 @@ export async function unpackLayer(src: Readable, root: string, opts: UnpackOptio
   let hash: Hash | undefined;
   let recorder: SplitRecorder | undefined;
   let writer = new LayerWriter(root);
+  // The writer's own failure (a full disk, a refused entry) is the cause: when it tears the pipeline down,
+  // a decoder upstream may report its premature end first, and that must not pass for a corrupt input.
+  let writeError: Error | undefined;
   try {
     const sniffed = await sniff(src);
     compression = sniffed.compression;
@@ -73,7 +76,10 @@ export async function unpackLayer(src: Readable, root: string, opts: UnpackOptio
       writer = new LayerWriter(root, recorder);
     }
     const onEntry = (header: tar.Header, data: EntryData, next: (err?: Error | null) => void) => {
-      writer.add(header, data).then(() => next(), (err: Error) => next(err));
+      writer.add(header, data).then(() => next(), (err: Error) => {
+        writeError ??= err;
+        next(err);
+      });
     };
     let extract: NodeJS.WritableStream;
     if (recorder) extract = new SplitExtract(recorder, onEntry, opts.onTarEntry);
@@ -93,7 +99,7 @@ export async function unpackLayer(src: Readable, root: string, opts: UnpackOptio
     // The entry being written sees the failure too; let it stop before the caller deletes the tree.
     await writer.idle().catch(() => {});
     recorder?.close();
-    throw asCorrupt(err);
+    throw asCorrupt(writeError ?? err);
   }
   try {
     await writer.finish();

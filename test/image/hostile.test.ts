@@ -47,10 +47,14 @@ function berth(args: readonly string[], opts: { stdin?: string; env?: Record<str
   }));
 }
 
-/** Every file under the root that is not an empty folder: what a failed command may not leave. */
+/**
+ * Every file under the root that is not an empty folder: what a failed command may not leave. The store's
+ * format marker (store.json, written when any command first opens the store) is the store's own.
+ */
 async function filesUnder(dir: string): Promise<string[]> {
   const out: string[] = [];
   for (const e of await fsp.readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (e.parentPath === dir && e.name === 'store.json') continue;
     if (!e.isDirectory()) out.push(path.relative(root, path.join(e.parentPath, e.name)));
     else if (e.name.startsWith('.tmp-') || e.name.startsWith('.trash-')) out.push(path.relative(root, path.join(e.parentPath, e.name)) + '/');
   }
