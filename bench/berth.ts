@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { EngineApi, EngineOptions } from '../src/api/types.js';
 import { hostNames, resolveLayout } from '../src/paths.js';
-import type { RunOptions, RunResult } from '../src/util/exec.js';
+import type { CommandOptions, CommandResult } from '../src/util/exec.js';
 import { containerIdFrom, deferCleanup, errorText, forEachSoft, removeTree, scratch, sh, sleep } from './lib.js';
 
 /** bin/berth.js, from dist/bench/ */
@@ -39,7 +39,7 @@ export class BerthRoot {
     return new BerthRoot(dir);
   }
 
-  cli(args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+  cli(args: readonly string[], opts: CommandOptions = {}): Promise<CommandResult> {
     return sh(process.execPath, [BERTH_BIN, '--root', this.root, ...args], { timeout: 60_000, ...opts });
   }
 
@@ -49,7 +49,7 @@ export class BerthRoot {
   }
 
   /** `run -d ...`: the new container's id (docker prints it alone on stdout). */
-  async runDetached(args: readonly string[], opts: RunOptions = {}): Promise<string> {
+  async runDetached(args: readonly string[], opts: CommandOptions = {}): Promise<string> {
     return containerIdFrom((await this.cli(['run', '-d', ...args], opts)).stdout);
   }
 

@@ -5,7 +5,7 @@
 import { access, constants, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { run, type RunOptions, type RunResult } from '../src/util/exec.js';
+import { run, type CommandOptions, type CommandResult } from '../src/util/exec.js';
 
 // ---------------------------------------------------------------- the benchmark contract
 
@@ -39,7 +39,7 @@ export interface PeerCli {
    * ignores SIGTERM here, so podman gets `-t 0` to do the same work as docker and Berth.
    */
   readonly forceRemove: readonly string[];
-  cli(args: readonly string[], opts?: RunOptions): Promise<RunResult>;
+  cli(args: readonly string[], opts?: CommandOptions): Promise<CommandResult>;
 }
 
 // ---------------------------------------------------------------- statistics and timing
@@ -268,7 +268,7 @@ export async function measure(report: Report, label: string, role: Role, opts: M
 // ---------------------------------------------------------------- host commands and scratch space
 
 /** A host command through the project's runner, with a bench-sized default timeout. */
-export function sh(file: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+export function sh(file: string, args: readonly string[], opts: CommandOptions = {}): Promise<CommandResult> {
   return run(file, args, { timeout: 60_000, ...opts });
 }
 

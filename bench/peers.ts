@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, openSync, closeSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { RunOptions } from '../src/util/exec.js';
+import type { CommandOptions } from '../src/util/exec.js';
 import { deferCleanup, errorText, findBinary, type PeerCli, scratch, sh, sleep } from './lib.js';
 
 const PEER_IMAGE = 'localhost/berth-bench-busybox:latest';
@@ -62,7 +62,7 @@ async function startPodman(rootfsTar: string, log: (m: string) => void): Promise
     name: 'podman',
     image: PEER_IMAGE,
     forceRemove: ['rm', '-f', '-t', '0'],
-    cli: (args: readonly string[], opts: RunOptions = {}) => sh(bin, [...globals, ...args], { timeout: 60_000, ...opts, env: { ...env, ...opts.env } }),
+    cli: (args: readonly string[], opts: CommandOptions = {}) => sh(bin, [...globals, ...args], { timeout: 60_000, ...opts, env: { ...env, ...opts.env } }),
   };
   deferCleanup(async () => {
     await podman.cli([...podman.forceRemove, '-a'], { timeout: 180_000 }).catch(() => undefined);
@@ -88,7 +88,7 @@ async function startDocker(rootfsTar: string, log: (m: string) => void): Promise
     name: 'docker',
     image: PEER_IMAGE,
     forceRemove: ['rm', '-f'],
-    cli: (args: readonly string[], opts: RunOptions = {}) => sh(bin, args, { timeout: 60_000, ...opts, env: { ...env, ...opts.env } }),
+    cli: (args: readonly string[], opts: CommandOptions = {}) => sh(bin, args, { timeout: 60_000, ...opts, env: { ...env, ...opts.env } }),
   });
 
   // A daemon someone already runs is used as it is, and left running.

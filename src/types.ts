@@ -144,6 +144,22 @@ export interface StdioStreams {
   stdin?: Readable;
   stdout?: Writable;
   stderr?: Writable;
+  /**
+   * The client's terminal, for a container or exec with a tty (docker's ConsoleSize and resize): its
+   * terminal starts at `size()` and follows each resize until the attach ends. Ignored without a tty.
+   */
+  terminal?: ClientTerminal;
+}
+
+export interface TerminalSize {
+  rows: number;
+  columns: number;
+}
+
+export interface ClientTerminal {
+  size(): TerminalSize;
+  /** Calls `listener` after each change of size, until the returned function is called. */
+  onResize(listener: () => void): () => void;
 }
 
 export interface LogOptions {
@@ -195,6 +211,11 @@ export interface TopResult {
 }
 
 
+export interface StartOptions {
+  /** The client terminal `start -a` will attach (see StdioStreams.terminal). */
+  terminal?: ClientTerminal;
+}
+
 export interface RunOptions {
   detach?: boolean;
   io?: StdioStreams;
@@ -204,8 +225,8 @@ export interface RunOptions {
 
 export interface ContainersApi {
   create(req: CreateRequest): Promise<{ id: string; warnings: string[] }>;
-  /** Starts a created or exited container. With `attach`, resolves with the exit code when it ends. */
-  start(ref: string): Promise<void>;
+  /** Starts a created or exited container; with a tty, its terminal starts at `terminal`'s size. */
+  start(ref: string, opts?: StartOptions): Promise<void>;
   /**
    * docker run. Detached: resolves once the container is running, with its id. Attached: pipes the
    * container's stdio to `io` and resolves with its exit code when it ends (removing it with autoRemove).

@@ -132,7 +132,7 @@ function afterReady<T extends object>(target: T, ready: () => Promise<void>): T 
 function containersApi(manager: () => Promise<ContainerManager>): ContainersApi {
   return {
     create: async (req) => (await manager()).create(req),
-    start: async (ref) => (await manager()).start(ref),
+    start: async (ref, opts) => (await manager()).start(ref, opts),
     run: async (req, opts) => (await manager()).run(req, opts),
     stop: async (ref, opts) => (await manager()).stop(ref, opts),
     kill: async (ref, sig) => (await manager()).kill(ref, sig),

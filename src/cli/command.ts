@@ -1,5 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
-import type { EngineApi } from '../api/types.js';
+import type { ClientTerminal, EngineApi } from '../api/types.js';
 import type { OptionSpec, OptionsOf } from './parser.js';
 
 export interface GlobalOptions {
@@ -17,6 +17,8 @@ export interface Context {
   readonly stdin: Readable & { isTTY?: boolean; setRawMode?(raw: boolean): unknown };
   readonly stdout: Writable & { isTTY?: boolean };
   readonly stderr: Writable;
+  /** The user's terminal, when stdout is one: a tty container or exec takes its size and follows it. */
+  readonly terminal?: ClientTerminal;
   /** Prints lines on stdout. */
   print(...lines: string[]): void;
   /** Calls `handler` on SIGINT/SIGTERM until the returned function is called. */

@@ -3,7 +3,7 @@
  * The engine is imported only when a command needs it, so `--help` and `--version` stay fast.
  */
 import type { Readable, Writable } from 'node:stream';
-import type { EngineApi } from '../api/types.js';
+import type { ClientTerminal, EngineApi } from '../api/types.js';
 import type { Command, Context, GlobalOptions } from './command.js';
 import { type Resolved, resolveCommand } from './commands/index.js';
 import { exitCodeFor } from './exit.js';
@@ -16,6 +16,7 @@ export interface CliStreams {
   stdin: Context['stdin'];
   stdout: Context['stdout'];
   stderr: Writable;
+  terminal?: ClientTerminal;
 }
 
 const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'fatal'];
@@ -87,6 +88,7 @@ function context(globals: GlobalOptions, streams: CliStreams): Context {
     stdin: streams.stdin,
     stdout: streams.stdout,
     stderr: streams.stderr,
+    terminal: streams.terminal,
     engine() {
       engine ??= import('../api/index.js').then(({ Engine }) => new Engine({ root: globals.root, runroot: globals.runroot, config: globals.config }));
       return engine;
@@ -118,5 +120,21 @@ function processStreams(): CliStreams {
     },
     stdout: process.stdout,
     stderr: process.stderr,
+    terminal: stdoutTerminal(),
+  };
+}
+
+/** The user's terminal as docker's client sees it: stdout's size, followed through SIGWINCH ('resize'). */
+function stdoutTerminal(): ClientTerminal | undefined {
+  const out = process.stdout;
+  if (!out.isTTY) return undefined;
+  return {
+    size: () => ({ rows: out.rows ?? 0, columns: out.columns ?? 0 }),
+    onResize(listener) {
+      out.on('resize', listener);
+      return () => {
+        out.off('resize', listener);
+      };
+    },
   };
 }

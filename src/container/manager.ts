@@ -2,7 +2,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type {
-  ContainerInspect, ContainerStats, ContainerSummary, ExecRequest, LogEntry, LogOptions, PortBinding, RunOptions, StdioStreams, TopResult,
+  ContainerInspect, ContainerStats, ContainerSummary, ClientTerminal, ExecRequest, LogEntry, LogOptions, PortBinding, RunOptions, StartOptions, StdioStreams, TopResult,
 } from '../types.js';
 import { BadStateError, InvalidArgumentError, NotFoundError, isAlreadyGone, runTeardown } from '../errors.js';
 import { newContainerId, shortId, type ContainerId } from '../ids.js';
@@ -15,7 +15,7 @@ import { inspectView, summaryView } from './views.js';
 import { generateName } from './names.js';
 import type { ContainerDeps, ImageConfig, SandboxStatus, Spec } from './ports.js';
 import { RecordStore, ZERO_TIME, containerPaths, readImageConfig, writeImageConfig, type ContainerRecord } from './record.js';
-import { SpecAssembler } from './spec.js';
+import { SpecAssembler, setConsoleSize } from './spec.js';
 import { Observer } from './observe.js';
 import { matchesFilters, parseFilters } from './filters.js';
 import { normalizeSignal, parseRestartPolicy, restartDelay, shouldRestart } from './status.js';
@@ -96,7 +96,7 @@ export class ContainerManager {
     return { id, warnings };
   }
 
-  async start(ref: string): Promise<void> {
+  async start(ref: string, opts: StartOptions = {}): Promise<void> {
     const rec0 = await this.records.resolve(ref);
     await withLock(containerPaths(this.layout, rec0.id).lock, async () => {
       const rec = await this.mustLoad(rec0.id);
@@ -106,11 +106,11 @@ export class ContainerManager {
       }
       rec.manuallyStopped = false;
       delete rec.keepOnExit;
-      await this.startLocked(rec);
+      await this.startLocked(rec, opts.terminal);
     });
   }
 
-  private async startLocked(rec: ContainerRecord): Promise<void> {
+  private async startLocked(rec: ContainerRecord, terminal?: ClientTerminal): Promise<void> {
     const p = containerPaths(this.layout, rec.id);
     const imageConfig = await readImageConfig(this.layout, rec.id);
     rec.phase = 'starting';
@@ -119,9 +119,9 @@ export class ContainerManager {
     let sandbox: SandboxStatus | undefined;
     try {
       const rootfs = await this.deps.snapshots.mount(rec.id);
-      await this.deps.runtime.clearExit(rec.id);
+      await this.deps.runtime.monitor.clearExit(rec.id);
       // A container left by a crashed start would make runc create fail with "already exists".
-      await this.deps.runtime.delete(rec.id, { force: true }).catch(() => {});
+      await this.deps.runtime.runc.delete(rec.id, { force: true }).catch(() => {});
       sandbox = await this.attachNetwork(rec, imageConfig);
       await Promise.all([
         writeFileAtomic(p.hostname, sandbox.hostname + '\n', STORE_MODES.mounted),
@@ -130,12 +130,13 @@ export class ContainerManager {
       ]);
       const { spec } = await this.specs.build(rec, rootfs, imageConfig, sandbox);
       await this.deps.bundle.checkRootfs(rootfs, (spec.mounts ?? []).map((m) => m.destination));
+      setConsoleSize(spec, terminal);
       await this.deps.bundle.writeBundle(p.bundle, spec);
-      const { pid } = await this.deps.runtime.create({
+      const { pid } = await this.deps.runtime.monitor.create({
         id: rec.id, bundle: p.bundle, logPath: p.log, tty: rec.tty, openStdin: rec.openStdin,
         exitCommand: this.deps.cleanupCommand(rec.id, p.attached),
       });
-      await this.deps.runtime.start(rec.id);
+      await this.deps.runtime.runc.start(rec.id);
       rec.pid = pid;
       rec.state = 'running';
       rec.startedAt = new Date().toISOString();
@@ -145,7 +146,7 @@ export class ContainerManager {
       await this.records.save(rec);
     } catch (err) {
       await runTeardown([
-        () => this.deps.runtime.delete(rec.id, { force: true }),
+        () => this.deps.runtime.runc.delete(rec.id, { force: true }),
         () => this.deps.network.detach(rec.id),
         () => this.deps.snapshots.unmount(rec.id),
       ]).catch(() => {});
@@ -189,7 +190,7 @@ export class ContainerManager {
     opts.onCreated?.(id);
     if (!opts.detach) await writeFileAtomic(containerPaths(this.layout, id).attached, processTag(process.pid) + '\n');
     try {
-      await this.start(id);
+      await this.start(id, { terminal: opts.detach ? undefined : opts.io?.terminal });
     } catch (err) {
       if (req.autoRemove) await this.remove(id, { force: true }).catch(() => {});
       throw err;
@@ -197,9 +198,9 @@ export class ContainerManager {
     if (opts.detach) return { id, warnings };
     const rec = await this.mustLoad(id);
     // Ended when the exit is recorded, or when someone else already cleaned the container away.
-    const exited = async () => (await this.deps.runtime.exitStatus(id)) !== undefined || !(await this.records.load(id));
-    const attached = this.deps.runtime.attach(id, { ...(opts.io ?? {}), logPath: containerPaths(this.layout, id).log, tty: rec.tty }, exited);
-    const exitCode = await this.deps.runtime.waitExit(id);
+    const exited = async () => (await this.deps.runtime.monitor.exitStatus(id)) !== undefined || !(await this.records.load(id));
+    const attached = this.deps.runtime.monitor.attach(id, { ...(opts.io ?? {}), logPath: containerPaths(this.layout, id).log, tty: rec.tty }, exited);
+    const exitCode = await this.deps.runtime.monitor.waitExit(id);
     await attached;
     // The exit work is ours: the monitor's cleanup stands down while this process lives (see attached.pid).
     await this.cleanup(id);
@@ -210,16 +211,16 @@ export class ContainerManager {
   async attach(ref: string, io: StdioStreams): Promise<{ exitCode?: number }> {
     const rec = await this.records.resolve(ref);
     if (rec.state !== 'running') throw new BadStateError(`cannot attach to container ${rec.name}: it is not running`, 'start it first, or read its output with "berth logs"');
-    const exited = () => this.deps.runtime.exitStatus(rec.id).then((s) => s !== undefined);
-    await this.deps.runtime.attach(rec.id, { ...io, logPath: containerPaths(this.layout, rec.id).log, tty: rec.tty }, exited);
-    const st = await this.deps.runtime.exitStatus(rec.id);
+    const exited = () => this.deps.runtime.monitor.exitStatus(rec.id).then((s) => s !== undefined);
+    await this.deps.runtime.monitor.attach(rec.id, { ...io, logPath: containerPaths(this.layout, rec.id).log, tty: rec.tty }, exited);
+    const st = await this.deps.runtime.monitor.exitStatus(rec.id);
     return { exitCode: st?.exitCode };
   }
 
   async wait(ref: string, opts: { condition?: 'not-running' | 'next-exit' | 'removed' } = {}): Promise<number> {
     const rec = await this.records.resolve(ref);
     if (!LIVE.has(rec.state) && opts.condition !== 'next-exit' && opts.condition !== 'removed') return rec.exitCode;
-    const code = LIVE.has(rec.state) ? await this.deps.runtime.waitExit(rec.id) : rec.exitCode;
+    const code = LIVE.has(rec.state) ? await this.deps.runtime.monitor.waitExit(rec.id) : rec.exitCode;
     if (opts.condition === 'removed') {
       while (await this.records.load(rec.id)) await sleep(50);
     } else {
@@ -271,15 +272,15 @@ export class ContainerManager {
 
   /** Under the container lock: if its process has ended, tear down and record the exit. */
   private async finishExit(rec: ContainerRecord): Promise<boolean> {
-    let status = await this.deps.runtime.exitStatus(rec.id);
+    let status = await this.deps.runtime.monitor.exitStatus(rec.id);
     if (!status) {
-      const st = await this.deps.runtime.state(rec.id);
+      const st = await this.deps.runtime.runc.state(rec.id);
       if (st && st.status !== 'stopped') return false;
       // The monitor is gone without an exit file (reboot, or it was killed): nothing can tell the code.
       status = { exitCode: 255, finishedAt: new Date().toISOString() };
     }
     await runTeardown([
-      () => this.deps.runtime.delete(rec.id, { force: true }),
+      () => this.deps.runtime.runc.delete(rec.id, { force: true }),
       () => this.deps.network.detach(rec.id),
       () => this.deps.snapshots.unmount(rec.id),
     ]);
@@ -297,7 +298,7 @@ export class ContainerManager {
   /** For read-only views: a container whose exit the cleanup has not recorded yet shows as exited. */
   private async observed(rec: ContainerRecord): Promise<ContainerRecord> {
     if (!LIVE.has(rec.state) || rec.state === 'restarting') return rec;
-    const status = await this.deps.runtime.exitStatus(rec.id);
+    const status = await this.deps.runtime.monitor.exitStatus(rec.id);
     if (status) return { ...rec, state: 'exited', exitCode: status.exitCode, finishedAt: status.finishedAt, pid: 0 };
     if (rec.pid && !(await pidAlive(rec.pid))) return { ...rec, state: 'exited', exitCode: 255, pid: 0 };
     return rec;
@@ -327,10 +328,10 @@ export class ContainerManager {
     const stopTimeout = opts.timeout ?? rec.stopTimeout;
     // Docker: a negative timeout waits for the container however long it takes.
     const timeout = stopTimeout < 0 ? Infinity : stopTimeout * 1000;
-    if (live.state === 'paused') await this.deps.runtime.resume(rec.id).catch(() => {});
-    await this.deps.runtime.kill(rec.id, signal).catch(ignoreGone);
+    if (live.state === 'paused') await this.deps.runtime.runc.resume(rec.id).catch(() => {});
+    await this.deps.runtime.runc.kill(rec.id, signal).catch(ignoreGone);
     if (!(await this.waitExitFor(rec.id, timeout))) {
-      await this.deps.runtime.kill(rec.id, 'SIGKILL', { all: true }).catch(ignoreGone);
+      await this.deps.runtime.runc.kill(rec.id, 'SIGKILL', { all: true }).catch(ignoreGone);
       await this.waitExitFor(rec.id, 10_000);
     }
     await this.cleanup(rec.id);
@@ -346,7 +347,7 @@ export class ContainerManager {
     }
     // Docker treats a kill with the stop signal or SIGKILL as a manual stop: restart policies stand down.
     if (sig === 'SIGKILL' || sig === rec.stopSignal) await this.markStopped(rec.id);
-    await this.deps.runtime.kill(rec.id, sig);
+    await this.deps.runtime.runc.kill(rec.id, sig);
     await this.events.emit('container', 'kill', rec.id, { name: rec.name, signal: sig });
     if (sig === 'SIGKILL') {
       await this.waitExitFor(rec.id, 10_000);
@@ -370,8 +371,8 @@ export class ContainerManager {
           'stop the container before removing, or force remove with "berth rm -f"');
       }
       await this.markStopped(rec.id);
-      if (live.state === 'paused') await this.deps.runtime.resume(rec.id).catch(() => {});
-      await this.deps.runtime.kill(rec.id, 'SIGKILL', { all: true }).catch(ignoreGone);
+      if (live.state === 'paused') await this.deps.runtime.runc.resume(rec.id).catch(() => {});
+      await this.deps.runtime.runc.kill(rec.id, 'SIGKILL', { all: true }).catch(ignoreGone);
       await this.waitExitFor(rec.id, 10_000);
       await this.cleanup(rec.id);
     }
@@ -398,11 +399,11 @@ export class ContainerManager {
   /** Undoes everything a container owns. "Already gone" is success, so it also finishes a crashed remove. */
   private async destroy(rec: ContainerRecord): Promise<void> {
     await runTeardown([
-      () => this.deps.runtime.delete(rec.id, { force: true }),
+      () => this.deps.runtime.runc.delete(rec.id, { force: true }),
       () => this.deps.network.detach(rec.id),
       () => this.deps.snapshots.remove(rec.id),
-      () => this.deps.runtime.removeCgroup(`/berth/${rec.id}`),
-      () => this.deps.runtime.clearExit(rec.id),
+      () => this.deps.runtime.cgroups.remove(`/berth/${rec.id}`),
+      () => this.deps.runtime.monitor.clearExit(rec.id),
       () => this.records.removeDir(rec.id),
       () => this.records.releaseName(rec.name, rec.id),
     ]);
@@ -431,10 +432,10 @@ export class ContainerManager {
     const ac = new AbortController();
     const timer = Number.isFinite(ms) ? setTimeout(() => ac.abort(), ms) : undefined;
     try {
-      await this.deps.runtime.waitExit(id, ac.signal);
+      await this.deps.runtime.monitor.waitExit(id, ac.signal);
       return true;
     } catch {
-      return (await this.deps.runtime.exitStatus(id)) !== undefined;
+      return (await this.deps.runtime.monitor.exitStatus(id)) !== undefined;
     } finally {
       clearTimeout(timer);
     }
@@ -475,7 +476,7 @@ export class ContainerManager {
         throw new BadStateError(`container ${rec.name} is ${rec.state === 'paused' ? 'paused' : `not ${want}`}`,
           paused ? 'only a running container can be paused' : 'only a paused container can be unpaused');
       }
-      await (paused ? this.deps.runtime.pause(rec.id) : this.deps.runtime.resume(rec.id));
+      await (paused ? this.deps.runtime.runc.pause(rec.id) : this.deps.runtime.runc.resume(rec.id));
       rec.state = paused ? 'paused' : 'running';
       await this.records.save(rec);
     });
@@ -494,7 +495,7 @@ export class ContainerManager {
       if (policy && rec.autoRemove && policy.name !== 'no') {
         throw new InvalidArgumentError('--restart', 'cannot set a restart policy on a container started with --rm');
       }
-      if (rec.state === 'running' || rec.state === 'paused') await this.deps.runtime.update(rec.id, linux);
+      if (rec.state === 'running' || rec.state === 'paused') await this.deps.runtime.runc.update(rec.id, linux);
       // The bundle keeps the limits in force, for inspect now and for the next start.
       const bundle = containerPaths(this.layout, rec.id).bundle;
       const spec = await readJson<Spec>(path.join(bundle, 'config.json')).catch(() => undefined);
@@ -596,7 +597,7 @@ export class ContainerManager {
       const cur = await this.records.load(rec.id);
       return !cur || !LIVE.has((await this.observed(cur)).state);
     };
-    yield* this.deps.runtime.readLog(containerPaths(this.layout, rec.id).log, { ...opts, stopWhen });
+    yield* this.deps.runtime.monitor.readLog(containerPaths(this.layout, rec.id).log, { ...opts, stopWhen });
   }
 
   async exec(ref: string, req: ExecRequest, io: StdioStreams = {}): Promise<{ exitCode?: number; execId: string }> {
@@ -619,7 +620,7 @@ export class ContainerManager {
     const { spec } = await this.specs.build(execRec, current.root?.path ?? '', imageConfig, undefined);
     const proc = { ...spec.process!, env: this.deps.bundle.mergeEnv(current.process?.env ?? [], req.env ?? []) };
     const execId = newContainerId();
-    const res = await this.deps.runtime.exec(rec.id, { process: proc, detach: !!req.detach, io: req.interactive ? io : { ...io, stdin: undefined } });
+    const res = await this.deps.runtime.runc.exec(rec.id, { process: proc, detach: !!req.detach, io: req.interactive ? io : { ...io, stdin: undefined } });
     return { exitCode: res.exitCode, execId };
   }
 
@@ -655,7 +656,7 @@ export class ContainerManager {
         });
         continue;
       }
-      if (!rec.phase && LIVE.has(rec.state) && rec.state !== 'restarting' && (await this.deps.runtime.exitStatus(rec.id))
+      if (!rec.phase && LIVE.has(rec.state) && rec.state !== 'restarting' && (await this.deps.runtime.monitor.exitStatus(rec.id))
         && !(await attachedAlive(containerPaths(this.layout, rec.id).attached))) {
         // Exited while nobody ran its cleanup (an attached run was killed): finish it now.
         await this.cleanup(rec.id).catch(() => {});
@@ -671,14 +672,14 @@ export class ContainerManager {
         if (cur.phase === 'creating' || cur.phase === 'removing') {
           await this.destroy(cur);
         } else if (cur.phase === 'starting') {
-          const st = await this.deps.runtime.state(cur.id);
+          const st = await this.deps.runtime.runc.state(cur.id);
           if (st?.status === 'running' || st?.status === 'paused') {
             cur.state = st.status;
             cur.pid = st.pid;
             cur.startedAt = cur.startedAt === ZERO_TIME ? new Date().toISOString() : cur.startedAt;
           } else {
             await runTeardown([
-              () => this.deps.runtime.delete(cur.id, { force: true }),
+              () => this.deps.runtime.runc.delete(cur.id, { force: true }),
               () => this.deps.network.detach(cur.id),
               () => this.deps.snapshots.unmount(cur.id),
             ]);
@@ -705,9 +706,9 @@ export class ContainerManager {
   async reconcile(): Promise<string[]> {
     const cleaned = await this.repairInterrupted();
     const ids = new Set<string>(await this.records.ids());
-    for (const id of await this.deps.runtime.list()) {
+    for (const id of await this.deps.runtime.runc.list()) {
       if (ids.has(id)) continue;
-      await this.deps.runtime.delete(id, { force: true }).catch(() => {});
+      await this.deps.runtime.runc.delete(id, { force: true }).catch(() => {});
       cleaned.push(`runc:${id}`);
     }
     for (const snap of await this.deps.snapshots.list()) {

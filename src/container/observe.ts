@@ -14,7 +14,7 @@ export class Observer {
   /** docker top: the host's ps, filtered to the container's processes (docker's way too). */
   async top(rec: ContainerRecord, psArgs: string[] = []): Promise<TopResult> {
     if (rec.state !== 'running' && rec.state !== 'paused') throw new BadStateError(`container ${rec.name} is not running`, 'start it first');
-    const pids = new Set((await this.deps.runtime.ps(rec.id)).map(String));
+    const pids = new Set((await this.deps.runtime.runc.ps(rec.id)).map(String));
     const { stdout } = await run('ps', psArgs.length ? psArgs : ['-ef'], { timeout: 10_000 });
     const [header = '', ...lines] = stdout.trimEnd().split('\n');
     const titles = header.trim().split(/\s+/);
@@ -29,7 +29,7 @@ export class Observer {
   /** One reading per container; CPU % from two samples 200 ms apart (docker computes it from its previous read). */
   async stats(recs: ContainerRecord[]): Promise<ContainerStats[]> {
     const sample = async () => Promise.all(recs.map(async (r) => {
-      const s = await this.deps.runtime.stats(`/berth/${r.id}`).catch(() => undefined);
+      const s = await this.deps.runtime.cgroups.stats(`/berth/${r.id}`).catch(() => undefined);
       const net = r.pid ? await readNetDev(r.pid) : { rx: 0, tx: 0 };
       return { r, s, net, t: process.hrtime.bigint() };
     }));

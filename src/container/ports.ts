@@ -8,7 +8,7 @@ import type { ImageStore } from '../image/index.js';
 import type * as bundle from '../bundle/index.js';
 import type { BundleInput, ImageConfig, Spec, LinuxResources, Process, Mount } from '../bundle/index.js';
 import type { NetworkManager, SandboxStatus, SandboxEndpointStatus } from '../network/index.js';
-import type { Runtime } from '../runtime/index.js';
+import type { Cgroups, Monitor, Runc } from '../runtime/index.js';
 
 export type { BundleInput, ImageConfig, Spec, LinuxResources, Process, Mount, SandboxStatus, SandboxEndpointStatus };
 
@@ -17,8 +17,11 @@ export type ImagePort = Pick<ImageStore, 'resolve' | 'ensureDefault'>;
 export type BundlePort = Pick<typeof bundle, 'buildSpec' | 'writeBundle' | 'checkRootfs' | 'readUserDb' | 'parseResources' | 'mergeEnv'
   | 'statDevices' | 'devicePathsOf' | 'readHostCapabilities' | 'listHostDevices'>;
 
-export type RuntimePort = Pick<Runtime, 'create' | 'start' | 'state' | 'kill' | 'delete' | 'pause' | 'resume' | 'update'
-  | 'ps' | 'list' | 'exitStatus' | 'clearExit' | 'waitExit' | 'readLog' | 'attach' | 'exec' | 'stats' | 'removeCgroup'>;
+export interface RuntimePort {
+  runc: Pick<Runc, 'start' | 'state' | 'kill' | 'delete' | 'pause' | 'resume' | 'update' | 'ps' | 'list' | 'exec'>;
+  monitor: Pick<Monitor, 'create' | 'exitStatus' | 'clearExit' | 'waitExit' | 'readLog' | 'attach'>;
+  cgroups: Pick<Cgroups, 'stats' | 'remove'>;
+}
 
 export type NetworkPort = Pick<NetworkManager, 'validateRequest' | 'attach' | 'detach' | 'reconcile' | 'connect' | 'disconnect'>;
 

@@ -2,6 +2,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { BadStateError, InvalidArgumentError } from '../errors.js';
 import type { StoreLayout } from '../paths.js';
+import type { ClientTerminal } from '../types.js';
 import type { ContainerDeps, ImageConfig, SandboxStatus, Spec } from './ports.js';
 import { containerPaths, readImageConfig, type ContainerRecord, type RecordStore } from './record.js';
 
@@ -127,3 +128,15 @@ async function readSeccompProfile(securityOpt: string[] | undefined): Promise<st
   return readUserFile(value, '--security-opt seccomp');
 }
 
+
+/**
+ * A tty container starts at the attaching client's size (docker's ConsoleSize): runc sets it on the pty
+ * before the process runs, so the first `stty size` is right, which a resize after start cannot promise.
+ * Without a client (start, restart) the size from an earlier start is not kept.
+ */
+export function setConsoleSize(spec: Spec, terminal: ClientTerminal | undefined): void {
+  if (!spec.process) return;
+  delete spec.process.consoleSize;
+  const size = spec.process.terminal ? terminal?.size() : undefined;
+  if (size && size.rows > 0 && size.columns > 0) spec.process.consoleSize = { height: size.rows, width: size.columns };
+}

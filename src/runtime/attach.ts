@@ -20,12 +20,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as fsConstants, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
+import type { StdioStreams, TerminalSize } from '../types.js';
 import { readLog } from './logs.js';
 
-export interface AttachIo {
-  stdin?: Readable;
-  stdout?: Writable;
-  stderr?: Writable;
+export interface AttachIo extends StdioStreams {
   logPath: string;
   tty: boolean;
   /** Show only output written from now on (docker attach); default: the log from its start (run). */
@@ -87,11 +85,11 @@ function waitDrain(out: Writable): Promise<void> {
 }
 
 /** conmon's control fifo: "1 <height> <width>\n" resizes the container's terminal (WIN_RESIZE_EVENT). */
-export async function resizeTerminal(bundle: string, rows: number, columns: number): Promise<void> {
+export async function resizeTerminal(bundle: string, size: TerminalSize): Promise<void> {
   // O_NONBLOCK: opening a fifo for writing with no reader (conmon gone) must fail, not hang.
   const fh = await fsp.open(path.join(bundle, 'ctl'), fsConstants.O_WRONLY | fsConstants.O_NONBLOCK);
   try {
-    await fh.write(`1 ${Math.max(1, Math.floor(rows))} ${Math.max(1, Math.floor(columns))}\n`);
+    await fh.write(`1 ${Math.max(1, Math.floor(size.rows))} ${Math.max(1, Math.floor(size.columns))}\n`);
   } finally {
     await fh.close();
   }

@@ -4,6 +4,10 @@
  * Foreground execs run under runc, which relays signals, allocates the terminal itself when
  * process.terminal is set (copying between the pty and its own stdio), and exits with the process's
  * status. A foreground exec has no timeout: it lasts as long as the user's command.
+ * runc sizes that terminal from process.consoleSize before the command runs (docker's ConsoleSize, no
+ * race), and on its own SIGWINCH copies the size of its controlling terminal, which it also requires
+ * (`open /dev/tty` fails without one). The client's terminal given in the io may be another one (an API
+ * caller's), so its resizes are applied here too: to the pty the process holds, through /proc.
  * Detached execs get /dev/null as stdio (runc hands its own stdio to the process) and no terminal
  * (a detached terminal needs a console socket receiver, which Berth does not run).
  *
@@ -17,9 +21,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { Transform, type Readable, type Writable } from 'node:stream';
 import { RuntimeError } from '../errors.js';
+import type { ClientTerminal, StdioStreams, TerminalSize } from '../types.js';
 import { run, type CommandError } from '../util/exec.js';
 import { invokeErrorFromText } from './invoke.js';
-import type { Runc } from './runc.js';
+import { followResizes } from './terminal.js';
+import type { RuncCli } from './runc.js';
 
 /** The OCI process fields Berth sets; a runtime-spec Process fits. */
 export interface ExecProcess {
@@ -30,24 +36,27 @@ export interface ExecProcess {
   user?: { uid: number; gid: number; additionalGids?: number[] };
   capabilities?: object;
   noNewPrivileges?: boolean;
+  consoleSize?: { height: number; width: number };
 }
 
-export interface ExecRequest {
+export interface RuncExecRequest {
   process: ExecProcess;
   detach: boolean;
-  io?: { stdin?: Readable; stdout?: Writable; stderr?: Writable };
+  /** `terminal` counts only with process.terminal. */
+  io?: StdioStreams;
 }
 
 const DETACHED_TIMEOUT_MS = 30_000;
+const RESIZE_TIMEOUT_MS = 5_000;
 
-export async function execInContainer(runc: Runc, id: string, bundle: string, req: ExecRequest): Promise<{ exitCode?: number; pid?: number }> {
+export async function execInContainer(runc: RuncCli, id: string, bundle: string, req: RuncExecRequest): Promise<{ exitCode?: number; pid?: number }> {
   const tag = randomBytes(6).toString('hex');
   const files = {
     process: path.join(bundle, `exec-${tag}.json`),
     log: path.join(bundle, `exec-${tag}.log`),
     pid: path.join(bundle, `exec-${tag}.pid`),
   };
-  const proc = req.detach ? { ...req.process, terminal: false } : req.process;
+  const proc = req.detach ? { ...req.process, terminal: false } : withConsoleSize(req.process, req.io?.terminal);
   await fsp.writeFile(files.process, JSON.stringify(proc), { mode: 0o600 });
   try {
     return req.detach ? await execDetached(runc, id, files, proc) : await execForeground(runc, id, files, proc, req.io ?? {});
@@ -58,7 +67,14 @@ export async function execInContainer(runc: Runc, id: string, bundle: string, re
 
 type ExecFiles = { process: string; log: string; pid: string };
 
-async function execDetached(runc: Runc, id: string, files: ExecFiles, proc: ExecProcess): Promise<{ pid: number }> {
+/** A size that came with the process (copied from the container's, say) is not the client's: it goes. */
+function withConsoleSize(proc: ExecProcess, terminal: ClientTerminal | undefined): ExecProcess {
+  const { consoleSize: _, ...rest } = proc;
+  const size = proc.terminal ? terminal?.size() : undefined;
+  return size && size.rows > 0 && size.columns > 0 ? { ...rest, consoleSize: { height: size.rows, width: size.columns } } : rest;
+}
+
+async function execDetached(runc: RuncCli, id: string, files: ExecFiles, proc: ExecProcess): Promise<{ pid: number }> {
   try {
     await run(runc.binary, ['--root', runc.root, '--log', files.log, '--log-format', 'json',
       'exec', '--detach', '--pid-file', files.pid, '--process', files.process, id], { timeout: DETACHED_TIMEOUT_MS });
@@ -68,9 +84,11 @@ async function execDetached(runc: Runc, id: string, files: ExecFiles, proc: Exec
   return { pid: Number((await fsp.readFile(files.pid, 'utf8')).trim()) };
 }
 
-async function execForeground(runc: Runc, id: string, files: ExecFiles, proc: ExecProcess, io: NonNullable<ExecRequest['io']>): Promise<{ exitCode: number }> {
+async function execForeground(runc: RuncCli, id: string, files: ExecFiles, proc: ExecProcess, io: StdioStreams): Promise<{ exitCode: number }> {
+  const terminal = proc.terminal ? io.terminal : undefined;
   const child = spawn(runc.binary, ['--root', runc.root, '--log', files.log, '--log-format', 'json',
-    'exec', '--process', files.process, id], { stdio: [io.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+    'exec', ...(terminal ? ['--pid-file', files.pid] : []), '--process', files.process, id], { stdio: [io.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+  const unfollow = terminal ? followResizes(terminal, (size) => resizeExecTerminal(files.pid, size)) : () => {};
   const errors = new RuncErrorFilter();
   if (io.stdin && child.stdin) {
     child.stdin.on('error', () => {});
@@ -82,6 +100,7 @@ async function execForeground(runc: Runc, id: string, files: ExecFiles, proc: Ex
     child.once('error', reject);
     child.once('close', (code, sig) => resolve(code ?? 128 + signalNumber(sig)));
   }).finally(() => {
+    unfollow();
     if (io.stdin && child.stdin) io.stdin.unpipe(child.stdin);
   });
   await Promise.all([outDone, errDone]);
@@ -90,6 +109,20 @@ async function execForeground(runc: Runc, id: string, files: ExecFiles, proc: Ex
   const runcSays = await runcLogMessages(files.log);
   if (runcSays || errors.held) throw await execError(id, proc, files, errors.held, exitCode);
   return { exitCode };
+}
+
+/**
+ * Sets the size of the exec's terminal through the process's own stdin, /proc/PID/fd/0 (the pty slave
+ * in the container's devpts). runc writes the pid file once the process runs; before that the
+ * process.json size holds, so a resize that comes earlier is dropped.
+ */
+async function resizeExecTerminal(pidFile: string, size: TerminalSize): Promise<void> {
+  const pid = Number((await fsp.readFile(pidFile, 'utf8').catch(() => '')).trim());
+  if (!Number.isInteger(pid) || pid <= 0) return;
+  const stdin = `/proc/${pid}/fd/0`;
+  // Only a pty: a process that moved its stdin elsewhere must not have that file's size changed.
+  if (!(await fsp.readlink(stdin).catch(() => '')).startsWith('/dev/pts/')) return;
+  await run('stty', ['-F', stdin, 'rows', String(size.rows), 'cols', String(size.columns)], { timeout: RESIZE_TIMEOUT_MS });
 }
 
 async function execError(id: string, proc: ExecProcess, files: ExecFiles, stderrText: string, exitCode: number | undefined): Promise<Error> {

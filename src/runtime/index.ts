@@ -1,10 +1,13 @@
 /**
  * The runtime layer: runc, driven through the per-container monitor conmon.
  *
- * A container's life here: create (conmon starts, runs `runc create`; runc state "created") → start
- * → [pause ↔ resume] → the process exits: conmon drains the output into the log, writes the exit file
- * `<exits>/<id>`, then runs the exit command → delete (runc forgets it) → clearExit (exit file and
- * monitor dir go, before a restart or at removal).
+ * Three roles, each its own small interface: `runc` (the OCI runtime's verbs), `monitor` (conmon: it
+ * creates the container and keeps its stdio, log, terminal and exit status) and `cgroups`.
+ *
+ * A container's life here: monitor.create (conmon starts, runs `runc create`; runc state "created") →
+ * runc.start → [runc.pause ↔ runc.resume] → the process exits: conmon drains the output into the log,
+ * writes the exit file `<exits>/<id>`, then runs the exit command → runc.delete (runc forgets it) →
+ * monitor.clearExit (exit file and monitor dir go, before a restart or at removal) → cgroups.remove.
  *
  * Exit command contract: conmon execv()s `exitCommand[0]` with `exitCommand.slice(1)` as its
  * arguments and nothing appended, with conmon's environment (Berth's at create time), stdio on
@@ -13,19 +16,20 @@
  * it must be idempotent and must not assume the exit file exists. `exitCommand[0]` must be absolute.
  */
 import { promises as fsp } from 'node:fs';
-import type { LogEntry } from '../types.js';
+import type { LogEntry, TerminalSize } from '../types.js';
 import { isAlreadyGone, NotFoundError, runTeardown, RuntimeError } from '../errors.js';
 import type { HostFacts } from '../host.js';
 import type { StoreLayout } from '../paths.js';
 import { attachContainer, resizeTerminal, type AttachIo } from './attach.js';
 import { openCgroup, type CgroupStats } from './cgroups.js';
-import { execInContainer, type ExecProcess, type ExecRequest } from './exec.js';
+import { execInContainer, type ExecProcess, type RuncExecRequest } from './exec.js';
 import { clearExit, readExitStatus, waitForExit, type ExitStatus } from './exits.js';
 import { readLog, type ReadLogOptions } from './logs.js';
-import { killMonitor, monitorAlive, monitorPid, startMonitor, type CreateRequest } from './monitor.js';
-import { Runc, type RuncStatus } from './runc.js';
+import { killMonitor, monitorAlive, monitorPid, startMonitor, type MonitorCreateRequest } from './monitor.js';
+import { RuncCli, type RuncStatus } from './runc.js';
+import { followResizes } from './terminal.js';
 
-export type { AttachIo, CgroupStats, CreateRequest, ExecProcess, ExecRequest, ExitStatus, ReadLogOptions };
+export type { AttachIo, CgroupStats, ExecProcess, ExitStatus, MonitorCreateRequest, ReadLogOptions, RuncExecRequest };
 export { parseLogRecord, parseLogTime } from './logs.js';
 
 export interface RuntimeState {
@@ -33,10 +37,8 @@ export interface RuntimeState {
   pid: number;
 }
 
-export interface Runtime {
-  /** Starts the monitor, which runs `runc create`. Throws CommandNotFoundError (127) / CannotInvokeError
-   *  (126) when the command cannot be started, RuntimeError otherwise; after a failure nothing remains. */
-  create(req: CreateRequest): Promise<{ pid: number }>;
+/** runc's verbs, on containers the monitor created. Each names the container by id. */
+export interface Runc {
   start(id: string): Promise<void>;
   /** undefined when runc does not know the container */
   state(id: string): Promise<RuntimeState | undefined>;
@@ -51,48 +53,103 @@ export interface Runtime {
   ps(id: string): Promise<number[]>;
   /** Container ids runc knows under this store's runc root. */
   list(): Promise<string[]>;
+  /** `runc exec`: in the foreground, resolves with the exit code; detached, with the pid. */
+  exec(id: string, req: RuncExecRequest): Promise<{ exitCode?: number; pid?: number }>;
+}
 
+/** The per-container monitor (conmon): it creates the container and outlives us with its stdio, log and exit. */
+export interface Monitor {
+  /** Starts the monitor, which runs `runc create`. Throws CommandNotFoundError (127) / CannotInvokeError
+   *  (126) when the command cannot be started, RuntimeError otherwise; after a failure nothing remains. */
+  create(req: MonitorCreateRequest): Promise<{ pid: number }>;
   exitStatus(id: string): Promise<ExitStatus | undefined>;
-  clearExit(id: string): Promise<void>;
-  monitorPid(id: string): Promise<number | undefined>;
-  monitorAlive(id: string): Promise<boolean>;
   /** Resolves with the exit code once conmon records it; rejects when `signal` aborts. */
   waitExit(id: string, signal?: AbortSignal): Promise<number>;
-
+  /** Forgets the exit file and the monitor dir (before a restart, at removal). */
+  clearExit(id: string): Promise<void>;
+  pid(id: string): Promise<number | undefined>;
+  alive(id: string): Promise<boolean>;
   readLog(logPath: string, opts?: ReadLogOptions): AsyncIterable<LogEntry>;
-  /** Feeds io.stdin (via socat, see attach.ts) and copies output from the log until stopWhen() is true. */
+  /**
+   * Feeds io.stdin (via socat, see attach.ts) and copies output from the log until stopWhen() is true.
+   * With a tty, the terminal takes io.terminal's size and follows it until then.
+   */
   attach(id: string, io: AttachIo, stopWhen: () => Promise<boolean>): Promise<void>;
   /** Resizes the container's terminal (created with tty). */
-  resize(id: string, rows: number, columns: number): Promise<void>;
-  exec(id: string, req: ExecRequest): Promise<{ exitCode?: number; pid?: number }>;
+  resize(id: string, size: TerminalSize): Promise<void>;
+}
 
-  /** cgroupsPath as in the spec's linux.cgroupsPath (e.g. /berth/<id>). */
+/** A container's cgroup, named as in the spec's linux.cgroupsPath (e.g. /berth/<id>), in every hierarchy. */
+export interface Cgroups {
   stats(cgroupsPath: string): Promise<CgroupStats>;
   oomKilled(cgroupsPath: string): Promise<boolean>;
   /** rmdir of leftovers in every hierarchy; already gone is success. */
-  removeCgroup(cgroupsPath: string): Promise<void>;
+  remove(cgroupsPath: string): Promise<void>;
+}
+
+export interface Runtime {
+  readonly runc: Runc;
+  readonly monitor: Monitor;
+  readonly cgroups: Cgroups;
 }
 
 export function createRuntime(layout: StoreLayout, host: HostFacts): Runtime {
-  const runc = new Runc(host.tools.runc, layout.runc);
-  const bundleOf = async (id: string): Promise<string> => {
-    const st = await runc.state(id);
-    if (!st) throw new NotFoundError('container', id, 'the runtime does not know this container; it is not running');
-    return st.bundle;
+  const cli = new RuncCli(host.tools.runc, layout.runc);
+  return {
+    runc: runcVerbs(cli),
+    monitor: conmonMonitor(layout, host, cli),
+    cgroups: hostCgroups(host),
   };
+}
+
+const NOT_RUNNING = 'the runtime does not know this container; it is not running';
+
+async function bundleOf(cli: RuncCli, id: string): Promise<string> {
+  const st = await cli.state(id);
+  if (!st) throw new NotFoundError('container', id, NOT_RUNNING);
+  return st.bundle;
+}
+
+function runcVerbs(cli: RuncCli): Runc {
   const known = <T>(id: string, p: Promise<T>): Promise<T> =>
     p.catch((err: unknown) => {
-      if (isAlreadyGone(err)) throw new NotFoundError('container', id, 'the runtime does not know this container; it is not running', { cause: err });
+      if (isAlreadyGone(err)) throw new NotFoundError('container', id, NOT_RUNNING, { cause: err });
       throw err;
     });
+  return {
+    start: (id) => known(id, cli.start(id)),
+    async state(id) {
+      const st = await cli.state(id);
+      if (!st) return undefined;
+      // runc reports "creating" for a moment during create; callers only know the four OCI states.
+      const status = (st.status as string) === 'creating' ? 'created' : st.status;
+      return { status, pid: st.pid };
+    },
+    async kill(id, signal, opts) {
+      await cli.kill(id, signal, !!opts?.all);
+    },
+    async delete(id, opts) {
+      await cli.delete(id, !!opts?.force).catch((err: unknown) => {
+        if (!isAlreadyGone(err)) throw err;
+      });
+    },
+    pause: (id) => known(id, cli.pause(id)),
+    resume: (id) => known(id, cli.resume(id)),
+    update: (id, resources) => known(id, cli.update(id, resources)),
+    ps: (id) => known(id, cli.ps(id)),
+    list: () => cli.list(),
+    exec: async (id, req) => execInContainer(cli, id, await bundleOf(cli, id), req),
+  };
+}
 
+function conmonMonitor(layout: StoreLayout, host: HostFacts, cli: RuncCli): Monitor {
   return {
     async create(req) {
       try {
-        return { pid: await startMonitor(layout, host.tools.conmon, runc, req) };
+        return { pid: await startMonitor(layout, host.tools.conmon, cli, req) };
       } catch (err) {
         await runTeardown([
-          () => runc.delete(req.id, true),
+          () => cli.delete(req.id, true),
           () => killMonitor(layout, req.id),
           () => clearExit(layout, req.id),
         ]).catch((cleanupErr: unknown) => {
@@ -101,49 +158,36 @@ export function createRuntime(layout: StoreLayout, host: HostFacts): Runtime {
         throw err;
       }
     },
-    start: (id) => known(id, runc.start(id)),
-    async state(id) {
-      const st = await runc.state(id);
-      if (!st) return undefined;
-      // runc reports "creating" for a moment during create; callers only know the four OCI states.
-      const status = (st.status as string) === 'creating' ? 'created' : st.status;
-      return { status, pid: st.pid };
-    },
-    async kill(id, signal, opts) {
-      await runc.kill(id, signal, !!opts?.all);
-    },
-    async delete(id, opts) {
-      await runc.delete(id, !!opts?.force).catch((err: unknown) => {
-        if (!isAlreadyGone(err)) throw err;
-      });
-    },
-    pause: (id) => known(id, runc.pause(id)),
-    resume: (id) => known(id, runc.resume(id)),
-    update: (id, resources) => known(id, runc.update(id, resources)),
-    ps: (id) => known(id, runc.ps(id)),
-    list: () => runc.list(),
-
     exitStatus: (id) => readExitStatus(layout, id),
-    clearExit: (id) => clearExit(layout, id),
-    monitorPid: (id) => monitorPid(layout, id),
-    monitorAlive: (id) => monitorAlive(layout, id),
     waitExit: (id, signal) => waitForExit(layout, id, signal),
-
+    clearExit: (id) => clearExit(layout, id),
+    pid: (id) => monitorPid(layout, id),
+    alive: (id) => monitorAlive(layout, id),
     readLog: (logPath, opts) => readLog(logPath, opts),
     async attach(id, io, stopWhen) {
-      const bundle = io.stdin ? await runc.state(id).then((s) => s?.bundle) : undefined;
+      const terminal = io.tty ? io.terminal : undefined;
+      const bundle = io.stdin || terminal ? await cli.state(id).then((s) => s?.bundle) : undefined;
       const socat = host.tools.socat;
       if (io.stdin && !socat) {
         throw new RuntimeError('cannot attach stdin: socat is not installed', 'install socat (apt-get install socat)');
       }
-      await attachContainer(bundle, socat ?? 'socat', io, stopWhen);
+      // docker attach sends the size at once: the terminal may have been made for another client.
+      const unfollow = terminal && bundle ? followResizes(terminal, (size) => resizeTerminal(bundle, size), true) : () => {};
+      try {
+        await attachContainer(io.stdin ? bundle : undefined, socat ?? 'socat', io, stopWhen);
+      } finally {
+        unfollow();
+      }
     },
-    resize: async (id, rows, columns) => resizeTerminal(await bundleOf(id), rows, columns),
-    exec: async (id, req) => execInContainer(runc, id, await bundleOf(id), req),
+    resize: async (id, size) => resizeTerminal(await bundleOf(cli, id), size),
+  };
+}
 
+function hostCgroups(host: HostFacts): Cgroups {
+  return {
     stats: async (cgroupsPath) => (await openCgroup(cgroupsPath, host.cgroupMode)).stats(),
     oomKilled: async (cgroupsPath) => (await openCgroup(cgroupsPath, host.cgroupMode)).oomKilled(),
-    removeCgroup: async (cgroupsPath) => (await openCgroup(cgroupsPath, host.cgroupMode)).remove(),
+    remove: async (cgroupsPath) => (await openCgroup(cgroupsPath, host.cgroupMode)).remove(),
   };
 }
 

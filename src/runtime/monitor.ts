@@ -15,9 +15,9 @@ import { RuntimeError } from '../errors.js';
 import type { StoreLayout } from '../paths.js';
 import { ensureDir } from '../util/fs.js';
 import { invokeErrorFromText } from './invoke.js';
-import type { Runc } from './runc.js';
+import type { RuncCli } from './runc.js';
 
-export interface CreateRequest {
+export interface MonitorCreateRequest {
   id: string;
   bundle: string;
   logPath: string;
@@ -37,7 +37,7 @@ export function exitFile(layout: StoreLayout, id: string): string {
   return path.join(layout.exits, id);
 }
 
-export function conmonArgs(layout: StoreLayout, runcPath: string, req: CreateRequest): string[] {
+export function conmonArgs(layout: StoreLayout, runcPath: string, req: MonitorCreateRequest): string[] {
   const args = [
     '--api-version', '1',
     '-c', req.id, '-u', req.id, '-n', req.id,
@@ -69,7 +69,7 @@ export function conmonArgs(layout: StoreLayout, runcPath: string, req: CreateReq
  * the sync pipe (_OCI_SYNCPIPE, fd 3: one JSON line `{"data": pid}` or `{"data": -1, "message": ...}`).
  * conmon is spawned directly rather than through util/exec's run() because it needs the extra fd.
  */
-export async function startMonitor(layout: StoreLayout, conmonPath: string, runc: Runc, req: CreateRequest): Promise<number> {
+export async function startMonitor(layout: StoreLayout, conmonPath: string, runc: RuncCli, req: MonitorCreateRequest): Promise<number> {
   await Promise.all([ensureDir(layout.exits), ensureDir(layout.sockets), ensureDir(layout.runc)]);
   await fsp.rm(monitorDir(layout, req.id), { recursive: true, force: true });
   await ensureDir(monitorDir(layout, req.id), 0o700);
@@ -105,7 +105,7 @@ export async function startMonitor(layout: StoreLayout, conmonPath: string, runc
   }
 }
 
-function createError(req: CreateRequest, syncMessage: string, conmonStderr: string): Error {
+function createError(req: MonitorCreateRequest, syncMessage: string, conmonStderr: string): Error {
   const text = runcMessages(syncMessage) || syncMessage || conmonStderr;
   const command = '(container command)';
   const mapped = invokeErrorFromText(text, command);

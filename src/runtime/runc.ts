@@ -5,7 +5,7 @@
  * state checks of kill/delete ("container not running", "process already finished").
  */
 import path from 'node:path';
-import { run, type RunOptions } from '../util/exec.js';
+import { run, type CommandOptions } from '../util/exec.js';
 import { pathExists } from '../util/fs.js';
 
 export type RuncStatus = 'created' | 'running' | 'paused' | 'stopped';
@@ -26,10 +26,10 @@ export function isGoneText(stderr: string): boolean {
 /** For verbs where "not running" is a state error, only an unknown container counts as gone. */
 const unknown = { alreadyGone: (stderr: string) => /container does not exist/.test(stderr) };
 
-export class Runc {
+export class RuncCli {
   constructor(readonly binary: string, readonly root: string, private readonly timeoutMs = 30_000) {}
 
-  exec(args: readonly string[], opts: RunOptions = {}) {
+  exec(args: readonly string[], opts: CommandOptions = {}) {
     return run(this.binary, ['--root', this.root, ...args], { timeout: this.timeoutMs, ...opts });
   }
 

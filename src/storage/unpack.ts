@@ -10,7 +10,7 @@ import { run, type CommandError } from '../util/exec.js';
 import { failpoint } from '../util/failpoint.js';
 import { sniff } from './compression.js';
 import { hasCommand } from './hosttools.js';
-import type { Compression } from './index.js';
+import type { Compression, UnpackOptions } from './index.js';
 import { SplitExtract } from './tarreader.js';
 import { SplitRecorder } from './tarsplit.js';
 import { ancestors, entryPath, isWithin, linkTarget, parseWhiteout, type Whiteout } from './tarpath.js';
@@ -38,29 +38,24 @@ const OPEN_NEW = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | con
 /** mknod runs are rare (devices, whiteouts) but a layer may have hundreds of whiteouts. */
 const MKNOD_PARALLEL = 8;
 
-export interface UnpackOptions {
-  /**
-   * The sha256 of `src` as it arrives, already verified elsewhere (a stored blob, or a blob being
-   * ingested in the same pass: then a promise that settles once `src` has been read). An uncompressed
-   * layer's diffID is that digest, so its bytes are not hashed a second time; a compressed layer's
-   * diffID is still computed here, over the decompressed bytes.
-   */
-  srcDigest?: Digest | PromiseLike<Digest>;
+/**
+ * The store's UnpackOptions as this extractor sees them: the layer store turns `keepSplit` into the folder
+ * that receives the tar-split record.
+ */
+export type UnpackLayerOptions = Pick<UnpackOptions, 'srcDigest' | 'onTarEntry'> & {
   /**
    * The layer folder holding `root` as `diff/`: for an uncompressed tar, record its tar-split there so
    * the blob can be rebuilt instead of kept (content of replaced files is moved beside, not deleted).
    */
   splitDir?: string;
-  /** With `splitDir`: called once the first entry unpacked. */
-  onTarEntry?(): void;
-}
+};
 
 /**
  * Unpacks a layer tar (plain, gzip or zstd) into `root`, an empty folder, in overlay form, hashing the
  * uncompressed bytes on the way to get the diffID. Never writes outside `root`. On failure `root` holds a
  * partial tree that the caller deletes.
  */
-export async function unpackLayer(src: Readable, root: string, opts: UnpackOptions = {}): Promise<Unpacked> {
+export async function unpackLayer(src: Readable, root: string, opts: UnpackLayerOptions = {}): Promise<Unpacked> {
   let compression: Compression;
   let hash: Hash | undefined;
   let recorder: SplitRecorder | undefined;

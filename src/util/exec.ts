@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { RuntimeError } from '../errors.js';
 
-export interface RunOptions {
+export interface CommandOptions {
   /** Milliseconds; every host command has one (STYLE.md, Child processes). */
   timeout?: number;
   input?: string | Uint8Array;
@@ -11,7 +11,7 @@ export interface RunOptions {
   alreadyGone?: (stderr: string, exitCode: number | undefined) => boolean;
 }
 
-export interface RunResult {
+export interface CommandResult {
   stdout: string;
   stderr: string;
 }
@@ -39,7 +39,7 @@ export class CommandError extends RuntimeError {
  * Built on node:child_process rather than execa: execa's import alone costs ~55 ms, a third of the
  * budget of a whole `berth run`, and these calls need nothing it adds.
  */
-export function run(file: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+export function run(file: string, args: readonly string[], opts: CommandOptions = {}): Promise<CommandResult> {
   const command = [file, ...args].join(' ');
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, {

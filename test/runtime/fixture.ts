@@ -44,16 +44,16 @@ export async function makeFixture(): Promise<Fixture> {
     },
     async cleanup() {
       for (const id of ids) {
-        await rt.delete(id, { force: true }).catch(() => {});
+        await rt.runc.delete(id, { force: true }).catch(() => {});
         // The monitor exits by itself once its container is gone; kill it only if it lingers.
-        const pid = await rt.monitorPid(id).catch(() => undefined);
-        for (let i = 0; i < 60 && (await rt.monitorAlive(id)); i++) await new Promise((r) => setTimeout(r, 50));
-        if (pid && (await rt.monitorAlive(id))) {
+        const pid = await rt.monitor.pid(id).catch(() => undefined);
+        for (let i = 0; i < 60 && (await rt.monitor.alive(id)); i++) await new Promise((r) => setTimeout(r, 50));
+        if (pid && (await rt.monitor.alive(id))) {
           try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
         }
-        await rt.removeCgroup(`/berthtest/${id}`).catch(() => {});
+        await rt.cgroups.remove(`/berthtest/${id}`).catch(() => {});
       }
-      await rt.removeCgroup('/berthtest').catch(() => {});
+      await rt.cgroups.remove('/berthtest').catch(() => {});
       await fsp.rm(dir, { recursive: true, force: true });
     },
   };

@@ -68,7 +68,7 @@ const start = defineCommand({
     if (!o.attach && !o.interactive) return forEachRef(ctx, refs, (ref) => c.start(ref));
     if (refs.length > 1) throw new UsageError('you cannot start and attach multiple containers at once', 1);
     const ref = refs[0]!;
-    await c.start(ref);
+    await c.start(ref, { terminal: ctx.terminal });
     return attachOrReplay(ctx, c, ref, attachedIo(ctx, o.interactive));
   },
 });
@@ -390,7 +390,7 @@ export async function printInspect(ctx: Context, refs: readonly string[], get: (
 }
 
 function attachedIo(ctx: Context, withStdin: boolean): StdioStreams {
-  return { stdin: withStdin ? ctx.stdin : undefined, stdout: ctx.stdout, stderr: ctx.stderr };
+  return { stdin: withStdin ? ctx.stdin : undefined, stdout: ctx.stdout, stderr: ctx.stderr, terminal: ctx.terminal };
 }
 
 function rawTty(ctx: Context, wanted: boolean): () => void {

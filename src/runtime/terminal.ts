@@ -1,0 +1,39 @@
+/**
+ * Following the client's terminal size (docker's resize): each change is applied once the previous one
+ * is done, and changes that come meanwhile fold into one, read when it is applied.
+ */
+import type { ClientTerminal, TerminalSize } from '../types.js';
+
+/**
+ * Calls `apply` with the terminal's size after each resize (and at once with `now`) until the returned
+ * function is called. A failed resize is dropped, as docker drops it: the process may just have ended.
+ */
+export function followResizes(terminal: ClientTerminal, apply: (size: TerminalSize) => Promise<void>, now = false): () => void {
+  let busy = false;
+  let pending = false;
+  let stopped = false;
+  const kick = (): void => {
+    if (stopped) return;
+    if (busy) {
+      pending = true;
+      return;
+    }
+    busy = true;
+    const size = terminal.size();
+    // A client that cannot tell its size (0 × 0) leaves the terminal as it is.
+    const done = size.rows > 0 && size.columns > 0 ? apply(size).catch(() => {}) : Promise.resolve();
+    void done.then(() => {
+      busy = false;
+      if (pending) {
+        pending = false;
+        kick();
+      }
+    });
+  };
+  const off = terminal.onResize(kick);
+  if (now) kick();
+  return () => {
+    stopped = true;
+    off();
+  };
+}
