@@ -20,7 +20,7 @@ export type BundlePort = Pick<typeof bundle, 'buildSpec' | 'writeBundle' | 'read
 export type RuntimePort = Pick<Runtime, 'create' | 'start' | 'state' | 'kill' | 'delete' | 'pause' | 'resume' | 'update'
   | 'ps' | 'list' | 'exitStatus' | 'clearExit' | 'waitExit' | 'readLog' | 'attach' | 'exec' | 'stats' | 'removeCgroup'>;
 
-export type NetworkPort = Pick<NetworkManager, 'attach' | 'detach' | 'reconcile' | 'connect' | 'disconnect'>;
+export type NetworkPort = Pick<NetworkManager, 'attach' | 'detach' | 'reconcile' | 'repair' | 'connect' | 'disconnect'>;
 
 export interface ContainerDeps {
   host: HostFacts;
