@@ -99,7 +99,9 @@ export async function findLeaks(root: string, runroot: string, opts: LeakCheckOp
   // ---- lock files (a live holder of a removed object's lock may be a monitor's exit command finishing
   // up: it gets time below; a dead holder never comes back)
   const lockLeaks = (alive: boolean) => list(layout.locks).flatMap((f) => {
-    const holderLives = holderAlive(read(path.join(layout.locks, f)));
+    const text = read(path.join(layout.locks, f));
+    // Empty: a taker between open and write; counted as alive until the wait below is over.
+    const holderLives = !text.trim() || holderAlive(text);
     if (holderLives !== alive) return [];
     if (f.endsWith('.break')) return [`lock guard ${f}`];
     const m = /^(ctr|net|ipam|snapshot)-(.+)\.lock$/.exec(f);
@@ -160,7 +162,8 @@ export async function findLeaks(root: string, runroot: string, opts: LeakCheckOp
   });
   const transient = () => [...vethLeaks(), ...monitors(), ...lockLeaks(true)];
   let left = transient();
-  for (let i = 0; i < 100 && left.length; i++) {
+  // Up to 15 s: the exit command is a node process, slow to start on a busy machine.
+  for (let i = 0; i < 300 && left.length; i++) {
     await new Promise((r) => setTimeout(r, 50));
     left = transient();
   }
