@@ -8,8 +8,8 @@ import { BadStateError, InvalidArgumentError, NotFoundError, isAlreadyGone, runT
 import { newContainerId, shortId, type ContainerId } from '../ids.js';
 import type { CreateRequest, ResourceRequest } from '../options.js';
 import { STORE_MODES, type StoreLayout } from '../paths.js';
-import { readJson, writeFileAtomic } from '../util/fs.js';
-import { acquireLock, processStartTime, withLock } from '../util/lock.js';
+import { readJson, readdirIfExists, removeStaleTemps, writeFileAtomic } from '../util/fs.js';
+import { acquireLock, isStaleLock, processStartTime, withLock } from '../util/lock.js';
 import { EventLog } from '../events.js';
 import { inspectView, summaryView } from './views.js';
 import { generateName } from './names.js';
@@ -20,6 +20,7 @@ import { Observer } from './observe.js';
 import { matchesFilters, parseFilters } from './filters.js';
 import { normalizeSignal, parseRestartPolicy, restartDelay, shouldRestart } from './status.js';
 import { stripUndefined } from '../util/object.js';
+import { failpoint } from '../util/failpoint.js';
 
 const LIVE: ReadonlySet<string> = new Set(['running', 'paused', 'restarting', 'stopping']);
 const DEFAULT_IMAGE = /^(localhost\/)?busybox(:latest)?$/;
@@ -76,6 +77,7 @@ export class ContainerManager {
         await this.records.reserveName(name, id);
         await writeImageConfig(this.layout, id, imageConfig);
         const snap = await this.deps.snapshots.prepare(id, { image: image.id, layers: image.layers });
+        failpoint('container.create.after-snapshot');
         // Build the spec now so that every bad flag fails at create, as with docker.
         const built = await this.specs.build(rec, snap.mountpoint, imageConfig, undefined);
         warnings = built.warnings;
@@ -399,13 +401,16 @@ export class ContainerManager {
   /** Undoes everything a container owns. "Already gone" is success, so it also finishes a crashed remove. */
   private async destroy(rec: ContainerRecord): Promise<void> {
     await runTeardown([
-      () => this.deps.runtime.runc.delete(rec.id, { force: true }),
+      // The failpoint is rm's (its main caller); a create undone here or a repair is never armed.
+      () => this.deps.runtime.runc.delete(rec.id, { force: true }).then(() => failpoint('container.rm.after-runc-delete')),
       () => this.deps.network.detach(rec.id),
       () => this.deps.snapshots.remove(rec.id),
       () => this.deps.runtime.cgroups.remove(`/berth/${rec.id}`),
       () => this.deps.runtime.monitor.clearExit(rec.id),
-      () => this.records.removeDir(rec.id),
+      // The name before the record: a kill between the two leaves a record that repair removes again,
+      // never a name held by a container that no record shows.
       () => this.records.releaseName(rec.name, rec.id),
+      () => this.records.removeDir(rec.id),
     ]);
   }
 
@@ -643,6 +648,8 @@ export class ContainerManager {
    */
   async repairInterrupted(): Promise<string[]> {
     const repaired: string[] = [];
+    const stale = await this.staleLocks();
+    await this.records.sweepRemovals();
     for (const rec of await this.records.all()) {
       if (rec.state === 'restarting' && !tagAlive(rec.restarter)) {
         // The process waiting out the back-off died (reboot, kill): the restart will not happen.
@@ -663,10 +670,12 @@ export class ContainerManager {
         repaired.push(rec.id);
         continue;
       }
-      if (!rec.phase) continue;
+      if (!rec.phase && !stale.has(rec.id)) continue;
       const lock = await acquireLock(containerPaths(this.layout, rec.id).lock, 0).catch(() => undefined);
       if (!lock) continue;
       try {
+        // A command killed under this lock may have been writing a file of the container.
+        if (stale.has(rec.id)) await removeStaleTemps(containerPaths(this.layout, rec.id).dir);
         const cur = await this.records.load(rec.id);
         if (!cur?.phase) continue;
         if (cur.phase === 'creating' || cur.phase === 'removing') {
@@ -697,6 +706,37 @@ export class ContainerManager {
       }
     }
     return repaired;
+  }
+
+  /**
+   * Ids of containers whose lock a killed command left behind: the evidence that something may need
+   * finishing, found with one readdir. The locks of containers that are gone are removed here (no later
+   * taker would ever find them), with stranded names and record-less folders; the others are taken by
+   * repair.
+   */
+  private async staleLocks(): Promise<Set<string>> {
+    const stale = new Set<string>();
+    for (const f of await readdirIfExists(this.layout.locks)) {
+      const id = /^ctr-([0-9a-f]{64})\.lock$/.exec(f)?.[1];
+      if (id && (await isStaleLock(path.join(this.layout.locks, f)))) stale.add(id);
+    }
+    if (!stale.size) return stale;
+    // The network layer works under the container's lock too: its locks may be stale as well.
+    await this.deps.network.repair();
+    await this.records.sweepNames();
+    for (const id of stale) {
+      if (await this.records.load(id)) continue;
+      stale.delete(id);
+      // A create killed while writing its first record leaves a folder with no record in it.
+      const lock = await acquireLock(containerPaths(this.layout, id).lock, 0).catch(() => undefined);
+      if (!lock) continue;
+      try {
+        if (!(await this.records.load(id))) await this.records.removeDir(id);
+      } finally {
+        await lock.release();
+      }
+    }
+    return stale;
   }
 
   /**

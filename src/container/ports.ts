@@ -23,7 +23,7 @@ export interface RuntimePort {
   cgroups: Pick<Cgroups, 'stats' | 'remove'>;
 }
 
-export type NetworkPort = Pick<NetworkManager, 'validateRequest' | 'attach' | 'detach' | 'reconcile' | 'connect' | 'disconnect'>;
+export type NetworkPort = Pick<NetworkManager, 'validateRequest' | 'attach' | 'detach' | 'reconcile' | 'repair' | 'connect' | 'disconnect'>;
 
 export interface ContainerDeps {
   host: HostFacts;

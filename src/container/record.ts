@@ -7,6 +7,7 @@ import type { CreateRequest } from '../options.js';
 import type { ImageConfig, SandboxEndpointStatus } from './ports.js';
 import { STORE_MODES, type StoreLayout } from '../paths.js';
 import { ensureDir, readJsonIfExists, readdirIfExists, writeJsonAtomic } from '../util/fs.js';
+import { failpoint } from '../util/failpoint.js';
 
 export interface RestartPolicy {
   name: 'no' | 'on-failure' | 'always' | 'unless-stopped';
@@ -145,18 +146,24 @@ export class RecordStore {
       // Records are written before names are reserved, so a name whose holder has no record was left by a
       // create or remove that crashed: it is free again.
       if (holder && !(await this.load(holder))) {
-        // Rename, not delete: only one of several processes finding the same stale name can move it away,
-        // so a name freshly taken by another process is never deleted by mistake.
-        const moved = `${file}.stale-${id}`;
-        if (await fsp.rename(file, moved).then(() => true, () => false)) {
-          const movedHolder = (await fsp.readFile(moved, 'utf8').catch(() => '')).trim();
-          if (movedHolder !== holder) await fsp.link(moved, file).catch(() => {}); // not the stale one: put it back unless retaken
-          await fsp.rm(moved, { force: true });
-        }
+        await this.dropStaleName(file, holder, id);
         return this.reserveName(name, id);
       }
       throw new AlreadyExistsError('container', name,
         `the container name "/${name}" is already in use by container "${holder}": remove or rename that container to reuse the name`);
+    }
+  }
+
+  /**
+   * Rename, not delete: only one of several processes finding the same stale name can move it away,
+   * so a name freshly taken by another process is never deleted by mistake.
+   */
+  private async dropStaleName(file: string, holder: string, tag: string): Promise<void> {
+    const moved = `${file}.stale-${tag}`;
+    if (await fsp.rename(file, moved).then(() => true, () => false)) {
+      const movedHolder = (await fsp.readFile(moved, 'utf8').catch(() => '')).trim();
+      if (movedHolder !== holder) await fsp.link(moved, file).catch(() => {}); // not the stale one: put it back unless retaken
+      await fsp.rm(moved, { force: true });
     }
   }
 
@@ -172,8 +179,41 @@ export class RecordStore {
     return id || undefined;
   }
 
+  /**
+   * The folder goes in one rename, then is deleted: a kill while deleting leaves a `.tmp-` folder that
+   * `sweep` clears, never a folder that lost its record but kept the rest.
+   */
   async removeDir(id: string): Promise<void> {
-    await fsp.rm(containerPaths(this.layout, id).dir, { recursive: true, force: true });
+    const trash = path.join(this.layout.containers, `.tmp-rm-${id}`);
+    await fsp.rename(containerPaths(this.layout, id).dir, trash).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
+    failpoint('container.rm.mid-folder');
+    await fsp.rm(trash, { recursive: true, force: true });
+  }
+
+  /**
+   * Folders of removals killed half-way (`removeDir`). Swept by every repair, not only when a stale lock
+   * shows a kill: the process that breaks the dead remover's lock next (often the monitor's exit command)
+   * takes that evidence away.
+   */
+  async sweepRemovals(): Promise<void> {
+    for (const entry of await readdirIfExists(this.layout.containers)) {
+      if (entry.startsWith('.tmp-rm-')) await fsp.rm(path.join(this.layout.containers, entry), { recursive: true, force: true });
+    }
+  }
+
+  /** Names whose container is gone (a create or remove killed around `reserveName`/`releaseName`). */
+  async sweepNames(): Promise<void> {
+    for (const name of await readdirIfExists(this.namesDir)) {
+      const file = path.join(this.namesDir, name);
+      if (name.includes('.stale-')) {
+        await fsp.rm(file, { force: true });
+        continue;
+      }
+      const holder = (await fsp.readFile(file, 'utf8').catch(() => '')).trim();
+      if (holder && !(await this.load(holder))) await this.dropStaleName(file, holder, `sweep-${process.pid}`);
+    }
   }
 }
 

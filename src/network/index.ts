@@ -42,6 +42,11 @@ export interface NetworkManager {
   detach(ctrId: string): Promise<void>;
   /** Cleans every sandbox, netns, address, port and rule of containers not in the set; returns what it cleaned. */
   reconcile(liveContainerIds: ReadonlySet<string>): Promise<string[]>;
+  /**
+   * Finishes what a command killed inside this layer left under its locks (a firewall rewrite is done
+   * again from the records); nothing to do, and one readdir, when no lock has a dead holder.
+   */
+  repair(): Promise<void>;
   /** Where the container's netns file is (or would be). */
   netnsPathOf(ctrId: string): string;
   /** The status of a running container's sandbox, or undefined. */

@@ -1,7 +1,7 @@
 import { promises as fsp, constants } from 'node:fs';
 import path from 'node:path';
 import { BadStateError, InvalidArgumentError } from '../errors.js';
-import { ensureDir, readdirIfExists, writeFileAtomic } from '../util/fs.js';
+import { ensureDir, readdirIfExists } from '../util/fs.js';
 import { assignableRange, formatIpv4, parseCidr, parseIpv4 } from './cidr.js';
 import { assignableRange6, formatIpv6, parseCidr6, parseIpv6 } from './cidr6.js';
 import { withFileLock } from './mutex.js';
@@ -91,7 +91,9 @@ export class AddressPool {
       const lastText = await fsp.readFile(path.join(this.dir, f.lastFile), 'utf8').catch(() => '');
       for (const ip of candidates(this.pool, this.gateway, f.parse(lastText.trim()))) {
         if (await this.tryReserve(owner, ip)) {
-          await writeFileAtomic(path.join(this.dir, f.lastFile), f.format(ip));
+          // A hint, not a record: written in place, since a torn write only parses as "no hint" and a
+          // temp file left by a kill here would have no owner to clear it.
+          await fsp.writeFile(path.join(this.dir, f.lastFile), f.format(ip));
           return f.format(ip);
         }
       }

@@ -1,12 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
+import path from 'node:path';
 import type { NetworkCreateRequest, NetworkSummary } from '../types.js';
 import type { NetworkRequest } from '../options.js';
 import { AlreadyExistsError, BadStateError, InvalidArgumentError, NotFoundError, runTeardown } from '../errors.js';
 import { NAME_PATTERN, newNetworkId, shortId } from '../ids.js';
 import type { StoreLayout } from '../paths.js';
 import { failpoint } from '../util/failpoint.js';
-import { ensureDir, readdirIfExists } from '../util/fs.js';
+import { ensureDir, readdirIfExists, removeDeadTemps } from '../util/fs.js';
 import { assignableRange, formatIpv4, parseCidr } from './cidr.js';
 import { parseCidr6 } from './cidr6.js';
 import { NameServer } from './dns.js';
@@ -20,6 +21,7 @@ import { HostPorts } from './hostports.js';
 import { hostNetnsPath, hostRoutes, hostRoutes6, ipBatch, ipv6DisabledInNewNetns, isMountPoint, removeNetns, type Side } from './hostnet.js';
 import { AddressPool, releaseOrphans } from './ipam.js';
 import { coalesced, withFileLock } from './mutex.js';
+import { isStaleLock } from '../util/lock.js';
 import { portRequests } from './portspec.js';
 import { readHostFiles, sandboxStatus, type HostFiles } from './status.js';
 import { NetStore } from './store.js';
@@ -279,6 +281,7 @@ export class Manager {
   private readonly applyFirewall = coalesced(() => withFileLock(this.store.locks.firewall(this.prefix), async () => {
     const [nets, sbs] = await Promise.all([this.store.listNetworks(), this.store.listSandboxes()]);
     const rules = this.firewallRules(nets, sbs.filter((s) => !s.removing));
+    failpoint('network.firewall.mid-rewrite');
     const force = this.forceJumpCheck;
     await Promise.all([this.applyFamily(4, rules, force), this.applyFamily(6, this.firewallRules6(nets), force)]);
     this.forceJumpCheck = false;
@@ -458,6 +461,7 @@ export class Manager {
       Object.assign(ep, await driver.join(net, ep, builder));
     }
     await builder.flush();
+    failpoint('container.run.after-veth');
     for (const ep of sb.endpoints) delete ep.incomplete;
     delete sb.incomplete;
     await this.store.writeSandbox(sb);
@@ -556,6 +560,26 @@ export class Manager {
       ...nets.map((n) => async () => { await releaseOrphans(this.store.ipamDir(n.id), (o) => o !== ctrId); }),
       async () => { await this.ports.releaseWhere((o) => o !== ctrId); },
     ]);
+  }
+
+  async repair(): Promise<void> {
+    // A sandbox record torn by a kill mid-write leaves its temp file; only dead writers' are removed.
+    await removeDeadTemps(this.store.sandboxDir);
+    const firewall = this.store.locks.firewall(this.prefix);
+    for (const f of await readdirIfExists(this.store.layout.locks)) {
+      const file = path.join(this.store.layout.locks, f);
+      if (file === firewall) {
+        if (!(await isStaleLock(file))) continue;
+        // A restore is atomic per table, but a killed rewrite may have done one table or one family:
+        // do it again, jumps included.
+        this.forceJumpCheck = true;
+        await this.applyFirewall();
+      } else if ((f.startsWith('ipam-') || f === path.basename(this.store.locks.ports())) && (await isStaleLock(file))) {
+        // Each address and port file is written whole, and a partial reservation is its owner's to
+        // release: nothing to finish, only the lock to clear, which taking it does.
+        await withFileLock(file, async () => {});
+      }
+    }
   }
 
   async reconcile(liveContainerIds: ReadonlySet<string>): Promise<string[]> {

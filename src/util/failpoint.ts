@@ -13,6 +13,8 @@ export const FAILPOINTS = [
   'container.create.after-snapshot',
   'container.run.after-veth',
   'container.rm.after-runc-delete',
+  'container.rm.mid-folder',
+  'network.firewall.mid-rewrite',
   'network.create.mid',
   'network.rm.mid',
 ] as const;

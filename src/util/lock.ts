@@ -57,6 +57,13 @@ export async function withLock<T>(file: string, fn: () => Promise<T>, timeoutMs?
   }
 }
 
+/** Whether the lock file's holder is dead: a command killed while holding it. */
+export async function isStaleLock(file: string): Promise<boolean> {
+  const holder = await readHolder(file);
+  if (holder !== undefined) return !holderAlive(holder);
+  return (await emptyFor(file)) > EMPTY_LOCK_GRACE_MS;
+}
+
 const EMPTY_LOCK_GRACE_MS = 3_000;
 
 async function emptyFor(file: string): Promise<number> {

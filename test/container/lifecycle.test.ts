@@ -3,13 +3,17 @@ import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BadStateError, CannotInvokeError, CommandNotFoundError, InvalidArgumentError, NotFoundError, AlreadyExistsError } from '../../src/api/index.js';
 import { sink, testEngine, type TestEngine } from '../helpers/engine.js';
+import { findLeaks } from '../helpers/leaks.js';
 
 let t: TestEngine;
 beforeAll(async () => {
   t = await testEngine();
   await t.engine.images.ensureDefault();
 });
-afterAll(async () => t?.cleanup());
+afterAll(async () => {
+  await t?.cleanup();
+  if (t) expect(await findLeaks(t.root, t.runroot, { final: true })).toEqual([]);
+});
 
 const none = { networks: ['none'] };
 

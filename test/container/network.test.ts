@@ -4,6 +4,7 @@ import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hostNames } from '../../src/paths.js';
 import { sink, testEngine, type TestEngine } from '../helpers/engine.js';
+import { findLeaks } from '../helpers/leaks.js';
 
 let t: TestEngine;
 const slot = 3000 + (process.pid % 500);
@@ -15,7 +16,10 @@ beforeAll(async () => {
   await t.engine.networks.create({ name: 'appnet', subnets: [net(0)] });
   await t.engine.networks.create({ name: 'othernet', subnets: [net(1)] });
 });
-afterAll(async () => t?.cleanup());
+afterAll(async () => {
+  await t?.cleanup();
+  if (t) expect(await findLeaks(t.root, t.runroot, { final: true })).toEqual([]);
+});
 
 async function sh(cmd: string, extra: Record<string, unknown> = {}) {
   const out = sink();
