@@ -1,5 +1,6 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
+import { tempOwner } from '../util/fs.js';
 import { processStartTime } from '../util/lock.js';
 
 /**
@@ -29,7 +30,9 @@ export async function isFlagged(dir: string): Promise<boolean> {
  * and it has stayed unflagged past the grace period.
  */
 export async function isAbandoned(dir: string, expectFlag: boolean): Promise<boolean> {
-  const owner = await ownerOf(dir);
+  // A folder named by its owner (ownedTempName) needs no flag to be judged: a maker killed before or while
+  // writing the flag leaves none, or an empty one.
+  const owner = (await ownerOf(dir)) || tempOwner(path.basename(dir));
   // An empty flag is one being written right now.
   if (!owner) {
     if (!expectFlag) return false;

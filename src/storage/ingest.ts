@@ -22,6 +22,9 @@ export async function ingestLayer(
   opts: { beforeCommit?(diffId: Digest): Promise<void> } = {},
 ): Promise<IngestedLayer> {
   const feed = new PassThrough({ highWaterMark: FEED_BUFFER });
+  // The unpack's pipeline sees the feed's errors while it reads; once it has stopped (an abort reached it
+  // first), a destroy with an error must not become an unhandled 'error' event that kills the process.
+  feed.on('error', () => {});
   let unpacking = true;
   // Settles once the blob passed its checks, before it is kept: the layer may commit then, and only a
   // committed layer can stand in for the blob's bytes.

@@ -3,7 +3,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { CorruptError, NotFoundError } from '../errors.js';
 import { digestHex, isDigest, type Digest } from '../ids.js';
-import { ensureDir, pathExists, readdirIfExists, readJsonIfExists } from '../util/fs.js';
+import { ensureDir, ownedTempName, pathExists, readdirIfExists, readJsonIfExists } from '../util/fs.js';
 import { clearIncomplete, flagIncomplete, isAbandoned, isFlagged } from './incomplete.js';
 import type { LayerInfo, LayerStore } from './index.js';
 import { rebuildBlob, SPLIT_FILE, STASH_DIR } from './tarsplit.js';
@@ -37,7 +37,8 @@ export function openLayerStore(root: string): LayerStore {
         return get(expected);
       }
       await ensureDir(root);
-      const tmp = await fsp.mkdtemp(path.join(root, '.tmp-'));
+      const tmp = path.join(root, ownedTempName('.tmp-layer'));
+      await fsp.mkdir(tmp, 0o700);
       try {
         await flagIncomplete(tmp);
         await fsp.mkdir(path.join(tmp, 'diff'), 0o755);

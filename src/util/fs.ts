@@ -92,11 +92,17 @@ export function ownedTempName(prefix: string): string {
   return `${prefix}.${ownerTag().replace(' ', '.')}.${randomBytes(6).toString('hex')}`;
 }
 
+/** The owner tag ("pid starttime") an `ownedTempName` carries, or undefined for any other name. */
+export function tempOwner(name: string): string | undefined {
+  const owner = /\.(\d+)\.(\d+)\.[0-9a-f]{12}$/.exec(name);
+  return owner ? `${owner[1]} ${owner[2]}` : undefined;
+}
+
 /** Removes `.tmp-*` entries of `dir` whose owner has exited. Unowned (older) names are left to prune. */
 export async function removeDeadTemps(dir: string): Promise<void> {
   for (const name of await readdirIfExists(dir)) {
     if (!name.startsWith('.tmp-')) continue;
-    const owner = /\.(\d+)\.(\d+)\.[0-9a-f]{12}$/.exec(name);
-    if (owner && ownerGone(`${owner[1]} ${owner[2]}`)) await fsp.rm(path.join(dir, name), { recursive: true, force: true });
+    const owner = tempOwner(name);
+    if (owner && ownerGone(owner)) await fsp.rm(path.join(dir, name), { recursive: true, force: true });
   }
 }

@@ -143,8 +143,12 @@ describe('a command killed at a failpoint, then one later command', () => {
   });
 
   it('run killed while rewriting the firewall for a new bridge: its lock goes with the next command', async () => {
-    // A network's bridge and rules are made at its first attach, under the firewall lock.
+    // `network create` makes the bridge; a run remakes one that is gone (after a reboot), and rewrites
+    // the firewall for it under the firewall lock.
     await ok(['network', 'create', 'fwnet']);
+    const netId = (await ok(['network', 'inspect', '--format', '{{.Id}}', 'fwnet'])).trim();
+    const rec = JSON.parse(readFileSync(path.join(t.root, 'networks', `${netId}.json`), 'utf8')) as { driverOptions: { bridge: string } };
+    execFileSync('ip', ['link', 'del', rec.driverOptions.bridge]);
     const before = await listings();
     const ps = await ok(PS);
     const id = await killAt('network.firewall.mid-rewrite', ['run', '-d', '--name', 'n1', '--network', 'fwnet', 'busybox', 'sleep', '300']);
