@@ -14,6 +14,7 @@ import { InvalidArgumentError } from '../errors.js';
 import { loadConfig, parseConfig } from '../config/index.js';
 import { stripUndefined } from '../util/object.js';
 import { openStore } from '../store.js';
+import { staleLocks } from '../util/lock.js';
 
 /**
  * Runs the monitor's exit command unless the attached `berth run` named in $1 is alive: that process does
@@ -64,12 +65,24 @@ export class Engine implements EngineApi {
     // Every call first waits for the store to be open (an older one tightened); until the root exists,
     // every call tries again.
     let opened: Promise<void> | undefined;
-    const ready = () => (opened ??= openStore(layout).then((done) => {
+    const ready = () => (opened ??= openStore(layout).then(async (done) => {
       if (!done) opened = undefined;
+      else await repairAfterKills();
     }, (err: unknown) => {
       opened = undefined;
       throw err;
     }));
+    // "A command killed at any point leaves a store that the next command repairs": every command looks
+    // for the traces of a killed one (lock files whose holders are dead: one readdir; temp files and
+    // leases of the image store: a few) and has the layer that owns them finish or undo the work.
+    const repairAfterKills = async () => {
+      await imageStore.repair();
+      const stale = await staleLocks(layout.locks);
+      if (!stale.length) return;
+      await network.repair();
+      if (stale.some((n) => n.startsWith('snapshot-'))) await storage.snapshots.repair();
+      if (stale.some((n) => n.startsWith('ctr-'))) await (await newManager()).repairInterrupted();
+    };
     const storage = openStorage(layout);
     // Containers need the host's facts (tool paths, cgroup mode), probed once, on first use.
     let manager: Promise<ContainerManager> | undefined;
@@ -83,7 +96,8 @@ export class Engine implements EngineApi {
     const bin = berthBin();
     // The exit hook is another process: it must read the same configuration as this engine.
     const configArgs = () => configFileArgs(opts.config, layout);
-    const containers = () => (manager ??= ready().then(() => probeHost()).then((host) => new ContainerManager(layout, {
+    const containers = () => ready().then(newManager);
+    const newManager = () => (manager ??= probeHost().then((host) => new ContainerManager(layout, {
       host,
       images: imageStore,
       snapshots: storage.snapshots,

@@ -30,6 +30,8 @@ export interface ImageRecord {
 }
 
 export interface ImageStore extends ImagesApi {
+  /** Removes what a killed command left (temp files, leases, a lock); cheap when there is nothing. Once per store object. */
+  repair(): Promise<void>;
   /**
    * Finds an image by `name[:tag]` (a name without a registry is tried as `localhost/NAME` first),
    * `name@sha256:…` (manifest digest), or a full or unique short image ID, with or without `sha256:`.

@@ -43,6 +43,10 @@ export class DefaultImageStore implements ImageStore {
    * folders of dead processes, their leases' objects, a lock they held), so that no interrupted load
    * costs disk until a prune. Cheap when there is nothing: a few readdirs.
    */
+  repair(): Promise<void> {
+    return this.reclaim();
+  }
+
   private reclaim(): Promise<void> {
     this.reclaimed ??= (async () => {
       await this.storage.reclaim();

@@ -566,9 +566,12 @@ export class Manager {
     // A sandbox record torn by a kill mid-write leaves its temp file; only dead writers' are removed.
     await removeDeadTemps(this.store.sandboxDir);
     const firewall = this.store.locks.firewall(this.prefix);
+    let networksToo = false;
     for (const f of await readdirIfExists(this.store.layout.locks)) {
       const file = path.join(this.store.layout.locks, f);
-      if (file === firewall) {
+      if ((file === this.store.locks.networks() || f.startsWith('net-')) && (await isStaleLock(file))) {
+        networksToo = true;
+      } else if (file === firewall) {
         if (!(await isStaleLock(file))) continue;
         // A restore is atomic per table, but a killed rewrite may have done one table or one family:
         // do it again, jumps included.
@@ -580,6 +583,8 @@ export class Manager {
         await withFileLock(file, async () => {});
       }
     }
+    // A killed `network create` or `rm`: listing the networks finishes or undoes it (under the networks lock).
+    if (networksToo) await this.networks();
   }
 
   async reconcile(liveContainerIds: ReadonlySet<string>): Promise<string[]> {

@@ -57,6 +57,13 @@ export async function withLock<T>(file: string, fn: () => Promise<T>, timeoutMs?
   }
 }
 
+/** Names of the lock files in `dir` whose holders are dead: the traces of killed commands (one readdir). */
+export async function staleLocks(dir: string): Promise<string[]> {
+  const names = (await fsp.readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith('.lock'));
+  const stale = await Promise.all(names.map((n) => isStaleLock(path.join(dir, n))));
+  return names.filter((_, i) => stale[i]);
+}
+
 /** Whether the lock file's holder is dead: a command killed while holding it. */
 export async function isStaleLock(file: string): Promise<boolean> {
   const holder = await readHolder(file);

@@ -203,3 +203,28 @@ describe('a command killed at a failpoint, then one later command', () => {
     expect(await findLeaks(t.root, t.runroot, { known: seen })).toEqual([]);
   });
 });
+
+describe('the one later command need not be about containers', () => {
+  // Every command looks for the traces of a killed one (src/api/engine.ts repairAfterKills).
+  it.each([
+    ['container.create.after-snapshot', ['create', '--name', 'k1', 'busybox', 'true'], ['images']],
+    ['container.run.after-veth', ['run', '-d', '--name', 'k2', '-p', `127.0.0.1:${PORT + 1}:80`, 'busybox', 'httpd', '-f', '-p', '80'], ['network', 'ls']],
+    ['container.rm.mid-folder', 'rm', ['images']],
+  ] as const)('killed at %s, then an unrelated command leaves nothing', async (point, args, later) => {
+    let id: string;
+    if (args === 'rm') {
+      const made = (await ok(['create', '--name', 'k3', 'busybox', 'true'])).trim();
+      seen.add(made);
+      await killAt(point, ['rm', 'k3']);
+      id = made;
+    } else {
+      id = await killAt(point, [...args]);
+    }
+    await ok([...later]);
+    expect(await findLeaks(t.root, t.runroot, { known: seen })).toEqual([]);
+    // What is left is what Docker would show: a Created container after a killed run, nothing otherwise.
+    const left = (await ok(PS)).split('\n').filter((l) => l.includes(id));
+    for (const l of left) await ok(['rm', '-f', l.split(' ')[0]!]);
+    expect(left.length).toBe(point === 'container.run.after-veth' ? 1 : 0);
+  });
+});
