@@ -94,8 +94,8 @@ export interface ImagesApi {
 
 // ---------------------------------------------------------------- containers
 
-/** Podman's state set, mapped to Docker's words in `status`. */
-export type ContainerState = 'configured' | 'created' | 'running' | 'paused' | 'restarting' | 'stopping' | 'exited' | 'removing' | 'dead';
+/** Docker's State.Status words (the container layer's own states, src/container/state.ts, map onto these). */
+export type ContainerState = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited';
 
 export interface PortBinding {
   hostIp: string;

@@ -14,6 +14,7 @@ import { InvalidArgumentError } from '../errors.js';
 import { loadConfig, parseConfig } from '../config/index.js';
 import { stripUndefined } from '../util/object.js';
 import { openStore } from '../store.js';
+import { inspectView, summaryView } from './containers.js';
 import { staleLocks } from '../util/lock.js';
 
 /**
@@ -152,8 +153,8 @@ function containersApi(manager: () => Promise<ContainerManager>): ContainersApi 
     kill: async (ref, sig) => (await manager()).kill(ref, sig),
     restart: async (ref, opts) => (await manager()).restart(ref, opts),
     remove: async (ref, opts) => (await manager()).remove(ref, opts),
-    list: async (opts) => (await manager()).list(opts),
-    inspect: async (ref) => (await manager()).inspect(ref),
+    list: async (opts) => (await (await manager()).list(opts)).map(summaryView),
+    inspect: async (ref) => inspectView(await (await manager()).inspect(ref)),
     logs: (ref, opts) => ({
       async *[Symbol.asyncIterator]() {
         yield* (await manager()).logs(ref, opts);

@@ -69,6 +69,8 @@ export function finishSpec(plan: SpecPlan, start: StartInput): Spec {
   const resolved = resolveUser(plan.user || undefined, start.userDb);
   const proc = spec.process!;
   proc.user = { uid: resolved.uid, gid: resolved.gid, additionalGids: resolved.additionalGids };
+  const planned = new Set(proc.env!.map(envKey));
+  proc.env!.push(...(start.extraEnv ?? []).filter((e) => !planned.has(envKey(e))));
   // HOME last, from the user's passwd entry, unless the image or the user set it (dockerd's order).
   if (!proc.env!.some((e) => envKey(e) === 'HOME')) proc.env!.push(`HOME=${resolved.home}`);
   const base = [...plan.mounts.system, ...fileMounts(start.files), ...(plan.mounts.init ? [plan.mounts.init] : [])];

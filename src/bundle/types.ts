@@ -74,6 +74,8 @@ export interface StartInput {
   files: { hostname?: string; hosts?: string; resolvConf?: string };
   /** Every device node of the host (host-io.ts listHostDevices), given to --privileged containers as Docker does. */
   hostDevices?: Record<string, DeviceInfo>;
+  /** Variables known only at start (Docker's link variables); the planned env wins over them. */
+  extraEnv?: string[];
 }
 
 /**

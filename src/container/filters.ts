@@ -1,5 +1,6 @@
 import { InvalidArgumentError } from '../errors.js';
-import type { ContainerRecord } from './record.js';
+import { ZERO_TIME, type ContainerRecord } from './record.js';
+import { dockerStatus } from './state.js';
 
 /** `ps --filter KEY=VALUE`: values of one key are alternatives, different keys must all match (docker). */
 export function parseFilters(list: string[]): Map<string, string[]> {
@@ -20,13 +21,13 @@ export function matchesFilters(r: ContainerRecord, filters: Map<string, string[]
       switch (k) {
         case 'id': return r.id.startsWith(v);
         case 'name': return r.name.includes(v);
-        case 'status': return (r.state === 'configured' ? 'created' : r.state) === v;
+        case 'status': return dockerStatus(r.state, r.startedAt !== ZERO_TIME) === v;
         case 'exited': return r.state === 'exited' && String(r.exitCode) === v;
-        case 'ancestor': return r.image === v || r.imageId === v || r.imageId.replace('sha256:', '').startsWith(v);
-        case 'network': return r.networks.some((n) => n.network === v) || r.networkMode === v;
+        case 'ancestor': return r.config.image === v || r.config.imageId === v || r.config.imageId.replace('sha256:', '').startsWith(v);
+        case 'network': return r.networks.some((n) => n.network === v) || networkNames(r).includes(v);
         case 'label': {
           const [lk, lv] = v.split('=');
-          return lk! in r.labels && (lv === undefined || r.labels[lk!] === lv);
+          return lk! in r.config.labels && (lv === undefined || r.config.labels[lk!] === lv);
         }
         default: return false;
       }
@@ -34,4 +35,10 @@ export function matchesFilters(r: ContainerRecord, filters: Map<string, string[]
     if (!ok) return false;
   }
   return true;
+}
+
+/** The networks a container's config names (what `--filter network=` matches before it runs). */
+function networkNames(r: ContainerRecord): string[] {
+  const mode = r.config.network.mode;
+  return mode.kind === 'networks' ? mode.networks.flatMap((n) => [n.name, n.id]) : [mode.kind];
 }

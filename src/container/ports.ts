@@ -6,15 +6,15 @@ import type { HostFacts } from '../host.js';
 import type { Snapshotter } from '../storage/index.js';
 import type { ImageStore } from '../image/index.js';
 import type * as bundle from '../bundle/index.js';
-import type { BundleInput, ImageConfig, Spec, LinuxResources, Process, Mount } from '../bundle/index.js';
-import type { NetworkManager, SandboxStatus, SandboxEndpointStatus } from '../network/index.js';
+import type { BundleInput, ImageConfig, Spec, SpecPlan, PlanResult, LinuxResources, Process, Mount } from '../bundle/index.js';
+import type { NetworkManager, NetworkPlan, SandboxStatus, SandboxEndpointStatus } from '../network/index.js';
 import type { Cgroups, Monitor, Runc } from '../runtime/index.js';
 
-export type { BundleInput, ImageConfig, Spec, LinuxResources, Process, Mount, SandboxStatus, SandboxEndpointStatus };
+export type { BundleInput, ImageConfig, Spec, SpecPlan, PlanResult, LinuxResources, Process, Mount, NetworkPlan, SandboxStatus, SandboxEndpointStatus };
 
 export type ImagePort = Pick<ImageStore, 'resolve' | 'ensureDefault'>;
 
-export type BundlePort = Pick<typeof bundle, 'buildSpec' | 'writeBundle' | 'checkRootfs' | 'readUserDb' | 'parseResources' | 'mergeEnv'
+export type BundlePort = Pick<typeof bundle, 'planSpec' | 'finishSpec' | 'execProcess' | 'writeBundle' | 'checkRootfs' | 'readUserDb' | 'parseResources'
   | 'statDevices' | 'devicePathsOf' | 'readHostCapabilities' | 'listHostDevices'>;
 
 export interface RuntimePort {
@@ -23,7 +23,7 @@ export interface RuntimePort {
   cgroups: Pick<Cgroups, 'stats' | 'remove'>;
 }
 
-export type NetworkPort = Pick<NetworkManager, 'validateRequest' | 'attach' | 'detach' | 'reconcile' | 'repair' | 'connect' | 'disconnect'>;
+export type NetworkPort = Pick<NetworkManager, 'plan' | 'attach' | 'detach' | 'reconcile' | 'repair' | 'connect' | 'disconnect'>;
 
 export interface ContainerDeps {
   host: HostFacts;

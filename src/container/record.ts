@@ -1,10 +1,11 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import type { ContainerState, PortBinding } from '../types.js';
+import type { PortBinding } from '../types.js';
+import type { ContainerState } from './state.js';
 import { AlreadyExistsError, InvalidArgumentError, NotFoundError } from '../errors.js';
 import { NAME_PATTERN, type ContainerId } from '../ids.js';
 import type { CreateRequest } from '../options.js';
-import type { ImageConfig, SandboxEndpointStatus } from './ports.js';
+import type { ImageConfig, NetworkPlan, SandboxEndpointStatus, SpecPlan } from './ports.js';
 import { STORE_MODES, type StoreLayout } from '../paths.js';
 import { ensureDir, readJsonIfExists, readdirIfExists, writeJsonAtomic } from '../util/fs.js';
 import { failpoint } from '../util/failpoint.js';
@@ -15,33 +16,60 @@ export interface RestartPolicy {
 }
 
 /**
- * Everything Berth knows about one container, in containers/<id>/container.json. Written before any
- * host object is made (`phase` says what was under way), so a command killed half-way leaves a
- * record the next command can finish or undo (containers/storage's incomplete flag).
+ * Everything a container is, fixed at create (config.ts `planContainer`), after every flag was parsed and
+ * checked. Changed afterwards only by `update` (resources, restart policy), `connect`/`disconnect`
+ * (networks) and `rename` (the name lives on the record). Nothing parses the user's request again.
  */
-export interface ContainerRecord {
-  id: ContainerId;
-  name: string;
-  created: string;
-  /** the reference as the user gave it, and what it resolved to */
+export interface ContainerConfig {
+  /** the reference as the user gave it, and the image it resolved to */
   image: string;
   imageId: string;
-  request: CreateRequest;
-  /** the process the container runs, after Entrypoint/Cmd resolution */
+  /** the image's config at create: the container keeps working after its image is removed with -f */
+  imageConfig: ImageConfig;
+  /** runc's config as planned (bundle planSpec): process, mounts, resources, security */
+  spec: SpecPlan;
+  /** the network flags, parsed (network plan) */
+  network: NetworkPlan;
+  /** namespaces shared with other containers (--pid/--ipc/--uts container:X), X resolved to its id */
+  joins: { pid?: string; ipc?: string; uts?: string };
+  /** Docker's Path and Args: the user's command, without --init's */
   path: string;
   args: string[];
   tty: boolean;
   openStdin: boolean;
+  hostname: string;
+  domainname: string;
+  restartPolicy: RestartPolicy;
+  autoRemove: boolean;
+  stopSignal: string;
+  stopTimeout: number;
+  labels: Record<string, string>;
+  /**
+   * The flags in the user's words, which inspect echoes as Docker's HostConfig does (Binds, Tmpfs, Dns...).
+   * Display only: every value in it was parsed into the fields above at create.
+   */
+  request: CreateRequest;
+}
+
+/**
+ * One container, in containers/<id>/container.json: its config and its state, apart. The record is
+ * written in state `creating` before any host object is made, and each step that makes host objects
+ * records its state first (state.ts), so a command killed half-way leaves a record the next command can
+ * finish or undo (containers/storage's incomplete flag).
+ */
+export interface ContainerRecord {
+  version: 2;
+  id: ContainerId;
+  name: string;
+  created: string;
+  config: ContainerConfig;
   state: ContainerState;
-  /** an operation in progress; set before host objects are touched, cleared after */
-  phase?: 'creating' | 'starting' | 'stopping' | 'removing';
   pid: number;
   startedAt: string;
   finishedAt: string;
   exitCode: number;
   oomKilled: boolean;
   error: string;
-  restartPolicy: RestartPolicy;
   restartCount: number;
   /** docker's HasBeenManuallyStopped: a stop/kill by the user suspends `always`/`unless-stopped` */
   manuallyStopped: boolean;
@@ -49,14 +77,9 @@ export interface ContainerRecord {
   keepOnExit?: boolean;
   /** "pid starttime" of the process that will restart the container after the back-off */
   restarter?: string;
-  autoRemove: boolean;
-  stopSignal: string;
-  stopTimeout: number;
-  labels: Record<string, string>;
+  /** what the network gave the running container: published ports and endpoints */
   ports: PortBinding[];
   networks: SandboxEndpointStatus[];
-  networkMode: string;
-  hostname: string;
 }
 
 export const ZERO_TIME = '0001-01-01T00:00:00Z';
@@ -84,7 +107,11 @@ export function containerPaths(layout: StoreLayout, id: string) {
  */
 export class RecordStore {
   private readonly namesDir: string;
-  constructor(private readonly layout: StoreLayout) {
+  /**
+   * `upgrade` turns a record written by an older Berth (no `version`) into today's, which is then saved;
+   * without it such a record reads as missing.
+   */
+  constructor(private readonly layout: StoreLayout, private readonly upgrade?: (old: Record<string, unknown>, imageConfig: ImageConfig) => Promise<ContainerRecord>) {
     this.namesDir = path.join(layout.containers, '.names');
   }
 
@@ -95,7 +122,16 @@ export class RecordStore {
   }
 
   async load(id: string): Promise<ContainerRecord | undefined> {
-    return readJsonIfExists<ContainerRecord>(containerPaths(this.layout, id).record);
+    const rec = await readJsonIfExists<ContainerRecord | Record<string, unknown>>(containerPaths(this.layout, id).record);
+    if (!rec || rec.version === 2) return rec as ContainerRecord | undefined;
+    if (!this.upgrade) return undefined;
+    // The image config moves into the record: config.json named it as if it were runc's config.
+    const legacy = path.join(containerPaths(this.layout, id).dir, 'config.json');
+    const stored = await readJsonIfExists<{ imageConfig?: ImageConfig }>(legacy);
+    const upgraded = await this.upgrade(rec as Record<string, unknown>, stored?.imageConfig ?? {});
+    await this.save(upgraded);
+    await fsp.rm(legacy, { force: true });
+    return upgraded;
   }
 
   async ids(): Promise<ContainerId[]> {
@@ -215,18 +251,4 @@ export class RecordStore {
       if (holder && !(await this.load(holder))) await this.dropStaleName(file, holder, `sweep-${process.pid}`);
     }
   }
-}
-
-/**
- * The image's config as it was at create, kept beside the record: the spec is rebuilt from it at every
- * start, so a container keeps working after its image is removed with -f (as Docker's do).
- */
-export async function writeImageConfig(layout: StoreLayout, id: string, imageConfig: ImageConfig): Promise<void> {
-  await writeJsonAtomic(path.join(containerPaths(layout, id).dir, 'config.json'), { imageConfig });
-}
-
-export async function readImageConfig(layout: StoreLayout, id: string): Promise<ImageConfig> {
-  const stored = await readJsonIfExists<{ imageConfig: ImageConfig }>(path.join(containerPaths(layout, id).dir, 'config.json'));
-  if (!stored) throw new NotFoundError('container', id, 'its folder is incomplete: remove it with "berth rm -f"');
-  return stored.imageConfig;
 }

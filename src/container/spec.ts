@@ -3,78 +3,93 @@ import path from 'node:path';
 import { BadStateError, InvalidArgumentError } from '../errors.js';
 import type { StoreLayout } from '../paths.js';
 import type { ClientTerminal } from '../types.js';
-import type { ContainerDeps, ImageConfig, SandboxStatus, Spec } from './ports.js';
-import { containerPaths, readImageConfig, type ContainerRecord, type RecordStore } from './record.js';
+import type { CreateRequest } from '../options.js';
+import type { ContainerDeps, ImageConfig, PlanResult, SandboxStatus, Spec } from './ports.js';
+import { containerPaths, type ContainerRecord, type RecordStore } from './record.js';
 
 /**
- * Gathers what the bundle layer's pure `buildSpec` needs for one container: files named by flags
- * (--env-file, seccomp profiles), namespaces of other containers (--pid container:X), link variables,
- * bind mounts, device numbers and the engine's own capabilities, and the sandbox's files.
+ * Gathers what the bundle layer's pure planSpec/finishSpec need for one container. At create (`plan`):
+ * the files the flags name (--env-file, seccomp profiles), bind mounts, device numbers and the engine's
+ * own capabilities, read once, so that the plan holds their contents. At each start (`finish`): the
+ * image's passwd, the namespaces of the containers it joins, the sandbox's files, link variables.
  */
 export class SpecAssembler {
   private hostCaps?: Promise<string[]>;
 
   constructor(private readonly layout: StoreLayout, private readonly deps: ContainerDeps, private readonly records: RecordStore) {}
 
-  async build(rec: ContainerRecord, rootfs: string, imageConfig: ImageConfig, sandbox: SandboxStatus | undefined): Promise<{ spec: Spec; warnings: string[] }> {
+  async plan(id: string, req: CreateRequest, imageConfig: ImageConfig): Promise<PlanResult> {
     const host = this.deps.host;
-    const p = containerPaths(this.layout, rec.id);
-    const req = rec.request;
-    const [userDb, envFileText, seccompProfileText, links] = await Promise.all([
-      this.deps.bundle.readUserDb(rootfs),
+    const [envFileText, seccompProfileText, devices, hostCapabilities] = await Promise.all([
       Promise.all((req.envFiles ?? []).map((f) => readUserFile(f, '--env-file'))),
       readSeccompProfile(req.securityOpt),
-      this.linkEnv(req.network?.links),
+      this.deps.bundle.statDevices(this.deps.bundle.devicePathsOf(req)),
+      (this.hostCaps ??= this.deps.bundle.readHostCapabilities()),
     ]);
-    const request = links.length ? { ...req, env: [...links, ...(req.env ?? [])] } : req;
-    return this.deps.bundle.buildSpec({
-      id: rec.id,
-      rootfsPath: rootfs,
+    const hostMode = (mode: string | undefined) => (mode === 'host' ? 'host' as const : undefined);
+    return this.deps.bundle.planSpec({
+      id,
       imageConfig,
-      request,
+      request: req,
       host,
-      userDb,
       namespaces: {
-        network: networkNamespace(sandbox),
-        pid: await this.sharedNamespace(req.pid, 'pid'),
-        ipc: await this.sharedNamespace(req.ipc, 'ipc'),
-        uts: await this.sharedNamespace(req.uts, 'uts'),
+        network: hostMode(req.network?.networks?.[0]),
+        pid: hostMode(req.pid),
+        ipc: hostMode(req.ipc),
+        uts: hostMode(req.uts),
       },
-      files: sandbox ? { hostname: p.hostname, hosts: p.hosts, resolvConf: p.resolvConf } : {},
       extraMounts: bindMounts(req.volumes),
-      cgroupsPath: `/berth/${rec.id}`,
+      cgroupsPath: `/berth/${id}`,
       initPath: req.init ? host.tools.catatonit : undefined,
-      devices: await this.deps.bundle.statDevices(this.deps.bundle.devicePathsOf(req)),
-      hostCapabilities: await (this.hostCaps ??= this.deps.bundle.readHostCapabilities()),
-      hostDevices: req.privileged ? await this.deps.bundle.listHostDevices() : undefined,
+      devices,
+      hostCapabilities,
       seccompProfileText,
       envFileText,
     });
   }
 
-  private async sharedNamespace(mode: string | undefined, kind: 'pid' | 'ipc' | 'uts'): Promise<{ path: string } | 'host' | undefined> {
-    if (!mode || mode === 'private' || mode === 'shareable') return undefined;
-    if (mode === 'host') return 'host';
-    if (mode.startsWith('container:')) {
-      const other = await this.records.resolve(mode.slice('container:'.length));
-      if (other.state !== 'running' || !other.pid) throw new BadStateError(`cannot join the ${kind} namespace of container ${other.name}: it is not running`, `start ${other.name} first`);
-      return { path: `/proc/${other.pid}/ns/${kind}` };
-    }
-    throw new InvalidArgumentError(`--${kind}`, `"${mode}" is not host, private or container:NAME`);
+  async finish(rec: ContainerRecord, rootfs: string, sandbox: SandboxStatus): Promise<Spec> {
+    const p = containerPaths(this.layout, rec.id);
+    const { joins, spec: plan } = rec.config;
+    const [userDb, linkEnv, hostDevices] = await Promise.all([
+      this.deps.bundle.readUserDb(rootfs),
+      this.linkEnv(rec.config.network.links),
+      plan.privileged ? this.deps.bundle.listHostDevices() : undefined,
+    ]);
+    return this.deps.bundle.finishSpec(plan, {
+      rootfsPath: rootfs,
+      userDb,
+      namespaces: {
+        network: networkNamespace(sandbox),
+        pid: await this.joinedNamespace(joins.pid, 'pid'),
+        ipc: await this.joinedNamespace(joins.ipc, 'ipc'),
+        uts: await this.joinedNamespace(joins.uts, 'uts'),
+      },
+      files: { hostname: p.hostname, hosts: p.hosts, resolvConf: p.resolvConf },
+      hostDevices,
+      extraEnv: linkEnv,
+    });
+  }
+
+  /** --pid/--ipc/--uts container:X: X was resolved at create; it must be running now. */
+  private async joinedNamespace(id: string | undefined, kind: 'pid' | 'ipc' | 'uts'): Promise<{ path: string } | undefined> {
+    if (!id) return undefined;
+    const other = await this.records.load(id);
+    if (!other) throw new BadStateError(`cannot join the ${kind} namespace of container ${id.slice(0, 12)}: it was removed`, 'create this container again');
+    if (other.state !== 'running' || !other.pid) throw new BadStateError(`cannot join the ${kind} namespace of container ${other.name}: it is not running`, `start ${other.name} first`);
+    return { path: `/proc/${other.pid}/ns/${kind}` };
   }
 
   /** Docker's legacy link variables: ALIAS_PORT_80_TCP_ADDR and friends, from the target's record. */
-  private async linkEnv(links: string[] | undefined): Promise<string[]> {
+  private async linkEnv(links: readonly { id: string; name: string; alias: string }[]): Promise<string[]> {
     const env: string[] = [];
-    for (const link of links ?? []) {
-      const [target, aliasText] = link.split(':');
-      const other = await this.records.resolve(target!);
-      const alias = (aliasText ?? other.name).toUpperCase().replace(/[^A-Z0-9_]/g, '_');
-      const ip = other.networks[0]?.ipv4?.split('/')[0];
-      if (!ip) continue;
-      const cfg = await readImageConfig(this.layout, other.id).catch(() => undefined);
-      const ports = Object.keys(cfg?.ExposedPorts ?? {}).sort();
-      env.push(`${alias}_NAME=/${other.name}/${aliasText ?? other.name}`);
+    for (const link of links) {
+      const other = await this.records.load(link.id);
+      const ip = other?.networks[0]?.ipv4?.split('/')[0];
+      if (!other || !ip) continue;
+      const alias = link.alias.toUpperCase().replace(/[^A-Z0-9_]/g, '_');
+      const ports = Object.keys(other.config.imageConfig.ExposedPorts ?? {}).sort();
+      env.push(`${alias}_NAME=/${other.name}/${link.alias}`);
       for (const [i, port] of ports.entries()) {
         const [num, proto = 'tcp'] = port.split('/');
         const key = `${alias}_PORT_${num}_${proto.toUpperCase()}`;
@@ -86,11 +101,12 @@ export class SpecAssembler {
   }
 }
 
-function networkNamespace(sandbox: SandboxStatus | undefined): { path: string } | 'host' | undefined {
-  if (!sandbox) return undefined;
+function networkNamespace(sandbox: SandboxStatus): { path: string } | 'host' | undefined {
   if (sandbox.mode === 'host') return 'host';
   return sandbox.netnsPath ? { path: sandbox.netnsPath } : undefined;
 }
+
+const PROPAGATION = ['private', 'rprivate', 'shared', 'rshared', 'slave', 'rslave'];
 
 /** -v SRC:DST[:ro|rw]: bind mounts of host paths. Named and anonymous volumes arrive with the volume layer. */
 function bindMounts(volumes: string[] | undefined) {
@@ -103,12 +119,15 @@ function bindMounts(volumes: string[] | undefined) {
       throw new InvalidArgumentError('--volume', `"${src}" is not an absolute host path`, 'named and anonymous volumes are not supported yet: give a host path');
     }
     const flags = mode.split(',');
-    if (flags.some((f) => !['ro', 'rw', 'z', 'Z', 'private', 'rprivate', 'shared', 'rshared', 'slave', 'rslave'].includes(f))) {
+    // z and Z relabel for SELinux; on a host without it Docker accepts them and does nothing, and so do we.
+    if (flags.some((f) => !['ro', 'rw', 'z', 'Z', ...PROPAGATION].includes(f))) {
       throw new InvalidArgumentError('--volume', `unknown mount option in "${mode}"`);
     }
+    const propagation = flags.filter((f) => PROPAGATION.includes(f));
+    if (propagation.length > 1) throw new InvalidArgumentError('--volume', `"${v}" names more than one propagation mode`);
     return {
       destination: dst, type: 'bind', source: src,
-      options: ['rbind', flags.includes('ro') ? 'ro' : 'rw', 'rprivate'],
+      options: ['rbind', flags.includes('ro') ? 'ro' : 'rw', propagation[0] ?? 'rprivate'],
     };
   });
 }

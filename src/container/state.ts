@@ -7,6 +7,8 @@ import { BadStateError } from '../errors.js';
  */
 export type ContainerState = 'creating' | 'created' | 'starting' | 'running' | 'paused' | 'restarting' | 'exited' | 'removing';
 
+export type DockerState = Exclude<ContainerState, 'creating' | 'starting'>;
+
 /**
  * Every allowed change, in one place. A start that fails goes back where it came from (Docker keeps a
  * container whose start failed); `restarting` is the wait of a restart policy's back-off.
@@ -45,7 +47,7 @@ export const LIVE_STATES: ReadonlySet<ContainerState> = new Set(['starting', 'ru
 export const IN_PROGRESS_STATES: ReadonlySet<ContainerState> = new Set(['creating', 'starting', 'removing']);
 
 /** Docker's State.Status word: created, running, paused, restarting, removing, exited. */
-export function dockerStatus(state: ContainerState, everStarted: boolean): string {
+export function dockerStatus(state: ContainerState, everStarted: boolean): DockerState {
   switch (state) {
     case 'creating': return 'created';
     case 'starting': return everStarted ? 'exited' : 'created';

@@ -1,29 +1,19 @@
-import type { ContainerState } from '../types.js';
 import { parseSignal } from '../bundle/index.js';
 import { InvalidArgumentError } from '../errors.js';
-import type { ContainerRecord, RestartPolicy } from './record.js';
+import { ZERO_TIME, type ContainerRecord, type RestartPolicy } from './record.js';
 import { humanDuration } from '../util/time.js';
 
+/** Docker's STATUS column: 'Up 3 minutes', 'Exited (0) 2 seconds ago', 'Created'. */
 export function statusText(rec: ContainerRecord, now = Date.now()): string {
   const since = (t: string) => humanDuration(now - Date.parse(t));
   switch (rec.state) {
     case 'running': return `Up ${since(rec.startedAt)}`;
     case 'paused': return `Up ${since(rec.startedAt)} (Paused)`;
     case 'restarting': return `Restarting (${rec.exitCode}) ${since(rec.finishedAt)} ago`;
-    case 'exited':
-    case 'stopping': return `Exited (${rec.exitCode}) ${since(rec.finishedAt)} ago`;
+    case 'exited': return `Exited (${rec.exitCode}) ${since(rec.finishedAt)} ago`;
     case 'removing': return 'Removal In Progress';
-    case 'dead': return 'Dead';
+    case 'starting': return rec.startedAt === ZERO_TIME ? 'Created' : `Exited (${rec.exitCode}) ${since(rec.finishedAt)} ago`;
     default: return 'Created';
-  }
-}
-
-/** Docker's State.Status words; podman's 'configured'/'stopping' have none of their own. */
-export function dockerStatus(state: ContainerState): string {
-  switch (state) {
-    case 'configured': return 'created';
-    case 'stopping': return 'exited';
-    default: return state;
   }
 }
 
@@ -48,11 +38,12 @@ export function parseRestartPolicy(text: string | undefined): RestartPolicy {
  * `unless-stopped` unless the user stopped or killed the container.
  */
 export function shouldRestart(rec: ContainerRecord): boolean {
-  if (rec.manuallyStopped || rec.autoRemove) return false;
-  switch (rec.restartPolicy.name) {
+  const policy = rec.config.restartPolicy;
+  if (rec.manuallyStopped || rec.config.autoRemove) return false;
+  switch (policy.name) {
     case 'no': return false;
     case 'on-failure':
-      return rec.exitCode !== 0 && (rec.restartPolicy.maxRetries === 0 || rec.restartCount < rec.restartPolicy.maxRetries);
+      return rec.exitCode !== 0 && (policy.maxRetries === 0 || rec.restartCount < policy.maxRetries);
     case 'always':
     case 'unless-stopped': return true;
   }

@@ -5,7 +5,7 @@ import { isAlreadyGone } from '../errors.js';
 import type { Digest } from '../ids.js';
 import type { Storage } from '../storage/index.js';
 import { ensureDir, readJsonIfExists, readdirIfExists, writeJsonAtomic } from '../util/fs.js';
-import { processStartTime } from '../util/lock.js';
+import { processStartTime, tagAlive } from '../util/liveness.js';
 import type { ImageRecords } from './records.js';
 
 interface LeaseFile {
@@ -152,8 +152,7 @@ export async function reclaimDeadLeases(storage: Storage, records: ImageRecords)
 }
 
 function isLive(lease: LeaseFile): boolean {
-  const start = processStartTime(lease.pid);
-  return start !== undefined && (lease.start === '0' || start === lease.start);
+  return tagAlive(`${lease.pid} ${lease.start}`);
 }
 
 /** The leases of running processes other than `self`; files of dead processes are removed. */

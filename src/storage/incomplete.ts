@@ -1,7 +1,7 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { tempOwner } from '../util/fs.js';
-import { processStartTime } from '../util/lock.js';
+import { processTag, tagAlive } from '../util/liveness.js';
 
 /**
  * containers/storage's crash repair: a folder is flagged `incomplete` before work starts and unflagged
@@ -14,7 +14,7 @@ const MARKER = 'incomplete';
 const UNFLAGGED_GRACE_MS = 60_000;
 
 export async function flagIncomplete(dir: string): Promise<void> {
-  await fsp.writeFile(path.join(dir, MARKER), `${process.pid} ${processStartTime(process.pid) ?? 0}`);
+  await fsp.writeFile(path.join(dir, MARKER), processTag(process.pid));
 }
 
 export async function clearIncomplete(dir: string): Promise<void> {
@@ -39,9 +39,7 @@ export async function isAbandoned(dir: string, expectFlag: boolean): Promise<boo
     const st = await fsp.stat(dir).catch(() => undefined);
     return !!st && Date.now() - st.mtimeMs > UNFLAGGED_GRACE_MS;
   }
-  const [pid, start] = owner.split(' ');
-  const actual = processStartTime(Number(pid));
-  return actual === undefined || (start !== '0' && actual !== start);
+  return !tagAlive(owner);
 }
 
 async function ownerOf(dir: string): Promise<string | undefined> {

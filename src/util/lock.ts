@@ -1,7 +1,10 @@
-import { promises as fsp, constants, readFileSync } from 'node:fs';
+import { promises as fsp, constants } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LockedError } from '../errors.js';
+import { processTag, tagAlive } from './liveness.js';
+
+export { processStartTime } from './liveness.js';
 
 /**
  * A cross-process lock file, one per store object (podman's per-container lock, without shared memory).
@@ -17,7 +20,7 @@ export interface Lock {
   release(): Promise<void>;
 }
 
-const self = `${process.pid} ${processStartTime(process.pid) ?? 0}`;
+const self = processTag(process.pid);
 
 export async function acquireLock(file: string, timeoutMs = 30_000): Promise<Lock> {
   const deadline = Date.now() + timeoutMs;
@@ -89,13 +92,7 @@ async function readHolder(file: string): Promise<string | undefined> {
   }
 }
 
-function holderAlive(holder: string): boolean {
-  const [pidText, start] = holder.split(' ');
-  const pid = Number(pidText);
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  const actual = processStartTime(pid);
-  return actual !== undefined && (start === undefined || start === '0' || actual === start);
-}
+const holderAlive = tagAlive;
 
 /** Removes `file` when the process that holds it is gone; a live holder's lock is left alone. */
 export async function clearStaleLock(file: string): Promise<void> {
@@ -134,13 +131,3 @@ async function breakStale(file: string, holder: string): Promise<void> {
   }
 }
 
-/** Field 22 of /proc/PID/stat: start time in clock ticks, which tells a reused pid from the original. */
-export function processStartTime(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return fields[19];
-  } catch {
-    return undefined;
-  }
-}

@@ -61,7 +61,7 @@ function containerIds(): string[] {
   return existsSync(dir) ? readdirSync(dir).filter((d) => /^[0-9a-f]{64}$/.test(d)) : [];
 }
 
-function record(id: string): { phase?: string; state: string } {
+function record(id: string): { state: string } {
   return JSON.parse(readFileSync(path.join(t.root, 'containers', id, 'container.json'), 'utf8'));
 }
 
@@ -106,7 +106,7 @@ describe('a command killed at a failpoint, then one later command', () => {
     const id = await killAt('container.create.after-snapshot', ['create', '--name', 'c1', 'busybox', 'true']);
     // Killed where the name says: the snapshot is made, the record not yet committed.
     expect(existsSync(path.join(t.root, 'snapshots', id, 'merged'))).toBe(true);
-    expect(record(id).phase).toBe('creating');
+    expect(record(id).state).toBe('creating');
 
     expect(await ok(PS)).toBe(ps);
     expect(await findLeaks(t.root, t.runroot, { known: seen })).toEqual([]);
@@ -190,7 +190,7 @@ describe('a command killed at a failpoint, then one later command', () => {
     seen.add(id);
     if (stopFirst) await ok(['stop', '-t', '0', 'r1']);
     await killAt('container.rm.after-runc-delete', [...rmArgs]);
-    expect(record(id).phase).toBe('removing');
+    expect(record(id).state).toBe('removing');
     expect(execFileSync('runc', ['--root', path.join(t.runroot, 'runc'), 'list', '-q'], { encoding: 'utf8' })).not.toContain(id);
 
     expect(await ok(PS)).toBe(ps);

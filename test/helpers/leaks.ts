@@ -17,7 +17,7 @@ import { hostNames, resolveLayout } from '../../src/paths.js';
  * - runc state, conmon processes and cgroups (`/berth/<id>` in every hierarchy) of containers not running
  * - lock files of objects that no longer exist, of dead holders, and `.break` guards
  * - `.tmp-*` / `.stale-*` files anywhere in the store (container file systems excepted)
- * - records a crash can strand: a container record still carrying a `phase`, a container folder without
+ * - records a crash can strand: a container record still in an in-progress state (creating, starting, removing), a container folder without
  *   a record, a name or snapshot without its container, sandbox records, addresses, port reservations,
  *   exit files of containers that are not running
  *
@@ -37,8 +37,10 @@ interface ContainerFacts {
   id: string;
   name: string;
   state: string;
-  phase?: string;
 }
+
+/** States a command writes before it makes host objects: a record left in one is unfinished work. */
+const IN_PROGRESS = new Set(['creating', 'starting', 'removing']);
 
 const HEX64 = /^[0-9a-f]{64}$/;
 const LIVE = new Set(['running', 'paused']);
@@ -56,7 +58,7 @@ export async function findLeaks(root: string, runroot: string, opts: LeakCheckOp
   }
   const live = new Set([...records.values()].filter((r) => LIVE.has(r.state)).map((r) => r.id));
   const known = new Set([...records.keys(), ...(opts.known ?? [])]);
-  for (const r of records.values()) if (r.phase) leaks.push(`container ${r.name} still ${r.phase}`);
+  for (const r of records.values()) if (IN_PROGRESS.has(r.state)) leaks.push(`container ${r.name} still ${r.state}`);
 
   const networks = list(layout.networks).filter((f) => f.endsWith('.json') && !f.startsWith('.'))
     .map((f) => readJson<{ id: string; driver: string; driverOptions?: { bridge?: string } }>(path.join(layout.networks, f)))

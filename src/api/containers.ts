@@ -1,0 +1,140 @@
+/**
+ * The container layer's records shaped as Docker shows them (`ps`, `inspect`): PascalCase field names and
+ * Docker's words, since scripts parse them. Everything comes from the record's config, parsed once at
+ * create, so `inspect` shows the same config before and after a start.
+ */
+import type { ContainerDetails, ContainerRecord } from '../container/index.js';
+import { dockerStatus, statusText, ZERO_TIME } from '../container/index.js';
+import type { ContainerInspect, ContainerSummary } from '../types.js';
+
+/** Docker's HostConfig.NetworkMode word for a planned network mode. */
+function networkModeOf(r: ContainerRecord): string {
+  const mode = r.config.network.mode;
+  switch (mode.kind) {
+    case 'container': return `container:${mode.id}`;
+    case 'networks': return mode.networks[0]?.name ?? 'bridge';
+    default: return mode.kind;
+  }
+}
+
+export function summaryView(r: ContainerRecord): ContainerSummary {
+  const c = r.config;
+  return {
+    id: r.id,
+    names: [r.name],
+    image: c.image,
+    imageId: c.imageId,
+    command: [c.path, ...c.args].filter(Boolean).join(' '),
+    created: r.created,
+    state: dockerStatus(r.state, r.startedAt !== ZERO_TIME),
+    status: statusText(r),
+    ports: r.ports,
+    labels: c.labels,
+    networks: r.networks.map((n) => n.network).filter(Boolean).length ? r.networks.map((n) => n.network) : [networkModeOf(r)],
+    exitCode: r.state === 'exited' ? r.exitCode : undefined,
+  };
+}
+
+/** `docker inspect` of a container. */
+export function inspectView({ record: r, paths }: ContainerDetails): ContainerInspect {
+  const c = r.config;
+  const req = c.request;
+  const res = req.resources ?? {};
+  const plan = c.spec.spec;
+  const limits = plan.linux?.resources;
+  const shm = c.spec.mounts.system.find((m) => m.destination === '/dev/shm')?.options?.find((o) => o.startsWith('size='))?.slice(5);
+  const ports: Record<string, { HostIp: string; HostPort: string }[]> = {};
+  for (const p of r.ports) (ports[`${p.containerPort}/${p.protocol}`] ??= []).push({ HostIp: p.hostIp, HostPort: String(p.hostPort) });
+  const primary = r.networks[0];
+  return {
+    Id: r.id,
+    Created: r.created,
+    Path: c.path,
+    Args: c.args,
+    State: {
+      Status: dockerStatus(r.state, r.startedAt !== ZERO_TIME),
+      Running: r.state === 'running' || r.state === 'paused',
+      Paused: r.state === 'paused',
+      Restarting: r.state === 'restarting',
+      OOMKilled: r.oomKilled,
+      Dead: false,
+      Pid: r.pid,
+      ExitCode: r.exitCode,
+      Error: r.error,
+      StartedAt: r.startedAt,
+      FinishedAt: r.finishedAt,
+    },
+    Image: c.imageId,
+    ResolvConfPath: paths.resolvConf,
+    HostnamePath: paths.hostname,
+    HostsPath: paths.hosts,
+    LogPath: paths.log,
+    Name: `/${r.name}`,
+    RestartCount: r.restartCount,
+    Driver: 'overlay',
+    Platform: 'linux',
+    HostConfig: {
+      AutoRemove: c.autoRemove,
+      NetworkMode: networkModeOf(r),
+      PortBindings: ports,
+      RestartPolicy: { Name: c.restartPolicy.name, MaximumRetryCount: c.restartPolicy.maxRetries },
+      Privileged: c.spec.privileged,
+      ReadonlyRootfs: !!plan.root?.readonly,
+      CapAdd: req.capAdd ?? null,
+      CapDrop: req.capDrop ?? null,
+      SecurityOpt: req.securityOpt ?? null,
+      Binds: req.volumes ?? null,
+      Links: req.network?.links ?? null,
+      Dns: c.network.dns,
+      DnsSearch: c.network.dnsSearch,
+      DnsOptions: c.network.dnsOptions,
+      ExtraHosts: c.network.extraHosts.length ? c.network.extraHosts : null,
+      PidMode: req.pid ?? '',
+      IpcMode: req.ipc ?? 'private',
+      UTSMode: req.uts ?? '',
+      ShmSize: shm !== undefined ? Number(shm) : null,
+      Init: req.init ?? null,
+      Memory: limits?.memory?.limit ?? 0,
+      MemorySwap: limits?.memory?.swap ?? 0,
+      MemoryReservation: limits?.memory?.reservation ?? 0,
+      NanoCpus: res.cpus !== undefined ? Math.round(Number(res.cpus) * 1e9) : 0,
+      CpuShares: limits?.cpu?.shares ?? 0,
+      CpuPeriod: limits?.cpu?.period ?? 0,
+      CpuQuota: limits?.cpu?.quota ?? 0,
+      CpusetCpus: limits?.cpu?.cpus ?? '',
+      CpusetMems: limits?.cpu?.mems ?? '',
+      PidsLimit: limits?.pids?.limit ?? null,
+      BlkioWeight: limits?.blockIO?.weight ?? 0,
+      OomKillDisable: !!limits?.memory?.disableOOMKiller,
+      Tmpfs: req.tmpfs ?? null,
+      Ulimits: req.ulimits ?? null,
+    },
+    Mounts: c.spec.mounts.user.filter((m) => m.type === 'bind')
+      .map((m) => ({ Type: 'bind', Source: m.source, Destination: m.destination, RW: !m.options?.includes('ro') })),
+    Config: {
+      Hostname: c.hostname,
+      Domainname: c.domainname,
+      User: c.spec.user,
+      Tty: c.tty,
+      OpenStdin: c.openStdin,
+      Env: plan.process?.env ?? [],
+      Cmd: req.command?.length ? req.command : c.imageConfig.Cmd ?? null,
+      Entrypoint: req.entrypoint ?? c.imageConfig.Entrypoint ?? null,
+      Image: c.image,
+      WorkingDir: plan.process?.cwd ?? '',
+      Labels: c.labels,
+      StopSignal: c.stopSignal,
+      StopTimeout: c.stopTimeout,
+    },
+    NetworkSettings: {
+      IPAddress: primary?.ipv4?.split('/')[0] ?? '',
+      Gateway: primary?.gateway ?? '',
+      MacAddress: primary?.mac ?? '',
+      Ports: ports,
+      Networks: Object.fromEntries(r.networks.map((n) => [n.network, {
+        IPAddress: n.ipv4?.split('/')[0] ?? '', IPPrefixLen: Number(n.ipv4?.split('/')[1] ?? 0), Gateway: n.gateway ?? '',
+        GlobalIPv6Address: n.ipv6?.split('/')[0] ?? '', MacAddress: n.mac ?? '', Aliases: n.aliases ?? [],
+      }])),
+    },
+  };
+}

@@ -1,0 +1,63 @@
+import type { StoreLayout } from '../paths.js';
+import { NotFoundError, runTeardown } from '../errors.js';
+import type { EventLog } from '../events.js';
+import { processStartTime } from '../util/liveness.js';
+import type { ContainerDeps } from './ports.js';
+import type { ContainerRecord, RecordStore } from './record.js';
+import type { SpecAssembler } from './spec.js';
+import { checkTransition, eventOf, type ContainerState } from './state.js';
+
+/** What every container verb works with (one per engine). */
+export interface ContainerContext {
+  readonly layout: StoreLayout;
+  readonly deps: ContainerDeps;
+  readonly records: RecordStore;
+  readonly events: EventLog;
+  readonly specs: SpecAssembler;
+}
+
+/**
+ * The one way a container's state changes: the transition is checked against state.ts, the record saved,
+ * and the transition's event emitted. Callers set the other fields (pid, exit code...) first.
+ */
+export async function setState(ctx: ContainerContext, rec: ContainerRecord, to: ContainerState, attributes: Record<string, string> = {}): Promise<void> {
+  const from = rec.state;
+  if (from !== to) checkTransition(from, to, rec.name);
+  rec.state = to;
+  await ctx.records.save(rec);
+  const action = from === to ? undefined : eventOf(from, to);
+  if (action) await ctx.events.emit('container', action, rec.id, { name: rec.name, image: rec.config.image, ...attributes });
+}
+
+export async function mustLoad(ctx: ContainerContext, id: string): Promise<ContainerRecord> {
+  const rec = await ctx.records.load(id);
+  if (!rec) throw new NotFoundError('container', id);
+  return rec;
+}
+
+/** States in which the container's process may be alive: stop and rm must end it first. */
+export const LIVE: ReadonlySet<ContainerState> = new Set(['running', 'paused', 'restarting']);
+
+/**
+ * For read-only views: a container whose process ended while nobody has recorded it yet (the exit hook
+ * has not run, or its monitor is gone) shows as exited.
+ */
+export async function observed(ctx: ContainerContext, rec: ContainerRecord): Promise<ContainerRecord> {
+  if (rec.state !== 'running' && rec.state !== 'paused') return rec;
+  const status = await ctx.deps.runtime.monitor.exitStatus(rec.id);
+  if (status) return { ...rec, state: 'exited', exitCode: status.exitCode, finishedAt: status.finishedAt, pid: 0 };
+  if (rec.pid && processStartTime(rec.pid) === undefined) return { ...rec, state: 'exited', exitCode: 255, pid: 0 };
+  return rec;
+}
+
+/**
+ * Undoes what a run of the container needed (runc's container, the sandbox, the rootfs mount), in the
+ * order they were made, backwards. "Already gone" is success: it also finishes an interrupted teardown.
+ */
+export function tearDownRun(ctx: ContainerContext, id: string): Promise<void> {
+  return runTeardown([
+    () => ctx.deps.runtime.runc.delete(id, { force: true }),
+    () => ctx.deps.network.detach(id),
+    () => ctx.deps.snapshots.unmount(id),
+  ]);
+}

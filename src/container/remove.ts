@@ -1,0 +1,78 @@
+import { BadStateError, InvalidArgumentError, NotFoundError, runTeardown } from '../errors.js';
+import { failpoint } from '../util/failpoint.js';
+import { withLock } from '../util/lock.js';
+import { LIVE, observed, setState, type ContainerContext } from './context.js';
+import { containerPaths, type ContainerRecord } from './record.js';
+import { endProcess, markStopped } from './stop.js';
+
+/** rm: a live container only with force (its process is killed first); then every host object it owns goes. */
+export async function removeContainer(ctx: ContainerContext, ref: string, opts: { force?: boolean; volumes?: boolean } = {}): Promise<void> {
+  if (opts.volumes) {
+    // The volume layer will remove anonymous volumes here; until it exists -v must not pass for done.
+    throw new InvalidArgumentError('--volumes', 'is not supported yet: Berth has no volumes yet', 'remove the container without -v');
+  }
+  const rec = await ctx.records.resolve(ref);
+  const live = await observed(ctx, rec);
+  if (LIVE.has(live.state)) {
+    if (!opts.force) {
+      throw new BadStateError(`cannot remove container ${rec.name}: container is ${live.state}`,
+        'stop the container before removing, or force remove with "berth rm -f"');
+    }
+    await markStopped(ctx, rec.id, { fromRestarting: live.state === 'restarting' });
+    if (live.state !== 'restarting') await endProcess(ctx, rec.id, live.state === 'paused', 'SIGKILL', 0);
+  }
+  await withLock(containerPaths(ctx.layout, rec.id).lock, async () => {
+    const cur = await ctx.records.load(rec.id);
+    if (!cur) return;
+    // Checked again under the lock: a `start` may have won the race since the check above.
+    const now = await observed(ctx, cur);
+    if (now.state === 'running' || now.state === 'paused') {
+      throw new BadStateError(opts.force ? `container ${rec.name} was started again while it was being removed` : `cannot remove container ${rec.name}: container is ${now.state}`,
+        opts.force ? 'run the command again' : 'stop the container before removing, or force remove with "berth rm -f"');
+    }
+    if (now.state !== cur.state) {
+      // Its process ended and nobody recorded it: the record is behind what the runtime says.
+      Object.assign(cur, { exitCode: now.exitCode, finishedAt: now.finishedAt, pid: 0 });
+      await setState(ctx, cur, 'exited');
+    }
+    await setState(ctx, cur, 'removing');
+    await destroy(ctx, cur);
+  });
+  await ctx.events.emit('container', 'destroy', rec.id, { name: rec.name, image: rec.config.image });
+}
+
+/**
+ * Undoes everything a container owns, in one sequence. "Already gone" is success, so it also finishes a
+ * removal or a create that was killed, and undoes a create that failed.
+ */
+export async function destroy(ctx: ContainerContext, rec: ContainerRecord): Promise<void> {
+  await runTeardown([
+    // The failpoint is rm's (its main caller); a create undone here or a repair is never armed.
+    () => ctx.deps.runtime.runc.delete(rec.id, { force: true }).then(() => failpoint('container.rm.after-runc-delete')),
+    () => ctx.deps.network.detach(rec.id),
+    () => ctx.deps.snapshots.remove(rec.id),
+    () => ctx.deps.runtime.cgroups.remove(`/berth/${rec.id}`),
+    () => ctx.deps.runtime.monitor.clearExit(rec.id),
+    // The name before the record: a kill between the two leaves a record that repair removes again,
+    // never a name held by a container that no record shows.
+    () => ctx.records.releaseName(rec.name, rec.id),
+    () => ctx.records.removeDir(rec.id),
+  ]);
+}
+
+/** container prune: every container not live; one started or removed meanwhile is skipped. */
+export async function pruneContainers(ctx: ContainerContext): Promise<{ deleted: string[] }> {
+  const deleted: string[] = [];
+  for (const rec of await ctx.records.all()) {
+    const live = await observed(ctx, rec);
+    if (LIVE.has(live.state) || live.state === 'starting' || live.state === 'creating') continue;
+    try {
+      await removeContainer(ctx, rec.id);
+    } catch (err) {
+      if (err instanceof BadStateError || err instanceof NotFoundError) continue;
+      throw err;
+    }
+    deleted.push(rec.id);
+  }
+  return { deleted };
+}

@@ -1,0 +1,96 @@
+import { promises as fsp } from 'node:fs';
+import { BadStateError } from '../errors.js';
+import { STORE_MODES } from '../paths.js';
+import type { ClientTerminal } from '../types.js';
+import { writeFileAtomic } from '../util/fs.js';
+import { withLock } from '../util/lock.js';
+import { mustLoad, setState, tearDownRun, type ContainerContext } from './context.js';
+import { finishExitIfEnded } from './exit.js';
+import type { SandboxStatus } from './ports.js';
+import { containerPaths, ZERO_TIME, type ContainerRecord } from './record.js';
+import { setConsoleSize } from './spec.js';
+
+/** start: under the container's lock; a running or paused container is refused, as Docker does. */
+export async function startContainer(ctx: ContainerContext, ref: string, terminal?: ClientTerminal): Promise<void> {
+  const rec0 = await ctx.records.resolve(ref);
+  await withLock(containerPaths(ctx.layout, rec0.id).lock, async () => {
+    const rec = await mustLoad(ctx, rec0.id);
+    await finishExitIfEnded(ctx, rec);
+    if (rec.state === 'running' || rec.state === 'paused') {
+      throw new BadStateError(`container ${rec.name} is already running`, 'stop it first, or use "berth restart"');
+    }
+    rec.manuallyStopped = false;
+    delete rec.keepOnExit;
+    await startLocked(ctx, rec, terminal);
+  });
+}
+
+/**
+ * The caller holds the lock. `starting` is recorded before anything is made, so a killed start is found
+ * by repair; on failure everything made is undone and the container goes back to where it was (Created,
+ * or Exited with the error), as Docker keeps a container whose start failed.
+ */
+export async function startLocked(ctx: ContainerContext, rec: ContainerRecord, terminal?: ClientTerminal): Promise<void> {
+  const p = containerPaths(ctx.layout, rec.id);
+  const back = rec.state === 'created' ? 'created' as const : 'exited' as const;
+  rec.error = '';
+  delete rec.restarter;
+  await setState(ctx, rec, 'starting');
+  try {
+    const rootfs = await ctx.deps.snapshots.mount(rec.id);
+    await ctx.deps.runtime.monitor.clearExit(rec.id);
+    // A container left by a crashed start would make runc create fail with "already exists".
+    await ctx.deps.runtime.runc.delete(rec.id, { force: true }).catch(() => {});
+    const sandbox = await attachNetwork(ctx, rec);
+    await Promise.all([
+      writeFileAtomic(p.hostname, sandbox.hostname + '\n', STORE_MODES.mounted),
+      writeFileAtomic(p.hosts, sandbox.hostsFile, STORE_MODES.mounted),
+      writeFileAtomic(p.resolvConf, sandbox.resolvConf, STORE_MODES.mounted),
+    ]);
+    const spec = await ctx.specs.finish(rec, rootfs, sandbox);
+    await ctx.deps.bundle.checkRootfs(rootfs, (spec.mounts ?? []).map((m) => m.destination));
+    setConsoleSize(spec, terminal);
+    await ctx.deps.bundle.writeBundle(p.bundle, spec);
+    const { pid } = await ctx.deps.runtime.monitor.create({
+      id: rec.id, bundle: p.bundle, logPath: p.log, tty: rec.config.tty, openStdin: rec.config.openStdin,
+      exitCommand: ctx.deps.cleanupCommand(rec.id, p.attached),
+    });
+    await ctx.deps.runtime.runc.start(rec.id);
+    rec.pid = pid;
+    rec.startedAt = new Date().toISOString();
+    rec.ports = sandbox.ports;
+    rec.networks = sandbox.endpoints;
+    await setState(ctx, rec, 'running');
+  } catch (err) {
+    await tearDownRun(ctx, rec.id).catch(() => {});
+    rec.error = (err as Error).message;
+    if (back === 'exited' || rec.startedAt !== ZERO_TIME) rec.exitCode = (err as { exitCode?: number }).exitCode ?? 125;
+    await setState(ctx, rec, back);
+    throw err;
+  }
+}
+
+async function attachNetwork(ctx: ContainerContext, rec: ContainerRecord): Promise<SandboxStatus> {
+  const plan = rec.config.network;
+  let sharedWithPid: number | undefined;
+  if (plan.mode.kind === 'container') {
+    const other = await ctx.records.load(plan.mode.id);
+    if (!other) throw new BadStateError(`cannot join the network of container ${plan.mode.id.slice(0, 12)}: it was removed`, 'create this container again');
+    if (other.state !== 'running') throw new BadStateError(`cannot join the network of container ${other.name}: it is not running`, `start ${other.name} first`);
+    // network layer: a --network none container's netns is runc's, named through its process.
+    sharedWithPid = other.pid || undefined;
+  }
+  for (const link of plan.links) {
+    const other = await ctx.records.load(link.id);
+    if (!other || other.state !== 'running') throw new BadStateError(`cannot link to container ${link.name}: it is not running`, `start ${link.name} first`);
+  }
+  return ctx.deps.network.attach({
+    id: rec.id, name: rec.name, hostname: rec.config.hostname, ...(rec.config.domainname ? { domainname: rec.config.domainname } : {}),
+    plan, ...(sharedWithPid ? { sharedWithPid } : {}),
+  });
+}
+
+/** Removes the marker of an attached run (see run in manager.ts). */
+export async function clearAttached(ctx: ContainerContext, id: string): Promise<void> {
+  await fsp.rm(containerPaths(ctx.layout, id).attached, { force: true });
+}
