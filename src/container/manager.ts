@@ -6,14 +6,14 @@ import type {
 } from '../types.js';
 import { BadStateError, InvalidArgumentError, NotFoundError, isAlreadyGone, runTeardown } from '../errors.js';
 import { newContainerId, shortId, type ContainerId } from '../ids.js';
-import type { CreateRequest, ResourceRequest } from '../options.js';
+import type { CreateRequest, NetworkRequest, ResourceRequest } from '../options.js';
 import { STORE_MODES, type StoreLayout } from '../paths.js';
 import { readJson, readdirIfExists, removeStaleTemps, writeFileAtomic } from '../util/fs.js';
 import { acquireLock, isStaleLock, processStartTime, withLock } from '../util/lock.js';
 import { EventLog } from '../events.js';
 import { inspectView, summaryView } from './views.js';
 import { generateName } from './names.js';
-import type { ContainerDeps, ImageConfig, SandboxStatus, Spec } from './ports.js';
+import type { ContainerDeps, ImageConfig, NetworkPlan, SandboxStatus, Spec } from './ports.js';
 import { RecordStore, ZERO_TIME, containerPaths, readImageConfig, writeImageConfig, type ContainerRecord } from './record.js';
 import { SpecAssembler, setConsoleSize } from './spec.js';
 import { Observer } from './observe.js';
@@ -52,11 +52,11 @@ export class ContainerManager {
       throw new InvalidArgumentError('--restart', 'conflicting options: cannot specify both --restart and --rm');
     }
     const stopSignal = normalizeSignal(req.stopSignal ?? 'SIGTERM', '--stop-signal');
-    // Here, not only in the CLI: these values become lines of the container's resolv.conf and hosts.
-    this.deps.network.validateRequest(req.network ?? {});
     await this.repairInterrupted();
     const image = await this.resolveImage(req.image);
     const imageConfig = image.config.config ?? {};
+    // Every network flag is checked before anything exists (the plan is made again at start).
+    await this.planNetwork(req.network ?? {}, imageConfig, false);
     const id = newContainerId();
     const name = req.name ?? (await this.freeGeneratedName());
     const p = containerPaths(this.layout, id);
@@ -163,26 +163,34 @@ export class ContainerManager {
   }
 
   private async attachNetwork(rec: ContainerRecord, imageConfig: ImageConfig): Promise<SandboxStatus> {
-    const req = rec.request.network ?? {};
-    const mode = rec.networkMode;
-    let sharedWith: { id: string; pid?: number } | undefined;
+    const { plan, sharedWithPid } = await this.planNetwork(rec.request.network ?? {}, imageConfig, true);
+    return this.deps.network.attach({
+      id: rec.id, name: rec.name, hostname: rec.hostname, domainname: rec.request.domainname, plan,
+      ...(sharedWithPid ? { sharedWithPid } : {}),
+    });
+  }
+
+  /** Resolves container:X and --link to ids (running ones at start), then has the network layer plan. */
+  private async planNetwork(req: NetworkRequest, imageConfig: ImageConfig, atStart: boolean): Promise<{ plan: NetworkPlan; sharedWithPid?: number }> {
+    const mode = req.networks?.[0] ?? 'bridge';
+    let sharedWith: string | undefined;
+    let sharedWithPid: number | undefined;
     if (mode.startsWith('container:')) {
       const other = await this.records.resolve(mode.slice('container:'.length));
-      if (other.state !== 'running') throw new BadStateError(`cannot join the network of container ${other.name}: it is not running`, `start ${other.name} first`);
+      if (atStart && other.state !== 'running') throw new BadStateError(`cannot join the network of container ${other.name}: it is not running`, `start ${other.name} first`);
       // network layer: a --network none container's netns is runc's, named through its process.
-      sharedWith = { id: other.id, ...(other.pid ? { pid: other.pid } : {}) };
+      sharedWith = other.id;
+      if (other.pid) sharedWithPid = other.pid;
     }
     const links = [];
     for (const link of req.links ?? []) {
       const [target, alias] = link.split(':');
       const other = await this.records.resolve(target!);
-      if (other.state !== 'running') throw new BadStateError(`cannot link to container ${other.name}: it is not running`, `start ${other.name} first`);
+      if (atStart && other.state !== 'running') throw new BadStateError(`cannot link to container ${other.name}: it is not running`, `start ${other.name} first`);
       links.push({ id: other.id, name: other.name, alias: alias ?? other.name });
     }
-    return this.deps.network.attach({
-      id: rec.id, name: rec.name, hostname: rec.hostname, domainname: rec.request.domainname, request: req,
-      exposedPorts: Object.keys(imageConfig.ExposedPorts ?? {}), sharedWith, links,
-    });
+    const plan = await this.deps.network.plan(req, { exposedPorts: Object.keys(imageConfig.ExposedPorts ?? {}), sharedWith, links });
+    return { plan, sharedWithPid };
   }
 
   // ------------------------------------------------------------------ run / attach / wait

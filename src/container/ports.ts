@@ -7,10 +7,10 @@ import type { Snapshotter } from '../storage/index.js';
 import type { ImageStore } from '../image/index.js';
 import type * as bundle from '../bundle/index.js';
 import type { BundleInput, ImageConfig, Spec, LinuxResources, Process, Mount } from '../bundle/index.js';
-import type { NetworkManager, SandboxStatus, SandboxEndpointStatus } from '../network/index.js';
+import type { NetworkManager, NetworkPlan, SandboxStatus, SandboxEndpointStatus } from '../network/index.js';
 import type { Cgroups, Monitor, Runc } from '../runtime/index.js';
 
-export type { BundleInput, ImageConfig, Spec, LinuxResources, Process, Mount, SandboxStatus, SandboxEndpointStatus };
+export type { BundleInput, ImageConfig, Spec, LinuxResources, Process, Mount, NetworkPlan, SandboxStatus, SandboxEndpointStatus };
 
 export type ImagePort = Pick<ImageStore, 'resolve' | 'ensureDefault'>;
 
@@ -23,7 +23,7 @@ export interface RuntimePort {
   cgroups: Pick<Cgroups, 'stats' | 'remove'>;
 }
 
-export type NetworkPort = Pick<NetworkManager, 'validateRequest' | 'attach' | 'detach' | 'reconcile' | 'repair' | 'connect' | 'disconnect'>;
+export type NetworkPort = Pick<NetworkManager, 'plan' | 'attach' | 'detach' | 'reconcile' | 'repair' | 'connect' | 'disconnect'>;
 
 export interface ContainerDeps {
   host: HostFacts;
