@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../errors.js';
-import { containerResolvConf, parseAddHost, parseResolvConf, renderHosts, renderResolvConf, validateNetworkRequest } from './files.js';
+import { containerResolvConf, parseAddHost, parseResolvConf, renderHosts, renderResolvConf, checkNameFlags } from './files.js';
 
 const HOST = parseResolvConf('# generated\nnameserver 127.0.0.53\nnameserver 10.255.255.53\nsearch corp.example\noptions edns0 ndots:2\n');
 
@@ -37,7 +37,7 @@ describe('resolv.conf', () => {
 
   it('points at the embedded resolver, and lets flags override', () => {
     expect(containerResolvConf(HOST, {}, '10.231.1.1').nameservers).toEqual(['10.231.1.1']);
-    const conf = containerResolvConf(HOST, { dns: ['10.9.9.9'], dnsSearch: ['.'], dnsOption: ['ndots:1'] }, '10.231.1.1');
+    const conf = containerResolvConf(HOST, { dns: ['10.9.9.9'], dnsSearch: ['.'], dnsOptions: ['ndots:1'] }, '10.231.1.1');
     expect(conf).toEqual({ nameservers: ['10.9.9.9'], search: [], options: ['ndots:1'] });
     expect(() => containerResolvConf(HOST, { dns: ['nope'] }, undefined)).toThrow(InvalidArgumentError);
   });
@@ -45,9 +45,9 @@ describe('resolv.conf', () => {
 
 describe('request checks (Docker: opts.ValidateDNSSearch, ValidateIPAddress, ValidateExtraHost)', () => {
   it('takes what Docker takes', () => {
-    expect(() => validateNetworkRequest({
-      dns: ['10.0.0.2', 'fd00::53'], dnsSearch: ['corp.example', 'a.b-c.example.', '.'], dnsOption: ['ndots:2', 'no-aaaa', 'timeout:1'],
-      addHost: ['db:10.0.0.9', 'v6=::1', 'b:[fd00::1]', 'gw:host-gateway'],
+    expect(() => checkNameFlags({
+      dns: ['10.0.0.2', 'fd00::53'], dnsSearch: ['corp.example', 'a.b-c.example.', '.'], dnsOptions: ['ndots:2', 'no-aaaa', 'timeout:1'],
+      extraHosts: ['db:10.0.0.9', 'v6=::1', 'b:[fd00::1]', 'gw:host-gateway'],
     })).not.toThrow();
     expect(parseAddHost('b:[fd00::1]', undefined)).toEqual({ ip: 'fd00::1', names: ['b'] });
   });
@@ -55,10 +55,10 @@ describe('request checks (Docker: opts.ValidateDNSSearch, ValidateIPAddress, Val
   it.each([
     [{ dns: ['deadbeef'] }, /dns/], [{ dns: ['10.0.0.2\nnameserver 10.0.0.3'] }, /dns/], [{ dns: ['fe80::1%eth0'] }, /dns/],
     [{ dnsSearch: ['x.example\nnameserver 10.0.0.3'] }, /dns-search/], [{ dnsSearch: ['-bad.example'] }, /dns-search/], [{ dnsSearch: ['a b'] }, /dns-search/],
-    [{ dnsOption: ['ndots:1\nnameserver 10.0.0.3'] }, /dns-option/], [{ dnsOption: [''] }, /dns-option/], [{ dnsOption: ['a#b'] }, /dns-option/],
-    [{ addHost: ['db:deadbeef'] }, /add-host/], [{ addHost: ['d b:10.0.0.9'] }, /add-host/], [{ addHost: ['db\n10.0.0.8 x:10.0.0.9'] }, /add-host/],
+    [{ dnsOptions: ['ndots:1\nnameserver 10.0.0.3'] }, /dns-option/], [{ dnsOptions: [''] }, /dns-option/], [{ dnsOptions: ['a#b'] }, /dns-option/],
+    [{ extraHosts: ['db:deadbeef'] }, /add-host/], [{ extraHosts: ['d b:10.0.0.9'] }, /add-host/], [{ extraHosts: ['db\n10.0.0.8 x:10.0.0.9'] }, /add-host/],
   ])('refuses %j', (req, field) => {
-    expect(() => validateNetworkRequest(req)).toThrow(InvalidArgumentError);
-    expect(() => validateNetworkRequest(req)).toThrow(expect.objectContaining({ field: expect.stringMatching(field) }));
+    expect(() => checkNameFlags(req)).toThrow(InvalidArgumentError);
+    expect(() => checkNameFlags(req)).toThrow(expect.objectContaining({ field: expect.stringMatching(field) }));
   });
 });

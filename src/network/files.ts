@@ -1,6 +1,9 @@
 import { isIP } from 'node:net';
 import { InvalidArgumentError } from '../errors.js';
-import type { NetworkRequest } from '../options.js';
+import type { NetworkPlan } from './types.js';
+
+/** The flags that become lines of /etc/resolv.conf and /etc/hosts. */
+export type NameFlags = Pick<NetworkPlan, 'dns' | 'dnsSearch' | 'dnsOptions' | 'extraHosts'>;
 
 /** One /etc/hosts line. */
 export interface HostEntry {
@@ -55,24 +58,30 @@ const HOSTS_NAME = /^[^\s#]+$/;
 
 const printable = (s: string) => JSON.stringify(s);
 
+/** Whether `text` can be one name of a hosts-file line (aliases, link aliases, --add-host names). */
+export function isHostsName(text: string): boolean {
+  return HOSTS_NAME.test(text);
+}
+
 /**
- * Refuses the DNS and hosts flags of a request before anything is made (Docker checks them in the CLI
- * and the daemon at create): each value goes into /etc/resolv.conf or /etc/hosts as one field, so a
- * newline or blank would let it add lines of its own (`--dns-search "x\nnameserver 10.0.0.1"`).
+ * Refuses the DNS and hosts flags before anything is made (Docker checks them in the CLI and the
+ * daemon at create): each value goes into /etc/resolv.conf or /etc/hosts as one field, so a newline or
+ * blank would let it add lines of its own (`--dns-search "x\nnameserver 10.0.0.1"`). `hasGateway`:
+ * whether `host-gateway` will have an address to stand for.
  */
-export function validateNetworkRequest(req: NetworkRequest): void {
-  for (const ns of req.dns ?? []) {
+export function checkNameFlags(f: Partial<NameFlags>, hasGateway = true): void {
+  for (const ns of f.dns ?? []) {
     if (!isIpAddress(ns)) throw new InvalidArgumentError('dns', `${printable(ns)} is not an IP address`, 'give the address of a name server, e.g. --dns 10.0.0.2');
   }
-  for (const d of req.dnsSearch ?? []) {
+  for (const d of f.dnsSearch ?? []) {
     if (d !== '.' && !(DOMAIN.test(d) && d.length < 255)) {
       throw new InvalidArgumentError('dns-search', `${printable(d)} is not a valid domain`, 'give a domain such as example.com, or "." for none');
     }
   }
-  for (const o of req.dnsOption ?? []) {
+  for (const o of f.dnsOptions ?? []) {
     if (!RESOLV_OPTION.test(o)) throw new InvalidArgumentError('dns-option', `${printable(o)} is not a resolv.conf option`, 'give one option per flag, e.g. --dns-option ndots:2');
   }
-  for (const h of req.addHost ?? []) parseAddHost(h, '0.0.0.0');
+  for (const h of f.extraHosts ?? []) parseAddHost(h, hasGateway ? '0.0.0.0' : undefined);
 }
 
 /** `--add-host NAME:IP` or `NAME=IP`; `host-gateway` stands for the gateway of the primary network. */
@@ -84,7 +93,7 @@ export function parseAddHost(spec: string, hostGateway: string | undefined): Hos
   if (at <= 0 || !ip) throw new InvalidArgumentError('add-host', `${printable(spec)} is not NAME:IP`, 'e.g. --add-host db:10.0.0.9');
   if (!HOSTS_NAME.test(name)) throw new InvalidArgumentError('add-host', `${printable(spec)}: ${printable(name)} is not a host name`, 'a name has no blanks, newlines or #');
   if (ip === 'host-gateway') {
-    if (!hostGateway) throw new InvalidArgumentError('add-host', `"${spec}": this container has no gateway`);
+    if (!hostGateway) throw new InvalidArgumentError('add-host', `"${spec}": this container has no gateway for host-gateway to stand for`, 'use host-gateway only on a network with a subnet, or give the address');
     ip = hostGateway;
   }
   // Docker takes IPv6 in brackets too: --add-host h:[::1].
@@ -123,16 +132,16 @@ export function usableUpstreams(host: ResolvConf): string[] {
  */
 export function containerResolvConf(
   host: ResolvConf,
-  req: { dns?: string[]; dnsSearch?: string[]; dnsOption?: string[] },
+  req: Partial<Pick<NameFlags, 'dns' | 'dnsSearch' | 'dnsOptions'>>,
   embeddedResolver: string | undefined,
 ): ResolvConf {
   // Checked at create already; again here for records written before the check existed.
-  validateNetworkRequest({ dns: req.dns, dnsSearch: req.dnsSearch, dnsOption: req.dnsOption });
+  checkNameFlags({ dns: req.dns, dnsSearch: req.dnsSearch, dnsOptions: req.dnsOptions });
   const upstream = usableUpstreams(host);
   const nameservers = req.dns?.length ? req.dns
     : embeddedResolver ? [embeddedResolver]
     : upstream.length ? upstream : FALLBACK_NAMESERVERS;
   const search = req.dnsSearch?.length ? req.dnsSearch.filter((s) => s !== '.') : host.search;
-  const options = req.dnsOption?.length ? req.dnsOption : host.options;
+  const options = req.dnsOptions?.length ? req.dnsOptions : host.options;
   return { nameservers, search, options };
 }

@@ -2,12 +2,11 @@ import dgram from 'node:dgram';
 import { promises as fsp, constants, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import type { PortBinding } from '../types.js';
 import { BadStateError, InvalidArgumentError } from '../errors.js';
 import { shortId } from '../ids.js';
 import { ensureDir, readdirIfExists } from '../util/fs.js';
 import { withFileLock } from './mutex.js';
-import type { PortRequest, Protocol } from './portspec.js';
+import type { PortRequest, Protocol, PublishedPort } from './types.js';
 
 /**
  * Host ports. A port is ours once a reservation file `<proto>-<port>` is created O_EXCL holding the
@@ -19,12 +18,12 @@ export class HostPorts {
   constructor(private readonly dir: string, private readonly lockFile: string) {}
 
   /** Reserves every request for `owner`, all or nothing. Throws BadStateError naming a taken port. */
-  reserve(owner: string, requests: readonly PortRequest[]): Promise<PortBinding[]> {
+  reserve(owner: string, requests: readonly PortRequest[]): Promise<PublishedPort[]> {
     return withFileLock(this.lockFile, async () => {
       await ensureDir(this.dir);
-      const done: PortBinding[] = [];
+      const done: PublishedPort[] = [];
       try {
-        for (const r of requests) done.push(await this.reserveOne(owner, r));
+        for (const r of requests) done.push(await this.reserveOne(owner, r, done));
       } catch (err) {
         for (const b of done) await this.releaseOne(owner, b);
         throw err;
@@ -33,9 +32,15 @@ export class HostPorts {
     });
   }
 
-  private async reserveOne(owner: string, r: PortRequest): Promise<PortBinding> {
+  private async reserveOne(owner: string, r: PortRequest, done: readonly PublishedPort[]): Promise<PublishedPort> {
     const fixed = r.hostPorts && r.hostPorts.first === r.hostPorts.last;
     for (const port of portCandidates(r.hostPorts)) {
+      // A port this owner already holds counts as ours in tryFile (a retried attach): within one
+      // reservation, a range or -P must not pick the port another of its mappings got.
+      if (done.some((b) => b.hostPort === port && b.protocol === r.protocol)) {
+        if (fixed) throw new BadStateError(`Bind for ${r.hostIp}:${port} failed: port is already allocated`, 'another -p of this container took it from its range: give each mapping its own port');
+        continue;
+      }
       const holder = await this.tryFile(owner, r.protocol, port);
       if (holder !== undefined && fixed) {
         throw new BadStateError(`host port ${port}/${r.protocol} is already published by container ${shortId(holder)}`, 'pick another host port, or stop that container');
@@ -66,7 +71,7 @@ export class HostPorts {
     return path.join(this.dir, `${proto}-${port}`);
   }
 
-  private async releaseOne(owner: string, b: PortBinding): Promise<void> {
+  private async releaseOne(owner: string, b: PublishedPort): Promise<void> {
     const f = this.file(b.protocol, b.hostPort);
     if ((await fsp.readFile(f, 'utf8').catch(() => '')).trim() === owner) await fsp.rm(f, { force: true });
   }

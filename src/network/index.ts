@@ -12,10 +12,10 @@ import type { NetworkCreateRequest, NetworkSummary } from '../types.js';
 import type { NetworkRequest } from '../options.js';
 import type { StoreLayout } from '../paths.js';
 import { Manager, type NetworkManagerOptions } from './manager.js';
-import type { AttachRequest, SandboxStatus } from './types.js';
+import type { AttachRequest, NetworkPlan, PlanContext, SandboxStatus } from './types.js';
 
 export type {
-  AttachRequest, SandboxStatus, SandboxEndpointStatus, SandboxMode, LinkRef, NetworkDriver, NetworkRecord, EndpointRecord,
+  AttachRequest, NetworkPlan, NetworkMode, PlanContext, PortRequest, PublishedPort, Protocol, SandboxStatus, SandboxEndpointStatus, SandboxMode, LinkRef, NetworkDriver, NetworkRecord, EndpointRecord,
   Sandbox, Attachment, DriverContext, FirewallEndpoint, FirewallRules, ChainNames,
 } from './types.js';
 export type { NetworkManagerOptions } from './manager.js';
@@ -34,9 +34,16 @@ export interface NetworkManager {
   /** Puts back Berth's jump rules (one copy each) and rewrites its chains, e.g. after a firewall flush. */
   reload(opts?: { all?: boolean; containers?: string[] }): Promise<{ reloaded: string[] }>;
 
-  /** Refuses a container's network flags that could never work or would inject lines (--dns*, --add-host); call at create. */
-  validateRequest(req: NetworkRequest): void;
-  /** Builds the container's sandbox; call before the container starts. Undoes its own work on failure. */
+  /**
+   * Parses and checks a container's network flags at create; nothing is made. NotFoundError for an
+   * unknown network, InvalidArgumentError (Docker's wording) for anything Docker refuses at create.
+   * The plan is JSON: the container record keeps it and hands it to `attach`.
+   */
+  plan(req: NetworkRequest, ctx: PlanContext): Promise<NetworkPlan>;
+  /**
+   * Builds the container's sandbox from its plan; call before the container starts. Undoes its own
+   * work on failure. NotFoundError when a planned network was removed since.
+   */
   attach(ctr: AttachRequest): Promise<SandboxStatus>;
   /** Tears the sandbox down (CNI DEL semantics); call after the container stopped. */
   detach(ctrId: string): Promise<void>;

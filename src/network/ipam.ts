@@ -67,18 +67,35 @@ export function* candidates(range: Range, gateway: bigint, last: bigint | undefi
 }
 
 /**
+ * Checks an address asked for with --ip/--ip6 against a network's subnet (not against what is taken:
+ * that is the allocation's). Returns its canonical spelling, which names its file: one file per address.
+ */
+export function checkWanted(spec: PoolSpec, family: 4 | 6, wanted: string, networkName: string): string {
+  const f = family === 6 ? IPV6 : IPV4;
+  const field = family === 6 ? 'ip6' : 'ip';
+  const ip = f.parse(wanted);
+  // Messages open with Docker's (EndpointIPAMConfig.Validate, validateIPAMConfigIsInRange).
+  if (ip === undefined) throw new InvalidArgumentError(field, `invalid ${f.name} address: ${wanted}`, `give an ${f.name} address of network ${networkName} (${spec.subnet})`);
+  const { usable } = f.plan(spec);
+  if (ip === f.parse(spec.gateway)) throw new InvalidArgumentError(field, `${wanted} is the gateway of network ${networkName}`, 'pick another address of the subnet');
+  if (ip < usable.first || ip > usable.last) {
+    throw new InvalidArgumentError(field, `no configured subnet or ip-range contain the IP address ${wanted}`, `network ${networkName} has subnet ${spec.subnet}; its first and last addresses are not usable`);
+  }
+  return f.format(ip);
+}
+
+/**
  * One family's addresses of a network. IPv4 and IPv6 pools of a network share its folder and lock:
  * file names tell the families apart, and reconcile frees both with one sweep.
  */
 export class AddressPool {
   private readonly family: Family;
-  private readonly usable: Range;
   private readonly pool: Range;
   private readonly gateway: bigint;
 
   constructor(private readonly dir: string, private readonly lockFile: string, private readonly networkName: string, private readonly spec: PoolSpec, family: 4 | 6 = 4) {
     this.family = family === 6 ? IPV6 : IPV4;
-    ({ usable: this.usable, pool: this.pool } = this.family.plan(spec));
+    this.pool = this.family.plan(spec).pool;
     this.gateway = this.family.parse(spec.gateway) ?? 0n;
   }
 
@@ -103,12 +120,8 @@ export class AddressPool {
 
   private async reserveWanted(owner: string, wanted: string): Promise<string> {
     const f = this.family;
-    const ip = f.parse(wanted);
-    if (ip === undefined || ip < this.usable.first || ip > this.usable.last || ip === this.gateway) {
-      throw new InvalidArgumentError(f.name === 'IPv6' ? 'ip6' : 'ip', `${wanted} is not a usable ${f.name} address of network ${this.networkName} (${this.spec.subnet})`);
-    }
-    // One spelling per address: the file name is the canonical form, whatever the user typed.
-    const canonical = f.format(ip);
+    const canonical = checkWanted(this.spec, f === IPV6 ? 6 : 4, wanted, this.networkName);
+    const ip = f.parse(canonical)!;
     if (!(await this.tryReserve(owner, ip))) {
       const holder = await this.ownerOf(canonical);
       if (holder !== owner) throw new BadStateError(`IP address ${wanted} is already in use on network ${this.networkName}`, `pick another --${f.name === 'IPv6' ? 'ip6' : 'ip'}, or let Berth choose one`);

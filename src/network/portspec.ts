@@ -1,41 +1,34 @@
 import { InvalidArgumentError } from '../errors.js';
 import { parseIpv4 } from './cidr.js';
+import type { PortRequest, Protocol } from './types.js';
 
-export type Protocol = 'tcp' | 'udp';
-
-/**
- * One container port to publish. The host port is fixed (`first === last`), a range to pick a free
- * one from, or absent (any free port of the ephemeral range, as `-P` and `-p 80`).
- */
-export interface PortRequest {
-  hostIp: string;
-  hostPorts?: { first: number; last: number };
-  containerPort: number;
-  protocol: Protocol;
-}
+export type { PortRequest, Protocol };
 
 const FIELD = 'publish';
 
-function parsePort(text: string, spec: string): number {
+type Role = 'hostPort' | 'containerPort';
+
+// Messages open with Docker's (go-connections nat.ParsePortSpec) and then name the whole spec.
+function parsePort(text: string, spec: string, role: Role): number {
   const n = Number(text);
   if (!/^\d+$/.test(text) || n < 1 || n > 65535) {
-    throw new InvalidArgumentError(FIELD, `"${spec}": ${text || 'an empty port'} is not a port number (1-65535)`);
+    throw new InvalidArgumentError(FIELD, `invalid ${role}: ${text || '""'} (in "${spec}")`, 'a port is a number from 1 to 65535, or a range such as 8000-8010');
   }
   return n;
 }
 
-function parseRange(text: string, spec: string): { first: number; last: number } {
+function parseRange(text: string, spec: string, role: Role): { first: number; last: number } {
   const [a, b, extra] = text.split('-');
-  if (extra !== undefined) throw new InvalidArgumentError(FIELD, `"${spec}": bad port range ${text}`);
-  const first = parsePort(a ?? '', spec);
-  const last = b === undefined ? first : parsePort(b, spec);
-  if (last < first) throw new InvalidArgumentError(FIELD, `"${spec}": range ${text} ends before it starts`);
+  if (extra !== undefined) throw new InvalidArgumentError(FIELD, `invalid ${role}: ${text} (in "${spec}")`, 'a range is FIRST-LAST, e.g. 8000-8010');
+  const first = parsePort(a ?? '', spec, role);
+  const last = b === undefined ? first : parsePort(b, spec, role);
+  if (last < first) throw new InvalidArgumentError(FIELD, `invalid ${role}: range ${text} ends before it starts (in "${spec}")`);
   return { first, last };
 }
 
 function parseProtocol(text: string | undefined, spec: string): Protocol {
   const p = (text ?? 'tcp').toLowerCase();
-  if (p !== 'tcp' && p !== 'udp') throw new InvalidArgumentError(FIELD, `"${spec}": protocol ${text} is not tcp or udp`, 'SCTP is not supported');
+  if (p !== 'tcp' && p !== 'udp') throw new InvalidArgumentError(FIELD, `invalid proto: ${text} (in "${spec}")`, 'tcp or udp; SCTP is not supported');
   return p;
 }
 
@@ -50,14 +43,14 @@ export function parsePublish(spec: string): PortRequest[] {
   const containerText = parts[parts.length - 1] ?? '';
   const hostText = parts.length >= 2 ? parts[parts.length - 2] ?? '' : '';
   const hostIp = parts.length === 3 ? parts[0] || '0.0.0.0' : '0.0.0.0';
-  if (parseIpv4(hostIp) === undefined) throw new InvalidArgumentError(FIELD, `"${spec}": ${hostIp} is not an IPv4 address`);
+  if (parseIpv4(hostIp) === undefined) throw new InvalidArgumentError(FIELD, `invalid IP address: ${hostIp} (in "${spec}")`, 'give an IPv4 address of this host, e.g. 127.0.0.1');
 
-  const ctr = parseRange(containerText, spec);
+  const ctr = parseRange(containerText, spec, 'containerPort');
   const count = ctr.last - ctr.first + 1;
-  const host = hostText === '' ? undefined : parseRange(hostText, spec);
+  const host = hostText === '' ? undefined : parseRange(hostText, spec, 'hostPort');
   const hostCount = host ? host.last - host.first + 1 : 0;
   if (host && count > 1 && hostCount !== count) {
-    throw new InvalidArgumentError(FIELD, `"${spec}": host range ${hostText} and container range ${containerText} differ in size`);
+    throw new InvalidArgumentError(FIELD, `invalid ranges specified for container and host Ports: ${containerText} and ${hostText} (in "${spec}")`, 'give ranges of the same size');
   }
   const out: PortRequest[] = [];
   for (let i = 0; i < count; i++) {
@@ -70,7 +63,7 @@ export function parsePublish(spec: string): PortRequest[] {
 /** Image ExposedPorts keys: '80/tcp', '53/udp', '8000-8002/tcp'. */
 export function parseExposed(key: string): { containerPort: number; protocol: Protocol }[] {
   const [port = '', proto] = key.split('/');
-  const range = parseRange(port, key);
+  const range = parseRange(port, key, 'containerPort');
   const protocol = parseProtocol(proto, key);
   const out: { containerPort: number; protocol: Protocol }[] = [];
   for (let p = range.first; p <= range.last; p++) out.push({ containerPort: p, protocol });
@@ -82,7 +75,13 @@ export function portRequests(publish: readonly string[], publishAll: boolean, ex
   const explicit = publish.flatMap(parsePublish);
   if (!publishAll) return explicit;
   const taken = new Set(explicit.map((r) => `${r.containerPort}/${r.protocol}`));
-  const auto = exposed.flatMap(parseExposed)
+  const auto = exposed.flatMap((key) => {
+    try {
+      return parseExposed(key);
+    } catch (err) {
+      throw new InvalidArgumentError(FIELD, `-P: the image exposes "${key}", which is not PORT[-PORT][/tcp|udp] with ports 1-65535`, 'publish the ports one by one with -p, or fix the image\'s ExposedPorts', { cause: err });
+    }
+  })
     .filter((e) => !taken.has(`${e.containerPort}/${e.protocol}`))
     .map((e) => ({ hostIp: '0.0.0.0', ...e }));
   return [...explicit, ...auto];

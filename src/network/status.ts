@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { BadStateError } from '../errors.js';
 import { shortId } from '../ids.js';
-import { containerResolvConf, parseAddHost, parseResolvConf, renderHosts, renderResolvConf, type HostEntry, type ResolvConf } from './files.js';
+import { containerResolvConf, parseAddHost, parseResolvConf, renderHosts, renderResolvConf, type HostEntry, type NameFlags, type ResolvConf } from './files.js';
 import type { NetworkRecord, SandboxRecord, SandboxStatus } from './types.js';
 
 /** Host files read once per manager: they are inputs, like HostFacts. */
@@ -24,10 +24,10 @@ export function sandboxStatus(
   linked: ReadonlyMap<string, SandboxRecord>,
   host: HostFiles,
 ): SandboxStatus {
-  const req = sb.request;
+  const req = nameFlagsOf(sb);
   const primary = sb.endpoints[0];
   const fqdn = sb.domainname ? `${sb.hostname}.${sb.domainname}` : sb.hostname;
-  const addHosts = (req.addHost ?? []).map((h) => parseAddHost(h, primary?.gateway));
+  const addHosts = req.extraHosts.map((h) => parseAddHost(h, primary?.gateway));
   const endpoints = sb.endpoints.map((ep) => ({
     network: ep.networkName, networkId: ep.networkId, ipv4: ep.ipv4, prefixLength: ep.prefixLength, mac: ep.mac,
     gateway: ep.gateway, interface: ep.interface, aliases: ep.aliases,
@@ -38,8 +38,8 @@ export function sandboxStatus(
   if (sb.mode === 'host') {
     // Docker copies the host's files for host networking: same netns, so loopback servers work.
     const extra = addHosts.map((e) => `${e.ip}\t${e.names.join(' ')}`).join('\n');
-    const resolvConf = req.dns?.length || req.dnsSearch?.length || req.dnsOption?.length
-      ? renderResolvConf({ ...containerResolvConf(host.resolv, req, undefined), nameservers: req.dns?.length ? req.dns : host.resolv.nameservers })
+    const resolvConf = req.dns.length || req.dnsSearch.length || req.dnsOptions.length
+      ? renderResolvConf({ ...containerResolvConf(host.resolv, req, undefined), nameservers: req.dns.length ? req.dns : host.resolv.nameservers })
       : host.resolvText;
     return { ...base, hostsFile: host.hostsText + (extra ? `${extra}\n` : ''), resolvConf };
   }
@@ -58,4 +58,11 @@ export function sandboxStatus(
     hostsFile: renderHosts([...addHosts, ...links], self),
     resolvConf: renderResolvConf(containerResolvConf(host.resolv, req, embedded)),
   };
+}
+
+/** The DNS and hosts flags of a sandbox; records of versions before NetworkPlan kept the raw request. */
+function nameFlagsOf(sb: SandboxRecord): NameFlags {
+  if (sb.plan) return sb.plan;
+  const r = sb.request ?? {};
+  return { dns: r.dns ?? [], dnsSearch: r.dnsSearch ?? [], dnsOptions: r.dnsOption ?? [], extraHosts: r.addHost ?? [] };
 }

@@ -1,5 +1,25 @@
-import type { PortBinding } from '../types.js';
 import type { NetworkRequest } from '../options.js';
+
+export type Protocol = 'tcp' | 'udp';
+
+/**
+ * One container port to publish. The host port is fixed (`first === last`), a range to pick a free
+ * one from, or absent (any free port of the ephemeral range, as `-P` and `-p 80`).
+ */
+export interface PortRequest {
+  hostIp: string;
+  hostPorts?: { first: number; last: number };
+  containerPort: number;
+  protocol: Protocol;
+}
+
+/** A host port given to a container port (the reservation made from a PortRequest). */
+export interface PublishedPort {
+  hostIp: string;
+  hostPort: number;
+  containerPort: number;
+  protocol: Protocol;
+}
 
 /** What a sandbox is: its own netns, the host's, none at all (lo only), or another container's. */
 export type SandboxMode = 'private' | 'host' | 'none' | 'container';
@@ -80,11 +100,13 @@ export interface SandboxRecord {
   netnsPath?: string;
   /** container:X — X's id */
   sharedWith?: string;
-  request: NetworkRequest;
-  exposedPorts: string[];
+  /** What the container asked for, checked at create (records of older versions have `request` instead). */
+  plan?: NetworkPlan;
+  /** @deprecated written by versions before NetworkPlan; read only to tear such a sandbox down */
+  request?: NetworkRequest;
   links: LinkRef[];
   endpoints: EndpointRecord[];
-  ports: PortBinding[];
+  ports: PublishedPort[];
   incomplete?: boolean;
   /** set when teardown starts, so firewall and DNS regeneration already leave it out */
   removing?: boolean;
@@ -152,7 +174,7 @@ export interface NetworkDriver<O = unknown> {
 export interface FirewallEndpoint {
   containerId: string;
   ipv4: string;
-  ports: PortBinding[];
+  ports: PublishedPort[];
 }
 
 export interface ChainNames {
@@ -180,18 +202,56 @@ export interface FirewallRules {
 
 // ---------------------------------------------------------------- what the container layer sees
 
-/** The container, as `attach` needs it; the container layer resolves names (links, container:X) to ids. */
+/**
+ * Where a container's networking lives: no network (lo only), the host's, another container's netns, or
+ * endpoints on networks (the first is the primary: --ip, --ip6 and --mac-address apply to it).
+ */
+export type NetworkMode =
+  | { kind: 'none' }
+  | { kind: 'host' }
+  | { kind: 'container'; id: string }
+  | { kind: 'networks'; networks: { name: string; id: string }[] };
+
+/**
+ * A container's network flags, parsed and checked once at create (`plan`) and kept in its record;
+ * `attach` builds from it and re-parses nothing. JSON-serializable.
+ */
+export interface NetworkPlan {
+  mode: NetworkMode;
+  /** canonical addresses, already checked against the primary network's subnet */
+  ip?: string;
+  ip6?: string;
+  /** lower case */
+  mac?: string;
+  aliases: string[];
+  /** -p, then -P's from the image's ExposedPorts, in Docker's order */
+  ports: PortRequest[];
+  dns: string[];
+  dnsSearch: string[];
+  dnsOptions: string[];
+  /** NAME:IP or NAME=IP, checked; `host-gateway` is resolved at attach (the primary network's gateway) */
+  extraHosts: string[];
+  links: LinkRef[];
+}
+
+/** What `plan` needs besides the flags; the container layer resolves container names to ids. */
+export interface PlanContext {
+  /** image ExposedPorts keys: '80/tcp' (used with -P) */
+  exposedPorts: string[];
+  /** --network container:X, X resolved to its id */
+  sharedWith?: string;
+  links?: LinkRef[];
+}
+
+/** The container, as `attach` needs it. */
 export interface AttachRequest {
   id: string;
   name: string;
   hostname: string;
   domainname?: string;
-  request: NetworkRequest;
-  /** image ExposedPorts keys: '80/tcp' */
-  exposedPorts: string[];
-  /** --network container:X, X resolved to its id; its pid names its netns when X is on `none` (runc made that one) */
-  sharedWith?: { id: string; pid?: number };
-  links?: LinkRef[];
+  plan: NetworkPlan;
+  /** container:X where X is on `none`: X's pid names its netns (runc made that one) */
+  sharedWithPid?: number;
 }
 
 export interface SandboxEndpointStatus {
@@ -217,6 +277,6 @@ export interface SandboxStatus {
   resolvConf: string;
   /** contents of /etc/hostname */
   hostname: string;
-  ports: PortBinding[];
+  ports: PublishedPort[];
   endpoints: SandboxEndpointStatus[];
 }

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { destroyEnv, inContainer, inNetns, makeEnv, newId, type NetEnv } from './helpers.js';
+import { attachReq, destroyEnv, inContainer, inNetns, makeEnv, newId, type NetEnv } from './helpers.js';
 
 let env: NetEnv | undefined;
 afterEach(async () => { if (env) await destroyEnv(env); env = undefined; });
@@ -10,8 +10,8 @@ describe('user-defined bridge network', () => {
     await env.mgr.create({ name: 'n1', subnets: [env.subnet(0)], options: { 'com.docker.network.bridge.name': env.bridge('a') } });
     const a = newId();
     const b = newId();
-    const sa = await env.mgr.attach({ id: a, name: 'alpha', hostname: a.slice(0, 12), request: { networks: ['n1'], aliases: ['web'] }, exposedPorts: [] });
-    const sb = await env.mgr.attach({ id: b, name: 'beta', hostname: 'beta', domainname: 'example.org', request: { networks: ['n1'] }, exposedPorts: [] });
+    const sa = await attachReq(env.mgr, { id: a, name: 'alpha', hostname: a.slice(0, 12), request: { networks: ['n1'], aliases: ['web'] }, exposedPorts: [] });
+    const sb = await attachReq(env.mgr, { id: b, name: 'beta', hostname: 'beta', domainname: 'example.org', request: { networks: ['n1'] }, exposedPorts: [] });
     await env.noteInterfaces();
     expect(sa.mode).toBe('private');
     const ipA = sa.endpoints[0]!.ipv4!;

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { run } from '../../src/util/exec.js';
-import { destroyEnv, inNetns, linesWith, makeEnv, newId, save, type NetEnv } from './helpers.js';
+import { attachReq, destroyEnv, inNetns, linesWith, makeEnv, newId, save, type NetEnv } from './helpers.js';
 
 let env: NetEnv | undefined;
 afterEach(async () => { if (env) await destroyEnv(env); env = undefined; });
@@ -11,9 +11,9 @@ describe('firewall', () => {
     await env.mgr.create({ name: 'red', subnets: [env.subnet(0)], options: { 'com.docker.network.bridge.name': env.bridge('r') } });
     await env.mgr.create({ name: 'blue', subnets: [env.subnet(1)], options: { 'com.docker.network.bridge.name': env.bridge('b') } });
     const [r1, r2, b1] = [newId(), newId(), newId()];
-    const a = await env.mgr.attach({ id: r1, name: 'r1', hostname: 'r1', exposedPorts: [], request: { networks: ['red'] } });
-    const a2 = await env.mgr.attach({ id: r2, name: 'r2', hostname: 'r2', exposedPorts: [], request: { networks: ['red'] } });
-    const b = await env.mgr.attach({ id: b1, name: 'b1', hostname: 'b1', exposedPorts: [], request: { networks: ['blue'] } });
+    const a = await attachReq(env.mgr, { id: r1, name: 'r1', hostname: 'r1', exposedPorts: [], request: { networks: ['red'] } });
+    const a2 = await attachReq(env.mgr, { id: r2, name: 'r2', hostname: 'r2', exposedPorts: [], request: { networks: ['red'] } });
+    const b = await attachReq(env.mgr, { id: b1, name: 'b1', hostname: 'b1', exposedPorts: [], request: { networks: ['blue'] } });
     await env.noteInterfaces();
     expect((await inNetns(a.netnsPath!, ['busybox', 'ping', '-c1', '-W1', a2.endpoints[0]!.ipv4!])).code).toBe(0);
     expect((await inNetns(a.netnsPath!, ['busybox', 'ping', '-c1', '-W1', b.endpoints[0]!.ipv4!])).code).not.toBe(0);
@@ -31,9 +31,9 @@ describe('firewall', () => {
     await env.mgr.create({ name: 'inner', internal: true, subnets: [env.subnet(0)], options: { 'com.docker.network.bridge.name': env.bridge('i') } });
     await env.mgr.create({ name: 'quiet', subnets: [env.subnet(1)], options: { 'com.docker.network.bridge.name': env.bridge('q'), 'com.docker.network.bridge.enable_icc': 'false' } });
     const [i1, q1, q2] = [newId(), newId(), newId()];
-    const si = await env.mgr.attach({ id: i1, name: 'i1', hostname: 'i1', exposedPorts: [], request: { networks: ['inner'] } });
-    const s1 = await env.mgr.attach({ id: q1, name: 'q1', hostname: 'q1', exposedPorts: [], request: { networks: ['quiet'] } });
-    await env.mgr.attach({ id: q2, name: 'q2', hostname: 'q2', exposedPorts: [], request: { networks: ['quiet'] } });
+    const si = await attachReq(env.mgr, { id: i1, name: 'i1', hostname: 'i1', exposedPorts: [], request: { networks: ['inner'] } });
+    const s1 = await attachReq(env.mgr, { id: q1, name: 'q1', hostname: 'q1', exposedPorts: [], request: { networks: ['quiet'] } });
+    await attachReq(env.mgr, { id: q2, name: 'q2', hostname: 'q2', exposedPorts: [], request: { networks: ['quiet'] } });
     await env.noteInterfaces();
     const rules = await save();
     expect(linesWith(rules, `-s ${env.subnet(0)} `).filter((l) => l.includes('MASQUERADE'))).toEqual([]);
@@ -54,7 +54,7 @@ describe('firewall', () => {
   it('reload puts back exactly one copy of each jump rule', async () => {
     env = await makeEnv(6);
     const id = newId();
-    await env.mgr.attach({ id, name: 'c', hostname: 'c', exposedPorts: [], request: { publish: ['127.0.0.1::80'] } });
+    await attachReq(env.mgr, { id, name: 'c', hostname: 'c', exposedPorts: [], request: { publish: ['127.0.0.1::80'] } });
     await env.noteInterfaces();
     const jump = `-m comment --comment "berth:${env.prefix}" -j ${env.prefix}-FORWARD`;
     const count = async () => linesWith(await save(), `-A FORWARD ${jump}`).length;

@@ -4,7 +4,8 @@ import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
-import { openNetworkManager, type NetworkManager } from '../../src/network/index.js';
+import { openNetworkManager, type LinkRef, type NetworkManager, type SandboxStatus } from '../../src/network/index.js';
+import type { NetworkRequest } from '../../src/options.js';
 import { resolveLayout, type StoreLayout } from '../../src/paths.js';
 import { run } from '../../src/util/exec.js';
 
@@ -126,4 +127,16 @@ export async function save(tool: 'iptables-save' | 'ip6tables-save' = 'iptables-
 
 export function linesWith(text: string, needle: string): string[] {
   return text.split('\n').filter((l) => l.includes(needle));
+}
+
+/** The old one-step attach of tests: plan the request (as the container layer does at create), then attach. */
+export async function attachReq(mgr: NetworkManager, ctr: {
+  id: string; name: string; hostname: string; domainname?: string; request: NetworkRequest; exposedPorts?: string[];
+  sharedWith?: { id: string; pid?: number }; links?: LinkRef[];
+}): Promise<SandboxStatus> {
+  const plan = await mgr.plan(ctr.request, { exposedPorts: ctr.exposedPorts ?? [], sharedWith: ctr.sharedWith?.id, links: ctr.links });
+  return mgr.attach({
+    id: ctr.id, name: ctr.name, hostname: ctr.hostname, ...(ctr.domainname ? { domainname: ctr.domainname } : {}), plan,
+    ...(ctr.sharedWith?.pid ? { sharedWithPid: ctr.sharedWith.pid } : {}),
+  });
 }

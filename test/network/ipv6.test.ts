@@ -1,13 +1,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { BadStateError, InvalidArgumentError } from '../../src/errors.js';
 import { run } from '../../src/util/exec.js';
-import { destroyEnv, inNetns, linesWith, makeEnv, newId, save, type NetEnv } from './helpers.js';
+import { attachReq, destroyEnv, inNetns, linesWith, makeEnv, newId, save, type NetEnv } from './helpers.js';
 
 let env: NetEnv | undefined;
 afterEach(async () => { if (env) await destroyEnv(env); env = undefined; });
 
 const attach = (e: NetEnv, id: string, name: string, network: string, extra: { ip6?: string } = {}) =>
-  e.mgr.attach({ id, name, hostname: name, exposedPorts: [], request: { networks: [network], ...extra } });
+  attachReq(e.mgr, { id, name, hostname: name, exposedPorts: [], request: { networks: [network], ...extra } });
 
 const ping6 = (netns: string, addr: string) => inNetns(netns, ['busybox', 'ping', '-6', '-c1', '-W2', addr]);
 const bare = (cidr: string) => cidr.split('/')[0]!;

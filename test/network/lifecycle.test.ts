@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { AlreadyExistsError, BadStateError, InvalidArgumentError, NotFoundError } from '../../src/errors.js';
 import { openNetworkManager, registerDriver, unregisterDriver, type NetworkDriver } from '../../src/network/index.js';
 import { run } from '../../src/util/exec.js';
-import { destroyEnv, inNetns, linesWith, makeEnv, newId, save, type NetEnv } from './helpers.js';
+import { attachReq, destroyEnv, inNetns, linesWith, makeEnv, newId, save, type NetEnv } from './helpers.js';
 
 let env: NetEnv | undefined;
 afterEach(async () => { if (env) await destroyEnv(env); env = undefined; });
@@ -32,7 +32,7 @@ describe('networks', () => {
     expect((await mgr.inspect(id.slice(0, 6))).name).toBe('n1');
 
     const c = newId();
-    const st = await mgr.attach({ id: c, name: 'c', hostname: 'c', exposedPorts: [], request: { networks: ['n1'], ip: env.subnet(0).replace('.0/24', '.77') } });
+    const st = await attachReq(mgr, { id: c, name: 'c', hostname: 'c', exposedPorts: [], request: { networks: ['n1'], ip: env.subnet(0).replace('.0/24', '.77') } });
     await env.noteInterfaces();
     expect(st.endpoints[0]!.ipv4).toBe(env.subnet(0).replace('.0/24', '.77'));
     expect((await inNetns(st.netnsPath!, ['ip', 'link', 'show', 'eth0'])).out).toContain('mtu 1400');
@@ -48,7 +48,7 @@ describe('networks', () => {
     env = await makeEnv(8);
     await env.mgr.create({ name: 'many', subnets: [env.subnet(0)], options: { 'com.docker.network.bridge.name': env.bridge('m') } });
     const ids = Array.from({ length: 20 }, newId);
-    const sts = await Promise.all(ids.map((id, i) => env!.mgr.attach({ id, name: `c${i}`, hostname: `c${i}`, exposedPorts: [], request: { networks: ['many'] } })));
+    const sts = await Promise.all(ids.map((id, i) => attachReq(env!.mgr, { id, name: `c${i}`, hostname: `c${i}`, exposedPorts: [], request: { networks: ['many'] } })));
     await env.noteInterfaces();
     expect(new Set(sts.map((s) => s.endpoints[0]!.ipv4)).size).toBe(20);
     const last = sts[19]!;
@@ -63,7 +63,7 @@ describe('networks', () => {
     env = await makeEnv(9);
     await env.mgr.create({ name: 'rc', subnets: [env.subnet(0)], options: { 'com.docker.network.bridge.name': env.bridge('r') } });
     const [a, b, keep] = [newId(), newId(), newId()];
-    for (const id of [a, b, keep]) await env.mgr.attach({ id, name: id.slice(0, 5), hostname: 'h', exposedPorts: [], request: { networks: ['rc'], publish: ['127.0.0.1::80'] } });
+    for (const id of [a, b, keep]) await attachReq(env.mgr, { id, name: id.slice(0, 5), hostname: 'h', exposedPorts: [], request: { networks: ['rc'], publish: ['127.0.0.1::80'] } });
     await env.noteInterfaces();
     // A crash: a new process, and b's record lost as well.
     await rm(path.join(env.layout.runroot, 'net', 'sandboxes', `${b}.json`));
@@ -86,27 +86,27 @@ describe('sandbox modes', () => {
   it('host, none, container:X and the default bridge with links', async () => {
     env = await makeEnv(10);
     const { mgr } = env;
-    const h = await mgr.attach({ id: newId(), name: 'h', hostname: 'h', exposedPorts: [], request: { networks: ['host'], addHost: ['db:10.1.2.3'] } });
+    const h = await attachReq(mgr, { id: newId(), name: 'h', hostname: 'h', exposedPorts: [], request: { networks: ['host'], addHost: ['db:10.1.2.3'] } });
     expect(h.mode).toBe('host');
     expect(h.netnsPath).toBeUndefined();
     expect(h.hostsFile).toContain('10.1.2.3\tdb');
 
     const noneId = newId();
-    const n = await mgr.attach({ id: noneId, name: 'n', hostname: 'n', exposedPorts: [], request: { networks: ['none'] } });
+    const n = await attachReq(mgr, { id: noneId, name: 'n', hostname: 'n', exposedPorts: [], request: { networks: ['none'] } });
     expect(n.mode).toBe('none');
     // runc makes the netns (lo up); a container joining it names it through the owner's process.
     expect(n.netnsPath).toBeUndefined();
-    const joiner = await mgr.attach({ id: newId(), name: 'nj', hostname: 'nj', exposedPorts: [], sharedWith: { id: noneId, pid: process.pid }, request: { networks: ['container:n'] } });
+    const joiner = await attachReq(mgr, { id: newId(), name: 'nj', hostname: 'nj', exposedPorts: [], sharedWith: { id: noneId, pid: process.pid }, request: { networks: ['container:n'] } });
     expect(joiner.netnsPath).toBe(`/proc/${process.pid}/ns/net`);
-    await expect(mgr.attach({ id: newId(), name: 'nk', hostname: 'nk', exposedPorts: [], sharedWith: { id: noneId }, request: { networks: ['container:n'] } }))
+    await expect(attachReq(mgr, { id: newId(), name: 'nk', hostname: 'nk', exposedPorts: [], sharedWith: { id: noneId }, request: { networks: ['container:n'] } }))
       .rejects.toThrow(BadStateError);
 
     const dbId = newId();
-    const db = await mgr.attach({ id: dbId, name: 'db', hostname: 'db', exposedPorts: [], request: {} });
+    const db = await attachReq(mgr, { id: dbId, name: 'db', hostname: 'db', exposedPorts: [], request: {} });
     await env.noteInterfaces();
     expect(db.resolvConf).not.toContain('127.');
     expect(db.resolvConf).toMatch(/^nameserver /);
-    const app = await mgr.attach({
+    const app = await attachReq(mgr, {
       id: newId(), name: 'app', hostname: 'app', exposedPorts: [], links: [{ id: dbId, name: 'db', alias: 'database' }],
       request: { dns: ['10.9.9.9'], dnsSearch: ['corp.example'], dnsOption: ['ndots:1'], addHost: ['gw:host-gateway'] },
     });
@@ -115,12 +115,12 @@ describe('sandbox modes', () => {
     expect(app.hostsFile).toContain(`${app.endpoints[0]!.gateway}\tgw`);
     expect(app.resolvConf).toBe('nameserver 10.9.9.9\nsearch corp.example\noptions ndots:1\n');
 
-    const side = await mgr.attach({ id: newId(), name: 'side', hostname: 'side', exposedPorts: [], sharedWith: { id: dbId }, request: { networks: [`container:db`] } });
+    const side = await attachReq(mgr, { id: newId(), name: 'side', hostname: 'side', exposedPorts: [], sharedWith: { id: dbId }, request: { networks: [`container:db`] } });
     expect(side.mode).toBe('container');
     expect(side.netnsPath).toBe(db.netnsPath);
-    await expect(mgr.attach({ id: newId(), name: 'x', hostname: 'x', exposedPorts: [], sharedWith: { id: dbId }, request: { networks: ['container:db'], publish: ['80'] } }))
+    await expect(attachReq(mgr, { id: newId(), name: 'x', hostname: 'x', exposedPorts: [], sharedWith: { id: dbId }, request: { networks: ['container:db'], publish: ['80'] } }))
       .rejects.toThrow(InvalidArgumentError);
-    await expect(mgr.attach({ id: newId(), name: 'y', hostname: 'y', exposedPorts: [], request: { networks: ['bridge'], ip: '10.232.10.50' } }))
+    await expect(attachReq(mgr, { id: newId(), name: 'y', hostname: 'y', exposedPorts: [], request: { networks: ['bridge'], ip: '10.232.10.50' } }))
       .rejects.toThrow(/user defined networks/);
     await mgr.reconcile(new Set());
     expect(existsSync(db.netnsPath!)).toBe(false);
@@ -130,7 +130,7 @@ describe('sandbox modes', () => {
     env = await makeEnv(11);
     await env.mgr.create({ name: 'extra', subnets: [env.subnet(0)], options: { 'com.docker.network.bridge.name': env.bridge('x') } });
     const id = newId();
-    const st = await env.mgr.attach({ id, name: 'c', hostname: 'c', exposedPorts: [], request: {} });
+    const st = await attachReq(env.mgr, { id, name: 'c', hostname: 'c', exposedPorts: [], request: {} });
     const after = await env.mgr.connect('extra', id, { aliases: ['alt'] });
     await env.noteInterfaces();
     expect(after.endpoints.map((e) => `${e.network}/${e.interface}`)).toEqual(['bridge/eth0', 'extra/eth1']);
@@ -161,8 +161,8 @@ describe('drivers', () => {
     await expect(env.mgr.create({ name: 'mv', driver: 'macvlan', subnets: [env.subnet(0)], options: { parent: 'berthnosuch' } })).rejects.toThrow(NotFoundError);
     await env.mgr.create({ name: 'mv', driver: 'macvlan', subnets: [env.subnet(0)], options: { parent } });
     const [a, b] = [newId(), newId()];
-    const sa = await env.mgr.attach({ id: a, name: 'a', hostname: 'a', exposedPorts: [], request: { networks: ['mv'], mac: '02:42:0a:0b:0c:0d' } });
-    const sb = await env.mgr.attach({ id: b, name: 'b', hostname: 'b', exposedPorts: [], request: { networks: ['mv'] } });
+    const sa = await attachReq(env.mgr, { id: a, name: 'a', hostname: 'a', exposedPorts: [], request: { networks: ['mv'], mac: '02:42:0a:0b:0c:0d' } });
+    const sb = await attachReq(env.mgr, { id: b, name: 'b', hostname: 'b', exposedPorts: [], request: { networks: ['mv'] } });
     expect(sa.endpoints[0]!.mac).toBe('02:42:0a:0b:0c:0d');
     expect((await inNetns(sa.netnsPath!, ['busybox', 'ping', '-c1', '-W2', sb.endpoints[0]!.ipv4!])).code).toBe(0);
     await env.mgr.detach(a);
@@ -186,7 +186,7 @@ describe('drivers', () => {
       expect(() => registerDriver('loopalias', loopAlias)).toThrow(AlreadyExistsError);
       await env.mgr.create({ name: 'la', driver: 'loopalias', subnets: [env.subnet(0)], options: { note: 'hi' } });
       const id = newId();
-      const st = await env.mgr.attach({ id, name: 'c', hostname: 'c', exposedPorts: [], request: { networks: ['la'] } });
+      const st = await attachReq(env.mgr, { id, name: 'c', hostname: 'c', exposedPorts: [], request: { networks: ['la'] } });
       expect((await inNetns(st.netnsPath!, ['ip', '-br', 'addr', 'show', 'lo'])).out).toContain(st.endpoints[0]!.ipv4!);
       await env.mgr.detach(id);
       await env.mgr.remove('la');

@@ -4,7 +4,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BadStateError } from '../../src/errors.js';
-import { destroyEnv, inNetns, linesWith, makeEnv, newId, save, spawnInNetns, type NetEnv } from './helpers.js';
+import { attachReq, destroyEnv, inNetns, linesWith, makeEnv, newId, save, spawnInNetns, type NetEnv } from './helpers.js';
 
 let env: NetEnv | undefined;
 afterEach(async () => { if (env) await destroyEnv(env); env = undefined; });
@@ -42,7 +42,7 @@ describe('published ports', () => {
     await env.mgr.create({ name: 'web', subnets: [env.subnet(0)], options: { 'com.docker.network.bridge.name': env.bridge('a') } });
     const id = newId();
     const fixed = 41000 + env.n * 10;
-    const st = await env.mgr.attach({
+    const st = await attachReq(env.mgr, {
       id, name: 'web1', hostname: 'web1', exposedPorts: ['80/tcp', '81/tcp'],
       request: { networks: ['web'], publish: ['127.0.0.1::80', `${fixed}:80`], publishAll: true },
     });
@@ -74,15 +74,15 @@ describe('published ports', () => {
     const port = (srv.address() as net.AddressInfo).port;
     try {
       const id = newId();
-      await expect(env.mgr.attach({ id, name: 'c1', hostname: 'c1', exposedPorts: [], request: { publish: [`${port}:80`] } }))
+      await expect(attachReq(env.mgr, { id, name: 'c1', hostname: 'c1', exposedPorts: [], request: { publish: [`${port}:80`] } }))
         .rejects.toThrow(BadStateError);
       expect(await env.mgr.status(id)).toBeUndefined();
 
       const holder = newId();
       const free = 42000 + env.n * 10;
-      await env.mgr.attach({ id: holder, name: 'c2', hostname: 'c2', exposedPorts: [], request: { publish: [`${free}:80/udp`] } });
+      await attachReq(env.mgr, { id: holder, name: 'c2', hostname: 'c2', exposedPorts: [], request: { publish: [`${free}:80/udp`] } });
       await env.noteInterfaces();
-      const err = await env.mgr.attach({ id: newId(), name: 'c3', hostname: 'c3', exposedPorts: [], request: { publish: [`127.0.0.1:${free}:53/udp`] } }).catch((e: unknown) => e);
+      const err = await attachReq(env.mgr, { id: newId(), name: 'c3', hostname: 'c3', exposedPorts: [], request: { publish: [`127.0.0.1:${free}:53/udp`] } }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(BadStateError);
       expect(String((err as Error).message)).toContain(holder.slice(0, 12));
       await env.mgr.detach(holder);

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../../src/errors.js';
 import { run } from '../../src/util/exec.js';
-import { destroyEnv, inNetns, makeEnv, newId, spawnInNetns, type NetEnv } from './helpers.js';
+import { attachReq, destroyEnv, inNetns, makeEnv, newId, spawnInNetns, type NetEnv } from './helpers.js';
 
 const envs: NetEnv[] = [];
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -55,7 +55,7 @@ describe('host loopback (CVE-2020-8558 class)', () => {
     const e = await env(40);
     await e.mgr.create({ name: 'lo', subnets: [e.subnet(0)], options: { 'com.docker.network.bridge.name': e.bridge('l') } });
     const id = newId();
-    const st = await e.mgr.attach({ id, name: 'c', hostname: 'c', exposedPorts: [], request: { networks: ['lo'], publish: ['127.0.0.1:18600:80'] } });
+    const st = await attachReq(e.mgr, { id, name: 'c', hostname: 'c', exposedPorts: [], request: { networks: ['lo'], publish: ['127.0.0.1:18600:80'] } });
     await e.noteInterfaces();
     await startHttpd(e, st.netnsPath!, 80, 'published');
     const secret = await listenLocal(18601, 'host-secret\n');
@@ -89,7 +89,7 @@ describe('forwarding from a neighbour that routes the bridge subnet through this
     const e = await env(41);
     await e.mgr.create({ name: 'fw', subnets: [e.subnet(0)], options: { 'com.docker.network.bridge.name': e.bridge('f') } });
     const id = newId();
-    const st = await e.mgr.attach({ id, name: 'c', hostname: 'c', exposedPorts: [], request: { networks: ['fw'], publish: ['18602:80', '127.0.0.1:18603:82'] } });
+    const st = await attachReq(e.mgr, { id, name: 'c', hostname: 'c', exposedPorts: [], request: { networks: ['fw'], publish: ['18602:80', '127.0.0.1:18603:82'] } });
     await e.noteInterfaces();
     await startHttpd(e, st.netnsPath!, 80, 'published');
     await startHttpd(e, st.netnsPath!, 81, 'unpublished');
@@ -125,7 +125,7 @@ describe('bridges Berth did not create', () => {
     const theirs = a.bridge('a');
     await a.mgr.create({ name: 'home', subnets: [a.subnet(0)], options: { 'com.docker.network.bridge.name': theirs } });
     const id = newId();
-    const st = await a.mgr.attach({ id, name: 'a1', hostname: 'a1', exposedPorts: [], request: { networks: ['home'] } });
+    const st = await attachReq(a.mgr, { id, name: 'a1', hostname: 'a1', exposedPorts: [], request: { networks: ['home'] } });
     await a.noteInterfaces();
     const err = await b.mgr.create({ name: 'squat', subnets: [b.subnet(0)], options: { 'com.docker.network.bridge.name': theirs } }).catch((x: unknown) => x);
     // Whatever root B did (refuse, or adopt and later remove), root A's bridge must survive it.
@@ -146,7 +146,7 @@ describe('bridges Berth did not create', () => {
     await run('ip', ['link', 'set', adopted, 'up']);
     await b.mgr.create({ name: 'adopt', subnets: [b.subnet(0)], options: { 'com.docker.network.bridge.name': adopted } });
     const id = newId();
-    const st = await b.mgr.attach({ id, name: 'b1', hostname: 'b1', exposedPorts: [], request: { networks: ['adopt'] } });
+    const st = await attachReq(b.mgr, { id, name: 'b1', hostname: 'b1', exposedPorts: [], request: { networks: ['adopt'] } });
     await b.noteInterfaces();
     expect((await inNetns(st.netnsPath!, ['busybox', 'ping', '-c1', '-W2', st.endpoints[0]!.gateway!])).code).toBe(0);
     await b.mgr.detach(id);
