@@ -4,8 +4,11 @@ import { matchesFilters, parseFilters } from './filters.js';
 import type { ContainerRecord } from './record.js';
 
 const rec = {
-  id: 'abc123' + '0'.repeat(58), name: 'web-1', state: 'exited', exitCode: 2, image: 'busybox', imageId: 'sha256:feed' + '0'.repeat(60),
-  labels: { tier: 'front', team: 'a' }, networks: [{ network: 'appnet' }], networkMode: 'appnet',
+  id: 'abc123' + '0'.repeat(58), name: 'web-1', state: 'exited', exitCode: 2, startedAt: '2026-01-01T00:00:00Z', networks: [{ network: 'appnet' }],
+  config: {
+    image: 'busybox', imageId: 'sha256:feed' + '0'.repeat(60), labels: { tier: 'front', team: 'a' },
+    network: { mode: { kind: 'networks', networks: [{ name: 'appnet', id: 'f00d' }] } },
+  },
 } as unknown as ContainerRecord;
 
 const match = (...f: string[]) => matchesFilters(rec, parseFilters(f));

@@ -15,7 +15,7 @@ beforeEach(async () => {
 });
 afterEach(() => rm(dir, { recursive: true, force: true }));
 
-const record = (id: string, name: string) => ({ id, name, created: new Date().toISOString() }) as ContainerRecord;
+const record = (id: string, name: string) => ({ version: 2, id, name, created: new Date().toISOString() }) as ContainerRecord;
 
 describe('RecordStore', () => {
   it('resolves by full id, name and unique prefix', async () => {

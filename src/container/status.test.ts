@@ -4,8 +4,10 @@ import type { ContainerRecord } from './record.js';
 import { humanDuration } from '../util/time.js';
 import { normalizeSignal, parseRestartPolicy, restartDelay, shouldRestart, statusText } from './status.js';
 
-const base = { exitCode: 0, restartCount: 0, manuallyStopped: false, autoRemove: false } as const;
-const rec = (over: Partial<ContainerRecord>): ContainerRecord => ({ ...base, restartPolicy: { name: 'no', maxRetries: 0 }, ...over }) as ContainerRecord;
+const base = { exitCode: 0, restartCount: 0, manuallyStopped: false } as const;
+type Over = Partial<Omit<ContainerRecord, 'config'>> & { restartPolicy?: ContainerRecord['config']['restartPolicy']; autoRemove?: boolean };
+const rec = ({ restartPolicy = { name: 'no', maxRetries: 0 }, autoRemove = false, ...over }: Over): ContainerRecord =>
+  ({ ...base, config: { restartPolicy, autoRemove }, ...over }) as ContainerRecord;
 
 describe('restart policy', () => {
   it('parses docker forms', () => {
