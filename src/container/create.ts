@@ -23,7 +23,7 @@ export async function createContainer(ctx: ContainerContext, req: CreateRequest)
       await ctx.records.save(rec);
       await ctx.records.reserveName(name, id);
       const image = await ctx.deps.images.resolve(config.imageId);
-      await ctx.deps.snapshots.prepare(id, { image: image.id, layers: image.layers });
+      await ctx.deps.snapshots.prepare(id, { image: image.id, layers: image.layers }, { owner: 'container' });
       failpoint('container.create.after-snapshot');
       await setState(ctx, rec, 'created');
     });

@@ -113,7 +113,7 @@ export async function reconcile(ctx: ContainerContext): Promise<string[]> {
     cleaned.push(`runc:${id}`);
   }
   for (const snap of await ctx.deps.snapshots.list()) {
-    if (snap.key.startsWith('image-') || ids.has(snap.key)) continue;
+    if (snap.owner !== 'container' || ids.has(snap.key)) continue;
     await ctx.deps.snapshots.remove(snap.key);
     cleaned.push(`snapshot:${snap.key}`);
   }

@@ -197,7 +197,7 @@ export class DefaultImageStore implements ImageStore {
     return this.records.withLock(async () => {
       const tags = await this.records.listTags();
       const used = new Set<string>();
-      for (const s of await this.storage.snapshots.list()) if (!s.key.startsWith(MOUNT_PREFIX)) used.add(s.image);
+      for (const s of await this.storage.snapshots.list()) if (s.owner === 'container') used.add(s.image);
       const deleted: string[] = [];
       let bytes = 0;
       for (const image of await this.records.listImages()) {
@@ -228,7 +228,7 @@ export class DefaultImageStore implements ImageStore {
 
   /** Keys of container snapshots made from the image (container IDs). */
   private async containerUsers(id: ImageId): Promise<string[]> {
-    return (await this.storage.snapshots.list()).filter((s) => s.image === id && !s.key.startsWith(MOUNT_PREFIX)).map((s) => s.key);
+    return (await this.storage.snapshots.list()).filter((s) => s.image === id && s.owner === 'container').map((s) => s.key);
   }
 
   // ------------------------------------------------------------------ mounts
@@ -238,7 +238,7 @@ export class DefaultImageStore implements ImageStore {
       const { image } = await this.find(ref);
       const key = mountKey(image.id);
       if (await this.storage.snapshots.get(key)) return this.storage.snapshots.mount(key);
-      const snap = await this.storage.snapshots.prepare(key, { image: image.id, layers: image.layers.map((l) => l.diffId) }, { readOnly: true });
+      const snap = await this.storage.snapshots.prepare(key, { image: image.id, layers: image.layers.map((l) => l.diffId) }, { owner: 'image-mount', readOnly: true });
       return snap.mountpoint;
     });
   }

@@ -100,8 +100,12 @@ export interface LayerStore {
   reclaim(): Promise<void>;
 }
 
+/** Who a snapshot belongs to: a container's root filesystem, or a read-only `image mount`. */
+export type SnapshotOwner = 'container' | 'image-mount';
+
 export interface SnapshotInfo {
   key: string;
+  owner: SnapshotOwner;
   /** diffIDs, bottom layer first */
   layers: Digest[];
   /** the image this snapshot was made from, so image removal can see it is in use */
@@ -114,7 +118,7 @@ export interface SnapshotInfo {
 
 export interface Snapshotter {
   /** Makes upper/work (none when readOnly) and mounts the overlay at `mountpoint`. */
-  prepare(key: string, parent: { image: string; layers: Digest[] }, opts?: { readOnly?: boolean }): Promise<SnapshotInfo>;
+  prepare(key: string, parent: { image: string; layers: Digest[] }, opts: { owner: SnapshotOwner; readOnly?: boolean }): Promise<SnapshotInfo>;
   /** Idempotent: mounts again after a reboot or an unmount. */
   mount(key: string): Promise<string>;
   /** Idempotent: "not mounted" is success. */

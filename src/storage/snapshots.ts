@@ -27,7 +27,9 @@ export function openSnapshotter(layout: StoreLayout): Snapshotter {
   async function readMeta(key: string): Promise<SnapshotMeta | undefined> {
     const dir = dirOf(key);
     if (await isFlagged(dir)) return undefined;
-    return readJsonIfExists<SnapshotMeta>(path.join(dir, 'meta.json'));
+    const meta = await readJsonIfExists<SnapshotMeta>(path.join(dir, 'meta.json'));
+    // Snapshots made before owners were recorded: image mounts were the read-only ones.
+    return meta && { ...meta, owner: meta.owner ?? (meta.readOnly ? 'image-mount' : 'container') };
   }
 
   async function mustMeta(key: string): Promise<SnapshotMeta> {
@@ -54,7 +56,7 @@ export function openSnapshotter(layout: StoreLayout): Snapshotter {
   }
 
   return {
-    async prepare(key, parent, opts = {}) {
+    async prepare(key, parent, opts) {
       const readOnly = !!opts.readOnly;
       if (readOnly && !parent.layers.length) throw new InvalidArgumentError('layers', 'a read-only snapshot needs at least one layer');
       for (const diffId of parent.layers) {
@@ -73,7 +75,7 @@ export function openSnapshotter(layout: StoreLayout): Snapshotter {
         try {
           const sub = readOnly ? ['merged', 'empty'] : ['merged', 'empty', 'upper', 'work'];
           for (const name of sub) await fsp.mkdir(path.join(dir, name), 0o755);
-          const meta: SnapshotMeta = { key, layers: [...parent.layers], image: parent.image, readOnly, mountpoint: path.join(await fsp.realpath(dir), 'merged') };
+          const meta: SnapshotMeta = { key, owner: opts.owner, layers: [...parent.layers], image: parent.image, readOnly, mountpoint: path.join(await fsp.realpath(dir), 'merged') };
           await writeJsonAtomic(path.join(dir, 'meta.json'), meta);
           await mountMeta(meta);
           await clearIncomplete(dir);

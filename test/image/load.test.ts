@@ -298,7 +298,7 @@ describe('remove and prune', () => {
     const img = await makeDockerArchive(file('used.tar'), [base, top(3)], { tags: ['used:1'] });
     await images.load(file('used.tar'));
     const ctr = 'c'.repeat(64);
-    await storage.snapshots.prepare(ctr, { image: img.id, layers: img.layers.map((l) => l.diffId) as Digest[] });
+    await storage.snapshots.prepare(ctr, { image: img.id, layers: img.layers.map((l) => l.diffId) as Digest[] }, { owner: 'container' });
     try {
       const err = await images.remove('used:1').catch((e: unknown) => e);
       expect(err).toBeInstanceOf(BadStateError);

@@ -59,7 +59,7 @@ async function threeLayers(): Promise<Digest[]> {
 describe('a three-layer image', () => {
   test('the merged view applies whiteouts, opaque folders and metadata', async () => {
     const layers = await threeLayers();
-    const snap = await store.storage.snapshots.prepare('c1', { image: 'sha256:img', layers });
+    const snap = await store.storage.snapshots.prepare('c1', { image: 'sha256:img', layers }, { owner: 'container' });
     expect(snap.mounted).toBe(true);
     const at = (p: string) => path.join(snap.mountpoint, p);
 
@@ -82,7 +82,7 @@ describe('a three-layer image', () => {
 
   test('writes land in the upper layer and count as usage', async () => {
     const layers = await threeLayers();
-    const snap = await store.storage.snapshots.prepare('c2', { image: 'sha256:img', layers });
+    const snap = await store.storage.snapshots.prepare('c2', { image: 'sha256:img', layers }, { owner: 'container' });
     const before = await store.storage.snapshots.usage('c2');
     await fsp.writeFile(path.join(snap.mountpoint, 'etc/written'), Buffer.alloc(100_000, 1));
     await fsp.rm(path.join(snap.mountpoint, 'etc/new'));
@@ -103,8 +103,10 @@ describe('a three-layer image', () => {
 
   test('a read-only snapshot refuses writes', async () => {
     const layers = await threeLayers();
-    const snap = await store.storage.snapshots.prepare('ro', { image: 'sha256:img', layers }, { readOnly: true });
+    const snap = await store.storage.snapshots.prepare('ro', { image: 'sha256:img', layers }, { owner: 'image-mount', readOnly: true });
     expect(snap.readOnly).toBe(true);
+    // Who it belongs to is a field of its own, not a convention of its key.
+    expect((await store.storage.snapshots.get('ro'))!.owner).toBe('image-mount');
     expect(await fsp.readFile(path.join(snap.mountpoint, 'etc/os-release'), 'utf8')).toBe('v3');
     await expect(fsp.writeFile(path.join(snap.mountpoint, 'etc/x'), 'x')).rejects.toMatchObject({ code: 'EROFS' });
     await expect(fsp.rm(path.join(snap.mountpoint, 'etc/new'))).rejects.toMatchObject({ code: 'EROFS' });
@@ -114,43 +116,43 @@ describe('a three-layer image', () => {
 
 test('a single-layer read-only snapshot mounts and refuses writes', async () => {
   const only = await layer([{ name: 'hello', data: 'world' }]);
-  const snap = await store.storage.snapshots.prepare('one', { image: 'i', layers: [only] }, { readOnly: true });
+  const snap = await store.storage.snapshots.prepare('one', { image: 'i', layers: [only] }, { owner: 'image-mount', readOnly: true });
   expect(await fsp.readdir(snap.mountpoint)).toEqual(['hello']);
   await expect(fsp.writeFile(path.join(snap.mountpoint, 'x'), 'x')).rejects.toMatchObject({ code: 'EROFS' });
 });
 
 test('an image with no layers gets an empty writable root', async () => {
-  const snap = await store.storage.snapshots.prepare('scratch', { image: 'i', layers: [] });
+  const snap = await store.storage.snapshots.prepare('scratch', { image: 'i', layers: [] }, { owner: 'container' });
   expect(await fsp.readdir(snap.mountpoint)).toEqual([]);
   await fsp.writeFile(path.join(snap.mountpoint, 'x'), 'x');
-  await expect(store.storage.snapshots.prepare('scratch-ro', { image: 'i', layers: [] }, { readOnly: true })).rejects.toBeInstanceOf(InvalidArgumentError);
+  await expect(store.storage.snapshots.prepare('scratch-ro', { image: 'i', layers: [] }, { owner: 'image-mount', readOnly: true })).rejects.toBeInstanceOf(InvalidArgumentError);
 });
 
 test('a 70-layer image mounts with the top layer winning', async () => {
   const layers: Digest[] = [];
   for (let i = 0; i < 70; i++) layers.push(await layer([{ name: `f${i}`, data: String(i) }, { name: 'shared', data: `layer ${i}` }]));
-  const snap = await store.storage.snapshots.prepare('deep', { image: 'i', layers });
+  const snap = await store.storage.snapshots.prepare('deep', { image: 'i', layers }, { owner: 'container' });
   expect(await fsp.readdir(snap.mountpoint)).toHaveLength(71);
   expect(await fsp.readFile(path.join(snap.mountpoint, 'shared'), 'utf8')).toBe('layer 69');
   expect(await fsp.readFile(path.join(snap.mountpoint, 'f0'), 'utf8')).toBe('0');
-  const ro = await store.storage.snapshots.prepare('deep-ro', { image: 'i', layers }, { readOnly: true });
+  const ro = await store.storage.snapshots.prepare('deep-ro', { image: 'i', layers }, { owner: 'image-mount', readOnly: true });
   expect(await fsp.readFile(path.join(ro.mountpoint, 'shared'), 'utf8')).toBe('layer 69');
 });
 
 describe('life cycle', () => {
   test('prepare refuses a taken key, a missing layer and a bad key, and leaves nothing', async () => {
     const only = await layer([{ name: 'a', data: 'a' }]);
-    await store.storage.snapshots.prepare('k', { image: 'i', layers: [only] });
-    await expect(store.storage.snapshots.prepare('k', { image: 'i', layers: [only] })).rejects.toBeInstanceOf(AlreadyExistsError);
+    await store.storage.snapshots.prepare('k', { image: 'i', layers: [only] }, { owner: 'container' });
+    await expect(store.storage.snapshots.prepare('k', { image: 'i', layers: [only] }, { owner: 'container' })).rejects.toBeInstanceOf(AlreadyExistsError);
     const missing = `sha256:${'0'.repeat(64)}` as Digest;
-    await expect(store.storage.snapshots.prepare('m', { image: 'i', layers: [only, missing] })).rejects.toBeInstanceOf(NotFoundError);
-    await expect(store.storage.snapshots.prepare('../escape', { image: 'i', layers: [only] })).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(store.storage.snapshots.prepare('m', { image: 'i', layers: [only, missing] }, { owner: 'container' })).rejects.toBeInstanceOf(NotFoundError);
+    await expect(store.storage.snapshots.prepare('../escape', { image: 'i', layers: [only] }, { owner: 'container' })).rejects.toBeInstanceOf(InvalidArgumentError);
     expect(await fsp.readdir(store.layout.snapshots)).toEqual(['k']);
   });
 
   test('unmount and remove are idempotent; get and list follow', async () => {
     const only = await layer([{ name: 'a', data: 'a' }]);
-    const snap = await store.storage.snapshots.prepare('k', { image: 'img', layers: [only] });
+    const snap = await store.storage.snapshots.prepare('k', { image: 'img', layers: [only] }, { owner: 'container' });
     expect(await store.storage.snapshots.list()).toEqual([snap]);
     await store.storage.snapshots.unmount('k');
     await store.storage.snapshots.unmount('k');
@@ -165,14 +167,14 @@ describe('life cycle', () => {
 
   test('mount twice mounts once', async () => {
     const only = await layer([{ name: 'a', data: 'a' }]);
-    const snap = await store.storage.snapshots.prepare('k', { image: 'i', layers: [only] });
+    const snap = await store.storage.snapshots.prepare('k', { image: 'i', layers: [only] }, { owner: 'container' });
     await Promise.all([store.storage.snapshots.mount('k'), store.storage.snapshots.mount('k')]);
     expect((await leftoverMounts(store.dir)).filter((m) => m === snap.mountpoint)).toHaveLength(1);
   });
 
   test('a busy mount is detached lazily', async () => {
     const only = await layer([{ name: 'a', data: 'a' }]);
-    const snap = await store.storage.snapshots.prepare('busy', { image: 'i', layers: [only] });
+    const snap = await store.storage.snapshots.prepare('busy', { image: 'i', layers: [only] }, { owner: 'container' });
     const holder = execa('sleep', ['30'], { cwd: snap.mountpoint, reject: false });
     try {
       await store.storage.snapshots.remove('busy');
@@ -186,8 +188,8 @@ describe('life cycle', () => {
 
   test('repair unmounts and removes a snapshot whose prepare crashed', async () => {
     const only = await layer([{ name: 'a', data: 'a' }]);
-    await store.storage.snapshots.prepare('ok', { image: 'i', layers: [only] });
-    const crashed = await store.storage.snapshots.prepare('crashed', { image: 'i', layers: [only] });
+    await store.storage.snapshots.prepare('ok', { image: 'i', layers: [only] }, { owner: 'container' });
+    const crashed = await store.storage.snapshots.prepare('crashed', { image: 'i', layers: [only] }, { owner: 'container' });
     await fsp.writeFile(path.join(store.layout.snapshots, 'crashed', 'incomplete'), '999999999 1');
     expect(await store.storage.snapshots.get('crashed')).toBeUndefined();
     await store.storage.snapshots.repair();
