@@ -123,3 +123,26 @@ describe('inspect after create', () => {
     expect((await berth('rm', '-f', 'c')).exitCode).toBe(0);
   });
 });
+
+describe('a container made by an older Berth', () => {
+  it('is read, upgraded once (its image config moves into the record) and starts', async () => {
+    const { readFileSync, writeFileSync, existsSync } = await import('node:fs');
+    const id = (await berth('create', '--name', 'old', '-e', 'A=1', 'busybox', 'sh', '-c', 'echo $A')).stdout.trim();
+    const file = path.join(t.root, 'containers', id, 'container.json');
+    const v2 = JSON.parse(readFileSync(file, 'utf8'));
+    const c = v2.config;
+    // The record as the previous version wrote it: request kept raw, state and phase flags, image config beside.
+    writeFileSync(file, JSON.stringify({
+      id, name: 'old', created: v2.created, image: c.image, imageId: c.imageId, request: c.request, path: c.path, args: c.args,
+      tty: false, openStdin: false, state: 'created', pid: 0, startedAt: v2.startedAt, finishedAt: v2.finishedAt, exitCode: 0,
+      oomKilled: false, error: '', restartPolicy: c.restartPolicy, restartCount: 0, manuallyStopped: false, autoRemove: false,
+      stopSignal: 'SIGTERM', stopTimeout: 10, labels: {}, ports: [], networks: [], networkMode: 'bridge', hostname: id.slice(0, 12),
+    }));
+    writeFileSync(path.join(t.root, 'containers', id, 'config.json'), JSON.stringify({ imageConfig: c.imageConfig }));
+    expect((await berth('inspect', '--format', '{{.State.Status}} {{.Config.Env}}', 'old')).stdout).toContain('created');
+    expect(existsSync(path.join(t.root, 'containers', id, 'config.json'))).toBe(false);
+    expect(JSON.parse(readFileSync(file, 'utf8')).version).toBe(2);
+    expect((await berth('start', '-a', 'old')).stdout).toBe('1');
+    expect((await berth('rm', 'old')).exitCode).toBe(0);
+  });
+});

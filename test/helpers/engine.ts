@@ -4,6 +4,7 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { Writable } from 'node:stream';
 import { Engine } from '../../src/api/index.js';
+import { findLeaks } from './leaks.js';
 
 export interface TestEngine {
   engine: Engine;
@@ -26,11 +27,15 @@ export async function testEngine(slot = (process.pid * 7 + counter++) % 4096): P
   return {
     engine, root, runroot,
     async cleanup() {
-      await engine.system.reset().catch((err) => console.error('test cleanup:', err));
+      const reset = await engine.system.reset().then(() => undefined, (err: unknown) => err);
+      // What the engine's own reset left behind is a leak of the engine, whichever test made it.
+      const leaks = reset ? [] : await findLeaks(root, runroot, { final: true });
       unmountUnder(root);
       unmountUnder(runroot);
       await rm(root, { recursive: true, force: true });
       await rm(runroot, { recursive: true, force: true });
+      if (reset) throw new Error('test cleanup: system reset failed', { cause: reset });
+      if (leaks.length) throw new Error(`test cleanup: the engine left these behind after system reset:\n${leaks.join('\n')}`);
     },
   };
 }
