@@ -15,6 +15,7 @@ import { loadConfig, parseConfig } from '../config/index.js';
 import { stripUndefined } from '../util/object.js';
 import { openStore } from '../store.js';
 import { inspectView, summaryView } from './containers.js';
+import { imagesApi } from './images.js';
 import { staleLocks } from '../util/lock.js';
 
 /**
@@ -110,10 +111,10 @@ export class Engine implements EngineApi {
         attachedPidFile, process.execPath, bin, '--root', layout.root, '--runroot', layout.runroot, ...configArgs(), 'container', 'cleanup', id,
       ],
     })));
-    this.images = afterReady(imageStore, ready);
+    this.images = imagesApi(afterReady(imageStore, ready));
     this.containers = containersApi(containers);
     this.networks = networksApi(afterReady(network, ready), containers);
-    this.system = systemApi(this, containers, network, imageStore);
+    this.system = systemApi(this, containers, network, this.images);
   }
 
   get root(): string {

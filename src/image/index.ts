@@ -8,7 +8,8 @@
  *   remove/prune: record deleted → blobs and layers no image, snapshot or live lease uses are collected
  * A crash leaves no record and no tag; its blobs and layers are collected by the next prune.
  */
-import type { ImagesApi } from '../types.js';
+import type { Readable, Writable } from 'node:stream';
+import type { ArchiveFormat, RemovedImage } from '../types.js';
 import type { Digest, ImageId } from '../ids.js';
 import type { StoreLayout } from '../paths.js';
 import type { Storage } from '../storage/index.js';
@@ -29,7 +30,40 @@ export interface ImageRecord {
   repoTags: string[];
 }
 
-export interface ImageStore extends ImagesApi {
+/** An image in a listing: its record's fields that need no blob read, and the tags the filters let through. */
+export interface ImageListing {
+  id: ImageId;
+  /** none for a dangling image */
+  tags: string[];
+  /** repository digests (name@sha256:…); none while images come only from archives */
+  digests: string[];
+  /** RFC 3339, the config's */
+  created: string;
+  /** unpacked bytes of all layers */
+  size: number;
+}
+
+/** Everything the store knows of one image: its record, tags, and config. */
+export interface ImageDetails {
+  id: ImageId;
+  manifestDigest: Digest;
+  /** every tag naming the image, with when it was set (RFC 3339) */
+  tags: { name: string; tagged: string }[];
+  digests: string[];
+  created: string;
+  size: number;
+  config: import('./oci.js').OciImageConfig;
+  /** bottom layer first, with its unpacked size */
+  layers: { diffId: Digest; size: number }[];
+  /** the config's history, oldest first; empty when the config has none */
+  history: import('./oci.js').OciHistory[];
+}
+
+/**
+ * The image store. It returns its own records; api/ shapes them as Docker shows them (`images`,
+ * `image inspect`, `history`).
+ */
+export interface ImageStore {
   /** Removes what a killed command left (temp files, leases, a lock); cheap when there is nothing. Once per store object. */
   repair(): Promise<void>;
   /**
@@ -38,6 +72,23 @@ export interface ImageStore extends ImagesApi {
    * InvalidArgumentError for a malformed reference, NotFoundError('image', ref) for an unknown one.
    */
   resolve(ref: string): Promise<ImageRecord>;
+  /** Newest first; `filters` as `docker images` takes them (dangling=, reference=). */
+  list(opts?: { all?: boolean; filters?: string[] }): Promise<ImageListing[]>;
+  inspect(ref: string): Promise<ImageDetails>;
+  /** `target` names `source` from now on (one file per tag). */
+  tag(source: string, target: string): Promise<void>;
+  remove(ref: string, opts?: { force?: boolean }): Promise<RemovedImage[]>;
+  prune(opts?: { all?: boolean }): Promise<{ deleted: string[]; spaceReclaimed: number }>;
+  /** A docker-archive or OCI layout (tar file, directory, or tar stream); aborting `signal` undoes it. */
+  load(input: string | Readable, opts?: { signal?: AbortSignal }): Promise<{ loaded: string[] }>;
+  save(refs: string[], output: string | Writable, opts?: { format?: ArchiveFormat }): Promise<void>;
+  /** A root filesystem tarball with Dockerfile-style `changes`; returns the image ID. */
+  import(input: string | Readable, opts?: { reference?: string; changes?: string[]; message?: string }): Promise<string>;
+  /** Read-only overlay of the image; returns the mount point. */
+  mount(ref: string): Promise<string>;
+  unmount(ref: string): Promise<void>;
+  /** Builds the default image from the host's busybox-static, tagged localhost/busybox:latest. */
+  ensureDefault(opts?: { rebuild?: boolean }): Promise<string>;
 }
 
 export interface ImageStoreOptions {

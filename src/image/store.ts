@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import type { ArchiveFormat, HistoryEntry, ImageInspect, ImageSummary, RemovedImage } from '../types.js';
+import type { ArchiveFormat, RemovedImage } from '../types.js';
 import { BadStateError, InvalidArgumentError, NotFoundError, RuntimeError } from '../errors.js';
 import { digestHex, shortId, type ImageId } from '../ids.js';
 import type { StoreLayout } from '../paths.js';
@@ -10,14 +10,14 @@ import { removeDeadTemps, removeStaleTemps } from '../util/fs.js';
 import { DEFAULT_IMAGE, buildBusyboxLayer, busyboxConfig } from './busybox.js';
 import { commitImages, prepareWithNewManifest, putBlob, unpackLayer, type IngestContext, type PreparedImage } from './commit.js';
 import { Lease, collectGarbage, reclaimDeadLeases, type Collected } from './gc.js';
-import type { ImageRecord, ImageStore, ImageStoreOptions } from './index.js';
+import type { ImageDetails, ImageListing, ImageRecord, ImageStore, ImageStoreOptions } from './index.js';
 import { readArchive } from './load.js';
 import { MediaType, type OciImageConfig } from './oci.js';
 import { ImageRecords, type StoredImage, type TagEntry } from './records.js';
 import { candidateTags, idPrefix, parseReference, parseTagTarget } from './reference.js';
 import { importRootfs } from './rootfs.js';
 import { writeArchive, type SaveItem } from './save.js';
-import { historyView, inspectView, parseListFilters, summaryRows } from './views.js';
+import { parseListFilters, selectImages } from './filters.js';
 
 /** An image found by a reference, and the tag the reference named (none for IDs and digests). */
 interface Found {
@@ -116,23 +116,29 @@ export class DefaultImageStore implements ImageStore {
     return (await this.tagEntriesOf(id)).map((t) => t.name);
   }
 
-  // ------------------------------------------------------------------ views
+  // ------------------------------------------------------------------ listing and details
 
-  async list(opts: { all?: boolean; filters?: string[] } = {}): Promise<ImageSummary[]> {
+  async list(opts: { all?: boolean; filters?: string[] } = {}): Promise<ImageListing[]> {
     const filters = parseListFilters(opts.filters);
     await this.reclaim();
     const [images, tags] = await Promise.all([this.records.listImages(), this.records.listTags()]);
-    return summaryRows(images, tags, opts, filters);
+    return selectImages(images, tags, opts, filters);
   }
 
-  async inspect(ref: string): Promise<ImageInspect> {
+  async inspect(ref: string): Promise<ImageDetails> {
     const { image } = await this.find(ref);
-    return inspectView(image, await this.config(image), await this.tagEntriesOf(image.id));
-  }
-
-  async history(ref: string): Promise<HistoryEntry[]> {
-    const { image } = await this.find(ref);
-    return historyView(image, await this.config(image));
+    const config = await this.config(image);
+    return {
+      id: image.id,
+      manifestDigest: image.manifestDigest,
+      tags: (await this.tagEntriesOf(image.id)).map(({ name, tagged }) => ({ name, tagged })),
+      digests: [],
+      created: image.created,
+      size: image.size,
+      config,
+      layers: image.layers.map((l) => ({ diffId: l.diffId, size: l.size })),
+      history: config.history ?? [],
+    };
   }
 
   // ------------------------------------------------------------------ tags and removal

@@ -3,18 +3,17 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BadStateError, InvalidArgumentError, NotFoundError } from '../../src/errors.js';
 import { shortId } from '../../src/ids.js';
-import { openImageStore, type ImageStore } from '../../src/image/index.js';
 import { buildBusyboxLayer } from '../../src/image/busybox.js';
 import { openStorage } from '../../src/storage/index.js';
-import { makeDockerArchive, mountsUnder, withTempRoot, type TempRoot } from '../fixtures/images.js';
+import { makeDockerArchive, mountsUnder, openTestImages, withTempRoot, type TempRoot, type TestImages } from '../fixtures/images.js';
 
 let t: TempRoot;
-let images: ImageStore;
+let images: TestImages;
 let id: string;
 
 beforeAll(async () => {
   t = await withTempRoot();
-  images = openImageStore(t.layout, openStorage(t.layout));
+  images = openTestImages(t.layout, openStorage(t.layout));
   id = await images.ensureDefault();
 });
 afterAll(async () => t?.cleanup());

@@ -2,19 +2,18 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openImageStore, type ImageStore } from '../../src/image/index.js';
 import { openStorage } from '../../src/storage/index.js';
-import { withTempRoot, type TempRoot } from '../fixtures/images.js';
+import { openTestImages, withTempRoot, type TempRoot, type TestImages } from '../fixtures/images.js';
 
 const podman = ['/usr/bin/podman', '/usr/local/bin/podman'].find((p) => existsSync(p));
 
 let t: TempRoot;
-let images: ImageStore;
+let images: TestImages;
 let id: string;
 
 beforeAll(async () => {
   t = await withTempRoot('berth-img-interop-');
-  images = openImageStore(t.layout, openStorage(t.layout));
+  images = openTestImages(t.layout, openStorage(t.layout));
   id = await images.ensureDefault();
 });
 afterAll(async () => {

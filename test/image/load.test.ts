@@ -5,25 +5,24 @@ import { execa } from 'execa';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { BadStateError, CorruptError, InvalidArgumentError } from '../../src/errors.js';
 import type { Digest } from '../../src/ids.js';
-import { openImageStore, type ImageStore } from '../../src/image/index.js';
 import { openStorage, type Storage } from '../../src/storage/index.js';
 import {
   buildImage, checkTree, dockerArchiveFiles, makeDockerArchive, makeOciArchive, makeOciLayout, mountsUnder, multiLayerTestImage,
-  ociLayoutFiles, tarOf, withTempRoot, type ArchiveFile, type LayerSpec, type TempRoot,
+  ociLayoutFiles, openTestImages, tarOf, withTempRoot, type ArchiveFile, type LayerSpec, type TempRoot, type TestImages,
 } from '../fixtures/images.js';
 
 const multi = multiLayerTestImage();
 let work: TempRoot;
 let t: TempRoot;
 let storage: Storage;
-let images: ImageStore;
+let images: TestImages;
 
 beforeAll(async () => { work = await withTempRoot('berth-img-work-'); });
 afterAll(async () => work?.cleanup());
 beforeEach(async () => {
   t = await withTempRoot();
   storage = openStorage(t.layout);
-  images = openImageStore(t.layout, storage);
+  images = openTestImages(t.layout, storage);
 });
 afterEach(async () => t?.cleanup());
 
@@ -217,7 +216,7 @@ describe('save', () => {
 
     const other = await withTempRoot();
     try {
-      const store2 = openImageStore(other.layout, openStorage(other.layout));
+      const store2 = openTestImages(other.layout, openStorage(other.layout));
       expect((await store2.load(file(out))).loaded.sort()).toEqual(['localhost/multi:1', 'localhost/multi:2']);
       const rec = await store2.resolve('multi:2');
       expect(rec.id).toBe(img.id);

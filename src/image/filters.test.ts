@@ -1,0 +1,37 @@
+import { describe, expect, it } from 'vitest';
+import { InvalidArgumentError } from '../errors.js';
+import type { Digest, ImageId } from '../ids.js';
+import type { StoredImage, TagEntry } from './records.js';
+import { parseListFilters, selectImages } from './filters.js';
+
+const d = (c: string) => `sha256:${c.repeat(64)}` as Digest;
+
+function image(c: string, created: string, sizes: number[] = [10]): StoredImage {
+  return {
+    id: d(c) as ImageId, manifestDigest: d('e'), manifestMediaType: 'x', configDigest: d(c), created, added: created,
+    size: sizes.reduce((a, b) => a + b, 0),
+    layers: sizes.map((size, i) => ({ diffId: d(String(i)), blob: d(String(i)), mediaType: 'x', blobSize: size, size })),
+  };
+}
+const tag = (name: string, c: string): TagEntry => ({ name, id: d(c) as ImageId, tagged: '2024-01-01T00:00:00Z' });
+
+describe('selectImages', () => {
+  const images = [image('a', '2024-01-01T00:00:00Z'), image('b', '2024-02-01T00:00:00Z'), image('c', '2023-01-01T00:00:00Z')];
+  const tags = [tag('x:1', 'a'), tag('x:2', 'a'), tag('y:1', 'b')];
+
+  it('lists images newest first with their tags, and hides dangling images unless asked', () => {
+    expect(selectImages(images, tags, {}, parseListFilters()).map((r) => r.tags)).toEqual([['y:1'], ['x:1', 'x:2']]);
+    expect(selectImages(images, tags, { all: true }, parseListFilters()).map((r) => r.tags)).toEqual([['y:1'], ['x:1', 'x:2'], []]);
+  });
+
+  it('applies dangling and reference filters', () => {
+    expect(selectImages(images, tags, {}, parseListFilters(['dangling=true'])).map((r) => r.id)).toEqual([d('c')]);
+    expect(selectImages(images, tags, { all: true }, parseListFilters(['dangling=false'])).flatMap((r) => r.tags)).toHaveLength(3);
+    expect(selectImages(images, tags, {}, parseListFilters(['reference=x:2', 'reference=y'])).map((r) => r.tags)).toEqual([['y:1'], ['x:2']]);
+  });
+
+  it('refuses unknown filters', () => {
+    expect(() => parseListFilters(['label=a'])).toThrow(InvalidArgumentError);
+    expect(() => parseListFilters(['dangling=maybe'])).toThrow(InvalidArgumentError);
+  });
+});
