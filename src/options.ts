@@ -108,3 +108,16 @@ export interface NetworkRequest {
   /** 'NAME[:ALIAS]' */
   links?: string[];
 }
+
+/** `network create`: what the network layer parses into its record. */
+export interface NetworkCreateRequest {
+  name: string;
+  driver?: string; // bridge (default), macvlan, or a registered plugin
+  subnets?: string[];
+  gateways?: string[];
+  ipRanges?: string[];
+  ipv6?: boolean;
+  internal?: boolean;
+  options?: Record<string, string>;
+  labels?: Record<string, string>;
+}

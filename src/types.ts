@@ -4,9 +4,9 @@
  * api/ re-exports them as the public surface.
  */
 import type { Readable, Writable } from 'node:stream';
-import type { CreateRequest, ResourceRequest } from './options.js';
+import type { CreateRequest, NetworkCreateRequest, ResourceRequest } from './options.js';
 
-export type { CreateRequest, ResourceRequest, NetworkRequest } from './options.js';
+export type { CreateRequest, ResourceRequest, NetworkRequest, NetworkCreateRequest } from './options.js';
 import type { EngineEvent } from './events.js';
 import type { EngineConfig } from './config/index.js';
 export type { EngineConfig } from './config/index.js';
@@ -259,18 +259,6 @@ export interface ContainersApi {
 }
 
 // ---------------------------------------------------------------- networks
-
-export interface NetworkCreateRequest {
-  name: string;
-  driver?: string; // bridge (default), macvlan, or a registered plugin
-  subnets?: string[];
-  gateways?: string[];
-  ipRanges?: string[];
-  ipv6?: boolean;
-  internal?: boolean;
-  options?: Record<string, string>;
-  labels?: Record<string, string>;
-}
 
 export interface NetworkSummary {
   id: string;

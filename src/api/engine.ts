@@ -16,6 +16,7 @@ import { stripUndefined } from '../util/object.js';
 import { openStore } from '../store.js';
 import { inspectView, summaryView } from './containers.js';
 import { imagesApi } from './images.js';
+import { networkView } from './networks.js';
 import { staleLocks } from '../util/lock.js';
 
 /**
@@ -179,8 +180,8 @@ function containersApi(manager: () => Promise<ContainerManager>): ContainersApi 
 function networksApi(n: ReturnType<typeof openNetworkManager>, manager: () => Promise<ContainerManager>): NetworksApi {
   return {
     create: (req) => n.create(req),
-    list: (opts) => n.list(opts),
-    inspect: (ref) => n.inspect(ref),
+    list: async (opts) => (await n.list(opts)).map(networkView),
+    inspect: async (ref) => networkView(await n.inspect(ref)),
     remove: (ref) => n.remove(ref),
     prune: () => n.prune(),
     connect: async (net, ctr, opts) => (await manager()).connect(net, ctr, opts),
@@ -205,7 +206,7 @@ function systemApi(engine: Engine, manager: () => Promise<ContainerManager>, n: 
     async reset() {
       for (const c of await engine.containers.list({ all: true })) await engine.containers.remove(c.id, { force: true });
       await (await manager()).reconcile();
-      for (const net of await n.list()) if (!['bridge', 'host', 'none'].includes(net.name)) await n.remove(net.id);
+      for (const { network: net } of await n.list()) if (!['bridge', 'host', 'none'].includes(net.name)) await n.remove(net.id);
       for (const img of await images.list({ all: true })) await images.remove(img.id, { force: true }).catch(() => {});
       await images.prune({ all: true });
       await n.shutdown();

@@ -5,17 +5,17 @@
  *                  bridge ensured, address reserved, endpoint joined → firewall and names updated → complete
  *   detach(id)   → every step undone, "already gone" counts as done (CNI DEL), one error for real failures
  *   reconcile(live) → anything owned by a container not in `live` is undone (after a crash or reboot)
- * Networks: create/list/inspect/remove/prune as `NetworksApi`; `connect`/`disconnect` change a running
- * container's sandbox and return its new status (so the caller can rewrite /etc/hosts).
+ * Networks: create/list/inspect/remove/prune, returning records (api/ shapes Docker's view);
+ * `connect`/`disconnect` change a running container's sandbox and return its new status (so the caller
+ * can rewrite /etc/hosts).
  */
-import type { NetworkCreateRequest, NetworkSummary } from '../types.js';
-import type { NetworkRequest } from '../options.js';
+import type { NetworkCreateRequest, NetworkRequest } from '../options.js';
 import type { StoreLayout } from '../paths.js';
 import { Manager, type NetworkManagerOptions } from './manager.js';
-import type { AttachRequest, NetworkPlan, PlanContext, SandboxStatus } from './types.js';
+import type { AttachRequest, NetworkDetails, NetworkPlan, PlanContext, SandboxStatus } from './types.js';
 
 export type {
-  AttachRequest, NetworkPlan, NetworkMode, PlanContext, PortRequest, PublishedPort, Protocol, SandboxStatus, SandboxEndpointStatus, SandboxMode, LinkRef, NetworkDriver, NetworkRecord, EndpointRecord,
+  AttachRequest, NetworkPlan, NetworkMode, PlanContext, PortRequest, PublishedPort, Protocol, SandboxStatus, SandboxEndpointStatus, SandboxMode, LinkRef, NetworkDriver, NetworkRecord, NetworkDetails, EndpointRecord,
   Sandbox, Attachment, DriverContext, FirewallEndpoint, FirewallRules, ChainNames,
 } from './types.js';
 export type { NetworkManagerOptions } from './manager.js';
@@ -23,8 +23,9 @@ export { registerDriver, unregisterDriver } from './drivers/index.js';
 
 export interface NetworkManager {
   create(req: NetworkCreateRequest): Promise<{ id: string }>;
-  list(opts?: { filters?: string[] }): Promise<NetworkSummary[]>;
-  inspect(ref: string): Promise<NetworkSummary>;
+  /** `filters` as `docker network ls` takes them (name=, id=, driver=, label=, type=). */
+  list(opts?: { filters?: string[] }): Promise<NetworkDetails[]>;
+  inspect(ref: string): Promise<NetworkDetails>;
   /** BadStateError for built-in networks and networks with endpoints. */
   remove(ref: string): Promise<void>;
   prune(): Promise<{ deleted: string[] }>;

@@ -1,6 +1,5 @@
 import path from 'node:path';
-import type { NetworkCreateRequest, NetworkSummary } from '../types.js';
-import type { NetworkRequest } from '../options.js';
+import type { NetworkCreateRequest, NetworkRequest } from '../options.js';
 import { BadStateError, runTeardown } from '../errors.js';
 import type { StoreLayout } from '../paths.js';
 import { readdirIfExists } from '../util/fs.js';
@@ -11,7 +10,7 @@ import { openFirewallSync, type FirewallSync } from './firewall-sync.js';
 import { openNetworks, type Networks } from './networks.js';
 import { openSandboxes, type Sandboxes } from './sandbox.js';
 import { NetStore } from './store.js';
-import type { AttachRequest, NetworkPlan, NetworkRecord, PlanContext, SandboxStatus } from './types.js';
+import type { AttachRequest, NetworkDetails, NetworkPlan, NetworkRecord, PlanContext, SandboxStatus } from './types.js';
 
 export interface NetworkManagerOptions {
   /** The default `bridge` network: bridge device (berth0), subnet (10.88.0.0/16), MTU (1500). */
@@ -41,8 +40,8 @@ export class Manager {
   }
 
   create(req: NetworkCreateRequest): Promise<{ id: string }> { return this.nets.create(req); }
-  list(opts?: { filters?: string[] }): Promise<NetworkSummary[]> { return this.nets.list(opts); }
-  inspect(ref: string): Promise<NetworkSummary> { return this.nets.inspect(ref); }
+  list(opts?: { filters?: string[] }): Promise<NetworkDetails[]> { return this.nets.list(opts); }
+  inspect(ref: string): Promise<NetworkDetails> { return this.nets.inspect(ref); }
   remove(ref: string): Promise<void> { return this.nets.remove(ref); }
   prune(): Promise<{ deleted: string[] }> { return this.nets.prune(); }
 

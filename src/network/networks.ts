@@ -1,7 +1,6 @@
-import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import type { NetworkCreateRequest, NetworkSummary } from '../types.js';
+import type { NetworkCreateRequest } from '../options.js';
 import { AlreadyExistsError, BadStateError, InvalidArgumentError, NotFoundError, runTeardown } from '../errors.js';
 import { NAME_PATTERN, newNetworkId } from '../ids.js';
 import { failpoint } from '../util/failpoint.js';
@@ -15,7 +14,7 @@ import { withFileLock } from './mutex.js';
 import { lookupNetwork } from './plan.js';
 import type { NetStore } from './store.js';
 import { IPV4, IPV6, planPool, splitByFamily } from './subnets.js';
-import type { DriverContext, NetworkRecord, SandboxRecord } from './types.js';
+import type { DriverContext, NetworkDetails, NetworkRecord, SandboxRecord } from './types.js';
 
 /**
  * Networks (CNM's network, the driver's createNetwork/deleteNetwork): records under the networks lock,
@@ -23,8 +22,8 @@ import type { DriverContext, NetworkRecord, SandboxRecord } from './types.js';
  */
 export interface Networks {
   create(req: NetworkCreateRequest): Promise<{ id: string }>;
-  list(opts?: { filters?: string[] }): Promise<NetworkSummary[]>;
-  inspect(ref: string): Promise<NetworkSummary>;
+  list(opts?: { filters?: string[] }): Promise<NetworkDetails[]>;
+  inspect(ref: string): Promise<NetworkDetails>;
   remove(ref: string): Promise<void>;
   prune(): Promise<{ deleted: string[] }>;
   /** Every record, built-ins made and unfinished creates/removes settled first. */
@@ -161,15 +160,15 @@ class NetworkStore implements Networks {
     return lookupNetwork(await this.all(), ref);
   }
 
-  async list(opts: { filters?: string[] } = {}): Promise<NetworkSummary[]> {
+  async list(opts: { filters?: string[] } = {}): Promise<NetworkDetails[]> {
     const [nets, sbs] = await Promise.all([this.all(), this.store.listSandboxes()]);
     const filters = (opts.filters ?? []).map(parseFilter);
-    return nets.filter((n) => filters.every((f) => matches(n, f))).map((n) => summarize(n, sbs));
+    return nets.filter((n) => filters.every((f) => matches(n, f))).map((n) => detailsOf(n, sbs));
   }
 
-  async inspect(ref: string): Promise<NetworkSummary> {
+  async inspect(ref: string): Promise<NetworkDetails> {
     const net = await this.find(ref);
-    return summarize(net, await this.store.listSandboxes());
+    return detailsOf(net, await this.store.listSandboxes());
   }
 
   async remove(ref: string): Promise<void> {
@@ -240,21 +239,14 @@ function unfinished(n: NetworkRecord): boolean {
   return !!(n.incomplete || n.removing);
 }
 
-function summarize(net: NetworkRecord, sbs: readonly SandboxRecord[]): NetworkSummary {
-  const containers: NetworkSummary['containers'] = {};
+/** The network and its members: containers with an endpoint on it, leaving out sandboxes being torn down. */
+function detailsOf(net: NetworkRecord, sbs: readonly SandboxRecord[]): NetworkDetails {
+  const members: NetworkDetails['members'] = [];
   for (const sb of sbs) {
-    const ep = sb.endpoints.find((e) => e.networkId === net.id);
-    if (!ep || sb.removing) continue;
-    containers[sb.containerId] = {
-      name: sb.name, endpoint: createHash('sha256').update(`${sb.containerId}/${net.id}`).digest('hex'),
-      ...(ep.ipv4 ? { ipv4: `${ep.ipv4}/${ep.prefixLength}` } : {}), ...(ep.ipv6 ? { ipv6: `${ep.ipv6}/${ep.prefixLength6}` } : {}), mac: ep.mac,
-    };
+    const endpoint = sb.endpoints.find((e) => e.networkId === net.id);
+    if (endpoint && !sb.removing) members.push({ containerId: sb.containerId, name: sb.name, endpoint });
   }
-  return {
-    id: net.id, name: net.name, driver: net.driver, scope: 'local', created: net.created, internal: net.internal, ipv6: net.ipv6,
-    subnets: [net.ipam, net.ipam6].flatMap((p) => (p ? [{ subnet: p.subnet, gateway: p.gateway, ...(p.ipRange ? { ipRange: p.ipRange } : {}) }] : [])),
-    options: net.options, labels: net.labels, containers,
-  };
+  return { network: net, members };
 }
 
 interface Filter { key: string; value: string }

@@ -1,4 +1,4 @@
-import type { NetworkCreateRequest } from '../types.js';
+import type { NetworkCreateRequest } from '../options.js';
 import { BadStateError, InvalidArgumentError } from '../errors.js';
 import { assignableRange, contains, formatCidr, formatIpv4, overlaps, parseCidr, parseIpv4, within } from './cidr.js';
 import { assignableRange6, contains6, formatCidr6, formatIpv6, isIpv6Text, overlaps6, parseCidr6, parseIpv6, within6 } from './cidr6.js';

@@ -58,6 +58,12 @@ export interface NetworkRecord<O = unknown> {
   removing?: boolean;
 }
 
+/** A network as `network ls`/`inspect` need it: its record and the containers on it (api/ shapes Docker's view). */
+export interface NetworkDetails {
+  network: NetworkRecord;
+  members: { containerId: string; name: string; endpoint: EndpointRecord }[];
+}
+
 /** A container's place on one network: its interface, address and names. */
 export interface EndpointRecord {
   networkId: string;

@@ -4,7 +4,9 @@ import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
+import { networkView } from '../../src/api/networks.js';
 import { openNetworkManager, type LinkRef, type NetworkManager, type SandboxStatus } from '../../src/network/index.js';
+import type { NetworksApi } from '../../src/types.js';
 import type { NetworkRequest } from '../../src/options.js';
 import { resolveLayout, type StoreLayout } from '../../src/paths.js';
 import { run } from '../../src/util/exec.js';
@@ -17,7 +19,7 @@ export interface NetEnv {
   n: number;
   root: string;
   layout: StoreLayout;
-  mgr: NetworkManager;
+  mgr: TestNetworkManager;
   prefix: string;
   /** berthtN<suffix>, ≤ 15 chars */
   bridge(suffix: string): string;
@@ -31,6 +33,17 @@ export interface NetEnv {
   noteInterfaces(): Promise<void>;
 }
 
+/** The network layer with `list` and `inspect` shaped as the engine shows them (Docker's view). */
+export type TestNetworkManager = Omit<NetworkManager, 'list' | 'inspect'> & Pick<NetworksApi, 'list' | 'inspect'>;
+
+function withViews(mgr: NetworkManager): TestNetworkManager {
+  // Inherits every other method (and the fields they use) from the manager itself.
+  return Object.assign(Object.create(mgr) as NetworkManager, {
+    list: async (opts?: { filters?: string[] }) => (await mgr.list(opts)).map(networkView),
+    inspect: async (ref: string) => networkView(await mgr.inspect(ref)),
+  });
+}
+
 export function newId(): string {
   return randomBytes(32).toString('hex');
 }
@@ -42,7 +55,7 @@ export async function makeEnv(n: number): Promise<NetEnv> {
   const prefix = `BERTHT${String(n).padStart(2, '0')}X`;
   const env: NetEnv = {
     n, root, layout, prefix, seen: new Set(), procs: [], extraLinks: [],
-    mgr: openNetworkManager(layout, { defaultBridge: { name: `bertht${n}d`, subnet: `10.232.${n}.0/24` }, chainPrefix: prefix }),
+    mgr: withViews(openNetworkManager(layout, { defaultBridge: { name: `bertht${n}d`, subnet: `10.232.${n}.0/24` }, chainPrefix: prefix })),
     bridge: (s) => `bertht${n}${s}`,
     subnet: (k) => `10.231.${n * 4 + k}.0/24`,
     subnet6: (k) => `fd42:7e57:${n.toString(16)}${k ? `:${k}` : ''}::/64`,
@@ -130,7 +143,7 @@ export function linesWith(text: string, needle: string): string[] {
 }
 
 /** The old one-step attach of tests: plan the request (as the container layer does at create), then attach. */
-export async function attachReq(mgr: NetworkManager, ctr: {
+export async function attachReq(mgr: Pick<NetworkManager, 'plan' | 'attach'>, ctr: {
   id: string; name: string; hostname: string; domainname?: string; request: NetworkRequest; exposedPorts?: string[];
   sharedWith?: { id: string; pid?: number }; links?: LinkRef[];
 }): Promise<SandboxStatus> {
