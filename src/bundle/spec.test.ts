@@ -230,7 +230,7 @@ describe('planSpec and finishSpec: parsed once at create, completed at start', (
   const start = (over: Partial<StartInput> = {}): StartInput => ({ ...inputFor({}), ...over });
 
   it('checks every flag without the rootfs, but leaves user names to the start (as Docker does)', () => {
-    expect(() => planned({ memory: undefined, resources: { memory: 'lots' } })).toThrow('invalid --memory');
+    expect(() => planned({ resources: { memory: 'lots' } })).toThrow('invalid --memory');
     expect(() => planned({ tmpfs: ['relative'] })).toThrow('is not an absolute path');
     expect(() => planned({ user: ':grp' })).toThrow('names no user');
     expect(() => planned({ user: '99999999999' })).toThrow('user ID 99999999999 is out of range');

@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-// @ts-expect-error: a plain .mjs build script without types
 import { generate, SCHEMAS } from '../../scripts/gen-validator.mjs';
 
 describe('generated validators', () => {

@@ -35,8 +35,8 @@ afterAll(async () => {
 const seen = new Set<string>();
 
 async function berth(args: string[], failpoint?: FailpointName) {
-  const env = { ...process.env, BERTH_FAILPOINT: failpoint ?? '' };
-  if (!failpoint) delete env.BERTH_FAILPOINT;
+  const { BERTH_FAILPOINT: _unset, ...rest } = process.env;
+  const env = failpoint ? { ...rest, BERTH_FAILPOINT: failpoint } : rest;
   return execa(process.execPath, [BIN, '--root', t.root, '--runroot', t.runroot, ...args], { env, extendEnv: false, reject: false, timeout: 60_000 });
 }
 

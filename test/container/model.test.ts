@@ -17,7 +17,7 @@ let t: TestEngine;
 beforeAll(async () => {
   t = await testEngine(3700 + (process.pid % 100));
   await t.engine.images.ensureDefault();
-  await t.engine.networks.create({ name: 'usernet', subnet: '10.219.77.0/24' });
+  await t.engine.networks.create({ name: 'usernet', subnets: ['10.219.77.0/24'] });
   // An image whose ExposedPorts no port parser takes: -P must refuse it at create.
   const archive = path.join(t.root, 'badports.tar');
   await makeDockerArchive(archive, [{ entries: [{ type: 'file', path: 'f', content: 'x' }] }], {

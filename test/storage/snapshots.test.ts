@@ -17,7 +17,7 @@ afterEach(async () => {
 });
 
 const MTIME = new Date('2019-09-09T09:09:09Z');
-const BIG = Buffer.alloc(20 << 20).map((_, i) => (i * 31) & 0xff);
+const BIG = Buffer.from(Buffer.alloc(20 << 20).map((_, i) => (i * 31) & 0xff));
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 async function layer(entries: TarEntry[]): Promise<Digest> {
