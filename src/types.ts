@@ -77,7 +77,8 @@ export interface ImagesApi {
   inspect(ref: string): Promise<ImageInspect>;
   tag(source: string, target: string): Promise<void>;
   remove(ref: string, opts?: { force?: boolean }): Promise<RemovedImage[]>;
-  prune(opts?: { all?: boolean }): Promise<{ deleted: string[]; spaceReclaimed: number }>;
+  /** `filters` as Docker's prune takes them: until=TIME, label=KEY[=VALUE], label!=KEY[=VALUE]. */
+  prune(opts?: { all?: boolean; filters?: string[] }): Promise<{ deleted: string[]; spaceReclaimed: number }>;
   /** A docker-archive or OCI layout, as a tar file path, a directory path, or a tar stream. */
   /** Aborting `signal` stops the load; what it had stored is removed before the promise rejects with the signal's reason. */
   load(input: string | Readable, opts?: { signal?: AbortSignal }): Promise<{ loaded: string[] }>;
@@ -118,6 +119,9 @@ export interface ContainerSummary {
   labels: Record<string, string>;
   networks: string[];
   exitCode?: number;
+  /** when asked for (ps -s): bytes the container wrote, and that plus its image (Docker's SizeRw, SizeRootFs) */
+  sizeRw?: number;
+  sizeRootFs?: number;
 }
 
 /** Shaped like `docker inspect` of a container. */
@@ -137,6 +141,9 @@ export interface ContainerInspect {
   Config: Record<string, unknown>;
   NetworkSettings: Record<string, unknown>;
   Mounts: unknown[];
+  /** only with inspect -s, as Docker's */
+  SizeRw?: number;
+  SizeRootFs?: number;
   [key: string]: unknown;
 }
 
@@ -236,8 +243,10 @@ export interface ContainersApi {
   kill(ref: string, signal?: string): Promise<void>;
   restart(ref: string, opts?: { timeout?: number }): Promise<void>;
   remove(ref: string, opts?: { force?: boolean; volumes?: boolean }): Promise<void>;
-  list(opts?: { all?: boolean; filters?: string[]; last?: number }): Promise<ContainerSummary[]>;
-  inspect(ref: string): Promise<ContainerInspect>;
+  /** `size`: also measure what each container wrote (ps -s; costs a walk of each container's upper layer). */
+  list(opts?: { all?: boolean; filters?: string[]; last?: number; size?: boolean }): Promise<ContainerSummary[]>;
+  /** `size`: SizeRw and SizeRootFs too (inspect -s). */
+  inspect(ref: string, opts?: { size?: boolean }): Promise<ContainerInspect>;
   logs(ref: string, opts?: LogOptions): AsyncIterable<LogEntry>;
   exec(ref: string, req: ExecRequest, io?: StdioStreams): Promise<{ exitCode?: number; execId: string }>;
   attach(ref: string, io: StdioStreams): Promise<{ exitCode?: number }>;
@@ -250,7 +259,8 @@ export interface ContainersApi {
   rename(ref: string, newName: string): Promise<void>;
   update(ref: string, resources: ResourceRequest & { restart?: string }): Promise<void>;
   port(ref: string): Promise<PortBinding[]>;
-  prune(): Promise<{ deleted: string[] }>;
+  /** `filters`: until=TIME, label=KEY[=VALUE], label!=KEY[=VALUE], as Docker's. */
+  prune(opts?: { filters?: string[] }): Promise<{ deleted: string[] }>;
   /**
    * Runs after a container's process ends (the monitor calls `berth container cleanup ID`, as podman's
    * conmon does): tears down its network and mounts, records the exit, applies --rm and restart policies.
@@ -279,7 +289,8 @@ export interface NetworksApi {
   list(opts?: { filters?: string[] }): Promise<NetworkSummary[]>;
   inspect(ref: string): Promise<NetworkSummary>;
   remove(ref: string): Promise<void>;
-  prune(): Promise<{ deleted: string[] }>;
+  /** `filters`: until=TIME, label=KEY[=VALUE], label!=KEY[=VALUE], as Docker's. */
+  prune(opts?: { filters?: string[] }): Promise<{ deleted: string[] }>;
   connect(network: string, container: string, opts?: { ip?: string; ip6?: string; aliases?: string[] }): Promise<void>;
   disconnect(network: string, container: string, opts?: { force?: boolean }): Promise<void>;
   /** Puts back every iptables rule of running containers and networks (after a firewall flush). */
@@ -290,7 +301,8 @@ export interface NetworksApi {
 
 export interface SystemApi {
   /** Removes stopped containers, unused networks, dangling images, and repairs leftovers of crashes. */
-  prune(opts?: { all?: boolean }): Promise<{ containers: string[]; networks: string[]; images: string[]; spaceReclaimed: number }>;
+  /** `filters` (until=, label=, label!=) apply to the containers, networks and images alike, as Docker's. */
+  prune(opts?: { all?: boolean; filters?: string[] }): Promise<{ containers: string[]; networks: string[]; images: string[]; spaceReclaimed: number }>;
   /**
    * Removes everything this root holds: containers, networks, images, and the host objects made for them
    * (bridges, iptables chains, name servers). podman system reset.

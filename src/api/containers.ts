@@ -3,7 +3,7 @@
  * Docker's words, since scripts parse them. Everything comes from the record's config, parsed once at
  * create, so `inspect` shows the same config before and after a start.
  */
-import type { ContainerDetails, ContainerRecord } from '../container/index.js';
+import type { ContainerDetails, ContainerRecord, ContainerSize } from '../container/index.js';
 import { dockerStatus, statusText, ZERO_TIME } from '../container/index.js';
 import type { ContainerInspect, ContainerSummary } from '../types.js';
 
@@ -17,7 +17,7 @@ function networkModeOf(r: ContainerRecord): string {
   }
 }
 
-export function summaryView(r: ContainerRecord): ContainerSummary {
+export function summaryView(r: ContainerRecord, size?: ContainerSize): ContainerSummary {
   const c = r.config;
   return {
     id: r.id,
@@ -32,11 +32,12 @@ export function summaryView(r: ContainerRecord): ContainerSummary {
     labels: c.labels,
     networks: r.networks.map((n) => n.network).filter(Boolean).length ? r.networks.map((n) => n.network) : [networkModeOf(r)],
     exitCode: r.state === 'exited' ? r.exitCode : undefined,
+    ...(size ? { sizeRw: size.rw, sizeRootFs: size.rootFs } : {}),
   };
 }
 
 /** `docker inspect` of a container. */
-export function inspectView({ record: r, paths }: ContainerDetails): ContainerInspect {
+export function inspectView({ record: r, paths, size }: ContainerDetails): ContainerInspect {
   const c = r.config;
   const req = c.request;
   const res = req.resources ?? {};
@@ -73,6 +74,7 @@ export function inspectView({ record: r, paths }: ContainerDetails): ContainerIn
     RestartCount: r.restartCount,
     Driver: 'overlay',
     Platform: 'linux',
+    ...(size ? { SizeRw: size.rw, SizeRootFs: size.rootFs } : {}),
     HostConfig: {
       AutoRemove: c.autoRemove,
       NetworkMode: networkModeOf(r),

@@ -1,4 +1,5 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { EngineApi, EngineEvent, EngineOptions, ContainersApi, ImagesApi, NetworksApi, SystemApi, CreateRequest, RunOptions } from './types.js';
@@ -18,6 +19,9 @@ import { inspectView, summaryView } from './containers.js';
 import { imagesApi } from './images.js';
 import { networkView } from './networks.js';
 import { staleLocks } from '../util/lock.js';
+import { parseTime } from '../util/time.js';
+import { parsePruneFilter } from '../util/prune-filter.js';
+import { VERSION } from '../version.js';
 
 /**
  * Runs the monitor's exit command unless the attached `berth run` named in $1 is alive: that process does
@@ -155,8 +159,11 @@ function containersApi(manager: () => Promise<ContainerManager>): ContainersApi 
     kill: async (ref, sig) => (await manager()).kill(ref, sig),
     restart: async (ref, opts) => (await manager()).restart(ref, opts),
     remove: async (ref, opts) => (await manager()).remove(ref, opts),
-    list: async (opts) => (await (await manager()).list(opts)).map(summaryView),
-    inspect: async (ref) => inspectView(await (await manager()).inspect(ref)),
+    list: async (opts) => {
+      const m = await manager();
+      return Promise.all((await m.list(opts)).map(async (r) => summaryView(r, opts?.size ? await m.size(r) : undefined)));
+    },
+    inspect: async (ref, opts) => inspectView(await (await manager()).inspect(ref, opts)),
     logs: (ref, opts) => ({
       async *[Symbol.asyncIterator]() {
         yield* (await manager()).logs(ref, opts);
@@ -172,7 +179,7 @@ function containersApi(manager: () => Promise<ContainerManager>): ContainersApi 
     rename: async (ref, name) => (await manager()).rename(ref, name),
     update: async (ref, res) => (await manager()).update(ref, res),
     port: async (ref) => (await manager()).port(ref),
-    prune: async () => (await manager()).prune(),
+    prune: async (opts) => (await manager()).prune(opts),
     cleanup: async (ref) => (await manager()).cleanup(ref),
   };
 }
@@ -183,7 +190,7 @@ function networksApi(n: ReturnType<typeof openNetworkManager>, manager: () => Pr
     list: async (opts) => (await n.list(opts)).map(networkView),
     inspect: async (ref) => networkView(await n.inspect(ref)),
     remove: (ref) => n.remove(ref),
-    prune: () => n.prune(),
+    prune: (opts) => n.prune(opts),
     connect: async (net, ctr, opts) => (await manager()).connect(net, ctr, opts),
     disconnect: async (net, ctr, opts) => (await manager()).disconnect(net, ctr, opts),
     reload: async (opts) => {
@@ -197,10 +204,13 @@ function networksApi(n: ReturnType<typeof openNetworkManager>, manager: () => Pr
 function systemApi(engine: Engine, manager: () => Promise<ContainerManager>, n: ReturnType<typeof openNetworkManager>, images: ImagesApi): SystemApi {
   return {
     async prune(opts) {
-      const cleaned = await engine.containers.prune();
+      const filters = opts?.filters ?? [];
+      // Checked before anything goes: a bad filter must not leave the containers pruned and the rest not.
+      parsePruneFilter(filters);
+      const cleaned = await engine.containers.prune({ filters });
       await (await manager()).reconcile();
-      const networks = await n.prune();
-      const img = await images.prune({ all: opts?.all });
+      const networks = await n.prune({ filters });
+      const img = await images.prune({ all: opts?.all, filters });
       return { containers: cleaned.deleted, networks: networks.deleted, images: img.deleted, spaceReclaimed: img.spaceReclaimed };
     },
     async reset() {
@@ -214,11 +224,19 @@ function systemApi(engine: Engine, manager: () => Promise<ContainerManager>, n: 
     async info() {
       const facts = await probeHost();
       const ctrs = await engine.containers.list({ all: true });
+      // Docker's `docker info` JSON (system.Info), so that `{{.ServerVersion}}`, `{{.DockerRootDir}}` and the
+      // like work; Berth's own facts follow under names Docker does not use.
       return {
-        Root: engine.root, RunRoot: engine.runroot, CgroupVersion: facts.cgroupMode === 'v2' ? '2' : '1', CgroupMode: facts.cgroupMode,
-        Containers: ctrs.length, ContainersRunning: ctrs.filter((c) => c.state === 'running').length,
+        ID: '', Containers: ctrs.length, ContainersRunning: ctrs.filter((c) => c.state === 'running').length,
         ContainersPaused: ctrs.filter((c) => c.state === 'paused').length, ContainersStopped: ctrs.filter((c) => c.state === 'exited').length,
-        Images: (await images.list()).length, Runtime: facts.tools.runc, Monitor: facts.tools.conmon, NCPU: facts.cpus,
+        Images: new Set((await images.list({ all: true })).map((i) => i.id)).size, Driver: 'overlay', DriverStatus: [],
+        Plugins: { Volume: [], Network: ['bridge', 'host', 'macvlan', 'null'], Authorization: null, Log: ['k8s-file'] },
+        NCPU: facts.cpus, MemTotal: os.totalmem(), DockerRootDir: engine.root, Name: os.hostname(), Labels: [],
+        ServerVersion: VERSION, CgroupDriver: 'cgroupfs', CgroupVersion: facts.cgroupMode === 'v2' ? '2' : '1',
+        KernelVersion: os.release(), OSType: 'linux', Architecture: os.machine(),
+        DefaultRuntime: 'runc', Runtimes: { runc: { path: facts.tools.runc } }, SecurityOptions: ['name=seccomp,profile=builtin'],
+        Warnings: [],
+        RunRoot: engine.runroot, CgroupMode: facts.cgroupMode, Monitor: facts.tools.conmon,
       };
     },
     events(opts = {}): AsyncIterable<EngineEvent> {
@@ -237,20 +255,4 @@ function systemApi(engine: Engine, manager: () => Promise<ContainerManager>, n: 
   };
 }
 
-/** RFC 3339, unix seconds, or a duration back from now ('10m', '1h30m'), as docker --since takes. */
-export function parseTime(text: string | undefined, field: string): number | undefined {
-  if (text === undefined || text === '') return undefined;
-  if (/^\d+(\.\d+)?$/.test(text)) return Number(text) * 1000;
-  const rel = /^(\d+(?:\.\d+)?(?:ns|us|ms|s|m|h))+$/.test(text) ? durationMs(text) : undefined;
-  if (rel !== undefined) return Date.now() - rel;
-  const t = Date.parse(text);
-  if (Number.isNaN(t)) throw new InvalidArgumentError(field, `"${text}" is not a time`, 'use RFC 3339, unix seconds, or a duration like 10m');
-  return t;
-}
-
-function durationMs(text: string): number {
-  const unit: Record<string, number> = { ns: 1e-6, us: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-  let total = 0;
-  for (const [, n, u] of text.matchAll(/(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)/g)) total += Number(n) * unit[u!]!;
-  return total;
-}
+export { parseTime } from '../util/time.js';

@@ -61,6 +61,8 @@ export function defineCommand<const S extends readonly OptionSpec[]>(def: Comman
 /** Options several commands share. */
 export const FORMAT_OPTION = { name: 'format', type: 'string', help: "Format output: 'table', 'table TEMPLATE', 'json' or a Go template" } as const;
 export const FILTER_OPTION = { name: 'filter', short: 'f', type: 'list', help: 'Filter output based on conditions provided (key=value)' } as const;
+/** Docker's prune filters: until=, label=, label!= (checked by the layers, util/prune-filter.ts). */
+export const PRUNE_FILTER_OPTION = { name: 'filter', type: 'list', help: 'Provide filter values (e.g. "until=<timestamp>", "label=<key>=<value>")' } as const;
 export const FORCE_OPTION = { name: 'force', short: 'f', type: 'bool', help: 'Do not prompt for confirmation' } as const;
 export const QUIET_OPTION = { name: 'quiet', short: 'q', type: 'bool', help: 'Only display IDs' } as const;
 export const NO_TRUNC_OPTION = { name: 'no-trunc', type: 'bool', help: "Don't truncate output" } as const;

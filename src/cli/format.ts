@@ -78,7 +78,8 @@ export function renderRows<R extends object>(rows: readonly R[], format: string 
   const fmt = format === undefined || format === '' || format === 'table' ? defaultTable : format;
   if (fmt === 'json') return rows.map((r) => JSON.stringify(r));
   const isTable = fmt.startsWith('table ');
-  const tpl = parseTemplate(unescapeTabs(isTable ? fmt.slice(6) : fmt));
+  // Rows are Docker's format contexts (Go structs): a field they lack is an error, not "<no value>".
+  const tpl = parseTemplate(unescapeTabs(isTable ? fmt.slice(6) : fmt), { strictFields: true });
   const lines = rows.map((r) => tpl.render(r));
   if (!isTable) return lines;
   return alignTabs([tpl.render(headers), ...lines]);

@@ -70,8 +70,8 @@ describe('main (no engine needed)', () => {
   });
 
   it('prints version details without an engine', async () => {
-    const { code, out } = await cli('version', '--format', '{{.Version}}');
+    const { code, out } = await cli('version', '--format', '{{.Client.Version}} {{.Server.Version}} {{(index .Server.Components 0).Name}}');
     expect(code).toBe(0);
-    expect(out).toBe('0.1.0\n');
+    expect(out).toBe('0.1.0 0.1.0 Engine\n');
   });
 });

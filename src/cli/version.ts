@@ -1,2 +1,2 @@
-/** Kept beside the CLI so that `berth --version` reads no file; bump with package.json. */
-export const VERSION = '0.1.0';
+/** Kept in a leaf module so that `berth --version` reads no file. */
+export { VERSION } from '../version.js';

@@ -19,13 +19,25 @@ export interface ContainerRow {
   Networks: string;
   Mounts: string;
   Size: string;
+  /** Docker's method: `{{.Label "app"}}` is the value of one label ('' when the container has none) */
+  Label: (name: string) => string;
 }
 
 export const CONTAINER_TABLE = 'table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}';
+/** `ps -s`: Docker's table with the SIZE column last. */
+export const CONTAINER_TABLE_SIZE = `${CONTAINER_TABLE}\t{{.Size}}`;
 export const CONTAINER_HEADERS: ContainerRow = {
   ID: 'CONTAINER ID', Names: 'NAMES', Image: 'IMAGE', Command: 'COMMAND', CreatedAt: 'CREATED AT', RunningFor: 'CREATED',
   Ports: 'PORTS', State: 'STATE', Status: 'STATUS', Labels: 'LABELS', Networks: 'NETWORKS', Mounts: 'MOUNTS', Size: 'SIZE',
+  Label: (_name) => 'LABEL',
 };
+
+/** Docker's SIZE: "2B (virtual 4.26MB)"; blank when sizes were not measured. */
+export function containerSize(c: ContainerSummary): string {
+  if (c.sizeRw === undefined) return '';
+  const rw = humanSize(c.sizeRw);
+  return c.sizeRootFs ? `${rw} (virtual ${humanSize(c.sizeRootFs)})` : rw;
+}
 
 export function containerRow(c: ContainerSummary, opts: { trunc: boolean; now?: number }): ContainerRow {
   return {
@@ -42,7 +54,8 @@ export function containerRow(c: ContainerSummary, opts: { trunc: boolean; now?: 
     Labels: formatLabels(c.labels),
     Networks: c.networks.join(','),
     Mounts: '',
-    Size: '',
+    Size: containerSize(c),
+    Label: (name) => c.labels[name] ?? '',
   };
 }
 
@@ -92,11 +105,14 @@ export interface NetworkRow {
   Internal: string;
   CreatedAt: string;
   Labels: string;
+  /** Docker's method: `{{.Label "k"}}` */
+  Label: (name: string) => string;
 }
 
 export const NETWORK_TABLE = 'table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}';
 export const NETWORK_HEADERS: NetworkRow = {
   ID: 'NETWORK ID', Name: 'NAME', Driver: 'DRIVER', Scope: 'SCOPE', IPv6: 'IPV6', Internal: 'INTERNAL', CreatedAt: 'CREATED AT', Labels: 'LABELS',
+  Label: (_name) => 'LABEL',
 };
 
 export function networkRow(n: NetworkSummary, opts: { trunc: boolean }): NetworkRow {
@@ -109,6 +125,7 @@ export function networkRow(n: NetworkSummary, opts: { trunc: boolean }): Network
     Internal: String(n.internal),
     CreatedAt: goTime(n.created),
     Labels: formatLabels(n.labels),
+    Label: (name) => n.labels[name] ?? '',
   };
 }
 

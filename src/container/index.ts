@@ -2,7 +2,7 @@
  * The container layer: records, names, and the lifecycle (create → start → exit/cleanup → stop → remove)
  * composed from the image, storage, bundle, runtime and network layers through the ports in ports.ts.
  */
-export { ContainerManager, type ContainerDetails } from './manager.js';
+export { ContainerManager, type ContainerDetails, type ContainerSize } from './manager.js';
 export type { ContainerDeps, ImagePort, BundlePort, RuntimePort, NetworkPort, SandboxStatus } from './ports.js';
 export { ZERO_TIME, type ContainerConfig, type ContainerRecord } from './record.js';
 export { dockerStatus, type ContainerState } from './state.js';

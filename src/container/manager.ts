@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type {
   ContainerStats, ExecRequest, LogEntry, LogOptions, PortBinding, RunOptions, StartOptions, StdioStreams, TopResult,
 } from '../types.js';
-import { BadStateError, InvalidArgumentError } from '../errors.js';
+import { BadStateError, InvalidArgumentError, NotFoundError } from '../errors.js';
 import { newContainerId } from '../ids.js';
 import type { CreateRequest, ResourceRequest } from '../options.js';
 import { STORE_MODES, type StoreLayout } from '../paths.js';
@@ -31,6 +31,14 @@ import { killContainer, restartContainer, stopContainer } from './stop.js';
 export interface ContainerDetails {
   record: ContainerRecord;
   paths: ReturnType<typeof containerPaths>;
+  /** when asked for (inspect -s) */
+  size?: ContainerSize;
+}
+
+/** bytes */
+export interface ContainerSize {
+  rw: number;
+  rootFs: number;
 }
 
 /**
@@ -133,8 +141,8 @@ export class ContainerManager {
     return removeContainer(this.ctx, ref, opts);
   }
 
-  prune(): Promise<{ deleted: string[] }> {
-    return pruneContainers(this.ctx);
+  prune(opts: { filters?: string[] } = {}): Promise<{ deleted: string[] }> {
+    return pruneContainers(this.ctx, opts.filters);
   }
 
   // ------------------------------------------------------------------ pause / update / rename
@@ -252,20 +260,40 @@ export class ContainerManager {
 
   /** Records as `ps` shows them (a process that ended unrecorded shows as exited), newest first. */
   async list(opts: { all?: boolean; filters?: string[]; last?: number } = {}): Promise<ContainerRecord[]> {
-    await this.repairInterrupted();
-    const recs = await Promise.all((await this.records.all()).map((r) => observed(this.ctx, r)));
     const filters = parseFilters(opts.filters ?? []);
+    await this.repairInterrupted();
+    // before=/since= name containers, which must exist (Docker: "No such container").
+    const createdOf = async (refs: readonly string[] = []) => Promise.all(refs.map(async (ref) => (await this.records.resolve(ref)).created));
+    const bounds = { before: await createdOf(filters.values.get('before')), since: await createdOf(filters.values.get('since')) };
+    const recs = await Promise.all((await this.records.all()).map((r) => observed(this.ctx, r)));
+    const anyState = filters.values.has('status') || filters.values.has('exited');
     let rows = recs
-      .filter((r) => opts.all || opts.last !== undefined || filters.has('status') || filters.has('exited') || LIVE.has(r.state))
-      .filter((r) => matchesFilters(r, filters))
+      .filter((r) => opts.all || opts.last !== undefined || anyState || LIVE.has(r.state))
+      .filter((r) => matchesFilters(r, filters, bounds))
       .sort((a, b) => b.created.localeCompare(a.created));
     if (opts.last !== undefined && opts.last >= 0) rows = rows.slice(0, opts.last);
     return rows;
   }
 
-  async inspect(ref: string): Promise<ContainerDetails> {
+  async inspect(ref: string, opts: { size?: boolean } = {}): Promise<ContainerDetails> {
     const record = await observed(this.ctx, await this.records.resolve(ref));
-    return { record, paths: containerPaths(this.ctx.layout, record.id) };
+    return { record, paths: containerPaths(this.ctx.layout, record.id), ...(opts.size ? { size: await this.size(record) } : {}) };
+  }
+
+  /**
+   * Docker's SizeRw (what the container wrote: its snapshot's upper layer) and SizeRootFs (that plus its
+   * image). A container whose image was removed with -f counts only what it wrote.
+   */
+  async size(rec: ContainerRecord): Promise<ContainerSize> {
+    const rw = await this.deps.snapshots.usage(rec.id).catch((err: unknown) => {
+      if (err instanceof NotFoundError) return 0;
+      throw err;
+    });
+    const image = await this.deps.images.inspect(rec.config.imageId).then((i) => i.size, (err: unknown) => {
+      if (err instanceof NotFoundError) return 0;
+      throw err;
+    });
+    return { rw, rootFs: image + rw };
   }
 
   /** Containers of `image` that Docker counts as running (paused, restarting too): image removal refuses them. */

@@ -12,7 +12,7 @@ import type { Cgroups, Monitor, Runc } from '../runtime/index.js';
 
 export type { BundleInput, ImageConfig, Spec, SpecPlan, PlanResult, LinuxResources, Process, Mount, NetworkPlan, SandboxStatus, SandboxEndpointStatus };
 
-export type ImagePort = Pick<ImageStore, 'resolve' | 'ensureDefault'>;
+export type ImagePort = Pick<ImageStore, 'resolve' | 'ensureDefault' | 'inspect'>;
 
 export type BundlePort = Pick<typeof bundle, 'planSpec' | 'finishSpec' | 'execProcess' | 'writeBundle' | 'checkRootfs' | 'readUserDb' | 'parseResources'
   | 'statDevices' | 'devicePathsOf' | 'readHostCapabilities' | 'listHostDevices'>;

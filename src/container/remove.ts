@@ -1,4 +1,5 @@
 import { BadStateError, InvalidArgumentError, NotFoundError, runTeardown } from '../errors.js';
+import { parsePruneFilter, prunable } from '../util/prune-filter.js';
 import { failpoint } from '../util/failpoint.js';
 import { withLock } from '../util/lock.js';
 import { LIVE, observed, setState, type ContainerContext } from './context.js';
@@ -61,9 +62,11 @@ export async function destroy(ctx: ContainerContext, rec: ContainerRecord): Prom
 }
 
 /** container prune: every container not live; one started or removed meanwhile is skipped. */
-export async function pruneContainers(ctx: ContainerContext): Promise<{ deleted: string[] }> {
+export async function pruneContainers(ctx: ContainerContext, filters: readonly string[] = []): Promise<{ deleted: string[] }> {
+  const filter = parsePruneFilter(filters);
   const deleted: string[] = [];
   for (const rec of await ctx.records.all()) {
+    if (!prunable(filter, rec.created, rec.config.labels)) continue;
     const live = await observed(ctx, rec);
     if (LIVE.has(live.state) || live.state === 'starting' || live.state === 'creating') continue;
     try {

@@ -31,7 +31,17 @@ describe('selectImages', () => {
   });
 
   it('refuses unknown filters', () => {
-    expect(() => parseListFilters(['label=a'])).toThrow(InvalidArgumentError);
+    expect(() => parseListFilters(['label=='])).toThrow(InvalidArgumentError);
     expect(() => parseListFilters(['dangling=maybe'])).toThrow(InvalidArgumentError);
+  });
+
+  it('applies before, since and label filters with what the store resolved', () => {
+    const resolved = { before: ['2024-02-01T00:00:00Z'], since: [], labelsOf: (id: string): Record<string, string> => (id === d('a') ? { app: 'web' } : {}) };
+    expect(selectImages(images, tags, {}, parseListFilters(['before=y:1']), resolved).map((r) => r.id)).toEqual([d('a')]);
+    expect(selectImages(images, tags, {}, parseListFilters(['since=x:1']), { before: [], since: ['2024-01-01T00:00:00Z'] }).map((r) => r.id)).toEqual([d('b')]);
+    expect(selectImages(images, tags, {}, parseListFilters(['label=app']), { ...resolved, before: [] }).map((r) => r.id)).toEqual([d('a')]);
+    expect(selectImages(images, tags, {}, parseListFilters(['label=app=db']), { ...resolved, before: [] })).toEqual([]);
+    expect(parseListFilters(['label=a=b=c', 'before=x', 'since=y'])).toMatchObject({ labels: [{ key: 'a', value: 'b=c' }], before: ['x'], since: ['y'] });
+    expect(() => parseListFilters(['before='])).toThrow(InvalidArgumentError);
   });
 });

@@ -6,18 +6,38 @@ import { matchesReferencePattern } from './reference.js';
 export interface ListFilters {
   dangling?: boolean;
   references: string[];
+  /** images named by before=/since= (resolved by the store to their creation times) */
+  before: string[];
+  since: string[];
+  /** label=KEY or label=KEY=VALUE: all must hold */
+  labels: { key: string; value?: string }[];
 }
 
-/** `dangling=true|false` and `reference=PATTERN` (several references match any), as `docker images`. */
+/** What the store looked up for the filters that name other images or need the configs. */
+export interface ResolvedFilters {
+  /** creation times (RFC 3339) of the images before=/since= name */
+  before: string[];
+  since: string[];
+  /** the config's labels of each image, when a label filter needs them */
+  labelsOf?: (id: string) => Readonly<Record<string, string>>;
+}
+
+const HINT = 'use dangling=true|false, reference=PATTERN, before=IMAGE, since=IMAGE or label=KEY[=VALUE]';
+
+/** `dangling=`, `reference=` (several references match any), `before=`, `since=`, `label=`, as `docker images`. */
 export function parseListFilters(filters: readonly string[] = []): ListFilters {
-  const out: ListFilters = { references: [] };
+  const out: ListFilters = { references: [], before: [], since: [], labels: [] };
   for (const f of filters) {
     const eq = f.indexOf('=');
     const key = eq > 0 ? f.slice(0, eq) : f;
     const value = eq > 0 ? f.slice(eq + 1) : '';
     if (key === 'dangling' && (value === 'true' || value === 'false')) out.dangling = value === 'true';
     else if (key === 'reference' && value) out.references.push(value);
-    else throw new InvalidArgumentError('--filter', `"${f}" is not supported`, 'use dangling=true|false or reference=PATTERN');
+    else if ((key === 'before' || key === 'since') && value) out[key].push(value);
+    else if (key === 'label' && value && !value.startsWith('=')) {
+      const i = value.indexOf('=');
+      out.labels.push(i < 0 ? { key: value } : { key: value.slice(0, i), value: value.slice(i + 1) });
+    } else throw new InvalidArgumentError('--filter', `"${f}" is not supported`, HINT);
   }
   return out;
 }
@@ -26,10 +46,15 @@ export function parseListFilters(filters: readonly string[] = []): ListFilters {
  * The images a listing shows, newest first, each with the tags the filters let through. An untagged
  * (dangling) image is shown only with `all` or `dangling=true`, and never when a reference is asked for.
  */
-export function selectImages(images: readonly StoredImage[], tags: readonly TagEntry[], opts: { all?: boolean }, f: ListFilters): ImageListing[] {
+export function selectImages(images: readonly StoredImage[], tags: readonly TagEntry[], opts: { all?: boolean }, f: ListFilters, r: ResolvedFilters = { before: [], since: [] }): ImageListing[] {
   const out: ImageListing[] = [];
   const sorted = [...images].sort((a, b) => b.created.localeCompare(a.created) || a.id.localeCompare(b.id));
-  for (const img of sorted) {
+  const byTime = (img: StoredImage) => r.before.every((t) => img.created < t) && r.since.every((t) => img.created > t);
+  const byLabels = (img: StoredImage) => {
+    const labels = f.labels.length ? r.labelsOf?.(img.id) ?? {} : {};
+    return f.labels.every(({ key, value }) => key in labels && (value === undefined || labels[key] === value));
+  };
+  for (const img of sorted.filter((i) => byTime(i) && byLabels(i))) {
     const mine = tags.filter((t) => t.id === img.id).map((t) => t.name);
     const listing = (shown: string[]): ImageListing => ({ id: img.id, tags: shown, digests: [], created: img.created, size: img.size });
     if (mine.length === 0) {

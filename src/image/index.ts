@@ -78,7 +78,8 @@ export interface ImageStore {
   /** `target` names `source` from now on (one file per tag). */
   tag(source: string, target: string): Promise<void>;
   remove(ref: string, opts?: { force?: boolean }): Promise<RemovedImage[]>;
-  prune(opts?: { all?: boolean }): Promise<{ deleted: string[]; spaceReclaimed: number }>;
+  /** `filters`: until=, label=, label!= (util/prune-filter.ts) */
+  prune(opts?: { all?: boolean; filters?: string[] }): Promise<{ deleted: string[]; spaceReclaimed: number }>;
   /** A docker-archive or OCI layout (tar file, directory, or tar stream); aborting `signal` undoes it. */
   load(input: string | Readable, opts?: { signal?: AbortSignal }): Promise<{ loaded: string[] }>;
   save(refs: string[], output: string | Writable, opts?: { format?: ArchiveFormat }): Promise<void>;

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { parsePruneFilter, prunable } from '../util/prune-filter.js';
 import type { Readable, Writable } from 'node:stream';
 import type { ArchiveFormat, RemovedImage } from '../types.js';
 import { BadStateError, InvalidArgumentError, NotFoundError, RuntimeError } from '../errors.js';
@@ -121,8 +122,13 @@ export class DefaultImageStore implements ImageStore {
   async list(opts: { all?: boolean; filters?: string[] } = {}): Promise<ImageListing[]> {
     const filters = parseListFilters(opts.filters);
     await this.reclaim();
+    // before=/since= name images, which must exist (docker: "No such image").
+    const createdOf = (refs: string[]) => Promise.all(refs.map(async (ref) => (await this.find(ref)).image.created));
+    const [before, since] = [await createdOf(filters.before), await createdOf(filters.since)];
     const [images, tags] = await Promise.all([this.records.listImages(), this.records.listTags()]);
-    return selectImages(images, tags, opts, filters);
+    const labels = new Map<string, Record<string, string>>();
+    if (filters.labels.length) for (const img of images) labels.set(img.id, (await this.config(img)).config?.Labels ?? {});
+    return selectImages(images, tags, opts, filters, { before, since, labelsOf: (id) => labels.get(id) ?? {} });
   }
 
   async inspect(ref: string): Promise<ImageDetails> {
@@ -198,7 +204,8 @@ export class DefaultImageStore implements ImageStore {
     return removed;
   }
 
-  async prune(opts: { all?: boolean } = {}): Promise<{ deleted: string[]; spaceReclaimed: number }> {
+  async prune(opts: { all?: boolean; filters?: string[] } = {}): Promise<{ deleted: string[]; spaceReclaimed: number }> {
+    const filter = parsePruneFilter(opts.filters);
     await this.reclaim();
     return this.records.withLock(async () => {
       const tags = await this.records.listTags();
@@ -209,6 +216,7 @@ export class DefaultImageStore implements ImageStore {
       for (const image of await this.records.listImages()) {
         const mine = tags.filter((t) => t.id === image.id);
         if (used.has(image.id) || (mine.length > 0 && !opts.all)) continue;
+        if (!prunable(filter, image.created, filter.labels.length ? (await this.config(image)).config?.Labels ?? {} : {})) continue;
         for (const t of mine) await this.records.deleteTag(t.name);
         bytes += (await this.deleteImage(image)).bytes;
         deleted.push(image.id);

@@ -28,7 +28,8 @@ export interface NetworkManager {
   inspect(ref: string): Promise<NetworkDetails>;
   /** BadStateError for built-in networks and networks with endpoints. */
   remove(ref: string): Promise<void>;
-  prune(): Promise<{ deleted: string[] }>;
+  /** `filters`: until=, label=, label!= (util/prune-filter.ts) */
+  prune(opts?: { filters?: string[] }): Promise<{ deleted: string[] }>;
   /** Adds an endpoint to a running container's sandbox (the container layer resolves the name to an id). */
   connect(network: string, ctrId: string, opts?: { ip?: string; ip6?: string; aliases?: string[] }): Promise<SandboxStatus>;
   disconnect(network: string, ctrId: string, opts?: { force?: boolean }): Promise<SandboxStatus>;

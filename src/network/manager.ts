@@ -43,7 +43,7 @@ export class Manager {
   list(opts?: { filters?: string[] }): Promise<NetworkDetails[]> { return this.nets.list(opts); }
   inspect(ref: string): Promise<NetworkDetails> { return this.nets.inspect(ref); }
   remove(ref: string): Promise<void> { return this.nets.remove(ref); }
-  prune(): Promise<{ deleted: string[] }> { return this.nets.prune(); }
+  prune(opts?: { filters?: string[] }): Promise<{ deleted: string[] }> { return this.nets.prune(opts); }
 
   plan(req: NetworkRequest, ctx: PlanContext): Promise<NetworkPlan> { return this.sandboxes.plan(req, ctx); }
   attach(ctr: AttachRequest): Promise<SandboxStatus> { return this.sandboxes.attach(ctr); }

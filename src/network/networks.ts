@@ -1,4 +1,5 @@
 import { promises as fsp } from 'node:fs';
+import { parsePruneFilter, prunable } from '../util/prune-filter.js';
 import path from 'node:path';
 import type { NetworkCreateRequest } from '../options.js';
 import { AlreadyExistsError, BadStateError, InvalidArgumentError, NotFoundError, runTeardown } from '../errors.js';
@@ -25,7 +26,7 @@ export interface Networks {
   list(opts?: { filters?: string[] }): Promise<NetworkDetails[]>;
   inspect(ref: string): Promise<NetworkDetails>;
   remove(ref: string): Promise<void>;
-  prune(): Promise<{ deleted: string[] }>;
+  prune(opts?: { filters?: string[] }): Promise<{ deleted: string[] }>;
   /** Every record, built-ins made and unfinished creates/removes settled first. */
   all(): Promise<NetworkRecord[]>;
   /** By name, id or unique id prefix; NotFoundError otherwise. */
@@ -191,10 +192,12 @@ class NetworkStore implements Networks {
     });
   }
 
-  async prune(): Promise<{ deleted: string[] }> {
+  async prune(opts: { filters?: string[] } = {}): Promise<{ deleted: string[] }> {
+    const filter = parsePruneFilter(opts.filters);
     const [nets, sbs] = await Promise.all([this.all(), this.store.listSandboxes()]);
     const deleted: string[] = [];
-    for (const net of nets.filter((n) => !n.builtin && !sbs.some((s) => s.endpoints.some((e) => e.networkId === n.id)))) {
+    const unused = nets.filter((n) => !n.builtin && !sbs.some((s) => s.endpoints.some((e) => e.networkId === n.id)));
+    for (const net of unused.filter((n) => prunable(filter, n.created, n.labels))) {
       try {
         await this.remove(net.id);
         deleted.push(net.name);

@@ -1,12 +1,12 @@
 import type { ContainerStats, EngineApi, StdioStreams } from '../../api/types.js';
 import { BadStateError } from '../../errors.js';
-import { type Command, type Context, defineCommand, FILTER_OPTION, FORMAT_OPTION, NO_TRUNC_OPTION, FORCE_OPTION } from '../command.js';
+import { type Command, type Context, defineCommand, FILTER_OPTION, FORMAT_OPTION, NO_TRUNC_OPTION, FORCE_OPTION, PRUNE_FILTER_OPTION } from '../command.js';
 import { clientEnv, CREATE_OPTIONS, createRequest, RESOURCE_OPTIONS, resourceRequest, RUN_OPTIONS } from '../create.js';
 import { bytesSize, humanSize, percent, renderRows, table, truncId } from '../format.js';
 import { UsageError } from '../parser.js';
 import { confirm, forEachRef } from '../report.js';
 import { parseTemplate } from '../template.js';
-import { CONTAINER_HEADERS, CONTAINER_TABLE, containerRow } from '../views.js';
+import { CONTAINER_HEADERS, CONTAINER_TABLE, CONTAINER_TABLE_SIZE, containerRow } from '../views.js';
 
 type ApiRun = EngineApi['containers']['run'];
 type RunOptions = NonNullable<Parameters<ApiRun>[1]>;
@@ -133,16 +133,18 @@ const ps = defineCommand({
     { name: 'latest', short: 'l', type: 'bool', help: 'Show the latest created container (includes all states)' },
     NO_TRUNC_OPTION,
     { name: 'quiet', short: 'q', type: 'bool', help: 'Only display container IDs' },
-    { name: 'size', short: 's', type: 'bool', help: 'Display total file sizes', hidden: true },
+    { name: 'size', short: 's', type: 'bool', help: 'Display total file sizes' },
   ],
   maxArgs: 0,
   async action(ctx, o) {
     const last = o.latest ? 1 : o.last !== undefined && o.last >= 0 ? o.last : undefined;
-    const list = await (await ctx.engine()).containers.list({ all: o.all, filters: o.filter, last });
+    // As docker: a format that prints .Size measures sizes without -s; -q never needs them.
+    const size = !o.quiet && (o.size || !!o.format?.includes('.Size'));
+    const list = await (await ctx.engine()).containers.list({ all: o.all, filters: o.filter, last, size });
     const now = Date.now();
     const rows = list.map((c) => containerRow(c, { trunc: !o.noTrunc, now }));
     if (o.quiet) return ctx.print(...rows.map((r) => r.ID));
-    ctx.print(...renderRows(rows, o.format, CONTAINER_TABLE, CONTAINER_HEADERS));
+    ctx.print(...renderRows(rows, o.format, o.size ? CONTAINER_TABLE_SIZE : CONTAINER_TABLE, CONTAINER_HEADERS));
   },
 });
 
@@ -151,12 +153,12 @@ const inspect = defineCommand({
   usage: '[OPTIONS] CONTAINER [CONTAINER...]', summary: 'Display detailed information on one or more containers',
   options: [
     { name: 'format', short: 'f', type: 'string', help: 'Format output using a Go template' },
-    { name: 'size', short: 's', type: 'bool', help: 'Display total file sizes', hidden: true },
+    { name: 'size', short: 's', type: 'bool', help: 'Display total file sizes' },
   ],
   minArgs: 1,
   async action(ctx, o, refs) {
     const c = (await ctx.engine()).containers;
-    return printInspect(ctx, refs, (ref) => c.inspect(ref), o.format);
+    return printInspect(ctx, refs, (ref) => c.inspect(ref, { size: o.size }), o.format);
   },
 });
 
@@ -345,11 +347,11 @@ const port = defineCommand({
 const prune = defineCommand({
   name: 'prune', group: 'container',
   usage: '[OPTIONS]', summary: 'Remove all stopped containers',
-  options: [FORCE_OPTION, { name: 'filter', type: 'list', help: 'Provide filter values', hidden: true }],
+  options: [FORCE_OPTION, PRUNE_FILTER_OPTION],
   maxArgs: 0,
   async action(ctx, o) {
     if (!o.force && !(await confirm(ctx, 'This will remove all stopped containers.'))) return 0;
-    const { deleted } = await (await ctx.engine()).containers.prune();
+    const { deleted } = await (await ctx.engine()).containers.prune({ filters: o.filter });
     if (deleted.length) ctx.print('Deleted Containers:', ...deleted, '');
     ctx.print('Total reclaimed space: 0B');
   },
@@ -371,9 +373,12 @@ export const containerCommands: Command[] = [
 
 // ------------------------------------------------------------------------------------------ helpers
 
-/** `inspect`: a JSON array (4-space indent, as docker), or one template line per object. */
+/**
+ * `inspect`: a JSON array (4-space indent, as docker), the same array on one line with `--format json`
+ * (docker's JSON inspector), or one template line per object.
+ */
 export async function printInspect(ctx: Context, refs: readonly string[], get: (ref: string) => Promise<unknown>, format: string | undefined): Promise<number> {
-  const tpl = format ? parseTemplate(format) : undefined;
+  const tpl = format && format !== 'json' ? parseTemplate(format) : undefined;
   const found: unknown[] = [];
   const failures: unknown[] = [];
   for (const ref of refs) {
@@ -384,7 +389,7 @@ export async function printInspect(ctx: Context, refs: readonly string[], get: (
     }
   }
   if (tpl) ctx.print(...found.map((x) => tpl.render(x)));
-  else ctx.print(JSON.stringify(found, null, 4));
+  else ctx.print(format === 'json' ? JSON.stringify(found) : JSON.stringify(found, null, 4));
   if (failures.length) throw failures.length === 1 ? failures[0] : new AggregateError(failures, 'inspect failed');
   return 0;
 }

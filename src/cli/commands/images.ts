@@ -1,7 +1,7 @@
 import os from 'node:os';
 import type { ArchiveFormat, HistoryEntry } from '../../api/types.js';
 import { InvalidArgumentError } from '../../errors.js';
-import { type Command, defineCommand, FILTER_OPTION, FORCE_OPTION, FORMAT_OPTION, NO_TRUNC_OPTION } from '../command.js';
+import { type Command, defineCommand, FILTER_OPTION, FORCE_OPTION, FORMAT_OPTION, NO_TRUNC_OPTION, PRUNE_FILTER_OPTION } from '../command.js';
 import { ellipsis, humanSize, renderRows, timeAgo, truncId } from '../format.js';
 import { confirm, forEachRef } from '../report.js';
 import { IMAGE_HEADERS, IMAGE_TABLE, IMAGE_TABLE_DIGESTS, imageRows } from '../views.js';
@@ -69,13 +69,13 @@ const prune = defineCommand({
   usage: '[OPTIONS]', summary: 'Remove unused images',
   options: [
     { name: 'all', short: 'a', type: 'bool', help: 'Remove all unused images, not just dangling ones' },
-    FORCE_OPTION,
+    FORCE_OPTION, PRUNE_FILTER_OPTION,
   ],
   maxArgs: 0,
   async action(ctx, o) {
     const warning = o.all ? 'This will remove all images without at least one container associated to them.' : 'This will remove all dangling images.';
     if (!o.force && !(await confirm(ctx, warning))) return 0;
-    const { deleted, spaceReclaimed } = await (await ctx.engine()).images.prune({ all: o.all });
+    const { deleted, spaceReclaimed } = await (await ctx.engine()).images.prune({ all: o.all, filters: o.filter });
     if (deleted.length) ctx.print('Deleted Images:', ...deleted.map((d) => `deleted: ${d}`), '');
     ctx.print(`Total reclaimed space: ${humanSize(spaceReclaimed)}`);
   },

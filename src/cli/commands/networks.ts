@@ -1,4 +1,4 @@
-import { type Command, defineCommand, FILTER_OPTION, FORCE_OPTION, FORMAT_OPTION, NO_TRUNC_OPTION } from '../command.js';
+import { type Command, defineCommand, FILTER_OPTION, FORCE_OPTION, FORMAT_OPTION, NO_TRUNC_OPTION, PRUNE_FILTER_OPTION } from '../command.js';
 import { renderRows } from '../format.js';
 import { UsageError } from '../parser.js';
 import { confirm, forEachRef } from '../report.js';
@@ -65,10 +65,10 @@ const rm = defineCommand({
 const prune = defineCommand({
   name: 'prune', group: 'network',
   usage: '[OPTIONS]', summary: 'Remove all unused networks',
-  options: [FORCE_OPTION], maxArgs: 0,
+  options: [FORCE_OPTION, PRUNE_FILTER_OPTION], maxArgs: 0,
   async action(ctx, o) {
     if (!o.force && !(await confirm(ctx, 'This will remove all custom networks not used by at least one container.'))) return 0;
-    const { deleted } = await (await ctx.engine()).networks.prune();
+    const { deleted } = await (await ctx.engine()).networks.prune({ filters: o.filter });
     if (deleted.length) ctx.print('Deleted Networks:', ...deleted);
   },
 });

@@ -1,7 +1,8 @@
+import os from 'node:os';
 import type { EngineApi, EngineEvent } from '../../api/types.js';
 import { NotFoundError } from '../../errors.js';
-import { type Command, defineCommand, FILTER_OPTION, FORCE_OPTION } from '../command.js';
-import { humanSize } from '../format.js';
+import { type Command, defineCommand, FILTER_OPTION, FORCE_OPTION, PRUNE_FILTER_OPTION } from '../command.js';
+import { bytesSize, humanSize } from '../format.js';
 import { UsageError } from '../parser.js';
 import { confirm } from '../report.js';
 import { parseTemplate } from '../template.js';
@@ -14,13 +15,13 @@ const prune = defineCommand({
   usage: '[OPTIONS]', summary: 'Remove unused data',
   options: [
     { name: 'all', short: 'a', type: 'bool', help: 'Remove all unused images not just dangling ones' },
-    FORCE_OPTION,
+    FORCE_OPTION, PRUNE_FILTER_OPTION,
   ],
   maxArgs: 0,
   async action(ctx, o) {
     const what = ['all stopped containers', 'all networks not used by at least one container', o.all ? 'all images without at least one container associated to them' : 'all dangling images'];
     if (!o.force && !(await confirm(ctx, `This will remove:\n${what.map((w) => `  - ${w}`).join('\n')}\n`))) return 0;
-    const res = await (await ctx.engine()).system.prune({ all: o.all });
+    const res = await (await ctx.engine()).system.prune({ all: o.all, filters: o.filter });
     if (res.containers.length) ctx.print('Deleted Containers:', ...res.containers, '');
     if (res.networks.length) ctx.print('Deleted Networks:', ...res.networks, '');
     if (res.images.length) ctx.print('Deleted Images:', ...res.images.map((d) => `deleted: ${d}`), '');
@@ -44,9 +45,19 @@ const info = defineCommand({
   options: [{ name: 'format', short: 'f', type: 'string', help: 'Format output using a Go template' }],
   maxArgs: 0,
   async action(ctx, o) {
-    const data = await (await ctx.engine()).system.info();
+    const server = await (await ctx.engine()).system.info();
+    // Docker's shape: the server's fields at the top, the client's under ClientInfo.
+    const data = { ...server, ClientInfo: { Version: VERSION, Context: 'default', Debug: ctx.globals.logLevel === 'debug', Plugins: [], Warnings: null } };
     if (o.format) return ctx.print(o.format === 'json' ? JSON.stringify(data) : parseTemplate(o.format).render(data));
-    ctx.print(...Object.entries(data).map(([k, v]) => `${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`));
+    const d = server as Record<string, unknown>;
+    ctx.print(
+      'Client:', ` Version:    ${VERSION}`, ' Context:    default', '',
+      'Server:', ` Containers: ${d.Containers}`, `  Running: ${d.ContainersRunning}`, `  Paused: ${d.ContainersPaused}`, `  Stopped: ${d.ContainersStopped}`,
+      ` Images: ${d.Images}`, ` Server Version: ${d.ServerVersion}`, ` Storage Driver: ${d.Driver}`, ` Cgroup Driver: ${d.CgroupDriver}`,
+      ` Cgroup Version: ${d.CgroupVersion} (${d.CgroupMode})`, ` Default Runtime: ${d.DefaultRuntime}`, ` Monitor: ${d.Monitor}`,
+      ` Kernel Version: ${d.KernelVersion}`, ` OSType: ${d.OSType}`, ` Architecture: ${d.Architecture}`, ` CPUs: ${d.NCPU}`,
+      ` Total Memory: ${bytesSize(Number(d.MemTotal))}`, ` Name: ${d.Name}`, ` Root: ${d.DockerRootDir}`, ` RunRoot: ${d.RunRoot}`,
+    );
   },
 });
 
@@ -96,25 +107,43 @@ const events = defineCommand({
   },
 });
 
-export function versionInfo(): Record<string, string> {
-  return { Version: VERSION, NodeVersion: process.version, Os: process.platform, Arch: process.arch };
+/**
+ * Docker's `docker version` JSON (Client and Server), so that `{{.Server.Version}}` and `{{.Client.Version}}`
+ * work. Berth has no daemon: the server is this same program, and Node stands where Go does.
+ */
+export function versionInfo(): { Client: Record<string, unknown>; Server: Record<string, unknown> } {
+  const common = { Version: VERSION, NodeVersion: process.version, Os: process.platform, Arch: process.arch };
+  const kernel = os.release();
+  return {
+    Client: { Platform: { Name: 'Berth' }, ...common, Context: 'default' },
+    Server: {
+      Platform: { Name: 'Berth' },
+      Components: [{ Name: 'Engine', Version: VERSION, Details: { NodeVersion: common.NodeVersion, Os: common.Os, Arch: common.Arch, KernelVersion: kernel } }],
+      ...common, KernelVersion: kernel,
+    },
+  };
 }
 
 const version = defineCommand({
   name: 'version',
   usage: '[OPTIONS]', summary: 'Show the Berth version information',
-  options: [{ name: 'format', short: 'f', type: 'string', help: 'Format output using a Go template' }],
+  options: [{ name: 'format', short: 'f', type: 'string', help: "Format output: 'json' or a Go template" }],
   maxArgs: 0,
   async action(ctx, o) {
     const v = versionInfo();
     if (o.format) return ctx.print(o.format === 'json' ? JSON.stringify(v) : parseTemplate(o.format).render(v));
-    ctx.print(`Version:      ${v.Version}`, `Node version: ${v.NodeVersion}`, `OS/Arch:      ${v.Os}/${v.Arch}`);
+    const s = v.Server;
+    ctx.print(
+      'Client:', ` Version:           ${VERSION}`, ` Node version:      ${s.NodeVersion}`, ` OS/Arch:           ${s.Os}/${s.Arch}`, ' Context:           default', '',
+      'Server: Berth', ' Engine:', `  Version:          ${VERSION}`, `  Node version:     ${s.NodeVersion}`, `  OS/Arch:          ${s.Os}/${s.Arch}`,
+      `  Kernel Version:   ${s.KernelVersion}`,
+    );
   },
 });
 
 type Kind = 'container' | 'image' | 'network';
-const INSPECTORS: Record<Kind, (e: EngineApi, ref: string) => Promise<unknown>> = {
-  container: (e, ref) => e.containers.inspect(ref),
+const INSPECTORS: Record<Kind, (e: EngineApi, ref: string, size: boolean) => Promise<unknown>> = {
+  container: (e, ref, size) => e.containers.inspect(ref, { size }),
   image: (e, ref) => e.images.inspect(ref),
   network: async (e, ref) => networkInspectView(await e.networks.inspect(ref)),
 };
@@ -125,7 +154,7 @@ const inspect = defineCommand({
   options: [
     { name: 'format', short: 'f', type: 'string', help: 'Format output using a Go template' },
     { name: 'type', type: 'string', help: 'Only inspect objects of the given type (container, image or network)' },
-    { name: 'size', short: 's', type: 'bool', help: 'Display total file sizes if the type is container', hidden: true },
+    { name: 'size', short: 's', type: 'bool', help: 'Display total file sizes if the type is container' },
   ],
   minArgs: 1,
   async action(ctx, o, refs) {
@@ -136,7 +165,7 @@ const inspect = defineCommand({
     return printInspect(ctx, refs, async (ref) => {
       for (const kind of tryKinds) {
         try {
-          return await INSPECTORS[kind](engine, ref);
+          return await INSPECTORS[kind](engine, ref, o.size);
         } catch (err) {
           if (!(err instanceof NotFoundError)) throw err;
         }
