@@ -331,7 +331,7 @@ describe('remove and prune', () => {
     expect((await images.list({ filters: ['reference=team/*:1'] })).map((r) => r.repoTags[0])).toEqual(['team/app:1']);
     expect((await images.list({ filters: ['reference=other'] })).map((r) => r.repoTags[0])).toEqual(['other:1']);
     expect(await images.list({ filters: ['dangling=true'] })).toEqual([]);
-    await expect(images.list({ filters: ['label=x'] })).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(images.list({ filters: ['colour=x'] })).rejects.toBeInstanceOf(InvalidArgumentError);
     expect(await images.prune()).toEqual({ deleted: [], spaceReclaimed: 0 });
     const pruned = await images.prune({ all: true });
     expect(pruned.deleted).toHaveLength(2);
