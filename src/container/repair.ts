@@ -1,8 +1,8 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { readdirIfExists, removeStaleTemps } from '../util/fs.js';
+import { removeStaleTemps } from '../util/fs.js';
 import { tagAlive } from '../util/liveness.js';
-import { acquireLock, isStaleLock, withLock } from '../util/lock.js';
+import { acquireLock, staleLocks as staleLockNames, withLock } from '../util/lock.js';
 import { LIVE, observed, setState, tearDownRun, type ContainerContext } from './context.js';
 import { cleanupContainer } from './exit.js';
 import { containerPaths, ZERO_TIME } from './record.js';
@@ -76,14 +76,12 @@ export async function repairInterrupted(ctx: ContainerContext): Promise<string[]
  * repair.
  */
 async function staleLocks(ctx: ContainerContext): Promise<Set<string>> {
-  const stale = new Set<string>();
-  for (const f of await readdirIfExists(ctx.layout.locks)) {
-    const id = /^ctr-([0-9a-f]{64})\.lock$/.exec(f)?.[1];
-    if (id && (await isStaleLock(path.join(ctx.layout.locks, f)))) stale.add(id);
-  }
-  if (!stale.size) return stale;
-  // The network layer works under the container's lock too: its locks may be stale as well.
+  const names = await staleLockNames(ctx.layout.locks);
+  if (!names.length) return new Set();
+  // A command killed while it held a network lock too (run, rm): the network layer finishes its part.
   await ctx.deps.network.repair();
+  const stale = new Set(names.map((f) => /^ctr-([0-9a-f]{64})\.lock$/.exec(f)?.[1]).filter((id): id is string => !!id));
+  if (!stale.size) return stale;
   await ctx.records.sweepNames();
   for (const id of stale) {
     if (await ctx.records.load(id)) continue;

@@ -64,10 +64,14 @@ class NetworkStore implements Networks {
 
   async repair(lockFiles: readonly string[]): Promise<void> {
     const ours = (f: string) => f === this.store.locks.networks() || path.basename(f).startsWith('net-');
-    for (const f of lockFiles.filter(ours)) {
-      // A killed `network create` or `rm`: listing the networks finishes or undoes it (under the networks lock).
-      if (await isStaleLock(f)) return void (await this.all());
-    }
+    const stale: string[] = [];
+    for (const f of lockFiles.filter(ours)) if (await isStaleLock(f)) stale.push(f);
+    if (!stale.length) return;
+    // A killed `network create` or `rm`: listing the networks finishes or undoes it (under the networks lock).
+    await this.all();
+    // A network's own lock guards work that is redone on demand (its bridge is made again at the next
+    // attach): taking it once clears what the dead holder left.
+    for (const f of stale.filter((x) => path.basename(x).startsWith('net-'))) await withFileLock(f, async () => {});
   }
 
   /** The caller holds the networks lock, which every create and rm holds throughout: a flagged record is a dead one's. */

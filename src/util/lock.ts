@@ -60,9 +60,15 @@ export async function withLock<T>(file: string, fn: () => Promise<T>, timeoutMs?
   }
 }
 
-/** Names of the lock files in `dir` whose holders are dead: the traces of killed commands (one readdir). */
+/**
+ * Names of the lock files in `dir` whose holders are dead: the traces of killed commands (one readdir).
+ * Break guards left by a breaker killed mid-break are removed on the way (nobody else would: the lock they
+ * guarded may be gone).
+ */
 export async function staleLocks(dir: string): Promise<string[]> {
-  const names = (await fsp.readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith('.lock'));
+  const entries = await fsp.readdir(dir).catch(() => [] as string[]);
+  await Promise.all(entries.filter((n) => n.endsWith('.lock.break')).map((n) => removeDeadGuard(path.join(dir, n))));
+  const names = entries.filter((n) => n.endsWith('.lock'));
   const stale = await Promise.all(names.map((n) => isStaleLock(path.join(dir, n))));
   return names.filter((_, i) => stale[i]);
 }
@@ -110,11 +116,19 @@ export function ownerGone(tag: string): boolean {
   return !holderAlive(tag);
 }
 
+async function removeDeadGuard(guard: string): Promise<void> {
+  const holder = await readHolder(guard);
+  const dead = holder !== undefined ? !holderAlive(holder) : (await emptyFor(guard)) > EMPTY_LOCK_GRACE_MS;
+  if (dead) await fsp.rm(guard, { force: true });
+}
+
 /** `holder` '' means an empty lock file. */
 async function breakStale(file: string, holder: string): Promise<void> {
   const guard = `${file}.break`;
   try {
     const fh = await fsp.open(guard, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+    // The breaker's tag: a breaker killed here leaves a guard that removeDeadGuards can tell is dead.
+    await fh.writeFile(self);
     await fh.close();
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
