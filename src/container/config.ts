@@ -3,7 +3,7 @@ import { NAME_PATTERN } from '../ids.js';
 import type { CreateRequest } from '../options.js';
 import type { ImageConfig } from './ports.js';
 import type { ContainerConfig, ContainerRecord, RecordStore } from './record.js';
-import type { SpecAssembler } from './spec.js';
+import { readUserFile, type SpecAssembler } from './spec.js';
 import type { ContainerDeps } from './ports.js';
 import { ZERO_TIME } from './record.js';
 import type { ContainerState } from './state.js';
@@ -42,6 +42,12 @@ export async function planContainer(
   for (const key of Object.keys(req.labels ?? {})) {
     if (!key || /\s/.test(key)) throw new InvalidArgumentError('--label', `invalid label "${key}=${req.labels![key]}": a label needs a name`, 'write --label NAME=VALUE');
   }
+  // Docker reads the files first and --label after, so a flag wins over a file's line.
+  const fileLabels: Record<string, string> = {};
+  for (const file of req.labelFiles ?? []) Object.assign(fileLabels, parseLabelFile(await readUserFile(file, '--label-file'), file));
+  const userLabels = { ...fileLabels, ...(req.labels ?? {}) };
+  const expose = (req.network?.expose ?? []).flatMap(parseExpose);
+  const cgroupParent = checkCgroupParent(req.cgroupParent);
 
   const image = known ? { id: known.imageId, config: { config: known.imageConfig } } : await resolveImage(ctx, req.image);
   const imageConfig: ImageConfig = image.config.config ?? {};
@@ -59,10 +65,11 @@ export async function planContainer(
     const other = await resolveOther(ctx.records, target, '--link');
     links.push({ id: other.id, name: other.name, alias: alias ?? other.name });
   }
+  const exposedPorts = [...new Set([...Object.keys(imageConfig.ExposedPorts ?? {}), ...expose])];
   const network = await ctx.deps.network.plan(req.network ?? {}, {
-    exposedPorts: Object.keys(imageConfig.ExposedPorts ?? {}), ...(sharedWith ? { sharedWith } : {}), links,
+    exposedPorts, ...(sharedWith ? { sharedWith } : {}), links,
   });
-  const { plan, warnings } = await ctx.specs.plan(id, req, imageConfig);
+  const { plan, warnings } = await ctx.specs.plan(id, { ...req, labels: userLabels }, imageConfig, cgroupParent);
   const args = plan.spec.process?.args ?? [];
   // With --init the process is the init; Path/Args still name the user's command, as Docker shows them.
   const command = req.init ? args.slice(args.indexOf('--') + 1) : args;
@@ -85,7 +92,8 @@ export async function planContainer(
       autoRemove: !!req.autoRemove,
       stopSignal: stopSignal ?? imageStop ?? 'SIGTERM',
       stopTimeout: req.stopTimeout ?? 10,
-      labels: { ...(imageConfig.Labels ?? {}), ...(req.labels ?? {}) },
+      labels: { ...(imageConfig.Labels ?? {}), ...userLabels },
+      exposedPorts,
       request: req,
     },
     warnings,
@@ -141,6 +149,51 @@ async function resolveOther(records: RecordStore, ref: string, field: string): P
     if (err instanceof NotFoundError) throw new NotFoundError('container', ref, `${field} names a container that does not exist: create it first`);
     throw err;
   }
+}
+
+/**
+ * Docker's --label-file format: one label a line, NAME=VALUE or NAME (empty value); leading blanks, blank
+ * lines and # comments are skipped; a name holding blanks is refused with the line's number.
+ */
+export function parseLabelFile(text: string, file: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [i, raw] of text.replace(/^\uFEFF/, '').split('\n').entries()) {
+    const line = raw.replace(/\r$/, '').trimStart();
+    if (!line || line.startsWith('#')) continue;
+    const eq = line.indexOf('=');
+    const name = eq < 0 ? line : line.slice(0, eq);
+    if (!name) throw new InvalidArgumentError('--label-file', `${file} line ${i + 1}: no label name in "${line}"`, 'write one NAME=VALUE a line');
+    if (/\s/.test(name)) throw new InvalidArgumentError('--label-file', `${file} line ${i + 1}: label name "${name}" contains whitespace`, 'write one NAME=VALUE a line');
+    out[name] = eq < 0 ? '' : line.slice(eq + 1);
+  }
+  return out;
+}
+
+const EXPOSE = /^(\d+)(?:-(\d+))?(?:\/(tcp|udp|sctp))?$/;
+
+/** --expose PORT[-END][/PROTO], expanded to one PORT/PROTO each, as Docker lists them in ExposedPorts. */
+export function parseExpose(text: string): string[] {
+  const m = EXPOSE.exec(text.toLowerCase());
+  const start = Number(m?.[1]);
+  const end = m?.[2] !== undefined ? Number(m[2]) : start;
+  if (!m || start < 1 || end > 65535 || end < start) {
+    throw new InvalidArgumentError('--expose', `invalid range format for --expose: ${text}`, 'give PORT, PORT/PROTO or START-END/PROTO with ports from 1 to 65535 and PROTO tcp, udp or sctp');
+  }
+  return Array.from({ length: end - start + 1 }, (_, k) => `${start + k}/${m[3] ?? 'tcp'}`);
+}
+
+/**
+ * --cgroup-parent: Docker (cgroupfs driver) makes the container's cgroup at PARENT/<id>. A relative parent
+ * is taken from the root, as it is for a dockerd in the root cgroup; '..' could leave the hierarchy, and
+ * ':' is the systemd driver's syntax, which Berth does not drive.
+ */
+function checkCgroupParent(parent: string | undefined): string | undefined {
+  if (parent === undefined) return undefined;
+  const parts = parent.split('/').filter(Boolean);
+  if (!parts.length || parts.some((p) => p === '..' || p === '.' || /[\s:\0]/.test(p))) {
+    throw new InvalidArgumentError('--cgroup-parent', `"${parent}" is not a cgroup path`, 'give a path such as /mygroup or mygroup/sub, without "..", ":" or blanks');
+  }
+  return '/' + parts.join('/');
 }
 
 function stripEmpty<T extends object>(o: T): T {

@@ -44,6 +44,8 @@ export interface ContainerConfig {
   stopSignal: string;
   stopTimeout: number;
   labels: Record<string, string>;
+  /** the image's ExposedPorts and --expose, as PORT/PROTO (absent in records made before --expose) */
+  exposedPorts?: string[];
   /**
    * The flags in the user's words, which inspect echoes as Docker's HostConfig does (Binds, Tmpfs, Dns...).
    * Display only: every value in it was parsed into the fields above at create.

@@ -1,0 +1,210 @@
+/**
+ * Issue 10, the run/create flags Docker users type daily: each one really applied in a real container
+ * (id -G, /proc/1/oom_score_adj, the cgroup runc made, the OCI config.json, -P), shown in inspect where
+ * Docker shows it, and each bad value refused at create with exit 125 and nothing left behind.
+ */
+import { existsSync, promises as fsp, readdirSync, rmdirSync } from 'node:fs';
+import path from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testEngine, type TestEngine } from '../helpers/engine.js';
+import { findLeaks } from '../helpers/leaks.js';
+
+const BIN = path.resolve(import.meta.dirname, '../../bin/berth.js');
+const CGROUP_PARENT = `berthflags${process.pid}`;
+let t: TestEngine;
+
+beforeAll(async () => {
+  t = await testEngine(3950 + (process.pid % 50));
+  await t.engine.images.ensureDefault();
+}, 120_000);
+afterAll(async () => {
+  try {
+    await t?.cleanup();
+  } finally {
+    // runc makes the parent cgroup and, as under Docker, nothing removes it: the test does.
+    for (const hier of readdirSync('/sys/fs/cgroup')) {
+      const dir = path.join('/sys/fs/cgroup', hier, CGROUP_PARENT);
+      if (existsSync(dir)) rmdirSync(dir);
+    }
+  }
+});
+
+function berth(...args: string[]) {
+  return execa(BIN, ['--root', t.root, '--runroot', t.runroot, ...args], { reject: false, timeout: 60_000 });
+}
+
+async function ok(...args: string[]): Promise<string> {
+  const res = await berth(...args);
+  expect(res.exitCode, res.stderr).toBe(0);
+  return res.stdout.trim();
+}
+
+async function inspect(ref: string, template: string): Promise<unknown> {
+  return JSON.parse(await ok('inspect', '-f', `{{json ${template}}}`, ref));
+}
+
+const containers = async () => (await berth('ps', '-a', '-q', '--no-trunc')).stdout;
+
+describe('bad values are refused at create, with nothing left behind', () => {
+  it.each([
+    [['--group-add', ''], /invalid --group-add/],
+    [['--group-add', 'a b'], /invalid --group-add/],
+    [['--group-add', '99999999999'], /out of range/],
+    [['--oom-score-adj', '1001'], /range for oom score adj is \[-1000, 1000\]/],
+    [['--oom-score-adj', '-1001'], /range for oom score adj/],
+    [['--oom-score-adj', 'lots'], /not an integer/],
+    [['--expose', '0'], /invalid range format for --expose: 0/],
+    [['--expose', '70000'], /invalid range format for --expose: 70000/],
+    [['--expose', '90-80'], /invalid range format for --expose: 90-80/],
+    [['--expose', '80/icmp'], /invalid range format for --expose/],
+    [['--expose', 'http'], /invalid range format for --expose/],
+    [['--label-file', '/nonexistent/labels'], /invalid --label-file.*ENOENT/],
+    [['--annotation', '=v'], /invalid --annotation/],
+    [['--cgroup-parent', '../escape'], /invalid --cgroup-parent/],
+    [['--cgroup-parent', 'a:b'], /invalid --cgroup-parent/],
+    [['--cgroup-parent', '/'], /invalid --cgroup-parent/],
+    [['--cgroupns', 'shared'], /invalid cgroup namespace mode: shared/],
+    [['--cidfile', '/nonexistent/dir/cid'], /container ID file/],
+  ])('%j', async (flags, message) => {
+    const before = await containers();
+    const res = await berth('create', ...flags, 'busybox', 'true');
+    expect(res.exitCode, res.stderr).toBe(125);
+    expect(res.stderr).toMatch(message);
+    expect(await containers()).toBe(before);
+  });
+
+  it('refuses a label file line whose name holds blanks, naming the line', async () => {
+    const file = path.join(t.root, 'bad-labels');
+    await fsp.writeFile(file, 'ok=1\nbad name=2\n');
+    const res = await berth('create', '--label-file', file, 'busybox');
+    expect(res.exitCode).toBe(125);
+    expect(res.stderr).toMatch(/line 2/);
+  });
+});
+
+describe('--group-add', () => {
+  it('adds groups by number and by the image\'s group name (id -G), shown in inspect', async () => {
+    await ok('create', '--name', 'groups', '--group-add', '4321', '--group-add', 'daemon', 'busybox', 'id', '-G');
+    expect(await inspect('groups', '.HostConfig.GroupAdd')).toEqual(['4321', 'daemon']);
+    await ok('start', 'groups');
+    await ok('wait', 'groups');
+    // busybox's /etc/group: daemon is GID 1
+    expect((await ok('logs', 'groups')).split(' ')).toEqual(expect.arrayContaining(['0', '1', '4321']));
+    await ok('rm', 'groups');
+  });
+
+  it('fails the start when the image has no such group, as Docker does', async () => {
+    const res = await berth('run', '--rm', '--group-add', 'nosuchgroup', 'busybox', 'true');
+    expect(res.exitCode).toBe(125);
+    expect(res.stderr).toMatch(/unable to find group nosuchgroup/);
+  });
+});
+
+describe('--oom-score-adj', () => {
+  it('sets the container process\'s /proc/1/oom_score_adj', async () => {
+    expect(await ok('run', '--rm', '--oom-score-adj', '500', 'busybox', 'cat', '/proc/1/oom_score_adj')).toBe('500');
+    const id = await ok('create', '--oom-score-adj', '700', 'busybox');
+    expect(await inspect(id, '.HostConfig.OomScoreAdj')).toBe(700);
+    await ok('rm', id);
+  });
+
+  it('a value below the engine\'s own is refused at create without CAP_SYS_RESOURCE, which the kernel asks for', async () => {
+    const status = await fsp.readFile('/proc/self/status', 'utf8');
+    const bounding = BigInt('0x' + /CapBnd:\s*([0-9a-f]+)/.exec(status)![1]);
+    const own = Number((await fsp.readFile('/proc/self/oom_score_adj', 'utf8')).trim());
+    const res = await berth('run', '--rm', '--oom-score-adj', String(own - 1), 'busybox', 'cat', '/proc/1/oom_score_adj');
+    if (bounding & (1n << 24n)) { // CAP_SYS_RESOURCE
+      expect(res.stdout.trim()).toBe(String(own - 1));
+    } else {
+      expect(res.exitCode).toBe(125);
+      expect(res.stderr).toMatch(/lacks CAP_SYS_RESOURCE/);
+    }
+  });
+});
+
+describe('--cidfile', () => {
+  it('holds the new container\'s id; an existing file is refused and kept', async () => {
+    const file = path.join(t.root, 'cid');
+    const id = await ok('run', '-d', '--cidfile', file, 'busybox', 'true');
+    expect(await fsp.readFile(file, 'utf8')).toBe(id);
+    expect(await inspect(id, '.HostConfig.ContainerIDFile')).toBe(file);
+    const before = await containers();
+    const res = await berth('create', '--cidfile', file, 'busybox');
+    expect(res.exitCode).toBe(125);
+    expect(res.stderr).toMatch(`container ID file found, make sure the other container isn't running or delete ${file}`);
+    expect(await fsp.readFile(file, 'utf8')).toBe(id);
+    expect(await containers()).toBe(before);
+    await ok('rm', '-f', id);
+  });
+
+  it('is removed again when the create fails', async () => {
+    const file = path.join(t.root, 'cid-failed');
+    const res = await berth('create', '--cidfile', file, '--memory', 'lots', 'busybox');
+    expect(res.exitCode).toBe(125);
+    expect(existsSync(file)).toBe(false);
+  });
+});
+
+describe('--expose', () => {
+  it('adds to ExposedPorts (ranges expanded) and -P publishes them', async () => {
+    const id = await ok('run', '-d', '-P', '--expose', '7000-7001/udp', '--expose', '8080', 'busybox', 'sleep', '60');
+    expect(await inspect(id, '.Config.ExposedPorts')).toEqual({ '7000/udp': {}, '7001/udp': {}, '8080/tcp': {} });
+    const ports = await inspect(id, '.NetworkSettings.Ports') as Record<string, { HostPort: string }[]>;
+    expect(Object.keys(ports).sort()).toEqual(['7000/udp', '7001/udp', '8080/tcp']);
+    for (const bindings of Object.values(ports)) expect(Number(bindings[0]!.HostPort)).toBeGreaterThan(0);
+    await ok('rm', '-f', id);
+  });
+});
+
+describe('--label-file', () => {
+  it('reads NAME=VALUE and NAME lines, skips comments and blanks; --label wins', async () => {
+    const file = path.join(t.root, 'labels');
+    await fsp.writeFile(file, '# a comment\n  app=web\nflag\n\nteam=a b\r\nenv=dev\n');
+    const id = await ok('create', '--label-file', file, '--label', 'env=prod', 'busybox');
+    expect(await inspect(id, '.Config.Labels')).toEqual({ app: 'web', flag: '', team: 'a b', env: 'prod' });
+    expect(await ok('ps', '-a', '--filter', 'label=app=web', '-q', '--no-trunc')).toBe(id);
+    await ok('rm', id);
+  });
+});
+
+describe('--annotation', () => {
+  it('lands in the OCI config.json and in HostConfig.Annotations', async () => {
+    const id = await ok('create', '--annotation', 'org.example.key=value 1', '--annotation', 'empty', 'busybox', 'true');
+    expect(await inspect(id, '.HostConfig.Annotations')).toEqual({ 'org.example.key': 'value 1', empty: '' });
+    await ok('start', id);
+    await ok('wait', id);
+    const config = JSON.parse(await fsp.readFile(path.join(t.root, 'containers', id, 'bundle', 'config.json'), 'utf8'));
+    expect(config.annotations).toMatchObject({ 'org.example.key': 'value 1', empty: '' });
+    await ok('rm', id);
+  });
+});
+
+describe('--cgroup-parent and --cgroupns', () => {
+  const v1 = existsSync('/sys/fs/cgroup/memory/cgroup.procs');
+
+  it.runIf(v1)('makes the container\'s cgroup under the parent, and rm removes it', async () => {
+    const id = await ok('run', '-d', '--cgroup-parent', CGROUP_PARENT, 'busybox', 'sleep', '60');
+    expect(await inspect(id, '.HostConfig.CgroupParent')).toBe(CGROUP_PARENT);
+    const dir = `/sys/fs/cgroup/memory/${CGROUP_PARENT}/${id}`;
+    const pid = String(await inspect(id, '.State.Pid'));
+    expect((await fsp.readFile(path.join(dir, 'cgroup.procs'), 'utf8')).split('\n')).toContain(pid);
+    // Docker's default cgroupns on v1 is host: the container sees its path from the root.
+    expect(await ok('exec', id, 'cat', '/proc/self/cgroup')).toContain(`:memory:/${CGROUP_PARENT}/${id}`);
+    expect(await ok('stats', '--no-stream', '--format', '{{.ID}}', id)).toBe(id.slice(0, 12));
+    await ok('rm', '-f', id);
+    expect(existsSync(dir)).toBe(false);
+    expect(await findLeaks(t.root, t.runroot)).toEqual([]);
+  });
+
+  it('private gives a cgroup namespace of its own, host the host\'s; the default on v1 is host, as Docker\'s', async () => {
+    const hostNs = await fsp.readlink('/proc/self/ns/cgroup');
+    expect(await ok('run', '--rm', '--cgroupns', 'private', 'busybox', 'readlink', '/proc/self/ns/cgroup')).not.toBe(hostNs);
+    expect(await ok('run', '--rm', '--cgroupns', 'host', 'busybox', 'readlink', '/proc/self/ns/cgroup')).toBe(hostNs);
+    const priv = await ok('create', '--cgroupns', 'private', 'busybox');
+    const dflt = await ok('create', 'busybox');
+    expect(await inspect(priv, '.HostConfig.CgroupnsMode')).toBe('private');
+    expect(await inspect(dflt, '.HostConfig.CgroupnsMode')).toBe(v1 ? 'host' : 'private');
+    await ok('rm', priv, dflt);
+  });
+});
