@@ -22,6 +22,11 @@ export interface CreateRequest {
   tty?: boolean;
   /** -i: keep stdin open */
   openStdin?: boolean;
+  /**
+   * -a: the streams an attached `run` shows ('stdin', 'stdout', 'stderr'). Omitted: Docker's default,
+   * stdout and stderr, and stdin with -i. `[]`: none (run -d).
+   */
+  attach?: string[];
   init?: boolean;
   stopSignal?: string;
   /** seconds */
@@ -31,6 +36,8 @@ export interface CreateRequest {
   labelFiles?: string[];
   /** --annotation KEY=VALUE: written into the OCI config's annotations */
   annotations?: Record<string, string>;
+  /** --runtime: a name from the engine config's runtimes ('runc' is built in), or an executable's absolute path */
+  runtime?: string;
   /** --cidfile: a path the engine creates (refused when it exists) and writes the new container's id to */
   cidfile?: string;
 

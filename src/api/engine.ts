@@ -107,6 +107,10 @@ export class Engine implements EngineApi {
       bundle,
       runtime: createRuntime(layout, host),
       network,
+      runtimes: {
+        default: config['default-runtime'] ?? 'runc',
+        paths: { ...Object.fromEntries(Object.entries(config.runtimes ?? {}).map(([name, r]) => [name, r.path])), runc: host.tools.runc },
+      },
       cleanupCommand: (id, attachedPidFile) => [
         '/bin/sh', '-c', CLEANUP_GUARD, 'berth-cleanup',
         attachedPidFile, process.execPath, bin, '--root', layout.root, '--runroot', layout.runroot, ...configArgs(), 'container', 'cleanup', id,

@@ -36,6 +36,7 @@ export const CREATE_OPTIONS = [
   { name: 'label-file', type: 'list', help: 'Read in a line delimited file of labels' },
   { name: 'annotation', type: 'map', help: 'Add an annotation to the container (passed through to the OCI runtime)' },
   { name: 'cidfile', type: 'string', help: 'Write the container ID to the file' },
+  { name: 'runtime', type: 'string', help: 'Runtime to use for this container' },
   { name: 'group-add', type: 'list', help: 'Add additional groups to join' },
   { name: 'oom-score-adj', type: 'number', help: 'Tune host\'s OOM preferences (-1000 to 1000)' },
   { name: 'cgroup-parent', type: 'string', help: 'Optional parent cgroup for the container' },
@@ -80,6 +81,7 @@ export const CREATE_OPTIONS = [
 
 export const RUN_OPTIONS = [
   { name: 'detach', short: 'd', type: 'bool', help: 'Run container in background and print container ID' },
+  { name: 'attach', short: 'a', type: 'list', help: 'Attach to STDIN, STDOUT or STDERR' },
   { name: 'sig-proxy', type: 'bool', default: true, help: 'Proxy received signals to the process (default true)' },
   ...CREATE_OPTIONS,
 ] as const;
@@ -109,6 +111,7 @@ export function createRequest(o: CreateOptions, args: readonly string[]): Create
     labelFiles: some(o.labelFile),
     annotations: someMap(o.annotation),
     cidfile: o.cidfile,
+    runtime: o.runtime,
     groupAdd: some(o.groupAdd),
     oomScoreAdj: o.oomScoreAdj,
     cgroupParent: o.cgroupParent,

@@ -1,8 +1,9 @@
+import { constants as fsConstants, promises as fsp } from 'node:fs';
 import { InvalidArgumentError, NotFoundError } from '../errors.js';
 import { NAME_PATTERN } from '../ids.js';
 import type { CreateRequest } from '../options.js';
 import type { ImageConfig } from './ports.js';
-import type { ContainerConfig, ContainerRecord, RecordStore } from './record.js';
+import type { AttachedStreams, ContainerConfig, ContainerRecord, RecordStore } from './record.js';
 import { readUserFile, type SpecAssembler } from './spec.js';
 import type { ContainerDeps } from './ports.js';
 import { ZERO_TIME } from './record.js';
@@ -48,6 +49,8 @@ export async function planContainer(
   const userLabels = { ...fileLabels, ...(req.labels ?? {}) };
   const expose = (req.network?.expose ?? []).flatMap(parseExpose);
   const cgroupParent = checkCgroupParent(req.cgroupParent);
+  const attach = parseAttach(req.attach, !!req.openStdin);
+  const runtime = await resolveRuntime(req.runtime, ctx.deps.runtimes);
 
   const image = known ? { id: known.imageId, config: { config: known.imageConfig } } : await resolveImage(ctx, req.image);
   const imageConfig: ImageConfig = image.config.config ?? {};
@@ -86,6 +89,8 @@ export async function planContainer(
       args: command.slice(1),
       tty: !!req.tty,
       openStdin: !!req.openStdin,
+      attach,
+      runtime,
       hostname: plan.spec.hostname ?? req.hostname ?? id.slice(0, 12),
       domainname: req.domainname ?? '',
       restartPolicy,
@@ -149,6 +154,41 @@ async function resolveOther(records: RecordStore, ref: string, field: string): P
     if (err instanceof NotFoundError) throw new NotFoundError('container', ref, `${field} names a container that does not exist: create it first`);
     throw err;
   }
+}
+
+/**
+ * --runtime: a name from the engine config's runtimes (Docker: "unknown or invalid runtime name"), or,
+ * beyond Docker, an executable's absolute path. Checked now, so a typo fails the create, not each start.
+ */
+async function resolveRuntime(given: string | undefined, runtimes: ContainerDeps['runtimes']): Promise<{ name: string; path: string }> {
+  const name = given ?? runtimes.default;
+  if (!name.startsWith('/')) {
+    const file = runtimes.paths[name];
+    if (!file) {
+      throw new InvalidArgumentError('--runtime', `unknown or invalid runtime name: ${name}`,
+        `use ${Object.keys(runtimes.paths).join(', ')}, an absolute path, or add the runtime under "runtimes" in the engine config`);
+    }
+    return { name, path: file };
+  }
+  try {
+    await fsp.access(name, fsConstants.X_OK);
+    if (!(await fsp.stat(name)).isFile()) throw Object.assign(new Error('not a file'), { code: 'EISDIR' });
+  } catch (err) {
+    throw new InvalidArgumentError('--runtime', `${name} is not an executable file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, 'give the absolute path of a runc-compatible runtime');
+  }
+  return { name, path: name };
+}
+
+/**
+ * -a: Docker's client takes the stream names in any case; without -a it attaches stdout and stderr, and
+ * stdin with -i. Stdin is attached only with -i, since without it the container's stdin is not open.
+ */
+export function parseAttach(list: readonly string[] | undefined, openStdin: boolean): AttachedStreams {
+  if (list === undefined) return { stdin: openStdin, stdout: true, stderr: true };
+  const names = list.map((s) => s.toLowerCase());
+  const bad = names.find((n) => n !== 'stdin' && n !== 'stdout' && n !== 'stderr');
+  if (bad !== undefined) throw new InvalidArgumentError('--attach', `"${bad}": valid streams are STDIN, STDOUT and STDERR`);
+  return { stdin: openStdin && names.includes('stdin'), stdout: names.includes('stdout'), stderr: names.includes('stderr') };
 }
 
 /**

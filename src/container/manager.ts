@@ -19,7 +19,7 @@ import { cleanupContainer } from './exit.js';
 import { matchesFilters, parseFilters } from './filters.js';
 import { Observer } from './observe.js';
 import type { ContainerDeps, SandboxStatus, Spec } from './ports.js';
-import { containerPaths, RecordStore, type ContainerRecord } from './record.js';
+import { containerPaths, RecordStore, type AttachedStreams, type ContainerRecord } from './record.js';
 import { pruneContainers, removeContainer } from './remove.js';
 import { reconcile, repairInterrupted } from './repair.js';
 import { SpecAssembler } from './spec.js';
@@ -66,7 +66,8 @@ export class ContainerManager {
   }
 
   async run(req: CreateRequest, opts: RunOptions = {}): Promise<{ id: string; exitCode?: number; warnings: string[] }> {
-    const { id, warnings } = await this.create(req);
+    if (opts.detach && req.attach?.length) throw new InvalidArgumentError('--attach', 'conflicting options: -a and -d', 'attach to a detached container later with "berth attach"');
+    const { id, warnings } = await this.create(opts.detach ? { ...req, attach: [] } : req);
     opts.onCreated?.(id);
     const p = containerPaths(this.ctx.layout, id);
     // The exit work is ours while we are attached: the monitor's exit hook stands down while this process lives.
@@ -82,7 +83,7 @@ export class ContainerManager {
     // Ended when the exit is recorded, or when someone else already cleaned the container away.
     const monitor = this.deps.runtime.monitor;
     const exited = async () => (await monitor.exitStatus(id)) !== undefined || !(await this.records.load(id));
-    const attached = monitor.attach(id, { ...(opts.io ?? {}), logPath: p.log, tty: rec.config.tty }, exited);
+    const attached = monitor.attach(id, { ...attachedOnly(opts.io ?? {}, rec.config.attach), logPath: p.log, tty: rec.config.tty }, exited);
     const exitCode = await monitor.waitExit(id);
     await attached;
     await this.cleanup(id);
@@ -319,4 +320,11 @@ export class ContainerManager {
   reconcile(): Promise<string[]> {
     return reconcile(this.ctx);
   }
+}
+
+/** -a: only the streams asked for are wired; the others are neither read nor shown. */
+function attachedOnly(io: StdioStreams, streams: AttachedStreams | undefined): StdioStreams {
+  if (!streams) return io;
+  const { stdin, stdout, stderr, ...rest } = io;
+  return { ...rest, ...(streams.stdin && stdin ? { stdin } : {}), ...(streams.stdout && stdout ? { stdout } : {}), ...(streams.stderr && stderr ? { stderr } : {}) };
 }

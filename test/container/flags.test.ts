@@ -66,6 +66,9 @@ describe('bad values are refused at create, with nothing left behind', () => {
     [['--cgroup-parent', '/'], /invalid --cgroup-parent/],
     [['--cgroupns', 'shared'], /invalid cgroup namespace mode: shared/],
     [['--cidfile', '/nonexistent/dir/cid'], /container ID file/],
+    [['--runtime', 'nosuch'], /unknown or invalid runtime name: nosuch/],
+    [['--runtime', '/etc/passwd'], /invalid --runtime: \/etc\/passwd is not an executable file/],
+    [['--runtime', '/nonexistent/runc'], /invalid --runtime.*ENOENT/],
   ])('%j', async (flags, message) => {
     const before = await containers();
     const res = await berth('create', ...flags, 'busybox', 'true');
@@ -206,5 +209,64 @@ describe('--cgroup-parent and --cgroupns', () => {
     expect(await inspect(priv, '.HostConfig.CgroupnsMode')).toBe('private');
     expect(await inspect(dflt, '.HostConfig.CgroupnsMode')).toBe(v1 ? 'host' : 'private');
     await ok('rm', priv, dflt);
+  });
+});
+
+describe('-a/--attach', () => {
+  it('attaches only the streams named; the exit code still comes back', async () => {
+    const script = 'echo out; echo err >&2; exit 3';
+    const out = await berth('run', '--rm', '-a', 'stdout', 'busybox', 'sh', '-c', script);
+    expect([out.exitCode, out.stdout, out.stderr]).toEqual([3, 'out', '']);
+    const err = await berth('run', '--rm', '-a', 'STDERR', 'busybox', 'sh', '-c', script);
+    expect([err.exitCode, err.stdout, err.stderr]).toEqual([3, '', 'err']);
+    const stdin = await execa(BIN, ['--root', t.root, '--runroot', t.runroot, 'run', '--rm', '-i', '-a', 'stdin', '-a', 'stdout', 'busybox', 'cat'], { input: 'fed\n', reject: false, timeout: 60_000 });
+    expect(stdin.stdout).toBe('fed');
+  });
+
+  it('is shown in inspect; -a with -d and unknown streams are refused', async () => {
+    const before = await containers();
+    const conflict = await berth('run', '-d', '-a', 'stdout', 'busybox', 'true');
+    expect([conflict.exitCode, conflict.stderr]).toEqual([125, expect.stringMatching(/conflicting options: -a and -d/)]);
+    const bad = await berth('run', '-a', 'stdtv', 'busybox', 'true');
+    expect([bad.exitCode, bad.stderr]).toEqual([125, expect.stringMatching(/valid streams are STDIN, STDOUT and STDERR/)]);
+    expect(await containers()).toBe(before);
+    const name = 'attached-stderr';
+    expect((await berth('run', '--name', name, '-a', 'stderr', 'busybox', 'true')).exitCode).toBe(0);
+    expect(await ok('inspect', '-f', '{{.Config.AttachStdin}} {{.Config.AttachStdout}} {{.Config.AttachStderr}}', name)).toBe('false false true');
+    const detached = await ok('run', '-d', 'busybox', 'true');
+    expect(await ok('inspect', '-f', '{{.Config.AttachStdin}} {{.Config.AttachStdout}} {{.Config.AttachStderr}}', detached)).toBe('false false false');
+    await ok('rm', '-f', name, detached);
+  });
+});
+
+describe('--runtime and the engine config\'s runtimes', () => {
+  it('runs every verb of the container through the runtime named, by path or by name from the config', async () => {
+    const dir = path.join(t.root, 'rt');
+    await fsp.mkdir(dir);
+    const wrapper = path.join(dir, 'wrapped-runc');
+    const log = path.join(dir, 'calls');
+    await fsp.writeFile(wrapper, `#!/bin/sh\necho "$*" >> ${log}\nexec runc "$@"\n`, { mode: 0o755 });
+    const verbs = async () => (await fsp.readFile(log, 'utf8').catch(() => '')).split('\n').filter(Boolean)
+      .map((l) => l.split(' ').find((w) => ['create', 'start', 'kill', 'delete', 'exec', 'state'].includes(w)));
+
+    expect(await ok('run', '--rm', '--runtime', wrapper, 'busybox', 'echo', 'via path')).toBe('via path');
+    expect(await verbs()).toEqual(expect.arrayContaining(['create', 'start', 'delete']));
+
+    await fsp.rm(log);
+    const config = path.join(dir, 'berth.json');
+    await fsp.writeFile(config, JSON.stringify({ runtimes: { wrapped: { path: wrapper } }, 'default-runtime': 'wrapped' }));
+    const id = await ok('--config', config, 'run', '-d', 'busybox', 'sleep', '60');
+    expect(await ok('--config', config, 'inspect', '-f', '{{.HostConfig.Runtime}}', id)).toBe('wrapped');
+    await ok('--config', config, 'exec', id, 'true');
+    await ok('--config', config, 'rm', '-f', id);
+    expect(new Set(await verbs())).toEqual(new Set(['create', 'start', 'exec', 'kill', 'delete', 'state']));
+
+    // Without the config, the default is runc again, and the name is unknown.
+    const plain = await ok('create', 'busybox');
+    expect(await inspect(plain, '.HostConfig.Runtime')).toBe('runc');
+    await ok('rm', plain);
+    const res = await berth('create', '--runtime', 'wrapped', 'busybox');
+    expect(res.exitCode).toBe(125);
+    expect(res.stderr).toMatch(/unknown or invalid runtime name: wrapped/);
   });
 });

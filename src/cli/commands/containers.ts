@@ -16,7 +16,7 @@ const run = defineCommand({
   usage: '[OPTIONS] IMAGE [COMMAND] [ARG...]', summary: 'Create and run a new container from an image',
   options: RUN_OPTIONS, minArgs: 1, commandAfterArgs: true,
   async action(ctx, o, args) {
-    const req = createRequest(o, args);
+    const req = { ...createRequest(o, args), ...(o.attach.length ? { attach: [...o.attach] } : {}) };
     const engine = await ctx.engine();
     if (o.detach) {
       const { id, warnings } = await engine.containers.run(req, { detach: true });
