@@ -36,6 +36,8 @@ export interface CreateRequest {
   labelFiles?: string[];
   /** --annotation KEY=VALUE: written into the OCI config's annotations */
   annotations?: Record<string, string>;
+  /** --log-opt: 'max-size' (conmon's --log-size-max) and 'max-file' (1 only: conmon keeps one file) */
+  logOpts?: Record<string, string>;
   /** --runtime: a name from the engine config's runtimes ('runc' is built in), or an executable's absolute path */
   runtime?: string;
   /** --cidfile: a path the engine creates (refused when it exists) and writes the new container's id to */

@@ -109,6 +109,7 @@ export function inspectView({ record: r, paths }: ContainerDetails): ContainerIn
       Tmpfs: req.tmpfs ?? null,
       Ulimits: req.ulimits ?? null,
       Runtime: c.runtime?.name ?? 'runc',
+      LogConfig: { Type: 'k8s-file', Config: req.logOpts ?? {} },
       GroupAdd: c.spec.groupAdd ?? null,
       OomScoreAdj: plan.process?.oomScoreAdj ?? 0,
       ContainerIDFile: req.cidfile ?? '',

@@ -47,7 +47,7 @@ const NOT_YET: Readonly<Record<string, string>> = {
   'userns-remap': 'user namespaces are not supported yet',
   'cluster-store': 'multi-host networks are not supported yet',
   'cluster-advertise': 'multi-host networks are not supported yet',
-  'log-opts': 'log rotation is not supported yet',
+  'log-opts': 'give --log-opt max-size to each container for now',
   'log-driver': 'Berth writes k8s-file logs only',
   'dns': 'give --dns to each container for now',
   'live-restore': 'Berth has no daemon: containers always outlive the command that started them',

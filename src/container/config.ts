@@ -1,5 +1,6 @@
 import { constants as fsConstants, promises as fsp } from 'node:fs';
 import { InvalidArgumentError, NotFoundError } from '../errors.js';
+import { parseBytes } from '../bundle/index.js';
 import { NAME_PATTERN } from '../ids.js';
 import type { CreateRequest } from '../options.js';
 import type { ImageConfig } from './ports.js';
@@ -51,6 +52,7 @@ export async function planContainer(
   const cgroupParent = checkCgroupParent(req.cgroupParent);
   const attach = parseAttach(req.attach, !!req.openStdin);
   const runtime = await resolveRuntime(req.runtime, ctx.deps.runtimes);
+  const logSizeMax = parseLogOpts(req.logOpts ?? {});
 
   const image = known ? { id: known.imageId, config: { config: known.imageConfig } } : await resolveImage(ctx, req.image);
   const imageConfig: ImageConfig = image.config.config ?? {};
@@ -73,6 +75,10 @@ export async function planContainer(
     exposedPorts, ...(sharedWith ? { sharedWith } : {}), links,
   });
   const { plan, warnings } = await ctx.specs.plan(id, { ...req, labels: userLabels }, imageConfig, cgroupParent);
+  if (logSizeMax !== undefined) {
+    // Attached clients read the log (runtime/attach.ts): a file replaced twice between two reads is skipped.
+    warnings.push('--log-opt max-size: output written faster than an attached client (run, attach, logs -f) reads it can be skipped once the log passes max-size');
+  }
   const args = plan.spec.process?.args ?? [];
   // With --init the process is the init; Path/Args still name the user's command, as Docker shows them.
   const command = req.init ? args.slice(args.indexOf('--') + 1) : args;
@@ -91,6 +97,7 @@ export async function planContainer(
       openStdin: !!req.openStdin,
       attach,
       runtime,
+      ...(logSizeMax !== undefined ? { logSizeMax } : {}),
       hostname: plan.spec.hostname ?? req.hostname ?? id.slice(0, 12),
       domainname: req.domainname ?? '',
       restartPolicy,
@@ -154,6 +161,30 @@ async function resolveOther(records: RecordStore, ref: string, field: string): P
     if (err instanceof NotFoundError) throw new NotFoundError('container', ref, `${field} names a container that does not exist: create it first`);
     throw err;
   }
+}
+
+/**
+ * --log-opt, as Docker's json-file driver takes max-size and max-file. conmon's --log-size-max starts the
+ * file afresh once it would pass the size and keeps no older file, so max-file can only be 1 (Docker's
+ * default); more is refused rather than accepted and not kept. Other options are refused by name, as
+ * Docker refuses options its driver lacks.
+ */
+export function parseLogOpts(opts: Record<string, string>): number | undefined {
+  for (const key of Object.keys(opts)) {
+    if (key !== 'max-size' && key !== 'max-file') throw new InvalidArgumentError('--log-opt', `unknown log opt '${key}' for the k8s-file log driver`, 'Berth takes max-size and max-file');
+  }
+  const size = opts['max-size'];
+  const files = opts['max-file'];
+  const max = size === undefined || size === '-1' ? undefined : parseBytes('--log-opt max-size', size);
+  if (max !== undefined && max < 1) throw new InvalidArgumentError('--log-opt', 'max-size must be a positive size', 'give a size such as 10m');
+  if (files !== undefined) {
+    if (!/^\d+$/.test(files) || Number(files) < 1) throw new InvalidArgumentError('--log-opt', `max-file "${files}" is not a whole number of at least 1`);
+    if (max === undefined) throw new InvalidArgumentError('--log-opt', 'max-file cannot be set when max-size is not set', 'give max-size too');
+    if (Number(files) > 1) {
+      throw new InvalidArgumentError('--log-opt', `max-file=${files} is not supported: the monitor (conmon) keeps one log file, started afresh past max-size`, 'leave max-file out (or give 1), and pick max-size for the history to keep');
+    }
+  }
+  return max;
 }
 
 /**

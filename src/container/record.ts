@@ -52,6 +52,8 @@ export interface ContainerConfig {
   stopSignal: string;
   stopTimeout: number;
   labels: Record<string, string>;
+  /** --log-opt max-size in bytes: conmon starts the log afresh past it */
+  logSizeMax?: number;
   /** --runtime, resolved: its name (or the path given) and the executable (absent in older records: runc) */
   runtime?: { name: string; path: string };
   /** the image's ExposedPorts and --expose, as PORT/PROTO (absent in records made before --expose) */

@@ -27,6 +27,8 @@ export interface MonitorCreateRequest {
   exitCommand?: string[];
   /** Absolute path of the OCI runtime (--runtime); default: the host's runc. */
   runtime?: string;
+  /** conmon's --log-size-max: past it, conmon replaces the log by a new empty file (a rename over it) */
+  logSizeMax?: number;
 }
 
 const SYNC_TIMEOUT_MS = 60_000;
@@ -74,6 +76,7 @@ export function conmonArgs(layout: StoreLayout, runcPath: string, req: MonitorCr
   ];
   if (req.tty) args.push('-t');
   if (req.openStdin) args.push('-i');
+  if (req.logSizeMax) args.push('--log-size-max', String(req.logSizeMax));
   const [cmd, ...cmdArgs] = req.exitCommand ?? [];
   if (cmd) {
     args.push('--exit-command', cmd);

@@ -67,6 +67,11 @@ describe('bad values are refused at create, with nothing left behind', () => {
     [['--cgroupns', 'shared'], /invalid cgroup namespace mode: shared/],
     [['--cidfile', '/nonexistent/dir/cid'], /container ID file/],
     [['--runtime', 'nosuch'], /unknown or invalid runtime name: nosuch/],
+    [['--log-opt', 'max-size=10m', '--log-opt', 'max-file=3'], /max-file=3 is not supported: the monitor \(conmon\) keeps one log file/],
+    [['--log-opt', 'max-file=1'], /max-file cannot be set when max-size is not set/],
+    [['--log-opt', 'max-size=lots'], /invalid --log-opt max-size: "lots" is not a size/],
+    [['--log-opt', 'max-size=0'], /max-size must be a positive size/],
+    [['--log-opt', 'compress=true'], /unknown log opt 'compress'/],
     [['--runtime', '/etc/passwd'], /invalid --runtime: \/etc\/passwd is not an executable file/],
     [['--runtime', '/nonexistent/runc'], /invalid --runtime.*ENOENT/],
   ])('%j', async (flags, message) => {
@@ -268,5 +273,24 @@ describe('--runtime and the engine config\'s runtimes', () => {
     const res = await berth('create', '--runtime', 'wrapped', 'busybox');
     expect(res.exitCode).toBe(125);
     expect(res.stderr).toMatch(/unknown or invalid runtime name: wrapped/);
+  });
+});
+
+describe('--log-opt max-size', () => {
+  it('really rotates: the log stays near max-size and keeps the latest lines; shown in LogConfig', async () => {
+    const script = 'i=0; while [ $i -lt 3000 ]; do echo line$i; i=$((i+1)); done';
+    const res = await berth('run', '--name', 'rotated', '--log-opt', 'max-size=8k', '--log-opt', 'max-file=1', 'busybox', 'sh', '-c', script);
+    expect(res.exitCode, res.stderr).toBe(0);
+    expect(res.stderr).toMatch(/WARNING: --log-opt max-size/);
+    // The attached client reads the log to its very end, whatever was replaced before.
+    expect(res.stdout.split('\n').at(-1)).toBe('line2999');
+    const log = String(await inspect('rotated', '.LogPath'));
+    // ~3000 records of ~45 bytes were written; one record may pass the limit before conmon starts afresh.
+    expect((await fsp.stat(log)).size).toBeLessThanOrEqual(8192 + 100);
+    const lines = (await ok('logs', 'rotated')).split('\n');
+    expect(lines.at(-1)).toBe('line2999');
+    expect(lines).not.toContain('line0');
+    expect(await inspect('rotated', '.HostConfig.LogConfig')).toEqual({ Type: 'k8s-file', Config: { 'max-size': '8k', 'max-file': '1' } });
+    await ok('rm', 'rotated');
   });
 });
