@@ -167,7 +167,7 @@ function containersApi(manager: () => Promise<ContainerManager>): ContainersApi 
       },
     }),
     exec: async (ref, req, io) => (await manager()).exec(ref, req, io),
-    attach: async (ref, io) => (await manager()).attach(ref, io),
+    attach: async (ref, io, opts) => (await manager()).attach(ref, io, opts),
     wait: async (ref, opts) => (await manager()).wait(ref, opts),
     pause: async (ref) => (await manager()).pause(ref),
     unpause: async (ref) => (await manager()).unpause(ref),

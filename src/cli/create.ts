@@ -83,6 +83,7 @@ export const CREATE_OPTIONS = [
 export const RUN_OPTIONS = [
   { name: 'detach', short: 'd', type: 'bool', help: 'Run container in background and print container ID' },
   { name: 'attach', short: 'a', type: 'list', help: 'Attach to STDIN, STDOUT or STDERR' },
+  { name: 'detach-keys', type: 'string', help: 'Override the key sequence for detaching a container' },
   { name: 'sig-proxy', type: 'bool', default: true, help: 'Proxy received signals to the process (default true)' },
   ...CREATE_OPTIONS,
 ] as const;

@@ -76,6 +76,9 @@ export function conmonArgs(layout: StoreLayout, runcPath: string, req: MonitorCr
   ];
   if (req.tty) args.push('-t');
   if (req.openStdin) args.push('-i');
+  // Docker never closes a tty container's stdin when a client leaves (detach keys, attach ended): the
+  // next `attach` types into the same shell. Without a tty, the client's end of input ends the container's.
+  if (req.openStdin && req.tty) args.push('--leave-stdin-open');
   if (req.logSizeMax) args.push('--log-size-max', String(req.logSizeMax));
   const [cmd, ...cmdArgs] = req.exitCommand ?? [];
   if (cmd) {

@@ -3,6 +3,7 @@
  * (id -G, /proc/1/oom_score_adj, the cgroup runc made, the OCI config.json, -P), shown in inspect where
  * Docker shows it, and each bad value refused at create with exit 125 and nothing left behind.
  */
+import { spawn } from 'node:child_process';
 import { existsSync, promises as fsp, readdirSync, rmdirSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -292,5 +293,56 @@ describe('--log-opt max-size', () => {
     expect(lines).not.toContain('line0');
     expect(await inspect('rotated', '.HostConfig.LogConfig')).toEqual({ Type: 'k8s-file', Config: { 'max-size': '8k', 'max-file': '1' } });
     await ok('rm', 'rotated');
+  });
+});
+
+/** A berth command line in a new pty (util-linux script), with a way to type into it. */
+function inPty(args: string[]) {
+  const line = [BIN, '--root', t.root, '--runroot', t.runroot, ...args].join(' ');
+  const child = spawn('script', ['-qfec', `${line}; echo EXIT=$?`, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => { out += d.toString('latin1'); });
+  const timer = setTimeout(() => child.kill('SIGKILL'), 50_000);
+  const done = new Promise<void>((resolve) => child.on('close', () => { clearTimeout(timer); resolve(); }));
+  const until = async (what: string) => {
+    for (let i = 0; i < 400 && !out.includes(what); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(out).toContain(what);
+  };
+  return { type: (text: string) => child.stdin.write(Buffer.from(text, 'latin1')), until, done, text: () => out };
+}
+
+describe('--detach-keys', () => {
+  it('run -it: ctrl-p,ctrl-q leaves the container running; attach types into the same shell and detaches with other keys', async () => {
+    /** Types a command into the session's shell, then the detach keys; the client must end with 0. */
+    const typeThenDetach = async (session: ReturnType<typeof inPty>, word: string, file: string, keys: string) => {
+      session.type(`echo ${word} > ${file}\r`);
+      await session.until(`echo ${word}`);
+      session.type(keys);
+      await session.done;
+      expect(session.text()).toContain('EXIT=0');
+      expect(await ok('inspect', '-f', '{{.State.Status}}', 'detachable')).toBe('running');
+      expect(await ok('exec', 'detachable', 'cat', file)).toBe(word);
+    };
+    const run = inPty(['run', '-it', '--name', 'detachable', 'busybox', 'sh']);
+    await run.until('/ # ');
+    await typeThenDetach(run, 'typed', '/tmp/t', '\x10\x11');
+    // The shell's stdin stayed open (a tty container's stdin outlives its clients, as in Docker).
+    const again = inPty(['attach', '--detach-keys', 'ctrl-x,y', 'detachable']);
+    await new Promise((r) => setTimeout(r, 500)); // let attach reach the shell: not a timing assertion
+    await typeThenDetach(again, 'back', '/tmp/r', '\x18y');
+    await ok('rm', '-f', 'detachable');
+  });
+
+  it('without a tty the keys are the container\'s input, as Docker passes them on', async () => {
+    const res = await execa(BIN, ['--root', t.root, '--runroot', t.runroot, 'run', '--rm', '-i', 'busybox', 'od', '-An', '-tx1'], { input: 'a\x10\x11b', reject: false, timeout: 60_000 });
+    expect(res.stdout.trim().split(/\s+/)).toEqual(['61', '10', '11', '62']);
+  });
+
+  it.each([['ctrl-1'], ['ab'], ['']])('refuses %j before anything is created', async (keys) => {
+    const before = await containers();
+    const res = await berth('run', '--detach-keys', keys, 'busybox', 'true');
+    expect(res.exitCode).toBe(125);
+    expect(res.stderr).toMatch(/invalid --detach-keys/);
+    expect(await containers()).toBe(before);
   });
 });
