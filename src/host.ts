@@ -19,6 +19,8 @@ export interface HostFacts {
   resolvConf: string;
   /** CPUs online, for --cpus range checks */
   cpus: number;
+  /** This process's /proc/self/oom_score_adj, which runc inherits: going below it needs CAP_SYS_RESOURCE. */
+  oomScoreAdj?: number;
 }
 
 /** OCI rlimit names by the row titles of /proc/self/limits. */
@@ -46,7 +48,7 @@ const LIMIT_ROWS: ReadonlyArray<readonly [string, string]> = [
  * /proc/self/mountinfo, /proc/self/limits, /etc/resolv.conf and the PATH directories.
  */
 export async function probeHost(env: NodeJS.ProcessEnv = process.env): Promise<HostFacts> {
-  const [mountinfo, limits, resolvConf, runc, conmon, catatonit, socat] = await Promise.all([
+  const [mountinfo, limits, resolvConf, runc, conmon, catatonit, socat, oomScoreAdj] = await Promise.all([
     readText('/proc/self/mountinfo'),
     readText('/proc/self/limits'),
     readText('/etc/resolv.conf'),
@@ -54,6 +56,7 @@ export async function probeHost(env: NodeJS.ProcessEnv = process.env): Promise<H
     lookPath('conmon', env),
     lookPath('catatonit', env),
     lookPath('socat', env),
+    readText('/proc/self/oom_score_adj'),
   ]);
   return {
     cgroupMode: cgroupModeFromMountinfo(mountinfo),
@@ -63,6 +66,7 @@ export async function probeHost(env: NodeJS.ProcessEnv = process.env): Promise<H
     tools: { runc: runc ?? 'runc', conmon: conmon ?? 'conmon', ...(catatonit ? { catatonit } : {}), ...(socat ? { socat } : {}) },
     resolvConf,
     cpus: Math.max(1, os.availableParallelism()),
+    ...(/^-?\d+\s*$/.test(oomScoreAdj) ? { oomScoreAdj: Number(oomScoreAdj) } : {}),
   };
 }
 

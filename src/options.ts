@@ -22,11 +22,26 @@ export interface CreateRequest {
   tty?: boolean;
   /** -i: keep stdin open */
   openStdin?: boolean;
+  /**
+   * -a: the streams an attached `run` shows ('stdin', 'stdout', 'stderr'). Omitted: Docker's default,
+   * stdout and stderr, and stdin with -i. `[]`: none (run -d).
+   */
+  attach?: string[];
   init?: boolean;
   stopSignal?: string;
   /** seconds */
   stopTimeout?: number;
   labels?: Record<string, string>;
+  /** --label-file: paths of files of label lines, read by the engine; --label wins over them */
+  labelFiles?: string[];
+  /** --annotation KEY=VALUE: written into the OCI config's annotations */
+  annotations?: Record<string, string>;
+  /** --log-opt: 'max-size' (conmon's --log-size-max) and 'max-file' (1 only: conmon keeps one file) */
+  logOpts?: Record<string, string>;
+  /** --runtime: a name from the engine config's runtimes ('runc' is built in), or an executable's absolute path */
+  runtime?: string;
+  /** --cidfile: a path the engine creates (refused when it exists) and writes the new container's id to */
+  cidfile?: string;
 
   // identity and namespaces
   hostname?: string;
@@ -35,6 +50,8 @@ export interface CreateRequest {
   pid?: string;
   ipc?: string;
   uts?: string;
+  /** 'host' | 'private'; omitted: Docker's default, private on cgroup v2 hosts and host on v1 */
+  cgroupns?: string;
 
   // security
   privileged?: boolean;
@@ -51,9 +68,15 @@ export interface CreateRequest {
   /** 'HOST[:CONTAINER[:PERMS]]' */
   devices?: string[];
   sysctls?: Record<string, string>;
+  /** --group-add: supplementary groups, names resolved against the image's /etc/group at start */
+  groupAdd?: string[];
+  /** -1000..1000 */
+  oomScoreAdj?: number;
 
   // resources
   resources?: ResourceRequest;
+  /** --cgroup-parent: the cgroup the container's own cgroup is made under (default /berth) */
+  cgroupParent?: string;
 
   // storage
   /** -v 'SRC:DST[:OPTS]' (bind when SRC is a path, named volume otherwise), or 'DST' (anonymous) */
@@ -105,6 +128,8 @@ export interface NetworkRequest {
   dnsOption?: string[];
   /** 'HOST:IP' */
   addHost?: string[];
+  /** --expose 'PORT[-END][/PROTO]': exposed as the image's ExposedPorts are (published by -P) */
+  expose?: string[];
   /** 'NAME[:ALIAS]' */
   links?: string[];
 }

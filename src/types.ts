@@ -228,6 +228,11 @@ export interface RunOptions {
   io?: StdioStreams;
   /** Called with the new container's ID as soon as it exists (the CLI forwards signals to it). */
   onCreated?: (id: string) => void;
+  /**
+   * With a tty and stdin attached: the keys that leave the container running and return (`detached`),
+   * Docker's --detach-keys; default ctrl-p,ctrl-q. Checked before the container is created.
+   */
+  detachKeys?: string;
 }
 
 export interface ContainersApi {
@@ -236,9 +241,10 @@ export interface ContainersApi {
   start(ref: string, opts?: StartOptions): Promise<void>;
   /**
    * docker run. Detached: resolves once the container is running, with its id. Attached: pipes the
-   * container's stdio to `io` and resolves with its exit code when it ends (removing it with autoRemove).
+   * container's stdio to `io` and resolves with its exit code when it ends (removing it with autoRemove),
+   * or with `detached` when the user typed the detach keys (the container keeps running).
    */
-  run(req: CreateRequest, opts?: RunOptions): Promise<{ id: string; exitCode?: number; warnings: string[] }>;
+  run(req: CreateRequest, opts?: RunOptions): Promise<{ id: string; exitCode?: number; detached?: boolean; warnings: string[] }>;
   stop(ref: string, opts?: { timeout?: number; signal?: string }): Promise<void>;
   kill(ref: string, signal?: string): Promise<void>;
   restart(ref: string, opts?: { timeout?: number }): Promise<void>;
@@ -249,7 +255,8 @@ export interface ContainersApi {
   inspect(ref: string, opts?: { size?: boolean }): Promise<ContainerInspect>;
   logs(ref: string, opts?: LogOptions): AsyncIterable<LogEntry>;
   exec(ref: string, req: ExecRequest, io?: StdioStreams): Promise<{ exitCode?: number; execId: string }>;
-  attach(ref: string, io: StdioStreams): Promise<{ exitCode?: number }>;
+  /** With a tty, the detach keys (default ctrl-p,ctrl-q) end the attach and leave the container running. */
+  attach(ref: string, io: StdioStreams, opts?: { detachKeys?: string }): Promise<{ exitCode?: number; detached?: boolean }>;
   /** Waits for the container to stop; resolves with its exit code. */
   wait(ref: string, opts?: { condition?: 'not-running' | 'next-exit' | 'removed' }): Promise<number>;
   pause(ref: string): Promise<void>;

@@ -111,6 +111,10 @@ export class Engine implements EngineApi {
       bundle,
       runtime: createRuntime(layout, host),
       network,
+      runtimes: {
+        default: config['default-runtime'] ?? 'runc',
+        paths: { ...Object.fromEntries(Object.entries(config.runtimes ?? {}).map(([name, r]) => [name, r.path])), runc: host.tools.runc },
+      },
       cleanupCommand: (id, attachedPidFile) => [
         '/bin/sh', '-c', CLEANUP_GUARD, 'berth-cleanup',
         attachedPidFile, process.execPath, bin, '--root', layout.root, '--runroot', layout.runroot, ...configArgs(), 'container', 'cleanup', id,
@@ -170,7 +174,7 @@ function containersApi(manager: () => Promise<ContainerManager>): ContainersApi 
       },
     }),
     exec: async (ref, req, io) => (await manager()).exec(ref, req, io),
-    attach: async (ref, io) => (await manager()).attach(ref, io),
+    attach: async (ref, io, opts) => (await manager()).attach(ref, io, opts),
     wait: async (ref, opts) => (await manager()).wait(ref, opts),
     pause: async (ref) => (await manager()).pause(ref),
     unpause: async (ref) => (await manager()).unpause(ref),

@@ -16,6 +16,7 @@ export { capabilityMask, DEFAULT_CAPABILITIES, ALL_CAPABILITIES } from './capabi
 export { validateSpec } from './validate.js';
 export { writeBundle, checkRootfs, readUserDb, statDevices, listHostDevices, readHostCapabilities, devicePathsOf } from './host-io.js';
 export { INIT_PATH } from './mounts.js';
+export { parseBytes } from './units.js';
 export type { BundleInput, BuildResult, DeviceInfo, ImageConfig, NamespaceChoice, PlanInput, PlanResult, SpecPlan, StartInput } from './types.js';
 export type { UserDb } from './user.js';
 export type * from '../../runtime-spec/types.js';

@@ -268,3 +268,34 @@ describe('planSpec and finishSpec: parsed once at create, completed at start', (
     expect(plan.spec.linux!.resources!.memory!.limit).toBe(64 * 1024 * 1024);
   });
 });
+
+describe('issue 10 flags in the spec', () => {
+  it('--cgroupns: private adds the namespace on v1 too, host leaves it out on v2; other words are refused', () => {
+    const v2 = (req: Partial<CreateRequest>) => build(req, { host: { ...inputFor({}).host, cgroupMode: 'v2' } }).linux.namespaces!.map((n) => n.type);
+    expect(build({ cgroupns: 'private' }).linux.namespaces!.map((n) => n.type)).toContain('cgroup');
+    expect(v2({})).toContain('cgroup');
+    expect(v2({ cgroupns: 'host' })).not.toContain('cgroup');
+    expect(() => build({ cgroupns: 'container:x' })).toThrow(/invalid cgroup namespace mode: container:x/);
+  });
+
+  it('--group-add: numbers as they are, names from the image\'s group file, after the user\'s own groups', () => {
+    const { plan } = planSpec(inputFor({ groupAdd: ['4000', 'wheel'] }));
+    const spec = finishSpec(plan, { ...inputFor({}), userDb: { passwd: 'root:x:0:0::/root:/bin/sh\n', group: 'root:x:0:\nwheel:x:10:root\n' } });
+    expect(spec.process!.user.additionalGids).toEqual([0, 10, 4000]);
+    expect(() => finishSpec(plan, { ...inputFor({}), userDb: { passwd: '', group: '' } })).toThrow(/unable to find group wheel/);
+    expect(() => build({ groupAdd: ['a:b'] })).toThrow(InvalidArgumentError);
+  });
+
+  it('--oom-score-adj: Docker\'s range; below the engine\'s own only with CAP_SYS_RESOURCE', () => {
+    expect(build({ oomScoreAdj: -1000 }).proc.oomScoreAdj).toBe(-1000);
+    expect(() => build({ oomScoreAdj: 1001 })).toThrow(/range for oom score adj is \[-1000, 1000\]/);
+    const host = { ...inputFor({}).host, oomScoreAdj: 0 };
+    expect(() => build({ oomScoreAdj: -1 }, { host, hostCapabilities: ['CAP_CHOWN'] })).toThrow(/CAP_SYS_RESOURCE/);
+    expect(build({ oomScoreAdj: -1 }, { host, hostCapabilities: ['CAP_SYS_RESOURCE'] }).proc.oomScoreAdj).toBe(-1);
+  });
+
+  it('--annotation lands in the annotations, after the labels', () => {
+    expect(build({ labels: { a: 'label' }, annotations: { a: 'annotation', b: '' } }).spec.annotations).toEqual({ a: 'annotation', b: '' });
+    expect(() => build({ annotations: { '': 'v' } })).toThrow(/annotation/);
+  });
+});

@@ -14,7 +14,7 @@ import { parseSignal } from './signals.js';
 import { buildSysctls } from './sysctls.js';
 import type { BuildResult, BundleInput, NamespaceChoice, PlanInput, PlanResult, SpecPlan, StartInput } from './types.js';
 import { parseUlimits } from './ulimits.js';
-import { checkUserSpec, resolveUser } from './user.js';
+import { checkGroupSpec, checkUserSpec, resolveGroup, resolveUser } from './user.js';
 
 export const STOP_SIGNAL_ANNOTATION = 'org.opencontainers.image.stopSignal';
 
@@ -47,6 +47,7 @@ export function planSpec(input: PlanInput): PlanResult {
   const hostname = input.namespaces.uts === 'host' ? undefined : checkHostname('--hostname', req.hostname || input.id.slice(0, 12));
   // Checked now, though only the start resolves it against the image's passwd (Docker: a missing user fails the start).
   const user = checkUserSpec(req.user || input.imageConfig.User || '');
+  const groupAdd = (req.groupAdd ?? []).map(checkGroupSpec);
 
   const spec: Spec = {
     ociVersion: OCI_VERSION,
@@ -60,7 +61,7 @@ export function planSpec(input: PlanInput): PlanResult {
   if (req.resources?.oomKillDisable && !req.resources.memory) {
     warnings.push('the OOM killer is disabled but no memory limit is set: the container can exhaust the host\'s memory');
   }
-  return { plan: { spec, mounts: planMounts(input, warnings), user, privileged: !!req.privileged }, warnings };
+  return { plan: { spec, mounts: planMounts(input, warnings), user, ...(groupAdd.length ? { groupAdd } : {}), privileged: !!req.privileged }, warnings };
 }
 
 /** The plan completed with what exists only at start; see planSpec. */
@@ -68,7 +69,8 @@ export function finishSpec(plan: SpecPlan, start: StartInput): Spec {
   const { spec } = structuredClone(plan);
   const resolved = resolveUser(plan.user || undefined, start.userDb);
   const proc = spec.process!;
-  proc.user = { uid: resolved.uid, gid: resolved.gid, additionalGids: resolved.additionalGids };
+  const added = (plan.groupAdd ?? []).map((g) => resolveGroup(g, start.userDb));
+  proc.user = { uid: resolved.uid, gid: resolved.gid, additionalGids: [...new Set([...resolved.additionalGids, ...added])] };
   const planned = new Set(proc.env!.map(envKey));
   proc.env!.push(...(start.extraEnv ?? []).filter((e) => !planned.has(envKey(e))));
   // HOME last, from the user's passwd entry, unless the image or the user set it (dockerd's order).
@@ -116,7 +118,25 @@ function planProcess(input: PlanInput, caps: string[], security: SecurityOptions
     capabilities: { bounding: [...caps], effective: [...caps], permitted: [...caps] },
     ...(rlimits.length ? { rlimits } : {}),
     ...(security.noNewPrivileges ? { noNewPrivileges: true } : {}),
+    ...(req.oomScoreAdj !== undefined ? { oomScoreAdj: checkOomScoreAdj(req.oomScoreAdj, input) } : {}),
   };
+}
+
+/**
+ * Docker's range and message (daemon verifyPlatformContainerSettings). The kernel lets a process lower
+ * its OOM score below its parent's only with CAP_SYS_RESOURCE; without it runc fails every start, so the
+ * create is refused now (dockerd would only fail the start).
+ */
+function checkOomScoreAdj(n: number, input: PlanInput): number {
+  if (!Number.isInteger(n) || n < -1000 || n > 1000) {
+    throw new InvalidArgumentError('--oom-score-adj', `invalid value ${n}, range for oom score adj is [-1000, 1000]`);
+  }
+  const own = input.host.oomScoreAdj;
+  if (own !== undefined && n < own && input.hostCapabilities && !input.hostCapabilities.includes('CAP_SYS_RESOURCE')) {
+    throw new InvalidArgumentError('--oom-score-adj', `${n} is below the engine's own OOM score adjustment (${own}), and the engine lacks CAP_SYS_RESOURCE to lower it`,
+      `give a value from ${own} to 1000, or run Berth with CAP_SYS_RESOURCE`);
+  }
+  return n;
 }
 
 function planMounts(input: PlanInput, warnings: string[]): SpecPlan['mounts'] {
@@ -132,9 +152,16 @@ function planMounts(input: PlanInput, warnings: string[]): SpecPlan['mounts'] {
   return { system, ...(req.init && input.initPath ? { init: initMount(input.initPath) } : {}), user };
 }
 
-/** Image labels, then --label, then the stop signal (checked now, so a typo fails at create, not at stop). */
+/**
+ * Image labels, then --label, then --annotation (Docker's HostConfig.Annotations, given to the runtime as
+ * they are), then the stop signal (checked now, so a typo fails at create, not at stop).
+ */
 function annotationsOf(input: PlanInput): { annotations?: Record<string, string> } {
-  const out: Record<string, string> = { ...(input.imageConfig.Labels ?? {}), ...(input.request.labels ?? {}) };
+  const given = input.request.annotations ?? {};
+  for (const key of Object.keys(given)) {
+    if (!key || /\s/.test(key)) throw new InvalidArgumentError('--annotation', `"${key}" is not a valid annotation key`, 'write --annotation KEY=VALUE');
+  }
+  const out: Record<string, string> = { ...(input.imageConfig.Labels ?? {}), ...(input.request.labels ?? {}), ...given };
   const stop = input.request.stopSignal || input.imageConfig.StopSignal;
   if (stop) out[STOP_SIGNAL_ANNOTATION] = parseSignal('--stop-signal', stop).name;
   return Object.keys(out).length ? { annotations: out } : {};
@@ -165,7 +192,11 @@ function planLinux(input: PlanInput, caps: string[], security: SecurityOptions, 
   };
 }
 
-/** Docker's order; the cgroup namespace only on v2 hosts, as Docker's default cgroupns mode "private" is v2-only. */
+/**
+ * Docker's order. The cgroup namespace: --cgroupns private or host as asked, on v1 hosts too (dockerd adds
+ * the namespace for an explicit "private" whatever the cgroup version); without the flag, Docker's default
+ * mode, private on v2 and host on v1.
+ */
 function planNamespaces(input: PlanInput): LinuxNamespace[] {
   const out: LinuxNamespace[] = [{ type: 'mount' }];
   const add = (type: LinuxNamespace['type'], choice: NamespaceChoice | undefined) => {
@@ -175,7 +206,11 @@ function planNamespaces(input: PlanInput): LinuxNamespace[] {
   add('uts', input.namespaces.uts);
   add('pid', input.namespaces.pid);
   add('ipc', input.namespaces.ipc);
-  if (input.host.cgroupMode === 'v2') out.push({ type: 'cgroup' });
+  const cgroupns = input.request.cgroupns;
+  if (cgroupns !== undefined && cgroupns !== 'host' && cgroupns !== 'private') {
+    throw new InvalidArgumentError('--cgroupns', `invalid cgroup namespace mode: ${cgroupns}`, 'use host or private');
+  }
+  if (cgroupns === 'private' || (cgroupns === undefined && input.host.cgroupMode === 'v2')) out.push({ type: 'cgroup' });
   return out;
 }
 

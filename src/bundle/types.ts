@@ -95,6 +95,8 @@ export interface SpecPlan {
   };
   /** -u, or the image's User: resolved against the image's passwd at start ('' is root) */
   user: string;
+  /** --group-add: names resolved against the image's /etc/group at start, numbers as they are */
+  groupAdd?: string[];
   privileged: boolean;
 }
 

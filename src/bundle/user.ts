@@ -70,6 +70,21 @@ export function checkUserSpec(spec: string): string {
   return text;
 }
 
+/** --group-add at create: a group name or a numeric GID in range; names are resolved at start. */
+export function checkGroupSpec(group: string): string {
+  if (!group || /[\s:]/.test(group)) throw new InvalidArgumentError('--group-add', `"${group}" is not a group name or GID`, 'give a group name from the image\'s /etc/group, or a number');
+  if (isNumeric(group) && Number(group) > MAX_ID) throw new InvalidArgumentError('--group-add', `group ID ${group} is out of range`, `give an ID from 0 to ${MAX_ID}`);
+  return group;
+}
+
+/** --group-add at start: Docker's message when the image has no such group. */
+export function resolveGroup(group: string, db: UserDb): number {
+  if (isNumeric(group)) return Number(group);
+  const g = parseGroups(db.group).find((x) => x.name === group);
+  if (!g) throw new InvalidArgumentError('--group-add', `unable to find group ${group}: no matching entries in group file`, 'name a group the image\'s /etc/group has, or give a GID');
+  return g.gid;
+}
+
 function findUser(arg: string, entries: PasswdEntry[]): PasswdEntry | undefined {
   if (isNumeric(arg)) return entries.find((e) => e.uid === Number(arg));
   const e = entries.find((x) => x.name === arg);

@@ -33,6 +33,16 @@ export const CREATE_OPTIONS = [
   { name: 'hostname', short: 'h', type: 'string', help: 'Container host name' },
   { name: 'domainname', type: 'string', help: 'Container NIS domain name' },
   { name: 'label', short: 'l', type: 'map', help: 'Set meta data on a container' },
+  { name: 'label-file', type: 'list', help: 'Read in a line delimited file of labels' },
+  { name: 'annotation', type: 'map', help: 'Add an annotation to the container (passed through to the OCI runtime)' },
+  { name: 'cidfile', type: 'string', help: 'Write the container ID to the file' },
+  { name: 'runtime', type: 'string', help: 'Runtime to use for this container' },
+  { name: 'log-opt', type: 'map', help: 'Log driver options (max-size, max-file)' },
+  { name: 'group-add', type: 'list', help: 'Add additional groups to join' },
+  { name: 'oom-score-adj', type: 'number', help: 'Tune host\'s OOM preferences (-1000 to 1000)' },
+  { name: 'cgroup-parent', type: 'string', help: 'Optional parent cgroup for the container' },
+  { name: 'cgroupns', type: 'string', help: "Cgroup namespace to use (host|private)" },
+  { name: 'expose', type: 'list', help: 'Expose a port or a range of ports' },
   { name: 'privileged', type: 'bool', help: 'Give extended privileges to this container' },
   { name: 'cap-add', type: 'list', help: 'Add Linux capabilities' },
   { name: 'cap-drop', type: 'list', help: 'Drop Linux capabilities' },
@@ -72,6 +82,8 @@ export const CREATE_OPTIONS = [
 
 export const RUN_OPTIONS = [
   { name: 'detach', short: 'd', type: 'bool', help: 'Run container in background and print container ID' },
+  { name: 'attach', short: 'a', type: 'list', help: 'Attach to STDIN, STDOUT or STDERR' },
+  { name: 'detach-keys', type: 'string', help: 'Override the key sequence for detaching a container' },
   { name: 'sig-proxy', type: 'bool', default: true, help: 'Proxy received signals to the process (default true)' },
   ...CREATE_OPTIONS,
 ] as const;
@@ -98,6 +110,15 @@ export function createRequest(o: CreateOptions, args: readonly string[]): Create
     stopSignal: o.stopSignal,
     stopTimeout: o.stopTimeout,
     labels: someMap(o.label),
+    labelFiles: some(o.labelFile),
+    annotations: someMap(o.annotation),
+    cidfile: o.cidfile,
+    runtime: o.runtime,
+    logOpts: someMap(o.logOpt),
+    groupAdd: some(o.groupAdd),
+    oomScoreAdj: o.oomScoreAdj,
+    cgroupParent: o.cgroupParent,
+    cgroupns: o.cgroupns,
     hostname: o.hostname,
     domainname: o.domainname,
     pid: o.pid,
@@ -156,6 +177,7 @@ function networkRequest(o: CreateOptions): NetworkRequest | undefined {
     dnsOption: some(o.dnsOption),
     addHost: some(o.addHost),
     links: some(o.link),
+    expose: some(o.expose),
   });
   return Object.keys(n).length ? n : undefined;
 }

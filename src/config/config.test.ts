@@ -16,7 +16,10 @@ function file(name: string, text: string): string {
 
 describe('parseConfig', () => {
   it('takes every documented key', () => {
-    const cfg = { 'data-root': '/srv/berth', 'exec-root': '/run/b2', bridge: 'berth7', mtu: 1400, 'iptables-chain-prefix': 'BERTH7' };
+    const cfg = {
+      'data-root': '/srv/berth', 'exec-root': '/run/b2', bridge: 'berth7', mtu: 1400, 'iptables-chain-prefix': 'BERTH7',
+      runtimes: { wrapped: { path: '/usr/local/bin/wrapped-runc' } }, 'default-runtime': 'wrapped',
+    };
     expect(parseConfig(cfg, 'x')).toEqual(cfg);
     expect(parseConfig({}, 'x')).toEqual({});
   });
@@ -28,6 +31,11 @@ describe('parseConfig', () => {
     [{ mtu: 20 }, /\/mtu: must be >= 68/],
     [{ bridge: 'docker0' }, /\/bridge: must match pattern/],
     [{ 'iptables-chain-prefix': 'DOCKER' }, /must match pattern/],
+    [{ runtimes: { x: { path: 'relative' } } }, /\/runtimes\/x\/path: must match pattern/],
+    [{ runtimes: { x: { path: '/x', runtimeArgs: ['--debug'] } } }, /runtimeArgs: is not allowed/],
+    [{ runtimes: { 'bad name': { path: '/x' } } }, /property name must be valid|must match pattern/],
+    [{ runtimes: { runc: { path: '/x' } } }, /runtime name "runc" is reserved/],
+    [{ 'default-runtime': 'nosuch' }, /default-runtime "nosuch" is not runc and not a key of runtimes/],
     [[], /must be object/],
     ['{}', /must be object/],
   ])('refuses %j, naming what is wrong', (value, message) => {

@@ -28,6 +28,10 @@ export interface EngineConfig {
   'mtu'?: number;
   /** prefix of this store's iptables chains */
   'iptables-chain-prefix'?: string;
+  /** OCI runtimes by name, for --runtime NAME ("runc" is built in) */
+  'runtimes'?: Record<string, { path: string }>;
+  /** the runtime of containers created without --runtime (default "runc") */
+  'default-runtime'?: string;
 }
 
 /**
@@ -43,9 +47,7 @@ const NOT_YET: Readonly<Record<string, string>> = {
   'userns-remap': 'user namespaces are not supported yet',
   'cluster-store': 'multi-host networks are not supported yet',
   'cluster-advertise': 'multi-host networks are not supported yet',
-  'runtimes': 'Berth runs runc only for now',
-  'default-runtime': 'Berth runs runc only for now',
-  'log-opts': 'log rotation is not supported yet',
+  'log-opts': 'give --log-opt max-size to each container for now',
   'log-driver': 'Berth writes k8s-file logs only',
   'dns': 'give --dns to each container for now',
   'live-restore': 'Berth has no daemon: containers always outlive the command that started them',
@@ -67,7 +69,16 @@ export function parseConfig(value: unknown, source: string): EngineConfig {
     throw new InvalidArgumentError('config', `${source} is not a valid Berth configuration: ${describeSchemaErrors(compiled.errors)}`,
       'fix the file; the README lists every key with its type');
   }
-  return value as EngineConfig;
+  const config = value as EngineConfig;
+  // dockerd's rules: runc is reserved, and the default must name a runtime that exists.
+  if (config.runtimes && 'runc' in config.runtimes) {
+    throw new InvalidArgumentError('config', `${source}: runtime name "runc" is reserved`, 'give your runtime another name');
+  }
+  const dflt = config['default-runtime'];
+  if (dflt !== undefined && dflt !== 'runc' && !(config.runtimes && dflt in config.runtimes)) {
+    throw new InvalidArgumentError('config', `${source}: default-runtime "${dflt}" is not runc and not a key of runtimes`, 'add it under "runtimes", or remove default-runtime');
+  }
+  return config;
 }
 
 /**

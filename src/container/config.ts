@@ -1,9 +1,11 @@
+import { constants as fsConstants, promises as fsp } from 'node:fs';
 import { InvalidArgumentError, NotFoundError } from '../errors.js';
+import { parseBytes } from '../bundle/index.js';
 import { NAME_PATTERN } from '../ids.js';
 import type { CreateRequest } from '../options.js';
 import type { ImageConfig } from './ports.js';
-import type { ContainerConfig, ContainerRecord, RecordStore } from './record.js';
-import type { SpecAssembler } from './spec.js';
+import type { AttachedStreams, ContainerConfig, ContainerRecord, RecordStore } from './record.js';
+import { readUserFile, type SpecAssembler } from './spec.js';
 import type { ContainerDeps } from './ports.js';
 import { ZERO_TIME } from './record.js';
 import type { ContainerState } from './state.js';
@@ -42,6 +44,15 @@ export async function planContainer(
   for (const key of Object.keys(req.labels ?? {})) {
     if (!key || /\s/.test(key)) throw new InvalidArgumentError('--label', `invalid label "${key}=${req.labels![key]}": a label needs a name`, 'write --label NAME=VALUE');
   }
+  // Docker reads the files first and --label after, so a flag wins over a file's line.
+  const fileLabels: Record<string, string> = {};
+  for (const file of req.labelFiles ?? []) Object.assign(fileLabels, parseLabelFile(await readUserFile(file, '--label-file'), file));
+  const userLabels = { ...fileLabels, ...(req.labels ?? {}) };
+  const expose = (req.network?.expose ?? []).flatMap(parseExpose);
+  const cgroupParent = checkCgroupParent(req.cgroupParent);
+  const attach = parseAttach(req.attach, !!req.openStdin);
+  const runtime = await resolveRuntime(req.runtime, ctx.deps.runtimes);
+  const logSizeMax = parseLogOpts(req.logOpts ?? {});
 
   const image = known ? { id: known.imageId, config: { config: known.imageConfig } } : await resolveImage(ctx, req.image);
   const imageConfig: ImageConfig = image.config.config ?? {};
@@ -59,10 +70,15 @@ export async function planContainer(
     const other = await resolveOther(ctx.records, target, '--link');
     links.push({ id: other.id, name: other.name, alias: alias ?? other.name });
   }
+  const exposedPorts = [...new Set([...Object.keys(imageConfig.ExposedPorts ?? {}), ...expose])];
   const network = await ctx.deps.network.plan(req.network ?? {}, {
-    exposedPorts: Object.keys(imageConfig.ExposedPorts ?? {}), ...(sharedWith ? { sharedWith } : {}), links,
+    exposedPorts, ...(sharedWith ? { sharedWith } : {}), links,
   });
-  const { plan, warnings } = await ctx.specs.plan(id, req, imageConfig);
+  const { plan, warnings } = await ctx.specs.plan(id, { ...req, labels: userLabels }, imageConfig, cgroupParent);
+  if (logSizeMax !== undefined) {
+    // Attached clients read the log (runtime/attach.ts): a file replaced twice between two reads is skipped.
+    warnings.push('--log-opt max-size: output written faster than an attached client (run, attach, logs -f) reads it can be skipped once the log passes max-size');
+  }
   const args = plan.spec.process?.args ?? [];
   // With --init the process is the init; Path/Args still name the user's command, as Docker shows them.
   const command = req.init ? args.slice(args.indexOf('--') + 1) : args;
@@ -79,13 +95,17 @@ export async function planContainer(
       args: command.slice(1),
       tty: !!req.tty,
       openStdin: !!req.openStdin,
+      attach,
+      runtime,
+      ...(logSizeMax !== undefined ? { logSizeMax } : {}),
       hostname: plan.spec.hostname ?? req.hostname ?? id.slice(0, 12),
       domainname: req.domainname ?? '',
       restartPolicy,
       autoRemove: !!req.autoRemove,
       stopSignal: stopSignal ?? imageStop ?? 'SIGTERM',
       stopTimeout: req.stopTimeout ?? 10,
-      labels: { ...(imageConfig.Labels ?? {}), ...(req.labels ?? {}) },
+      labels: { ...(imageConfig.Labels ?? {}), ...userLabels },
+      exposedPorts,
       request: req,
     },
     warnings,
@@ -141,6 +161,110 @@ async function resolveOther(records: RecordStore, ref: string, field: string): P
     if (err instanceof NotFoundError) throw new NotFoundError('container', ref, `${field} names a container that does not exist: create it first`);
     throw err;
   }
+}
+
+/**
+ * --log-opt, as Docker's json-file driver takes max-size and max-file. conmon's --log-size-max starts the
+ * file afresh once it would pass the size and keeps no older file, so max-file can only be 1 (Docker's
+ * default); more is refused rather than accepted and not kept. Other options are refused by name, as
+ * Docker refuses options its driver lacks.
+ */
+export function parseLogOpts(opts: Record<string, string>): number | undefined {
+  for (const key of Object.keys(opts)) {
+    if (key !== 'max-size' && key !== 'max-file') throw new InvalidArgumentError('--log-opt', `unknown log opt '${key}' for the k8s-file log driver`, 'Berth takes max-size and max-file');
+  }
+  const size = opts['max-size'];
+  const files = opts['max-file'];
+  const max = size === undefined || size === '-1' ? undefined : parseBytes('--log-opt max-size', size);
+  if (max !== undefined && max < 1) throw new InvalidArgumentError('--log-opt', 'max-size must be a positive size', 'give a size such as 10m');
+  if (files !== undefined) {
+    if (!/^\d+$/.test(files) || Number(files) < 1) throw new InvalidArgumentError('--log-opt', `max-file "${files}" is not a whole number of at least 1`);
+    if (max === undefined) throw new InvalidArgumentError('--log-opt', 'max-file cannot be set when max-size is not set', 'give max-size too');
+    if (Number(files) > 1) {
+      throw new InvalidArgumentError('--log-opt', `max-file=${files} is not supported: the monitor (conmon) keeps one log file, started afresh past max-size`, 'leave max-file out (or give 1), and pick max-size for the history to keep');
+    }
+  }
+  return max;
+}
+
+/**
+ * --runtime: a name from the engine config's runtimes (Docker: "unknown or invalid runtime name"), or,
+ * beyond Docker, an executable's absolute path. Checked now, so a typo fails the create, not each start.
+ */
+async function resolveRuntime(given: string | undefined, runtimes: ContainerDeps['runtimes']): Promise<{ name: string; path: string }> {
+  const name = given ?? runtimes.default;
+  if (!name.startsWith('/')) {
+    const file = runtimes.paths[name];
+    if (!file) {
+      throw new InvalidArgumentError('--runtime', `unknown or invalid runtime name: ${name}`,
+        `use ${Object.keys(runtimes.paths).join(', ')}, an absolute path, or add the runtime under "runtimes" in the engine config`);
+    }
+    return { name, path: file };
+  }
+  try {
+    await fsp.access(name, fsConstants.X_OK);
+    if (!(await fsp.stat(name)).isFile()) throw Object.assign(new Error('not a file'), { code: 'EISDIR' });
+  } catch (err) {
+    throw new InvalidArgumentError('--runtime', `${name} is not an executable file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, 'give the absolute path of a runc-compatible runtime');
+  }
+  return { name, path: name };
+}
+
+/**
+ * -a: Docker's client takes the stream names in any case; without -a it attaches stdout and stderr, and
+ * stdin with -i. Stdin is attached only with -i, since without it the container's stdin is not open.
+ */
+export function parseAttach(list: readonly string[] | undefined, openStdin: boolean): AttachedStreams {
+  if (list === undefined) return { stdin: openStdin, stdout: true, stderr: true };
+  const names = list.map((s) => s.toLowerCase());
+  const bad = names.find((n) => n !== 'stdin' && n !== 'stdout' && n !== 'stderr');
+  if (bad !== undefined) throw new InvalidArgumentError('--attach', `"${bad}": valid streams are STDIN, STDOUT and STDERR`);
+  return { stdin: openStdin && names.includes('stdin'), stdout: names.includes('stdout'), stderr: names.includes('stderr') };
+}
+
+/**
+ * Docker's --label-file format: one label a line, NAME=VALUE or NAME (empty value); leading blanks, blank
+ * lines and # comments are skipped; a name holding blanks is refused with the line's number.
+ */
+export function parseLabelFile(text: string, file: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [i, raw] of text.replace(/^\uFEFF/, '').split('\n').entries()) {
+    const line = raw.replace(/\r$/, '').trimStart();
+    if (!line || line.startsWith('#')) continue;
+    const eq = line.indexOf('=');
+    const name = eq < 0 ? line : line.slice(0, eq);
+    if (!name) throw new InvalidArgumentError('--label-file', `${file} line ${i + 1}: no label name in "${line}"`, 'write one NAME=VALUE a line');
+    if (/\s/.test(name)) throw new InvalidArgumentError('--label-file', `${file} line ${i + 1}: label name "${name}" contains whitespace`, 'write one NAME=VALUE a line');
+    out[name] = eq < 0 ? '' : line.slice(eq + 1);
+  }
+  return out;
+}
+
+const EXPOSE = /^(\d+)(?:-(\d+))?(?:\/(tcp|udp|sctp))?$/;
+
+/** --expose PORT[-END][/PROTO], expanded to one PORT/PROTO each, as Docker lists them in ExposedPorts. */
+export function parseExpose(text: string): string[] {
+  const m = EXPOSE.exec(text.toLowerCase());
+  const start = Number(m?.[1]);
+  const end = m?.[2] !== undefined ? Number(m[2]) : start;
+  if (!m || start < 1 || end > 65535 || end < start) {
+    throw new InvalidArgumentError('--expose', `invalid range format for --expose: ${text}`, 'give PORT, PORT/PROTO or START-END/PROTO with ports from 1 to 65535 and PROTO tcp, udp or sctp');
+  }
+  return Array.from({ length: end - start + 1 }, (_, k) => `${start + k}/${m[3] ?? 'tcp'}`);
+}
+
+/**
+ * --cgroup-parent: Docker (cgroupfs driver) makes the container's cgroup at PARENT/<id>. A relative parent
+ * is taken from the root, as it is for a dockerd in the root cgroup; '..' could leave the hierarchy, and
+ * ':' is the systemd driver's syntax, which Berth does not drive.
+ */
+function checkCgroupParent(parent: string | undefined): string | undefined {
+  if (parent === undefined) return undefined;
+  const parts = parent.split('/').filter(Boolean);
+  if (!parts.length || parts.some((p) => p === '..' || p === '.' || /[\s:\0]/.test(p))) {
+    throw new InvalidArgumentError('--cgroup-parent', `"${parent}" is not a cgroup path`, 'give a path such as /mygroup or mygroup/sub, without "..", ":" or blanks');
+  }
+  return '/' + parts.join('/');
 }
 
 function stripEmpty<T extends object>(o: T): T {

@@ -1,3 +1,6 @@
+import { promises as fsp } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { InvalidArgumentError } from '../errors.js';
 import { newContainerId, shortId } from '../ids.js';
 import type { CreateRequest } from '../options.js';
 import { failpoint } from '../util/failpoint.js';
@@ -15,6 +18,38 @@ import { destroy } from './remove.js';
  */
 export async function createContainer(ctx: ContainerContext, req: CreateRequest): Promise<{ id: string; warnings: string[] }> {
   const id = newContainerId();
+  const cidfile = await openCidfile(req.cidfile);
+  try {
+    const created = await createPlanned(ctx, id, req);
+    await cidfile?.writeFile(id);
+    await cidfile?.close();
+    return created;
+  } catch (err) {
+    // Docker's client removes the file it made when the create fails: nothing is left behind.
+    await cidfile?.close().catch(() => {});
+    if (cidfile) await fsp.rm(req.cidfile!, { force: true });
+    throw err;
+  }
+}
+
+/**
+ * --cidfile: made empty before the create (O_EXCL), so that a file already there, perhaps another
+ * container's, is refused as Docker refuses it, and two creates cannot both claim one path.
+ */
+async function openCidfile(file: string | undefined): Promise<FileHandle | undefined> {
+  if (file === undefined) return undefined;
+  if (!file) throw new InvalidArgumentError('--cidfile', 'no path given', 'give the path of a file that does not exist yet');
+  try {
+    return await fsp.open(file, 'wx', 0o644);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+      throw new InvalidArgumentError('--cidfile', `container ID file found, make sure the other container isn't running or delete ${file}`, `remove ${file}, or give another path`);
+    }
+    throw new InvalidArgumentError('--cidfile', `failed to create the container ID file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+async function createPlanned(ctx: ContainerContext, id: string, req: CreateRequest): Promise<{ id: string; warnings: string[] }> {
   const { config, warnings } = await planContainer(ctx, id, req);
   const name = req.name ?? (await freeGeneratedName(ctx));
   const rec = newRecord(id, name, config);

@@ -15,11 +15,12 @@ import { EventLog } from '../events.js';
 import { upgradeRecord } from './config.js';
 import { LIVE, mustLoad, observed, setState, type ContainerContext } from './context.js';
 import { createContainer } from './create.js';
+import { DEFAULT_DETACH_KEYS, escapeStdin, parseDetachKeys } from './detach.js';
 import { cleanupContainer } from './exit.js';
 import { matchesFilters, parseFilters } from './filters.js';
 import { Observer } from './observe.js';
 import type { ContainerDeps, SandboxStatus, Spec } from './ports.js';
-import { containerPaths, RecordStore, type ContainerRecord } from './record.js';
+import { containerPaths, RecordStore, type AttachedStreams, type ContainerRecord } from './record.js';
 import { pruneContainers, removeContainer } from './remove.js';
 import { reconcile, repairInterrupted } from './repair.js';
 import { SpecAssembler } from './spec.js';
@@ -73,8 +74,10 @@ export class ContainerManager {
     return startContainer(this.ctx, ref, opts.terminal);
   }
 
-  async run(req: CreateRequest, opts: RunOptions = {}): Promise<{ id: string; exitCode?: number; warnings: string[] }> {
-    const { id, warnings } = await this.create(req);
+  async run(req: CreateRequest, opts: RunOptions = {}): Promise<{ id: string; exitCode?: number; detached?: boolean; warnings: string[] }> {
+    if (opts.detach && req.attach?.length) throw new InvalidArgumentError('--attach', 'conflicting options: -a and -d', 'attach to a detached container later with "berth attach"');
+    const detachKeys = parseDetachKeys(opts.detachKeys ?? DEFAULT_DETACH_KEYS);
+    const { id, warnings } = await this.create(opts.detach ? { ...req, attach: [] } : req);
     opts.onCreated?.(id);
     const p = containerPaths(this.ctx.layout, id);
     // The exit work is ours while we are attached: the monitor's exit hook stands down while this process lives.
@@ -87,23 +90,45 @@ export class ContainerManager {
     }
     if (opts.detach) return { id, warnings };
     const rec = await mustLoad(this.ctx, id);
+    const io = attachedOnly(opts.io ?? {}, rec.config.attach);
+    // Docker reads the detach keys only from a tty's stdin; without a tty every byte goes to the container.
+    let detached = false;
+    const left = new AbortController();
+    if (rec.config.tty && io.stdin) {
+      io.stdin = escapeStdin(io.stdin, detachKeys, () => {
+        detached = true;
+        left.abort();
+      });
+    }
     // Ended when the exit is recorded, or when someone else already cleaned the container away.
     const monitor = this.deps.runtime.monitor;
-    const exited = async () => (await monitor.exitStatus(id)) !== undefined || !(await this.records.load(id));
-    const attached = monitor.attach(id, { ...(opts.io ?? {}), logPath: p.log, tty: rec.config.tty }, exited);
-    const exitCode = await monitor.waitExit(id);
+    const exited = async () => detached || (await monitor.exitStatus(id)) !== undefined || !(await this.records.load(id));
+    const attached = monitor.attach(id, { ...io, logPath: p.log, tty: rec.config.tty }, exited);
+    const exitCode = await monitor.waitExit(id, left.signal).catch((err: unknown) => {
+      if (detached) return undefined;
+      throw err;
+    });
     await attached;
+    if (exitCode === undefined) {
+      // The container runs on: its monitor's exit hook does the exit work (and --rm) once we are gone.
+      await clearAttached(this.ctx, id);
+      return { id, detached: true, warnings };
+    }
     await this.cleanup(id);
     await clearAttached(this.ctx, id);
     return { id, exitCode, warnings };
   }
 
-  async attach(ref: string, io: StdioStreams): Promise<{ exitCode?: number }> {
+  async attach(ref: string, io: StdioStreams, opts: { detachKeys?: string } = {}): Promise<{ exitCode?: number; detached?: boolean }> {
+    const detachKeys = parseDetachKeys(opts.detachKeys ?? DEFAULT_DETACH_KEYS);
     const rec = await this.records.resolve(ref);
     if (rec.state !== 'running') throw new BadStateError(`cannot attach to container ${rec.name}: it is not running`, 'start it first, or read its output with "berth logs"');
+    let detached = false;
+    const stdin = io.stdin && rec.config.tty ? escapeStdin(io.stdin, detachKeys, () => { detached = true; }) : io.stdin;
     const monitor = this.deps.runtime.monitor;
-    const exited = () => monitor.exitStatus(rec.id).then((s) => s !== undefined);
-    await monitor.attach(rec.id, { ...io, logPath: containerPaths(this.ctx.layout, rec.id).log, tty: rec.config.tty }, exited);
+    const exited = async () => detached || (await monitor.exitStatus(rec.id)) !== undefined;
+    await monitor.attach(rec.id, { ...io, ...(stdin ? { stdin } : {}), logPath: containerPaths(this.ctx.layout, rec.id).log, tty: rec.config.tty }, exited);
+    if (detached) return { detached: true };
     const st = await monitor.exitStatus(rec.id);
     return { exitCode: st?.exitCode };
   }
@@ -347,4 +372,11 @@ export class ContainerManager {
   reconcile(): Promise<string[]> {
     return reconcile(this.ctx);
   }
+}
+
+/** -a: only the streams asked for are wired; the others are neither read nor shown. */
+function attachedOnly(io: StdioStreams, streams: AttachedStreams | undefined): StdioStreams {
+  if (!streams) return io;
+  const { stdin, stdout, stderr, ...rest } = io;
+  return { ...rest, ...(streams.stdin && stdin ? { stdin } : {}), ...(streams.stdout && stdout ? { stdout } : {}), ...(streams.stderr && stderr ? { stderr } : {}) };
 }

@@ -6,6 +6,7 @@ import { BadStateError, InvalidArgumentError } from '../errors.js';
 import { run } from '../util/exec.js';
 import type { ContainerDeps } from './ports.js';
 import type { ContainerRecord } from './record.js';
+import { cgroupsPathOf } from './spec.js';
 
 /** What a running container is doing: its processes and its resource use. */
 export class Observer {
@@ -29,7 +30,7 @@ export class Observer {
   /** One reading per container; CPU % from two samples 200 ms apart (docker computes it from its previous read). */
   async stats(recs: ContainerRecord[]): Promise<ContainerStats[]> {
     const sample = async () => Promise.all(recs.map(async (r) => {
-      const s = await this.deps.runtime.cgroups.stats(`/berth/${r.id}`).catch(() => undefined);
+      const s = await this.deps.runtime.cgroups.stats(cgroupsPathOf(r)).catch(() => undefined);
       const net = r.pid ? await readNetDev(r.pid) : { rx: 0, tx: 0 };
       return { r, s, net, t: process.hrtime.bigint() };
     }));

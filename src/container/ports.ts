@@ -37,4 +37,6 @@ export interface ContainerDeps {
    * may stand down while the process whose pid is in `attachedPidFile` is alive.
    */
   cleanupCommand: (id: string, attachedPidFile: string) => string[];
+  /** OCI runtimes by name, for --runtime (the engine config's runtimes, plus runc), and the default's name. */
+  runtimes: { default: string; paths: Record<string, string> };
 }

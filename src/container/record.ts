@@ -10,6 +10,12 @@ import { STORE_MODES, type StoreLayout } from '../paths.js';
 import { ensureDir, readJsonIfExists, readdirIfExists, writeJsonAtomic } from '../util/fs.js';
 import { failpoint } from '../util/failpoint.js';
 
+export interface AttachedStreams {
+  stdin: boolean;
+  stdout: boolean;
+  stderr: boolean;
+}
+
 export interface RestartPolicy {
   name: 'no' | 'on-failure' | 'always' | 'unless-stopped';
   maxRetries: number;
@@ -37,6 +43,8 @@ export interface ContainerConfig {
   args: string[];
   tty: boolean;
   openStdin: boolean;
+  /** -a: the streams an attached run shows (absent in older records: Docker's default) */
+  attach?: AttachedStreams;
   hostname: string;
   domainname: string;
   restartPolicy: RestartPolicy;
@@ -44,6 +52,12 @@ export interface ContainerConfig {
   stopSignal: string;
   stopTimeout: number;
   labels: Record<string, string>;
+  /** --log-opt max-size in bytes: conmon starts the log afresh past it */
+  logSizeMax?: number;
+  /** --runtime, resolved: its name (or the path given) and the executable (absent in older records: runc) */
+  runtime?: { name: string; path: string };
+  /** the image's ExposedPorts and --expose, as PORT/PROTO (absent in records made before --expose) */
+  exposedPorts?: string[];
   /**
    * The flags in the user's words, which inspect echoes as Docker's HostConfig does (Binds, Tmpfs, Dns...).
    * Display only: every value in it was parsed into the fields above at create.

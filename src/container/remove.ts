@@ -5,6 +5,7 @@ import { withLock } from '../util/lock.js';
 import { LIVE, observed, setState, type ContainerContext } from './context.js';
 import { containerPaths, type ContainerRecord } from './record.js';
 import { endProcess, markStopped } from './stop.js';
+import { cgroupsPathOf } from './spec.js';
 
 /** rm: a live container only with force (its process is killed first); then every host object it owns goes. */
 export async function removeContainer(ctx: ContainerContext, ref: string, opts: { force?: boolean; volumes?: boolean } = {}): Promise<void> {
@@ -52,7 +53,7 @@ export async function destroy(ctx: ContainerContext, rec: ContainerRecord): Prom
     () => ctx.deps.runtime.runc.delete(rec.id, { force: true }).then(() => failpoint('container.rm.after-runc-delete')),
     () => ctx.deps.network.detach(rec.id),
     () => ctx.deps.snapshots.remove(rec.id),
-    () => ctx.deps.runtime.cgroups.remove(`/berth/${rec.id}`),
+    () => ctx.deps.runtime.cgroups.remove(cgroupsPathOf(rec)),
     () => ctx.deps.runtime.monitor.clearExit(rec.id),
     // The name before the record: a kill between the two leaves a record that repair removes again,
     // never a name held by a container that no record shows.

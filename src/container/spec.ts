@@ -18,7 +18,7 @@ export class SpecAssembler {
 
   constructor(private readonly layout: StoreLayout, private readonly deps: ContainerDeps, private readonly records: RecordStore) {}
 
-  async plan(id: string, req: CreateRequest, imageConfig: ImageConfig): Promise<PlanResult> {
+  async plan(id: string, req: CreateRequest, imageConfig: ImageConfig, cgroupParent = '/berth'): Promise<PlanResult> {
     const host = this.deps.host;
     const [envFileText, seccompProfileText, devices, hostCapabilities] = await Promise.all([
       Promise.all((req.envFiles ?? []).map((f) => readUserFile(f, '--env-file'))),
@@ -39,7 +39,7 @@ export class SpecAssembler {
         uts: hostMode(req.uts),
       },
       extraMounts: bindMounts(req.volumes),
-      cgroupsPath: `/berth/${id}`,
+      cgroupsPath: `${cgroupParent}/${id}`,
       initPath: req.init ? host.tools.catatonit : undefined,
       devices,
       hostCapabilities,
@@ -132,7 +132,7 @@ function bindMounts(volumes: string[] | undefined) {
   });
 }
 
-async function readUserFile(file: string, field: string): Promise<string> {
+export async function readUserFile(file: string, field: string): Promise<string> {
   try {
     return await fsp.readFile(file, 'utf8');
   } catch (err) {
@@ -158,4 +158,9 @@ export function setConsoleSize(spec: Spec, terminal: ClientTerminal | undefined)
   delete spec.process.consoleSize;
   const size = spec.process.terminal ? terminal?.size() : undefined;
   if (size && size.rows > 0 && size.columns > 0) spec.process.consoleSize = { height: size.rows, width: size.columns };
+}
+
+/** The container's cgroup as runc made it (records from before --cgroup-parent lack nothing: the path is in the plan). */
+export function cgroupsPathOf(rec: ContainerRecord): string {
+  return rec.config.spec.spec.linux?.cgroupsPath ?? `/berth/${rec.id}`;
 }

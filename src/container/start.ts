@@ -54,6 +54,8 @@ export async function startLocked(ctx: ContainerContext, rec: ContainerRecord, t
     const { pid } = await ctx.deps.runtime.monitor.create({
       id: rec.id, bundle: p.bundle, logPath: p.log, tty: rec.config.tty, openStdin: rec.config.openStdin,
       exitCommand: ctx.deps.cleanupCommand(rec.id, p.attached),
+      ...(rec.config.runtime ? { runtime: rec.config.runtime.path } : {}),
+      ...(rec.config.logSizeMax ? { logSizeMax: rec.config.logSizeMax } : {}),
     });
     await ctx.deps.runtime.runc.start(rec.id);
     rec.pid = pid;

@@ -25,7 +25,7 @@ import { openCgroup, type CgroupStats } from './cgroups.js';
 import { execInContainer, type ExecProcess, type RuncExecRequest } from './exec.js';
 import { clearExit, readExitStatus, waitForExit, type ExitStatus } from './exits.js';
 import { readLog, type ReadLogOptions } from './logs.js';
-import { killMonitor, monitorAlive, monitorPid, startMonitor, type MonitorCreateRequest } from './monitor.js';
+import { chosenRuntime, killMonitor, monitorAlive, monitorPid, startMonitor, type MonitorCreateRequest } from './monitor.js';
 import { RuncCli, type RuncStatus } from './runc.js';
 import { followResizes } from './terminal.js';
 
@@ -94,7 +94,7 @@ export interface Runtime {
 }
 
 export function createRuntime(layout: StoreLayout, host: HostFacts): Runtime {
-  const cli = new RuncCli(host.tools.runc, layout.runc);
+  const cli = new RuncCli(host.tools.runc, layout.runc, undefined, (id) => chosenRuntime(layout, id));
   return {
     runc: runcVerbs(cli),
     monitor: conmonMonitor(layout, host, cli),
@@ -105,7 +105,7 @@ export function createRuntime(layout: StoreLayout, host: HostFacts): Runtime {
 const NOT_RUNNING = 'the runtime does not know this container; it is not running';
 
 async function bundleOf(cli: RuncCli, id: string): Promise<string> {
-  const st = await cli.state(id);
+  const st = await (await cli.of(id)).state(id);
   if (!st) throw new NotFoundError('container', id, NOT_RUNNING);
   return st.bundle;
 }
@@ -117,28 +117,28 @@ function runcVerbs(cli: RuncCli): Runc {
       throw err;
     });
   return {
-    start: (id) => known(id, cli.start(id)),
+    start: async (id) => known(id, (await cli.of(id)).start(id)),
     async state(id) {
-      const st = await cli.state(id);
+      const st = await (await cli.of(id)).state(id);
       if (!st) return undefined;
       // runc reports "creating" for a moment during create; callers only know the four OCI states.
       const status = (st.status as string) === 'creating' ? 'created' : st.status;
       return { status, pid: st.pid };
     },
     async kill(id, signal, opts) {
-      await cli.kill(id, signal, !!opts?.all);
+      await (await cli.of(id)).kill(id, signal, !!opts?.all);
     },
     async delete(id, opts) {
-      await cli.delete(id, !!opts?.force).catch((err: unknown) => {
+      await (await cli.of(id)).delete(id, !!opts?.force).catch((err: unknown) => {
         if (!isAlreadyGone(err)) throw err;
       });
     },
-    pause: (id) => known(id, cli.pause(id)),
-    resume: (id) => known(id, cli.resume(id)),
-    update: (id, resources) => known(id, cli.update(id, resources)),
-    ps: (id) => known(id, cli.ps(id)),
+    pause: async (id) => known(id, (await cli.of(id)).pause(id)),
+    resume: async (id) => known(id, (await cli.of(id)).resume(id)),
+    update: async (id, resources) => known(id, (await cli.of(id)).update(id, resources)),
+    ps: async (id) => known(id, (await cli.of(id)).ps(id)),
     list: () => cli.list(),
-    exec: async (id, req) => execInContainer(cli, id, await bundleOf(cli, id), req),
+    exec: async (id, req) => execInContainer(await cli.of(id), id, await bundleOf(cli, id), req),
   };
 }
 
@@ -149,7 +149,7 @@ function conmonMonitor(layout: StoreLayout, host: HostFacts, cli: RuncCli): Moni
         return { pid: await startMonitor(layout, host.tools.conmon, cli, req) };
       } catch (err) {
         await runTeardown([
-          () => cli.delete(req.id, true),
+          async () => (await cli.of(req.id)).delete(req.id, true),
           () => killMonitor(layout, req.id),
           () => clearExit(layout, req.id),
         ]).catch((cleanupErr: unknown) => {
@@ -166,7 +166,7 @@ function conmonMonitor(layout: StoreLayout, host: HostFacts, cli: RuncCli): Moni
     readLog: (logPath, opts) => readLog(logPath, opts),
     async attach(id, io, stopWhen) {
       const terminal = io.tty ? io.terminal : undefined;
-      const bundle = io.stdin || terminal ? await cli.state(id).then((s) => s?.bundle) : undefined;
+      const bundle = io.stdin || terminal ? await (await cli.of(id)).state(id).then((s) => s?.bundle) : undefined;
       const socat = host.tools.socat;
       if (io.stdin && !socat) {
         throw new RuntimeError('cannot attach stdin: socat is not installed', 'install socat (apt-get install socat)');

@@ -34,3 +34,35 @@ describe('since/until', () => {
     expect(() => parseLogTime('yesterday', now)).toThrow(/since\/until/);
   });
 });
+
+describe('following a log that conmon replaces (--log-opt max-size)', () => {
+  it('reads the old file to its end, then the new one from its start', async () => {
+    const { appendFile, mkdtemp, rename, rm, writeFile } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const path = await import('node:path');
+    const { readLog } = await import('./logs.js');
+    const dir = await mkdtemp(path.join(tmpdir(), 'berth-logs-'));
+    try {
+      const log = path.join(dir, 'ctr.log');
+      const rec = (text: string) => `2024-01-02T03:04:05Z stdout F ${text}\n`;
+      await writeFile(log, rec('one'));
+      const seen: string[] = [];
+      let step = 0;
+      const stopWhen = async () => {
+        step++;
+        if (step === 1) {
+          // written to the old file after the last read, then the file is replaced, as conmon does
+          await appendFile(log, rec('two'));
+          await writeFile(`${log}.tmp`, rec('three'));
+          await rename(`${log}.tmp`, log);
+          return false;
+        }
+        return true;
+      };
+      for await (const e of readLog(log, { follow: true, stopWhen })) seen.push(e.line);
+      expect(seen).toEqual(['one', 'two', 'three']);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,3 +1,4 @@
+import path from 'node:path';
 /**
  * Reading conmon's k8s-file log: one record per line, `<RFC3339Nano time> <stdout|stderr> <F|P> <text>`.
  * `P` records are pieces of a line the container has not finished (conmon splits at its buffer size and
@@ -90,6 +91,14 @@ export async function* readLog(logPath: string, opts: ReadLogOptions = {}): Asyn
   };
   const pastUntil = (e: LogEntry) => until !== undefined && Date.parse(e.time) > until;
   const reader = new LogFileReader(logPath, opts.from === 'end' ? await fileSize(logPath) : opts.from ?? 0);
+  try {
+    yield* readRecords(reader, opts, inRange, pastUntil);
+  } finally {
+    await reader.close();
+  }
+}
+
+async function* readRecords(reader: LogFileReader, opts: ReadLogOptions, inRange: (e: LogEntry) => boolean, pastUntil: (e: LogEntry) => boolean): AsyncGenerator<LogEntry> {
   const joiner = new LineJoiner();
 
   // What is already in the file: filtered, then cut to the last `tail` lines.
@@ -105,7 +114,7 @@ export async function* readLog(logPath: string, opts: ReadLogOptions = {}): Asyn
   if (first.some(pastUntil)) return;
   if (!opts.follow) return;
 
-  const waiter = new ChangeWaiter(logPath);
+  const waiter = new ChangeWaiter(reader.path);
   try {
     let draining = false;
     for (;;) {
@@ -138,30 +147,31 @@ async function fileSize(file: string): Promise<number> {
   }
 }
 
-/** Reads complete lines from a growing file, remembering the offset and any incomplete last line. */
+/**
+ * Reads complete lines from a growing file, remembering the offset and any incomplete last line. With
+ * --log-opt max-size, conmon replaces the file by a new empty one (a rename over the path): the reader
+ * keeps the old file open, reads it to its end, then goes on with the new one from its start.
+ */
 class LogFileReader {
   private rest = Buffer.alloc(0);
+  private fh: fsp.FileHandle | undefined;
+  private ino = -1;
   constructor(private readonly file: string, private offset: number) {}
 
+  get path(): string {
+    return this.file;
+  }
+
   async readAvailable(): Promise<LogRecord[]> {
-    let fh: fsp.FileHandle;
-    try {
-      fh = await fsp.open(this.file, 'r');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw err;
-    }
     const chunks: Buffer[] = [this.rest];
-    try {
-      const buf = Buffer.alloc(64 * 1024);
-      for (;;) {
-        const { bytesRead } = await fh.read(buf, 0, buf.length, this.offset);
-        if (bytesRead === 0) break;
-        this.offset += bytesRead;
-        chunks.push(Buffer.from(buf.subarray(0, bytesRead)));
-      }
-    } finally {
-      await fh.close();
+    if (!this.fh && !(await this.open())) return [];
+    await this.drain(chunks);
+    const now = await fsp.stat(this.file).catch(() => undefined);
+    if (now && now.ino !== this.ino) {
+      await this.drain(chunks);
+      await this.close();
+      this.offset = 0;
+      if (await this.open()) await this.drain(chunks);
     }
     const all = Buffer.concat(chunks);
     const end = all.lastIndexOf(0x0a);
@@ -174,6 +184,33 @@ class LogFileReader {
     }
     return out;
   }
+
+  async close(): Promise<void> {
+    const fh = this.fh;
+    this.fh = undefined;
+    await fh?.close();
+  }
+
+  private async open(): Promise<boolean> {
+    try {
+      this.fh = await fsp.open(this.file, 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw err;
+    }
+    this.ino = (await this.fh.stat()).ino;
+    return true;
+  }
+
+  private async drain(chunks: Buffer[]): Promise<void> {
+    const buf = Buffer.alloc(64 * 1024);
+    for (;;) {
+      const { bytesRead } = await this.fh!.read(buf, 0, buf.length, this.offset);
+      if (bytesRead === 0) return;
+      this.offset += bytesRead;
+      chunks.push(Buffer.from(buf.subarray(0, bytesRead)));
+    }
+  }
 }
 
 /** Wakes on a change to the file (fs.watch) or after a poll interval, whichever is first. */
@@ -183,7 +220,11 @@ class ChangeWaiter {
 
   constructor(file: string, private readonly pollMs = 200) {
     try {
-      this.watcher = watch(file, () => this.wake());
+      // The folder, not the file: a file watch stays on the old inode when conmon replaces the log (max-size).
+      const name = path.basename(file);
+      this.watcher = watch(path.dirname(file), (_event, changed) => {
+        if (changed === null || changed === name || changed === `${name}.tmp`) this.wake();
+      });
       this.watcher.on('error', () => {});
     } catch {
       // The file may not exist yet; polling covers it.

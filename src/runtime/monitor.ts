@@ -25,12 +25,32 @@ export interface MonitorCreateRequest {
   openStdin: boolean;
   /** argv[0] must be an absolute path: conmon execv()s it without a PATH search. */
   exitCommand?: string[];
+  /** Absolute path of the OCI runtime (--runtime); default: the host's runc. */
+  runtime?: string;
+  /** conmon's --log-size-max: past it, conmon replaces the log by a new empty file (a rename over it) */
+  logSizeMax?: number;
 }
 
 const SYNC_TIMEOUT_MS = 60_000;
 
 export function monitorDir(layout: StoreLayout, id: string): string {
   return path.join(layout.exits, `${id}.mon`);
+}
+
+/**
+ * The runtime a container was created with, kept beside its monitor's files until clearExit: the verbs
+ * that follow (start, kill, delete, exec...) run the same one.
+ */
+export function runtimeFile(layout: StoreLayout, id: string): string {
+  return path.join(monitorDir(layout, id), 'runtime');
+}
+
+export async function chosenRuntime(layout: StoreLayout, id: string): Promise<string | undefined> {
+  try {
+    return (await fsp.readFile(runtimeFile(layout, id), 'utf8')).trim() || undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export function exitFile(layout: StoreLayout, id: string): string {
@@ -56,6 +76,10 @@ export function conmonArgs(layout: StoreLayout, runcPath: string, req: MonitorCr
   ];
   if (req.tty) args.push('-t');
   if (req.openStdin) args.push('-i');
+  // Docker never closes a tty container's stdin when a client leaves (detach keys, attach ended): the
+  // next `attach` types into the same shell. Without a tty, the client's end of input ends the container's.
+  if (req.openStdin && req.tty) args.push('--leave-stdin-open');
+  if (req.logSizeMax) args.push('--log-size-max', String(req.logSizeMax));
   const [cmd, ...cmdArgs] = req.exitCommand ?? [];
   if (cmd) {
     args.push('--exit-command', cmd);
@@ -73,10 +97,11 @@ export async function startMonitor(layout: StoreLayout, conmonPath: string, runc
   await Promise.all([ensureDir(layout.exits), ensureDir(layout.sockets), ensureDir(layout.runc)]);
   await fsp.rm(monitorDir(layout, req.id), { recursive: true, force: true });
   await ensureDir(monitorDir(layout, req.id), 0o700);
+  if (req.runtime) await fsp.writeFile(runtimeFile(layout, req.id), req.runtime + '\n', { mode: 0o600 });
   await fsp.rm(exitFile(layout, req.id), { force: true });
   await Promise.all(['pidfile', 'oom', 'attach', 'ctl', 'winsz'].map((f) => fsp.rm(path.join(req.bundle, f), { force: true })));
 
-  const child = spawn(conmonPath, conmonArgs(layout, runc.binary, req), {
+  const child = spawn(conmonPath, conmonArgs(layout, req.runtime ?? runc.binary, req), {
     cwd: req.bundle,
     // setsid: Ctrl-C in the user's terminal must not reach the monitor.
     detached: true,

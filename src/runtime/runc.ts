@@ -27,7 +27,18 @@ export function isGoneText(stderr: string): boolean {
 const unknown = { alreadyGone: (stderr: string) => /container does not exist/.test(stderr) };
 
 export class RuncCli {
-  constructor(readonly binary: string, readonly root: string, private readonly timeoutMs = 30_000) {}
+  /**
+   * `chosen(id)` names the runtime a container was created with (--runtime), if not this one: every verb
+   * on that container then runs it, as dockerd drives a container with its own runtime throughout.
+   */
+  constructor(readonly binary: string, readonly root: string, private readonly timeoutMs = 30_000,
+    private readonly chosen?: (id: string) => Promise<string | undefined>) {}
+
+  /** The CLI of the runtime that created container `id` (runc-compatible: same verbs, same --root). */
+  async of(id: string): Promise<RuncCli> {
+    const binary = await this.chosen?.(id);
+    return binary && binary !== this.binary ? new RuncCli(binary, this.root, this.timeoutMs) : this;
+  }
 
   exec(args: readonly string[], opts: CommandOptions = {}) {
     return run(this.binary, ['--root', this.root, ...args], { timeout: this.timeoutMs, ...opts });

@@ -16,7 +16,7 @@ const run = defineCommand({
   usage: '[OPTIONS] IMAGE [COMMAND] [ARG...]', summary: 'Create and run a new container from an image',
   options: RUN_OPTIONS, minArgs: 1, commandAfterArgs: true,
   async action(ctx, o, args) {
-    const req = createRequest(o, args);
+    const req = { ...createRequest(o, args), ...(o.attach.length ? { attach: [...o.attach] } : {}) };
     const engine = await ctx.engine();
     if (o.detach) {
       const { id, warnings } = await engine.containers.run(req, { detach: true });
@@ -25,7 +25,10 @@ const run = defineCommand({
       return 0;
     }
     let id: string | undefined;
-    const opts: RunOptions = { io: attachedIo(ctx, o.interactive), onCreated: (created) => { id = created; } };
+    const opts: RunOptions = {
+      io: attachedIo(ctx, o.interactive), onCreated: (created) => { id = created; },
+      ...(o.detachKeys !== undefined ? { detachKeys: o.detachKeys } : {}),
+    };
     // docker's sig-proxy: without a tty, Ctrl-C and SIGTERM go to the container, which decides whether to end.
     const stopProxy = o.tty || !o.sigProxy ? () => {} : ctx.onSignal((signal) => {
       const ref = id ?? req.name;
@@ -35,6 +38,7 @@ const run = defineCommand({
     try {
       const res = await engine.containers.run(req, opts);
       printWarnings(ctx, res.warnings);
+      if (res.detached) return 0;
       return res.exitCode ?? 125;
     } finally {
       stopProxy();
@@ -225,16 +229,21 @@ const attach = defineCommand({
   options: [
     { name: 'no-stdin', type: 'bool', help: 'Do not attach STDIN' },
     { name: 'sig-proxy', type: 'bool', default: true, help: 'Proxy all received signals to the process (default true)' },
+    { name: 'detach-keys', type: 'string', help: 'Override the key sequence for detaching a container' },
   ],
   minArgs: 1, maxArgs: 1,
   async action(ctx, o, [ref]) {
     const c = (await ctx.engine()).containers;
-    const stopProxy = o.sigProxy ? ctx.onSignal((signal) => void c.kill(ref!, signal).catch(() => {})) : () => {};
+    // As docker attach: a tty container's terminal gets every key as typed (the detach keys among them).
+    const tty = !o.noStdin && (await c.inspect(ref!)).Config.Tty === true;
+    const stopProxy = o.sigProxy && !tty ? ctx.onSignal((signal) => void c.kill(ref!, signal).catch(() => {})) : () => {};
+    const restoreTty = rawTty(ctx, tty);
     try {
-      const { exitCode } = await c.attach(ref!, attachedIo(ctx, !o.noStdin));
+      const { exitCode } = await c.attach(ref!, attachedIo(ctx, !o.noStdin), o.detachKeys !== undefined ? { detachKeys: o.detachKeys } : {});
       return exitCode ?? 0;
     } finally {
       stopProxy();
+      restoreTty();
       if (!o.noStdin) ctx.stdin.pause();
     }
   },
