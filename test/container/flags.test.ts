@@ -338,6 +338,14 @@ describe('--detach-keys', () => {
     expect(res.stdout.trim().split(/\s+/)).toEqual(['61', '10', '11', '62']);
   });
 
+  it('is refused with -d, where it would do nothing', async () => {
+    const before = await containers();
+    const res = await berth('run', '-d', '--detach-keys', 'ctrl-x,y', 'busybox', 'true');
+    expect(res.exitCode).toBe(125);
+    expect(res.stderr).toMatch(/--detach-keys.*no effect with --detach/);
+    expect(await containers()).toBe(before);
+  });
+
   it.each([['ctrl-1'], ['ab'], ['']])('refuses %j before anything is created', async (keys) => {
     const before = await containers();
     const res = await berth('run', '--detach-keys', keys, 'busybox', 'true');

@@ -1,5 +1,5 @@
 import type { ContainerStats, EngineApi, StdioStreams } from '../../api/types.js';
-import { BadStateError } from '../../errors.js';
+import { BadStateError, InvalidArgumentError } from '../../errors.js';
 import { type Command, type Context, defineCommand, FILTER_OPTION, FORMAT_OPTION, NO_TRUNC_OPTION, FORCE_OPTION, PRUNE_FILTER_OPTION } from '../command.js';
 import { clientEnv, CREATE_OPTIONS, createRequest, RESOURCE_OPTIONS, resourceRequest, RUN_OPTIONS } from '../create.js';
 import { bytesSize, humanSize, percent, renderRows, table, truncId } from '../format.js';
@@ -17,6 +17,8 @@ const run = defineCommand({
   options: RUN_OPTIONS, minArgs: 1, commandAfterArgs: true,
   async action(ctx, o, args) {
     const req = { ...createRequest(o, args), ...(o.attach.length ? { attach: [...o.attach] } : {}) };
+    // An accepted flag that does nothing is never allowed: the keys only mean something to an attached run.
+    if (o.detach && o.detachKeys !== undefined) throw new InvalidArgumentError('--detach-keys', 'has no effect with --detach', 'attach later with "berth attach --detach-keys KEYS CONTAINER"');
     const engine = await ctx.engine();
     if (o.detach) {
       const { id, warnings } = await engine.containers.run(req, { detach: true });
