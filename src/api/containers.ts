@@ -3,8 +3,8 @@
  * Docker's words, since scripts parse them. Everything comes from the record's config, parsed once at
  * create, so `inspect` shows the same config before and after a start.
  */
-import type { ContainerDetails, ContainerRecord } from '../container/index.js';
-import { dockerStatus, statusText, ZERO_TIME } from '../container/index.js';
+import type { ContainerDetails, ContainerRecord, RecordView } from '../container/index.js';
+import { dockerStatus, healthcheckView, statusText, ZERO_TIME } from '../container/index.js';
 import type { ContainerInspect, ContainerSummary } from '../types.js';
 
 /** Docker's HostConfig.NetworkMode word for a planned network mode. */
@@ -17,7 +17,7 @@ function networkModeOf(r: ContainerRecord): string {
   }
 }
 
-export function summaryView(r: ContainerRecord): ContainerSummary {
+export function summaryView(r: RecordView): ContainerSummary {
   const c = r.config;
   return {
     id: r.id,
@@ -63,6 +63,7 @@ export function inspectView({ record: r, paths }: ContainerDetails): ContainerIn
       Error: r.error,
       StartedAt: r.startedAt,
       FinishedAt: r.finishedAt,
+      ...(r.health ? { Health: r.health } : {}),
     },
     Image: c.imageId,
     ResolvConfPath: paths.resolvConf,
@@ -125,6 +126,7 @@ export function inspectView({ record: r, paths }: ContainerDetails): ContainerIn
       Labels: c.labels,
       StopSignal: c.stopSignal,
       StopTimeout: c.stopTimeout,
+      ...(c.health ? { Healthcheck: healthcheckView(c.health) } : req.noHealthcheck ? { Healthcheck: { Test: ['NONE'] } } : {}),
     },
     NetworkSettings: {
       IPAddress: primary?.ipv4?.split('/')[0] ?? '',

@@ -111,6 +111,7 @@ export class Engine implements EngineApi {
         '/bin/sh', '-c', CLEANUP_GUARD, 'berth-cleanup',
         attachedPidFile, process.execPath, bin, '--root', layout.root, '--runroot', layout.runroot, ...configArgs(), 'container', 'cleanup', id,
       ],
+      healthTickCommand: (id) => [process.execPath, bin, '--root', layout.root, '--runroot', layout.runroot, ...configArgs(), 'healthcheck', 'tick', id],
     })));
     this.images = imagesApi(afterReady(imageStore, ready));
     this.containers = containersApi(containers);
@@ -174,6 +175,11 @@ function containersApi(manager: () => Promise<ContainerManager>): ContainersApi 
     port: async (ref) => (await manager()).port(ref),
     prune: async () => (await manager()).prune(),
     cleanup: async (ref) => (await manager()).cleanup(ref),
+    async healthcheck(ref, opts) {
+      const { state, nextDelayMs } = await (await manager()).healthcheck(ref, opts);
+      const last = state?.Log.at(-1);
+      return { ...(last ? { healthy: last.ExitCode === 0 } : {}), ...(state ? { status: state.Status } : {}), ...(nextDelayMs !== undefined ? { nextDelayMs } : {}) };
+    },
   };
 }
 
@@ -229,7 +235,7 @@ function systemApi(engine: Engine, manager: () => Promise<ContainerManager>, n: 
         async *[Symbol.asyncIterator]() {
           const m = await manager();
           for await (const ev of m.events.read({ since, until, follow: until === undefined, signal: opts.signal })) {
-            if (filters.every(([k, v]) => (k === 'type' ? ev.type === v : k === 'event' ? ev.action === v : k === 'container' ? ev.id.startsWith(v) || ev.attributes.name === v : true))) yield ev;
+            if (filters.every(([k, v]) => (k === 'type' ? ev.type === v : k === 'event' ? actionMatches(ev.action, v) : k === 'container' ? ev.id.startsWith(v) || ev.attributes.name === v : true))) yield ev;
           }
         },
       };
@@ -253,4 +259,9 @@ function durationMs(text: string): number {
   let total = 0;
   for (const [, n, u] of text.matchAll(/(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)/g)) total += Number(n) * unit[u!]!;
   return total;
+}
+
+/** Docker (moby #25798): `event=health_status` matches every `health_status: STATUS`. */
+function actionMatches(action: string, wanted: string): boolean {
+  return action === wanted || (wanted === 'health_status' && action.startsWith('health_status: '));
 }

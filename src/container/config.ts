@@ -7,6 +7,7 @@ import type { SpecAssembler } from './spec.js';
 import type { ContainerDeps } from './ports.js';
 import { ZERO_TIME } from './record.js';
 import type { ContainerState } from './state.js';
+import { planHealthcheck } from './healthconfig.js';
 import { normalizeSignal, parseRestartPolicy } from './status.js';
 
 /** What planning needs: the layers below, the records (to resolve other containers), the spec assembler. */
@@ -45,6 +46,7 @@ export async function planContainer(
 
   const image = known ? { id: known.imageId, config: { config: known.imageConfig } } : await resolveImage(ctx, req.image);
   const imageConfig: ImageConfig = image.config.config ?? {};
+  const health = planHealthcheck(req, imageConfig);
   const joins = {
     pid: await joinedContainer(ctx.records, req.pid, '--pid'),
     ipc: await joinedContainer(ctx.records, req.ipc, '--ipc'),
@@ -86,6 +88,7 @@ export async function planContainer(
       stopSignal: stopSignal ?? imageStop ?? 'SIGTERM',
       stopTimeout: req.stopTimeout ?? 10,
       labels: { ...(imageConfig.Labels ?? {}), ...(req.labels ?? {}) },
+      ...(health ? { health } : {}),
       request: req,
     },
     warnings,

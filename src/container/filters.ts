@@ -1,5 +1,7 @@
 import { InvalidArgumentError } from '../errors.js';
-import { ZERO_TIME, type ContainerRecord } from './record.js';
+import type { RecordView } from './health.js';
+import { HEALTH_FILTER_VALUES } from './healthconfig.js';
+import { ZERO_TIME } from './record.js';
 import { dockerStatus } from './state.js';
 
 /** `ps --filter KEY=VALUE`: values of one key are alternatives, different keys must all match (docker). */
@@ -9,19 +11,23 @@ export function parseFilters(list: string[]): Map<string, string[]> {
     const i = f.indexOf('=');
     if (i < 1) throw new InvalidArgumentError('--filter', `"${f}" is not KEY=VALUE`);
     const k = f.slice(0, i);
-    if (!['id', 'name', 'label', 'status', 'exited', 'ancestor', 'network'].includes(k)) throw new InvalidArgumentError('--filter', `invalid filter '${k}'`);
+    if (!['id', 'name', 'label', 'status', 'exited', 'ancestor', 'network', 'health'].includes(k)) throw new InvalidArgumentError('--filter', `invalid filter '${k}'`);
+    if (k === 'health' && !(HEALTH_FILTER_VALUES as readonly string[]).includes(f.slice(i + 1))) {
+      throw new InvalidArgumentError('--filter', `Unrecognised filter value for health: ${f.slice(i + 1)}`, `use one of ${HEALTH_FILTER_VALUES.join(', ')}`);
+    }
     m.set(k, [...(m.get(k) ?? []), f.slice(i + 1)]);
   }
   return m;
 }
 
-export function matchesFilters(r: ContainerRecord, filters: Map<string, string[]>): boolean {
+export function matchesFilters(r: RecordView, filters: Map<string, string[]>): boolean {
   for (const [k, values] of filters) {
     const ok = values.some((v) => {
       switch (k) {
         case 'id': return r.id.startsWith(v);
         case 'name': return r.name.includes(v);
         case 'status': return dockerStatus(r.state, r.startedAt !== ZERO_TIME) === v;
+        case 'health': return (r.health?.Status ?? 'none') === v;
         case 'exited': return r.state === 'exited' && String(r.exitCode) === v;
         case 'ancestor': return r.config.image === v || r.config.imageId === v || r.config.imageId.replace('sha256:', '').startsWith(v);
         case 'network': return r.networks.some((n) => n.network === v) || networkNames(r).includes(v);
@@ -38,7 +44,7 @@ export function matchesFilters(r: ContainerRecord, filters: Map<string, string[]
 }
 
 /** The networks a container's config names (what `--filter network=` matches before it runs). */
-function networkNames(r: ContainerRecord): string[] {
+function networkNames(r: RecordView): string[] {
   const mode = r.config.network.mode;
   return mode.kind === 'networks' ? mode.networks.flatMap((n) => [n.name, n.id]) : [mode.kind];
 }

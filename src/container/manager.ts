@@ -18,6 +18,7 @@ import { createContainer } from './create.js';
 import { cleanupContainer } from './exit.js';
 import { matchesFilters, parseFilters } from './filters.js';
 import { Observer } from './observe.js';
+import { runHealthcheck, withHealth, type HealthRun, type RecordView } from './health.js';
 import type { ContainerDeps, SandboxStatus, Spec } from './ports.js';
 import { containerPaths, RecordStore, type ContainerRecord } from './record.js';
 import { pruneContainers, removeContainer } from './remove.js';
@@ -29,7 +30,7 @@ import { killContainer, restartContainer, stopContainer } from './stop.js';
 
 /** A container as `inspect` needs it: the record (config and state) and where its files are. */
 export interface ContainerDetails {
-  record: ContainerRecord;
+  record: RecordView;
   paths: ReturnType<typeof containerPaths>;
 }
 
@@ -251,9 +252,9 @@ export class ContainerManager {
   // ------------------------------------------------------------------ views
 
   /** Records as `ps` shows them (a process that ended unrecorded shows as exited), newest first. */
-  async list(opts: { all?: boolean; filters?: string[]; last?: number } = {}): Promise<ContainerRecord[]> {
+  async list(opts: { all?: boolean; filters?: string[]; last?: number } = {}): Promise<RecordView[]> {
     await this.repairInterrupted();
-    const recs = await Promise.all((await this.records.all()).map((r) => observed(this.ctx, r)));
+    const recs = await Promise.all((await this.records.all()).map(async (r) => withHealth(this.ctx, await observed(this.ctx, r))));
     const filters = parseFilters(opts.filters ?? []);
     let rows = recs
       .filter((r) => opts.all || opts.last !== undefined || filters.has('status') || filters.has('exited') || LIVE.has(r.state))
@@ -264,7 +265,7 @@ export class ContainerManager {
   }
 
   async inspect(ref: string): Promise<ContainerDetails> {
-    const record = await observed(this.ctx, await this.records.resolve(ref));
+    const record = await withHealth(this.ctx, await observed(this.ctx, await this.records.resolve(ref)));
     return { record, paths: containerPaths(this.ctx.layout, record.id) };
   }
 
@@ -308,6 +309,11 @@ export class ContainerManager {
       ? await Promise.all(refs.map((r) => this.records.resolve(r)))
       : (await this.records.all()).filter((r) => r.state === 'running' || r.state === 'paused');
     return this.observer.stats(recs);
+  }
+
+  /** One healthcheck now (`healthcheck run`); with `timer`, the timer's tick (health.ts). */
+  healthcheck(ref: string, opts: { timer?: boolean } = {}): Promise<HealthRun> {
+    return runHealthcheck(this.ctx, ref, opts);
   }
 
   // ------------------------------------------------------------------ repair
