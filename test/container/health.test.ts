@@ -4,7 +4,7 @@
  * runs, so every status seen here came from the detached timer.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -206,6 +206,18 @@ describe('berth healthcheck run', () => {
     expect((await berth('healthcheck', 'run', id)).exitCode).toBe(0);
     expect((await health(id))!.Log.at(-1)!.Output.length).toBe(4096);
     expect(timers(id)).toHaveLength(1);
+    expect((await berth('rm', '-f', id)).exitCode).toBe(0);
+  }, 60_000);
+});
+
+describe('a hostile health command', () => {
+  it('runs in the container, never on the host, whatever its quoting', async () => {
+    const proof = `/tmp/berth-hc-proof-${process.pid}`;
+    const id = await runDetached('--health-cmd', `touch ${proof}; echo '"; touch ${proof}-host #'`, '--health-interval', '1h', 'busybox', 'sleep', '1000');
+    expect((await berth('healthcheck', 'run', id)).exitCode).toBe(0);
+    expect((await berth('exec', id, 'test', '-f', proof)).exitCode).toBe(0);
+    expect(existsSync(proof)).toBe(false);
+    expect(existsSync(`${proof}-host`)).toBe(false);
     expect((await berth('rm', '-f', id)).exitCode).toBe(0);
   }, 60_000);
 });
