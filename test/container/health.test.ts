@@ -65,10 +65,16 @@ async function until<T>(what: string, get: () => Promise<T>, ok: (v: T) => boole
   }
 }
 
-/** The timer loops of this root for container `id`. */
+/**
+ * The timer loops of this root for container `id`: the loops, not the subshell a loop forks for a tick
+ * (it has the loop's command line until it execs the tick).
+ */
 function timers(id: string): string[] {
-  return execFileSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' }).split('\n')
-    .filter((l) => l.includes('berth-health') && l.includes(` ${t.root} `) && l.includes(`tick ${id}`));
+  const rows = execFileSync('ps', ['-eo', 'pid=,ppid=,args='], { encoding: 'utf8' }).split('\n')
+    .filter((l) => l.includes('berth-health') && l.includes(` ${t.root} `) && l.includes(`tick ${id}`))
+    .map((l) => l.trim().split(/\s+/));
+  const pids = new Set(rows.map((r) => r[0]));
+  return rows.filter((r) => !pids.has(r[1])).map((r) => r.join(' '));
 }
 
 describe('a healthchecked container', () => {
