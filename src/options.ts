@@ -88,9 +88,27 @@ export interface CreateRequest {
   restart?: string;
   /** --rm */
   autoRemove?: boolean;
+  /**
+   * --health-*: strings are Go durations ('30s', '1m30s'), numbers nanoseconds (Docker's API); 0 or
+   * absent takes the image's value, then Docker's default. `test` is Docker's form (['CMD', ...],
+   * ['CMD-SHELL', 'cmd'], ['NONE']); `cmd` is --health-cmd (run by /bin/sh -c).
+   */
+  health?: HealthRequest;
+  /** --no-healthcheck: the image's HEALTHCHECK is not run */
+  noHealthcheck?: boolean;
 
   // network
   network?: NetworkRequest;
+}
+
+export interface HealthRequest {
+  cmd?: string;
+  test?: string[];
+  interval?: string | number;
+  timeout?: string | number;
+  startPeriod?: string | number;
+  startInterval?: string | number;
+  retries?: number;
 }
 
 export interface ResourceRequest {

@@ -6,7 +6,7 @@
 import type { Readable, Writable } from 'node:stream';
 import type { CreateRequest, NetworkCreateRequest, ResourceRequest } from './options.js';
 
-export type { CreateRequest, ResourceRequest, NetworkRequest, NetworkCreateRequest } from './options.js';
+export type { CreateRequest, HealthRequest, ResourceRequest, NetworkRequest, NetworkCreateRequest } from './options.js';
 import type { EngineEvent } from './events.js';
 import type { EngineConfig } from './config/index.js';
 export type { EngineConfig } from './config/index.js';
@@ -134,6 +134,8 @@ export interface ContainerInspect {
   State: {
     Status: string; Running: boolean; Paused: boolean; Restarting: boolean; OOMKilled: boolean; Dead: boolean;
     Pid: number; ExitCode: number; Error: string; StartedAt: string; FinishedAt: string;
+    /** only for a container with a healthcheck, as Docker */
+    Health?: HealthView;
   };
   Image: string;
   RestartCount: number;
@@ -273,6 +275,22 @@ export interface ContainersApi {
    * conmon does): tears down its network and mounts, records the exit, applies --rm and restart policies.
    */
   cleanup(ref: string): Promise<void>;
+  /**
+   * Runs the container's healthcheck once now (podman's `healthcheck run`) and records the result as the
+   * timer's checks are. `healthy` is false when the check failed; a container without a healthcheck, or
+   * not running, is an error. With `timer` (the timer loop's own call) a container gone or stopped ends
+   * the timer instead: `nextDelayMs` is then undefined.
+   */
+  healthcheck(ref: string, opts?: { timer?: boolean }): Promise<{ healthy?: boolean; status?: HealthStatusWord; nextDelayMs?: number }>;
+}
+
+export type HealthStatusWord = 'starting' | 'healthy' | 'unhealthy';
+
+/** Docker's State.Health. */
+export interface HealthView {
+  Status: HealthStatusWord;
+  FailingStreak: number;
+  Log: { Start: string; End: string; ExitCode: number; Output: string }[];
 }
 
 // ---------------------------------------------------------------- networks

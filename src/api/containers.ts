@@ -3,8 +3,8 @@
  * Docker's words, since scripts parse them. Everything comes from the record's config, parsed once at
  * create, so `inspect` shows the same config before and after a start.
  */
-import type { ContainerDetails, ContainerRecord, ContainerSize } from '../container/index.js';
-import { dockerStatus, statusText, ZERO_TIME } from '../container/index.js';
+import type { ContainerDetails, ContainerRecord, ContainerSize, RecordView } from '../container/index.js';
+import { dockerStatus, healthcheckView, statusText, ZERO_TIME } from '../container/index.js';
 import type { ContainerInspect, ContainerSummary } from '../types.js';
 
 /** Docker's HostConfig.NetworkMode word for a planned network mode. */
@@ -17,7 +17,7 @@ function networkModeOf(r: ContainerRecord): string {
   }
 }
 
-export function summaryView(r: ContainerRecord, size?: ContainerSize): ContainerSummary {
+export function summaryView(r: RecordView, size?: ContainerSize): ContainerSummary {
   const c = r.config;
   return {
     id: r.id,
@@ -64,6 +64,7 @@ export function inspectView({ record: r, paths, size }: ContainerDetails): Conta
       Error: r.error,
       StartedAt: r.startedAt,
       FinishedAt: r.finishedAt,
+      ...(r.health ? { Health: r.health } : {}),
     },
     Image: c.imageId,
     ResolvConfPath: paths.resolvConf,
@@ -139,6 +140,7 @@ export function inspectView({ record: r, paths, size }: ContainerDetails): Conta
       ...(c.exposedPorts?.length ? { ExposedPorts: Object.fromEntries(c.exposedPorts.map((p) => [p, {}])) } : {}),
       StopSignal: c.stopSignal,
       StopTimeout: c.stopTimeout,
+      ...(c.health ? { Healthcheck: healthcheckView(c.health) } : req.noHealthcheck ? { Healthcheck: { Test: ['NONE'] } } : {}),
     },
     NetworkSettings: {
       IPAddress: primary?.ipv4?.split('/')[0] ?? '',

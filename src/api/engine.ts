@@ -119,6 +119,7 @@ export class Engine implements EngineApi {
         '/bin/sh', '-c', CLEANUP_GUARD, 'berth-cleanup',
         attachedPidFile, process.execPath, bin, '--root', layout.root, '--runroot', layout.runroot, ...configArgs(), 'container', 'cleanup', id,
       ],
+      healthTickCommand: (id) => [process.execPath, bin, '--root', layout.root, '--runroot', layout.runroot, ...configArgs(), 'healthcheck', 'tick', id],
     })));
     this.images = imagesApi(afterReady(imageStore, ready));
     this.containers = containersApi(containers);
@@ -185,6 +186,11 @@ function containersApi(manager: () => Promise<ContainerManager>): ContainersApi 
     port: async (ref) => (await manager()).port(ref),
     prune: async (opts) => (await manager()).prune(opts),
     cleanup: async (ref) => (await manager()).cleanup(ref),
+    async healthcheck(ref, opts) {
+      const { state, nextDelayMs } = await (await manager()).healthcheck(ref, opts);
+      const last = state?.Log.at(-1);
+      return { ...(last ? { healthy: last.ExitCode === 0 } : {}), ...(state ? { status: state.Status } : {}), ...(nextDelayMs !== undefined ? { nextDelayMs } : {}) };
+    },
   };
 }
 
@@ -251,7 +257,7 @@ function systemApi(engine: Engine, manager: () => Promise<ContainerManager>, n: 
         async *[Symbol.asyncIterator]() {
           const m = await manager();
           for await (const ev of m.events.read({ since, until, follow: until === undefined, signal: opts.signal })) {
-            if (filters.every(([k, v]) => (k === 'type' ? ev.type === v : k === 'event' ? ev.action === v : k === 'container' ? ev.id.startsWith(v) || ev.attributes.name === v : true))) yield ev;
+            if (filters.every(([k, v]) => (k === 'type' ? ev.type === v : k === 'event' ? actionMatches(ev.action, v) : k === 'container' ? ev.id.startsWith(v) || ev.attributes.name === v : true))) yield ev;
           }
         },
       };
@@ -260,3 +266,8 @@ function systemApi(engine: Engine, manager: () => Promise<ContainerManager>, n: 
 }
 
 export { parseTime } from '../util/time.js';
+
+/** Docker (moby #25798): `event=health_status` matches every `health_status: STATUS`. */
+function actionMatches(action: string, wanted: string): boolean {
+  return action === wanted || (wanted === 'health_status' && action.startsWith('health_status: '));
+}

@@ -14,6 +14,8 @@ export interface ImageConfig {
   Volumes?: Record<string, object>;
   Labels?: Record<string, string>;
   ExposedPorts?: Record<string, object>;
+  /** Docker's HEALTHCHECK: durations in nanoseconds, 0 or absent meaning "the default" */
+  Healthcheck?: { Test?: string[]; Interval?: number; Timeout?: number; StartPeriod?: number; StartInterval?: number; Retries?: number } | null;
 }
 
 /** A host device node, as host-io.ts statDevices reads it. */

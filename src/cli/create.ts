@@ -3,7 +3,7 @@
  * Values are passed on as the user wrote them: the layer that understands a value names the flag when
  * it rejects it.
  */
-import type { CreateRequest, NetworkRequest, ResourceRequest } from '../api/types.js';
+import type { CreateRequest, HealthRequest, NetworkRequest, ResourceRequest } from '../api/types.js';
 import type { OptionsOf } from './parser.js';
 
 export const RESOURCE_OPTIONS = [
@@ -78,6 +78,13 @@ export const CREATE_OPTIONS = [
   { name: 'dns-option', aliases: ['dns-opt'], type: 'list', help: 'Set DNS options' },
   { name: 'add-host', type: 'list', help: 'Add a custom host-to-IP mapping (host:ip)' },
   { name: 'link', type: 'list', help: 'Add link to another container' },
+  { name: 'health-cmd', type: 'string', help: 'Command to run to check health' },
+  { name: 'health-interval', type: 'string', help: 'Time between running the check (ms|s|m|h) (default 0s)' },
+  { name: 'health-timeout', type: 'string', help: 'Maximum time to allow one check to run (ms|s|m|h) (default 0s)' },
+  { name: 'health-retries', type: 'number', help: 'Consecutive failures needed to report unhealthy' },
+  { name: 'health-start-period', type: 'string', help: 'Start period for the container to initialize before starting health-retries countdown (ms|s|m|h) (default 0s)' },
+  { name: 'health-start-interval', type: 'string', help: 'Time between running the check during the start period (ms|s|m|h) (default 0s)' },
+  { name: 'no-healthcheck', type: 'bool', help: 'Disable any container-specified HEALTHCHECK' },
 ] as const;
 
 export const RUN_OPTIONS = [
@@ -140,7 +147,21 @@ export function createRequest(o: CreateOptions, args: readonly string[]): Create
     restart: o.restart,
     autoRemove: o.rm || undefined,
     network: networkRequest(o),
+    health: healthRequest(o),
+    noHealthcheck: o.noHealthcheck || undefined,
   });
+}
+
+function healthRequest(o: CreateOptions): HealthRequest | undefined {
+  const h = compact<HealthRequest>({
+    cmd: o.healthCmd,
+    interval: o.healthInterval,
+    timeout: o.healthTimeout,
+    retries: o.healthRetries,
+    startPeriod: o.healthStartPeriod,
+    startInterval: o.healthStartInterval,
+  });
+  return Object.keys(h).length ? h : undefined;
 }
 
 export function resourceRequest(o: ResourceOptions & Partial<Pick<CreateOptions, 'oomKillDisable' | 'deviceReadBps' | 'deviceWriteBps'>>): ResourceRequest | undefined {

@@ -9,6 +9,7 @@ import { readUserFile, type SpecAssembler } from './spec.js';
 import type { ContainerDeps } from './ports.js';
 import { ZERO_TIME } from './record.js';
 import type { ContainerState } from './state.js';
+import { planHealthcheck } from './healthconfig.js';
 import { normalizeSignal, parseRestartPolicy } from './status.js';
 
 /** What planning needs: the layers below, the records (to resolve other containers), the spec assembler. */
@@ -56,6 +57,7 @@ export async function planContainer(
 
   const image = known ? { id: known.imageId, config: { config: known.imageConfig } } : await resolveImage(ctx, req.image);
   const imageConfig: ImageConfig = image.config.config ?? {};
+  const health = planHealthcheck(req, imageConfig);
   const joins = {
     pid: await joinedContainer(ctx.records, req.pid, '--pid'),
     ipc: await joinedContainer(ctx.records, req.ipc, '--ipc'),
@@ -106,6 +108,7 @@ export async function planContainer(
       stopTimeout: req.stopTimeout ?? 10,
       labels: { ...(imageConfig.Labels ?? {}), ...userLabels },
       exposedPorts,
+      ...(health ? { health } : {}),
       request: req,
     },
     warnings,

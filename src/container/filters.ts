@@ -1,14 +1,12 @@
 import { InvalidArgumentError } from '../errors.js';
 import { LIVE } from './context.js';
+import type { RecordView } from './health.js';
+import { HEALTH_FILTER_VALUES } from './healthconfig.js';
 import { ZERO_TIME, type ContainerRecord } from './record.js';
 import { dockerStatus } from './state.js';
 
-/*
- * `ps --filter KEY=VALUE`, as Docker's: values of one key are alternatives, different keys must all match.
- * `health` is not here: containers have no healthcheck yet, and a filter that matched nothing silently
- * would lie (it is refused as unknown until they do).
- */
-const KEYS = ['id', 'name', 'label', 'status', 'exited', 'ancestor', 'network', 'before', 'since', 'publish', 'expose', 'volume'] as const;
+/* `ps --filter KEY=VALUE`, as Docker's: values of one key are alternatives, different keys must all match. */
+const KEYS = ['id', 'name', 'label', 'status', 'exited', 'ancestor', 'network', 'before', 'since', 'publish', 'expose', 'volume', 'health'] as const;
 type Key = (typeof KEYS)[number];
 
 const STATUSES = ['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead'];
@@ -50,6 +48,11 @@ export function parseFilters(list: readonly string[]): ContainerFilters {
         if (!/^-?\d+$/.test(v)) throw new InvalidArgumentError('--filter', `invalid filter 'exited=${v}'`, 'exited= takes an exit code, a number');
         break;
       case 'publish': case 'expose': for (const p of portSet(key, v)) (key === 'publish' ? publish : expose).add(p); break;
+      case 'health':
+        if (!(HEALTH_FILTER_VALUES as readonly string[]).includes(v)) {
+          throw new InvalidArgumentError('--filter', `Unrecognised filter value for health: ${v}`, `use one of ${HEALTH_FILTER_VALUES.join(', ')}`);
+        }
+        break;
       case 'before': case 'since': case 'volume': case 'id': case 'ancestor': case 'network': case 'label':
         if (!v) throw new InvalidArgumentError('--filter', `${key}= needs a value`);
         break;
@@ -82,7 +85,7 @@ function portSet(key: string, v: string): string[] {
   return out;
 }
 
-export function matchesFilters(r: ContainerRecord, f: ContainerFilters, bounds: FilterBounds = {}): boolean {
+export function matchesFilters(r: RecordView, f: ContainerFilters, bounds: FilterBounds = {}): boolean {
   if (f.names.length && !f.names.some((re) => re.test(r.name) || re.test(`/${r.name}`))) return false;
   if (bounds.before?.some((t) => !(r.created < t))) return false;
   if (bounds.since?.some((t) => !(r.created > t))) return false;
@@ -100,6 +103,7 @@ export function matchesFilters(r: ContainerRecord, f: ContainerFilters, bounds: 
         case 'ancestor': return r.config.image === v || r.config.imageId === v || r.config.imageId.replace('sha256:', '').startsWith(v);
         case 'network': return r.networks.some((n) => n.network === v) || networkNames(r).includes(v);
         case 'volume': return bindMounts(r).some((m) => m.source === v || m.destination === v);
+        case 'health': return (r.health?.Status ?? 'none') === v;
         case 'label': {
           const eq = v.indexOf('=');
           const [lk, lv] = eq < 0 ? [v, undefined] : [v.slice(0, eq), v.slice(eq + 1)];
@@ -117,6 +121,7 @@ export function matchesFilters(r: ContainerRecord, f: ContainerFilters, bounds: 
 export function exposedPorts(r: ContainerRecord): string[] {
   return [
     ...Object.keys(r.config.imageConfig.ExposedPorts ?? {}).map((p) => (p.includes('/') ? p : `${p}/tcp`)),
+    ...(r.config.exposedPorts ?? []),
     ...r.config.network.ports.map((p) => `${p.containerPort}/${p.protocol}`),
     ...r.ports.map((p) => `${p.containerPort}/${p.protocol}`),
   ];

@@ -7,4 +7,6 @@ export type { ContainerDeps, ImagePort, BundlePort, RuntimePort, NetworkPort, Sa
 export { ZERO_TIME, type ContainerConfig, type ContainerRecord } from './record.js';
 export { dockerStatus, type ContainerState } from './state.js';
 export { statusText } from './status.js';
+export type { RecordView } from './health.js';
+export { healthcheckView, type HealthState } from './healthconfig.js';
 export { EventLog } from '../events.js';

@@ -19,6 +19,7 @@ import { DEFAULT_DETACH_KEYS, escapeStdin, parseDetachKeys } from './detach.js';
 import { cleanupContainer } from './exit.js';
 import { matchesFilters, parseFilters } from './filters.js';
 import { Observer } from './observe.js';
+import { runHealthcheck, withHealth, type HealthRun, type RecordView } from './health.js';
 import type { ContainerDeps, SandboxStatus, Spec } from './ports.js';
 import { containerPaths, RecordStore, type AttachedStreams, type ContainerRecord } from './record.js';
 import { pruneContainers, removeContainer } from './remove.js';
@@ -30,7 +31,7 @@ import { killContainer, restartContainer, stopContainer } from './stop.js';
 
 /** A container as `inspect` needs it: the record (config and state) and where its files are. */
 export interface ContainerDetails {
-  record: ContainerRecord;
+  record: RecordView;
   paths: ReturnType<typeof containerPaths>;
   /** when asked for (inspect -s) */
   size?: ContainerSize;
@@ -284,13 +285,13 @@ export class ContainerManager {
   // ------------------------------------------------------------------ views
 
   /** Records as `ps` shows them (a process that ended unrecorded shows as exited), newest first. */
-  async list(opts: { all?: boolean; filters?: string[]; last?: number } = {}): Promise<ContainerRecord[]> {
+  async list(opts: { all?: boolean; filters?: string[]; last?: number } = {}): Promise<RecordView[]> {
     const filters = parseFilters(opts.filters ?? []);
     await this.repairInterrupted();
     // before=/since= name containers, which must exist (Docker: "No such container").
     const createdOf = async (refs: readonly string[] = []) => Promise.all(refs.map(async (ref) => (await this.records.resolve(ref)).created));
     const bounds = { before: await createdOf(filters.values.get('before')), since: await createdOf(filters.values.get('since')) };
-    const recs = await Promise.all((await this.records.all()).map((r) => observed(this.ctx, r)));
+    const recs = await Promise.all((await this.records.all()).map(async (r) => withHealth(this.ctx, await observed(this.ctx, r))));
     const anyState = filters.values.has('status') || filters.values.has('exited');
     let rows = recs
       .filter((r) => opts.all || opts.last !== undefined || anyState || LIVE.has(r.state))
@@ -301,7 +302,7 @@ export class ContainerManager {
   }
 
   async inspect(ref: string, opts: { size?: boolean } = {}): Promise<ContainerDetails> {
-    const record = await observed(this.ctx, await this.records.resolve(ref));
+    const record = await withHealth(this.ctx, await observed(this.ctx, await this.records.resolve(ref)));
     return { record, paths: containerPaths(this.ctx.layout, record.id), ...(opts.size ? { size: await this.size(record) } : {}) };
   }
 
@@ -361,6 +362,11 @@ export class ContainerManager {
       ? await Promise.all(refs.map((r) => this.records.resolve(r)))
       : (await this.records.all()).filter((r) => r.state === 'running' || r.state === 'paused');
     return this.observer.stats(recs);
+  }
+
+  /** One healthcheck now (`healthcheck run`); with `timer`, the timer's tick (health.ts). */
+  healthcheck(ref: string, opts: { timer?: boolean } = {}): Promise<HealthRun> {
+    return runHealthcheck(this.ctx, ref, opts);
   }
 
   // ------------------------------------------------------------------ repair

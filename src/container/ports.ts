@@ -8,7 +8,7 @@ import type { ImageStore } from '../image/index.js';
 import type * as bundle from '../bundle/index.js';
 import type { BundleInput, ImageConfig, Spec, SpecPlan, PlanResult, LinuxResources, Process, Mount } from '../bundle/index.js';
 import type { NetworkManager, NetworkPlan, SandboxStatus, SandboxEndpointStatus } from '../network/index.js';
-import type { Cgroups, Monitor, Runc } from '../runtime/index.js';
+import type { Cgroups, HealthTimer, Monitor, Runc } from '../runtime/index.js';
 
 export type { BundleInput, ImageConfig, Spec, SpecPlan, PlanResult, LinuxResources, Process, Mount, NetworkPlan, SandboxStatus, SandboxEndpointStatus };
 
@@ -21,6 +21,7 @@ export interface RuntimePort {
   runc: Pick<Runc, 'start' | 'state' | 'kill' | 'delete' | 'pause' | 'resume' | 'update' | 'ps' | 'list' | 'exec'>;
   monitor: Pick<Monitor, 'create' | 'exitStatus' | 'clearExit' | 'waitExit' | 'readLog' | 'attach'>;
   cgroups: Pick<Cgroups, 'stats' | 'remove'>;
+  healthTimer: HealthTimer;
 }
 
 export type NetworkPort = Pick<NetworkManager, 'plan' | 'attach' | 'detach' | 'reconcile' | 'repair' | 'connect' | 'disconnect'>;
@@ -39,4 +40,6 @@ export interface ContainerDeps {
   cleanupCommand: (id: string, attachedPidFile: string) => string[];
   /** OCI runtimes by name, for --runtime (the engine config's runtimes, plus runc), and the default's name. */
   runtimes: { default: string; paths: Record<string, string> };
+  /** argv of one healthcheck of the container by its timer (`berth healthcheck tick ID`): prints the next delay */
+  healthTickCommand: (id: string) => string[];
 }

@@ -9,6 +9,7 @@ import type { ImageConfig, NetworkPlan, SandboxEndpointStatus, SpecPlan } from '
 import { STORE_MODES, type StoreLayout } from '../paths.js';
 import { ensureDir, readJsonIfExists, readdirIfExists, writeJsonAtomic } from '../util/fs.js';
 import { failpoint } from '../util/failpoint.js';
+import type { HealthConfig } from './healthconfig.js';
 
 export interface AttachedStreams {
   stdin: boolean;
@@ -58,6 +59,8 @@ export interface ContainerConfig {
   runtime?: { name: string; path: string };
   /** the image's ExposedPorts and --expose, as PORT/PROTO (absent in records made before --expose) */
   exposedPorts?: string[];
+  /** the healthcheck (flags over the image's HEALTHCHECK), absent when there is none or it is disabled */
+  health?: HealthConfig;
   /**
    * The flags in the user's words, which inspect echoes as Docker's HostConfig does (Binds, Tmpfs, Dns...).
    * Display only: every value in it was parsed into the fields above at create.
@@ -111,6 +114,8 @@ export function containerPaths(layout: StoreLayout, id: string) {
     resolvConf: path.join(dir, 'resolv.conf'),
     /** pid of an attached `berth run` that will do the exit work itself */
     attached: path.join(dir, 'attached.pid'),
+    /** State.Health: written by the checks (health.ts), reset at each start */
+    health: path.join(dir, 'health.json'),
     lock: path.join(layout.locks, `ctr-${id}.lock`),
   };
 }

@@ -7,6 +7,7 @@ import { LIVE, observed, setState, tearDownRun, type ContainerContext } from './
 import { cleanupContainer } from './exit.js';
 import { containerPaths, ZERO_TIME } from './record.js';
 import { destroy } from './remove.js';
+import { startHealth } from './health.js';
 import { IN_PROGRESS_STATES } from './state.js';
 
 /**
@@ -53,6 +54,8 @@ export async function repairInterrupted(ctx: ContainerContext): Promise<string[]
           // The start got as far as runc: the container runs; only the record lagged.
           cur.pid = st.pid;
           cur.startedAt = cur.startedAt === ZERO_TIME ? new Date().toISOString() : cur.startedAt;
+          // The timer of a start killed after spawning it may have ended; a new one replaces it.
+          await startHealth(ctx, cur);
           await setState(ctx, cur, 'running');
           if (st.status === 'paused') await setState(ctx, cur, 'paused');
         } else {
@@ -124,6 +127,12 @@ export async function reconcile(ctx: ContainerContext): Promise<string[]> {
     else if (rec.state === 'running' || rec.state === 'paused') await cleanupContainer(ctx, rec.id).catch(() => {});
   }
   cleaned.push(...(await ctx.deps.network.reconcile(live)).map((x) => `network:${x}`));
+  for (const id of await ctx.deps.runtime.healthTimer.list()) {
+    // A timer whose container is gone or not running (its teardown was killed half-way).
+    if (live.has(id) || IN_PROGRESS_STATES.has((await ctx.records.load(id))?.state ?? 'exited')) continue;
+    await ctx.deps.runtime.healthTimer.stop(id);
+    cleaned.push(`health-timer:${id}`);
+  }
   return cleaned;
 }
 

@@ -6,6 +6,8 @@ import { writeFileAtomic } from '../util/fs.js';
 import { withLock } from '../util/lock.js';
 import { mustLoad, setState, tearDownRun, type ContainerContext } from './context.js';
 import { finishExitIfEnded } from './exit.js';
+import { startHealth } from './health.js';
+import { failpoint } from '../util/failpoint.js';
 import type { SandboxStatus } from './ports.js';
 import { containerPaths, ZERO_TIME, type ContainerRecord } from './record.js';
 import { setConsoleSize } from './spec.js';
@@ -62,6 +64,8 @@ export async function startLocked(ctx: ContainerContext, rec: ContainerRecord, t
     rec.startedAt = new Date().toISOString();
     rec.ports = sandbox.ports;
     rec.networks = sandbox.endpoints;
+    await startHealth(ctx, rec);
+    failpoint('container.start.after-health-timer');
     await setState(ctx, rec, 'running');
   } catch (err) {
     await tearDownRun(ctx, rec.id).catch(() => {});

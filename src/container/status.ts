@@ -4,10 +4,11 @@ import { ZERO_TIME, type ContainerRecord, type RestartPolicy } from './record.js
 import { humanDuration } from '../util/time.js';
 
 /** Docker's STATUS column: 'Up 3 minutes', 'Exited (0) 2 seconds ago', 'Created'. */
-export function statusText(rec: ContainerRecord, now = Date.now()): string {
+export function statusText(rec: ContainerRecord & { health?: { Status: string } }, now = Date.now()): string {
   const since = (t: string) => humanDuration(now - Date.parse(t));
   switch (rec.state) {
-    case 'running': return `Up ${since(rec.startedAt)}`;
+    // Docker: "Up 3 minutes (healthy)", "(health: starting)"; only while running, not paused.
+    case 'running': return `Up ${since(rec.startedAt)}${rec.health ? ` (${rec.health.Status === 'starting' ? 'health: starting' : rec.health.Status})` : ''}`;
     case 'paused': return `Up ${since(rec.startedAt)} (Paused)`;
     case 'restarting': return `Restarting (${rec.exitCode}) ${since(rec.finishedAt)} ago`;
     case 'exited': return `Exited (${rec.exitCode}) ${since(rec.finishedAt)} ago`;

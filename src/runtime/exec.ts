@@ -44,12 +44,17 @@ export interface RuncExecRequest {
   detach: boolean;
   /** `terminal` counts only with process.terminal. */
   io?: StdioStreams;
+  /**
+   * Foreground only: after this long the process is killed (SIGKILL) and the result says `timedOut`.
+   * Healthchecks need it; a user's exec has none, it lasts as long as the user's command.
+   */
+  timeoutMs?: number;
 }
 
 const DETACHED_TIMEOUT_MS = 30_000;
 const RESIZE_TIMEOUT_MS = 5_000;
 
-export async function execInContainer(runc: RuncCli, id: string, bundle: string, req: RuncExecRequest): Promise<{ exitCode?: number; pid?: number }> {
+export async function execInContainer(runc: RuncCli, id: string, bundle: string, req: RuncExecRequest): Promise<{ exitCode?: number; pid?: number; timedOut?: boolean }> {
   const tag = randomBytes(6).toString('hex');
   const files = {
     process: path.join(bundle, `exec-${tag}.json`),
@@ -59,7 +64,7 @@ export async function execInContainer(runc: RuncCli, id: string, bundle: string,
   const proc = req.detach ? { ...req.process, terminal: false } : withConsoleSize(req.process, req.io?.terminal);
   await fsp.writeFile(files.process, JSON.stringify(proc), { mode: 0o600 });
   try {
-    return req.detach ? await execDetached(runc, id, files, proc) : await execForeground(runc, id, files, proc, req.io ?? {});
+    return req.detach ? await execDetached(runc, id, files, proc) : await execForeground(runc, id, files, proc, req.io ?? {}, req.timeoutMs);
   } finally {
     await Promise.all(Object.values(files).map((f) => fsp.rm(f, { force: true })));
   }
@@ -84,10 +89,17 @@ async function execDetached(runc: RuncCli, id: string, files: ExecFiles, proc: E
   return { pid: Number((await fsp.readFile(files.pid, 'utf8')).trim()) };
 }
 
-async function execForeground(runc: RuncCli, id: string, files: ExecFiles, proc: ExecProcess, io: StdioStreams): Promise<{ exitCode: number }> {
+async function execForeground(runc: RuncCli, id: string, files: ExecFiles, proc: ExecProcess, io: StdioStreams, timeoutMs?: number): Promise<{ exitCode: number; timedOut?: boolean }> {
   const terminal = proc.terminal ? io.terminal : undefined;
   const child = spawn(runc.binary, ['--root', runc.root, '--log', files.log, '--log-format', 'json',
-    'exec', ...(terminal ? ['--pid-file', files.pid] : []), '--process', files.process, id], { stdio: [io.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+    'exec', ...(terminal || timeoutMs !== undefined ? ['--pid-file', files.pid] : []), '--process', files.process, id], { stdio: [io.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+  let timedOut = false;
+  // The process, not runc, is killed: runc then exits with the process's status and cleans up itself.
+  let timer = timeoutMs === undefined ? undefined : setTimeout(function kill() {
+    timedOut = true;
+    // runc writes the pid file once the process runs: until then, try again.
+    void killFromPidFile(files.pid).then((done) => { if (!done) timer = setTimeout(kill, 100); });
+  }, timeoutMs);
   const unfollow = terminal ? followResizes(terminal, (size) => resizeExecTerminal(files.pid, size)) : () => {};
   const errors = new RuncErrorFilter();
   if (io.stdin && child.stdin) {
@@ -98,17 +110,38 @@ async function execForeground(runc: RuncCli, id: string, files: ExecFiles, proc:
   const errDone = pipeOut(child.stderr!.pipe(errors), io.stderr);
   const exitCode = await new Promise<number>((resolve, reject) => {
     child.once('error', reject);
-    child.once('close', (code, sig) => resolve(code ?? 128 + signalNumber(sig)));
+    // With a time limit, 'exit': 'close' also waits for the output pipes, which a check's children may hold.
+    child.once(timeoutMs === undefined ? 'close' : 'exit', (code, sig) => resolve(code ?? 128 + signalNumber(sig)));
   }).finally(() => {
+    clearTimeout(timer);
     unfollow();
     if (io.stdin && child.stdin) io.stdin.unpipe(child.stdin);
   });
-  await Promise.all([outDone, errDone]);
+  const drained = Promise.all([outDone, errDone]);
+  if (timeoutMs !== undefined) {
+    // A check's children may still hold its output open: what came until a moment after the exit is the output.
+    await Promise.race([drained, new Promise((r) => setTimeout(r, timedOut ? 0 : 1000).unref())]);
+    [child.stdout, child.stderr].forEach((s) => s?.destroy());
+  } else {
+    await drained;
+  }
   // runc logs an error only when it could not start or run the process; the process's own exit
   // codes, 255 included, are never logged.
   const runcSays = await runcLogMessages(files.log);
   if (runcSays || errors.held) throw await execError(id, proc, files, errors.held, exitCode);
-  return { exitCode };
+  return timedOut ? { exitCode, timedOut } : { exitCode };
+}
+
+/** Whether the pid file named a process (which is killed, or was gone already). */
+async function killFromPidFile(pidFile: string): Promise<boolean> {
+  const pid = Number((await fsp.readFile(pidFile, 'utf8').catch(() => '')).trim());
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+  return true;
 }
 
 /**

@@ -28,7 +28,10 @@ import { readLog, type ReadLogOptions } from './logs.js';
 import { chosenRuntime, killMonitor, monitorAlive, monitorPid, startMonitor, type MonitorCreateRequest } from './monitor.js';
 import { RuncCli, type RuncStatus } from './runc.js';
 import { followResizes } from './terminal.js';
+import { createHealthTimer, type HealthTimer } from './healthtimer.js';
 
+export type { HealthTimer } from './healthtimer.js';
+export { HEALTH_LOOP_NAME } from './healthtimer.js';
 export type { AttachIo, CgroupStats, ExecProcess, ExitStatus, MonitorCreateRequest, ReadLogOptions, RuncExecRequest };
 export { parseLogRecord, parseLogTime } from './logs.js';
 
@@ -54,7 +57,7 @@ export interface Runc {
   /** Container ids runc knows under this store's runc root. */
   list(): Promise<string[]>;
   /** `runc exec`: in the foreground, resolves with the exit code; detached, with the pid. */
-  exec(id: string, req: RuncExecRequest): Promise<{ exitCode?: number; pid?: number }>;
+  exec(id: string, req: RuncExecRequest): Promise<{ exitCode?: number; pid?: number; timedOut?: boolean }>;
 }
 
 /** The per-container monitor (conmon): it creates the container and outlives us with its stdio, log and exit. */
@@ -91,6 +94,8 @@ export interface Runtime {
   readonly runc: Runc;
   readonly monitor: Monitor;
   readonly cgroups: Cgroups;
+  /** the per-container healthcheck loop (healthtimer.ts) */
+  readonly healthTimer: HealthTimer;
 }
 
 export function createRuntime(layout: StoreLayout, host: HostFacts): Runtime {
@@ -99,6 +104,7 @@ export function createRuntime(layout: StoreLayout, host: HostFacts): Runtime {
     runc: runcVerbs(cli),
     monitor: conmonMonitor(layout, host, cli),
     cgroups: hostCgroups(host),
+    healthTimer: createHealthTimer(layout),
   };
 }
 

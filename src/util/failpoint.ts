@@ -12,6 +12,7 @@ export const FAILPOINTS = [
   'storage.unpack.mid-layer',
   'container.create.after-snapshot',
   'container.run.after-veth',
+  'container.start.after-health-timer',
   'container.rm.after-runc-delete',
   'container.rm.mid-folder',
   'network.firewall.mid-rewrite',

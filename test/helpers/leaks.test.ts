@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
@@ -69,4 +69,17 @@ describe('findLeaks', () => {
     // After a reset nothing of ours may remain, the chain included.
     expect(await findLeaks(root, runroot, { final: true })).toContain(`iptables-save chain ${chain}`);
   }, 30_000);
+
+  it('reports a healthcheck timer loop and its file of a container that is not running', async () => {
+    const { root, runroot } = await emptyRoot();
+    const gone = randomBytes(32).toString('hex');
+    mkdirSync(path.join(runroot, 'exits'), { recursive: true });
+    writeFileSync(path.join(runroot, 'exits', `${gone}.health`), '999999997 1');
+    // A loop shaped as runtime/healthtimer.ts starts it, left running for a container that is gone.
+    const loop = spawn('/bin/sh', ['-c', 'sleep 60; :', 'berth-health', '1.000', 'node', 'berth.js', '--root', root, 'healthcheck', 'tick', gone], { stdio: 'ignore' });
+    made.push(() => loop.kill('SIGKILL'));
+    const leaks = await findLeaks(root, runroot);
+    expect(leaks).toEqual(expect.arrayContaining([`healthcheck timer of ${gone.slice(0, 12)}`, `healthcheck timer file ${gone}.health`]));
+    // Transient leftovers are waited out for up to 300 rounds of ps first: slow on a busy machine.
+  }, 120_000);
 });

@@ -14,6 +14,7 @@ import { hostNames, resolveLayout } from '../../src/paths.js';
  *   doubled or point at a missing chain; with `final`, any chain or jump of ours at all
  * - netns files and mounts under the runroot, and mounts under the root, not of a running container
  * - veths on this root's bridges, or named for one of its containers, that no running container owns
+ * - healthcheck timer loops (`berth-health`) and their `<exits>/<id>.health` files of containers not running
  * - runc state, conmon processes and cgroups (`/berth/<id>` in every hierarchy) of containers not running
  * - lock files of objects that no longer exist, of dead holders, and `.break` guards
  * - `.tmp-*` / `.stale-*` files anywhere in the store (container file systems excepted)
@@ -162,7 +163,16 @@ export async function findLeaks(root: string, runroot: string, opts: LeakCheckOp
     const m = /conmon .*-c ([0-9a-f]{64})/.exec(line);
     return m && line.includes(layout.root + '/') && !live.has(m[1]!) ? [`monitor of ${m[1]!.slice(0, 12)}`] : [];
   });
-  const transient = () => [...vethLeaks(), ...monitors(), ...lockLeaks(true)];
+  // A healthcheck timer loop (runtime/healthtimer.ts) lives exactly as long as its container runs.
+  const healthTimers = () => execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').flatMap((line) => {
+    const m = /berth-health .* healthcheck tick ([0-9a-f]{64})/.exec(line);
+    return m && line.includes(` ${layout.root} `) && !live.has(m[1]!) ? [`healthcheck timer of ${m[1]!.slice(0, 12)}`] : [];
+  });
+  const timerFiles = () => list(layout.exits).flatMap((f) => {
+    const id = /^([0-9a-f]{64})\.health$/.exec(f)?.[1];
+    return id && !live.has(id) ? [`healthcheck timer file ${f}`] : [];
+  });
+  const transient = () => [...vethLeaks(), ...monitors(), ...healthTimers(), ...timerFiles(), ...lockLeaks(true)];
   let left = transient();
   // Up to 15 s: the exit command is a node process, slow to start on a busy machine.
   for (let i = 0; i < 300 && left.length; i++) {

@@ -4,6 +4,7 @@
  */
 import type { Command, Group } from '../command.js';
 import { containerCommands } from './containers.js';
+import { healthcheckCommands } from './health.js';
 import { imageCommands } from './images.js';
 import { networkCommands } from './networks.js';
 import { systemCommands } from './system.js';
@@ -13,9 +14,10 @@ export const GROUPS: Record<Group, string> = {
   image: 'Manage images',
   network: 'Manage networks',
   system: 'Manage Berth',
+  healthcheck: 'Manage healthchecks of containers',
 };
 
-export const COMMANDS: readonly Command[] = [...containerCommands, ...imageCommands, ...networkCommands, ...systemCommands];
+export const COMMANDS: readonly Command[] = [...containerCommands, ...imageCommands, ...networkCommands, ...systemCommands, ...healthcheckCommands];
 
 export type Resolved =
   | { kind: 'command'; command: Command; invokedAs: string; rest: string[] }
