@@ -70,9 +70,10 @@ describe('ps filters', () => {
     expect(match('volume=/tmp')).toBe(false);
     expect(match('volume=/srv')).toBe(false);
   });
-  it('refuse bad status and exited values, and health (no healthchecks yet)', () => {
+  it('refuse bad status, exited and health values', () => {
     expect(() => parseFilters(['status=sleeping'])).toThrow(/status=sleeping/);
     expect(() => parseFilters(['exited=zero'])).toThrow(/exited=zero/);
-    expect(() => parseFilters(['health=healthy'])).toThrow(/invalid filter 'health'/);
+    expect(() => parseFilters(['health=sick'])).toThrow(/Unrecognised filter value for health: sick/);
+    expect(parseFilters(['health=healthy']).values.get('health')).toEqual(['healthy']);
   });
 });
