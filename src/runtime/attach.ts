@@ -28,6 +28,8 @@ export interface AttachIo extends StdioStreams {
   tty: boolean;
   /** Show only output written from now on (docker attach); default: the log from its start (run). */
   fromEnd?: boolean;
+  /** Where "now" is, in bytes of the log, when the caller fixed it before acting (see Monitor.attach). */
+  fromOffset?: number;
 }
 
 /**
@@ -38,7 +40,7 @@ export async function attachContainer(bundle: string | undefined, socatPath: str
   const pump = io.stdin && bundle ? startStdinPump(bundle, socatPath, io.stdin) : undefined;
   const ac = new AbortController();
   try {
-    for await (const e of readLog(io.logPath, { follow: true, stopWhen, signal: ac.signal, from: io.fromEnd ? 'end' : 0 })) {
+    for await (const e of readLog(io.logPath, { follow: true, stopWhen, signal: ac.signal, from: io.fromOffset ?? (io.fromEnd ? 'end' : 0) })) {
       // With a terminal, conmon logs everything as stdout; the line keeps its \r.
       const out = e.stream === 'stderr' && !io.tty ? io.stderr : io.stdout;
       if (!out) continue;

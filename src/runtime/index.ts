@@ -24,7 +24,7 @@ import { attachContainer, resizeTerminal, type AttachIo } from './attach.js';
 import { openCgroup, type CgroupStats } from './cgroups.js';
 import { execInContainer, type ExecProcess, type RuncExecRequest } from './exec.js';
 import { clearExit, readExitStatus, waitForExit, type ExitStatus } from './exits.js';
-import { readLog, type ReadLogOptions } from './logs.js';
+import { fileSize, readLog, type ReadLogOptions } from './logs.js';
 import { chosenRuntime, killMonitor, monitorAlive, monitorPid, startMonitor, type MonitorCreateRequest } from './monitor.js';
 import { RuncCli, type RuncStatus } from './runc.js';
 import { followResizes } from './terminal.js';
@@ -177,10 +177,13 @@ function conmonMonitor(layout: StoreLayout, host: HostFacts, cli: RuncCli): Moni
       if (io.stdin && !socat) {
         throw new RuntimeError('cannot attach stdin: socat is not installed', 'install socat (apt-get install socat)');
       }
+      // "From now on" is fixed before the size is sent: what the container prints in answer to the resize
+      // (a SIGWINCH handler) must not fall before the point the reader starts from.
+      const fromOffset = io.fromEnd ? await fileSize(io.logPath) : undefined;
       // docker attach sends the size at once: the terminal may have been made for another client.
       const unfollow = terminal && bundle ? followResizes(terminal, (size) => resizeTerminal(bundle, size), true) : () => {};
       try {
-        await attachContainer(io.stdin ? bundle : undefined, socat ?? 'socat', io, stopWhen);
+        await attachContainer(io.stdin ? bundle : undefined, socat ?? 'socat', { ...io, ...(fromOffset !== undefined ? { fromOffset } : {}) }, stopWhen);
       } finally {
         unfollow();
       }

@@ -138,7 +138,7 @@ async function* readRecords(reader: LogFileReader, opts: ReadLogOptions, inRange
   }
 }
 
-async function fileSize(file: string): Promise<number> {
+export async function fileSize(file: string): Promise<number> {
   try {
     return (await fsp.stat(file)).size;
   } catch (err) {
