@@ -1,7 +1,7 @@
 import { constants as fsConstants, promises as fsp } from 'node:fs';
 import { InvalidArgumentError, NotFoundError } from '../errors.js';
 import { parseBytes } from '../bundle/index.js';
-import { NAME_PATTERN } from '../ids.js';
+import { NAME_PATTERN, type Digest } from '../ids.js';
 import type { CreateRequest } from '../options.js';
 import type { ImageConfig } from './ports.js';
 import type { AttachedStreams, ContainerConfig, ContainerRecord, RecordStore } from './record.js';
@@ -28,7 +28,7 @@ export interface PlanContext {
  */
 export async function planContainer(
   ctx: PlanContext, id: string, req: CreateRequest, known?: { imageId: string; imageConfig: ImageConfig },
-): Promise<{ config: ContainerConfig; warnings: string[] }> {
+): Promise<{ config: ContainerConfig; warnings: string[]; layers: Digest[] }> {
   if (!req.image) throw new InvalidArgumentError('image', 'no image given', 'name an image, e.g. "berth run busybox echo hi"');
   if (req.name !== undefined && !NAME_PATTERN.test(req.name)) {
     throw new InvalidArgumentError('--name', `"${req.name}" is not a valid container name`, 'names may contain only [a-zA-Z0-9][a-zA-Z0-9_.-]');
@@ -55,7 +55,7 @@ export async function planContainer(
   const runtime = await resolveRuntime(req.runtime, ctx.deps.runtimes);
   const logSizeMax = parseLogOpts(req.logOpts ?? {});
 
-  const image = known ? { id: known.imageId, config: { config: known.imageConfig } } : await resolveImage(ctx, req.image);
+  const image = known ? { id: known.imageId, config: { config: known.imageConfig }, layers: [] as Digest[] } : await resolveImage(ctx, req.image);
   const imageConfig: ImageConfig = image.config.config ?? {};
   const health = planHealthcheck(req, imageConfig);
   const joins = {
@@ -112,6 +112,8 @@ export async function planContainer(
       request: req,
     },
     warnings,
+    // The snapshot's lower layers, so that create need not look the image up a second time.
+    layers: image.layers,
   };
 }
 

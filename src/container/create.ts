@@ -50,15 +50,14 @@ async function openCidfile(file: string | undefined): Promise<FileHandle | undef
 }
 
 async function createPlanned(ctx: ContainerContext, id: string, req: CreateRequest): Promise<{ id: string; warnings: string[] }> {
-  const { config, warnings } = await planContainer(ctx, id, req);
+  const { config, warnings, layers } = await planContainer(ctx, id, req);
   const name = req.name ?? (await freeGeneratedName(ctx));
   const rec = newRecord(id, name, config);
   try {
     await withLock(containerPaths(ctx.layout, id).lock, async () => {
       await ctx.records.save(rec);
       await ctx.records.reserveName(name, id);
-      const image = await ctx.deps.images.resolve(config.imageId);
-      await ctx.deps.snapshots.prepare(id, { image: image.id, layers: image.layers }, { owner: 'container' });
+      await ctx.deps.snapshots.prepare(id, { image: config.imageId, layers }, { owner: 'container' });
       failpoint('container.create.after-snapshot');
       await setState(ctx, rec, 'created');
     });

@@ -2,6 +2,7 @@
  * Healthchecks as Docker has them (moby daemon/health.go): the config parsed at create, and the pure
  * rules that turn one check's result into the container's health. Running the checks is health.ts's.
  */
+import { parseDuration } from '../util/time.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { CreateRequest } from '../options.js';
 import type { ImageConfig } from './ports.js';
@@ -42,35 +43,8 @@ export const MAX_OUTPUT_BYTES = 4096;
 /** Docker's MinimumDuration: a shorter non-zero duration is refused. */
 const MIN_DURATION_NS = 1_000_000;
 
-const UNITS: Record<string, number> = { ns: 1, us: 1e3, 'µs': 1e3, 'μs': 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
-
-/** Go's time.ParseDuration ('1m30s', '1.5h', '300ms', '0'), in nanoseconds; a number is nanoseconds already. */
-export function parseDuration(field: string, value: string | number): number {
-  if (typeof value === 'number') {
-    if (!Number.isSafeInteger(value)) throw new InvalidArgumentError(field, `${value} is not a whole number of nanoseconds`);
-    return value;
-  }
-  const text = value.trim();
-  const bad = (why = 'invalid duration') => new InvalidArgumentError(field, `time: ${why} "${value}"`, 'write a duration with its unit, e.g. 30s, 1m30s, 500ms');
-  const m = /^([-+]?)(.*)$/.exec(text)!;
-  const body = m[2]!;
-  if (body === '0') return 0;
-  if (!body) throw bad();
-  let total = 0;
-  const part = /(\d+\.?\d*|\.\d+)([^\d.]*)/y;
-  let at = 0;
-  while (at < body.length) {
-    part.lastIndex = at;
-    const p = part.exec(body);
-    if (!p) throw bad();
-    if (!p[2]) throw bad('missing unit in duration');
-    if (!Object.hasOwn(UNITS, p[2])) throw bad(`unknown unit ${JSON.stringify(p[2])} in duration`);
-    total += Number(p[1]) * UNITS[p[2]]!;
-    at = part.lastIndex;
-  }
-  if (!Number.isSafeInteger(Math.round(total))) throw bad();
-  return (m[1] === '-' ? -1 : 1) * Math.round(total);
-}
+// Go's time.ParseDuration lives in util/time.ts (parseDuration), shared with --since/--until.
+export { parseDuration } from '../util/time.js';
 
 const DURATIONS = [
   ['interval', '--health-interval', 'Interval'],

@@ -9,7 +9,6 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testEngine, type TestEngine } from '../helpers/engine.js';
 
-const BIN = path.resolve(import.meta.dirname, '../../bin/berth.js');
 const SLOT = 4000 + (process.pid % 50);
 const PORT = 41000 + (process.pid % 1000);
 let t: TestEngine;
@@ -28,9 +27,7 @@ afterAll(async () => {
   await t?.cleanup();
 });
 
-function berth(...args: string[]) {
-  return execa(BIN, ['--root', t.root, '--runroot', t.runroot, ...args], { reject: false, timeout: 60_000 });
-}
+const berth = (...args: string[]) => t.cli(...args);
 
 async function ok(...args: string[]): Promise<string> {
   const res = await berth(...args);

@@ -31,9 +31,7 @@ afterAll(async () => {
   }
 });
 
-function berth(...args: string[]) {
-  return execa(BIN, ['--root', t.root, '--runroot', t.runroot, ...args], { reject: false, timeout: 60_000 });
-}
+const berth = (...args: string[]) => t.cli(...args);
 
 async function ok(...args: string[]): Promise<string> {
   const res = await berth(...args);

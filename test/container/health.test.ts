@@ -36,9 +36,7 @@ afterAll(async () => {
   await t?.cleanup();
 });
 
-function berth(...args: string[]) {
-  return execa(BIN, ['--root', t.root, '--runroot', t.runroot, ...args], { reject: false, timeout: 60_000 });
-}
+const berth = (...args: string[]) => t.cli(...args);
 
 async function runDetached(...args: string[]): Promise<string> {
   const res = await berth('run', '-d', '--network', 'none', ...args);

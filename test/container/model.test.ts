@@ -4,13 +4,11 @@
  * the same as after a start. Run through the real CLI, as a user would.
  */
 import path from 'node:path';
-import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeDockerArchive } from '../fixtures/images.js';
 import { testEngine, type TestEngine } from '../helpers/engine.js';
 import { findLeaks } from '../helpers/leaks.js';
 
-const BIN = path.resolve(import.meta.dirname, '../../bin/berth.js');
 const PORT = 18980 + (process.pid % 10);
 let t: TestEngine;
 
@@ -29,9 +27,7 @@ afterAll(async () => {
   await t?.cleanup();
 });
 
-function berth(...args: string[]) {
-  return execa(BIN, ['--root', t.root, '--runroot', t.runroot, ...args], { reject: false, timeout: 60_000 });
-}
+const berth = (...args: string[]) => t.cli(...args);
 
 async function containers(): Promise<string> {
   return (await berth('ps', '-a', '-q', '--no-trunc')).stdout;

@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
 import { Engine } from '../../src/api/index.js';
 import { findLeaks } from './leaks.js';
 
@@ -12,6 +14,14 @@ export interface TestEngine {
   runroot: string;
   /** Removes every container, mount, runc state and folder the engine made, even after a failure. */
   cleanup(): Promise<void>;
+  /** The real CLI (bin/berth.js, shebang included) on this engine's root; never rejects, 60 s bound. */
+  cli(...args: string[]): ReturnType<typeof runCli>;
+}
+
+const BIN = fileURLToPath(new URL('../../bin/berth.js', import.meta.url));
+
+function runCli(root: string, runroot: string, args: readonly string[]) {
+  return execa(BIN, ['--root', root, '--runroot', runroot, ...args], { reject: false, timeout: 60_000 });
 }
 
 let counter = 0;
@@ -26,6 +36,7 @@ export async function testEngine(slot = (process.pid * 7 + counter++) % 4096): P
   const engine = new Engine({ root, runroot, network: { subnet: `10.${200 + ((slot >> 8) & 15)}.${slot & 255}.0/24` } });
   return {
     engine, root, runroot,
+    cli: (...args: string[]) => runCli(root, runroot, args),
     async cleanup() {
       const reset = await engine.system.reset().then(() => undefined, (err: unknown) => err);
       // What the engine's own reset left behind is a leak of the engine, whichever test made it.
