@@ -101,9 +101,8 @@ export class ContainerManager {
         left.abort();
       });
     }
-    // Ended when the exit is recorded, or when someone else already cleaned the container away.
     const monitor = this.deps.runtime.monitor;
-    const exited = async () => detached || (await monitor.exitStatus(id)) !== undefined || !(await this.records.load(id));
+    const exited = async () => detached || (await this.ended(id));
     const attached = monitor.attach(id, { ...io, logPath: p.log, tty: rec.config.tty }, exited);
     const exitCode = await monitor.waitExit(id, left.signal).catch((err: unknown) => {
       if (detached) return undefined;
@@ -120,6 +119,14 @@ export class ContainerManager {
     return { id, exitCode, warnings };
   }
 
+  /**
+   * An attached client stops following when the exit is recorded, or when someone else already removed
+   * the container (rm -f deletes the exit file with it: waiting for that file would wait forever).
+   */
+  private async ended(id: string): Promise<boolean> {
+    return (await this.deps.runtime.monitor.exitStatus(id)) !== undefined || !(await this.records.load(id));
+  }
+
   async attach(ref: string, io: StdioStreams, opts: { detachKeys?: string } = {}): Promise<{ exitCode?: number; detached?: boolean }> {
     const detachKeys = parseDetachKeys(opts.detachKeys ?? DEFAULT_DETACH_KEYS);
     const rec = await this.records.resolve(ref);
@@ -127,7 +134,7 @@ export class ContainerManager {
     let detached = false;
     const stdin = io.stdin && rec.config.tty ? escapeStdin(io.stdin, detachKeys, () => { detached = true; }) : io.stdin;
     const monitor = this.deps.runtime.monitor;
-    const exited = async () => detached || (await monitor.exitStatus(rec.id)) !== undefined;
+    const exited = async () => detached || (await this.ended(rec.id));
     await monitor.attach(rec.id, { ...io, ...(stdin ? { stdin } : {}), logPath: containerPaths(this.ctx.layout, rec.id).log, tty: rec.config.tty }, exited);
     if (detached) return { detached: true };
     const st = await monitor.exitStatus(rec.id);
