@@ -14,7 +14,7 @@ export interface HostFacts {
   /** Hard rlimits of this process, by OCI name (RLIMIT_NOFILE ...); a spec must never ask for more. */
   rlimitHard: Record<string, number>;
   /** Absolute paths of the host tools Berth drives. */
-  tools: { runc: string; conmon: string; catatonit?: string; socat?: string };
+  tools: { runc: string; conmon: string; catatonit?: string; socat?: string; busybox?: string };
   /** The host's /etc/resolv.conf text, for containers that get no DNS of Berth's own. */
   resolvConf: string;
   /** CPUs online, for --cpus range checks */
@@ -48,7 +48,7 @@ const LIMIT_ROWS: ReadonlyArray<readonly [string, string]> = [
  * /proc/self/mountinfo, /proc/self/limits, /etc/resolv.conf and the PATH directories.
  */
 export async function probeHost(env: NodeJS.ProcessEnv = process.env): Promise<HostFacts> {
-  const [mountinfo, limits, resolvConf, runc, conmon, catatonit, socat, oomScoreAdj] = await Promise.all([
+  const [mountinfo, limits, resolvConf, runc, conmon, catatonit, socat, busybox, oomScoreAdj] = await Promise.all([
     readText('/proc/self/mountinfo'),
     readText('/proc/self/limits'),
     readText('/etc/resolv.conf'),
@@ -56,6 +56,8 @@ export async function probeHost(env: NodeJS.ProcessEnv = process.env): Promise<H
     lookPath('conmon', env),
     lookPath('catatonit', env),
     lookPath('socat', env),
+    // busybox-static, the embedded image's binary: the per-container loops run on it (runtime/loops.ts).
+    lookPath(path.basename(BUSYBOX_PATH), { PATH: path.dirname(BUSYBOX_PATH) }),
     readText('/proc/self/oom_score_adj'),
   ]);
   return {
@@ -63,7 +65,7 @@ export async function probeHost(env: NodeJS.ProcessEnv = process.env): Promise<H
     rlimitHard: parseHardLimits(limits),
     // A missing runc/conmon is reported by the runtime layer when it is first needed, so that
     // commands that never start a container (images, networks) work on a host without them.
-    tools: { runc: runc ?? 'runc', conmon: conmon ?? 'conmon', ...(catatonit ? { catatonit } : {}), ...(socat ? { socat } : {}) },
+    tools: { runc: runc ?? 'runc', conmon: conmon ?? 'conmon', ...(catatonit ? { catatonit } : {}), ...(socat ? { socat } : {}), ...(busybox ? { busybox } : {}) },
     resolvConf,
     cpus: Math.max(1, os.availableParallelism()),
     ...(/^-?\d+\s*$/.test(oomScoreAdj) ? { oomScoreAdj: Number(oomScoreAdj) } : {}),
@@ -143,6 +145,9 @@ async function readText(file: string): Promise<string> {
     throw err;
   }
 }
+
+/** The host's busybox-static: the embedded default image is made of it, and the per-container loops run on it. */
+export const BUSYBOX_PATH = '/bin/busybox';
 
 /** PATH lookup without spawning `which`: the first executable regular file wins. */
 export async function lookPath(name: string, env: NodeJS.ProcessEnv = process.env): Promise<string | undefined> {

@@ -53,7 +53,7 @@ export async function planContainer(
   const cgroupParent = checkCgroupParent(req.cgroupParent);
   const attach = parseAttach(req.attach, !!req.openStdin);
   const runtime = await resolveRuntime(req.runtime, ctx.deps.runtimes);
-  const logSizeMax = parseLogOpts(req.logOpts ?? {});
+  const log = parseLogOpts(req.logOpts ?? {});
 
   const image = known ? { id: known.imageId, config: { config: known.imageConfig }, layers: [] as Digest[] } : await resolveImage(ctx, req.image);
   const imageConfig: ImageConfig = image.config.config ?? {};
@@ -77,9 +77,10 @@ export async function planContainer(
     exposedPorts, ...(sharedWith ? { sharedWith } : {}), links,
   });
   const { plan, warnings } = await ctx.specs.plan(id, { ...req, labels: userLabels }, imageConfig, cgroupParent);
-  if (logSizeMax !== undefined) {
-    // Attached clients read the log (runtime/attach.ts): a file replaced twice between two reads is skipped.
-    warnings.push('--log-opt max-size: output written faster than an attached client (run, attach, logs -f) reads it can be skipped once the log passes max-size');
+  if (log?.maxFiles === 1) {
+    // conmon replaces the one file (runtime/logrotate.ts): a client that reads it (runtime/attach.ts) and
+    // falls behind by two files' worth skips the one between.
+    warnings.push('--log-opt max-size with one file: an attached client (run, attach, logs -f) that falls behind by twice max-size skips output; give max-file 2 or more to keep it');
   }
   const args = plan.spec.process?.args ?? [];
   // With --init the process is the init; Path/Args still name the user's command, as Docker shows them.
@@ -99,7 +100,7 @@ export async function planContainer(
       openStdin: !!req.openStdin,
       attach,
       runtime,
-      ...(logSizeMax !== undefined ? { logSizeMax } : {}),
+      ...(log ? { logSizeMax: log.maxSize, logMaxFiles: log.maxFiles } : {}),
       hostname: plan.spec.hostname ?? req.hostname ?? id.slice(0, 12),
       domainname: req.domainname ?? '',
       restartPolicy,
@@ -168,13 +169,13 @@ async function resolveOther(records: RecordStore, ref: string, field: string): P
   }
 }
 
+const MAX_LOG_FILES = 100;
+
 /**
- * --log-opt, as Docker's json-file driver takes max-size and max-file. conmon's --log-size-max starts the
- * file afresh once it would pass the size and keeps no older file, so max-file can only be 1 (Docker's
- * default); more is refused rather than accepted and not kept. Other options are refused by name, as
- * Docker refuses options its driver lacks.
+ * --log-opt, as Docker's json-file driver takes max-size and max-file (rotation: runtime/logrotate.ts).
+ * Other options are refused by name, as Docker refuses options its driver lacks.
  */
-export function parseLogOpts(opts: Record<string, string>): number | undefined {
+export function parseLogOpts(opts: Record<string, string>): { maxSize: number; maxFiles: number } | undefined {
   for (const key of Object.keys(opts)) {
     if (key !== 'max-size' && key !== 'max-file') throw new InvalidArgumentError('--log-opt', `unknown log opt '${key}' for the k8s-file log driver`, 'Berth takes max-size and max-file');
   }
@@ -185,11 +186,10 @@ export function parseLogOpts(opts: Record<string, string>): number | undefined {
   if (files !== undefined) {
     if (!/^\d+$/.test(files) || Number(files) < 1) throw new InvalidArgumentError('--log-opt', `max-file "${files}" is not a whole number of at least 1`);
     if (max === undefined) throw new InvalidArgumentError('--log-opt', 'max-file cannot be set when max-size is not set', 'give max-size too');
-    if (Number(files) > 1) {
-      throw new InvalidArgumentError('--log-opt', `max-file=${files} is not supported: the monitor (conmon) keeps one log file, started afresh past max-size`, 'leave max-file out (or give 1), and pick max-size for the history to keep');
-    }
+    // The rotator shifts the files one by one each time: a bound keeps that (and the disk) reasonable.
+    if (Number(files) > MAX_LOG_FILES) throw new InvalidArgumentError('--log-opt', `max-file=${files} is more than ${MAX_LOG_FILES}`, 'keep fewer, larger files (raise max-size)');
   }
-  return max;
+  return max === undefined ? undefined : { maxSize: max, maxFiles: files === undefined ? 1 : Number(files) };
 }
 
 /**

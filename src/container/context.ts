@@ -58,6 +58,7 @@ export function tearDownRun(ctx: ContainerContext, id: string): Promise<void> {
   return runTeardown([
     // The timer first: a check it starts now would find the container half gone.
     () => ctx.deps.runtime.healthTimer.stop(id),
+    () => ctx.deps.runtime.logRotator.stop(id),
     () => ctx.deps.runtime.runc.delete(id, { force: true }),
     () => ctx.deps.network.detach(id),
     () => ctx.deps.snapshots.unmount(id),

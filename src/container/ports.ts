@@ -8,7 +8,7 @@ import type { ImageStore } from '../image/index.js';
 import type * as bundle from '../bundle/index.js';
 import type { BundleInput, ImageConfig, Spec, SpecPlan, PlanResult, LinuxResources, Process, Mount } from '../bundle/index.js';
 import type { NetworkManager, NetworkPlan, SandboxStatus, SandboxEndpointStatus } from '../network/index.js';
-import type { Cgroups, HealthTimer, Monitor, Runc } from '../runtime/index.js';
+import type { Cgroups, HealthTimer, LogRotator, Monitor, Runc } from '../runtime/index.js';
 
 export type { BundleInput, ImageConfig, Spec, SpecPlan, PlanResult, LinuxResources, Process, Mount, NetworkPlan, SandboxStatus, SandboxEndpointStatus };
 
@@ -19,9 +19,10 @@ export type BundlePort = Pick<typeof bundle, 'planSpec' | 'finishSpec' | 'execPr
 
 export interface RuntimePort {
   runc: Pick<Runc, 'start' | 'state' | 'kill' | 'delete' | 'pause' | 'resume' | 'update' | 'ps' | 'list' | 'exec'>;
-  monitor: Pick<Monitor, 'create' | 'exitStatus' | 'clearExit' | 'waitExit' | 'readLog' | 'attach'>;
+  monitor: Pick<Monitor, 'create' | 'exitStatus' | 'clearExit' | 'waitExit' | 'readLog' | 'attach' | 'pid'>;
   cgroups: Pick<Cgroups, 'stats' | 'remove'>;
   healthTimer: HealthTimer;
+  logRotator: LogRotator;
 }
 
 export type NetworkPort = Pick<NetworkManager, 'plan' | 'attach' | 'detach' | 'reconcile' | 'repair' | 'connect' | 'disconnect'>;

@@ -53,8 +53,10 @@ export interface ContainerConfig {
   stopSignal: string;
   stopTimeout: number;
   labels: Record<string, string>;
-  /** --log-opt max-size in bytes: conmon starts the log afresh past it */
+  /** --log-opt max-size in bytes: past it the log is rotated (runtime/logrotate.ts) */
   logSizeMax?: number;
+  /** --log-opt max-file: how many files the log keeps, the current one included (absent: 1) */
+  logMaxFiles?: number;
   /** --runtime, resolved: its name (or the path given) and the executable (absent in older records: runc) */
   runtime?: { name: string; path: string };
   /** the image's ExposedPorts and --expose, as PORT/PROTO (absent in records made before --expose) */

@@ -50,6 +50,7 @@ export async function removeContainer(ctx: ContainerContext, ref: string, opts: 
 export async function destroy(ctx: ContainerContext, rec: ContainerRecord): Promise<void> {
   await runTeardown([
     () => ctx.deps.runtime.healthTimer.stop(rec.id),
+    () => ctx.deps.runtime.logRotator.stop(rec.id),
     // The failpoint is rm's (its main caller); a create undone here or a repair is never armed.
     () => ctx.deps.runtime.runc.delete(rec.id, { force: true }).then(() => failpoint('container.rm.after-runc-delete')),
     () => ctx.deps.network.detach(rec.id),

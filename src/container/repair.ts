@@ -127,11 +127,13 @@ export async function reconcile(ctx: ContainerContext): Promise<string[]> {
     else if (rec.state === 'running' || rec.state === 'paused') await cleanupContainer(ctx, rec.id).catch(() => {});
   }
   cleaned.push(...(await ctx.deps.network.reconcile(live)).map((x) => `network:${x}`));
-  for (const id of await ctx.deps.runtime.healthTimer.list()) {
-    // A timer whose container is gone or not running (its teardown was killed half-way).
-    if (live.has(id) || IN_PROGRESS_STATES.has((await ctx.records.load(id))?.state ?? 'exited')) continue;
-    await ctx.deps.runtime.healthTimer.stop(id);
-    cleaned.push(`health-timer:${id}`);
+  // Loops whose container is gone or not running (its teardown was killed half-way).
+  for (const [kind, loops] of [['health-timer', ctx.deps.runtime.healthTimer], ['log-rotator', ctx.deps.runtime.logRotator]] as const) {
+    for (const id of await loops.list()) {
+      if (live.has(id) || IN_PROGRESS_STATES.has((await ctx.records.load(id))?.state ?? 'exited')) continue;
+      await loops.stop(id);
+      cleaned.push(`${kind}:${id}`);
+    }
   }
   return cleaned;
 }

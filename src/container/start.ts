@@ -1,5 +1,6 @@
 import { promises as fsp } from 'node:fs';
-import { BadStateError } from '../errors.js';
+import path from 'node:path';
+import { BadStateError, RuntimeError } from '../errors.js';
 import { STORE_MODES } from '../paths.js';
 import type { ClientTerminal } from '../types.js';
 import { writeFileAtomic } from '../util/fs.js';
@@ -57,8 +58,10 @@ export async function startLocked(ctx: ContainerContext, rec: ContainerRecord, t
       id: rec.id, bundle: p.bundle, logPath: p.log, tty: rec.config.tty, openStdin: rec.config.openStdin,
       exitCommand: ctx.deps.cleanupCommand(rec.id, p.attached),
       ...(rec.config.runtime ? { runtime: rec.config.runtime.path } : {}),
-      ...(rec.config.logSizeMax ? { logSizeMax: rec.config.logSizeMax } : {}),
+      // One file (Docker's default max-file): conmon's own rotation, exact to the record, starts it afresh.
+      ...(rec.config.logSizeMax && (rec.config.logMaxFiles ?? 1) === 1 ? { logSizeMax: rec.config.logSizeMax } : {}),
     });
+    await startLogRotation(ctx, rec, p.bundle, p.log);
     await ctx.deps.runtime.runc.start(rec.id);
     rec.pid = pid;
     rec.startedAt = new Date().toISOString();
@@ -99,4 +102,14 @@ async function attachNetwork(ctx: ContainerContext, rec: ContainerRecord): Promi
 /** Removes the marker of an attached run (see run in manager.ts). */
 export async function clearAttached(ctx: ContainerContext, id: string): Promise<void> {
   await fsp.rm(containerPaths(ctx.layout, id).attached, { force: true });
+}
+
+/** --log-opt max-file > 1: the rotator follows the monitor just made (before the process starts writing). */
+async function startLogRotation(ctx: ContainerContext, rec: ContainerRecord, bundle: string, logPath: string): Promise<void> {
+  if (!rec.config.logSizeMax || (rec.config.logMaxFiles ?? 1) === 1) return;
+  const monitorPid = await ctx.deps.runtime.monitor.pid(rec.id);
+  if (!monitorPid) throw new RuntimeError(`the monitor of container ${rec.name} is gone before its process started`, 'see "berth logs" and try again');
+  await ctx.deps.runtime.logRotator.start(rec.id, {
+    monitorPid, logPath, maxSize: rec.config.logSizeMax, maxFiles: rec.config.logMaxFiles ?? 1, ctl: path.join(bundle, 'ctl'),
+  });
 }

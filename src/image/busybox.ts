@@ -1,5 +1,6 @@
 import { promises as fsp } from 'node:fs';
 import { BadStateError, NotFoundError } from '../errors.js';
+import { BUSYBOX_PATH } from '../host.js';
 import { run } from '../util/exec.js';
 import { ociArchitecture, type OciImageConfig } from './oci.js';
 import { packTar, type TarPack } from './tarball.js';
@@ -11,7 +12,6 @@ import type { Digest } from '../ids.js';
  * the same layer, config and image ID.
  */
 export const DEFAULT_IMAGE = 'localhost/busybox:latest';
-export const BUSYBOX_PATH = '/bin/busybox';
 const PACKAGE_HINT = 'install the Debian package busybox-static: apt-get install -y busybox-static';
 const BUILT = new Date('2024-01-01T00:00:00Z');
 

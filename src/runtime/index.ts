@@ -29,9 +29,12 @@ import { chosenRuntime, killMonitor, monitorAlive, monitorPid, startMonitor, typ
 import { RuncCli, type RuncStatus } from './runc.js';
 import { followResizes } from './terminal.js';
 import { createHealthTimer, type HealthTimer } from './healthtimer.js';
+import { createLogRotator, type LogRotator } from './logrotate.js';
 
 export type { HealthTimer } from './healthtimer.js';
 export { HEALTH_LOOP_NAME } from './healthtimer.js';
+export type { LogRotator, LogRotation } from './logrotate.js';
+export { LOGROTATE_LOOP_NAME } from './logrotate.js';
 export type { AttachIo, CgroupStats, ExecProcess, ExitStatus, MonitorCreateRequest, ReadLogOptions, RuncExecRequest };
 export { parseLogRecord, parseLogTime } from './logs.js';
 
@@ -96,6 +99,8 @@ export interface Runtime {
   readonly cgroups: Cgroups;
   /** the per-container healthcheck loop (healthtimer.ts) */
   readonly healthTimer: HealthTimer;
+  /** the per-container log rotation loop (logrotate.ts), for --log-opt max-size */
+  readonly logRotator: LogRotator;
 }
 
 export function createRuntime(layout: StoreLayout, host: HostFacts): Runtime {
@@ -104,7 +109,8 @@ export function createRuntime(layout: StoreLayout, host: HostFacts): Runtime {
     runc: runcVerbs(cli),
     monitor: conmonMonitor(layout, host, cli),
     cgroups: hostCgroups(host),
-    healthTimer: createHealthTimer(layout),
+    healthTimer: createHealthTimer(layout, host.tools.busybox),
+    logRotator: createLogRotator(layout, host.tools.busybox),
   };
 }
 

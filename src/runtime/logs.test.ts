@@ -66,3 +66,51 @@ describe('following a log that conmon replaces (--log-opt max-size)', () => {
     }
   });
 });
+
+describe('a log rotated into numbered files (--log-opt max-file, runtime/logrotate.ts)', () => {
+  it('logs reads the rotated files oldest first; a follower that missed a rotation reads the file between', async () => {
+    const { appendFile, mkdtemp, rename, rm, writeFile } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const path = await import('node:path');
+    const { readLog } = await import('./logs.js');
+    const dir = await mkdtemp(path.join(tmpdir(), 'berth-logs-'));
+    const rec = (text: string) => `2024-01-02T03:04:05Z stdout F ${text}\n`;
+    const lines = async (log: string, opts: Parameters<typeof readLog>[1]) => {
+      const seen: string[] = [];
+      for await (const e of readLog(log, opts)) seen.push(e.line);
+      return seen;
+    };
+    try {
+      const log = path.join(dir, 'ctr.log');
+      await writeFile(`${log}.2`, rec('a'));
+      await writeFile(`${log}.1`, rec('b'));
+      await writeFile(`${log}.10`, rec('old'));
+      await writeFile(log, rec('c'));
+      // .10 sorts by number, not as text
+      expect(await lines(log, {})).toEqual(['old', 'a', 'b', 'c']);
+      expect(await lines(log, { tail: 2 })).toEqual(['b', 'c']);
+      // An attach starts in the current file.
+      expect(await lines(log, { from: 0 })).toEqual(['c']);
+
+      await rm(`${log}.10`);
+      let step = 0;
+      const stopWhen = async () => {
+        if (++step === 1) {
+          // Two rotations between two reads: c → .1 → .2 with d after it, then e → .1, and f is current.
+          await appendFile(log, rec('d'));
+          await rename(`${log}.1`, `${log}.2`);
+          await rename(log, `${log}.1`);
+          await writeFile(log, rec('e'));
+          await rename(`${log}.1`, `${log}.2`);
+          await rename(log, `${log}.1`);
+          await writeFile(log, rec('f'));
+          return false;
+        }
+        return true;
+      };
+      expect(await lines(log, { from: 0, follow: true, stopWhen })).toEqual(['c', 'd', 'e', 'f']);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

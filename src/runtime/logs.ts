@@ -90,7 +90,8 @@ export async function* readLog(logPath: string, opts: ReadLogOptions = {}): Asyn
     return (since === undefined || t >= since) && (until === undefined || t <= until);
   };
   const pastUntil = (e: LogEntry) => until !== undefined && Date.parse(e.time) > until;
-  const reader = new LogFileReader(logPath, opts.from === 'end' ? await fileSize(logPath) : opts.from ?? 0);
+  // `logs` (no starting point) shows the rotated files too; an attach starts in the current one.
+  const reader = new LogFileReader(logPath, opts.from === 'end' ? await fileSize(logPath) : opts.from ?? 0, opts.from === undefined ? await rotatedFiles(logPath) : []);
   try {
     yield* readRecords(reader, opts, inRange, pastUntil);
   } finally {
@@ -147,16 +148,39 @@ export async function fileSize(file: string): Promise<number> {
   }
 }
 
+/** The rotated files of a log (runtime/logrotate.ts: `<log>.1` is the newest), oldest first. */
+async function rotatedFiles(logPath: string): Promise<string[]> {
+  const name = path.basename(logPath);
+  const n = (await fsp.readdir(path.dirname(logPath)).catch(() => [] as string[]))
+    .flatMap((f) => (f.startsWith(name + '.') && /^\d+$/.test(f.slice(name.length + 1)) ? [Number(f.slice(name.length + 1))] : []));
+  return n.sort((a, b) => b - a).map((i) => `${logPath}.${i}`);
+}
+
+/**
+ * The files rotated after the one with inode `ino` (now `<log>.k`): `<log>.k-1` ... `<log>.1`, oldest
+ * first; none when that file is not among the rotated ones any more.
+ */
+async function rotatedSince(logPath: string, ino: number): Promise<string[]> {
+  const older = await rotatedFiles(logPath);
+  for (let i = 0; i < older.length; i++) {
+    const st = await fsp.stat(older[i]!).catch(() => undefined);
+    if (st?.ino === ino) return older.slice(i + 1);
+  }
+  return [];
+}
+
 /**
  * Reads complete lines from a growing file, remembering the offset and any incomplete last line. With
- * --log-opt max-size, conmon replaces the file by a new empty one (a rename over the path): the reader
- * keeps the old file open, reads it to its end, then goes on with the new one from its start.
+ * --log-opt max-size, the log is renamed to `<log>.1` and a new one made under its name: the reader keeps
+ * the old file open, reads it to its end, then any file rotated since (a reader that was slow for more
+ * than one rotation), then goes on with the new one from its start.
  */
 class LogFileReader {
   private rest = Buffer.alloc(0);
   private fh: fsp.FileHandle | undefined;
   private ino = -1;
-  constructor(private readonly file: string, private offset: number) {}
+  /** `history`: rotated files read whole before the log itself, oldest first */
+  constructor(private readonly file: string, private offset: number, private history: string[] = []) {}
 
   get path(): string {
     return this.file;
@@ -164,15 +188,22 @@ class LogFileReader {
 
   async readAvailable(): Promise<LogRecord[]> {
     const chunks: Buffer[] = [this.rest];
-    if (!this.fh && !(await this.open())) return [];
+    for (const f of this.history.splice(0)) chunks.push(await readWhole(f));
+    if (!this.fh && !(await this.open())) return this.records(chunks);
     await this.drain(chunks);
     const now = await fsp.stat(this.file).catch(() => undefined);
     if (now && now.ino !== this.ino) {
       await this.drain(chunks);
+      const had = this.ino;
       await this.close();
+      for (const f of await rotatedSince(this.file, had)) chunks.push(await readWhole(f));
       this.offset = 0;
       if (await this.open()) await this.drain(chunks);
     }
+    return this.records(chunks);
+  }
+
+  private records(chunks: Buffer[]): LogRecord[] {
     const all = Buffer.concat(chunks);
     const end = all.lastIndexOf(0x0a);
     this.rest = end < 0 ? all : all.subarray(end + 1);
@@ -246,4 +277,9 @@ class ChangeWaiter {
   close(): void {
     this.watcher?.close();
   }
+}
+
+/** A rotated file, whole; one that was rotated away meanwhile reads as empty. */
+async function readWhole(file: string): Promise<Buffer> {
+  return fsp.readFile(file).catch(() => Buffer.alloc(0));
 }

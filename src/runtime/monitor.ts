@@ -27,7 +27,7 @@ export interface MonitorCreateRequest {
   exitCommand?: string[];
   /** Absolute path of the OCI runtime (--runtime); default: the host's runc. */
   runtime?: string;
-  /** conmon's --log-size-max: past it, conmon replaces the log by a new empty file (a rename over it) */
+  /** conmon's --log-size-max: past it, conmon replaces the log by a new empty file (a rename over it); for max-file 1 */
   logSizeMax?: number;
 }
 

@@ -66,7 +66,8 @@ describe('bad values are refused at create, with nothing left behind', () => {
     [['--cgroupns', 'shared'], /invalid cgroup namespace mode: shared/],
     [['--cidfile', '/nonexistent/dir/cid'], /container ID file/],
     [['--runtime', 'nosuch'], /unknown or invalid runtime name: nosuch/],
-    [['--log-opt', 'max-size=10m', '--log-opt', 'max-file=3'], /max-file=3 is not supported: the monitor \(conmon\) keeps one log file/],
+    [['--log-opt', 'max-size=10m', '--log-opt', 'max-file=101'], /max-file=101 is more than 100/],
+    [['--log-opt', 'max-size=10m', '--log-opt', 'max-file=0'], /max-file "0" is not a whole number of at least 1/],
     [['--log-opt', 'max-file=1'], /max-file cannot be set when max-size is not set/],
     [['--log-opt', 'max-size=lots'], /invalid --log-opt max-size: "lots" is not a size/],
     [['--log-opt', 'max-size=0'], /max-size must be a positive size/],
@@ -275,22 +276,41 @@ describe('--runtime and the engine config\'s runtimes', () => {
   });
 });
 
-describe('--log-opt max-size', () => {
-  it('really rotates: the log stays near max-size and keeps the latest lines; shown in LogConfig', async () => {
-    const script = 'i=0; while [ $i -lt 3000 ]; do echo line$i; i=$((i+1)); done';
-    const res = await berth('run', '--name', 'rotated', '--log-opt', 'max-size=8k', '--log-opt', 'max-file=1', 'busybox', 'sh', '-c', script);
+describe('--log-opt max-size, max-file', () => {
+  // 3000 numbered lines over ~6 s (~22 kB/s): the rotator, which looks once a second, rotates several times.
+  const SCRIPT = 'i=0; while [ $i -lt 60 ]; do j=0; while [ $j -lt 50 ]; do echo line$((i*50+j)); j=$((j+1)); done; i=$((i+1)); sleep 0.1; done';
+  const numbers = (out: string) => out.split('\n').filter(Boolean).map((l) => Number(/^line(\d+)$/.exec(l)?.[1] ?? NaN));
+  const rotated = async (log: string) => (await fsp.readdir(path.dirname(log))).filter((f) => f.startsWith(path.basename(log) + '.')).sort();
+
+  it('keeps max-file files as Docker does; logs reads them in order with no line lost; the attached client saw all', async () => {
+    const res = await berth('run', '--name', 'rotated', '--log-opt', 'max-size=4k', '--log-opt', 'max-file=3', 'busybox', 'sh', '-c', SCRIPT);
     expect(res.exitCode, res.stderr).toBe(0);
-    expect(res.stderr).toMatch(/WARNING: --log-opt max-size/);
-    // The attached client reads the log to its very end, whatever was replaced before.
-    expect(res.stdout.split('\n').at(-1)).toBe('line2999');
+    // The client held each file open across its rotation: it read every line.
+    expect(numbers(res.stdout)).toEqual(Array.from({ length: 3000 }, (_, i) => i));
     const log = String(await inspect('rotated', '.LogPath'));
-    // ~3000 records of ~45 bytes were written; one record may pass the limit before conmon starts afresh.
-    expect((await fsp.stat(log)).size).toBeLessThanOrEqual(8192 + 100);
-    const lines = (await ok('logs', 'rotated')).split('\n');
-    expect(lines.at(-1)).toBe('line2999');
-    expect(lines).not.toContain('line0');
-    expect(await inspect('rotated', '.HostConfig.LogConfig')).toEqual({ Type: 'k8s-file', Config: { 'max-size': '8k', 'max-file': '1' } });
+    expect(await rotated(log)).toEqual(['ctr.log.1', 'ctr.log.2']);
+    // What is kept: the latest lines, consecutive across the three files (oldest dropped, none in between).
+    const kept = numbers(await ok('logs', 'rotated'));
+    expect(kept.at(-1)).toBe(2999);
+    expect(kept[0]).toBeGreaterThan(0);
+    expect(kept).toEqual(Array.from({ length: kept.length }, (_, i) => kept[0]! + i));
+    expect(numbers(await ok('logs', '--tail', '5', 'rotated'))).toEqual([2995, 2996, 2997, 2998, 2999]);
+    expect(await inspect('rotated', '.HostConfig.LogConfig')).toEqual({ Type: 'k8s-file', Config: { 'max-size': '4k', 'max-file': '3' } });
     await ok('rm', 'rotated');
+  });
+
+  it('max-size alone keeps one file, started afresh exactly at max-size, with the latest lines', async () => {
+    const res = await berth('run', '--name', 'one-file', '--log-opt', 'max-size=4k', 'busybox', 'sh', '-c', SCRIPT);
+    expect(res.exitCode, res.stderr).toBe(0);
+    expect(res.stderr).toMatch(/WARNING: --log-opt max-size with one file/);
+    const log = String(await inspect('one-file', '.LogPath'));
+    expect(await rotated(log)).toEqual([]);
+    // ~45 bytes a record; conmon starts afresh before the record that would pass the limit.
+    expect((await fsp.stat(log)).size).toBeLessThanOrEqual(4096);
+    const kept = numbers(await ok('logs', 'one-file'));
+    expect(kept.at(-1)).toBe(2999);
+    expect(kept[0]).toBeGreaterThan(0);
+    await ok('rm', 'one-file');
   });
 });
 

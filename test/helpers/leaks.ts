@@ -14,7 +14,8 @@ import { hostNames, resolveLayout } from '../../src/paths.js';
  *   doubled or point at a missing chain; with `final`, any chain or jump of ours at all
  * - netns files and mounts under the runroot, and mounts under the root, not of a running container
  * - veths on this root's bridges, or named for one of its containers, that no running container owns
- * - healthcheck timer loops (`berth-health`) and their `<exits>/<id>.health` files of containers not running
+ * - healthcheck timer loops (`berth-health`), log rotation loops (`berth-logrotate`) and their
+ *   `<exits>/<id>.health` / `<exits>/<id>.logs` files of containers not running
  * - runc state, conmon processes and cgroups (`/berth/<id>` in every hierarchy) of containers not running
  * - lock files of objects that no longer exist, of dead holders, and `.break` guards
  * - `.tmp-*` / `.stale-*` files anywhere in the store (container file systems excepted)
@@ -168,11 +169,17 @@ export async function findLeaks(root: string, runroot: string, opts: LeakCheckOp
     const m = /berth-health .* healthcheck tick ([0-9a-f]{64})/.exec(line);
     return m && line.includes(` ${layout.root} `) && !live.has(m[1]!) ? [`healthcheck timer of ${m[1]!.slice(0, 12)}`] : [];
   });
-  const timerFiles = () => list(layout.exits).flatMap((f) => {
-    const id = /^([0-9a-f]{64})\.health$/.exec(f)?.[1];
-    return id && !live.has(id) ? [`healthcheck timer file ${f}`] : [];
+  // A log rotation loop (runtime/logrotate.ts) too; its second argument is the container's log.
+  const logRotators = () => execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').flatMap((line) => {
+    const m = /berth-logrotate \d+ (\S+)/.exec(line);
+    const id = m?.[1]!.startsWith(layout.root + '/') ? /([0-9a-f]{64})/.exec(m[1]!)?.[1] : undefined;
+    return id && !live.has(id) ? [`log rotation loop of ${id.slice(0, 12)}`] : [];
   });
-  const transient = () => [...vethLeaks(), ...monitors(), ...healthTimers(), ...timerFiles(), ...lockLeaks(true)];
+  const timerFiles = () => list(layout.exits).flatMap((f) => {
+    const [, id, kind] = /^([0-9a-f]{64})\.(health|logs)$/.exec(f) ?? [];
+    return id && !live.has(id) ? [`${kind === 'health' ? 'healthcheck timer' : 'log rotation'} file ${f}`] : [];
+  });
+  const transient = () => [...vethLeaks(), ...monitors(), ...healthTimers(), ...logRotators(), ...timerFiles(), ...lockLeaks(true)];
   let left = transient();
   // Up to 15 s: the exit command is a node process, slow to start on a busy machine.
   for (let i = 0; i < 300 && left.length; i++) {
