@@ -223,6 +223,8 @@ export interface TopResult {
 export interface StartOptions {
   /** The client terminal `start -a` will attach (see StdioStreams.terminal). */
   terminal?: ClientTerminal;
+  /** The detach keys `start -a` will attach with: refused before the container starts when invalid. */
+  detachKeys?: string;
 }
 
 export interface RunOptions {

@@ -71,7 +71,8 @@ export class ContainerManager {
     return createContainer(this.ctx, req);
   }
 
-  start(ref: string, opts: StartOptions = {}): Promise<void> {
+  async start(ref: string, opts: StartOptions = {}): Promise<void> {
+    if (opts.detachKeys !== undefined) parseDetachKeys(opts.detachKeys);
     return startContainer(this.ctx, ref, opts.terminal);
   }
 

@@ -348,7 +348,27 @@ describe('--detach-keys', () => {
     const again = inPty(['attach', '--detach-keys', 'ctrl-x,y', 'detachable']);
     await new Promise((r) => setTimeout(r, 500)); // let attach reach the shell: not a timing assertion
     await typeThenDetach(again, 'back', '/tmp/r', '\x18y');
+    await ok('stop', '-t', '0', 'detachable');
+    // start -ai takes them too.
+    const started = inPty(['start', '-ai', '--detach-keys', 'ctrl-a,a', 'detachable']);
+    await started.until('/ # ');
+    await typeThenDetach(started, 'restarted', '/tmp/s', '\x01a');
     await ok('rm', '-f', 'detachable');
+  });
+
+  it('start: refused without -a, and when invalid before the container starts', async () => {
+    await ok('create', '-it', '--name', 'keys-start', 'busybox', 'sh');
+    for (const [args, message] of [
+      [['start', '--detach-keys', 'ctrl-x,y', 'keys-start'], /--detach-keys.*no effect without --attach/],
+      [['start', '-ai', '--detach-keys', 'ctrl-1', 'keys-start'], /invalid --detach-keys/],
+    ] as const) {
+      const res = await berth(...args);
+      // Docker's exit code for a failed start
+      expect(res.exitCode).toBe(1);
+      expect(res.stderr).toMatch(message);
+      expect(await ok('inspect', '-f', '{{.State.Status}}', 'keys-start')).toBe('created');
+    }
+    await ok('rm', 'keys-start');
   });
 
   it('without a tty the keys are the container\'s input, as Docker passes them on', async () => {

@@ -67,15 +67,25 @@ const start = defineCommand({
   options: [
     { name: 'attach', short: 'a', type: 'bool', help: 'Attach STDOUT/STDERR and forward signals' },
     { name: 'interactive', short: 'i', type: 'bool', help: "Attach container's STDIN" },
+    { name: 'detach-keys', type: 'string', help: 'Override the key sequence for detaching a container' },
   ],
   minArgs: 1,
   async action(ctx, o, refs) {
     const c = (await ctx.engine()).containers;
-    if (!o.attach && !o.interactive) return forEachRef(ctx, refs, (ref) => c.start(ref));
+    if (!o.attach && !o.interactive) {
+      if (o.detachKeys !== undefined) throw new InvalidArgumentError('--detach-keys', 'has no effect without --attach or --interactive', 'give -a (or -ai), or leave --detach-keys out');
+      return forEachRef(ctx, refs, (ref) => c.start(ref));
+    }
     if (refs.length > 1) throw new UsageError('you cannot start and attach multiple containers at once', 1);
     const ref = refs[0]!;
-    await c.start(ref, { terminal: ctx.terminal });
-    return attachOrReplay(ctx, c, ref, attachedIo(ctx, o.interactive));
+    // As attach: a tty container's terminal gets every key as typed (the detach keys among them).
+    const restoreTty = rawTty(ctx, o.interactive && (await c.inspect(ref)).Config.Tty === true);
+    try {
+      await c.start(ref, { terminal: ctx.terminal, ...(o.detachKeys !== undefined ? { detachKeys: o.detachKeys } : {}) });
+      return await attachOrReplay(ctx, c, ref, attachedIo(ctx, o.interactive), o.detachKeys);
+    } finally {
+      restoreTty();
+    }
   },
 });
 
@@ -420,9 +430,9 @@ function printWarnings(ctx: Context, warnings: readonly string[]): void {
 }
 
 /** `start -a`: a container that ended before we attached still shows its output and exit code. */
-async function attachOrReplay(ctx: Context, c: EngineApi['containers'], ref: string, io: StdioStreams): Promise<number> {
+async function attachOrReplay(ctx: Context, c: EngineApi['containers'], ref: string, io: StdioStreams, detachKeys?: string): Promise<number> {
   try {
-    const { exitCode } = await c.attach(ref, io);
+    const { exitCode } = await c.attach(ref, io, detachKeys !== undefined ? { detachKeys } : {});
     return exitCode ?? 0;
   } catch (err) {
     if (!(err instanceof BadStateError)) throw err;
