@@ -19,11 +19,11 @@ describe('process tags', () => {
   });
 
   it('count a zombie (exited, not reaped yet) as dead', async () => {
-    // The shell's child exits at once; the shell, replaced by sleep, never reaps it.
-    const parent = spawn('/bin/sh', ['-c', 'true & echo $!; exec sleep 5'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    // The shell's child exits after the shell became sleep, which never reaps it.
+    const parent = spawn('/bin/sh', ['-c', 'sleep 1 & echo $!; exec sleep 10'], { stdio: ['ignore', 'pipe', 'ignore'] });
     try {
       const pid = Number(await new Promise<string>((resolve) => parent.stdout.once('data', (d: Buffer) => resolve(d.toString()))));
-      for (let i = 0; i < 100 && stateOf(pid) !== 'Z'; i++) await sleep(20);
+      for (let i = 0; i < 250 && stateOf(pid) !== 'Z'; i++) await sleep(20);
       expect(stateOf(pid)).toBe('Z');
       expect(tagAlive(String(pid))).toBe(false);
     } finally {
