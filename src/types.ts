@@ -335,6 +335,12 @@ export interface SystemApi {
    * (bridges, iptables chains, name servers). podman system reset.
    */
   reset(): Promise<void>;
+  /**
+   * For an init system, once at host start-up: records the exits a reboot caused, puts back the networks'
+   * firewall, and starts every container whose restart policy says it should run (Docker's daemon
+   * restore). Idempotent; two at once take turns.
+   */
+  boot(): Promise<{ started: string[]; failed: { id: string; name: string; error: string }[] }>;
   info(): Promise<Record<string, unknown>>;
   events(opts?: { since?: string; until?: string; filters?: string[]; signal?: AbortSignal }): AsyncIterable<EngineEvent>;
 }

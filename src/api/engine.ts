@@ -103,6 +103,7 @@ export class Engine implements EngineApi {
     const bin = berthBin();
     // The exit hook is another process: it must read the same configuration as this engine.
     const configArgs = () => configFileArgs(opts.config, layout);
+    const berth = (...args: string[]) => [process.execPath, bin, '--root', layout.root, '--runroot', layout.runroot, ...configArgs(), ...args];
     const containers = () => ready().then(newManager);
     const newManager = () => (manager ??= probeHost().then((host) => new ContainerManager(layout, {
       host,
@@ -115,11 +116,9 @@ export class Engine implements EngineApi {
         default: config['default-runtime'] ?? 'runc',
         paths: { ...Object.fromEntries(Object.entries(config.runtimes ?? {}).map(([name, r]) => [name, r.path])), runc: host.tools.runc },
       },
-      cleanupCommand: (id, attachedPidFile) => [
-        '/bin/sh', '-c', CLEANUP_GUARD, 'berth-cleanup',
-        attachedPidFile, process.execPath, bin, '--root', layout.root, '--runroot', layout.runroot, ...configArgs(), 'container', 'cleanup', id,
-      ],
-      healthTickCommand: (id) => [process.execPath, bin, '--root', layout.root, '--runroot', layout.runroot, ...configArgs(), 'healthcheck', 'tick', id],
+      cleanupCommand: (id, attachedPidFile) => ['/bin/sh', '-c', CLEANUP_GUARD, 'berth-cleanup', attachedPidFile, ...berth('container', 'cleanup', id)],
+      restartCommand: (id) => berth('container', 'cleanup', id),
+      healthTickCommand: (id) => berth('healthcheck', 'tick', id),
     })));
     this.images = imagesApi(afterReady(imageStore, ready));
     this.containers = containersApi(containers);
@@ -230,6 +229,11 @@ function systemApi(engine: Engine, manager: () => Promise<ContainerManager>, n: 
       for (const img of await images.list({ all: true })) await images.remove(img.id, { force: true }).catch(() => {});
       await images.prune({ all: true });
       await n.shutdown();
+    },
+    async boot() {
+      // The chains and jumps first (a reboot took them): the starts below then only add their own rules.
+      await n.reload();
+      return (await manager()).boot();
     },
     async info() {
       const facts = await probeHost();

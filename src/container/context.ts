@@ -1,7 +1,7 @@
 import type { StoreLayout } from '../paths.js';
 import { NotFoundError, runTeardown } from '../errors.js';
 import type { EventLog } from '../events.js';
-import { processStartTime } from '../util/liveness.js';
+import { MONITOR_LOST, monitorLost } from './lost.js';
 import type { ContainerDeps } from './ports.js';
 import type { ContainerRecord, RecordStore } from './record.js';
 import type { SpecAssembler } from './spec.js';
@@ -40,13 +40,14 @@ export const LIVE: ReadonlySet<ContainerState> = new Set(['running', 'paused', '
 
 /**
  * For read-only views: a container whose process ended while nobody has recorded it yet (the exit hook
- * has not run, or its monitor is gone) shows as exited.
+ * has not run) shows as exited. One whose monitor is lost is recorded by the commands that notice
+ * (lost.ts); until then it shows as the recording would make it.
  */
 export async function observed(ctx: ContainerContext, rec: ContainerRecord): Promise<ContainerRecord> {
   if (rec.state !== 'running' && rec.state !== 'paused') return rec;
   const status = await ctx.deps.runtime.monitor.exitStatus(rec.id);
   if (status) return { ...rec, state: 'exited', exitCode: status.exitCode, finishedAt: status.finishedAt, pid: 0 };
-  if (rec.pid && processStartTime(rec.pid) === undefined) return { ...rec, state: 'exited', exitCode: 255, pid: 0 };
+  if (await monitorLost(ctx, rec)) return { ...rec, state: 'exited', exitCode: 255, error: MONITOR_LOST, pid: 0 };
   return rec;
 }
 

@@ -5,7 +5,9 @@ import { LIVE, mustLoad, setState, tearDownRun, type ContainerContext } from './
 import { containerPaths, type ContainerRecord } from './record.js';
 import { removeContainer } from './remove.js';
 import { startLocked } from './start.js';
-import { restartDelay, shouldRestart } from './status.js';
+import type { ExitStatus } from '../runtime/index.js';
+import { lostExit, monitorLost } from './lost.js';
+import { nextBackoff, ranFor, shouldRestart } from './status.js';
 
 /**
  * Runs when a container's process has ended: by the monitor's exit command, by an attached `run`, by
@@ -18,6 +20,8 @@ export async function cleanupContainer(ctx: ContainerContext, ref: string): Prom
   const lock = containerPaths(ctx.layout, rec0.id).lock;
   const next = await withLock(lock, async () => {
     const rec = await ctx.records.load(rec0.id);
+    // Handed over by a command that found the container's monitor lost (lost.ts): this process waits.
+    if (rec?.state === 'restarting' && rec.restarter === processTag(process.pid)) return 'restart' as const;
     if (!rec || (rec.state !== 'running' && rec.state !== 'paused')) return undefined;
     if (!(await finishExitIfEnded(ctx, rec))) return undefined;
     // A manual `restart` does not remove a --rm container (Docker's HasBeenManuallyRestarted).
@@ -25,6 +29,7 @@ export async function cleanupContainer(ctx: ContainerContext, ref: string): Prom
     if (shouldRestart(rec)) {
       // Who will restart it after the back-off: if that process dies, repair sees it (repair.ts).
       rec.restarter = processTag(process.pid);
+      rec.backoffMs = nextBackoff(rec.backoffMs, ranFor(rec));
       await setState(ctx, rec, 'restarting');
       return 'restart' as const;
     }
@@ -34,13 +39,15 @@ export async function cleanupContainer(ctx: ContainerContext, ref: string): Prom
     await removeContainer(ctx, rec0.id, { force: true });
   } else if (next === 'restart') {
     const rec = await mustLoad(ctx, rec0.id);
-    await sleep(restartDelay(rec.restartCount));
-    await withLock(lock, async () => {
+    await sleep(rec.backoffMs ?? nextBackoff(undefined, 0));
+    const restarted = await withLock(lock, async () => {
       const cur = await ctx.records.load(rec0.id);
-      if (!cur || cur.state !== 'restarting' || cur.manuallyStopped) return;
+      if (!cur || cur.state !== 'restarting' || cur.manuallyStopped) return false;
       cur.restartCount += 1;
       await startLocked(ctx, cur);
+      return true;
     });
+    if (restarted) await ctx.events.emit('container', 'restart', rec.id, { name: rec.name, image: rec.config.image, restartCount: String(rec.restartCount + 1) });
   }
 }
 
@@ -50,18 +57,19 @@ export async function cleanupContainer(ctx: ContainerContext, ref: string): Prom
  */
 export async function finishExitIfEnded(ctx: ContainerContext, rec: ContainerRecord): Promise<boolean> {
   if (rec.state !== 'running' && rec.state !== 'paused') return false;
-  let status = await ctx.deps.runtime.monitor.exitStatus(rec.id);
+  let status: ExitStatus & { error?: string } | undefined = await ctx.deps.runtime.monitor.exitStatus(rec.id);
   if (!status) {
-    const st = await ctx.deps.runtime.runc.state(rec.id);
-    if (st && st.status !== 'stopped') return false;
-    // The monitor is gone without an exit file (reboot, or it was killed): nothing can tell the code.
-    status = { exitCode: 255, finishedAt: new Date().toISOString() };
+    // Still running, or its monitor is about to write the exit file.
+    if (!(await monitorLost(ctx, rec))) return false;
+    status = await lostExit(ctx, rec);
   }
   await tearDownRun(ctx, rec.id);
   rec.exitCode = status.exitCode;
   rec.finishedAt = status.finishedAt;
   rec.oomKilled = !!status.oomKilled;
+  if (status.error) rec.error = status.error;
   rec.pid = 0;
+  delete rec.monitor;
   await setState(ctx, rec, 'exited', { exitCode: String(rec.exitCode) });
   return true;
 }

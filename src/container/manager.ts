@@ -16,7 +16,9 @@ import { upgradeRecord } from './config.js';
 import { LIVE, mustLoad, observed, setState, type ContainerContext } from './context.js';
 import { createContainer } from './create.js';
 import { DEFAULT_DETACH_KEYS, escapeStdin, parseDetachKeys } from './detach.js';
+import { bootContainers, type BootResult } from './boot.js';
 import { cleanupContainer } from './exit.js';
+import { noticeLoss, resolveNoticed } from './lost.js';
 import { matchesFilters, parseFilters } from './filters.js';
 import { Observer } from './observe.js';
 import { runHealthcheck, withHealth, type HealthRun, type RecordView } from './health.js';
@@ -107,7 +109,7 @@ export class ContainerManager {
     const attached = monitor.attach(id, { ...io, logPath: p.log, tty: rec.config.tty }, exited);
     const exitCode = await monitor.waitExit(id, left.signal).catch((err: unknown) => {
       if (detached) return undefined;
-      throw err;
+      return this.lostExitCode(id, err);
     });
     await attached;
     if (exitCode === undefined) {
@@ -121,6 +123,17 @@ export class ContainerManager {
   }
 
   /**
+   * The exit code a waiter reports when the monitor died while it waited (waitExit's error): the loss is
+   * recorded (lost.ts) and its code returned; any other error is the caller's.
+   */
+  private async lostExitCode(id: string, err: unknown): Promise<number> {
+    const rec = await this.records.load(id);
+    const now = rec && await noticeLoss(this.ctx, rec).catch(() => undefined);
+    if (!now || now.state === 'running' || now.state === 'paused') throw err;
+    return now.exitCode;
+  }
+
+  /**
    * An attached client stops following when the exit is recorded, or when someone else already removed
    * the container (rm -f deletes the exit file with it: waiting for that file would wait forever).
    */
@@ -130,7 +143,7 @@ export class ContainerManager {
 
   async attach(ref: string, io: StdioStreams, opts: { detachKeys?: string } = {}): Promise<{ exitCode?: number; detached?: boolean }> {
     const detachKeys = parseDetachKeys(opts.detachKeys ?? DEFAULT_DETACH_KEYS);
-    const rec = await this.records.resolve(ref);
+    const rec = await resolveNoticed(this.ctx, ref);
     if (rec.state !== 'running') throw new BadStateError(`cannot attach to container ${rec.name}: it is not running`, 'start it first, or read its output with "berth logs"');
     let detached = false;
     const stdin = io.stdin && rec.config.tty ? escapeStdin(io.stdin, detachKeys, () => { detached = true; }) : io.stdin;
@@ -143,10 +156,10 @@ export class ContainerManager {
   }
 
   async wait(ref: string, opts: { condition?: 'not-running' | 'next-exit' | 'removed' } = {}): Promise<number> {
-    const rec = await this.records.resolve(ref);
+    const rec = await resolveNoticed(this.ctx, ref);
     const live = rec.state === 'running' || rec.state === 'paused';
     if (!live && opts.condition !== 'next-exit' && opts.condition !== 'removed') return rec.exitCode;
-    const code = live ? await this.deps.runtime.monitor.waitExit(rec.id) : rec.exitCode;
+    const code = live ? await this.deps.runtime.monitor.waitExit(rec.id).catch((err: unknown) => this.lostExitCode(rec.id, err)) : rec.exitCode;
     if (opts.condition === 'removed') {
       while (await this.records.load(rec.id)) await sleep(50);
     } else {
@@ -190,7 +203,7 @@ export class ContainerManager {
   }
 
   private async setPaused(ref: string, paused: boolean): Promise<void> {
-    const rec0 = await this.records.resolve(ref);
+    const rec0 = await resolveNoticed(this.ctx, ref);
     await withLock(containerPaths(this.ctx.layout, rec0.id).lock, async () => {
       const rec = await mustLoad(this.ctx, rec0.id);
       const now = await observed(this.ctx, rec);
@@ -206,7 +219,7 @@ export class ContainerManager {
 
   /** docker update: the resources in the config (and so at every later start), and now in runc when running. */
   async update(ref: string, changes: ResourceRequest & { restart?: string }): Promise<void> {
-    const rec0 = await this.records.resolve(ref);
+    const rec0 = await resolveNoticed(this.ctx, ref);
     const { restart, ...resources } = changes;
     const policy = restart !== undefined ? parseRestartPolicy(restart) : undefined;
     const merged = { ...(rec0.config.request.resources ?? {}), ...stripUndefined(resources) };
@@ -276,7 +289,7 @@ export class ContainerManager {
   }
 
   private async changeNetworks(ref: string, network: string, action: 'connect' | 'disconnect', change: (rec: ContainerRecord) => Promise<SandboxStatus | undefined>): Promise<void> {
-    const rec0 = await this.records.resolve(ref);
+    const rec0 = await resolveNoticed(this.ctx, ref);
     await withLock(containerPaths(this.ctx.layout, rec0.id).lock, async () => {
       const rec = await mustLoad(this.ctx, rec0.id);
       const status = await change({ ...rec, state: (await observed(this.ctx, rec)).state });
@@ -299,7 +312,12 @@ export class ContainerManager {
     // before=/since= name containers, which must exist (Docker: "No such container").
     const createdOf = async (refs: readonly string[] = []) => Promise.all(refs.map(async (ref) => (await this.records.resolve(ref)).created));
     const bounds = { before: await createdOf(filters.values.get('before')), since: await createdOf(filters.values.get('since')) };
-    const recs = await Promise.all((await this.records.all()).map(async (r) => withHealth(this.ctx, await observed(this.ctx, r))));
+    // Listing is `ps`'s job, so it notices every lost monitor (lost.ts); other commands only their container's.
+    const noticed = await Promise.all((await this.records.all()).map((r) => noticeLoss(this.ctx, r).catch((err: unknown) => {
+      if (err instanceof NotFoundError) return undefined;
+      throw err;
+    })));
+    const recs = await Promise.all(noticed.filter((r) => r !== undefined).map(async (r) => withHealth(this.ctx, await observed(this.ctx, r))));
     const anyState = filters.values.has('status') || filters.values.has('exited');
     let rows = recs
       .filter((r) => opts.all || opts.last !== undefined || anyState || LIVE.has(r.state))
@@ -310,7 +328,7 @@ export class ContainerManager {
   }
 
   async inspect(ref: string, opts: { size?: boolean } = {}): Promise<ContainerDetails> {
-    const record = await withHealth(this.ctx, await observed(this.ctx, await this.records.resolve(ref)));
+    const record = await withHealth(this.ctx, await observed(this.ctx, await resolveNoticed(this.ctx, ref)));
     return { record, paths: containerPaths(this.ctx.layout, record.id), ...(opts.size ? { size: await this.size(record) } : {}) };
   }
 
@@ -337,11 +355,11 @@ export class ContainerManager {
   }
 
   async port(ref: string): Promise<PortBinding[]> {
-    return (await this.records.resolve(ref)).ports;
+    return (await resolveNoticed(this.ctx, ref)).ports;
   }
 
   async *logs(ref: string, opts: LogOptions = {}): AsyncIterable<LogEntry> {
-    const rec = await this.records.resolve(ref);
+    const rec = await resolveNoticed(this.ctx, ref);
     const stopWhen = async () => {
       const cur = await this.records.load(rec.id);
       return !cur || !LIVE.has((await observed(this.ctx, cur)).state);
@@ -351,7 +369,7 @@ export class ContainerManager {
 
   async exec(ref: string, req: ExecRequest, io: StdioStreams = {}): Promise<{ exitCode?: number; execId: string }> {
     if (!req.command.length) throw new InvalidArgumentError('command', 'exec needs a command', 'e.g. berth exec CONTAINER sh');
-    const rec = await observed(this.ctx, await this.records.resolve(ref));
+    const rec = await observed(this.ctx, await resolveNoticed(this.ctx, ref));
     if (rec.state === 'paused') throw new BadStateError(`container ${rec.name} is paused`, `unpause it first: berth unpause ${rec.name}`);
     if (rec.state !== 'running') throw new BadStateError(`container ${rec.name} is not running`, `start it first: berth start ${rec.name}`);
     const current = await readJson<Spec>(path.join(containerPaths(this.ctx.layout, rec.id).bundle, 'config.json'));
@@ -362,12 +380,12 @@ export class ContainerManager {
   }
 
   async top(ref: string, psArgs: string[] = []): Promise<TopResult> {
-    return this.observer.top(await observed(this.ctx, await this.records.resolve(ref)), psArgs);
+    return this.observer.top(await observed(this.ctx, await resolveNoticed(this.ctx, ref)), psArgs);
   }
 
   async stats(refs?: string[]): Promise<ContainerStats[]> {
     const recs = refs?.length
-      ? await Promise.all(refs.map((r) => this.records.resolve(r)))
+      ? await Promise.all(refs.map((r) => resolveNoticed(this.ctx, r)))
       : (await this.records.all()).filter((r) => r.state === 'running' || r.state === 'paused');
     return this.observer.stats(recs);
   }
@@ -385,6 +403,10 @@ export class ContainerManager {
 
   reconcile(): Promise<string[]> {
     return reconcile(this.ctx);
+  }
+
+  boot(): Promise<BootResult> {
+    return bootContainers(this.ctx);
   }
 }
 

@@ -19,8 +19,8 @@ export type BundlePort = Pick<typeof bundle, 'planSpec' | 'finishSpec' | 'execPr
 
 export interface RuntimePort {
   runc: Pick<Runc, 'start' | 'state' | 'kill' | 'delete' | 'pause' | 'resume' | 'update' | 'ps' | 'list' | 'exec'>;
-  monitor: Pick<Monitor, 'create' | 'exitStatus' | 'clearExit' | 'waitExit' | 'readLog' | 'attach' | 'pid'>;
-  cgroups: Pick<Cgroups, 'stats' | 'remove'>;
+  monitor: Pick<Monitor, 'create' | 'exitStatus' | 'clearExit' | 'waitExit' | 'readLog' | 'attach' | 'pid' | 'alive'>;
+  cgroups: Pick<Cgroups, 'stats' | 'remove' | 'oomKilled'>;
   healthTimer: HealthTimer;
   logRotator: LogRotator;
 }
@@ -39,6 +39,8 @@ export interface ContainerDeps {
    * may stand down while the process whose pid is in `attachedPidFile` is alive.
    */
   cleanupCommand: (id: string, attachedPidFile: string) => string[];
+  /** argv of `berth container cleanup ID` run as the restarter of a container whose monitor was lost (lost.ts) */
+  restartCommand: (id: string) => string[];
   /** OCI runtimes by name, for --runtime (the engine config's runtimes, plus runc), and the default's name. */
   runtimes: { default: string; paths: Record<string, string> };
   /** argv of one healthcheck of the container by its timer (`berth healthcheck tick ID`): prints the next delay */

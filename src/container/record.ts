@@ -96,6 +96,14 @@ export interface ContainerRecord {
   keepOnExit?: boolean;
   /** "pid starttime" of the process that will restart the container after the back-off */
   restarter?: string;
+  /**
+   * "pid starttime bootid" of the running container's monitor (conmon), recorded at start: a monitor that is
+   * gone while the record says running means its exit will never be written (lost.ts). Absent in older
+   * records and while not running.
+   */
+  monitor?: string;
+  /** the restart policy's current back-off in ms (Docker's: 100 ms doubling to 1 minute, reset after 10 s up) */
+  backoffMs?: number;
   /** what the network gave the running container: published ports and endpoints */
   ports: PortBinding[];
   networks: SandboxEndpointStatus[];

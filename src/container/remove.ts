@@ -4,6 +4,7 @@ import { failpoint } from '../util/failpoint.js';
 import { withLock } from '../util/lock.js';
 import { LIVE, observed, setState, type ContainerContext } from './context.js';
 import { containerPaths, type ContainerRecord } from './record.js';
+import { resolveNoticed } from './lost.js';
 import { endProcess, markStopped } from './stop.js';
 import { cgroupsPathOf } from './spec.js';
 
@@ -13,7 +14,7 @@ export async function removeContainer(ctx: ContainerContext, ref: string, opts: 
     // The volume layer will remove anonymous volumes here; until it exists -v must not pass for done.
     throw new InvalidArgumentError('--volumes', 'is not supported yet: Berth has no volumes yet', 'remove the container without -v');
   }
-  const rec = await ctx.records.resolve(ref);
+  const rec = await resolveNoticed(ctx, ref);
   const live = await observed(ctx, rec);
   if (LIVE.has(live.state)) {
     if (!opts.force) {

@@ -4,6 +4,7 @@ import { BadStateError, RuntimeError } from '../errors.js';
 import { STORE_MODES } from '../paths.js';
 import type { ClientTerminal } from '../types.js';
 import { writeFileAtomic } from '../util/fs.js';
+import { processTag } from '../util/liveness.js';
 import { withLock } from '../util/lock.js';
 import { mustLoad, setState, tearDownRun, type ContainerContext } from './context.js';
 import { finishExitIfEnded } from './exit.js';
@@ -63,6 +64,10 @@ export async function startLocked(ctx: ContainerContext, rec: ContainerRecord, t
     });
     await startLogRotation(ctx, rec, p.bundle, p.log);
     await ctx.deps.runtime.runc.start(rec.id);
+    // conmon has written its pid file before it reports the container's pid (-P, before the sync).
+    const monitorPid = await ctx.deps.runtime.monitor.pid(rec.id);
+    if (monitorPid) rec.monitor = processTag(monitorPid, { boot: true });
+    else delete rec.monitor;
     rec.pid = pid;
     rec.startedAt = new Date().toISOString();
     rec.ports = sandbox.ports;

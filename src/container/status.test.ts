@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../errors.js';
 import type { ContainerRecord } from './record.js';
 import { humanDuration } from '../util/time.js';
-import { normalizeSignal, parseRestartPolicy, restartDelay, shouldRestart, statusText } from './status.js';
+import { nextBackoff, normalizeSignal, parseRestartPolicy, shouldRestart, statusText } from './status.js';
+import { ZERO_TIME } from './record.js';
 
 const base = { exitCode: 0, restartCount: 0, manuallyStopped: false } as const;
 type Over = Partial<Omit<ContainerRecord, 'config'>> & { restartPolicy?: ContainerRecord['config']['restartPolicy']; autoRemove?: boolean };
@@ -29,10 +30,13 @@ describe('restart policy', () => {
     expect(shouldRestart(rec({ restartPolicy: { name: 'always', maxRetries: 0 }, manuallyStopped: true }))).toBe(false);
     expect(shouldRestart(rec({ restartPolicy: { name: 'no', maxRetries: 0 }, exitCode: 1 }))).toBe(false);
   });
-  it('backs off exponentially to a minute', () => {
-    expect(restartDelay(0)).toBe(100);
-    expect(restartDelay(3)).toBe(800);
-    expect(restartDelay(30)).toBe(60_000);
+  it('backs off as Docker: 100 ms doubling to a minute, reset after 10 s of running', () => {
+    expect(nextBackoff(undefined, 0)).toBe(100);
+    expect(nextBackoff(100, 50)).toBe(200);
+    expect(nextBackoff(400, 9_999)).toBe(800);
+    expect(nextBackoff(51_200, 0)).toBe(60_000);
+    expect(nextBackoff(60_000, 0)).toBe(60_000);
+    expect(nextBackoff(60_000, 10_000)).toBe(100);
   });
 });
 
@@ -57,6 +61,10 @@ describe('status text', () => {
     expect(statusText(rec({ state: 'running', startedAt: '2026-01-01T00:07:00Z' }), now)).toBe('Up 3 minutes');
     expect(statusText(rec({ state: 'exited', exitCode: 2, finishedAt: '2026-01-01T00:09:58Z' }), now)).toBe('Exited (2) 2 seconds ago');
     expect(statusText(rec({ state: 'created' }), now)).toBe('Created');
+  });
+  it('never counts an unknown exit time from year 1', () => {
+    expect(statusText(rec({ state: 'exited', exitCode: 255, finishedAt: ZERO_TIME }), now)).toBe('Exited (255)');
+    expect(statusText(rec({ state: 'restarting', exitCode: 137, finishedAt: ZERO_TIME }), now)).toBe('Restarting (137)');
   });
 });
 

@@ -6,14 +6,16 @@ import { humanDuration } from '../util/time.js';
 /** Docker's STATUS column: 'Up 3 minutes', 'Exited (0) 2 seconds ago', 'Created'. */
 export function statusText(rec: ContainerRecord & { health?: { Status: string } }, now = Date.now()): string {
   const since = (t: string) => humanDuration(now - Date.parse(t));
+  // Docker's State.String(): an exit whose time is unknown says no "ago" rather than 2027 years.
+  const ended = (word: string) => `${word} (${rec.exitCode})${rec.finishedAt === ZERO_TIME ? '' : ` ${since(rec.finishedAt)} ago`}`;
   switch (rec.state) {
     // Docker: "Up 3 minutes (healthy)", "(health: starting)"; only while running, not paused.
     case 'running': return `Up ${since(rec.startedAt)}${rec.health ? ` (${rec.health.Status === 'starting' ? 'health: starting' : rec.health.Status})` : ''}`;
     case 'paused': return `Up ${since(rec.startedAt)} (Paused)`;
-    case 'restarting': return `Restarting (${rec.exitCode}) ${since(rec.finishedAt)} ago`;
-    case 'exited': return `Exited (${rec.exitCode}) ${since(rec.finishedAt)} ago`;
+    case 'restarting': return ended('Restarting');
+    case 'exited': return ended('Exited');
     case 'removing': return 'Removal In Progress';
-    case 'starting': return rec.startedAt === ZERO_TIME ? 'Created' : `Exited (${rec.exitCode}) ${since(rec.finishedAt)} ago`;
+    case 'starting': return rec.startedAt === ZERO_TIME ? 'Created' : ended('Exited');
     default: return 'Created';
   }
 }
@@ -50,9 +52,24 @@ export function shouldRestart(rec: ContainerRecord): boolean {
   }
 }
 
-/** Back-off before the Nth restart: 100 ms doubling, capped at one minute, as Docker. */
-export function restartDelay(restartCount: number): number {
-  return Math.min(100 * 2 ** restartCount, 60_000);
+const FIRST_BACKOFF_MS = 100;
+const MAX_BACKOFF_MS = 60_000;
+/** A run at least this long resets the back-off (Docker's restartmanager). */
+const BACKOFF_RESET_AFTER_MS = 10_000;
+
+/**
+ * Docker's back-off before the next restart: 100 ms, doubled at each restart, capped at one minute, and
+ * back to 100 ms once the container had run for 10 s. `previousMs` is the last back-off (absent: none yet).
+ */
+export function nextBackoff(previousMs: number | undefined, ranMs: number): number {
+  if (!previousMs || ranMs >= BACKOFF_RESET_AFTER_MS) return FIRST_BACKOFF_MS;
+  return Math.min(previousMs * 2, MAX_BACKOFF_MS);
+}
+
+/** How long the run that just ended lasted (0 when a time is unknown). */
+export function ranFor(rec: Pick<ContainerRecord, 'startedAt' | 'finishedAt'>): number {
+  const ran = Date.parse(rec.finishedAt) - Date.parse(rec.startedAt);
+  return rec.startedAt === ZERO_TIME || rec.finishedAt === ZERO_TIME || !Number.isFinite(ran) ? 0 : ran;
 }
 
 /**

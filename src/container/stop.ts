@@ -3,12 +3,13 @@ import { withLock } from '../util/lock.js';
 import { LIVE, mustLoad, observed, setState, type ContainerContext } from './context.js';
 import { cleanupContainer } from './exit.js';
 import { containerPaths } from './record.js';
+import { resolveNoticed } from './lost.js';
 import { startContainer } from './start.js';
 import { normalizeSignal } from './status.js';
 
 /** Podman's stop: the stop signal, a wait of the stop timeout, SIGKILL to every process, a wait; then the exit work. */
 export async function stopContainer(ctx: ContainerContext, ref: string, opts: { timeout?: number; signal?: string; forRestart?: boolean } = {}): Promise<void> {
-  const rec = await ctx.records.resolve(ref);
+  const rec = await resolveNoticed(ctx, ref);
   const live = await observed(ctx, rec);
   if (live.state === 'restarting') {
     // Only a container still waiting out its back-off becomes exited; one already started again is
@@ -30,7 +31,7 @@ export async function stopContainer(ctx: ContainerContext, ref: string, opts: { 
 }
 
 export async function killContainer(ctx: ContainerContext, ref: string, signal = 'SIGKILL'): Promise<void> {
-  const rec = await ctx.records.resolve(ref);
+  const rec = await resolveNoticed(ctx, ref);
   const sig = normalizeSignal(signal);
   const live = await observed(ctx, rec);
   if (live.state !== 'running' && live.state !== 'paused') {

@@ -1,4 +1,5 @@
 import os from 'node:os';
+import path from 'node:path';
 import type { EngineApi, EngineEvent } from '../../api/types.js';
 import { NotFoundError } from '../../errors.js';
 import { type Command, defineCommand, FILTER_OPTION, FORCE_OPTION, PRUNE_FILTER_OPTION } from '../command.js';
@@ -36,6 +37,48 @@ const reset = defineCommand({
   async action(ctx, o) {
     if (!o.force && !(await confirm(ctx, 'This will remove all containers, networks and images of this root.'))) return 0;
     await (await ctx.engine()).system.reset();
+  },
+});
+
+/**
+ * A systemd unit that runs `system boot` once at start-up, after the network and local filesystems,
+ * with this same program and store (the root and runroot the printing command resolved).
+ */
+export function bootUnit(argv: readonly string[]): string {
+  const quote = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `"${a.replace(/(["\\])/g, '\\$1')}"`);
+  return [
+    '[Unit]',
+    'Description=Berth: start the containers whose restart policy says they should run',
+    'Wants=network-online.target',
+    'After=network-online.target local-fs.target',
+    '',
+    '[Service]',
+    'Type=oneshot',
+    `ExecStart=${argv.map(quote).join(' ')}`,
+    'RemainAfterExit=yes',
+    'TimeoutStartSec=0',
+    '',
+    '[Install]',
+    'WantedBy=multi-user.target',
+    '',
+  ].join('\n');
+}
+
+const boot = defineCommand({
+  name: 'boot', group: 'system',
+  usage: '[OPTIONS]', summary: 'Start, once at host start-up, the containers whose restart policy says they should run',
+  options: [{ name: 'print-unit', type: 'bool', help: 'Print a systemd unit that runs this command at boot, and do nothing else' }],
+  maxArgs: 0,
+  async action(ctx, o) {
+    const engine = await ctx.engine();
+    if (o.printUnit) {
+      const config = ctx.globals.config ? ['--config', path.resolve(ctx.globals.config)] : [];
+      return void ctx.stdout.write(bootUnit([process.execPath, path.resolve(process.argv[1] ?? 'berth'), '--root', engine.root, '--runroot', engine.runroot, ...config, 'system', 'boot']));
+    }
+    const { started, failed } = await engine.system.boot();
+    for (const id of started) ctx.print(id);
+    for (const f of failed) ctx.stderr.write(`cannot start container ${f.name}: ${f.error}\n`);
+    return failed.length ? 1 : 0;
   },
 });
 
@@ -175,4 +218,4 @@ const inspect = defineCommand({
   },
 });
 
-export const systemCommands: Command[] = [prune, reset, info, events, version, inspect];
+export const systemCommands: Command[] = [prune, reset, boot, info, events, version, inspect];
