@@ -62,12 +62,12 @@ export async function startLocked(ctx: ContainerContext, rec: ContainerRecord, t
       // One file (Docker's default max-file): conmon's own rotation, exact to the record, starts it afresh.
       ...(rec.config.logSizeMax && (rec.config.logMaxFiles ?? 1) === 1 ? { logSizeMax: rec.config.logSizeMax } : {}),
     });
-    await startLogRotation(ctx, rec, p.bundle, p.log);
-    await ctx.deps.runtime.runc.start(rec.id);
     // conmon has written its pid file before it reports the container's pid (-P, before the sync).
     const monitorPid = await ctx.deps.runtime.monitor.pid(rec.id);
     if (monitorPid) rec.monitor = processTag(monitorPid, { boot: true });
     else delete rec.monitor;
+    await startLogRotation(ctx, rec, monitorPid, p.bundle, p.log);
+    await ctx.deps.runtime.runc.start(rec.id);
     rec.pid = pid;
     rec.startedAt = new Date().toISOString();
     rec.ports = sandbox.ports;
@@ -110,9 +110,8 @@ export async function clearAttached(ctx: ContainerContext, id: string): Promise<
 }
 
 /** --log-opt max-file > 1: the rotator follows the monitor just made (before the process starts writing). */
-async function startLogRotation(ctx: ContainerContext, rec: ContainerRecord, bundle: string, logPath: string): Promise<void> {
+async function startLogRotation(ctx: ContainerContext, rec: ContainerRecord, monitorPid: number | undefined, bundle: string, logPath: string): Promise<void> {
   if (!rec.config.logSizeMax || (rec.config.logMaxFiles ?? 1) === 1) return;
-  const monitorPid = await ctx.deps.runtime.monitor.pid(rec.id);
   if (!monitorPid) throw new RuntimeError(`the monitor of container ${rec.name} is gone before its process started`, 'see "berth logs" and try again');
   await ctx.deps.runtime.logRotator.start(rec.id, {
     monitorPid, logPath, maxSize: rec.config.logSizeMax, maxFiles: rec.config.logMaxFiles ?? 1, ctl: path.join(bundle, 'ctl'),
