@@ -53,6 +53,7 @@ export async function destroy(ctx: ContainerContext, rec: ContainerRecord, opts:
     () => ctx.deps.runtime.runc.delete(rec.id, { force: true }).then(() => failpoint('container.rm.after-runc-delete')),
     () => ctx.deps.network.detach(rec.id),
     () => ctx.deps.snapshots.remove(rec.id),
+    () => ctx.deps.volumes.unmount(rec.id),
     () => ctx.deps.volumes.detach(rec.id, rec.config.mounts ?? [], { removeAnonymous }),
     () => ctx.deps.runtime.cgroups.remove(cgroupsPathOf(rec)),
     () => ctx.deps.runtime.monitor.clearExit(rec.id),

@@ -136,6 +136,10 @@ export async function findLeaks(root: string, runroot: string, opts: LeakCheckOp
     for (const id of users) if (!live.has(id)) leaks.push(`volume ${name} marked as used by ${id.slice(0, 12)}, which is not running`);
   }
 
+  for (const name of list(layout.volumes).filter((n) => !n.startsWith('.'))) {
+    for (const id of list(path.join(layout.volumes, name, 'refs'))) if (!records.has(id)) leaks.push(`volume ${name} referenced by missing container ${id.slice(0, 12)}`);
+  }
+
   // ---- mounts and netns
   for (const mp of mountPoints()) {
     if (mp !== layout.root && !mp.startsWith(layout.root + '/') && mp !== layout.runroot && !mp.startsWith(layout.runroot + '/')) continue;

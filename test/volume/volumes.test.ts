@@ -88,6 +88,21 @@ describe('mounts in real containers', () => {
     expect(await volumes()).toEqual([]);
   }, 60_000);
 
+  it('lends binds and volumes through --volumes-from, and rm -f of a running user unmounts its tmpfs volume', async () => {
+    const shared = path.join(work, 'srv-data');
+    await ok('run', '--name', 'src', '--network', 'none', '-v', `${shared}:/shared`, 'busybox', 'sh', '-c', 'echo x >/shared/f');
+    expect(await ok('run', '--rm', '--network', 'none', '--volumes-from', 'src', 'busybox', 'cat', '/shared/f')).toBe('x');
+    await ok('volume', 'create', '-o', 'type=tmpfs', '-o', 'device=tmpfs', 'tmpv');
+    await ok('run', '-d', '--name', 'holder', '--network', 'none', '-v', 'tmpv:/m', 'busybox', 'sleep', '60');
+    const mountpoint = (await t.engine.volumes.inspect('tmpv')).Mountpoint;
+    expect(execFileSync('cat', ['/proc/self/mounts'], { encoding: 'utf8' })).toContain(` ${mountpoint} tmpfs`);
+    await ok('rm', '-f', 'holder', 'src');
+    expect(execFileSync('cat', ['/proc/self/mounts'], { encoding: 'utf8' })).not.toContain(mountpoint);
+    expect(await fsp.readFile(path.join(shared, 'f'), 'utf8')).toBe('x\n');
+    await ok('volume', 'rm', 'tmpv');
+    expect(await findLeaks(t.root, t.runroot)).toEqual([]);
+  }, 60_000);
+
   it('shows every mount in inspect straight after create, and run --rm removes anonymous volumes', async () => {
     await ok('create', '--name', 'shown', '--network', 'none', IMAGE);
     const mounts = JSON.parse(await ok('inspect', '-f', '{{json .Mounts}}', 'shown')) as { Type: string; Destination: string; Driver: string }[];
