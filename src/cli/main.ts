@@ -54,7 +54,8 @@ export async function main(argv: readonly string[], streams: CliStreams = proces
     }
     printError(streams.stderr, err, globals.logLevel === 'debug');
     // `volume create` and `network create` are not `create`: Docker gives them 1, as every other command.
-    const cmd = resolved?.kind === 'command' && (!resolved.command.group || resolved.command.group === 'container') ? resolved.command.name : undefined;
+    const objectCreate = resolved?.kind === 'command' && (resolved.command.group === 'volume' || resolved.command.group === 'network');
+    const cmd = resolved?.kind === 'command' && !objectCreate ? resolved.command.name : undefined;
     return exitCodeFor(err, cmd);
   }
 }
