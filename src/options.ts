@@ -81,7 +81,10 @@ export interface CreateRequest {
   // storage
   /** -v 'SRC:DST[:OPTS]' (bind when SRC is a path, named volume otherwise), or 'DST' (anonymous) */
   volumes?: string[];
+  /** --volumes-from CONTAINER[:ro|rw] */
   volumesFrom?: string[];
+  /** --mount type=bind|volume|tmpfs,... (Docker's CSV form) */
+  mounts?: string[];
 
   // lifecycle
   /** 'no' | 'on-failure[:N]' | 'always' | 'unless-stopped' */

@@ -8,6 +8,9 @@ import type { CreateRequest, NetworkCreateRequest, ResourceRequest } from './opt
 
 export type { CreateRequest, HealthRequest, ResourceRequest, NetworkRequest, NetworkCreateRequest } from './options.js';
 import type { EngineEvent } from './events.js';
+import type { VolumeCreateRequest, VolumeDriver } from './volume/types.js';
+
+export type { VolumeCreateRequest, VolumeDriver, VolumeInfo } from './volume/types.js';
 import type { EngineConfig } from './config/index.js';
 export type { EngineConfig } from './config/index.js';
 export type { EngineEvent } from './events.js';
@@ -324,6 +327,38 @@ export interface NetworksApi {
   reload(opts?: { all?: boolean; containers?: string[] }): Promise<{ reloaded: string[] }>;
 }
 
+// ---------------------------------------------------------------- volumes
+
+/** `volume inspect`, in Docker's field names. */
+export interface VolumeSummary {
+  Name: string;
+  Driver: string;
+  Mountpoint: string;
+  CreatedAt: string;
+  Labels: Record<string, string>;
+  Options: Record<string, string>;
+  Scope: 'local';
+  /** ids of the containers whose config names the volume (Docker's UsageData.RefCount counts them) */
+  UsedBy: string[];
+}
+
+export interface VolumesApi {
+  /** Idempotent for a name that exists with the same driver, as Docker's. */
+  create(req?: VolumeCreateRequest): Promise<VolumeSummary>;
+  /** `filters`: dangling=true|false, name=, label=KEY[=VALUE], driver= */
+  list(opts?: { filters?: string[] }): Promise<VolumeSummary[]>;
+  inspect(name: string): Promise<VolumeSummary>;
+  /** Refused while a container uses the volume; `force` makes a missing volume no error. */
+  remove(name: string, opts?: { force?: boolean }): Promise<void>;
+  /** Unused anonymous volumes; with `all`, every unused volume (Docker 23+). */
+  prune(opts?: { all?: boolean; filters?: string[] }): Promise<{ deleted: string[] }>;
+  /**
+   * Adds a volume driver for this engine object (volume/types.ts `VolumeDriver`). It lives in this
+   * process: containers using its volumes must be started, stopped and removed through this engine.
+   */
+  registerDriver(driver: VolumeDriver): void;
+}
+
 // ---------------------------------------------------------------- system
 
 export interface SystemApi {
@@ -351,6 +386,7 @@ export interface EngineApi {
   readonly images: ImagesApi;
   readonly containers: ContainersApi;
   readonly networks: NetworksApi;
+  readonly volumes: VolumesApi;
   readonly system: SystemApi;
   /** Shortcut for containers.run. */
   run(req: CreateRequest, opts?: RunOptions): ReturnType<ContainersApi['run']>;

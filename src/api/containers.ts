@@ -17,6 +17,22 @@ function networkModeOf(r: ContainerRecord): string {
   }
 }
 
+/** Docker's `.Mounts`: every mount planned at create (older records knew binds only). */
+function mountsView(r: ContainerRecord): Record<string, unknown>[] {
+  const planned = r.config.mounts ?? r.config.spec.mounts.user.filter((m) => m.type === 'bind')
+    .map((m) => ({ type: 'bind' as const, source: m.source ?? '', destination: m.destination, mode: '', rw: !m.options?.includes('ro'), propagation: 'rprivate' }));
+  return planned.map((m) => ({
+    Type: m.type,
+    ...(m.type === 'volume' ? { Name: 'name' in m ? m.name : '' } : {}),
+    Source: m.source,
+    Destination: m.destination,
+    ...(m.type === 'volume' ? { Driver: 'driver' in m ? m.driver : 'local' } : {}),
+    Mode: m.mode,
+    RW: m.rw,
+    Propagation: m.propagation,
+  }));
+}
+
 export function summaryView(r: RecordView, size?: ContainerSize): ContainerSummary {
   const c = r.config;
   return {
@@ -120,8 +136,7 @@ export function inspectView({ record: r, paths, size }: ContainerDetails): Conta
       CgroupnsMode: plan.linux?.namespaces?.some((n) => n.type === 'cgroup') ? 'private' : 'host',
       Annotations: req.annotations ?? null,
     },
-    Mounts: c.spec.mounts.user.filter((m) => m.type === 'bind')
-      .map((m) => ({ Type: 'bind', Source: m.source, Destination: m.destination, RW: !m.options?.includes('ro') })),
+    Mounts: mountsView(r),
     Config: {
       Hostname: c.hostname,
       Domainname: c.domainname,

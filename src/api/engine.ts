@@ -2,11 +2,13 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { EngineApi, EngineEvent, EngineOptions, ContainersApi, ImagesApi, NetworksApi, SystemApi, CreateRequest, RunOptions } from './types.js';
+import type { EngineApi, EngineEvent, EngineOptions, ContainersApi, ImagesApi, NetworksApi, SystemApi, CreateRequest, RunOptions, VolumesApi } from './types.js';
 import { ContainerManager } from '../container/index.js';
 import { probeHost } from '../host.js';
 import { openImageStore } from '../image/index.js';
 import { openNetworkManager } from '../network/index.js';
+import { openVolumeManager, type VolumeManager } from '../volume/index.js';
+import { volumeView } from './volumes.js';
 import { hostNames, resolveLayout, type StoreLayout } from '../paths.js';
 import { createRuntime } from '../runtime/index.js';
 import { openStorage } from '../storage/index.js';
@@ -63,6 +65,7 @@ export class Engine implements EngineApi {
   readonly images: ImagesApi;
   readonly containers: ContainersApi;
   readonly networks: NetworksApi;
+  readonly volumes: VolumesApi;
   readonly system: SystemApi;
 
   constructor(opts: EngineOptions = {}) {
@@ -88,6 +91,7 @@ export class Engine implements EngineApi {
       if (!stale.length) return;
       await network.repair();
       if (stale.some((n) => n.startsWith('snapshot-'))) await storage.snapshots.repair();
+      if (stale.some((n) => n.startsWith('vol-'))) await volumes.repair();
       if (stale.some((n) => n.startsWith('ctr-'))) await (await newManager()).repairInterrupted();
     };
     const storage = openStorage(layout);
@@ -100,6 +104,8 @@ export class Engine implements EngineApi {
       defaultBridge: { name: names.bridgeName, subnet: names.subnet, mtu: names.mtu },
       chainPrefix: names.chainPrefix,
     });
+    // A volume is in use while a container's config names it: the container layer's records say which exist.
+    const volumes = openVolumeManager(layout, { containerName: async (id) => (await (await newManager()).records.load(id))?.name });
     const bin = berthBin();
     // The exit hook is another process: it must read the same configuration as this engine.
     const configArgs = () => configFileArgs(opts.config, layout);
@@ -112,6 +118,7 @@ export class Engine implements EngineApi {
       bundle,
       runtime: createRuntime(layout, host),
       network,
+      volumes,
       runtimes: {
         default: config['default-runtime'] ?? 'runc',
         paths: { ...Object.fromEntries(Object.entries(config.runtimes ?? {}).map(([name, r]) => [name, r.path])), runc: host.tools.runc },
@@ -123,6 +130,7 @@ export class Engine implements EngineApi {
     this.images = imagesApi(afterReady(imageStore, ready));
     this.containers = containersApi(containers);
     this.networks = networksApi(afterReady(network, ready), containers);
+    this.volumes = volumesApi(volumes, ready);
     this.system = systemApi(this, containers, network, this.images);
   }
 
@@ -210,6 +218,18 @@ function networksApi(n: ReturnType<typeof openNetworkManager>, manager: () => Pr
   };
 }
 
+function volumesApi(v: VolumeManager, ready: () => Promise<void>): VolumesApi {
+  const ready_ = afterReady(v, ready);
+  return {
+    create: async (req) => volumeView(await ready_.inspect((await ready_.create(req)).name)),
+    list: async (opts) => (await ready_.list(opts)).map(volumeView),
+    inspect: async (name) => volumeView(await ready_.inspect(name)),
+    remove: (name, opts) => ready_.remove(name, opts),
+    prune: (opts) => ready_.prune(opts),
+    registerDriver: (driver) => v.registerDriver(driver),
+  };
+}
+
 function systemApi(engine: Engine, manager: () => Promise<ContainerManager>, n: ReturnType<typeof openNetworkManager>, images: ImagesApi): SystemApi {
   return {
     async prune(opts) {
@@ -226,6 +246,7 @@ function systemApi(engine: Engine, manager: () => Promise<ContainerManager>, n: 
       for (const c of await engine.containers.list({ all: true })) await engine.containers.remove(c.id, { force: true });
       await (await manager()).reconcile();
       for (const { network: net } of await n.list()) if (!['bridge', 'host', 'none'].includes(net.name)) await n.remove(net.id);
+      for (const vol of await engine.volumes.list()) await engine.volumes.remove(vol.Name, { force: true });
       for (const img of await images.list({ all: true })) await images.remove(img.id, { force: true }).catch(() => {});
       await images.prune({ all: true });
       await n.shutdown();
@@ -244,7 +265,7 @@ function systemApi(engine: Engine, manager: () => Promise<ContainerManager>, n: 
         ID: '', Containers: ctrs.length, ContainersRunning: ctrs.filter((c) => c.state === 'running').length,
         ContainersPaused: ctrs.filter((c) => c.state === 'paused').length, ContainersStopped: ctrs.filter((c) => c.state === 'exited').length,
         Images: new Set((await images.list({ all: true })).map((i) => i.id)).size, Driver: 'overlay', DriverStatus: [],
-        Plugins: { Volume: [], Network: ['bridge', 'host', 'macvlan', 'null'], Authorization: null, Log: ['k8s-file'] },
+        Plugins: { Volume: ['local'], Network: ['bridge', 'host', 'macvlan', 'null'], Authorization: null, Log: ['k8s-file'] },
         NCPU: facts.cpus, MemTotal: os.totalmem(), DockerRootDir: engine.root, Name: os.hostname(), Labels: [],
         ServerVersion: VERSION, CgroupDriver: 'cgroupfs', CgroupVersion: facts.cgroupMode === 'v2' ? '2' : '1',
         KernelVersion: os.release(), OSType: 'linux', Architecture: os.machine(),

@@ -25,7 +25,7 @@ export interface Context {
   onSignal(handler: (signal: NodeJS.Signals) => void): () => void;
 }
 
-export type Group = 'container' | 'image' | 'network' | 'system' | 'healthcheck';
+export type Group = 'container' | 'image' | 'network' | 'volume' | 'system' | 'healthcheck';
 
 export interface CommandDef<S extends readonly OptionSpec[]> {
   /** The command's own name, as in `berth <group> <name>` (or `berth <name>` without a group). */

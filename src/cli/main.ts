@@ -53,7 +53,10 @@ export async function main(argv: readonly string[], streams: CliStreams = proces
       return write(streams.stderr, `${err.message}\nSee '${where} --help'.\n${err.details}`, err.exitCode);
     }
     printError(streams.stderr, err, globals.logLevel === 'debug');
-    return exitCodeFor(err, resolved?.kind === 'command' ? resolved.command.name : undefined);
+    // `volume create` and `network create` are not `create`: Docker gives them 1, as every other command.
+    const objectCreate = resolved?.kind === 'command' && (resolved.command.group === 'volume' || resolved.command.group === 'network');
+    const cmd = resolved?.kind === 'command' && !objectCreate ? resolved.command.name : undefined;
+    return exitCodeFor(err, cmd);
   }
 }
 

@@ -2,7 +2,7 @@
  * The rows `ps`, `images` and `network ls` print, with the field names of Docker's format contexts
  * (`{{.ID}}`, `{{.Names}}`, `{{.Repository}}`...) so that users' --format strings keep working.
  */
-import type { ContainerSummary, ImageSummary, NetworkSummary } from '../api/types.js';
+import type { ContainerSummary, ImageSummary, NetworkSummary, VolumeSummary } from '../api/types.js';
 import { ellipsis, formatLabels, formatPorts, goTime, humanSize, timeAgo, truncId } from './format.js';
 
 export interface ContainerRow {
@@ -151,5 +151,37 @@ export function networkInspectView(n: NetworkSummary): Record<string, unknown> {
     }])),
     Options: n.options,
     Labels: n.labels,
+  };
+}
+
+export interface VolumeRow {
+  Name: string;
+  Driver: string;
+  Scope: string;
+  Mountpoint: string;
+  CreatedAt: string;
+  Labels: string;
+  /** how many containers use it */
+  Links: string;
+  Label: (name: string) => string;
+}
+
+export const VOLUME_TABLE = 'table {{.Driver}}\t{{.Name}}';
+export const VOLUME_HEADERS: VolumeRow = {
+  Name: 'VOLUME NAME', Driver: 'DRIVER', Scope: 'SCOPE', Mountpoint: 'MOUNTPOINT', CreatedAt: 'CREATED AT', Labels: 'LABELS', Links: 'LINKS',
+  Label: (_name) => 'LABEL',
+};
+
+export function volumeRow(v: VolumeSummary): VolumeRow {
+  return {
+    Name: v.Name, Driver: v.Driver, Scope: v.Scope, Mountpoint: v.Mountpoint, CreatedAt: goTime(v.CreatedAt),
+    Labels: formatLabels(v.Labels), Links: String(v.UsedBy.length), Label: (name) => v.Labels[name] ?? '',
+  };
+}
+
+/** `docker volume inspect`'s shape. */
+export function volumeInspectView(v: VolumeSummary): Record<string, unknown> {
+  return {
+    CreatedAt: v.CreatedAt, Driver: v.Driver, Labels: v.Labels, Mountpoint: v.Mountpoint, Name: v.Name, Options: v.Options, Scope: v.Scope,
   };
 }

@@ -3,7 +3,8 @@ import { InvalidArgumentError, NotFoundError } from '../errors.js';
 import { parseBytes } from '../bundle/index.js';
 import { NAME_PATTERN, type Digest } from '../ids.js';
 import type { CreateRequest } from '../options.js';
-import type { ImageConfig } from './ports.js';
+import type { ImageConfig, MountPoint } from './ports.js';
+import { parseVolumesFrom, planMounts } from '../volume/index.js';
 import type { AttachedStreams, ContainerConfig, ContainerRecord, RecordStore } from './record.js';
 import { readUserFile, type SpecAssembler } from './spec.js';
 import type { ContainerDeps } from './ports.js';
@@ -33,7 +34,6 @@ export async function planContainer(
   if (req.name !== undefined && !NAME_PATTERN.test(req.name)) {
     throw new InvalidArgumentError('--name', `"${req.name}" is not a valid container name`, 'names may contain only [a-zA-Z0-9][a-zA-Z0-9_.-]');
   }
-  refuseUnbuilt(req);
   const restartPolicy = parseRestartPolicy(req.restart);
   if (req.autoRemove && restartPolicy.name !== 'no') {
     throw new InvalidArgumentError('--restart', 'conflicting options: cannot specify both --restart and --rm');
@@ -76,7 +76,8 @@ export async function planContainer(
   const network = await ctx.deps.network.plan(req.network ?? {}, {
     exposedPorts, ...(sharedWith ? { sharedWith } : {}), links,
   });
-  const { plan, warnings } = await ctx.specs.plan(id, { ...req, labels: userLabels }, imageConfig, cgroupParent);
+  const mounts = await planVolumes(ctx, req, imageConfig);
+  const { plan, warnings } = await ctx.specs.plan(id, { ...req, labels: userLabels }, imageConfig, cgroupParent, mounts);
   if (log?.maxFiles === 1) {
     // conmon replaces the one file (runtime/logrotate.ts): a client that reads it (runtime/attach.ts) and
     // falls behind by two files' worth skips the one between.
@@ -92,6 +93,7 @@ export async function planContainer(
       imageId: image.id,
       imageConfig,
       spec: plan,
+      mounts,
       network,
       joins: stripEmpty(joins),
       path: command[0] ?? '',
@@ -142,14 +144,17 @@ async function resolveImage(ctx: PlanContext, ref: string) {
   }
 }
 
-/**
- * Flags the volume layer will implement: refused by name until then, since an accepted flag that does
- * nothing is never allowed.
- */
-function refuseUnbuilt(req: CreateRequest): void {
-  if (req.volumesFrom?.length) {
-    throw new InvalidArgumentError('--volumes-from', 'is not supported yet: Berth has no volumes yet', 'bind-mount the same host folder into both containers with -v /host/path:/path');
+/** The container's mounts, the volumes-from containers resolved now (they must exist, as in Docker). */
+async function planVolumes(ctx: PlanContext, req: CreateRequest, imageConfig: ImageConfig): Promise<MountPoint[]> {
+  const volumesFrom = [];
+  for (const spec of req.volumesFrom ?? []) {
+    const { container, rw } = parseVolumesFrom(spec);
+    const other = await resolveOther(ctx.records, container, '--volumes-from');
+    volumesFrom.push({ mounts: other.config.mounts ?? [], ...(rw !== undefined ? { rw } : {}) });
   }
+  return ctx.deps.volumes.plan(planMounts({
+    volumes: req.volumes, mounts: req.mounts, tmpfs: req.tmpfs, volumesFrom, imageVolumes: Object.keys(imageConfig.Volumes ?? {}),
+  }));
 }
 
 async function joinedContainer(records: RecordStore, mode: string | undefined, field: string): Promise<string | undefined> {

@@ -61,6 +61,7 @@ export function tearDownRun(ctx: ContainerContext, id: string): Promise<void> {
     () => ctx.deps.runtime.healthTimer.stop(id),
     () => ctx.deps.runtime.logRotator.stop(id),
     () => ctx.deps.runtime.runc.delete(id, { force: true }),
+    () => ctx.deps.volumes.unmount(id),
     () => ctx.deps.network.detach(id),
     () => ctx.deps.snapshots.unmount(id),
   ]);

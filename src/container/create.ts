@@ -10,6 +10,7 @@ import { setState, type ContainerContext } from './context.js';
 import { generateName } from './names.js';
 import { containerPaths } from './record.js';
 import { destroy } from './remove.js';
+import type { MountPoint } from './ports.js';
 
 /**
  * create: plan (every flag checked, nothing made) → record in state `creating` → name → snapshot →
@@ -58,6 +59,8 @@ async function createPlanned(ctx: ContainerContext, id: string, req: CreateReque
       await ctx.records.save(rec);
       await ctx.records.reserveName(name, id);
       await ctx.deps.snapshots.prepare(id, { image: config.imageId, layers }, { owner: 'container' });
+      await ctx.deps.volumes.attach(id, config.mounts ?? []);
+      await populateVolumes(ctx, id, config.mounts ?? []);
       failpoint('container.create.after-snapshot');
       await setState(ctx, rec, 'created');
     });
@@ -66,6 +69,20 @@ async function createPlanned(ctx: ContainerContext, id: string, req: CreateReque
     throw err;
   }
   return { id, warnings };
+}
+
+/**
+ * Copy-up at create, as Docker populates volumes at create: a data container that is only created has
+ * filled its volumes for the containers that take them with --volumes-from.
+ */
+async function populateVolumes(ctx: ContainerContext, id: string, mounts: readonly MountPoint[]): Promise<void> {
+  if (!mounts.some((m) => m.type === 'volume' && m.copyUp)) return;
+  const rootfs = await ctx.deps.snapshots.mount(id);
+  try {
+    await ctx.deps.volumes.populate(id, mounts, rootfs);
+  } finally {
+    await ctx.deps.snapshots.unmount(id);
+  }
 }
 
 async function freeGeneratedName(ctx: ContainerContext): Promise<string> {

@@ -102,7 +102,7 @@ export function matchesFilters(r: RecordView, f: ContainerFilters, bounds: Filte
         case 'exited': return r.state === 'exited' && r.exitCode === Number(v);
         case 'ancestor': return r.config.image === v || r.config.imageId === v || r.config.imageId.replace('sha256:', '').startsWith(v);
         case 'network': return r.networks.some((n) => n.network === v) || networkNames(r).includes(v);
-        case 'volume': return bindMounts(r).some((m) => m.source === v || m.destination === v);
+        case 'volume': return mountsOf(r).some((m) => m.source === v || m.destination === v || m.name === v);
         case 'health': return (r.health?.Status ?? 'none') === v;
         case 'label': {
           const eq = v.indexOf('=');
@@ -127,9 +127,9 @@ export function exposedPorts(r: ContainerRecord): string[] {
   ];
 }
 
-/** Berth has bind mounts only: Docker's volume filter matches a bind by its source or its destination. */
-function bindMounts(r: ContainerRecord) {
-  return r.config.spec.mounts.user.filter((m) => m.type === 'bind').map((m) => ({ source: m.source ?? '', destination: m.destination }));
+/** Docker's volume filter matches a mount by its volume's name, its source or its destination. */
+function mountsOf(r: ContainerRecord): { source: string; destination: string; name?: string }[] {
+  return r.config.mounts ?? r.config.spec.mounts.user.filter((m) => m.type === 'bind').map((m) => ({ source: m.source ?? '', destination: m.destination }));
 }
 
 /** The networks a container's config names (what `--filter network=` matches before it runs). */

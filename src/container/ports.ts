@@ -9,7 +9,9 @@ import type * as bundle from '../bundle/index.js';
 import type { BundleInput, ImageConfig, Spec, SpecPlan, PlanResult, LinuxResources, Process, Mount } from '../bundle/index.js';
 import type { NetworkManager, NetworkPlan, SandboxStatus, SandboxEndpointStatus } from '../network/index.js';
 import type { Cgroups, HealthTimer, LogRotator, Monitor, Runc } from '../runtime/index.js';
+import type { MountPoint, VolumeManager } from '../volume/index.js';
 
+export type { MountPoint };
 export type { BundleInput, ImageConfig, Spec, SpecPlan, PlanResult, LinuxResources, Process, Mount, NetworkPlan, SandboxStatus, SandboxEndpointStatus };
 
 export type ImagePort = Pick<ImageStore, 'resolve' | 'ensureDefault' | 'inspect'>;
@@ -27,6 +29,8 @@ export interface RuntimePort {
 
 export type NetworkPort = Pick<NetworkManager, 'plan' | 'attach' | 'detach' | 'reconcile' | 'repair' | 'connect' | 'disconnect'>;
 
+export type VolumePort = Pick<VolumeManager, 'plan' | 'attach' | 'detach' | 'mount' | 'unmount' | 'populate'>;
+
 export interface ContainerDeps {
   host: HostFacts;
   images: ImagePort;
@@ -34,6 +38,7 @@ export interface ContainerDeps {
   bundle: BundlePort;
   runtime: RuntimePort;
   network: NetworkPort;
+  volumes: VolumePort;
   /**
    * argv of the command the monitor runs when the container exits (`berth container cleanup ID`), which
    * may stand down while the process whose pid is in `attachedPidFile` is alive.

@@ -5,7 +5,7 @@ import type { ContainerState } from './state.js';
 import { AlreadyExistsError, InvalidArgumentError, NotFoundError } from '../errors.js';
 import { NAME_PATTERN, type ContainerId } from '../ids.js';
 import type { CreateRequest } from '../options.js';
-import type { ImageConfig, NetworkPlan, SandboxEndpointStatus, SpecPlan } from './ports.js';
+import type { ImageConfig, MountPoint, NetworkPlan, SandboxEndpointStatus, SpecPlan } from './ports.js';
 import { STORE_MODES, type StoreLayout } from '../paths.js';
 import { ensureDir, readJsonIfExists, readdirIfExists, writeJsonAtomic } from '../util/fs.js';
 import { failpoint } from '../util/failpoint.js';
@@ -35,6 +35,8 @@ export interface ContainerConfig {
   imageConfig: ImageConfig;
   /** runc's config as planned (bundle planSpec): process, mounts, resources, security */
   spec: SpecPlan;
+  /** -v, --mount, --volumes-from and the image's VOLUMEs, planned (volume layer); absent in older records */
+  mounts?: MountPoint[];
   /** the network flags, parsed (network plan) */
   network: NetworkPlan;
   /** namespaces shared with other containers (--pid/--ipc/--uts container:X), X resolved to its id */

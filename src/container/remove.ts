@@ -1,4 +1,4 @@
-import { BadStateError, InvalidArgumentError, NotFoundError, runTeardown } from '../errors.js';
+import { BadStateError, NotFoundError, runTeardown } from '../errors.js';
 import { parsePruneFilter, prunable } from '../util/prune-filter.js';
 import { failpoint } from '../util/failpoint.js';
 import { withLock } from '../util/lock.js';
@@ -10,10 +10,6 @@ import { cgroupsPathOf } from './spec.js';
 
 /** rm: a live container only with force (its process is killed first); then every host object it owns goes. */
 export async function removeContainer(ctx: ContainerContext, ref: string, opts: { force?: boolean; volumes?: boolean } = {}): Promise<void> {
-  if (opts.volumes) {
-    // The volume layer will remove anonymous volumes here; until it exists -v must not pass for done.
-    throw new InvalidArgumentError('--volumes', 'is not supported yet: Berth has no volumes yet', 'remove the container without -v');
-  }
   const rec = await resolveNoticed(ctx, ref);
   const live = await observed(ctx, rec);
   if (LIVE.has(live.state)) {
@@ -39,16 +35,18 @@ export async function removeContainer(ctx: ContainerContext, ref: string, opts: 
       await setState(ctx, cur, 'exited');
     }
     await setState(ctx, cur, 'removing');
-    await destroy(ctx, cur);
+    await destroy(ctx, cur, { volumes: opts.volumes });
   });
   await ctx.events.emit('container', 'destroy', rec.id, { name: rec.name, image: rec.config.image });
 }
 
 /**
  * Undoes everything a container owns, in one sequence. "Already gone" is success, so it also finishes a
- * removal or a create that was killed, and undoes a create that failed.
+ * removal or a create that was killed, and undoes a create that failed. Anonymous volumes go with -v,
+ * with --rm (Docker's run --rm), and with a create undone (nobody else can have them yet).
  */
-export async function destroy(ctx: ContainerContext, rec: ContainerRecord): Promise<void> {
+export async function destroy(ctx: ContainerContext, rec: ContainerRecord, opts: { volumes?: boolean } = {}): Promise<void> {
+  const removeAnonymous = !!opts.volumes || rec.config.autoRemove || rec.state === 'creating';
   await runTeardown([
     () => ctx.deps.runtime.healthTimer.stop(rec.id),
     () => ctx.deps.runtime.logRotator.stop(rec.id),
@@ -56,6 +54,8 @@ export async function destroy(ctx: ContainerContext, rec: ContainerRecord): Prom
     () => ctx.deps.runtime.runc.delete(rec.id, { force: true }).then(() => failpoint('container.rm.after-runc-delete')),
     () => ctx.deps.network.detach(rec.id),
     () => ctx.deps.snapshots.remove(rec.id),
+    () => ctx.deps.volumes.unmount(rec.id),
+    () => ctx.deps.volumes.detach(rec.id, rec.config.mounts ?? [], { removeAnonymous }),
     () => ctx.deps.runtime.cgroups.remove(cgroupsPathOf(rec)),
     () => ctx.deps.runtime.monitor.clearExit(rec.id),
     // The name before the record: a kill between the two leaves a record that repair removes again,

@@ -4,12 +4,13 @@ import { BadStateError, InvalidArgumentError } from '../errors.js';
 import type { StoreLayout } from '../paths.js';
 import type { ClientTerminal } from '../types.js';
 import type { CreateRequest } from '../options.js';
-import type { ContainerDeps, ImageConfig, PlanResult, SandboxStatus, Spec } from './ports.js';
+import type { ContainerDeps, ImageConfig, MountPoint, PlanResult, SandboxStatus, Spec } from './ports.js';
+import { ociMounts } from '../volume/index.js';
 import { containerPaths, type ContainerRecord, type RecordStore } from './record.js';
 
 /**
  * Gathers what the bundle layer's pure planSpec/finishSpec need for one container. At create (`plan`):
- * the files the flags name (--env-file, seccomp profiles), bind mounts, device numbers and the engine's
+ * the files the flags name (--env-file, seccomp profiles), the planned mounts, device numbers and the engine's
  * own capabilities, read once, so that the plan holds their contents. At each start (`finish`): the
  * image's passwd, the namespaces of the containers it joins, the sandbox's files, link variables.
  */
@@ -18,7 +19,7 @@ export class SpecAssembler {
 
   constructor(private readonly layout: StoreLayout, private readonly deps: ContainerDeps, private readonly records: RecordStore) {}
 
-  async plan(id: string, req: CreateRequest, imageConfig: ImageConfig, cgroupParent = '/berth'): Promise<PlanResult> {
+  async plan(id: string, req: CreateRequest, imageConfig: ImageConfig, cgroupParent = '/berth', mounts: readonly MountPoint[] = []): Promise<PlanResult> {
     const host = this.deps.host;
     const [envFileText, seccompProfileText, devices, hostCapabilities] = await Promise.all([
       Promise.all((req.envFiles ?? []).map((f) => readUserFile(f, '--env-file'))),
@@ -38,7 +39,7 @@ export class SpecAssembler {
         ipc: hostMode(req.ipc),
         uts: hostMode(req.uts),
       },
-      extraMounts: bindMounts(req.volumes),
+      extraMounts: ociMounts(mounts),
       cgroupsPath: `${cgroupParent}/${id}`,
       initPath: req.init ? host.tools.catatonit : undefined,
       devices,
@@ -106,32 +107,6 @@ function networkNamespace(sandbox: SandboxStatus): { path: string } | 'host' | u
   return sandbox.netnsPath ? { path: sandbox.netnsPath } : undefined;
 }
 
-const PROPAGATION = ['private', 'rprivate', 'shared', 'rshared', 'slave', 'rslave'];
-
-/** -v SRC:DST[:ro|rw]: bind mounts of host paths. Named and anonymous volumes arrive with the volume layer. */
-function bindMounts(volumes: string[] | undefined) {
-  return (volumes ?? []).map((v) => {
-    const [src = '', dst, mode = 'rw', ...rest] = v.split(':');
-    if (!dst || rest.length || !path.isAbsolute(dst)) {
-      throw new InvalidArgumentError('--volume', `"${v}" is not SRC:DST[:ro|rw] with an absolute DST`);
-    }
-    if (!path.isAbsolute(src)) {
-      throw new InvalidArgumentError('--volume', `"${src}" is not an absolute host path`, 'named and anonymous volumes are not supported yet: give a host path');
-    }
-    const flags = mode.split(',');
-    // z and Z relabel for SELinux; on a host without it Docker accepts them and does nothing, and so do we.
-    if (flags.some((f) => !['ro', 'rw', 'z', 'Z', ...PROPAGATION].includes(f))) {
-      throw new InvalidArgumentError('--volume', `unknown mount option in "${mode}"`);
-    }
-    const propagation = flags.filter((f) => PROPAGATION.includes(f));
-    if (propagation.length > 1) throw new InvalidArgumentError('--volume', `"${v}" names more than one propagation mode`);
-    return {
-      destination: dst, type: 'bind', source: src,
-      options: ['rbind', flags.includes('ro') ? 'ro' : 'rw', propagation[0] ?? 'rprivate'],
-    };
-  });
-}
-
 export async function readUserFile(file: string, field: string): Promise<string> {
   try {
     return await fsp.readFile(file, 'utf8');
@@ -163,4 +138,12 @@ export function setConsoleSize(spec: Spec, terminal: ClientTerminal | undefined)
 /** The container's cgroup as runc made it (records from before --cgroup-parent lack nothing: the path is in the plan). */
 export function cgroupsPathOf(rec: ContainerRecord): string {
   return rec.config.spec.spec.linux?.cgroupsPath ?? `/berth/${rec.id}`;
+}
+
+/** The volumes' host paths as their drivers gave them at this start (volume layer `mount`). */
+export function useVolumeSources(spec: Spec, sources: ReadonlyMap<string, string>): void {
+  for (const m of spec.mounts ?? []) {
+    const source = m.type === 'bind' ? sources.get(m.destination) : undefined;
+    if (source) m.source = source;
+  }
 }

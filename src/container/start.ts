@@ -12,7 +12,7 @@ import { startHealth } from './health.js';
 import { failpoint } from '../util/failpoint.js';
 import type { SandboxStatus } from './ports.js';
 import { containerPaths, ZERO_TIME, type ContainerRecord } from './record.js';
-import { setConsoleSize } from './spec.js';
+import { setConsoleSize, useVolumeSources } from './spec.js';
 
 /** start: under the container's lock; a running or paused container is refused, as Docker does. */
 export async function startContainer(ctx: ContainerContext, ref: string, terminal?: ClientTerminal): Promise<void> {
@@ -51,7 +51,9 @@ export async function startLocked(ctx: ContainerContext, rec: ContainerRecord, t
       writeFileAtomic(p.hosts, sandbox.hostsFile, STORE_MODES.mounted),
       writeFileAtomic(p.resolvConf, sandbox.resolvConf, STORE_MODES.mounted),
     ]);
+    const volumeSources = await ctx.deps.volumes.mount(rec.id, rec.config.mounts ?? [], rootfs);
     const spec = await ctx.specs.finish(rec, rootfs, sandbox);
+    useVolumeSources(spec, volumeSources);
     await ctx.deps.bundle.checkRootfs(rootfs, (spec.mounts ?? []).map((m) => m.destination));
     setConsoleSize(spec, terminal);
     await ctx.deps.bundle.writeBundle(p.bundle, spec);

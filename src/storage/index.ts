@@ -15,6 +15,9 @@ import { ingestLayer } from './ingest.js';
 import { openLayerStore } from './layers.js';
 import { openSnapshotter } from './snapshots.js';
 
+/** Plain mount helpers, for the layers that mount things of their own (volumes). */
+export { isMounted, unmount as unmountTarget } from './mounts.js';
+
 export interface BlobInfo {
   digest: Digest;
   size: number;

@@ -18,6 +18,7 @@ export const FAILPOINTS = [
   'network.firewall.mid-rewrite',
   'network.create.mid',
   'network.rm.mid',
+  'volume.copyup.mid-copy',
 ] as const;
 
 export type FailpointName = (typeof FAILPOINTS)[number];

@@ -12,7 +12,9 @@ import { hostNames, resolveLayout } from '../../src/paths.js';
  * - iptables/ip6tables: rules in this root's chains naming a container (`berth:<id>`) that is not
  *   running, or a network (`berth:net:<id>`) that no longer exists; jump rules into our chains that are
  *   doubled or point at a missing chain; with `final`, any chain or jump of ours at all
- * - netns files and mounts under the runroot, and mounts under the root, not of a running container
+ * - netns files and mounts under the runroot, and mounts under the root, not of a running container;
+ *   a volume mounted by its driver (tmpfs, a bind device) while no running container uses it, and the
+ *   volume layer's marker of a container that is not running (`RUNROOT/vol/<name>/<id>`)
  * - veths on this root's bridges, or named for one of its containers, that no running container owns
  * - healthcheck timer loops (`berth-health`), log rotation loops (`berth-logrotate`) and their
  *   `<exits>/<id>.health` / `<exits>/<id>.logs` files of containers not running
@@ -108,8 +110,9 @@ export async function findLeaks(root: string, runroot: string, opts: LeakCheckOp
     const holderLives = !text.trim() || holderAlive(text);
     if (holderLives !== alive) return [];
     if (f.endsWith('.break')) return [`lock guard ${f}`];
-    const m = /^(ctr|net|ipam|snapshot)-(.+)\.lock$/.exec(f);
+    const m = /^(ctr|net|ipam|snapshot|vol)-(.+)\.lock$/.exec(f);
     const gone = m && (m[1] === 'ctr' ? !existsSync(path.join(layout.containers, m[2]!, 'container.json'))
+      : m[1] === 'vol' ? !existsSync(path.join(layout.volumes, m[2]!, 'volume.json'))
       : m[1] === 'snapshot' ? !existsSync(path.join(layout.snapshots, m[2]!))
         : !networks.some((n) => n.id === m[2]));
     if (gone) return [`lock of a removed object ${f}`];
@@ -125,12 +128,26 @@ export async function findLeaks(root: string, runroot: string, opts: LeakCheckOp
     });
   }
 
+  // ---- volumes mounted by their driver, and who uses them (volume layer)
+  const volumeUsers = new Map<string, string[]>();
+  for (const name of list(path.join(layout.runroot, 'vol'))) {
+    const users = list(path.join(layout.runroot, 'vol', name));
+    volumeUsers.set(name, users);
+    for (const id of users) if (!live.has(id)) leaks.push(`volume ${name} marked as used by ${id.slice(0, 12)}, which is not running`);
+  }
+
+  for (const name of list(layout.volumes).filter((n) => !n.startsWith('.'))) {
+    for (const id of list(path.join(layout.volumes, name, 'refs'))) if (!records.has(id)) leaks.push(`volume ${name} referenced by missing container ${id.slice(0, 12)}`);
+  }
+
   // ---- mounts and netns
   for (const mp of mountPoints()) {
     if (mp !== layout.root && !mp.startsWith(layout.root + '/') && mp !== layout.runroot && !mp.startsWith(layout.runroot + '/')) continue;
     const snap = /\/snapshots\/([^/]+)\/merged$/.exec(mp)?.[1];
     const ns = mp.startsWith(layout.netns + '/') ? path.basename(mp) : undefined;
-    const owned = (snap && (snap.startsWith('image-') || live.has(snap))) || (ns && live.has(ns));
+    const vol = mp.startsWith(layout.volumes + '/') ? /^([^/]+)\/_data$/.exec(mp.slice(layout.volumes.length + 1))?.[1] : undefined;
+    const owned = (snap && (snap.startsWith('image-') || live.has(snap))) || (ns && live.has(ns))
+      || (vol && (volumeUsers.get(vol) ?? []).some((id) => live.has(id)));
     if (!owned) leaks.push(`mount ${mp}`);
   }
   for (const f of list(layout.netns).filter((x) => !x.startsWith('.'))) {
@@ -259,7 +276,7 @@ function walk(dir: string, visit: (p: string) => void): void {
   for (const name of list(dir)) {
     const p = path.join(dir, name);
     visit(p);
-    if (['merged', 'upper', 'work', 'diff', 'rootfs'].includes(name)) continue;
+    if (['merged', 'upper', 'work', 'diff', 'rootfs', '_data'].includes(name)) continue;
     let st;
     try { st = lstatSync(p, { throwIfNoEntry: false }); } catch { continue; }
     if (st?.isDirectory()) walk(p, visit);

@@ -7,17 +7,19 @@ import { containerCommands } from './containers.js';
 import { healthcheckCommands } from './health.js';
 import { imageCommands } from './images.js';
 import { networkCommands } from './networks.js';
+import { volumeCommands } from './volumes.js';
 import { systemCommands } from './system.js';
 
 export const GROUPS: Record<Group, string> = {
   container: 'Manage containers',
   image: 'Manage images',
   network: 'Manage networks',
+  volume: 'Manage volumes',
   system: 'Manage Berth',
   healthcheck: 'Manage healthchecks of containers',
 };
 
-export const COMMANDS: readonly Command[] = [...containerCommands, ...imageCommands, ...networkCommands, ...systemCommands, ...healthcheckCommands];
+export const COMMANDS: readonly Command[] = [...containerCommands, ...imageCommands, ...networkCommands, ...volumeCommands, ...systemCommands, ...healthcheckCommands];
 
 export type Resolved =
   | { kind: 'command'; command: Command; invokedAs: string; rest: string[] }
