@@ -118,8 +118,10 @@ describe('a container whose monitor is killed', () => {
     await killHard(c.pid);
     const w = await waiting;
     expect(w.exitCode, w.stderr).toBe(0);
-    expect(w.stdout.trim()).toBe('255');
-    expect(stored(c.id)).toMatchObject({ state: 'exited', exitCode: 255 });
+    // 255 when both were gone when wait looked; 137 when wait looked between the two kills, found the
+    // process alive without its monitor and ended it itself. Either way, what it printed is what it recorded.
+    expect(w.stdout.trim()).toMatch(/^(255|137)$/);
+    expect(stored(c.id)).toMatchObject({ state: 'exited', exitCode: Number(w.stdout.trim()) });
     await t.cli('rm', c.id);
   });
 
