@@ -52,6 +52,13 @@ export interface NetworkRecord<O = unknown> {
    * deletes it, only the `addresses` (addr/prefix) it added to it.
    */
   adopted?: { addresses: string[] };
+  /**
+   * The subnet is a candidate, chosen for real when the bridge is first made (the default bridge of a
+   * root made by this version; records of older versions keep theirs).
+   */
+  subnetPending?: boolean;
+  /** Created with --allow-host-overlap: the subnet may overlap the host's routes, now and when made again. */
+  hostOverlapAllowed?: boolean;
   /** Set while `network create` makes host objects; a record still flagged is undone by the next command. */
   incomplete?: boolean;
   /** Set when `network rm` starts; a record still flagged is removed by the next command. */
@@ -62,6 +69,8 @@ export interface NetworkRecord<O = unknown> {
 export interface NetworkDetails {
   network: NetworkRecord;
   members: { containerId: string; name: string; endpoint: EndpointRecord }[];
+  /** what the host holds inside the network's subnets while its bridge exists (a VPN that came up later) */
+  warnings: string[];
 }
 
 /** A container's place on one network: its interface, address and names. */
@@ -106,6 +115,8 @@ export interface SandboxRecord {
   netnsPath?: string;
   /** container:X — X's id */
   sharedWith?: string;
+  /** The netns's name for `ip netns` (/run/netns/<name>, a symlink to netnsPath), private mode only. */
+  netnsName?: string;
   /** What the container asked for, checked at create (records of older versions have `request` instead). */
   plan?: NetworkPlan;
   /** @deprecated written by versions before NetworkPlan; read only to tear such a sandbox down */
