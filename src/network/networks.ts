@@ -166,7 +166,7 @@ class NetworkStore implements Networks {
       await this.store.writeNetwork(rec);
       try {
         await withFileLock(this.store.locks.network(rec.id), () => driver.createNetwork(rec));
-        await this.firewall.apply();
+        if (hasRules(rec)) await this.firewall.apply();
         failpoint('network.create.mid');
         delete rec.incomplete;
         await this.store.writeNetwork(rec);
@@ -194,7 +194,7 @@ class NetworkStore implements Networks {
       () => fsp.rm(this.store.ipamDir(net.id), { recursive: true, force: true }),
       () => this.store.removeNetwork(net.id),
     ]));
-    await this.firewall.apply();
+    if (hasRules(net)) await this.firewall.apply();
   }
 
   async find(ref: string): Promise<NetworkRecord> {
@@ -352,6 +352,12 @@ function planSubnets(req: NetworkCreateRequest, nets: readonly NetworkRecord[], 
   if (!req.ipv6) return { ipam };
   const { pool: _pool, poolName: _name, ...view6 } = view;
   return { ipam, ipam6: planPool(IPV6, want.v6, taken((n) => n.ipam6, !!want.v6.subnet), { ...view6, uses: hostUses6() } as HostView<Ipv6Net>) };
+}
+
+/** Whether the network's driver writes rules: a rewrite for one whose driver has none changes nothing. */
+function hasRules(n: NetworkRecord): boolean {
+  const d = driverFor(n.driver);
+  return !!(d.firewall || d.firewall6);
 }
 
 function bridgeOf(n: NetworkRecord): string | undefined {

@@ -17,7 +17,8 @@ import { hostNetnsPath, IP_NETNS_DIR, ipBatch, ipv6DisabledInNewNetns, isMountPo
 import { AddressPool, releaseOrphans } from './ipam.js';
 import { coalesced, withFileLock } from './mutex.js';
 import type { Networks } from './networks.js';
-import { planNetwork } from './plan.js';
+import { canPublish, planNetwork } from './plan.js';
+import { needsProxy, startProxy, stopProxy } from './proxy.js';
 import { readHostFiles, sandboxStatus, type HostFiles } from './status.js';
 import type { NetStore } from './store.js';
 import type {
@@ -174,7 +175,18 @@ class SandboxManager implements Sandboxes {
       sb.ports.length ? this.firewall.addPortRules(sb, nets) : undefined,
       ...nets.map((n) => this.syncDns(n)),
     ]);
+    await this.startProxies(sb, nets);
     return this.render(sb);
+  }
+
+  /** [::1] ports of the publishing endpoint, when it has IPv6 (proxy.ts); each recorded as it starts. */
+  private async startProxies(sb: SandboxRecord, nets: readonly NetworkRecord[]): Promise<void> {
+    const ep = sb.endpoints.find((e) => nets.some((n) => n.id === e.networkId && canPublish(n)));
+    if (!ep?.ipv6) return;
+    for (const p of sb.ports.filter((x) => needsProxy(x, true))) {
+      (sb.proxies ??= []).push(await startProxy(p, ep.ipv6));
+      await this.store.writeSandbox(sb);
+    }
   }
 
   /** Addresses from each family the network has; the record is written after each, so detach finds them. */
@@ -236,6 +248,7 @@ class SandboxManager implements Sandboxes {
     const nets = await this.store.listNetworks();
     const netOf = (ep: EndpointRecord) => nets.find((n) => n.id === ep.networkId);
     await runTeardown([
+      ...(sb.proxies ?? []).map((p) => async () => stopProxy(p)),
       ...sb.endpoints.map((ep) => async () => {
         const net = netOf(ep);
         const going = sb.mode === 'private' && isMountPoint(this.netnsPathOf(ctrId));

@@ -124,6 +124,8 @@ export interface SandboxRecord {
   links: LinkRef[];
   endpoints: EndpointRecord[];
   ports: PublishedPort[];
+  /** userland proxies of ports published on [::1] (proxy.ts), killed at detach */
+  proxies?: { pid: number; start: string; port: number; protocol: Protocol }[];
   incomplete?: boolean;
   /** set when teardown starts, so firewall and DNS regeneration already leave it out */
   removing?: boolean;
@@ -184,13 +186,15 @@ export interface NetworkDriver<O = unknown> {
   leave(net: NetworkRecord<O>, ep: EndpointRecord, sandbox: { containerId: string; netnsPath?: string; sandboxGoing: boolean }): Promise<void>;
   /** iptables lines for the network and its endpoints; see firewall.ts for the chains. */
   firewall?(net: NetworkRecord<O>, endpoints: readonly FirewallEndpoint[], chains: ChainNames): FirewallRules;
-  /** ip6tables lines for a network with `ipam6`, in chains of the same names (no published ports on IPv6). */
-  firewall6?(net: NetworkRecord<O>, chains: ChainNames): FirewallRules;
+  /** ip6tables lines for a network with `ipam6` and its endpoints' IPv6 ports, in chains of the same names. */
+  firewall6?(net: NetworkRecord<O>, endpoints: readonly FirewallEndpoint[], chains: ChainNames): FirewallRules;
 }
 
 export interface FirewallEndpoint {
   containerId: string;
   ipv4: string;
+  /** the endpoint's IPv6 address on a dual-stack network (its ports are published on IPv6 too) */
+  ipv6?: string;
   ports: PublishedPort[];
 }
 

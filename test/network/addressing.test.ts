@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
-import { chmod, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BadStateError, InvalidArgumentError } from '../../src/errors.js';
 import { overlaps, parseCidr } from '../../src/network/cidr.js';
@@ -209,5 +210,48 @@ describe('containers\' network namespaces in ip netns', () => {
     expect(ipNetnsLeaks(path.join(b.root, 'run', 'netns'), new Set())).toEqual([`ip netns ${tagB} of ${idb.slice(0, 12)}`]);
     expect(await b.mgr.reconcile(new Set())).toEqual(expect.arrayContaining([`ip netns ${tagB}`]));
     expect(existsSync(`/run/netns/${tagB}`)).toBe(false);
+  });
+});
+
+describe('published ports on IPv6', () => {
+  it('answers on [::1] and, for -p PORT:PORT, on both families; removes the ip6tables rules and the proxy with the container', async () => {
+    const r = await newRoot(9, { defaultBridge: { name: 'berthb12d9', subnet: '10.233.99.0/24' } });
+    await r.mgr.create({ name: 'dual', ipv6: true, subnets: ['10.233.90.0/24', 'fd00:b12:90::/64'], options: { 'com.docker.network.bridge.name': 'berthb12n9' } });
+    const id = newId();
+    r.ctrs.push(id);
+    const s = await attachReq(r.mgr, { id, name: 'web6', hostname: 'web6', request: { networks: ['dual'], publish: ['[::1]:19201:80', '19202:80'] } });
+    expect(s.ports.map((p) => `${p.hostIp} ${p.hostPort}`)).toEqual(['::1 19201', '0.0.0.0 19202']);
+    const www = path.join(r.root, 'www');
+    await mkdir(www);
+    await writeFile(path.join(www, 'index.html'), 'hello from web6\n');
+    const httpd = execa('nsenter', [`--net=${s.netnsPath}`, 'busybox', 'httpd', '-f', '-p', '80', '-h', www], { reject: false });
+    try {
+      const get = async (url: string, netns?: string) => {
+        const args = ['timeout', '5', 'busybox', 'wget', '-qO-', url];
+        for (let i = 0; i < 50; i++) {
+          const res = await execa(netns ? 'nsenter' : args[0]!, netns ? [`--net=${netns}`, ...args] : args.slice(1), { reject: false });
+          if (res.exitCode === 0) return res.stdout;
+          await new Promise((ok) => setTimeout(ok, 100));
+        }
+        return 'no answer';
+      };
+      expect(await get('http://[::1]:19201/')).toBe('hello from web6');
+      expect(await get('http://[::1]:19202/')).toBe('hello from web6');
+      expect(await get('http://127.0.0.1:19202/')).toBe('hello from web6');
+      // From another container, through the host's IPv6 address on the bridge: the ip6tables DNAT.
+      const other = newId();
+      r.ctrs.push(other);
+      const o = await attachReq(r.mgr, { id: other, name: 'client', hostname: 'client', request: { networks: ['dual'] } });
+      expect(await get('http://[fd00:b12:90::1]:19202/', o.netnsPath)).toBe('hello from web6');
+      expect((await save('ip6tables-save')).split('\n').filter((l) => l.includes(`berth:${id}`) && l.includes('DNAT --to-destination'))).toHaveLength(1);
+      await r.mgr.detach(other);
+    } finally {
+      httpd.kill('SIGKILL');
+      await httpd;
+    }
+    await r.mgr.detach(id);
+    expect((await save('ip6tables-save')).includes(`berth:${id}`)).toBe(false);
+    expect((await save()).includes(`berth:${id}`)).toBe(false);
+    expect((await run('ps', ['-eo', 'args'])).stdout).not.toMatch(/socat TCP6-LISTEN:1920[12]/);
   });
 });
