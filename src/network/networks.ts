@@ -75,6 +75,12 @@ const BUILTIN = ['bridge', 'host', 'none'] as const;
 
 const BRIDGE_NAME = 'com.docker.network.bridge.name';
 
+/**
+ * Host-wide, for every root: held while a subnet is checked against the host and its bridge made (the
+ * check is only good until the bridge exists). Taken after a root's networks lock, before a network's.
+ */
+export const HOST_SUBNETS_LOCK = '/run/berth/subnets.lock';
+
 class NetworkStore implements Networks {
   private readonly pools: readonly PoolSpec[];
 
@@ -97,8 +103,10 @@ class NetworkStore implements Networks {
     const stale: string[] = [];
     for (const f of lockFiles.filter(ours)) if (await isStaleLock(f)) stale.push(f);
     if (!stale.length) return;
-    // A killed `network create` or `rm`: listing the networks finishes or undoes it (under the networks lock).
-    await this.all();
+    // A killed `network create` or `rm`: listing the networks finishes or undoes it (under the networks
+    // lock). A command killed while making a bridge holds that lock with nothing flagged: take it anyway.
+    if (stale.includes(this.store.locks.networks())) await withFileLock(this.store.locks.networks(), () => this.ensureBuiltinsLocked());
+    else await this.all();
     // A network's own lock guards work that is redone on demand (its bridge is made again at the next
     // attach): taking it once clears what the dead holder left.
     for (const f of stale.filter((x) => path.basename(x).startsWith('net-'))) await withFileLock(f, async () => {});
@@ -145,7 +153,7 @@ class NetworkStore implements Networks {
     const driver = driverFor(req.driver ?? 'bridge');
     if (driver.mode !== 'private') throw new InvalidArgumentError('driver', `only one ${driver.kind} network can exist`, 'use the built-in one');
     if (req.ipv6 && !driver.needsSubnet) throw new InvalidArgumentError('ipv6', `the ${driver.kind} driver has no IP addresses to give`);
-    return withFileLock(this.store.locks.networks(), async () => {
+    return withFileLock(this.store.locks.networks(), () => withFileLock(HOST_SUBNETS_LOCK, async () => {
       const nets = await this.ensureBuiltinsLocked();
       if (nets.some((n) => n.name === req.name)) throw new AlreadyExistsError('network', req.name);
       const pools = driver.needsSubnet ? planSubnets(req, nets, {
@@ -175,7 +183,7 @@ class NetworkStore implements Networks {
         throw err;
       }
       return { id: rec.id };
-    });
+    }));
   }
 
   /**
@@ -250,20 +258,30 @@ class NetworkStore implements Networks {
   }
 
   async ensure(net: NetworkRecord): Promise<void> {
-    const driver = driverFor(net.driver);
-    await this.settleDefaultBridge(net);
-    const made = await withFileLock(this.store.locks.network(net.id), async () => {
-      if (!(await this.store.listNetworks()).some((n) => n.id === net.id && !n.removing)) throw new NotFoundError('network', net.name);
-      const before = bridgeOf(net);
-      const existed = before ? linkExists(before) : true;
-      if (!existed && !net.adopted && !net.hostOverlapAllowed) refuseHostOverlap(net);
-      await driver.createNetwork(net);
-      return !existed;
-    });
+    const bridge = bridgeOf(net);
+    // A bridge to make: its subnet is checked (or chosen) and the bridge made while no other root does
+    // the same, so two roots starting their first containers at once cannot both take one subnet.
+    const made = !bridge || linkExists(bridge) ? await this.make(net)
+      : await withFileLock(this.store.locks.networks(), () => withFileLock(HOST_SUBNETS_LOCK, async () => {
+        await this.settleDefaultBridgeLocked(net);
+        return this.make(net);
+      }));
     // The network's rules and our jumps go in with the bridge (after a reboot too: it takes the bridge).
     // Not re-checked per attach: a check is two processes and a rewrite deletes rules (see renderAppend);
     // after a firewall flush, `network reload` puts them back, as Docker needs a daemon restart.
     if (made) await this.firewall.apply();
+  }
+
+  /** Makes the network's host objects under its lock; whether its bridge was made now. */
+  private make(net: NetworkRecord): Promise<boolean> {
+    return withFileLock(this.store.locks.network(net.id), async () => {
+      if (!(await this.store.listNetworks()).some((n) => n.id === net.id && !n.removing)) throw new NotFoundError('network', net.name);
+      const before = bridgeOf(net);
+      const existed = before ? linkExists(before) : true;
+      if (!existed && !net.adopted && !net.hostOverlapAllowed) refuseHostOverlap(net);
+      await driverFor(net.driver).createNetwork(net);
+      return !existed;
+    });
   }
 
   /**
@@ -272,37 +290,37 @@ class NetworkStore implements Networks {
    * addresses and of this root's networks (another root's show up as routes once its bridge exists).
    * With `bip`, that address, or an error naming what holds it. A subnet already settled stays: a
    * bridge made before never moves (only a `bip` that differs moves it, and only while no bridge exists).
-   * Updates `net` in place.
+   * Updates `net` in place. The caller holds the networks lock and HOST_SUBNETS_LOCK.
    */
-  private async settleDefaultBridge(net: NetworkRecord): Promise<void> {
+  private async settleDefaultBridgeLocked(net: NetworkRecord): Promise<void> {
     if (!net.builtin || net.name !== 'bridge') return;
     const bip = this.opts.defaultBridge.bip ? parseBip(this.opts.defaultBridge.bip) : undefined;
     const unsettled = (r: NetworkRecord) => !!r.subnetPending || (!!bip && (r.ipam?.subnet !== bip.subnet || r.ipam.gateway !== bip.gateway));
     const bridge = bridgeOf(net)!;
-    if (!unsettled(net) || linkExists(bridge)) return;
-    await withFileLock(this.store.locks.networks(), async () => {
-      const nets = await this.store.listNetworks();
-      const rec = nets.find((n) => n.id === net.id);
-      if (!rec || !unsettled(rec) || linkExists(bridge)) return void (rec && Object.assign(net, rec));
-      const taken = nets.filter((n) => n.id !== rec.id && n.ipam && !n.subnetPending).map((n) => ({ name: n.name, subnet: n.ipam!.subnet }));
-      const uses = hostUses();
-      if (bip) {
-        const used = hostConflict(IPV4, parseCidr(bip.subnet, 'bip'), uses, bridge);
-        if (used) {
-          throw new BadStateError(`bip ${this.opts.defaultBridge.bip} of the configuration file is already used on the host: ${IPV4.describe(used)}`,
-            'change bip, or leave it out to let Berth pick a free subnet');
-        }
-        rec.ipam = planPool(IPV4, bip, taken, { uses: [] });
-      } else {
-        rec.ipam = planPool(IPV4, {}, taken, {
-          uses, ownDevice: bridge, candidate: parseCidr(rec.ipam!.subnet, 'subnet'), pool: () => poolSubnets(this.pools), poolName: poolName(this.pools),
-        });
+    // Re-read: another process may have settled it while this one waited for the locks.
+    const nets = await this.store.listNetworks();
+    const rec = nets.find((n) => n.id === net.id);
+    if (rec) Object.assign(net, rec);
+    if (rec && !rec.subnetPending) delete net.subnetPending;
+    if (!rec || !unsettled(rec) || linkExists(bridge)) return;
+    const taken = nets.filter((n) => n.id !== rec.id && n.ipam && !n.subnetPending).map((n) => ({ name: n.name, subnet: n.ipam!.subnet }));
+    const uses = hostUses();
+    if (bip) {
+      const used = hostConflict(IPV4, parseCidr(bip.subnet, 'bip'), uses, bridge);
+      if (used) {
+        throw new BadStateError(`bip ${this.opts.defaultBridge.bip} of the configuration file is already used on the host: ${IPV4.describe(used)}`,
+          'change bip, or leave it out to let Berth pick a free subnet');
       }
-      delete rec.subnetPending;
-      await this.store.writeNetwork(rec);
-      Object.assign(net, rec);
-      delete net.subnetPending;
-    });
+      rec.ipam = planPool(IPV4, bip, taken, { uses: [] });
+    } else {
+      rec.ipam = planPool(IPV4, {}, taken, {
+        uses, ownDevice: bridge, candidate: parseCidr(rec.ipam!.subnet, 'subnet'), pool: () => poolSubnets(this.pools), poolName: poolName(this.pools),
+      });
+    }
+    delete rec.subnetPending;
+    await this.store.writeNetwork(rec);
+    Object.assign(net, rec);
+    delete net.subnetPending;
   }
 }
 

@@ -28,7 +28,7 @@ export class NetStore {
   /** The container's name for `ip netns`: the root's tag keeps two roots' containers of one name apart. */
   netnsLinkName(ctrName: string): string { return `berth-${rootTag(this.layout.root).slice(0, 8)}-${ctrName}`; }
 
-  /** Lock order: container (the caller's) → networks → network → IPAM → ports → firewall. */
+  /** Lock order: container (the caller's) → networks → subnets (host-wide, networks.ts) → network → IPAM → ports → firewall. */
   readonly locks = {
     networks: () => path.join(this.layout.locks, 'networks.lock'),
     network: (id: string) => path.join(this.layout.locks, `net-${id}.lock`),

@@ -129,6 +129,14 @@ describe('subnets checked against the host when a bridge is made', () => {
       .rejects.toThrow(new RegExp(`network auto: subnet ${sa.replace(/\./g, '\\.')} of network auto is already used on the host: route ${sa.replace(/\./g, '\\.')} dev berth`));
   });
 
+  it('two roots starting their first containers at the same time take different subnets', async () => {
+    const pools = [{ base: '10.234.64.0/18', size: 24 }];
+    const a = await newRoot(10, { defaultBridge: { name: 'berthb12d10', subnet: '10.234.50.0/24' }, addressPools: pools });
+    const b = await newRoot(11, { defaultBridge: { name: 'berthb12d11', subnet: '10.234.50.0/24' }, addressPools: pools });
+    const [sa, sb] = await Promise.all([runOnDefault(a), runOnDefault(b)]);
+    expect([sa, sb].sort()).toEqual(['10.234.50.0/24', '10.234.64.0/24']);
+  });
+
   it('refuses a given --subnet that overlaps a host route or address, naming it, unless allowed', async () => {
     await hostAddr('10.235.1.1/24');
     await hostAddr('10.235.9.5/32');
@@ -163,7 +171,8 @@ describe('subnets checked against the host when a bridge is made', () => {
     // The first ones are bridges, whose routes the next ones must avoid as well; the rest are macvlans on
     // the veth (one iptables rewrite per bridge makes 300 bridges take minutes; planning is the same code).
     for (let i = 0; i < 300; i++) await r.mgr.create({ name: `n${i}`, ...(i < 20 ? {} : { driver: 'macvlan', options: { parent: PEER } }) });
-    expect(ourRoutes().filter((x) => x.dev !== VETH)).toHaveLength(20);
+    const bridges = new Set((await r.mgr.list()).flatMap((d) => (d.network.driver === 'bridge' ? [(d.network.driverOptions as { bridge: string }).bridge] : [])));
+    expect(ourRoutes().filter((x) => bridges.has(x.dev))).toHaveLength(20);
     const subnets = (await r.mgr.list()).flatMap((d) => (d.network.ipam && !d.network.builtin ? [parseCidr(d.network.ipam.subnet, 's')] : []));
     expect(subnets).toHaveLength(300);
     for (const [i, s] of subnets.entries()) {
