@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { BadStateError } from '../errors.js';
 import type { Protocol, PublishedPort } from './types.js';
 
 /**
@@ -34,8 +35,10 @@ export async function startProxy(p: PublishedPort, ipv6: string): Promise<ProxyR
   child.unref();
   const rec = { pid, start: startTime(pid) ?? '', port: p.hostPort, protocol: p.protocol };
   // Answer from the first connection on: wait (up to 5 s) until the socket is bound.
-  for (let i = 0; i < 250 && !listening(p.protocol, p.hostPort); i++) {
-    if (startTime(pid) === undefined) throw new Error(`socat for [::1]:${p.hostPort} exited at once`);
+  for (let i = 0; i < 250 && !listening(pid, p.protocol, p.hostPort); i++) {
+    if (startTime(pid) === undefined) {
+      throw new BadStateError(`host port [::1]:${p.hostPort}/${p.protocol} could not be bound (its proxy, socat, exited at once)`, 'pick another host port, or stop the program listening on it');
+    }
     await new Promise((r) => setTimeout(r, 20));
   }
   return rec;
@@ -56,9 +59,20 @@ function startTime(pid: number): string | undefined {
   }
 }
 
-function listening(proto: Protocol, port: number): boolean {
+/** Whether the process itself holds a socket bound to [::1]:port (another program's does not count). */
+function listening(pid: number, proto: Protocol, port: number): boolean {
   let text: string;
-  try { text = readFileSync(`/proc/net/${proto}6`, 'utf8'); } catch { return false; }
+  const inodes = new Set<string>();
+  try {
+    text = readFileSync(`/proc/net/${proto}6`, 'utf8');
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`, { encoding: 'utf8' }));
+      if (m) inodes.add(m[1]!);
+    }
+  } catch {
+    return false;
+  }
   const local = `00000000000000000000000001000000:${port.toString(16).toUpperCase().padStart(4, '0')}`;
-  return text.split('\n').some((l) => l.trim().split(/\s+/)[1] === local);
+  // /proc/net/tcp6 columns: sl local remote st tx:rx tr:when retrnsmt uid timeout inode
+  return text.split('\n').some((l) => { const f = l.trim().split(/\s+/); return f[1] === local && inodes.has(f[9] ?? ''); });
 }

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { chmod, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -259,6 +260,20 @@ describe('published ports on IPv6', () => {
       await httpd;
     }
     await r.mgr.detach(id);
+    // [::1]:PORT held by someone else: the proxy cannot bind, the attach fails and leaves nothing.
+    const holder = createServer();
+    await new Promise<void>((ok) => holder.listen({ host: '::1', port: 19204, ipv6Only: true }, ok));
+    try {
+      const busy = newId();
+      r.ctrs.push(busy);
+      const failed = attachReq(r.mgr, { id: busy, name: 'busy', hostname: 'busy', request: { networks: ['dual'], publish: ['19204:80'] } });
+      await expect(failed).rejects.toThrow(BadStateError);
+      await expect(failed).rejects.toThrow('host port [::1]:19204/tcp could not be bound');
+      expect(`${await save()}${await save('ip6tables-save')}`.includes(`berth:${busy}`)).toBe(false);
+      expect(await r.mgr.status(busy)).toBeUndefined();
+    } finally {
+      await new Promise((ok) => holder.close(ok));
+    }
     expect((await save('ip6tables-save')).includes(`berth:${id}`)).toBe(false);
     expect((await save()).includes(`berth:${id}`)).toBe(false);
     expect((await run('ps', ['-eo', 'args'])).stdout).not.toMatch(/socat TCP6-LISTEN:1920[12]/);
