@@ -166,4 +166,6 @@ export interface NetworkCreateRequest {
   internal?: boolean;
   options?: Record<string, string>;
   labels?: Record<string, string>;
+  /** accept a --subnet that overlaps a route or address of the host (refused otherwise, as Podman) */
+  allowHostOverlap?: boolean;
 }

@@ -101,23 +101,27 @@ export function rootTag(root: string): string {
 export interface HostNames {
   /** the default `bridge` network's Linux bridge */
   bridgeName: string;
-  subnet: string;
+  /** the default root's fixed candidate for its default bridge's subnet */
+  subnet?: string;
+  /** another root's: a number from its path, picking its default bridge's candidate from the pools */
+  subnetSeed?: number;
   /** prefix of every iptables chain of this root */
   chainPrefix: string;
 }
 
 /**
  * Host-wide names of a root's default network. The default root gets Docker-like names (berth0,
- * 10.88.0.0/16, BERTH-*); any other root gets names and a /24 derived from its path, so a test root or
- * a second store never collides with the default one.
+ * 10.159.0.0/16 tried first, BERTH-*); any other root gets names and a seed for its subnet derived from
+ * its path, so a test root or a second store never collides with the default one. Either subnet is only
+ * a first candidate: the network layer checks it against the host when the bridge is made.
  */
 export function hostNames(root: string): HostNames {
-  if (path.resolve(root) === DEFAULT_ROOT) return { bridgeName: 'berth0', subnet: '10.88.0.0/16', chainPrefix: 'BERTH' };
+  if (path.resolve(root) === DEFAULT_ROOT) return { bridgeName: 'berth0', subnet: '10.159.0.0/16', chainPrefix: 'BERTH' };
   const tag = rootTag(root);
   const n = parseInt(tag.slice(0, 4), 16);
   return {
     bridgeName: `berth${tag.slice(0, 8)}`,
-    subnet: `10.${89 + (n % 100)}.${(n >> 8) & 255}.0/24`,
+    subnetSeed: n,
     chainPrefix: `BERTH${tag.slice(0, 6).toUpperCase()}`,
   };
 }

@@ -312,6 +312,8 @@ export interface NetworkSummary {
   options: Record<string, string>;
   labels: Record<string, string>;
   containers: Record<string, { name: string; ipv4?: string; ipv6?: string; mac?: string; endpoint: string }>;
+  /** routes or addresses of other host interfaces inside the subnets while the bridge exists */
+  warnings?: string[];
 }
 
 export interface NetworksApi {

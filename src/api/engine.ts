@@ -6,7 +6,7 @@ import type { EngineApi, EngineEvent, EngineOptions, ContainersApi, ImagesApi, N
 import { ContainerManager } from '../container/index.js';
 import { probeHost } from '../host.js';
 import { openImageStore } from '../image/index.js';
-import { openNetworkManager } from '../network/index.js';
+import { DEFAULT_POOLS, openNetworkManager, type PoolSpec } from '../network/index.js';
 import { openVolumeManager, type VolumeManager } from '../volume/index.js';
 import { volumeView } from './volumes.js';
 import { hostNames, resolveLayout, type StoreLayout } from '../paths.js';
@@ -101,7 +101,8 @@ export class Engine implements EngineApi {
     const fromConfig = { bridgeName: config.bridge, mtu: config.mtu, chainPrefix: config['iptables-chain-prefix'] };
     const names = { ...hostNames(layout.root), ...stripUndefined(fromConfig), ...stripUndefined(opts.network ?? {}) };
     const network = openNetworkManager(layout, {
-      defaultBridge: { name: names.bridgeName, subnet: names.subnet, mtu: names.mtu },
+      defaultBridge: { name: names.bridgeName, subnet: names.subnet, subnetSeed: names.subnetSeed, bip: config.bip, mtu: names.mtu },
+      addressPools: config['default-address-pools'],
       chainPrefix: names.chainPrefix,
     });
     // A volume is in use while a container's config names it: the container layer's records say which exist.
@@ -131,7 +132,7 @@ export class Engine implements EngineApi {
     this.containers = containersApi(containers);
     this.networks = networksApi(afterReady(network, ready), containers);
     this.volumes = volumesApi(volumes, ready);
-    this.system = systemApi(this, containers, network, this.images);
+    this.system = systemApi(this, containers, network, this.images, { pools: config['default-address-pools'] ?? DEFAULT_POOLS, bip: config.bip, mtu: names.mtu });
   }
 
   get root(): string {
@@ -230,7 +231,10 @@ function volumesApi(v: VolumeManager, ready: () => Promise<void>): VolumesApi {
   };
 }
 
-function systemApi(engine: Engine, manager: () => Promise<ContainerManager>, n: ReturnType<typeof openNetworkManager>, images: ImagesApi): SystemApi {
+/** What `info` shows of the addressing set-up (configuration file or defaults). */
+interface AddressingFacts { pools: readonly PoolSpec[]; bip?: string; mtu?: number }
+
+function systemApi(engine: Engine, manager: () => Promise<ContainerManager>, n: ReturnType<typeof openNetworkManager>, images: ImagesApi, addressing: AddressingFacts): SystemApi {
   return {
     async prune(opts) {
       const filters = opts?.filters ?? [];
@@ -259,6 +263,8 @@ function systemApi(engine: Engine, manager: () => Promise<ContainerManager>, n: 
     async info() {
       const facts = await probeHost();
       const ctrs = await engine.containers.list({ all: true });
+      const nets = await n.list();
+      const bridge = nets.find((d) => d.network.builtin && d.network.name === 'bridge')?.network;
       // Docker's `docker info` JSON (system.Info), so that `{{.ServerVersion}}`, `{{.DockerRootDir}}` and the
       // like work; Berth's own facts follow under names Docker does not use.
       return {
@@ -270,8 +276,14 @@ function systemApi(engine: Engine, manager: () => Promise<ContainerManager>, n: 
         ServerVersion: VERSION, CgroupDriver: 'cgroupfs', CgroupVersion: facts.cgroupMode === 'v2' ? '2' : '1',
         KernelVersion: os.release(), OSType: 'linux', Architecture: os.machine(),
         DefaultRuntime: 'runc', Runtimes: { runc: { path: facts.tools.runc } }, SecurityOptions: ['name=seccomp,profile=builtin'],
-        Warnings: [],
-        RunRoot: engine.runroot, CgroupMode: facts.cgroupMode, Monitor: facts.tools.conmon,
+        DefaultAddressPools: addressing.pools.map((p) => ({ Base: p.base, Size: p.size })),
+        Warnings: nets.flatMap((d) => d.warnings),
+        RunRoot: engine.runroot,
+        // Berth's own: the default bridge as it is (a subnet still "pending" is chosen when the bridge is first made).
+        DefaultBridge: bridge && {
+          Name: (bridge.driverOptions as { bridge: string }).bridge, Subnet: bridge.ipam?.subnet, Gateway: bridge.ipam?.gateway,
+          SubnetPending: !!bridge.subnetPending, MTU: (bridge.driverOptions as { mtu: number }).mtu, ...(addressing.bip ? { Bip: addressing.bip } : {}),
+        }, CgroupMode: facts.cgroupMode, Monitor: facts.tools.conmon,
       };
     },
     events(opts = {}): AsyncIterable<EngineEvent> {

@@ -14,7 +14,7 @@ const endpoint: EndpointRecord = {
 
 describe('networkView', () => {
   it('shows subnets of both families and each member with its addresses in CIDR form', () => {
-    const details: NetworkDetails = { network: net, members: [{ containerId: 'c'.repeat(64), name: 'web', endpoint }] };
+    const details: NetworkDetails = { network: net, members: [{ containerId: 'c'.repeat(64), name: 'web', endpoint }], warnings: [] };
     const view = networkView(details);
     expect(view).toMatchObject({
       id: net.id, name: 'ds', driver: 'bridge', scope: 'local', ipv6: true, options: { o: '1' }, labels: { team: 'a' },

@@ -5,7 +5,9 @@ import { createHash } from 'node:crypto';
 import type { NetworkDetails } from '../network/index.js';
 import type { NetworkSummary } from '../types.js';
 
-export function networkView({ network: net, members }: NetworkDetails): NetworkSummary {
+const BRIDGE_NAME = 'com.docker.network.bridge.name';
+
+export function networkView({ network: net, members, warnings }: NetworkDetails): NetworkSummary {
   const containers: NetworkSummary['containers'] = {};
   for (const { containerId, name, endpoint: ep } of members) {
     containers[containerId] = {
@@ -14,9 +16,12 @@ export function networkView({ network: net, members }: NetworkDetails): NetworkS
       ...(ep.ipv4 ? { ipv4: `${ep.ipv4}/${ep.prefixLength}` } : {}), ...(ep.ipv6 ? { ipv6: `${ep.ipv6}/${ep.prefixLength6}` } : {}), mac: ep.mac,
     };
   }
+  const bridge = net.driver === 'bridge' ? (net.driverOptions as { bridge?: string }).bridge : undefined;
   return {
     id: net.id, name: net.name, driver: net.driver, scope: 'local', created: net.created, internal: net.internal, ipv6: net.ipv6,
     subnets: [net.ipam, net.ipam6].flatMap((p) => (p ? [{ subnet: p.subnet, gateway: p.gateway, ...(p.ipRange ? { ipRange: p.ipRange } : {}) }] : [])),
-    options: net.options, labels: net.labels, containers,
+    // Docker shows the Linux bridge of every bridge network among its options.
+    options: bridge ? { ...net.options, [BRIDGE_NAME]: bridge } : net.options, labels: net.labels, containers,
+    ...(warnings?.length ? { warnings } : {}),
   };
 }

@@ -151,6 +151,8 @@ export function networkInspectView(n: NetworkSummary): Record<string, unknown> {
     }])),
     Options: n.options,
     Labels: n.labels,
+    // Not Docker's: what the host holds inside the subnet since the bridge was made (a VPN came up).
+    ...(n.warnings?.length ? { Warnings: n.warnings } : {}),
   };
 }
 

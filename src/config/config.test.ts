@@ -19,6 +19,7 @@ describe('parseConfig', () => {
     const cfg = {
       'data-root': '/srv/berth', 'exec-root': '/run/b2', bridge: 'berth7', mtu: 1400, 'iptables-chain-prefix': 'BERTH7',
       runtimes: { wrapped: { path: '/usr/local/bin/wrapped-runc' } }, 'default-runtime': 'wrapped',
+      bip: '10.233.7.1/24', 'default-address-pools': [{ base: '10.234.0.0/16', size: 24 }, { base: '10.235.0.0/16', size: 26 }],
     };
     expect(parseConfig(cfg, 'x')).toEqual(cfg);
     expect(parseConfig({}, 'x')).toEqual({});
@@ -36,6 +37,12 @@ describe('parseConfig', () => {
     [{ runtimes: { 'bad name': { path: '/x' } } }, /property name must be valid|must match pattern/],
     [{ runtimes: { runc: { path: '/x' } } }, /runtime name "runc" is reserved/],
     [{ 'default-runtime': 'nosuch' }, /default-runtime "nosuch" is not runc and not a key of runtimes/],
+    [{ bip: '10.1.0.0/24' }, /bip: 10.1.0.0\/24: 10.1.0.0 is the network or broadcast address/],
+    [{ bip: '10.1.0.300/24' }, /"10.1.0.300\/24" is not an IPv4 address with a prefix/],
+    [{ 'default-address-pools': [{ base: '10.1.0.0/16' }] }, /\/default-address-pools\/0\/size: is required/],
+    [{ 'default-address-pools': [{ base: '10.1.0.0/16', size: 8 }] }, /10.1.0.0\/16 size 8: the size must be from 16/],
+    [{ 'default-address-pools': [{ base: '10.1.0.1/16', size: 24 }] }, /10.1.0.1\/16/],
+    [{ 'default-address-pools': [] }, /must NOT have fewer than 1 items/],
     [[], /must be object/],
     ['{}', /must be object/],
   ])('refuses %j, naming what is wrong', (value, message) => {
@@ -44,8 +51,8 @@ describe('parseConfig', () => {
   });
 
   it('refuses a Docker key that Berth does not implement yet, by name, instead of ignoring it', () => {
-    expect(() => parseConfig({ 'userns-remap': 'default', bip: '10.1.0.1/24' }, 'f.json'))
-      .toThrow(/f.json: "userns-remap" is not supported by this version of Berth .*; "bip" is not supported/);
+    expect(() => parseConfig({ 'userns-remap': 'default', 'fixed-cidr': '10.1.0.0/25' }, 'f.json'))
+      .toThrow(/f.json: "userns-remap" is not supported by this version of Berth .*; "fixed-cidr" is not supported/);
   });
 });
 

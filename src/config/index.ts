@@ -13,6 +13,7 @@ import { readFileSync } from 'node:fs';
 import { InvalidArgumentError } from '../errors.js';
 import { describeSchemaErrors } from '../util/schema.js';
 import { validate as compiled } from './schema.validate.js';
+import { parseBip, parsePools } from '../network/index.js';
 
 export const DEFAULT_CONFIG_PATH = '/etc/berth/berth.json';
 
@@ -26,6 +27,10 @@ export interface EngineConfig {
   'bridge'?: string;
   /** MTU of the default bridge network */
   'mtu'?: number;
+  /** the default bridge's address and prefix, "10.1.0.1/24" (Docker's bip) */
+  'bip'?: string;
+  /** automatic subnets of networks, in order (Docker's default-address-pools) */
+  'default-address-pools'?: { base: string; size: number }[];
   /** prefix of this store's iptables chains */
   'iptables-chain-prefix'?: string;
   /** OCI runtimes by name, for --runtime NAME ("runc" is built in) */
@@ -39,9 +44,7 @@ export interface EngineConfig {
  * this note: accepting them silently would be a setting that does nothing.
  */
 const NOT_YET: Readonly<Record<string, string>> = {
-  'bip': 'the default bridge takes its subnet from data-root for now',
-  'fixed-cidr': 'the default bridge takes its subnet from data-root for now',
-  'default-address-pools': 'user networks draw from Berth\'s built-in pool for now',
+  'fixed-cidr': 'containers of the default bridge take addresses from its whole subnet for now (set bip)',
   'insecure-registries': 'Berth has no registry client yet',
   'registry-mirrors': 'Berth has no registry client yet',
   'userns-remap': 'user namespaces are not supported yet',
@@ -70,6 +73,13 @@ export function parseConfig(value: unknown, source: string): EngineConfig {
       'fix the file; the README lists every key with its type');
   }
   const config = value as EngineConfig;
+  try {
+    if (config['default-address-pools']) parsePools(config['default-address-pools']);
+    if (config.bip) parseBip(config.bip);
+  } catch (err) {
+    if (err instanceof InvalidArgumentError) throw new InvalidArgumentError('config', `${source}: ${err.message}`, err.hint);
+    throw err;
+  }
   // dockerd's rules: runc is reserved, and the default must name a runtime that exists.
   if (config.runtimes && 'runc' in config.runtimes) {
     throw new InvalidArgumentError('config', `${source}: runtime name "runc" is reserved`, 'give your runtime another name');

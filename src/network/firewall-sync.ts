@@ -50,7 +50,7 @@ class Sync implements FirewallSync {
     const rules = this.rules(nets, sbs.filter((s) => !s.removing));
     failpoint('network.firewall.mid-rewrite');
     const force = this.forceJumpCheck;
-    await Promise.all([this.applyFamily(4, rules, force), this.applyFamily(6, this.rules6(nets), force)]);
+    await Promise.all([this.applyFamily(4, rules, force), this.applyFamily(6, this.rules6(nets, sbs.filter((s) => !s.removing)), force)]);
     this.forceJumpCheck = false;
   }));
 
@@ -106,6 +106,8 @@ class Sync implements FirewallSync {
    * record was written already holds them (then nothing to do) and whether our chains exist at all.
    */
   async addPortRules(sb: SandboxRecord, nets: readonly NetworkRecord[]): Promise<void> {
+    // IPv6 ports: a whole rewrite of both families (the append path knows iptables only).
+    if (portsEndpoint(sb, nets)?.ipv6) return this.apply();
     const appended = await withFileLock(this.lockFile, async () => {
       const saved = await iptablesSave();
       if (!chainsPresent(saved, this.prefix)) return false;
@@ -125,21 +127,24 @@ class Sync implements FirewallSync {
     for (const net of nets) {
       const driver = driverFor(net.driver);
       if (!driver.firewall) continue;
-      const eps: FirewallEndpoint[] = sbs.flatMap((s) => s.endpoints
-        .filter((e) => e.networkId === net.id && e.ipv4)
-        .map((e) => ({ containerId: s.containerId, ipv4: e.ipv4!, ports: portsEndpoint(s, nets) === e ? s.ports : [] })));
-      mergeRules(rules, driver.firewall(net, eps, chains));
+      mergeRules(rules, driver.firewall(net, firewallEndpoints(net, nets, sbs), chains));
     }
     return rules;
   }
 
-  /** The ip6tables rules of every network with an IPv6 subnet. */
-  private rules6(nets: readonly NetworkRecord[]): Required<FirewallRules> {
+  /** The ip6tables rules of every network with an IPv6 subnet, with its endpoints' IPv6 ports. */
+  private rules6(nets: readonly NetworkRecord[], sbs: readonly SandboxRecord[]): Required<FirewallRules> {
     const chains = chainNames(this.prefix);
     const rules = emptyRules();
-    for (const net of nets.filter((n) => n.ipam6 && driverFor(n.driver).firewall6)) mergeRules(rules, driverFor(net.driver).firewall6!(net, chains));
+    for (const net of nets.filter((n) => n.ipam6 && driverFor(n.driver).firewall6)) mergeRules(rules, driverFor(net.driver).firewall6!(net, firewallEndpoints(net, nets, sbs), chains));
     return rules;
   }
+}
+
+function firewallEndpoints(net: NetworkRecord, nets: readonly NetworkRecord[], sbs: readonly SandboxRecord[]): FirewallEndpoint[] {
+  return sbs.flatMap((s) => s.endpoints
+    .filter((e) => e.networkId === net.id && e.ipv4)
+    .map((e) => ({ containerId: s.containerId, ipv4: e.ipv4!, ...(e.ipv6 ? { ipv6: e.ipv6 } : {}), ports: portsEndpoint(s, nets) === e ? s.ports : [] })));
 }
 
 /** Ports are published on the first endpoint whose driver does NAT (Docker: the gateway endpoint). */

@@ -1,6 +1,8 @@
 import { existsSync, promises as fsp, constants, readFileSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
 import path from 'node:path';
 import { run } from '../util/exec.js';
+import { parseIpv6 } from './cidr6.js';
 
 /**
  * Host-side primitives: `ip -batch`, the netns bind mount, sysctls, link probes. Node cannot setns a
@@ -97,6 +99,47 @@ export async function removeNetns(file: string): Promise<void> {
   await fsp.rm(file, { force: true });
 }
 
+/** Where `ip netns` looks (iproute2's NETNS_RUN_DIR); Podman bind-mounts its netns here too. */
+export const IP_NETNS_DIR = '/run/netns';
+
+/**
+ * Names a container's netns for `ip netns` (list, exec, identify): a symlink in /run/netns to the bind
+ * mount under the runroot. A symlink rather than a second bind mount: nothing more pins the netns, and
+ * removing it can never take a mount of someone else's. One left by a dead container of the same name
+ * (ours: it points into `ownDir`) is replaced; anything else there is not ours and is left alone.
+ */
+export async function linkNetns(link: string, target: string, ownDir: string): Promise<void> {
+  await fsp.mkdir(path.dirname(link), { recursive: true, mode: 0o755 });
+  try {
+    await fsp.symlink(target, link);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    const old = await fsp.readlink(link).catch(() => undefined);
+    if (old === undefined || path.dirname(old) !== ownDir) throw new Error(`${link} exists and is not a netns link of this root`, { cause: err });
+    const tmp = `${link}.tmp-${process.pid}`;
+    await fsp.rm(tmp, { force: true });
+    await fsp.symlink(target, tmp);
+    await fsp.rename(tmp, link);
+  }
+}
+
+/** Removes `ip netns` links into `ownDir` that point at `target`, or (no target) at a netns `keep` refuses. */
+export async function unlinkNetns(ownDir: string, which: { target: string } | { keep: (id: string) => boolean }): Promise<string[]> {
+  const removed: string[] = [];
+  let names: string[];
+  try { names = await fsp.readdir(IP_NETNS_DIR); } catch { return removed; }
+  for (const name of names) {
+    const link = path.join(IP_NETNS_DIR, name);
+    const to = await fsp.readlink(link).catch(() => undefined);
+    if (to === undefined || path.dirname(to) !== ownDir) continue;
+    if ('target' in which ? to === which.target : !which.keep(path.basename(to))) {
+      await fsp.rm(link, { force: true });
+      removed.push(name);
+    }
+  }
+  return removed;
+}
+
 export function isMountPoint(file: string): boolean {
   const mountinfo = readFileSync('/proc/self/mountinfo', 'utf8');
   const escaped = file.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
@@ -114,32 +157,56 @@ export function hostNetnsPath(): string {
   return `/proc/${process.pid}/ns/net`;
 }
 
-/** Networks routed on the host (/proc/net/route), so automatic subnets avoid them. */
-export function hostRoutes(): { base: number; prefix: number }[] {
-  let text: string;
-  try { text = readFileSync('/proc/net/route', 'utf8'); } catch { return []; }
-  const out: { base: number; prefix: number }[] = [];
+/**
+ * One thing on the host that occupies addresses: a route (any interface: other engines' bridges, VPNs,
+ * the uplink) or an address of an interface (a /32 or /128, which may have no route of its own).
+ */
+export interface HostUse<N> {
+  net: N;
+  dev: string;
+  kind: 'route' | 'address';
+}
+
+/** Routes of the main table (/proc/net/route) and the addresses of every interface, IPv4. */
+export function hostUses(): HostUse<{ base: number; prefix: number }>[] {
+  const out: HostUse<{ base: number; prefix: number }>[] = [];
+  let text = '';
+  try { text = readFileSync('/proc/net/route', 'utf8'); } catch { /* no procfs: addresses only */ }
   for (const line of text.split('\n').slice(1)) {
     const f = line.trim().split(/\s+/);
     if (f.length < 8) continue;
-    const dest = leHex(f[1] ?? '0');
     const mask = leHex(f[7] ?? '0');
     if (mask === 0) continue; // the default route overlaps everything
-    out.push({ base: dest, prefix: popcount(mask) });
+    out.push({ net: { base: leHex(f[1] ?? '0'), prefix: popcount(mask) }, dev: f[0]!, kind: 'route' });
+  }
+  for (const [dev, addrs] of Object.entries(networkInterfaces())) {
+    for (const a of addrs ?? []) {
+      if (a.family !== 'IPv4' || a.internal) continue;
+      const ip = a.address.split('.').reduce((acc, p) => acc * 256 + Number(p), 0);
+      out.push({ net: { base: ip, prefix: 32 }, dev, kind: 'address' });
+    }
   }
   return out;
 }
 
-/** IPv6 networks routed on the host (/proc/net/ipv6_route), except the default route and link-local. */
-export function hostRoutes6(): { base: bigint; prefix: number }[] {
-  let text: string;
-  try { text = readFileSync('/proc/net/ipv6_route', 'utf8'); } catch { return []; }
-  const out: { base: bigint; prefix: number }[] = [];
+/** The same for IPv6 (/proc/net/ipv6_route), except the default route, link-local, multicast and loopback. */
+export function hostUses6(): HostUse<{ base: bigint; prefix: number }>[] {
+  const out: HostUse<{ base: bigint; prefix: number }>[] = [];
+  let text = '';
+  try { text = readFileSync('/proc/net/ipv6_route', 'utf8'); } catch { /* IPv6 off */ }
   for (const line of text.split('\n')) {
-    const [dest, len] = line.trim().split(/\s+/);
+    const f = line.trim().split(/\s+/);
+    const [dest, len] = f;
     const prefix = parseInt(len ?? '', 16);
     if (!dest || !(prefix > 0) || prefix === 128 || dest.startsWith('fe80') || dest.startsWith('ff')) continue;
-    out.push({ base: BigInt(`0x${dest}`), prefix });
+    out.push({ net: { base: BigInt(`0x${dest}`), prefix }, dev: f[9] ?? '', kind: 'route' });
+  }
+  for (const [dev, addrs] of Object.entries(networkInterfaces())) {
+    for (const a of addrs ?? []) {
+      if (a.family !== 'IPv6' || a.internal || a.address.toLowerCase().startsWith('fe80')) continue;
+      const ip = parseIpv6(a.address.split('%')[0]!);
+      if (ip !== undefined) out.push({ net: { base: ip, prefix: 128 }, dev, kind: 'address' });
+    }
   }
   return out;
 }

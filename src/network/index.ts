@@ -20,6 +20,8 @@ export type {
 } from './types.js';
 export type { NetworkManagerOptions } from './manager.js';
 export { registerDriver, unregisterDriver } from './drivers/index.js';
+export { parseBip } from './networks.js';
+export { DEFAULT_POOLS, parsePools, type PoolSpec } from './subnets.js';
 
 export interface NetworkManager {
   create(req: NetworkCreateRequest): Promise<{ id: string }>;

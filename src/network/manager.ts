@@ -10,13 +10,33 @@ import { openFirewallSync, type FirewallSync } from './firewall-sync.js';
 import { openNetworks, type Networks } from './networks.js';
 import { openSandboxes, type Sandboxes } from './sandbox.js';
 import { NetStore } from './store.js';
+import { formatCidr } from './cidr.js';
+import { DEFAULT_BRIDGE_SUBNET, DEFAULT_POOLS, poolSubnets, type PoolSpec } from './subnets.js';
 import type { AttachRequest, NetworkDetails, NetworkPlan, NetworkRecord, PlanContext, SandboxStatus } from './types.js';
 
 export interface NetworkManagerOptions {
-  /** The default `bridge` network: bridge device (berth0), subnet (10.88.0.0/16), MTU (1500). */
-  defaultBridge?: { name?: string; subnet?: string; mtu?: number };
+  /**
+   * The default `bridge` network: bridge device (berth0), the subnet tried first when its bridge is first
+   * made (given, else the `subnetSeed`th of the pools, else 10.159.0.0/16), Docker's `bip` (used as given
+   * or refused), MTU (1500).
+   */
+  defaultBridge?: { name?: string; subnet?: string; subnetSeed?: number; bip?: string; mtu?: number };
+  /** automatic IPv4 subnets (Docker's default-address-pools); 10.160.0.0/13 in /24s when absent */
+  addressPools?: readonly PoolSpec[];
   /** Prefix of Berth's iptables chains (BERTH); tests use their own. */
   chainPrefix?: string;
+}
+
+/** The default bridge's first candidate: given, derived from the seed (one subnet of the pools), or fixed. */
+function defaultCandidate(opts: NetworkManagerOptions): string {
+  const { subnet, subnetSeed } = opts.defaultBridge ?? {};
+  if (subnet) return subnet;
+  if (subnetSeed === undefined) return DEFAULT_BRIDGE_SUBNET;
+  const pools = opts.addressPools ?? DEFAULT_POOLS;
+  const count = pools.reduce((sum, p) => sum + 2 ** (p.size - Number(p.base.split('/')[1])), 0);
+  let k = subnetSeed % count;
+  for (const cand of poolSubnets(pools)) if (k-- === 0) return formatCidr(cand);
+  return DEFAULT_BRIDGE_SUBNET;
 }
 
 /**
@@ -33,7 +53,8 @@ export class Manager {
     this.store = new NetStore(layout);
     this.firewall = openFirewallSync(this.store, validateChainPrefix(opts.chainPrefix ?? DEFAULT_CHAIN_PREFIX));
     this.nets = openNetworks(this.store, this.firewall, {
-      defaultBridge: { subnet: opts.defaultBridge?.subnet ?? '10.88.0.0/16', mtu: opts.defaultBridge?.mtu },
+      defaultBridge: { subnet: defaultCandidate(opts), bip: opts.defaultBridge?.bip, mtu: opts.defaultBridge?.mtu },
+      pools: opts.addressPools,
       ctx: { defaultBridgeName: opts.defaultBridge?.name ?? 'berth0' },
     });
     this.sandboxes = openSandboxes(this.store, this.nets, this.firewall);

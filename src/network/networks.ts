@@ -6,15 +6,17 @@ import { AlreadyExistsError, BadStateError, InvalidArgumentError, NotFoundError,
 import { NAME_PATTERN, newNetworkId } from '../ids.js';
 import { failpoint } from '../util/failpoint.js';
 import { isStaleLock } from '../util/lock.js';
-import { assignableRange, formatIpv4, parseCidr } from './cidr.js';
+import { assignableRange, formatCidr, formatIpv4, maskOf, parseCidr, parseIpv4 } from './cidr.js';
 import { NameServer } from './dns.js';
 import { driverFor } from './drivers/index.js';
 import type { FirewallSync } from './firewall-sync.js';
-import { hostRoutes, hostRoutes6 } from './hostnet.js';
+import { hostUses, hostUses6, linkExists, type HostUse } from './hostnet.js';
 import { withFileLock } from './mutex.js';
 import { lookupNetwork } from './plan.js';
 import type { NetStore } from './store.js';
-import { IPV4, IPV6, planPool, splitByFamily } from './subnets.js';
+import { DEFAULT_POOLS, hostConflict, IPV4, IPV6, parsePools, planPool, poolName, poolSubnets, splitByFamily, type HostView, type PoolSpec } from './subnets.js';
+import type { Ipv4Net } from './cidr.js';
+import type { Ipv6Net } from './cidr6.js';
 import type { DriverContext, NetworkDetails, NetworkRecord, SandboxRecord } from './types.js';
 
 /**
@@ -38,19 +40,53 @@ export interface Networks {
 }
 
 export interface NetworksOptions {
-  defaultBridge: { subnet: string; mtu?: number };
+  /**
+   * The default bridge: `subnet` is tried first when its bridge is first made (then the pools); `bip`
+   * (Docker's: the gateway address and prefix, "10.1.0.1/24") is used as given, or refused.
+   */
+  defaultBridge: { subnet: string; bip?: string; mtu?: number };
+  /** automatic IPv4 subnets (Docker's default-address-pools); DEFAULT_POOLS when absent */
+  pools?: readonly PoolSpec[];
   ctx: DriverContext;
 }
 
 export function openNetworks(store: NetStore, firewall: FirewallSync, opts: NetworksOptions): Networks {
   parseCidr(opts.defaultBridge.subnet, 'default bridge subnet');
+  if (opts.defaultBridge.bip) parseBip(opts.defaultBridge.bip);
+  if (opts.pools) parsePools(opts.pools);
   return new NetworkStore(store, firewall, opts);
+}
+
+/** Docker's `bip`: the bridge's own address with the subnet's prefix. */
+export function parseBip(bip: string): { subnet: string; gateway: string } {
+  const [addr, bits] = bip.split('/');
+  const ip = parseIpv4(addr ?? '');
+  const prefix = Number(bits);
+  if (ip === undefined || !/^\d{1,2}$/.test(bits ?? '') || prefix > 30) {
+    throw new InvalidArgumentError('bip', `"${bip}" is not an IPv4 address with a prefix, such as 10.1.0.1/24`, 'bip is the default bridge\'s own address (its gateway) with the subnet\'s prefix');
+  }
+  const subnet = formatCidr({ base: (ip & maskOf(prefix)) >>> 0, prefix });
+  const gateway = IPV4.hostAddress(parseCidr(subnet, 'bip'), addr!);
+  if (!gateway) throw new InvalidArgumentError('bip', `${bip}: ${addr} is the network or broadcast address of ${subnet}`, 'give a host address, such as the first one');
+  return { subnet, gateway };
 }
 
 const BUILTIN = ['bridge', 'host', 'none'] as const;
 
+const BRIDGE_NAME = 'com.docker.network.bridge.name';
+
+/**
+ * Host-wide, for every root: held while a subnet is checked against the host and its bridge made (the
+ * check is only good until the bridge exists). Taken after a root's networks lock, before a network's.
+ */
+export const HOST_SUBNETS_LOCK = '/run/berth/subnets.lock';
+
 class NetworkStore implements Networks {
-  constructor(private readonly store: NetStore, private readonly firewall: FirewallSync, private readonly opts: NetworksOptions) {}
+  private readonly pools: readonly PoolSpec[];
+
+  constructor(private readonly store: NetStore, private readonly firewall: FirewallSync, private readonly opts: NetworksOptions) {
+    this.pools = opts.pools ?? DEFAULT_POOLS;
+  }
 
   /**
    * Every network, after making the built-in ones on first use (their records give them stable ids, as
@@ -67,8 +103,10 @@ class NetworkStore implements Networks {
     const stale: string[] = [];
     for (const f of lockFiles.filter(ours)) if (await isStaleLock(f)) stale.push(f);
     if (!stale.length) return;
-    // A killed `network create` or `rm`: listing the networks finishes or undoes it (under the networks lock).
-    await this.all();
+    // A killed `network create` or `rm`: listing the networks finishes or undoes it (under the networks
+    // lock). A command killed while making a bridge holds that lock with nothing flagged: take it anyway.
+    if (stale.includes(this.store.locks.networks())) await withFileLock(this.store.locks.networks(), () => this.ensureBuiltinsLocked());
+    else await this.all();
     // A network's own lock guards work that is redone on demand (its bridge is made again at the next
     // attach): taking it once clears what the dead holder left.
     for (const f of stale.filter((x) => path.basename(x).startsWith('net-'))) await withFileLock(f, async () => {});
@@ -86,7 +124,8 @@ class NetworkStore implements Networks {
     for (const name of BUILTIN) {
       if (nets.some((r) => r.name === name)) continue;
       const rec = this.newRecord(name, name, {
-        ...(name === 'bridge' ? { ipam: { subnet, gateway: formatIpv4(assignableRange(parseCidr(subnet, 'subnet')).first) } } : {}),
+        // The subnet is a candidate until the bridge is first made (settleDefaultBridge).
+        ...(name === 'bridge' ? { ipam: { subnet, gateway: formatIpv4(assignableRange(parseCidr(subnet, 'subnet')).first) }, subnetPending: true } : {}),
         options: name === 'bridge' && mtu ? { 'com.docker.network.driver.mtu': String(mtu) } : {},
         builtin: true,
       });
@@ -114,12 +153,17 @@ class NetworkStore implements Networks {
     const driver = driverFor(req.driver ?? 'bridge');
     if (driver.mode !== 'private') throw new InvalidArgumentError('driver', `only one ${driver.kind} network can exist`, 'use the built-in one');
     if (req.ipv6 && !driver.needsSubnet) throw new InvalidArgumentError('ipv6', `the ${driver.kind} driver has no IP addresses to give`);
-    return withFileLock(this.store.locks.networks(), async () => {
+    return withFileLock(this.store.locks.networks(), () => withFileLock(HOST_SUBNETS_LOCK, async () => {
       const nets = await this.ensureBuiltinsLocked();
       if (nets.some((n) => n.name === req.name)) throw new AlreadyExistsError('network', req.name);
-      const pools = driver.needsSubnet ? planSubnets(req, nets) : {};
+      const pools = driver.needsSubnet ? planSubnets(req, nets, {
+        // Only bridges are refused over the host's routes: a macvlan's subnet is its parent's LAN by design.
+        refuseOverlap: driver.kind === 'bridge', allowOverlap: !!req.allowHostOverlap, ownDevice: req.options?.[BRIDGE_NAME],
+        pool: () => poolSubnets(this.pools), poolName: poolName(this.pools),
+      }) : {};
       const rec = this.newRecord(req.name, driver.kind, {
         internal: req.internal ?? false, ipv6: req.ipv6 ?? false, options: { ...req.options }, labels: { ...req.labels }, ...pools,
+        ...(req.allowHostOverlap ? { hostOverlapAllowed: true } : {}),
       });
       const clash = bridgeOf(rec) && nets.find((n) => bridgeOf(n) === bridgeOf(rec));
       if (clash) throw new InvalidArgumentError('opt', `bridge ${bridgeOf(rec)} is already used by network ${clash.name}`);
@@ -130,7 +174,7 @@ class NetworkStore implements Networks {
       await this.store.writeNetwork(rec);
       try {
         await withFileLock(this.store.locks.network(rec.id), () => driver.createNetwork(rec));
-        await this.firewall.apply();
+        if (hasRules(rec)) await this.firewall.apply();
         failpoint('network.create.mid');
         delete rec.incomplete;
         await this.store.writeNetwork(rec);
@@ -139,7 +183,7 @@ class NetworkStore implements Networks {
         throw err;
       }
       return { id: rec.id };
-    });
+    }));
   }
 
   /**
@@ -158,7 +202,7 @@ class NetworkStore implements Networks {
       () => fsp.rm(this.store.ipamDir(net.id), { recursive: true, force: true }),
       () => this.store.removeNetwork(net.id),
     ]));
-    await this.firewall.apply();
+    if (hasRules(net)) await this.firewall.apply();
   }
 
   async find(ref: string): Promise<NetworkRecord> {
@@ -168,12 +212,13 @@ class NetworkStore implements Networks {
   async list(opts: { filters?: string[] } = {}): Promise<NetworkDetails[]> {
     const [nets, sbs] = await Promise.all([this.all(), this.store.listSandboxes()]);
     const filters = (opts.filters ?? []).map(parseFilter);
-    return nets.filter((n) => filters.every((f) => matches(n, f))).map((n) => detailsOf(n, sbs));
+    const host = { v4: hostUses(), v6: hostUses6() };
+    return nets.filter((n) => filters.every((f) => matches(n, f))).map((n) => detailsOf(n, sbs, host));
   }
 
   async inspect(ref: string): Promise<NetworkDetails> {
     const net = await this.find(ref);
-    return detailsOf(net, await this.store.listSandboxes());
+    return detailsOf(net, await this.store.listSandboxes(), { v4: hostUses(), v6: hostUses6() });
   }
 
   async remove(ref: string): Promise<void> {
@@ -213,28 +258,124 @@ class NetworkStore implements Networks {
   }
 
   async ensure(net: NetworkRecord): Promise<void> {
-    const driver = driverFor(net.driver);
-    const made = await withFileLock(this.store.locks.network(net.id), async () => {
-      if (!(await this.store.listNetworks()).some((n) => n.id === net.id && !n.removing)) throw new NotFoundError('network', net.name);
-      const before = bridgeOf(net);
-      const existed = before ? (await fsp.stat(`/sys/class/net/${before}`).then(() => true, () => false)) : true;
-      await driver.createNetwork(net);
-      return !existed;
-    });
+    const bridge = bridgeOf(net);
+    // A bridge to make: its subnet is checked (or chosen) and the bridge made while no other root does
+    // the same, so two roots starting their first containers at once cannot both take one subnet.
+    const made = !bridge || linkExists(bridge) ? await this.make(net)
+      : await withFileLock(this.store.locks.networks(), () => withFileLock(HOST_SUBNETS_LOCK, async () => {
+        await this.settleDefaultBridgeLocked(net);
+        return this.make(net);
+      }));
     // The network's rules and our jumps go in with the bridge (after a reboot too: it takes the bridge).
     // Not re-checked per attach: a check is two processes and a rewrite deletes rules (see renderAppend);
     // after a firewall flush, `network reload` puts them back, as Docker needs a daemon restart.
     if (made) await this.firewall.apply();
   }
+
+  /** Makes the network's host objects under its lock; whether its bridge was made now. */
+  private make(net: NetworkRecord): Promise<boolean> {
+    return withFileLock(this.store.locks.network(net.id), async () => {
+      if (!(await this.store.listNetworks()).some((n) => n.id === net.id && !n.removing)) throw new NotFoundError('network', net.name);
+      const before = bridgeOf(net);
+      const existed = before ? linkExists(before) : true;
+      if (!existed && !net.adopted && !net.hostOverlapAllowed) refuseHostOverlap(net);
+      await driverFor(net.driver).createNetwork(net);
+      return !existed;
+    });
+  }
+
+  /**
+   * The default bridge's subnet is chosen when its bridge is first made, as any automatic subnet: the
+   * fixed or derived candidate, else the first free subnet of the pools, clear of the host's routes and
+   * addresses and of this root's networks (another root's show up as routes once its bridge exists).
+   * With `bip`, that address, or an error naming what holds it. A subnet already settled stays: a
+   * bridge made before never moves (only a `bip` that differs moves it, and only while no bridge exists).
+   * Updates `net` in place. The caller holds the networks lock and HOST_SUBNETS_LOCK.
+   */
+  private async settleDefaultBridgeLocked(net: NetworkRecord): Promise<void> {
+    if (!net.builtin || net.name !== 'bridge') return;
+    const bip = this.opts.defaultBridge.bip ? parseBip(this.opts.defaultBridge.bip) : undefined;
+    const unsettled = (r: NetworkRecord) => !!r.subnetPending || (!!bip && (r.ipam?.subnet !== bip.subnet || r.ipam.gateway !== bip.gateway));
+    const bridge = bridgeOf(net)!;
+    // Re-read: another process may have settled it while this one waited for the locks.
+    const nets = await this.store.listNetworks();
+    const rec = nets.find((n) => n.id === net.id);
+    if (rec) Object.assign(net, rec);
+    if (rec && !rec.subnetPending) delete net.subnetPending;
+    if (!rec || !unsettled(rec) || linkExists(bridge)) return;
+    const taken = nets.filter((n) => n.id !== rec.id && n.ipam && !n.subnetPending).map((n) => ({ name: n.name, subnet: n.ipam!.subnet }));
+    const uses = hostUses();
+    if (bip) {
+      const used = hostConflict(IPV4, parseCidr(bip.subnet, 'bip'), uses, bridge);
+      if (used) {
+        throw new BadStateError(`bip ${this.opts.defaultBridge.bip} of the configuration file is already used on the host: ${IPV4.describe(used)}`,
+          'change bip, or leave it out to let Berth pick a free subnet');
+      }
+      rec.ipam = planPool(IPV4, bip, taken, { uses: [] });
+    } else {
+      rec.ipam = planPool(IPV4, {}, taken, {
+        uses, ownDevice: bridge, candidate: parseCidr(rec.ipam!.subnet, 'subnet'), pool: () => poolSubnets(this.pools), poolName: poolName(this.pools),
+      });
+    }
+    delete rec.subnetPending;
+    await this.store.writeNetwork(rec);
+    Object.assign(net, rec);
+    delete net.subnetPending;
+  }
+}
+
+/**
+ * Before a bridge is made (at create, or again after a reboot): another interface may have taken its
+ * subnet since (another engine's bridge, a VPN). Making it anyway would give the host two routes for one
+ * subnet; the error names the route.
+ */
+function refuseHostOverlap(net: NetworkRecord): void {
+  if (net.driver !== 'bridge') return;
+  const [found] = hostOverlaps(net, hostUses(), net.ipam6 ? hostUses6() : []);
+  if (found) {
+    throw new BadStateError(`network ${net.name}: ${found}`,
+      net.builtin ? 'remove that route or interface, or set "bip" in the configuration file to a free subnet' : 'remove that route or interface, or remove the network and create it with another subnet');
+  }
+}
+
+/** Routes and addresses of other interfaces inside a network's subnets while its bridge exists (a VPN that came up later). */
+export function hostCollisions(net: NetworkRecord, uses4: readonly HostUse<Ipv4Net>[], uses6: readonly HostUse<Ipv6Net>[]): string[] {
+  const own = bridgeOf(net);
+  if (!own || net.adopted || net.hostOverlapAllowed || !linkExists(own)) return [];
+  return hostOverlaps(net, uses4, uses6);
+}
+
+function hostOverlaps(net: NetworkRecord, uses4: readonly HostUse<Ipv4Net>[], uses6: readonly HostUse<Ipv6Net>[]): string[] {
+  const own = bridgeOf(net);
+  const say = (subnet: string, what: string) => `subnet ${subnet} of network ${net.name} is already used on the host: ${what}`;
+  const out: string[] = [];
+  if (net.ipam) {
+    const s = parseCidr(net.ipam.subnet, 'subnet');
+    for (const u of uses4) if (u.dev !== own && IPV4.overlaps(u.net, s)) out.push(say(net.ipam.subnet, IPV4.describe(u)));
+  }
+  if (net.ipam6) {
+    const s = IPV6.cidr(net.ipam6.subnet, 'subnet');
+    for (const u of uses6) if (u.dev !== own && IPV6.overlaps(u.net, s)) out.push(say(net.ipam6.subnet, IPV6.describe(u)));
+  }
+  return out;
 }
 
 /** One IPv4 subnet, and one IPv6 subnet with --ipv6 (given or from the ULA pool); see subnets.ts. */
-function planSubnets(req: NetworkCreateRequest, nets: readonly NetworkRecord[]): Pick<NetworkRecord, 'ipam' | 'ipam6'> {
+function planSubnets(req: NetworkCreateRequest, nets: readonly NetworkRecord[], view: Omit<HostView<unknown>, 'uses' | 'candidate'>): Pick<NetworkRecord, 'ipam' | 'ipam6'> {
   const want = splitByFamily(req);
-  const taken = (pick: (n: NetworkRecord) => NetworkRecord['ipam']) => nets.flatMap((n) => (pick(n) ? [{ name: n.name, subnet: pick(n)!.subnet }] : []));
-  const ipam = planPool(IPV4, want.v4, taken((n) => n.ipam), hostRoutes());
+  // A default bridge whose subnet is still a candidate gives way to a subnet the user names: it picks
+  // another when its bridge is made.
+  const taken = (pick: (n: NetworkRecord) => NetworkRecord['ipam'], given: boolean) => nets.flatMap((n) => (pick(n) && !(given && n.subnetPending) ? [{ name: n.name, subnet: pick(n)!.subnet }] : []));
+  const ipam = planPool(IPV4, want.v4, taken((n) => n.ipam, !!want.v4.subnet), { ...view, uses: hostUses() } as HostView<Ipv4Net>);
   if (!req.ipv6) return { ipam };
-  return { ipam, ipam6: planPool(IPV6, want.v6, taken((n) => n.ipam6), hostRoutes6()) };
+  const { pool: _pool, poolName: _name, ...view6 } = view;
+  return { ipam, ipam6: planPool(IPV6, want.v6, taken((n) => n.ipam6, !!want.v6.subnet), { ...view6, uses: hostUses6() } as HostView<Ipv6Net>) };
+}
+
+/** Whether the network's driver writes rules: a rewrite for one whose driver has none changes nothing. */
+function hasRules(n: NetworkRecord): boolean {
+  const d = driverFor(n.driver);
+  return !!(d.firewall || d.firewall6);
 }
 
 function bridgeOf(n: NetworkRecord): string | undefined {
@@ -247,13 +388,13 @@ function unfinished(n: NetworkRecord): boolean {
 }
 
 /** The network and its members: containers with an endpoint on it, leaving out sandboxes being torn down. */
-function detailsOf(net: NetworkRecord, sbs: readonly SandboxRecord[]): NetworkDetails {
+function detailsOf(net: NetworkRecord, sbs: readonly SandboxRecord[], host: { v4: HostUse<Ipv4Net>[]; v6: HostUse<Ipv6Net>[] }): NetworkDetails {
   const members: NetworkDetails['members'] = [];
   for (const sb of sbs) {
     const endpoint = sb.endpoints.find((e) => e.networkId === net.id);
     if (endpoint && !sb.removing) members.push({ containerId: sb.containerId, name: sb.name, endpoint });
   }
-  return { network: net, members };
+  return { network: net, members, warnings: hostCollisions(net, host.v4, host.v6) };
 }
 
 interface Filter { key: string; value: string }

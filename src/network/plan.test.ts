@@ -37,6 +37,7 @@ function refusal(req: NetworkRequest, ctx: Partial<PlanContext> = {}): Error {
 describe('plan refuses at create what Docker refuses at create', () => {
   it.each<[string, NetworkRequest, RegExp]>([
     ['-p 70000:80', { publish: ['70000:80'] }, /^invalid hostPort: 70000/],
+    ['-p [::1]:8080:80 without IPv6', { publish: ['[::1]:8080:80'] }, /^\[::1\]:8080:80: network bridge has no IPv6 subnet/],
     ['-p 99999:80', { publish: ['99999:80'] }, /^invalid hostPort: 99999/],
     ['-p 80:0', { publish: ['80:0'] }, /^invalid containerPort: 0/],
     ['--ip that is no address', { networks: ['app'], ip: '10.231.200.300' }, /^invalid IPv4 address: 10\.231\.200\.300/],
@@ -121,6 +122,7 @@ describe('plan keeps what stays valid', () => {
     expect(p.ports.map((r) => `${r.hostIp}:${r.hostPorts ? `${r.hostPorts.first}-${r.hostPorts.last}` : '*'}->${r.containerPort}/${r.protocol}`)).toEqual([
       '0.0.0.0:8000-8000->80/tcp', '0.0.0.0:8001-8001->81/tcp', '127.0.0.1:*->80/udp', '0.0.0.0:*->53/udp', '0.0.0.0:*->9000/tcp', '0.0.0.0:*->9001/tcp',
     ]);
+    expect(plan({ networks: ['app'], publish: ['[::1]:8080:80'] }).ports).toEqual([{ hostIp: '::1', hostPorts: { first: 8080, last: 8080 }, containerPort: 80, protocol: 'tcp' }]);
     // The same host port on two protocols is two ports.
     expect(plan({ publish: ['18530:53/tcp', '18530:53/udp'] }).ports).toHaveLength(2);
   });

@@ -122,6 +122,11 @@ function planPorts(req: NetworkRequest, exposed: readonly string[], mode: Networ
   if (ports.length && !picked.some(canPublish)) {
     throw new InvalidArgumentError('publish', 'ports can only be published on a bridge network that is not internal', 'add a bridge network with --network');
   }
+  const publishing = picked.find(canPublish);
+  const v6 = ports.find((p) => p.hostIp.includes(':'));
+  if (v6 && publishing && !publishing.ipam6) {
+    throw new InvalidArgumentError('publish', `[${v6.hostIp}]:${v6.hostPorts?.first ?? ''}:${v6.containerPort}: network ${publishing.name} has no IPv6 subnet`, 'publish IPv6 ports on a network created with --ipv6');
+  }
   // One container per host port and protocol (hostports.ts), so two fixed mappings of one port can never both work.
   const fixed = new Set<string>();
   for (const p of ports) {

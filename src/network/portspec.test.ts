@@ -8,6 +8,8 @@ describe('parsePublish', () => {
     expect(parsePublish('8080:80/udp')).toEqual([{ hostIp: '0.0.0.0', hostPorts: { first: 8080, last: 8080 }, containerPort: 80, protocol: 'udp' }]);
     expect(parsePublish('127.0.0.1:8080:80')).toEqual([{ hostIp: '127.0.0.1', hostPorts: { first: 8080, last: 8080 }, containerPort: 80, protocol: 'tcp' }]);
     expect(parsePublish('127.0.0.1::80')).toEqual([{ hostIp: '127.0.0.1', containerPort: 80, protocol: 'tcp' }]);
+    expect(parsePublish('[::1]:8080:80')).toEqual([{ hostIp: '::1', hostPorts: { first: 8080, last: 8080 }, containerPort: 80, protocol: 'tcp' }]);
+    expect(parsePublish('[FD00:0::5]::53/udp')).toEqual([{ hostIp: 'fd00::5', containerPort: 53, protocol: 'udp' }]);
   });
 
   it('expands ranges', () => {
@@ -17,7 +19,7 @@ describe('parsePublish', () => {
   });
 
   it('refuses malformed specs', () => {
-    for (const bad of ['', '0', '70000', 'a:80', '1.2.3:80:80', '80/sctp', '8000-8002:80-81', '81-80', '1:2:3:4', '[::1]:80:80', '80/tcp/x']) {
+    for (const bad of ['', '0', '70000', 'a:80', '1.2.3:80:80', '80/sctp', '8000-8002:80-81', '81-80', '1:2:3:4', '[::1]:80', '[::g]:80:80', '[::1]80:80', '::1:80:80', '80/tcp/x']) {
       expect(() => parsePublish(bad), bad).toThrow(InvalidArgumentError);
     }
   });

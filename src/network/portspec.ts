@@ -1,5 +1,6 @@
 import { InvalidArgumentError } from '../errors.js';
 import { parseIpv4 } from './cidr.js';
+import { formatIpv6, parseIpv6 } from './cidr6.js';
 import type { PortRequest, Protocol } from './types.js';
 
 export type { PortRequest, Protocol };
@@ -37,13 +38,25 @@ export function parsePublish(spec: string): PortRequest[] {
   const [body = '', proto, extra] = spec.split('/');
   if (extra !== undefined) throw new InvalidArgumentError(FIELD, `"${spec}" has more than one /`);
   const protocol = parseProtocol(proto, spec);
-  if (body.startsWith('[')) throw new InvalidArgumentError(FIELD, `"${spec}": IPv6 host addresses are not supported`);
-  const parts = body.split(':');
-  if (parts.length > 3) throw new InvalidArgumentError(FIELD, `"${spec}" is not [ip:][hostPort:]containerPort[/proto]`);
+  let parts: string[];
+  let hostIp: string;
+  if (body.startsWith('[')) {
+    // Docker's form for IPv6: [ADDR]:hostPort:containerPort, hostPort possibly empty.
+    const end = body.indexOf(']');
+    const ip = end > 0 ? parseIpv6(body.slice(1, end)) : undefined;
+    parts = body.slice(end + 2).split(':');
+    if (end < 0 || body[end + 1] !== ':' || parts.length !== 2) throw new InvalidArgumentError(FIELD, `"${spec}" is not [IPv6]:hostPort:containerPort[/proto]`);
+    if (ip === undefined) throw new InvalidArgumentError(FIELD, `invalid IP address: ${body.slice(1, end)} (in "${spec}")`, 'give an IPv6 address of this host in brackets, e.g. [::1]');
+    hostIp = formatIpv6(ip);
+    parts.unshift(hostIp);
+  } else {
+    parts = body.split(':');
+    if (parts.length > 3) throw new InvalidArgumentError(FIELD, `"${spec}" is not [ip:][hostPort:]containerPort[/proto]`);
+    hostIp = parts.length === 3 ? parts[0] || '0.0.0.0' : '0.0.0.0';
+    if (parseIpv4(hostIp) === undefined) throw new InvalidArgumentError(FIELD, `invalid IP address: ${hostIp} (in "${spec}")`, 'give an IPv4 address of this host, e.g. 127.0.0.1, or an IPv6 one in brackets, e.g. [::1]');
+  }
   const containerText = parts[parts.length - 1] ?? '';
   const hostText = parts.length >= 2 ? parts[parts.length - 2] ?? '' : '';
-  const hostIp = parts.length === 3 ? parts[0] || '0.0.0.0' : '0.0.0.0';
-  if (parseIpv4(hostIp) === undefined) throw new InvalidArgumentError(FIELD, `invalid IP address: ${hostIp} (in "${spec}")`, 'give an IPv4 address of this host, e.g. 127.0.0.1');
 
   const ctr = parseRange(containerText, spec, 'containerPort');
   const count = ctr.last - ctr.first + 1;

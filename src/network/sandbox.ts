@@ -13,11 +13,12 @@ import { driverFor } from './drivers/index.js';
 import { usableUpstreams } from './files.js';
 import type { FirewallSync } from './firewall-sync.js';
 import { HostPorts } from './hostports.js';
-import { hostNetnsPath, ipBatch, ipv6DisabledInNewNetns, isMountPoint, removeNetns, type Side } from './hostnet.js';
+import { hostNetnsPath, IP_NETNS_DIR, ipBatch, ipv6DisabledInNewNetns, isMountPoint, linkNetns, removeNetns, unlinkNetns, type Side } from './hostnet.js';
 import { AddressPool, releaseOrphans } from './ipam.js';
 import { coalesced, withFileLock } from './mutex.js';
 import type { Networks } from './networks.js';
-import { planNetwork } from './plan.js';
+import { canPublish, planNetwork } from './plan.js';
+import { needsProxy, startProxy, stopProxy } from './proxy.js';
 import { readHostFiles, sandboxStatus, type HostFiles } from './status.js';
 import type { NetStore } from './store.js';
 import type {
@@ -145,7 +146,7 @@ class SandboxManager implements Sandboxes {
   }
 
   private async attachPrivate(base: SandboxRecord, plan: NetworkPlan, nets: NetworkRecord[]): Promise<SandboxStatus> {
-    const sb: SandboxRecord = { ...base, netnsPath: this.netnsPathOf(base.containerId) };
+    const sb: SandboxRecord = { ...base, netnsPath: this.netnsPathOf(base.containerId), netnsName: this.store.netnsLinkName(base.name) };
     sb.endpoints = nets.map((net, i) => plannedEndpoint(sb.containerId, net, i, i === 0 ? plan.mac : undefined, plan.aliases));
     const routed = sb.endpoints.find((_, i) => !nets[i]!.internal);
     if (routed) routed.defaultRoute = true;
@@ -165,6 +166,7 @@ class SandboxManager implements Sandboxes {
       Object.assign(ep, await driverFor(net.driver).join(net, ep, builder));
     }
     await builder.flush();
+    await linkNetns(path.join(IP_NETNS_DIR, sb.netnsName!), sb.netnsPath!, this.store.layout.netns);
     failpoint('container.run.after-veth');
     for (const ep of sb.endpoints) delete ep.incomplete;
     delete sb.incomplete;
@@ -173,7 +175,18 @@ class SandboxManager implements Sandboxes {
       sb.ports.length ? this.firewall.addPortRules(sb, nets) : undefined,
       ...nets.map((n) => this.syncDns(n)),
     ]);
+    await this.startProxies(sb, nets);
     return this.render(sb);
+  }
+
+  /** [::1] ports of the publishing endpoint, when it has IPv6 (proxy.ts); each recorded as it starts. */
+  private async startProxies(sb: SandboxRecord, nets: readonly NetworkRecord[]): Promise<void> {
+    const ep = sb.endpoints.find((e) => nets.some((n) => n.id === e.networkId && canPublish(n)));
+    if (!ep?.ipv6) return;
+    for (const p of sb.ports.filter((x) => needsProxy(x, true))) {
+      (sb.proxies ??= []).push(await startProxy(p, ep.ipv6));
+      await this.store.writeSandbox(sb);
+    }
   }
 
   /** Addresses from each family the network has; the record is written after each, so detach finds them. */
@@ -235,6 +248,7 @@ class SandboxManager implements Sandboxes {
     const nets = await this.store.listNetworks();
     const netOf = (ep: EndpointRecord) => nets.find((n) => n.id === ep.networkId);
     await runTeardown([
+      ...(sb.proxies ?? []).map((p) => async () => stopProxy(p)),
       ...sb.endpoints.map((ep) => async () => {
         const net = netOf(ep);
         const going = sb.mode === 'private' && isMountPoint(this.netnsPathOf(ctrId));
@@ -244,6 +258,7 @@ class SandboxManager implements Sandboxes {
       async () => { if (sb.ports.length) await this.ports.releaseWhere((o) => o !== ctrId); },
       async () => { if (sb.ports.length) await this.firewall.apply(); },
       ...sb.endpoints.map((ep) => async () => { const net = netOf(ep); if (net) await this.syncDns(net); }),
+      async () => { if (sb.mode === 'private') await unlinkNetns(this.store.layout.netns, { target: this.netnsPathOf(ctrId) }); },
       // none sandboxes recorded before runc made their netns still have a file.
       async () => { if (sb.netnsPath && (sb.mode === 'private' || sb.mode === 'none')) await removeNetns(this.netnsPathOf(ctrId)); },
     ]);
@@ -254,6 +269,7 @@ class SandboxManager implements Sandboxes {
   private async sweep(ctrId: string): Promise<void> {
     const nets = await this.store.listNetworks();
     await runTeardown([
+      async () => { await unlinkNetns(this.store.layout.netns, { target: this.netnsPathOf(ctrId) }); },
       () => removeNetns(this.netnsPathOf(ctrId)),
       ...nets.map((n) => async () => { await releaseOrphans(this.store.ipamDir(n.id), (o) => o !== ctrId); }),
       async () => { await this.ports.releaseWhere((o) => o !== ctrId); },
@@ -280,6 +296,7 @@ class SandboxManager implements Sandboxes {
       await this.detach(sb.containerId);
       cleaned.push(`sandbox ${sb.containerId}`);
     }
+    for (const name of await unlinkNetns(this.store.layout.netns, { keep: (id) => liveContainerIds.has(id) })) cleaned.push(`ip netns ${name}`);
     for (const name of await readdirIfExists(this.store.layout.netns)) {
       if (liveContainerIds.has(name) || name.startsWith('.')) continue;
       await removeNetns(this.netnsPathOf(name));

@@ -1,6 +1,6 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import type { StoreLayout } from '../paths.js';
+import { rootTag, type StoreLayout } from '../paths.js';
 import { ensureDir, readJsonIfExists, readdirIfExists, writeJsonAtomic } from '../util/fs.js';
 import type { NetworkRecord, SandboxRecord } from './types.js';
 
@@ -25,8 +25,10 @@ export class NetStore {
   ipamDir(netId: string): string { return path.join(this.ipamRoot, netId); }
   dnsDir(netId: string): string { return path.join(this.dnsRoot, netId.slice(0, 12)); }
   netnsPath(ctrId: string): string { return path.join(this.layout.netns, ctrId); }
+  /** The container's name for `ip netns`: the root's tag keeps two roots' containers of one name apart. */
+  netnsLinkName(ctrName: string): string { return `berth-${rootTag(this.layout.root).slice(0, 8)}-${ctrName}`; }
 
-  /** Lock order: container (the caller's) → networks → network → IPAM → ports → firewall. */
+  /** Lock order: container (the caller's) → networks → subnets (host-wide, networks.ts) → network → IPAM → ports → firewall. */
   readonly locks = {
     networks: () => path.join(this.layout.locks, 'networks.lock'),
     network: (id: string) => path.join(this.layout.locks, `net-${id}.lock`),

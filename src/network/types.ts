@@ -52,6 +52,13 @@ export interface NetworkRecord<O = unknown> {
    * deletes it, only the `addresses` (addr/prefix) it added to it.
    */
   adopted?: { addresses: string[] };
+  /**
+   * The subnet is a candidate, chosen for real when the bridge is first made (the default bridge of a
+   * root made by this version; records of older versions keep theirs).
+   */
+  subnetPending?: boolean;
+  /** Created with --allow-host-overlap: the subnet may overlap the host's routes, now and when made again. */
+  hostOverlapAllowed?: boolean;
   /** Set while `network create` makes host objects; a record still flagged is undone by the next command. */
   incomplete?: boolean;
   /** Set when `network rm` starts; a record still flagged is removed by the next command. */
@@ -62,6 +69,8 @@ export interface NetworkRecord<O = unknown> {
 export interface NetworkDetails {
   network: NetworkRecord;
   members: { containerId: string; name: string; endpoint: EndpointRecord }[];
+  /** what the host holds inside the network's subnets while its bridge exists (a VPN that came up later) */
+  warnings: string[];
 }
 
 /** A container's place on one network: its interface, address and names. */
@@ -106,6 +115,8 @@ export interface SandboxRecord {
   netnsPath?: string;
   /** container:X — X's id */
   sharedWith?: string;
+  /** The netns's name for `ip netns` (/run/netns/<name>, a symlink to netnsPath), private mode only. */
+  netnsName?: string;
   /** What the container asked for, checked at create (records of older versions have `request` instead). */
   plan?: NetworkPlan;
   /** @deprecated written by versions before NetworkPlan; read only to tear such a sandbox down */
@@ -113,6 +124,8 @@ export interface SandboxRecord {
   links: LinkRef[];
   endpoints: EndpointRecord[];
   ports: PublishedPort[];
+  /** userland proxies of ports published on [::1] (proxy.ts), killed at detach */
+  proxies?: { pid: number; start: string; port: number; protocol: Protocol }[];
   incomplete?: boolean;
   /** set when teardown starts, so firewall and DNS regeneration already leave it out */
   removing?: boolean;
@@ -173,13 +186,15 @@ export interface NetworkDriver<O = unknown> {
   leave(net: NetworkRecord<O>, ep: EndpointRecord, sandbox: { containerId: string; netnsPath?: string; sandboxGoing: boolean }): Promise<void>;
   /** iptables lines for the network and its endpoints; see firewall.ts for the chains. */
   firewall?(net: NetworkRecord<O>, endpoints: readonly FirewallEndpoint[], chains: ChainNames): FirewallRules;
-  /** ip6tables lines for a network with `ipam6`, in chains of the same names (no published ports on IPv6). */
-  firewall6?(net: NetworkRecord<O>, chains: ChainNames): FirewallRules;
+  /** ip6tables lines for a network with `ipam6` and its endpoints' IPv6 ports, in chains of the same names. */
+  firewall6?(net: NetworkRecord<O>, endpoints: readonly FirewallEndpoint[], chains: ChainNames): FirewallRules;
 }
 
 export interface FirewallEndpoint {
   containerId: string;
   ipv4: string;
+  /** the endpoint's IPv6 address on a dual-stack network (its ports are published on IPv6 too) */
+  ipv6?: string;
   ports: PublishedPort[];
 }
 

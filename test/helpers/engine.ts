@@ -6,6 +6,7 @@ import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { Engine } from '../../src/api/index.js';
+import type { EngineOptions } from '../../src/types.js';
 import { findLeaks } from './leaks.js';
 
 export interface TestEngine {
@@ -30,10 +31,10 @@ let counter = 0;
  * A fresh engine on its own root and runroot; the root's path gives it its own bridge name and iptables
  * chains, and `slot` its own subnet, so test files running at the same time never share host objects.
  */
-export async function testEngine(slot = (process.pid * 7 + counter++) % 4096): Promise<TestEngine> {
+export async function testEngine(slot = (process.pid * 7 + counter++) % 4096, extra: Pick<EngineOptions, 'config'> = {}): Promise<TestEngine> {
   const root = await mkdtemp(path.join(tmpdir(), 'berth-test-'));
   const runroot = path.join('/run/berth', `t${path.basename(root).slice(-6)}`);
-  const engine = new Engine({ root, runroot, network: { subnet: `10.${200 + ((slot >> 8) & 15)}.${slot & 255}.0/24` } });
+  const engine = new Engine({ root, runroot, network: { subnet: `10.${200 + ((slot >> 8) & 15)}.${slot & 255}.0/24` }, ...extra });
   return {
     engine, root, runroot,
     cli: (...args: string[]) => runCli(root, runroot, args),

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { existsSync, lstatSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { hostNames, resolveLayout } from '../../src/paths.js';
 
@@ -14,7 +14,8 @@ import { hostNames, resolveLayout } from '../../src/paths.js';
  *   doubled or point at a missing chain; with `final`, any chain or jump of ours at all
  * - netns files and mounts under the runroot, and mounts under the root, not of a running container;
  *   a volume mounted by its driver (tmpfs, a bind device) while no running container uses it, and the
- *   volume layer's marker of a container that is not running (`RUNROOT/vol/<name>/<id>`)
+ *   volume layer's marker of a container that is not running (`RUNROOT/vol/<name>/<id>`);
+ *   `ip netns` names (/run/netns symlinks) into the runroot's netns folder, likewise
  * - veths on this root's bridges, or named for one of its containers, that no running container owns
  * - healthcheck timer loops (`berth-health`), log rotation loops (`berth-logrotate`) and their
  *   `<exits>/<id>.health` / `<exits>/<id>.logs` files of containers not running
@@ -153,6 +154,7 @@ export async function findLeaks(root: string, runroot: string, opts: LeakCheckOp
   for (const f of list(layout.netns).filter((x) => !x.startsWith('.'))) {
     if (!live.has(f)) leaks.push(`netns ${f.slice(0, 12)}`);
   }
+  leaks.push(...ipNetnsLeaks(layout.netns, live));
 
   // ---- runc state, monitors, cgroups
   if (existsSync(layout.runc)) {
@@ -206,6 +208,15 @@ export async function findLeaks(root: string, runroot: string, opts: LeakCheckOp
   leaks.push(...left);
   if (opts.final) for (const b of bridges) if (existsSync(`/sys/class/net/${b}`)) leaks.push(`bridge ${b}`);
   return leaks;
+}
+
+/** `ip netns` names (symlinks in /run/netns) into this root's netns folder of containers not running. */
+export function ipNetnsLeaks(netnsDir: string, live: ReadonlySet<string>): string[] {
+  return list('/run/netns').flatMap((name) => {
+    let to: string;
+    try { to = readlinkSync(path.join('/run/netns', name)); } catch { return []; }
+    return path.dirname(to) === netnsDir && !live.has(path.basename(to)) ? [`ip netns ${name} of ${path.basename(to).slice(0, 12)}`] : [];
+  });
 }
 
 function firewallLeaks(tool: string, prefix: string, live: ReadonlySet<string>, netIds: readonly string[], final: boolean): string[] {

@@ -10,6 +10,7 @@ import type { NetworksApi } from '../../src/types.js';
 import type { NetworkRequest } from '../../src/options.js';
 import { resolveLayout, type StoreLayout } from '../../src/paths.js';
 import { run } from '../../src/util/exec.js';
+import { ipNetnsLeaks } from '../helpers/leaks.js';
 
 /**
  * One isolated world per test: its own root, default bridge name and subnet, and chain prefix
@@ -102,6 +103,7 @@ export async function leftovers(env: NetEnv): Promise<string[]> {
   const links = await readdir('/sys/class/net');
   for (const l of links) if (l.startsWith(`bertht${env.n}`) && /^bertht\d+/.exec(l)?.[0] === `bertht${env.n}`) leaks.push(`link ${l}`);
   for (const f of await readdir(env.layout.netns).catch(() => [] as string[])) leaks.push(`netns ${f}`);
+  leaks.push(...ipNetnsLeaks(env.layout.netns, new Set()));
   for (const tool of ['iptables-save', 'ip6tables-save']) {
     const save = (await run(tool, [])).stdout;
     for (const line of save.split('\n')) if (line.includes(`${env.prefix}-`) || line.includes(`berth:${env.prefix}"`)) leaks.push(`${tool} rule ${line}`);

@@ -100,9 +100,23 @@ const info = defineCommand({
       ` Cgroup Version: ${d.CgroupVersion} (${d.CgroupMode})`, ` Default Runtime: ${d.DefaultRuntime}`, ` Monitor: ${d.Monitor}`,
       ` Kernel Version: ${d.KernelVersion}`, ` OSType: ${d.OSType}`, ` Architecture: ${d.Architecture}`, ` CPUs: ${d.NCPU}`,
       ` Total Memory: ${bytesSize(Number(d.MemTotal))}`, ` Name: ${d.Name}`, ` Root: ${d.DockerRootDir}`, ` RunRoot: ${d.RunRoot}`,
+      ...networkLines(d),
     );
   },
 });
+
+/** The default bridge and the address pools, as `docker info` shows its pools; then the warnings. */
+function networkLines(d: Record<string, unknown>): string[] {
+  const bridge = d.DefaultBridge as { Name: string; Subnet?: string; Gateway?: string; SubnetPending: boolean; MTU: number; Bip?: string } | undefined;
+  const pools = (d.DefaultAddressPools ?? []) as { Base: string; Size: number }[];
+  const warnings = (d.Warnings ?? []) as string[];
+  return [
+    ...(bridge ? [` Default Bridge: ${bridge.Name}`, `   Subnet: ${bridge.Subnet ?? ''}${bridge.SubnetPending ? ' (first choice; checked when the bridge is made)' : ''}`,
+      `   Gateway: ${bridge.Gateway ?? ''}`, `   MTU: ${bridge.MTU}`, ...(bridge.Bip ? [`   bip: ${bridge.Bip}`] : [])] : []),
+    ' Default Address Pools:', ...pools.map((p) => `   Base: ${p.Base}, Size: ${p.Size}`),
+    ...warnings.map((w) => `WARNING: ${w}`),
+  ];
+}
 
 /** `docker events` plain lines: "TIME TYPE ACTION ID (k=v, ...)". */
 export function eventLine(e: EngineEvent): string {

@@ -32,15 +32,24 @@ describe('bridge rules', () => {
     expect(r.forward!.filter((l) => l.endsWith('-j DROP'))).toHaveLength(2);
   });
 
-  it('gives IPv6 the same structure without published ports or the 127.0.0.0/8 masquerade', () => {
+  it('gives IPv6 the same structure without the 127.0.0.0/8 masquerade, and ports on IPv6 addresses but ::1', () => {
     const v6 = { ipam6: { subnet: 'fd42:7e57:1::/64', gateway: 'fd42:7e57:1::1' } };
-    const r = bridgeRules6(net(v6), chains);
+    const r = bridgeRules6(net(v6), [], chains);
     expect(r.isolation1).toHaveLength(1);
     expect(r.dnat).toEqual([]);
     expect(r.postrouting).toEqual([`-s fd42:7e57:1::/64 ! -o berthx -m comment --comment "berth:net:ffffffffffff" -j MASQUERADE`]);
     expect(r.forward!.at(-1)).toContain('-o berthx ! -i berthx');
     expect(r.raw).toEqual([]);
-    expect(bridgeRules6(net({ ...v6, internal: true }), chains).postrouting).toEqual([]);
+    expect(bridgeRules6(net({ ...v6, internal: true }), [], chains).postrouting).toEqual([]);
+    const port = (hostIp: string, hostPort: number) => ({ hostIp, hostPort, containerPort: 80, protocol: 'tcp' as const });
+    const ep = { containerId: 'c'.repeat(64), ipv4: '10.1.0.2', ipv6: 'fd42:7e57:1::2', ports: [port('0.0.0.0', 8080), port('::1', 8081), port('fd00::5', 8082), port('127.0.0.1', 8083)] };
+    const who = `-m comment --comment "berth:${'c'.repeat(64)}"`;
+    expect(bridgeRules6(net(v6), [ep], chains).dnat).toEqual([
+      `! -d ::1/128 -p tcp -m tcp --dport 8080 ${who} -j DNAT --to-destination [fd42:7e57:1::2]:80`,
+      `-d fd00::5/128 -p tcp -m tcp --dport 8082 ${who} -j DNAT --to-destination [fd42:7e57:1::2]:80`,
+    ]);
+    // IPv4 rules leave the IPv6 ports out.
+    expect(bridgeRules(net(v6), [ep], chains).dnat!.map((l) => /--dport (\d+)/.exec(l)![1])).toEqual(['8080', '8083']);
   });
 
   it('reads Docker options into a typed record', () => {

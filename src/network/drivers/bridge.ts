@@ -142,8 +142,8 @@ export const bridgeDriver: NetworkDriver<BridgeOptions> = {
     return linkExists(net.driverOptions.bridge) ? bridgeRules(net, endpoints, chains) : {};
   },
 
-  firewall6(net: Net, chains: ChainNames): FirewallRules {
-    return linkExists(net.driverOptions.bridge) ? bridgeRules6(net, chains) : {};
+  firewall6(net: Net, endpoints: readonly FirewallEndpoint[], chains: ChainNames): FirewallRules {
+    return linkExists(net.driverOptions.bridge) ? bridgeRules6(net, endpoints, chains) : {};
   },
 };
 
@@ -152,7 +152,7 @@ export function bridgeRules(net: Net, endpoints: readonly FirewallEndpoint[], ch
   const b = net.driverOptions.bridge;
   const ports: PortRules = { ports: [], dnat: [], postrouting: [] };
   for (const ep of net.internal ? [] : endpoints) {
-    for (const p of ep.ports) {
+    for (const p of ep.ports.filter((x) => !x.hostIp.includes(':'))) {
       const who = comment(ep.containerId);
       const dst = p.hostIp === '0.0.0.0' ? '' : `-d ${p.hostIp}/32 `;
       // Only what a DNAT rule sent here: a neighbour routing the subnet through this host must not
@@ -166,9 +166,27 @@ export function bridgeRules(net: Net, endpoints: readonly FirewallEndpoint[], ch
   return networkRules(net, chains, net.ipam!.subnet, ports);
 }
 
-/** The same structure for ip6tables: isolation, conntrack, icc, way out and MASQUERADE; no published ports. */
-export function bridgeRules6(net: Net, chains: ChainNames): FirewallRules {
-  return networkRules(net, chains, net.ipam6!.subnet, { ports: [], dnat: [], postrouting: [] });
+/**
+ * The same structure for ip6tables, with the ports published on every address (0.0.0.0 means both
+ * families, as Docker's dual stack) or on an IPv6 one. Not ::1: the kernel drops a packet from ::1 that
+ * would leave the loopback device (IPv6 has no route_localnet), so [::1] ports go through a proxy
+ * (proxy.ts) and need no rule here.
+ */
+export function bridgeRules6(net: Net, endpoints: readonly FirewallEndpoint[], chains: ChainNames): FirewallRules {
+  const b = net.driverOptions.bridge;
+  const ports: PortRules = { ports: [], dnat: [], postrouting: [] };
+  for (const ep of net.internal ? [] : endpoints) {
+    if (!ep.ipv6) continue;
+    for (const p of ep.ports.filter((x) => x.hostIp === '0.0.0.0' || (x.hostIp.includes(':') && x.hostIp !== '::1'))) {
+      const who = comment(ep.containerId);
+      // ::1 is local too, but the kernel would drop what a DNAT from it sends: the proxy answers there.
+      const dst = p.hostIp === '0.0.0.0' ? '! -d ::1/128 ' : `-d ${p.hostIp}/128 `;
+      ports.ports.push(`-d ${ep.ipv6}/128 ! -i ${b} -o ${b} -p ${p.protocol} -m ${p.protocol} --dport ${p.containerPort} -m conntrack --ctstate DNAT ${who} -j ACCEPT`);
+      ports.dnat.push(`${dst}-p ${p.protocol} -m ${p.protocol} --dport ${p.hostPort} ${who} -j DNAT --to-destination [${ep.ipv6}]:${p.containerPort}`);
+      ports.postrouting.push(`-s ${ep.ipv6}/128 -d ${ep.ipv6}/128 -p ${p.protocol} -m ${p.protocol} --dport ${p.containerPort} ${who} -j MASQUERADE`);
+    }
+  }
+  return networkRules(net, chains, net.ipam6!.subnet, ports);
 }
 
 type PortRules = Required<Pick<FirewallRules, 'ports' | 'dnat' | 'postrouting'>>;
