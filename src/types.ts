@@ -268,6 +268,15 @@ export interface ContainersApi {
   wait(ref: string, opts?: { condition?: 'not-running' | 'next-exit' | 'removed' }): Promise<number>;
   pause(ref: string): Promise<void>;
   unpause(ref: string): Promise<void>;
+  /** docker diff: what the container changed against its image (A/C/D), mount points and volumes left out. */
+  diff(ref: string): Promise<ContainerChange[]>;
+  /**
+   * docker export: the container's root filesystem as a tar (volumes not included), into a stream or a
+   * file that appears only when complete.
+   */
+  export(ref: string, output: string | Writable): Promise<void>;
+  /** docker commit: the writable layer as a new image layer; resolves with the new image ID. */
+  commit(ref: string, opts?: CommitRequest): Promise<string>;
   top(ref: string, psArgs?: string[]): Promise<TopResult>;
   stats(refs?: string[]): Promise<ContainerStats[]>;
   rename(ref: string, newName: string): Promise<void>;
@@ -287,6 +296,25 @@ export interface ContainersApi {
    * the timer instead: `nextDelayMs` is then undefined.
    */
   healthcheck(ref: string, opts?: { timer?: boolean }): Promise<{ healthy?: boolean; status?: HealthStatusWord; nextDelayMs?: number }>;
+}
+
+export interface ContainerChange {
+  kind: 'A' | 'C' | 'D';
+  /** absolute in the container */
+  path: string;
+}
+
+export interface CommitRequest {
+  /** name[:tag] for the new image */
+  reference?: string;
+  /** Dockerfile instructions applied to the config (CMD, ENV, ...), as `--change` */
+  changes?: string[];
+  /** -m: the history entry's comment */
+  message?: string;
+  /** -a */
+  author?: string;
+  /** default true: a running container is paused while its layer is read */
+  pause?: boolean;
 }
 
 export type HealthStatusWord = 'starting' | 'healthy' | 'unhealthy';

@@ -53,11 +53,7 @@ afterAll(async () => {
   }
 });
 
-async function ok(...args: string[]): Promise<string> {
-  const res = await t.cli(...args);
-  expect(res.exitCode, `${args.join(' ')}: ${res.stderr}`).toBe(0);
-  return res.stdout.trim();
-}
+const ok = (...args: string[]) => t.ok(...args);
 
 const volumes = async () => (await t.engine.volumes.list()).map((v) => v.Name).sort();
 

@@ -276,6 +276,44 @@ const wait = perContainer('wait', 'Block until one or more containers stop, then
 const pause = perContainer('pause', 'Pause all processes within one or more containers', (c, ref) => c.pause(ref));
 const unpause = perContainer('unpause', 'Unpause all processes within one or more containers', (c, ref) => c.unpause(ref));
 
+const diff = defineCommand({
+  name: 'diff', group: 'container', shortcuts: ['diff'],
+  usage: 'CONTAINER', summary: "Inspect changes to files or directories on a container's filesystem",
+  options: [], minArgs: 1, maxArgs: 1,
+  async action(ctx, _o, [ref]) {
+    ctx.print(...(await (await ctx.engine()).containers.diff(ref!)).map((c) => `${c.kind} ${c.path}`));
+  },
+});
+
+const exportCmd = defineCommand({
+  name: 'export', group: 'container', shortcuts: ['export'],
+  usage: '[OPTIONS] CONTAINER', summary: "Export a container's filesystem as a tar archive",
+  options: [{ name: 'output', short: 'o', type: 'string', help: 'Write to a file, instead of STDOUT' }],
+  minArgs: 1, maxArgs: 1,
+  async action(ctx, o, [ref]) {
+    if (o.output === undefined && ctx.stdout.isTTY) {
+      throw new InvalidArgumentError('--output', 'cowardly refusing to save to a terminal', 'use the -o flag or redirect');
+    }
+    await (await ctx.engine()).containers.export(ref!, o.output ?? ctx.stdout);
+  },
+});
+
+const commit = defineCommand({
+  name: 'commit', group: 'container', shortcuts: ['commit'],
+  usage: '[OPTIONS] CONTAINER [REPOSITORY[:TAG]]', summary: "Create a new image from a container's changes",
+  options: [
+    { name: 'author', short: 'a', type: 'string', help: 'Author (e.g., "John Hannibal Smith <hannibal@a-team.com>")' },
+    { name: 'change', short: 'c', type: 'list', help: 'Apply Dockerfile instruction to the created image' },
+    { name: 'message', short: 'm', type: 'string', help: 'Commit message' },
+    { name: 'pause', short: 'p', type: 'bool', default: true, help: 'Pause container during commit' },
+  ],
+  minArgs: 1, maxArgs: 2,
+  async action(ctx, o, [ref, reference]) {
+    const id = await (await ctx.engine()).containers.commit(ref!, { reference, changes: o.change, message: o.message, author: o.author, pause: o.pause });
+    ctx.print(id);
+  },
+});
+
 const top = defineCommand({
   name: 'top', group: 'container', shortcuts: ['top'],
   usage: 'CONTAINER [ps OPTIONS]', summary: 'Display the running processes of a container',
@@ -389,7 +427,7 @@ const cleanup = defineCommand({
 
 export const containerCommands: Command[] = [
   run, create, start, stop, kill, restart, rm, ps, inspect, logs, exec, attach, wait, pause, unpause, top, stats, rename, update, port, prune,
-  cleanup,
+  diff, exportCmd, commit, cleanup,
 ];
 
 // ------------------------------------------------------------------------------------------ helpers
