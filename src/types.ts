@@ -268,6 +268,13 @@ export interface ContainersApi {
   wait(ref: string, opts?: { condition?: 'not-running' | 'next-exit' | 'removed' }): Promise<number>;
   pause(ref: string): Promise<void>;
   unpause(ref: string): Promise<void>;
+  /**
+   * docker cp out of the container: `path` (resolved inside the container, through its binds and
+   * volumes) to a host path by Docker's rules, or as a tar stream into a Writable.
+   */
+  copyFrom(ref: string, path: string, dest: string | Writable, opts?: CopyOptions): Promise<CopyResult>;
+  /** docker cp into the container: a host file or folder, or a tar stream extracted into the folder `path`. */
+  copyTo(ref: string, path: string, src: string | Readable, opts?: CopyOptions): Promise<CopyResult>;
   /** docker diff: what the container changed against its image (A/C/D), mount points and volumes left out. */
   diff(ref: string): Promise<ContainerChange[]>;
   /**
@@ -296,6 +303,22 @@ export interface ContainersApi {
    * the timer instead: `nextDelayMs` is then undefined.
    */
   healthcheck(ref: string, opts?: { timer?: boolean }): Promise<{ healthy?: boolean; status?: HealthStatusWord; nextDelayMs?: number }>;
+}
+
+export interface CopyOptions {
+  /** -a: keep the source's uid/gid (default: the copy belongs to root) */
+  archive?: boolean;
+  /** -L: follow a link at the source path itself */
+  followLink?: boolean;
+  /** default true: a running container is paused during the copy, as Docker does */
+  pause?: boolean;
+}
+
+export interface CopyResult {
+  /** size of the tar stream that went across */
+  bytes: number;
+  /** tar's warnings (members it refused or changed) */
+  warnings: string[];
 }
 
 export interface ContainerChange {

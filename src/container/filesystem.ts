@@ -1,12 +1,12 @@
 import { spawn } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import { PassThrough, type Readable } from 'node:stream';
-import { BadStateError } from '../errors.js';
+import { RuntimeError } from '../errors.js';
 import type { Change } from '../storage/index.js';
-import { withLock } from '../util/lock.js';
-import { mustLoad, observed, type ContainerContext } from './context.js';
+import { observed, type ContainerContext } from './context.js';
+import { openRootfs } from './copy.js';
 import { resolveNoticed } from './lost.js';
-import { containerPaths, type ContainerRecord } from './record.js';
+import type { ContainerRecord } from './record.js';
 
 /**
  * The container's filesystem as data: `diff`, `export` and `commit`. The writable layer is the snapshot's
@@ -40,27 +40,17 @@ export async function containerChanges(ctx: ContainerContext, ref: string): Prom
  */
 export async function exportContainer(ctx: ContainerContext, ref: string): Promise<Readable> {
   const rec = await resolveNoticed(ctx, ref);
-  const info = await ctx.deps.snapshots.get(rec.id);
-  const wasMounted = !!info?.mounted;
-  const root = await ctx.deps.snapshots.mount(rec.id);
-  const names = (await fsp.readdir(root)).sort();
+  const view = await openRootfs(ctx, rec, { pause: false });
+  const names = (await fsp.readdir(view.root)).sort();
   const out = new PassThrough({ highWaterMark: 1 << 20 });
-  const child = spawn('tar', ['-c', '-f', '-', '--numeric-owner', '--xattrs', '--xattrs-include=*', '--sparse', '-C', root, '--', ...names], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('tar', ['-c', '-f', '-', '--numeric-owner', '--xattrs', '--xattrs-include=*', '--sparse', '-C', view.root, '--', ...names], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (b: Buffer) => { stderr += b.toString(); });
   child.stdout.pipe(out, { end: false });
-  const release = async () => {
-    if (wasMounted) return;
-    // Unless a start mounted it for itself meanwhile.
-    await withLock(containerPaths(ctx.layout, rec.id).lock, async () => {
-      const now = await observed(ctx, await mustLoad(ctx, rec.id));
-      if (now.state !== 'running' && now.state !== 'paused' && now.state !== 'restarting') await ctx.deps.snapshots.unmount(rec.id);
-    });
-  };
   child.on('close', (code) => {
-    release().then(() => {
+    view.release().then(() => {
       if (code === 0) out.end();
-      else out.destroy(new BadStateError(`exporting container ${rec.name} failed: tar exited with ${code}: ${stderr.trim()}`, 'see the message above'));
+      else out.destroy(new RuntimeError(`exporting container ${rec.name} failed: tar exited with ${code}: ${stderr.trim()}`, 'see the message above'));
     }, (err: Error) => out.destroy(err));
   });
   out.on('close', () => { if (child.exitCode === null) child.kill('SIGTERM'); });

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type {
-  ContainerStats, ExecRequest, LogEntry, LogOptions, PortBinding, RunOptions, StartOptions, StdioStreams, TopResult,
+  ContainerStats, CopyOptions, CopyResult, ExecRequest, LogEntry, LogOptions, PortBinding, RunOptions, StartOptions, StdioStreams, TopResult,
 } from '../types.js';
 import { BadStateError, InvalidArgumentError, NotFoundError } from '../errors.js';
 import { newContainerId } from '../ids.js';
@@ -12,7 +12,8 @@ import { processTag } from '../util/liveness.js';
 import { withLock } from '../util/lock.js';
 import { stripUndefined } from '../util/object.js';
 import { EventLog } from '../events.js';
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
+import { copyFromContainer, copyToContainer } from './copy.js';
 import { pipeline } from 'node:stream/promises';
 import type { Change } from '../storage/index.js';
 import { upgradeRecord } from './config.js';
@@ -197,6 +198,16 @@ export class ContainerManager {
   }
 
   // ------------------------------------------------------------------ the filesystem as data
+
+  /** docker cp out of the container */
+  copyFrom(ref: string, src: string, dest: string | Writable, opts?: CopyOptions): Promise<CopyResult> {
+    return copyFromContainer(this.ctx, ref, src, dest, opts);
+  }
+
+  /** docker cp into the container */
+  copyTo(ref: string, dest: string, src: string | Readable, opts?: CopyOptions): Promise<CopyResult> {
+    return copyToContainer(this.ctx, ref, dest, src, opts);
+  }
 
   /** docker diff */
   diff(ref: string): Promise<Change[]> {

@@ -26,6 +26,8 @@ beforeEach(async () => {
   await fsp.writeFile(path.join(upper, 'dev/console'), '');
   await fsp.writeFile(path.join(upper, 'big'), 'a');
   await fsp.link(path.join(upper, 'big'), path.join(upper, 'big2'));
+  // a container's absolute link names a path of its own root, not the host's: never followed here
+  await fsp.symlink('/no/such/host/path', path.join(upper, 'new/dangling'));
 });
 
 afterEach(async () => {
@@ -36,7 +38,7 @@ describe('listChanges', () => {
   it('reports whiteouts as D, lower paths as C, new ones as A, and skips excluded and untouched copied-up dirs', async () => {
     const changes = await listChanges(upper, [lower], ['/dev']);
     expect(changes.map((c) => `${c.kind} ${c.path}`)).toEqual([
-      'A /big', 'A /big2', 'C /etc', 'D /etc/gone', 'C /etc/passwd', 'A /new', 'A /new/file', 'C /opq', 'A /opq/fresh',
+      'A /big', 'A /big2', 'C /etc', 'D /etc/gone', 'C /etc/passwd', 'A /new', 'A /new/dangling', 'A /new/file', 'C /opq', 'A /opq/fresh',
     ]);
   });
 });

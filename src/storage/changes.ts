@@ -39,7 +39,7 @@ async function* walk(upper: string, rel = ''): AsyncGenerator<{ rel: string; st:
 
 /** Directories of `upper` marked opaque (they hide everything below them), read in one getfattr call. */
 async function opaqueDirs(upper: string): Promise<Set<string>> {
-  const { stdout } = await run('getfattr', ['-R', '-P', '--absolute-names', '-d', '-m', '^trusted\\.overlay\\.opaque$', upper], { timeout: 300_000 });
+  const { stdout } = await run('getfattr', ['-R', '-P', '-h', '--absolute-names', '-d', '-m', '^trusted\\.overlay\\.opaque$', upper], { timeout: 300_000 });
   const out = new Set<string>();
   let file: string | undefined;
   for (const line of stdout.split('\n')) {
@@ -129,7 +129,7 @@ export async function listChanges(upper: string, lowers: readonly string[], excl
 type Xattrs = Map<string, Record<string, Buffer>>;
 
 async function readXattrs(root: string): Promise<Xattrs> {
-  const { stdout } = await run('getfattr', ['-R', '-P', '--absolute-names', '-d', '-m', '-', '-e', 'base64', root], { timeout: 300_000 });
+  const { stdout } = await run('getfattr', ['-R', '-P', '-h', '--absolute-names', '-d', '-m', '-', '-e', 'base64', root], { timeout: 300_000 });
   const out: Xattrs = new Map();
   let rel: string | undefined;
   for (const line of stdout.split('\n')) {

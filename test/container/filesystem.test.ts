@@ -9,7 +9,7 @@ import { promises as fsp } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testEngine, type TestEngine } from '../helpers/engine.js';
+import { cleanupAll, testEngine, type TestEngine } from '../helpers/engine.js';
 import { findLeaks } from '../helpers/leaks.js';
 
 let t: TestEngine;
@@ -21,13 +21,7 @@ beforeAll(async () => {
   work = await fsp.mkdtemp(path.join(tmpdir(), 'berth-fs-'));
 }, 120_000);
 
-afterAll(async () => {
-  try {
-    await t?.cleanup();
-  } finally {
-    if (work) await fsp.rm(work, { recursive: true, force: true });
-  }
-});
+afterAll(() => cleanupAll(t, work));
 
 const ok = (...args: string[]) => t.ok(...args);
 

@@ -59,6 +59,15 @@ export async function testEngine(slot = (process.pid * 7 + counter++) % 4096): P
   };
 }
 
+/** `cleanup` of the engine, then the test's own folders, even when the cleanup throws. */
+export async function cleanupAll(t: TestEngine | undefined, ...dirs: (string | undefined)[]): Promise<void> {
+  try {
+    await t?.cleanup();
+  } finally {
+    for (const dir of dirs) if (dir) await rm(dir, { recursive: true, force: true });
+  }
+}
+
 /** Lazily unmounts anything still mounted below `dir`, deepest first. */
 export function unmountUnder(dir: string): void {
   const mounts = execFileSync('cat', ['/proc/self/mounts'], { encoding: 'utf8' })
