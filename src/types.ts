@@ -401,6 +401,13 @@ export interface VolumesApi {
   inspect(name: string): Promise<VolumeSummary>;
   /** Refused while a container uses the volume; `force` makes a missing volume no error. */
   remove(name: string, opts?: { force?: boolean }): Promise<void>;
+  /** podman volume export: the volume's content as a tar, into a stream or a file that appears only when complete. */
+  export(name: string, output: string | Writable): Promise<void>;
+  /**
+   * podman volume import, all or nothing: a tar (file or stream) fills an existing, empty volume that no
+   * running container uses; links in it are never followed and `..` entries are refused.
+   */
+  import(name: string, input: string | Readable): Promise<void>;
   /** Unused anonymous volumes; with `all`, every unused volume (Docker 23+). */
   prune(opts?: { all?: boolean; filters?: string[] }): Promise<{ deleted: string[] }>;
   /**

@@ -231,6 +231,8 @@ function volumesApi(v: VolumeManager, ready: () => Promise<void>): VolumesApi {
     inspect: async (name) => volumeView(await ready_.inspect(name)),
     remove: (name, opts) => ready_.remove(name, opts),
     prune: (opts) => ready_.prune(opts),
+    export: (name, output) => ready_.export(name, output),
+    import: (name, input) => ready_.import(name, input),
     registerDriver: (driver) => v.registerDriver(driver),
   };
 }

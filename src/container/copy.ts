@@ -1,10 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { promises as fsp, type Stats } from 'node:fs';
 import path from 'node:path';
-import { Transform, type Readable, type Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Readable, Writable } from 'node:stream';
 import type { CopyOptions, CopyResult } from '../types.js';
-import { BadStateError, InvalidArgumentError, NotFoundError, RuntimeError } from '../errors.js';
+import { BadStateError, InvalidArgumentError, NotFoundError } from '../errors.js';
+import { extractNoFollow, pumpTar, spawnTar, tarWarnings, type TarStage } from '../util/tar.js';
 import { MAX_SYMLINKS } from '../util/inroot.js';
 import { withLock } from '../util/lock.js';
 import { mustLoad, observed, type ContainerContext } from './context.js';
@@ -139,50 +138,10 @@ function landing(src: { isDir: boolean; contents: boolean; name: string }, dest:
 }
 
 function extractArgs(to: Landing, top: string, archive: boolean): string[] {
-  const args = ['-x', '-f', '-', '-C', to.dir, '--numeric-owner', archive ? '--same-owner' : '--no-same-owner', '--same-permissions'];
+  const args = ['--numeric-owner', archive ? '--same-owner' : '--no-same-owner', '--same-permissions'];
   if (to.contents) args.push('--strip-components=1');
   else if (to.as !== undefined && to.as !== top) args.push(renameTransform(top, to.as));
   return args;
-}
-
-/** Spawns tar; its failure (with stderr) settles `done`. Untimed: a copy runs as long as its data. */
-function tar(argv: string[], stdin: 'pipe' | 'ignore', file = 'tar'): { child: ChildProcess; done: Promise<string> } {
-  const child = spawn(file, argv, { stdio: [stdin, 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr!.on('data', (b: Buffer) => { stderr += b.toString(); });
-  const done = new Promise<string>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code, signal) => (code === 0 ? resolve(stderr) : reject(new RuntimeError(`tar ${signal ? `was killed by ${signal}` : `exited with ${code}`}: ${stderr.trim().split('\n').slice(-4).join(' | ') || 'no output'}`,
-      'the archive or a path in it was refused; see the message'))));
-  });
-  return { child, done };
-}
-
-/** Counts the bytes of a tar stream on its way (Docker reports the archive's size). */
-function counter(): Transform & { bytes: number } {
-  const t = new Transform({ transform(chunk: Buffer, _e, cb) { (t as unknown as { bytes: number }).bytes += chunk.length; cb(null, chunk); } }) as Transform & { bytes: number };
-  t.bytes = 0;
-  return t;
-}
-
-/** Pipes a producer's stdout into a writer (a tar child's stdin or a stream), waiting on both sides. */
-async function pump(src: Readable, dest: Writable | ChildProcess, done: Promise<unknown>[]): Promise<number> {
-  const count = counter();
-  const sink = 'stdin' in dest && dest.stdin ? dest.stdin : (dest as Writable);
-  const flowing = pipeline(src, count, sink, { end: 'stdin' in dest });
-  try {
-    await Promise.all([flowing, ...done]);
-  } catch (err) {
-    src.destroy();
-    if ('kill' in dest) dest.kill('SIGKILL');
-    await Promise.allSettled([flowing, ...done]);
-    throw err;
-  }
-  return count.bytes;
-}
-
-function warningsOf(stderr: string): string[] {
-  return stderr.split('\n').map((l) => l.trim()).filter(Boolean);
 }
 
 /** Reads `src` from the container into `dest`: a host path (Docker's landing rules) or a tar stream. */
@@ -202,18 +161,18 @@ export async function copyFromContainer(ctx: ContainerContext, ref: string, src:
     const create = ['-c', '-f', '-', '--numeric-owner', '--xattrs', '--xattrs-include=user.*', '--xattrs-include=security.capability', '--sparse',
       '-C', found.container === '/' ? found.host : path.dirname(found.host), ...(want !== have && want !== '.' ? [renameTransform(have, want)] : []), '--', want === '.' ? '.' : have];
     if (typeof dest !== 'string') {
-      const reader = tar(create, 'ignore');
-      const bytes = await pump(reader.child.stdout!, dest, [reader.done]);
+      const reader = spawnTar(create, 'ignore');
+      const bytes = await pumpTar(reader.child.stdout!, dest, [reader]);
       return { bytes, warnings: [] };
     }
     const to = landing({ isDir, contents: contents || want === '.', name: want }, await hostDest(dest), dest);
     if (want === '.' && !to.contents) await fsp.mkdir(path.join(to.dir, to.as ?? '.'), { recursive: true });
     const target = want === '.' && !to.contents ? { dir: path.join(to.dir, to.as ?? '.'), contents: true } : to;
-    // No await from here to the pipe: node drains (and drops) a child's unread stdout once it exits.
-    const reader = tar(create, 'ignore');
-    const writer = tar(extractArgs(target, want, !!opts.archive), 'pipe');
-    const bytes = await pump(reader.child.stdout!, writer.child, [reader.done, writer.done]);
-    return { bytes, warnings: warningsOf(await writer.done) };
+    // No await from here to the pipe (spawnTar).
+    const reader = spawnTar(create, 'ignore');
+    const writer = spawnTar(['-x', '-f', '-', '-C', target.dir, ...extractArgs(target, want, !!opts.archive)], 'pipe');
+    const bytes = await pumpTar(reader.child.stdout!, writer, [reader, writer]);
+    return { bytes, warnings: tarWarnings(await writer.done) };
   } finally {
     await view.release();
   }
@@ -250,7 +209,7 @@ export async function copyToContainer(ctx: ContainerContext, ref: string, dest: 
     if (readOnly) throw new BadStateError(`${cpath} is on the read-only mount ${readOnly.destination} of container ${rec.name}`, 'mount it read-write to copy into it');
     let to: Landing;
     let top = '.';
-    let reader: { child: ChildProcess; done: Promise<string> } | undefined;
+    let reader: TarStage | undefined;
     if (!source) {
       if (!found.stat?.isDirectory()) throw new InvalidArgumentError('destination', `"${cpath}" must be a directory in container ${rec.name}`, 'a tar stream is extracted into a folder');
       to = { dir: found.host };
@@ -261,15 +220,13 @@ export async function copyToContainer(ctx: ContainerContext, ref: string, dest: 
       }
       to = landing(source, { path: found.host, isDir: found.stat?.isDirectory(), exists: !!found.stat, slash: dest.endsWith('/') }, where);
       top = path.basename(source.host);
-      reader = tar(['-c', '-f', '-', '--numeric-owner', '--xattrs', '--xattrs-include=user.*', '--xattrs-include=security.capability', '--sparse', '-C', path.dirname(source.host),
+      reader = spawnTar(['-c', '-f', '-', '--numeric-owner', '--xattrs', '--xattrs-include=user.*', '--xattrs-include=security.capability', '--sparse', '-C', path.dirname(source.host),
         ...(top !== source.name ? [renameTransform(top, source.name)] : []), '--', top], 'ignore');
       top = source.name;
     }
-    // nosymfollow (Linux 5.10): no link under the destination folder is followed while tar writes.
-    const script = 'mount --bind -- "$1" "$1" && mount -o remount,bind,nosymfollow -- "$1" && shift && exec tar "$@"';
-    const writer = tar(['--mount', '--propagation', 'private', '--', 'sh', '-c', script, 'berth-cp', to.dir, ...extractArgs(to, top, !!opts.archive)], 'pipe', 'unshare');
-    const bytes = await pump(reader ? reader.child.stdout! : (src as Readable), writer.child, [writer.done, ...(reader ? [reader.done] : [])]);
-    return { bytes, warnings: warningsOf(await writer.done) };
+    const writer = extractNoFollow(to.dir, extractArgs(to, top, !!opts.archive));
+    const bytes = await pumpTar(reader ? reader.child.stdout! : (src as Readable), writer, [writer, ...(reader ? [reader] : [])]);
+    return { bytes, warnings: tarWarnings(await writer.done) };
   } finally {
     await view.release();
   }

@@ -33,11 +33,14 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array, m
   }
 }
 
-/** `writeFileAtomic` for a stream: the file at `file` appears only once all of `src` is in it. */
-export async function writeStreamAtomic(file: string, src: Readable, mode = 0o644): Promise<void> {
+/**
+ * `writeFileAtomic` for a stream: the file at `file` appears only once all of `src` is in it and
+ * `complete` (the producer's own verdict, e.g. a child's exit) has resolved.
+ */
+export async function writeStreamAtomic(file: string, src: Readable, mode = 0o644, complete?: Promise<unknown>): Promise<void> {
   const tmp = path.join(path.dirname(file), ownedTempName(`.tmp-${path.basename(file)}`));
   try {
-    await pipeline(src, createWriteStream(tmp, { flags: 'wx', mode }));
+    await Promise.all([pipeline(src, createWriteStream(tmp, { flags: 'wx', mode })), complete]);
     await fsp.rename(tmp, file);
   } finally {
     await fsp.rm(tmp, { force: true });

@@ -21,7 +21,7 @@ const berth = (args: string[], opts: { input?: Buffer; cwd?: string } = {}) =>
 const snapshotMounts = () => execFileSync('cat', ['/proc/self/mounts'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(`${t.root}/snapshots/`));
 
 beforeAll(async () => {
-  t = await testEngine(3225 + (process.pid % 25));
+  t = await testEngine(3220 + (process.pid % 15));
   await t.engine.images.ensureDefault();
   work = await fsp.mkdtemp(path.join(tmpdir(), 'berth-cp-'));
   // links that climb out of the root or name host paths: resolved inside the container, always

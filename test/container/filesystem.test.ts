@@ -16,7 +16,7 @@ let t: TestEngine;
 let work: string;
 
 beforeAll(async () => {
-  t = await testEngine(3200 + (process.pid % 25));
+  t = await testEngine(3200 + (process.pid % 20));
   await t.engine.images.ensureDefault();
   work = await fsp.mkdtemp(path.join(tmpdir(), 'berth-fs-'));
 }, 120_000);

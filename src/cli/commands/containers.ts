@@ -330,10 +330,7 @@ const exportCmd = defineCommand({
   options: [{ name: 'output', short: 'o', type: 'string', help: 'Write to a file, instead of STDOUT' }],
   minArgs: 1, maxArgs: 1,
   async action(ctx, o, [ref]) {
-    if (o.output === undefined && ctx.stdout.isTTY) {
-      throw new InvalidArgumentError('--output', 'cowardly refusing to save to a terminal', 'use the -o flag or redirect');
-    }
-    await (await ctx.engine()).containers.export(ref!, o.output ?? ctx.stdout);
+    await (await ctx.engine()).containers.export(ref!, archiveOutput(ctx, o.output));
   },
 });
 
@@ -470,6 +467,13 @@ export const containerCommands: Command[] = [
 ];
 
 // ------------------------------------------------------------------------------------------ helpers
+
+/** -o FILE, or stdout unless it is a terminal (docker's "cowardly refusing"). */
+export function archiveOutput(ctx: Context, output: string | undefined): string | Context['stdout'] {
+  if (output !== undefined) return output;
+  if (ctx.stdout.isTTY) throw new InvalidArgumentError('--output', 'cowardly refusing to save to a terminal', 'use the -o flag or redirect');
+  return ctx.stdout;
+}
 
 /**
  * `inspect`: a JSON array (4-space indent, as docker), the same array on one line with `--format json`
