@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import type { CopyOptions, CopyResult } from '../types.js';
 import { BadStateError, InvalidArgumentError, NotFoundError } from '../errors.js';
-import { extractNoFollow, pumpTar, spawnTar, tarWarnings, type TarStage } from '../util/tar.js';
+import { extractNoFollow, joinTars, pumpTar, spawnTar, tarWarnings, type TarStage } from '../util/tar.js';
 import { MAX_SYMLINKS } from '../util/inroot.js';
 import { withLock } from '../util/lock.js';
 import { mustLoad, observed, type ContainerContext } from './context.js';
@@ -158,7 +158,7 @@ export async function copyFromContainer(ctx: ContainerContext, ref: string, src:
     // The archive's top entry is named as the user named it (the link's name with -L, as Docker).
     const want = found.container === '/' ? '.' : path.posix.basename(path.posix.normalize(cpath)) || '.';
     const have = path.basename(found.host);
-    const create = ['-c', '-f', '-', '--numeric-owner', '--xattrs', '--xattrs-include=user.*', '--xattrs-include=security.capability', '--sparse',
+    const create = ['-c', '-f', '-', '--numeric-owner', '--xattrs', '--xattrs-include=user.*', '--xattrs-include=security.capability',
       '-C', found.container === '/' ? found.host : path.dirname(found.host), ...(want !== have && want !== '.' ? [renameTransform(have, want)] : []), '--', want === '.' ? '.' : have];
     if (typeof dest !== 'string') {
       const reader = spawnTar(create, 'ignore');
@@ -169,10 +169,8 @@ export async function copyFromContainer(ctx: ContainerContext, ref: string, src:
     if (want === '.' && !to.contents) await fsp.mkdir(path.join(to.dir, to.as ?? '.'), { recursive: true });
     const target = want === '.' && !to.contents ? { dir: path.join(to.dir, to.as ?? '.'), contents: true } : to;
     // No await from here to the pipe (spawnTar).
-    const reader = spawnTar(create, 'ignore');
-    const writer = spawnTar(['-x', '-f', '-', '-C', target.dir, ...extractArgs(target, want, !!opts.archive)], 'pipe');
-    const bytes = await pumpTar(reader.child.stdout!, writer, [reader, writer]);
-    return { bytes, warnings: tarWarnings(await writer.done) };
+    const reader = spawnTar(['--totals', ...create], 'ignore');
+    return await joinTars(reader, spawnTar(['-x', '-f', '-', '-C', target.dir, ...extractArgs(target, want, !!opts.archive)], reader));
   } finally {
     await view.release();
   }
@@ -220,12 +218,13 @@ export async function copyToContainer(ctx: ContainerContext, ref: string, dest: 
       }
       to = landing(source, { path: found.host, isDir: found.stat?.isDirectory(), exists: !!found.stat, slash: dest.endsWith('/') }, where);
       top = path.basename(source.host);
-      reader = spawnTar(['-c', '-f', '-', '--numeric-owner', '--xattrs', '--xattrs-include=user.*', '--xattrs-include=security.capability', '--sparse', '-C', path.dirname(source.host),
+      reader = spawnTar(['--totals', '-c', '-f', '-', '--numeric-owner', '--xattrs', '--xattrs-include=user.*', '--xattrs-include=security.capability', '-C', path.dirname(source.host),
         ...(top !== source.name ? [renameTransform(top, source.name)] : []), '--', top], 'ignore');
       top = source.name;
     }
+    if (reader) return await joinTars(reader, extractNoFollow(to.dir, extractArgs(to, top, !!opts.archive), reader));
     const writer = extractNoFollow(to.dir, extractArgs(to, top, !!opts.archive));
-    const bytes = await pumpTar(reader ? reader.child.stdout! : (src as Readable), writer, [writer, ...(reader ? [reader] : [])]);
+    const bytes = await pumpTar(src as Readable, writer, [writer]);
     return { bytes, warnings: tarWarnings(await writer.done) };
   } finally {
     await view.release();

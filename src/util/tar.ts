@@ -13,9 +13,16 @@ export interface TarStage {
   done: Promise<string>;
 }
 
-/** Node drains (and drops) a child's unread stdout once it exits: pipe a reader's stdout with no await between. */
-export function spawnTar(argv: readonly string[], stdin: 'pipe' | 'ignore', file = 'tar'): TarStage {
-  const child = spawn(file, argv, { stdio: [stdin, 'pipe', 'pipe'] });
+/**
+ * Node drains (and drops) a child's unread stdout once it exits: pipe a reader's stdout with no await
+ * between. With a stage as `stdin`, that stage's stdout becomes this one's stdin directly (no copy
+ * through node), and this process lets go of it.
+ */
+export function spawnTar(argv: readonly string[], stdin: 'pipe' | 'ignore' | TarStage, file = 'tar'): TarStage {
+  const from = typeof stdin === 'string' ? stdin : stdin.child.stdout!;
+  const child = spawn(file, argv, { stdio: [from, 'pipe', 'pipe'] });
+  // The pipe now belongs to the two children; a copy left open here would be read once the reader exits.
+  if (typeof stdin !== 'string') stdin.child.stdout!.destroy();
   let stderr = '';
   child.stderr!.on('data', (b: Buffer) => { stderr += b.toString(); });
   const done = new Promise<string>((resolve, reject) => {
@@ -31,9 +38,22 @@ export function spawnTar(argv: readonly string[], stdin: 'pipe' | 'ignore', file
  * `dir`, already there or made by the archive, is followed while tar writes, so nothing lands outside.
  * tar itself refuses members with `..`.
  */
-export function extractNoFollow(dir: string, tarArgs: readonly string[]): TarStage {
+export function extractNoFollow(dir: string, tarArgs: readonly string[], stdin: 'pipe' | TarStage = 'pipe'): TarStage {
   const script = 'mount --bind -- "$1" "$1" && mount -o remount,bind,nosymfollow -- "$1" && shift && exec tar "$@"';
-  return spawnTar(['--mount', '--propagation', 'private', '--', 'sh', '-c', script, 'berth-tar', dir, '-x', '-f', '-', '-C', dir, ...tarArgs], 'pipe', 'unshare');
+  return spawnTar(['--mount', '--propagation', 'private', '--', 'sh', '-c', script, 'berth-tar', dir, '-x', '-f', '-', '-C', dir, ...tarArgs], stdin, 'unshare');
+}
+
+/** Waits on a reader piped straight into a writer; the archive's size is the reader's `--totals`. */
+export async function joinTars(reader: TarStage, writer: TarStage): Promise<{ bytes: number; warnings: string[] }> {
+  try {
+    const [read, written] = await Promise.all([reader.done, writer.done]);
+    const total = /^Total bytes written: (\d+)/m.exec(read);
+    return { bytes: total ? Number(total[1]) : 0, warnings: tarWarnings(written) };
+  } catch (err) {
+    for (const s of [reader, writer]) s.child.kill('SIGKILL');
+    await Promise.allSettled([reader.done, writer.done]);
+    throw err;
+  }
 }
 
 /** Pipes `src` into a tar stage's stdin or a stream (left open: it may be stdout), waiting on every stage; returns the bytes. */
