@@ -2,17 +2,13 @@ import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { BerthRoot } from './berth.js';
 import { bigLayerFiles, generateImage } from './fixtures.js';
-import { type Benchmark, measure, Report, type Row, scratch, sh, timed } from './lib.js';
+import { type Benchmark, measure, Report, scratch, sh, throughputRow, timed } from './lib.js';
 
 const LAYERS = 6;
 const SMALL_FILES = 2000;
 const LARGE_FILES = 4;
 const LARGE_SIZE = 10 * 1024 * 1024;
 
-/** The time rows again as MB/s of layer tar bytes, so the target reads as a throughput ratio. */
-function throughputRow(report: Report, time: Row, label: string, bytes: number): void {
-  report.add({ label, role: time.role, unit: 'MB/s', samples: time.samples.map((ms) => bytes / 1e6 / (ms / 1000)), error: time.error });
-}
 
 /** `berth load -i` of a ~300 MB, 6-layer docker-archive against `tar -xf` of the same layer tars. */
 export const importUnpack: Benchmark = {

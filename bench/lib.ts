@@ -184,6 +184,11 @@ export class Report {
   }
 }
 
+/** Time rows again as MB/s of `bytes`, so that a target reads as a throughput ratio. */
+export function throughputRow(report: Report, time: Row, label: string, bytes: number): void {
+  report.add({ label, role: time.role, unit: 'MB/s', samples: time.samples.map((ms) => bytes / 1e6 / (ms / 1000)), error: time.error });
+}
+
 export function formatValue(v: number, unit: Unit | 'x'): string {
   switch (unit) {
     case 'ms': return `${v.toFixed(1)} ms`;

@@ -268,6 +268,22 @@ export interface ContainersApi {
   wait(ref: string, opts?: { condition?: 'not-running' | 'next-exit' | 'removed' }): Promise<number>;
   pause(ref: string): Promise<void>;
   unpause(ref: string): Promise<void>;
+  /**
+   * docker cp out of the container: `path` (resolved inside the container, through its binds and
+   * volumes) to a host path by Docker's rules, or as a tar stream into a Writable.
+   */
+  copyFrom(ref: string, path: string, dest: string | Writable, opts?: CopyOptions): Promise<CopyResult>;
+  /** docker cp into the container: a host file or folder, or a tar stream extracted into the folder `path`. */
+  copyTo(ref: string, path: string, src: string | Readable, opts?: CopyOptions): Promise<CopyResult>;
+  /** docker diff: what the container changed against its image (A/C/D), mount points and volumes left out. */
+  diff(ref: string): Promise<ContainerChange[]>;
+  /**
+   * docker export: the container's root filesystem as a tar (volumes not included), into a stream or a
+   * file that appears only when complete.
+   */
+  export(ref: string, output: string | Writable): Promise<void>;
+  /** docker commit: the writable layer as a new image layer; resolves with the new image ID. */
+  commit(ref: string, opts?: CommitRequest): Promise<string>;
   top(ref: string, psArgs?: string[]): Promise<TopResult>;
   stats(refs?: string[]): Promise<ContainerStats[]>;
   rename(ref: string, newName: string): Promise<void>;
@@ -287,6 +303,41 @@ export interface ContainersApi {
    * the timer instead: `nextDelayMs` is then undefined.
    */
   healthcheck(ref: string, opts?: { timer?: boolean }): Promise<{ healthy?: boolean; status?: HealthStatusWord; nextDelayMs?: number }>;
+}
+
+export interface CopyOptions {
+  /** -a: keep the source's uid/gid (default: the copy belongs to root) */
+  archive?: boolean;
+  /** -L: follow a link at the source path itself */
+  followLink?: boolean;
+  /** default true: a running container is paused during the copy, as Docker does */
+  pause?: boolean;
+}
+
+export interface CopyResult {
+  /** size of the tar stream that went across */
+  bytes: number;
+  /** tar's warnings (members it refused or changed) */
+  warnings: string[];
+}
+
+export interface ContainerChange {
+  kind: 'A' | 'C' | 'D';
+  /** absolute in the container */
+  path: string;
+}
+
+export interface CommitRequest {
+  /** name[:tag] for the new image */
+  reference?: string;
+  /** Dockerfile instructions applied to the config (CMD, ENV, ...), as `--change` */
+  changes?: string[];
+  /** -m: the history entry's comment */
+  message?: string;
+  /** -a */
+  author?: string;
+  /** default true: a running container is paused while its layer is read */
+  pause?: boolean;
 }
 
 export type HealthStatusWord = 'starting' | 'healthy' | 'unhealthy';
@@ -352,6 +403,13 @@ export interface VolumesApi {
   inspect(name: string): Promise<VolumeSummary>;
   /** Refused while a container uses the volume; `force` makes a missing volume no error. */
   remove(name: string, opts?: { force?: boolean }): Promise<void>;
+  /** podman volume export: the volume's content as a tar, into a stream or a file that appears only when complete. */
+  export(name: string, output: string | Writable): Promise<void>;
+  /**
+   * podman volume import, all or nothing: a tar (file or stream) fills an existing, empty volume that no
+   * running container uses; links in it are never followed and `..` entries are refused.
+   */
+  import(name: string, input: string | Readable): Promise<void>;
   /** Unused anonymous volumes; with `all`, every unused volume (Docker 23+). */
   prune(opts?: { all?: boolean; filters?: string[] }): Promise<{ deleted: string[] }>;
   /**

@@ -187,6 +187,11 @@ function containersApi(manager: () => Promise<ContainerManager>): ContainersApi 
     wait: async (ref, opts) => (await manager()).wait(ref, opts),
     pause: async (ref) => (await manager()).pause(ref),
     unpause: async (ref) => (await manager()).unpause(ref),
+    copyFrom: async (ref, src, dest, opts) => (await manager()).copyFrom(ref, src, dest, opts),
+    copyTo: async (ref, dest, src, opts) => (await manager()).copyTo(ref, dest, src, opts),
+    diff: async (ref) => (await manager()).diff(ref),
+    export: async (ref, output) => (await manager()).export(ref, output),
+    commit: async (ref, opts) => (await manager()).commit(ref, opts),
     top: async (ref, ps) => (await manager()).top(ref, ps),
     stats: async (refs) => (await manager()).stats(refs),
     rename: async (ref, name) => (await manager()).rename(ref, name),
@@ -227,6 +232,8 @@ function volumesApi(v: VolumeManager, ready: () => Promise<void>): VolumesApi {
     inspect: async (name) => volumeView(await ready_.inspect(name)),
     remove: (name, opts) => ready_.remove(name, opts),
     prune: (opts) => ready_.prune(opts),
+    export: (name, output) => ready_.export(name, output),
+    import: (name, input) => ready_.import(name, input),
     registerDriver: (driver) => v.registerDriver(driver),
   };
 }

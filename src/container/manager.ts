@@ -1,18 +1,23 @@
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type {
-  ContainerStats, ExecRequest, LogEntry, LogOptions, PortBinding, RunOptions, StartOptions, StdioStreams, TopResult,
+  ContainerStats, CopyOptions, CopyResult, ExecRequest, LogEntry, LogOptions, PortBinding, RunOptions, StartOptions, StdioStreams, TopResult,
 } from '../types.js';
 import { BadStateError, InvalidArgumentError, NotFoundError } from '../errors.js';
 import { newContainerId } from '../ids.js';
 import type { CreateRequest, ResourceRequest } from '../options.js';
 import { STORE_MODES, type StoreLayout } from '../paths.js';
-import { readJson, writeFileAtomic } from '../util/fs.js';
+import { readJson, writeFileAtomic, writeStreamAtomic } from '../util/fs.js';
 import { processTag } from '../util/liveness.js';
 import { withLock } from '../util/lock.js';
 import { stripUndefined } from '../util/object.js';
 import { EventLog } from '../events.js';
+import type { Readable, Writable } from 'node:stream';
+import { copyFromContainer, copyToContainer } from './copy.js';
+import { pipeline } from 'node:stream/promises';
+import type { Change } from '../storage/index.js';
 import { upgradeRecord } from './config.js';
+import { commitContainer, containerChanges, exportContainer, type CommitOptions } from './filesystem.js';
 import { LIVE, mustLoad, observed, setState, type ContainerContext } from './context.js';
 import { createContainer } from './create.js';
 import { DEFAULT_DETACH_KEYS, escapeStdin, parseDetachKeys } from './detach.js';
@@ -190,6 +195,35 @@ export class ContainerManager {
 
   prune(opts: { filters?: string[] } = {}): Promise<{ deleted: string[] }> {
     return pruneContainers(this.ctx, opts.filters);
+  }
+
+  // ------------------------------------------------------------------ the filesystem as data
+
+  /** docker cp out of the container */
+  copyFrom(ref: string, src: string, dest: string | Writable, opts?: CopyOptions): Promise<CopyResult> {
+    return copyFromContainer(this.ctx, ref, src, dest, opts);
+  }
+
+  /** docker cp into the container */
+  copyTo(ref: string, dest: string, src: string | Readable, opts?: CopyOptions): Promise<CopyResult> {
+    return copyToContainer(this.ctx, ref, dest, src, opts);
+  }
+
+  /** docker diff */
+  diff(ref: string): Promise<Change[]> {
+    return containerChanges(this.ctx, ref);
+  }
+
+  /** docker export: the root filesystem as a tar, into a stream or a file that appears only when complete */
+  async export(ref: string, output: string | Writable): Promise<void> {
+    const src = await exportContainer(this.ctx, ref);
+    if (typeof output !== 'string') return pipeline(src, output, { end: false }).then(() => new Promise<void>((resolve) => output.write('', () => resolve())));
+    await writeStreamAtomic(output, src);
+  }
+
+  /** docker commit: returns the new image's ID */
+  commit(ref: string, opts: CommitOptions = {}): Promise<string> {
+    return commitContainer(this.ctx, ref, opts);
   }
 
   // ------------------------------------------------------------------ pause / update / rename

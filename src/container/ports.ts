@@ -14,7 +14,7 @@ import type { MountPoint, VolumeManager } from '../volume/index.js';
 export type { MountPoint };
 export type { BundleInput, ImageConfig, Spec, SpecPlan, PlanResult, LinuxResources, Process, Mount, NetworkPlan, SandboxStatus, SandboxEndpointStatus };
 
-export type ImagePort = Pick<ImageStore, 'resolve' | 'ensureDefault' | 'inspect'>;
+export type ImagePort = Pick<ImageStore, 'resolve' | 'ensureDefault' | 'inspect' | 'commit'>;
 
 export type BundlePort = Pick<typeof bundle, 'planSpec' | 'finishSpec' | 'execProcess' | 'writeBundle' | 'checkRootfs' | 'readUserDb' | 'parseResources'
   | 'statDevices' | 'devicePathsOf' | 'readHostCapabilities' | 'listHostDevices'>;

@@ -85,11 +85,32 @@ export interface ImageStore {
   save(refs: string[], output: string | Writable, opts?: { format?: ArchiveFormat }): Promise<void>;
   /** A root filesystem tarball with Dockerfile-style `changes`; returns the image ID. */
   import(input: string | Readable, opts?: { reference?: string; changes?: string[]; message?: string }): Promise<string>;
+  /**
+   * `docker commit`: `layer` (an uncompressed OCI layer tar) on top of the `parent` image's layers, with
+   * `containerConfig` under the Dockerfile-style `changes` and one history entry; returns the image ID.
+   */
+  commit(req: ImageCommitRequest): Promise<string>;
   /** Read-only overlay of the image; returns the mount point. */
   mount(ref: string): Promise<string>;
   unmount(ref: string): Promise<void>;
   /** Builds the default image from the host's busybox-static, tagged localhost/busybox:latest. */
   ensureDefault(opts?: { rebuild?: boolean }): Promise<string>;
+}
+
+export interface ImageCommitRequest {
+  /** image ID */
+  parent: string;
+  layer: Readable;
+  containerConfig: import('./oci.js').OciContainerConfig;
+  changes?: string[];
+  /** history comment (-m) */
+  message?: string;
+  /** -a */
+  author?: string;
+  /** history created_by: the container's command, as Docker writes it */
+  createdBy: string;
+  /** name:tag to point at the new image */
+  reference?: string;
 }
 
 export interface ImageStoreOptions {

@@ -11,7 +11,9 @@ import { removeDeadTemps, removeStaleTemps } from '../util/fs.js';
 import { DEFAULT_IMAGE, buildBusyboxLayer, busyboxConfig } from './busybox.js';
 import { commitImages, prepareWithNewManifest, putBlob, unpackLayer, type IngestContext, type PreparedImage } from './commit.js';
 import { Lease, collectGarbage, reclaimDeadLeases, type Collected } from './gc.js';
-import type { ImageDetails, ImageListing, ImageRecord, ImageStore, ImageStoreOptions } from './index.js';
+import type { ImageCommitRequest, ImageDetails, ImageListing, ImageRecord, ImageStore, ImageStoreOptions } from './index.js';
+import { applyChanges } from './changes.js';
+import { checkImageConfig } from './config-check.js';
 import { readArchive } from './load.js';
 import { MediaType, type OciImageConfig } from './oci.js';
 import { ImageRecords, type StoredImage, type TagEntry } from './records.js';
@@ -275,6 +277,35 @@ export class DefaultImageStore implements ImageStore {
     const tags = opts.reference ? [parseTagTarget(opts.reference)] : [];
     const [first] = await this.ingest(async (ctx) => [await importRootfs(ctx, input, { tags, changes: opts.changes, message: opts.message })]);
     await this.events.emit('image', 'import', first!.id, tags.length ? { name: tags.join(',') } : {});
+    return first!.id;
+  }
+
+  async commit(req: ImageCommitRequest): Promise<string> {
+    const tags = req.reference ? [parseTagTarget(req.reference)] : [];
+    const containerConfig = applyChanges(req.containerConfig, req.changes ?? []);
+    const { image } = await this.find(req.parent);
+    const parentConfig = await this.config(image);
+    const [first] = await this.ingest(async (ctx) => {
+      const blob = await ctx.storage.blobs.ingest(req.layer);
+      await ctx.lease.addBlob(blob.digest);
+      // An uncompressed tar's digest is its diffID.
+      const layer = await unpackLayer(ctx, blob, blob.digest, MediaType.layer);
+      const created = new Date().toISOString();
+      const config: OciImageConfig = {
+        ...parentConfig,
+        created,
+        ...(req.author ? { author: req.author } : {}),
+        config: containerConfig,
+        rootfs: { type: 'layers', diff_ids: [...parentConfig.rootfs.diff_ids, layer.diffId] },
+        history: [...(parentConfig.history ?? []), {
+          created, created_by: req.createdBy, ...(req.author ? { author: req.author } : {}), ...(req.message ? { comment: req.message } : {}),
+        }],
+      };
+      const problems = checkImageConfig(config);
+      if (problems.length) throw new InvalidArgumentError('--change', `the resulting image config is not valid: ${problems.join('; ')}`);
+      return [await prepareWithNewManifest(ctx, config, [...image.layers, layer], tags)];
+    });
+    await this.events.emit('image', 'commit', first!.id, tags.length ? { name: tags.join(',') } : {});
     return first!.id;
   }
 

@@ -17,6 +17,8 @@ import { openSnapshotter } from './snapshots.js';
 
 /** Plain mount helpers, for the layers that mount things of their own (volumes). */
 export { isMounted, unmount as unmountTarget } from './mounts.js';
+export { packTree, type Change, type ChangeKind } from './changes.js';
+import type { Change } from './changes.js';
 
 export interface BlobInfo {
   digest: Digest;
@@ -134,6 +136,10 @@ export interface Snapshotter {
   usage(key: string): Promise<number>;
   /** Removes snapshots flagged incomplete by a crashed prepare. */
   repair(): Promise<void>;
+  /** `docker diff`: the writable layer against the snapshot's layers; `exclude`d paths (mount points) left out. */
+  changes(key: string, exclude: readonly string[]): Promise<Change[]>;
+  /** The writable layer as an OCI layer tar (whiteouts as `.wh.` entries), `exclude`d paths left out. */
+  packChanges(key: string, exclude: readonly string[]): Promise<Readable>;
 }
 
 export interface IngestedLayer {

@@ -9,6 +9,7 @@ import { withLock } from '../util/lock.js';
 import { clearIncomplete, flagIncomplete, isAbandoned, isFlagged } from './incomplete.js';
 import type { SnapshotInfo, Snapshotter } from './index.js';
 import { ensureShortLink } from './layers.js';
+import { listChanges, packTree } from './changes.js';
 import { isMounted, mountOverlay, unmount } from './mounts.js';
 
 type SnapshotMeta = Omit<SnapshotInfo, 'mounted'>;
@@ -116,6 +117,17 @@ export function openSnapshotter(layout: StoreLayout): Snapshotter {
       if (meta.readOnly) return 0;
       const { stdout } = await run('du', ['-s', '--bytes', path.join(dirOf(key), 'upper')], { timeout: 120_000 });
       return Number(stdout.split('\t')[0]);
+    },
+    async changes(key, exclude) {
+      const meta = await mustMeta(key);
+      if (meta.readOnly) return [];
+      const lowers = [...meta.layers].reverse().map((d) => path.join(layout.layers, digestHex(d), 'diff'));
+      return listChanges(path.join(dirOf(key), 'upper'), lowers, exclude);
+    },
+    async packChanges(key, exclude) {
+      const meta = await mustMeta(key);
+      if (meta.readOnly) throw new InvalidArgumentError('snapshot', `${key} is read-only and has no changes to pack`);
+      return packTree(path.join(dirOf(key), 'upper'), { overlay: true, exclude });
     },
     async repair() {
       for (const key of await readdirIfExists(root)) {

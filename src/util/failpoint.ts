@@ -19,6 +19,7 @@ export const FAILPOINTS = [
   'network.create.mid',
   'network.rm.mid',
   'volume.copyup.mid-copy',
+  'volume.import.before-rename',
 ] as const;
 
 export type FailpointName = (typeof FAILPOINTS)[number];

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { promises as fsp, constants } from 'node:fs';
+import { createWriteStream, promises as fsp, constants } from 'node:fs';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import path from 'node:path';
 import { ownerGone, ownerTag } from './lock.js';
 
@@ -28,6 +30,20 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array, m
   } catch (err) {
     await fsp.rm(tmp, { force: true });
     throw err;
+  }
+}
+
+/**
+ * `writeFileAtomic` for a stream: the file at `file` appears only once all of `src` is in it and
+ * `complete` (the producer's own verdict, e.g. a child's exit) has resolved.
+ */
+export async function writeStreamAtomic(file: string, src: Readable, mode = 0o644, complete?: Promise<unknown>): Promise<void> {
+  const tmp = path.join(path.dirname(file), ownedTempName(`.tmp-${path.basename(file)}`));
+  try {
+    await Promise.all([pipeline(src, createWriteStream(tmp, { flags: 'wx', mode })), complete]);
+    await fsp.rename(tmp, file);
+  } finally {
+    await fsp.rm(tmp, { force: true });
   }
 }
 

@@ -4,7 +4,11 @@ import path from 'node:path';
 import { AlreadyExistsError, BadStateError, InvalidArgumentError, NotFoundError, runTeardown } from '../errors.js';
 import type { Mount } from '../../runtime-spec/types.js';
 import { STORE_MODES, type StoreLayout } from '../paths.js';
-import { ensureDir, ownedTempName, readJsonIfExists, readdirIfExists, removeDeadTemps, writeJsonAtomic } from '../util/fs.js';
+import type { Readable, Writable } from 'node:stream';
+import { createReadStream } from 'node:fs';
+import { ensureDir, ownedTempName, readJsonIfExists, readdirIfExists, removeDeadTemps, writeJsonAtomic, writeStreamAtomic } from '../util/fs.js';
+import { failpoint } from '../util/failpoint.js';
+import { extractNoFollow, pumpTar, spawnTar } from '../util/tar.js';
 import { withLock } from '../util/lock.js';
 import { parsePruneFilter, prunable } from '../util/prune-filter.js';
 import { copyAside, copySource, copyTree, isEmptyDir } from './copyup.js';
@@ -107,6 +111,64 @@ export class VolumeManager {
       if (gone) deleted.push(record.name);
     }
     return { deleted };
+  }
+
+  // ------------------------------------------------------------------ data in and out (podman's volume export/import)
+
+  /** The volume's content as a tar (entries `./...`, numeric owners, xattrs), into a stream or a file. */
+  async export(name: string, output: string | Writable): Promise<void> {
+    const rec = await this.load(name);
+    if (!rec) throw new NotFoundError('volume', name);
+    const dir = this.contentDir(rec, 'export');
+    const reader = spawnTar(['-c', '-f', '-', '--numeric-owner', '--xattrs', '--xattrs-include=*', '--sparse', '-C', dir, '.'], 'ignore');
+    if (typeof output !== 'string') {
+      await pumpTar(reader.child.stdout!, output, [reader]);
+      return;
+    }
+    await writeStreamAtomic(output, reader.child.stdout!, 0o644, reader.done);
+  }
+
+  /**
+   * Fills an empty volume from a tar. All or nothing: the tar is extracted into a temp folder beside
+   * `_data` (links never followed, `..` refused) and renamed over the empty `_data` in one step, under
+   * the volume's lock; a command killed before the rename leaves the volume empty and a temp folder
+   * that the next command's repair removes.
+   */
+  async import(name: string, input: string | Readable): Promise<void> {
+    const src = typeof input === 'string' ? await openInput(input) : input;
+    await withLock(this.lockOf(name), async () => {
+      const rec = await this.load(name);
+      if (!rec) throw new NotFoundError('volume', name, 'create it first with "berth volume create"');
+      const target = this.contentDir(rec, 'import');
+      const running = await readdirIfExists(path.join(this.users, name));
+      if (running.length) {
+        const names = await Promise.all(running.map(async (id) => (await this.opts.containerName(id)) ?? id.slice(0, 12)));
+        throw new BadStateError(`volume ${name} is in use by running container ${names.join(', ')}`, 'stop the container first');
+      }
+      if (!(await isEmptyDir(target))) {
+        throw new BadStateError(`volume ${name} is not empty`, 'import into a new volume ("berth volume create"), or remove this one and create it again');
+      }
+      const tmp = path.join(this.dirOf(name), ownedTempName('.tmp-import'));
+      await fsp.mkdir(tmp, { mode: 0o755 });
+      try {
+        const writer = extractNoFollow(tmp, ['--numeric-owner', '--same-owner', '--same-permissions', '--xattrs', '--xattrs-include=*']);
+        await pumpTar(src, writer, [writer]);
+        failpoint('volume.import.before-rename');
+        // rename(2) replaces an empty folder in one step
+        await fsp.rename(tmp, target);
+      } finally {
+        await fsp.rm(tmp, { recursive: true, force: true });
+      }
+    });
+  }
+
+  /** Where a volume's files are on the host, for export and import: local volumes without a device only. */
+  private contentDir(rec: VolumeRecord, verb: string): string {
+    if (rec.driver !== 'local' || rec.options.type !== undefined) {
+      throw new InvalidArgumentError('volume', `volume ${rec.name} keeps its data on a ${rec.driver === 'local' ? `${rec.options.type} device` : `${rec.driver} driver`}, which ${verb} cannot reach`,
+        `${verb} through a container instead: berth run --rm -v ${rec.name}:/v busybox tar ...`);
+    }
+    return localDriver.mountpoint(this.info(rec));
   }
 
   /** Removes what killed commands left: temp folders of volumes being made, removed or filled. */
@@ -381,4 +443,12 @@ export function ociMounts(mounts: readonly MountPoint[]): Mount[] {
       options: [m.nonRecursive ? 'bind' : 'rbind', m.rw ? 'rw' : 'ro', m.propagation || 'rprivate'],
     };
   });
+}
+
+/** A host tar file, checked readable before any lock is taken. */
+async function openInput(file: string): Promise<Readable> {
+  await fsp.access(file).catch((err: unknown) => {
+    throw new InvalidArgumentError('input', `cannot read ${file}: ${(err as Error).message}`, 'give the path of a tar file, or - for stdin');
+  });
+  return createReadStream(file);
 }

@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
+import { expect } from 'vitest';
 import { Engine } from '../../src/api/index.js';
 import type { EngineOptions } from '../../src/types.js';
 import { findLeaks } from './leaks.js';
@@ -17,6 +18,8 @@ export interface TestEngine {
   cleanup(): Promise<void>;
   /** The real CLI (bin/berth.js, shebang included) on this engine's root; never rejects, 60 s bound. */
   cli(...args: string[]): ReturnType<typeof runCli>;
+  /** `cli` that must exit 0 (the assertion names the command and its stderr); its trimmed stdout. */
+  ok(...args: string[]): Promise<string>;
 }
 
 const BIN = fileURLToPath(new URL('../../bin/berth.js', import.meta.url));
@@ -38,6 +41,11 @@ export async function testEngine(slot = (process.pid * 7 + counter++) % 4096, ex
   return {
     engine, root, runroot,
     cli: (...args: string[]) => runCli(root, runroot, args),
+    async ok(...args: string[]) {
+      const res = await runCli(root, runroot, args);
+      expect(res.exitCode, `${args.join(' ')}: ${res.stderr}`).toBe(0);
+      return res.stdout.trim();
+    },
     async cleanup() {
       const reset = await engine.system.reset().then(() => undefined, (err: unknown) => err);
       // What the engine's own reset left behind is a leak of the engine, whichever test made it.
@@ -50,6 +58,15 @@ export async function testEngine(slot = (process.pid * 7 + counter++) % 4096, ex
       if (leaks.length) throw new Error(`test cleanup: the engine left these behind after system reset:\n${leaks.join('\n')}`);
     },
   };
+}
+
+/** `cleanup` of the engine, then the test's own folders, even when the cleanup throws. */
+export async function cleanupAll(t: TestEngine | undefined, ...dirs: (string | undefined)[]): Promise<void> {
+  try {
+    await t?.cleanup();
+  } finally {
+    for (const dir of dirs) if (dir) await rm(dir, { recursive: true, force: true });
+  }
 }
 
 /** Lazily unmounts anything still mounted below `dir`, deepest first. */

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testEngine, type TestEngine } from '../helpers/engine.js';
+import { cleanupAll, testEngine, type TestEngine } from '../helpers/engine.js';
 import { findLeaks } from '../helpers/leaks.js';
 import type { VolumeDriver } from '../../src/api/index.js';
 
@@ -45,19 +45,9 @@ beforeAll(async () => {
   expect(imp.exitCode, imp.stderr).toBe(0);
 }, 120_000);
 
-afterAll(async () => {
-  try {
-    await t?.cleanup();
-  } finally {
-    if (work) await fsp.rm(work, { recursive: true, force: true });
-  }
-});
+afterAll(() => cleanupAll(t, work));
 
-async function ok(...args: string[]): Promise<string> {
-  const res = await t.cli(...args);
-  expect(res.exitCode, `${args.join(' ')}: ${res.stderr}`).toBe(0);
-  return res.stdout.trim();
-}
+const ok = (...args: string[]) => t.ok(...args);
 
 const volumes = async () => (await t.engine.volumes.list()).map((v) => v.Name).sort();
 

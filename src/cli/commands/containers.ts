@@ -276,6 +276,80 @@ const wait = perContainer('wait', 'Block until one or more containers stop, then
 const pause = perContainer('pause', 'Pause all processes within one or more containers', (c, ref) => c.pause(ref));
 const unpause = perContainer('unpause', 'Unpause all processes within one or more containers', (c, ref) => c.unpause(ref));
 
+/** Docker's splitCpArg: an absolute path, or one whose part before ':' starts with '.', is local. */
+export function splitCpArg(arg: string): { container?: string; path: string } {
+  if (arg.startsWith('/')) return { path: arg };
+  const i = arg.indexOf(':');
+  if (i < 0 || arg.startsWith('.')) return { path: arg };
+  return { container: arg.slice(0, i), path: arg.slice(i + 1) };
+}
+
+const cp = defineCommand({
+  name: 'cp', group: 'container', shortcuts: ['cp'],
+  usage: '[OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n       berth cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH',
+  summary: 'Copy files/folders between a container and the local filesystem',
+  options: [
+    { name: 'archive', short: 'a', type: 'bool', help: 'Archive mode (copy all uid/gid information)' },
+    { name: 'follow-link', short: 'L', type: 'bool', help: 'Always follow symbol link in SRC_PATH' },
+    { name: 'quiet', short: 'q', type: 'bool', help: 'Suppress progress output during copy' },
+  ],
+  minArgs: 2, maxArgs: 2,
+  async action(ctx, o, [srcArg, destArg]) {
+    const src = splitCpArg(srcArg!);
+    const dest = splitCpArg(destArg!);
+    if (src.container !== undefined && dest.container !== undefined) throw new UsageError('copying between containers is not supported', 1);
+    if (src.container === undefined && dest.container === undefined) throw new UsageError('must specify at least one container source', 1);
+    if (src.container === '' || dest.container === '') throw new UsageError('the container name before ":" is empty', 1);
+    const opts = { archive: o.archive, followLink: o.followLink };
+    const containers = (await ctx.engine()).containers;
+    if (src.container !== undefined) {
+      if (dest.path === '-' && ctx.stdout.isTTY) throw new InvalidArgumentError('destination', 'cowardly refusing to write a tar stream to a terminal', 'redirect the output');
+      const res = await containers.copyFrom(src.container, src.path, dest.path === '-' ? ctx.stdout : dest.path, opts);
+      for (const w of res.warnings) ctx.stderr.write(`${w}\n`);
+      if (!o.quiet && dest.path !== '-') ctx.stderr.write(`Successfully copied ${humanSize(res.bytes)} to ${dest.path}\n`);
+    } else {
+      const res = await containers.copyTo(dest.container!, dest.path, src.path === '-' ? ctx.stdin : src.path, opts);
+      for (const w of res.warnings) ctx.stderr.write(`${w}\n`);
+      if (!o.quiet && src.path !== '-') ctx.stderr.write(`Successfully copied ${humanSize(res.bytes)} to ${dest.container}:${dest.path}\n`);
+    }
+  },
+});
+
+const diff = defineCommand({
+  name: 'diff', group: 'container', shortcuts: ['diff'],
+  usage: 'CONTAINER', summary: "Inspect changes to files or directories on a container's filesystem",
+  options: [], minArgs: 1, maxArgs: 1,
+  async action(ctx, _o, [ref]) {
+    ctx.print(...(await (await ctx.engine()).containers.diff(ref!)).map((c) => `${c.kind} ${c.path}`));
+  },
+});
+
+const exportCmd = defineCommand({
+  name: 'export', group: 'container', shortcuts: ['export'],
+  usage: '[OPTIONS] CONTAINER', summary: "Export a container's filesystem as a tar archive",
+  options: [{ name: 'output', short: 'o', type: 'string', help: 'Write to a file, instead of STDOUT' }],
+  minArgs: 1, maxArgs: 1,
+  async action(ctx, o, [ref]) {
+    await (await ctx.engine()).containers.export(ref!, archiveOutput(ctx, o.output));
+  },
+});
+
+const commit = defineCommand({
+  name: 'commit', group: 'container', shortcuts: ['commit'],
+  usage: '[OPTIONS] CONTAINER [REPOSITORY[:TAG]]', summary: "Create a new image from a container's changes",
+  options: [
+    { name: 'author', short: 'a', type: 'string', help: 'Author (e.g., "John Hannibal Smith <hannibal@a-team.com>")' },
+    { name: 'change', short: 'c', type: 'list', help: 'Apply Dockerfile instruction to the created image' },
+    { name: 'message', short: 'm', type: 'string', help: 'Commit message' },
+    { name: 'pause', short: 'p', type: 'bool', default: true, help: 'Pause container during commit' },
+  ],
+  minArgs: 1, maxArgs: 2,
+  async action(ctx, o, [ref, reference]) {
+    const id = await (await ctx.engine()).containers.commit(ref!, { reference, changes: o.change, message: o.message, author: o.author, pause: o.pause });
+    ctx.print(id);
+  },
+});
+
 const top = defineCommand({
   name: 'top', group: 'container', shortcuts: ['top'],
   usage: 'CONTAINER [ps OPTIONS]', summary: 'Display the running processes of a container',
@@ -389,10 +463,17 @@ const cleanup = defineCommand({
 
 export const containerCommands: Command[] = [
   run, create, start, stop, kill, restart, rm, ps, inspect, logs, exec, attach, wait, pause, unpause, top, stats, rename, update, port, prune,
-  cleanup,
+  cp, diff, exportCmd, commit, cleanup,
 ];
 
 // ------------------------------------------------------------------------------------------ helpers
+
+/** -o FILE, or stdout unless it is a terminal (docker's "cowardly refusing"). */
+export function archiveOutput(ctx: Context, output: string | undefined): string | Context['stdout'] {
+  if (output !== undefined) return output;
+  if (ctx.stdout.isTTY) throw new InvalidArgumentError('--output', 'cowardly refusing to save to a terminal', 'use the -o flag or redirect');
+  return ctx.stdout;
+}
 
 /**
  * `inspect`: a JSON array (4-space indent, as docker), the same array on one line with `--format json`

@@ -2,7 +2,7 @@ import { type Command, defineCommand, FILTER_OPTION, FORCE_OPTION, FORMAT_OPTION
 import { renderRows } from '../format.js';
 import { confirm, forEachRef } from '../report.js';
 import { VOLUME_HEADERS, VOLUME_TABLE, volumeInspectView, volumeRow } from '../views.js';
-import { printInspect } from './containers.js';
+import { archiveOutput, printInspect } from './containers.js';
 
 const create = defineCommand({
   name: 'create', group: 'volume',
@@ -54,6 +54,25 @@ const rm = defineCommand({
   },
 });
 
+const exportCmd = defineCommand({
+  name: 'export', group: 'volume',
+  usage: '[OPTIONS] VOLUME', summary: 'Export the content of a volume as a tar archive (to STDOUT by default)',
+  options: [{ name: 'output', short: 'o', type: 'string', help: 'Write to a file, instead of STDOUT' }],
+  minArgs: 1, maxArgs: 1,
+  async action(ctx, o, [name]) {
+    await (await ctx.engine()).volumes.export(name!, archiveOutput(ctx, o.output));
+  },
+});
+
+const importCmd = defineCommand({
+  name: 'import', group: 'volume',
+  usage: 'VOLUME file|-', summary: 'Fill an empty volume from a tar archive (all or nothing)',
+  options: [], minArgs: 2, maxArgs: 2,
+  async action(ctx, _o, [name, file]) {
+    await (await ctx.engine()).volumes.import(name!, file === '-' ? ctx.stdin : file!);
+  },
+});
+
 const prune = defineCommand({
   name: 'prune', group: 'volume',
   usage: '[OPTIONS]', summary: 'Remove unused anonymous volumes (all unused ones with -a)',
@@ -67,4 +86,4 @@ const prune = defineCommand({
   },
 });
 
-export const volumeCommands: Command[] = [create, ls, inspect, rm, prune];
+export const volumeCommands: Command[] = [create, ls, inspect, rm, prune, exportCmd, importCmd];
