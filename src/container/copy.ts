@@ -7,6 +7,7 @@ import { extractNoFollow, joinTars, pumpTar, spawnTar, tarWarnings, type TarStag
 import { MAX_SYMLINKS } from '../util/inroot.js';
 import { withLock } from '../util/lock.js';
 import { mustLoad, observed, type ContainerContext } from './context.js';
+import { freeze } from './freeze.js';
 import { resolveNoticed } from './lost.js';
 import type { MountPoint } from './ports.js';
 import { containerPaths, type ContainerRecord } from './record.js';
@@ -33,12 +34,11 @@ export interface RootView {
 export async function openRootfs(ctx: ContainerContext, rec: ContainerRecord, opts: { pause: boolean }): Promise<RootView> {
   const wasMounted = !!(await ctx.deps.snapshots.get(rec.id))?.mounted;
   const root = await ctx.deps.snapshots.mount(rec.id);
-  const paused = opts.pause && (await observed(ctx, rec)).state === 'running';
-  if (paused) await ctx.deps.runtime.runc.pause(rec.id);
+  const thaw = opts.pause && (await observed(ctx, rec)).state === 'running' ? await freeze(ctx, rec.id) : undefined;
   return {
     root, mounts: rec.config.mounts ?? [], name: rec.name,
     async release() {
-      if (paused) await ctx.deps.runtime.runc.resume(rec.id).catch(() => {});
+      await thaw?.().catch(() => {});
       if (wasMounted) return;
       // Unless a start mounted it for itself meanwhile.
       await withLock(containerPaths(ctx.layout, rec.id).lock, async () => {

@@ -4,6 +4,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import { RuntimeError } from '../errors.js';
 import type { Change } from '../storage/index.js';
 import { observed, type ContainerContext } from './context.js';
+import { freeze } from './freeze.js';
 import { openRootfs } from './copy.js';
 import { resolveNoticed } from './lost.js';
 import type { ContainerRecord } from './record.js';
@@ -85,7 +86,7 @@ export async function commitContainer(ctx: ContainerContext, ref: string, opts: 
     Labels: { ...(c.imageConfig.Labels ?? {}), ...c.labels },
     ...(c.exposedPorts?.length ? { ExposedPorts: Object.fromEntries(c.exposedPorts.map((p) => [p, {}])) } : {}),
   };
-  if (pause) await ctx.deps.runtime.runc.pause(rec.id);
+  const thaw = pause ? await freeze(ctx, rec.id) : undefined;
   try {
     const layer = await ctx.deps.snapshots.packChanges(rec.id, mountPoints(rec));
     return await ctx.deps.images.commit({
@@ -93,6 +94,6 @@ export async function commitContainer(ctx: ContainerContext, ref: string, opts: 
       createdBy: [c.path, ...c.args].join(' '), reference: opts.reference,
     });
   } finally {
-    if (pause) await ctx.deps.runtime.runc.resume(rec.id);
+    await thaw?.();
   }
 }

@@ -6,6 +6,7 @@ import { withLock } from '../util/lock.js';
 import { processTag, tagAlive } from '../util/liveness.js';
 import { setState, type ContainerContext } from './context.js';
 import { finishExitIfEnded } from './exit.js';
+import { thawAbandoned } from './freeze.js';
 import { containerPaths, type ContainerRecord } from './record.js';
 import { removeContainer } from './remove.js';
 import { cgroupsPathOf } from './spec.js';
@@ -72,6 +73,7 @@ export async function lostExit(ctx: ContainerContext, rec: ContainerRecord): Pro
  * exit is recorded and the restart policy applied first, so the command sees the truth.
  */
 export async function noticeLoss(ctx: ContainerContext, rec: ContainerRecord): Promise<ContainerRecord> {
+  if (rec.state === 'running') await thawAbandoned(ctx, rec.id);
   if (!(await monitorLost(ctx, rec))) return rec;
   const now = await recordLoss(ctx, rec.id);
   if (!now) throw new NotFoundError('container', rec.name);

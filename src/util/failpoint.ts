@@ -18,6 +18,7 @@ export const FAILPOINTS = [
   'network.firewall.mid-rewrite',
   'network.create.mid',
   'network.rm.mid',
+  'container.freeze.paused',
   'volume.copyup.mid-copy',
   'volume.import.before-rename',
 ] as const;

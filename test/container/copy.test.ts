@@ -149,6 +149,22 @@ describe('into a container', () => {
   }, 60_000);
 });
 
+describe('a cp killed while its container is paused', () => {
+  it('leaves a container that the next command looking at it thaws', async () => {
+    const id = (await ok('inspect', '-f', '{{.Id}}', 'run1')).trim();
+    const freezer = `/sys/fs/cgroup/freezer/berth/${id}/freezer.state`;
+    const killed = await execa(BIN, ['--root', t.root, '--runroot', t.runroot, 'cp', 'run1:/d/f', work], {
+      reject: false, timeout: 60_000, env: { BERTH_FAILPOINT: 'container.freeze.paused' },
+    });
+    expect(killed.signal).toBe('SIGKILL');
+    // What the kill left: a frozen container whose record says running.
+    expect((await fsp.readFile(freezer, 'utf8')).trim()).toBe('FROZEN');
+    expect(await ok('inspect', '-f', '{{.State.Status}}', 'run1')).toBe('running');
+    expect((await fsp.readFile(freezer, 'utf8')).trim()).toBe('THAWED');
+    expect(await ok('exec', 'run1', 'echo', 'alive')).toBe('alive');
+  }, 60_000);
+});
+
 describe('stopped containers', () => {
   it('copies both ways, mounting the snapshot only for the copy', async () => {
     await ok('run', '--name', 'stopped1', '--network', 'none', 'busybox', 'sh', '-c', 'echo s >/s');
