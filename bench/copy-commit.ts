@@ -2,7 +2,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { BerthRoot, BERTH_IMAGE } from './berth.js';
 import { bigLayerFiles, writeLayerTar } from './fixtures.js';
-import { type Benchmark, measure, Report, scratch, sh, throughputRow } from './lib.js';
+import { type Benchmark, measure, measureInterleaved, Report, type Row, scratch, sh, throughputRow } from './lib.js';
 
 /** Sizes in MB, from the environment so that a quick run can shrink them (the issue's figures by default). */
 function sizeMb(name: string, fallback: number): number {
@@ -40,7 +40,7 @@ const settle = async () => { await sh('sync', [], { timeout: 120_000 }); };
 export const copyBoth: Benchmark = {
   name: 'cp',
   title: 'berth cp of a mixed folder (BERTH_BENCH_CP_MB, 200 MB) both ways vs tar -c | tar -x of the same paths',
-  defaultRuns: 3,
+  defaultRuns: 5,
   async run(ctx) {
     const report = new Report(this.name, this.title);
     const work = await scratch('cp');
@@ -62,12 +62,17 @@ export const copyBoth: Benchmark = {
       };
       const opts = { runs: ctx.runs, warmup: 1, setup: fresh, teardown: fresh };
 
-      const refIn = await measure(report, 'tar | tar, host to container rootfs', 'reference', opts, () => tarPipe(src, path.join(merged, 'ref-in')));
-      const cpIn = await measure(report, 'berth cp host to container', 'berth', opts, async () => { await berth.cli(['cp', src, `${id}:/in`], { timeout: 600_000 }); });
+      // Each reference run right before its Berth run: drift on this shared machine hits both alike.
+      const [refIn, cpIn] = await measureInterleaved(report, [
+        { label: 'tar | tar, host to container rootfs', role: 'reference', run: () => tarPipe(src, path.join(merged, 'ref-in')) },
+        { label: 'berth cp host to container', role: 'berth', run: async () => { await berth.cli(['cp', src, `${id}:/in`], { timeout: 600_000 }); } },
+      ], opts) as [Row, Row];
       // out of the container: what the first cp put there stays for these runs
       await berth.cli(['cp', src, `${id}:/data`], { timeout: 600_000 });
-      const refOut = await measure(report, 'tar | tar, container rootfs to host', 'reference', opts, () => tarPipe(path.join(merged, 'data'), out));
-      const cpOut = await measure(report, 'berth cp container to host', 'berth', opts, async () => { await berth.cli(['cp', `${id}:/data`, out], { timeout: 600_000 }); });
+      const [refOut, cpOut] = await measureInterleaved(report, [
+        { label: 'tar | tar, container rootfs to host', role: 'reference', run: () => tarPipe(path.join(merged, 'data'), out) },
+        { label: 'berth cp container to host', role: 'berth', run: async () => { await berth.cli(['cp', `${id}:/data`, out], { timeout: 600_000 }); } },
+      ], opts) as [Row, Row];
 
       throughputRow(report, refIn, 'tar | tar in, throughput', bytes);
       throughputRow(report, cpIn, 'berth cp in, throughput', bytes);

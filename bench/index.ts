@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util';
 import { cliStartup } from './cli-startup.js';
 import { commitChanged, copyBoth } from './copy-commit.js';
+import { copyUp } from './copy-up.js';
 import { busyboxFixture } from './fixtures.js';
 import { importUnpack } from './import-unpack.js';
 import { loadMemory } from './load-memory.js';
@@ -18,7 +19,7 @@ import { runNone } from './run-none.js';
 import { run50Detached } from './run-50-detached.js';
 
 /** Every benchmark, in the order a full run takes them. */
-const BENCHMARKS: readonly Benchmark[] = [cliStartup, importUnpack, loadMemory, mountDeep, runNone, run50Detached, monitorMemory, network, copyBoth, commitChanged];
+const BENCHMARKS: readonly Benchmark[] = [cliStartup, importUnpack, loadMemory, mountDeep, runNone, run50Detached, monitorMemory, network, copyBoth, commitChanged, copyUp];
 
 const USAGE = `usage: npm run bench -- [options]
   --only NAME[,NAME]  run only these benchmarks (${BENCHMARKS.map((b) => b.name).join(', ')})

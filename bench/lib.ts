@@ -246,28 +246,58 @@ export interface MeasureOptions {
  */
 export async function measure(report: Report, label: string, role: Role, opts: MeasureOptions,
   fn: (i: number) => Promise<number | void>): Promise<Row> {
-  const row = report.add({ label, role, unit: opts.unit ?? 'ms', samples: [] });
+  const [row] = await measureInterleaved(report, [{ label, role, run: fn }], opts);
+  return row as Row;
+}
+
+/** One side of `measureInterleaved`: its own row, run and untimed set-up/tear-down. */
+export interface Side {
+  label: string;
+  role: Role;
+  /** as `measure`'s `fn` */
+  run: (i: number) => Promise<number | void>;
+  /** untimed, before each of this side's runs, after the common `opts.setup` */
+  setup?: (i: number) => Promise<void>;
+  /** untimed, after each of this side's runs, before the common `opts.teardown` */
+  teardown?: (i: number) => Promise<void>;
+}
+
+/**
+ * `measure` for several sides taken in turn within each iteration (A B A B ...), so that what the other
+ * users of the machine do meanwhile hits every side alike: with all of A's runs first, a busy minute
+ * lands on one side only and the ratio measures the machine. One row per side; a side that fails stops
+ * alone, the others go on.
+ */
+export async function measureInterleaved(report: Report, sides: readonly Side[], opts: MeasureOptions): Promise<Row[]> {
+  const rows = sides.map((s) => report.add({ label: s.label, role: s.role, unit: opts.unit ?? 'ms', samples: [] }));
   const warmup = opts.warmup ?? 0;
   for (let i = 0; i < warmup + opts.runs; i++) {
-    try {
-      checkInterrupted();
-      await opts.setup?.(i);
-      const start = now();
-      const own = await fn(i);
-      const elapsed = now() - start;
-      if (i >= warmup) row.samples.push(typeof own === 'number' ? own : elapsed);
-    } catch (err) {
-      row.error = errorText(err);
-    } finally {
+    for (const [k, side] of sides.entries()) {
+      const row = rows[k] as Row;
+      if (row.error) continue;
       try {
-        await opts.teardown?.(i);
+        checkInterrupted();
+        await opts.setup?.(i);
+        await side.setup?.(i);
+        const start = now();
+        const own = await side.run(i);
+        const elapsed = now() - start;
+        if (i >= warmup) row.samples.push(typeof own === 'number' ? own : elapsed);
       } catch (err) {
-        row.error ??= `teardown: ${errorText(err)}`;
+        row.error = errorText(err);
+      } finally {
+        for (const down of [side.teardown, opts.teardown]) {
+          try {
+            await down?.(i);
+          } catch (err) {
+            row.error ??= `teardown: ${errorText(err)}`;
+          }
+        }
       }
     }
-    if (row.error) break;
+    if (rows.every((r) => r.error)) break;
   }
-  return row;
+  return rows;
 }
 
 // ---------------------------------------------------------------- host commands and scratch space

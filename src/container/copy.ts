@@ -137,8 +137,15 @@ function landing(src: { isDir: boolean; contents: boolean; name: string }, dest:
   return { dir: path.dirname(dest.path), as: path.basename(dest.path) };
 }
 
+/**
+ * The extended attributes a copy carries, both ways (tar reads and writes nothing else): the user's own and
+ * file capabilities, as Docker's archive keeps security.capability. Never trusted.* (overlayfs keeps its
+ * whiteouts and redirects there) nor security.* beyond capabilities, even from a tar stream that has them.
+ */
+const XATTRS = ['--xattrs', '--xattrs-include=user.*', '--xattrs-include=security.capability'];
+
 function extractArgs(to: Landing, top: string, archive: boolean): string[] {
-  const args = ['--numeric-owner', archive ? '--same-owner' : '--no-same-owner', '--same-permissions'];
+  const args = ['--numeric-owner', archive ? '--same-owner' : '--no-same-owner', '--same-permissions', ...XATTRS];
   if (to.contents) args.push('--strip-components=1');
   else if (to.as !== undefined && to.as !== top) args.push(renameTransform(top, to.as));
   return args;
@@ -158,7 +165,7 @@ export async function copyFromContainer(ctx: ContainerContext, ref: string, src:
     // The archive's top entry is named as the user named it (the link's name with -L, as Docker).
     const want = found.container === '/' ? '.' : path.posix.basename(path.posix.normalize(cpath)) || '.';
     const have = path.basename(found.host);
-    const create = ['-c', '-f', '-', '--numeric-owner', '--xattrs', '--xattrs-include=user.*', '--xattrs-include=security.capability',
+    const create = ['-c', '-f', '-', '--numeric-owner', ...XATTRS,
       '-C', found.container === '/' ? found.host : path.dirname(found.host), ...(want !== have && want !== '.' ? [renameTransform(have, want)] : []), '--', want === '.' ? '.' : have];
     if (typeof dest !== 'string') {
       const reader = spawnTar(create, 'ignore');
@@ -218,7 +225,7 @@ export async function copyToContainer(ctx: ContainerContext, ref: string, dest: 
       }
       to = landing(source, { path: found.host, isDir: found.stat?.isDirectory(), exists: !!found.stat, slash: dest.endsWith('/') }, where);
       top = path.basename(source.host);
-      reader = spawnTar(['--totals', '-c', '-f', '-', '--numeric-owner', '--xattrs', '--xattrs-include=user.*', '--xattrs-include=security.capability', '-C', path.dirname(source.host),
+      reader = spawnTar(['--totals', '-c', '-f', '-', '--numeric-owner', ...XATTRS, '-C', path.dirname(source.host),
         ...(top !== source.name ? [renameTransform(top, source.name)] : []), '--', top], 'ignore');
       top = source.name;
     }

@@ -11,6 +11,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupAll, testEngine, type TestEngine } from '../helpers/engine.js';
 import { findLeaks } from '../helpers/leaks.js';
+import { makeTar } from '../storage/helpers.js';
 
 const BIN = path.resolve(import.meta.dirname, '../../bin/berth.js');
 let t: TestEngine;
@@ -146,6 +147,43 @@ describe('into a container', () => {
     expect(existsSync('/etc/pwned')).toBe(false);
     expect(existsSync('/tmp/berth-cp-up')).toBe(false);
     expect(await ok('exec', 'run1', 'sh', '-c', 'test -e /etc/pwned && echo bad || echo fine')).toBe('fine');
+  }, 60_000);
+});
+
+describe('extended attributes', () => {
+  const xattrs = (file: string) => execFileSync('getfattr', ['-h', '-d', '-m', '-', '--absolute-names', file], { encoding: 'utf8' });
+
+  it('keeps user.* and file capabilities both ways, and takes no other namespace even from a tar stream', async () => {
+    const src = path.join(work, 'xsrc');
+    await fsp.mkdir(src);
+    const file = path.join(src, 'capped');
+    await fsp.copyFile('/bin/true', file);
+    execFileSync('setcap', ['cap_net_raw+ep', file]);
+    execFileSync('setfattr', ['-n', 'user.berth', '-v', 'kept', file]);
+    execFileSync('setfattr', ['-n', 'trusted.berth', '-v', 'dropped', file]);
+    const merged = path.join(t.root, 'snapshots', await ok('inspect', '-f', '{{.Id}}', 'run1'), 'merged');
+
+    await ok('cp', file, 'run1:/tmp/capped');
+    const inside = xattrs(path.join(merged, 'tmp/capped'));
+    expect(inside).toContain('user.berth="kept"');
+    expect(inside).toContain('security.capability=');
+    expect(inside).not.toContain('trusted.berth');
+
+    const out = path.join(work, 'xout');
+    await fsp.mkdir(out);
+    await ok('cp', 'run1:/tmp/capped', out);
+    expect(xattrs(path.join(out, 'capped'))).toContain('user.berth="kept"');
+    expect(execFileSync('getcap', [path.join(out, 'capped')], { encoding: 'utf8' })).toContain('cap_net_raw=ep');
+
+    // a stream that carries trusted.* (overlayfs's own namespace; GNU tar never writes it, so tar-stream does)
+    const pax = { 'SCHILY.xattr.user.berth': 'kept', 'SCHILY.xattr.trusted.berth': 'dropped', 'SCHILY.xattr.trusted.overlay.opaque': 'y' };
+    const stream = await makeTar([{ name: 'capped', data: 'body', pax }]);
+    await ok('exec', 'run1', 'mkdir', '/tmp/xstream');
+    const res = await berth(['cp', '-', 'run1:/tmp/xstream'], { input: stream });
+    expect(res.exitCode, Buffer.from(res.stderr).toString()).toBe(0);
+    const streamed = xattrs(path.join(merged, 'tmp/xstream/capped'));
+    expect(streamed).toContain('user.berth="kept"');
+    expect(streamed).not.toContain('trusted.');
   }, 60_000);
 });
 
