@@ -75,6 +75,31 @@ export class RuntimeError extends BerthError {
   readonly commandExitCode: number | undefined;
 }
 
+/**
+ * A registry refused or failed a request. `reason` is chosen where the failure is seen (an HTTP status,
+ * a socket error, a check of what came back), never by parsing text; `registry` and `reference` name
+ * what was asked of whom. Never carries credentials.
+ */
+export type RegistryFailure =
+  | 'unauthorized' // 401: no or wrong credentials
+  | 'denied' // 403, or 401 on push after login: no permission
+  | 'not-found' // unknown repository, tag, manifest or blob
+  | 'unreachable' // connection refused, DNS, reset
+  | 'timeout' // no answer in time
+  | 'tls' // certificate not trusted, or TLS spoken to a plain-HTTP server
+  | 'protocol' // an answer the protocol does not allow: bad digest, size, media type, oversized body
+  | 'unavailable'; // 429/5xx after retries
+
+export class RegistryError extends BerthError {
+  readonly code = 'REGISTRY';
+  constructor(readonly reason: RegistryFailure, readonly registry: string, readonly reference: string, message: string, hint: string,
+    options?: ErrorOptions & { status?: number }) {
+    super(`${reference ? `${reference}: ` : ''}${message} (registry ${registry})`, hint, options);
+    this.status = options?.status;
+  }
+  readonly status: number | undefined;
+}
+
 /** The container's command exists but cannot be executed (permission, not a binary, a directory). */
 export class CannotInvokeError extends BerthError {
   readonly code = 'CANNOT_INVOKE';
