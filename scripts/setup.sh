@@ -6,6 +6,13 @@ cd "$(dirname "$0")/.."
 
 # attr: setfattr for opaque whiteouts; socat: stdin to conmon's attach socket; zstd: zstd layers.
 APT_PACKAGES=(runc conmon catatonit iptables iproute2 busybox-static dnsmasq-base socat attr zstd procps util-linux)
+# `--test`: what the test suite needs beside Berth's own tools. docker-registry (the CNCF distribution
+# registry) is the registry the tests push to and pull from on 127.0.0.1; skopeo is the peer the interop tests
+# check against; htpasswd (apache2-utils) and openssl make the registry's logins and certificates.
+# Installing docker-registry starts nothing here (no systemd); the tests start their own on 127.0.0.1.
+if [ "${1:-}" = "--test" ]; then
+  APT_PACKAGES+=(docker-registry skopeo apache2-utils openssl)
+fi
 NODE_MAJOR_MIN=20
 
 say() { printf 'setup: %s\n' "$*"; }
