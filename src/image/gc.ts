@@ -84,6 +84,7 @@ export async function collectGarbage(storage: Storage, records: ImageRecords, on
   for (const img of await records.listImages()) {
     usedBlobs.add(img.manifestDigest);
     usedBlobs.add(img.configDigest);
+    for (const r of img.repoDigests ?? []) for (const b of r.blobs) usedBlobs.add(b);
     for (const l of img.layers) {
       usedBlobs.add(l.blob);
       usedLayers.add(l.diffId);
