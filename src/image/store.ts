@@ -361,7 +361,7 @@ export class DefaultImageStore implements ImageStore {
           blobs: [...pulled.extraBlobs, pulled.manifestDigest, ...pulled.layers.map((l) => l.blob)],
         },
       }];
-    });
+    }, { resumable: true });
     await this.events.emit('image', 'pull', first!.id, first!.tags.length ? { name: first!.tags.join(',') } : {});
     return { id: first!.id, changed };
   }
@@ -397,9 +397,9 @@ export class DefaultImageStore implements ImageStore {
    * Runs an import under a lease and commits its images and tags in one step under the images lock.
    * All or nothing: on failure, what it stored and no image uses is deleted before the error is thrown.
    */
-  private async ingest(work: (ctx: IngestContext) => Promise<PreparedImage[]>): Promise<{ id: ImageId; tags: string[] }[]> {
+  private async ingest(work: (ctx: IngestContext) => Promise<PreparedImage[]>, opts: { resumable?: boolean } = {}): Promise<{ id: ImageId; tags: string[] }[]> {
     await this.reclaim();
-    const lease = await Lease.open(this.records);
+    const lease = await Lease.open(this.records, opts);
     const leftovers = () => collectGarbage(this.storage, this.records, lease, lease);
     try {
       const prepared = await work({ storage: this.storage, lease });
