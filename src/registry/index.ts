@@ -162,3 +162,4 @@ export interface PushResult {
   digest: Digest;
   size: number;
 }
+export { createCredentialStore, defaultAuthFile, type CredentialStoreOptions } from './credentials.js';
