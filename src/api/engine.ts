@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { EngineApi, EngineEvent, EngineOptions, ContainersApi, ImagesApi, NetworksApi, SystemApi, CreateRequest, RunOptions, VolumesApi } from './types.js';
+import type { EngineApi, EngineEvent, EngineOptions, ContainersApi, ImagesApi, NetworksApi, SystemApi, CreateRequest, RunOptions, VolumesApi, RegistriesApi } from './types.js';
 import { ContainerManager } from '../container/index.js';
 import { probeHost } from '../host.js';
 import { openImageStore } from '../image/index.js';
@@ -19,6 +19,8 @@ import { stripUndefined } from '../util/object.js';
 import { openStore } from '../store.js';
 import { inspectView, summaryView } from './containers.js';
 import { imagesApi } from './images.js';
+import { registriesApi } from './registries.js';
+import { registriesConfig } from '../registry/index.js';
 import { networkView } from './networks.js';
 import { staleLocks } from '../util/lock.js';
 import { parseTime } from '../util/time.js';
@@ -67,6 +69,7 @@ export class Engine implements EngineApi {
   readonly networks: NetworksApi;
   readonly volumes: VolumesApi;
   readonly system: SystemApi;
+  readonly registries: RegistriesApi;
 
   constructor(opts: EngineOptions = {}) {
     const config = typeof opts.config === 'object' ? parseConfig(opts.config, 'the Engine config option') : loadConfig(opts.config);
@@ -132,6 +135,7 @@ export class Engine implements EngineApi {
     this.containers = containersApi(containers);
     this.networks = networksApi(afterReady(network, ready), containers);
     this.volumes = volumesApi(volumes, ready);
+    this.registries = registriesApi(registriesConfig(config));
     this.system = systemApi(this, containers, network, this.images, { pools: config['default-address-pools'] ?? DEFAULT_POOLS, bip: config.bip, mtu: names.mtu });
   }
 

@@ -9,6 +9,7 @@ import { imageCommands } from './images.js';
 import { networkCommands } from './networks.js';
 import { volumeCommands } from './volumes.js';
 import { systemCommands } from './system.js';
+import { registryCommands } from './registries.js';
 
 export const GROUPS: Record<Group, string> = {
   container: 'Manage containers',
@@ -19,7 +20,7 @@ export const GROUPS: Record<Group, string> = {
   healthcheck: 'Manage healthchecks of containers',
 };
 
-export const COMMANDS: readonly Command[] = [...containerCommands, ...imageCommands, ...networkCommands, ...volumeCommands, ...systemCommands, ...healthcheckCommands];
+export const COMMANDS: readonly Command[] = [...containerCommands, ...imageCommands, ...networkCommands, ...volumeCommands, ...systemCommands, ...healthcheckCommands, ...registryCommands];
 
 export type Resolved =
   | { kind: 'command'; command: Command; invokedAs: string; rest: string[] }
