@@ -14,6 +14,8 @@ export type { VolumeCreateRequest, VolumeDriver, VolumeInfo } from './volume/typ
 import type { EngineConfig } from './config/index.js';
 export type { EngineConfig } from './config/index.js';
 export type { EngineEvent } from './events.js';
+import type { PullOptions, PullResult, PushOptions, PushResult, TransferEvent } from './registry/index.js';
+export type { PullOptions, PullResult, PushOptions, PushResult, TransferEvent } from './registry/index.js';
 
 export interface EngineOptions {
   /** Persistent store (default /var/lib/berth, or $BERTH_ROOT). */
@@ -94,6 +96,12 @@ export interface ImagesApi {
   unmount(ref: string): Promise<void>;
   /** Builds the embedded default image from the host's busybox-static, tags localhost/busybox:latest. */
   ensureDefault(opts?: { rebuild?: boolean }): Promise<string>;
+  /** docker pull: the image's manifest, config and layers from its registry, each verified; `onProgress` sees each step. */
+  pull(ref: string, opts?: PullOptions): Promise<PullResult>;
+  /** `pull` as a stream of its progress, ending with `done` (one per tag with `allTags`); a failure is thrown by the iteration. */
+  pullEvents(ref: string, opts?: Omit<PullOptions, 'onProgress'>): AsyncIterable<TransferEvent>;
+  /** docker push: the blobs the registry lacks, then the manifest under the tag. */
+  push(ref: string, opts?: PushOptions): Promise<PushResult>;
 }
 
 // ---------------------------------------------------------------- containers
@@ -232,6 +240,8 @@ export interface StartOptions {
 
 export interface RunOptions {
   detach?: boolean;
+  /** Progress of the pull that `pull: 'missing'|'always'` starts (docker run prints it). */
+  onPull?: (event: TransferEvent) => void;
   io?: StdioStreams;
   /** Called with the new container's ID as soon as it exists (the CLI forwards signals to it). */
   onCreated?: (id: string) => void;
@@ -243,7 +253,7 @@ export interface RunOptions {
 }
 
 export interface ContainersApi {
-  create(req: CreateRequest): Promise<{ id: string; warnings: string[] }>;
+  create(req: CreateRequest, opts?: Pick<RunOptions, 'onPull'>): Promise<{ id: string; warnings: string[] }>;
   /** Starts a created or exited container; with a tty, its terminal starts at `terminal`'s size. */
   start(ref: string, opts?: StartOptions): Promise<void>;
   /**
@@ -440,9 +450,41 @@ export interface SystemApi {
   events(opts?: { since?: string; until?: string; filters?: string[]; signal?: AbortSignal }): AsyncIterable<EngineEvent>;
 }
 
+// ---------------------------------------------------------------- registries
+
+export interface RegistryLoginOptions {
+  /** Berth's auth file to keep the login in (`--authfile`); default $BERTH_AUTH_FILE, then ~/.config/berth/auth.json */
+  authFile?: string;
+  /** false: accept any certificate and plain HTTP for the check (`--tls-verify=false`) */
+  tlsVerify?: boolean;
+  /** connect and idle time-outs of the check, ms */
+  timeouts?: { connectMs?: number; idleMs?: number };
+  signal?: AbortSignal;
+}
+
+export interface RegistryLoginResult {
+  /** the registry as Berth names it: `docker.io`, `127.0.0.1:5000` */
+  registry: string;
+  /** where the login went: the auth file, or `docker-credential-NAME` */
+  storedIn: string;
+  /** true when it went to a file (Docker warns that the password is kept unencrypted there) */
+  inFile: boolean;
+}
+
+export interface RegistriesApi {
+  /**
+   * Checks `creds` against `registry` (default docker.io; GET /v2/ through the auth challenge) and keeps
+   * them when the registry accepts them. Throws RegistryError (`unauthorized`, `unreachable`, `tls`...).
+   */
+  login(registry: string | undefined, creds: { username: string; password: string }, opts?: RegistryLoginOptions): Promise<RegistryLoginResult>;
+  /** Forgets the login; `removed` false when there was none. `key` is what Docker prints (docker.io: its index URL). */
+  logout(registry: string | undefined, opts?: Pick<RegistryLoginOptions, 'authFile'>): Promise<{ registry: string; key: string; removed: boolean }>;
+}
+
 export interface EngineApi {
   readonly root: string;
   readonly runroot: string;
+  readonly registries: RegistriesApi;
   readonly images: ImagesApi;
   readonly containers: ContainersApi;
   readonly networks: NetworksApi;

@@ -53,7 +53,8 @@ export interface RegistryCredentials {
 /** Where logins are kept and found. */
 export interface CredentialStore {
   get(registry: string): Promise<RegistryCredentials | undefined>;
-  store(registry: string, creds: RegistryCredentials): Promise<void>;
+  /** may return where the login went (e.g. a helper's name) */
+  store(registry: string, creds: RegistryCredentials): Promise<unknown>;
   /** false when there was no login to remove */
   erase(registry: string): Promise<boolean>;
 }
@@ -66,6 +67,14 @@ export interface SessionOptions {
   /** false: accept any certificate and allow plain HTTP (`--tls-verify=false`) */
   tlsVerify?: boolean;
   signal?: AbortSignal;
+  /** use this login instead of the credential store's (login checks it before storing it) */
+  credentials?: RegistryCredentials;
+  /** connect and idle time-outs in ms (default 30 s / 60 s); tests shorten them */
+  timeouts?: { connectMs?: number; idleMs?: number };
+  /** retries of GET/HEAD after a reset, 5xx or 429 (default 2) */
+  retries?: number;
+  /** where HTTP(S)_PROXY/NO_PROXY are read (default process.env) */
+  env?: Readonly<Record<string, string | undefined>>;
 }
 
 /** A manifest or index as the registry sent it, checked against its digest. */
@@ -88,7 +97,10 @@ export interface RegistrySession {
   manifest(ref: string, accept: readonly string[]): Promise<FetchedManifest>;
   /** HEAD a manifest: its digest and media type, or undefined when the registry does not have it. */
   headManifest(ref: string, accept: readonly string[]): Promise<{ digest: Digest; mediaType: string; size: number } | undefined>;
-  /** GET a blob from byte `offset` on (HTTP Range); follows redirects. The caller verifies the digest. */
+  /**
+   * GET a blob from byte `offset` on (HTTP Range); follows redirects. The caller verifies the digest.
+   * `size` is the blob's whole size (not what is left after `offset`) when the registry says it.
+   */
   blob(digest: Digest, opts?: { offset?: number }): Promise<{ stream: Readable; size: number | undefined }>;
   /** HEAD a blob: its size, or undefined when the registry does not have it. */
   blobSize(digest: Digest): Promise<number | undefined>;
@@ -100,7 +112,25 @@ export interface RegistrySession {
   putManifest(ref: string, mediaType: string, bytes: Buffer): Promise<Digest>;
   /** GET /v2/NAME/tags/list, every page. */
   tags(): Promise<string[]>;
+  /** Drops the session's pooled connections (idle ones never keep the process alive). */
+  close(): void;
 }
+
+export type { SessionDeps } from './client.js';
+
+/** Manifests and indexes larger than this are refused (containers/image's limit too). */
+export const MANIFEST_CAP = 4 * 1024 * 1024;
+
+/**
+ * Opens a session on `ref.repository` of `ref.registry` (client.ts). The protocol code, and node:https
+ * with it, loads on the first session: most commands never speak to a registry.
+ */
+export async function openSession(ref: { registry: string; repository: string }, opts: SessionOptions,
+  deps: import('./client.js').SessionDeps): Promise<RegistrySession> {
+  return (await import('./client.js')).openSession(ref, opts, deps);
+}
+export { resolveReference, candidateReferences, isShortName, normalizeRegistry, formatReference, registriesConfig, pullSources, DOCKER_HUB, DEFAULT_REGISTRIES_CONFIG,
+  type RegistryConfigKeys } from './names.js';
 
 /** Progress of a pull or push, in the order things happen; `layer` events carry the short blob digest as `id`. */
 export type TransferEvent =
@@ -112,6 +142,8 @@ export type TransferEvent =
       status: 'waiting' | 'exists' | 'downloading' | 'verifying' | 'downloaded' | 'extracting' | 'complete' | 'mounted' | 'uploading' | 'pushed' | 'retrying';
       current?: number;
       total?: number;
+      /** `mounted`: the repository the blob was mounted from */
+      from?: string;
     }
   | { type: 'done'; reference: string; id: ImageId; digest: Digest; changed: boolean };
 
@@ -146,3 +178,9 @@ export interface PushResult {
   digest: Digest;
   size: number;
 }
+
+export { pullImage } from './pull.js';
+export { pushImage } from './push.js';
+export type { RegistryAccess } from './transfer.js';
+export { openRegistryAccess } from './access.js';
+export { createCredentialStore, defaultAuthFile, type CredentialStoreOptions } from './credentials.js';
