@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError, RegistryError } from '../errors.js';
 import { MEDIA, hostPlatform, parseManifest, parsePlatform, selectPlatform, type Descriptor } from './manifest.js';
+import type { Digest } from '../ids.js';
 
-const D = (c: string) => `sha256:${c.repeat(64)}`;
+const D = (c: string) => `sha256:${c.repeat(64)}` as Digest;
 const src = { registry: '127.0.0.1:5000', reference: '127.0.0.1:5000/app:latest' };
 const json = (v: unknown) => Buffer.from(JSON.stringify(v));
 
@@ -48,7 +49,7 @@ describe('parseManifest', () => {
     expect(reason(() => parseManifest(json(manifest(MEDIA.ociManifest, MEDIA.ociLayer, 'application/vnd.cncf.helm.config.v1+json')), MEDIA.ociManifest, src))).toMatch(/not a container image/);
     expect(reason(() => parseManifest(json(manifest(MEDIA.dockerManifest, 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip')), MEDIA.dockerManifest, src))).toMatch(/cannot unpack/);
     const bad = manifest(MEDIA.ociManifest);
-    bad.layers[0]!.digest = 'md5:abc';
+    bad.layers[0]!.digest = 'md5:abc' as Digest;
     expect(reason(() => parseManifest(json(bad), MEDIA.ociManifest, src))).toMatch(/only sha256/);
     expect(reason(() => parseManifest(Buffer.from('{nope'), MEDIA.ociManifest, src))).toMatch(/not valid JSON/);
     expect(reason(() => parseManifest(json({ ...manifest(MEDIA.ociManifest), layers: 'x' }), MEDIA.ociManifest, src))).toMatch(/no layers list/);

@@ -35,7 +35,7 @@ async function registryDigest(repo: string, ref: string): Promise<string | undef
 }
 
 async function putManifest(repo: string, ref: string, mediaType: string, body: Buffer): Promise<void> {
-  const res = await fetch(`${reg.url}/v2/${repo}/manifests/${ref}`, { method: 'PUT', headers: { 'content-type': mediaType }, body });
+  const res = await fetch(`${reg.url}/v2/${repo}/manifests/${ref}`, { method: 'PUT', headers: { 'content-type': mediaType }, body: new Uint8Array(body) });
   expect(res.status, await res.text()).toBe(201);
 }
 
