@@ -66,6 +66,14 @@ export interface SessionOptions {
   /** false: accept any certificate and allow plain HTTP (`--tls-verify=false`) */
   tlsVerify?: boolean;
   signal?: AbortSignal;
+  /** use this login instead of the credential store's (login checks it before storing it) */
+  credentials?: RegistryCredentials;
+  /** connect and idle time-outs in ms (default 30 s / 60 s); tests shorten them */
+  timeouts?: { connectMs?: number; idleMs?: number };
+  /** retries of GET/HEAD after a reset, 5xx or 429 (default 2) */
+  retries?: number;
+  /** where HTTP(S)_PROXY/NO_PROXY are read (default process.env) */
+  env?: Readonly<Record<string, string | undefined>>;
 }
 
 /** A manifest or index as the registry sent it, checked against its digest. */
@@ -88,7 +96,10 @@ export interface RegistrySession {
   manifest(ref: string, accept: readonly string[]): Promise<FetchedManifest>;
   /** HEAD a manifest: its digest and media type, or undefined when the registry does not have it. */
   headManifest(ref: string, accept: readonly string[]): Promise<{ digest: Digest; mediaType: string; size: number } | undefined>;
-  /** GET a blob from byte `offset` on (HTTP Range); follows redirects. The caller verifies the digest. */
+  /**
+   * GET a blob from byte `offset` on (HTTP Range); follows redirects. The caller verifies the digest.
+   * `size` is the blob's whole size (not what is left after `offset`) when the registry says it.
+   */
   blob(digest: Digest, opts?: { offset?: number }): Promise<{ stream: Readable; size: number | undefined }>;
   /** HEAD a blob: its size, or undefined when the registry does not have it. */
   blobSize(digest: Digest): Promise<number | undefined>;
@@ -100,7 +111,12 @@ export interface RegistrySession {
   putManifest(ref: string, mediaType: string, bytes: Buffer): Promise<Digest>;
   /** GET /v2/NAME/tags/list, every page. */
   tags(): Promise<string[]>;
+  /** Drops the session's pooled connections (idle ones never keep the process alive). */
+  close(): void;
 }
+
+export { openSession, type SessionDeps, MANIFEST_CAP } from './client.js';
+export { resolveReference, candidateReferences, isShortName, normalizeRegistry, formatReference, DOCKER_HUB, DEFAULT_REGISTRIES_CONFIG } from './names.js';
 
 /** Progress of a pull or push, in the order things happen; `layer` events carry the short blob digest as `id`. */
 export type TransferEvent =
