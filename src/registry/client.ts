@@ -265,7 +265,11 @@ class Session implements RegistrySession {
     }
     const out = skip > 0 ? skipBytes(skip) : new PassThrough();
     res.body.on('error', (err) => out.destroy(this.transport.toRegistryError(err, reference)));
-    res.body.on('aborted', () => out.destroy(new RegistryError('unreachable', this.registry, reference, 'the connection broke during the download', 'try again')));
+    res.body.on('close', () => {
+      if (!res.body.readableEnded && !out.destroyed) {
+        out.destroy(new RegistryError('unreachable', this.registry, reference, 'the connection broke during the download', 'try again'));
+      }
+    });
     res.body.pipe(out);
     return { stream: out, size };
   }
