@@ -7,6 +7,8 @@
  */
 export interface CreateRequest {
   image: string;
+  /** docker --pull: `missing` (default) pulls an image not in the store, `always` pulls first, `never` does not */
+  pull?: 'missing' | 'always' | 'never';
   /** Replaces the image's Cmd. */
   command?: string[];
   /** Replaces the image's Entrypoint; `[]` or `['']` clears it (docker --entrypoint ''). */

@@ -14,6 +14,8 @@ export type { VolumeCreateRequest, VolumeDriver, VolumeInfo } from './volume/typ
 import type { EngineConfig } from './config/index.js';
 export type { EngineConfig } from './config/index.js';
 export type { EngineEvent } from './events.js';
+import type { PullOptions, PullResult, PushOptions, PushResult, TransferEvent } from './registry/index.js';
+export type { PullOptions, PullResult, PushOptions, PushResult, TransferEvent } from './registry/index.js';
 
 export interface EngineOptions {
   /** Persistent store (default /var/lib/berth, or $BERTH_ROOT). */
@@ -94,6 +96,12 @@ export interface ImagesApi {
   unmount(ref: string): Promise<void>;
   /** Builds the embedded default image from the host's busybox-static, tags localhost/busybox:latest. */
   ensureDefault(opts?: { rebuild?: boolean }): Promise<string>;
+  /** docker pull: the image's manifest, config and layers from its registry, each verified; `onProgress` sees each step. */
+  pull(ref: string, opts?: PullOptions): Promise<PullResult>;
+  /** `pull` as a stream of its progress, ending with `done` (one per tag with `allTags`); a failure is thrown by the iteration. */
+  pullEvents(ref: string, opts?: Omit<PullOptions, 'onProgress'>): AsyncIterable<TransferEvent>;
+  /** docker push: the blobs the registry lacks, then the manifest under the tag. */
+  push(ref: string, opts?: PushOptions): Promise<PushResult>;
 }
 
 // ---------------------------------------------------------------- containers
@@ -232,6 +240,8 @@ export interface StartOptions {
 
 export interface RunOptions {
   detach?: boolean;
+  /** Progress of the pull that `pull: 'missing'|'always'` starts (docker run prints it). */
+  onPull?: (event: TransferEvent) => void;
   io?: StdioStreams;
   /** Called with the new container's ID as soon as it exists (the CLI forwards signals to it). */
   onCreated?: (id: string) => void;
@@ -243,7 +253,7 @@ export interface RunOptions {
 }
 
 export interface ContainersApi {
-  create(req: CreateRequest): Promise<{ id: string; warnings: string[] }>;
+  create(req: CreateRequest, opts?: Pick<RunOptions, 'onPull'>): Promise<{ id: string; warnings: string[] }>;
   /** Starts a created or exited container; with a tty, its terminal starts at `terminal`'s size. */
   start(ref: string, opts?: StartOptions): Promise<void>;
   /**

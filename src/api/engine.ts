@@ -2,10 +2,11 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { EngineApi, EngineEvent, EngineOptions, ContainersApi, ImagesApi, NetworksApi, SystemApi, CreateRequest, RunOptions, VolumesApi } from './types.js';
+import type { EngineApi, EngineEvent, EngineOptions, ContainersApi, ImagesApi, NetworksApi, SystemApi, CreateRequest, RunOptions, TransferEvent, VolumesApi } from './types.js';
 import { ContainerManager } from '../container/index.js';
 import { probeHost } from '../host.js';
-import { openImageStore } from '../image/index.js';
+import { openImageStore, type ImageStore } from '../image/index.js';
+import { openRegistryAccess, type RegistryAccess } from '../registry/index.js';
 import { DEFAULT_POOLS, openNetworkManager, type PoolSpec } from '../network/index.js';
 import { openVolumeManager, type VolumeManager } from '../volume/index.js';
 import { volumeView } from './volumes.js';
@@ -13,7 +14,7 @@ import { hostNames, resolveLayout, type StoreLayout } from '../paths.js';
 import { createRuntime } from '../runtime/index.js';
 import { openStorage } from '../storage/index.js';
 import * as bundle from '../bundle/index.js';
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError, NotFoundError } from '../errors.js';
 import { loadConfig, parseConfig } from '../config/index.js';
 import { stripUndefined } from '../util/object.js';
 import { openStore } from '../store.js';
@@ -128,8 +129,22 @@ export class Engine implements EngineApi {
       restartCommand: (id) => berth('container', 'cleanup', id),
       healthTickCommand: (id) => berth('healthcheck', 'tick', id),
     })));
-    this.images = imagesApi(afterReady(imageStore, ready));
-    this.containers = containersApi(containers);
+    let access: RegistryAccess | undefined;
+    const registries = async () => (access ??= openRegistryAccess({ config }));
+    this.images = imagesApi(afterReady(imageStore, ready), registries);
+    const images = this.images;
+    // docker run/create --pull: a missing image is pulled before the container layer resolves it.
+    const ensureImage = async (req: CreateRequest, onPull?: (e: TransferEvent) => void) => {
+      const policy = req.pull ?? 'missing';
+      if (policy !== 'never' && !['missing', 'always'].includes(policy)) {
+        throw new InvalidArgumentError('--pull', `"${String(policy)}" is not missing, always or never`);
+      }
+      if (policy === 'never') return;
+      if (policy === 'missing' && (await hasLocalImage(imageStore, req.image))) return;
+      await ready();
+      await images.pull(req.image, { onProgress: onPull });
+    };
+    this.containers = containersApi(containers, ensureImage);
     this.networks = networksApi(afterReady(network, ready), containers);
     this.volumes = volumesApi(volumes, ready);
     this.system = systemApi(this, containers, network, this.images, { pools: config['default-address-pools'] ?? DEFAULT_POOLS, bip: config.bip, mtu: names.mtu });
@@ -163,11 +178,36 @@ function afterReady<T extends object>(target: T, ready: () => Promise<void>): T 
   });
 }
 
-function containersApi(manager: () => Promise<ContainerManager>): ContainersApi {
+/**
+ * Whether `ref` names an image in the store, or the embedded default that the container layer builds on
+ * first use (a registry is never asked for it).
+ */
+async function hasLocalImage(store: ImageStore, ref: string): Promise<boolean> {
+  if (DEFAULT_IMAGE_REF.test(ref)) return true;
+  try {
+    await store.resolve(ref);
+    return true;
+  } catch (err) {
+    if (err instanceof NotFoundError) return false;
+    throw err;
+  }
+}
+
+const DEFAULT_IMAGE_REF = /^(localhost\/)?busybox(:latest)?$/;
+
+type EnsureImage = (req: CreateRequest, onPull?: (e: TransferEvent) => void) => Promise<void>;
+
+function containersApi(manager: () => Promise<ContainerManager>, ensureImage: EnsureImage): ContainersApi {
   return {
-    create: async (req) => (await manager()).create(req),
+    create: async (req, opts) => {
+      await ensureImage(req, opts?.onPull);
+      return (await manager()).create(req);
+    },
     start: async (ref, opts) => (await manager()).start(ref, opts),
-    run: async (req, opts) => (await manager()).run(req, opts),
+    run: async (req, opts) => {
+      await ensureImage(req, opts?.onPull);
+      return (await manager()).run(req, opts);
+    },
     stop: async (ref, opts) => (await manager()).stop(ref, opts),
     kill: async (ref, sig) => (await manager()).kill(ref, sig),
     restart: async (ref, opts) => (await manager()).restart(ref, opts),

@@ -52,3 +52,41 @@ describe('historyView', () => {
     expect(historyView(img).map((r) => [r.id, r.size])).toEqual([[img.id, 200], ['<missing>', 100]]);
   });
 });
+
+describe('eventStream', () => {
+  const ev = (id: string) => ({ type: 'layer' as const, id, status: 'waiting' as const });
+
+  it('yields events in order and ends when the transfer does', async () => {
+    const { eventStream } = await import('./images.js');
+    const seen: string[] = [];
+    for await (const e of eventStream(async (emit) => {
+      emit(ev('a'));
+      await new Promise((r) => setTimeout(r, 1));
+      emit(ev('b'));
+    })) seen.push((e as { id: string }).id);
+    expect(seen).toEqual(['a', 'b']);
+  });
+
+  it('throws the failure after the events before it', async () => {
+    const { eventStream } = await import('./images.js');
+    const seen: string[] = [];
+    await expect((async () => {
+      for await (const e of eventStream(async (emit) => {
+        emit(ev('a'));
+        throw new Error('boom');
+      })) seen.push((e as { id: string }).id);
+    })()).rejects.toThrow('boom');
+    expect(seen).toEqual(['a']);
+  });
+
+  it('aborts the transfer when the loop is left early, and waits for it to stop', async () => {
+    const { eventStream } = await import('./images.js');
+    let stopped = false;
+    for await (const _ of eventStream(async (emit, signal) => {
+      emit(ev('a'));
+      await new Promise((r) => signal.addEventListener('abort', r));
+      stopped = true;
+    })) break;
+    expect(stopped).toBe(true);
+  });
+});

@@ -3,7 +3,8 @@
  * per tag, PascalCase inspect fields and Docker's placeholders, since scripts parse them.
  */
 import type { ImageDetails, ImageListing, ImageStore, OciHistory } from '../image/index.js';
-import type { HistoryEntry, ImageInspect, ImageSummary, ImagesApi } from '../types.js';
+import { pullImage, pushImage, type RegistryAccess } from '../registry/index.js';
+import type { HistoryEntry, ImageInspect, ImageSummary, ImagesApi, PullOptions, TransferEvent } from '../types.js';
 
 /** Docker's time for "never" (Metadata.LastTagTime of an image never tagged). */
 const NEVER = '0001-01-01T00:00:00Z';
@@ -54,8 +55,12 @@ export function historyView(img: ImageDetails): HistoryEntry[] {
 }
 
 /** The public images API over the image store: the store's verbs, its records shaped as Docker's. */
-export function imagesApi(store: ImageStore): ImagesApi {
+export function imagesApi(store: ImageStore, registries: () => Promise<RegistryAccess>): ImagesApi {
+  const pull = async (ref: string, opts?: PullOptions) => pullImage(await registries(), store, ref, opts);
   return {
+    pull,
+    pullEvents: (ref, opts) => eventStream((onProgress, signal) => pull(ref, { ...opts, onProgress, signal }), opts?.signal),
+    push: async (ref, opts) => pushImage(await registries(), store, ref, opts),
     list: async (opts) => summaryRows(await store.list(opts)),
     inspect: async (ref) => inspectView(await store.inspect(ref)),
     history: async (ref) => historyView(await store.inspect(ref)),
@@ -68,5 +73,44 @@ export function imagesApi(store: ImageStore): ImagesApi {
     mount: (ref) => store.mount(ref),
     unmount: (ref) => store.unmount(ref),
     ensureDefault: (opts) => store.ensureDefault(opts),
+  };
+}
+
+/**
+ * A transfer's progress as an async iterable: events are queued as they come and yielded in order; the
+ * transfer's failure is thrown by the iteration after the events before it. Leaving the loop early
+ * aborts the transfer (which removes what it stored).
+ */
+export function eventStream(run: (emit: (e: TransferEvent) => void, signal: AbortSignal) => Promise<unknown>, outer?: AbortSignal): AsyncIterable<TransferEvent> {
+  return {
+    async *[Symbol.asyncIterator]() {
+      const stop = new AbortController();
+      const signal = outer ? AbortSignal.any([outer, stop.signal]) : stop.signal;
+      const queue: TransferEvent[] = [];
+      let wake: (() => void) | undefined;
+      let finished = false;
+      let failure: { err: unknown } | undefined;
+      const running = run((e) => {
+        queue.push(e);
+        wake?.();
+      }, signal).then(() => { finished = true; }, (err: unknown) => {
+        failure = { err };
+        finished = true;
+      }).finally(() => wake?.());
+      try {
+        for (;;) {
+          while (queue.length) yield queue.shift()!;
+          if (finished) break;
+          await new Promise<void>((resolve) => { wake = resolve; });
+          wake = undefined;
+        }
+        if (failure) throw failure.err;
+      } finally {
+        if (!finished) {
+          stop.abort(new Error('the progress stream was closed before the transfer ended'));
+          await running;
+        }
+      }
+    },
   };
 }

@@ -25,6 +25,7 @@ export const CREATE_OPTIONS = [
   { name: 'tty', short: 't', type: 'bool', help: 'Allocate a pseudo-TTY' },
   { name: 'rm', type: 'bool', help: 'Automatically remove the container when it exits' },
   { name: 'name', type: 'string', help: 'Assign a name to the container' },
+  { name: 'pull', type: 'string', help: 'Pull image before running ("always", "missing", "never") (default "missing")' },
   { name: 'env', short: 'e', type: 'list', help: 'Set environment variables' },
   { name: 'env-file', type: 'list', help: 'Read in a file of environment variables' },
   { name: 'workdir', short: 'w', type: 'string', help: 'Working directory inside the container' },
@@ -104,6 +105,7 @@ export function createRequest(o: CreateOptions, args: readonly string[]): Create
   const [image, ...command] = args;
   return compact<CreateRequest>({
     image: image!,
+    pull: o.pull as CreateRequest['pull'],
     command: command.length ? command : undefined,
     // docker: --entrypoint "" clears the image's entrypoint; any other value is one word.
     entrypoint: o.entrypoint === undefined ? undefined : [o.entrypoint],

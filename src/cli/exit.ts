@@ -14,6 +14,9 @@ type Policy = 'engine' | 'invoke' | 'plain';
 const POLICY: Record<string, Policy> = {
   run: 'engine',
   create: 'engine',
+  // The issue asks for 125 on every pull/push failure (docker itself exits 1 there).
+  pull: 'engine',
+  push: 'engine',
   exec: 'invoke',
 };
 

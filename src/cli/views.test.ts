@@ -40,6 +40,12 @@ describe('images rows', () => {
     ]);
   });
 
+  it("shows each row's own repository digest with --digests, <none> for a repository without one", () => {
+    const dg = 'sha256:' + 'd'.repeat(64);
+    const rows = imageRows({ ...img, repoTags: ['127.0.0.1:5000/app:v1', 'localhost/app:latest'], repoDigests: [`127.0.0.1:5000/app@${dg}`] }, { trunc: true, now: NOW });
+    expect(rows.map((r) => [r.Repository, r.Tag, r.Digest])).toEqual([['127.0.0.1:5000/app', 'v1', dg], ['localhost/app', 'latest', '<none>']]);
+  });
+
   it('shows untagged images as <none>', () => {
     expect(imageRows({ ...img, repoTags: [] }, { trunc: false })[0]).toMatchObject({ Repository: '<none>', Tag: '<none>', ID: img.id });
   });

@@ -85,7 +85,12 @@ export function imageRows(img: ImageSummary, opts: { trunc: boolean; now?: numbe
     Size: humanSize(img.size),
   };
   if (!img.repoTags.length) return [{ ...base, Repository: '<none>', Tag: '<none>' }];
-  return img.repoTags.map((ref) => ({ ...base, ...splitTag(ref) }));
+  // Docker (images --digests): a row shows the digest of its own repository, <none> when it has none.
+  const digestOf = (repo: string) => img.repoDigests.find((d) => d.slice(0, d.lastIndexOf('@')) === repo)?.split('@')[1] ?? '<none>';
+  return img.repoTags.map((ref) => {
+    const row = splitTag(ref);
+    return { ...base, ...row, Digest: digestOf(row.Repository) };
+  });
 }
 
 /** "host:5000/a/b:tag" → repository "host:5000/a/b", tag "tag" (the colon after the last slash). */

@@ -3,7 +3,7 @@ import type { Digest, ImageId } from '../ids.js';
 import type { BlobInfo, Storage } from '../storage/index.js';
 import type { Lease } from './gc.js';
 import { MediaType, canonicalJson, layerMediaType, type OciImageConfig, type OciManifest } from './oci.js';
-import type { ImageRecords, StoredImage, StoredLayer } from './records.js';
+import type { ImageRecords, RepoDigest, StoredImage, StoredLayer } from './records.js';
 
 /** An image whose blobs and layers are all in the store (under a lease) but not yet recorded or tagged. */
 export interface PreparedImage {
@@ -14,6 +14,8 @@ export interface PreparedImage {
   layers: StoredLayer[];
   /** `name:tag` keys to point at it */
   tags: string[];
+  /** where it was pulled from (registry pulls only) */
+  repoDigest?: RepoDigest;
 }
 
 /** What import paths share: the store, and the lease shielding what they write until the record exists. */
@@ -95,16 +97,28 @@ export async function commitImages(storage: Storage, records: ImageRecords, prep
       created: p.config.created ?? new Date(0).toISOString(),
       size: p.layers.reduce((n, l) => n + l.size, 0),
       added: existing?.added ?? new Date().toISOString(),
+      ...(existing?.repoDigests?.length ? { repoDigests: existing.repoDigests } : {}),
     };
-    if (!existing) await records.writeImage(rec);
+    // A known image pulled (or pushed) from another place keeps its own manifest and gains this one as
+    // a RepoDigest, with the blobs it names: the RepoDigest is then always pushable as it was pulled.
+    const added = p.repoDigest && addRepoDigest(rec, p.repoDigest);
+    if (!existing || added) await records.writeImage(rec);
     ids.push(id);
   }
   for (const [i, p] of prepared.entries()) for (const t of p.tags) await records.setTag(t, ids[i]!);
   return ids;
 }
 
+/** True when `rd` was new to `rec`. One entry per repository name, as Docker keeps the latest digest per repository. */
+export function addRepoDigest(rec: StoredImage, rd: RepoDigest): boolean {
+  const list = rec.repoDigests ?? [];
+  if (list.some((r) => r.name === rd.name && r.digest === rd.digest && r.manifest === rd.manifest)) return false;
+  rec.repoDigests = [...list.filter((r) => r.name !== rd.name), rd];
+  return true;
+}
+
 async function checkPresent(storage: Storage, p: PreparedImage): Promise<void> {
-  const blobs = [p.manifestDigest, p.configDigest, ...p.layers.map((l) => l.blob)];
+  const blobs = [p.manifestDigest, p.configDigest, ...p.layers.map((l) => l.blob), ...(p.repoDigest?.blobs ?? [])];
   for (const d of blobs) {
     if (!(await storage.blobs.has(d))) throw new CorruptError(`blob ${d} of image ${p.configDigest} vanished before the image was recorded`, 'run the command again');
   }

@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from '../errors.js';
 import type { ImageListing } from './index.js';
-import type { StoredImage, TagEntry } from './records.js';
+import { repoDigestRefs, type StoredImage, type TagEntry } from './records.js';
 import { matchesReferencePattern } from './reference.js';
 
 export interface ListFilters {
@@ -56,7 +56,7 @@ export function selectImages(images: readonly StoredImage[], tags: readonly TagE
   };
   for (const img of sorted.filter((i) => byTime(i) && byLabels(i))) {
     const mine = tags.filter((t) => t.id === img.id).map((t) => t.name);
-    const listing = (shown: string[]): ImageListing => ({ id: img.id, tags: shown, digests: [], created: img.created, size: img.size });
+    const listing = (shown: string[]): ImageListing => ({ id: img.id, tags: shown, digests: repoDigestRefs(img), created: img.created, size: img.size });
     if (mine.length === 0) {
       if (f.dangling !== false && (opts.all || f.dangling === true) && f.references.length === 0) out.push(listing([]));
       continue;

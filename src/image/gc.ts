@@ -15,6 +15,11 @@ interface LeaseFile {
   since: number;
   blobs: Digest[];
   layers: Digest[];
+  /**
+   * A registry pull's: what it stored is verified and complete when named, so a killed pull's objects stay
+   * for the next pull to reuse (the next prune collects them if none does), as containerd keeps content.
+   */
+  resumable?: boolean;
 }
 
 /**
@@ -26,13 +31,13 @@ interface LeaseFile {
 export class Lease {
   private readonly data: LeaseFile;
 
-  private constructor(readonly file: string) {
-    this.data = { pid: process.pid, start: processStartTime(process.pid) ?? '0', since: Date.now(), blobs: [], layers: [] };
+  private constructor(readonly file: string, resumable: boolean) {
+    this.data = { pid: process.pid, start: processStartTime(process.pid) ?? '0', since: Date.now(), blobs: [], layers: [], ...(resumable && { resumable }) };
   }
 
-  static async open(records: ImageRecords): Promise<Lease> {
+  static async open(records: ImageRecords, opts: { resumable?: boolean } = {}): Promise<Lease> {
     const dir = await ensureDir(path.join(records.dir, 'leases'));
-    const lease = new Lease(path.join(dir, `${process.pid}-${randomBytes(6).toString('hex')}.json`));
+    const lease = new Lease(path.join(dir, `${process.pid}-${randomBytes(6).toString('hex')}.json`), !!opts.resumable);
     await lease.save();
     return lease;
   }
@@ -84,6 +89,7 @@ export async function collectGarbage(storage: Storage, records: ImageRecords, on
   for (const img of await records.listImages()) {
     usedBlobs.add(img.manifestDigest);
     usedBlobs.add(img.configDigest);
+    for (const r of img.repoDigests ?? []) for (const b of r.blobs) usedBlobs.add(b);
     for (const l of img.layers) {
       usedBlobs.add(l.blob);
       usedLayers.add(l.diffId);
@@ -145,7 +151,7 @@ export async function reclaimDeadLeases(storage: Storage, records: ImageRecords)
   if (!dead.length) return;
   await records.withLock(async () => {
     for (const { file, lease } of dead) {
-      await collectGarbage(storage, records, lease);
+      if (!lease.resumable) await collectGarbage(storage, records, lease);
       await fsp.rm(file, { force: true });
     }
   });

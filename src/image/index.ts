@@ -18,6 +18,7 @@ import { DefaultImageStore } from './store.js';
 export type { OciImageConfig, OciContainerConfig, OciHistory } from './oci.js';
 export { parseReference, type ImageReference } from './reference.js';
 export { DEFAULT_IMAGE } from './busybox.js';
+export { checkImageConfig } from './config-check.js';
 
 /** What the container layer needs to make a container from an image. */
 export interface ImageRecord {
@@ -95,6 +96,61 @@ export interface ImageStore {
   unmount(ref: string): Promise<void>;
   /** Builds the default image from the host's busybox-static, tagged localhost/busybox:latest. */
   ensureDefault(opts?: { rebuild?: boolean }): Promise<string>;
+  /**
+   * A registry pull: `work` puts the image's verified blobs and layers in through `writer` (under a lease,
+   * invisible), and returns what to record; the record, its tag and RepoDigest are written last, under
+   * the images lock. All or nothing, as `load`: on failure what it stored and no image uses is deleted.
+   */
+  ingestPulled(work: (writer: PullWriter) => Promise<PulledImage>): Promise<{ id: ImageId; changed: boolean }>;
+  /** Pushing `ref`: its config, and the manifest to send with its blobs (a RepoDigest's, when it has one). */
+  pushable(ref: string, repository: string): Promise<PushableImage>;
+  /** After a push (Docker does this): the image gets `name@digest` as a RepoDigest. */
+  addRepoDigest(ref: string, repoDigest: { name: string; digest: Digest; manifest: Digest; manifestMediaType: string }): Promise<void>;
+  /** Streams a stored blob (an uncompressed layer's may be rebuilt from its layer); its size. */
+  openBlob(digest: Digest): Promise<{ size: number; open: () => Readable }>;
+}
+
+/** What a pull writes through: each call checks digest and size before anything becomes visible. */
+export interface PullWriter {
+  /** The blob is stored (and kept for this pull). */
+  hasBlob(digest: Digest): Promise<boolean>;
+  /** The layer is unpacked (and kept for this pull). */
+  hasLayer(diffId: Digest): Promise<boolean>;
+  /** A manifest, index or config; a mismatch with `expected` is a CorruptError and nothing is kept. */
+  putBlob(data: Buffer, expected: { digest: Digest; size: number }): Promise<void>;
+  readBlob(digest: Digest): Promise<Buffer>;
+  /**
+   * A layer blob streamed in and unpacked in the same pass (gzip, zstd or plain); its digest and size are
+   * checked against `expected` and the unpacked tar against `diffId`. When the layer is already unpacked
+   * only the blob is stored.
+   */
+  putLayer(src: AsyncIterable<Uint8Array>, expected: { digest: Digest; size: number }, diffId: Digest, mediaType: string): Promise<void>;
+}
+
+export interface PulledImage {
+  /** `name:tag` to point at the image; none for a pull by digest */
+  tag?: string;
+  /** repository name with registry: `docker.io/library/busybox` */
+  name: string;
+  /** what the registry knows it by: the index's digest for a multi-platform image */
+  digest: Digest;
+  manifestDigest: Digest;
+  manifestMediaType: string;
+  configDigest: Digest;
+  layers: { diffId: Digest; blob: Digest; blobSize: number; mediaType: string }[];
+  /** extra blobs to keep with the RepoDigest (the index) */
+  extraBlobs: Digest[];
+}
+
+export interface PushableImage {
+  id: ImageId;
+  manifestDigest: Digest;
+  manifestMediaType: string;
+  manifest: Buffer;
+  /** config first, then layers, each as the manifest names it */
+  blobs: { digest: Digest; size: number; mediaType: string }[];
+  /** repository names (same registry or not) the image's RepoDigests came from, for cross-repository mounts */
+  sources: string[];
 }
 
 export interface ImageCommitRequest {
@@ -120,6 +176,8 @@ export interface ImageStoreOptions {
    * as running. Docker refuses to delete such an image even with force (a hard conflict).
    */
   runningContainers?(image: ImageId): Promise<string[]>;
+  /** registries a short name may have been pulled from, in order (the engine config's); default docker.io */
+  unqualifiedSearch?: readonly string[];
 }
 
 export function openImageStore(layout: StoreLayout, storage: Storage, opts: ImageStoreOptions = {}): ImageStore {

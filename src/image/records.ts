@@ -16,6 +16,22 @@ export interface StoredLayer {
   size: number;
 }
 
+/**
+ * Where an image was pulled from or pushed to: Docker's RepoDigest `name@digest`. `digest` is what the
+ * registry knows the image by (an index's, for a multi-platform pull); `manifest` is the image manifest
+ * stored for it, kept with every blob it names (`blobs`) so that a push sends the same bytes back and
+ * gets the same digest.
+ */
+export interface RepoDigest {
+  /** repository name with its registry, e.g. `docker.io/library/busybox` */
+  name: string;
+  digest: Digest;
+  manifest: Digest;
+  manifestMediaType: string;
+  /** every blob this entry keeps: index (if any), manifest, layer blobs (the config is the image's own) */
+  blobs: Digest[];
+}
+
 /** `images/<id-hex>.json`. Written last, after every blob and layer it names exists. */
 export interface StoredImage {
   id: ImageId;
@@ -28,6 +44,13 @@ export interface StoredImage {
   /** unpacked bytes of all layers */
   size: number;
   added: string;
+  /** absent for images that never met a registry */
+  repoDigests?: RepoDigest[];
+}
+
+/** `name@digest`, as Docker shows RepoDigests. */
+export function repoDigestRefs(img: StoredImage): string[] {
+  return (img.repoDigests ?? []).map((r) => `${r.name}@${r.digest}`);
 }
 
 /** `images/tags/<encoded name:tag>.json` */

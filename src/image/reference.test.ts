@@ -44,8 +44,9 @@ describe('parseReference', () => {
 
 describe('lookup helpers', () => {
   it('tries localhost/ first for names without a domain', () => {
-    expect(candidateTags(parseReference('busybox'))).toEqual(['localhost/busybox:latest', 'busybox:latest']);
-    expect(candidateTags(parseReference('team/app:v1'))).toEqual(['localhost/team/app:v1', 'team/app:v1']);
+    expect(candidateTags(parseReference('busybox'))).toEqual(['localhost/busybox:latest', 'busybox:latest', 'docker.io/library/busybox:latest']);
+    expect(candidateTags(parseReference('team/app:v1'))).toEqual(['localhost/team/app:v1', 'team/app:v1', 'docker.io/team/app:v1']);
+    expect(candidateTags(parseReference('app'), ['docker.io', 'quay.io'])).toEqual(['localhost/app:latest', 'app:latest', 'docker.io/library/app:latest', 'quay.io/app:latest']);
     expect(candidateTags(parseReference('localhost/busybox'))).toEqual(['localhost/busybox:latest']);
     expect(candidateTags(parseReference('quay.io/a/b:2'))).toEqual(['quay.io/a/b:2']);
   });

@@ -85,10 +85,16 @@ export function parseTagTarget(text: string): string {
   return taggedName(ref);
 }
 
-/** The stored `name:tag` keys a reference may mean, in lookup order. */
-export function candidateTags(ref: ImageReference): string[] {
+/**
+ * The stored `name:tag` keys a reference may mean, in lookup order: a short name is Berth's own
+ * `localhost/` image first (as Podman resolves them), then as given, then as pulled from each
+ * unqualified-search registry (Docker Hub's single names live under `library/`).
+ */
+export function candidateTags(ref: ImageReference, searchRegistries: readonly string[] = ['docker.io']): string[] {
   const tagged = taggedName(ref);
-  return hasDomain(ref.name) ? [tagged] : [`localhost/${tagged}`, tagged];
+  if (hasDomain(ref.name)) return [tagged];
+  const pulled = searchRegistries.map((r) => (r === 'docker.io' && !ref.name.includes('/') ? `${r}/library/${tagged}` : `${r}/${tagged}`));
+  return [`localhost/${tagged}`, tagged, ...pulled];
 }
 
 /** The hex part when `text` could be an image ID or a prefix of one (`sha256:` optional). */

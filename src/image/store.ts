@@ -2,21 +2,21 @@ import path from 'node:path';
 import { parsePruneFilter, prunable } from '../util/prune-filter.js';
 import type { Readable, Writable } from 'node:stream';
 import type { ArchiveFormat, RemovedImage } from '../types.js';
-import { BadStateError, InvalidArgumentError, NotFoundError, RuntimeError } from '../errors.js';
-import { digestHex, shortId, type ImageId } from '../ids.js';
+import { BadStateError, CorruptError, InvalidArgumentError, NotFoundError, RuntimeError } from '../errors.js';
+import { digestHex, shortId, type Digest, type ImageId } from '../ids.js';
 import type { StoreLayout } from '../paths.js';
 import { EventLog } from '../events.js';
 import type { Storage } from '../storage/index.js';
 import { removeDeadTemps, removeStaleTemps } from '../util/fs.js';
 import { DEFAULT_IMAGE, buildBusyboxLayer, busyboxConfig } from './busybox.js';
-import { commitImages, prepareWithNewManifest, putBlob, unpackLayer, type IngestContext, type PreparedImage } from './commit.js';
+import { addRepoDigest, commitImages, prepareWithNewManifest, putBlob, unpackLayer, type IngestContext, type PreparedImage } from './commit.js';
 import { Lease, collectGarbage, reclaimDeadLeases, type Collected } from './gc.js';
-import type { ImageCommitRequest, ImageDetails, ImageListing, ImageRecord, ImageStore, ImageStoreOptions } from './index.js';
+import type { ImageCommitRequest, ImageDetails, ImageListing, ImageRecord, ImageStore, ImageStoreOptions, PullWriter, PulledImage, PushableImage } from './index.js';
 import { applyChanges } from './changes.js';
 import { checkImageConfig } from './config-check.js';
 import { readArchive } from './load.js';
-import { MediaType, type OciImageConfig } from './oci.js';
-import { ImageRecords, type StoredImage, type TagEntry } from './records.js';
+import { MediaType, type OciImageConfig, type OciManifest } from './oci.js';
+import { ImageRecords, repoDigestRefs, type StoredImage, type StoredLayer, type TagEntry } from './records.js';
 import { candidateTags, idPrefix, parseReference, parseTagTarget } from './reference.js';
 import { importRootfs } from './rootfs.js';
 import { writeArchive, type SaveItem } from './save.js';
@@ -84,7 +84,7 @@ export class DefaultImageStore implements ImageStore {
       if (!image) throw new NotFoundError('image', ref);
       return { image };
     }
-    for (const tag of candidateTags(parsed)) {
+    for (const tag of candidateTags(parsed, this.opts.unqualifiedSearch)) {
       const entry = await this.records.getTag(tag);
       const image = entry && (await this.records.readImage(entry.id));
       if (image) return { image, tag };
@@ -140,7 +140,7 @@ export class DefaultImageStore implements ImageStore {
       id: image.id,
       manifestDigest: image.manifestDigest,
       tags: (await this.tagEntriesOf(image.id)).map(({ name, tagged }) => ({ name, tagged })),
-      digests: [],
+      digests: repoDigestRefs(image),
       created: image.created,
       size: image.size,
       config,
@@ -336,13 +336,70 @@ export class DefaultImageStore implements ImageStore {
     await writeArchive(this.storage, [...items.values()], output, opts.format ?? 'docker-archive');
   }
 
+  async ingestPulled(work: (writer: PullWriter) => Promise<PulledImage>): Promise<{ id: ImageId; changed: boolean }> {
+    let changed = true;
+    const [first] = await this.ingest(async (ctx) => {
+      const pulled = await work(pullWriter(ctx));
+      const config = JSON.parse((await ctx.storage.blobs.read(pulled.configDigest)).toString('utf8')) as OciImageConfig;
+      const problems = checkImageConfig(config);
+      if (problems.length) throw new CorruptError(`config ${pulled.configDigest} of ${pulled.name} is not a valid image config: ${problems.slice(0, 3).join('; ')}`, 'the image config does not follow the OCI image spec');
+      const diffIds = config.rootfs.diff_ids;
+      if (diffIds.length !== pulled.layers.length || pulled.layers.some((l, i) => l.diffId !== diffIds[i])) {
+        throw new CorruptError(`${pulled.name}: the manifest's layers do not match the config's diff_ids`, 'the image is damaged in the registry; push it again');
+      }
+      const layers: StoredLayer[] = [];
+      for (const l of pulled.layers) layers.push({ ...l, size: (await ctx.storage.layers.get(l.diffId)).size });
+      const tag = pulled.tag;
+      const entry = tag ? await this.records.getTag(tag) : undefined;
+      const known = await this.records.readImage(pulled.configDigest as ImageId);
+      changed = !(known && (!tag || entry?.id === known.id) && repoDigestRefs(known).includes(`${pulled.name}@${pulled.digest}`));
+      return [{
+        manifestDigest: pulled.manifestDigest, manifestMediaType: pulled.manifestMediaType, configDigest: pulled.configDigest, config, layers,
+        tags: tag ? [tag] : [],
+        repoDigest: {
+          name: pulled.name, digest: pulled.digest, manifest: pulled.manifestDigest, manifestMediaType: pulled.manifestMediaType,
+          blobs: [...pulled.extraBlobs, pulled.manifestDigest, ...pulled.layers.map((l) => l.blob)],
+        },
+      }];
+    }, { resumable: true });
+    await this.events.emit('image', 'pull', first!.id, first!.tags.length ? { name: first!.tags.join(',') } : {});
+    return { id: first!.id, changed };
+  }
+
+  async pushable(ref: string, repository: string): Promise<PushableImage> {
+    const { image } = await this.find(ref);
+    // The manifest pulled from this repository first, then one from anywhere (its blobs are what a
+    // registry already has), then the image's own.
+    const rds = image.repoDigests ?? [];
+    const rd = rds.find((r) => r.name === repository) ?? rds[0];
+    const manifestDigest = rd?.manifest ?? image.manifestDigest;
+    const manifestMediaType = rd?.manifestMediaType ?? image.manifestMediaType;
+    const manifest = await this.storage.blobs.read(manifestDigest);
+    const m = JSON.parse(manifest.toString('utf8')) as OciManifest;
+    const blobs = [m.config, ...m.layers].map((d) => ({ digest: d.digest, size: d.size, mediaType: d.mediaType }));
+    return { id: image.id, manifestDigest, manifestMediaType, manifest, blobs, sources: [...new Set(rds.filter((r) => r.manifest === manifestDigest).map((r) => r.name))] };
+  }
+
+  async addRepoDigest(ref: string, rd: { name: string; digest: Digest; manifest: Digest; manifestMediaType: string }): Promise<void> {
+    await this.records.withLock(async () => {
+      const { image } = await this.find(ref);
+      const m = JSON.parse((await this.storage.blobs.read(rd.manifest)).toString('utf8')) as OciManifest;
+      if (addRepoDigest(image, { ...rd, blobs: [rd.manifest, ...m.layers.map((l) => l.digest)] })) await this.records.writeImage(image);
+    });
+  }
+
+  async openBlob(digest: Digest): Promise<{ size: number; open: () => Readable }> {
+    const { size } = await this.storage.blobs.stat(digest);
+    return { size, open: () => this.storage.blobs.open(digest) };
+  }
+
   /**
    * Runs an import under a lease and commits its images and tags in one step under the images lock.
    * All or nothing: on failure, what it stored and no image uses is deleted before the error is thrown.
    */
-  private async ingest(work: (ctx: IngestContext) => Promise<PreparedImage[]>): Promise<{ id: ImageId; tags: string[] }[]> {
+  private async ingest(work: (ctx: IngestContext) => Promise<PreparedImage[]>, opts: { resumable?: boolean } = {}): Promise<{ id: ImageId; tags: string[] }[]> {
     await this.reclaim();
-    const lease = await Lease.open(this.records);
+    const lease = await Lease.open(this.records, opts);
     const leftovers = () => collectGarbage(this.storage, this.records, lease, lease);
     try {
       const prepared = await work({ storage: this.storage, lease });
@@ -362,6 +419,40 @@ export class DefaultImageStore implements ImageStore {
       await lease.release();
     }
   }
+}
+
+/** The store's side of a pull: every write leased first, every blob checked against what the manifest says. */
+function pullWriter(ctx: IngestContext): PullWriter {
+  const { storage, lease } = ctx;
+  return {
+    async hasBlob(digest) {
+      if (!(await storage.blobs.has(digest))) return false;
+      await lease.addBlob(digest);
+      // Leased now, so a prune cannot take it; if one did before, say it is missing.
+      return storage.blobs.has(digest);
+    },
+    async hasLayer(diffId) {
+      if (!(await storage.layers.has(diffId))) return false;
+      await lease.addLayer(diffId);
+      return storage.layers.has(diffId);
+    },
+    async putBlob(data, expected) {
+      await putBlob(ctx, data, expected);
+    },
+    readBlob: (digest) => storage.blobs.read(digest),
+    async putLayer(src, expected, diffId, mediaType) {
+      await lease.addBlob(expected.digest);
+      await lease.addLayer(diffId);
+      if (await storage.layers.has(diffId)) {
+        await storage.blobs.ingest(src, expected);
+        return;
+      }
+      const { blob } = await storage.ingestLayer(src, expected, { beforeCommit: (d) => lease.addLayer(d) });
+      // Unpacked in the same pass unless the speculative unpack gave up; then (or on a diffID that is
+      // not the config's) unpacking from the stored blob says what is wrong.
+      await unpackLayer(ctx, blob, diffId, mediaType);
+    },
+  };
 }
 
 function mountKey(id: ImageId): string {

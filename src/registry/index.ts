@@ -128,6 +128,8 @@ export type TransferEvent =
       status: 'waiting' | 'exists' | 'downloading' | 'verifying' | 'downloaded' | 'extracting' | 'complete' | 'mounted' | 'uploading' | 'pushed' | 'retrying';
       current?: number;
       total?: number;
+      /** `mounted`: the repository the blob was mounted from */
+      from?: string;
     }
   | { type: 'done'; reference: string; id: ImageId; digest: Digest; changed: boolean };
 
@@ -162,3 +164,8 @@ export interface PushResult {
   digest: Digest;
   size: number;
 }
+
+export { pullImage } from './pull.js';
+export { pushImage } from './push.js';
+export type { RegistryAccess } from './transfer.js';
+export { openRegistryAccess } from './access.js';

@@ -21,6 +21,9 @@ export const FAILPOINTS = [
   'container.freeze.paused',
   'volume.copyup.mid-copy',
   'volume.import.before-rename',
+  'registry.pull.mid-layers',
+  'registry.pull.before-record',
+  'registry.push.before-manifest',
 ] as const;
 
 export type FailpointName = (typeof FAILPOINTS)[number];

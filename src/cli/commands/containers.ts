@@ -5,6 +5,7 @@ import { clientEnv, CREATE_OPTIONS, createRequest, RESOURCE_OPTIONS, resourceReq
 import { bytesSize, humanSize, percent, renderRows, table, truncId } from '../format.js';
 import { UsageError } from '../parser.js';
 import { confirm, forEachRef } from '../report.js';
+import { runPullPrinter } from './registry.js';
 import { parseTemplate } from '../template.js';
 import { CONTAINER_HEADERS, CONTAINER_TABLE, CONTAINER_TABLE_SIZE, containerRow } from '../views.js';
 
@@ -21,14 +22,14 @@ const run = defineCommand({
     if (o.detach && o.detachKeys !== undefined) throw new InvalidArgumentError('--detach-keys', 'has no effect with --detach', 'attach later with "berth attach --detach-keys KEYS CONTAINER"');
     const engine = await ctx.engine();
     if (o.detach) {
-      const { id, warnings } = await engine.containers.run(req, { detach: true });
+      const { id, warnings } = await engine.containers.run(req, { detach: true, onPull: runPullPrinter(ctx, req.image) });
       printWarnings(ctx, warnings);
       ctx.print(id);
       return 0;
     }
     let id: string | undefined;
     const opts: RunOptions = {
-      io: attachedIo(ctx, o.interactive), onCreated: (created) => { id = created; },
+      io: attachedIo(ctx, o.interactive), onCreated: (created) => { id = created; }, onPull: runPullPrinter(ctx, req.image),
       ...(o.detachKeys !== undefined ? { detachKeys: o.detachKeys } : {}),
     };
     // docker's sig-proxy: without a tty, Ctrl-C and SIGTERM go to the container, which decides whether to end.
@@ -55,7 +56,8 @@ const create = defineCommand({
   usage: '[OPTIONS] IMAGE [COMMAND] [ARG...]', summary: 'Create a new container',
   options: CREATE_OPTIONS, minArgs: 1, commandAfterArgs: true,
   async action(ctx, o, args) {
-    const { id, warnings } = await (await ctx.engine()).containers.create(createRequest(o, args));
+    const req = createRequest(o, args);
+    const { id, warnings } = await (await ctx.engine()).containers.create(req, { onPull: runPullPrinter(ctx, req.image) });
     printWarnings(ctx, warnings);
     ctx.print(id);
   },
