@@ -130,7 +130,7 @@ export class Engine implements EngineApi {
       healthTickCommand: (id) => berth('healthcheck', 'tick', id),
     })));
     let access: RegistryAccess | undefined;
-    const registries = async () => (access ??= openRegistryAccess({ config }));
+    const registries = async () => (access ??= openRegistryAccess());
     this.images = imagesApi(afterReady(imageStore, ready), registries);
     const images = this.images;
     // docker run/create --pull: a missing image is pulled before the container layer resolves it.

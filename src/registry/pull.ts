@@ -3,7 +3,7 @@
  * digest and size as it enters the image store, which records the image last (ImageStore.ingestPulled):
  * a pull killed at any point leaves no record, and the next one finds the blobs and layers it completed.
  */
-import { RegistryError } from '../errors.js';
+import { InvalidArgumentError, RegistryError } from '../errors.js';
 import type { Digest } from '../ids.js';
 import { checkImageConfig, type ImageStore, type OciImageConfig, type PulledImage, type PullWriter } from '../image/index.js';
 import { failpoint } from '../util/failpoint.js';
@@ -23,16 +23,20 @@ export async function pullImage(access: RegistryAccess, store: ImageStore, text:
   // Checked before any request: a bad --platform is the user's mistake, not the registry's.
   const platform = opts.platform ? parsePlatform(opts.platform) : hostPlatform();
   const emit = opts.onProgress ?? (() => {});
-  const sessions = await access.pullSessions(ref, { actions: ['pull'], tlsVerify: opts.tlsVerify, signal: opts.signal });
-  if (!opts.allTags) return pullOne(store, sessions, ref.tag || ref.digest ? ref : { ...ref, tag: DEFAULT_TAG }, platform, emit, opts.signal);
-  if (ref.tag || ref.digest) {
-    throw new RegistryError('protocol', ref.registry, text, 'a tag or digest cannot be given with --all-tags', 'give the repository name alone');
+  if (opts.allTags && (ref.tag || ref.digest)) {
+    throw new InvalidArgumentError('reference', `"${text}": a tag or digest cannot be given with --all-tags`, 'give the repository name alone');
   }
-  const tags = await firstAnswer(sessions, ref, (s) => s.tags());
-  if (!tags.length) throw new RegistryError('not-found', ref.registry, text, 'the repository has no tags', 'push a tag first, or check the name');
-  let last: PullResult | undefined;
-  for (const tag of tags) last = await pullOne(store, sessions, { ...ref, tag }, platform, emit, opts.signal);
-  return { ...last!, reference: ref.name };
+  const sessions = await access.pullSessions(ref, { actions: ['pull'], tlsVerify: opts.tlsVerify, signal: opts.signal });
+  try {
+    if (!opts.allTags) return await pullOne(store, sessions, ref.tag || ref.digest ? ref : { ...ref, tag: DEFAULT_TAG }, platform, emit, opts.signal);
+    const tags = await firstAnswer(sessions, ref, (s) => s.tags());
+    if (!tags.length) throw new RegistryError('not-found', ref.registry, text, 'the repository has no tags', 'push a tag first, or check the name');
+    let last: PullResult | undefined;
+    for (const tag of tags) last = await pullOne(store, sessions, { ...ref, tag }, platform, emit, opts.signal);
+    return { ...last!, reference: ref.name };
+  } finally {
+    for (const s of sessions) s.close();
+  }
 }
 
 /** Mirrors first: one that fails or lacks the image hands over to the next, the registry itself last. */

@@ -5,9 +5,9 @@
  * pull of it gives back.
  */
 import { InvalidArgumentError, RegistryError } from '../errors.js';
-import type { ImageStore } from '../image/index.js';
+import type { ImageStore, PushableImage } from '../image/index.js';
 import { failpoint } from '../util/failpoint.js';
-import type { PushOptions, PushResult, RegistrySession, TransferEvent } from './index.js';
+import type { PushOptions, PushResult, RegistrySession, RemoteReference, TransferEvent } from './index.js';
 import { DEFAULT_TAG } from './pull.js';
 import { POOL, isTransient, pool, shortDigest, sleep, type RegistryAccess } from './transfer.js';
 
@@ -23,6 +23,15 @@ export async function pushImage(access: RegistryAccess, store: ImageStore, text:
   const image = await store.pushable(reference, ref.name);
   emit({ type: 'resolving', reference, registry: ref.registry });
   const session = await access.session(ref, { actions: ['pull', 'push'], tlsVerify: opts.tlsVerify, signal: opts.signal });
+  try {
+    return await pushTo(session, store, image, ref, tag, emit, opts.signal);
+  } finally {
+    session.close();
+  }
+}
+
+async function pushTo(session: RegistrySession, store: ImageStore, image: PushableImage, ref: RemoteReference, tag: string, emit: (e: TransferEvent) => void, signal?: AbortSignal): Promise<PushResult> {
+  const reference = `${ref.name}:${tag}`;
   const [config, ...layers] = image.blobs;
   emit({ type: 'manifest', reference, digest: image.manifestDigest, layers: layers.length });
   const mountFrom = image.sources
@@ -35,7 +44,7 @@ export async function pushImage(access: RegistryAccess, store: ImageStore, text:
     const sent = await sendBlob(session, store, l.digest, mountFrom, (n) => emit({ type: 'layer', id, status: 'uploading', current: n, total: l.size }), stop.signal);
     emit({ type: 'layer', id, status: sent.how, ...(sent.from ? { from: sent.from } : {}) });
   }, stop);
-  await sendBlob(session, store, config!.digest, mountFrom, () => {}, opts.signal);
+  await sendBlob(session, store, config!.digest, mountFrom, () => {}, signal);
   failpoint('registry.push.before-manifest');
   const digest = await session.putManifest(tag, image.manifestMediaType, image.manifest);
   if (digest !== image.manifestDigest) {
