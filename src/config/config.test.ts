@@ -20,6 +20,9 @@ describe('parseConfig', () => {
       'data-root': '/srv/berth', 'exec-root': '/run/b2', bridge: 'berth7', mtu: 1400, 'iptables-chain-prefix': 'BERTH7',
       runtimes: { wrapped: { path: '/usr/local/bin/wrapped-runc' } }, 'default-runtime': 'wrapped',
       bip: '10.233.7.1/24', 'default-address-pools': [{ base: '10.234.0.0/16', size: 24 }, { base: '10.235.0.0/16', size: 26 }],
+      'insecure-registries': ['reg.example:5000', '10.0.0.0/8'], 'registry-mirrors': ['https://mirror.example.com'],
+      mirrors: { 'quay.io': ['quay-mirror.example:5000'] }, 'unqualified-search-registries': ['reg.example:5000', 'docker.io'],
+      'certs-dirs': ['/srv/certs.d'],
     };
     expect(parseConfig(cfg, 'x')).toEqual(cfg);
     expect(parseConfig({}, 'x')).toEqual({});
@@ -43,6 +46,14 @@ describe('parseConfig', () => {
     [{ 'default-address-pools': [{ base: '10.1.0.0/16', size: 8 }] }, /10.1.0.0\/16 size 8: the size must be from 16/],
     [{ 'default-address-pools': [{ base: '10.1.0.1/16', size: 24 }] }, /10.1.0.1\/16/],
     [{ 'default-address-pools': [] }, /must NOT have fewer than 1 items/],
+    [{ 'insecure-registries': ['http://reg.example'] }, /x: invalid insecure-registries: "http:\/\/reg.example" should not contain ":\/\/"/],
+    [{ 'insecure-registries': ['10.0.0.0/40'] }, /"10.0.0.0\/40" is not a CIDR/],
+    [{ 'insecure-registries': ['reg example'] }, /not a registry host|not HOST\[:PORT\]/],
+    [{ 'registry-mirrors': ['mirror.example.com'] }, /\/registry-mirrors\/0: must match pattern/],
+    [{ 'registry-mirrors': ['https://mirror.example.com/v2/'] }, /a mirror is a scheme and host only/],
+    [{ 'unqualified-search-registries': ['https://docker.io'] }, /unqualified-search-registries: "https:\/\/docker.io" should not contain/],
+    [{ mirrors: { 'quay.io': 'x' } }, /\/mirrors\/quay.io: must be array/],
+    [{ 'certs-dirs': ['certs.d'] }, /\/certs-dirs\/0: must match pattern/],
     [[], /must be object/],
     ['{}', /must be object/],
   ])('refuses %j, naming what is wrong', (value, message) => {

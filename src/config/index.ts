@@ -14,11 +14,12 @@ import { InvalidArgumentError } from '../errors.js';
 import { describeSchemaErrors } from '../util/schema.js';
 import { validate as compiled } from './schema.validate.js';
 import { parseBip, parsePools } from '../network/index.js';
+import { registriesConfig, type RegistryConfigKeys } from '../registry/index.js';
 
 export const DEFAULT_CONFIG_PATH = '/etc/berth/berth.json';
 
 /** The file's contents, as the schema allows them. */
-export interface EngineConfig {
+export interface EngineConfig extends RegistryConfigKeys {
   /** persistent store (default /var/lib/berth) */
   'data-root'?: string;
   /** volatile state (default /run/berth, or a folder of its own for a non-default data-root) */
@@ -45,8 +46,6 @@ export interface EngineConfig {
  */
 const NOT_YET: Readonly<Record<string, string>> = {
   'fixed-cidr': 'containers of the default bridge take addresses from its whole subnet for now (set bip)',
-  'insecure-registries': 'Berth has no registry client yet',
-  'registry-mirrors': 'Berth has no registry client yet',
   'userns-remap': 'user namespaces are not supported yet',
   'cluster-store': 'multi-host networks are not supported yet',
   'cluster-advertise': 'multi-host networks are not supported yet',
@@ -76,6 +75,7 @@ export function parseConfig(value: unknown, source: string): EngineConfig {
   try {
     if (config['default-address-pools']) parsePools(config['default-address-pools']);
     if (config.bip) parseBip(config.bip);
+    registriesConfig(config);
   } catch (err) {
     if (err instanceof InvalidArgumentError) throw new InvalidArgumentError('config', `${source}: ${err.message}`, err.hint);
     throw err;

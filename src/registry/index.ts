@@ -116,7 +116,8 @@ export interface RegistrySession {
 }
 
 export { openSession, type SessionDeps, MANIFEST_CAP } from './client.js';
-export { resolveReference, candidateReferences, isShortName, normalizeRegistry, formatReference, DOCKER_HUB, DEFAULT_REGISTRIES_CONFIG } from './names.js';
+export { resolveReference, candidateReferences, isShortName, normalizeRegistry, formatReference, registriesConfig, pullSources, DOCKER_HUB, DEFAULT_REGISTRIES_CONFIG,
+  type RegistryConfigKeys } from './names.js';
 
 /** Progress of a pull or push, in the order things happen; `layer` events carry the short blob digest as `id`. */
 export type TransferEvent =
@@ -169,3 +170,4 @@ export { pullImage } from './pull.js';
 export { pushImage } from './push.js';
 export type { RegistryAccess } from './transfer.js';
 export { openRegistryAccess } from './access.js';
+export { createCredentialStore, defaultAuthFile, type CredentialStoreOptions } from './credentials.js';

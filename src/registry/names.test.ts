@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { authKey, candidateReferences, isShortName, normalizeRegistry, registryEndpoint, resolveReference } from './names.js';
+import { authKey, candidateReferences, isShortName, normalizeRegistry, pullSources, registriesConfig, registryEndpoint, resolveReference } from './names.js';
 
 const D = `sha256:${'a'.repeat(64)}`;
 
@@ -65,5 +65,22 @@ describe('registry names', () => {
     expect(registryEndpoint('docker.io')).toBe('registry-1.docker.io');
     expect(authKey('docker.io')).toBe('https://index.docker.io/v1/');
     expect(authKey('127.0.0.1:15100')).toBe('127.0.0.1:15100');
+  });
+});
+
+describe('registriesConfig', () => {
+  it('has Docker\'s defaults', () => {
+    expect(registriesConfig({})).toEqual({
+      unqualifiedSearch: ['docker.io'], mirrors: {}, insecure: [],
+      certsDirs: ['/etc/berth/certs.d', '/etc/containers/certs.d', '/etc/docker/certs.d'],
+    });
+  });
+
+  it('puts registry-mirrors before docker.io, and an http:// mirror among the insecure', () => {
+    const c = registriesConfig({ 'registry-mirrors': ['http://127.0.0.1:15150', 'https://m.example'], mirrors: { 'Quay.io': ['q.example:5000'] }, 'insecure-registries': ['a.example'] });
+    expect(c.mirrors).toEqual({ 'docker.io': ['127.0.0.1:15150', 'm.example'], 'quay.io': ['q.example:5000'] });
+    expect(c.insecure).toEqual(['a.example', '127.0.0.1:15150']);
+    expect(pullSources('docker.io', c)).toEqual(['127.0.0.1:15150', 'm.example', 'docker.io']);
+    expect(pullSources('ghcr.io', c)).toEqual(['ghcr.io']);
   });
 });

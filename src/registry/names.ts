@@ -94,3 +94,75 @@ export function splitHostPort(registry: string): { hostname: string; port: numbe
   if (!m) return { hostname: registry, port: undefined };
   return { hostname: m[1]!.replace(/^\[|\]$/g, ''), port: m[2] ? Number(m[2]) : undefined };
 }
+
+/** The registry keys of the engine's config file (src/config), as written there. */
+export interface RegistryConfigKeys {
+  'insecure-registries'?: string[];
+  'registry-mirrors'?: string[];
+  'mirrors'?: Record<string, string[]>;
+  'unqualified-search-registries'?: string[];
+  'certs-dirs'?: string[];
+}
+
+function hostEntry(key: string, text: string): string {
+  if (text.includes('://')) {
+    throw new InvalidArgumentError(key, `"${text}" should not contain "://"`, 'give HOST[:PORT], e.g. registry.example.com:5000');
+  }
+  const host = normalizeRegistry(text);
+  if (!/^(?:\[[0-9a-f:.]+\]|[a-z0-9]([a-z0-9.-]*[a-z0-9])?)(?::\d{1,5})?$/.test(host) || host !== text.toLowerCase().replace(/^index\.docker\.io$|^registry-1\.docker\.io$/, 'docker.io')) {
+    throw new InvalidArgumentError(key, `"${text}" is not HOST[:PORT]`, 'give HOST[:PORT], e.g. registry.example.com:5000');
+  }
+  return host;
+}
+
+/**
+ * The config file's registry keys → RegistriesConfig, with defaults; throws InvalidArgumentError naming
+ * the key and the entry that is wrong (Docker's rules: no scheme in insecure-registries, mirrors are
+ * URLs without a path).
+ */
+export function registriesConfig(keys: RegistryConfigKeys): RegistriesConfig {
+  const insecure = (keys['insecure-registries'] ?? []).map((entry) => {
+    const slash = entry.indexOf('/');
+    if (slash > 0 && !entry.includes('://')) {
+      const base = entry.slice(0, slash);
+      const bits = Number(entry.slice(slash + 1));
+      const max = base.includes(':') ? 128 : 32;
+      if (!/^[0-9a-fA-F.:]+$/.test(base) || !Number.isInteger(bits) || bits < 0 || bits > max || entry.slice(slash + 1) === '') {
+        throw new InvalidArgumentError('insecure-registries', `"${entry}" is not a CIDR`, 'give HOST[:PORT] or a CIDR such as 10.0.0.0/8');
+      }
+      return entry.toLowerCase();
+    }
+    return hostEntry('insecure-registries', entry);
+  });
+  const mirrors: Record<string, string[]> = {};
+  for (const [registry, list] of Object.entries(keys.mirrors ?? {})) {
+    mirrors[hostEntry('mirrors', registry)] = list.map((m) => hostEntry(`mirrors of ${registry}`, m));
+  }
+  const hub = (keys['registry-mirrors'] ?? []).map((text) => {
+    let url: URL;
+    try {
+      url = new URL(text);
+    } catch {
+      throw new InvalidArgumentError('registry-mirrors', `"${text}" is not a URL`, 'give a URL such as https://mirror.example.com');
+    }
+    if ((url.pathname !== '/' && url.pathname !== '') || url.search || url.hash || url.username) {
+      throw new InvalidArgumentError('registry-mirrors', `"${text}": a mirror is a scheme and host only (no path, query or login)`, 'give a URL such as https://mirror.example.com');
+    }
+    const host = normalizeRegistry(url.host);
+    // Docker speaks to an http:// mirror in plain HTTP: that makes it an insecure registry.
+    if (url.protocol === 'http:' && !insecure.includes(host)) insecure.push(host);
+    return host;
+  });
+  if (hub.length) mirrors[DOCKER_HUB] = [...hub, ...(mirrors[DOCKER_HUB] ?? [])];
+  return {
+    unqualifiedSearch: keys['unqualified-search-registries']?.map((r) => hostEntry('unqualified-search-registries', r)) ?? [...DEFAULT_REGISTRIES_CONFIG.unqualifiedSearch],
+    mirrors,
+    insecure,
+    certsDirs: keys['certs-dirs'] ?? [...DEFAULT_REGISTRIES_CONFIG.certsDirs],
+  };
+}
+
+/** Where a pull from `registry` is tried, in order: its mirrors, then itself. */
+export function pullSources(registry: string, config: Pick<RegistriesConfig, 'mirrors'>): string[] {
+  return [...(config.mirrors[registry] ?? []), registry];
+}
