@@ -7,8 +7,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, promises as fsp } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { RegistryError } from '../../src/errors.js';
 import type { Digest } from '../../src/ids.js';
@@ -20,6 +23,9 @@ import {
 import { openStorage } from '../../src/storage/index.js';
 import { withTempRoot, type LayerSpec, type TempRoot } from '../fixtures/images.js';
 import { makeTar, type TarEntry } from '../storage/helpers.js';
+import { cleanupAll, testEngine, type TestEngine } from '../helpers/engine.js';
+
+const BIN = fileURLToPath(new URL('../../bin/berth.js', import.meta.url));
 import { MEDIA, paddedManifest, rawManifest, remoteImage, sha256, startFakeRegistry, type FakeAuth, type FakeRegistry, type RemoteImage } from '../helpers/fake-registry.js';
 
 const PASSWORD = 'pa55-never-printed';
@@ -442,5 +448,87 @@ describe('pull and push against a hostile registry: the error, and nothing half-
     expect((err as Error).message).toContain(`${fake!.host}/hostile/mine`);
     expect((err as Error).message).not.toContain(PASSWORD);
     expect(fake!.tags('hostile/mine')).toEqual([]);
+  });
+});
+
+// ------------------------------------------------------------------ the CLI: exit 125, and what it prints
+
+describe('berth pull/push against a hostile registry (the built CLI)', () => {
+  let te: TestEngine;
+  let home: string;
+  beforeEach(async () => {
+    te = await testEngine(3500 + (process.pid % 50));
+    // Logins are looked up under HOME and DOCKER_CONFIG: a folder of the test's, so the user's are never read.
+    home = await fsp.mkdtemp(path.join(tmpdir(), 'berth-reg-home-'));
+  });
+  afterEach(async () => { await cleanupAll(te, home); });
+
+  const berth = (...args: string[]) => execa(BIN, ['--root', te.root, '--runroot', te.runroot, ...args], {
+    reject: false, timeout: 30_000, env: { HOME: home, DOCKER_CONFIG: path.join(home, '.docker'), BERTH_AUTH_FILE: path.join(home, 'auth.json') },
+  });
+
+  /** Files under the root that are records, tags, temp files: what a failed pull may not add. */
+  async function recordsAndTemps(): Promise<string[]> {
+    const out: string[] = [];
+    for (const e of await fsp.readdir(te.root, { withFileTypes: true, recursive: true }).catch(() => [])) {
+      const rel = path.relative(te.root, path.join(e.parentPath, e.name));
+      if (/^\.(tmp|trash|stale)-/.test(e.name) && !rel.includes('/diff/')) out.push(rel);
+      else if (rel.startsWith('images/') && !e.isDirectory() && !rel.startsWith('images/leases')) out.push(rel);
+    }
+    return out.sort();
+  }
+
+  async function cliFails(args: string[], ref: string, pattern?: RegExp): Promise<string> {
+    const before = await recordsAndTemps();
+    const res = await berth(...args);
+    expect(res.exitCode, res.stderr).toBe(125);
+    expect(res.stderr).toContain(fake!.host);
+    expect(res.stderr).toContain(ref);
+    if (pattern) expect(res.stderr).toMatch(pattern);
+    expect(`${res.stdout}${res.stderr}`).not.toContain(PASSWORD);
+    expect(await recordsAndTemps()).toEqual(before);
+    return res.stderr;
+  }
+
+  it('exits 125 naming the reference and the registry for an unknown tag, an unknown repository, a registry that is down', async () => {
+    await serve();
+    await cliFails(['pull', `${fake!.host}/hostile/img:nope`], 'hostile/img:nope', /manifest unknown/);
+    await cliFails(['pull', `${fake!.host}/hostile/other:v1`], 'hostile/other', /not found/);
+    const host = fake!.host;
+    await fake!.close();
+    const res = await berth('pull', `${host}/hostile/img:v1`);
+    expect(res.exitCode).toBe(125);
+    expect(res.stderr).toContain(`${host}/hostile/img`);
+    expect(res.stderr).toMatch(/refused|unreachable/);
+  });
+
+  it('exits 125 for a manifest over 4 MiB, of an unknown media type, or with a lying digest, storing nothing', async () => {
+    await serve();
+    fake!.put('hostile/img', 'huge', paddedManifest(image, MANIFEST_CAP + 1));
+    fake!.put('hostile/img', 'weird', rawManifest('application/vnd.example.unknown+json', { schemaVersion: 2, mediaType: 'application/vnd.example.unknown+json' }));
+    await cliFails(['pull', `${fake!.host}/hostile/img:huge`], 'hostile/img:huge', /4 MiB/);
+    await cliFails(['pull', `${fake!.host}/hostile/img:weird`], 'hostile/img:weird', /unknown\+json/);
+    fake!.misbehave({ on: 'manifest', ref: 'v1', times: 1, trick: { kind: 'lie-digest' } });
+    await cliFails(['pull', `${fake!.host}/hostile/img:v1`], 'hostile/img:v1', /digest/);
+  });
+
+  it('exits 125 for a corrupt layer and for a layer that climbs out (see the known failure above)', async () => {
+    await serve();
+    fake!.misbehave({ on: 'blob', ref: bigLayer(), trick: { kind: 'corrupt' } });
+    await cliFails(['pull', `${fake!.host}/hostile/img:v1`], 'hostile/img', /digest/);
+    fake!.behave();
+    fake!.put('hostile/img', 'evil', await remoteImage([await makeTar([{ name: '../escape', data: 'x' }])]));
+    await cliFails(['pull', `${fake!.host}/hostile/img:evil`], 'hostile/img', /outside the layer/);
+  });
+
+  it('pulls through 500s and a cut layer, and prints the digest the registry serves', async () => {
+    await serve();
+    fake!.misbehave({ on: 'manifest', times: 2, trick: { kind: 'status', status: 500 } });
+    fake!.misbehave({ on: 'blob', ref: bigLayer(), times: 1, trick: { kind: 'cut', after: 100_000 } });
+    const res = await berth('pull', `${fake!.host}/hostile/img:v1`);
+    expect(res.exitCode, res.stderr).toBe(0);
+    expect(res.stdout).toContain(`Digest: ${image.digest}`);
+    const id = (await berth('image', 'inspect', '--format', '{{.Id}}', `${fake!.host}/hostile/img:v1`)).stdout.trim();
+    expect(id).toBe(image.id);
   });
 });
