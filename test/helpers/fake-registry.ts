@@ -209,7 +209,7 @@ export interface FakeAuth {
 
 export interface FakeRegistryOptions {
   auth?: FakeAuth;
-  /** a fixed port; default the first free one from 15300 (this helper's reserved range is 15300-15389) */
+  /** a fixed port; default the first free one from 15300 (this helper's range is 15300-15349; 15350-15389 are for real registries) */
   port?: number;
 }
 
@@ -241,7 +241,7 @@ interface Repo { manifests: Map<string, StoredManifest> }
 interface Upload { repository: string; chunks: Buffer[]; size: number }
 
 const FIRST_PORT = 15300;
-const LAST_PORT = 15389;
+const LAST_PORT = 15349;
 
 function distError(res: http.ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}): void {
   const body = Buffer.from(JSON.stringify({ errors: [{ code, message, detail: null }] }));
