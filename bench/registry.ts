@@ -83,6 +83,8 @@ interface BenchImage {
   /** OCI layout (gzip layers), the source skopeo pushes */
   layout: string;
   digest: string;
+  /** the config's digest: the image ID every side must end up with */
+  id: string;
   layerBytes: number;
   compressedBytes: number;
 }
@@ -137,7 +139,7 @@ async function buildImage(dir: string): Promise<BenchImage> {
     schemaVersion: 2,
     manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...manifest, annotations: { 'org.opencontainers.image.ref.name': TAG } }],
   }));
-  return { layout, digest: manifest.digest, layerBytes, compressedBytes: layers.reduce((n, l) => n + l.size, 0) };
+  return { layout, digest: manifest.digest, id: config.digest, layerBytes, compressedBytes: layers.reduce((n, l) => n + l.size, 0) };
 }
 
 let sharedImage: Promise<BenchImage> | undefined;
@@ -234,7 +236,12 @@ export const registryPull: Benchmark = {
       const berthSide = {
         label: 'berth pull (empty root)', role: 'berth' as const,
         setup: async () => { berth = await BerthRoot.create('pull'); await settle(); },
-        teardown: async () => { await berth?.cleanup(); },
+        teardown: async () => {
+          // Untimed: a pull that stored something else must not pass for a fast one.
+          const id = await berth?.cli(['image', 'inspect', '--format', '{{.Id}}', ref]).then((r) => r.stdout.trim(), () => undefined);
+          await berth?.cleanup();
+          if (id !== undefined && id !== image.id) throw new Error(`berth pull stored image ${id}, not ${image.id}`);
+        },
         run: async () => berthPull(berth!, ref),
       };
 
@@ -285,6 +292,14 @@ export const registryPush: Benchmark = {
       }
 
       const registryDir = path.join(work.dir, 'target');
+      // Untimed, after each run: the registry holds the image under the source's manifest digest.
+      const checkPushed = async () => {
+        const res = await fetch(`http://127.0.0.1:${TARGET_PORT}/v2/${REPO}/manifests/${TAG}`, {
+          method: 'HEAD', headers: { accept: 'application/vnd.oci.image.manifest.v1+json' }, signal: AbortSignal.timeout(10_000),
+        });
+        const digest = res.headers.get('docker-content-digest');
+        if (digest !== image.digest) throw new Error(`the registry holds ${digest ?? `nothing (${res.status})`}, not ${image.digest}`);
+      };
       const common = {
         setup: async () => { target = await startRegistry(TARGET_PORT, registryDir); await settle(); },
         teardown: async () => { await target?.stop(); await rm(registryDir, { recursive: true, force: true }); },
@@ -292,11 +307,11 @@ export const registryPush: Benchmark = {
       const [skopeoRow, berthRow] = await measureInterleaved(report, [
         { label: 'skopeo copy oci: docker:// (empty registry)', role: 'reference', run: async () => {
           await skopeo(['copy', '--dest-tls-verify=false', `oci:${image.layout}:${TAG}`, `docker://${targetRef}`]);
-        } },
+        }, teardown: checkPushed },
         { label: 'berth push (empty registry)', role: 'berth', run: async () => {
           if (berthReady) throw new Error(`set-up: ${berthReady}`);
           await berthPush(berth, targetRef);
-        } },
+        }, teardown: async () => { if (!berthReady) await checkPushed(); } },
       ], { runs: ctx.runs, warmup: 1, ...common }) as [Row, Row];
       throughputRow(report, skopeoRow, 'skopeo copy throughput (of layer tars)', image.layerBytes);
       throughputRow(report, berthRow, 'berth push throughput', image.layerBytes);
