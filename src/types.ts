@@ -450,9 +450,41 @@ export interface SystemApi {
   events(opts?: { since?: string; until?: string; filters?: string[]; signal?: AbortSignal }): AsyncIterable<EngineEvent>;
 }
 
+// ---------------------------------------------------------------- registries
+
+export interface RegistryLoginOptions {
+  /** Berth's auth file to keep the login in (`--authfile`); default $BERTH_AUTH_FILE, then ~/.config/berth/auth.json */
+  authFile?: string;
+  /** false: accept any certificate and plain HTTP for the check (`--tls-verify=false`) */
+  tlsVerify?: boolean;
+  /** connect and idle time-outs of the check, ms */
+  timeouts?: { connectMs?: number; idleMs?: number };
+  signal?: AbortSignal;
+}
+
+export interface RegistryLoginResult {
+  /** the registry as Berth names it: `docker.io`, `127.0.0.1:5000` */
+  registry: string;
+  /** where the login went: the auth file, or `docker-credential-NAME` */
+  storedIn: string;
+  /** true when it went to a file (Docker warns that the password is kept unencrypted there) */
+  inFile: boolean;
+}
+
+export interface RegistriesApi {
+  /**
+   * Checks `creds` against `registry` (default docker.io; GET /v2/ through the auth challenge) and keeps
+   * them when the registry accepts them. Throws RegistryError (`unauthorized`, `unreachable`, `tls`...).
+   */
+  login(registry: string | undefined, creds: { username: string; password: string }, opts?: RegistryLoginOptions): Promise<RegistryLoginResult>;
+  /** Forgets the login; `removed` false when there was none. `key` is what Docker prints (docker.io: its index URL). */
+  logout(registry: string | undefined, opts?: Pick<RegistryLoginOptions, 'authFile'>): Promise<{ registry: string; key: string; removed: boolean }>;
+}
+
 export interface EngineApi {
   readonly root: string;
   readonly runroot: string;
+  readonly registries: RegistriesApi;
   readonly images: ImagesApi;
   readonly containers: ContainersApi;
   readonly networks: NetworksApi;

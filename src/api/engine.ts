@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { EngineApi, EngineEvent, EngineOptions, ContainersApi, ImagesApi, NetworksApi, SystemApi, CreateRequest, RunOptions, TransferEvent, VolumesApi } from './types.js';
+import type { EngineApi, EngineEvent, EngineOptions, ContainersApi, ImagesApi, NetworksApi, SystemApi, CreateRequest, RunOptions, TransferEvent, VolumesApi, RegistriesApi } from './types.js';
 import { ContainerManager } from '../container/index.js';
 import { probeHost } from '../host.js';
 import { openImageStore, type ImageStore } from '../image/index.js';
@@ -20,6 +20,8 @@ import { stripUndefined } from '../util/object.js';
 import { openStore } from '../store.js';
 import { inspectView, summaryView } from './containers.js';
 import { imagesApi } from './images.js';
+import { registriesApi } from './registries.js';
+import { createCredentialStore, registriesConfig } from '../registry/index.js';
 import { networkView } from './networks.js';
 import { staleLocks } from '../util/lock.js';
 import { parseTime } from '../util/time.js';
@@ -68,6 +70,7 @@ export class Engine implements EngineApi {
   readonly networks: NetworksApi;
   readonly volumes: VolumesApi;
   readonly system: SystemApi;
+  readonly registries: RegistriesApi;
 
   constructor(opts: EngineOptions = {}) {
     const config = typeof opts.config === 'object' ? parseConfig(opts.config, 'the Engine config option') : loadConfig(opts.config);
@@ -98,7 +101,11 @@ export class Engine implements EngineApi {
     const storage = openStorage(layout);
     // Containers need the host's facts (tool paths, cgroup mode), probed once, on first use.
     let manager: Promise<ContainerManager> | undefined;
-    const imageStore = openImageStore(layout, storage, { runningContainers: async (image) => (await containers()).runningContainersOf(image) });
+    const registryConfig = registriesConfig(config);
+    const imageStore = openImageStore(layout, storage, {
+      runningContainers: async (image) => (await containers()).runningContainersOf(image),
+      unqualifiedSearch: registryConfig.unqualifiedSearch,
+    });
     const fromConfig = { bridgeName: config.bridge, mtu: config.mtu, chainPrefix: config['iptables-chain-prefix'] };
     const names = { ...hostNames(layout.root), ...stripUndefined(fromConfig), ...stripUndefined(opts.network ?? {}) };
     const network = openNetworkManager(layout, {
@@ -130,7 +137,7 @@ export class Engine implements EngineApi {
       healthTickCommand: (id) => berth('healthcheck', 'tick', id),
     })));
     let access: RegistryAccess | undefined;
-    const registries = async () => (access ??= openRegistryAccess());
+    const registries = async () => (access ??= openRegistryAccess({ config: registryConfig, credentials: createCredentialStore() }));
     this.images = imagesApi(afterReady(imageStore, ready), registries);
     const images = this.images;
     // docker run/create --pull: a missing image is pulled before the container layer resolves it.
@@ -147,6 +154,7 @@ export class Engine implements EngineApi {
     this.containers = containersApi(containers, ensureImage);
     this.networks = networksApi(afterReady(network, ready), containers);
     this.volumes = volumesApi(volumes, ready);
+    this.registries = registriesApi(registryConfig);
     this.system = systemApi(this, containers, network, this.images, { pools: config['default-address-pools'] ?? DEFAULT_POOLS, bip: config.bip, mtu: names.mtu });
   }
 

@@ -46,7 +46,7 @@ export async function confirm(ctx: Context, warning: string): Promise<boolean> {
   return /^y(es)?$/i.test(answer.trim());
 }
 
-function readLine(stream: Context['stdin']): Promise<string> {
+export function readLine(stream: Context['stdin']): Promise<string> {
   return new Promise((resolve) => {
     let text = '';
     const done = () => {

@@ -46,8 +46,12 @@ export class Authorizer {
   private readonly tokens = new Map<string, string>();
   /** true once a bearer token was granted on the strength of a login (a later 401 means "no permission") */
   grantedWithLogin = false;
+  /** what to tell a user whose login was refused (a login check says it differently) */
+  wrongLoginHint: string;
 
-  constructor(private readonly transport: Transport, private readonly creds: RegistryCredentials | undefined) {}
+  constructor(private readonly transport: Transport, private readonly creds: RegistryCredentials | undefined) {
+    this.wrongLoginHint = `log in again with "berth login ${transport.registry}"`;
+  }
 
   get hasCredentials(): boolean {
     return this.creds !== undefined;
@@ -120,7 +124,7 @@ export class Authorizer {
       res.body.resume();
       if (this.creds) {
         throw new RegistryError('unauthorized', registry, reference, 'unauthorized: incorrect username or password',
-          `log in again with "berth login ${registry}"`, { status: res.status });
+          this.wrongLoginHint, { status: res.status });
       }
       throw new RegistryError('unauthorized', registry, reference, 'unauthorized: the registry requires a login',
         `log in with "berth login ${registry}"`, { status: res.status });

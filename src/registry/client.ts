@@ -7,12 +7,10 @@ import { PassThrough, Transform, type Readable } from 'node:stream';
 import { RegistryError } from '../errors.js';
 import { isDigest, type Digest } from '../ids.js';
 import { Authorizer } from './auth.js';
-import type { CredentialStore, RegistriesConfig, RegistryCredentials, RegistrySession, SessionOptions } from './index.js';
+import { MANIFEST_CAP, type CredentialStore, type RegistriesConfig, type RegistryCredentials, type RegistrySession, type SessionOptions } from './index.js';
 import { normalizeRegistry } from './names.js';
 import { MiB, Transport, type HttpRequest, type HttpResponse } from './transport.js';
 
-/** Manifests and indexes larger than this are refused (containers/image uses the same 4 MiB). */
-export const MANIFEST_CAP = 4 * MiB;
 /** Bodies of error answers, tag lists: read into memory, so capped. */
 const SMALL_CAP = 4 * MiB;
 /** Blobs up to this size go up in one PUT; larger ones stream in one PATCH, then a PUT (as Docker does). */
@@ -68,7 +66,7 @@ class Session implements RegistrySession {
   }
 
   private get name(): string {
-    return `${this.registry}/${this.repository}`;
+    return this.repository ? `${this.registry}/${this.repository}` : '';
   }
 
   private refName(ref: string): string {
@@ -147,7 +145,7 @@ class Session implements RegistrySession {
             `the login for ${this.registry} has no permission for ${this.repository}; check the repository name and your rights`, status);
         }
         return this.throw('unauthorized', reference, this.auth.hasCredentials ? 'unauthorized: incorrect username or password' : `unauthorized: ${what} requires a login`,
-          this.auth.hasCredentials ? `log in again with "berth login ${this.registry}"` : login, status);
+          this.auth.hasCredentials ? this.auth.wrongLoginHint : login, status);
       case 403:
         return this.throw('denied', reference, `requested access to the resource is denied (${what})${detail}`,
           `check that you may ${push ? 'push to' : 'pull from'} ${this.repository}; ${login} if you have not`, status);
@@ -179,7 +177,8 @@ class Session implements RegistrySession {
   }
 
   async ping(): Promise<void> {
-    const reference = this.registry;
+    const reference = '';
+    this.auth.wrongLoginHint = 'check the username and password';
     await this.start();
     const header = await this.auth.header([], reference);
     let res = await this.transport.request({ method: 'GET', url: '/v2/', reference, ...(header && { headers: { authorization: header } }) });

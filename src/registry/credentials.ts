@@ -151,7 +151,8 @@ export class FileCredentialStore implements CredentialStore {
     return undefined;
   }
 
-  async store(registry: string, creds: RegistryCredentials): Promise<void> {
+  /** Keeps the login; returns the helper program when a helper took it (undefined: the auth file). */
+  async store(registry: string, creds: RegistryCredentials): Promise<string | undefined> {
     registry = normalizeRegistry(registry);
     const content = (await readAuthFile(this.authFile)) ?? {};
     const helper = helperFor(content, registry);
@@ -160,7 +161,7 @@ export class FileCredentialStore implements CredentialStore {
       await this.helper(helper, 'store', JSON.stringify({
         ServerURL: key, Username: creds.identityToken ? '<token>' : creds.username, Secret: creds.identityToken ?? creds.password,
       }));
-      return;
+      return checkHelperName(helper);
     }
     const auths = { ...content.auths };
     const old = findEntry(auths, registry);
@@ -171,6 +172,7 @@ export class FileCredentialStore implements CredentialStore {
     };
     await fsp.mkdir(path.dirname(this.authFile), { recursive: true, mode: 0o700 });
     await writeJsonAtomic(this.authFile, { ...content, auths }, 0o600);
+    return undefined;
   }
 
   async erase(registry: string): Promise<boolean> {

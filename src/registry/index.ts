@@ -53,7 +53,8 @@ export interface RegistryCredentials {
 /** Where logins are kept and found. */
 export interface CredentialStore {
   get(registry: string): Promise<RegistryCredentials | undefined>;
-  store(registry: string, creds: RegistryCredentials): Promise<void>;
+  /** may return where the login went (e.g. a helper's name) */
+  store(registry: string, creds: RegistryCredentials): Promise<unknown>;
   /** false when there was no login to remove */
   erase(registry: string): Promise<boolean>;
 }
@@ -115,7 +116,19 @@ export interface RegistrySession {
   close(): void;
 }
 
-export { openSession, type SessionDeps, MANIFEST_CAP } from './client.js';
+export type { SessionDeps } from './client.js';
+
+/** Manifests and indexes larger than this are refused (containers/image's limit too). */
+export const MANIFEST_CAP = 4 * 1024 * 1024;
+
+/**
+ * Opens a session on `ref.repository` of `ref.registry` (client.ts). The protocol code, and node:https
+ * with it, loads on the first session: most commands never speak to a registry.
+ */
+export async function openSession(ref: { registry: string; repository: string }, opts: SessionOptions,
+  deps: import('./client.js').SessionDeps): Promise<RegistrySession> {
+  return (await import('./client.js')).openSession(ref, opts, deps);
+}
 export { resolveReference, candidateReferences, isShortName, normalizeRegistry, formatReference, registriesConfig, pullSources, DOCKER_HUB, DEFAULT_REGISTRIES_CONFIG,
   type RegistryConfigKeys } from './names.js';
 

@@ -83,7 +83,7 @@ export async function* resumableBlob(session: RegistrySession, digest: Digest, s
     }
     if (failures > 0) {
       onRetry();
-      await sleep(Math.min(200 * 2 ** failures, 3000), signal);
+      await sleep(Math.min(100 * 2 ** (failures - 1), 2000), signal);
     }
     let stream: AsyncIterable<unknown>;
     try {

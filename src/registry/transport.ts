@@ -350,6 +350,8 @@ export class Transport {
       else {
         const body = req.body();
         body.on('error', (err) => r.destroy(err));
+        // A request that fails mid-upload must not leave the source (a file) open.
+        r.on('close', () => { if (!body.readableEnded) body.destroy(); });
         body.pipe(r);
       }
     });

@@ -106,7 +106,8 @@ describe('berth run', () => {
   });
 
   it('exits 125 for an unknown image', async () => {
-    const res = await berth('run', '--rm', 'no-such-image-here', 'true');
+    // --pull never: a missing short name is otherwise pulled from docker.io, and tests stay on 127.0.0.1.
+    const res = await berth('run', '--rm', '--pull', 'never', 'no-such-image-here', 'true');
     expect(res.code).toBe(125);
     expect(res.stderr).toMatch(/^Error: no such image: no-such-image-here\n/);
   });

@@ -225,6 +225,8 @@ describe('what pull picks', () => {
     expect(all.stdout.split('\n').at(-1)).toBe(name);
     expect((await t.engine.images.inspect(`${name}:v1`)).Id).toBe(v1.configDigest);
     expect((await t.engine.images.inspect(`${name}:v2`)).Id).toBe(v2.configDigest);
+    // -q: the reference alone.
+    expect(await t.ok('pull', '-q', `${name}:v2`)).toBe(`${name}:v2`);
   });
 
   it('refuses an unknown tag or repository with exit 125, storing nothing', async () => {

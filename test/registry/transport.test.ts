@@ -141,4 +141,27 @@ describe('a hostile registry', () => {
     expect(await failure(s.manifest('v9', [OCI]))).toMatchObject({ reason: 'not-found', message: expect.stringContaining('127.0.0.1:15127/a/b:v9 not found') });
     s.close();
   });
+
+  it('a token the registry no longer takes is renewed once, and a reset connection is retried', async () => {
+    let tokens = 0;
+    let resets = 0;
+    await serve(15128, (req, res) => {
+      if (req.url?.startsWith('/token')) {
+        tokens++;
+        return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ access_token: `t${tokens}` }));
+      }
+      if (req.headers.authorization !== 'Bearer t2') {
+        return void res.writeHead(401, { 'www-authenticate': 'Bearer realm="http://127.0.0.1:15128/token",service="s",scope="repository:a/b:pull"' }).end();
+      }
+      if (req.url?.endsWith('/reset') && resets++ === 0) return void req.socket.destroy();
+      res.writeHead(200, { 'content-type': OCI }).end(MANIFEST);
+    });
+    const s = await session(15128);
+    expect((await s.manifest('latest', [OCI])).digest).toBe(sha256(MANIFEST));
+    expect(tokens).toBe(2); // t1 from the first challenge, refused; t2 after the second
+    expect((await s.manifest('reset', [OCI])).digest).toBe(sha256(MANIFEST));
+    expect(resets).toBe(2);
+    expect(tokens).toBe(2); // cached for the scope
+    s.close();
+  });
 });

@@ -6,10 +6,11 @@ import type { Command, Group } from '../command.js';
 import { containerCommands } from './containers.js';
 import { healthcheckCommands } from './health.js';
 import { imageCommands } from './images.js';
-import { registryCommands } from './registry.js';
+import { pullPushCommands } from './registry.js';
 import { networkCommands } from './networks.js';
 import { volumeCommands } from './volumes.js';
 import { systemCommands } from './system.js';
+import { registryCommands } from './registries.js';
 
 export const GROUPS: Record<Group, string> = {
   container: 'Manage containers',
@@ -20,7 +21,7 @@ export const GROUPS: Record<Group, string> = {
   healthcheck: 'Manage healthchecks of containers',
 };
 
-export const COMMANDS: readonly Command[] = [...containerCommands, ...imageCommands, ...registryCommands, ...networkCommands, ...volumeCommands, ...systemCommands, ...healthcheckCommands];
+export const COMMANDS: readonly Command[] = [...containerCommands, ...imageCommands, ...pullPushCommands, ...networkCommands, ...volumeCommands, ...systemCommands, ...healthcheckCommands, ...registryCommands];
 
 export type Resolved =
   | { kind: 'command'; command: Command; invokedAs: string; rest: string[] }

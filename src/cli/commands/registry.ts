@@ -109,4 +109,4 @@ const push = defineCommand({
   },
 });
 
-export const registryCommands: Command[] = [pull, push];
+export const pullPushCommands: Command[] = [pull, push];
