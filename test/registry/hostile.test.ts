@@ -463,9 +463,11 @@ describe('berth pull/push against a hostile registry (the built CLI)', () => {
   });
   afterEach(async () => { await cleanupAll(te, home); });
 
-  const berth = (...args: string[]) => execa(BIN, ['--root', te.root, '--runroot', te.runroot, ...args], {
+  const berthWith = (input: string | undefined, ...args: string[]) => execa(BIN, ['--root', te.root, '--runroot', te.runroot, ...args], {
     reject: false, timeout: 30_000, env: { HOME: home, DOCKER_CONFIG: path.join(home, '.docker'), BERTH_AUTH_FILE: path.join(home, 'auth.json') },
+    ...(input !== undefined ? { input } : {}),
   });
+  const berth = (...args: string[]) => berthWith(undefined, ...args);
 
   /** Files under the root that are records, tags, temp files: what a failed pull may not add. */
   async function recordsAndTemps(): Promise<string[]> {
@@ -530,5 +532,28 @@ describe('berth pull/push against a hostile registry (the built CLI)', () => {
     expect(res.stdout).toContain(`Digest: ${image.digest}`);
     const id = (await berth('image', 'inspect', '--format', '{{.Id}}', `${fake!.host}/hostile/img:v1`)).stdout.trim();
     expect(id).toBe(image.id);
+  });
+
+  it('a wrong password: login refused, a stored wrong login refused by pull with 125, the password never printed', async () => {
+    await serve({ scheme: 'bearer', username: USER, password: 'the-right-one' });
+    const login = await berthWith(`${PASSWORD}\n`, 'login', '-u', USER, '--password-stdin', fake!.host);
+    expect(login.exitCode).not.toBe(0);
+    expect(`${login.stdout}${login.stderr}`).not.toContain(PASSWORD);
+    expect(login.stderr).toMatch(/incorrect username or password|unauthorized/i);
+    // A login stored by another tool (Docker's config.json) that has gone stale
+    await fsp.mkdir(path.join(home, '.docker'), { recursive: true });
+    await fsp.writeFile(path.join(home, '.docker', 'config.json'), JSON.stringify({ auths: { [fake!.host]: { auth: Buffer.from(`${USER}:${PASSWORD}`).toString('base64') } } }));
+    await cliFails(['pull', `${fake!.host}/hostile/img:v1`], 'hostile/img', /incorrect username or password/);
+  });
+
+  it('a push the registry forbids: 125, "denied", the password never printed, nothing tagged there', async () => {
+    await serve({ scheme: 'basic', username: USER, password: PASSWORD, pushable: [] });
+    const login = await berthWith(`${PASSWORD}\n`, 'login', '-u', USER, '--password-stdin', fake!.host);
+    expect(login.exitCode, login.stderr).toBe(0);
+    expect(`${login.stdout}${login.stderr}`).not.toContain(PASSWORD);
+    expect((await berth('pull', '-q', `${fake!.host}/hostile/img:v1`)).exitCode).toBe(0);
+    expect((await berth('tag', `${fake!.host}/hostile/img:v1`, `${fake!.host}/hostile/mine:v1`)).exitCode).toBe(0);
+    await cliFails(['push', `${fake!.host}/hostile/mine:v1`], 'hostile/mine', /denied/);
+    expect(fake!.tags('hostile/mine')).toEqual([]);
   });
 });
