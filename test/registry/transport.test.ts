@@ -164,4 +164,25 @@ describe('a hostile registry', () => {
     expect(tokens).toBe(2); // cached for the scope
     s.close();
   });
+
+  it('a blob redirect to another host is followed without the registry\'s credentials', async () => {
+    const seen: (string | undefined)[] = [];
+    await serve(15129, (req, res) => {
+      if (req.url === '/v2/') return void res.writeHead(401, { 'www-authenticate': 'Basic realm="r"' }).end();
+      if (req.headers.authorization === undefined) return void res.writeHead(401, { 'www-authenticate': 'Basic realm="r"' }).end();
+      res.writeHead(307, { location: 'http://127.0.0.1:15119/storage/blob?sig=1' }).end();
+    });
+    await serve(15119, (req, res) => {
+      seen.push(req.headers.authorization);
+      res.writeHead(206, { 'content-range': 'bytes 2-4/5', 'content-length': 3 }).end('llo');
+    });
+    const s = await openSession({ registry: '127.0.0.1:15129', repository: 'a/b' }, { actions: ['pull'], credentials: { username: 'u', password: 'p' } },
+      { config: { ...DEFAULT_REGISTRIES_CONFIG, certsDirs: [] }, credentials: none });
+    const { stream, size } = await s.blob(sha256('hello') as never, { offset: 2 });
+    let text = '';
+    for await (const c of stream) text += c;
+    expect([text, size]).toEqual(['llo', 5]);
+    expect(seen).toEqual([undefined]);
+    s.close();
+  });
 });
