@@ -25,7 +25,7 @@ export async function startPeers(rootfsTar: string, log: (m: string) => void): P
 // ---------------------------------------------------------------- podman
 
 /** MACHINE-NOTES: crun refuses the hybrid cgroup layout; podman's default ulimits exceed the hard limits. */
-const PODMAN_CONF = `[containers]
+export const PODMAN_CONF = `[containers]
 default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
 
 [engine]
@@ -138,7 +138,7 @@ async function importDockerImage(docker: PeerCli, rootfsTar: string): Promise<Pe
 }
 
 /** SIGTERM, wait up to 20 s, then SIGKILL: the daemon's own containerd goes down with it. */
-async function stopByPid(pid: number): Promise<void> {
+export async function stopByPid(pid: number): Promise<void> {
   const alive = () => existsSync(`/proc/${pid}`);
   try {
     process.kill(pid, 'SIGTERM');
