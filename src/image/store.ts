@@ -411,6 +411,9 @@ export class DefaultImageStore implements ImageStore {
       });
     } catch (err) {
       const failure = diskFull(err, this.layout.root) ?? err;
+      // A failed pull keeps the blobs and layers it verified for the next pull (as containerd keeps
+      // content); the next prune collects them if no pull does. Nothing unverified was ever stored.
+      if (opts.resumable) throw failure;
       await this.records.withLock(leftovers).catch((gcErr: unknown) => {
         throw new AggregateError([failure, gcErr], `${(failure as Error).message} (and removing what it stored failed: ${(gcErr as Error).message})`);
       });

@@ -3,7 +3,7 @@
  * digest and size as it enters the image store, which records the image last (ImageStore.ingestPulled):
  * a pull killed at any point leaves no record, and the next one finds the blobs and layers it completed.
  */
-import { InvalidArgumentError, RegistryError } from '../errors.js';
+import { CorruptError, InvalidArgumentError, RegistryError } from '../errors.js';
 import type { Digest } from '../ids.js';
 import { checkImageConfig, type ImageStore, type OciImageConfig, type PulledImage, type PullWriter } from '../image/index.js';
 import { failpoint } from '../util/failpoint.js';
@@ -85,7 +85,7 @@ async function pullOne(store: ImageStore, sessions: RegistrySession[], ref: Remo
     const { id, changed } = await store.ingestPulled(async (w) => {
       for (const m of [...extraBlobs, manifest]) await w.putBlob(m.bytes, { digest: m.digest, size: m.bytes.length });
       const config = await pullConfig(w, session, image.config, src, stop.signal);
-      const layers = await pullLayers(w, session, image.layers, config.rootfs.diff_ids, emit, stop);
+      const layers = await pullLayers(w, session, image.layers, config.rootfs.diff_ids, src, emit, stop);
       const pulled: PulledImage = {
         name: ref.name, ...(ref.tag && !ref.digest ? { tag: `${ref.name}:${ref.tag}` } : {}),
         digest: top.digest, manifestDigest: manifest.digest, manifestMediaType: image.mediaType, configDigest: image.config.digest,
@@ -134,9 +134,9 @@ async function pullConfig(w: PullWriter, session: RegistrySession, desc: Descrip
 }
 
 async function pullLayers(w: PullWriter, session: RegistrySession, descs: readonly Descriptor[], diffIds: readonly Digest[],
-  emit: (e: TransferEvent) => void, stop: AbortController): Promise<PulledImage['layers']> {
+  src: { registry: string; reference: string }, emit: (e: TransferEvent) => void, stop: AbortController): Promise<PulledImage['layers']> {
   if (diffIds.length !== descs.length) {
-    throw new RegistryError('protocol', session.registry, session.repository, `the manifest has ${descs.length} layers but its config lists ${diffIds.length} diff_ids`, 'the image is damaged in the registry');
+    throw new RegistryError('protocol', src.registry, src.reference, `the manifest has ${descs.length} layers but its config lists ${diffIds.length} diff_ids`, 'the image is damaged in the registry');
   }
   // Those present are announced first, as docker does ("Already exists" before any download starts).
   const present = await Promise.all(descs.map(async (d, i) => (await w.hasLayer(diffIds[i]!)) && (await w.hasBlob(d.digest))));
@@ -148,14 +148,19 @@ async function pullLayers(w: PullWriter, session: RegistrySession, descs: readon
     const id = shortDigest(d.digest);
     const what = `layer ${d.digest}`;
     let last = 0;
-    const src = resumableBlob(session, d.digest, d.size, what, (received) => {
+    const data = resumableBlob(session, d.digest, d.size, what, (received) => {
       // One event per ~1% (and the last): a terminal redraw per chunk costs more than the download.
       if (received - last < d.size / 100 && received !== d.size) return;
       last = received;
       emit({ type: 'layer', id, status: 'downloading', current: received, total: d.size });
     }, () => emit({ type: 'layer', id, status: 'retrying' }), stop.signal);
     emit({ type: 'layer', id, status: 'downloading', current: 0, total: d.size });
-    await w.putLayer(src, { digest: d.digest, size: d.size }, diffIds[i]!, d.mediaType);
+    await w.putLayer(data, { digest: d.digest, size: d.size }, diffIds[i]!, d.mediaType).catch((err: unknown) => {
+      // The store refused what the registry sent (digest, size, diffID, an unsafe tar entry): the user
+      // must learn which image and registry, not only which blob.
+      if (!(err instanceof CorruptError)) throw err;
+      throw new RegistryError('protocol', src.registry, src.reference, `${what}: ${err.message}`, 'the registry sent a damaged or hostile layer; nothing of it was kept', { cause: err });
+    });
     emit({ type: 'layer', id, status: 'downloaded' });
     emit({ type: 'layer', id, status: 'complete' });
     completed++;

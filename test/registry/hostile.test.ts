@@ -254,10 +254,8 @@ async function expectNothingHalfStored(t: TempRoot, before: StoreState, opts: { 
 }
 
 /*
- * Known failure (issue14b's src/registry/pull.ts): a layer the store refuses (digest mismatch, an unsafe
- * tar entry) surfaces as the store's bare CorruptError ("blob digest mismatch: ...", "layer entry
- * \"../escape\" points outside the layer"), naming neither the reference nor the registry; every
- * other case here names both. The store stays clean in every case.
+ * A layer the store refuses (digest mismatch, an unsafe tar entry) is reported as the registry's fault,
+ * naming the reference and the registry, as every other case here; the store stays clean in every case.
  */
 describe('pull and push against a hostile registry: the error, and nothing half-stored', () => {
   let t: TempRoot;
@@ -437,10 +435,8 @@ describe('pull and push against a hostile registry: the error, and nothing half-
     expect((await store.resolve(`${fake!.host}/hostile/img:v1`)).id).toBe(image.id);
   });
 
-  // Known failure (ImageStore.ingest, src/image/store.ts, issue14b's resumable lease): a pull that fails
-  // with an error, here a download that keeps breaking, collects everything its lease holds, so the
-  // next pull fetches every blob again. Only a killed pull's lease is kept for reuse; the issue asks
-  // that "an interrupted pull leaves no half image (the next pull reuses the complete blobs)".
+  // "An interrupted pull leaves no half image (the next pull reuses the complete blobs)": a pull that fails
+  // keeps what it verified, and only that.
   it('after an interrupted pull, the next pull fetches only what the interrupted one did not complete', async () => {
     await serve();
     const small = [...image.blobs.keys()].find((d) => d !== image.id && d !== bigLayer())!;
