@@ -26,6 +26,7 @@ export function openRegistryAccess(opts: AccessOptions = {}): RegistryAccess {
   return {
     // A short name goes to the first unqualified-search registry, as Docker sends it to docker.io.
     parse: (text) => candidateReferences(text, config)[0]!,
+    candidates: (text) => candidateReferences(text, config),
     async pullSessions(ref, sessionOpts) {
       const sessions: RegistrySession[] = [];
       for (const mirror of config.mirrors[ref.registry] ?? []) sessions.push(await openSession({ registry: mirror, repository: ref.repository }, sessionOpts, deps));

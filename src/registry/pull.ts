@@ -19,7 +19,24 @@ export const DEFAULT_TAG = 'latest';
 
 /** `pull REF`, or every tag of REF's repository with `allTags`; the last image's result. */
 export async function pullImage(access: RegistryAccess, store: ImageStore, text: string, opts: PullOptions = {}): Promise<PullResult> {
-  const ref = access.parse(text);
+  // A short name is looked for in each unqualified-search registry in turn, as Podman does: one that
+  // lacks the image or cannot be reached hands over to the next; the first failure is the one reported
+  // when none has it (it names the registry the user most likely meant).
+  const candidates = access.candidates(text);
+  let first: unknown;
+  for (const ref of candidates) {
+    try {
+      return await pullFrom(access, store, text, ref, opts);
+    } catch (err) {
+      const handOver = err instanceof RegistryError && (err.reason === 'not-found' || err.reason === 'unreachable');
+      if (!handOver) throw err;
+      first ??= err;
+    }
+  }
+  throw first;
+}
+
+async function pullFrom(access: RegistryAccess, store: ImageStore, text: string, ref: RemoteReference, opts: PullOptions): Promise<PullResult> {
   // Checked before any request: a bad --platform is the user's mistake, not the registry's.
   const platform = opts.platform ? parsePlatform(opts.platform) : hostPlatform();
   const emit = opts.onProgress ?? (() => {});

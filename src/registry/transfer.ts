@@ -8,8 +8,10 @@ import type { RemoteReference, RegistrySession, SessionOptions } from './index.j
 
 /** How pull and push reach registries: 14a's names.ts and client.ts, wired by the api layer. */
 export interface RegistryAccess {
-  /** A user's reference → where it lives (no default tag added). */
+  /** A user's reference → where it lives (no default tag added); a short name → the first search registry. */
   parse(text: string): RemoteReference;
+  /** Where a pull looks, in order: the reference itself, or a short name in each unqualified-search registry. */
+  candidates(text: string): RemoteReference[];
   /** Sessions to pull through, in order: the registry's mirrors first, the registry itself last. */
   pullSessions(ref: RemoteReference, opts: SessionOptions): RegistrySession[] | Promise<RegistrySession[]>;
   /** The registry itself (push). */

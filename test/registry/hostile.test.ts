@@ -265,6 +265,7 @@ describe('pull and push against a hostile registry: the error, and nothing half-
 
   const access: RegistryAccess = {
     parse: (text) => resolveReference(text),
+    candidates: (text) => [resolveReference(text)],
     pullSessions: async (ref, o) => [await session({ ...o, ...(creds && { credentials: creds }) }, ref.repository)],
     session: async (ref, o) => session({ ...o, ...(creds && { credentials: creds }) }, ref.repository),
   };
