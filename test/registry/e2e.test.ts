@@ -116,3 +116,20 @@ describe('short names and unqualified-search registries', () => {
     expect(missing.stderr).toContain(DOWN);
   });
 });
+
+describe('mirrors', () => {
+  it('pulls through a mirror when the registry itself is down, and hands over from a dead mirror to the registry', async () => {
+    await ok(src, ['tag', 'busybox', `${plain.host}/tools/mirrored:3`]);
+    await ok(src, ['push', '-q', `${plain.host}/tools/mirrored:3`]);
+    const mirrors = path.join(home, 'mirrors.json');
+    // DOWN is mirrored by the live registry; the live registry's only mirror is DOWN.
+    await writeFile(mirrors, JSON.stringify({ mirrors: { [DOWN]: [plain.host], [plain.host]: [DOWN] } }));
+
+    const viaMirror = await ok(dst, ['--config', mirrors, 'pull', `${DOWN}/tools/mirrored:3`]);
+    expect(viaMirror.trim().split('\n').at(-1)).toBe(`${DOWN}/tools/mirrored:3`);
+    expect(await ok(dst, ['--config', mirrors, 'run', '--rm', '--network', 'none', `${DOWN}/tools/mirrored:3`, 'echo', 'mirrored'])).toBe('mirrored');
+
+    const handedOver = await ok(dst, ['--config', mirrors, 'pull', '-q', `${plain.host}/tools/mirrored:3`]);
+    expect(handedOver).toBe(`${plain.host}/tools/mirrored:3`);
+  });
+});
