@@ -12,7 +12,7 @@ const run = promisify(execFile);
 
 /** The loop with a fake tick: a shell script that counts its calls in a file and prints per call. */
 async function loopWith(answers: string[], busybox?: string): Promise<number> {
-  dir = mkdtempSync(path.join(tmpdir(), 'berth-htimer-'));
+  const dir = tempDir();
   const count = path.join(dir, 'count');
   const cases = answers.map((a, i) => `${i + 1}) ${a};;`).join(' ');
   const tick = `echo x >> ${count}; n=$(wc -l < ${count}); case $n in ${cases} *) exit 0;; esac`;
@@ -20,8 +20,16 @@ async function loopWith(answers: string[], busybox?: string): Promise<number> {
   await run(cmd!, argv, { timeout: 10_000 });
   return readFileSync(count, 'utf8').split('\n').filter(Boolean).length;
 }
-let dir = '';
-afterEach(() => rmSync(dir, { recursive: true, force: true }));
+/** Every folder a test made: a test may run several loops. */
+const dirs: string[] = [];
+function tempDir(): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'berth-htimer-'));
+  dirs.push(dir);
+  return dir;
+}
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
 
 // On busybox (its `read -t` naps) and on the fallback, /bin/sh with `sleep`.
 describe.each([['busybox', BUSYBOX_PATH], ['sh', undefined]])('the healthcheck timer loop on %s', (_name, busybox) => {
@@ -41,7 +49,7 @@ describe.each([['busybox', BUSYBOX_PATH], ['sh', undefined]])('the healthcheck t
 
 describe('a loop on busybox', () => {
   it('naps in one process, with no sleep child, and leaves no fifo behind', async () => {
-    dir = mkdtempSync(path.join(tmpdir(), 'berth-htimer-'));
+    const dir = tempDir();
     const [cmd, ...argv] = loopArgv({ suffix: 'x', name: 'berth-test-loop', script: 'echo napping; nap 30' }, [], path.join(dir, 'fifo'), BUSYBOX_PATH);
     const child = spawn(cmd!, argv, { stdio: ['ignore', 'pipe', 'ignore'] });
     try {
