@@ -113,6 +113,8 @@ export interface BuildOptions {
   platform?: string;
   /** `--secret id=ID,src=PATH` */
   secrets?: { id: string; src: string }[];
+  /** `--iidfile`: the image ID is written there once the build succeeded */
+  iidfile?: string;
   signal?: AbortSignal;
   onProgress?: (event: BuildEvent) => void;
 }
@@ -126,6 +128,10 @@ export interface BuildResult {
 export type BuildEvent =
   | { type: 'step'; stage: number; stageName?: string; step: number; steps: number; text: string }
   | { type: 'cached'; step: number }
+  /** the step's result (the image after it), Docker's ` ---> 1a2b3c4d5e6f` */
+  | { type: 'stepDone'; step: number; id: ImageId }
   | { type: 'output'; step: number; stream: 'stdout' | 'stderr'; line: string }
   | { type: 'note'; message: string }
   | { type: 'done'; id: ImageId; tags: string[] };
+
+export { buildImage } from './run.js';
