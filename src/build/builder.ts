@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { Readable, Writable } from 'node:stream';
+import { PassThrough, Readable, Writable } from 'node:stream';
 import { spawn } from 'node:child_process';
 import { createGunzip } from 'node:zlib';
 import { BuildStepError, InvalidArgumentError, NotFoundError } from '../errors.js';
@@ -675,17 +675,22 @@ function parseChmod(v: string): number {
 
 /** GNU tar of `names` under `dir`, owned by `owner`, with `mode` for every entry when given; a single name may be renamed. */
 function packTree(dir: string, names: string[], owner: { uid: number; gid: number }, mode: number | undefined, rename?: string): Readable {
-  const args = ['-c', '-f', '-', '--numeric-owner', `--owner=+${owner.uid}`, `--group=+${owner.gid}`, '--xattrs', '--xattrs-include=user.*', '--xattrs-include=security.capability'];
+  const args = ['-c', '-f', '-', '--numeric-owner', `--owner=${owner.uid}`, `--group=${owner.gid}`, '--xattrs', '--xattrs-include=user.*', '--xattrs-include=security.capability'];
   if (mode !== undefined) args.push(`--mode=${mode.toString(8)}`);
   if (rename !== undefined && names.length === 1 && rename !== names[0]) args.push(renameTransform(names[0]!, rename));
   args.push('-C', dir, '--', ...names);
   const child = spawn('tar', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Node drops a child's unread stdout once it exits: piped at once, the pass-through holds it (with back-pressure).
+  const out = new PassThrough();
+  child.stdout.pipe(out, { end: false });
   let stderr = '';
   child.stderr.on('data', (b: Buffer) => { stderr += b.toString(); });
   child.on('close', (code) => {
-    if (code !== 0) child.stdout.destroy(new InvalidArgumentError('COPY', `reading ${dir} failed: ${stderr.trim()}`));
+    if (code !== 0) out.destroy(new InvalidArgumentError('COPY', `reading ${dir} failed: ${stderr.trim()}`));
+    else out.end();
   });
-  return child.stdout;
+  out.on('close', () => { if (child.exitCode === null) child.kill('SIGTERM'); });
+  return out;
 }
 
 /** A tar with nothing in it (its two zero blocks): extracting it makes only the destination's folders. */

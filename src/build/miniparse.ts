@@ -79,6 +79,12 @@ export function parseDockerfile(text: string, opts: { file?: string } = {}): Doc
       case 'WORKDIR': case 'USER': case 'STOPSIGNAL': case 'MAINTAINER': instr = { ...base, kind, value: rest }; break;
       case 'EXPOSE': case 'VOLUME': instr = { ...base, kind, values: rest.startsWith('[') ? (JSON.parse(rest) as string[]) : words(rest) }; break;
       case 'CMD': case 'ENTRYPOINT': instr = { ...base, kind, command: command(rest) }; break;
+      case 'HEALTHCHECK': {
+        const cmd = /^CMD\s+([\s\S]*)$/i.exec(f.rest);
+        instr = { ...base, kind, ...(cmd ? { command: command(cmd[1]!) } : {}), interval: f.flags.interval, timeout: f.flags.timeout,
+          startPeriod: f.flags['start-period'], retries: f.flags.retries !== undefined ? Number(f.flags.retries) : undefined };
+        break;
+      }
       case 'SHELL': instr = { ...base, kind, args: JSON.parse(rest) as string[] }; break;
       default: throw new InvalidArgumentError('Dockerfile', `${opts.file ?? 'Dockerfile'} line ${line}: unknown instruction ${kind}`);
     }

@@ -80,3 +80,132 @@ describe('build', () => {
     await noContainers();
   }, 120_000);
 });
+
+describe('failures', () => {
+  it('a failing RUN stops the build with its exit code and output; nothing tagged, no container left', async () => {
+    const ctx = await contextDir('FROM busybox\nRUN echo before\nRUN echo oops >&2; exit 3\nRUN echo never\n');
+    const before = (await t.engine.images.list({ all: true })).length;
+    const err = await build(ctx, { tags: ['fails:1'] }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BuildStepError);
+    expect((err as BuildStepError).commandExitCode).toBe(3);
+    expect((err as BuildStepError).output).toContain('oops');
+    await expect(t.engine.images.inspect('fails:1')).rejects.toThrow(/no such image/);
+    // The step before the failure stays as a cache entry (Docker keeps it too); nothing of the failed one.
+    expect((await t.engine.images.list({ all: true })).length).toBeLessThanOrEqual(before + 1);
+    await noContainers();
+    const cli = await t.cli('build', '--network', 'none', '-t', 'fails:2', ctx);
+    expect(cli.exitCode).toBe(1);
+    expect(cli.stderr).toMatch(/returned a non-zero code: 3/);
+    expect(cli.stdout).toMatch(/Step 3\/4 : RUN echo oops/);
+    await noContainers();
+  }, 120_000);
+
+  it('refuses COPY of a path outside the context or through a link out of it', async () => {
+    const ctx = await contextDir('FROM busybox\nCOPY ../x /x\n');
+    await expect(build(ctx)).rejects.toThrow(/outside the build context/);
+    const ctx2 = await contextDir('FROM busybox\nCOPY out/passwd /x\n');
+    await fsp.symlink('../../../../../../../etc', path.join(ctx2, 'out'));
+    await expect(build(ctx2)).rejects.toThrow(/leads out of the build context/);
+    await noContainers();
+  }, 60_000);
+});
+
+describe('COPY', () => {
+  it('copies files and folders from the context, folder contents as Docker, with --chown and --chmod', async () => {
+    const ctx = await contextDir([
+      'FROM busybox',
+      'COPY a.txt /one/',
+      'COPY a.txt /two/renamed.txt',
+      'COPY src /app',
+      'COPY --chown=1000:1001 --chmod=600 src/sub/c.txt *.md /three/',
+      'CMD ["sh", "-c", "cat /one/a.txt /two/renamed.txt; find /app | sort; stat -c \'%u:%g %a %n\' /three/c.txt /three/r.md"]',
+    ].join('\n'), { 'a.txt': 'A\n', 'src/b.txt': 'B\n', 'src/sub/c.txt': 'C\n', 'r.md': 'R\n' });
+    const { id } = await build(ctx);
+    expect(await runOut(id)).toBe('A\nA\n/app\n/app/b.txt\n/app/sub\n/app/sub/c.txt\n1000:1001 600 /three/c.txt\n1000:1001 600 /three/r.md\n');
+    await noContainers();
+  }, 120_000);
+
+  it('multi-stage: COPY --from takes a stage\'s file; the final image lacks the build stage\'s files', async () => {
+    const ctx = await contextDir([
+      'FROM busybox AS builder',
+      'RUN mkdir /out && echo built > /out/artifact && echo junk > /scratch-file',
+      'FROM busybox',
+      'COPY --from=builder /out/artifact /artifact',
+      'CMD ["sh", "-c", "cat /artifact; ls /scratch-file /out 2>&1 || true"]',
+    ].join('\n'));
+    const { id } = await build(ctx, { tags: ['multi:1'] });
+    const out = await runOut(id);
+    expect(out).toMatch(/^built\n/);
+    expect(out).toMatch(/scratch-file: No such file/);
+    expect(out).toMatch(/\/out: No such file/);
+    await noContainers();
+  }, 120_000);
+});
+
+describe('cache', () => {
+  it('a rebuild hits the cache for every step; a changed file re-runs from its COPY on; --no-cache runs all', async () => {
+    const df = 'FROM busybox\nENV A=1\nRUN echo one > /one\nCOPY f.txt /f.txt\nRUN cat /f.txt > /copy\nCMD ["cat", "/copy"]\n';
+    const ctx = await contextDir(df, { 'f.txt': 'v1\n' });
+    const first = await build(ctx);
+    expect(first.cached).toEqual([]);
+    const again = await build(ctx);
+    expect(again.cached).toEqual([2, 3, 4, 5, 6]);
+    expect(again.id).toBe(first.id);
+    await fsp.writeFile(path.join(ctx, 'f.txt'), 'v2\n');
+    const changed = await build(ctx);
+    expect(changed.cached).toEqual([2, 3]);
+    expect(await runOut(changed.id)).toBe('v2\n');
+    const fresh = await build(ctx, { noCache: true });
+    expect(fresh.cached).toEqual([]);
+    expect(fresh.id).not.toBe(changed.id);
+    // The cache survives across commands (the CLI is another process).
+    expect(await t.ok('build', '--network', 'none', ctx)).toMatch(/Using cache[\s\S]*Successfully built/);
+    await noContainers();
+  }, 180_000);
+
+  it('an entry whose image was pruned is a miss, not an error', async () => {
+    const ctx = await contextDir('FROM busybox\nRUN echo x > /x\n');
+    await build(ctx);
+    await t.engine.images.prune();
+    const again = await build(ctx, { tags: ['pruned:1'] });
+    expect(again.cached).toEqual([]);
+    expect(await runOut('pruned:1', 'cat', '/x')).toBe('x\n');
+  }, 120_000);
+});
+
+describe('arguments', () => {
+  it('--build-arg sets an ARG for RUN (and its cache key); --target builds only the stages it needs', async () => {
+    const ctx = await contextDir([
+      'ARG BASE=busybox',
+      'FROM $BASE AS first',
+      'ARG WHO=nobody',
+      'RUN echo "hi $WHO" > /greeting',
+      'CMD ["cat", "/greeting"]',
+      'FROM first AS second',
+      'RUN exit 1',
+    ].join('\n'));
+    const a = await build(ctx, { target: 'first', buildArgs: { WHO: 'alice' } });
+    expect(await runOut(a.id)).toBe('hi alice\n');
+    const b = await build(ctx, { target: 'first', buildArgs: { WHO: 'bob' } });
+    expect(b.cached).not.toContain(3);
+    expect(await runOut(b.id)).toBe('hi bob\n');
+    const d = await build(ctx, { target: 'first' });
+    expect(await runOut(d.id)).toBe('hi nobody\n');
+    // ENV does not keep the ARG: the image's config has no WHO.
+    expect(((await t.engine.images.inspect(a.id)).Config.Env as string[] | undefined)?.some((e) => e.startsWith('WHO='))).toBe(false);
+  }, 120_000);
+
+  it('-q prints only the ID, --iidfile writes it, --label labels the image', async () => {
+    const ctx = await contextDir('FROM busybox\nLABEL a=b\nEXPOSE 80\nVOLUME /data\nSTOPSIGNAL SIGTERM\nHEALTHCHECK --interval=5s CMD true\n');
+    const iid = path.join(work, 'iid');
+    const out = await t.ok('build', '-q', '--iidfile', iid, '--label', 'x=y', ctx);
+    expect(out).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(await fsp.readFile(iid, 'utf8')).toBe(out);
+    const img = await t.engine.images.inspect(out);
+    expect(img.Config.Labels).toEqual({ a: 'b', x: 'y' });
+    expect(img.Config.ExposedPorts).toEqual({ '80/tcp': {} });
+    expect(img.Config.Volumes).toEqual({ '/data': {} });
+    expect(img.Config.StopSignal).toBe('SIGTERM');
+    expect(img.Config.Healthcheck).toEqual({ Test: ['CMD-SHELL', 'true'], Interval: 5e9 });
+  }, 120_000);
+});
