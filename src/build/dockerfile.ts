@@ -14,7 +14,7 @@
 import { DockerfileParser } from 'dockerfile-ast';
 import { InvalidArgumentError } from '../errors.js';
 import type { ArgInstruction, CommandForm, Dockerfile, FromInstruction, Heredoc, Instruction, RunMount, Stage } from './index.js';
-import { lex, type EscapeChar } from './expand.js';
+import { expandAt, lex, type EscapeChar } from './expand.js';
 
 export interface ParseOptions {
   /** the name used in messages (`Dockerfile:7: ...`), default `Dockerfile` */
@@ -502,4 +502,91 @@ function parseHealthcheck(
     out.retries = n;
   }
   return out;
+}
+
+/** A stage by `--from`/`--target` reference: its name (any case) or its index. */
+export function findStage(dockerfile: Dockerfile, ref: string): Stage | undefined {
+  if (/^[0-9]+$/.test(ref)) return dockerfile.stages[Number(ref)];
+  const name = ref.toLowerCase();
+  return dockerfile.stages.find((s) => s.name === name);
+}
+
+/**
+ * The values of the ARGs declared before the first FROM: `--build-arg` wins over the default; a default may use
+ * the ARGs above it. These are the variables FROM lines expand with.
+ */
+export function globalArgValues(dockerfile: Dockerfile, buildArgs: Record<string, string> = {}, escape: EscapeChar = dockerfile.directives.escape): Record<string, string> {
+  const vars: Record<string, string> = {};
+  for (const instr of dockerfile.globalArgs) {
+    for (const arg of instr.args) {
+      if (Object.prototype.hasOwnProperty.call(buildArgs, arg.name)) vars[arg.name] = buildArgs[arg.name]!;
+      else if (arg.default !== undefined) vars[arg.name] = expandAt(instr, arg.default, vars, escape).value;
+    }
+  }
+  return vars;
+}
+
+/**
+ * The stages a build of `target` (default: the last stage) needs, each after the stages it uses: a FROM naming an
+ * earlier stage, `COPY --from=NAME|INDEX`, `RUN --mount=from=NAME|INDEX`. A `--from` that names no stage is an
+ * image, and no dependency. References are expanded with the global ARGs (`buildArgs` applied), as FROM lines are.
+ */
+export function stageOrder(dockerfile: Dockerfile, target?: string, buildArgs: Record<string, string> = {}): Stage[] {
+  const escape = dockerfile.directives.escape;
+  const vars = globalArgValues(dockerfile, buildArgs);
+  let goal = dockerfile.stages[dockerfile.stages.length - 1]!;
+  if (target !== undefined) {
+    const named = dockerfile.stages.find((s) => s.name === target.toLowerCase());
+    if (named === undefined) {
+      const names = dockerfile.stages.flatMap((s) => (s.name !== undefined ? [s.name] : []));
+      throw new InvalidArgumentError(
+        'target',
+        `no stage named ${JSON.stringify(target)} in the Dockerfile`,
+        names.length > 0 ? `build one of its stages: ${names.join(', ')}` : 'the Dockerfile names no stage (FROM image AS name); leave out --target',
+      );
+    }
+    goal = named;
+  }
+
+  const depsOf = (stage: Stage): Stage[] => {
+    const deps = new Set<Stage>();
+    const image = expandAt(stage.from, stage.from.image, vars, escape).value.toLowerCase();
+    const base = dockerfile.stages.find((s) => s.index < stage.index && s.name === image);
+    if (base !== undefined) deps.add(base);
+    const refer = (instr: Instruction, ref: string | undefined): void => {
+      if (ref === undefined) return;
+      const dep = findStage(dockerfile, expandAt(instr, ref, vars, escape).value);
+      if (dep === undefined) return;
+      if (dep === stage) {
+        throw new InvalidArgumentError('Dockerfile', `line ${instr.line}: stage ${stageLabel(stage)} refers to itself with --from`, 'name another stage or an image in --from');
+      }
+      deps.add(dep);
+    };
+    for (const instr of stage.instructions) {
+      if (instr.kind === 'COPY' || instr.kind === 'ADD') refer(instr, instr.from);
+      if (instr.kind === 'RUN') for (const m of instr.mounts) refer(instr, m.options.from);
+    }
+    return [...deps].sort((a, b) => a.index - b.index);
+  };
+
+  const order: Stage[] = [];
+  const state = new Map<Stage, 'visiting' | 'done'>();
+  const visit = (stage: Stage, path: Stage[]): void => {
+    const s = state.get(stage);
+    if (s === 'done') return;
+    if (s === 'visiting') {
+      const cycle = [...path.slice(path.indexOf(stage)), stage].map(stageLabel).join(' → ');
+      throw new InvalidArgumentError('Dockerfile', `stages depend on each other in a circle: ${cycle}`, 'make one of these stages copy from an image or an earlier stage instead');
+    }
+    state.set(stage, 'visiting');
+    for (const dep of depsOf(stage)) visit(dep, [...path, stage]);
+    state.set(stage, 'done');
+    order.push(stage);
+  };
+  visit(goal, []);
+  return order;
+}
+
+function stageLabel(stage: Stage): string {
+  return stage.name ?? String(stage.index);
 }

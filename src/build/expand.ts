@@ -17,7 +17,10 @@ export interface Expansion {
   used: Set<string>;
 }
 
-/** One word: `$V`, `${V}`, `${V:-x}`, `${V-x}`, `${V:+x}`, `${V+x}`, `${V:?msg}`, `${V?msg}`; quotes removed. */
+/**
+ * One word: `$V`, `${V}`, `${V:-x}`, `${V-x}`, `${V:+x}`, `${V+x}`, `${V:?msg}`, `${V?msg}`, `${V#p}`, `${V##p}`,
+ * `${V%p}`, `${V%%p}`, `${V/p/r}`, `${V//p/r}`; quotes removed, an unset variable is empty.
+ */
 export function expandWord(word: string, vars: Record<string, string>, escape: EscapeChar = '\\'): string {
   return lex(word, vars, escape).value;
 }
@@ -92,7 +95,8 @@ export function isHeredocSource(source: string, names: Set<string>): boolean {
   return m !== null && names.has(m[2]!);
 }
 
-function expandAt(instr: Instruction | FromInstruction, w: string, vars: Record<string, string>, escape: EscapeChar): Expansion {
+/** `lex`, with an error naming the instruction's line. */
+export function expandAt(instr: Instruction | FromInstruction, w: string, vars: Record<string, string>, escape: EscapeChar): Expansion {
   try {
     return lex(w, vars, escape);
   } catch (err) {
@@ -187,13 +191,18 @@ class Lexer {
 
   /** Reads up to `stop` (a `}` closing a substitution) or the end. */
   private until(stop: string | undefined, words: WordList): string {
+    return this.untilAny(stop, words).text;
+  }
+
+  /** Reads up to one of the characters of `stops` (consumed, and returned as `stop`) or the end. */
+  private untilAny(stops: string | undefined, words: WordList): { text: string; stop?: string } {
     let out = '';
-    let found = false;
+    let found: string | undefined;
     while (this.peek() !== undefined) {
       const ch = this.peek()!;
-      if (stop !== undefined && ch === stop) {
+      if (stops !== undefined && stops.includes(ch)) {
         this.next();
-        found = true;
+        found = ch;
         break;
       }
       if (ch === '$') {
@@ -227,8 +236,8 @@ class Lexer {
         }
       }
     }
-    if (stop !== undefined && !found) this.fail(`missing '${stop}' in a \${...} substitution`);
-    return out;
+    if (stops !== undefined && found === undefined) this.fail(`missing '}' in a \${...} substitution`);
+    return { text: out, ...(found !== undefined ? { stop: found } : {}) };
   }
 
   private singleQuoted(): string {
@@ -327,7 +336,51 @@ class Lexer {
       if (unset) this.fail(`${name}: ${word || (colon ? 'is not allowed to be unset or empty' : 'is not allowed to be unset')}`);
       return value!;
     }
+    if (!colon && (mod === '#' || mod === '%')) {
+      this.next();
+      const longest = this.peek() === mod;
+      if (longest) this.next();
+      const pattern = globRegex(this.until('}', new WordList()));
+      const value = this.lookup(name) ?? '';
+      const cuts = [...Array(value.length + 1).keys()];
+      // i is the length cut off, prefix or suffix: the shortest match first unless doubled (## or %%)
+      if (longest) cuts.reverse();
+      for (const i of cuts) {
+        if (mod === '#' && pattern.test(value.slice(0, i))) return value.slice(i);
+        if (mod === '%' && pattern.test(value.slice(value.length - i))) return value.slice(0, value.length - i);
+      }
+      return value;
+    }
+    if (!colon && mod === '/') {
+      this.next();
+      const all = this.peek() === '/';
+      if (all) this.next();
+      const { text: pattern, stop } = this.untilAny('/}', new WordList());
+      const replacement = stop === '/' ? this.until('}', new WordList()) : '';
+      const value = this.lookup(name) ?? '';
+      if (pattern === '') return value;
+      const re = new RegExp(globRegex(pattern).source.slice(1, -1), all ? 'gs' : 's');
+      return value.replace(re, () => replacement);
+    }
     if (mod === undefined) this.fail(`missing '}' in \${${name}`);
     this.fail(`unsupported modifier (${colon ? ':' : ''}${mod}) in substitution \${${name}...}`);
   }
+}
+
+/** A shell pattern (`*`, `?`, `\\x` literal) as an anchored regular expression. */
+function globRegex(pattern: string): RegExp {
+  let re = '';
+  const chars = [...pattern];
+  for (let i = 0; i < chars.length; i++) {
+    const ch = chars[i]!;
+    if (ch === '*') re += '.*';
+    else if (ch === '?') re += '.';
+    else if (ch === '\\' && i + 1 < chars.length) re += escapeRegex(chars[++i]!);
+    else re += escapeRegex(ch);
+  }
+  return new RegExp(`^${re}$`, 's');
+}
+
+function escapeRegex(ch: string): string {
+  return ch.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 }
