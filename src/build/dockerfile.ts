@@ -334,7 +334,8 @@ function commandForm(rest: string): CommandForm {
 /**
  * What the shell runs for a RUN with heredocs, as BuildKit composes it: `RUN <<EOF` alone runs the heredoc's body
  * as the script; any other use hands the shell the command line followed by the bodies, so the shell reads them as
- * its own here-documents.
+ * its own here-documents. One case is left to the builder, as BuildKit does it there: a lone heredoc whose body
+ * starts with `#!` is written to a file and executed, not given to the shell.
  */
 function runCommand(rest: string, heredocs: Heredoc[]): CommandForm {
   if (heredocs.length === 0) return commandForm(rest);
