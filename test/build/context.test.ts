@@ -53,7 +53,7 @@ async function open(src: string | Readable = dir, opts: Parameters<typeof openCo
 
 const targets = (es: ContextEntry[]) => es.map((e) => `${e.target}${e.type === 'directory' ? '/' : e.type === 'symlink' ? `@${e.linkname}` : ''}`);
 
-type TarEntry = { name: string; type?: tar.Headers['type']; linkname?: string; text?: string; mode?: number };
+type TarEntry = { name: string; type?: tar.Header['type']; linkname?: string; text?: string; mode?: number };
 async function makeTar(entries: TarEntry[]): Promise<Buffer> {
   const pack = tar.pack();
   for (const e of entries) pack.entry({ name: e.name, type: e.type ?? 'file', linkname: e.linkname, mode: e.mode ?? 0o644 }, e.text ?? '');
