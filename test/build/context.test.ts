@@ -259,3 +259,28 @@ describe('a tar context', () => {
     await expect(openContext(Readable.from([Buffer.from([0x1f, 0x8b, 0, 1, 2, 3])]), { tempParent })).rejects.toThrow(/corrupt/);
   });
 });
+
+describe('globs and crash leftovers', () => {
+  test('a glob of N components matches N levels down, and a class may cross a /', async () => {
+    write({ 'a.ts': 'a', 'src/b.ts': 'b', 'src/deep/c.ts': 'c', 'src/d.js': 'd' });
+    const c = await open();
+    expect(targets(await c.resolve('*.ts'))).toEqual(['a.ts']);
+    expect(targets(await c.resolve('*/*.ts'))).toEqual(['b.ts']);
+    expect(targets(await c.resolve('src/*/*.ts'))).toEqual(['c.ts']);
+    expect(targets(await c.resolve('src[/]b.ts'))).toEqual(['b.ts']);
+    await expect(c.resolve('src/[')).rejects.toThrow(/invalid COPY source: bad pattern/);
+  });
+
+  test('removeStaleContexts removes what a killed build left, not what a running one holds', async () => {
+    const { removeStaleContexts } = await import('../../src/build/context.js');
+    // A PID that no process holds: a child that has exited and been reaped.
+    const dead = Number(execFileSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).toString());
+    fs.mkdirSync(path.join(tempParent, `berth-context-${dead}-abc123`, 'context'), { recursive: true });
+    const live = await open(Readable.from([await makeTar([{ name: 'f', text: 'x' }])]));
+    fs.mkdirSync(path.join(tempParent, 'not-ours'));
+    expect(await removeStaleContexts(tempParent)).toEqual([`berth-context-${dead}-abc123`]);
+    expect(fs.existsSync(live.root)).toBe(true);
+    fs.rmdirSync(path.join(tempParent, 'not-ours'));
+    expect(await removeStaleContexts(path.join(tmp, 'missing'))).toEqual([]);
+  });
+});
