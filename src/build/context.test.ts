@@ -2,9 +2,9 @@ import tar from 'tar-stream';
 import { describe, expect, it } from 'vitest';
 import { isTarHeader } from './context.js';
 
-async function firstBlock(header: tar.Header): Promise<Buffer> {
+async function firstBlock(header: Partial<tar.Header> & { name: string }): Promise<Buffer> {
   const pack = tar.pack();
-  pack.entry(header, '');
+  pack.entry(header as tar.Header, '');
   pack.finalize();
   const chunks: Buffer[] = [];
   for await (const c of pack) chunks.push(c as Buffer);

@@ -284,3 +284,19 @@ describe('globs and crash leftovers', () => {
     expect(await removeStaleContexts(path.join(tmp, 'missing'))).toEqual([]);
   });
 });
+
+describe('SourceResolver on a rootfs (COPY --from a stage or image)', () => {
+  test('absolute links start again at the root and .. stops there, as inside the container', async () => {
+    const { SourceResolver, EntryHasher } = await import('../../src/build/context.js');
+    write({ 'usr/lib/libx.so': 'x', 'lib': { link: 'usr/lib' }, 'abs': { link: '/usr/lib/libx.so' }, 'up': { link: '../../../usr/lib' }, 'etc/alt': { link: '/lib' } });
+    const r = new SourceResolver(fs.realpathSync(dir), { links: 'rootfs', where: 'stage builder' });
+    expect(targets(await r.resolve('/lib/libx.so'))).toEqual(['libx.so']);
+    expect((await r.resolve('abs'))[0]).toMatchObject({ path: 'usr/lib/libx.so', target: 'abs' });
+    expect((await r.resolve('up/libx.so'))[0]!.path).toBe('usr/lib/libx.so');
+    expect((await r.resolve('etc/alt/*.so'))[0]!.path).toBe('usr/lib/libx.so');
+    expect(targets(await r.resolve('lib'))).toEqual(['/', 'libx.so']);
+    await expect(r.resolve('/nope')).rejects.toThrow(/no such file: "\/nope" in stage builder/);
+    const h = new EntryHasher();
+    expect(await h.hash(await r.resolve('lib'))).toBe(await h.hash(await r.resolve('usr/lib')));
+  });
+});
