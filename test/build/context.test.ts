@@ -131,6 +131,8 @@ describe('a directory context', () => {
     await expect(c.resolve('outdir/passwd')).rejects.toThrow(/outside the build context/);
     await expect(c.resolve('data/up')).rejects.toThrow(/outside the build context/);
     await expect(c.resolve('../x')).rejects.toThrow(/"..\/x" is outside the build context/);
+    fs.symlinkSync('loop', path.join(dir, 'loop'));
+    await expect(c.resolve('loop')).rejects.toThrow(/more than 40 symbolic links/);
     // absolute sources are relative to the context root, as in Docker
     expect(targets(await c.resolve('/data/real.txt'))).toEqual(['real.txt']);
     await expect(c.resolve('/etc/passwd')).rejects.toThrow(NotFoundError);
@@ -230,6 +232,11 @@ describe('a tar context', () => {
     ['a block device', [{ name: 'sda', type: 'block-device' }], /tar entry "sda" is a block-device/],
     ['a fifo', [{ name: 'pipe', type: 'fifo' }], /tar entry "pipe" is a fifo/],
     ['a file over the root', [{ name: './', type: 'symlink', linkname: '/' }], /names the context root/],
+    ['a directory made over a symlink', [{ name: 'd', type: 'symlink', linkname: '/tmp' }, { name: 'd/', type: 'directory' }],
+      /tar entry "d\/" would be written through the symbolic link "d"/],
+    ['a hard link to a symlink out', [{ name: 's', type: 'symlink', linkname: '/etc/passwd' }, { name: 'h', type: 'link', linkname: 's' }],
+      /tar entry "h" is a hard link to "s", which is not a file/],
+    ['a file replacing a directory', [{ name: 'x/f', text: 'x' }, { name: 'x', text: 'y' }], /tar entry "x" would replace the directory "x"/],
   ];
   for (const [what, entries, message] of hostile) {
     test(`refuses ${what}, naming the entry, and leaves nothing`, async () => {
