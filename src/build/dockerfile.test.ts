@@ -136,6 +136,12 @@ describe('parseDockerfile: lines', () => {
     expect(cmd).toMatchObject({ line: 11, kind: 'CMD' });
   });
 
+  it('tolerates a line continuation at the end of the file, as Docker does', () => {
+    for (const text of ['FROM base\nRUN echo hi \\\n', 'FROM base\nRUN echo hi \\', 'FROM base\nRUN echo hi \\\n\n# c\n']) {
+      expect(parseDockerfile(text).stages[0]!.instructions).toMatchObject([{ kind: 'RUN', line: 2, command: { form: 'shell', script: 'echo hi' } }]);
+    }
+  });
+
   it('reads CRLF files and a leading byte-order mark', () => {
     const df = parseDockerfile('\uFEFFFROM base\r\nRUN a \\\r\n  b\r\nCMD x\r\n');
     expect(df.stages[0]!.instructions.map((i) => i.text)).toEqual(['RUN a   b', 'CMD x']);
@@ -221,8 +227,7 @@ describe('parseDockerfile: errors name the file and the line', () => {
     ['FROM with bad AS', 'FROM a to b\n', /Dockerfile:1: FROM: FROM requires/],
     ['invalid stage name', 'FROM a AS 1st\n', /Dockerfile:1: FROM: invalid stage name "1st"/],
     ['duplicate stage names', 'FROM a AS x\nFROM b AS X\n', /Dockerfile:2: duplicate stage name "x"/],
-    ['continuation at the end of the file', 'FROM a\nRUN echo \\\n', /Dockerfile:2: the last line ends with a line continuation/],
-    ['continuation followed only by blank lines', 'FROM a\nRUN echo \\\n\n# c\n', /Dockerfile:2: the last line ends with a line continuation/],
+    ['continuation at the end of the file on an empty RUN', 'FROM a\nRUN \\\n', /Dockerfile:2: RUN: RUN requires at least one argument/],
     ['--chmod not octal', 'FROM a\nCOPY --chmod=rwx a /b\n', /Dockerfile:2: COPY: --chmod=rwx is not an octal mode/],
     ['--chmod with a digit 8', 'FROM a\nADD --chmod=0789 a /b\n', /Dockerfile:2: ADD: --chmod=0789 is not an octal mode/],
     ['SHELL not JSON', 'FROM a\nSHELL /bin/bash -c\n', /Dockerfile:2: SHELL: SHELL requires the arguments to be in JSON form/],

@@ -9,7 +9,6 @@
  *   - its JSON strings drop blanks (`COPY ["a b", "/x/"]` gives `ab`);
  *   - ENV/LABEL values come back unquoted, losing `'$x'` versus `"$x"` that expansion needs;
  *   - heredocs lose whether the delimiter was quoted (no expansion) and their bodies keep `<<-` tabs;
- *   - a continuation at the end of the file is silently accepted.
  */
 import { DockerfileParser } from 'dockerfile-ast';
 import { InvalidArgumentError } from '../errors.js';
@@ -112,12 +111,13 @@ function joinContinuations(ctx: Ctx, lines: string[], start: number, column: num
       break;
     }
     joined += piece.replace(cont, '');
-    do {
-      i++;
-      if (i >= lines.length) {
-        throw syntaxError(ctx.file, start + 1, 'the last line ends with a line continuation: the instruction is cut short', 'remove the trailing escape character, or complete the instruction');
-      }
-    } while (/^\s*(#.*)?$/.test(lines[i]!));
+    // Docker's parser ends the instruction at the end of the file with what it has: a trailing continuation
+    // (even one followed only by blank and comment lines) is tolerated, not an error.
+    let next = i;
+    do next++;
+    while (next < lines.length && /^\s*(#.*)?$/.test(lines[next]!));
+    if (next >= lines.length) break;
+    i = next;
     piece = lines[i]!;
   }
   return { line: joined.trim(), endLine: i };
