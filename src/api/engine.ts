@@ -144,6 +144,7 @@ export class Engine implements EngineApi {
       containers,
       pull: async (ref, signal) => { await images.pull(ref, { signal }); },
       cacheDir: path.join(layout.root, 'build-cache'),
+      tempDir: path.join(layout.root, 'build-tmp'),
     }, opts));
     this.images = images;
     // docker run/create --pull: a missing image is pulled before the container layer resolves it.

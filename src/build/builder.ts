@@ -1,18 +1,19 @@
 import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { PassThrough, Readable, Writable } from 'node:stream';
-import { spawn } from 'node:child_process';
+import { Readable, Writable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { BuildStepError, InvalidArgumentError, NotFoundError } from '../errors.js';
 import type { ImageId } from '../ids.js';
 import type { ImageStore, OciContainerConfig, OciImageConfig, OciHistory } from '../image/index.js';
-import { renameTransform, type ContainerManager } from '../container/index.js';
+import type { ContainerManager } from '../container/index.js';
 import type { CreateRequest } from '../options.js';
 import { writeFileAtomic } from '../util/fs.js';
-import { walkInRoot } from '../util/inroot.js';
-import type { BuildEvent, BuildOptions, BuildResult, CommandForm, Dockerfile, Instruction, Stage } from './index.js';
-import { expandInstruction, stageOrder } from './steps.js';
+import { EntryHasher, SourceResolver } from './context.js';
+import { findStage, globalArgValues, stageOrder } from './dockerfile.js';
+import { expandInstruction, isHeredocSource } from './expand.js';
+import type { BuildContext, BuildEvent, BuildOptions, BuildResult, CommandForm, ContextEntry, Dockerfile, Instruction, Stage } from './index.js';
+import { packItems, type PackItem } from './pack.js';
 
 /**
  * The classic builder's model, on Berth's own layers: every step's result is an image (untagged), so a
@@ -29,13 +30,8 @@ export interface BuilderDeps {
   pull(ref: string, signal?: AbortSignal): Promise<void>;
   /** where cache entries live: one file per key, holding the image ID the step made */
   cacheDir: string;
-}
-
-/** The build context as the builder reads it: a folder, and which of its files `.dockerignore` lets in. */
-export interface BuildContext {
-  root: string;
-  /** relative path (no leading `/`); absent: everything is in */
-  includes?(rel: string): boolean;
+  /** where a build keeps its temporary files: unpacked tar contexts, RUN heredoc scripts */
+  tempDir: string;
 }
 
 /** Docker's predefined ARGs: usable with --build-arg without an ARG line, and left out of history. */
@@ -57,14 +53,15 @@ interface StageState {
 export async function buildDockerfile(deps: BuilderDeps, df: Dockerfile, context: BuildContext, opts: BuildOptions): Promise<BuildResult> {
   const emit = (e: BuildEvent) => opts.onProgress?.(e);
   const buildArgs = opts.buildArgs ?? {};
+  const escape = df.directives.escape;
   const used = new Set<string>();
-  const globals = new Map<string, string | undefined>();
-  for (const a of df.globalArgs) for (const { name, default: d } of a.args) globals.set(name, buildArgs[name] ?? d);
-  for (const name of globals.keys()) if (name in buildArgs) used.add(name);
+  const globals = globalArgValues(df, buildArgs);
+  for (const a of df.globalArgs) for (const { name } of a.args) if (name in buildArgs) used.add(name);
   if (opts.platform && opts.platform !== hostPlatform()) {
-    throw new InvalidArgumentError('--platform', `"${opts.platform}" is not this host's platform (${hostPlatform()})`, 'builds for other platforms are not built yet');
+    throw new InvalidArgumentError('--platform', `"${opts.platform}" is not this host's platform (${hostPlatform()})`, 'builds for other platforms are not supported yet: leave --platform out');
   }
-  const stages = stageOrder(df, opts.target);
+  if (df.directives.syntax !== undefined) emit({ type: 'note', message: `# syntax=${df.directives.syntax} is ignored: Berth builds with its own frontend` });
+  const stages = stageOrder(df, opts.target, buildArgs);
   const final = stages.at(-1)!;
   const labels = Object.entries(opts.labels ?? {});
   const plan = stages.map((s) => ({
@@ -76,26 +73,33 @@ export async function buildDockerfile(deps: BuilderDeps, df: Dockerfile, context
   }));
   const steps = plan.reduce((n, p) => n + 1 + p.instructions.length, 0);
   const results = new Map<number, ImageId>();
-  const ctx: StepContext = { deps, opts, context, emit, results, df, step: 0, steps, mounted: new Map() };
+  const ctx: StepContext = { deps, opts, context, emit, results, df, step: 0, steps, mounted: new Map(), hasher: new EntryHasher() };
   let last: ImageId | undefined;
   try {
     for (const { stage, instructions } of plan) {
       ctx.step++;
       emit({ type: 'step', stage: stage.index, stageName: stage.name, step: ctx.step, steps, text: stage.from.text });
-      const fromRef = expandWords(stage.from.image, globals);
-      const state = await fromImage(ctx, fromRef);
+      const from = expandInstruction(stage.from, globals, escape);
+      if (from.platform !== undefined && from.platform !== hostPlatform()) {
+        throw new InvalidArgumentError('FROM --platform', `line ${from.line}: "${from.platform}" is not this host's platform (${hostPlatform()})`, 'builds for other platforms are not supported yet');
+      }
+      const state = await fromImage(ctx, from.image);
+      const triggers = state.config.config?.OnBuild;
+      if (Array.isArray(triggers) && triggers.length) {
+        throw new InvalidArgumentError('FROM', `line ${from.line}: ${from.image} has ONBUILD triggers (${(triggers as string[]).join('; ')}): running a base image's ONBUILD triggers is not supported yet`, 'build from an image without ONBUILD triggers');
+      }
       const st: StageState = { stage, image: state.id, config: state.config, args: new Map(), cmdSet: false };
       emit({ type: 'stepDone', step: ctx.step, id: st.image });
       for (const raw of instructions) {
         ctx.step++;
         emit({ type: 'step', stage: stage.index, stageName: stage.name, step: ctx.step, steps, text: raw.text });
-        if (raw.kind === 'ARG') {
-          for (const { name, default: d } of raw.args) {
+        const instr = expandInstruction(raw, scope(st, buildArgs), escape);
+        if (instr.kind === 'ARG') {
+          for (const { name, default: d } of instr.args) {
             if (name in buildArgs) used.add(name);
-            st.args.set(name, buildArgs[name] ?? (d !== undefined ? expandWords(d, scope(st, buildArgs)) : globals.get(name)));
+            st.args.set(name, buildArgs[name] ?? d ?? globals[name]);
           }
         }
-        const instr = raw.kind === 'ARG' ? raw : expandInstruction(raw, scope(st, buildArgs));
         await runStep(ctx, st, instr);
         emit({ type: 'stepDone', step: ctx.step, id: st.image });
       }
@@ -131,16 +135,18 @@ interface StepContext {
   steps: number;
   /** images mounted for COPY --from: ref → mount point */
   mounted: Map<string, string>;
+  /** file digests for COPY --from, kept for the whole build */
+  hasher: EntryHasher;
 }
 
 /** The variables a step sees: the stage's ARGs (with values), then its ENV over them, as Docker. */
-function scope(st: StageState, buildArgs: Record<string, string>): Map<string, string> {
-  const vars = new Map<string, string>();
-  for (const name of PREDEFINED_ARGS) if (name in buildArgs) vars.set(name, buildArgs[name]!);
-  for (const [k, v] of st.args) if (v !== undefined) vars.set(k, v);
+function scope(st: StageState, buildArgs: Record<string, string>): Record<string, string> {
+  const vars: Record<string, string> = {};
+  for (const name of PREDEFINED_ARGS) if (name in buildArgs) vars[name] = buildArgs[name]!;
+  for (const [k, v] of st.args) if (v !== undefined) vars[k] = v;
   for (const e of st.config.config?.Env ?? []) {
     const i = e.indexOf('=');
-    vars.set(i < 0 ? e : e.slice(0, i), i < 0 ? '' : e.slice(i + 1));
+    vars[i < 0 ? e : e.slice(0, i)] = i < 0 ? '' : e.slice(i + 1);
   }
   return vars;
 }
@@ -412,10 +418,10 @@ function buildContainer(image: ImageId, command: string[], network: string | und
 }
 
 async function runCommand(ctx: StepContext, st: StageState, instr: Extract<Instruction, { kind: 'RUN' }>): Promise<StepOutcome> {
-  if (instr.mounts.length) throw new InvalidArgumentError('RUN --mount', `line ${instr.line}: RUN --mount is not built yet`, 'copy what the command needs with COPY');
-  if (instr.heredocs.length) throw new InvalidArgumentError('RUN', `line ${instr.line}: heredocs in RUN are not built yet`, 'write the script on the RUN line');
+  if (instr.mounts.length) throw notSupported('RUN --mount', instr, `RUN --mount=type=${instr.mounts[0]!.type} is not supported yet`, 'copy what the command needs with COPY');
   const c = st.config.config ?? {};
-  const argv = commandArgv(instr.command, c);
+  const script = loneScript(instr);
+  const argv = script ? [`/dev/pipes/${script.name}`] : commandArgv(instr.command, c);
   const network = instr.network ?? ctx.opts.network;
   if (network && !['none', 'host', 'bridge', 'default'].includes(network)) {
     throw new InvalidArgumentError('--network', `"${network}" is not none, host or bridge`);
@@ -426,8 +432,18 @@ async function runCommand(ctx: StepContext, st: StageState, instr: Extract<Instr
   const err = lineSink((line) => { pushTail(tail, line); ctx.emit({ type: 'output', step: ctx.step, stream: 'stderr', line }); });
   let id: string | undefined;
   let handedOn = false;
+  let scriptDir: string | undefined;
   try {
-    const res = await m.run({ ...buildContainer(st.image, argv, network, runArgs(st, ctx.opts.buildArgs ?? {})), attach: ['stdout', 'stderr'] },
+    const req = buildContainer(st.image, argv, network, runArgs(st, ctx.opts.buildArgs ?? {}));
+    if (script) {
+      // BuildKit runs a lone `#!` heredoc as a file, mounted where the layer never sees it.
+      await fsp.mkdir(ctx.deps.tempDir, { recursive: true, mode: 0o700 });
+      scriptDir = await fsp.mkdtemp(path.join(ctx.deps.tempDir, 'heredoc-'));
+      const file = path.join(scriptDir, script.name);
+      await fsp.writeFile(file, script.content, { mode: 0o755 });
+      req.mounts = [`type=bind,source=${file},target=/dev/pipes/${script.name},readonly`];
+    }
+    const res = await m.run({ ...req, attach: ['stdout', 'stderr'] },
       { io: { stdout: out.stream, stderr: err.stream }, onCreated: (cid) => { id = cid; } });
     out.flush();
     err.flush();
@@ -444,7 +460,16 @@ async function runCommand(ctx: StepContext, st: StageState, instr: Extract<Instr
     };
   } finally {
     if (id && !handedOn) await m.remove(id, { force: true, volumes: true });
+    if (scriptDir) await fsp.rm(scriptDir, { recursive: true, force: true });
   }
+}
+
+/** `RUN <<EOF` alone, with a body starting with `#!`: the parser leaves running it as a file to the builder. */
+function loneScript(instr: Extract<Instruction, { kind: 'RUN' }>): { name: string; content: string } | undefined {
+  const [h, ...rest] = instr.heredocs;
+  if (!h || rest.length || instr.command.form !== 'shell' || instr.command.script !== h.content || !h.content.startsWith('#!')) return undefined;
+  if (!/^[A-Za-z0-9_.-]+$/.test(h.name)) return undefined;
+  return { name: h.name, content: h.content };
 }
 
 function pushTail(tail: string[], line: string): void {
@@ -472,51 +497,70 @@ function lineSink(onLine: (line: string) => void): { stream: Writable; flush: ()
 
 type CopyInstruction = Extract<Instruction, { kind: 'COPY' | 'ADD' }>;
 
-/** A source resolved on the host: where it is, the name it was given, what it is. */
-interface Source {
-  host: string;
-  name: string;
-  isDir: boolean;
-  /** ADD of a local archive: extracted, not copied */
-  archive?: 'tar' | 'gzip';
-}
+/** What one source brings: entries to pack, a heredoc body, or (ADD) a local archive to extract. */
+type Resolved =
+  | { kind: 'entries'; entries: ContextEntry[] }
+  | { kind: 'heredoc'; name: string; content: string }
+  | { kind: 'archive'; entry: ContextEntry; compression: 'tar' | 'gzip' };
 
 async function copyStep(ctx: StepContext, st: StageState, instr: CopyInstruction): Promise<void> {
   const unsupported = Object.keys(instr.otherFlags);
-  if (unsupported.length) throw new InvalidArgumentError(`${instr.kind} --${unsupported[0]}`, `line ${instr.line}: this flag is not built yet`);
-  if (instr.heredocs.length) throw new InvalidArgumentError(instr.kind, `line ${instr.line}: heredocs in ${instr.kind} are not built yet`);
-  if (instr.kind === 'ADD' && instr.sources.some(isUrl)) throw new InvalidArgumentError('ADD', `line ${instr.line}: ADD of a URL is not built yet`, 'fetch it with RUN wget, or COPY it from the context');
-  const { root, within } = await sourceRoot(ctx, instr);
-  const sources: Source[] = [];
-  for (const src of instr.sources) sources.push(...(await resolveSources(root, src, within, instr)));
-  if (instr.kind === 'ADD') for (const s of sources) if (!s.isDir) s.archive = await archiveKind(s.host);
+  if (unsupported.length) throw notSupported(`${instr.kind} --${unsupported[0]}`, instr, `${instr.kind} --${unsupported[0]} is not supported yet`, `leave --${unsupported[0]} out`);
+  if (instr.kind === 'ADD' && instr.sources.some(isUrl)) throw notSupported('ADD', instr, 'ADD of a URL is not supported yet', 'fetch it with RUN wget, or COPY it from the context');
+  if (instr.checksum !== undefined) throw notSupported('ADD --checksum', instr, 'ADD --checksum (for URLs) is not supported yet', 'leave --checksum out');
+  const source = await sourceRoot(ctx, instr);
+  const heredocs = new Map(instr.heredocs.map((h) => [h.name, h]));
+  const names = new Set(heredocs.keys());
+  const resolved: Resolved[] = [];
+  const hashes: string[] = [];
+  for (const src of instr.sources) {
+    if (isHeredocSource(src, names)) {
+      const h = heredocs.get(/^<<-?(["']?)(.+)\1$/.exec(src)![2]!)!;
+      resolved.push({ kind: 'heredoc', name: h.name, content: h.content });
+      hashes.push(`heredoc ${h.name} ${createHash('sha256').update(h.content).digest('hex')}`);
+      continue;
+    }
+    const entries = await source.resolve(src);
+    hashes.push(await source.hash(entries));
+    const only = entries.length === 1 ? entries[0]! : undefined;
+    const compression = instr.kind === 'ADD' && source.within === 'context' && only?.type === 'file' ? await archiveKind(only.hostPath) : undefined;
+    resolved.push(compression ? { kind: 'archive', entry: only!, compression } : { kind: 'entries', entries });
+  }
   const workdir = st.config.config?.WorkingDir || '/';
   const destSlash = instr.dest.endsWith('/') || instr.dest.endsWith('/.');
   const dest = path.posix.resolve(workdir, instr.dest);
-  if (sources.length > 1 && !destSlash) {
-    throw new InvalidArgumentError(instr.kind, `line ${instr.line}: with more than one source file, the destination must be a directory and end with a /`);
+  const many = resolved.length > 1 || resolved.some((r) => r.kind === 'entries' && r.entries.length > 1 && r.entries[0]!.target !== '');
+  if (many && !destSlash) {
+    throw new InvalidArgumentError(instr.kind, `line ${instr.line}: with more than one source file, the destination must be a directory and end with a /`, `write the destination as ${instr.dest}/`);
   }
   const owner = parseChown(instr.chown);
+  // Checked after expansion: `--chmod=$MODE` is only known here.
   const mode = instr.chmod !== undefined ? parseChmod(instr.chmod) : undefined;
-  const files = await hashSources(sources, ctx.context, within);
-  await cachedStep(ctx, st, instr, { files, owner, mode }, async () => {
+  await cachedStep(ctx, st, instr, { files: hashes, owner, mode }, async () => {
     const out = await withContainer(ctx, st.image, async (m, id) => {
-      const destIsDir = destSlash || sources.length > 1 || (sources.length === 1 && sources[0]!.isDir) || (await m.pathKind(id, dest)) === 'dir';
-      for (const s of sources) {
-        if (s.archive) {
-          await m.extractInto(id, dest, s.archive === 'gzip' ? (await fsp.open(s.host)).createReadStream().pipe(createGunzip()) : (await fsp.open(s.host)).createReadStream());
-        } else if (s.isDir) {
-          await m.extractInto(id, dest, packTree(s.host, await includedChildren(s.host, ctx.context, within), owner, mode));
-        } else if (destIsDir) {
-          await m.extractInto(id, dest, packTree(path.dirname(s.host), [path.basename(s.host)], owner, mode, s.name));
+      const single = resolved.length === 1 ? resolved[0]! : undefined;
+      const isDirSource = single?.kind === 'entries' && single.entries[0]!.type === 'directory' && single.entries[0]!.target === '';
+      const destIsDir = destSlash || many || isDirSource || (await m.pathKind(id, dest)) === 'dir';
+      for (const r of resolved) {
+        if (r.kind === 'archive') {
+          const input = (await fsp.open(r.entry.hostPath)).createReadStream();
+          await m.extractInto(id, dest, r.compression === 'gzip' ? input.pipe(createGunzip()) : input);
+          continue;
+        }
+        const items: PackItem[] = r.kind === 'heredoc'
+          ? [{ name: r.name, content: r.content }]
+          : r.entries.filter((e) => e.target !== '').map((e) => ({ name: e.target, entry: e }));
+        if (destIsDir) {
+          await m.extractInto(id, dest, items.length ? packItems(items, owner, mode) : emptyTar());
         } else {
-          await m.extractInto(id, path.posix.dirname(dest), packTree(path.dirname(s.host), [path.basename(s.host)], owner, mode, path.posix.basename(dest)));
+          // One file to a destination that is not a folder: it takes the destination's name.
+          await m.extractInto(id, path.posix.dirname(dest), packItems(items.map((it) => ({ ...it, name: path.posix.basename(dest) })), owner, mode));
         }
       }
       return m.packLayer(id);
     });
-    const kind = sources.length === 1 && !sources[0]!.isDir ? 'file' : 'dir';
-    return { ...out, createdBy: `/bin/sh -c #(nop) ${instr.kind} ${kind}:${createHash('sha256').update(JSON.stringify(files)).digest('hex')} in ${instr.dest} ` };
+    const kind = resolved.length === 1 && !(resolved[0]!.kind === 'entries' && resolved[0]!.entries[0]!.type === 'directory') ? 'file' : 'dir';
+    return { ...out, createdBy: `/bin/sh -c #(nop) ${instr.kind} ${kind}:${createHash('sha256').update(JSON.stringify(hashes)).digest('hex')} in ${instr.dest} ` };
   });
 }
 
@@ -524,11 +568,20 @@ function isUrl(s: string): boolean {
   return /^https?:\/\//i.test(s) || /^git@/.test(s);
 }
 
+function notSupported(field: string, instr: Instruction, what: string, hint: string): InvalidArgumentError {
+  return new InvalidArgumentError(field, `line ${instr.line}: ${what}`, hint);
+}
+
+interface CopySource {
+  within: 'context' | 'image';
+  resolve(source: string): Promise<ContextEntry[]>;
+  hash(entries: readonly ContextEntry[]): Promise<string>;
+}
+
 /** Where a COPY reads from: the context, or a stage's or image's root filesystem (mounted read-only). */
-async function sourceRoot(ctx: StepContext, instr: CopyInstruction): Promise<{ root: string; within: 'context' | 'image' }> {
-  if (instr.from === undefined) return { root: ctx.context.root, within: 'context' };
-  const from = instr.from.toLowerCase();
-  const stage = ctx.df.stages.find((s) => s.name === from) ?? (/^\d+$/.test(from) ? ctx.df.stages[Number(from)] : undefined);
+async function sourceRoot(ctx: StepContext, instr: CopyInstruction): Promise<CopySource> {
+  if (instr.from === undefined) return { within: 'context', resolve: (s) => ctx.context.resolve(s), hash: (e) => ctx.context.hash(e) };
+  const stage = findStage(ctx.df, instr.from);
   let ref: string;
   if (stage) {
     const id = ctx.results.get(stage.index);
@@ -542,103 +595,8 @@ async function sourceRoot(ctx: StepContext, instr: CopyInstruction): Promise<{ r
     root = await ctx.deps.images.mount(ref);
     ctx.mounted.set(ref, root);
   }
-  return { root, within: 'image' };
-}
-
-const GLOB = /[*?[]/;
-
-/** A source as written, relative to its root: `..` refused, globs expanded (Go's filepath.Match), links followed inside the root. */
-async function resolveSources(root: string, src: string, within: 'context' | 'image', instr: CopyInstruction): Promise<Source[]> {
-  const where = within === 'context' ? 'the build context' : `--from=${instr.from}`;
-  const norm = path.posix.normalize(src.replace(/^\/+/, ''));
-  if (within === 'context' && (norm === '..' || norm.startsWith('../'))) {
-    throw new InvalidArgumentError(instr.kind, `line ${instr.line}: ${src} is outside the build context`, 'copy only files inside the context folder');
-  }
-  const rel = path.posix.normalize('/' + src).slice(1);
-  const names = GLOB.test(rel) ? await expandGlob(root, rel) : [rel];
-  if (!names.length) throw new NotFoundError('file', `${src} in ${where}`, 'check the path: sources are relative to the context');
-  const out: Source[] = [];
-  for (const name of names) {
-    const walked = await walkInRoot(root, name);
-    if ('escape' in walked) {
-      throw new InvalidArgumentError(instr.kind, `line ${instr.line}: ${src} leads out of ${where} through the link ${walked.escape.link} -> ${walked.escape.target}`, 'copy the file itself into the context');
-    }
-    if ('loop' in walked) throw new InvalidArgumentError(instr.kind, `line ${instr.line}: too many levels of links in ${src}`);
-    if ('missing' in walked) throw new NotFoundError('file', `${src} in ${where}`, 'check the path: sources are relative to the context');
-    const st = await fsp.stat(walked.path);
-    out.push({ host: walked.path, name: path.posix.basename(name) || '.', isDir: st.isDirectory() });
-  }
-  return out;
-}
-
-/** Go's filepath.Match, one path component at a time (`*` never crosses a `/`). */
-async function expandGlob(root: string, pattern: string): Promise<string[]> {
-  let found = [''];
-  for (const part of pattern.split('/').filter(Boolean)) {
-    const next: string[] = [];
-    for (const dir of found) {
-      if (!GLOB.test(part)) {
-        next.push(path.posix.join(dir, part));
-        continue;
-      }
-      const re = globRegex(part);
-      const entries = await fsp.readdir(path.join(root, dir)).catch(() => [] as string[]);
-      for (const e of entries.sort()) if (re.test(e)) next.push(path.posix.join(dir, e));
-    }
-    found = next;
-  }
-  const exists = await Promise.all(found.map((f) => fsp.lstat(path.join(root, f)).then(() => true, () => false)));
-  return found.filter((_, i) => exists[i]);
-}
-
-function globRegex(part: string): RegExp {
-  let re = '';
-  for (let i = 0; i < part.length; i++) {
-    const ch = part[i]!;
-    if (ch === '*') re += '[^/]*';
-    else if (ch === '?') re += '[^/]';
-    else if (ch === '[') {
-      const end = part.indexOf(']', i + 1);
-      if (end < 0) throw new InvalidArgumentError('COPY', `bad pattern "${part}": [ without ]`);
-      re += '[' + part.slice(i + 1, end).replace(/^\^/, '^').replace(/\\/g, '\\\\') + ']';
-      i = end;
-    } else if (ch === '\\' && i + 1 < part.length) re += '\\' + part[++i];
-    else re += ch.replace(/[.+^${}()|\\]/g, '\\$&');
-  }
-  return new RegExp(`^${re}$`);
-}
-
-/** Children of a source folder that the context lets in (.dockerignore), sorted. */
-async function includedChildren(dir: string, context: BuildContext, within: 'context' | 'image'): Promise<string[]> {
-  const names = (await fsp.readdir(dir)).sort();
-  if (within !== 'context' || !context.includes) return names;
-  const rel = path.relative(context.root, dir);
-  return names.filter((n) => context.includes!(path.posix.join(rel, n)));
-}
-
-/**
- * What the cache compares for a COPY: every file's path, type, mode, size and content hash, and link
- * targets; not times (as Docker's classic cache).
- */
-async function hashSources(sources: Source[], context: BuildContext, within: 'context' | 'image'): Promise<string[]> {
-  const out: string[] = [];
-  const visit = async (host: string, rel: string): Promise<void> => {
-    const st = await fsp.lstat(host);
-    if (st.isDirectory()) {
-      out.push(`d ${rel} ${st.mode}`);
-      for (const n of await includedChildren(host, context, within)) await visit(path.join(host, n), `${rel}/${n}`);
-    } else if (st.isSymbolicLink()) {
-      out.push(`l ${rel} ${await fsp.readlink(host)}`);
-    } else if (st.isFile()) {
-      const h = createHash('sha256');
-      for await (const chunk of (await fsp.open(host)).createReadStream()) h.update(chunk as Buffer);
-      out.push(`f ${rel} ${st.mode} ${st.size} ${h.digest('hex')}`);
-    } else {
-      out.push(`o ${rel} ${st.mode} ${st.rdev}`);
-    }
-  };
-  for (const s of sources) await visit(s.host, s.name);
-  return out;
+  const resolver = new SourceResolver(root, { links: 'rootfs', where: `--from=${instr.from}` });
+  return { within: 'image', resolve: (s) => resolver.resolve(s), hash: (e) => ctx.hasher.hash(e) };
 }
 
 /** ADD: a local file is extracted when it is a tar or a gzipped tar, as Docker's ADD does. */
@@ -661,7 +619,7 @@ function parseChown(v: string | undefined): { uid: number; gid: number } {
   const num = (s: string | undefined, fallback: number) => {
     if (s === undefined || s === '') return fallback;
     if (s === 'root') return 0;
-    if (!/^\d+$/.test(s)) throw new InvalidArgumentError('--chown', `"${v}": user and group names are not built yet`, 'give numeric IDs: --chown=1000:1000');
+    if (!/^\d+$/.test(s)) throw new InvalidArgumentError('--chown', `"${v}": user and group names are not supported yet`, 'give numeric IDs: --chown=1000:1000');
     return Number(s);
   };
   const uid = num(u, 0);
@@ -671,26 +629,6 @@ function parseChown(v: string | undefined): { uid: number; gid: number } {
 function parseChmod(v: string): number {
   if (!/^[0-7]{3,4}$/.test(v)) throw new InvalidArgumentError('--chmod', `"${v}" is not an octal mode`, 'give it as 755 or 0644');
   return parseInt(v, 8);
-}
-
-/** GNU tar of `names` under `dir`, owned by `owner`, with `mode` for every entry when given; a single name may be renamed. */
-function packTree(dir: string, names: string[], owner: { uid: number; gid: number }, mode: number | undefined, rename?: string): Readable {
-  const args = ['-c', '-f', '-', '--numeric-owner', `--owner=${owner.uid}`, `--group=${owner.gid}`, '--xattrs', '--xattrs-include=user.*', '--xattrs-include=security.capability'];
-  if (mode !== undefined) args.push(`--mode=${mode.toString(8)}`);
-  if (rename !== undefined && names.length === 1 && rename !== names[0]) args.push(renameTransform(names[0]!, rename));
-  args.push('-C', dir, '--', ...names);
-  const child = spawn('tar', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  // Node drops a child's unread stdout once it exits: piped at once, the pass-through holds it (with back-pressure).
-  const out = new PassThrough();
-  child.stdout.pipe(out, { end: false });
-  let stderr = '';
-  child.stderr.on('data', (b: Buffer) => { stderr += b.toString(); });
-  child.on('close', (code) => {
-    if (code !== 0) out.destroy(new InvalidArgumentError('COPY', `reading ${dir} failed: ${stderr.trim()}`));
-    else out.end();
-  });
-  out.on('close', () => { if (child.exitCode === null) child.kill('SIGTERM'); });
-  return out;
 }
 
 /** A tar with nothing in it (its two zero blocks): extracting it makes only the destination's folders. */
@@ -704,9 +642,4 @@ function hostArch(): string {
 
 function hostPlatform(): string {
   return `linux/${hostArch()}`;
-}
-
-/** `$V`, `${V}`, `${V:-x}`, `${V:+x}` in FROM lines (global ARGs). */
-function expandWords(s: string, vars: Map<string, string | undefined>): string {
-  return expandInstruction({ kind: 'USER', line: 0, text: '', value: s }, new Map([...vars].filter((e): e is [string, string] => e[1] !== undefined))).value as string;
 }

@@ -33,7 +33,7 @@ const build = defineCommand({
     { name: 'quiet', short: 'q', type: 'bool', help: 'Suppress the build output and print image ID on success' },
     { name: 'iidfile', type: 'string', help: 'Write the image ID to the file' },
     { name: 'platform', type: 'string', help: "Set platform (only the host's own is built)" },
-    { name: 'secret', type: 'list', help: 'Secret to expose to the build (not built yet: refused)' },
+    { name: 'secret', type: 'list', help: 'Secret to expose to the build (not supported yet: refused)' },
   ],
   minArgs: 1, maxArgs: 1,
   async action(ctx, o, [context]) {
@@ -41,7 +41,7 @@ const build = defineCommand({
     if (network !== undefined && !(NETWORKS as readonly string[]).includes(network)) {
       throw new InvalidArgumentError('--network', `"${network}" is not none, host or bridge`, 'builds run RUN steps on none, host or the default bridge');
     }
-    if (o.secret.length) throw new InvalidArgumentError('--secret', 'build secrets are not built yet', 'leave --secret out');
+    if (o.secret.length) throw new InvalidArgumentError('--secret', 'build secrets are not supported yet', 'leave --secret out');
     if (context === '-' && o.file === '-') throw new InvalidArgumentError('--file', 'the context and the Dockerfile cannot both come from stdin', 'give the context as a folder');
     let dockerfile: string | { text: string } | undefined;
     if (o.file === '-') {
@@ -49,8 +49,9 @@ const build = defineCommand({
       for await (const c of ctx.stdin) chunks.push(Buffer.from(c as Buffer));
       dockerfile = { text: Buffer.concat(chunks).toString('utf8') };
     } else if (o.file !== undefined) {
-      // As docker: -f is relative to the working folder, not to the context.
-      dockerfile = path.resolve(o.file);
+      // As docker: -f is relative to the working folder, not to the context; with a tar on stdin it names
+      // a file inside the tar.
+      dockerfile = context === '-' ? o.file : path.resolve(o.file);
     }
     const engine = await ctx.engine();
     const res = await engine.images.build({
