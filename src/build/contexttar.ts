@@ -77,6 +77,9 @@ class TarOrText extends Writable {
     }
     const all = Buffer.concat(this.head);
     if (!all.length) return cb(notContext('the stream is empty'));
+    // Docker also reads bzip2 and xz contexts; say so rather than "binary data".
+    if (all.subarray(0, 3).toString('latin1') === 'BZh') return cb(notContext('it is bzip2-compressed; Berth reads plain or gzip tars'));
+    if (all.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return cb(notContext('it is xz-compressed; Berth reads plain or gzip tars'));
     if (all.includes(0)) return cb(notContext('it is neither a tar nor a Dockerfile (binary data)'));
     this.text = all.toString('utf8');
     cb();

@@ -201,6 +201,12 @@ describe('a tar context', () => {
     expect((await c.readDockerfile()).text).toBe('FROM busybox\nRUN true\n');
     await expect(c.resolve('x')).rejects.toThrow(NotFoundError);
     await expect(openContext(Readable.from([Buffer.alloc(0)]), { tempParent })).rejects.toThrow(/empty/);
+    const plain = await makeTar([{ name: 'Dockerfile', text: 'FROM x\n' }]);
+    const xz = execFileSync('xz', ['-c'], { input: plain });
+    await expect(openContext(Readable.from([xz]), { tempParent })).rejects.toThrow(/stdin is not a tar or a Dockerfile: it is xz-compressed/);
+    const bz = execFileSync('bzip2', ['-c'], { input: plain });
+    await expect(openContext(Readable.from([bz]), { tempParent })).rejects.toThrow(/bzip2-compressed/);
+    await expect(openContext(Readable.from([Buffer.from([1, 0, 2, 0])]), { tempParent })).rejects.toThrow(/binary data/);
   });
 
   test('directory entries, implicit parents and duplicate files (the later wins)', async () => {
