@@ -438,7 +438,8 @@ async function runCommand(ctx: StepContext, st: StageState, instr: Extract<Instr
     if (script) {
       // BuildKit runs a lone `#!` heredoc as a file, mounted where the layer never sees it.
       await fsp.mkdir(ctx.deps.tempDir, { recursive: true, mode: 0o700 });
-      scriptDir = await fsp.mkdtemp(path.join(ctx.deps.tempDir, 'heredoc-'));
+      // Named as the context's temp folders are, so that removeStaleContexts sweeps it after a killed build.
+      scriptDir = await fsp.mkdtemp(path.join(ctx.deps.tempDir, `berth-context-${process.pid}-heredoc-`));
       const file = path.join(scriptDir, script.name);
       await fsp.writeFile(file, script.content, { mode: 0o755 });
       req.mounts = [`type=bind,source=${file},target=/dev/pipes/${script.name},readonly`];

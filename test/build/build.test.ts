@@ -273,7 +273,9 @@ describe('the real parser and context', () => {
       ['FROM busybox\nRUN --mount=type=cache,target=/c true\n', /RUN --mount=type=cache is not supported yet/],
       ['FROM busybox\nADD http://127.0.0.1:1/x /x\n', /ADD of a URL is not supported yet/],
       ['FROM busybox\nCOPY --link Dockerfile /x\n', /COPY --link is not supported yet/],
+      ['FROM onbuild:1\nRUN true\n', /running a base image's ONBUILD triggers is not supported yet/],
     ] as const) {
+      if (df.startsWith('FROM onbuild')) await build(await contextDir('FROM busybox\nONBUILD RUN echo hi\n'), { tags: ['onbuild:1'] });
       const r = await t.cli('build', '--network', 'none', await contextDir(df));
       expect(r.exitCode, r.stderr).toBe(1);
       expect(r.stderr).toMatch(what);
