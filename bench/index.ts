@@ -4,6 +4,7 @@
  * Exit code: 0, unless --strict and a target failed or could not be measured.
  */
 import { parseArgs } from 'node:util';
+import { build } from './build.js';
 import { cliStartup } from './cli-startup.js';
 import { commitChanged, copyBoth } from './copy-commit.js';
 import { copyUp } from './copy-up.js';
@@ -20,7 +21,7 @@ import { runNone } from './run-none.js';
 import { run50Detached } from './run-50-detached.js';
 
 /** Every benchmark, in the order a full run takes them. */
-const BENCHMARKS: readonly Benchmark[] = [cliStartup, importUnpack, loadMemory, mountDeep, runNone, run50Detached, monitorMemory, network, copyBoth, commitChanged, copyUp, registryPull, registryPush];
+const BENCHMARKS: readonly Benchmark[] = [cliStartup, importUnpack, loadMemory, mountDeep, runNone, run50Detached, monitorMemory, network, copyBoth, commitChanged, copyUp, registryPull, registryPush, build];
 
 const USAGE = `usage: npm run bench -- [options]
   --only NAME[,NAME]  run only these benchmarks (${BENCHMARKS.map((b) => b.name).join(', ')})

@@ -76,6 +76,18 @@ export class RuntimeError extends BerthError {
 }
 
 /**
+ * A build step failed: a RUN whose command exited non-zero. The message is Docker's; `output` holds the
+ * command's last lines, so the failure can be read without scrolling back.
+ */
+export class BuildStepError extends BerthError {
+  readonly code = 'BUILD_STEP';
+  constructor(readonly step: number, readonly command: string, readonly commandExitCode: number, readonly output: string[]) {
+    super(`step ${step}: the command '${command}' returned a non-zero code: ${commandExitCode}${output.length ? `\n${output.map((l) => '  | ' + l).join('\n')}` : ''}`,
+      'fix the command in the Dockerfile; the lines above are the end of its output');
+  }
+}
+
+/**
  * A registry refused or failed a request. `reason` is chosen where the failure is seen (an HTTP status,
  * a socket error, a check of what came back), never by parsing text; `registry` and `reference` name
  * what was asked of whom. Never carries credentials.

@@ -23,6 +23,7 @@ import { imagesApi } from './images.js';
 import { registriesApi } from './registries.js';
 import { createCredentialStore, registriesConfig } from '../registry/index.js';
 import { networkView } from './networks.js';
+import { buildImage } from '../build/index.js';
 import { staleLocks } from '../util/lock.js';
 import { parseTime } from '../util/time.js';
 import { parsePruneFilter } from '../util/prune-filter.js';
@@ -138,8 +139,14 @@ export class Engine implements EngineApi {
     })));
     let access: RegistryAccess | undefined;
     const registries = async () => (access ??= openRegistryAccess({ config: registryConfig, credentials: createCredentialStore() }));
-    this.images = imagesApi(afterReady(imageStore, ready), registries);
-    const images = this.images;
+    const images: ImagesApi = imagesApi(afterReady(imageStore, ready), registries, (opts) => buildImage({
+      images: afterReady(imageStore, ready),
+      containers,
+      pull: async (ref, signal) => { await images.pull(ref, { signal }); },
+      cacheDir: path.join(layout.root, 'build-cache'),
+      tempDir: path.join(layout.root, 'build-tmp'),
+    }, opts));
+    this.images = images;
     // docker run/create --pull: a missing image is pulled before the container layer resolves it.
     const ensureImage = async (req: CreateRequest, onPull?: (e: TransferEvent) => void) => {
       const policy = req.pull ?? 'missing';

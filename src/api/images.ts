@@ -55,9 +55,10 @@ export function historyView(img: ImageDetails): HistoryEntry[] {
 }
 
 /** The public images API over the image store: the store's verbs, its records shaped as Docker's. */
-export function imagesApi(store: ImageStore, registries: () => Promise<RegistryAccess>): ImagesApi {
+export function imagesApi(store: ImageStore, registries: () => Promise<RegistryAccess>, build: ImagesApi['build']): ImagesApi {
   const pull = async (ref: string, opts?: PullOptions) => pullImage(await registries(), store, ref, opts);
   return {
+    build,
     pull,
     pullEvents: (ref, opts) => eventStream((onProgress, signal) => pull(ref, { ...opts, onProgress, signal }), opts?.signal),
     push: async (ref, opts) => pushImage(await registries(), store, ref, opts),

@@ -113,6 +113,8 @@ export interface BuildOptions {
   platform?: string;
   /** `--secret id=ID,src=PATH` */
   secrets?: { id: string; src: string }[];
+  /** `--iidfile`: the image ID is written there once the build succeeded */
+  iidfile?: string;
   signal?: AbortSignal;
   onProgress?: (event: BuildEvent) => void;
 }
@@ -126,6 +128,81 @@ export interface BuildResult {
 export type BuildEvent =
   | { type: 'step'; stage: number; stageName?: string; step: number; steps: number; text: string }
   | { type: 'cached'; step: number }
+  /** the step's result (the image after it), Docker's ` ---> 1a2b3c4d5e6f` */
+  | { type: 'stepDone'; step: number; id: ImageId }
   | { type: 'output'; step: number; stream: 'stdout' | 'stderr'; line: string }
   | { type: 'note'; message: string }
   | { type: 'done'; id: ImageId; tags: string[] };
+
+/**
+ * One thing a COPY/ADD source brings: a file, a directory or a symbolic link (copied as the link itself).
+ * `resolve` lists a directory source's own entry first (target ''), then everything beneath it in
+ * lexical order, so the list (and its hash) is the same on every run.
+ */
+export interface ContextEntry {
+  /** where it is in the context, relative to the root, `/`-separated ('' is the root itself) */
+  path: string;
+  /**
+   * where it lands, relative to the destination: a file (or a symlink given as the source, followed) → its
+   * base name; a directory source → '' for itself and the path below it for its contents (Docker copies
+   * a directory's contents, not the directory)
+   */
+  target: string;
+  type: 'file' | 'directory' | 'symlink';
+  /** permission bits with setuid/setgid/sticky (mode & 0o7777) */
+  mode: number;
+  /** bytes, for files; 0 otherwise */
+  size: number;
+  /** a symlink's target, as written */
+  linkname?: string;
+  /** absolute path on this host to read it from (for a followed symlink: the file it points to) */
+  hostPath: string;
+}
+
+export interface OpenContextOptions {
+  /**
+   * the Dockerfile's path in the context (default `Dockerfile`): `readDockerfile()` reads it, and
+   * `<dockerfile>.dockerignore` beside it is preferred to the root's `.dockerignore`, as BuildKit does
+   */
+  dockerfile?: string;
+  /** apply .dockerignore (default true) */
+  ignore?: boolean;
+  /** where a tar context is unpacked: a folder under the engine's root (default the OS temp dir) */
+  tempParent?: string;
+}
+
+/**
+ * The build context, as the builder asks questions of it. A directory is used in place (never copied);
+ * a tar stream is unpacked into a temp folder that `close` removes. Life: `openContext` → `readDockerfile`
+ * → `resolve`/`hash` per COPY/ADD → `close` (always, also when the build fails).
+ */
+export interface BuildContext {
+  /** the context's folder on this host (for `RUN --mount=type=bind` from the context) */
+  readonly root: string;
+  /**
+   * The Dockerfile's text: `name` (default: the `dockerfile` given to `openContext`, else `Dockerfile`,
+   * falling back to `dockerfile` as Docker does). Read even when .dockerignore excludes it, as Docker does.
+   * When stdin held a Dockerfile rather than a tar, that text is returned whatever the name.
+   */
+  readDockerfile(name?: string): Promise<{ name: string; text: string }>;
+  /**
+   * A COPY/ADD source (variables already expanded) → what it brings, .dockerignore applied: a file, a
+   * directory (everything beneath it) or a glob (Go's filepath.Match, each match as if named on its own).
+   * A leading `/` is relative to the context root. Refused, with the source named: `..` out of the context,
+   * a source (or a directory on its path) that is a symlink whose target leaves the context, nothing found,
+   * a source excluded by .dockerignore. Symlinks inside a directory are listed as links, never followed.
+   */
+  resolve(source: string): Promise<ContextEntry[]>;
+  /**
+   * `sha256:<hex>` over the entries in order: target, type, mode, size, link target and file content.
+   * Not mtime, owner or where in the context a file was: COPY writes 0:0 unless --chown (part of the
+   * instruction), so only what lands in the layer counts. Stable across runs and processes.
+   */
+  hash(entries: readonly ContextEntry[]): Promise<string>;
+  /** whether .dockerignore excludes `path` (relative to the root) */
+  isIgnored(path: string): boolean;
+  /** removes the temp folder of a tar context; idempotent */
+  close(): Promise<void>;
+}
+
+export { buildImage } from './run.js';

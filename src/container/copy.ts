@@ -238,6 +238,51 @@ export async function copyToContainer(ctx: ContainerContext, ref: string, dest: 
   }
 }
 
+/** What `cpath` is in a (stopped) container, links followed inside its root: for a build's COPY landing rules. */
+export async function pathKind(ctx: ContainerContext, ref: string, cpath: string): Promise<'dir' | 'file' | 'missing'> {
+  const rec = await resolveNoticed(ctx, ref);
+  const view = await openRootfs(ctx, rec, { pause: false });
+  try {
+    const found = await resolveInContainer(view, absolute(cpath), true).catch((err: unknown) => {
+      if (err instanceof NotFoundError) return undefined;
+      throw err;
+    });
+    if (!found?.stat) return 'missing';
+    return found.stat.isDirectory() ? 'dir' : 'file';
+  } finally {
+    await view.release();
+  }
+}
+
+/**
+ * A build's COPY/ADD: `tar` (names relative, owners as the builder set them) extracted into the folder
+ * `dir` of a stopped container, the folders missing on the way made as Docker's COPY makes them (root,
+ * 0755). Each folder is made under its resolved parent, so a link in the image cannot lead out of it.
+ */
+export async function extractIntoContainer(ctx: ContainerContext, ref: string, dir: string, tar: Readable, owner: { uid: number; gid: number } = { uid: 0, gid: 0 }): Promise<void> {
+  const rec = await resolveNoticed(ctx, ref);
+  const view = await openRootfs(ctx, rec, { pause: false });
+  try {
+    const parts = absolute(dir).split('/').filter(Boolean);
+    let found = await resolveInContainer(view, '/', true);
+    for (const [i, part] of parts.entries()) {
+      const next = path.posix.join(found.container, part);
+      found = await resolveInContainer(view, next, true);
+      if (!found.stat) {
+        await fsp.mkdir(found.host, { mode: 0o755 });
+        await fsp.chown(found.host, owner.uid, owner.gid);
+        found = await resolveInContainer(view, next, true);
+      }
+      if (!found.stat?.isDirectory()) throw new InvalidArgumentError('destination', `${'/' + parts.slice(0, i + 1).join('/')} in the image is not a directory`, 'copy to a folder');
+    }
+    const writer = extractNoFollow(found.host, ['--numeric-owner', '--same-owner', '--same-permissions', ...XATTRS]);
+    await pumpTar(tar, writer, [writer]);
+    await writer.done;
+  } finally {
+    await view.release();
+  }
+}
+
 function absolute(p: string): string {
   if (p.includes('\0')) throw new InvalidArgumentError('path', 'a path has a NUL byte');
   return path.posix.normalize('/' + p);

@@ -10,3 +10,4 @@ export { statusText } from './status.js';
 export type { RecordView } from './health.js';
 export { healthcheckView, type HealthState } from './healthconfig.js';
 export { EventLog } from '../events.js';
+export { renameTransform } from './copy.js';

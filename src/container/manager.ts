@@ -13,11 +13,11 @@ import { withLock } from '../util/lock.js';
 import { stripUndefined } from '../util/object.js';
 import { EventLog } from '../events.js';
 import type { Readable, Writable } from 'node:stream';
-import { copyFromContainer, copyToContainer } from './copy.js';
+import { copyFromContainer, copyToContainer, extractIntoContainer, pathKind } from './copy.js';
 import { pipeline } from 'node:stream/promises';
 import type { Change } from '../storage/index.js';
 import { upgradeRecord } from './config.js';
-import { commitContainer, containerChanges, exportContainer, type CommitOptions } from './filesystem.js';
+import { commitContainer, containerChanges, exportContainer, mountPoints, type CommitOptions } from './filesystem.js';
 import { LIVE, mustLoad, observed, setState, type ContainerContext } from './context.js';
 import { createContainer } from './create.js';
 import { DEFAULT_DETACH_KEYS, escapeStdin, parseDetachKeys } from './detach.js';
@@ -207,6 +207,22 @@ export class ContainerManager {
   /** docker cp into the container */
   copyTo(ref: string, dest: string, src: string | Readable, opts?: CopyOptions): Promise<CopyResult> {
     return copyToContainer(this.ctx, ref, dest, src, opts);
+  }
+
+  /** A build's COPY: `tar` extracted into the folder `dir` of a stopped container, missing folders made. */
+  extractInto(ref: string, dir: string, tar: Readable, owner?: { uid: number; gid: number }): Promise<void> {
+    return extractIntoContainer(this.ctx, ref, dir, tar, owner);
+  }
+
+  /** What a path is in a stopped container (links followed inside it). */
+  pathKind(ref: string, cpath: string): Promise<'dir' | 'file' | 'missing'> {
+    return pathKind(this.ctx, ref, cpath);
+  }
+
+  /** A build step's layer: what the container changed, as an OCI layer tar, its mount points left out. */
+  async packLayer(ref: string): Promise<Readable> {
+    const rec = await resolveNoticed(this.ctx, ref);
+    return this.deps.snapshots.packChanges(rec.id, mountPoints(rec));
   }
 
   /** docker diff */

@@ -91,6 +91,12 @@ export interface ImageStore {
    * `containerConfig` under the Dockerfile-style `changes` and one history entry; returns the image ID.
    */
   commit(req: ImageCommitRequest): Promise<string>;
+  /**
+   * A build step's image: the layers of `parent` (none: `FROM scratch`) plus `layer` when the step made
+   * one, with `config` as the builder wrote it (its rootfs is filled in here). Untagged: the builder tags
+   * the last step's image. Returns the image ID.
+   */
+  addBuilt(req: BuiltImageRequest): Promise<ImageId>;
   /** Read-only overlay of the image; returns the mount point. */
   mount(ref: string): Promise<string>;
   unmount(ref: string): Promise<void>;
@@ -167,6 +173,14 @@ export interface ImageCommitRequest {
   createdBy: string;
   /** name:tag to point at the new image */
   reference?: string;
+}
+
+export interface BuiltImageRequest {
+  /** image ID; none for `FROM scratch` */
+  parent?: ImageId;
+  /** an uncompressed OCI layer tar */
+  layer?: Readable;
+  config: import('./oci.js').OciImageConfig;
 }
 
 export interface ImageStoreOptions {

@@ -11,7 +11,7 @@ import { removeDeadTemps, removeStaleTemps } from '../util/fs.js';
 import { DEFAULT_IMAGE, buildBusyboxLayer, busyboxConfig } from './busybox.js';
 import { addRepoDigest, commitImages, prepareWithNewManifest, putBlob, unpackLayer, type IngestContext, type PreparedImage } from './commit.js';
 import { Lease, collectGarbage, reclaimDeadLeases, type Collected } from './gc.js';
-import type { ImageCommitRequest, ImageDetails, ImageListing, ImageRecord, ImageStore, ImageStoreOptions, PullWriter, PulledImage, PushableImage } from './index.js';
+import type { BuiltImageRequest, ImageCommitRequest, ImageDetails, ImageListing, ImageRecord, ImageStore, ImageStoreOptions, PullWriter, PulledImage, PushableImage } from './index.js';
 import { applyChanges } from './changes.js';
 import { checkImageConfig } from './config-check.js';
 import { readArchive } from './load.js';
@@ -306,6 +306,25 @@ export class DefaultImageStore implements ImageStore {
       return [await prepareWithNewManifest(ctx, config, [...image.layers, layer], tags)];
     });
     await this.events.emit('image', 'commit', first!.id, tags.length ? { name: tags.join(',') } : {});
+    return first!.id;
+  }
+
+  async addBuilt(req: BuiltImageRequest): Promise<ImageId> {
+    const parent = req.parent ? (await this.find(req.parent)).image : undefined;
+    const [first] = await this.ingest(async (ctx) => {
+      const layers = [...(parent?.layers ?? [])];
+      if (req.layer) {
+        const blob = await ctx.storage.blobs.ingest(req.layer);
+        await ctx.lease.addBlob(blob.digest);
+        // An uncompressed tar's digest is its diffID.
+        layers.push(await unpackLayer(ctx, blob, blob.digest, MediaType.layer));
+      }
+      for (const l of layers) await ctx.lease.addLayer(l.diffId);
+      const config: OciImageConfig = { ...req.config, rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) } };
+      const problems = checkImageConfig(config);
+      if (problems.length) throw new InvalidArgumentError('Dockerfile', `the built image config is not valid: ${problems.join('; ')}`);
+      return [await prepareWithNewManifest(ctx, config, layers, [])];
+    });
     return first!.id;
   }
 

@@ -6,6 +6,7 @@ import type { Command, Group } from '../command.js';
 import { containerCommands } from './containers.js';
 import { healthcheckCommands } from './health.js';
 import { imageCommands } from './images.js';
+import { buildCommands } from './build.js';
 import { pullPushCommands } from './registry.js';
 import { networkCommands } from './networks.js';
 import { volumeCommands } from './volumes.js';
@@ -21,7 +22,7 @@ export const GROUPS: Record<Group, string> = {
   healthcheck: 'Manage healthchecks of containers',
 };
 
-export const COMMANDS: readonly Command[] = [...containerCommands, ...imageCommands, ...pullPushCommands, ...networkCommands, ...volumeCommands, ...systemCommands, ...healthcheckCommands, ...registryCommands];
+export const COMMANDS: readonly Command[] = [...containerCommands, ...imageCommands, ...buildCommands, ...pullPushCommands, ...networkCommands, ...volumeCommands, ...systemCommands, ...healthcheckCommands, ...registryCommands];
 
 export type Resolved =
   | { kind: 'command'; command: Command; invokedAs: string; rest: string[] }

@@ -1,0 +1,59 @@
+import { createReadStream, promises as fsp } from 'node:fs';
+import { PassThrough, type Readable } from 'node:stream';
+import tar from 'tar-stream';
+import type { ContextEntry } from './index.js';
+
+/** One thing a COPY writes: a resolved source entry, or a heredoc's body (`COPY <<EOF /dest`). */
+export type PackItem =
+  | { name: string; entry: ContextEntry }
+  | { name: string; content: string };
+
+export interface PackOwner {
+  uid: number;
+  gid: number;
+}
+
+/**
+ * The items as a tar stream, each under its `name` (relative, `/`-separated), owned by `owner`, with `mode`
+ * (COPY --chmod) for every entry when given. Names come from the resolver's `target`, so a source directory's
+ * contents land under the destination and a file may be renamed, without a `tar --transform` per entry.
+ */
+export function packItems(items: readonly PackItem[], owner: PackOwner, mode: number | undefined): Readable {
+  const pack = tar.pack();
+  const out = new PassThrough({ highWaterMark: 1 << 20 });
+  pack.pipe(out);
+  type Header = Parameters<typeof pack.entry>[0];
+  const entry = (header: Header, body?: Buffer) => new Promise<void>((resolve, reject) => {
+    pack.entry(header, body ?? Buffer.alloc(0), (err) => (err ? reject(err) : resolve()));
+  });
+  (async () => {
+    for (const item of items) {
+      const base = { uid: owner.uid, gid: owner.gid };
+      if ('content' in item) {
+        const body = Buffer.from(item.content, 'utf8');
+        await entry({ name: item.name, type: 'file', size: body.length, mode: mode ?? 0o644, mtime: new Date(), ...base }, body);
+        continue;
+      }
+      const e = item.entry;
+      const st = await fsp.lstat(e.hostPath);
+      const header = { name: item.name, mode: mode ?? e.mode, mtime: st.mtime, ...base };
+      if (e.type === 'directory') {
+        await entry({ ...header, name: `${item.name}/`, type: 'directory' });
+      } else if (e.type === 'symlink') {
+        await entry({ ...header, type: 'symlink', linkname: e.linkname ?? (await fsp.readlink(e.hostPath)) });
+      } else {
+        await new Promise<void>((resolve, reject) => {
+          const sink = pack.entry({ ...header, type: 'file', size: st.size }, (err) => (err ? reject(err) : resolve()));
+          const src = createReadStream(e.hostPath, { highWaterMark: 1 << 20 });
+          src.on('error', reject);
+          src.pipe(sink);
+        });
+      }
+    }
+    pack.finalize();
+  })().catch((err: unknown) => {
+    out.destroy(err as Error);
+    pack.destroy();
+  });
+  return out;
+}

@@ -1,0 +1,78 @@
+import path from 'node:path';
+import type { BuildEvent } from '../../build/index.js';
+import { InvalidArgumentError } from '../../errors.js';
+import { type Command, defineCommand } from '../command.js';
+import { truncId } from '../format.js';
+
+const NETWORKS = ['none', 'host', 'bridge', 'default'] as const;
+
+/** Docker's classic builder's lines: `Step 1/5 : FROM busybox`, ` ---> Using cache`, ` ---> 1a2b3c4d5e6f`. */
+export function buildLine(e: BuildEvent): string | undefined {
+  switch (e.type) {
+    case 'step': return `Step ${e.step}/${e.steps} : ${e.text}`;
+    case 'cached': return ' ---> Using cache';
+    case 'stepDone': return ` ---> ${truncId(e.id)}`;
+    case 'output': return e.line;
+    case 'note': return e.message;
+    case 'done': return [`Successfully built ${truncId(e.id)}`, ...e.tags.map((t) => `Successfully tagged ${t}`)].join('\n');
+  }
+}
+
+const build = defineCommand({
+  name: 'build', group: 'image', shortcuts: ['build'],
+  usage: '[OPTIONS] PATH | -', summary: 'Build an image from a Dockerfile',
+  options: [
+    { name: 'tag', short: 't', type: 'list', help: 'Name and optionally a tag in the "name:tag" format' },
+    { name: 'file', short: 'f', type: 'string', help: "Name of the Dockerfile (default: 'PATH/Dockerfile'); '-' reads it from stdin" },
+    { name: 'build-arg', type: 'map', help: 'Set build-time variables' },
+    { name: 'target', type: 'string', help: 'Set the target build stage to build' },
+    { name: 'no-cache', type: 'bool', help: 'Do not use cache when building the image' },
+    { name: 'pull', type: 'bool', help: 'Always attempt to pull a newer version of the image' },
+    { name: 'network', type: 'string', help: 'Set the networking mode for the RUN instructions during build (none, host, bridge)' },
+    { name: 'label', type: 'map', help: 'Set metadata for an image' },
+    { name: 'quiet', short: 'q', type: 'bool', help: 'Suppress the build output and print image ID on success' },
+    { name: 'iidfile', type: 'string', help: 'Write the image ID to the file' },
+    { name: 'platform', type: 'string', help: "Set platform (only the host's own is built)" },
+    { name: 'secret', type: 'list', help: 'Secret to expose to the build (not supported yet: refused)' },
+  ],
+  minArgs: 1, maxArgs: 1,
+  async action(ctx, o, [context]) {
+    const network = o.network;
+    if (network !== undefined && !(NETWORKS as readonly string[]).includes(network)) {
+      throw new InvalidArgumentError('--network', `"${network}" is not none, host or bridge`, 'builds run RUN steps on none, host or the default bridge');
+    }
+    if (o.secret.length) throw new InvalidArgumentError('--secret', 'build secrets are not supported yet', 'leave --secret out');
+    if (context === '-' && o.file === '-') throw new InvalidArgumentError('--file', 'the context and the Dockerfile cannot both come from stdin', 'give the context as a folder');
+    let dockerfile: string | { text: string } | undefined;
+    if (o.file === '-') {
+      const chunks: Buffer[] = [];
+      for await (const c of ctx.stdin) chunks.push(Buffer.from(c as Buffer));
+      dockerfile = { text: Buffer.concat(chunks).toString('utf8') };
+    } else if (o.file !== undefined) {
+      // As docker: -f is relative to the working folder, not to the context; with a tar on stdin it names
+      // a file inside the tar.
+      dockerfile = context === '-' ? o.file : path.resolve(o.file);
+    }
+    const engine = await ctx.engine();
+    const res = await engine.images.build({
+      context: context === '-' ? ctx.stdin : context!,
+      dockerfile,
+      tags: o.tag,
+      buildArgs: o.buildArg,
+      target: o.target,
+      noCache: o.noCache,
+      pull: o.pull,
+      network: network === 'default' ? 'bridge' : (network as 'none' | 'host' | 'bridge' | undefined),
+      labels: o.label,
+      iidfile: o.iidfile !== undefined ? path.resolve(o.iidfile) : undefined,
+      platform: o.platform,
+      onProgress: o.quiet ? undefined : (e) => {
+        const line = buildLine(e);
+        if (line !== undefined) ctx.print(line);
+      },
+    });
+    if (o.quiet) ctx.print(res.id);
+  },
+});
+
+export const buildCommands: readonly Command[] = [build];

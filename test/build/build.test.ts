@@ -1,0 +1,285 @@
+/**
+ * Issue 15, builds: each RUN a real container, COPY from a context folder, multi-stage builds, the layer
+ * cache, and failures that leave nothing behind. RUN steps use --network none.
+ */
+import { promises as fsp } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BuildEvent, BuildOptions } from '../../src/build/index.js';
+import { BuildStepError } from '../../src/errors.js';
+import { cleanupAll, sink, testEngine, type TestEngine } from '../helpers/engine.js';
+import { findLeaks } from '../helpers/leaks.js';
+
+let t: TestEngine;
+let work: string;
+
+beforeAll(async () => {
+  t = await testEngine(3600 + (process.pid % 100));
+  await t.engine.images.ensureDefault();
+  work = await fsp.mkdtemp(path.join(tmpdir(), 'berth-build-'));
+}, 120_000);
+
+afterAll(() => cleanupAll(t, work));
+
+let n = 0;
+/** A context folder holding `files` (name → content) and the Dockerfile. */
+async function contextDir(dockerfile: string, files: Record<string, string> = {}): Promise<string> {
+  const dir = path.join(work, `ctx${n++}`);
+  await fsp.mkdir(dir, { recursive: true });
+  await fsp.writeFile(path.join(dir, 'Dockerfile'), dockerfile);
+  for (const [name, content] of Object.entries(files)) {
+    await fsp.mkdir(path.dirname(path.join(dir, name)), { recursive: true });
+    await fsp.writeFile(path.join(dir, name), content);
+  }
+  return dir;
+}
+
+async function build(context: string, opts: Partial<BuildOptions> = {}) {
+  const events: BuildEvent[] = [];
+  const res = await t.engine.images.build({ context, network: 'none', ...opts, onProgress: (e) => events.push(e) });
+  return { ...res, events, cached: events.filter((e) => e.type === 'cached').map((e) => (e as { step: number }).step) };
+}
+
+async function runOut(image: string, ...cmd: string[]): Promise<string> {
+  const out = sink();
+  const res = await t.engine.run({ image, command: cmd.length ? cmd : undefined, autoRemove: true, network: { networks: ['none'] } }, { io: { stdout: out.stream, stderr: out.stream } });
+  expect(res.exitCode, out.text()).toBe(0);
+  return out.text();
+}
+
+async function noContainers(): Promise<void> {
+  expect(await t.engine.containers.list({ all: true })).toEqual([]);
+  expect(await findLeaks(t.root, t.runroot)).toEqual([]);
+}
+
+describe('build', () => {
+  it('builds five instructions into an image that runs with their CMD, ENV, WORKDIR and USER', async () => {
+    const ctx = await contextDir([
+      'FROM busybox',
+      'ENV GREETING=hello',
+      'WORKDIR /app',
+      'RUN echo "$GREETING world" > /app/msg && chown 1000 /app/msg',
+      'USER 1000',
+      'CMD ["sh", "-c", "cat msg; id -u; pwd; echo $GREETING"]',
+    ].join('\n'));
+    const res = await build(ctx, { tags: ['five:1'] });
+    expect(res.tags).toEqual(['five:1']);
+    expect(await runOut('five:1')).toBe('hello world\n1000\n/app\nhello\n');
+    const img = await t.engine.images.inspect('five:1');
+    expect(img.Id).toBe(res.id);
+    expect(img.Config.Env).toContain('GREETING=hello');
+    expect(img.Config.WorkingDir).toBe('/app');
+    expect(img.Config.User).toBe('1000');
+    expect(img.Config.Cmd).toEqual(['sh', '-c', 'cat msg; id -u; pwd; echo $GREETING']);
+    const history = await t.engine.images.history('five:1');
+    // newest first: CMD, USER, RUN, WORKDIR (a layer: /app was made), ENV, then busybox's own
+    expect(history.slice(0, 5).map((h) => h.emptyLayer)).toEqual([true, true, false, false, true]);
+    expect(history[2]!.createdBy).toContain('echo "$GREETING world"');
+    expect(res.events.filter((e) => e.type === 'output').map((e) => (e as { line: string }).line)).toEqual([]);
+    await noContainers();
+  }, 120_000);
+});
+
+describe('failures', () => {
+  it('a failing RUN stops the build with its exit code and output; nothing tagged, no container left', async () => {
+    const ctx = await contextDir('FROM busybox\nRUN echo before\nRUN echo oops >&2; exit 3\nRUN echo never\n');
+    const before = (await t.engine.images.list({ all: true })).length;
+    const err = await build(ctx, { tags: ['fails:1'] }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BuildStepError);
+    expect((err as BuildStepError).commandExitCode).toBe(3);
+    expect((err as BuildStepError).output).toContain('oops');
+    await expect(t.engine.images.inspect('fails:1')).rejects.toThrow(/no such image/);
+    // The step before the failure stays as a cache entry (Docker keeps it too); nothing of the failed one.
+    expect((await t.engine.images.list({ all: true })).length).toBeLessThanOrEqual(before + 1);
+    await noContainers();
+    const cli = await t.cli('build', '--network', 'none', '-t', 'fails:2', ctx);
+    expect(cli.exitCode).toBe(1);
+    expect(cli.stderr).toMatch(/returned a non-zero code: 3/);
+    expect(cli.stdout).toMatch(/Step 3\/4 : RUN echo oops/);
+    await noContainers();
+  }, 120_000);
+
+  it('refuses COPY of a path outside the context or through a link out of it', async () => {
+    const ctx = await contextDir('FROM busybox\nCOPY ../x /x\n');
+    await expect(build(ctx)).rejects.toThrow(/outside the build context/);
+    const ctx2 = await contextDir('FROM busybox\nCOPY out/passwd /x\n');
+    await fsp.symlink('../../../../../../../etc', path.join(ctx2, 'out'));
+    await expect(build(ctx2)).rejects.toThrow(/outside the build context/);
+    await noContainers();
+  }, 60_000);
+});
+
+describe('COPY', () => {
+  it('copies files and folders from the context, folder contents as Docker, with --chown and --chmod', async () => {
+    const ctx = await contextDir([
+      'FROM busybox',
+      'COPY a.txt /one/',
+      'COPY a.txt /two/renamed.txt',
+      'COPY src /app',
+      'COPY --chown=1000:1001 --chmod=600 src/sub/c.txt *.md /three/',
+      'CMD ["sh", "-c", "cat /one/a.txt /two/renamed.txt; find /app | sort; stat -c \'%u:%g %a %n\' /three/c.txt /three/r.md"]',
+    ].join('\n'), { 'a.txt': 'A\n', 'src/b.txt': 'B\n', 'src/sub/c.txt': 'C\n', 'r.md': 'R\n' });
+    const { id } = await build(ctx);
+    expect(await runOut(id)).toBe('A\nA\n/app\n/app/b.txt\n/app/sub\n/app/sub/c.txt\n1000:1001 600 /three/c.txt\n1000:1001 600 /three/r.md\n');
+    await noContainers();
+  }, 120_000);
+
+  it('multi-stage: COPY --from takes a stage\'s file; the final image lacks the build stage\'s files', async () => {
+    const ctx = await contextDir([
+      'FROM busybox AS builder',
+      'RUN mkdir /out && echo built > /out/artifact && echo junk > /scratch-file',
+      'FROM busybox',
+      'COPY --from=builder /out/artifact /artifact',
+      'CMD ["sh", "-c", "cat /artifact; ls /scratch-file /out 2>&1 || true"]',
+    ].join('\n'));
+    const { id } = await build(ctx, { tags: ['multi:1'] });
+    const out = await runOut(id);
+    expect(out).toMatch(/^built\n/);
+    expect(out).toMatch(/scratch-file: No such file/);
+    expect(out).toMatch(/\/out: No such file/);
+    await noContainers();
+  }, 120_000);
+});
+
+describe('cache', () => {
+  it('a rebuild hits the cache for every step; a changed file re-runs from its COPY on; --no-cache runs all', async () => {
+    const df = 'FROM busybox\nENV A=1\nRUN echo one > /one\nCOPY f.txt /f.txt\nRUN cat /f.txt > /copy\nCMD ["cat", "/copy"]\n';
+    const ctx = await contextDir(df, { 'f.txt': 'v1\n' });
+    const first = await build(ctx);
+    expect(first.cached).toEqual([]);
+    const again = await build(ctx);
+    expect(again.cached).toEqual([2, 3, 4, 5, 6]);
+    expect(again.id).toBe(first.id);
+    await fsp.writeFile(path.join(ctx, 'f.txt'), 'v2\n');
+    const changed = await build(ctx);
+    expect(changed.cached).toEqual([2, 3]);
+    expect(await runOut(changed.id)).toBe('v2\n');
+    const fresh = await build(ctx, { noCache: true });
+    expect(fresh.cached).toEqual([]);
+    expect(fresh.id).not.toBe(changed.id);
+    // The cache survives across commands (the CLI is another process).
+    expect(await t.ok('build', '--network', 'none', ctx)).toMatch(/Using cache[\s\S]*Successfully built/);
+    await noContainers();
+  }, 180_000);
+
+  it('an entry whose image was pruned is a miss, not an error', async () => {
+    const ctx = await contextDir('FROM busybox\nRUN echo x > /x\n');
+    await build(ctx);
+    await t.engine.images.prune();
+    const again = await build(ctx, { tags: ['pruned:1'] });
+    expect(again.cached).toEqual([]);
+    expect(await runOut('pruned:1', 'cat', '/x')).toBe('x\n');
+  }, 120_000);
+});
+
+describe('arguments', () => {
+  it('--build-arg sets an ARG for RUN (and its cache key); --target builds only the stages it needs', async () => {
+    const ctx = await contextDir([
+      'ARG BASE=busybox',
+      'FROM $BASE AS first',
+      'ARG WHO=nobody',
+      'RUN echo "hi $WHO" > /greeting',
+      'CMD ["cat", "/greeting"]',
+      'FROM first AS second',
+      'RUN exit 1',
+    ].join('\n'));
+    const a = await build(ctx, { target: 'first', buildArgs: { WHO: 'alice' } });
+    expect(await runOut(a.id)).toBe('hi alice\n');
+    const b = await build(ctx, { target: 'first', buildArgs: { WHO: 'bob' } });
+    expect(b.cached).not.toContain(3);
+    expect(await runOut(b.id)).toBe('hi bob\n');
+    const d = await build(ctx, { target: 'first' });
+    expect(await runOut(d.id)).toBe('hi nobody\n');
+    // ENV does not keep the ARG: the image's config has no WHO.
+    expect(((await t.engine.images.inspect(a.id)).Config.Env as string[] | undefined)?.some((e) => e.startsWith('WHO='))).toBe(false);
+  }, 120_000);
+
+  it('-q prints only the ID, --iidfile writes it, --label labels the image', async () => {
+    const ctx = await contextDir('FROM busybox\nLABEL a=b\nEXPOSE 80\nVOLUME /data\nSTOPSIGNAL SIGTERM\nHEALTHCHECK --interval=5s CMD true\n');
+    const iid = path.join(work, 'iid');
+    const out = await t.ok('build', '-q', '--iidfile', iid, '--label', 'x=y', ctx);
+    expect(out).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(await fsp.readFile(iid, 'utf8')).toBe(out);
+    const img = await t.engine.images.inspect(out);
+    expect(img.Config.Labels).toEqual({ a: 'b', x: 'y' });
+    expect(img.Config.ExposedPorts).toEqual({ '80/tcp': {} });
+    expect(img.Config.Volumes).toEqual({ '/data': {} });
+    expect(img.Config.StopSignal).toBe('SIGTERM');
+    expect(img.Config.Healthcheck).toEqual({ Test: ['CMD-SHELL', 'true'], Interval: 5e9 });
+  }, 120_000);
+});
+
+const BIN = fileURLToPath(new URL('../../bin/berth.js', import.meta.url));
+
+describe('the real parser and context', () => {
+  it('builds from a tar context on stdin through the CLI (tar -c . | berth build -t x -)', async () => {
+    const ctx = await contextDir('FROM busybox\nCOPY app/ /app/\nCMD ["cat", "/app/msg"]\n', { 'app/msg': 'from the tar\n' });
+    const build = `tar -C ${JSON.stringify(ctx)} -c . | ${JSON.stringify(BIN)} --root ${JSON.stringify(t.root)} --runroot ${JSON.stringify(t.runroot)} build --network none -t fromtar:1 -`;
+    const res = await execa('sh', ['-c', build], { reject: false, timeout: 60_000 });
+    expect(res.exitCode, res.stderr).toBe(0);
+    expect(res.stdout).toMatch(/Successfully tagged fromtar:1/);
+    expect(await runOut('fromtar:1')).toBe('from the tar\n');
+    // The unpacked context is removed once the build ends.
+    expect(await fsp.readdir(path.join(t.root, 'build-tmp')).catch(() => [])).toEqual([]);
+    await noContainers();
+  }, 120_000);
+
+  it('runs RUN heredocs (shell and #! script) and writes COPY heredocs', async () => {
+    const ctx = await contextDir([
+      'FROM busybox',
+      'ARG WHO=heredoc',
+      'RUN <<EOF',
+      'echo one > /one',
+      'echo two >> /one',
+      'EOF',
+      'RUN <<EOF',
+      '#!/bin/sh',
+      'echo "script $0" > /script',
+      'EOF',
+      'COPY <<EOF /etc/greeting',
+      'hello ${WHO}',
+      'EOF',
+      'COPY --chmod=755 <<"EOF" /bin/raw',
+      'echo ${WHO}',
+      'EOF',
+    ].join('\n'));
+    await build(ctx, { tags: ['heredoc:1'] });
+    expect(await runOut('heredoc:1', 'cat', '/one', '/script', '/etc/greeting')).toBe('one\ntwo\nscript /dev/pipes/EOF\nhello heredoc\n');
+    expect(await runOut('heredoc:1', 'sh', '-c', 'cat /bin/raw; stat -c %a /bin/raw; ls /dev/pipes 2>&1 || true')).toMatch(/^echo \$\{WHO\}\n755\n.*No such file/);
+    await noContainers();
+  }, 120_000);
+
+  it('.dockerignore keeps a file out of a COPY of a folder', async () => {
+    const ctx = await contextDir('FROM busybox\nCOPY . /ctx/\n', { '.dockerignore': 'secret.txt\n*.log\n!keep.log\n', 'secret.txt': 'no', 'a.log': 'no', 'keep.log': 'yes', 'app.txt': 'yes' });
+    await build(ctx, { tags: ['ignored:1'] });
+    expect((await runOut('ignored:1', 'ls', '-A', '/ctx')).split('\n').filter(Boolean)).toEqual(['.dockerignore', 'Dockerfile', 'app.txt', 'keep.log']);
+    const named = await contextDir('FROM busybox\nCOPY secret.txt /x\n', { '.dockerignore': 'secret.txt\n', 'secret.txt': 'no' });
+    await expect(build(named)).rejects.toMatchObject({ message: expect.stringMatching(/"secret.txt"/) as unknown, hint: expect.stringMatching(/excluded by .dockerignore/) as unknown });
+    await noContainers();
+  }, 120_000);
+
+  it('a Dockerfile syntax error exits 1 with the line named; refused features say "not supported yet"', async () => {
+    const ctx = await contextDir('FROM busybox\nRUN echo ok\nCOPY --from=a --from=b x /y\n');
+    const res = await t.cli('build', '--network', 'none', ctx);
+    expect(res.exitCode).toBe(1);
+    expect(res.stderr).toMatch(/Dockerfile:3: COPY: .*--from/);
+    const unknown = await t.cli('build', await contextDir('FROM busybox\n\nFROBNICATE x\n'));
+    expect(unknown.exitCode).toBe(1);
+    expect(unknown.stderr).toMatch(/Dockerfile:3: unknown instruction: FROBNICATE/);
+    for (const [df, what] of [
+      ['FROM busybox\nRUN --mount=type=cache,target=/c true\n', /RUN --mount=type=cache is not supported yet/],
+      ['FROM busybox\nADD http://127.0.0.1:1/x /x\n', /ADD of a URL is not supported yet/],
+      ['FROM busybox\nCOPY --link Dockerfile /x\n', /COPY --link is not supported yet/],
+      ['FROM onbuild:1\nRUN true\n', /running a base image's ONBUILD triggers is not supported yet/],
+    ] as const) {
+      if (df.startsWith('FROM onbuild')) await build(await contextDir('FROM busybox\nONBUILD RUN echo hi\n'), { tags: ['onbuild:1'] });
+      const r = await t.cli('build', '--network', 'none', await contextDir(df));
+      expect(r.exitCode, r.stderr).toBe(1);
+      expect(r.stderr).toMatch(what);
+    }
+    await noContainers();
+  }, 120_000);
+});
