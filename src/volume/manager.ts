@@ -245,7 +245,12 @@ export class VolumeManager {
     const sources = new Map<string, string>();
     for (const m of mounts) {
       if (m.type === 'bind') {
-        if (m.createSource) await fsp.mkdir(m.source, { recursive: true, mode: 0o755 });
+        // Docker makes a missing -v source as a folder; an existing one (a file too) is bound as it is.
+        if (m.createSource) {
+          await fsp.mkdir(m.source, { recursive: true, mode: 0o755 }).catch((err: NodeJS.ErrnoException) => {
+            if (err.code !== 'EEXIST') throw err;
+          });
+        }
         sources.set(m.destination, m.source);
       } else if (m.type === 'volume') {
         sources.set(m.destination, await withLock(this.lockOf(m.name!), () => this.mountLocked(ctrId, m, rootfs)));

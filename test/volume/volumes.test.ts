@@ -78,6 +78,13 @@ describe('mounts in real containers', () => {
     expect(await volumes()).toEqual([]);
   }, 60_000);
 
+  it('binds an existing host file with -v, as Docker does (only a missing source is made, as a folder)', async () => {
+    const file = path.join(work, 'bound.conf');
+    await fsp.writeFile(file, 'from the host\n');
+    expect(await ok('run', '--rm', '--network', 'none', '-v', `${file}:/etc/app.conf:ro`, 'busybox', 'cat', '/etc/app.conf')).toBe('from the host');
+    expect(await fsp.readFile(file, 'utf8')).toBe('from the host\n');
+  });
+
   it('lends binds and volumes through --volumes-from, and rm -f of a running user unmounts its tmpfs volume', async () => {
     const shared = path.join(work, 'srv-data');
     await ok('run', '--name', 'src', '--network', 'none', '-v', `${shared}:/shared`, 'busybox', 'sh', '-c', 'echo x >/shared/f');
