@@ -1,3 +1,4 @@
+import { mkdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -30,11 +31,64 @@ function runCli(root: string, runroot: string, args: readonly string[]) {
 
 let counter = 0;
 
+/** Live claims of subnet slots, machine-wide: one file per slot holding the claiming process's pid. */
+const SLOT_DIR = '/run/berth/test-slots';
+const SLOTS = 4096;
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Claims `preferred`, or the next slot no live test process holds. Test files pick slots by hand (often
+ * `BASE + pid % N`), and two files of one run, or of two runs at once, could land on one slot, so on one
+ * subnet: the second bridge over it is refused, or the two engines' containers meet. Released at cleanup;
+ * a killed test's claims are taken over once its pid is gone.
+ */
+function claimSlot(preferred: number): { slot: number; release(): void } {
+  mkdirSync(SLOT_DIR, { recursive: true });
+  for (let i = 0; i < SLOTS; i++) {
+    const slot = (preferred + i) % SLOTS;
+    const file = path.join(SLOT_DIR, String(slot));
+    try {
+      writeFileSync(file, String(process.pid), { flag: 'wx' });
+      return {
+        slot,
+        release() {
+          rmSync(file, { force: true });
+          // The folder goes with the last claim; another process may claim in between, which is fine.
+          try { rmdirSync(SLOT_DIR); } catch { /* not empty, or gone */ }
+        },
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        // The last other claim was released and took the folder with it.
+        mkdirSync(SLOT_DIR, { recursive: true });
+        i--;
+        continue;
+      }
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const holder = Number(readFileSync(file, 'utf8'));
+      if (holder && alive(holder)) continue;
+      rmSync(file, { force: true });
+      i--;
+    }
+  }
+  throw new Error(`test engine: every one of the ${SLOTS} subnet slots is held by a live test process`);
+}
+
 /**
  * A fresh engine on its own root and runroot; the root's path gives it its own bridge name and iptables
  * chains, and `slot` its own subnet, so test files running at the same time never share host objects.
  */
 export async function testEngine(slot = (process.pid * 7 + counter++) % 4096, extra: Pick<EngineOptions, 'config'> = {}): Promise<TestEngine> {
+  const claim = claimSlot(slot);
+  slot = claim.slot;
   const root = await mkdtemp(path.join(tmpdir(), 'berth-test-'));
   const runroot = path.join('/run/berth', `t${path.basename(root).slice(-6)}`);
   const engine = new Engine({ root, runroot, network: { subnet: `10.${200 + ((slot >> 8) & 15)}.${slot & 255}.0/24` }, ...extra });
@@ -54,6 +108,7 @@ export async function testEngine(slot = (process.pid * 7 + counter++) % 4096, ex
       unmountUnder(runroot);
       await rm(root, { recursive: true, force: true });
       await rm(runroot, { recursive: true, force: true });
+      claim.release();
       if (reset) throw new Error('test cleanup: system reset failed', { cause: reset });
       if (leaks.length) throw new Error(`test cleanup: the engine left these behind after system reset:\n${leaks.join('\n')}`);
     },
