@@ -13,6 +13,7 @@ import { EntryHasher, SourceResolver } from './context.js';
 import { findStage, globalArgValues, stageOrder } from './dockerfile.js';
 import { expandInstruction, isHeredocSource } from './expand.js';
 import type { BuildContext, BuildEvent, BuildOptions, BuildResult, CommandForm, ContextEntry, Dockerfile, Instruction, Stage } from './index.js';
+import { checkRunMounts, prepareRunMounts, runMountKey, type PreparedMounts, type RunMountEnv, type RunMountSpec } from './mounts.js';
 import { packItems, type PackItem } from './pack.js';
 
 /**
@@ -32,6 +33,8 @@ export interface BuilderDeps {
   cacheDir: string;
   /** where a build keeps its temporary files: unpacked tar contexts, RUN heredoc scripts */
   tempDir: string;
+  /** where `RUN --mount=type=cache` folders live, kept across builds */
+  cacheMountsDir: string;
 }
 
 /** Docker's predefined ARGs: usable with --build-arg without an ARG line, and left out of history. */
@@ -206,8 +209,12 @@ async function resolveImage(ctx: StepContext, ref: string, pull: boolean) {
 
 async function runStep(ctx: StepContext, st: StageState, instr: Instruction): Promise<void> {
   switch (instr.kind) {
-    case 'RUN':
-      return cachedStep(ctx, st, instr, { args: runArgs(st, ctx.opts.buildArgs ?? {}) }, () => runCommand(ctx, st, instr));
+    case 'RUN': {
+      const mounts = checkRunMounts(instr.mounts, instr.line, st.config.config?.WorkingDir || '/');
+      const env = mountEnv(ctx, instr.line);
+      const mountKey = mounts.length ? { mounts: await runMountKey(env, mounts) } : {};
+      return cachedStep(ctx, st, instr, { args: runArgs(st, ctx.opts.buildArgs ?? {}), ...mountKey }, () => runCommand(ctx, st, instr, env, mounts));
+    }
     case 'COPY':
     case 'ADD':
       return copyStep(ctx, st, instr);
@@ -417,8 +424,21 @@ function buildContainer(image: ImageId, command: string[], network: string | und
   };
 }
 
-async function runCommand(ctx: StepContext, st: StageState, instr: Extract<Instruction, { kind: 'RUN' }>): Promise<StepOutcome> {
-  if (instr.mounts.length) throw notSupported('RUN --mount', instr, `RUN --mount=type=${instr.mounts[0]!.type} is not supported yet`, 'copy what the command needs with COPY');
+function mountEnv(ctx: StepContext, line: number): RunMountEnv {
+  return {
+    cacheMountsDir: ctx.deps.cacheMountsDir,
+    tempDir: ctx.deps.tempDir,
+    context: ctx.context,
+    secrets: new Map((ctx.opts.secrets ?? []).map((s) => [s.id, s.src])),
+    rootOf: async (from) => {
+      const ref = await fromRef(ctx, from, 'RUN --mount from', line);
+      return { root: await mountedRoot(ctx, ref), id: ref };
+    },
+    line,
+  };
+}
+
+async function runCommand(ctx: StepContext, st: StageState, instr: Extract<Instruction, { kind: 'RUN' }>, env: RunMountEnv, mountSpecs: RunMountSpec[]): Promise<StepOutcome> {
   const c = st.config.config ?? {};
   const script = loneScript(instr);
   const argv = script ? [`/dev/pipes/${script.name}`] : commandArgv(instr.command, c);
@@ -433,8 +453,11 @@ async function runCommand(ctx: StepContext, st: StageState, instr: Extract<Instr
   let id: string | undefined;
   let handedOn = false;
   let scriptDir: string | undefined;
+  let mounts: PreparedMounts | undefined;
   try {
     const req = buildContainer(st.image, argv, network, runArgs(st, ctx.opts.buildArgs ?? {}));
+    mounts = await prepareRunMounts(env, mountSpecs);
+    req.mounts = [...mounts.specs];
     if (script) {
       // BuildKit runs a lone `#!` heredoc as a file, mounted where the layer never sees it.
       await fsp.mkdir(ctx.deps.tempDir, { recursive: true, mode: 0o700 });
@@ -442,7 +465,7 @@ async function runCommand(ctx: StepContext, st: StageState, instr: Extract<Instr
       scriptDir = await fsp.mkdtemp(path.join(ctx.deps.tempDir, `berth-context-${process.pid}-heredoc-`));
       const file = path.join(scriptDir, script.name);
       await fsp.writeFile(file, script.content, { mode: 0o755 });
-      req.mounts = [`type=bind,source=${file},target=/dev/pipes/${script.name},readonly`];
+      req.mounts.push(`type=bind,source=${file},target=/dev/pipes/${script.name},readonly`);
     }
     const res = await m.run({ ...req, attach: ['stdout', 'stderr'] },
       { io: { stdout: out.stream, stderr: err.stream }, onCreated: (cid) => { id = cid; } });
@@ -462,6 +485,7 @@ async function runCommand(ctx: StepContext, st: StageState, instr: Extract<Instr
   } finally {
     if (id && !handedOn) await m.remove(id, { force: true, volumes: true });
     if (scriptDir) await fsp.rm(scriptDir, { recursive: true, force: true });
+    await mounts?.release();
   }
 }
 
@@ -582,22 +606,28 @@ interface CopySource {
 /** Where a COPY reads from: the context, or a stage's or image's root filesystem (mounted read-only). */
 async function sourceRoot(ctx: StepContext, instr: CopyInstruction): Promise<CopySource> {
   if (instr.from === undefined) return { within: 'context', resolve: (s) => ctx.context.resolve(s), hash: (e) => ctx.context.hash(e) };
-  const stage = findStage(ctx.df, instr.from);
-  let ref: string;
-  if (stage) {
-    const id = ctx.results.get(stage.index);
-    if (!id) throw new InvalidArgumentError(`${instr.kind} --from`, `line ${instr.line}: stage "${instr.from}" is not built before this step`, 'a stage can only copy from the stages above it');
-    ref = id;
-  } else {
-    ref = (await resolveImage(ctx, instr.from, false)).id;
-  }
+  const root = await mountedRoot(ctx, await fromRef(ctx, instr.from, `${instr.kind} --from`, instr.line));
+  const resolver = new SourceResolver(root, { links: 'rootfs', where: `--from=${instr.from}` });
+  return { within: 'image', resolve: (s) => resolver.resolve(s), hash: (e) => ctx.hasher.hash(e) };
+}
+
+/** The image a `--from=` names: a stage built above this step, else an image (pulled when missing). */
+async function fromRef(ctx: StepContext, from: string, field: string, line: number): Promise<string> {
+  const stage = findStage(ctx.df, from);
+  if (!stage) return (await resolveImage(ctx, from, false)).id;
+  const id = ctx.results.get(stage.index);
+  if (!id) throw new InvalidArgumentError(field, `line ${line}: stage "${from}" is not built before this step`, 'a stage can only use the stages above it');
+  return id;
+}
+
+/** An image's root filesystem, mounted read-only once for the whole build. */
+async function mountedRoot(ctx: StepContext, ref: string): Promise<string> {
   let root = ctx.mounted.get(ref);
   if (!root) {
     root = await ctx.deps.images.mount(ref);
     ctx.mounted.set(ref, root);
   }
-  const resolver = new SourceResolver(root, { links: 'rootfs', where: `--from=${instr.from}` });
-  return { within: 'image', resolve: (s) => resolver.resolve(s), hash: (e) => ctx.hasher.hash(e) };
+  return root;
 }
 
 /** ADD: a local file is extracted when it is a tar or a gzipped tar, as Docker's ADD does. */
