@@ -15,6 +15,7 @@ import { expandInstruction, isHeredocSource } from './expand.js';
 import type { BuildContext, BuildEvent, BuildOptions, BuildResult, CommandForm, ContextEntry, Dockerfile, Instruction, Stage } from './index.js';
 import { checkRunMounts, prepareRunMounts, runMountKey, type PreparedMounts, type RunMountEnv, type RunMountSpec } from './mounts.js';
 import { packItems, type PackItem } from './pack.js';
+import { chownNeedsNames, resolveChown } from './users.js';
 
 /**
  * The classic builder's model, on Berth's own layers: every step's result is an image (untagged), so a
@@ -558,7 +559,7 @@ async function copyStep(ctx: StepContext, st: StageState, instr: CopyInstruction
   if (many && !destSlash) {
     throw new InvalidArgumentError(instr.kind, `line ${instr.line}: with more than one source file, the destination must be a directory and end with a /`, `write the destination as ${instr.dest}/`);
   }
-  const owner = parseChown(instr.chown);
+  const owner = await chownOf(ctx, st, instr.chown);
   // Checked after expansion: `--chmod=$MODE` is only known here.
   const mode = instr.chmod !== undefined ? parseChmod(instr.chmod) : undefined;
   await cachedStep(ctx, st, instr, { files: hashes, owner, mode }, async () => {
@@ -644,17 +645,21 @@ async function archiveKind(file: string): Promise<'tar' | 'gzip' | undefined> {
   }
 }
 
-function parseChown(v: string | undefined): { uid: number; gid: number } {
-  if (v === undefined) return { uid: 0, gid: 0 };
-  const [u, g] = v.split(':');
-  const num = (s: string | undefined, fallback: number) => {
-    if (s === undefined || s === '') return fallback;
-    if (s === 'root') return 0;
-    if (!/^\d+$/.test(s)) throw new InvalidArgumentError('--chown', `"${v}": user and group names are not supported yet`, 'give numeric IDs: --chown=1000:1000');
-    return Number(s);
+/** `--chown`: names read from the step's own image (its /etc/passwd and /etc/group), as BuildKit reads them. */
+async function chownOf(ctx: StepContext, st: StageState, spec: string | undefined): Promise<{ uid: number; gid: number }> {
+  if (spec === undefined) return { uid: 0, gid: 0 };
+  if (!chownNeedsNames(spec)) return resolveChown(spec, {});
+  const root = await mountedRoot(ctx, st.image);
+  const resolver = new SourceResolver(root, { links: 'rootfs' });
+  const read = async (file: string) => {
+    try {
+      return await fsp.readFile(path.join(root, resolver.follow(file, `/${file}`)), 'utf8');
+    } catch (err) {
+      if (err instanceof NotFoundError || (err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
   };
-  const uid = num(u, 0);
-  return { uid, gid: num(g, uid) };
+  return resolveChown(spec, { passwd: await read('etc/passwd'), group: await read('etc/group') });
 }
 
 function parseChmod(v: string): number {

@@ -151,3 +151,24 @@ describe('RUN --mount', () => {
     await noLeftovers();
   }, 60_000);
 });
+
+describe('--chown by name', () => {
+  it('resolves user and group names from the build image\'s /etc/passwd and /etc/group; an unknown name is an error', async () => {
+    const ctx = await contextDir([
+      'FROM busybox',
+      'RUN echo sailor:x:1500:2000::/:/bin/sh >> /etc/passwd && printf "crew:x:2000:\\ndock:x:2100:\\n" >> /etc/group',
+      'COPY --chown=sailor:dock f /both',
+      'COPY --chown=sailor f /user-only',
+      'COPY --chown=1600:crew f /mixed',
+      'ADD --chown=sailor:crew f /added',
+    ].join('\n'), { f: 'x\n' });
+    const { id } = await build(ctx);
+    expect(await runOut(id, 'stat', '-c', '%u:%g %n', '/both', '/user-only', '/mixed', '/added'))
+      .toBe('1500:2100 /both\n1500:2000 /user-only\n1600:2000 /mixed\n1500:2000 /added\n');
+    const unknown = await contextDir('FROM busybox\nCOPY --chown=nosuchuser f /f\n', { f: 'x\n' });
+    const r = await t.cli('build', '--network', 'none', unknown);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/no user "nosuchuser" in the image's \/etc\/passwd/);
+    await noLeftovers();
+  }, 120_000);
+});
