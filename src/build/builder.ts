@@ -9,12 +9,13 @@ import type { ImageStore, OciContainerConfig, OciImageConfig, OciHistory } from 
 import type { ContainerManager } from '../container/index.js';
 import type { CreateRequest } from '../options.js';
 import { writeFileAtomic } from '../util/fs.js';
-import { EntryHasher, SourceResolver } from './context.js';
+import { EntryHasher, makeBuildTemp, SourceResolver } from './context.js';
 import { findStage, globalArgValues, stageOrder } from './dockerfile.js';
 import { expandInstruction, isHeredocSource } from './expand.js';
 import type { BuildContext, BuildEvent, BuildOptions, BuildResult, CommandForm, ContextEntry, Dockerfile, Instruction, Stage } from './index.js';
 import { checkRunMounts, prepareRunMounts, runMountKey, type PreparedMounts, type RunMountEnv, type RunMountSpec } from './mounts.js';
 import { packItems, type PackItem } from './pack.js';
+import { fetchUrl, parseChecksum, type Fetched } from './remote.js';
 import { chownNeedsNames, resolveChown } from './users.js';
 
 /**
@@ -461,9 +462,7 @@ async function runCommand(ctx: StepContext, st: StageState, instr: Extract<Instr
     req.mounts = [...mounts.specs];
     if (script) {
       // BuildKit runs a lone `#!` heredoc as a file, mounted where the layer never sees it.
-      await fsp.mkdir(ctx.deps.tempDir, { recursive: true, mode: 0o700 });
-      // Named as the context's temp folders are, so that removeStaleContexts sweeps it after a killed build.
-      scriptDir = await fsp.mkdtemp(path.join(ctx.deps.tempDir, `berth-context-${process.pid}-heredoc-`));
+      scriptDir = await makeBuildTemp(ctx.deps.tempDir, 'heredoc');
       const file = path.join(scriptDir, script.name);
       await fsp.writeFile(file, script.content, { mode: 0o755 });
       req.mounts.push(`type=bind,source=${file},target=/dev/pipes/${script.name},readonly`);
@@ -527,13 +526,37 @@ type CopyInstruction = Extract<Instruction, { kind: 'COPY' | 'ADD' }>;
 type Resolved =
   | { kind: 'entries'; entries: ContextEntry[] }
   | { kind: 'heredoc'; name: string; content: string }
-  | { kind: 'archive'; entry: ContextEntry; compression: 'tar' | 'gzip' };
+  | { kind: 'archive'; entry: ContextEntry; compression: 'tar' | 'gzip' }
+  /** ADD of a URL with --checksum: fetched only when the cache misses */
+  | { kind: 'url'; url: string; checksum: string };
 
 async function copyStep(ctx: StepContext, st: StageState, instr: CopyInstruction): Promise<void> {
   const unsupported = Object.keys(instr.otherFlags);
   if (unsupported.length) throw notSupported(`${instr.kind} --${unsupported[0]}`, instr, `${instr.kind} --${unsupported[0]} is not supported yet`, `leave --${unsupported[0]} out`);
-  if (instr.kind === 'ADD' && instr.sources.some(isUrl)) throw notSupported('ADD', instr, 'ADD of a URL is not supported yet', 'fetch it with RUN wget, or COPY it from the context');
-  if (instr.checksum !== undefined) throw notSupported('ADD --checksum', instr, 'ADD --checksum (for URLs) is not supported yet', 'leave --checksum out');
+  if (instr.kind === 'ADD' && instr.sources.some((s) => /^git@/.test(s) || /\.git(#.*)?$/.test(s) && isUrl(s))) {
+    throw notSupported('ADD', instr, 'ADD of a git repository is not supported yet', 'clone it with RUN git, or COPY it from the context');
+  }
+  const checksum = instr.checksum !== undefined ? parseChecksum(instr.checksum) : undefined;
+  if (checksum !== undefined && !instr.sources.every(isUrl)) throw new InvalidArgumentError('ADD --checksum', `line ${instr.line}: --checksum applies to URL sources only`, 'leave --checksum out for files of the context');
+  let downloads: string | undefined;
+  const download = async (url: string) => {
+    downloads ??= await makeBuildTemp(ctx.deps.tempDir, 'url');
+    return urlEntry(await fetchUrl(url, downloads, `ADD (line ${instr.line})`, ctx.opts.signal));
+  };
+  try {
+    await copyFiles(ctx, st, instr, checksum, download);
+  } finally {
+    if (downloads) await fsp.rm(downloads, { recursive: true, force: true });
+  }
+}
+
+/** A downloaded file as a COPY entry: mode 0600 as Docker gives a URL's file, mtime from Last-Modified. */
+function urlEntry(f: Fetched): ContextEntry & { digest: string } {
+  return { path: f.name, target: f.name, type: 'file', mode: 0o600, size: f.size, hostPath: f.file, digest: f.digest };
+}
+
+async function copyFiles(ctx: StepContext, st: StageState, instr: CopyInstruction, checksum: string | undefined,
+  download: (url: string) => Promise<ContextEntry & { digest: string }>): Promise<void> {
   const source = await sourceRoot(ctx, instr);
   const heredocs = new Map(instr.heredocs.map((h) => [h.name, h]));
   const names = new Set(heredocs.keys());
@@ -544,6 +567,18 @@ async function copyStep(ctx: StepContext, st: StageState, instr: CopyInstruction
       const h = heredocs.get(/^<<-?(["']?)(.+)\1$/.exec(src)![2]!)!;
       resolved.push({ kind: 'heredoc', name: h.name, content: h.content });
       hashes.push(`heredoc ${h.name} ${createHash('sha256').update(h.content).digest('hex')}`);
+      continue;
+    }
+    if (instr.kind === 'ADD' && isUrl(src)) {
+      // The cache key holds the checksum when one is given (nothing fetched on a hit), else the content.
+      if (checksum !== undefined) {
+        resolved.push({ kind: 'url', url: src, checksum });
+        hashes.push(`url ${src} ${checksum}`);
+      } else {
+        const entry = await download(src);
+        resolved.push({ kind: 'entries', entries: [entry] });
+        hashes.push(`url ${src} ${entry.digest}`);
+      }
       continue;
     }
     const entries = await source.resolve(src);
@@ -567,7 +602,15 @@ async function copyStep(ctx: StepContext, st: StageState, instr: CopyInstruction
       const single = resolved.length === 1 ? resolved[0]! : undefined;
       const isDirSource = single?.kind === 'entries' && single.entries[0]!.type === 'directory' && single.entries[0]!.target === '';
       const destIsDir = destSlash || many || isDirSource || (await m.pathKind(id, dest)) === 'dir';
-      for (const r of resolved) {
+      for (const r0 of resolved) {
+        let r = r0;
+        if (r.kind === 'url') {
+          const entry = await download(r.url);
+          if (entry.digest !== r.checksum) {
+            throw new InvalidArgumentError('ADD --checksum', `line ${instr.line}: ${r.url} has the digest ${entry.digest}, not ${r.checksum}`, 'check the URL and the checksum');
+          }
+          r = { kind: 'entries', entries: [entry] };
+        }
         if (r.kind === 'archive') {
           const input = (await fsp.open(r.entry.hostPath)).createReadStream();
           await m.extractInto(id, dest, r.compression === 'gzip' ? input.pipe(createGunzip()) : input);
@@ -591,7 +634,7 @@ async function copyStep(ctx: StepContext, st: StageState, instr: CopyInstruction
 }
 
 function isUrl(s: string): boolean {
-  return /^https?:\/\//i.test(s) || /^git@/.test(s);
+  return /^https?:\/\//i.test(s);
 }
 
 function notSupported(field: string, instr: Instruction, what: string, hint: string): InvalidArgumentError {

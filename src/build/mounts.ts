@@ -4,7 +4,7 @@ import path from 'node:path';
 import { InvalidArgumentError, LockedError, NotFoundError } from '../errors.js';
 import { acquireLock, type Lock } from '../util/lock.js';
 import { run } from '../util/exec.js';
-import { SourceResolver } from './context.js';
+import { makeBuildTemp, SourceResolver } from './context.js';
 import type { BuildContext, RunMount } from './index.js';
 
 /**
@@ -127,11 +127,7 @@ export async function prepareRunMounts(env: RunMountEnv, specs: readonly RunMoun
   const locks: Lock[] = [];
   let temp: string | undefined;
   const tempDir = async () => {
-    if (!temp) {
-      await fsp.mkdir(env.tempDir, { recursive: true, mode: 0o700 });
-      // Named as the context's temp folders are, so that removeStaleContexts sweeps it after a killed build.
-      temp = await fsp.mkdtemp(path.join(env.tempDir, `berth-context-${process.pid}-mounts-`));
-    }
+    temp ??= await makeBuildTemp(env.tempDir, 'mounts');
     return temp;
   };
   const release = async () => {

@@ -3,6 +3,7 @@
  * secret), ADD of a URL with --checksum, --chown by name. Real builds, each RUN a container (--network none).
  */
 import { execFileSync } from 'node:child_process';
+import http from 'node:http';
 import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -169,6 +170,93 @@ describe('--chown by name', () => {
     const r = await t.cli('build', '--network', 'none', unknown);
     expect(r.exitCode).toBe(1);
     expect(r.stderr).toMatch(/no user "nosuchuser" in the image's \/etc\/passwd/);
+    await noLeftovers();
+  }, 120_000);
+});
+
+describe('ADD <URL>', () => {
+  const requests: string[] = [];
+  const served: Record<string, { body: Buffer; headers?: Record<string, string> }> = {};
+  let server: http.Server;
+  let base: string;
+
+  beforeAll(async () => {
+    server = http.createServer((req, res) => {
+      requests.push(req.url!);
+      if (req.url === '/redirect') {
+        res.writeHead(302, { location: '/files/hello.txt' }).end();
+        return;
+      }
+      const f = served[req.url!];
+      if (!f) {
+        res.writeHead(404).end('not here');
+        return;
+      }
+      res.writeHead(200, { 'content-length': String(f.body.length), ...f.headers }).end(f.body);
+    });
+    const port = 15400 + (process.pid % 20);
+    await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${port}`;
+  });
+
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  it('fetches a file: named from the URL or Content-Disposition, mode 600, mtime from Last-Modified, a tar never extracted', async () => {
+    served['/files/hello.txt'] = { body: Buffer.from('hello from http\n'), headers: { 'last-modified': 'Wed, 21 Oct 2015 07:28:00 GMT' } };
+    served['/download?id=7'] = { body: Buffer.from('named\n'), headers: { 'content-disposition': 'attachment; filename="named.bin"' } };
+    const tgz = path.join(work, 'a.tar.gz');
+    execFileSync('tar', ['-czf', tgz, '-C', work, '.'], { stdio: 'ignore' });
+    served['/files/a.tar.gz'] = { body: await fsp.readFile(tgz) };
+    const ctx = await contextDir([
+      'FROM busybox',
+      `ADD ${base}/files/hello.txt /web/`,
+      `ADD ${base}/redirect /web/renamed.txt`,
+      `ADD ${base}/download?id=7 /web/`,
+      `ADD --chmod=644 ${base}/files/a.tar.gz /web/`,
+    ].join('\n'));
+    const { id } = await build(ctx);
+    const script = 'cd /web && stat -c "%n %a %Y" hello.txt renamed.txt && stat -c "%n %a" named.bin a.tar.gz && cat hello.txt renamed.txt named.bin && gzip -t a.tar.gz && echo gz';
+    expect(await runOut(id, 'sh', '-c', script))
+      .toBe('hello.txt 600 1445412480\nrenamed.txt 600 1445412480\nnamed.bin 600\na.tar.gz 644\nhello from http\nhello from http\nnamed\ngz\n');
+    await noLeftovers();
+  }, 120_000);
+
+  it('--checksum: a match builds and a rebuild fetches nothing; a mismatch exits 1 with nothing tagged', async () => {
+    const body = Buffer.from('checked content\n');
+    served['/files/checked.txt'] = { body };
+    const sum = `sha256:${createHash('sha256').update(body).digest('hex')}`;
+    const ctx = await contextDir(`FROM busybox\nADD --checksum=${sum} ${base}/files/checked.txt /checked.txt\n`);
+    const first = await build(ctx, { tags: ['checked:1'] });
+    expect(await runOut(first.id, 'cat', '/checked.txt')).toBe('checked content\n');
+    const before = requests.length;
+    const again = await build(ctx);
+    expect(again.id).toBe(first.id);
+    expect(again.cached).toEqual([2]);
+    expect(requests.length).toBe(before);
+    const wrong = await contextDir(`FROM busybox\nADD --checksum=sha256:${'0'.repeat(64)} ${base}/files/checked.txt /checked.txt\n`);
+    const r = await t.cli('build', '--network', 'none', '-t', 'wrongsum:1', wrong);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toContain(`has the digest ${sum}, not sha256:${'0'.repeat(64)}`);
+    await expect(t.engine.images.inspect('wrongsum:1')).rejects.toThrow(/no such image/);
+    const bad = await contextDir(`FROM busybox\nADD --checksum=md5:abc ${base}/files/checked.txt /x\n`);
+    await expect(build(bad)).rejects.toThrow(/"md5:abc" is not sha256:<64 hex digits>/);
+    await noLeftovers();
+  }, 120_000);
+
+  it('without --checksum the content keys the cache: the same bytes hit, new bytes rebuild; a 404 is a clear error', async () => {
+    served['/files/v.txt'] = { body: Buffer.from('v1\n') };
+    const ctx = await contextDir(`FROM busybox\nADD ${base}/files/v.txt /v.txt\nRUN cat /v.txt\n`);
+    const first = await build(ctx);
+    expect(first.output).toEqual(['v1']);
+    expect((await build(ctx)).cached).toEqual([2, 3]);
+    served['/files/v.txt'] = { body: Buffer.from('v2\n') };
+    const changed = await build(ctx);
+    expect(changed.cached).toEqual([]);
+    expect(changed.output).toEqual(['v2']);
+    const missing = await contextDir(`FROM busybox\nADD ${base}/files/nope.txt /x\n`);
+    await expect(build(missing)).rejects.toThrow(/GET .*nope.txt answered HTTP 404/);
+    const git = await contextDir('FROM busybox\nADD git@example.invalid:a/b.git /src\n');
+    await expect(build(git)).rejects.toThrow(/ADD of a git repository is not supported yet/);
     await noLeftovers();
   }, 120_000);
 });
