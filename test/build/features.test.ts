@@ -205,7 +205,9 @@ describe('ADD <URL>', () => {
     served['/files/hello.txt'] = { body: Buffer.from('hello from http\n'), headers: { 'last-modified': 'Wed, 21 Oct 2015 07:28:00 GMT' } };
     served['/download?id=7'] = { body: Buffer.from('named\n'), headers: { 'content-disposition': 'attachment; filename="named.bin"' } };
     const tgz = path.join(work, 'a.tar.gz');
-    execFileSync('tar', ['-czf', tgz, '-C', work, '.'], { stdio: 'ignore' });
+    await fsp.mkdir(path.join(work, 'tarred'), { recursive: true });
+    await fsp.writeFile(path.join(work, 'tarred', 'inside.txt'), 'inside\n');
+    execFileSync('tar', ['-czf', tgz, '-C', path.join(work, 'tarred'), '.'], { stdio: 'ignore' });
     served['/files/a.tar.gz'] = { body: await fsp.readFile(tgz) };
     const ctx = await contextDir([
       'FROM busybox',
