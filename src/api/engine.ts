@@ -145,6 +145,7 @@ export class Engine implements EngineApi {
       pull: async (ref, signal) => { await images.pull(ref, { signal }); },
       cacheDir: path.join(layout.root, 'build-cache'),
       tempDir: path.join(layout.root, 'build-tmp'),
+      cacheMountsDir: path.join(layout.root, 'build-cache-mounts'),
     }, opts));
     this.images = images;
     // docker run/create --pull: a missing image is pulled before the container layer resolves it.

@@ -9,11 +9,14 @@ import type { ImageStore, OciContainerConfig, OciImageConfig, OciHistory } from 
 import type { ContainerManager } from '../container/index.js';
 import type { CreateRequest } from '../options.js';
 import { writeFileAtomic } from '../util/fs.js';
-import { EntryHasher, SourceResolver } from './context.js';
+import { EntryHasher, makeBuildTemp, SourceResolver } from './context.js';
 import { findStage, globalArgValues, stageOrder } from './dockerfile.js';
 import { expandInstruction, isHeredocSource } from './expand.js';
 import type { BuildContext, BuildEvent, BuildOptions, BuildResult, CommandForm, ContextEntry, Dockerfile, Instruction, Stage } from './index.js';
+import { checkRunMounts, prepareRunMounts, runMountKey, type PreparedMounts, type RunMountEnv, type RunMountSpec } from './mounts.js';
 import { packItems, type PackItem } from './pack.js';
+import { fetchUrl, parseChecksum, type Fetched } from './remote.js';
+import { chownNeedsNames, resolveChown } from './users.js';
 
 /**
  * The classic builder's model, on Berth's own layers: every step's result is an image (untagged), so a
@@ -32,6 +35,8 @@ export interface BuilderDeps {
   cacheDir: string;
   /** where a build keeps its temporary files: unpacked tar contexts, RUN heredoc scripts */
   tempDir: string;
+  /** where `RUN --mount=type=cache` folders live, kept across builds */
+  cacheMountsDir: string;
 }
 
 /** Docker's predefined ARGs: usable with --build-arg without an ARG line, and left out of history. */
@@ -206,8 +211,12 @@ async function resolveImage(ctx: StepContext, ref: string, pull: boolean) {
 
 async function runStep(ctx: StepContext, st: StageState, instr: Instruction): Promise<void> {
   switch (instr.kind) {
-    case 'RUN':
-      return cachedStep(ctx, st, instr, { args: runArgs(st, ctx.opts.buildArgs ?? {}) }, () => runCommand(ctx, st, instr));
+    case 'RUN': {
+      const mounts = checkRunMounts(instr.mounts, instr.line, st.config.config?.WorkingDir || '/');
+      const env = mountEnv(ctx, instr.line);
+      const mountKey = mounts.length ? { mounts: await runMountKey(env, mounts) } : {};
+      return cachedStep(ctx, st, instr, { args: runArgs(st, ctx.opts.buildArgs ?? {}), ...mountKey }, () => runCommand(ctx, st, instr, env, mounts));
+    }
     case 'COPY':
     case 'ADD':
       return copyStep(ctx, st, instr);
@@ -417,8 +426,21 @@ function buildContainer(image: ImageId, command: string[], network: string | und
   };
 }
 
-async function runCommand(ctx: StepContext, st: StageState, instr: Extract<Instruction, { kind: 'RUN' }>): Promise<StepOutcome> {
-  if (instr.mounts.length) throw notSupported('RUN --mount', instr, `RUN --mount=type=${instr.mounts[0]!.type} is not supported yet`, 'copy what the command needs with COPY');
+function mountEnv(ctx: StepContext, line: number): RunMountEnv {
+  return {
+    cacheMountsDir: ctx.deps.cacheMountsDir,
+    tempDir: ctx.deps.tempDir,
+    context: ctx.context,
+    secrets: new Map((ctx.opts.secrets ?? []).map((s) => [s.id, s.src])),
+    rootOf: async (from) => {
+      const ref = await fromRef(ctx, from, 'RUN --mount from', line);
+      return { root: await mountedRoot(ctx, ref), id: ref };
+    },
+    line,
+  };
+}
+
+async function runCommand(ctx: StepContext, st: StageState, instr: Extract<Instruction, { kind: 'RUN' }>, env: RunMountEnv, mountSpecs: RunMountSpec[]): Promise<StepOutcome> {
   const c = st.config.config ?? {};
   const script = loneScript(instr);
   const argv = script ? [`/dev/pipes/${script.name}`] : commandArgv(instr.command, c);
@@ -433,16 +455,17 @@ async function runCommand(ctx: StepContext, st: StageState, instr: Extract<Instr
   let id: string | undefined;
   let handedOn = false;
   let scriptDir: string | undefined;
+  let mounts: PreparedMounts | undefined;
   try {
     const req = buildContainer(st.image, argv, network, runArgs(st, ctx.opts.buildArgs ?? {}));
+    mounts = await prepareRunMounts(env, mountSpecs);
+    req.mounts = [...mounts.specs];
     if (script) {
       // BuildKit runs a lone `#!` heredoc as a file, mounted where the layer never sees it.
-      await fsp.mkdir(ctx.deps.tempDir, { recursive: true, mode: 0o700 });
-      // Named as the context's temp folders are, so that removeStaleContexts sweeps it after a killed build.
-      scriptDir = await fsp.mkdtemp(path.join(ctx.deps.tempDir, `berth-context-${process.pid}-heredoc-`));
+      scriptDir = await makeBuildTemp(ctx.deps.tempDir, 'heredoc');
       const file = path.join(scriptDir, script.name);
       await fsp.writeFile(file, script.content, { mode: 0o755 });
-      req.mounts = [`type=bind,source=${file},target=/dev/pipes/${script.name},readonly`];
+      req.mounts.push(`type=bind,source=${file},target=/dev/pipes/${script.name},readonly`);
     }
     const res = await m.run({ ...req, attach: ['stdout', 'stderr'] },
       { io: { stdout: out.stream, stderr: err.stream }, onCreated: (cid) => { id = cid; } });
@@ -462,6 +485,7 @@ async function runCommand(ctx: StepContext, st: StageState, instr: Extract<Instr
   } finally {
     if (id && !handedOn) await m.remove(id, { force: true, volumes: true });
     if (scriptDir) await fsp.rm(scriptDir, { recursive: true, force: true });
+    await mounts?.release();
   }
 }
 
@@ -502,13 +526,37 @@ type CopyInstruction = Extract<Instruction, { kind: 'COPY' | 'ADD' }>;
 type Resolved =
   | { kind: 'entries'; entries: ContextEntry[] }
   | { kind: 'heredoc'; name: string; content: string }
-  | { kind: 'archive'; entry: ContextEntry; compression: 'tar' | 'gzip' };
+  | { kind: 'archive'; entry: ContextEntry; compression: 'tar' | 'gzip' }
+  /** ADD of a URL with --checksum: fetched only when the cache misses */
+  | { kind: 'url'; url: string; checksum: string };
 
 async function copyStep(ctx: StepContext, st: StageState, instr: CopyInstruction): Promise<void> {
   const unsupported = Object.keys(instr.otherFlags);
   if (unsupported.length) throw notSupported(`${instr.kind} --${unsupported[0]}`, instr, `${instr.kind} --${unsupported[0]} is not supported yet`, `leave --${unsupported[0]} out`);
-  if (instr.kind === 'ADD' && instr.sources.some(isUrl)) throw notSupported('ADD', instr, 'ADD of a URL is not supported yet', 'fetch it with RUN wget, or COPY it from the context');
-  if (instr.checksum !== undefined) throw notSupported('ADD --checksum', instr, 'ADD --checksum (for URLs) is not supported yet', 'leave --checksum out');
+  if (instr.kind === 'ADD' && instr.sources.some((s) => /^git@/.test(s) || /\.git(#.*)?$/.test(s) && isUrl(s))) {
+    throw notSupported('ADD', instr, 'ADD of a git repository is not supported yet', 'clone it with RUN git, or COPY it from the context');
+  }
+  const checksum = instr.checksum !== undefined ? parseChecksum(instr.checksum) : undefined;
+  if (checksum !== undefined && !instr.sources.every(isUrl)) throw new InvalidArgumentError('ADD --checksum', `line ${instr.line}: --checksum applies to URL sources only`, 'leave --checksum out for files of the context');
+  let downloads: string | undefined;
+  const download = async (url: string) => {
+    downloads ??= await makeBuildTemp(ctx.deps.tempDir, 'url');
+    return urlEntry(await fetchUrl(url, downloads, `ADD (line ${instr.line})`, ctx.opts.signal));
+  };
+  try {
+    await copyFiles(ctx, st, instr, checksum, download);
+  } finally {
+    if (downloads) await fsp.rm(downloads, { recursive: true, force: true });
+  }
+}
+
+/** A downloaded file as a COPY entry: mode 0600 as Docker gives a URL's file, mtime from Last-Modified. */
+function urlEntry(f: Fetched): ContextEntry & { digest: string } {
+  return { path: f.name, target: f.name, type: 'file', mode: 0o600, size: f.size, hostPath: f.file, digest: f.digest };
+}
+
+async function copyFiles(ctx: StepContext, st: StageState, instr: CopyInstruction, checksum: string | undefined,
+  download: (url: string) => Promise<ContextEntry & { digest: string }>): Promise<void> {
   const source = await sourceRoot(ctx, instr);
   const heredocs = new Map(instr.heredocs.map((h) => [h.name, h]));
   const names = new Set(heredocs.keys());
@@ -519,6 +567,18 @@ async function copyStep(ctx: StepContext, st: StageState, instr: CopyInstruction
       const h = heredocs.get(/^<<-?(["']?)(.+)\1$/.exec(src)![2]!)!;
       resolved.push({ kind: 'heredoc', name: h.name, content: h.content });
       hashes.push(`heredoc ${h.name} ${createHash('sha256').update(h.content).digest('hex')}`);
+      continue;
+    }
+    if (instr.kind === 'ADD' && isUrl(src)) {
+      // The cache key holds the checksum when one is given (nothing fetched on a hit), else the content.
+      if (checksum !== undefined) {
+        resolved.push({ kind: 'url', url: src, checksum });
+        hashes.push(`url ${src} ${checksum}`);
+      } else {
+        const entry = await download(src);
+        resolved.push({ kind: 'entries', entries: [entry] });
+        hashes.push(`url ${src} ${entry.digest}`);
+      }
       continue;
     }
     const entries = await source.resolve(src);
@@ -534,7 +594,7 @@ async function copyStep(ctx: StepContext, st: StageState, instr: CopyInstruction
   if (many && !destSlash) {
     throw new InvalidArgumentError(instr.kind, `line ${instr.line}: with more than one source file, the destination must be a directory and end with a /`, `write the destination as ${instr.dest}/`);
   }
-  const owner = parseChown(instr.chown);
+  const owner = await chownOf(ctx, st, instr.chown);
   // Checked after expansion: `--chmod=$MODE` is only known here.
   const mode = instr.chmod !== undefined ? parseChmod(instr.chmod) : undefined;
   await cachedStep(ctx, st, instr, { files: hashes, owner, mode }, async () => {
@@ -542,7 +602,15 @@ async function copyStep(ctx: StepContext, st: StageState, instr: CopyInstruction
       const single = resolved.length === 1 ? resolved[0]! : undefined;
       const isDirSource = single?.kind === 'entries' && single.entries[0]!.type === 'directory' && single.entries[0]!.target === '';
       const destIsDir = destSlash || many || isDirSource || (await m.pathKind(id, dest)) === 'dir';
-      for (const r of resolved) {
+      for (const r0 of resolved) {
+        let r = r0;
+        if (r.kind === 'url') {
+          const entry = await download(r.url);
+          if (entry.digest !== r.checksum) {
+            throw new InvalidArgumentError('ADD --checksum', `line ${instr.line}: ${r.url} has the digest ${entry.digest}, not ${r.checksum}`, 'check the URL and the checksum');
+          }
+          r = { kind: 'entries', entries: [entry] };
+        }
         if (r.kind === 'archive') {
           const input = (await fsp.open(r.entry.hostPath)).createReadStream();
           await m.extractInto(id, dest, r.compression === 'gzip' ? input.pipe(createGunzip()) : input);
@@ -566,7 +634,7 @@ async function copyStep(ctx: StepContext, st: StageState, instr: CopyInstruction
 }
 
 function isUrl(s: string): boolean {
-  return /^https?:\/\//i.test(s) || /^git@/.test(s);
+  return /^https?:\/\//i.test(s);
 }
 
 function notSupported(field: string, instr: Instruction, what: string, hint: string): InvalidArgumentError {
@@ -582,22 +650,28 @@ interface CopySource {
 /** Where a COPY reads from: the context, or a stage's or image's root filesystem (mounted read-only). */
 async function sourceRoot(ctx: StepContext, instr: CopyInstruction): Promise<CopySource> {
   if (instr.from === undefined) return { within: 'context', resolve: (s) => ctx.context.resolve(s), hash: (e) => ctx.context.hash(e) };
-  const stage = findStage(ctx.df, instr.from);
-  let ref: string;
-  if (stage) {
-    const id = ctx.results.get(stage.index);
-    if (!id) throw new InvalidArgumentError(`${instr.kind} --from`, `line ${instr.line}: stage "${instr.from}" is not built before this step`, 'a stage can only copy from the stages above it');
-    ref = id;
-  } else {
-    ref = (await resolveImage(ctx, instr.from, false)).id;
-  }
+  const root = await mountedRoot(ctx, await fromRef(ctx, instr.from, `${instr.kind} --from`, instr.line));
+  const resolver = new SourceResolver(root, { links: 'rootfs', where: `--from=${instr.from}` });
+  return { within: 'image', resolve: (s) => resolver.resolve(s), hash: (e) => ctx.hasher.hash(e) };
+}
+
+/** The image a `--from=` names: a stage built above this step, else an image (pulled when missing). */
+async function fromRef(ctx: StepContext, from: string, field: string, line: number): Promise<string> {
+  const stage = findStage(ctx.df, from);
+  if (!stage) return (await resolveImage(ctx, from, false)).id;
+  const id = ctx.results.get(stage.index);
+  if (!id) throw new InvalidArgumentError(field, `line ${line}: stage "${from}" is not built before this step`, 'a stage can only use the stages above it');
+  return id;
+}
+
+/** An image's root filesystem, mounted read-only once for the whole build. */
+async function mountedRoot(ctx: StepContext, ref: string): Promise<string> {
   let root = ctx.mounted.get(ref);
   if (!root) {
     root = await ctx.deps.images.mount(ref);
     ctx.mounted.set(ref, root);
   }
-  const resolver = new SourceResolver(root, { links: 'rootfs', where: `--from=${instr.from}` });
-  return { within: 'image', resolve: (s) => resolver.resolve(s), hash: (e) => ctx.hasher.hash(e) };
+  return root;
 }
 
 /** ADD: a local file is extracted when it is a tar or a gzipped tar, as Docker's ADD does. */
@@ -614,17 +688,21 @@ async function archiveKind(file: string): Promise<'tar' | 'gzip' | undefined> {
   }
 }
 
-function parseChown(v: string | undefined): { uid: number; gid: number } {
-  if (v === undefined) return { uid: 0, gid: 0 };
-  const [u, g] = v.split(':');
-  const num = (s: string | undefined, fallback: number) => {
-    if (s === undefined || s === '') return fallback;
-    if (s === 'root') return 0;
-    if (!/^\d+$/.test(s)) throw new InvalidArgumentError('--chown', `"${v}": user and group names are not supported yet`, 'give numeric IDs: --chown=1000:1000');
-    return Number(s);
+/** `--chown`: names read from the step's own image (its /etc/passwd and /etc/group), as BuildKit reads them. */
+async function chownOf(ctx: StepContext, st: StageState, spec: string | undefined): Promise<{ uid: number; gid: number }> {
+  if (spec === undefined) return { uid: 0, gid: 0 };
+  if (!chownNeedsNames(spec)) return resolveChown(spec, {});
+  const root = await mountedRoot(ctx, st.image);
+  const resolver = new SourceResolver(root, { links: 'rootfs' });
+  const read = async (file: string) => {
+    try {
+      return await fsp.readFile(path.join(root, resolver.follow(file, `/${file}`)), 'utf8');
+    } catch (err) {
+      if (err instanceof NotFoundError || (err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
   };
-  const uid = num(u, 0);
-  return { uid, gid: num(g, uid) };
+  return resolveChown(spec, { passwd: await read('etc/passwd'), group: await read('etc/group') });
 }
 
 function parseChmod(v: string): number {

@@ -39,6 +39,15 @@ export async function openContext(src: string | Readable, opts: OpenContextOptio
 }
 
 /**
+ * A temp folder of this build in `tempParent` (heredoc scripts, secrets, downloads), named as the unpacked
+ * contexts are so that `removeStaleContexts` sweeps it after a killed build.
+ */
+export async function makeBuildTemp(tempParent: string, label: string): Promise<string> {
+  await fs.promises.mkdir(tempParent, { recursive: true, mode: 0o700 });
+  return fs.promises.mkdtemp(path.join(tempParent, `${TEMP_PREFIX}${process.pid}-${label}-`));
+}
+
+/**
  * Removes the unpacked tar contexts that builds killed mid-way left in `tempParent` (their process is
  * gone); folders of builds still running are kept. For the engine to call before a build. Returns the
  * names removed.

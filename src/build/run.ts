@@ -8,7 +8,7 @@ import type { BuildContext, BuildOptions, BuildResult } from './index.js';
 
 /** `berth build`: the context opened, the Dockerfile read and parsed, built; the context closed whatever happens. */
 export async function buildImage(deps: BuilderDeps, opts: BuildOptions): Promise<BuildResult> {
-  if (opts.secrets?.length) throw new InvalidArgumentError('--secret', 'build secrets are not supported yet', 'leave --secret out');
+  await checkSecrets(opts.secrets ?? []);
   await removeStaleContexts(deps.tempDir);
   const inContext = typeof opts.dockerfile === 'string' ? dockerfileInContext(opts.context, opts.dockerfile) : undefined;
   const context = await openContext(opts.context, { tempParent: deps.tempDir, ...(inContext !== undefined ? { dockerfile: inContext } : {}) });
@@ -41,5 +41,19 @@ async function readDockerfile(context: BuildContext, dockerfile: BuildOptions['d
     return { text: await fsp.readFile(file, 'utf8'), name: file };
   } catch (err) {
     throw new NotFoundError('file', `${file} (the Dockerfile)`, 'give its path with -f', { cause: err });
+  }
+}
+
+/** Each `--secret` names a readable file, each id once: checked before anything is built. */
+async function checkSecrets(secrets: NonNullable<BuildOptions['secrets']>): Promise<void> {
+  const ids = new Set<string>();
+  for (const { id, src } of secrets) {
+    if (!/^[A-Za-z0-9_.-]+$/.test(id)) throw new InvalidArgumentError('--secret', `id "${id}" is not a name of letters, digits, ".", "_" or "-"`);
+    if (ids.has(id)) throw new InvalidArgumentError('--secret', `id "${id}" is given twice`, 'give each secret once');
+    ids.add(id);
+    const st = await fsp.stat(src).catch((err: unknown) => {
+      throw new NotFoundError('file', `${src} (secret "${id}")`, 'give the path of a file that holds the secret', { cause: err });
+    });
+    if (!st.isFile()) throw new InvalidArgumentError('--secret', `${src} (secret "${id}") is not a file`, 'give the path of a file that holds the secret');
   }
 }

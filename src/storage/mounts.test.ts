@@ -15,6 +15,10 @@ test('overlayOptions keeps the given order and adds upper/work only when writabl
   expect(overlayOptions({ lower: ['l/a'], upper: '/s/upper', work: '/s/work', cwd: '/x' })).toBe('lowerdir=l/a,upperdir=/s/upper,workdir=/s/work');
 });
 
+test('overlayOptions names a layer that recurs (two empty steps) once, at its topmost place', () => {
+  expect(overlayOptions({ lower: ['l/empty', 'l/b', 'l/empty', 'l/empty', 'l/base'], cwd: '/x' })).toBe('lowerdir=l/empty:l/b:l/base');
+});
+
 test('overlayOptions fits 70 short links in a page and refuses what does not fit', () => {
   const short = Array.from({ length: 70 }, (_, i) => `l/${i.toString(16).padStart(16, '0')}`);
   expect(overlayOptions({ lower: short, cwd: '/x' }).length).toBeLessThan(4096);

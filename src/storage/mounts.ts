@@ -30,7 +30,10 @@ export function overlayOptions(dirs: OverlayDirs): string {
     // overlayfs splits lowerdir on ':' and mount options on ','
     if (/[:,]/.test(dir)) throw new RuntimeError(`cannot mount an overlay over ${dir}: the path holds ':' or ','`, 'use a store root whose path has neither');
   }
-  const parts = [`lowerdir=${dirs.lower.join(':')}`];
+  // Layers are stored by diffID, so two steps that changed nothing (or the same) name one folder twice, which
+  // overlayfs refuses (ELOOP). Keeping only the topmost occurrence is the same filesystem: applying a layer
+  // again above others sets exactly its own paths again, whatever the lower copy did to them.
+  const parts = [`lowerdir=${[...new Set(dirs.lower)].join(':')}`];
   if (dirs.upper) parts.push(`upperdir=${dirs.upper}`, `workdir=${dirs.work}`);
   const options = parts.join(',');
   if (options.length > MAX_OPTIONS) {

@@ -33,7 +33,7 @@ const build = defineCommand({
     { name: 'quiet', short: 'q', type: 'bool', help: 'Suppress the build output and print image ID on success' },
     { name: 'iidfile', type: 'string', help: 'Write the image ID to the file' },
     { name: 'platform', type: 'string', help: "Set platform (only the host's own is built)" },
-    { name: 'secret', type: 'list', help: 'Secret to expose to the build (not supported yet: refused)' },
+    { name: 'secret', type: 'list', help: 'Secret file to expose to the build (id=ID,src=FILE)' },
   ],
   minArgs: 1, maxArgs: 1,
   async action(ctx, o, [context]) {
@@ -41,7 +41,7 @@ const build = defineCommand({
     if (network !== undefined && !(NETWORKS as readonly string[]).includes(network)) {
       throw new InvalidArgumentError('--network', `"${network}" is not none, host or bridge`, 'builds run RUN steps on none, host or the default bridge');
     }
-    if (o.secret.length) throw new InvalidArgumentError('--secret', 'build secrets are not supported yet', 'leave --secret out');
+    const secrets = o.secret.map(parseSecretFlag);
     if (context === '-' && o.file === '-') throw new InvalidArgumentError('--file', 'the context and the Dockerfile cannot both come from stdin', 'give the context as a folder');
     let dockerfile: string | { text: string } | undefined;
     if (o.file === '-') {
@@ -66,6 +66,7 @@ const build = defineCommand({
       labels: o.label,
       iidfile: o.iidfile !== undefined ? path.resolve(o.iidfile) : undefined,
       platform: o.platform,
+      secrets,
       onProgress: o.quiet ? undefined : (e) => {
         const line = buildLine(e);
         if (line !== undefined) ctx.print(line);
@@ -74,5 +75,22 @@ const build = defineCommand({
     if (o.quiet) ctx.print(res.id);
   },
 });
+
+/** `--secret id=ID,src=FILE` (also `source=` and `type=file`, as Docker takes them). */
+export function parseSecretFlag(spec: string): { id: string; src: string } {
+  const f: Record<string, string> = {};
+  for (const field of spec.split(',')) {
+    const eq = field.indexOf('=');
+    if (eq <= 0) throw new InvalidArgumentError('--secret', `"${spec}" is not id=ID,src=FILE`, 'e.g. --secret id=npmrc,src=$HOME/.npmrc');
+    const key = field.slice(0, eq).toLowerCase();
+    f[key === 'source' ? 'src' : key] = field.slice(eq + 1);
+  }
+  if (f.type !== undefined && f.type !== 'file') throw new InvalidArgumentError('--secret', `type=${f.type} is not supported yet`, 'give the secret as a file: type=file or no type');
+  if (f.env !== undefined) throw new InvalidArgumentError('--secret', 'a secret from an environment variable (env=) is not supported yet', 'write it to a file and give src=FILE');
+  const bad = Object.keys(f).find((k) => !['id', 'src', 'type'].includes(k));
+  if (bad) throw new InvalidArgumentError('--secret', `unknown key "${bad}" in "${spec}"`, 'keys: id, src, type');
+  if (!f.id || !f.src) throw new InvalidArgumentError('--secret', `"${spec}" needs both id= and src=`, 'e.g. --secret id=npmrc,src=$HOME/.npmrc');
+  return { id: f.id, src: path.resolve(f.src) };
+}
 
 export const buildCommands: readonly Command[] = [build];
