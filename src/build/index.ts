@@ -206,3 +206,4 @@ export interface BuildContext {
 }
 
 export { buildImage } from './run.js';
+export { pruneBuildCache } from './cache.js';
