@@ -95,3 +95,25 @@ describe('build intermediates', () => {
     expect(await findLeaks(t.root, t.runroot)).toEqual([]);
   }, 180_000);
 });
+
+describe('build output', () => {
+  it('prints the classic builder\'s lines: Running in / Removing intermediate container around a RUN', async () => {
+    const dir = await fsp.mkdtemp(path.join(work, 'ctx-'));
+    await fsp.writeFile(path.join(dir, 'Dockerfile'), 'FROM busybox\nRUN echo hello\nENV E=1\n');
+    const out = (await t.ok('build', '--network', 'none', '-t', 'out', dir)).split('\n');
+    const m = /^ ---> Running in ([0-9a-f]{12})$/.exec(out[3]!);
+    expect(m, out.join('\n')).not.toBeNull();
+    const [id, top] = [(await t.engine.images.inspect('out')).Id.slice(7, 19), busyboxId.slice(7, 19)];
+    expect(out).toEqual([
+      'Step 1/3 : FROM busybox', ` ---> ${top}`,
+      'Step 2/3 : RUN echo hello', ` ---> Running in ${m![1]}`, 'hello', `Removing intermediate container ${m![1]}`, expect.stringMatching(/^ ---> [0-9a-f]{12}$/),
+      'Step 3/3 : ENV E=1', ` ---> ${id}`,
+      `Successfully built ${id}`, 'Successfully tagged out:latest',
+    ]);
+    // Cached: no container at all.
+    const again = (await t.ok('build', '--network', 'none', '-t', 'out', dir)).split('\n');
+    expect(again.slice(2, 5)).toEqual(['Step 2/3 : RUN echo hello', ' ---> Using cache', expect.stringMatching(/^ ---> [0-9a-f]{12}$/)]);
+    await t.ok('rmi', 'out');
+    expect(await findLeaks(t.root, t.runroot)).toEqual([]);
+  }, 120_000);
+});
