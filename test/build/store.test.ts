@@ -17,7 +17,7 @@ let work: string;
 let busyboxId: string;
 
 beforeAll(async () => {
-  t = await testEngine(3750 + (process.pid % 50));
+  t = await testEngine(3750 + (process.pid % 25));
   busyboxId = await t.engine.images.ensureDefault();
   work = await fsp.mkdtemp(path.join(tmpdir(), 'berth-build-store-'));
 }, 120_000);
