@@ -84,7 +84,8 @@ export interface ImagesApi {
   list(opts?: { all?: boolean; filters?: string[] }): Promise<ImageSummary[]>;
   inspect(ref: string): Promise<ImageInspect>;
   tag(source: string, target: string): Promise<void>;
-  remove(ref: string, opts?: { force?: boolean }): Promise<RemovedImage[]>;
+  /** `noPrune`: keep the untagged parents Docker's rmi deletes with the image (`--no-prune`) */
+  remove(ref: string, opts?: { force?: boolean; noPrune?: boolean }): Promise<RemovedImage[]>;
   /** `filters` as Docker's prune takes them: until=TIME, label=KEY[=VALUE], label!=KEY[=VALUE]. */
   prune(opts?: { all?: boolean; filters?: string[] }): Promise<{ deleted: string[]; spaceReclaimed: number }>;
   /** A docker-archive or OCI layout, as a tar file path, a directory path, or a tar stream. */

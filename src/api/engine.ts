@@ -139,14 +139,15 @@ export class Engine implements EngineApi {
     })));
     let access: RegistryAccess | undefined;
     const registries = async () => (access ??= openRegistryAccess({ config: registryConfig, credentials: createCredentialStore() }));
+    const buildCacheDir = path.join(layout.root, 'build-cache');
     const images: ImagesApi = imagesApi(afterReady(imageStore, ready), registries, (opts) => buildImage({
       images: afterReady(imageStore, ready),
       containers,
       pull: async (ref, signal) => { await images.pull(ref, { signal }); },
-      cacheDir: path.join(layout.root, 'build-cache'),
+      cacheDir: buildCacheDir,
       tempDir: path.join(layout.root, 'build-tmp'),
       cacheMountsDir: path.join(layout.root, 'build-cache-mounts'),
-    }, opts));
+    }, opts), buildCacheDir);
     this.images = images;
     // docker run/create --pull: a missing image is pulled before the container layer resolves it.
     const ensureImage = async (req: CreateRequest, onPull?: (e: TransferEvent) => void) => {

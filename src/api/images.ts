@@ -3,6 +3,7 @@
  * per tag, PascalCase inspect fields and Docker's placeholders, since scripts parse them.
  */
 import type { ImageDetails, ImageListing, ImageStore, OciHistory } from '../image/index.js';
+import { pruneBuildCache } from '../build/index.js';
 import { pullImage, pushImage, type RegistryAccess } from '../registry/index.js';
 import type { HistoryEntry, ImageInspect, ImageSummary, ImagesApi, PullOptions, TransferEvent } from '../types.js';
 
@@ -25,7 +26,7 @@ export function inspectView(img: ImageDetails): ImageInspect {
     Id: img.id,
     RepoTags: img.tags.map((t) => t.name),
     RepoDigests: [...img.digests],
-    Parent: '',
+    Parent: img.parent ?? '',
     Comment: img.history.at(-1)?.comment ?? '',
     Created: img.created,
     Author: config.author ?? '',
@@ -55,7 +56,7 @@ export function historyView(img: ImageDetails): HistoryEntry[] {
 }
 
 /** The public images API over the image store: the store's verbs, its records shaped as Docker's. */
-export function imagesApi(store: ImageStore, registries: () => Promise<RegistryAccess>, build: ImagesApi['build']): ImagesApi {
+export function imagesApi(store: ImageStore, registries: () => Promise<RegistryAccess>, build: ImagesApi['build'], buildCacheDir?: string): ImagesApi {
   const pull = async (ref: string, opts?: PullOptions) => pullImage(await registries(), store, ref, opts);
   return {
     build,
@@ -67,7 +68,12 @@ export function imagesApi(store: ImageStore, registries: () => Promise<RegistryA
     history: async (ref) => historyView(await store.inspect(ref)),
     tag: (source, target) => store.tag(source, target),
     remove: (ref, opts) => store.remove(ref, opts),
-    prune: (opts) => store.prune(opts),
+    prune: async (opts) => {
+      const res = await store.prune(opts);
+      // The build cache names images: entries of the ones this prune (or an rmi before it) took are dead.
+      if (buildCacheDir) await pruneBuildCache(buildCacheDir, new Set((await store.list({ all: true })).map((i) => i.id)));
+      return res;
+    },
     load: (input, opts) => store.load(input, opts),
     save: (refs, output, opts) => store.save(refs, output, opts),
     import: (input, opts) => store.import(input, opts),

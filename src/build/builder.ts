@@ -449,6 +449,7 @@ async function runCommand(ctx: StepContext, st: StageState, instr: Extract<Instr
     throw new InvalidArgumentError('--network', `"${network}" is not none, host or bridge`);
   }
   const m = await ctx.deps.containers();
+  const step = ctx.step;
   const tail: string[] = [];
   const out = lineSink((line) => { pushTail(tail, line); ctx.emit({ type: 'output', step: ctx.step, stream: 'stdout', line }); });
   const err = lineSink((line) => { pushTail(tail, line); ctx.emit({ type: 'output', step: ctx.step, stream: 'stderr', line }); });
@@ -468,7 +469,7 @@ async function runCommand(ctx: StepContext, st: StageState, instr: Extract<Instr
       req.mounts.push(`type=bind,source=${file},target=/dev/pipes/${script.name},readonly`);
     }
     const res = await m.run({ ...req, attach: ['stdout', 'stderr'] },
-      { io: { stdout: out.stream, stderr: err.stream }, onCreated: (cid) => { id = cid; } });
+      { io: { stdout: out.stream, stderr: err.stream }, onCreated: (cid) => { id = cid; ctx.emit({ type: 'container', step, id: cid, action: 'run' }); } });
     out.flush();
     err.flush();
     id = res.id;
@@ -480,7 +481,11 @@ async function runCommand(ctx: StepContext, st: StageState, instr: Extract<Instr
     return {
       layer,
       createdBy: `${argsUsed.length ? `|${argsUsed.length} ${argsUsed.join(' ')} ` : ''}${argv.join(' ')}`,
-      release: async () => { layer.destroy(); await m.remove(cid, { force: true, volumes: true }); },
+      release: async () => {
+        layer.destroy();
+        await m.remove(cid, { force: true, volumes: true });
+        ctx.emit({ type: 'container', step, id: cid, action: 'remove' });
+      },
     };
   } finally {
     if (id && !handedOn) await m.remove(id, { force: true, volumes: true });

@@ -131,6 +131,8 @@ export type BuildEvent =
   /** the step's result (the image after it), Docker's ` ---> 1a2b3c4d5e6f` */
   | { type: 'stepDone'; step: number; id: ImageId }
   | { type: 'output'; step: number; stream: 'stdout' | 'stderr'; line: string }
+  /** a RUN's container: created (before its output), and removed once its layer is stored (not after a failure) */
+  | { type: 'container'; step: number; id: string; action: 'run' | 'remove' }
   | { type: 'note'; message: string }
   | { type: 'done'; id: ImageId; tags: string[] };
 
@@ -206,3 +208,4 @@ export interface BuildContext {
 }
 
 export { buildImage } from './run.js';
+export { pruneBuildCache } from './cache.js';

@@ -1,6 +1,7 @@
-import { createReadStream, promises as fsp } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import { PassThrough, type Readable } from 'node:stream';
 import tar from 'tar-stream';
+import { packFile } from '../util/tar.js';
 import type { ContextEntry } from './index.js';
 
 /** One thing a COPY writes: a resolved source entry, or a heredoc's body (`COPY <<EOF /dest`). */
@@ -42,12 +43,7 @@ export function packItems(items: readonly PackItem[], owner: PackOwner, mode: nu
       } else if (e.type === 'symlink') {
         await entry({ ...header, type: 'symlink', linkname: e.linkname ?? (await fsp.readlink(e.hostPath)) });
       } else {
-        await new Promise<void>((resolve, reject) => {
-          const sink = pack.entry({ ...header, type: 'file', size: st.size }, (err) => (err ? reject(err) : resolve()));
-          const src = createReadStream(e.hostPath, { highWaterMark: 1 << 20 });
-          src.on('error', reject);
-          src.pipe(sink);
-        });
+        await packFile(pack, { ...header, size: st.size }, e.hostPath);
       }
     }
     pack.finalize();

@@ -16,6 +16,8 @@ export interface PreparedImage {
   tags: string[];
   /** where it was pulled from (registry pulls only) */
   repoDigest?: RepoDigest;
+  /** the image it was built or committed from */
+  parent?: ImageId;
 }
 
 /** What import paths share: the store, and the lease shielding what they write until the record exists. */
@@ -98,6 +100,7 @@ export async function commitImages(storage: Storage, records: ImageRecords, prep
       size: p.layers.reduce((n, l) => n + l.size, 0),
       added: existing?.added ?? new Date().toISOString(),
       ...(existing?.repoDigests?.length ? { repoDigests: existing.repoDigests } : {}),
+      ...(existing ? (existing.parent ? { parent: existing.parent } : {}) : p.parent ? { parent: p.parent } : {}),
     };
     // A known image pulled (or pushed) from another place keeps its own manifest and gains this one as
     // a RepoDigest, with the blobs it names: the RepoDigest is then always pushable as it was pulled.

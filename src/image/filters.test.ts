@@ -19,9 +19,13 @@ describe('selectImages', () => {
   const images = [image('a', '2024-01-01T00:00:00Z'), image('b', '2024-02-01T00:00:00Z'), image('c', '2023-01-01T00:00:00Z')];
   const tags = [tag('x:1', 'a'), tag('x:2', 'a'), tag('y:1', 'b')];
 
-  it('lists images newest first with their tags, and hides dangling images unless asked', () => {
-    expect(selectImages(images, tags, {}, parseListFilters()).map((r) => r.tags)).toEqual([['y:1'], ['x:1', 'x:2']]);
-    expect(selectImages(images, tags, { all: true }, parseListFilters()).map((r) => r.tags)).toEqual([['y:1'], ['x:1', 'x:2'], []]);
+  it('lists images newest first with their tags and dangling images; intermediates only with all', () => {
+    expect(selectImages(images, tags, {}, parseListFilters()).map((r) => r.tags)).toEqual([['y:1'], ['x:1', 'x:2'], []]);
+    // c is the parent of an untagged d: c is d's intermediate (shown with -a), d is dangling (shown).
+    const withChild = [...images, { ...image('d', '2022-01-01T00:00:00Z'), parent: d('c') as ImageId }];
+    expect(selectImages(withChild, tags, {}, parseListFilters()).map((r) => r.id)).toEqual([d('b'), d('a'), d('d')]);
+    expect(selectImages(withChild, tags, { all: true }, parseListFilters()).map((r) => r.id)).toEqual([d('b'), d('a'), d('c'), d('d')]);
+    expect(selectImages(withChild, tags, { all: true }, parseListFilters(['dangling=true'])).map((r) => r.id)).toEqual([d('d')]);
   });
 
   it('applies dangling and reference filters', () => {
@@ -37,7 +41,7 @@ describe('selectImages', () => {
 
   it('applies before, since and label filters with what the store resolved', () => {
     const resolved = { before: ['2024-02-01T00:00:00Z'], since: [], labelsOf: (id: string): Record<string, string> => (id === d('a') ? { app: 'web' } : {}) };
-    expect(selectImages(images, tags, {}, parseListFilters(['before=y:1']), resolved).map((r) => r.id)).toEqual([d('a')]);
+    expect(selectImages(images, tags, {}, parseListFilters(['before=y:1']), resolved).map((r) => r.id)).toEqual([d('a'), d('c')]);
     expect(selectImages(images, tags, {}, parseListFilters(['since=x:1']), { before: [], since: ['2024-01-01T00:00:00Z'] }).map((r) => r.id)).toEqual([d('b')]);
     expect(selectImages(images, tags, {}, parseListFilters(['label=app']), { ...resolved, before: [] }).map((r) => r.id)).toEqual([d('a')]);
     expect(selectImages(images, tags, {}, parseListFilters(['label=app=db']), { ...resolved, before: [] })).toEqual([]);

@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from '../errors.js';
 import type { ImageListing } from './index.js';
-import { repoDigestRefs, type StoredImage, type TagEntry } from './records.js';
+import { childCounts, repoDigestRefs, type StoredImage, type TagEntry } from './records.js';
 import { matchesReferencePattern } from './reference.js';
 
 export interface ListFilters {
@@ -43,11 +43,14 @@ export function parseListFilters(filters: readonly string[] = []): ListFilters {
 }
 
 /**
- * The images a listing shows, newest first, each with the tags the filters let through. An untagged
- * (dangling) image is shown only with `all` or `dangling=true`, and never when a reference is asked for.
+ * The images a listing shows, newest first, each with the tags the filters let through. As Docker's
+ * (daemon/images Images): an untagged image is dangling when no image names it as parent, and shown;
+ * one that is another's parent (a build's intermediate) only with `all`. `dangling=true` shows dangling
+ * images only (never intermediates), and a reference filter never shows an untagged image.
  */
 export function selectImages(images: readonly StoredImage[], tags: readonly TagEntry[], opts: { all?: boolean }, f: ListFilters, r: ResolvedFilters = { before: [], since: [] }): ImageListing[] {
   const out: ImageListing[] = [];
+  const children = childCounts(images);
   const sorted = [...images].sort((a, b) => b.created.localeCompare(a.created) || a.id.localeCompare(b.id));
   const byTime = (img: StoredImage) => r.before.every((t) => img.created < t) && r.since.every((t) => img.created > t);
   const byLabels = (img: StoredImage) => {
@@ -58,7 +61,9 @@ export function selectImages(images: readonly StoredImage[], tags: readonly TagE
     const mine = tags.filter((t) => t.id === img.id).map((t) => t.name);
     const listing = (shown: string[]): ImageListing => ({ id: img.id, tags: shown, digests: repoDigestRefs(img), created: img.created, size: img.size });
     if (mine.length === 0) {
-      if (f.dangling !== false && (opts.all || f.dangling === true) && f.references.length === 0) out.push(listing([]));
+      const intermediate = children.has(img.id);
+      const shown = f.dangling === true ? !intermediate : f.dangling === undefined && (opts.all || !intermediate);
+      if (shown && f.references.length === 0) out.push(listing([]));
       continue;
     }
     if (f.dangling === true) continue;

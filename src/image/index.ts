@@ -58,6 +58,8 @@ export interface ImageDetails {
   layers: { diffId: Digest; size: number }[];
   /** the config's history, oldest first; empty when the config has none */
   history: import('./oci.js').OciHistory[];
+  /** the image a build step or commit made it from (Docker's Parent) */
+  parent?: ImageId;
 }
 
 /**
@@ -78,7 +80,8 @@ export interface ImageStore {
   inspect(ref: string): Promise<ImageDetails>;
   /** `target` names `source` from now on (one file per tag). */
   tag(source: string, target: string): Promise<void>;
-  remove(ref: string, opts?: { force?: boolean }): Promise<RemovedImage[]>;
+  /** `noPrune`: keep the untagged parents Docker's rmi deletes with the image (`--no-prune`) */
+  remove(ref: string, opts?: { force?: boolean; noPrune?: boolean }): Promise<RemovedImage[]>;
   /** `filters`: until=, label=, label!= (util/prune-filter.ts) */
   prune(opts?: { all?: boolean; filters?: string[] }): Promise<{ deleted: string[]; spaceReclaimed: number }>;
   /** A docker-archive or OCI layout (tar file, directory, or tar stream); aborting `signal` undoes it. */

@@ -46,6 +46,19 @@ export interface StoredImage {
   added: string;
   /** absent for images that never met a registry */
   repoDigests?: RepoDigest[];
+  /**
+   * The image this one was made from by a build step or a commit (Docker's image parent). An untagged
+   * image that is another's parent is an intermediate: hidden from `images` without -a and kept by
+   * `image prune` while its child lives, as Docker's classic builder's images are.
+   */
+  parent?: ImageId;
+}
+
+/** How many images name each image as their parent. */
+export function childCounts(images: readonly StoredImage[]): Map<ImageId, number> {
+  const out = new Map<ImageId, number>();
+  for (const i of images) if (i.parent) out.set(i.parent, (out.get(i.parent) ?? 0) + 1);
+  return out;
 }
 
 /** `name@digest`, as Docker shows RepoDigests. */

@@ -16,11 +16,20 @@ import { applyChanges } from './changes.js';
 import { checkImageConfig } from './config-check.js';
 import { readArchive } from './load.js';
 import { MediaType, type OciImageConfig, type OciManifest } from './oci.js';
-import { ImageRecords, repoDigestRefs, type StoredImage, type StoredLayer, type TagEntry } from './records.js';
+import { ImageRecords, childCounts, repoDigestRefs, type StoredImage, type StoredLayer, type TagEntry } from './records.js';
 import { candidateTags, idPrefix, parseReference, parseTagTarget } from './reference.js';
 import { importRootfs } from './rootfs.js';
 import { writeArchive, type SaveItem } from './save.js';
 import { parseListFilters, selectImages } from './filters.js';
+
+/** What `deleteWithParents` checks, kept current as a prune deletes. */
+interface Keepers {
+  tagged: Set<ImageId>;
+  children: Map<ImageId, number>;
+  /** images containers were made from */
+  used: Set<string>;
+  gone: Set<ImageId>;
+}
 
 /** An image found by a reference, and the tag the reference named (none for IDs and digests). */
 interface Found {
@@ -146,6 +155,7 @@ export class DefaultImageStore implements ImageStore {
       config,
       layers: image.layers.map((l) => ({ diffId: l.diffId, size: l.size })),
       history: config.history ?? [],
+      ...(image.parent ? { parent: image.parent } : {}),
     };
   }
 
@@ -161,7 +171,7 @@ export class DefaultImageStore implements ImageStore {
     await this.events.emit('image', 'tag', id, { name });
   }
 
-  async remove(ref: string, opts: { force?: boolean } = {}): Promise<RemovedImage[]> {
+  async remove(ref: string, opts: { force?: boolean; noPrune?: boolean } = {}): Promise<RemovedImage[]> {
     const removed = await this.records.withLock(async () => {
       const { image, tag } = await this.find(ref);
       const tags = await this.tagsOf(image.id);
@@ -187,16 +197,24 @@ export class DefaultImageStore implements ImageStore {
           : `conflict: unable to delete ${shortId(image.id)} (must be forced) - image is being used by container ${shortId(users[0])}`,
         'remove the container first, or force with -f (the container keeps its layers)');
       }
+      const images = await this.records.listImages();
+      const keep = await this.keepers(images, await this.records.listTags());
+      // Docker's hard conflict: a parent of other images (an intermediate) is not deleted by ID, force or not.
+      if (!tag && keep.children.get(image.id)) {
+        throw new BadStateError(`conflict: unable to delete ${shortId(image.id)} (cannot be forced) - image has dependent child images`,
+          'remove the images built from it first');
+      }
       const out: RemovedImage[] = [];
       for (const t of tag ? [tag] : tags) {
         await this.records.deleteTag(t);
         out.push({ untagged: t });
       }
       // Docker (imageDeleteHelper, quiet): a forced removal by name untags, and an image a running
-      // container uses stays, dangling, without an error.
-      if (running[0]) return out;
-      await this.deleteImage(image);
-      out.push({ deleted: image.id });
+      // container uses stays, dangling, without an error; one with children stays as their intermediate.
+      if (running[0] || keep.children.get(image.id)) return out;
+      keep.tagged.delete(image.id);
+      const { ids } = await this.deleteWithParents(image, keep, !opts.noPrune);
+      for (const id of ids) out.push({ deleted: id });
       return out;
     });
     for (const r of removed) {
@@ -211,17 +229,26 @@ export class DefaultImageStore implements ImageStore {
     await this.reclaim();
     return this.records.withLock(async () => {
       const tags = await this.records.listTags();
-      const used = new Set<string>();
-      for (const s of await this.storage.snapshots.list()) if (s.owner === 'container') used.add(s.image);
+      const images = await this.records.listImages();
+      const keep = await this.keepers(images, tags);
       const deleted: string[] = [];
       let bytes = 0;
-      for (const image of await this.records.listImages()) {
+      // Docker's ImagesPrune: the candidates are dangling images (untagged, no child), or with `all` every
+      // image but an untagged intermediate; each goes with its untagged parents (imageDeleteHelper's prune).
+      for (const image of images) {
+        if (keep.gone.has(image.id) || keep.used.has(image.id)) continue;
         const mine = tags.filter((t) => t.id === image.id);
-        if (used.has(image.id) || (mine.length > 0 && !opts.all)) continue;
+        const children = keep.children.get(image.id) ?? 0;
+        if ((mine.length === 0 && children > 0) || (!opts.all && (mine.length > 0 || children > 0))) continue;
         if (!prunable(filter, image.created, filter.labels.length ? (await this.config(image)).config?.Labels ?? {} : {})) continue;
         for (const t of mine) await this.records.deleteTag(t.name);
-        bytes += (await this.deleteImage(image)).bytes;
-        deleted.push(image.id);
+        keep.tagged.delete(image.id);
+        // -a on a tagged image with a child: untagged, and kept while the child lives (Docker's quiet
+        // conflict); the child's own removal, later in this loop, takes it up the chain.
+        if (children > 0) continue;
+        const out = await this.deleteWithParents(image, keep);
+        deleted.push(...out.ids);
+        bytes += out.bytes;
       }
       // Leftovers of crashed commands: unpacks flagged incomplete, half-written files, unleased objects.
       await this.storage.layers.repair();
@@ -230,6 +257,35 @@ export class DefaultImageStore implements ImageStore {
       const collected = await collectGarbage(this.storage, this.records);
       return { deleted, spaceReclaimed: bytes + collected.bytes };
     });
+  }
+
+  /** What keeps an image from going as an unused parent: its tags, its children, containers made from it. */
+  private async keepers(images: readonly StoredImage[], tags: readonly TagEntry[]): Promise<Keepers> {
+    const used = new Set<string>();
+    for (const s of await this.storage.snapshots.list()) if (s.owner === 'container') used.add(s.image);
+    return { tagged: new Set(tags.map((t) => t.id)), children: childCounts(images), used, gone: new Set() };
+  }
+
+  /**
+   * Deletes `image`, then (Docker's imageDeleteHelper with prune, as `rmi` and `image prune` do) its
+   * parent when nothing keeps it any more (no tag or RepoDigest, no other child, no container), and so
+   * on up the chain: a build's intermediates go with the last image that used them. Caller holds the lock.
+   */
+  private async deleteWithParents(image: StoredImage, keep: Keepers, prune = true): Promise<{ ids: ImageId[]; bytes: number }> {
+    const ids: ImageId[] = [];
+    let bytes = 0;
+    for (let img: StoredImage | undefined = image; img;) {
+      bytes += (await this.deleteImage(img)).bytes;
+      ids.push(img.id);
+      keep.gone.add(img.id);
+      const parent: ImageId | undefined = img.parent;
+      if (!prune || !parent) break;
+      const left = (keep.children.get(parent) ?? 1) - 1;
+      keep.children.set(parent, left);
+      img = await this.records.readImage(parent);
+      if (!img || left > 0 || keep.tagged.has(parent) || keep.used.has(parent) || img.repoDigests?.length) break;
+    }
+    return { ids, bytes };
   }
 
   /** Deletes the record, then whatever only it used. Caller holds the images lock. */
@@ -303,7 +359,7 @@ export class DefaultImageStore implements ImageStore {
       };
       const problems = checkImageConfig(config);
       if (problems.length) throw new InvalidArgumentError('--change', `the resulting image config is not valid: ${problems.join('; ')}`);
-      return [await prepareWithNewManifest(ctx, config, [...image.layers, layer], tags)];
+      return [{ ...(await prepareWithNewManifest(ctx, config, [...image.layers, layer], tags)), parent: image.id }];
     });
     await this.events.emit('image', 'commit', first!.id, tags.length ? { name: tags.join(',') } : {});
     return first!.id;
@@ -323,7 +379,7 @@ export class DefaultImageStore implements ImageStore {
       const config: OciImageConfig = { ...req.config, rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) } };
       const problems = checkImageConfig(config);
       if (problems.length) throw new InvalidArgumentError('Dockerfile', `the built image config is not valid: ${problems.join('; ')}`);
-      return [await prepareWithNewManifest(ctx, config, layers, [])];
+      return [{ ...(await prepareWithNewManifest(ctx, config, layers, [])), ...(parent ? { parent: parent.id } : {}) }];
     });
     return first!.id;
   }

@@ -1,8 +1,9 @@
-import { createReadStream, promises as fsp, type Stats } from 'node:fs';
+import { promises as fsp, type Stats } from 'node:fs';
 import path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import tar from 'tar-stream';
 import { run } from '../util/exec.js';
+import { packFile } from '../util/tar.js';
 import { ancestors, isWithin } from './tarpath.js';
 
 export type ChangeKind = 'A' | 'C' | 'D';
@@ -202,12 +203,7 @@ export function packTree(root: string, opts: PackOptions = {}): Readable {
           continue;
         }
         if (st.nlink > 1) links.set(key, rel);
-        await new Promise<void>((resolve, reject) => {
-          const sink = pack.entry({ name: rel, type: 'file', size: st.size, ...base, ...extra }, (err) => (err ? reject(err) : resolve()));
-          const src = createReadStream(path.join(root, rel), { highWaterMark: 1 << 20 });
-          src.on('error', reject);
-          src.pipe(sink);
-        });
+        await packFile(pack, { name: rel, size: st.size, ...base, ...extra }, path.join(root, rel));
       } else if (st.isCharacterDevice() || st.isBlockDevice()) {
         await entry({ name: rel, type: st.isCharacterDevice() ? 'character-device' : 'block-device', devmajor: Math.floor(st.rdev / 256) & 0xfff, devminor: (st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00), ...base, ...extra });
       } else if (st.isFIFO()) {

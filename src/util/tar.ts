@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createReadStream, readFileSync } from 'node:fs';
+import tarStream from 'tar-stream';
 import { Transform, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { RuntimeError } from '../errors.js';
@@ -76,3 +78,35 @@ export async function pumpTar(src: Readable, dest: Writable | TarStage, stages: 
 export function tarWarnings(stderr: string): string[] {
   return stderr.split('\n').map((l) => l.trim()).filter(Boolean);
 }
+
+/** Files up to this size are read whole into a tar entry; bigger ones are streamed. */
+const SMALL_ENTRY = 64 * 1024;
+
+/**
+ * A regular file's bytes into a tar-stream entry (`header` with its size). A read stream allocates its
+ * highWaterMark (1 MiB here) for every file, however small: for thousands of small files (a build's
+ * COPY, a layer's diff) that was gigabytes of garbage and seconds of GC. Small files are read in one call.
+ */
+export function packFile(pack: TarPack, header: TarPackHeader & { size: number }, file: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const done = (err?: Error | null) => (err ? reject(err) : resolve());
+    if (header.size <= SMALL_ENTRY) {
+      let body: Buffer;
+      try {
+        body = readFileSync(file);
+      } catch (err) {
+        reject(err as Error);
+        return;
+      }
+      pack.entry({ ...header, type: 'file', size: body.length }, body, done);
+      return;
+    }
+    const sink = pack.entry({ ...header, type: 'file' }, done);
+    const src = createReadStream(file, { highWaterMark: 1 << 20 });
+    src.on('error', reject);
+    src.pipe(sink);
+  });
+}
+
+type TarPack = ReturnType<typeof tarStream.pack>;
+type TarPackHeader = Parameters<TarPack['entry']>[0];

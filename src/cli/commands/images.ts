@@ -52,13 +52,13 @@ const rm = defineCommand({
   usage: '[OPTIONS] IMAGE [IMAGE...]', summary: 'Remove one or more images',
   options: [
     { name: 'force', short: 'f', type: 'bool', help: 'Force removal of the image' },
-    { name: 'no-prune', type: 'bool', help: 'Do not delete untagged parents', hidden: true },
+    { name: 'no-prune', type: 'bool', help: 'Do not delete untagged parents' },
   ],
   minArgs: 1,
   async action(ctx, o, refs) {
     const images = (await ctx.engine()).images;
     return forEachRef(ctx, refs, async (ref) => {
-      const removed = await images.remove(ref, { force: o.force });
+      const removed = await images.remove(ref, { force: o.force, noPrune: o.noPrune });
       return removed.map((r) => (r.untagged ? `Untagged: ${r.untagged}` : `Deleted: ${r.deleted}`)).join('\n');
     });
   },
