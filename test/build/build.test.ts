@@ -8,10 +8,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BuildEvent, BuildOptions } from '../../src/build/index.js';
 import { BuildStepError } from '../../src/errors.js';
 import { cleanupAll, sink, testEngine, type TestEngine } from '../helpers/engine.js';
 import { findLeaks } from '../helpers/leaks.js';
+import { buildHelpers } from './helpers.js';
 
 let t: TestEngine;
 let work: string;
@@ -24,24 +24,7 @@ beforeAll(async () => {
 
 afterAll(() => cleanupAll(t, work));
 
-let n = 0;
-/** A context folder holding `files` (name → content) and the Dockerfile. */
-async function contextDir(dockerfile: string, files: Record<string, string> = {}): Promise<string> {
-  const dir = path.join(work, `ctx${n++}`);
-  await fsp.mkdir(dir, { recursive: true });
-  await fsp.writeFile(path.join(dir, 'Dockerfile'), dockerfile);
-  for (const [name, content] of Object.entries(files)) {
-    await fsp.mkdir(path.dirname(path.join(dir, name)), { recursive: true });
-    await fsp.writeFile(path.join(dir, name), content);
-  }
-  return dir;
-}
-
-async function build(context: string, opts: Partial<BuildOptions> = {}) {
-  const events: BuildEvent[] = [];
-  const res = await t.engine.images.build({ context, network: 'none', ...opts, onProgress: (e) => events.push(e) });
-  return { ...res, events, cached: events.filter((e) => e.type === 'cached').map((e) => (e as { step: number }).step) };
-}
+const { contextDir, build } = buildHelpers(() => t, () => work);
 
 async function runOut(image: string, ...cmd: string[]): Promise<string> {
   const out = sink();
