@@ -66,6 +66,10 @@ export const MediaType = {
   layerZstd: 'application/vnd.oci.image.layer.v1.tar+zstd',
   dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
   dockerList: 'application/vnd.docker.distribution.manifest.list.v2+json',
+  dockerConfig: 'application/vnd.docker.container.image.v1+json',
+  dockerLayer: 'application/vnd.docker.image.rootfs.diff.tar',
+  dockerLayerGzip: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
+  dockerLayerZstd: 'application/vnd.docker.image.rootfs.diff.tar.zstd',
 } as const;
 
 export const INDEX_MEDIA_TYPES: ReadonlySet<string> = new Set([MediaType.index, MediaType.dockerList]);

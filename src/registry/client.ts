@@ -2,10 +2,10 @@
  * RegistrySession: the distribution API's verbs on one repository of one registry, over a Transport and
  * an Authorizer. Every answer is checked before it is returned: statuses, digests of manifests, size caps.
  */
-import { createHash } from 'node:crypto';
 import { PassThrough, Transform, type Readable } from 'node:stream';
 import { RegistryError } from '../errors.js';
 import { isDigest, type Digest } from '../ids.js';
+import { sha256 } from '../image/oci.js';
 import { Authorizer } from './auth.js';
 import { MANIFEST_CAP, type CredentialStore, type RegistriesConfig, type RegistryCredentials, type RegistrySession, type SessionOptions } from './index.js';
 import { normalizeRegistry } from './names.js';
@@ -30,10 +30,6 @@ export async function openSession(ref: { registry: string; repository: string },
   const registry = normalizeRegistry(ref.registry);
   const creds = opts.credentials ?? await deps.credentials.get(registry);
   return new Session(registry, ref.repository, opts, deps.config, creds);
-}
-
-function sha256(b: Buffer): Digest {
-  return `sha256:${createHash('sha256').update(b).digest('hex')}` as Digest;
 }
 
 function mediaTypeOf(header: string | undefined): string | undefined {

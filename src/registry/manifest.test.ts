@@ -1,13 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError, RegistryError } from '../errors.js';
-import { MEDIA, hostPlatform, parseManifest, parsePlatform, selectPlatform, type Descriptor } from './manifest.js';
+import { MediaType } from '../image/oci.js';
+import { hostPlatform, parseManifest, parsePlatform, selectPlatform, type Descriptor } from './manifest.js';
 import type { Digest } from '../ids.js';
 
 const D = (c: string) => `sha256:${c.repeat(64)}` as Digest;
 const src = { registry: '127.0.0.1:5000', reference: '127.0.0.1:5000/app:latest' };
 const json = (v: unknown) => Buffer.from(JSON.stringify(v));
 
-const manifest = (mediaType: string, layerType: string = MEDIA.ociLayerGzip, configType: string = MEDIA.ociConfig) => ({
+const manifest = (mediaType: string, layerType: string = MediaType.layerGzip, configType: string = MediaType.config) => ({
   schemaVersion: 2, mediaType,
   config: { mediaType: configType, digest: D('a'), size: 10 },
   layers: [{ mediaType: layerType, digest: D('b'), size: 20 }],
@@ -25,40 +26,40 @@ function reason(fn: () => unknown): string {
 
 describe('parseManifest', () => {
   it('reads OCI and Docker schema 2 manifests', () => {
-    for (const mt of [MEDIA.ociManifest, MEDIA.dockerManifest]) {
-      const m = parseManifest(json(manifest(mt, MEDIA.dockerLayerGzip, MEDIA.dockerConfig)), mt, src);
+    for (const mt of [MediaType.manifest, MediaType.dockerManifest]) {
+      const m = parseManifest(json(manifest(mt, MediaType.dockerLayerGzip, MediaType.dockerConfig)), mt, src);
       expect(m).toMatchObject({ kind: 'manifest', mediaType: mt, config: { digest: D('a') }, layers: [{ digest: D('b'), size: 20 }] });
     }
   });
 
   it('takes an OCI document without mediaType by its shape', () => {
-    const { mediaType: _, ...bare } = manifest(MEDIA.ociManifest);
+    const { mediaType: _, ...bare } = manifest(MediaType.manifest);
     expect(parseManifest(json(bare), 'application/octet-stream', src).kind).toBe('manifest');
     expect(parseManifest(json({ schemaVersion: 2, manifests: [] }), 'application/json', src).kind).toBe('index');
   });
 
   it('reads indexes and manifest lists with their platforms', () => {
-    const idx = { schemaVersion: 2, mediaType: MEDIA.dockerList, manifests: [{ mediaType: MEDIA.dockerManifest, digest: D('c'), size: 5, platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } }] };
-    expect(parseManifest(json(idx), MEDIA.dockerList, src)).toEqual({ kind: 'index', mediaType: MEDIA.dockerList, manifests: [{ mediaType: MEDIA.dockerManifest, digest: D('c'), size: 5, platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } }] });
+    const idx = { schemaVersion: 2, mediaType: MediaType.dockerList, manifests: [{ mediaType: MediaType.dockerManifest, digest: D('c'), size: 5, platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } }] };
+    expect(parseManifest(json(idx), MediaType.dockerList, src)).toEqual({ kind: 'index', mediaType: MediaType.dockerList, manifests: [{ mediaType: MediaType.dockerManifest, digest: D('c'), size: 5, platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } }] });
   });
 
   it('refuses schema 1, unknown media types, artifacts and bad descriptors with protocol errors', () => {
     expect(reason(() => parseManifest(json({ schemaVersion: 1 }), 'application/vnd.docker.distribution.manifest.v1+prettyjws', src))).toMatch(/^protocol: .*schema 1/);
     expect(reason(() => parseManifest(json({ schemaVersion: 1, name: 'x' }), 'application/json', src))).toMatch(/schema 1/);
     expect(reason(() => parseManifest(json({ schemaVersion: 2, mediaType: 'application/x-thing' }), 'application/x-thing', src))).toMatch(/media type application\/x-thing/);
-    expect(reason(() => parseManifest(json(manifest(MEDIA.ociManifest, MEDIA.ociLayer, 'application/vnd.cncf.helm.config.v1+json')), MEDIA.ociManifest, src))).toMatch(/not a container image/);
-    expect(reason(() => parseManifest(json(manifest(MEDIA.dockerManifest, 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip')), MEDIA.dockerManifest, src))).toMatch(/cannot unpack/);
-    const bad = manifest(MEDIA.ociManifest);
+    expect(reason(() => parseManifest(json(manifest(MediaType.manifest, MediaType.layer, 'application/vnd.cncf.helm.config.v1+json')), MediaType.manifest, src))).toMatch(/not a container image/);
+    expect(reason(() => parseManifest(json(manifest(MediaType.dockerManifest, 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip')), MediaType.dockerManifest, src))).toMatch(/cannot unpack/);
+    const bad = manifest(MediaType.manifest);
     bad.layers[0]!.digest = 'md5:abc' as Digest;
-    expect(reason(() => parseManifest(json(bad), MEDIA.ociManifest, src))).toMatch(/only sha256/);
-    expect(reason(() => parseManifest(Buffer.from('{nope'), MEDIA.ociManifest, src))).toMatch(/not valid JSON/);
-    expect(reason(() => parseManifest(json({ ...manifest(MEDIA.ociManifest), layers: 'x' }), MEDIA.ociManifest, src))).toMatch(/no layers list/);
+    expect(reason(() => parseManifest(json(bad), MediaType.manifest, src))).toMatch(/only sha256/);
+    expect(reason(() => parseManifest(Buffer.from('{nope'), MediaType.manifest, src))).toMatch(/not valid JSON/);
+    expect(reason(() => parseManifest(json({ ...manifest(MediaType.manifest), layers: 'x' }), MediaType.manifest, src))).toMatch(/no layers list/);
   });
 });
 
 describe('platforms', () => {
   const entry = (c: string, os: string, architecture: string, variant?: string): Descriptor =>
-    ({ mediaType: MEDIA.ociManifest, digest: D(c), size: 1, platform: { os, architecture, ...(variant ? { variant } : {}) } });
+    ({ mediaType: MediaType.manifest, digest: D(c), size: 1, platform: { os, architecture, ...(variant ? { variant } : {}) } });
   const index = [entry('1', 'linux', 'amd64'), entry('2', 'linux', 'arm64', 'v8'), entry('3', 'linux', 'arm', 'v6'), entry('4', 'linux', 'arm', 'v7'), entry('5', 'windows', 'amd64')];
 
   it("names this machine's platform in OCI words", () => {
@@ -84,7 +85,7 @@ describe('platforms', () => {
   });
 
   it('skips attestation entries (unknown/unknown) when listing', () => {
-    const att = { mediaType: MEDIA.ociManifest, digest: D('9'), size: 1, platform: { os: 'unknown', architecture: 'unknown' } };
+    const att = { mediaType: MediaType.manifest, digest: D('9'), size: 1, platform: { os: 'unknown', architecture: 'unknown' } };
     expect(reason(() => selectPlatform([entry('1', 'linux', 'amd64'), att], { os: 'linux', architecture: 'riscv64' }, src))).toMatch(/offers linux\/amd64\)/);
   });
 });

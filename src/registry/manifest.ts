@@ -4,43 +4,18 @@
  */
 import { InvalidArgumentError, RegistryError } from '../errors.js';
 import { isDigest, type Digest } from '../ids.js';
+import { INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES, MediaType, ociArchitecture, type Descriptor } from '../image/oci.js';
 
-export const MEDIA = {
-  ociManifest: 'application/vnd.oci.image.manifest.v1+json',
-  ociIndex: 'application/vnd.oci.image.index.v1+json',
-  ociConfig: 'application/vnd.oci.image.config.v1+json',
-  ociLayer: 'application/vnd.oci.image.layer.v1.tar',
-  ociLayerGzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
-  ociLayerZstd: 'application/vnd.oci.image.layer.v1.tar+zstd',
-  dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
-  dockerList: 'application/vnd.docker.distribution.manifest.list.v2+json',
-  dockerConfig: 'application/vnd.docker.container.image.v1+json',
-  dockerLayer: 'application/vnd.docker.image.rootfs.diff.tar',
-  dockerLayerGzip: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
-  dockerLayerZstd: 'application/vnd.docker.image.rootfs.diff.tar.zstd',
-} as const;
 
 /** What pull asks for, in the Accept header: every manifest kind it can read. */
-export const ACCEPTED_MANIFESTS: readonly string[] = [MEDIA.ociIndex, MEDIA.dockerList, MEDIA.ociManifest, MEDIA.dockerManifest];
+export const ACCEPTED_MANIFESTS: readonly string[] = [MediaType.index, MediaType.dockerList, MediaType.manifest, MediaType.dockerManifest];
 
 const SCHEMA1 = new Set(['application/vnd.docker.distribution.manifest.v1+json', 'application/vnd.docker.distribution.manifest.v1+prettyjws']);
-const INDEXES = new Set<string>([MEDIA.ociIndex, MEDIA.dockerList]);
-const MANIFESTS = new Set<string>([MEDIA.ociManifest, MEDIA.dockerManifest]);
-const CONFIGS = new Set<string>([MEDIA.ociConfig, MEDIA.dockerConfig]);
-const LAYERS = new Set<string>([MEDIA.ociLayer, MEDIA.ociLayerGzip, MEDIA.ociLayerZstd, MEDIA.dockerLayer, MEDIA.dockerLayerGzip, MEDIA.dockerLayerZstd]);
+const CONFIGS = new Set<string>([MediaType.config, MediaType.dockerConfig]);
+const LAYERS = new Set<string>([MediaType.layer, MediaType.layerGzip, MediaType.layerZstd, MediaType.dockerLayer, MediaType.dockerLayerGzip, MediaType.dockerLayerZstd]);
 
-export interface Platform {
-  os: string;
-  architecture: string;
-  variant?: string;
-}
-
-export interface Descriptor {
-  mediaType: string;
-  digest: Digest;
-  size: number;
-  platform?: Platform;
-}
+export type { Descriptor };
+export type Platform = NonNullable<Descriptor['platform']>;
 
 export type ParsedManifest =
   | { kind: 'index'; mediaType: string; manifests: Descriptor[] }
@@ -77,12 +52,12 @@ export function parseManifest(bytes: Buffer, contentType: string, src: ManifestS
   const own = typeof doc.mediaType === 'string' ? doc.mediaType : undefined;
   let mediaType = own ?? header;
   // An OCI document may omit its mediaType; its shape then says which it is.
-  if (!own && !INDEXES.has(header) && !MANIFESTS.has(header)) mediaType = Array.isArray(doc.manifests) ? MEDIA.ociIndex : MEDIA.ociManifest;
-  if (INDEXES.has(mediaType)) {
+  if (!own && !INDEX_MEDIA_TYPES.has(header) && !MANIFEST_MEDIA_TYPES.has(header)) mediaType = Array.isArray(doc.manifests) ? MediaType.index : MediaType.manifest;
+  if (INDEX_MEDIA_TYPES.has(mediaType)) {
     if (!Array.isArray(doc.manifests)) throw protocol(src, `the ${mediaType} has no manifests list`);
     return { kind: 'index', mediaType, manifests: doc.manifests.map((d, i) => descriptor(d, `manifests[${i}]`, src)) };
   }
-  if (MANIFESTS.has(mediaType)) {
+  if (MANIFEST_MEDIA_TYPES.has(mediaType)) {
     if (!Array.isArray(doc.layers)) throw protocol(src, `the ${mediaType} has no layers list`);
     const config = descriptor(doc.config, 'config', src);
     if (!CONFIGS.has(config.mediaType)) {
@@ -111,12 +86,9 @@ function descriptor(d: unknown, where: string, src: ManifestSource): Descriptor 
   return out;
 }
 
-/** Go's GOARCH words (what OCI platforms use) for Node's process.arch. */
-const ARCH: Record<string, string> = { x64: 'amd64', ia32: '386', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
-
 /** This machine's platform; arm64 is `v8` and 32-bit arm its `config.variables.arm_version`, as containerd normalizes. */
 export function hostPlatform(arch: string = process.arch, armVersion?: string): Platform {
-  const architecture = ARCH[arch] ?? arch;
+  const architecture = ociArchitecture(arch);
   if (architecture === 'arm64') return { os: 'linux', architecture, variant: 'v8' };
   if (architecture === 'arm') return { os: 'linux', architecture, variant: `v${armVersion ?? '7'}` };
   return { os: 'linux', architecture };
@@ -143,7 +115,7 @@ export function formatPlatform(p: Platform): string {
  * the host's default wins. None matching → a RegistryError listing what the index offers.
  */
 export function selectPlatform(index: readonly Descriptor[], want: Platform, src: ManifestSource): Descriptor {
-  const images = index.filter((d) => MANIFESTS.has(d.mediaType));
+  const images = index.filter((d) => MANIFEST_MEDIA_TYPES.has(d.mediaType));
   const candidates = images.filter((d) => d.platform && d.platform.os === want.os && d.platform.architecture === want.architecture);
   const normalize = (p: Platform) => p.variant ?? (p.architecture === 'arm64' ? 'v8' : undefined);
   const wanted = normalize(want);

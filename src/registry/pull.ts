@@ -10,12 +10,12 @@ import { failpoint } from '../util/failpoint.js';
 import type { FetchedManifest, PullOptions, PullResult, RegistrySession, RemoteReference, TransferEvent } from './index.js';
 import { ACCEPTED_MANIFESTS, hostPlatform, parseManifest, parsePlatform, selectPlatform, type Descriptor, type ParsedManifest } from './manifest.js';
 import { POOL, fetchSmall, pool, resumableBlob, shortDigest, type RegistryAccess } from './transfer.js';
-import { createHash } from 'node:crypto';
+import { sha256 } from '../image/oci.js';
+import { DEFAULT_TAG } from '../image/reference.js';
 
 /** A config is JSON read whole; one bigger than this is refused before it is fetched. */
 const CONFIG_LIMIT = 8 << 20;
 
-export const DEFAULT_TAG = 'latest';
 
 /** `pull REF`, or every tag of REF's repository with `allTags`; the last image's result. */
 export async function pullImage(access: RegistryAccess, store: ImageStore, text: string, opts: PullOptions = {}): Promise<PullResult> {
@@ -120,7 +120,7 @@ async function pullOne(store: ImageStore, sessions: RegistrySession[], ref: Remo
 
 /** The session checks a manifest fetched by digest; this checks once more, and the size an index gave. */
 function checkManifestBytes(m: FetchedManifest, digest: Digest | undefined, size: number | undefined, src: { registry: string; reference: string }, what: string): void {
-  const actual = `sha256:${createHash('sha256').update(m.bytes).digest('hex')}`;
+  const actual = sha256(m.bytes);
   if (actual !== m.digest || (digest && actual !== digest)) {
     throw new RegistryError('protocol', src.registry, src.reference, `the ${what} has digest ${actual}, expected ${digest ?? m.digest}`, 'the registry sent a manifest that does not match its digest; it is damaged or tampered with');
   }

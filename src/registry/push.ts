@@ -8,7 +8,7 @@ import { InvalidArgumentError, RegistryError } from '../errors.js';
 import type { ImageStore, PushableImage } from '../image/index.js';
 import { failpoint } from '../util/failpoint.js';
 import type { PushOptions, PushResult, RegistrySession, RemoteReference, TransferEvent } from './index.js';
-import { DEFAULT_TAG } from './pull.js';
+import { DEFAULT_TAG } from '../image/reference.js';
 import { POOL, isTransient, pool, shortDigest, sleep, type RegistryAccess } from './transfer.js';
 
 const UPLOAD_TRIES = 3;

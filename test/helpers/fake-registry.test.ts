@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { MEDIA, paddedManifest, rawManifest, remoteImage, remoteIndex, sha256, startFakeRegistry, type FakeRegistry, type RemoteImage } from './fake-registry.js';
+import { MediaType, paddedManifest, rawManifest, remoteImage, remoteIndex, sha256, startFakeRegistry, type FakeRegistry, type RemoteImage } from './fake-registry.js';
 
 const run = promisify(execFile);
 const SKOPEO = '/usr/bin/skopeo';
@@ -58,7 +58,7 @@ describe('the fake registry, honest', () => {
     fake.put('test/img', 'v2', image);
     expect((await request(`${fake.url}/v2/`)).status).toBe(200);
     const byTag = await request(`${fake.url}/v2/test/img/manifests/v1`);
-    expect(byTag.headers['content-type']).toBe(MEDIA.ociManifest);
+    expect(byTag.headers['content-type']).toBe(MediaType.manifest);
     expect(byTag.headers['docker-content-digest']).toBe(image.digest);
     expect(sha256(byTag.body)).toBe(image.digest);
     expect((await request(`${fake.url}/v2/test/img/manifests/${image.digest}`)).body.equals(image.manifest)).toBe(true);
@@ -166,7 +166,7 @@ describe('the fake registry, hostile', () => {
     fake.put('x', 'multi', idx);
     expect((await request(`${fake.url}/v2/x/manifests/weird`)).headers['content-type']).toBe('application/vnd.example.unknown+json');
     expect((await request(`${fake.url}/v2/x/manifests/huge`)).body.length).toBe(5 << 20);
-    expect((await request(`${fake.url}/v2/x/manifests/multi`)).headers['content-type']).toBe(MEDIA.ociIndex);
+    expect((await request(`${fake.url}/v2/x/manifests/multi`)).headers['content-type']).toBe(MediaType.index);
     expect((await request(`${fake.url}/v2/x/manifests/${image.digest}`)).status).toBe(200);
   });
 });

@@ -14,22 +14,13 @@ import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import type { Digest } from '../../src/ids.js';
+import { MediaType } from '../../src/image/oci.js';
 import type { OciContainerConfig } from '../../src/image/index.js';
 import { layerTar, sha256, type LayerSpec } from '../fixtures/images.js';
 
 // ------------------------------------------------------------------ media types
 
-export const MEDIA = {
-  ociManifest: 'application/vnd.oci.image.manifest.v1+json',
-  ociIndex: 'application/vnd.oci.image.index.v1+json',
-  ociConfig: 'application/vnd.oci.image.config.v1+json',
-  ociLayer: 'application/vnd.oci.image.layer.v1.tar',
-  ociLayerGzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
-  dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
-  dockerList: 'application/vnd.docker.distribution.manifest.list.v2+json',
-  dockerConfig: 'application/vnd.docker.container.image.v1+json',
-  dockerLayerGzip: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
-} as const;
+export { MediaType };
 
 export { sha256 };
 
@@ -88,7 +79,7 @@ export async function remoteImage(layers: ReadonlyArray<LayerSpec | Buffer>, opt
     tars.push(tar);
     blobs.set(sha256(blob), blob);
     descs.push({
-      mediaType: docker ? (gzip ? MEDIA.dockerLayerGzip : 'application/vnd.docker.image.rootfs.diff.tar') : gzip ? MEDIA.ociLayerGzip : MEDIA.ociLayer,
+      mediaType: docker ? (gzip ? MediaType.dockerLayerGzip : 'application/vnd.docker.image.rootfs.diff.tar') : gzip ? MediaType.layerGzip : MediaType.layer,
       digest: sha256(blob), size: blob.length,
     });
   }
@@ -105,11 +96,11 @@ export async function remoteImage(layers: ReadonlyArray<LayerSpec | Buffer>, opt
   if (opts.editConfig) configObj = opts.editConfig(configObj) as Record<string, unknown>;
   const config = Buffer.from(JSON.stringify(configObj));
   blobs.set(sha256(config), config);
-  const mediaType = docker ? MEDIA.dockerManifest : MEDIA.ociManifest;
+  const mediaType = docker ? MediaType.dockerManifest : MediaType.manifest;
   let manifestObj: Record<string, unknown> = {
     schemaVersion: 2,
     mediaType,
-    config: { mediaType: docker ? MEDIA.dockerConfig : MEDIA.ociConfig, digest: sha256(config), size: config.length },
+    config: { mediaType: docker ? MediaType.dockerConfig : MediaType.config, digest: sha256(config), size: config.length },
     layers: descs,
   };
   if (opts.editManifest) manifestObj = opts.editManifest(manifestObj) as Record<string, unknown>;
@@ -120,7 +111,7 @@ export async function remoteImage(layers: ReadonlyArray<LayerSpec | Buffer>, opt
 /** An OCI index (or Docker manifest list) over images, each with its platform. */
 export function remoteIndex(entries: ReadonlyArray<{ image: RemoteImage; platform: { os: string; architecture: string; variant?: string } }>,
   opts: { format?: 'oci' | 'docker' } = {}): RemoteImage {
-  const mediaType = opts.format === 'docker' ? MEDIA.dockerList : MEDIA.ociIndex;
+  const mediaType = opts.format === 'docker' ? MediaType.dockerList : MediaType.index;
   const manifest = Buffer.from(JSON.stringify({
     schemaVersion: 2,
     mediaType,

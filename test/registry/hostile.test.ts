@@ -26,13 +26,13 @@ import { makeTar, type TarEntry } from '../storage/helpers.js';
 import { cleanupAll, testEngine, type TestEngine } from '../helpers/engine.js';
 
 const BIN = fileURLToPath(new URL('../../bin/berth.js', import.meta.url));
-import { MEDIA, paddedManifest, rawManifest, remoteImage, sha256, startFakeRegistry, type FakeAuth, type FakeRegistry, type RemoteImage } from '../helpers/fake-registry.js';
+import { MediaType, paddedManifest, rawManifest, remoteImage, sha256, startFakeRegistry, type FakeAuth, type FakeRegistry, type RemoteImage } from '../helpers/fake-registry.js';
 
 const PASSWORD = 'pa55-never-printed';
 const USER = 'alice';
 /** Every test that waits for a time-out waits this long, at most a few times over. */
 const SHORT = { connectMs: 1000, idleMs: 700 };
-const ACCEPT = [MEDIA.ociManifest, MEDIA.ociIndex, MEDIA.dockerManifest, MEDIA.dockerList];
+const ACCEPT = [MediaType.manifest, MediaType.index, MediaType.dockerManifest, MediaType.dockerList];
 
 const noCredentials: CredentialStore = { get: async () => undefined, store: async () => {}, erase: async () => false };
 const deps = { config: { ...DEFAULT_REGISTRIES_CONFIG, certsDirs: [] }, credentials: noCredentials };
