@@ -9,6 +9,8 @@ import type { ImageStore, OciContainerConfig, OciImageConfig, OciHistory } from 
 import type { ContainerManager } from '../container/index.js';
 import type { CreateRequest } from '../options.js';
 import { writeFileAtomic } from '../util/fs.js';
+import { ociArchitecture } from '../image/oci.js';
+import { parseDuration } from '../util/time.js';
 import { EntryHasher, makeBuildTemp, SourceResolver } from './context.js';
 import { findStage, globalArgValues, stageOrder } from './dockerfile.js';
 import { expandInstruction, isHeredocSource } from './expand.js';
@@ -173,7 +175,7 @@ async function fromImage(ctx: StepContext, ref: string): Promise<{ id: ImageId; 
     return { id, config: (await deps.images.resolve(id)).config };
   }
   if (ref === 'scratch') {
-    const config: OciImageConfig = { architecture: hostArch(), os: 'linux', created: new Date().toISOString(), config: { Env: [DEFAULT_PATH] }, rootfs: { type: 'layers', diff_ids: [] }, history: [] };
+    const config: OciImageConfig = { architecture: ociArchitecture(), os: 'linux', created: new Date().toISOString(), config: { Env: [DEFAULT_PATH] }, rootfs: { type: 'layers', diff_ids: [] }, history: [] };
     const id = await deps.images.addBuilt({ config });
     return { id, config };
   }
@@ -351,10 +353,10 @@ function applyMetadata(c: OciContainerConfig, st: StageState, instr: Instruction
       c.Healthcheck = instr.command
         ? stripUndef({
           Test: instr.command.form === 'exec' ? ['CMD', ...instr.command.args] : ['CMD-SHELL', instr.command.script],
-          Interval: goDuration(instr.interval, '--interval'),
-          Timeout: goDuration(instr.timeout, '--timeout'),
-          StartPeriod: goDuration(instr.startPeriod, '--start-period'),
-          StartInterval: goDuration(instr.startInterval, '--start-interval'),
+          Interval: healthDuration(instr.interval, '--interval'),
+          Timeout: healthDuration(instr.timeout, '--timeout'),
+          StartPeriod: healthDuration(instr.startPeriod, '--start-period'),
+          StartInterval: healthDuration(instr.startInterval, '--start-interval'),
           Retries: instr.retries,
         })
         : { Test: ['NONE'] };
@@ -370,21 +372,12 @@ function stripUndef<T extends object>(o: T): T {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 }
 
-const UNITS: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
-
-/** A Go duration (`1m30s`) in nanoseconds, as Docker keeps HEALTHCHECK's times. */
-export function goDuration(v: string | undefined, flag: string): number | undefined {
+/** A HEALTHCHECK time in nanoseconds, as Docker keeps them; Docker's builder refuses one under 1ms but 0. */
+function healthDuration(v: string | undefined, flag: string): number | undefined {
   if (v === undefined) return undefined;
-  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/gy;
-  let total = 0;
-  let m: RegExpExecArray | null;
-  let pos = 0;
-  while ((m = re.exec(v))) {
-    total += Number(m[1]) * UNITS[m[2]!]!;
-    pos = re.lastIndex;
-  }
-  if (!v || pos !== v.length) throw new InvalidArgumentError(`HEALTHCHECK ${flag}`, `"${v}" is not a duration`, 'write it as Go does: 30s, 1m30s, 500ms');
-  return Math.round(total);
+  const ns = parseDuration(`HEALTHCHECK ${flag}`, v);
+  if (ns < 0 || (ns > 0 && ns < 1e6)) throw new InvalidArgumentError(`HEALTHCHECK ${flag}`, `"${v}" is shorter than 1ms`, 'give 0 or at least 1ms');
+  return ns;
 }
 
 // ---------------------------------------------------------------------------------------------- containers
@@ -720,10 +713,6 @@ function emptyTar(): Readable {
   return Readable.from([Buffer.alloc(1024)]);
 }
 
-function hostArch(): string {
-  return ({ x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x' } as Record<string, string>)[process.arch] ?? process.arch;
-}
-
 function hostPlatform(): string {
-  return `linux/${hostArch()}`;
+  return `linux/${ociArchitecture()}`;
 }
