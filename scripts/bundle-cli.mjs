@@ -7,7 +7,8 @@ import { build } from 'esbuild';
 // Chunk names carry a content hash: without this, every build would leave the last build's chunks behind.
 rmSync('dist/cli', { recursive: true, force: true });
 await build({
-  entryPoints: { main: 'dist/src/cli/main.js' },
+  // The layer unpack thread's entry (src/storage/unpack-thread.ts loads it from beside its chunk).
+  entryPoints: { main: 'dist/src/cli/main.js', 'unpack-worker': 'dist/src/storage/unpack-worker.js' },
   outdir: 'dist/cli',
   bundle: true,
   splitting: true,

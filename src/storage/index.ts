@@ -82,6 +82,8 @@ export interface UnpackOptions {
   keepSplit?: boolean;
   /** With `keepSplit`: called once the first entry of the stream unpacked, so it is a tar, not some other blob. */
   onTarEntry?(): void;
+  /** The stream's expected size in bytes: a big layer unpacks on a worker thread (unpack-thread.ts). */
+  sizeHint?: number;
 }
 
 export interface LayerStore {

@@ -44,6 +44,7 @@ export async function ingestLayer(
   const layer: Promise<LayerInfo | undefined> = layers.unpack(feed, {
     srcDigest: digest,
     keepSplit: true,
+    sizeHint: expected.size,
     onTarEntry() {
       tarSeenFlag = true;
       isTar();

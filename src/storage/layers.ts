@@ -7,7 +7,7 @@ import { ensureDir, ownedTempName, pathExists, readdirIfExists, readJsonIfExists
 import { clearIncomplete, flagIncomplete, isAbandoned, isFlagged } from './incomplete.js';
 import type { LayerInfo, LayerStore } from './index.js';
 import { rebuildBlob, SPLIT_FILE, STASH_DIR } from './tarsplit.js';
-import { unpackLayer } from './unpack.js';
+import { unpackLayerThreaded } from './unpack-thread.js';
 
 type LayerMeta = Omit<LayerInfo, 'diffPath' | 'warnings'>;
 
@@ -42,7 +42,9 @@ export function openLayerStore(root: string): LayerStore {
       try {
         await flagIncomplete(tmp);
         await fsp.mkdir(path.join(tmp, 'diff'), 0o755);
-        const result = await unpackLayer(src, path.join(tmp, 'diff'), { srcDigest: opts.srcDigest, splitDir: opts.keepSplit ? tmp : undefined, onTarEntry: opts.onTarEntry });
+        const result = await unpackLayerThreaded(src, path.join(tmp, 'diff'), {
+          srcDigest: opts.srcDigest, splitDir: opts.keepSplit ? tmp : undefined, onTarEntry: opts.onTarEntry, sizeHint: opts.sizeHint,
+        });
         if (expected && result.diffId !== expected) {
           throw new CorruptError(`layer diffID mismatch: expected ${expected}, got ${result.diffId}`, 'pull the image again; the layer does not match its image config');
         }

@@ -145,7 +145,8 @@ interface NodeSpec extends Meta {
  *
  * fs calls are synchronous on purpose: each async call is a round trip through libuv's thread pool, and
  * at six calls per file that latency, not the disk, made a layer of 35k small files 2-3× slower. The
- * calls take microseconds; decompression and hashing keep running on the pool meanwhile.
+ * calls take microseconds; decompression and hashing keep running on the pool meanwhile. Layers that
+ * unpack at the same time (a pull) get a thread each (unpack-thread.ts), so their calls use every core.
  */
 class LayerWriter {
   size = 0;
