@@ -68,12 +68,15 @@ export const build: Benchmark = {
 
       const cold = await measureInterleaved(report, builders.map((b): Side => ({
         label: `${b.name} --no-cache (cold)`, role: b.name === 'berth build' ? 'berth' : 'peer',
-        setup: async () => { await b.drop(); },
+        // The drop and the side before leave tens of MB for the kernel to write back: flushed untimed
+        // (as the pull benchmark does), so no side pays for another's writes.
+        setup: async () => { await b.drop(); await sh('sync', [], { timeout: 120_000 }); },
         run: async () => { await b.build(['--no-cache']); },
       })), { runs: ctx.runs, warmup: 1 });
       // The last cold build left every step in the cache: each warm run (and its warm-up) hits it all.
       const warm = await measureInterleaved(report, builders.map((b): Side => ({
         label: `${b.name} (warm: every step cached)`, role: b.name === 'berth build' ? 'berth' : 'peer',
+        setup: async () => { await sh('sync', [], { timeout: 120_000 }); },
         run: async () => { await b.build([]); },
       })), { runs: ctx.runs, warmup: 1 });
 

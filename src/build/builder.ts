@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, type Stats } from 'node:fs';
 import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
@@ -8,6 +8,7 @@ import type { ImageId } from '../ids.js';
 import type { ImageStore, OciContainerConfig, OciImageConfig, OciHistory } from '../image/index.js';
 import type { ContainerManager } from '../container/index.js';
 import type { CreateRequest } from '../options.js';
+import { readXattrs } from '../storage/xattrs.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { ociArchitecture } from '../image/oci.js';
 import { parseDuration } from '../util/time.js';
@@ -16,15 +17,17 @@ import { findStage, globalArgValues, stageOrder } from './dockerfile.js';
 import { expandInstruction, isHeredocSource } from './expand.js';
 import type { BuildContext, BuildEvent, BuildOptions, BuildResult, CommandForm, ContextEntry, Dockerfile, Instruction, Stage } from './index.js';
 import { checkRunMounts, prepareRunMounts, runMountKey, type PreparedMounts, type RunMountEnv, type RunMountSpec } from './mounts.js';
-import { packItems, type PackItem } from './pack.js';
+import { packItems, type PackFolder, type PackItem } from './pack.js';
 import { fetchUrl, parseChecksum, type Fetched } from './remote.js';
 import { chownNeedsNames, resolveChown } from './users.js';
 
 /**
  * The classic builder's model, on Berth's own layers: every step's result is an image (untagged), so a
- * later step, a `COPY --from` and the cache can name it by ID. RUN is a container run by runc, COPY/ADD a
- * created (never started) container whose filesystem receives the files, and both commit the container's
- * changes as the next layer; metadata steps change the config only.
+ * later step, a `COPY --from` and the cache can name it by ID. RUN is a container run by runc whose changes
+ * are committed as the next layer. COPY/ADD packs its files straight into the next layer when the path to
+ * the destination is plain folders (`directCopy`), else (a link on the way, an archive ADD extracts) a
+ * created, never started, container receives them and its changes are committed. Metadata steps change
+ * the config only.
  */
 
 /** What the builder uses of the layers below it. */
@@ -595,28 +598,36 @@ async function copyFiles(ctx: StepContext, st: StageState, instr: CopyInstructio
   const owner = await chownOf(ctx, st, instr.chown);
   // Checked after expansion: `--chmod=$MODE` is only known here.
   const mode = instr.chmod !== undefined ? parseChmod(instr.chmod) : undefined;
+  const kind = resolved.length === 1 && !(resolved[0]!.kind === 'entries' && resolved[0]!.entries[0]!.type === 'directory') ? 'file' : 'dir';
+  const createdBy = `/bin/sh -c #(nop) ${instr.kind} ${kind}:${createHash('sha256').update(JSON.stringify(hashes)).digest('hex')} in ${instr.dest} `;
   await cachedStep(ctx, st, instr, { files: hashes, owner, mode }, async () => {
-    const out = await withContainer(ctx, st.image, async (m, id) => {
-      const single = resolved.length === 1 ? resolved[0]! : undefined;
-      const isDirSource = single?.kind === 'entries' && single.entries[0]!.type === 'directory' && single.entries[0]!.target === '';
-      const destIsDir = destSlash || many || isDirSource || (await m.pathKind(id, dest)) === 'dir';
-      for (const r0 of resolved) {
-        let r = r0;
-        if (r.kind === 'url') {
-          const entry = await download(r.url);
-          if (entry.digest !== r.checksum) {
-            throw new InvalidArgumentError('ADD --checksum', `line ${instr.line}: ${r.url} has the digest ${entry.digest}, not ${r.checksum}`, 'check the URL and the checksum');
-          }
-          r = { kind: 'entries', entries: [entry] };
+    const single = resolved.length === 1 ? resolved[0]! : undefined;
+    const isDirSource = single?.kind === 'entries' && single.entries[0]!.type === 'directory' && single.entries[0]!.target === '';
+    /** What one source writes, by name below the folder it lands in (a URL fetched now, on a cache miss). */
+    const itemsOf = async (r: Resolved): Promise<PackItem[]> => {
+      if (r.kind === 'heredoc') return [{ name: r.name, content: r.content }];
+      if (r.kind === 'url') {
+        const entry = await download(r.url);
+        if (entry.digest !== r.checksum) {
+          throw new InvalidArgumentError('ADD --checksum', `line ${instr.line}: ${r.url} has the digest ${entry.digest}, not ${r.checksum}`, 'check the URL and the checksum');
         }
+        return [{ name: entry.target, entry }];
+      }
+      if (r.kind === 'archive') throw new Error('an archive is extracted, not packed');
+      return r.entries.filter((e) => e.target !== '').map((e) => ({ name: e.target, entry: e }));
+    };
+    const landing = { dest, destSlash, many, isDirSource };
+    const direct = resolved.some((r) => r.kind === 'archive') ? undefined : await directCopy(ctx, st, landing, resolved, itemsOf, owner, mode);
+    if (direct) return { layer: direct, createdBy };
+    const out = await withContainer(ctx, st.image, async (m, id) => {
+      const destIsDir = destSlash || many || isDirSource || (await m.pathKind(id, dest)) === 'dir';
+      for (const r of resolved) {
         if (r.kind === 'archive') {
           const input = (await fsp.open(r.entry.hostPath)).createReadStream();
           await m.extractInto(id, dest, r.compression === 'gzip' ? input.pipe(createGunzip()) : input);
           continue;
         }
-        const items: PackItem[] = r.kind === 'heredoc'
-          ? [{ name: r.name, content: r.content }]
-          : r.entries.filter((e) => e.target !== '').map((e) => ({ name: e.target, entry: e }));
+        const items = await itemsOf(r);
         if (destIsDir) {
           await m.extractInto(id, dest, items.length ? packItems(items, owner, mode) : emptyTar());
         } else {
@@ -626,9 +637,81 @@ async function copyFiles(ctx: StepContext, st: StageState, instr: CopyInstructio
       }
       return m.packLayer(id);
     });
-    const kind = resolved.length === 1 && !(resolved[0]!.kind === 'entries' && resolved[0]!.entries[0]!.type === 'directory') ? 'file' : 'dir';
-    return { ...out, createdBy: `/bin/sh -c #(nop) ${instr.kind} ${kind}:${createHash('sha256').update(JSON.stringify(hashes)).digest('hex')} in ${instr.dest} ` };
+    return { ...out, createdBy };
   });
+}
+
+/**
+ * A COPY's layer made straight from its sources, without a container: the folders on the way to the
+ * destination (as the image has them, or made root 0755 as Docker makes them), then the files under it.
+ * The files are read once and written once (by the layer's unpack), where a container would take them
+ * three times (extract, pack its changes, unpack). Only when nothing on the way is a link or a file: then
+ * (undefined) the container path resolves the destination inside the image, as Docker does.
+ */
+async function directCopy(ctx: StepContext, st: StageState, landing: { dest: string; destSlash: boolean; many: boolean; isDirSource: boolean },
+  resolved: readonly Resolved[], itemsOf: (r: Resolved) => Promise<PackItem[]>, owner: { uid: number; gid: number }, mode: number | undefined): Promise<Readable | undefined> {
+  const root = await mountedRoot(ctx, st.image);
+  const destKind = await plainKind(root, landing.dest);
+  if (destKind === 'other') return undefined;
+  const destIsDir = landing.destSlash || landing.many || landing.isDirSource || destKind === 'dir';
+  const dir = destIsDir ? landing.dest : path.posix.dirname(landing.dest);
+  const folders = await foldersOnTheWay(root, dir);
+  if (!folders) return undefined;
+  const prefix = dir.split('/').filter(Boolean).join('/');
+  const under = (name: string) => (prefix ? `${prefix}/${name}` : name);
+  const items: PackItem[] = [...folders];
+  for (const r of resolved) {
+    for (const it of await itemsOf(r)) items.push({ ...it, name: under(destIsDir ? it.name : path.posix.basename(landing.dest)) });
+  }
+  return packItems(items, owner, mode);
+}
+
+/** What `abs` is in the image at `root`, links not followed: 'other' for a link or a special file. */
+async function plainKind(root: string, abs: string): Promise<'dir' | 'file' | 'missing' | 'other'> {
+  const st = await lstatIn(root, abs);
+  if (st === 'blocked') return 'other';
+  if (!st) return 'missing';
+  return st.isDirectory() ? 'dir' : st.isFile() ? 'file' : 'other';
+}
+
+/**
+ * The folders from the image's root down to `dir` as layer entries: the image's own owner, mode and time
+ * (the last one there gets a new entry, so its time is now, as a copy-up would make it), and those missing
+ * made root:root 0755. Undefined when one is a link or not a folder.
+ */
+async function foldersOnTheWay(root: string, dir: string): Promise<PackItem[] | undefined> {
+  const parts = dir.split('/').filter(Boolean);
+  const now = new Date();
+  const out: { name: string; folder: PackFolder }[] = [];
+  let lastExisting = -1;
+  for (let i = 0; i < parts.length; i++) {
+    const name = parts.slice(0, i + 1).join('/');
+    const st = lastExisting === i - 1 ? await lstatIn(root, `/${name}`) : undefined;
+    if (st === 'blocked' || (st && !st.isDirectory())) return undefined;
+    if (st) lastExisting = i;
+    out.push({ name, folder: st ? { uid: st.uid, gid: st.gid, mode: st.mode & 0o7777, mtime: st.mtime } : { uid: 0, gid: 0, mode: 0o755, mtime: now } });
+  }
+  if (lastExisting < 0) return out;
+  out[lastExisting]!.folder.mtime = now;
+  // The layer's folder hides the image's own, xattrs included: they are carried over (overlayfs' own never are).
+  const xattrs = await readXattrs(root, out.slice(0, lastExisting + 1).map((f) => f.name));
+  for (const f of out) {
+    const own = Object.entries(xattrs.get(f.name) ?? {}).filter(([k]) => !k.startsWith('trusted.overlay.'));
+    if (own.length) f.folder.xattrs = Object.fromEntries(own);
+  }
+  return out;
+}
+
+/** lstat of `abs` below `root`; 'blocked' when a component above it is not a folder (ENOTDIR). */
+async function lstatIn(root: string, abs: string): Promise<Stats | undefined | 'blocked'> {
+  try {
+    return await fsp.lstat(path.join(root, abs));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    if (code === 'ENOTDIR') return 'blocked';
+    throw err;
+  }
 }
 
 function isUrl(s: string): boolean {

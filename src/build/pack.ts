@@ -4,10 +4,23 @@ import tar from 'tar-stream';
 import { packFile } from '../util/tar.js';
 import type { ContextEntry } from './index.js';
 
-/** One thing a COPY writes: a resolved source entry, or a heredoc's body (`COPY <<EOF /dest`). */
+/**
+ * One thing a COPY writes: a resolved source entry, a heredoc's body (`COPY <<EOF /dest`), or a folder on
+ * the way to the destination with its own owner, mode and time (neither --chown nor --chmod touch it).
+ */
 export type PackItem =
   | { name: string; entry: ContextEntry }
-  | { name: string; content: string };
+  | { name: string; content: string }
+  | { name: string; folder: PackFolder };
+
+export interface PackFolder {
+  uid: number;
+  gid: number;
+  mode: number;
+  mtime: Date;
+  /** as packTree writes them (storage/changes.ts): SCHILY.xattr records */
+  xattrs?: Record<string, Buffer>;
+}
 
 export interface PackOwner {
   uid: number;
@@ -33,6 +46,12 @@ export function packItems(items: readonly PackItem[], owner: PackOwner, mode: nu
       if ('content' in item) {
         const body = Buffer.from(item.content, 'utf8');
         await entry({ name: item.name, type: 'file', size: body.length, mode: mode ?? 0o644, mtime: new Date(), ...base }, body);
+        continue;
+      }
+      if ('folder' in item) {
+        const { xattrs, ...meta } = item.folder;
+        const pax = Object.fromEntries(Object.entries(xattrs ?? {}).map(([k, v]) => [`SCHILY.xattr.${k}`, v.toString('latin1')]));
+        await entry({ ...meta, name: `${item.name}/`, type: 'directory', ...(Object.keys(pax).length ? { pax } : {}) });
         continue;
       }
       const e = item.entry;

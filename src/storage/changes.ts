@@ -5,6 +5,7 @@ import tar from 'tar-stream';
 import { run } from '../util/exec.js';
 import { packFile } from '../util/tar.js';
 import { ancestors, isWithin } from './tarpath.js';
+import { readXattrs, unquote } from './xattrs.js';
 
 export type ChangeKind = 'A' | 'C' | 'D';
 
@@ -51,19 +52,6 @@ async function opaqueDirs(upper: string): Promise<Set<string>> {
     }
   }
   return out;
-}
-
-/** getfattr's quoting: \ooo for unsafe bytes. */
-function unquote(s: string): string {
-  const bytes: number[] = [];
-  const raw = Buffer.from(s, 'utf8');
-  for (let i = 0; i < raw.length; i++) {
-    if (raw[i] === 0x5c && i + 3 < raw.length + 1 && /^[0-7]{3}$/.test(raw.subarray(i + 1, i + 4).toString('latin1'))) {
-      bytes.push(parseInt(raw.subarray(i + 1, i + 4).toString('latin1'), 8));
-      i += 3;
-    } else bytes.push(raw[i]!);
-  }
-  return Buffer.from(bytes).toString('utf8');
 }
 
 /**
@@ -124,28 +112,6 @@ export async function listChanges(upper: string, lowers: readonly string[], excl
     changes.push({ kind: e.kind, path: '/' + e.rel });
   }
   return changes.reverse();
-}
-
-/** What the packer needs of an xattr dump: name → value per relative path. */
-type Xattrs = Map<string, Record<string, Buffer>>;
-
-async function readXattrs(root: string): Promise<Xattrs> {
-  const { stdout } = await run('getfattr', ['-R', '-P', '-h', '--absolute-names', '-d', '-m', '-', '-e', 'base64', root], { timeout: 300_000 });
-  const out: Xattrs = new Map();
-  let rel: string | undefined;
-  for (const line of stdout.split('\n')) {
-    if (line.startsWith('# file: ')) rel = path.relative(root, unquote(line.slice(8)));
-    else if (rel !== undefined && line.includes('=')) {
-      const eq = line.indexOf('=');
-      const name = unquote(line.slice(0, eq));
-      const value = line.slice(eq + 1);
-      const buf = value.startsWith('0s') ? Buffer.from(value.slice(2), 'base64') : Buffer.from(value.replace(/^"|"$/g, ''));
-      const rec = out.get(rel) ?? {};
-      rec[name] = buf;
-      out.set(rel, rec);
-    }
-  }
-  return out;
 }
 
 export interface PackOptions {

@@ -5,12 +5,14 @@
 import { promises as fsp } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BuildStepError } from '../../src/errors.js';
 import { cleanupAll, sink, testEngine, type TestEngine } from '../helpers/engine.js';
 import { findLeaks } from '../helpers/leaks.js';
+import { makeTar } from '../storage/helpers.js';
 import { buildHelpers } from './helpers.js';
 
 let t: TestEngine;
@@ -108,6 +110,54 @@ describe('COPY', () => {
     const { id } = await build(ctx);
     expect(await runOut(id)).toBe('A\nA\n/app\n/app/b.txt\n/app/sub\n/app/sub/c.txt\n1000:1001 600 /three/c.txt\n1000:1001 600 /three/r.md\n');
     await noContainers();
+  }, 120_000);
+
+  it('into folders the image has: their owner and mode stay, and the layer holds only the way there and the files', async () => {
+    const ctx = await contextDir([
+      'FROM busybox',
+      'RUN mkdir -p /srv/app && chown 1000:1001 /srv/app && chmod 750 /srv/app',
+      'COPY a.txt /srv/app/',
+      'CMD ["sh", "-c", "stat -c \'%u:%g %a %n\' /srv/app /srv/app/a.txt; cat /srv/app/a.txt"]',
+    ].join('\n'), { 'a.txt': 'A\n' });
+    const { id } = await build(ctx);
+    expect(await runOut(id)).toBe('1000:1001 750 /srv/app\n0:0 644 /srv/app/a.txt\nA\n');
+    const top = (await t.engine.images.inspect(id)).RootFS.Layers.at(-1)!;
+    const diff = path.join(t.root, 'layers', top.slice('sha256:'.length), 'diff');
+    const list = async (rel = '') => (await fsp.readdir(path.join(diff, rel))).map((name) => `${rel}${name}`).sort();
+    expect([...(await list()), ...(await list('srv/')), ...(await list('srv/app/'))]).toEqual(['srv', 'srv/app', 'srv/app/a.txt']);
+    await noContainers();
+  }, 120_000);
+
+  it('through a link in the image, as Docker: the files land where the link leads, the link stays', async () => {
+    const ctx = await contextDir([
+      'FROM busybox',
+      'RUN mkdir /real && ln -s /real /link',
+      'COPY a.txt /link/',
+      'COPY a.txt /link/sub/',
+      'CMD ["sh", "-c", "readlink /link; cat /real/a.txt /real/sub/a.txt"]',
+    ].join('\n'), { 'a.txt': 'A\n' });
+    const { id } = await build(ctx);
+    expect(await runOut(id)).toBe('/real\nA\nA\n');
+    await noContainers();
+  }, 120_000);
+
+  it('keeps the extended attributes of the image\'s folders on the way', async () => {
+    const base = await makeTar([
+      { name: 'srv/', pax: { 'SCHILY.xattr.user.berth': 'kept' } },
+      { name: 'srv/old', data: 'old' },
+    ]);
+    const baseId = await t.engine.images.import(Readable.from([base]), { reference: 'xattr-base:1' });
+    const ctx = await contextDir('FROM xattr-base:1\nCOPY a.txt /srv/\n', { 'a.txt': 'A\n' });
+    const { id } = await build(ctx);
+    expect(id).not.toBe(baseId);
+    const root = await t.engine.images.mount(id);
+    try {
+      expect((await execa('getfattr', ['--only-values', '-n', 'user.berth', path.join(root, 'srv')])).stdout).toBe('kept');
+      expect(await fsp.readFile(path.join(root, 'srv/a.txt'), 'utf8')).toBe('A\n');
+      expect(await fsp.readFile(path.join(root, 'srv/old'), 'utf8')).toBe('old');
+    } finally {
+      await t.engine.images.unmount(id);
+    }
   }, 120_000);
 
   it('multi-stage: COPY --from takes a stage\'s file; the final image lacks the build stage\'s files', async () => {
