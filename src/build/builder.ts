@@ -13,7 +13,7 @@ import { writeFileAtomic } from '../util/fs.js';
 import { ociArchitecture } from '../image/oci.js';
 import { parseDuration } from '../util/time.js';
 import { EntryHasher, makeBuildTemp, SourceResolver } from './context.js';
-import { findStage, globalArgValues, stageOrder } from './dockerfile.js';
+import { findStage, globalArgValues, parseDockerfile, stageOrder } from './dockerfile.js';
 import { expandInstruction, isHeredocSource } from './expand.js';
 import type { BuildContext, BuildEvent, BuildOptions, BuildResult, CommandForm, ContextEntry, Dockerfile, Instruction, Stage } from './index.js';
 import { checkRunMounts, prepareRunMounts, runMountKey, type PreparedMounts, type RunMountEnv, type RunMountSpec } from './mounts.js';
@@ -94,16 +94,9 @@ export async function buildDockerfile(deps: BuilderDeps, df: Dockerfile, context
         throw new InvalidArgumentError('FROM --platform', `line ${from.line}: "${from.platform}" is not this host's platform (${hostPlatform()})`, 'builds for other platforms are not supported yet');
       }
       const state = await fromImage(ctx, from.image);
-      const triggers = state.config.config?.OnBuild;
-      if (Array.isArray(triggers) && triggers.length) {
-        throw new InvalidArgumentError('FROM', `line ${from.line}: ${from.image} has ONBUILD triggers (${(triggers as string[]).join('; ')}): running a base image's ONBUILD triggers is not supported yet`, 'build from an image without ONBUILD triggers');
-      }
       const st: StageState = { stage, image: state.id, config: state.config, args: new Map(), cmdSet: false };
-      emit({ type: 'stepDone', step: ctx.step, id: st.image });
-      for (const raw of instructions) {
-        ctx.step++;
-        emit({ type: 'step', stage: stage.index, stageName: stage.name, step: ctx.step, steps, text: raw.text });
-        const instr = expandInstruction(raw, scope(st, buildArgs), escape);
+      const step = async (raw: Instruction, esc: '\\' | '`') => {
+        const instr = expandInstruction(raw, scope(st, buildArgs), esc);
         if (instr.kind === 'ARG') {
           for (const { name, default: d } of instr.args) {
             if (name in buildArgs) used.add(name);
@@ -111,6 +104,19 @@ export async function buildDockerfile(deps: BuilderDeps, df: Dockerfile, context
           }
         }
         await runStep(ctx, st, instr);
+      };
+      const triggers = onBuildTriggers(state.config, from.image, from.line);
+      if (triggers.length) {
+        // As Docker: the triggers run as part of FROM, and the image they make no longer carries them.
+        emit({ type: 'note', message: `# Executing ${triggers.length} build trigger${triggers.length > 1 ? 's' : ''}` });
+        st.config = { ...st.config, config: { ...st.config.config, OnBuild: [] } };
+        for (const trigger of triggers) await step(trigger, '\\');
+      }
+      emit({ type: 'stepDone', step: ctx.step, id: st.image });
+      for (const raw of instructions) {
+        ctx.step++;
+        emit({ type: 'step', stage: stage.index, stageName: stage.name, step: ctx.step, steps, text: raw.text });
+        await step(raw, escape);
         emit({ type: 'stepDone', step: ctx.step, id: st.image });
       }
       results.set(stage.index, st.image);
@@ -131,6 +137,31 @@ export async function buildDockerfile(deps: BuilderDeps, df: Dockerfile, context
   if (opts.iidfile) await writeFileAtomic(opts.iidfile, id, 0o644);
   emit({ type: 'done', id, tags });
   return { id, tags };
+}
+
+/**
+ * A base image's ONBUILD triggers as instructions. Each is one Dockerfile line that its builder checked,
+ * but an image can be made by anything: ONBUILD, FROM and MAINTAINER are refused as Docker refuses them.
+ */
+function onBuildTriggers(config: OciImageConfig, image: string, line: number): Instruction[] {
+  const triggers = config.config?.OnBuild;
+  if (!Array.isArray(triggers)) return [];
+  return (triggers as unknown[]).map((t) => {
+    const bad = (why: string) => new InvalidArgumentError('FROM', `line ${line}: ${image} has the ONBUILD trigger ${JSON.stringify(t)}: ${why}`, 'build from another image, or rebuild that one without the trigger');
+    if (typeof t !== 'string' || t.includes('\n')) throw bad('a trigger must be one line');
+    const word = /^\s*(\S+)/.exec(t)?.[1]?.toUpperCase();
+    if (word === 'ONBUILD') throw bad('chaining ONBUILD via `ONBUILD ONBUILD` isn\'t allowed');
+    if (word === 'FROM' || word === 'MAINTAINER') throw bad(`${word} isn't allowed as an ONBUILD trigger`);
+    let parsed: Dockerfile;
+    try {
+      parsed = parseDockerfile(`FROM scratch\n${t}\n`, { file: `${image} ONBUILD` });
+    } catch (err) {
+      throw bad((err as Error).message);
+    }
+    const only = parsed.stages.length === 1 && parsed.stages[0]!.instructions.length === 1 ? parsed.stages[0]!.instructions[0]! : undefined;
+    if (!only) throw bad('it is not one instruction');
+    return { ...only, line };
+  });
 }
 
 interface StepContext {

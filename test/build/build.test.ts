@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BuildStepError } from '../../src/errors.js';
 import { cleanupAll, sink, testEngine, type TestEngine } from '../helpers/engine.js';
 import { findLeaks } from '../helpers/leaks.js';
+import { makeDockerArchive } from '../fixtures/images.js';
 import { makeTar } from '../storage/helpers.js';
 import { buildHelpers } from './helpers.js';
 
@@ -306,12 +307,55 @@ describe('the real parser and context', () => {
       ['FROM busybox\nRUN --mount=type=ssh true\n', /RUN --mount=type=ssh is not supported yet/],
       ['FROM busybox\nADD git@example.invalid:a/b.git /x\n', /ADD of a git repository is not supported yet/],
       ['FROM busybox\nCOPY --link Dockerfile /x\n', /COPY --link is not supported yet/],
-      ['FROM onbuild:1\nRUN true\n', /running a base image's ONBUILD triggers is not supported yet/],
     ] as const) {
-      if (df.startsWith('FROM onbuild')) await build(await contextDir('FROM busybox\nONBUILD RUN echo hi\n'), { tags: ['onbuild:1'] });
       const r = await t.cli('build', '--network', 'none', await contextDir(df));
       expect(r.exitCode, r.stderr).toBe(1);
       expect(r.stderr).toMatch(what);
+    }
+    await noContainers();
+  }, 120_000);
+});
+
+describe('ONBUILD', () => {
+  it('a base image\'s triggers run after FROM on the child\'s context, and the child does not carry them', async () => {
+    const base = await contextDir([
+      'FROM busybox',
+      'ONBUILD ARG GREETING=hi',
+      'ONBUILD COPY msg /msg',
+      'ONBUILD RUN echo "$GREETING from the trigger" > /t',
+      'ONBUILD ENV FROM_TRIGGER=1',
+    ].join('\n'), { msg: 'base context\n' });
+    await build(base, { tags: ['onbuild-base:1'] });
+    expect((await t.engine.images.inspect('onbuild-base:1')).Config.OnBuild).toHaveLength(4);
+    const child = await contextDir('FROM onbuild-base:1\nCMD ["sh", "-c", "cat /msg /t; echo $FROM_TRIGGER"]\n', { msg: 'child context\n' });
+    const cli = await t.cli('build', '--network', 'none', '-t', 'onbuild-child:1', child);
+    expect(cli.exitCode, cli.stderr).toBe(0);
+    expect(cli.stdout).toMatch(/Step 1\/2 : FROM onbuild-base:1\n# Executing 4 build triggers\n/);
+    expect(await runOut('onbuild-child:1')).toBe('child context\nhi from the trigger\n1\n');
+    expect((await t.engine.images.inspect('onbuild-child:1')).Config.OnBuild ?? []).toEqual([]);
+    // The triggers' steps are cached like any other; a grandchild runs none (its base carries none).
+    expect((await build(child)).cached).toEqual([1, 1, 1, 1, 2]);
+    const grand = await build(await contextDir('FROM onbuild-child:1\nRUN cat /t\n'));
+    expect(grand.events.some((e) => e.type === 'note' && /trigger/.test(e.message))).toBe(false);
+    expect(grand.output).toEqual(['hi from the trigger']);
+    await noContainers();
+  }, 120_000);
+
+  it('refuses a trigger Docker refuses, from an image made by anything but a Dockerfile', async () => {
+    for (const [trigger, why] of [
+      ['FROM busybox', /FROM isn't allowed as an ONBUILD trigger/],
+      ['ONBUILD RUN true', /chaining ONBUILD/],
+      ['MAINTAINER me', /MAINTAINER isn't allowed/],
+      ['FROBNICATE x', /unknown instruction: FROBNICATE/],
+      ['RUN a\nRUN b', /one line/],
+    ] as const) {
+      const archive = path.join(work, 'onbuild-bad.tar');
+      await makeDockerArchive(archive, [{ entries: [{ type: 'file', path: 'f', content: 'x' }] }], { tags: ['onbuild-bad:1'], config: { OnBuild: [trigger] } });
+      await t.engine.images.load(archive);
+      const r = await t.cli('build', '--network', 'none', await contextDir('FROM onbuild-bad:1\nRUN true\n'));
+      expect(r.exitCode, r.stderr).toBe(1);
+      expect(r.stderr).toMatch(/line 1: onbuild-bad:1 has the ONBUILD trigger/);
+      expect(r.stderr).toMatch(why);
     }
     await noContainers();
   }, 120_000);
