@@ -12,7 +12,8 @@ import type { VolumeCreateRequest, VolumeDriver } from './volume/types.js';
 
 export type { VolumeCreateRequest, VolumeDriver, VolumeInfo } from './volume/types.js';
 import type { EngineConfig } from './config/index.js';
-import type { BuildOptions, BuildResult } from './build/index.js';
+import type { BuildEvent, BuildOptions, BuildResult } from './build/index.js';
+export type { BuildEvent, BuildOptions, BuildResult } from './build/index.js';
 export type { EngineConfig } from './config/index.js';
 export type { EngineEvent } from './events.js';
 import type { PullOptions, PullResult, PushOptions, PushResult, TransferEvent } from './registry/index.js';
@@ -81,6 +82,8 @@ export type ArchiveFormat = 'docker-archive' | 'oci-archive' | 'oci-dir';
 export interface ImagesApi {
   /** docker build: an image from a Dockerfile and its context; progress through `onProgress`. */
   build(opts: BuildOptions): Promise<BuildResult>;
+  /** `build` as a stream of its progress, ending with `done`; a failure is thrown by the iteration; leaving the loop early stops the build. */
+  buildEvents(opts: Omit<BuildOptions, 'onProgress'>): AsyncIterable<BuildEvent>;
   list(opts?: { all?: boolean; filters?: string[] }): Promise<ImageSummary[]>;
   inspect(ref: string): Promise<ImageInspect>;
   tag(source: string, target: string): Promise<void>;

@@ -3,7 +3,7 @@
  * per tag, PascalCase inspect fields and Docker's placeholders, since scripts parse them.
  */
 import type { ImageDetails, ImageListing, ImageStore, OciHistory } from '../image/index.js';
-import { pruneBuildCache } from '../build/index.js';
+import { pruneBuildCache, type BuildEvent } from '../build/index.js';
 import { pullImage, pushImage, type RegistryAccess } from '../registry/index.js';
 import type { HistoryEntry, ImageInspect, ImageSummary, ImagesApi, PullOptions, TransferEvent } from '../types.js';
 
@@ -60,6 +60,7 @@ export function imagesApi(store: ImageStore, registries: () => Promise<RegistryA
   const pull = async (ref: string, opts?: PullOptions) => pullImage(await registries(), store, ref, opts);
   return {
     build,
+    buildEvents: (opts) => eventStream<BuildEvent>((onProgress, signal) => build({ ...opts, onProgress, signal }), opts.signal),
     pull,
     pullEvents: (ref, opts) => eventStream((onProgress, signal) => pull(ref, { ...opts, onProgress, signal }), opts?.signal),
     push: async (ref, opts) => pushImage(await registries(), store, ref, opts),
@@ -84,16 +85,16 @@ export function imagesApi(store: ImageStore, registries: () => Promise<RegistryA
 }
 
 /**
- * A transfer's progress as an async iterable: events are queued as they come and yielded in order; the
+ * A transfer's (or a build's) progress as an async iterable: events are queued as they come and yielded in order; the
  * transfer's failure is thrown by the iteration after the events before it. Leaving the loop early
  * aborts the transfer (which removes what it stored).
  */
-export function eventStream(run: (emit: (e: TransferEvent) => void, signal: AbortSignal) => Promise<unknown>, outer?: AbortSignal): AsyncIterable<TransferEvent> {
+export function eventStream<E = TransferEvent>(run: (emit: (e: E) => void, signal: AbortSignal) => Promise<unknown>, outer?: AbortSignal): AsyncIterable<E> {
   return {
     async *[Symbol.asyncIterator]() {
       const stop = new AbortController();
       const signal = outer ? AbortSignal.any([outer, stop.signal]) : stop.signal;
-      const queue: TransferEvent[] = [];
+      const queue: E[] = [];
       let wake: (() => void) | undefined;
       let finished = false;
       let failure: { err: unknown } | undefined;

@@ -33,7 +33,7 @@ import { chownNeedsNames, resolveChown } from './users.js';
 /** What the builder uses of the layers below it. */
 export interface BuilderDeps {
   images: Pick<ImageStore, 'resolve' | 'addBuilt' | 'tag' | 'mount' | 'unmount' | 'ensureDefault'>;
-  containers(): Promise<Pick<ContainerManager, 'create' | 'run' | 'remove' | 'extractInto' | 'pathKind' | 'packLayer'>>;
+  containers(): Promise<Pick<ContainerManager, 'create' | 'run' | 'kill' | 'remove' | 'extractInto' | 'pathKind' | 'packLayer'>>;
   /** pulls `ref` into the store */
   pull(ref: string, signal?: AbortSignal): Promise<void>;
   /** where cache entries live: one file per key, holding the image ID the step made */
@@ -114,6 +114,7 @@ export async function buildDockerfile(deps: BuilderDeps, df: Dockerfile, context
       }
       emit({ type: 'stepDone', step: ctx.step, id: st.image });
       for (const raw of instructions) {
+        opts.signal?.throwIfAborted();
         ctx.step++;
         emit({ type: 'step', stage: stage.index, stageName: stage.name, step: ctx.step, steps, text: raw.text });
         await step(raw, escape);
@@ -495,8 +496,11 @@ async function runCommand(ctx: StepContext, st: StageState, instr: Extract<Instr
       await fsp.writeFile(file, script.content, { mode: 0o755 });
       req.mounts.push(`type=bind,source=${file},target=/dev/pipes/${script.name},readonly`);
     }
+    const stop = killOnAbort(m, () => id, ctx.opts.signal);
     const res = await m.run({ ...req, attach: ['stdout', 'stderr'] },
-      { io: { stdout: out.stream, stderr: err.stream }, onCreated: (cid) => { id = cid; ctx.emit({ type: 'container', step, id: cid, action: 'run' }); } });
+      { io: { stdout: out.stream, stderr: err.stream }, onCreated: (cid) => { id = cid; ctx.emit({ type: 'container', step, id: cid, action: 'run' }); } })
+      .finally(stop);
+    ctx.opts.signal?.throwIfAborted();
     out.flush();
     err.flush();
     id = res.id;
@@ -519,6 +523,27 @@ async function runCommand(ctx: StepContext, st: StageState, instr: Extract<Instr
     if (scriptDir) await fsp.rm(scriptDir, { recursive: true, force: true });
     await mounts?.release();
   }
+}
+
+/**
+ * An aborted build (`signal`, or leaving `buildEvents` early) must not wait for a RUN to end: its
+ * container is killed, retried until it has started (the abort may come between create and start).
+ * Returns what stops the watching once the run has ended.
+ */
+function killOnAbort(m: BuildContainers, id: () => string | undefined, signal: AbortSignal | undefined): () => void {
+  if (!signal) return () => {};
+  let ended = false;
+  const attempt = () => {
+    if (ended) return;
+    const cid = id();
+    if (!cid) return void setTimeout(attempt, 50);
+    m.kill(cid, 'KILL').catch(() => setTimeout(attempt, 100));
+  };
+  signal.addEventListener('abort', attempt, { once: true });
+  return () => {
+    ended = true;
+    signal.removeEventListener('abort', attempt);
+  };
 }
 
 /** `RUN <<EOF` alone, with a body starting with `#!`: the parser leaves running it as a file to the builder. */

@@ -69,6 +69,27 @@ describe('build', () => {
   }, 120_000);
 });
 
+describe('progress as an async iterable', () => {
+  it('buildEvents yields the steps in order and ends with done; leaving the loop early stops the build', async () => {
+    const ctx = await contextDir('FROM busybox\nRUN echo one\nCMD ["true"]\n');
+    const seen: string[] = [];
+    for await (const e of t.engine.images.buildEvents({ context: ctx, network: 'none', noCache: true, tags: ['events:1'] })) {
+      seen.push(e.type === 'step' ? `step ${e.step}` : e.type === 'output' ? `output ${e.line}` : e.type);
+    }
+    expect(seen.filter((s) => s !== 'container')).toEqual(['step 1', 'stepDone', 'step 2', 'output one', 'stepDone', 'step 3', 'stepDone', 'done']);
+    expect((await t.engine.images.inspect('events:1')).Config.Cmd).toEqual(['true']);
+
+    const slow = await contextDir('FROM busybox\nRUN echo started; sleep 30\nCMD ["true"]\n');
+    const started = Date.now();
+    for await (const e of t.engine.images.buildEvents({ context: slow, network: 'none', noCache: true, tags: ['events:2'] })) {
+      if (e.type === 'output') break;
+    }
+    expect(Date.now() - started).toBeLessThan(25_000);
+    await expect(t.engine.images.inspect('events:2')).rejects.toThrow(/no such image/);
+    await noContainers();
+  }, 120_000);
+});
+
 describe('failures', () => {
   it('a failing RUN stops the build with its exit code and output; nothing tagged, no container left', async () => {
     const ctx = await contextDir('FROM busybox\nRUN echo before\nRUN echo oops >&2; exit 3\nRUN echo never\n');
@@ -87,6 +108,23 @@ describe('failures', () => {
     expect(cli.stdout).toMatch(/Step 3\/4 : RUN echo oops/);
     await noContainers();
   }, 120_000);
+
+  it('Ctrl-C stops a build in the middle of a RUN: its container is killed and removed, nothing tagged, exit 130', async () => {
+    const ctx = await contextDir('FROM busybox\nRUN echo started; sleep 60\n');
+    const bin = fileURLToPath(new URL('../../bin/berth.js', import.meta.url));
+    const child = execa(bin, ['--root', t.root, '--runroot', t.runroot, 'build', '--network', 'none', '-t', 'interrupted:1', ctx], { reject: false, timeout: 40_000 });
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+    for (let waited = 0; !out.includes('started') && waited < 20_000; waited += 50) await new Promise((r) => setTimeout(r, 50));
+    expect(out).toContain('started');
+    const sent = Date.now();
+    child.kill('SIGINT');
+    const res = await child;
+    expect(res.exitCode, res.stderr).toBe(130);
+    expect(Date.now() - sent).toBeLessThan(20_000);
+    await expect(t.engine.images.inspect('interrupted:1')).rejects.toThrow(/no such image/);
+    await noContainers();
+  }, 60_000);
 
   it('refuses COPY of a path outside the context or through a link out of it', async () => {
     const ctx = await contextDir('FROM busybox\nCOPY ../x /x\n');

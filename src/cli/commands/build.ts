@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 import type { BuildEvent } from '../../build/index.js';
 import { InvalidArgumentError } from '../../errors.js';
@@ -67,24 +68,40 @@ const build = defineCommand({
       dockerfile = context === '-' ? o.file : path.resolve(o.file);
     }
     const engine = await ctx.engine();
-    const res = await engine.images.build({
-      context: context === '-' ? ctx.stdin : context!,
-      dockerfile,
-      tags: o.tag,
-      buildArgs: o.buildArg,
-      target: o.target,
-      noCache: o.noCache,
-      pull: o.pull,
-      network: network === 'default' ? 'bridge' : (network as 'none' | 'host' | 'bridge' | undefined),
-      labels: o.label,
-      iidfile: o.iidfile !== undefined ? path.resolve(o.iidfile) : undefined,
-      platform: o.platform,
-      secrets,
-      onProgress: o.quiet ? undefined : (e) => {
-        const line = buildLine(e);
-        if (line !== undefined) ctx.print(line);
-      },
+    // Ctrl-C or a kill stops the build: a RUN's container is killed and removed; then exit as a signalled docker does.
+    const abort = new AbortController();
+    let caught: NodeJS.Signals | undefined;
+    const stop = ctx.onSignal((signal) => {
+      caught ??= signal;
+      abort.abort(new Error(`the build was stopped by ${signal}`));
     });
+    let res;
+    try {
+      res = await engine.images.build({
+        context: context === '-' ? ctx.stdin : context!,
+        dockerfile,
+        tags: o.tag,
+        buildArgs: o.buildArg,
+        target: o.target,
+        noCache: o.noCache,
+        pull: o.pull,
+        network: network === 'default' ? 'bridge' : (network as 'none' | 'host' | 'bridge' | undefined),
+        labels: o.label,
+        iidfile: o.iidfile !== undefined ? path.resolve(o.iidfile) : undefined,
+        platform: o.platform,
+        secrets,
+        signal: abort.signal,
+        onProgress: o.quiet ? undefined : (e) => {
+          const line = buildLine(e);
+          if (line !== undefined) ctx.print(line);
+        },
+      });
+    } catch (err) {
+      if (caught) return 128 + (os.constants.signals[caught] ?? 0);
+      throw err;
+    } finally {
+      stop();
+    }
     if (o.quiet) ctx.print(res.id);
   },
 });
