@@ -12,6 +12,7 @@ import { networkCommands } from './networks.js';
 import { volumeCommands } from './volumes.js';
 import { systemCommands } from './system.js';
 import { registryCommands } from './registries.js';
+import { serviceCommands } from './service.js';
 
 export const GROUPS: Record<Group, string> = {
   container: 'Manage containers',
@@ -22,7 +23,7 @@ export const GROUPS: Record<Group, string> = {
   healthcheck: 'Manage healthchecks of containers',
 };
 
-export const COMMANDS: readonly Command[] = [...containerCommands, ...imageCommands, ...buildCommands, ...pullPushCommands, ...networkCommands, ...volumeCommands, ...systemCommands, ...healthcheckCommands, ...registryCommands];
+export const COMMANDS: readonly Command[] = [...containerCommands, ...imageCommands, ...buildCommands, ...pullPushCommands, ...networkCommands, ...volumeCommands, ...systemCommands, ...healthcheckCommands, ...registryCommands, ...serviceCommands];
 
 export type Resolved =
   | { kind: 'command'; command: Command; invokedAs: string; rest: string[] }

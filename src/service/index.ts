@@ -1,0 +1,196 @@
+/**
+ * `berth system service`: the Docker Engine API over a socket, served from the same Engine the CLI uses.
+ * Berth stays daemonless: the service runs only while the user keeps it (and exits after `idleSeconds`
+ * without a request, as Podman's does). What containers do never depends on it: their monitors are conmon.
+ */
+import { existsSync, promises as fsp, readFileSync } from 'node:fs';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import type { Duplex } from 'node:stream';
+import { AlreadyExistsError, InvalidArgumentError } from '../errors.js';
+import type { EngineApi } from '../types.js';
+import { ApiError } from './errors.js';
+import { sendError } from './http.js';
+import { Router, type Call, type ServiceState } from './router.js';
+import { registerContainers } from './containers.js';
+import { registerExec } from './exec.js';
+import { registerImages } from './images.js';
+import { registerNetworks } from './networks.js';
+import { registerSystem } from './system.js';
+import { registerVolumes } from './volumes.js';
+import { compareVersions, MIN_API_VERSION, splitVersion, API_VERSION } from './versions.js';
+
+export interface ServiceOptions {
+  /** `unix:///path` or `tcp://127.0.0.1:PORT` */
+  uris: string[];
+  /** exit after this long without a request in flight; 0: never */
+  idleSeconds: number;
+  /** the group given the socket (mode 0660); default `berth` when /etc/group has it */
+  group?: string;
+  /** called for each request (tests, debugging): method, path, status */
+  onRequest?: (line: string) => void;
+}
+
+export interface RunningService {
+  /** where it listens, as URIs */
+  readonly uris: string[];
+  /** resolves when the service stopped (idle time-out or close) */
+  readonly closed: Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The routes of every endpoint group, in the order they are tried. */
+export function apiRouter(): Router {
+  const r = new Router();
+  registerSystem(r);
+  registerContainers(r);
+  registerExec(r);
+  registerImages(r);
+  registerNetworks(r);
+  registerVolumes(r);
+  // Swarm is Docker's orchestrator; Berth has none, and says so as a daemon outside a swarm does.
+  for (const p of ['/swarm', '/swarm/{rest*}', '/services', '/services/{rest*}', '/nodes', '/nodes/{rest*}', '/tasks', '/tasks/{rest*}', '/secrets', '/secrets/{rest*}', '/configs', '/configs/{rest*}']) {
+    for (const m of ['GET', 'POST', 'DELETE']) {
+      r.add(m, p, async () => { throw new ApiError(503, 'This node is not a swarm manager. Berth has no swarm mode.'); });
+    }
+  }
+  return r;
+}
+
+export async function serve(engine: EngineApi, opts: ServiceOptions): Promise<RunningService> {
+  if (!opts.uris.length) throw new InvalidArgumentError('URI', 'no address to listen on');
+  const router = apiRouter();
+  const state: ServiceState = { shared: new Map() };
+  let inFlight = 0;
+  let idleTimer: NodeJS.Timeout | undefined;
+  let close!: () => Promise<void>;
+  const armIdle = () => {
+    clearTimeout(idleTimer);
+    if (opts.idleSeconds > 0 && inFlight === 0) idleTimer = setTimeout(() => void close(), opts.idleSeconds * 1000);
+  };
+
+  const dispatch = async (req: IncomingMessage, res: ServerResponse | undefined, upgraded?: { socket: Duplex; head: Buffer }) => {
+    inFlight++;
+    clearTimeout(idleTimer);
+    const gone = new AbortController();
+    const conn = res ?? upgraded!.socket;
+    conn.on('close', () => gone.abort(new Error('the client went away')));
+    let status = 0;
+    try {
+      const url = new URL(req.url ?? '/', 'http://berth');
+      const { version, path: p } = splitVersion(url.pathname);
+      if (compareVersions(version, API_VERSION) > 0) throw new ApiError(400, `client version ${version} is too new. Maximum supported API version is ${API_VERSION}`);
+      if (compareVersions(version, MIN_API_VERSION) < 0) throw new ApiError(400, `client version ${version} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version`);
+      const { handler, params } = router.match(req.method ?? 'GET', p);
+      const call: Call = { req, res, upgraded, engine, params, query: url.searchParams, version, signal: gone.signal, state };
+      await handler(call);
+      status = res?.statusCode ?? 101;
+    } catch (err) {
+      if (res) {
+        sendError(res, err);
+        status = res.statusCode;
+      } else {
+        const body = JSON.stringify({ message: (err as Error).message });
+        upgraded!.socket.end(`HTTP/1.1 ${err instanceof ApiError ? err.status : 500} Error\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      }
+    } finally {
+      opts.onRequest?.(`${req.method} ${req.url} ${status}`);
+      inFlight--;
+      armIdle();
+    }
+  };
+
+  const server = http.createServer({ keepAliveTimeout: 5000 }, (req, res) => void dispatch(req, res));
+  server.on('upgrade', (req, socket, head) => void dispatch(req, undefined, { socket, head }));
+  server.on('clientError', (err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+  });
+
+  const bound: string[] = [];
+  const socketFiles: string[] = [];
+  try {
+    for (const uri of opts.uris) bound.push(await listen(server, uri, opts.group, socketFiles));
+  } catch (err) {
+    server.close();
+    await Promise.all(socketFiles.map((f) => fsp.rm(f, { force: true })));
+    throw err;
+  }
+  let resolveClosed!: () => void;
+  const closed = new Promise<void>((resolve) => { resolveClosed = resolve; });
+  let closing: Promise<void> | undefined;
+  close = () => {
+    closing ??= (async () => {
+      clearTimeout(idleTimer);
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      await Promise.all(socketFiles.map((f) => fsp.rm(f, { force: true })));
+      resolveClosed();
+    })();
+    return closing;
+  };
+  armIdle();
+  return { uris: bound, closed, close };
+}
+
+/** Listens on one URI; a unix socket is made 0660, root and `group`, after a stale one is cleared. */
+async function listen(server: http.Server, uri: string, group: string | undefined, socketFiles: string[]): Promise<string> {
+  const m = /^(unix|tcp):\/\/(.+)$/.exec(uri);
+  if (!m) throw new InvalidArgumentError('URI', `"${uri}" is not unix:///PATH or tcp://127.0.0.1:PORT`);
+  if (m[1] === 'tcp') {
+    const t = /^(127\.0\.0\.1|localhost|\[::1\]):(\d{1,5})$/.exec(m[2]!);
+    if (!t) {
+      throw new InvalidArgumentError('URI', `${uri}: only a loopback address is served over TCP`, 'the Engine API is root on this host; serving it to the network needs TLS, which is not supported yet: use a unix socket or ssh');
+    }
+    const host = t[1] === '[::1]' ? '::1' : '127.0.0.1';
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(Number(t[2]), host, () => { server.off('error', reject); resolve(); });
+    });
+    const addr = server.address() as net.AddressInfo;
+    return `tcp://${host === '::1' ? '[::1]' : host}:${addr.port}`;
+  }
+  const file = path.resolve(m[2]!);
+  await fsp.mkdir(path.dirname(file), { recursive: true, mode: 0o755 });
+  if (existsSync(file)) {
+    if (await answers(file)) throw new AlreadyExistsError('file', file, 'a service (or a Docker daemon) already listens there; stop it, or give another URI');
+    await fsp.rm(file, { force: true });
+  }
+  // Listened on under a mode that admits no one, then opened to root and the group: never world-writable.
+  const old = process.umask(0o177);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(file, () => { server.off('error', reject); resolve(); });
+    });
+  } finally {
+    process.umask(old);
+  }
+  socketFiles.push(file);
+  const gid = groupId(group ?? 'berth');
+  if (group !== undefined && gid === undefined) throw new InvalidArgumentError('--group', `no group "${group}" in /etc/group`);
+  await fsp.chown(file, 0, gid ?? 0);
+  await fsp.chmod(file, 0o660);
+  return `unix://${file}`;
+}
+
+/** Whether something accepts connections on the unix socket `file` (a live service, or a Docker daemon). */
+function answers(file: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(file);
+    s.once('connect', () => { s.destroy(); resolve(true); });
+    s.once('error', () => resolve(false));
+  });
+}
+
+function groupId(name: string): number | undefined {
+  try {
+    const line = readFileSync('/etc/group', 'utf8').split('\n').find((l) => l.split(':')[0] === name);
+    return line ? Number(line.split(':')[2]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
