@@ -3,7 +3,7 @@
  * Berth stays daemonless: the service runs only while the user keeps it (and exits after `idleSeconds`
  * without a request, as Podman's does). What containers do never depends on it: their monitors are conmon.
  */
-import { existsSync, promises as fsp, readFileSync } from 'node:fs';
+import { promises as fsp, readFileSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
@@ -154,8 +154,11 @@ async function listen(server: http.Server, uri: string, group: string | undefine
   }
   const file = path.resolve(m[2]!);
   await fsp.mkdir(path.dirname(file), { recursive: true, mode: 0o755 });
-  if (existsSync(file)) {
+  const there = await fsp.lstat(file).catch(() => undefined);
+  if (there) {
+    if (!there.isSocket()) throw new InvalidArgumentError('URI', `${file} exists and is not a socket`, 'give the path of a socket to create, or remove that file yourself');
     if (await answers(file)) throw new AlreadyExistsError('file', file, 'a service (or a Docker daemon) already listens there; stop it, or give another URI');
+    // A socket nobody answers on: left by a service that was killed.
     await fsp.rm(file, { force: true });
   }
   // Listened on under a mode that admits no one, then opened to root and the group: never world-writable.
