@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 /**
  * Shared pieces of the benchmarks: timing, statistics, the report table, scratch folders and the
  * clean-up registry. Speed and memory targets live here and in the benchmarks, never in tests.
@@ -421,4 +423,29 @@ export async function forEachSoft<T>(items: readonly T[], fn: (item: T) => Promi
     }
   }
   return failures;
+}
+
+/**
+ * Peak RSS of a command, in MB: VmHWM of /proc/PID/status, polled every 10 ms until it exits (the
+ * last reading stands; it only grows). Rejects if the command fails.
+ */
+export function peakRss(file: string, args: readonly string[], opts: { timeoutMs?: number; env?: Record<string, string> } = {}): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...opts.env } });
+    let stderr = '';
+    let kb = 0;
+    child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+    const poll = setInterval(() => {
+      try {
+        kb = Math.max(kb, Number(/^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0));
+      } catch { /* exited between polls */ }
+    }, 10);
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 600_000);
+    child.on('close', (code, signal) => {
+      clearInterval(poll);
+      clearTimeout(timer);
+      if (code === 0) resolve(kb / 1024);
+      else reject(new Error(`${path.basename(file)} ${args.join(' ').slice(0, 80)} failed (${signal ?? code}): ${stderr.trim().split('\n').at(-1) ?? ''}`));
+    });
+  });
 }

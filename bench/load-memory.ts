@@ -1,42 +1,15 @@
-import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { BERTH_BIN, BerthRoot } from './berth.js';
 import { bigLayerFiles, generateImage } from './fixtures.js';
 import { writeHostileArchive } from './hostile.js';
-import { type Benchmark, measure, Report, scratch } from './lib.js';
+import { type Benchmark, measure, peakRss, Report, scratch } from './lib.js';
 
 /** The bound README states for `berth load`, whatever the archive holds. */
 export const LOAD_RSS_BOUND_MB = 160;
 const LARGE_FILES = 10;
 const LARGE_SIZE = 100 * 1024 * 1024;
 const HOSTILE_SIZE = 1024 * 1024 * 1024;
-
-/**
- * Peak RSS of a command, in MB: VmHWM of /proc/PID/status, polled every 10 ms until it exits (the
- * last reading stands; it only grows). Rejects if the command fails.
- */
-function peakRss(file: string, args: readonly string[], timeoutMs = 600_000): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    let kb = 0;
-    child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
-    const poll = setInterval(() => {
-      try {
-        kb = Math.max(kb, Number(/^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0));
-      } catch { /* exited between polls */ }
-    }, 10);
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (code, signal) => {
-      clearInterval(poll);
-      clearTimeout(timer);
-      if (code === 0) resolve(kb / 1024);
-      else reject(new Error(`${path.basename(file)} ${args.join(' ').slice(0, 80)} failed (${signal ?? code}): ${stderr.trim().split('\n').at(-1) ?? ''}`));
-    });
-  });
-}
 
 /**
  * Memory of `berth load -i` of a 1 GB one-layer docker-archive, against `tar -xf` of the same file in

@@ -14,9 +14,9 @@ import path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
-import { BerthRoot } from './berth.js';
+import { BERTH_BIN, BerthRoot } from './berth.js';
 import { type FileSpec, writeLayerTar } from './fixtures.js';
-import { type Benchmark, deferCleanup, findBinary, measureInterleaved, Report, type Row, scratch, sh, sleep, throughputRow, timed } from './lib.js';
+import { type Benchmark, deferCleanup, findBinary, measure, measureInterleaved, peakRss, Report, type Row, scratch, sh, sleep, throughputRow, timed } from './lib.js';
 import { PODMAN_CONF, stopByPid } from './peers.js';
 
 /** The bench's ports (15390-15399 are reserved for it): the source registry, and the push target. */
@@ -254,6 +254,20 @@ export const registryPull: Benchmark = {
         if (!refs.length) throw new Error('no reference measured');
         return report.median(berthRow.label) / Math.min(...refs);
       }, '<=', 1.0, 'x');
+      // Memory, once each (untimed for the rows above): a pull holds layers in flight on up to two threads.
+      let rssRoot: BerthRoot | undefined;
+      await measure(report, 'berth pull (peak RSS)', 'berth', {
+        runs: 1, unit: 'MB',
+        setup: async () => { rssRoot = await BerthRoot.create('pull-rss'); await settle(); },
+        teardown: async () => rssRoot?.cleanup(),
+      }, () => peakRss(process.execPath, [BERTH_BIN, '--root', rssRoot!.root, 'pull', '-q', ref]));
+      if (podmanBin) {
+        await measure(report, 'podman pull (peak RSS)', 'peer', {
+          runs: 1, unit: 'MB',
+          setup: async () => { await mkdir(path.join(podmanDir, 'tmp'), { recursive: true }); await settle(); },
+          teardown: () => podmanSide.teardown(),
+        }, () => peakRss(podmanBin, [...podmanArgs(), 'pull', '-q', '--tls-verify=false', ref], { env: podmanEnv }));
+      }
       report.note('the registry serves from its own folder on the same disk; every side starts from an empty store after sync');
     } finally {
       await source?.stop();
