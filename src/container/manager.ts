@@ -160,13 +160,20 @@ export class ContainerManager {
     return { exitCode: st?.exitCode };
   }
 
-  async wait(ref: string, opts: { condition?: 'not-running' | 'next-exit' | 'removed' } = {}): Promise<number> {
+  async wait(ref: string, opts: { condition?: 'not-running' | 'next-exit' | 'removed'; signal?: AbortSignal } = {}): Promise<number> {
     const rec = await resolveNoticed(this.ctx, ref);
     const live = rec.state === 'running' || rec.state === 'paused';
     if (!live && opts.condition !== 'next-exit' && opts.condition !== 'removed') return rec.exitCode;
-    const code = live ? await this.deps.runtime.monitor.waitExit(rec.id).catch((err: unknown) => this.lostExitCode(rec.id, err)) : rec.exitCode;
+    const { signal } = opts;
+    const code = live ? await this.deps.runtime.monitor.waitExit(rec.id, signal).catch((err: unknown) => {
+      if (signal?.aborted) throw err;
+      return this.lostExitCode(rec.id, err);
+    }) : rec.exitCode;
     if (opts.condition === 'removed') {
-      while (await this.records.load(rec.id)) await sleep(50);
+      while (await this.records.load(rec.id)) {
+        signal?.throwIfAborted();
+        await sleep(50);
+      }
     } else {
       await this.cleanup(rec.id);
     }
