@@ -116,6 +116,19 @@ describe('container lifecycle through the docker CLI', () => {
   });
 });
 
+/** POST /containers/ID/wait: resolves once the headers are in, with the body still to come. */
+function waitBody(id: string, condition: string): Promise<{ status: number; body: Promise<string> }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ socketPath: svc.socket, method: 'POST', path: `/containers/${id}/wait?condition=${condition}` }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      resolve({ status: res.statusCode!, body: new Promise((ok) => res.on('end', () => ok(Buffer.concat(chunks).toString()))) });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 describe('raw requests', () => {
   it('create from a full Docker body; inspect shows what was asked', async () => {
     const res = await svc.request('POST', '/v1.41/containers/create?name=full', {
@@ -161,21 +174,26 @@ describe('raw requests', () => {
 
   it('wait answers its headers at once and the body when the container ends', async () => {
     const id = await docker('run', '-d', '--network', 'none', 'busybox', 'sleep', '100');
-    const { status, body } = await new Promise<{ status: number; body: Promise<string> }>((resolve, reject) => {
-      const req = http.request({ socketPath: svc.socket, method: 'POST', path: `/containers/${id}/wait?condition=not-running` }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        resolve({ status: res.statusCode!, body: new Promise((ok) => res.on('end', () => ok(Buffer.concat(chunks).toString()))) });
-      });
-      req.on('error', reject);
-      req.end();
-    });
+    const { status, body } = await waitBody(id, 'not-running');
     // The headers came before the container stopped: it still runs.
     expect(status).toBe(200);
     expect(await docker('inspect', '-f', '{{.State.Running}}', id)).toBe('true');
     await docker('kill', id);
     expect(JSON.parse(await body)).toEqual({ StatusCode: 137, Error: null });
     await docker('rm', id);
+  });
+
+  it('next-exit and removed wait for the run that has not begun yet (docker run asks before it starts)', async () => {
+    const next = await docker('create', '--network', 'none', 'busybox', 'sh', '-c', 'exit 5');
+    const gone = await docker('create', '--rm', '--network', 'none', 'busybox', 'sh', '-c', 'exit 4');
+    // both waits have their headers before their containers start
+    const [a, b] = await Promise.all([waitBody(next, 'next-exit'), waitBody(gone, 'removed')]);
+    await docker('start', next);
+    await docker('start', gone);
+    expect(JSON.parse(await a!.body)).toEqual({ StatusCode: 5, Error: null });
+    expect(JSON.parse(await b!.body)).toEqual({ StatusCode: 4, Error: null });
+    expect((await svc.request('GET', `/containers/${gone}/json`)).status).toBe(404);
+    await docker('rm', next);
   });
 
   it('a wait whose client goes away is dropped (its exit watcher closed); the service keeps serving', async () => {
