@@ -12,6 +12,20 @@ function endpointView(e: ContainerEndpoint): Record<string, unknown> {
   };
 }
 
+const NO_ENDPOINT: ContainerEndpoint = { network: '', networkId: '', ipv4: '', prefixLength: 0, gateway: '', ipv6: '', mac: '', aliases: [] };
+
+/**
+ * Docker lists a container's networks from create on (compose reads them to know what is connected);
+ * Berth has endpoints only while the container runs, so a network without one shows with empty addresses.
+ * A container sharing another's stack (container:ID) has none of its own.
+ */
+function networksView(names: readonly string[], endpoints: readonly ContainerEndpoint[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const n of names) if (n && !n.startsWith('container:')) out[n] = endpointView({ ...NO_ENDPOINT, network: n });
+  for (const e of endpoints) out[e.network] = endpointView(e);
+  return out;
+}
+
 export function sha256Id(id: string): string {
   return !id || id.startsWith('sha256:') ? id : `sha256:${id}`;
 }
@@ -30,7 +44,7 @@ export function listRowView(c: ContainerSummary): Record<string, unknown> {
     State: c.state,
     Status: c.status,
     HostConfig: { NetworkMode: c.networkMode ?? c.networks[0] ?? 'bridge' },
-    NetworkSettings: { Networks: Object.fromEntries((c.endpoints ?? []).map((e) => [e.network, endpointView(e)])) },
+    NetworkSettings: { Networks: networksView(c.networks, c.endpoints ?? []) },
     Mounts: c.mounts ?? [],
   };
 }
@@ -43,5 +57,8 @@ export function inspectApiView(i: ContainerInspect): ContainerInspect {
   const exposed = Object.keys((i.Config.ExposedPorts as Record<string, unknown> | undefined) ?? {});
   const ports = { ...((i.NetworkSettings.Ports as Record<string, unknown> | undefined) ?? {}) };
   for (const p of exposed) if (!(p in ports)) ports[p] = null;
-  return { ...i, Image: sha256Id(i.Image), NetworkSettings: { ...i.NetworkSettings, Ports: ports } };
+  const networks = i.NetworkSettings.Networks as Record<string, unknown> | undefined;
+  const mode = String(i.HostConfig.NetworkMode ?? '');
+  const planned = networks && Object.keys(networks).length ? networks : networksView([mode], []);
+  return { ...i, Image: sha256Id(i.Image), NetworkSettings: { ...i.NetworkSettings, Ports: ports, Networks: planned } };
 }

@@ -31,6 +31,9 @@ async function docker(...args: string[]): Promise<string> {
 describe('container lifecycle through the docker CLI', () => {
   it('create, start, ps, inspect, stop, rm', async () => {
     const id = await docker('create', '--network', 'none', '--name', 'c1', '-l', 'app=one', 'busybox', 'sleep', '100');
+    expect(await docker('inspect', '-f', '{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}', 'c1')).toBe('none');
+    const format = '{{.ID}}|{{.Names}}|{{.Image}}|{{.Command}}|{{.Ports}}|{{.State}}|{{.Labels}}|{{.Networks}}|{{.Mounts}}';
+    expect(await docker('ps', '-a', '--no-trunc', '--format', format)).toBe(await t.ok('ps', '-a', '--no-trunc', '--format', format));
     expect(id).toMatch(/^[0-9a-f]{64}$/);
     expect(await docker('inspect', '-f', '{{.State.Status}}', 'c1')).toBe('created');
     expect(await docker('ps', '-q')).not.toContain(id.slice(0, 12));
@@ -39,6 +42,8 @@ describe('container lifecycle through the docker CLI', () => {
     expect(await docker('inspect', '-f', '{{.State.Status}} {{.Config.Labels.app}} {{.HostConfig.NetworkMode}}', 'c1')).toBe('running one none');
     expect(await docker('ps', '--filter', 'label=app=one', '--format', '{{.Names}} {{.State}} {{.Command}}')).toBe('c1 running "sleep 100"');
     expect(await docker('ps', '--filter', 'label=app=two', '-q')).toBe('');
+    // the same rows as berth ps (times left out: they move)
+    expect(await docker('ps', '-a', '--no-trunc', '--format', format)).toBe(await t.ok('ps', '-a', '--no-trunc', '--format', format));
     // A second start of a running container is Docker's 304: the CLI says nothing and exits 0.
     expect(await docker('start', 'c1')).toBe('c1');
     await docker('stop', '-t', '1', 'c1');
