@@ -297,3 +297,56 @@ describe('hostile create bodies', () => {
     expect(pruned.json()).toEqual({ ContainersDeleted: expect.arrayContaining([a, b]), SpaceReclaimed: expect.any(Number) });
   });
 });
+
+describe('what compose reads, and many clients at once', () => {
+  it('a user network with aliases and an address, as compose creates them', async () => {
+    const slot = (SLOT + (process.pid % 20)) & 255;
+    await t.engine.networks.create({ name: 'proj_default', subnets: [`10.230.${slot}.0/24`] });
+    try {
+      const res = await svc.request('POST', '/containers/create?name=proj-web-1', {
+        Image: 'busybox', Cmd: ['sleep', '100'], Labels: { 'com.docker.compose.service': 'web' },
+        HostConfig: { NetworkMode: 'proj_default', PortBindings: { '80/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] } },
+        NetworkingConfig: { EndpointsConfig: { proj_default: { Aliases: ['web', 'proj-web-1'], IPAMConfig: { IPv4Address: `10.230.${slot}.50` } } } },
+      });
+      expect(res.status, res.body.toString()).toBe(201);
+      const { Id } = res.json();
+      const created = (await svc.request('GET', `/containers/${Id}/json`)).json();
+      expect(Object.keys(created.NetworkSettings.Networks)).toEqual(['proj_default']);
+      expect((await svc.request('POST', `/containers/${Id}/start`)).status).toBe(204);
+      expect((await svc.request('POST', `/containers/${Id}/start`)).status).toBe(304);
+      const i = (await svc.request('GET', `/containers/${Id}/json`)).json();
+      expect(i.Config.Labels['com.docker.compose.service']).toBe('web');
+      expect(i.NetworkSettings.Networks.proj_default).toMatchObject({ IPAddress: `10.230.${slot}.50`, Aliases: expect.arrayContaining(['web', 'proj-web-1']) });
+      expect(i.HostConfig.PortBindings['80/tcp'][0].HostIp).toBe('127.0.0.1');
+      expect(i.NetworkSettings.Ports['80/tcp'][0].HostPort).toMatch(/^\d+$/);
+      const row = (await svc.request('GET', `/containers/json?filters=${encodeURIComponent('{"label":["com.docker.compose.service=web"]}')}`)).json();
+      expect(row.map((c: any) => [c.Names, c.HostConfig.NetworkMode, c.NetworkSettings.Networks.proj_default.IPAddress]))
+        .toEqual([[['/proj-web-1'], 'proj_default', `10.230.${slot}.50`]]);
+      expect((await svc.request('DELETE', `/containers/${Id}?force=1`)).status).toBe(204);
+    } finally {
+      await t.engine.networks.remove('proj_default');
+    }
+  });
+
+  it('State.Health is there for a container with a healthcheck', async () => {
+    const id = await docker('run', '-d', '--network', 'none', '--health-cmd', 'true', '--health-interval', '1s', 'busybox', 'sleep', '100');
+    expect(await docker('inspect', '-f', '{{.State.Health.Status}}', id)).toMatch(/^(starting|healthy)$/);
+    await docker('rm', '-f', id);
+  });
+
+  it('20 clients create, start and remove at once; nothing is lost', async () => {
+    const one = async (n: number) => {
+      const made = await svc.request('POST', `/containers/create?name=many-${n}`, { Image: 'busybox', Cmd: ['sleep', '100'], HostConfig: { NetworkMode: 'none' } });
+      expect(made.status, made.body.toString()).toBe(201);
+      const { Id } = made.json();
+      expect((await svc.request('POST', `/containers/${Id}/start`)).status).toBe(204);
+      return Id as string;
+    };
+    const ids = await Promise.all(Array.from({ length: 20 }, (_, n) => one(n)));
+    const running = (await svc.request('GET', '/containers/json')).json().map((c: any) => c.Id);
+    expect(running.sort()).toEqual([...ids].sort());
+    const removed = await Promise.all(ids.map((id) => svc.request('DELETE', `/containers/${id}?force=true`)));
+    expect(removed.map((r) => r.status)).toEqual(ids.map(() => 204));
+    expect((await svc.request('GET', '/containers/json?all=1')).json()).toEqual([]);
+  }, 120_000);
+});
