@@ -6,6 +6,7 @@
  * with 400 naming it otherwise, never accepted and ignored.
  */
 import type { CreateRequest, HealthRequest, NetworkRequest, ResourceRequest } from '../api/types.js';
+import { InvalidArgumentError } from '../errors.js';
 import { ApiError } from './errors.js';
 
 type Json = Record<string, unknown>;
@@ -414,4 +415,34 @@ function networkOf(body: Json, h: Json): NetworkRequest | undefined {
     links: strings(h, 'Links', 'HostConfig.Links'),
   });
   return compact({ ...n, ...extra });
+}
+
+/** The API field each `berth create` flag comes from, so the engine's refusals name what the client sent. */
+const API_FIELDS: Record<string, string> = {
+  '--name': 'name', '--env': 'Env', '--workdir': 'WorkingDir', '--user': 'User', '--label': 'Labels', '--stop-signal': 'StopSignal',
+  '--stop-timeout': 'StopTimeout', '--expose': 'ExposedPorts', '--hostname': 'Hostname', '--domainname': 'Domainname',
+  '--health-cmd': 'Healthcheck.Test', '--health-retries': 'Healthcheck.Retries', '--health-interval': 'Healthcheck.Interval',
+  '--health-timeout': 'Healthcheck.Timeout', '--health-start-period': 'Healthcheck.StartPeriod', '--entrypoint': 'Entrypoint',
+  '--volume': 'HostConfig.Binds', '--mount': 'HostConfig.Mounts', '--tmpfs': 'HostConfig.Tmpfs', '--volumes-from': 'HostConfig.VolumesFrom',
+  '--publish': 'HostConfig.PortBindings', publish: 'HostConfig.PortBindings', '--security-opt seccomp': 'HostConfig.SecurityOpt', '--network': 'HostConfig.NetworkMode', '--restart': 'HostConfig.RestartPolicy',
+  '--memory': 'HostConfig.Memory', '--memory-swap': 'HostConfig.MemorySwap', '--memory-reservation': 'HostConfig.MemoryReservation',
+  '--cpus': 'HostConfig.NanoCpus', '--cpu-shares': 'HostConfig.CpuShares', '--cpu-quota': 'HostConfig.CpuQuota', '--cpu-period': 'HostConfig.CpuPeriod',
+  '--cpuset-cpus': 'HostConfig.CpusetCpus', '--cpuset-mems': 'HostConfig.CpusetMems', '--pids-limit': 'HostConfig.PidsLimit',
+  '--cap-add': 'HostConfig.CapAdd', '--cap-drop': 'HostConfig.CapDrop', '--add-host': 'HostConfig.ExtraHosts', '--dns': 'HostConfig.Dns',
+  '--dns-search': 'HostConfig.DnsSearch', '--dns-option': 'HostConfig.DnsOptions', '--init': 'HostConfig.Init', '--log-opt': 'HostConfig.LogConfig.Config',
+  '--security-opt': 'HostConfig.SecurityOpt', '--sysctl': 'HostConfig.Sysctls', '--ulimit': 'HostConfig.Ulimits', '--device': 'HostConfig.Devices',
+  '--shm-size': 'HostConfig.ShmSize', '--group-add': 'HostConfig.GroupAdd', '--ipc': 'HostConfig.IpcMode', '--pid': 'HostConfig.PidMode',
+  '--uts': 'HostConfig.UTSMode', '--oom-score-adj': 'HostConfig.OomScoreAdj', '--cgroupns': 'HostConfig.CgroupnsMode',
+  '--cgroup-parent': 'HostConfig.CgroupParent', '--runtime': 'HostConfig.Runtime', '--annotation': 'HostConfig.Annotations', '--link': 'HostConfig.Links',
+  '--network-alias': 'NetworkingConfig.EndpointsConfig.Aliases', '--ip': 'NetworkingConfig.EndpointsConfig.IPAMConfig.IPv4Address',
+  '--ip6': 'NetworkingConfig.EndpointsConfig.IPAMConfig.IPv6Address', '--mac-address': 'NetworkingConfig.EndpointsConfig.MacAddress',
+};
+
+/** An engine refusal of a create, worded with the API field the client sent instead of the CLI flag. */
+export function apiCreateError(err: unknown): unknown {
+  if (!(err instanceof InvalidArgumentError)) return err;
+  const api = API_FIELDS[err.field];
+  const prefix = `invalid ${err.field}: `;
+  if (!api || !err.message.startsWith(prefix)) return err;
+  return new ApiError(400, `invalid ${api}: ${err.message.slice(prefix.length)}${err.hint ? ` (${err.hint})` : ''}`);
 }

@@ -4,7 +4,7 @@
  * shape of requests and answers (statuses, 304s, the wait stream, the create conflict's words).
  */
 import { AlreadyExistsError, NotFoundError } from '../errors.js';
-import { createRequestOf } from './containers-create.js';
+import { apiCreateError, createRequestOf } from './containers-create.js';
 import { inspectApiView, listRowView } from './containers-view.js';
 import { ApiError, messageOf } from './errors.js';
 import { boolParam, filtersParam, intParam, readJson, sendJson, sendStatus } from './http.js';
@@ -33,7 +33,7 @@ async function create(call: Call): Promise<void> {
       const holder = await call.engine.containers.inspect(err.ref).then((c) => c.Id, () => '');
       throw new ApiError(409, `Conflict. The container name "/${err.ref}" is already in use by container "${holder}". You have to remove (or rename) that container to be able to reuse that name.`);
     }
-    throw err;
+    throw apiCreateError(err);
   }
   sendJson(call.res!, 201, { Id: made.id, Warnings: made.warnings });
 }

@@ -264,6 +264,14 @@ describe('hostile create bodies', () => {
     });
   }
 
+  it("the engine's refusals name the API field, not the CLI flag", async () => {
+    const bad = async (body: Record<string, unknown>) => (await svc.request('POST', '/containers/create', { Image: 'busybox', ...body })).json().message;
+    expect(await bad({ HostConfig: { CapAdd: ['NOT_A_CAP'] } })).toMatch(/^invalid HostConfig\.CapAdd: /);
+    expect(await bad({ HostConfig: { RestartPolicy: { Name: 'sometimes' } } })).toMatch(/^invalid HostConfig\.RestartPolicy: /);
+    expect(await bad({ HostConfig: { PortBindings: { '99999/tcp': [{ HostPort: '1' }] } } })).toMatch(/^invalid HostConfig\.PortBindings: /);
+    expect((await svc.request('GET', '/containers/json?all=1')).json()).toEqual([]);
+  });
+
   it('a name with odd characters is refused and leaves nothing', async () => {
     for (const name of ['a b', '../x', 'x/y', '-lead', 'é']) {
       const res = await svc.request('POST', `/containers/create?name=${encodeURIComponent(name)}`, { Image: 'busybox', HostConfig: { NetworkMode: 'none' } });
