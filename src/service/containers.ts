@@ -4,6 +4,7 @@
  * shape of requests and answers (statuses, 304s, the wait stream, the create conflict's words).
  */
 import { AlreadyExistsError, NotFoundError } from '../errors.js';
+import { ociArchitecture } from '../image/oci.js';
 import { apiCreateError, createRequestOf } from './containers-create.js';
 import { inspectApiView, listRowView } from './containers-view.js';
 import { ApiError, messageOf } from './errors.js';
@@ -20,6 +21,11 @@ export function imageWords(ref: string): string {
 async function create(call: Call): Promise<void> {
   const body = await readJson(call);
   const name = call.query.get('name') ?? undefined;
+  // Berth runs images of this machine's platform only (docker run --platform sends it here).
+  const platform = call.query.get('platform');
+  if (platform && !['linux', `linux/${ociArchitecture()}`].includes(platform.replace(/\/$/, ''))) {
+    throw new ApiError(400, `platform "${platform}" is not supported yet by Berth: it runs linux/${ociArchitecture()} containers only`);
+  }
   const req = createRequestOf(body, name);
   let made: { id: string; warnings: string[] };
   try {

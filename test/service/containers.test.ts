@@ -83,6 +83,11 @@ describe('container lifecycle through the docker CLI', () => {
     await docker('rm', 'c3');
   });
 
+  it('wait on a --rm container gives its code though it is removed when it ends', async () => {
+    const id = await docker('run', '-d', '--rm', '--network', 'none', 'busybox', 'sh', '-c', 'sleep 0.5; exit 2');
+    expect(await docker('wait', id)).toBe('2');
+  });
+
   it('run -d -p 127.0.0.1::80 publishes a port docker port shows', async () => {
     await docker('run', '-d', '--name', 'web', '-p', '127.0.0.1::80', 'busybox', 'httpd', '-f', '-p', '80');
     const port = await docker('port', 'web');
@@ -270,6 +275,12 @@ describe('hostile create bodies', () => {
     expect(await bad({ HostConfig: { RestartPolicy: { Name: 'sometimes' } } })).toMatch(/^invalid HostConfig\.RestartPolicy: /);
     expect(await bad({ HostConfig: { PortBindings: { '99999/tcp': [{ HostPort: '1' }] } } })).toMatch(/^invalid HostConfig\.PortBindings: /);
     expect((await svc.request('GET', '/containers/json?all=1')).json()).toEqual([]);
+  });
+
+  it('a platform other than this machine\'s is refused', async () => {
+    const res = await svc.request('POST', '/containers/create?platform=linux%2Fs390x', { Image: 'busybox', HostConfig: { NetworkMode: 'none' } });
+    expect(res.status).toBe(400);
+    expect(res.json().message).toMatch(/platform "linux\/s390x" is not supported yet/);
   });
 
   it('a name with odd characters is refused and leaves nothing', async () => {
