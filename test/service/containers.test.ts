@@ -117,9 +117,9 @@ describe('container lifecycle through the docker CLI', () => {
     const id = await docker('create', '--network', 'none', '--name', 'taken', 'busybox');
     // The docker client's own codes for a daemon error: 1 from create, 125 from run.
     const again = await svc.docker(['create', '--network', 'none', '--name', 'taken', 'busybox']);
-    expect(again.exitCode, again.stderr).toBe(1);
+    expect(again.exitCode, String(again.stderr)).toBe(1);
     const run = await svc.docker(['run', '-d', '--network', 'none', '--name', 'taken', 'busybox']);
-    expect(run.exitCode, run.stderr).toBe(125);
+    expect(run.exitCode, String(run.stderr)).toBe(125);
     expect(run.stderr).toContain('Conflict. The container name "/taken" is already in use');
     expect(again.stderr).toContain(`Conflict. The container name "/taken" is already in use by container "${id}". You have to remove (or rename) that container to be able to reuse that name.`);
     await docker('rm', 'taken');
