@@ -136,10 +136,28 @@ export interface ContainerSummary {
   ports: PortBinding[];
   labels: Record<string, string>;
   networks: string[];
+  /** Docker's HostConfig.NetworkMode word ('bridge', 'none', 'host', 'container:ID', a network's name) */
+  networkMode?: string;
+  /** each network joined while running, with its address (the API's NetworkSettings.Networks) */
+  endpoints?: ContainerEndpoint[];
+  /** the mounts planned at create, in Docker's `Mounts` shape (as inspect shows them) */
+  mounts?: Record<string, unknown>[];
   exitCode?: number;
   /** when asked for (ps -s): bytes the container wrote, and that plus its image (Docker's SizeRw, SizeRootFs) */
   sizeRw?: number;
   sizeRootFs?: number;
+}
+
+export interface ContainerEndpoint {
+  network: string;
+  networkId: string;
+  /** without its prefix length */
+  ipv4: string;
+  prefixLength: number;
+  gateway: string;
+  ipv6: string;
+  mac: string;
+  aliases: string[];
 }
 
 /** Shaped like `docker inspect` of a container. */
@@ -281,8 +299,8 @@ export interface ContainersApi {
   exec(ref: string, req: ExecRequest, io?: StdioStreams): Promise<{ exitCode?: number; execId: string }>;
   /** With a tty, the detach keys (default ctrl-p,ctrl-q) end the attach and leave the container running. */
   attach(ref: string, io: StdioStreams, opts?: { detachKeys?: string }): Promise<{ exitCode?: number; detached?: boolean }>;
-  /** Waits for the container to stop; resolves with its exit code. */
-  wait(ref: string, opts?: { condition?: 'not-running' | 'next-exit' | 'removed' }): Promise<number>;
+  /** Waits for the container to stop; resolves with its exit code. An aborted `signal` ends the wait (rejects). */
+  wait(ref: string, opts?: { condition?: 'not-running' | 'next-exit' | 'removed'; signal?: AbortSignal }): Promise<number>;
   pause(ref: string): Promise<void>;
   unpause(ref: string): Promise<void>;
   /**

@@ -47,6 +47,12 @@ export function summaryView(r: RecordView, size?: ContainerSize): ContainerSumma
     ports: r.ports,
     labels: c.labels,
     networks: r.networks.map((n) => n.network).filter(Boolean).length ? r.networks.map((n) => n.network) : [networkModeOf(r)],
+    networkMode: networkModeOf(r),
+    endpoints: r.networks.map((n) => ({
+      network: n.network, networkId: n.networkId, ipv4: n.ipv4?.split('/')[0] ?? '', prefixLength: Number(n.ipv4?.split('/')[1] ?? n.prefixLength ?? 0),
+      gateway: n.gateway ?? '', ipv6: n.ipv6?.split('/')[0] ?? '', mac: n.mac ?? '', aliases: n.aliases ?? [],
+    })),
+    mounts: mountsView(r),
     exitCode: r.state === 'exited' ? r.exitCode : undefined,
     ...(size ? { sizeRw: size.rw, sizeRootFs: size.rootFs } : {}),
   };

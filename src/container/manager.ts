@@ -160,13 +160,44 @@ export class ContainerManager {
     return { exitCode: st?.exitCode };
   }
 
-  async wait(ref: string, opts: { condition?: 'not-running' | 'next-exit' | 'removed' } = {}): Promise<number> {
-    const rec = await resolveNoticed(this.ctx, ref);
-    const live = rec.state === 'running' || rec.state === 'paused';
+  async wait(ref: string, opts: { condition?: 'not-running' | 'next-exit' | 'removed'; signal?: AbortSignal } = {}): Promise<number> {
+    let rec = await resolveNoticed(this.ctx, ref);
+    let live = rec.state === 'running' || rec.state === 'paused';
     if (!live && opts.condition !== 'next-exit' && opts.condition !== 'removed') return rec.exitCode;
-    const code = live ? await this.deps.runtime.monitor.waitExit(rec.id).catch((err: unknown) => this.lostExitCode(rec.id, err)) : rec.exitCode;
+    const { signal } = opts;
+    let code = rec.exitCode;
+    if (!live) {
+      // Docker's next-exit and removed wait for a run that has not begun: `docker run` asks before it
+      // starts the container, and must get the code of that run, not of an earlier one.
+      const ended = rec.finishedAt;
+      for (;;) {
+        signal?.throwIfAborted();
+        const now = await this.records.load(rec.id);
+        if (!now) return code;
+        const seen = await observed(this.ctx, now);
+        if (seen.state === 'running' || seen.state === 'paused') {
+          rec = seen;
+          live = true;
+          break;
+        }
+        if (seen.finishedAt !== ended) {
+          code = seen.exitCode;
+          break;
+        }
+        await sleep(50);
+      }
+    }
+    if (live) {
+      code = await this.deps.runtime.monitor.waitExit(rec.id, signal).catch((err: unknown) => {
+        if (signal?.aborted) throw err;
+        return this.lostExitCode(rec.id, err);
+      });
+    }
     if (opts.condition === 'removed') {
-      while (await this.records.load(rec.id)) await sleep(50);
+      while (await this.records.load(rec.id)) {
+        signal?.throwIfAborted();
+        await sleep(50);
+      }
     } else {
       await this.cleanup(rec.id);
     }
