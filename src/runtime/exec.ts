@@ -97,7 +97,8 @@ async function execForeground(runc: RuncCli, id: string, files: ExecFiles, proc:
   // stdout (the CLI's) serves, any other (an API client's) gets a pty made for it.
   const ownPty = proc.terminal && !(io.stdout as { isTTY?: boolean } | undefined)?.isTTY;
   const [file, args] = ownPty ? inPty(runc.binary, runcArgs, io.terminal?.size()) : [runc.binary, runcArgs];
-  const child = spawn(file, args, { stdio: [io.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'], ...(ownPty ? { env: { ...process.env, SHELL: '/bin/sh' } } : {}) });
+  // script ends the pty's input (a VEOF byte) when its stdin ends: without a client stdin it gets one that never does.
+  const child = spawn(file, args, { stdio: [io.stdin || ownPty ? 'pipe' : 'ignore', 'pipe', 'pipe'], ...(ownPty ? { env: { ...process.env, SHELL: '/bin/sh' } } : {}) });
   let timedOut = false;
   // The process, not runc, is killed: runc then exits with the process's status and cleans up itself.
   let timer = timeoutMs === undefined ? undefined : setTimeout(function kill() {
@@ -107,8 +108,8 @@ async function execForeground(runc: RuncCli, id: string, files: ExecFiles, proc:
   }, timeoutMs);
   const unfollow = terminal ? followResizes(terminal, (size) => resizeExecTerminal(files.pid, size)) : () => {};
   const errors = new RuncErrorFilter();
+  child.stdin?.on('error', () => {});
   if (io.stdin && child.stdin) {
-    child.stdin.on('error', () => {});
     io.stdin.pipe(child.stdin);
   }
   // In a pty, runc's complaints come with the output.

@@ -32,14 +32,6 @@ afterAll(async () => {
   await cleanupAll(t);
 });
 
-async function until(cond: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 describe('docker exec', () => {
   it('runs a command and shows its output', async () => {
     const r = await docker(['exec', 'exec1', 'echo', 'hi']);
