@@ -10,7 +10,7 @@ import { execa } from 'execa';
 import { cleanupAll, testEngine, type TestEngine } from '../helpers/engine.js';
 import { startService, type TestService } from '../helpers/service.js';
 import { containersProxy, type ExecProxy } from './exec-proxy.js';
-import { rawUpgrade, until } from './exec-raw.js';
+import { frames, rawUpgrade, until } from './exec-raw.js';
 
 const SLOT = 4160;
 let t: TestEngine;
@@ -84,14 +84,35 @@ describe('docker attach', () => {
     await t.engine.containers.remove(id, { force: true });
   });
 
+  it('attached before the start (docker run), nothing is lost and the stream ends with the container', async () => {
+    const { id } = await t.engine.containers.create({ image: 'busybox', command: ['sh', '-c', 'echo hi; echo err >&2'], network: NONE });
+    const s = await rawUpgrade(svc.socket, `/containers/${id}/attach?stream=1&stdout=1&stderr=1`);
+    await t.engine.containers.start(id);
+    await until(() => s.ended());
+    expect(frames(s.bytes()).sort()).toEqual([[1, 'hi\n'], [2, 'err\n']]);
+    s.socket.end();
+    await t.engine.containers.remove(id, { force: true });
+  });
+
+  it('stdin sent and half-closed before the start reaches the container, and its end ends it', async () => {
+    const { id } = await t.engine.containers.create({ image: 'busybox', command: ['cat'], openStdin: true, network: NONE });
+    const s = await rawUpgrade(svc.socket, `/containers/${id}/attach?stream=1&stdin=1&stdout=1&stderr=1`);
+    s.socket.end('data\n');
+    await t.engine.containers.start(id);
+    await until(() => s.ended());
+    expect(frames(s.bytes())).toEqual([[1, 'data\n']]);
+    expect(await t.engine.containers.wait(id)).toBe(0);
+    await t.engine.containers.remove(id, { force: true });
+  });
+
   it('logs=1 replays what was logged before; stream=0 ends after it', async () => {
     const { id } = await t.engine.containers.run({ image: 'busybox', command: ['sh', '-c', 'echo one; echo two >&2; sleep 1000'], network: NONE }, { detach: true });
     await until(async () => (await logText(id)).includes('two'));
     const res = await svc.request('POST', `/containers/${id}/attach?logs=1&stdout=1&stderr=1`);
     expect(res.status).toBe(200);
-    expect(demux(res.body)).toEqual([[1, 'one\n'], [2, 'two\n']]);
+    expect(frames(res.body).sort()).toEqual([[1, 'one\n'], [2, 'two\n']]);
     const outOnly = await svc.request('POST', `/containers/${id}/attach?logs=1&stdout=1`);
-    expect(demux(outOnly.body)).toEqual([[1, 'one\n']]);
+    expect(frames(outOnly.body)).toEqual([[1, 'one\n']]);
     await t.engine.containers.remove(id, { force: true });
   });
 
@@ -208,15 +229,4 @@ async function logText(id: string): Promise<string> {
   let text = '';
   for await (const e of t.engine.containers.logs(id)) text += e.line + (e.partial ? '' : '\n');
   return text;
-}
-
-/** Docker's multiplexed frames as [stream, text] pairs. */
-function demux(buf: Buffer): [number, string][] {
-  const out: [number, string][] = [];
-  for (let i = 0; i + 8 <= buf.length;) {
-    const size = buf.readUInt32BE(i + 4);
-    out.push([buf[i]!, buf.subarray(i + 8, i + 8 + size).toString('utf8')]);
-    i += 8 + size;
-  }
-  return out;
 }
