@@ -18,7 +18,8 @@ export function execConfig(body: Record<string, unknown>): ExecConfig {
   // Berth's exec reads no detach keys: a sequence asked for would reach the process as typed.
   const detachKeys = f.string('DetachKeys');
   if (detachKeys) throw new ApiError(400, 'DetachKeys is not supported yet for exec');
-  if (f.bool('Detach')) throw new ApiError(400, 'Detach in exec create is not supported; give Detach to exec start');
+  // docker exec -d sets Detach here too; what counts is exec start's, as in Docker.
+  f.bool('Detach');
   const user = f.string('User');
   const workdir = f.string('WorkingDir');
   const env = f.strings('Env');

@@ -15,6 +15,8 @@ import { containerTerminal, ServiceTerminal, sizeParams } from './exec-terminal.
 import { attachQuery, replayLogs, untilStarted, upgradedBody } from './exec-streams.js';
 import { execConfig, startConfig } from './exec-config.js';
 
+const EXITED_EXEC_KEPT_MS = 10 * 60_000;
+
 export interface ExecInstance {
   id: string;
   containerId: string;
@@ -160,6 +162,9 @@ async function runExec(call: Call, inst: ExecInstance, streams: StdioStreams, io
     if (io && !io.closed()) await writeText(io.stdout, execFailure(err) + '\r\n');
   } finally {
     inst.status = 'exited';
+    // Docker forgets an exec once its container goes; a service that lives for days must forget too, late
+    // enough for any client to have read the exit code.
+    setTimeout(() => call.state.shared.delete(`exec:${inst.id}`), EXITED_EXEC_KEPT_MS).unref();
   }
 }
 

@@ -61,6 +61,13 @@ describe('docker exec', () => {
     expect(r.stdout + r.stderr).toContain('executable file not found');
   });
 
+  it('-d runs it in the background', async () => {
+    const r = await docker(['exec', '-d', 'exec1', 'sh', '-c', 'echo done > /tmp/detached']);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toBe('');
+    await until(async () => (await docker(['exec', 'exec1', 'cat', '/tmp/detached'])).stdout === 'done');
+  });
+
   it('-it runs a shell in a terminal', async () => {
     const r = await execa('script', ['-q', '-e', '-c', 'docker exec -it exec1 sh', '/dev/null'], {
       reject: false, timeout: 60_000, input: 'echo $((6*7)); tty; exit 5\n',
