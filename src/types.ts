@@ -256,6 +256,13 @@ export interface TopResult {
 }
 
 
+export interface AttachOptions {
+  detachKeys?: string;
+  /** default true: the output logged before the attach comes first */
+  replay?: boolean;
+  signal?: AbortSignal;
+}
+
 export interface StartOptions {
   /** The client terminal `start -a` will attach (see StdioStreams.terminal). */
   terminal?: ClientTerminal;
@@ -297,8 +304,12 @@ export interface ContainersApi {
   inspect(ref: string, opts?: { size?: boolean }): Promise<ContainerInspect>;
   logs(ref: string, opts?: LogOptions): AsyncIterable<LogEntry>;
   exec(ref: string, req: ExecRequest, io?: StdioStreams): Promise<{ exitCode?: number; execId: string }>;
-  /** With a tty, the detach keys (default ctrl-p,ctrl-q) end the attach and leave the container running. */
-  attach(ref: string, io: StdioStreams, opts?: { detachKeys?: string }): Promise<{ exitCode?: number; detached?: boolean }>;
+  /**
+   * With a tty, the detach keys (default ctrl-p,ctrl-q) end the attach and leave the container running.
+   * The output shown starts at the log's start unless `replay` is false (only what comes from now on, as
+   * the Engine API's attach without `logs`). An aborted `signal` ends the attach (a client went away).
+   */
+  attach(ref: string, io: StdioStreams, opts?: AttachOptions): Promise<{ exitCode?: number; detached?: boolean }>;
   /** Waits for the container to stop; resolves with its exit code. An aborted `signal` ends the wait (rejects). */
   wait(ref: string, opts?: { condition?: 'not-running' | 'next-exit' | 'removed'; signal?: AbortSignal }): Promise<number>;
   pause(ref: string): Promise<void>;

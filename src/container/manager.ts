@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type {
-  ContainerStats, CopyOptions, CopyResult, ExecRequest, LogEntry, LogOptions, PortBinding, RunOptions, StartOptions, StdioStreams, TopResult,
+  AttachOptions, ContainerStats, CopyOptions, CopyResult, ExecRequest, LogEntry, LogOptions, PortBinding, RunOptions, StartOptions, StdioStreams, TopResult,
 } from '../types.js';
 import { BadStateError, InvalidArgumentError, NotFoundError } from '../errors.js';
 import { newContainerId } from '../ids.js';
@@ -146,16 +146,17 @@ export class ContainerManager {
     return (await this.deps.runtime.monitor.exitStatus(id)) !== undefined || !(await this.records.load(id));
   }
 
-  async attach(ref: string, io: StdioStreams, opts: { detachKeys?: string } = {}): Promise<{ exitCode?: number; detached?: boolean }> {
+  async attach(ref: string, io: StdioStreams, opts: AttachOptions = {}): Promise<{ exitCode?: number; detached?: boolean }> {
     const detachKeys = parseDetachKeys(opts.detachKeys ?? DEFAULT_DETACH_KEYS);
     const rec = await resolveNoticed(this.ctx, ref);
     if (rec.state !== 'running') throw new BadStateError(`cannot attach to container ${rec.name}: it is not running`, 'start it first, or read its output with "berth logs"');
     let detached = false;
     const stdin = io.stdin && rec.config.tty ? escapeStdin(io.stdin, detachKeys, () => { detached = true; }) : io.stdin;
     const monitor = this.deps.runtime.monitor;
-    const exited = async () => detached || (await this.ended(rec.id));
-    await monitor.attach(rec.id, { ...io, ...(stdin ? { stdin } : {}), logPath: containerPaths(this.ctx.layout, rec.id).log, tty: rec.config.tty }, exited);
-    if (detached) return { detached: true };
+    const exited = async () => detached || !!opts.signal?.aborted || (await this.ended(rec.id));
+    const fromEnd = opts.replay === false;
+    await monitor.attach(rec.id, { ...io, ...(stdin ? { stdin } : {}), logPath: containerPaths(this.ctx.layout, rec.id).log, tty: rec.config.tty, fromEnd }, exited);
+    if (detached || opts.signal?.aborted) return { detached: true };
     const st = await monitor.exitStatus(rec.id);
     return { exitCode: st?.exitCode };
   }

@@ -91,8 +91,14 @@ async function execDetached(runc: RuncCli, id: string, files: ExecFiles, proc: E
 
 async function execForeground(runc: RuncCli, id: string, files: ExecFiles, proc: ExecProcess, io: StdioStreams, timeoutMs?: number): Promise<{ exitCode: number; timedOut?: boolean }> {
   const terminal = proc.terminal ? io.terminal : undefined;
-  const child = spawn(runc.binary, ['--root', runc.root, '--log', files.log, '--log-format', 'json',
-    'exec', ...(terminal || timeoutMs !== undefined ? ['--pid-file', files.pid] : []), '--process', files.process, id], { stdio: [io.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+  const runcArgs = ['--root', runc.root, '--log', files.log, '--log-format', 'json',
+    'exec', ...(terminal || timeoutMs !== undefined ? ['--pid-file', files.pid] : []), '--process', files.process, id];
+  // runc exec -t wants a terminal of its own to copy from (see inPty); a client terminal that is our own
+  // stdout (the CLI's) serves, any other (an API client's) gets a pty made for it.
+  const ownPty = proc.terminal && !(io.stdout as { isTTY?: boolean } | undefined)?.isTTY;
+  const [file, args] = ownPty ? inPty(runc.binary, runcArgs, io.terminal?.size()) : [runc.binary, runcArgs];
+  // script ends the pty's input (a VEOF byte) when its stdin ends: without a client stdin it gets one that never does.
+  const child = spawn(file, args, { stdio: [io.stdin || ownPty ? 'pipe' : 'ignore', 'pipe', 'pipe'], ...(ownPty ? { env: { ...process.env, SHELL: '/bin/sh' } } : {}) });
   let timedOut = false;
   // The process, not runc, is killed: runc then exits with the process's status and cleans up itself.
   let timer = timeoutMs === undefined ? undefined : setTimeout(function kill() {
@@ -102,12 +108,13 @@ async function execForeground(runc: RuncCli, id: string, files: ExecFiles, proc:
   }, timeoutMs);
   const unfollow = terminal ? followResizes(terminal, (size) => resizeExecTerminal(files.pid, size)) : () => {};
   const errors = new RuncErrorFilter();
+  child.stdin?.on('error', () => {});
   if (io.stdin && child.stdin) {
-    child.stdin.on('error', () => {});
     io.stdin.pipe(child.stdin);
   }
-  const outDone = pipeOut(child.stdout!, io.stdout);
-  const errDone = pipeOut(child.stderr!.pipe(errors), io.stderr);
+  // In a pty, runc's complaints come with the output.
+  const outDone = pipeOut(ownPty ? child.stdout!.pipe(errors) : child.stdout!, io.stdout);
+  const errDone = pipeOut(ownPty ? child.stderr! : child.stderr!.pipe(errors), io.stderr);
   const exitCode = await new Promise<number>((resolve, reject) => {
     child.once('error', reject);
     // With a time limit, 'exit': 'close' also waits for the output pipes, which a check's children may hold.
@@ -130,6 +137,20 @@ async function execForeground(runc: RuncCli, id: string, files: ExecFiles, proc:
   const runcSays = await runcLogMessages(files.log);
   if (runcSays || errors.held) throw await execError(id, proc, files, errors.held, exitCode);
   return timedOut ? { exitCode, timedOut } : { exitCode };
+}
+
+/**
+ * runc exec with a terminal opens its own controlling terminal (`open /dev/tty`) when its stdio is none,
+ * sets it raw and copies its size into the process's pty (at once, and on each SIGWINCH it gets). A
+ * service has none, or has the user's, which is not the client's: so runc runs under util-linux `script`,
+ * in a pty of its own, whose size is first set to the client's so that runc's first copy is right.
+ * Later resizes go to the process's pty directly (resizeExecTerminal); this pty never changes size again,
+ * so runc never copies over them.
+ */
+function inPty(binary: string, args: readonly string[], size: TerminalSize | undefined): [string, string[]] {
+  const quote = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
+  const stty = size && size.rows > 0 && size.columns > 0 ? `stty rows ${size.rows} cols ${size.columns} 2>/dev/null; ` : '';
+  return ['script', ['-q', '-e', '-c', `${stty}exec ${[binary, ...args].map(quote).join(' ')}`, '/dev/null']];
 }
 
 /** Whether the pid file named a process (which is killed, or was gone already). */

@@ -102,7 +102,13 @@ export async function serve(engine: EngineApi, opts: ServiceOptions): Promise<Ru
   };
 
   const server = http.createServer({ keepAliveTimeout: 5000 }, (req, res) => void dispatch(req, res));
-  server.on('upgrade', (req, socket, head) => void dispatch(req, undefined, { socket, head }));
+  // Hijacked connections leave the server's books: closing the service must end them itself.
+  const hijacked = new Set<Duplex>();
+  server.on('upgrade', (req, socket, head) => {
+    hijacked.add(socket);
+    socket.on('close', () => hijacked.delete(socket));
+    void dispatch(req, undefined, { socket, head });
+  });
   server.on('clientError', (err, socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
   });
@@ -125,6 +131,7 @@ export async function serve(engine: EngineApi, opts: ServiceOptions): Promise<Ru
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
+        for (const s of hijacked) s.destroy();
       });
       await Promise.all(socketFiles.map((f) => fsp.rm(f, { force: true })));
       resolveClosed();

@@ -61,6 +61,21 @@ describe('terminal size', () => {
   });
 });
 
+describe('exec with a tty for a client that is not our terminal (an API client)', () => {
+  it('gets a terminal of its own at the client size, with no input of its own', async () => {
+    const { id } = await t.engine.run({ image: 'busybox', command: ['sleep', '300'], network: { networks: ['none'] } }, { detach: true });
+    try {
+      const out = sink();
+      // vitest's worker has no controlling terminal: runc exec -t alone fails with "open /dev/tty".
+      const res = await t.engine.containers.exec(id, { command: ['sh', '-c', 'tty; stty size; read -t 1 x && echo "input: $x"; exit 3'], tty: true }, { stdout: out.stream, terminal: fakeTerminal(33, 101) });
+      expect(res.exitCode).toBe(3);
+      expect(out.text()).toMatch(/^\/dev\/pts\/\d+\r\n33 101\r\n$/);
+    } finally {
+      await t.engine.containers.remove(id, { force: true });
+    }
+  });
+});
+
 async function logText(id: string): Promise<string> {
   let text = '';
   for await (const e of t.engine.containers.logs(id)) text += e.line + (e.partial ? '' : '\n');
