@@ -9,26 +9,22 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { cleanupAll, testEngine, type TestEngine } from '../helpers/engine.js';
 import { startService, type TestService } from '../helpers/service.js';
-import { containersProxy, type ExecProxy } from './exec-proxy.js';
 import { frames, rawUpgrade, until } from './exec-raw.js';
 
 const SLOT = 4160;
 let t: TestEngine;
 let svc: TestService;
-let proxy: ExecProxy;
 
-const docker = (args: readonly string[], opts: Parameters<TestService['docker']>[1] = {}) => svc.docker(args, { ...opts, env: { DOCKER_HOST: proxy.host, ...(opts.env ?? {}) } });
+const docker = (args: readonly string[], opts: Parameters<TestService['docker']>[1] = {}) => svc.docker(args, opts);
 const NONE = { networks: ['none'] };
 
 beforeAll(async () => {
   t = await testEngine(SLOT + 1 + (process.pid % 20));
   await t.engine.images.ensureDefault();
   svc = await startService(t);
-  proxy = await containersProxy(t.engine, svc.socket);
 }, 120_000);
 
 afterAll(async () => {
-  await proxy?.close();
   await svc?.close();
   await cleanupAll(t);
 });
@@ -68,7 +64,7 @@ describe('docker attach', () => {
   it('-it in a pty: the shell answers, and the detach keys leave it running', async () => {
     const { id } = await t.engine.containers.run({ image: 'busybox', command: ['sh'], tty: true, openStdin: true, network: NONE }, { detach: true });
     const p = execa('script', ['-q', '-e', '-c', `docker attach ${id}`, '/dev/null'], {
-      reject: false, timeout: 60_000, env: { DOCKER_HOST: proxy.host, DOCKER_CONFIG: '/nonexistent' },
+      reject: false, timeout: 60_000, env: { DOCKER_HOST: svc.host, DOCKER_CONFIG: '/nonexistent' },
     });
     let out = '';
     p.stdout!.on('data', (c: Buffer) => { out += c.toString('utf8'); });
@@ -203,8 +199,7 @@ describe('resize', () => {
 
 // The docker CLI's attached run is create, attach (upgrade), wait?condition=next-exit, start: the attach
 // comes before the start, so nothing is lost. Create and start are the containers group's endpoints.
-const HAVE_CREATE = false;
-describe.skipIf(!HAVE_CREATE)('docker run through the service (needs the containers group: create, start, wait)', () => {
+describe('docker run through the service (needs the containers group: create, start, wait)', () => {
   it('run --rm busybox echo hi', async () => {
     const r = await svc.docker(['run', '--rm', '--network', 'none', 'busybox', 'echo', 'hi']);
     expect(r.stdout).toBe('hi');

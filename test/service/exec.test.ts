@@ -8,28 +8,23 @@ import net from 'node:net';
 import { execa } from 'execa';
 import { cleanupAll, testEngine, type TestEngine } from '../helpers/engine.js';
 import { startService, type TestService } from '../helpers/service.js';
-import { containersProxy, type ExecProxy } from './exec-proxy.js';
 import { frames, until } from './exec-raw.js';
 
 const SLOT = 4160;
 let t: TestEngine;
 let svc: TestService;
-let proxy: ExecProxy;
 let c = '';
 
-/** The docker CLI, through the proxy that stands in for the containers group's inspect and wait. */
-const docker = (args: readonly string[], opts: Parameters<TestService['docker']>[1] = {}) => svc.docker(args, { ...opts, env: { DOCKER_HOST: proxy.host, ...(opts.env ?? {}) } });
+const docker = (args: readonly string[], opts: Parameters<TestService['docker']>[1] = {}) => svc.docker(args, opts);
 
 beforeAll(async () => {
   t = await testEngine(SLOT + (process.pid % 20));
   await t.engine.images.ensureDefault();
   svc = await startService(t);
-  proxy = await containersProxy(t.engine, svc.socket);
   ({ id: c } = await t.engine.containers.run({ image: 'busybox', name: 'exec1', command: ['sleep', '1000'], network: { networks: ['none'] } }, { detach: true }));
 }, 120_000);
 
 afterAll(async () => {
-  await proxy?.close();
   await svc?.close();
   await cleanupAll(t);
 });
@@ -58,7 +53,7 @@ describe('docker exec', () => {
   it('a command that is not there exits 127 with the runtime words', async () => {
     const r = await docker(['exec', 'exec1', 'nosuchcmd']);
     expect(r.exitCode).toBe(127);
-    expect(r.stdout + r.stderr).toContain('executable file not found');
+    expect(String(r.stdout) + String(r.stderr)).toContain('executable file not found');
   });
 
   it('-d runs it in the background', async () => {
@@ -71,7 +66,7 @@ describe('docker exec', () => {
   it('-it runs a shell in a terminal', async () => {
     const r = await execa('script', ['-q', '-e', '-c', 'docker exec -it exec1 sh', '/dev/null'], {
       reject: false, timeout: 60_000, input: 'echo $((6*7)); tty; exit 5\n',
-      env: { DOCKER_HOST: proxy.host, DOCKER_CONFIG: '/nonexistent' },
+      env: { DOCKER_HOST: svc.host, DOCKER_CONFIG: '/nonexistent' },
     });
     expect(r.stdout).toContain('42');
     expect(r.stdout).toMatch(/\/dev\/pts\/\d+/);
