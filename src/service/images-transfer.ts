@@ -64,11 +64,15 @@ async function pull(call: Call): Promise<void> {
   const platform = q.get('platform') || undefined;
   const credentials = registryAuth(call);
   const out = new LazyLines(call.res!);
+  let resolving: Extract<TransferEvent, { type: 'resolving' }> | undefined;
   try {
     for await (const e of call.engine.images.pullEvents(ref, { signal: call.signal, ...(platform && { platform }), ...(credentials && { credentials }) })) {
-      if (e.type === 'resolving') {
-        const name = e.reference.slice(e.registry.length + 1).replace(/[:@][^/]*$/, '');
-        out.write({ status: `Pulling from ${name}`, id: e.reference.includes('@') ? e.reference.slice(e.reference.indexOf('@') + 1) : e.reference.slice(e.reference.lastIndexOf(':') + 1) });
+      if (e.type === 'resolving') resolving = e;
+      else if (e.type === 'manifest' && resolving) {
+        // Written once the manifest is had, as dockerd does: a missing image or a refused login is still a status.
+        const r = resolving.reference;
+        const name = r.slice(resolving.registry.length + 1).replace(/[:@][^/]*$/, '');
+        out.write({ status: `Pulling from ${name}`, id: r.includes('@') ? r.slice(r.indexOf('@') + 1) : r.slice(r.lastIndexOf(':') + 1) });
       } else if (e.type === 'layer') out.write(layerLine(e, false));
       else if (e.type === 'done') {
         out.write({ status: `Digest: ${e.digest}` });
