@@ -3,7 +3,7 @@
  * and save here; pull and push in images-transfer.ts, build and commit in images-build.ts. Each is a thin
  * mapping of `call.engine.images`: names, errors and records are the image layer's.
  */
-import type { ImageInspect } from '../types.js';
+import type { ImageInspect, ImageSummary } from '../types.js';
 import { ApiError } from './errors.js';
 import { boolParam, filtersParam, sendJson } from './http.js';
 import { registerBuild } from './images-build.js';
@@ -38,27 +38,31 @@ export function imageInspectView(img: ImageInspect): Record<string, unknown> {
   };
 }
 
+/** Berth lists a row per tag (as `berth images` prints); the API gives one entry per image, its tags together. */
+export function groupByImage(rows: readonly ImageSummary[]): Map<string, ImageSummary> {
+  const byId = new Map<string, ImageSummary>();
+  for (const row of rows) {
+    const seen = byId.get(row.id);
+    if (seen) seen.repoTags.push(...row.repoTags);
+    else byId.set(row.id, { ...row, repoTags: [...row.repoTags], repoDigests: [...row.repoDigests] });
+  }
+  return byId;
+}
+
 export function registerImages(r: Router): void {
   r.add('GET', '/images/json', async (call) => {
     const images = call.engine.images;
-    const rows = await images.list({ all: boolParam(call.query, 'all'), filters: filtersParam(call.query) });
-    // Berth lists a row per tag (as `berth images` prints); the API gives one entry per image, tags together.
-    const byId = new Map<string, { id: string; tags: string[]; digests: string[]; created: string; size: number }>();
-    for (const row of rows) {
-      const seen = byId.get(row.id);
-      if (seen) seen.tags.push(...row.repoTags);
-      else byId.set(row.id, { id: row.id, tags: [...row.repoTags], digests: [...row.repoDigests], created: row.created, size: row.size });
-    }
+    const byId = groupByImage(await images.list({ all: boolParam(call.query, 'all'), filters: filtersParam(call.query) }));
     const out = [];
     for (const img of byId.values()) {
       const detail = await images.inspect(img.id).catch(() => undefined); // removed meanwhile: listed without its labels
-      const untagged = !img.tags.length && !img.digests.length;
+      const untagged = !img.repoTags.length && !img.repoDigests.length;
       out.push({
         Id: img.id,
         ParentId: (detail?.Parent as string | undefined) ?? '',
         // Docker 20.10's placeholders for an image without names (the CLI prints <none>).
-        RepoTags: untagged ? ['<none>:<none>'] : img.tags.map(familiar),
-        RepoDigests: untagged ? ['<none>@<none>'] : img.digests.map(familiar),
+        RepoTags: untagged ? ['<none>:<none>'] : img.repoTags.map(familiar),
+        RepoDigests: untagged ? ['<none>@<none>'] : img.repoDigests.map(familiar),
         Created: unixSeconds(img.created),
         Size: img.size,
         VirtualSize: img.size,

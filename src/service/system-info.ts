@@ -7,7 +7,7 @@ import type { EngineEvent } from '../types.js';
 import { parseTime } from '../util/time.js';
 import { ApiError } from './errors.js';
 import { filtersParam, jsonLines, readJson, sendJson } from './http.js';
-import { familiar, unixSeconds } from './images.js';
+import { familiar, groupByImage, unixSeconds } from './images.js';
 import type { Call, Router } from './router.js';
 
 function hostOperatingSystem(): string {
@@ -103,16 +103,12 @@ async function events(call: Call): Promise<void> {
 async function systemDf(call: Call): Promise<void> {
   const { containers, images, volumes } = call.engine;
   const [ctrs, imgs, vols] = await Promise.all([containers.list({ all: true, size: true }), images.list({ all: true }), volumes.list()]);
-  const byImage = new Map<string, { id: string; tags: string[]; digests: string[]; created: string; size: number }>();
-  for (const row of imgs) {
-    const seen = byImage.get(row.id);
-    if (seen) seen.tags.push(...row.repoTags);
-    else byImage.set(row.id, { id: row.id, tags: [...row.repoTags], digests: [...row.repoDigests], created: row.created, size: row.size });
-  }
+  const byImage = groupByImage(imgs);
   const uses = (id: string) => ctrs.filter((c) => c.imageId === id).length;
   const imageRows = [...byImage.values()].map((i) => ({
-    Id: i.id, ParentId: '', RepoTags: i.tags.map(familiar), RepoDigests: i.digests.map(familiar), Created: unixSeconds(i.created), Size: i.size,
-    VirtualSize: i.size, SharedSize: -1, Labels: null, Containers: uses(i.id),
+    Id: i.id, ParentId: '', RepoTags: i.repoTags.map(familiar), RepoDigests: i.repoDigests.map(familiar), Created: unixSeconds(i.created), Size: i.size,
+    // 0, not -1 ("not computed"): the docker CLI counts an image as in use only when its SharedSize is known.
+    VirtualSize: i.size, SharedSize: 0, Labels: null, Containers: uses(i.id),
   }));
   sendJson(call.res!, 200, {
     // Layers are shared between images: their sum overstates the disk used, so the images' own sizes are summed once each.
