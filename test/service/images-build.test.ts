@@ -89,11 +89,23 @@ describe('docker build through the service', () => {
       expect(r.status, `${q}: ${r.body}`).toBe(400);
       expect(r.json().message).toMatch(new RegExp(q.split('=')[0]!));
     }
+    const badTag = await svc.request('POST', '/build?networkmode=none&t=a/../b', await tarOf([{ name: 'Dockerfile', body: 'FROM busybox\n' }]));
+    expect(badTag.status, String(badTag.body)).toBe(400);
     const memory = await svc.docker(['build', '--memory', '64m', '-'], { input: 'FROM busybox\n' });
     expect(memory.exitCode).toBe(1);
     expect(String(memory.stderr)).toMatch(/memory=.* is not supported yet/);
     expect((await svc.request('GET', '/_ping')).status).toBe(200);
   });
+
+  it('takes a context larger than the JSON body limit, since it is a stream', async () => {
+    const big = 'x'.repeat(6 << 20);
+    const res = await svc.request('POST', '/build?networkmode=none&t=svc/bigctx:1', await tarOf([{ name: 'Dockerfile', body: 'FROM busybox\nCOPY big /big\n' }, { name: 'big', body: big }]));
+    expect(res.status).toBe(200);
+    expect(lines(res.body).at(-1).stream).toContain('Successfully tagged svc/bigctx:1');
+    // A JSON body of that size is refused.
+    const commit = await svc.request('POST', '/commit?container=x', JSON.stringify({ Comment: big }));
+    expect(commit.status).toBe(413);
+  }, 120_000);
 
   it('commits a container with changes', async () => {
     const ctr = await t.ok('create', '--network', 'none', '--name', 'svc-commit', 'busybox', 'true');

@@ -55,6 +55,12 @@ describe('registries through the service', () => {
     expect(String(wrong.stderr)).toMatch(/unauthorized|401|incorrect/i);
     expect(await ok(['login', '-u', 'ann', '--password-stdin', locked.host], PASSWORD)).toContain('Login Succeeded');
     expect(await berthLogins()).toBe(before);
+    const refused = await svc.request('POST', '/auth', { username: 'ann', password: 'wrong', serveraddress: locked.host });
+    expect(refused.status).toBe(401);
+    const accepted = await svc.request('POST', '/auth', { username: 'ann', password: PASSWORD, serveraddress: locked.host });
+    expect(accepted.json()).toEqual({ Status: 'Login Succeeded', IdentityToken: '' });
+    const huge = await svc.request('POST', '/auth', { username: 'ann', password: 'x'.repeat(5 << 20), serveraddress: locked.host });
+    expect(huge.status).toBe(413);
 
     const ref = `${locked.host}/svc/app:1`;
     await ok(['tag', 'busybox', ref]);
@@ -126,6 +132,8 @@ describe('registries through the service', () => {
       expect(seen).toContain('Pulling from svc/big');
       // The pull stops: the proxy's stalled upstream is closed, and the store holds what it held before.
       await waitFor(async () => proxy.open() === 0, 'the proxy\'s upstream to close');
+      // The pull's lease goes once it has wound down.
+      await waitFor(async () => !(await storeFiles()).some((f) => f.includes('/leases/') && !before.includes(f)), 'the pull\'s lease to be released');
       expect(await t.engine.images.list({ all: true })).not.toContainEqual(expect.objectContaining({ id: built.id }));
       // What stays is only whole, verified blobs a pull resumes from (Berth keeps them, as containerd
       // does); the next prune collects them, and then the store holds exactly what it held.

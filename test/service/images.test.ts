@@ -92,6 +92,10 @@ describe('images through the docker CLI', () => {
     const loaded = await ok(['load', '-i', file]);
     expect(loaded).toContain('Loaded image: svc/saved:1');
     expect(await ok(['image', 'inspect', '-f', '{{.RepoTags}}', 'svc/saved:1'])).toContain('svc/saved:1');
+    const one = await svc.request('GET', '/images/svc%2Fsaved:1/get');
+    expect(one.status).toBe(200);
+    expect(one.headers['content-type']).toBe('application/x-tar');
+    expect(one.body.includes(Buffer.from('manifest.json'))).toBe(true);
     const missing = await svc.request('GET', '/images/get?names=nosuch:1');
     expect(missing.status).toBe(404);
     await rm(file);
