@@ -4,6 +4,7 @@
  */
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import http from 'node:http';
 import path from 'node:path';
 import tar from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -106,6 +107,32 @@ describe('docker build through the service', () => {
     const commit = await svc.request('POST', '/commit?container=x', JSON.stringify({ Comment: big }));
     expect(commit.status).toBe(413);
   }, 120_000);
+
+  it('stops a build whose client left: its RUN container is killed and removed', async () => {
+    const body = await tarOf([{ name: 'Dockerfile', body: 'FROM busybox\nRUN echo started && sleep 300\n' }]);
+    await new Promise<void>((resolve, reject) => {
+      const req = http.request({ socketPath: svc.socket, method: 'POST', path: '/build?networkmode=none&t=svc/left:1', headers: { 'Content-Type': 'application/x-tar' } }, (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => {
+          text += c.toString();
+          if (text.includes('started')) {
+            req.destroy();
+            resolve();
+          }
+        });
+        res.on('end', () => reject(new Error(`the build ended before the client left: ${text}`)));
+      });
+      req.on('error', () => {});
+      req.end(body);
+    });
+    const deadline = Date.now() + 30_000;
+    while ((await t.engine.containers.list({ all: true })).length) {
+      if (Date.now() > deadline) throw new Error('the RUN container outlived the client');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await expect(t.engine.images.inspect('svc/left:1')).rejects.toThrow(/no such image/i);
+    expect((await svc.request('GET', '/_ping')).status).toBe(200);
+  }, 60_000);
 
   it('commits a container with changes', async () => {
     const ctr = await t.ok('create', '--network', 'none', '--name', 'svc-commit', 'busybox', 'true');
