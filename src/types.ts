@@ -496,6 +496,8 @@ export interface RegistryLoginOptions {
   /** connect and idle time-outs of the check, ms */
   timeouts?: { connectMs?: number; idleMs?: number };
   signal?: AbortSignal;
+  /** false: only check the login, keep nothing (the Engine API's /auth: the client keeps it) */
+  store?: boolean;
 }
 
 export interface RegistryLoginResult {

@@ -332,8 +332,9 @@ function systemApi(engine: Engine, manager: () => Promise<ContainerManager>, n: 
       // Docker's `docker info` JSON (system.Info), so that `{{.ServerVersion}}`, `{{.DockerRootDir}}` and the
       // like work; Berth's own facts follow under names Docker does not use.
       return {
-        ID: '', Containers: ctrs.length, ContainersRunning: ctrs.filter((c) => c.state === 'running').length,
-        ContainersPaused: ctrs.filter((c) => c.state === 'paused').length, ContainersStopped: ctrs.filter((c) => c.state === 'exited').length,
+        ID: '', Containers: ctrs.length, ContainersRunning: ctrs.filter((c) => c.state === 'running' || c.state === 'restarting').length,
+        ContainersPaused: ctrs.filter((c) => c.state === 'paused').length, // Docker counts every container neither running (restarting included) nor paused as stopped, created ones too.
+        ContainersStopped: ctrs.filter((c) => !['running', 'restarting', 'paused'].includes(c.state)).length,
         Images: new Set((await images.list({ all: true })).map((i) => i.id)).size, Driver: 'overlay', DriverStatus: [],
         Plugins: { Volume: ['local'], Network: ['bridge', 'host', 'macvlan', 'null'], Authorization: null, Log: ['k8s-file'] },
         NCPU: facts.cpus, MemTotal: os.totalmem(), DockerRootDir: engine.root, Name: os.hostname(), Labels: [],

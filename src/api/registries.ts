@@ -23,6 +23,7 @@ export function registriesApi(config: RegistriesConfig): RegistriesApi {
       } finally {
         session.close();
       }
+      if (opts.store === false) return { registry, storedIn: '', inFile: false };
       const where = await store.store(registry, { username: creds.username, password: creds.password });
       return { registry, storedIn: where ?? store.authFile, inFile: where === undefined };
     },

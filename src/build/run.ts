@@ -1,6 +1,7 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { InvalidArgumentError, NotFoundError } from '../errors.js';
+import { parseTagTarget } from '../image/reference.js';
 import { buildDockerfile, type BuilderDeps } from './builder.js';
 import { openContext, removeStaleContexts } from './context.js';
 import { parseDockerfile } from './dockerfile.js';
@@ -8,6 +9,8 @@ import type { BuildContext, BuildOptions, BuildResult } from './index.js';
 
 /** `berth build`: the context opened, the Dockerfile read and parsed, built; the context closed whatever happens. */
 export async function buildImage(deps: BuilderDeps, opts: BuildOptions): Promise<BuildResult> {
+  // A bad -t is the user's mistake, found before the build rather than after all its steps ran.
+  for (const t of opts.tags ?? []) parseTagTarget(t);
   await checkSecrets(opts.secrets ?? []);
   await removeStaleContexts(deps.tempDir);
   const inContext = typeof opts.dockerfile === 'string' ? dockerfileInContext(opts.context, opts.dockerfile) : undefined;

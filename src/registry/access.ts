@@ -29,7 +29,9 @@ export function openRegistryAccess(opts: AccessOptions = {}): RegistryAccess {
     candidates: (text) => candidateReferences(text, config),
     async pullSessions(ref, sessionOpts) {
       const sessions: RegistrySession[] = [];
-      for (const mirror of config.mirrors[ref.registry] ?? []) sessions.push(await openSession({ registry: mirror, repository: ref.repository }, sessionOpts, deps));
+      // A login given for this pull belongs to the registry named, never to its mirrors.
+      const { credentials: _given, ...mirrorOpts } = sessionOpts;
+      for (const mirror of config.mirrors[ref.registry] ?? []) sessions.push(await openSession({ registry: mirror, repository: ref.repository }, mirrorOpts, deps));
       sessions.push(await openSession(ref, sessionOpts, deps));
       return sessions;
     },

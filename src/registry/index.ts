@@ -155,6 +155,8 @@ export interface PullOptions {
   tlsVerify?: boolean;
   signal?: AbortSignal;
   onProgress?: (event: TransferEvent) => void;
+  /** this login instead of the credential store's (the Engine API's X-Registry-Auth header) */
+  credentials?: RegistryCredentials;
 }
 
 export interface PullResult {
@@ -171,6 +173,8 @@ export interface PushOptions {
   tlsVerify?: boolean;
   signal?: AbortSignal;
   onProgress?: (event: TransferEvent) => void;
+  /** this login instead of the credential store's (the Engine API's X-Registry-Auth header) */
+  credentials?: RegistryCredentials;
 }
 
 export interface PushResult {

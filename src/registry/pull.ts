@@ -43,7 +43,7 @@ async function pullFrom(access: RegistryAccess, store: ImageStore, text: string,
   if (opts.allTags && (ref.tag || ref.digest)) {
     throw new InvalidArgumentError('reference', `"${text}": a tag or digest cannot be given with --all-tags`, 'give the repository name alone');
   }
-  const sessions = await access.pullSessions(ref, { actions: ['pull'], tlsVerify: opts.tlsVerify, signal: opts.signal });
+  const sessions = await access.pullSessions(ref, { actions: ['pull'], tlsVerify: opts.tlsVerify, signal: opts.signal, ...(opts.credentials && { credentials: opts.credentials }) });
   try {
     if (!opts.allTags) return await pullOne(store, sessions, ref.tag || ref.digest ? ref : { ...ref, tag: DEFAULT_TAG }, platform, emit, opts.signal);
     const tags = await firstAnswer(sessions, ref, (s) => s.tags());

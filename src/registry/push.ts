@@ -22,7 +22,7 @@ export async function pushImage(access: RegistryAccess, store: ImageStore, text:
   // The local image under its full name, as docker: `push busybox` pushes docker.io/library/busybox.
   const image = await store.pushable(reference, ref.name);
   emit({ type: 'resolving', reference, registry: ref.registry });
-  const session = await access.session(ref, { actions: ['pull', 'push'], tlsVerify: opts.tlsVerify, signal: opts.signal });
+  const session = await access.session(ref, { actions: ['pull', 'push'], tlsVerify: opts.tlsVerify, signal: opts.signal, ...(opts.credentials && { credentials: opts.credentials }) });
   try {
     return await pushTo(session, store, image, ref, tag, emit, opts.signal);
   } finally {

@@ -4,6 +4,7 @@ import { VERSION } from '../version.js';
 import { sendJson } from './http.js';
 import type { Call, Router } from './router.js';
 import { API_VERSION, MIN_API_VERSION } from './versions.js';
+import { registerSystemInfo } from './system-info.js';
 
 /** The headers every client reads from `/_ping` to negotiate (docker's client downgrades to Api-Version). */
 function pingHeaders(call: Call): void {
@@ -39,4 +40,5 @@ export function registerSystem(r: Router): void {
       BuildTime: '',
     });
   });
+  registerSystemInfo(r);
 }
