@@ -10,6 +10,7 @@ import { inspectApiView, listRowView } from './containers-view.js';
 import { ApiError, messageOf } from './errors.js';
 import { boolParam, filtersParam, intParam, readJson, sendJson, sendStatus } from './http.js';
 import type { Call, Router } from './router.js';
+import { containerTerminal, forgetContainerTerminal } from './exec-terminal.js';
 
 /** Docker's words for an image reference in "No such image": the tag spelled out. */
 export function imageWords(ref: string): string {
@@ -51,11 +52,14 @@ function timeoutParam(call: Call): number | undefined {
 
 async function start(call: Call): Promise<void> {
   const id = call.params.id!;
-  const state = (await call.engine.containers.inspect(id)).State;
+  const info = await call.engine.containers.inspect(id);
+  const state = info.State;
   if (state.Paused) throw new ApiError(409, 'cannot start a paused container, try unpause instead');
   if (state.Running) return sendStatus(call.res!, 304);
   const detachKeys = call.query.get('detachKeys') || undefined;
-  await call.engine.containers.start(id, detachKeys ? { detachKeys } : {});
+  // A tty container starts at the size the client's resize calls give its terminal (docker run -it).
+  const terminal = info.Config.Tty ? containerTerminal(call.state, info.Id) : undefined;
+  await call.engine.containers.start(id, { ...(detachKeys ? { detachKeys } : {}), ...(terminal ? { terminal } : {}) });
   sendStatus(call.res!, 204);
 }
 
@@ -95,7 +99,9 @@ async function wait(call: Call): Promise<void> {
 
 async function remove(call: Call): Promise<void> {
   if (boolParam(call.query, 'link')) throw new ApiError(400, 'link=true is not supported yet by Berth: legacy links are removed with their container');
-  await call.engine.containers.remove(call.params.id!, { force: boolParam(call.query, 'force'), volumes: boolParam(call.query, 'v') });
+  const { Id } = await call.engine.containers.inspect(call.params.id!);
+  await call.engine.containers.remove(Id, { force: boolParam(call.query, 'force'), volumes: boolParam(call.query, 'v') });
+  forgetContainerTerminal(call.state, Id);
   sendStatus(call.res!, 204);
 }
 
