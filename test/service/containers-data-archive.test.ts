@@ -5,14 +5,14 @@
  */
 import { existsSync } from 'node:fs';
 import http from 'node:http';
-import { mkdir, mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import tarStream from 'tar-stream';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { cleanupAll, testEngine, type TestEngine } from '../helpers/engine.js';
-import { startService, type TestService } from '../helpers/service.js';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
+import type { TestEngine } from '../helpers/engine.js';
+import type { TestService } from '../helpers/service.js';
+import { useDataService } from './containers-data.fixture.js';
 
 const SLOT = 4130;
 let t: TestEngine;
@@ -20,11 +20,10 @@ let svc: TestService;
 let dir: string;
 let id: string;
 
+const f = useDataService(SLOT + 10 + (process.pid % 10), 'berth-cdata-cp-');
+const docker = f.docker;
 beforeAll(async () => {
-  t = await testEngine(SLOT + 10 + (process.pid % 10));
-  await t.engine.images.ensureDefault();
-  svc = await startService(t);
-  dir = await mkdtemp(path.join(tmpdir(), 'berth-cdata-cp-'));
+  ({ t, svc, dir } = f);
   ({ id } = await t.engine.containers.run({
     image: 'busybox', network: { networks: ['none'] }, name: 'box',
     command: ['sh', '-c', 'mkdir -p /data/sub /drop && echo one > /data/a.txt && echo two > /data/sub/b.txt && ln -s /data/a.txt /link && echo inside > /etc/marker'],
@@ -32,16 +31,6 @@ beforeAll(async () => {
   await t.engine.containers.wait(id);
 }, 120_000);
 
-
-/** The docker CLI against the service, its output as text. */
-async function docker(args: string[], env?: Record<string, string>): Promise<{ exitCode: number | undefined; stdout: string; stderr: string }> {
-  const r = await svc.docker(args, env ? { env } : {});
-  return { exitCode: r.exitCode, stdout: String(r.stdout), stderr: String(r.stderr) };
-}
-afterAll(async () => {
-  await svc?.close();
-  await cleanupAll(t, dir);
-});
 
 function pathStat(header: string | string[] | undefined): Record<string, unknown> {
   return JSON.parse(Buffer.from(String(header), 'base64').toString('utf8'));

@@ -4,14 +4,14 @@
  * send by hand. Containers are made through the Engine directly: create/start are another group's.
  */
 import { readdirSync, readlinkSync } from 'node:fs';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { readFile, rm, stat } from 'node:fs/promises';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { cleanupAll, testEngine, type TestEngine } from '../helpers/engine.js';
-import { startService, type TestService } from '../helpers/service.js';
+import type { TestEngine } from '../helpers/engine.js';
+import type { TestService } from '../helpers/service.js';
+import { useDataService } from './containers-data.fixture.js';
 import { parseUpdate, goFileMode } from '../../src/service/containers-data.js';
 
 const SLOT = 4130;
@@ -19,22 +19,10 @@ let t: TestEngine;
 let svc: TestService;
 let dir: string;
 
-beforeAll(async () => {
-  t = await testEngine(SLOT + (process.pid % 20));
-  await t.engine.images.ensureDefault();
-  svc = await startService(t);
-  dir = await mkdtemp(path.join(tmpdir(), 'berth-cdata-'));
-}, 120_000);
-
-
-/** The docker CLI against the service, its output as text. */
-async function docker(args: string[], env?: Record<string, string>): Promise<{ exitCode: number | undefined; stdout: string; stderr: string }> {
-  const r = await svc.docker(args, env ? { env } : {});
-  return { exitCode: r.exitCode, stdout: String(r.stdout), stderr: String(r.stderr) };
-}
-afterAll(async () => {
-  await svc?.close();
-  await cleanupAll(t, dir);
+const f = useDataService(SLOT + (process.pid % 20), 'berth-cdata-');
+const docker = f.docker;
+beforeAll(() => {
+  ({ t, svc, dir } = f);
 });
 
 const none = { networks: ['none'] };
