@@ -165,10 +165,13 @@ export async function copyFromContainer(ctx: ContainerContext, ref: string, src:
     // The archive's top entry is named as the user named it (the link's name with -L, as Docker).
     const want = found.container === '/' ? '.' : path.posix.basename(path.posix.normalize(cpath)) || '.';
     const have = path.basename(found.host);
-    const create = ['-c', '-f', '-', '--numeric-owner', ...XATTRS,
+    const pack = ['-c', '-f', '-', '--numeric-owner', ...XATTRS];
+    const create = [...pack,
       '-C', found.container === '/' ? found.host : path.dirname(found.host), ...(want !== have && want !== '.' ? [renameTransform(have, want)] : []), '--', want === '.' ? '.' : have];
     if (typeof dest !== 'string') {
-      const reader = spawnTar(create, 'ignore');
+      // `DIR/.` as a stream holds the folder's contents as `./...`, as Docker's daemon sends it: the docker
+      // CLI renames that leading `.` to the destination's name, and would mangle any other first dot.
+      const reader = spawnTar(contents && isDir ? [...pack, '-C', found.host, '--', '.'] : create, 'ignore');
       const bytes = await pumpTar(reader.child.stdout!, dest, [reader]);
       return { bytes, warnings: [] };
     }

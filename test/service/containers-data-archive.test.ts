@@ -85,7 +85,7 @@ describe('HEAD and GET archive', () => {
   });
 
   it('docker cp out of the container, a file and a folder, gives what berth cp gives', async () => {
-    for (const [src, name] of [['/data/a.txt', 'a.txt'], ['/data', 'data'], ['/link', 'link']] as const) {
+    for (const [src, name] of [['/data/a.txt', 'a.txt'], ['/data', 'data'], ['/link', 'link'], ['/data/.', 'contents']] as const) {
       const viaDocker = path.join(dir, 'docker-out', name);
       const viaBerth = path.join(dir, 'berth-out', name);
       await mkdir(path.dirname(viaDocker), { recursive: true });
@@ -97,6 +97,7 @@ describe('HEAD and GET archive', () => {
         .toEqual(execFileSync('find', ['.', '-printf', '%p %y %s\n'], { cwd: viaBerth.replace(/\/[^/]+$/, ''), encoding: 'utf8' }).split('\n').sort());
     }
     expect(await readFile(path.join(dir, 'docker-out', 'data', 'sub', 'b.txt'), 'utf8')).toBe('two\n');
+    expect(await readFile(path.join(dir, 'docker-out', 'contents', 'sub', 'b.txt'), 'utf8')).toBe('two\n');
     const missing = await docker(['cp', 'box:/nope', path.join(dir, 'nothing')]);
     expect(missing.exitCode).toBe(1);
     expect(missing.stderr).toMatch(/Could not find the file \/nope in container box/);

@@ -130,7 +130,7 @@ describe('logs', () => {
   });
 
   it('docker logs, --tail and --timestamps print what berth logs prints', async () => {
-    for (const args of [[], ['--tail', '3'], ['--timestamps'], ['--tail', '2', '--timestamps']]) {
+    for (const args of [[], ['--tail', '3'], ['--timestamps'], ['--tail', '2', '--timestamps'], ['--since', '1h'], ['--until', '1h'], ['--since', '2020-01-01T00:00:00Z', '--tail', '1']]) {
       const d = await dockerLogs([...args, id]);
       const b = await t.cli('logs', ...args, id);
       expect(d.exitCode, d.stderr).toBe(0);
