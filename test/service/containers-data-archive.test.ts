@@ -161,8 +161,16 @@ describe('PUT archive', () => {
     expect((await svc.request('HEAD', `/containers/box/archive?path=/data`)).status).toBe(200);
   });
 
-  it('a client that goes away mid-upload leaves a running container running and no tar behind', async () => {
+  it('docker cp to and from a running container; a client that goes away mid-upload leaves it running and no tar behind', async () => {
     const { id: live } = await t.engine.containers.run({ image: 'busybox', network: { networks: ['none'] }, command: ['sleep', '1000'] }, { detach: true });
+    // docker cp into a running container (paused for the copy, as Docker does) leaves it running.
+    await writeFile(path.join(dir, 'live.txt'), 'live\n');
+    const cp = await docker(['cp', path.join(dir, 'live.txt'), `${live}:/tmp/`]);
+    expect(cp.exitCode, cp.stderr).toBe(0);
+    const out = await docker(['cp', `${live}:/tmp/live.txt`, path.join(dir, 'live-back.txt')]);
+    expect(out.exitCode, out.stderr).toBe(0);
+    expect(await readFile(path.join(dir, 'live-back.txt'), 'utf8')).toBe('live\n');
+    expect((await t.engine.containers.inspect(live)).State.Status).toBe('running');
     const whole = await tarOf([{ name: 'big.bin', body: 'z'.repeat(1 << 20) }]);
     await new Promise<void>((resolve) => {
       const req = http.request({ socketPath: svc.socket, method: 'PUT', path: `/containers/${live}/archive?path=/tmp`, headers: { ...tarHeaders, 'Content-Length': whole.length } });

@@ -116,6 +116,9 @@ describe('logs', () => {
     const missing = await svc.request('GET', '/containers/nosuch/logs?stdout=1');
     expect(missing.status).toBe(404);
     expect(missing.json().message).toBe('No such container: nosuch');
+    const odd = await svc.request('GET', `/containers/${encodeURIComponent('../../etc')}/logs?stdout=1`);
+    expect(odd.status).toBe(404);
+    expect(odd.json().message).toBe('No such container: ../../etc');
   });
 
   it('sends a tty container\'s log raw', async () => {
