@@ -215,6 +215,8 @@ export interface LogOptions {
   until?: string;
   /** number of lines from the end, or 'all' */
   tail?: number | 'all';
+  /** ends a follow when aborted (an API client went away), so no reader waits on a container that stays quiet */
+  signal?: AbortSignal;
 }
 
 export interface LogEntry {
@@ -248,6 +250,12 @@ export interface ContainerStats {
   blockRead: number;
   blockWrite: number;
   pids: number;
+  /**
+   * The raw counters behind cpuPercent, for clients that compute it themselves (the Engine API's
+   * cpu_stats/precpu_stats): the container's CPU time and the host's (all CPUs, /proc/stat), in ns, at
+   * the reading and at the sample before it. Absent when the container's cgroup could not be read.
+   */
+  cpu?: { totalNs: number; systemNs: number; prevTotalNs: number; prevSystemNs: number; onlineCpus: number };
 }
 
 export interface TopResult {
@@ -334,6 +342,8 @@ export interface ContainersApi {
   stats(refs?: string[]): Promise<ContainerStats[]>;
   rename(ref: string, newName: string): Promise<void>;
   update(ref: string, resources: ResourceRequest & { restart?: string }): Promise<void>;
+  /** What `path` is in the container (the last link not followed), as docker cp's HEAD archive reports it. */
+  statPath(ref: string, path: string): Promise<PathStat>;
   port(ref: string): Promise<PortBinding[]>;
   /** `filters`: until=TIME, label=KEY[=VALUE], label!=KEY[=VALUE], as Docker's. */
   prune(opts?: { filters?: string[] }): Promise<{ deleted: string[] }>;
@@ -365,6 +375,18 @@ export interface CopyResult {
   bytes: number;
   /** tar's warnings (members it refused or changed) */
   warnings: string[];
+}
+
+export interface PathStat {
+  /** the last component's name */
+  name: string;
+  size: number;
+  /** st_mode: type and permission bits */
+  mode: number;
+  /** RFC 3339 with nanoseconds */
+  mtime: string;
+  /** for a link, where it leads, resolved inside the container; else '' */
+  linkTarget: string;
 }
 
 export interface ContainerChange {

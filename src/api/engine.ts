@@ -253,6 +253,7 @@ function containersApi(manager: () => Promise<ContainerManager>, ensureImage: En
     stats: async (refs) => (await manager()).stats(refs),
     rename: async (ref, name) => (await manager()).rename(ref, name),
     update: async (ref, res) => (await manager()).update(ref, res),
+    statPath: async (ref, p) => (await manager()).statPath(ref, p),
     port: async (ref) => (await manager()).port(ref),
     prune: async (opts) => (await manager()).prune(opts),
     cleanup: async (ref) => (await manager()).cleanup(ref),

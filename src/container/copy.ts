@@ -1,7 +1,7 @@
 import { promises as fsp, type Stats } from 'node:fs';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import type { CopyOptions, CopyResult } from '../types.js';
+import type { CopyOptions, CopyResult, PathStat } from '../types.js';
 import { BadStateError, InvalidArgumentError, NotFoundError } from '../errors.js';
 import { extractNoFollow, joinTars, pumpTar, spawnTar, tarWarnings, type TarStage } from '../util/tar.js';
 import { MAX_SYMLINKS } from '../util/inroot.js';
@@ -165,10 +165,13 @@ export async function copyFromContainer(ctx: ContainerContext, ref: string, src:
     // The archive's top entry is named as the user named it (the link's name with -L, as Docker).
     const want = found.container === '/' ? '.' : path.posix.basename(path.posix.normalize(cpath)) || '.';
     const have = path.basename(found.host);
-    const create = ['-c', '-f', '-', '--numeric-owner', ...XATTRS,
+    const pack = ['-c', '-f', '-', '--numeric-owner', ...XATTRS];
+    const create = [...pack,
       '-C', found.container === '/' ? found.host : path.dirname(found.host), ...(want !== have && want !== '.' ? [renameTransform(have, want)] : []), '--', want === '.' ? '.' : have];
     if (typeof dest !== 'string') {
-      const reader = spawnTar(create, 'ignore');
+      // `DIR/.` as a stream holds the folder's contents as `./...`, as Docker's daemon sends it: the docker
+      // CLI renames that leading `.` to the destination's name, and would mangle any other first dot.
+      const reader = spawnTar(contents && isDir ? [...pack, '-C', found.host, '--', '.'] : create, 'ignore');
       const bytes = await pumpTar(reader.child.stdout!, dest, [reader]);
       return { bytes, warnings: [] };
     }
@@ -233,6 +236,27 @@ export async function copyToContainer(ctx: ContainerContext, ref: string, dest: 
     const writer = extractNoFollow(to.dir, extractArgs(to, top, !!opts.archive));
     const bytes = await pumpTar(src as Readable, writer, [writer]);
     return { bytes, warnings: tarWarnings(await writer.done) };
+  } finally {
+    await view.release();
+  }
+}
+
+/**
+ * docker cp's stat of a path (the Engine API's HEAD archive): the last link is described, not followed,
+ * and where it leads is resolved inside the container, as Docker reports it. Read without pausing: a stat
+ * is one lstat, nothing to hold still.
+ */
+export async function statInContainer(ctx: ContainerContext, ref: string, cpath: string): Promise<PathStat> {
+  const rec = await resolveNoticed(ctx, ref);
+  const abs = absolute(cpath);
+  const view = await openRootfs(ctx, rec, { pause: false });
+  try {
+    const found = await resolveInContainer(view, abs, false);
+    if (!found.stat) throw new NotFoundError('file', `${abs} in container ${rec.name}`, 'check the path with "berth exec CONTAINER ls"');
+    const linkTarget = found.stat.isSymbolicLink() ? (await resolveInContainer(view, found.container, true)).container : '';
+    const st = await fsp.lstat(found.host, { bigint: true });
+    const mtime = new Date(Number(st.mtimeMs)).toISOString().replace(/\.\d{3}Z$/, `.${String(st.mtimeNs % 1_000_000_000n).padStart(9, '0')}Z`);
+    return { name: path.posix.basename(found.container) || '/', size: Number(st.size), mode: Number(st.mode), mtime, linkTarget };
   } finally {
     await view.release();
   }

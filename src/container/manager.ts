@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type {
-  AttachOptions, ContainerStats, CopyOptions, CopyResult, ExecRequest, LogEntry, LogOptions, PortBinding, RunOptions, StartOptions, StdioStreams, TopResult,
+  AttachOptions, ContainerStats, CopyOptions, CopyResult, ExecRequest, LogEntry, LogOptions, PathStat, PortBinding, RunOptions, StartOptions, StdioStreams, TopResult,
 } from '../types.js';
 import { BadStateError, InvalidArgumentError, NotFoundError } from '../errors.js';
 import { newContainerId } from '../ids.js';
@@ -13,7 +13,7 @@ import { withLock } from '../util/lock.js';
 import { stripUndefined } from '../util/object.js';
 import { EventLog } from '../events.js';
 import type { Readable, Writable } from 'node:stream';
-import { copyFromContainer, copyToContainer, extractIntoContainer, pathKind } from './copy.js';
+import { copyFromContainer, copyToContainer, extractIntoContainer, pathKind, statInContainer } from './copy.js';
 import { pipeline } from 'node:stream/promises';
 import type { Change } from '../storage/index.js';
 import { upgradeRecord } from './config.js';
@@ -239,6 +239,11 @@ export class ContainerManager {
   /** docker cp into the container */
   copyTo(ref: string, dest: string, src: string | Readable, opts?: CopyOptions): Promise<CopyResult> {
     return copyToContainer(this.ctx, ref, dest, src, opts);
+  }
+
+  /** docker cp's stat of a container path */
+  statPath(ref: string, cpath: string): Promise<PathStat> {
+    return statInContainer(this.ctx, ref, cpath);
   }
 
   /** A build's COPY: `tar` extracted into the folder `dir` of a stopped container, missing folders made. */

@@ -32,13 +32,13 @@ export class Observer {
     const sample = async () => Promise.all(recs.map(async (r) => {
       const s = await this.deps.runtime.cgroups.stats(cgroupsPathOf(r)).catch(() => undefined);
       const net = r.pid ? await readNetDev(r.pid) : { rx: 0, tx: 0 };
-      return { r, s, net, t: process.hrtime.bigint() };
+      return { r, s, net, t: process.hrtime.bigint(), system: await readSystemCpu() };
     }));
     const first = await sample();
     await sleep(200);
     const second = await sample();
     const host = this.deps.host;
-    return second.map(({ r, s, net, t }, i) => {
+    return second.map(({ r, s, net, t, system }, i) => {
       const prev = first[i]!;
       const wallNs = Number(t - prev.t);
       const cpuPercent = s && prev.s && wallNs > 0 ? ((s.cpuUsageNs - prev.s.cpuUsageNs) / wallNs) * 100 : 0;
@@ -48,9 +48,31 @@ export class Observer {
         id: r.id, name: r.name, cpuPercent: Math.max(0, Math.min(cpuPercent, host.cpus * 100)),
         memoryUsage: s?.memoryUsage ?? 0, memoryLimit, memoryPercent: s ? (s.memoryUsage / memoryLimit) * 100 : 0,
         netRx: net.rx, netTx: net.tx, blockRead: s?.blkioRead ?? 0, blockWrite: s?.blkioWrite ?? 0, pids: s?.pids ?? 0,
+        ...(s && prev.s ? { cpu: { totalNs: s.cpuUsageNs, systemNs: system.ns, prevTotalNs: prev.s.cpuUsageNs, prevSystemNs: prev.system.ns, onlineCpus: system.cpus || host.cpus } } : {}),
       };
     });
   }
+}
+
+/** USER_HZ: /proc/stat counts in these ticks on every architecture Linux ships (it is not CONFIG_HZ). */
+const CLOCK_TICKS = 100;
+
+/**
+ * The host's CPU time, all CPUs, in ns (the first line of /proc/stat, as Docker's system_cpu_usage), and
+ * how many CPUs that line sums: the same count must scale it back, or the CLI's percentages skew.
+ */
+export async function readSystemCpu(): Promise<{ ns: number; cpus: number }> {
+  const text = await fsp.readFile('/proc/stat', 'utf8').catch(() => '');
+  return parseSystemCpu(text);
+}
+
+export function parseSystemCpu(text: string): { ns: number; cpus: number } {
+  const lines = text.split('\n');
+  const line = lines.find((l) => l.startsWith('cpu '));
+  if (!line) return { ns: 0, cpus: 0 };
+  // user nice system idle iowait irq softirq steal; guest time is already counted in user.
+  const ticks = line.trim().split(/\s+/).slice(1, 9).reduce((sum, v) => sum + Number(v), 0);
+  return { ns: (ticks * 1e9) / CLOCK_TICKS, cpus: lines.filter((l) => /^cpu\d+ /.test(l)).length };
 }
 
 function splitPsLine(line: string, columns: number): string[] {

@@ -16,7 +16,6 @@ import { delay } from './monitor.js';
 export interface ReadLogOptions extends LogOptions {
   /** Follow mode ends after the next drain once this resolves true. Checked each time the reader is idle. */
   stopWhen?: () => Promise<boolean>;
-  signal?: AbortSignal;
   /** Byte offset to start at; 'end' skips what is already there (attach to a running container). */
   from?: number | 'end';
 }

@@ -14,6 +14,7 @@ import { ApiError } from './errors.js';
 import { sendError } from './http.js';
 import { Router, type Call, type ServiceState } from './router.js';
 import { registerContainers } from './containers.js';
+import { registerContainerData } from './containers-data.js';
 import { registerExec } from './exec.js';
 import { registerImages } from './images.js';
 import { registerNetworks } from './networks.js';
@@ -45,6 +46,7 @@ export function apiRouter(): Router {
   const r = new Router();
   registerSystem(r);
   registerContainers(r);
+  registerContainerData(r);
   registerExec(r);
   registerImages(r);
   registerNetworks(r);
