@@ -32,39 +32,6 @@ async function runDetached(command: string[], extra: Record<string, unknown> = {
   return id;
 }
 
-/**
- * `docker logs` reads the container's Config.Tty from GET /containers/{id}/json first, which the
- * containers group (another branch) serves. Until both are merged, this pass-through answers that one
- * call from the Engine when the service does not know the route; once it does, it only forwards.
- */
-async function inspectShim(): Promise<{ host: string; close(): Promise<void> }> {
-  const socket = path.join(dir, 'shim.sock');
-  const server = http.createServer((req, res) => {
-    const up = http.request({ socketPath: svc.socket, method: req.method, path: req.url, headers: req.headers }, (ur) => {
-      const m = /^(?:\/v[\d.]+)?\/containers\/([^/]+)\/json$/.exec(req.url!.split('?')[0]!);
-      if (!m || ur.statusCode !== 404) {
-        res.writeHead(ur.statusCode!, ur.headers);
-        res.flushHeaders();
-        ur.pipe(res);
-        return;
-      }
-      const chunks: Buffer[] = [];
-      ur.on('data', (c: Buffer) => chunks.push(c));
-      ur.on('end', () => {
-        const body = Buffer.concat(chunks);
-        if (!body.toString().includes('page not found')) return res.writeHead(404, ur.headers).end(body);
-        t.engine.containers.inspect(decodeURIComponent(m[1]!)).then(
-          (info) => res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ Id: info.Id, Name: info.Name, Config: { Tty: info.Config.Tty }, State: info.State })),
-          () => res.writeHead(404, { 'Content-Type': 'application/json' }).end(JSON.stringify({ message: `No such container: ${m[1]}` })),
-        );
-      });
-    });
-    req.pipe(up);
-  });
-  await new Promise<void>((resolve) => server.listen(socket, resolve));
-  return { host: `unix://${socket}`, close: () => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); }) };
-}
-
 /** Splits Docker's 8-byte framed stream into [stream, text] pairs. */
 function deframe(buf: Buffer): [number, string][] {
   const out: [number, string][] = [];
@@ -85,13 +52,8 @@ function openFds(file: string): number {
 
 describe('logs', () => {
   let id: string;
-  let shim: Awaited<ReturnType<typeof inspectShim>>;
-  const dockerLogs = (args: string[]) => docker(['logs', ...args], { DOCKER_HOST: shim.host });
-  afterAll(async () => {
-    await shim?.close();
-  });
+  const dockerLogs = (args: string[]) => docker(['logs', ...args]);
   beforeAll(async () => {
-    shim = await inspectShim();
     id = await runDetached(['sh', '-c', 'for i in 1 2 3 4 5; do echo out$i; echo err$i >&2; done']);
     await t.engine.containers.wait(id);
   });
