@@ -16,6 +16,7 @@ import type { Router } from './router.js';
 import { compareVersions } from './versions.js';
 
 const PREDEFINED = ['bridge', 'host', 'none'];
+const BRIDGE_NAME = 'com.docker.network.bridge.name';
 
 /** A network as Docker's API gives it; `detailed: false` leaves Containers empty, as `GET /networks` does since 1.28. */
 export function networkObject(n: NetworkSummary, opts: { detailed: boolean }): Record<string, unknown> {
@@ -23,9 +24,20 @@ export function networkObject(n: NetworkSummary, opts: { detailed: boolean }): R
   return {
     Name: v.Name, Id: v.Id, Created: v.Created, Scope: v.Scope, Driver: v.Driver, EnableIPv6: v.EnableIPv6, IPAM: v.IPAM,
     Internal: v.Internal, Attachable: false, Ingress: false, ConfigFrom: { Network: '' }, ConfigOnly: false,
-    Containers: opts.detailed ? v.Containers : {}, Options: v.Options, Labels: v.Labels,
+    Containers: opts.detailed ? v.Containers : {}, Options: givenOptions(n), Labels: v.Labels,
     ...(opts.detailed && v.Warnings ? { Warnings: v.Warnings } : {}),
   };
+}
+
+/**
+ * The options the network was created with. Berth's views add the Linux bridge Berth named itself
+ * (`berth` + 10 hex digits of the id); Docker shows only what was given, and compose compares Options
+ * key by key with its file: an extra key makes it refuse the project ("needs to be recreated").
+ */
+function givenOptions(n: NetworkSummary): Record<string, string> {
+  if (n.driver !== 'bridge' || PREDEFINED.includes(n.name) || n.options[BRIDGE_NAME] !== `berth${n.id.slice(0, 10)}`) return n.options;
+  const { [BRIDGE_NAME]: _, ...given } = n.options;
+  return given;
 }
 
 export function registerNetworks(r: Router): void {

@@ -146,6 +146,20 @@ describe('networks through the Engine API', () => {
     expect((await svc.docker(['network', 'ls', '-q'])).stdout.toString().split('\n')).toHaveLength(3);
   }, 120_000);
 
+  it('shows only the options a network was made with, as compose compares them with its file', async () => {
+    const made = await svc.request('POST', '/networks/create', { Name: 'nv-plain', Options: { 'com.docker.network.driver.mtu': '1400' }, Labels: { 'com.docker.compose.network': 'plain' } });
+    expect(made.status, made.body.toString()).toBe(201);
+    try {
+      const net = (await svc.request('GET', '/networks/nv-plain')).json();
+      // Berth named the bridge itself; Docker would not list it, and compose would call the network changed.
+      expect(net.Options).toEqual({ 'com.docker.network.driver.mtu': '1400' });
+      const bridgeNet = (await svc.request('GET', '/networks/bridge')).json();
+      expect(bridgeNet.Options['com.docker.network.bridge.name']).toMatch(/^berth/);
+    } finally {
+      expect((await svc.request('DELETE', '/networks/nv-plain')).status).toBe(204);
+    }
+  });
+
   describe('bad input', () => {
     const networkNames = async () => (await t.engine.networks.list()).map((n) => n.name).sort();
 
