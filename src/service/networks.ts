@@ -118,9 +118,12 @@ export function registerNetworks(r: Router): void {
 /** POST /networks/create's body as the engine's request; what Berth cannot do is refused by name. */
 export function createRequest(body: Record<string, unknown>): NetworkCreateRequest {
   // CheckDuplicate: Berth always refuses a second network of one name (Docker does too since API 1.44).
-  // Attachable, Ingress, ConfigOnly, ConfigFrom and a swarm Scope are swarm's; refused when set.
-  refuseOthers(body, ['Name', 'CheckDuplicate', 'Driver', 'Scope', 'EnableIPv6', 'IPAM', 'Internal', 'Options', 'Labels']);
+  // Attachable lets standalone containers join a swarm network; a local network admits them anyway, so
+  // Docker gives it no effect there, and compose sends it true on every network it makes.
+  // Ingress, ConfigOnly, ConfigFrom and a swarm Scope are swarm's; refused when set.
+  refuseOthers(body, ['Name', 'CheckDuplicate', 'Attachable', 'Driver', 'Scope', 'EnableIPv6', 'IPAM', 'Internal', 'Options', 'Labels']);
   boolField(body, 'CheckDuplicate');
+  boolField(body, 'Attachable');
   const name = requiredString(body, 'Name');
   const scope = stringField(body, 'Scope');
   if (scope && scope !== 'local') throw new ApiError(400, `Scope "${scope}" is not supported: Berth's networks are local`);

@@ -2,31 +2,21 @@
  * The networks endpoints driven by the real docker CLI (DOCKER_HOST at Berth's service), its output and
  * exit codes compared with Berth's own CLI on the same store, and by hand-written hostile requests.
  */
-import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupAll, testEngine, type TestEngine } from '../helpers/engine.js';
 import { startService, type TestService } from '../helpers/service.js';
+import { linkExists, OCTET, SLOT } from './networks-helpers.js';
 
-const SLOT = 4220;
-const k = (SLOT + (process.pid % 20)) & 255;
+const k = OCTET;
 /** This file's own subnets and bridge names (test/network/helpers.ts keeps 10.231-10.237 for itself). */
 const subnet = (i: number) => `10.238.${k}.${i * 64}/26`;
 const bridge = (i: number) => `berthnv${process.pid % 100000}${i}`;
-
-function linkExists(name: string): boolean {
-  try {
-    execFileSync('ip', ['link', 'show', name], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('networks through the Engine API', () => {
   let t: TestEngine;
   let svc: TestService;
   beforeAll(async () => {
-    t = await testEngine(SLOT + (process.pid % 20));
+    t = await testEngine(SLOT);
     svc = await startService(t);
   }, 60_000);
   afterAll(async () => {
@@ -171,7 +161,7 @@ describe('networks through the Engine API', () => {
         [{}, /Name is required/],
         [{ Name: 5 }, /Name must be a string, not a number/],
         [{ Name: 'nv-x', Labels: { a: 1 } }, /Labels\["a"\] must be a string/],
-        [{ Name: 'nv-x', Attachable: true }, /Attachable is not supported yet/],
+        [{ Name: 'nv-x', Attachable: 'yes' }, /Attachable must be a boolean/],
         [{ Name: 'nv-x', Ingress: true }, /Ingress is not supported yet/],
         [{ Name: 'nv-x', ConfigFrom: { Network: 'other' } }, /ConfigFrom is not supported yet/],
         [{ Name: 'nv-x', Scope: 'swarm' }, /Scope "swarm" is not supported/],
@@ -190,9 +180,10 @@ describe('networks through the Engine API', () => {
       // An unknown driver is a missing plugin to Docker: 404.
       const driver = await svc.request('POST', '/networks/create', { Name: 'nv-x', Driver: 'overlay-nope' });
       expect([driver.status, driver.json().message]).toEqual([404, expect.stringMatching(/overlay-nope/)]);
-      // Docker's own defaults, as docker-py and the docker CLI send them, are not refusals.
+      // Docker's own defaults, as docker-py and the docker CLI send them, are not refusals; nor is compose's
+      // Attachable, which Docker gives no effect on a local network.
       const ok = await svc.request('POST', '/networks/create', {
-        Name: 'nv-defaults', CheckDuplicate: true, Driver: null, Options: null, IPAM: null, Internal: false, Attachable: false, Ingress: false, ConfigOnly: false, ConfigFrom: null, EnableIPv6: false, Labels: null,
+        Name: 'nv-defaults', CheckDuplicate: true, Driver: null, Options: null, IPAM: null, Internal: false, Attachable: true, Ingress: false, ConfigOnly: false, ConfigFrom: null, EnableIPv6: false, Labels: null,
       });
       expect(ok.status, ok.body.toString()).toBe(201);
       expect(ok.json()).toEqual({ Id: expect.stringMatching(/^[0-9a-f]{64}$/), Warning: '' });

@@ -6,14 +6,14 @@ import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupAll, testEngine, type TestEngine } from '../helpers/engine.js';
 import { startService, type TestService } from '../helpers/service.js';
+import { SLOT } from './networks-helpers.js';
 
-const SLOT = 4220;
 
 describe('volumes through the Engine API', () => {
   let t: TestEngine;
   let svc: TestService;
   beforeAll(async () => {
-    t = await testEngine(SLOT + (process.pid % 20));
+    t = await testEngine(SLOT);
     svc = await startService(t);
   }, 60_000);
   afterAll(async () => {
