@@ -22,7 +22,7 @@ describe('networks through the Engine API', () => {
   afterAll(async () => {
     await svc?.close();
     await cleanupAll(t);
-    for (const i of [0, 1, 2, 3]) expect(linkExists(bridge(i)), bridge(i)).toBe(false);
+    for (const i of [0, 1, 2, 3, 4]) expect(linkExists(bridge(i)), bridge(i)).toBe(false);
   }, 60_000);
 
   it('docker network create, ls and inspect answer as Berth\'s CLI does', async () => {
@@ -149,6 +149,44 @@ describe('networks through the Engine API', () => {
       expect((await svc.request('DELETE', '/networks/nv-plain')).status).toBe(204);
     }
   });
+
+  it('maps the docker CLI\'s --ipv6, --internal, --ip-range, --gateway and connect --ip6; refuses by name what Berth lacks', async () => {
+    const v4 = `10.239.${k}.64/26`;
+    const v6 = `fd42:7e59:${k.toString(16)}::/64`;
+    const made = await svc.docker(['network', 'create', '--ipv6', '--internal', '--subnet', v4, '--ip-range', `10.239.${k}.96/27`, '--gateway', `10.239.${k}.126`, '--subnet', v6, '-o', `com.docker.network.bridge.name=${bridge(4)}`, 'nv-six']);
+    expect(made.exitCode, made.stderr as string).toBe(0);
+    const { id } = await t.engine.containers.run({ image: 'busybox', name: 'nv-six-user', command: ['sleep', '300'] }, { detach: true });
+    try {
+      const net = JSON.parse((await svc.docker(['network', 'inspect', 'nv-six'])).stdout as string)[0];
+      expect([net.EnableIPv6, net.Internal]).toEqual([true, true]);
+      expect(net.IPAM.Config).toEqual([
+        { Subnet: v4, IPRange: `10.239.${k}.96/27`, Gateway: `10.239.${k}.126` },
+        { Subnet: v6, Gateway: `fd42:7e59:${k.toString(16)}::1` },
+      ]);
+      const refused: [string[], string][] = [
+        [['network', 'create', '--subnet', `10.239.${k}.128/26`, '--aux-address', `host=10.239.${k}.130`, 'nv-aux'], 'IPAM.Config[0].AuxiliaryAddresses is not supported yet'],
+        [['network', 'create', '--ipam-driver', 'dhcp', 'nv-dhcp'], 'IPAM.Driver "dhcp" is not supported yet'],
+        [['network', 'create', '--attachable', '--ingress', 'nv-ingress'], 'Ingress is not supported yet'],
+        [['network', 'connect', '--link', 'nv-six-user:other', 'nv-six', 'nv-six-user'], 'EndpointConfig.Links is not supported yet'],
+        [['network', 'connect', '--driver-opt', 'a=b', 'nv-six', 'nv-six-user'], 'EndpointConfig.DriverOpts is not supported yet'],
+      ];
+      for (const [args, message] of refused) {
+        const r = await svc.docker(args);
+        expect(r.exitCode, args.join(' ')).toBe(1);
+        expect(r.stderr, args.join(' ')).toContain(message);
+      }
+      const con = await svc.docker(['network', 'connect', '--ip6', `fd42:7e59:${k.toString(16)}::99`, 'nv-six', 'nv-six-user']);
+      expect(con.exitCode, con.stderr as string).toBe(0);
+      const member = JSON.parse((await svc.docker(['network', 'inspect', '-f', '{{json .Containers}}', 'nv-six'])).stdout as string)[id];
+      expect(member.IPv6Address).toBe(`fd42:7e59:${k.toString(16)}::99/64`);
+      expect(member.IPv4Address).toMatch(new RegExp(`^10\\.239\\.${k}\\.(9[6-9]|1[01][0-9]|12[0-6])/26$`));
+      expect((await svc.docker(['network', 'disconnect', '-f', 'nv-six', 'nv-six-user'])).exitCode).toBe(0);
+    } finally {
+      await t.engine.containers.remove(id, { force: true });
+    }
+    expect((await svc.docker(['network', 'rm', 'nv-six'])).exitCode).toBe(0);
+    expect((await svc.docker(['network', 'ls', '-q', '--filter', 'name=nv-'])).stdout).toBe('');
+  }, 120_000);
 
   describe('bad input', () => {
     const networkNames = async () => (await t.engine.networks.list()).map((n) => n.name).sort();
