@@ -39,6 +39,13 @@ describe('networks through the Engine API', () => {
       const rows = (out: unknown) => String(out).trimEnd().split('\n').sort();
       expect(rows(d.stdout), args.join(' ')).toEqual(rows(b.stdout));
     }
+    // Docker's filter rule: two names are alternatives, two labels must both match.
+    const either = await svc.docker(['network', 'ls', '--format', '{{.Name}}', '--filter', 'name=nv-front', '--filter', 'name=nv-back']);
+    expect(either.stdout).toBe('nv-back\nnv-front');
+    expect((await t.cli('network', 'ls', '--format', '{{.Name}}', '--filter', 'name=nv-front', '--filter', 'name=nv-back')).stdout.trim().split('\n').sort()).toEqual(['nv-back', 'nv-front']);
+    const both = await svc.docker(['network', 'ls', '--format', '{{.Name}}', '--filter', 'label=team=nv', '--filter', 'label=tier']);
+    expect(both.stdout).toBe('nv-front');
+    expect((await svc.docker(['network', 'ls', '-q', '--filter', 'label=team=nv', '--filter', 'label=tier=back'])).stdout).toBe('');
     const ls = await svc.docker(['network', 'ls', '--filter', 'label=team=nv', '--format', '{{.Name}} {{.Label "tier"}}']);
     expect(ls.stdout).toBe('nv-front front');
 

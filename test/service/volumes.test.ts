@@ -41,6 +41,12 @@ describe('volumes through the Engine API', () => {
       // The docker CLI sorts volume rows by name, as Berth's list already is.
       expect(d.stdout, args.join(' ')).toBe(b.stdout.trimEnd());
     }
+    // Docker's filter rule: two names are alternatives, two labels must both match.
+    for (const cli of [(args: string[]) => svc.docker(args), (args: string[]) => t.cli(...args)]) {
+      expect(String((await cli(['volume', 'ls', '-q', '--filter', 'name=nv-data', '--filter', 'name=nv-cache'])).stdout).trim()).toBe('nv-cache\nnv-data');
+      expect(String((await cli(['volume', 'ls', '-q', '--filter', 'label=team=nv', '--filter', 'label=tier'])).stdout).trim()).toBe('nv-data');
+      expect(String((await cli(['volume', 'ls', '-q', '--filter', 'label=team=other', '--filter', 'label=tier'])).stdout).trim()).toBe('');
+    }
     const [vol] = JSON.parse((await svc.docker(['volume', 'inspect', 'nv-data'])).stdout as string);
     expect(vol).toEqual({
       CreatedAt: expect.any(String), Driver: 'local', Labels: { team: 'nv', tier: 'data' }, Mountpoint: expect.stringMatching(/\/nv-data\/_data$/),
