@@ -10,8 +10,9 @@ APT_PACKAGES=(runc conmon catatonit iptables iproute2 busybox-static dnsmasq-bas
 # registry) is the registry the tests push to and pull from on 127.0.0.1; skopeo is the peer the interop tests
 # check against; htpasswd (apache2-utils) and openssl make the registry's logins and certificates.
 # Installing docker-registry starts nothing here (no systemd); the tests start their own on 127.0.0.1.
+# docker-compose (1.29, Python) is a client of the Engine API that the service's tests drive.
 if [ "${1:-}" = "--test" ]; then
-  APT_PACKAGES+=(docker-registry skopeo apache2-utils openssl)
+  APT_PACKAGES+=(docker-registry skopeo apache2-utils openssl docker-compose)
 fi
 NODE_MAJOR_MIN=20
 

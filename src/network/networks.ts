@@ -213,7 +213,13 @@ class NetworkStore implements Networks {
     const [nets, sbs] = await Promise.all([this.all(), this.store.listSandboxes()]);
     const filters = (opts.filters ?? []).map(parseFilter);
     const host = { v4: hostUses(), v6: hostUses6() };
-    return nets.filter((n) => filters.every((f) => matches(n, f))).map((n) => detailsOf(n, sbs, host));
+    // Docker's rule: values of one key are alternatives (name=a and name=b: either), labels must all match.
+    const groups = new Map<Filter | string, Filter[]>();
+    for (const f of filters) {
+      const key = f.key === 'label' ? f : f.key;
+      groups.set(key, [...(groups.get(key) ?? []), f]);
+    }
+    return nets.filter((n) => [...groups.values()].every((fs) => fs.some((f) => matches(n, f)))).map((n) => detailsOf(n, sbs, host));
   }
 
   async inspect(ref: string): Promise<NetworkDetails> {

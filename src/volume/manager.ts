@@ -414,29 +414,34 @@ export class VolumeManager {
 }
 
 function parseListFilters(filters: readonly string[]): (v: VolumeDetails) => boolean {
-  const tests: ((v: VolumeDetails) => boolean)[] = [];
+  // Docker's rule: values of one key are alternatives (name=a and name=b: either), labels must all match.
+  const tests = new Map<string, ((v: VolumeDetails) => boolean)[]>();
   for (const f of filters) {
     const eq = f.indexOf('=');
     const key = eq < 0 ? f : f.slice(0, eq);
     const value = eq < 0 ? '' : f.slice(eq + 1);
+    const add = (t: (v: VolumeDetails) => boolean) => {
+      const group = key === 'label' ? f : key;
+      tests.set(group, [...(tests.get(group) ?? []), t]);
+    };
     switch (key) {
       case 'dangling':
         if (!['true', 'false', '1', '0'].includes(value)) throw new InvalidArgumentError('--filter', `invalid filter 'dangling=${value}'`, 'use dangling=true or dangling=false');
-        tests.push((v) => (v.users.length === 0) === (value === 'true' || value === '1'));
+        add((v) => (v.users.length === 0) === (value === 'true' || value === '1'));
         break;
-      case 'name': tests.push((v) => v.record.name.includes(value)); break;
-      case 'driver': tests.push((v) => v.record.driver === value); break;
+      case 'name': add((v) => v.record.name.includes(value)); break;
+      case 'driver': add((v) => v.record.driver === value); break;
       case 'label': {
         const i = value.indexOf('=');
         const k = i < 0 ? value : value.slice(0, i);
-        tests.push((v) => k in v.record.labels && (i < 0 || v.record.labels[k] === value.slice(i + 1)));
+        add((v) => k in v.record.labels && (i < 0 || v.record.labels[k] === value.slice(i + 1)));
         break;
       }
       default:
         throw new InvalidArgumentError('--filter', `invalid filter '${key}'`, 'volume ls takes dangling=, name=, label= and driver=');
     }
   }
-  return (v) => tests.every((t) => t(v));
+  return (v) => [...tests.values()].every((alternatives) => alternatives.some((t) => t(v)));
 }
 
 /** The OCI mounts of a container's planned mounts (volumes and binds are bind mounts of host paths). */
