@@ -140,7 +140,7 @@ describe('networks through the Engine API', () => {
     const rest = await svc.request('POST', '/networks/prune');
     expect(rest.status).toBe(200);
     expect(rest.json()).toEqual({ NetworksDeleted: ['nv-keep'] });
-    expect((await svc.docker(['network', 'ls', '-q'])).stdout.toString().split('\n')).toHaveLength(3);
+    expect(String((await svc.docker(['network', 'ls', '-q'])).stdout).split('\n')).toHaveLength(3);
   }, 120_000);
 
   it('shows only the options a network was made with, as compose compares them with its file', async () => {
