@@ -80,7 +80,17 @@ export class ContainerManager {
 
   async start(ref: string, opts: StartOptions = {}): Promise<void> {
     if (opts.detachKeys !== undefined) parseDetachKeys(opts.detachKeys);
-    return startContainer(this.ctx, ref, opts.terminal);
+    try {
+      await startContainer(this.ctx, ref, opts.terminal);
+    } catch (err) {
+      // As Docker's daemon: a --rm container whose start failed is removed, since no exit will ever remove
+      // it, and a client waiting for its removal (the docker CLI's `run --rm`) would wait forever.
+      const rec = await resolveNoticed(this.ctx, ref).catch(() => undefined);
+      if (rec?.config.autoRemove && (await mustLoad(this.ctx, rec.id).then((r) => r.state !== 'running', () => false))) {
+        await this.remove(rec.id, { force: true }).catch(() => {});
+      }
+      throw err;
+    }
   }
 
   async run(req: CreateRequest, opts: RunOptions = {}): Promise<{ id: string; exitCode?: number; detached?: boolean; warnings: string[] }> {

@@ -44,6 +44,16 @@ describe('run', () => {
     expect(left).toHaveLength(0);
   });
 
+  it('removes a --rm container whose start failed, as Docker\'s daemon; keeps one without --rm', async () => {
+    const rm = await t.engine.containers.create({ image: 'busybox', command: ['nosuchcommand'], autoRemove: true, network: { networks: ['none'] } });
+    await expect(t.engine.containers.start(rm.id)).rejects.toBeInstanceOf(CommandNotFoundError);
+    await expect(t.engine.containers.inspect(rm.id)).rejects.toBeInstanceOf(NotFoundError);
+    const kept = await t.engine.containers.create({ image: 'busybox', command: ['nosuchcommand'], network: { networks: ['none'] } });
+    await expect(t.engine.containers.start(kept.id)).rejects.toBeInstanceOf(CommandNotFoundError);
+    expect((await t.engine.containers.inspect(kept.id)).State.Status).toBe('created');
+    await t.engine.containers.remove(kept.id, { force: true });
+  });
+
   it('refuses an unknown image and bad flags with typed errors', async () => {
     // pull never: a missing short name is otherwise pulled from docker.io, and tests stay on 127.0.0.1.
     await expect(t.engine.run({ image: 'no-such-image', command: ['true'], pull: 'never' })).rejects.toBeInstanceOf(NotFoundError);

@@ -199,7 +199,7 @@ describe('resize', () => {
 
 // The docker CLI's attached run is create, attach (upgrade), wait?condition=next-exit, start: the attach
 // comes before the start, so nothing is lost. Create and start are the containers group's endpoints.
-describe('docker run through the service (needs the containers group: create, start, wait)', () => {
+describe('docker run through the service', () => {
   it('run --rm busybox echo hi', async () => {
     const r = await svc.docker(['run', '--rm', '--network', 'none', 'busybox', 'echo', 'hi']);
     expect(r.stdout).toBe('hi');
