@@ -11,6 +11,7 @@ import type { CreateRequest } from '../options.js';
 import { readXattrs } from '../storage/xattrs.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { ociArchitecture } from '../image/oci.js';
+import { isDefaultImageRef } from '../image/busybox.js';
 import { parseDuration } from '../util/time.js';
 import { EntryHasher, makeBuildTemp, SourceResolver } from './context.js';
 import { findStage, globalArgValues, parseDockerfile, stageOrder } from './dockerfile.js';
@@ -48,7 +49,6 @@ export interface BuilderDeps {
 const PREDEFINED_ARGS = ['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy'];
 
 const DEFAULT_SHELL = ['/bin/sh', '-c'];
-const DEFAULT_IMAGE_REF = /^(localhost\/)?busybox(:latest)?$/;
 
 interface StageState {
   stage: Stage;
@@ -223,7 +223,7 @@ const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sb
 /** An image by reference: from the store, the embedded busybox built on first use, or pulled. */
 async function resolveImage(ctx: StepContext, ref: string, pull: boolean) {
   const { deps } = ctx;
-  if (DEFAULT_IMAGE_REF.test(ref)) {
+  if (isDefaultImageRef(ref)) {
     try {
       return await deps.images.resolve(ref);
     } catch (err) {

@@ -1,6 +1,7 @@
 import { constants as fsConstants, promises as fsp } from 'node:fs';
 import { InvalidArgumentError, NotFoundError } from '../errors.js';
 import { parseBytes } from '../bundle/index.js';
+import { isDefaultImageRef } from '../image/busybox.js';
 import { NAME_PATTERN, type Digest } from '../ids.js';
 import type { CreateRequest } from '../options.js';
 import type { ImageConfig, MountPoint } from './ports.js';
@@ -129,14 +130,12 @@ export function newRecord(id: string, name: string, config: ContainerConfig): Co
   };
 }
 
-const DEFAULT_IMAGE = /^(localhost\/)?busybox(:latest)?$/;
-
 async function resolveImage(ctx: PlanContext, ref: string) {
   try {
     return await ctx.deps.images.resolve(ref);
   } catch (err) {
     // The embedded default image is built on first use, as docker pulls on first use.
-    if (err instanceof NotFoundError && DEFAULT_IMAGE.test(ref)) {
+    if (err instanceof NotFoundError && isDefaultImageRef(ref)) {
       await ctx.deps.images.ensureDefault();
       return ctx.deps.images.resolve(ref);
     }

@@ -32,6 +32,11 @@ describe('ps filters', () => {
     expect(match('name=nope', 'name=web')).toBe(true);
     expect(match('name=web', 'status=running')).toBe(false);
   });
+  it('AND labels, as Docker (compose asks project=X and oneoff=True together)', () => {
+    expect(match('label=tier=front', 'label=team=a')).toBe(true);
+    expect(match('label=tier=front', 'label=team=b')).toBe(false);
+    expect(match('label=tier', 'label=missing')).toBe(false);
+  });
   it('refuse unknown keys and malformed filters, naming them', () => {
     expect(() => parseFilters(['colour=red'])).toThrow(InvalidArgumentError);
     expect(() => parseFilters(['colour=red'])).toThrow(/colour/);

@@ -95,7 +95,8 @@ export function matchesFilters(r: RecordView, f: ContainerFilters, bounds: Filte
   if (f.publish.size && !(live && r.ports.some((p) => f.publish.has(`${p.hostPort}/${p.protocol}`)))) return false;
   if (f.expose.size && !(live && exposedPorts(r).some((p) => f.expose.has(p)))) return false;
   for (const [k, values] of f.values) {
-    const ok = values.some((v) => {
+    // As Docker: several values of one key are alternatives, except labels, which must all match.
+    const ok = (k === 'label' ? values.every.bind(values) : values.some.bind(values))((v) => {
       switch (k) {
         case 'id': return r.id.startsWith(v);
         case 'status': return dockerStatus(r.state, r.startedAt !== ZERO_TIME) === v;

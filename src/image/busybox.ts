@@ -12,6 +12,11 @@ import type { Digest } from '../ids.js';
  * the same layer, config and image ID.
  */
 export const DEFAULT_IMAGE = 'localhost/busybox:latest';
+
+/** The names that mean the embedded default image, built on first use (as docker pulls on first use). */
+export function isDefaultImageRef(ref: string): boolean {
+  return /^(localhost\/)?busybox(:latest)?$/.test(ref);
+}
 const PACKAGE_HINT = 'install the Debian package busybox-static: apt-get install -y busybox-static';
 const BUILT = new Date('2024-01-01T00:00:00Z');
 

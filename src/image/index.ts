@@ -17,7 +17,7 @@ import { DefaultImageStore } from './store.js';
 
 export type { OciImageConfig, OciContainerConfig, OciHistory } from './oci.js';
 export { parseReference, type ImageReference } from './reference.js';
-export { DEFAULT_IMAGE } from './busybox.js';
+export { DEFAULT_IMAGE, isDefaultImageRef } from './busybox.js';
 export { checkImageConfig } from './config-check.js';
 
 /** What the container layer needs to make a container from an image. */

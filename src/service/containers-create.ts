@@ -6,7 +6,9 @@
  * with 400 naming it otherwise, never accepted and ignored.
  */
 import type { CreateRequest, HealthRequest, NetworkRequest, ResourceRequest } from '../api/types.js';
+import path from 'node:path';
 import { InvalidArgumentError } from '../errors.js';
+import { parseMountFlag, parseVolumeFlag } from '../volume/index.js';
 import { ApiError } from './errors.js';
 
 type Json = Record<string, unknown>;
@@ -165,8 +167,18 @@ export function createRequestOf(body: Json, name: string | undefined): CreateReq
   // StdinOnce (docker run -i) closes the container's stdin when the first attached client's stdin ends:
   // what Berth's attach does (conmon closes it; src/runtime/attach.ts).
   bool(body, 'StdinOnce', 'StdinOnce');
+  // Config.Volumes is an image VOLUME given at create: a volume, a bind or a tmpfs at the same path takes
+  // its place (compose sends both `Volumes: {"/data": {}}` and `Binds: ["vol:/data"]`).
   const anonymous = keySet(body, 'Volumes', 'Volumes');
-  if (anonymous) req.volumes = [...(req.volumes ?? []), ...anonymous];
+  if (anonymous) {
+    const taken = new Set([
+      ...(req.volumes ?? []).map((v) => parseVolumeFlag(v).destination),
+      ...(req.mounts ?? []).map((m) => parseMountFlag(m).destination),
+      ...(req.tmpfs ?? []).map((t) => t.split(':')[0]!),
+    ].map((d) => path.posix.normalize(d)));
+    const left = anonymous.filter((v) => !taken.has(path.posix.normalize(v)));
+    if (left.length) req.volumes = [...(req.volumes ?? []), ...left];
+  }
   const network = networkOf(body, host);
   if (network) req.network = network;
   return compact(req)!;

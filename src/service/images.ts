@@ -4,6 +4,8 @@
  * mapping of `call.engine.images`: names, errors and records are the image layer's.
  */
 import type { ImageInspect, ImageSummary } from '../types.js';
+import { NotFoundError } from '../errors.js';
+import { isDefaultImageRef } from '../image/busybox.js';
 import { ApiError } from './errors.js';
 import { boolParam, filtersParam, sendJson } from './http.js';
 import { registerBuild } from './images-build.js';
@@ -75,7 +77,15 @@ export function registerImages(r: Router): void {
   });
 
   r.add('GET', '/images/{name*}/json', async (call) => {
-    sendJson(call.res!, 200, imageInspectView(await call.engine.images.inspect(call.params.name!)));
+    const name = call.params.name!;
+    const img = await call.engine.images.inspect(name).catch(async (err: unknown) => {
+      // Clients (compose) look an image up before they create: the embedded default is made then, as
+      // create makes it, rather than sent to a registry this machine cannot reach.
+      if (!(err instanceof NotFoundError) || !isDefaultImageRef(name)) throw err;
+      await call.engine.images.ensureDefault();
+      return call.engine.images.inspect(name);
+    });
+    sendJson(call.res!, 200, imageInspectView(img));
   });
 
   r.add('GET', '/images/{name*}/history', async (call) => {

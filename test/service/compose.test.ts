@@ -109,7 +109,7 @@ else:
     expect((await svc.docker(['volume', 'ls', '-q'])).stdout).toBe('');
   }, 120_000);
 
-  it.skip('up -d, ps, logs, down -v: needs the container endpoints (merged by the lead)', async () => {
+  it('up -d, ps, logs, down -v: two services, a user network, a named volume, a published port, depends_on a healthy service', async () => {
     try {
       const up = await compose(['up', '-d']);
       expect(up.exitCode, `${up.stdout}\n${up.stderr}`).toBe(0);
