@@ -200,11 +200,14 @@ describe('resize', () => {
 // The docker CLI's attached run is create, attach (upgrade), wait?condition=next-exit, start: the attach
 // comes before the start, so nothing is lost. Create and start are the containers group's endpoints.
 describe('docker run through the service', () => {
+  const ids = async () => (await t.engine.containers.list({ all: true })).map((c) => c.id).sort();
+
   it('run --rm busybox echo hi', async () => {
+    const before = await ids();
     const r = await svc.docker(['run', '--rm', '--network', 'none', 'busybox', 'echo', 'hi']);
     expect(r.stdout).toBe('hi');
     expect(r.exitCode).toBe(0);
-    expect(await t.engine.containers.list({ all: true })).toEqual([]);
+    expect(await ids()).toEqual(before);
   });
 
   it('run -i busybox cat, stdin to its end', async () => {
@@ -214,9 +217,12 @@ describe('docker run through the service', () => {
   });
 
   it('run a command that is not there exits 127', async () => {
+    const before = await ids();
     const r = await svc.docker(['run', '--rm', '--network', 'none', 'busybox', 'nosuchcmd']);
     expect(r.exitCode).toBe(127);
     expect(r.stderr).toContain('executable file not found');
+    // The --rm container whose start failed is gone, as with Docker's daemon (the CLI waits for that).
+    expect(await ids()).toEqual(before);
   });
 });
 
