@@ -18,10 +18,11 @@ import { network } from './network.js';
 import { startPeers } from './peers.js';
 import { registryPull, registryPush } from './registry.js';
 import { runNone } from './run-none.js';
+import { service } from './service.js';
 import { run50Detached } from './run-50-detached.js';
 
 /** Every benchmark, in the order a full run takes them. */
-const BENCHMARKS: readonly Benchmark[] = [cliStartup, importUnpack, loadMemory, mountDeep, runNone, run50Detached, monitorMemory, network, copyBoth, commitChanged, copyUp, registryPull, registryPush, build];
+const BENCHMARKS: readonly Benchmark[] = [cliStartup, importUnpack, loadMemory, mountDeep, runNone, run50Detached, monitorMemory, network, copyBoth, commitChanged, copyUp, registryPull, registryPush, build, service];
 
 const USAGE = `usage: npm run bench -- [options]
   --only NAME[,NAME]  run only these benchmarks (${BENCHMARKS.map((b) => b.name).join(', ')})
