@@ -411,7 +411,9 @@ function networkOf(body: Json, h: Json): NetworkRequest | undefined {
     for (const [i, b] of (binds as unknown[]).entries()) {
       if (b === null || typeof b !== 'object' || Array.isArray(b)) throw typeError(`HostConfig.PortBindings["${port}"][${i}]`, 'a {HostIp, HostPort} object');
       const ip = str(b as Json, 'HostIp', `HostConfig.PortBindings["${port}"][${i}].HostIp`);
-      const hostPort = str(b as Json, 'HostPort', `HostConfig.PortBindings["${port}"][${i}].HostPort`) ?? '';
+      // "0", as "" and absent, is Docker's "any free port" (testcontainers sends it).
+      const given = str(b as Json, 'HostPort', `HostConfig.PortBindings["${port}"][${i}].HostPort`) ?? '';
+      const hostPort = given === '0' ? '' : given;
       publish.push(ip ? `${ip.includes(':') ? `[${ip}]` : ip}:${hostPort}:${port}` : `${hostPort ? `${hostPort}:` : ''}${port}`);
     }
   }

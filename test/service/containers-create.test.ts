@@ -79,7 +79,7 @@ describe('createRequestOf', () => {
       LogConfig: { Type: 'json-file', Config: { 'max-size': '1m' } }, SecurityOpt: ['no-new-privileges'], Sysctls: { 'net.core.somaxconn': '1024' },
       Ulimits: [{ Name: 'nofile', Soft: 10, Hard: 20 }], Devices: [{ PathOnHost: '/dev/null', PathInContainer: '/dev/n', CgroupPermissions: 'rw' }],
       ShmSize: 1 << 20, GroupAdd: ['audio'], IpcMode: 'shareable', PidMode: 'host', UTSMode: 'host',
-      PortBindings: { '80/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }], '53/udp': [{ HostIp: '::1', HostPort: '5353' }], '81/tcp': [{ HostIp: '', HostPort: '8081' }] },
+      PortBindings: { '80/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }], '53/udp': [{ HostIp: '::1', HostPort: '5353' }], '81/tcp': [{ HostIp: '', HostPort: '8081' }], '82/tcp': [{ HostIp: '', HostPort: '0' }] },
       Mounts: [
         { Type: 'bind', Source: '/a,b', Target: '/m', ReadOnly: true, BindOptions: { Propagation: 'rslave' } },
         { Type: 'volume', Source: 'v', Target: '/v', VolumeOptions: { NoCopy: true, Labels: { k: 'v' } } },
@@ -95,7 +95,7 @@ describe('createRequestOf', () => {
       mounts: ['type=bind,"source=/a,b",target=/m,readonly,bind-propagation=rslave', 'type=volume,source=v,target=/v,volume-nocopy,"volume-label=k=v"', 'type=tmpfs,target=/tm,tmpfs-size=4096,tmpfs-mode=1777'],
       network: {
         publishAll: true, addHost: ['a:1.2.3.4'], dns: ['1.1.1.1'], dnsSearch: ['x.org'], dnsOption: ['ndots:2'],
-        publish: ['127.0.0.1::80/tcp', '[::1]:5353:53/udp', '8081:81/tcp'],
+        publish: ['127.0.0.1::80/tcp', '[::1]:5353:53/udp', '8081:81/tcp', '82/tcp'],
       },
     });
     expect(createRequestOf(withHost({ RestartPolicy: { Name: 'always' } }), undefined).restart).toBe('always');
