@@ -1,5 +1,6 @@
 import { promises as fsp, watch } from 'node:fs';
 import path from 'node:path';
+import { InvalidArgumentError } from './errors.js';
 import type { StoreLayout } from './paths.js';
 
 /** One thing that happened, as `docker events` shows it. */
@@ -79,4 +80,39 @@ export function nowNano(): string {
   const ns = epochNs + process.hrtime.bigint();
   const iso = new Date(Number(ns / 1_000_000n)).toISOString();
   return iso.replace(/\.\d{3}Z$/, `.${(ns % 1_000_000_000n).toString().padStart(9, '0')}Z`);
+}
+
+const EVENT_FILTER_KEYS = ['type', 'event', 'container', 'image', 'label', 'network', 'volume'] as const;
+
+/**
+ * `docker events --filter`: values of one key are alternatives, different keys must all match, and
+ * labels must all match (Docker's rule). A container's events carry its labels among their attributes.
+ */
+export function eventFilter(filters: readonly string[]): (ev: EngineEvent) => boolean {
+  const byKey = new Map<string, string[]>();
+  for (const f of filters) {
+    const eq = f.indexOf('=');
+    const key = eq < 0 ? f : f.slice(0, eq);
+    if (eq < 0 || !(EVENT_FILTER_KEYS as readonly string[]).includes(key)) {
+      throw new InvalidArgumentError('--filter', `"${f}" is not KEY=VALUE with KEY one of ${EVENT_FILTER_KEYS.join(', ')}`, 'e.g. --filter type=container --filter event=start');
+    }
+    byKey.set(key, [...(byKey.get(key) ?? []), f.slice(eq + 1)]);
+  }
+  const named = (ev: EngineEvent, v: string) => ev.id === v || ev.id.startsWith(v) || ev.attributes.name === v;
+  const test = (key: string, v: string, ev: EngineEvent): boolean => {
+    switch (key) {
+      case 'type': return ev.type === v;
+      // moby #25798: event=health_status matches every `health_status: STATUS`
+      case 'event': return ev.action === v || (v === 'health_status' && ev.action.startsWith('health_status: '));
+      case 'container': return ev.type === 'container' && named(ev, v);
+      case 'image': return (ev.type === 'container' && ev.attributes.image === v) || (ev.type === 'image' && named(ev, v));
+      case 'network': return ev.type === 'network' && named(ev, v);
+      case 'volume': return ev.type === 'volume' && named(ev, v);
+      default: {
+        const eq = v.indexOf('=');
+        return eq < 0 ? v in ev.attributes : ev.attributes[v.slice(0, eq)] === v.slice(eq + 1);
+      }
+    }
+  };
+  return (ev) => [...byKey].every(([key, values]) => (key === 'label' ? values.every((v) => test(key, v, ev)) : values.some((v) => test(key, v, ev))));
 }

@@ -27,6 +27,7 @@ import { buildImage } from '../build/index.js';
 import { staleLocks } from '../util/lock.js';
 import { parseTime } from '../util/time.js';
 import { parsePruneFilter } from '../util/prune-filter.js';
+import { eventFilter } from '../events.js';
 import { VERSION } from '../version.js';
 
 /**
@@ -355,12 +356,12 @@ function systemApi(engine: Engine, manager: () => Promise<ContainerManager>, n: 
     events(opts = {}): AsyncIterable<EngineEvent> {
       const since = parseTime(opts.since, '--since');
       const until = parseTime(opts.until, '--until');
-      const filters = (opts.filters ?? []).map((f) => f.split('=') as [string, string]);
+      const matches = eventFilter(opts.filters ?? []);
       return {
         async *[Symbol.asyncIterator]() {
           const m = await manager();
           for await (const ev of m.events.read({ since, until, follow: until === undefined, signal: opts.signal })) {
-            if (filters.every(([k, v]) => (k === 'type' ? ev.type === v : k === 'event' ? actionMatches(ev.action, v) : k === 'container' ? ev.id.startsWith(v) || ev.attributes.name === v : true))) yield ev;
+            if (matches(ev)) yield ev;
           }
         },
       };
@@ -370,7 +371,3 @@ function systemApi(engine: Engine, manager: () => Promise<ContainerManager>, n: 
 
 export { parseTime } from '../util/time.js';
 
-/** Docker (moby #25798): `event=health_status` matches every `health_status: STATUS`. */
-function actionMatches(action: string, wanted: string): boolean {
-  return action === wanted || (wanted === 'health_status' && action.startsWith('health_status: '));
-}

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { BadStateError } from '../errors.js';
 import { withLock } from '../util/lock.js';
-import type { ContainerContext } from './context.js';
+import { eventAttributes, type ContainerContext } from './context.js';
 import { finishExitIfEnded } from './exit.js';
 import { containerPaths, type ContainerRecord } from './record.js';
 import { repairInterrupted } from './repair.js';
@@ -86,6 +86,6 @@ async function bootStart(ctx: ContainerContext, id: string): Promise<boolean> {
     return cur;
   });
   if (!rec) return false;
-  await ctx.events.emit('container', 'restart', rec.id, { name: rec.name, image: rec.config.image });
+  await ctx.events.emit('container', 'restart', rec.id, eventAttributes(rec));
   return true;
 }

@@ -26,7 +26,12 @@ export async function setState(ctx: ContainerContext, rec: ContainerRecord, to: 
   rec.state = to;
   await ctx.records.save(rec);
   const action = from === to ? undefined : eventOf(from, to);
-  if (action) await ctx.events.emit('container', action, rec.id, { name: rec.name, image: rec.config.image, ...attributes });
+  if (action) await ctx.events.emit('container', action, rec.id, eventAttributes(rec, attributes));
+}
+
+/** A container event's attributes, as Docker's: the container's labels, then its name and image, then `extra`. */
+export function eventAttributes(rec: ContainerRecord, extra: Record<string, string> = {}): Record<string, string> {
+  return { ...rec.config.labels, name: rec.name, image: rec.config.image, ...extra };
 }
 
 export async function mustLoad(ctx: ContainerContext, id: string): Promise<ContainerRecord> {

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { withLock } from '../util/lock.js';
 import { processTag } from '../util/liveness.js';
-import { LIVE, mustLoad, setState, tearDownRun, type ContainerContext } from './context.js';
+import { eventAttributes, LIVE, mustLoad, setState, tearDownRun, type ContainerContext } from './context.js';
 import { containerPaths, type ContainerRecord } from './record.js';
 import { removeContainer } from './remove.js';
 import { startLocked } from './start.js';
@@ -47,7 +47,7 @@ export async function cleanupContainer(ctx: ContainerContext, ref: string): Prom
       await startLocked(ctx, cur);
       return true;
     });
-    if (restarted) await ctx.events.emit('container', 'restart', rec.id, { name: rec.name, image: rec.config.image, restartCount: String(rec.restartCount + 1) });
+    if (restarted) await ctx.events.emit('container', 'restart', rec.id, eventAttributes(rec, { restartCount: String(rec.restartCount + 1) }));
   }
 }
 

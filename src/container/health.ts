@@ -3,7 +3,7 @@ import { Writable } from 'node:stream';
 import { BadStateError, InvalidArgumentError } from '../errors.js';
 import { readJsonIfExists, writeJsonAtomic } from '../util/fs.js';
 import { withLock } from '../util/lock.js';
-import { observed, type ContainerContext } from './context.js';
+import { eventAttributes, observed, type ContainerContext } from './context.js';
 import {
   applyResult, checkArgs, clipOutput, initialHealth, MAX_OUTPUT_BYTES, nextDelayMs, type HealthConfig, type HealthResult, type HealthState,
 } from './healthconfig.js';
@@ -71,7 +71,7 @@ export async function runHealthcheck(ctx: ContainerContext, ref: string, opts: {
     const after = applyResult(before, result, cfg, cur.startedAt);
     await writeJsonAtomic(containerPaths(ctx.layout, rec.id).health, after);
     if (after.Status !== before.Status) {
-      await ctx.events.emit('container', `health_status: ${after.Status}`, rec.id, { name: cur.name, image: cur.config.image });
+      await ctx.events.emit('container', `health_status: ${after.Status}`, rec.id, eventAttributes(cur));
     }
     return after;
   });

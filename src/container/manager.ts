@@ -18,7 +18,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Change } from '../storage/index.js';
 import { upgradeRecord } from './config.js';
 import { commitContainer, containerChanges, exportContainer, mountPoints, type CommitOptions } from './filesystem.js';
-import { LIVE, mustLoad, observed, setState, type ContainerContext } from './context.js';
+import { eventAttributes, LIVE, mustLoad, observed, setState, type ContainerContext } from './context.js';
 import { createContainer } from './create.js';
 import { DEFAULT_DETACH_KEYS, escapeStdin, parseDetachKeys } from './detach.js';
 import { bootContainers, type BootResult } from './boot.js';
@@ -338,7 +338,7 @@ export class ContainerManager {
       if (policy) rec.config.restartPolicy = policy;
       await this.records.save(rec);
     });
-    await this.events.emit('container', 'update', rec0.id, { name: rec0.name });
+    await this.events.emit('container', 'update', rec0.id, eventAttributes(rec0));
   }
 
   async rename(ref: string, newName: string): Promise<void> {
@@ -352,7 +352,7 @@ export class ContainerManager {
       await this.records.save(rec);
       await this.records.releaseName(old, rec.id);
     });
-    await this.events.emit('container', 'rename', rec0.id, { name: newName, oldName: rec0.name });
+    await this.events.emit('container', 'rename', rec0.id, eventAttributes(rec0, { name: newName, oldName: rec0.name }));
   }
 
   // ------------------------------------------------------------------ networks

@@ -2,7 +2,7 @@ import { BadStateError, NotFoundError, runTeardown } from '../errors.js';
 import { parsePruneFilter, prunable } from '../util/prune-filter.js';
 import { failpoint } from '../util/failpoint.js';
 import { withLock } from '../util/lock.js';
-import { LIVE, observed, setState, type ContainerContext } from './context.js';
+import { eventAttributes, LIVE, observed, setState, type ContainerContext } from './context.js';
 import { containerPaths, type ContainerRecord } from './record.js';
 import { resolveNoticed } from './lost.js';
 import { endProcess, markStopped } from './stop.js';
@@ -37,7 +37,7 @@ export async function removeContainer(ctx: ContainerContext, ref: string, opts: 
     await setState(ctx, cur, 'removing');
     await destroy(ctx, cur, { volumes: opts.volumes });
   });
-  await ctx.events.emit('container', 'destroy', rec.id, { name: rec.name, image: rec.config.image });
+  await ctx.events.emit('container', 'destroy', rec.id, eventAttributes(rec));
 }
 
 /**

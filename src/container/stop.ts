@@ -1,6 +1,6 @@
 import { BadStateError, isAlreadyGone } from '../errors.js';
 import { withLock } from '../util/lock.js';
-import { LIVE, mustLoad, observed, setState, type ContainerContext } from './context.js';
+import { eventAttributes, LIVE, mustLoad, observed, setState, type ContainerContext } from './context.js';
 import { cleanupContainer } from './exit.js';
 import { containerPaths } from './record.js';
 import { resolveNoticed } from './lost.js';
@@ -27,7 +27,7 @@ export async function stopContainer(ctx: ContainerContext, ref: string, opts: { 
   // Docker: a negative timeout waits for the container however long it takes.
   const timeout = stopTimeout < 0 ? Infinity : stopTimeout * 1000;
   await endProcess(ctx, rec.id, live.state === 'paused', signal, timeout);
-  await ctx.events.emit('container', 'stop', rec.id, { name: rec.name });
+  await ctx.events.emit('container', 'stop', rec.id, eventAttributes(rec));
 }
 
 export async function killContainer(ctx: ContainerContext, ref: string, signal = 'SIGKILL'): Promise<void> {
@@ -40,7 +40,7 @@ export async function killContainer(ctx: ContainerContext, ref: string, signal =
   // Docker treats a kill with the stop signal or SIGKILL as a manual stop: restart policies stand down.
   if (sig === 'SIGKILL' || sig === rec.config.stopSignal) await markStopped(ctx, rec.id);
   await ctx.deps.runtime.runc.kill(rec.id, sig);
-  await ctx.events.emit('container', 'kill', rec.id, { name: rec.name, signal: sig });
+  await ctx.events.emit('container', 'kill', rec.id, eventAttributes(rec, { signal: sig }));
   if (sig === 'SIGKILL') {
     await waitExitFor(ctx, rec.id, 10_000);
     await cleanupContainer(ctx, rec.id);
@@ -51,7 +51,7 @@ export async function restartContainer(ctx: ContainerContext, ref: string, opts:
   await stopContainer(ctx, ref, { ...opts, forRestart: true });
   await startContainer(ctx, ref);
   const rec = await ctx.records.resolve(ref);
-  await ctx.events.emit('container', 'restart', rec.id, { name: rec.name });
+  await ctx.events.emit('container', 'restart', rec.id, eventAttributes(rec));
 }
 
 /**

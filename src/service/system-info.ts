@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import type { EngineEvent } from '../types.js';
 import { parseTime } from '../util/time.js';
+import { eventFilter } from '../events.js';
 import { ApiError } from './errors.js';
 import { filtersParam, jsonLines, readJson, sendJson } from './http.js';
 import { familiar, groupByImage, unixSeconds } from './images.js';
@@ -55,7 +56,6 @@ function ipForwarding(): boolean {
 }
 
 /** Filters Berth's event log applies (engine.system.events); others are refused rather than ignored. */
-const EVENT_FILTERS = new Set(['type', 'event', 'container']);
 
 /** RFC 3339 with up to nine fraction digits → nanoseconds since the epoch. */
 function nanos(time: string): bigint {
@@ -80,10 +80,8 @@ export function dockerEvent(ev: EngineEvent): Record<string, unknown> {
 
 async function events(call: Call): Promise<void> {
   const filters = filtersParam(call.query);
-  for (const f of filters) {
-    const key = f.slice(0, f.indexOf('='));
-    if (!EVENT_FILTERS.has(key)) throw new ApiError(400, `the events filter "${key}" is not supported yet (Berth filters by type, event and container)`);
-  }
+  // Checked before the headers: an unknown key is a 400, not an error line in a stream already open.
+  eventFilter(filters);
   const until = call.query.get('until') || undefined;
   // Without since, Docker sends only what happens from now on, not the whole log.
   const since = call.query.get('since') || (until ? undefined : String(Date.now() / 1000));

@@ -3,7 +3,7 @@
  * two-service project with a user network, a named volume, a port published on 127.0.0.1 and a
  * depends_on that waits for a healthcheck.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -131,4 +131,17 @@ else:
     expect((await svc.docker(['network', 'ls', '-q', '--filter', `name=${project}`])).stdout).toBe('');
     expect((await svc.docker(['volume', 'ls', '-q'])).stdout).toBe('');
   }, 240_000);
+
+  it('up attached follows the project by its labels until its containers exit, then down removes them', async () => {
+    const one = path.join(dir, 'oneshot');
+    await mkdir(one, { recursive: true });
+    await writeFile(path.join(one, 'docker-compose.yml'), 'version: "2.4"\nservices:\n  one:\n    image: busybox\n    network_mode: none\n    command: ["sh", "-c", "echo hello from one"]\n');
+    const run = (args: string[]) => execa('docker-compose', ['-p', `${project}o`, ...args], { cwd: one, reject: false, timeout: 120_000, env: { DOCKER_HOST: svc.host, COMPOSE_INTERACTIVE_NO_CLI: '1' } });
+    const up = await run(['--no-ansi', 'up']);
+    expect(up.exitCode, `${up.stdout}\n${up.stderr}`).toBe(0);
+    expect(up.stdout).toMatch(/one_1 +\| hello from one/);
+    expect(`${up.stdout}\n${up.stderr}`).toMatch(/exited with code 0/);
+    expect((await run(['down'])).exitCode).toBe(0);
+    expect(await t.engine.containers.list({ all: true })).toEqual([]);
+  }, 120_000);
 });

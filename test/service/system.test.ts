@@ -54,6 +54,12 @@ describe('system endpoints through the docker CLI', () => {
     expect(lines.some((l) => l.startsWith('image tag '))).toBe(true);
     const filtered = await ok(['events', '--since', since, '--until', until, '--filter', 'type=container', '--filter', 'event=destroy', '--filter', 'container=svc-events', '--format', '{{.Action}}']);
     expect(filtered).toBe('destroy');
+    // A container's events carry its labels (compose's attached `up` follows its project by label).
+    const labelled = await t.ok('create', '--network', 'none', '--label', 'com.example.project=p1', 'busybox', 'true');
+    await t.ok('rm', labelled);
+    const until2 = (Date.now() / 1000 + 1).toFixed(3);
+    const byLabel = await ok(['events', '--since', since, '--until', until2, '--filter', 'label=com.example.project=p1', '--format', '{{.Action}} {{.Actor.ID}} {{index .Actor.Attributes "com.example.project"}}']);
+    expect(byLabel.split('\n')).toEqual([`create ${labelled} p1`, `destroy ${labelled} p1`]);
 
     const raw = await svc.request('GET', `/events?since=${since}&until=${until}&filters=${encodeURIComponent('{"container":["svc-events"]}')}`);
     const first = JSON.parse(raw.body.toString().split('\n')[0]!);
@@ -64,9 +70,9 @@ describe('system endpoints through the docker CLI', () => {
 
   it('refuses a bad since and filters it does not apply, and follows until the client leaves', async () => {
     expect((await svc.request('GET', '/events?since=yesterday-ish')).status).toBe(400);
-    const bad = await svc.request('GET', `/events?filters=${encodeURIComponent('{"label":["a=b"]}')}`);
+    const bad = await svc.request('GET', `/events?filters=${encodeURIComponent('{"colour":["red"]}')}`);
     expect(bad.status).toBe(400);
-    expect(bad.json().message).toMatch(/label/);
+    expect(bad.json().message).toMatch(/colour/);
 
     // A follower sees an event that happens after it connected, then leaves; the service keeps serving.
     const got = await new Promise<string>((resolve, reject) => {
