@@ -103,24 +103,33 @@ export async function serve(engine: EngineApi, opts: ServiceOptions): Promise<Ru
     }
   };
 
-  const server = http.createServer({ keepAliveTimeout: 5000 }, (req, res) => void dispatch(req, res));
-  // Hijacked connections leave the server's books: closing the service must end them itself.
+  // Hijacked connections leave the servers' books: closing the service must end them itself.
   const hijacked = new Set<Duplex>();
-  server.on('upgrade', (req, socket, head) => {
-    hijacked.add(socket);
-    socket.on('close', () => hijacked.delete(socket));
-    void dispatch(req, undefined, { socket, head });
-  });
-  server.on('clientError', (err, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
-  });
+  // One server per address (a server listens once): the same routes and state behind each.
+  const makeServer = () => {
+    const server = http.createServer({ keepAliveTimeout: 5000 }, (req, res) => void dispatch(req, res));
+    server.on('upgrade', (req, socket, head) => {
+      hijacked.add(socket);
+      socket.on('close', () => hijacked.delete(socket));
+      void dispatch(req, undefined, { socket, head });
+    });
+    server.on('clientError', (_err, socket) => {
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    });
+    return server;
+  };
 
+  const servers: http.Server[] = [];
   const bound: string[] = [];
   const socketFiles: string[] = [];
   try {
-    for (const uri of opts.uris) bound.push(await listen(server, uri, opts.group, socketFiles));
+    for (const uri of opts.uris) {
+      const server = makeServer();
+      servers.push(server);
+      bound.push(await listen(server, uri, opts.group, socketFiles));
+    }
   } catch (err) {
-    server.close();
+    for (const server of servers) server.close();
     await Promise.all(socketFiles.map((f) => fsp.rm(f, { force: true })));
     throw err;
   }
@@ -130,11 +139,13 @@ export async function serve(engine: EngineApi, opts: ServiceOptions): Promise<Ru
   close = () => {
     closing ??= (async () => {
       clearTimeout(idleTimer);
-      await new Promise<void>((resolve) => {
+      const stopped = servers.map((server) => new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
-        for (const s of hijacked) s.destroy();
-      });
+      }));
+      // A hijacked socket still counts for its server's close: ended here, or the close would wait for it.
+      for (const s of hijacked) s.destroy();
+      await Promise.all(stopped);
       await Promise.all(socketFiles.map((f) => fsp.rm(f, { force: true })));
       resolveClosed();
     })();

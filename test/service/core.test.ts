@@ -68,6 +68,20 @@ describe('the socket', () => {
     await tcp.close();
   });
 
+  it('serves several addresses at once, the same API on each, and removes every socket it made', async () => {
+    const a = path.join(work, 'a.sock');
+    const b = path.join(work, 'b.sock');
+    const s = await serve(t.engine, { uris: [`unix://${a}`, `unix://${b}`, 'tcp://127.0.0.1:0'], idleSeconds: 0 });
+    expect(s.uris.slice(0, 2)).toEqual([`unix://${a}`, `unix://${b}`]);
+    for (const sock of [a, b]) {
+      const res = await execa('docker', ['-H', `unix://${sock}`, 'version', '--format', '{{.Server.APIVersion}}'], { reject: false });
+      expect(String(res.stdout).trim()).toBe('1.41');
+    }
+    expect(await (await fetch(`http://${s.uris[2]!.slice('tcp://'.length)}/_ping`)).text()).toBe('OK');
+    await s.close();
+    expect([existsSync(a), existsSync(b)]).toEqual([false, false]);
+  });
+
   it('exits after the idle time without a request, and removes its socket', async () => {
     const file = path.join(work, 'idle.sock');
     const s = await serve(t.engine, { uris: [`unix://${file}`], idleSeconds: 1 });
