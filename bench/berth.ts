@@ -115,7 +115,8 @@ async function stopProcessesNaming(dirs: readonly string[]): Promise<void> {
  */
 export async function deleteChains(prefix: string): Promise<void> {
   const mine = (chain: string | undefined) => !!chain && chain.startsWith(`${prefix}-`);
-  for (const table of ['filter', 'nat']) {
+  // raw too: Berth's firewall keeps a PREROUTING chain there (loopback traffic from its bridges dropped).
+  for (const table of ['filter', 'nat', 'raw']) {
     const lines = (await sh('iptables-save', ['-t', table], { timeout: 20_000 })).stdout.split('\n');
     const chains = lines.filter((l) => l.startsWith(':')).map((l) => l.slice(1).split(' ')[0]).filter(mine) as string[];
     if (chains.length === 0) continue;

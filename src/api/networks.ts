@@ -25,3 +25,30 @@ export function networkView({ network: net, members, warnings }: NetworkDetails)
     ...(warnings?.length ? { warnings } : {}),
   };
 }
+
+/** `docker network inspect`'s shape (PascalCase, IPAM block), since scripts read it with --format. */
+export function networkInspectView(n: NetworkSummary): Record<string, unknown> {
+  return {
+    Name: n.name,
+    Id: n.id,
+    Created: n.created,
+    Scope: n.scope,
+    Driver: n.driver,
+    EnableIPv6: n.ipv6,
+    IPAM: {
+      Driver: 'default',
+      Options: {},
+      Config: n.subnets.map((s) => ({ Subnet: s.subnet, ...(s.gateway ? { Gateway: s.gateway } : {}), ...(s.ipRange ? { IPRange: s.ipRange } : {}) })),
+    },
+    Internal: n.internal,
+    Attachable: false,
+    Ingress: false,
+    Containers: Object.fromEntries(Object.entries(n.containers).map(([id, c]) => [id, {
+      Name: c.name, EndpointID: c.endpoint, MacAddress: c.mac ?? '', IPv4Address: c.ipv4 ?? '', IPv6Address: c.ipv6 ?? '',
+    }])),
+    Options: n.options,
+    Labels: n.labels,
+    // Not Docker's: what the host holds inside the subnet since the bridge was made (a VPN came up).
+    ...(n.warnings?.length ? { Warnings: n.warnings } : {}),
+  };
+}

@@ -1,3 +1,4 @@
+import { constants as osConstants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import type { ClientTerminal, EngineApi } from '../api/types.js';
 import type { OptionSpec, OptionsOf } from './parser.js';
@@ -23,6 +24,28 @@ export interface Context {
   print(...lines: string[]): void;
   /** Calls `handler` on SIGINT/SIGTERM until the returned function is called. */
   onSignal(handler: (signal: NodeJS.Signals) => void): () => void;
+}
+
+/**
+ * Work that Ctrl-C or a kill must stop (the engine cleans up what it stored): `signal` aborts on the first
+ * SIGINT/SIGTERM, and `run` answers 128 + that signal's number, as a signalled docker command exits,
+ * instead of the error the abort caused.
+ */
+export async function interruptible<T>(ctx: Context, work: (signal: AbortSignal) => Promise<T>): Promise<{ value: T } | { exitCode: number }> {
+  const abort = new AbortController();
+  let caught: NodeJS.Signals | undefined;
+  const stop = ctx.onSignal((sig) => {
+    caught ??= sig;
+    abort.abort(new Error(`stopped by ${sig}`));
+  });
+  try {
+    return { value: await work(abort.signal) };
+  } catch (err) {
+    if (caught) return { exitCode: 128 + (osConstants.signals[caught] ?? 0) };
+    throw err;
+  } finally {
+    stop();
+  }
 }
 
 export type Group = 'container' | 'image' | 'network' | 'volume' | 'system' | 'healthcheck';

@@ -3,6 +3,8 @@
  * (`{{.ID}}`, `{{.Names}}`, `{{.Repository}}`...) so that users' --format strings keep working.
  */
 import type { ContainerSummary, ImageSummary, NetworkSummary, VolumeSummary } from '../api/types.js';
+export { networkInspectView } from '../api/networks.js';
+export { volumeInspectView } from '../api/volumes.js';
 import { ellipsis, formatLabels, formatPorts, goTime, humanSize, timeAgo, truncId } from './format.js';
 
 export interface ContainerRow {
@@ -134,32 +136,6 @@ export function networkRow(n: NetworkSummary, opts: { trunc: boolean }): Network
   };
 }
 
-/** `docker network inspect`'s shape (PascalCase, IPAM block), since scripts read it with --format. */
-export function networkInspectView(n: NetworkSummary): Record<string, unknown> {
-  return {
-    Name: n.name,
-    Id: n.id,
-    Created: n.created,
-    Scope: n.scope,
-    Driver: n.driver,
-    EnableIPv6: n.ipv6,
-    IPAM: {
-      Driver: 'default',
-      Options: {},
-      Config: n.subnets.map((s) => ({ Subnet: s.subnet, ...(s.gateway ? { Gateway: s.gateway } : {}), ...(s.ipRange ? { IPRange: s.ipRange } : {}) })),
-    },
-    Internal: n.internal,
-    Attachable: false,
-    Ingress: false,
-    Containers: Object.fromEntries(Object.entries(n.containers).map(([id, c]) => [id, {
-      Name: c.name, EndpointID: c.endpoint, MacAddress: c.mac ?? '', IPv4Address: c.ipv4 ?? '', IPv6Address: c.ipv6 ?? '',
-    }])),
-    Options: n.options,
-    Labels: n.labels,
-    // Not Docker's: what the host holds inside the subnet since the bridge was made (a VPN came up).
-    ...(n.warnings?.length ? { Warnings: n.warnings } : {}),
-  };
-}
 
 export interface VolumeRow {
   Name: string;
@@ -186,9 +162,3 @@ export function volumeRow(v: VolumeSummary): VolumeRow {
   };
 }
 
-/** `docker volume inspect`'s shape. */
-export function volumeInspectView(v: VolumeSummary): Record<string, unknown> {
-  return {
-    CreatedAt: v.CreatedAt, Driver: v.Driver, Labels: v.Labels, Mountpoint: v.Mountpoint, Name: v.Name, Options: v.Options, Scope: v.Scope,
-  };
-}

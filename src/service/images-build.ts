@@ -3,7 +3,7 @@
  * `{"stream"}` / `{"aux":{"ID"}}` lines) over engine.images.buildEvents, and `POST /commit` over
  * engine.containers.commit.
  */
-import { buildLine } from '../cli/commands/build.js';
+import { buildLine } from '../build/progress.js';
 import { ApiError } from './errors.js';
 import { boolParam, readJson } from './http.js';
 import { LazyLines, streamText } from './images-lines.js';

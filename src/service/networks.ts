@@ -5,7 +5,7 @@
  * file (Driver, Options, IPAM, Internal, Attachable, EnableIPv6, Labels) finds what it expects.
  */
 import { AlreadyExistsError, BadStateError, NotFoundError } from '../errors.js';
-import { networkInspectView } from '../cli/views.js';
+import { networkInspectView } from '../api/networks.js';
 import type { NetworkCreateRequest, NetworkSummary } from '../types.js';
 import { ApiError } from './errors.js';
 import { boolParam, filtersParam, readJson, sendJson, sendStatus } from './http.js';

@@ -1,6 +1,6 @@
 /** The volumes endpoints (`/volumes/...`): Docker's request and answer shapes over `engine.volumes`. */
 import { BadStateError } from '../errors.js';
-import { volumeInspectView } from '../cli/views.js';
+import { volumeInspectView } from '../api/volumes.js';
 import type { VolumeSummary } from '../types.js';
 import { ApiError } from './errors.js';
 import { boolParam, filtersParam, readJson, sendJson, sendStatus } from './http.js';

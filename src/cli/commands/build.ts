@@ -1,36 +1,9 @@
-import os from 'node:os';
 import path from 'node:path';
-import type { BuildEvent } from '../../build/index.js';
+import { buildLine } from '../../build/progress.js';
 import { InvalidArgumentError } from '../../errors.js';
-import { type Command, defineCommand } from '../command.js';
-import { truncId } from '../format.js';
+import { type Command, defineCommand, interruptible } from '../command.js';
 
 const NETWORKS = ['none', 'host', 'bridge', 'default'] as const;
-
-/**
- * Docker's classic builder's lines (`DOCKER_BUILDKIT=0 docker build`): `Step 1/5 : FROM busybox`,
- * ` ---> Using cache`, ` ---> Running in <container>` before a RUN's output and `Removing intermediate
- * container <container>` after it, ` ---> 1a2b3c4d5e6f`. Differences on purpose: no `Sending build context
- * to Docker daemon` line (there is no daemon to send it to), and metadata steps (ENV, CMD, ...) print no
- * container lines, since Berth commits them without a container where Docker creates one.
- */
-export function buildLine(e: BuildEvent): string | undefined {
-  switch (e.type) {
-    case 'step': return `Step ${e.step}/${e.steps} : ${e.text}`;
-    case 'cached': return ' ---> Using cache';
-    case 'container': return e.action === 'run' ? ` ---> Running in ${truncId(e.id)}` : `Removing intermediate container ${truncId(e.id)}`;
-    case 'stepDone': return ` ---> ${truncId(e.id)}`;
-    case 'output': return e.line;
-    case 'note': return e.message;
-    case 'done': return [`Successfully built ${truncId(e.id)}`, ...e.tags.map((t) => `Successfully tagged ${withTag(t)}`)].join('\n');
-  }
-}
-
-/** As Docker prints a tag it set: `app` is `app:latest`. */
-function withTag(ref: string): string {
-  const last = ref.slice(ref.lastIndexOf('/') + 1);
-  return last.includes(':') || last.includes('@') ? ref : `${ref}:latest`;
-}
 
 const build = defineCommand({
   name: 'build', group: 'image', shortcuts: ['build'],
@@ -68,41 +41,28 @@ const build = defineCommand({
       dockerfile = context === '-' ? o.file : path.resolve(o.file);
     }
     const engine = await ctx.engine();
-    // Ctrl-C or a kill stops the build: a RUN's container is killed and removed; then exit as a signalled docker does.
-    const abort = new AbortController();
-    let caught: NodeJS.Signals | undefined;
-    const stop = ctx.onSignal((signal) => {
-      caught ??= signal;
-      abort.abort(new Error(`the build was stopped by ${signal}`));
-    });
-    let res;
-    try {
-      res = await engine.images.build({
-        context: context === '-' ? ctx.stdin : context!,
-        dockerfile,
-        tags: o.tag,
-        buildArgs: o.buildArg,
-        target: o.target,
-        noCache: o.noCache,
-        pull: o.pull,
-        network: network === 'default' ? 'bridge' : (network as 'none' | 'host' | 'bridge' | undefined),
-        labels: o.label,
-        iidfile: o.iidfile !== undefined ? path.resolve(o.iidfile) : undefined,
-        platform: o.platform,
-        secrets,
-        signal: abort.signal,
-        onProgress: o.quiet ? undefined : (e) => {
-          const line = buildLine(e);
-          if (line !== undefined) ctx.print(line);
-        },
-      });
-    } catch (err) {
-      if (caught) return 128 + (os.constants.signals[caught] ?? 0);
-      throw err;
-    } finally {
-      stop();
-    }
-    if (o.quiet) ctx.print(res.id);
+    // Ctrl-C or a kill stops the build: a RUN's container is killed and removed.
+    const out = await interruptible(ctx, (signal) => engine.images.build({
+      context: context === '-' ? ctx.stdin : context!,
+      dockerfile,
+      tags: o.tag,
+      buildArgs: o.buildArg,
+      target: o.target,
+      noCache: o.noCache,
+      pull: o.pull,
+      network: network === 'default' ? 'bridge' : (network as 'none' | 'host' | 'bridge' | undefined),
+      labels: o.label,
+      iidfile: o.iidfile !== undefined ? path.resolve(o.iidfile) : undefined,
+      platform: o.platform,
+      secrets,
+      signal,
+      onProgress: o.quiet ? undefined : (e) => {
+        const line = buildLine(e);
+        if (line !== undefined) ctx.print(line);
+      },
+    }));
+    if ('exitCode' in out) return out.exitCode;
+    if (o.quiet) ctx.print(out.value.id);
   },
 });
 

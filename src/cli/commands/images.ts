@@ -1,7 +1,6 @@
-import os from 'node:os';
 import type { ArchiveFormat, HistoryEntry } from '../../api/types.js';
 import { InvalidArgumentError } from '../../errors.js';
-import { type Command, defineCommand, FILTER_OPTION, FORCE_OPTION, FORMAT_OPTION, NO_TRUNC_OPTION, PRUNE_FILTER_OPTION } from '../command.js';
+import { type Command, defineCommand, FILTER_OPTION, FORCE_OPTION, FORMAT_OPTION, interruptible, NO_TRUNC_OPTION, PRUNE_FILTER_OPTION } from '../command.js';
 import { ellipsis, humanSize, renderRows, timeAgo, truncId } from '../format.js';
 import { confirm, forEachRef } from '../report.js';
 import { IMAGE_HEADERS, IMAGE_TABLE, IMAGE_TABLE_DIGESTS, imageRows } from '../views.js';
@@ -132,22 +131,10 @@ const load = defineCommand({
       throw new InvalidArgumentError('input', 'requested load from stdin, but stdin is a terminal', 'use -i FILE, or redirect a tar archive to stdin');
     }
     const engine = await ctx.engine();
-    // Ctrl-C or a kill stops the load, which removes what it stored; then exit as a signalled docker does.
-    const abort = new AbortController();
-    let caught: NodeJS.Signals | undefined;
-    const stop = ctx.onSignal((signal) => {
-      caught ??= signal;
-      abort.abort();
-    });
-    let loaded: string[];
-    try {
-      ({ loaded } = await engine.images.load(o.input ?? ctx.stdin, { signal: abort.signal }));
-    } catch (err) {
-      if (caught) return 128 + (os.constants.signals[caught] ?? 0);
-      throw err;
-    } finally {
-      stop();
-    }
+    // Ctrl-C or a kill stops the load, which removes what it stored.
+    const out = await interruptible(ctx, (signal) => engine.images.load(o.input ?? ctx.stdin, { signal }));
+    if ('exitCode' in out) return out.exitCode;
+    const { loaded } = out.value;
     if (!o.quiet) ctx.print(...loaded.map((ref) => (ref.startsWith('sha256:') ? `Loaded image ID: ${ref}` : `Loaded image: ${ref}`)));
   },
 });
