@@ -120,6 +120,8 @@ export async function serve(engine: EngineApi, opts: ServiceOptions): Promise<Ru
   };
 
   const servers: http.Server[] = [];
+  // Checked before anything is made: a group that does not exist is the user's mistake, not a half service.
+  if (opts.group !== undefined && groupId(opts.group) === undefined) throw new InvalidArgumentError('--group', `no group "${opts.group}" in /etc/group`, 'give a group that exists, or leave --group out (root and the berth group)');
   const bound: string[] = [];
   const socketFiles: string[] = [];
   try {
@@ -193,7 +195,6 @@ async function listen(server: http.Server, uri: string, group: string | undefine
   }
   socketFiles.push(file);
   const gid = groupId(group ?? 'berth');
-  if (group !== undefined && gid === undefined) throw new InvalidArgumentError('--group', `no group "${group}" in /etc/group`);
   await fsp.chown(file, 0, gid ?? 0);
   await fsp.chmod(file, 0o660);
   return `unix://${file}`;

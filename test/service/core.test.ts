@@ -58,6 +58,14 @@ describe('the socket', () => {
     expect(existsSync(stale)).toBe(false);
   });
 
+  it('refuses a --group that does not exist, before it makes a socket', async () => {
+    const file = path.join(work, 'nogroup.sock');
+    const err = await serve(t.engine, { uris: [`unix://${file}`], idleSeconds: 0, group: 'no-such-group-berth' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InvalidArgumentError);
+    expect((err as Error).message).toMatch(/no group "no-such-group-berth"/);
+    expect(existsSync(file)).toBe(false);
+  });
+
   it('serves TCP on loopback only: another address is refused, since the API is root on this host', async () => {
     const err = await serve(t.engine, { uris: ['tcp://0.0.0.0:2375'], idleSeconds: 0 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(InvalidArgumentError);
