@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testEngine, type TestEngine } from '../helpers/engine.js';
 
 const SLOT = 4000 + (process.pid % 50);
-const PORT = 41000 + (process.pid % 1000);
+// Below the kernel's ephemeral range (32768-60999), and apart from test/network/ports.test.ts's 31000-31999.
+const PORT = 30000 + (process.pid % 1000);
 let t: TestEngine;
 let rootfsTar = '';
 

@@ -114,7 +114,8 @@ describe('container networking through the engine', () => {
   });
 
   it('puts back its rules after a firewall deletes them, once', async () => {
-    const port = 30000 + (slot % 10000);
+    // Below the kernel's ephemeral range (32768-60999), where no outgoing connection can hold it.
+    const port = 29000 + (slot % 500);
     const prefix = hostNames(t.root).chainPrefix;
     await t.engine.containers.run({ image: 'busybox', name: 'reloaded', command: httpd('again'), network: { publish: [`127.0.0.1:${port}:80`] } }, { detach: true });
     expect(await getWithRetry(port)).toBe('again\n');

@@ -41,7 +41,8 @@ describe('published ports', () => {
     env = await makeEnv(2);
     await env.mgr.create({ name: 'web', subnets: [env.subnet(0)], options: { 'com.docker.network.bridge.name': env.bridge('a') } });
     const id = newId();
-    const fixed = 41000 + env.n * 10;
+    // Fixed ports below the kernel's ephemeral range (32768-60999), where no outgoing connection can hold them.
+    const fixed = 31000 + env.n * 10;
     const st = await attachReq(env.mgr, {
       id, name: 'web1', hostname: 'web1', exposedPorts: ['80/tcp', '81/tcp'],
       request: { networks: ['web'], publish: ['127.0.0.1::80', `${fixed}:80`], publishAll: true },
@@ -79,7 +80,7 @@ describe('published ports', () => {
       expect(await env.mgr.status(id)).toBeUndefined();
 
       const holder = newId();
-      const free = 42000 + env.n * 10;
+      const free = 31500 + env.n * 10;
       await attachReq(env.mgr, { id: holder, name: 'c2', hostname: 'c2', exposedPorts: [], request: { publish: [`${free}:80/udp`] } });
       await env.noteInterfaces();
       const err = await attachReq(env.mgr, { id: newId(), name: 'c3', hostname: 'c3', exposedPorts: [], request: { publish: [`127.0.0.1:${free}:53/udp`] } }).catch((e: unknown) => e);
