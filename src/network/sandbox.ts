@@ -277,8 +277,9 @@ class SandboxManager implements Sandboxes {
   }
 
   async repair(lockFiles: readonly string[]): Promise<void> {
-    // A sandbox record torn by a kill mid-write leaves its temp file; only dead writers' are removed.
+    // A sandbox or network record torn by a kill mid-write leaves its temp file; only dead writers' are removed.
     await removeDeadTemps(this.store.sandboxDir);
+    await removeDeadTemps(this.store.layout.networks);
     for (const file of lockFiles) {
       const f = path.basename(file);
       if ((f.startsWith('ipam-') || file === this.store.locks.ports()) && (await isStaleLock(file))) {

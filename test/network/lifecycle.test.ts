@@ -1,10 +1,11 @@
 import { existsSync } from 'node:fs';
-import { readdir, rm } from 'node:fs/promises';
+import { readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AlreadyExistsError, BadStateError, InvalidArgumentError, NotFoundError } from '../../src/errors.js';
 import { openNetworkManager, registerDriver, unregisterDriver, type NetworkDriver } from '../../src/network/index.js';
 import { run } from '../../src/util/exec.js';
+import { ownerTag } from '../../src/util/lock.js';
 import { attachReq, destroyEnv, inNetns, linesWith, makeEnv, newId, save, type NetEnv } from './helpers.js';
 
 let env: NetEnv | undefined;
@@ -79,6 +80,20 @@ describe('networks', () => {
     expect(linesWith(rules, `berth:${b}`)).toEqual([]);
     expect(linesWith(rules, `berth:${keep}`).length).toBeGreaterThan(0);
     expect(await fresh.reconcile(new Set([keep]))).toEqual([]);
+  });
+
+  it('repair removes a network record\'s temp file left by a writer that was killed, never a live one\'s', async () => {
+    env = await makeEnv(9);
+    await env.mgr.create({ name: 'tmps', subnets: [env.subnet(1)], options: { 'com.docker.network.bridge.name': env.bridge('t') } });
+    // ownedTempName's form: .tmp-<file>.<pid>.<starttime>.<12 hex>; pid 2^22+1 is above any pid Linux hands out.
+    const dead = path.join(env.layout.networks, `.tmp-${'e'.repeat(64)}.json.4194305.1.0123456789ab`);
+    const live = path.join(env.layout.networks, `.tmp-${'f'.repeat(64)}.json.${ownerTag().replace(' ', '.')}.0123456789ab`);
+    await writeFile(dead, '{');
+    await writeFile(live, '{');
+    await env.mgr.repair();
+    expect(existsSync(dead)).toBe(false);
+    expect(existsSync(live)).toBe(true);
+    await rm(live);
   });
 });
 
