@@ -1,14 +1,18 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { STORE_MODES, type StoreLayout } from './paths.js';
+import { markTopDir } from './util/spread.js';
 import { pathExists, readJsonIfExists, readdirIfExists, writeJsonAtomic } from './util/fs.js';
 
 /**
  * The store's format version, in ROOT/store.json. 2: private modes (STORE_MODES). A store without the
  * file was written before (files 0644 under 0755 folders, any local user could read a container's env):
  * opening it tightens what is there once, then records the version so later commands only read one file.
+ * 3: the folders of unrelated trees carry ext4's top-folder flag (util/spread.ts); new stores get it when
+ * they make those folders, older ones when they are opened.
  */
-export const STORE_VERSION = 2;
+export const STORE_VERSION = 3;
+
 const MARKER = 'store.json';
 
 /** Folders of the root that others may pass through; every other one is the owner's alone. */
@@ -25,12 +29,17 @@ const MOUNTED = new Set(['hosts', 'resolv.conf', 'hostname']);
 export async function openStore(layout: StoreLayout): Promise<boolean> {
   const marker = path.join(layout.root, MARKER);
   const stored = await readJsonIfExists<{ version?: number }>(marker).catch(() => undefined);
-  if ((stored?.version ?? 1) >= STORE_VERSION) return true;
+  const version = stored?.version ?? 1;
+  if (version >= STORE_VERSION) return true;
   if (!(await pathExists(layout.root))) return false;
   try {
-    // Not recursive: a root removed meanwhile must stay removed.
-    for (const d of TRAVERSED) await fsp.mkdir(path.join(layout.root, d), STORE_MODES.traverse).catch(ignoreExists);
-    await tightenModes(layout);
+    if (version < 2) {
+      // Not recursive: a root removed meanwhile must stay removed.
+      for (const d of TRAVERSED) await fsp.mkdir(path.join(layout.root, d), STORE_MODES.traverse).catch(ignoreExists);
+      await tightenModes(layout);
+    }
+    // The folders whose subfolders are unrelated trees (util/spread.ts).
+    for (const d of [layout.layers, layout.snapshots, layout.volumes]) if (await pathExists(d)) await markTopDir(d);
     await writeJsonAtomic(marker, { version: STORE_VERSION });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;

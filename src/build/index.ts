@@ -155,6 +155,8 @@ export interface ContextEntry {
   mode: number;
   /** bytes, for files; 0 otherwise */
   size: number;
+  /** modification time, as the walk that found it saw it (the layer's entry keeps it, as Docker's COPY does) */
+  mtime?: Date;
   /** a symlink's target, as written */
   linkname?: string;
   /** absolute path on this host to read it from (for a followed symlink: the file it points to) */

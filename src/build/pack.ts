@@ -55,7 +55,8 @@ export function packItems(items: readonly PackItem[], owner: PackOwner, mode: nu
         continue;
       }
       const e = item.entry;
-      const st = await fsp.lstat(e.hostPath);
+      // The walk's stat, when it has one: a second lstat per file cost more than the pack itself.
+      const st = e.mtime ? { mtime: e.mtime, size: e.size } : await fsp.lstat(e.hostPath);
       const header = { name: item.name, mode: mode ?? e.mode, mtime: st.mtime, ...base };
       if (e.type === 'directory') {
         await entry({ ...header, name: `${item.name}/`, type: 'directory' });

@@ -253,7 +253,7 @@ function byBytes(a: string, b: string): number {
 
 function entryOf(p: string, target: string, hostPath: string, st: fs.Stats): ContextEntry {
   const type = st.isDirectory() ? 'directory' : st.isSymbolicLink() ? 'symlink' : 'file';
-  return { path: p, target, type, mode: st.mode & 0o7777, size: type === 'file' ? st.size : 0, hostPath };
+  return { path: p, target, type, mode: st.mode & 0o7777, size: type === 'file' ? st.size : 0, mtime: st.mtime, hostPath };
 }
 
 /**

@@ -82,6 +82,12 @@ export function linkFacts(name: string): LinkFacts | undefined {
   return { isBridge: existsSync(path.join(dir, 'bridge')), alias };
 }
 
+/** The interfaces enslaved to a bridge (`ip link show master`); empty for a bridge with none. */
+export async function bridgeMembers(bridge: string): Promise<string[]> {
+  const { stdout } = await run('ip', ['-o', 'link', 'show', 'master', bridge], { timeout: TIMEOUT });
+  return stdout.split('\n').flatMap((l) => /^\d+: ([^:@]+)/.exec(l)?.[1] ?? []);
+}
+
 /** The addresses on a link, as `addr/prefix`. */
 export async function linkAddresses(name: string): Promise<string[]> {
   const { stdout } = await run('ip', ['-o', 'addr', 'show', 'dev', name], { timeout: TIMEOUT });

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { CorruptError, NotFoundError } from '../errors.js';
 import { digestHex, isDigest, type Digest } from '../ids.js';
 import { ensureDir, ownedTempName, pathExists, readdirIfExists, readJsonIfExists } from '../util/fs.js';
+import { ensureSpreadDir } from '../util/spread.js';
 import { clearIncomplete, flagIncomplete, isAbandoned, isFlagged } from './incomplete.js';
 import type { LayerInfo, LayerStore } from './index.js';
 import { rebuildBlob, SPLIT_FILE, STASH_DIR } from './tarsplit.js';
@@ -36,7 +37,7 @@ export function openLayerStore(root: string): LayerStore {
         src.destroy();
         return get(expected);
       }
-      await ensureDir(root);
+      await ensureSpreadDir(root, 0o700);
       const tmp = path.join(root, ownedTempName('.tmp-layer'));
       await fsp.mkdir(tmp, 0o700);
       try {

@@ -6,6 +6,7 @@ import { STORE_MODES, type StoreLayout } from '../paths.js';
 import { run } from '../util/exec.js';
 import { ensureDir, pathExists, readdirIfExists, readJsonIfExists, writeJsonAtomic } from '../util/fs.js';
 import { withLock } from '../util/lock.js';
+import { ensureSpreadDir } from '../util/spread.js';
 import { clearIncomplete, flagIncomplete, isAbandoned, isFlagged } from './incomplete.js';
 import type { SnapshotInfo, Snapshotter } from './index.js';
 import { ensureShortLink } from './layers.js';
@@ -65,7 +66,7 @@ export function openSnapshotter(layout: StoreLayout): Snapshotter {
       }
       const dir = dirOf(key);
       return locked(key, async () => {
-        await ensureDir(root, STORE_MODES.traverse);
+        await ensureSpreadDir(root, STORE_MODES.traverse);
         try {
           await fsp.mkdir(dir, STORE_MODES.owned);
         } catch (err) {

@@ -10,6 +10,7 @@ import { ensureDir, ownedTempName, readJsonIfExists, readdirIfExists, removeDead
 import { failpoint } from '../util/failpoint.js';
 import { extractNoFollow, pumpTar, spawnTar } from '../util/tar.js';
 import { withLock } from '../util/lock.js';
+import { ensureSpreadDir } from '../util/spread.js';
 import { parsePruneFilter, prunable } from '../util/prune-filter.js';
 import { copyAside, copySource, copyTree, isEmptyDir } from './copyup.js';
 import { localDriver } from './drivers/local.js';
@@ -342,7 +343,7 @@ export class VolumeManager {
       if (existing.driver !== driver.name) throw new AlreadyExistsError('volume', name, `it uses driver ${existing.driver}: pick another name`);
       return existing;
     }
-    await ensureDir(this.layout.volumes, STORE_MODES.traverse);
+    await ensureSpreadDir(this.layout.volumes, STORE_MODES.traverse);
     const rec: VolumeRecord = { version: 1, name, driver: driver.name, labels, options, createdAt: new Date().toISOString(), anonymous };
     const tmp = path.join(this.layout.volumes, ownedTempName(`.tmp-new-${name}`));
     await fsp.mkdir(tmp, { mode: STORE_MODES.traverse });

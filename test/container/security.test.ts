@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BadStateError, CorruptError, Engine } from '../../src/api/index.js';
 import { makeDockerArchive, mountsUnder, type LayerEntry } from '../fixtures/images.js';
 import { sink, testEngine, type TestEngine } from '../helpers/engine.js';
+import { STORE_VERSION } from '../../src/store.js';
 
 let t: TestEngine;
 let tmp = '';
@@ -171,7 +172,7 @@ describe('the store is private (issue 8, item 4)', () => {
     const reopened = new Engine({ root: t.root, runroot: t.runroot });
     expect((await reopened.images.list()).length).toBeGreaterThan(0);
     await expectPrivate(id);
-    expect(JSON.parse(await fsp.readFile(path.join(t.root, 'store.json'), 'utf8'))).toEqual({ version: 2 });
+    expect(JSON.parse(await fsp.readFile(path.join(t.root, 'store.json'), 'utf8'))).toEqual({ version: STORE_VERSION });
     await t.engine.containers.remove(id);
   });
 });

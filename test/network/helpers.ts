@@ -56,7 +56,7 @@ export async function makeEnv(n: number): Promise<NetEnv> {
   const prefix = `BERTHT${String(n).padStart(2, '0')}X`;
   const env: NetEnv = {
     n, root, layout, prefix, seen: new Set(), procs: [], extraLinks: [],
-    mgr: withViews(openNetworkManager(layout, { defaultBridge: { name: `bertht${n}d`, subnet: `10.232.${n}.0/24` }, chainPrefix: prefix })),
+    mgr: managerFor(n, layout, prefix),
     bridge: (s) => `bertht${n}${s}`,
     subnet: (k) => `10.231.${n * 4 + k}.0/24`,
     subnet6: (k) => `fd42:7e57:${n.toString(16)}${k ? `:${k}` : ''}::/64`,
@@ -69,6 +69,11 @@ export async function makeEnv(n: number): Promise<NetEnv> {
     },
   };
   return env;
+}
+
+/** The env's network manager: made again by a test that simulates a new command on the same root. */
+export function managerFor(n: number, layout: StoreLayout, prefix: string): TestNetworkManager {
+  return withViews(openNetworkManager(layout, { defaultBridge: { name: `bertht${n}d`, subnet: `10.232.${n}.0/24` }, chainPrefix: prefix }));
 }
 
 /** Removes everything the env made, then asserts nothing leaked; throws listing what did. */

@@ -6,7 +6,8 @@ import { AlreadyExistsError, BadStateError, InvalidArgumentError, NotFoundError 
 import { openNetworkManager, registerDriver, unregisterDriver, type NetworkDriver } from '../../src/network/index.js';
 import { run } from '../../src/util/exec.js';
 import { ownerTag } from '../../src/util/lock.js';
-import { attachReq, destroyEnv, inNetns, linesWith, makeEnv, newId, save, type NetEnv } from './helpers.js';
+import { resolveLayout } from '../../src/paths.js';
+import { attachReq, destroyEnv, inNetns, linesWith, makeEnv, managerFor, newId, save, type NetEnv } from './helpers.js';
 
 let env: NetEnv | undefined;
 afterEach(async () => { if (env) await destroyEnv(env); env = undefined; });
@@ -94,6 +95,41 @@ describe('networks', () => {
     expect(existsSync(dead)).toBe(false);
     expect(existsSync(live)).toBe(true);
     await rm(live);
+  });
+
+  it('a root deleted without system reset left its default bridge: a new root at that path makes it again', async () => {
+    env = await makeEnv(14);
+    const first = newId();
+    await attachReq(env.mgr, { id: first, name: 'first', hostname: 'first', request: { networks: ['bridge'] }, exposedPorts: [] });
+    await env.mgr.detach(first);
+    const bridge = 'bertht14d';
+    const oldAlias = (await run('ip', ['-o', 'link', 'show', 'dev', bridge])).stdout;
+    // `rm -rf` of the root's records: the bridge (named from the root's path) stays, naming a network no root has.
+    await rm(env.layout.networks, { recursive: true, force: true });
+    await rm(path.join(env.layout.runroot, 'net'), { recursive: true, force: true });
+    env.mgr = managerFor(14, env.layout, env.prefix);
+    const second = newId();
+    const sb = await attachReq(env.mgr, { id: second, name: 'second', hostname: 'second', request: { networks: ['bridge'] }, exposedPorts: [] });
+    const nowAlias = (await run('ip', ['-o', 'link', 'show', 'dev', bridge])).stdout;
+    const bridgeNet = (await env.mgr.list()).find((n) => n.name === 'bridge')!;
+    expect(nowAlias).toContain(`alias berth:${bridgeNet.id}`);
+    expect(oldAlias).not.toContain(`alias berth:${bridgeNet.id}`);
+    expect((await inNetns(sb.netnsPath!, ['busybox', 'ping', '-c1', '-W2', sb.endpoints[0]!.gateway!])).code).toBe(0);
+    await env.mgr.detach(second);
+  });
+
+  it('a default bridge that still has members is never taken from another network', async () => {
+    env = await makeEnv(15);
+    const first = newId();
+    await attachReq(env.mgr, { id: first, name: 'first', hostname: 'first', request: { networks: ['bridge'] }, exposedPorts: [] });
+    await env.noteInterfaces();
+    // A second root configured with the same bridge name (a mistake): the first root's container is on it.
+    const otherMgr = managerFor(15, resolveLayout({ root: path.join(env.root, 'other'), runroot: path.join(env.root, 'other-run') }), `${env.prefix}O`);
+    const second = newId();
+    await expect(attachReq(otherMgr, { id: second, name: 'second', hostname: 'second', request: { networks: ['bridge'] }, exposedPorts: [] })).rejects.toThrow(/exists but was not made by it/);
+    await otherMgr.reconcile(new Set());
+    await otherMgr.shutdown().catch(() => {});
+    await env.mgr.detach(first);
   });
 });
 

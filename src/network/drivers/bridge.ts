@@ -2,7 +2,7 @@ import { BadStateError, InvalidArgumentError } from '../../errors.js';
 import { parseCidr } from '../cidr.js';
 import { parseCidr6 } from '../cidr6.js';
 import { comment } from '../firewall.js';
-import { deleteAddress, deleteLink, ipBatch, ipv6DisabledForNewLinks, linkAddresses, linkExists, linkFacts, writeSysctl } from '../hostnet.js';
+import { bridgeMembers, deleteAddress, deleteLink, ipBatch, ipv6DisabledForNewLinks, linkAddresses, linkExists, linkFacts, writeSysctl } from '../hostnet.js';
 import type { ChainNames, FirewallEndpoint, FirewallRules, NetworkDriver, NetworkRecord } from '../types.js';
 import { endpointAddressLines, readBool, readIfName, readInt, refuseUnknown } from './options.js';
 
@@ -77,6 +77,12 @@ export const bridgeDriver: NetworkDriver<BridgeOptions> = {
       if (!dev) throw new BadStateError(`bridge ${bridge} of network ${net.name} is gone`, 'create the bridge again, or remove the network');
       // replace: idempotent, for a repeat after a crash.
       await ipBatch(net.adopted.addresses.map((a) => `addr replace ${a} dev ${bridge}${a.includes(':') ? ' nodad' : ''}`), { side: 'outside' });
+    } else if (dev && dev.alias !== owner(net) && net.builtin && dev.alias.startsWith('berth:') && !(await bridgeMembers(bridge)).length) {
+      // The default bridge of a root deleted without `system reset` (its name comes from the root's path,
+      // so a new root there finds it): nothing is on it, so it is made again for this root's network.
+      await deleteLink(bridge);
+      await bridgeDriver.createNetwork(net);
+      return;
     } else if (dev && dev.alias !== owner(net)) {
       // Bridges made before Berth wrote owners carry no alias: a berth* one is taken as this network's.
       if (dev.alias || !bridge.startsWith('berth')) {
