@@ -124,6 +124,10 @@ class Context implements BuildContext {
     return undefined;
   }
 
+  get filtered(): boolean {
+    return this.ignore !== undefined;
+  }
+
   isIgnored(p: string): boolean {
     return this.ignore?.ignores(p) ?? false;
   }

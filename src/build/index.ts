@@ -205,6 +205,8 @@ export interface BuildContext {
   hash(entries: readonly ContextEntry[]): Promise<string>;
   /** whether .dockerignore excludes `path` (relative to the root) */
   isIgnored(path: string): boolean;
+  /** whether a .dockerignore applies at all (then a bind of the context must not show the folder itself) */
+  readonly filtered: boolean;
   /** removes the temp folder of a tar context; idempotent */
   close(): Promise<void>;
 }

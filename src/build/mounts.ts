@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
+import { constants as fsConstants, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { InvalidArgumentError, LockedError, NotFoundError } from '../errors.js';
 import { acquireLock, type Lock } from '../util/lock.js';
 import { run } from '../util/exec.js';
 import { makeBuildTemp, SourceResolver } from './context.js';
-import type { BuildContext, RunMount } from './index.js';
+import type { BuildContext, ContextEntry, RunMount } from './index.js';
 
 /**
  * `RUN --mount=...` (BuildKit's Dockerfile frontend): what each mount type takes, checked before anything
@@ -151,6 +151,12 @@ export async function prepareRunMounts(env: RunMountEnv, specs: readonly RunMoun
         await fsp.chown(file, s.uid, s.gid);
         await fsp.chmod(file, s.mode);
         out.push(csv({ type: 'bind', source: file, target: s.target, readonly: 'true' }));
+      } else if (s.type === 'bind' && s.from === undefined && env.context.filtered) {
+        // BuildKit binds the context as the client sent it, .dockerignore applied: the folder itself would
+        // show what the file keeps out (secrets, .git), so the command gets a tree of what COPY would see.
+        const tree = path.join(await tempDir(), `bind-${out.length}`);
+        await materialize(await env.context.resolve(s.source), tree, s.readonly ? 'link' : 'copy');
+        out.push(csv({ type: 'bind', source: tree, target: s.target, ...(s.readonly ? { readonly: 'true' } : {}) }));
       } else if (s.type === 'bind') {
         const source = await bindSource(env, s.from, s.source);
         if (s.readonly) {
@@ -171,6 +177,39 @@ export async function prepareRunMounts(env: RunMountEnv, specs: readonly RunMoun
   } catch (err) {
     await release();
     throw err;
+  }
+}
+
+/**
+ * Writes resolved context entries as a tree at `dest`: folders with their modes, symlinks as they are, and
+ * files hard-linked (`link`: a read-only bind, so nothing can write through the link) or copied (`copy`: a
+ * writable bind, whose writes must never reach the user's files). A link across filesystems is a copy.
+ * A lone file source becomes the file `dest` itself.
+ */
+async function materialize(entries: readonly ContextEntry[], dest: string, files: 'link' | 'copy'): Promise<void> {
+  const single = entries.length === 1 && entries[0]!.type !== 'directory';
+  if (!single) await fsp.mkdir(dest, { mode: 0o755 });
+  for (const e of entries) {
+    const to = single ? dest : path.join(dest, e.target);
+    if (e.type === 'directory') {
+      if (e.target === '') await fsp.chmod(dest, e.mode);
+      else await fsp.mkdir(to, { mode: e.mode });
+      continue;
+    }
+    if (e.type === 'symlink') {
+      await fsp.symlink(e.linkname ?? (await fsp.readlink(e.hostPath)), to);
+      continue;
+    }
+    if (files === 'link') {
+      try {
+        await fsp.link(e.hostPath, to);
+        continue;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EXDEV' && (err as NodeJS.ErrnoException).code !== 'EPERM') throw err;
+      }
+    }
+    await fsp.copyFile(e.hostPath, to, fsConstants.COPYFILE_FICLONE);
+    await fsp.chmod(to, e.mode);
   }
 }
 

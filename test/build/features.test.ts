@@ -82,6 +82,19 @@ describe('RUN --mount', () => {
     await noLeftovers();
   }, 180_000);
 
+  it('type=bind of the context shows only what .dockerignore lets through; rw writes never reach the files', async () => {
+    const ctx = await contextDir([
+      'FROM busybox',
+      'RUN --mount=target=/ctx sh -c "cat /ctx/keep.txt; for p in secret.env sub/.git sub/a; do test -e /ctx/\\$p && echo \\$p || echo no-\\$p; done; (echo x >> /ctx/keep.txt) 2>/dev/null || echo readonly"',
+      'RUN --mount=target=/ctx,rw sh -c "echo changed > /ctx/keep.txt; cat /ctx/keep.txt; test -e /ctx/secret.env || echo no-secret"',
+      'RUN --mount=type=bind,source=sub,target=/s ls -A /s',
+    ].join('\n'), { 'keep.txt': 'kept\n', 'secret.env': 'TOKEN=1\n', '.dockerignore': 'secret.env\n**/.git\n', 'sub/a': 'a\n', 'sub/.git/config': 'g\n' });
+    const res = await build(ctx, { noCache: true });
+    expect(res.output).toEqual(['kept', 'no-secret.env', 'no-sub/.git', 'sub/a', 'readonly', 'changed', 'no-secret', 'a']);
+    expect(await fsp.readFile(path.join(ctx, 'keep.txt'), 'utf8')).toBe('kept\n');
+    await noLeftovers();
+  }, 120_000);
+
   it('type=tmpfs: a tmpfs for the RUN only', async () => {
     const ctx = await contextDir('FROM busybox\nRUN --mount=type=tmpfs,target=/scratch,size=1m sh -c "echo hi > /scratch/a && grep -c \' /scratch tmpfs \' /proc/mounts"\n');
     const res = await build(ctx);
