@@ -62,8 +62,9 @@ describe('parseClusterStoreUri', () => {
     expect((err as InvalidArgumentError).hint).not.toBe('');
   });
 
-  it('says where credentials go instead', () => {
+  it('says where credentials go instead, and does not print the password back', () => {
     expect(() => parseClusterStoreUri('etcd://u:p@h:1')).toThrow(expect.objectContaining({ hint: expect.stringMatching(/kv\.username.*kv\.password/) }));
+    expect(() => parseClusterStoreUri('etcd://admin:s3cret@h:1')).toThrow('"etcd://***@h:1"');
   });
 });
 

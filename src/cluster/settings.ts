@@ -45,7 +45,9 @@ const IPV6 = /^[0-9A-Fa-f:.]{2,45}$/;
  */
 export function parseClusterStoreUri(text: string, field = '--cluster-store'): ClusterStoreUri {
   const example = 'write it as etcd://HOST:PORT, several endpoints as etcd://HOST1:2379,HOST2:2379, etcds:// for TLS';
-  const fail = (why: string, hint = example) => new InvalidArgumentError(field, `"${text}": ${why}`, hint);
+  // A password given in the URI (refused below) must not be printed back.
+  const shown = typeof text === 'string' ? text.replace(/\/\/[^/]*@/, '//***@') : '';
+  const fail = (why: string, hint = example) => new InvalidArgumentError(field, `"${shown}": ${why}`, hint);
   if (typeof text !== 'string' || text.length === 0) throw fail('the URI is empty');
   if (text.length > 2048) throw fail('the URI is longer than 2048 characters');
   if (/[\s\x00-\x1f\x7f]/.test(text)) throw fail('the URI holds spaces or control characters');

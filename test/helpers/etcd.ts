@@ -49,6 +49,8 @@ export interface EtcdOptions {
   tls?: boolean;
   /** with tls: clients must present a certificate signed by the CA */
   clientCertAuth?: boolean;
+  /** more etcd flags (e.g. --auth-token-ttl 1) */
+  extraArgs?: string[];
 }
 
 /** A port nobody listens on now (the kernel's pick, released). */
@@ -99,6 +101,7 @@ export async function startEtcd(opts: EtcdOptions = {}): Promise<TestEtcd> {
       '--log-outputs', path.join(dir, 'etcd.log'), '--logger', 'zap',
       ...(tls ? ['--cert-file', tls.cert, '--key-file', tls.key, '--trusted-ca-file', tls.ca] : []),
       ...(tls && opts.clientCertAuth ? ['--client-cert-auth'] : []),
+      ...(opts.extraArgs ?? []),
     ];
     const env = { ...process.env, ...(process.arch === 'x64' ? {} : { ETCD_UNSUPPORTED_ARCH: process.arch === 'arm64' ? 'arm64' : process.arch }) };
     const ctlArgs = [`--endpoints=${url}`, '--dial-timeout=3s', '--command-timeout=5s',
