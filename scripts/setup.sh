@@ -11,8 +11,10 @@ APT_PACKAGES=(runc conmon catatonit iptables iproute2 busybox-static dnsmasq-bas
 # check against; htpasswd (apache2-utils) and openssl make the registry's logins and certificates.
 # Installing docker-registry starts nothing here (no systemd); the tests start their own on 127.0.0.1.
 # docker-compose (1.29, Python) is a client of the Engine API that the service's tests drive.
+# etcd-server (3.4) is the cluster store the multi-host network tests start on 127.0.0.1 (or an underlay
+# address) with a temp data dir, and stop by PID; etcd-client (etcdctl) turns on auth in the store's tests.
 if [ "${1:-}" = "--test" ]; then
-  APT_PACKAGES+=(docker-registry skopeo apache2-utils openssl docker-compose)
+  APT_PACKAGES+=(docker-registry skopeo apache2-utils openssl docker-compose etcd-server etcd-client)
 fi
 NODE_MAJOR_MIN=20
 

@@ -112,6 +112,60 @@ export class RegistryError extends BerthError {
   readonly status: number | undefined;
 }
 
+/**
+ * A global-scope network (overlay, flannel) was asked for and no cluster store is set. An
+ * InvalidArgumentError (the request cannot work as configured); its message is the whole sentence, not
+ * "invalid --cluster-store: ...", since nothing invalid was given.
+ */
+export class ClusterNotConfiguredError extends InvalidArgumentError {
+  constructor(what = 'multi-host networks') {
+    super('--cluster-store', '', 'give every host of the cluster the same --cluster-store, and its own --cluster-advertise address');
+    this.message = `${what} need a cluster store: set --cluster-store etcd://HOST:PORT (or BERTH_CLUSTER_STORE, or "cluster-store" in the config file)`;
+  }
+}
+
+/**
+ * The cluster store (etcd) did not answer: every endpoint refused the connection, reset it or let the
+ * deadline pass. `endpoints` are the URLs tried, in order. `outcomeUnknown`: a change was sent and the
+ * answer was lost, so it may or may not have been applied (the caller re-reads before trying again).
+ */
+export class ClusterUnavailableError extends BerthError {
+  readonly code = 'CLUSTER_UNAVAILABLE';
+  constructor(readonly endpoints: readonly string[], readonly reason: string, options?: ErrorOptions & { outcomeUnknown?: boolean }) {
+    super(`the cluster store did not answer (${endpoints.join(', ')}): ${reason}${options?.outcomeUnknown ? '; the change may or may not have been applied' : ''}`,
+      'check that etcd runs and listens on those addresses (etcdctl --endpoints ... endpoint health), that this host reaches them, and the TLS options (kv.cacertfile, kv.certfile, kv.keyfile) if the URI is etcds://',
+      options);
+    this.outcomeUnknown = options?.outcomeUnknown ?? false;
+  }
+  readonly outcomeUnknown: boolean;
+}
+
+/**
+ * The cluster store answered with an error. `reason` comes from the gRPC status code etcd's gateway
+ * returns (never from its text); `detail` is etcd's own message ("etcdserver: requested lease not found").
+ */
+export type ClusterFailure =
+  | 'lease-not-found' // NOT_FOUND: the lease expired or was revoked
+  | 'unauthenticated' // wrong user or password, or a token etcd no longer takes
+  | 'permission' // PERMISSION_DENIED: the user's role does not cover the key
+  | 'compacted' // OUT_OF_RANGE: the revision asked for was compacted away
+  | 'invalid' // INVALID_ARGUMENT and FAILED_PRECONDITION: a request etcd refuses
+  | 'protocol' // an answer that is not etcd's JSON
+  | 'other';
+
+export class ClusterStoreError extends BerthError {
+  readonly code = 'CLUSTER_STORE';
+  constructor(readonly reason: ClusterFailure, readonly endpoint: string, readonly detail: string, hint: string, options?: ErrorOptions & { grpcCode?: number }) {
+    super(`the cluster store (${endpoint}) refused the request: ${detail}`, hint, options);
+    this.grpcCode = options?.grpcCode;
+  }
+  readonly grpcCode: number | undefined;
+  /** A lease that is gone is what revoking it wanted (CNI DEL semantics for teardown). */
+  get alreadyGone(): boolean {
+    return this.reason === 'lease-not-found';
+  }
+}
+
 /** The container's command exists but cannot be executed (permission, not a binary, a directory). */
 export class CannotInvokeError extends BerthError {
   readonly code = 'CANNOT_INVOKE';

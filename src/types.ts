@@ -34,6 +34,13 @@ export interface EngineOptions {
    * /etc/berth/berth.json when that file exists. The options above beat what it says.
    */
   config?: string | EngineConfig;
+  /**
+   * The cluster store of multi-host networks, `etcd://HOST:PORT[,...]` or `etcds://...` (beats the config
+   * file's cluster-store). Nothing connects to it until a global-scope network needs it.
+   */
+  clusterStore?: string;
+  /** This host's address as the other hosts reach it: ADDR, ADDR:PORT or an interface name (beats cluster-advertise). */
+  clusterAdvertise?: string;
 }
 
 // ---------------------------------------------------------------- images

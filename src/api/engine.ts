@@ -29,6 +29,7 @@ import { parseTime } from '../util/time.js';
 import { parsePruneFilter } from '../util/prune-filter.js';
 import { eventFilter } from '../events.js';
 import { VERSION } from '../version.js';
+import { clusterSettings, openCluster, type ClusterAccess } from '../cluster/index.js';
 
 /**
  * Runs the monitor's exit command unless the attached `berth run` named in $1 is alive: that process does
@@ -73,9 +74,19 @@ export class Engine implements EngineApi {
   readonly volumes: VolumesApi;
   readonly system: SystemApi;
   readonly registries: RegistriesApi;
+  /**
+   * The cluster store of global-scope networks, opened on first use (`cluster.store()`); `cluster.require()`
+   * throws ClusterNotConfiguredError when none is set.
+   */
+  readonly cluster: ClusterAccess;
 
   constructor(opts: EngineOptions = {}) {
     const config = typeof opts.config === 'object' ? parseConfig(opts.config, 'the Engine config option') : loadConfig(opts.config);
+    this.cluster = openCluster(clusterSettings({
+      store: opts.clusterStore ?? config['cluster-store'],
+      advertise: opts.clusterAdvertise ?? config['cluster-advertise'],
+      opts: config['cluster-store-opts'] as Record<string, unknown> | undefined,
+    }));
     this.layout = resolveLayout(opts, process.env, { root: config['data-root'], runroot: config['exec-root'] });
     const layout = this.layout;
     // Every call first waits for the store to be open (an older one tightened); until the root exists,
@@ -120,7 +131,9 @@ export class Engine implements EngineApi {
     const bin = berthBin();
     // The exit hook is another process: it must read the same configuration as this engine.
     const configArgs = () => configFileArgs(opts.config, layout);
-    const berth = (...args: string[]) => [process.execPath, bin, '--root', layout.root, '--runroot', layout.runroot, ...configArgs(), ...args];
+    // The cluster flags too: the exit hook of a container on a global network releases its address there.
+    const clusterArgs = [...(opts.clusterStore ? ['--cluster-store', opts.clusterStore] : []), ...(opts.clusterAdvertise ? ['--cluster-advertise', opts.clusterAdvertise] : [])];
+    const berth = (...args: string[]) => [process.execPath, bin, '--root', layout.root, '--runroot', layout.runroot, ...configArgs(), ...clusterArgs, ...args];
     const containers = () => ready().then(newManager);
     const newManager = () => (manager ??= probeHost().then((host) => new ContainerManager(layout, {
       host,
@@ -351,6 +364,8 @@ function systemApi(engine: Engine, manager: () => Promise<ContainerManager>, n: 
           Name: (bridge.driverOptions as { bridge: string }).bridge, Subnet: bridge.ipam?.subnet, Gateway: bridge.ipam?.gateway,
           SubnetPending: !!bridge.subnetPending, MTU: (bridge.driverOptions as { mtu: number }).mtu, ...(addressing.bip ? { Bip: addressing.bip } : {}),
         }, CgroupMode: facts.cgroupMode, Monitor: facts.tools.conmon,
+        // Docker's (pre-swarm) fields: the settings as given; info never connects to the store.
+        ClusterStore: engine.cluster.settings.store?.text ?? '', ClusterAdvertise: engine.cluster.settings.advertise?.text ?? '',
       };
     },
     events(opts = {}): AsyncIterable<EngineEvent> {

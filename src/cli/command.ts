@@ -8,6 +8,10 @@ export interface GlobalOptions {
   runroot?: string;
   /** the engine configuration file (--config, or $BERTH_CONFIG) */
   config?: string;
+  /** --cluster-store, or $BERTH_CLUSTER_STORE */
+  clusterStore?: string;
+  /** --cluster-advertise, or $BERTH_CLUSTER_ADVERTISE */
+  clusterAdvertise?: string;
   logLevel: string;
 }
 

@@ -27,8 +27,12 @@ export async function main(argv: readonly string[], streams: CliStreams = proces
   let resolved: Resolved | undefined;
   try {
     const g = parseArgv(argv, GLOBAL_OPTIONS, { stopAtPositional: true });
-    const o = g.options as { root?: string; runroot?: string; config?: string; logLevel?: string; debug: boolean; version: boolean; help: boolean };
-    globals = { root: o.root, runroot: o.runroot, config: o.config ?? (process.env.BERTH_CONFIG || undefined), logLevel: o.debug ? 'debug' : o.logLevel ?? 'warn' };
+    const o = g.options as { root?: string; runroot?: string; config?: string; clusterStore?: string; clusterAdvertise?: string; logLevel?: string; debug: boolean; version: boolean; help: boolean };
+    globals = {
+      root: o.root, runroot: o.runroot, config: o.config ?? (process.env.BERTH_CONFIG || undefined), logLevel: o.debug ? 'debug' : o.logLevel ?? 'warn',
+      clusterStore: o.clusterStore ?? (process.env.BERTH_CLUSTER_STORE || undefined),
+      clusterAdvertise: o.clusterAdvertise ?? (process.env.BERTH_CLUSTER_ADVERTISE || undefined),
+    };
     if (!LOG_LEVELS.includes(globals.logLevel)) throw new UsageError(`invalid argument "${globals.logLevel}" for "-l, --log-level" flag: not a log level`);
     if (o.version) return write(streams.stdout, `Berth version ${VERSION}\n`, 0);
     if (o.help || !g.args.length) return write(streams.stdout, rootHelp(), 0);
@@ -93,7 +97,7 @@ function context(globals: GlobalOptions, streams: CliStreams): Context {
     stderr: streams.stderr,
     terminal: streams.terminal,
     engine() {
-      engine ??= import('../api/index.js').then(({ Engine }) => new Engine({ root: globals.root, runroot: globals.runroot, config: globals.config }));
+      engine ??= import('../api/index.js').then(({ Engine }) => new Engine({ root: globals.root, runroot: globals.runroot, config: globals.config, clusterStore: globals.clusterStore, clusterAdvertise: globals.clusterAdvertise }));
       return engine;
     },
     print(...lines) {

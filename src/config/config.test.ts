@@ -23,6 +23,8 @@ describe('parseConfig', () => {
       'insecure-registries': ['reg.example:5000', '10.0.0.0/8'], 'registry-mirrors': ['https://mirror.example.com'],
       mirrors: { 'quay.io': ['quay-mirror.example:5000'] }, 'unqualified-search-registries': ['reg.example:5000', 'docker.io'],
       'certs-dirs': ['/srv/certs.d'],
+      'cluster-store': 'etcds://10.0.0.5:2379,10.0.0.6:2379', 'cluster-advertise': 'eth0:2376',
+      'cluster-store-opts': { 'kv.cacertfile': '/etc/berth/ca.pem', 'kv.certfile': '/etc/berth/c.pem', 'kv.keyfile': '/etc/berth/k.pem', 'kv.username': 'berth', 'kv.password': 'pw' },
     };
     expect(parseConfig(cfg, 'x')).toEqual(cfg);
     expect(parseConfig({}, 'x')).toEqual({});
@@ -59,6 +61,20 @@ describe('parseConfig', () => {
   ])('refuses %j, naming what is wrong', (value, message) => {
     expect(() => parseConfig(value, 'x')).toThrow(message);
     expect(() => parseConfig(value, 'x')).toThrow(InvalidArgumentError);
+  });
+
+  it.each([
+    [{ 'cluster-store': 'consul://h:8500' }, /f.json: invalid cluster-store: "consul:\/\/h:8500": the scheme "consul" is not supported/],
+    [{ 'cluster-store': 'etcd://u:p@h:2379' }, /credentials in the URI are refused/],
+    [{ 'cluster-store': 'etcd://h' }, /has no port/],
+    [{ 'cluster-store': '' }, /\/cluster-store: must NOT have fewer than 1 characters/],
+    [{ 'cluster-advertise': 'eth 0' }, /f.json: invalid cluster-advertise: .*spaces/],
+    [{ 'cluster-store': 'etcd://h:2379', 'cluster-store-opts': { 'kv.cacertfile': '/ca.pem' } }, /is plain etcd:\/\//],
+    [{ 'cluster-store-opts': { 'kv.path': '/x' } }, /\/cluster-store-opts\/kv.path: is not allowed/],
+    [{ 'cluster-store-opts': { 'kv.username': 'u' } }, /kv.username and kv.password go together/],
+  ])('refuses the cluster keys %j', (value, message) => {
+    expect(() => parseConfig(value, 'f.json')).toThrow(message);
+    expect(() => parseConfig(value, 'f.json')).toThrow(InvalidArgumentError);
   });
 
   it('refuses a Docker key that Berth does not implement yet, by name, instead of ignoring it', () => {

@@ -15,6 +15,7 @@ import { describeSchemaErrors } from '../util/schema.js';
 import { validate as compiled } from './schema.validate.js';
 import { parseBip, parsePools } from '../network/index.js';
 import { registriesConfig, type RegistryConfigKeys } from '../registry/index.js';
+import { parseAdvertise, parseClusterStoreUri, parseStoreOpts, type ClusterStoreOpts } from '../cluster/index.js';
 
 export const DEFAULT_CONFIG_PATH = '/etc/berth/berth.json';
 
@@ -38,6 +39,12 @@ export interface EngineConfig extends RegistryConfigKeys {
   'runtimes'?: Record<string, { path: string }>;
   /** the runtime of containers created without --runtime (default "runc") */
   'default-runtime'?: string;
+  /** etcd://HOST:PORT[,...] or etcds://...: the store multi-host networks keep their state in */
+  'cluster-store'?: string;
+  /** this host's underlay address or interface (Docker's cluster-advertise) */
+  'cluster-advertise'?: string;
+  /** the cluster store's TLS files and credentials (Docker's kv.* names) */
+  'cluster-store-opts'?: ClusterStoreOpts;
 }
 
 /**
@@ -47,8 +54,6 @@ export interface EngineConfig extends RegistryConfigKeys {
 const NOT_YET: Readonly<Record<string, string>> = {
   'fixed-cidr': 'containers of the default bridge take addresses from its whole subnet for now (set bip)',
   'userns-remap': 'user namespaces are not supported yet',
-  'cluster-store': 'multi-host networks are not supported yet',
-  'cluster-advertise': 'multi-host networks are not supported yet',
   'log-opts': 'give --log-opt max-size to each container for now',
   'log-driver': 'Berth writes k8s-file logs only',
   'dns': 'give --dns to each container for now',
@@ -76,6 +81,10 @@ export function parseConfig(value: unknown, source: string): EngineConfig {
     if (config['default-address-pools']) parsePools(config['default-address-pools']);
     if (config.bip) parseBip(config.bip);
     registriesConfig(config);
+    // Each key alone: the store may come from a flag and the advertise address from here.
+    const store = config['cluster-store'] === undefined ? undefined : parseClusterStoreUri(config['cluster-store'], 'cluster-store');
+    if (config['cluster-advertise'] !== undefined) parseAdvertise(config['cluster-advertise'], 'cluster-advertise');
+    parseStoreOpts(config['cluster-store-opts'] as Record<string, unknown> | undefined, store);
   } catch (err) {
     if (err instanceof InvalidArgumentError) throw new InvalidArgumentError('config', `${source}: ${err.message}`, err.hint);
     throw err;

@@ -100,6 +100,7 @@ const info = defineCommand({
       ` Cgroup Version: ${d.CgroupVersion} (${d.CgroupMode})`, ` Default Runtime: ${d.DefaultRuntime}`, ` Monitor: ${d.Monitor}`,
       ` Kernel Version: ${d.KernelVersion}`, ` OSType: ${d.OSType}`, ` Architecture: ${d.Architecture}`, ` CPUs: ${d.NCPU}`,
       ` Total Memory: ${bytesSize(Number(d.MemTotal))}`, ` Name: ${d.Name}`, ` Root: ${d.DockerRootDir}`, ` RunRoot: ${d.RunRoot}`,
+      ...(d.ClusterStore ? [` Cluster Store: ${d.ClusterStore}`] : []), ...(d.ClusterAdvertise ? [` Cluster Advertise: ${d.ClusterAdvertise}`] : []),
       ...networkLines(d),
     );
   },
