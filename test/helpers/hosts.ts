@@ -45,6 +45,8 @@ export interface Hosts {
   readonly underlay: { netns: string; netnsPath: string; bridge: string; subnet: string; mtu: number };
   /** a long-running command in a host's netns (or the underlay's); kill it by its pid, remove() kills what is left */
   spawnIn(where: Host | 'underlay', cmd: string, args: readonly string[]): ChildProcess;
+  /** Another netns of the test (a hand-made "container"), named berth-t-<tag>-<label>; remove() deletes it first. */
+  makeNetns(label: string): Promise<{ name: string; netnsPath: string }>;
   /** Resets every root in its host, deletes the namespaces and the underlay; throws listing leaks. Idempotent. */
   remove(): Promise<void>;
 }
@@ -82,6 +84,7 @@ export async function makeHosts(n: number, opts: HostsOptions = {}): Promise<Hos
   const hosts: Host[] = [];
   const children = new Set<ChildProcess>();
   const made: string[] = [];
+  const extra: string[] = [];
   const dirs: string[] = [];
   let removed = false;
 
@@ -90,11 +93,21 @@ export async function makeHosts(n: number, opts: HostsOptions = {}): Promise<Hos
     removed = true;
     const errors: string[] = [];
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    // The test's own namespaces first: their veths' host ends go with them (the kernel does it shortly after).
+    for (const name of extra.reverse()) {
+      const r = await execa('ip', ['netns', 'del', name], { reject: false, timeout: 15_000 });
+      if (r.exitCode !== 0 && existsSync(path.join(NETNS_DIR, name))) errors.push(`ip netns del ${name}: ${r.stderr}`);
+    }
     for (const h of hosts) {
       const reset = await h.berth(['system', 'reset', '-f']);
       if (reset.exitCode !== 0) errors.push(`${h.name}: system reset: ${reset.stderr}`);
       // What a reset leaves in its host is a leak of the engine: links besides lo/eth0, rules, routes.
-      const links = (await h.exec(['ip', '-o', 'link', 'show'])).stdout.split('\n').map((l) => l.split(': ')[1]?.split('@')[0]).filter((l) => l && l !== 'lo' && l !== 'eth0');
+      const others = async () => (await linksIn(h.netnsPath)).filter((l) => l !== 'lo' && l !== 'eth0');
+      let links = await others();
+      for (let i = 0; i < 100 && links.length; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        links = await others();
+      }
       if (links.length) errors.push(`${h.name}: links left: ${links.join(' ')}`);
       const rules = (await h.exec(['iptables-save'])).stdout.split('\n').filter((l) => /BERTH/.test(l));
       if (rules.length) errors.push(`${h.name}: iptables left: ${rules.slice(0, 5).join(' | ')}`);
@@ -168,6 +181,12 @@ export async function makeHosts(n: number, opts: HostsOptions = {}): Promise<Hos
       children.add(child);
       child.on('exit', () => children.delete(child));
       return child;
+    },
+    async makeNetns(label) {
+      const name = `berth-t-${tag}-${label}`;
+      await sh('ip', ['netns', 'add', name]);
+      extra.push(name);
+      return { name, netnsPath: path.join(NETNS_DIR, name) };
     },
     remove,
   };
