@@ -41,8 +41,8 @@ export interface Result {
 
 export interface Hosts {
   readonly hosts: Host[];
-  /** the netns holding the underlay bridge */
-  readonly underlay: { netns: string; netnsPath: string; bridge: string; subnet: string; mtu: number };
+  /** the netns holding the underlay bridge; `address` is the bridge's own, for a service (etcd) spawned there */
+  readonly underlay: { netns: string; netnsPath: string; bridge: string; subnet: string; address: string; mtu: number };
   /** a long-running command in a host's netns (or the underlay's); kill it by its pid, remove() kills what is left */
   spawnIn(where: Host | 'underlay', cmd: string, args: readonly string[]): ChildProcess;
   /** Another netns of the test (a hand-made "container"), named berth-t-<tag>-<label>; remove() deletes it first. */
@@ -80,7 +80,7 @@ export async function makeHosts(n: number, opts: HostsOptions = {}): Promise<Hos
   const subnet = `10.251.${slot}.0/24`;
   const mtu = opts.mtu ?? 1500;
   const ul = `berth-t-${tag}-ul`;
-  const underlay = { netns: ul, netnsPath: path.join(NETNS_DIR, ul), bridge: `berthul${tag}`, subnet, mtu };
+  const underlay = { netns: ul, netnsPath: path.join(NETNS_DIR, ul), bridge: `berthul${tag}`, subnet, address: `10.251.${slot}.1`, mtu };
   const hosts: Host[] = [];
   const children = new Set<ChildProcess>();
   const made: string[] = [];
@@ -135,6 +135,7 @@ export async function makeHosts(n: number, opts: HostsOptions = {}): Promise<Hos
     await sh('ip', ['-n', ul, '-batch', '-'], [
       'link set lo up',
       `link add ${underlay.bridge} mtu ${mtu} type bridge`,
+      `addr add ${underlay.address}/24 dev ${underlay.bridge}`,
       `link set ${underlay.bridge} up`,
     ].join('\n') + '\n');
     for (let i = 1; i <= n; i++) {

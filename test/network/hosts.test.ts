@@ -50,6 +50,12 @@ describe('berth in a host netns', () => {
     const bridges = (await h.exec(['ip', '-o', 'link', 'show', 'type', 'bridge'])).stdout;
     expect(bridges).toMatch(/berth/);
     expect((await h.exec(['iptables-save'])).stdout).toMatch(/BERTH/);
+    // Removal, a short-lived container and a firewall reload work there too.
+    await h.ok('rm', '-f', 'web2');
+    expect(await h.ok('run', '--rm', 'busybox', 'echo', 'short')).toBe('short');
+    await h.ok('network', 'reload', '--all');
+    expect(await fetchFrom(h, `http://${h.address}:8081/`)).toBe('one');
+    expect(await fetchFrom(h, `http://${h.address}:8082/`)).toMatch(/^failed/);
     // hosts.remove() runs system reset in the host and fails on any link, rule or record left.
   }, 120_000);
 
