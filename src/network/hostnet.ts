@@ -1,4 +1,4 @@
-import { existsSync, promises as fsp, constants, readFileSync } from 'node:fs';
+import { existsSync, promises as fsp, constants, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import path from 'node:path';
 import { run } from '../util/exec.js';
@@ -63,8 +63,22 @@ export async function deleteLink(name: string): Promise<void> {
   await run('ip', ['link', 'del', 'dev', name], { timeout: TIMEOUT, alreadyGone: gone });
 }
 
+/**
+ * The names of the links of this process's netns. /proc/self/net is per netns; /sys/class/net is not: it
+ * shows the netns of whoever mounted sysfs, so a Berth run with `nsenter --net` in another netns (one
+ * "host" of a multi-host test, a netns a user made) would see the initial netns's links there.
+ */
+function netnsLinkNames(): string[] {
+  let text = '';
+  try { text = readFileSync('/proc/self/net/dev', 'utf8'); } catch { return []; }
+  return text.split('\n').slice(2).flatMap((l) => {
+    const i = l.indexOf(':');
+    return i > 0 ? [l.slice(0, i).trim()] : [];
+  });
+}
+
 export function linkExists(name: string): boolean {
-  return existsSync(path.join('/sys/class/net', name));
+  return netnsLinkNames().includes(name);
 }
 
 /** What Berth needs to know of an existing link before it takes it over or deletes it; undefined when absent. */
@@ -74,12 +88,38 @@ export interface LinkFacts {
   alias: string;
 }
 
-export function linkFacts(name: string): LinkFacts | undefined {
-  const dir = path.join('/sys/class/net', name);
-  if (!existsSync(dir)) return undefined;
-  let alias = '';
-  try { alias = readFileSync(path.join(dir, 'ifalias'), 'utf8').trim(); } catch { /* no alias support: none set */ }
-  return { isBridge: existsSync(path.join(dir, 'bridge')), alias };
+/**
+ * Whether /sys/class/net shows this netns: this process shares pid 1's netns (the host, or a container
+ * whose runtime mounted its own sysfs) and sysfs lists exactly the links procfs lists. Anything else
+ * (nsenter into another netns; a link made or removed between the two reads) takes the slow, always
+ * right path: `ip`, which asks the kernel over netlink in this netns.
+ */
+function sysfsIsThisNetns(names: readonly string[]): boolean {
+  try {
+    if (readlinkSync('/proc/self/ns/net') !== readlinkSync('/proc/1/ns/net')) return false;
+    // bonding_masters is the bonding module's control file, not a link.
+    const sys = readdirSync('/sys/class/net').filter((n) => n !== 'bonding_masters');
+    return sys.length === names.length && names.every((n) => sys.includes(n));
+  } catch {
+    return false;
+  }
+}
+
+export async function linkFacts(name: string): Promise<LinkFacts | undefined> {
+  const names = netnsLinkNames();
+  if (!names.includes(name)) return undefined;
+  if (sysfsIsThisNetns(names)) {
+    const dir = path.join('/sys/class/net', name);
+    let alias = '';
+    try { alias = readFileSync(path.join(dir, 'ifalias'), 'utf8').trim(); } catch { /* no alias support: none set */ }
+    return { isBridge: existsSync(path.join(dir, 'bridge')), alias };
+  }
+  const res = await run('ip', ['-d', '-j', 'link', 'show', 'dev', name], { timeout: TIMEOUT, alreadyGone: gone }).catch((err: unknown) => {
+    if ((err as { alreadyGone?: boolean }).alreadyGone) return undefined;
+    throw err;
+  });
+  const [link] = res ? JSON.parse(res.stdout) as { ifalias?: string; linkinfo?: { info_kind?: string } }[] : [];
+  return link ? { isBridge: link.linkinfo?.info_kind === 'bridge', alias: link.ifalias ?? '' } : undefined;
 }
 
 /** The interfaces enslaved to a bridge (`ip link show master`); empty for a bridge with none. */

@@ -50,7 +50,7 @@ function alive(pid: number): boolean {
  * subnet: the second bridge over it is refused, or the two engines' containers meet. Released at cleanup;
  * a killed test's claims are taken over once its pid is gone.
  */
-function claimSlot(preferred: number): { slot: number; release(): void } {
+export function claimSlot(preferred: number): { slot: number; release(): void } {
   mkdirSync(SLOT_DIR, { recursive: true });
   for (let i = 0; i < SLOTS; i++) {
     const slot = (preferred + i) % SLOTS;

@@ -56,7 +56,7 @@ export const bridgeDriver: NetworkDriver<BridgeOptions> = {
    */
   async adopt(net: Net) {
     const { bridge } = net.driverOptions;
-    const dev = linkFacts(bridge);
+    const dev = await linkFacts(bridge);
     if (!dev) {
       if (!bridge.startsWith('berth')) throw new InvalidArgumentError('opt', `${NAME}=${bridge}: no such bridge, and Berth only creates bridges named berth*`, 'name an existing bridge, or a new name starting with berth');
       return undefined;
@@ -72,7 +72,7 @@ export const bridgeDriver: NetworkDriver<BridgeOptions> = {
   async createNetwork(net: Net) {
     const { bridge, mtu } = net.driverOptions;
     const v6 = net.ipam6;
-    const dev = linkFacts(bridge);
+    const dev = await linkFacts(bridge);
     if (net.adopted) {
       if (!dev) throw new BadStateError(`bridge ${bridge} of network ${net.name} is gone`, 'create the bridge again, or remove the network');
       // replace: idempotent, for a repeat after a crash.
@@ -120,7 +120,7 @@ export const bridgeDriver: NetworkDriver<BridgeOptions> = {
       for (const a of net.adopted.addresses) await deleteAddress(bridge, a);
       return;
     }
-    const dev = linkFacts(bridge);
+    const dev = await linkFacts(bridge);
     if (dev && dev.alias === owner(net)) await deleteLink(bridge);
   },
 
