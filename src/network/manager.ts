@@ -12,7 +12,7 @@ import { openSandboxes, type Sandboxes } from './sandbox.js';
 import { NetStore } from './store.js';
 import { formatCidr } from './cidr.js';
 import { DEFAULT_BRIDGE_SUBNET, DEFAULT_POOLS, poolSubnets, type PoolSpec } from './subnets.js';
-import type { AttachRequest, NetworkDetails, NetworkPlan, NetworkRecord, PlanContext, SandboxStatus } from './types.js';
+import type { AttachRequest, ClusterMember, DriverContext, NetworkDetails, NetworkPlan, NetworkRecord, PlanContext, SandboxStatus } from './types.js';
 
 export interface NetworkManagerOptions {
   /**
@@ -25,6 +25,8 @@ export interface NetworkManagerOptions {
   addressPools?: readonly PoolSpec[];
   /** Prefix of Berth's iptables chains (BERTH); tests use their own. */
   chainPrefix?: string;
+  /** This host in its cluster, for global-scope networks (overlay); absent without a cluster store. */
+  cluster?: ClusterMember;
 }
 
 /** The default bridge's first candidate: given, derived from the seed (one subnet of the pools), or fixed. */
@@ -52,12 +54,13 @@ export class Manager {
   constructor(layout: StoreLayout, opts: NetworkManagerOptions = {}) {
     this.store = new NetStore(layout);
     this.firewall = openFirewallSync(this.store, validateChainPrefix(opts.chainPrefix ?? DEFAULT_CHAIN_PREFIX));
+    const ctx: DriverContext = { defaultBridgeName: opts.defaultBridge?.name ?? 'berth0', ...(opts.cluster ? { cluster: opts.cluster } : {}) };
     this.nets = openNetworks(this.store, this.firewall, {
       defaultBridge: { subnet: defaultCandidate(opts), bip: opts.defaultBridge?.bip, mtu: opts.defaultBridge?.mtu },
       pools: opts.addressPools,
-      ctx: { defaultBridgeName: opts.defaultBridge?.name ?? 'berth0' },
+      ctx,
     });
-    this.sandboxes = openSandboxes(this.store, this.nets, this.firewall);
+    this.sandboxes = openSandboxes(this.store, this.nets, this.firewall, ctx);
   }
 
   create(req: NetworkCreateRequest): Promise<{ id: string }> { return this.nets.create(req); }

@@ -2,7 +2,8 @@ import { promises as fsp } from 'node:fs';
 import { parsePruneFilter, prunable } from '../util/prune-filter.js';
 import path from 'node:path';
 import type { NetworkCreateRequest } from '../options.js';
-import { AlreadyExistsError, BadStateError, InvalidArgumentError, NotFoundError, runTeardown } from '../errors.js';
+import { AlreadyExistsError, BadStateError, ClusterUnavailableError, InvalidArgumentError, NotFoundError, runTeardown } from '../errors.js';
+import { clusterOf, globalRecords, publishNetwork, unpublishNetwork } from './global.js';
 import { NAME_PATTERN, newNetworkId } from '../ids.js';
 import { failpoint } from '../util/failpoint.js';
 import { isStaleLock } from '../util/lock.js';
@@ -94,8 +95,8 @@ class NetworkStore implements Networks {
    */
   async all(): Promise<NetworkRecord[]> {
     const nets = await this.store.listNetworks();
-    if (BUILTIN.every((n) => nets.some((r) => r.name === n && r.builtin)) && !nets.some(unfinished)) return nets;
-    return withFileLock(this.store.locks.networks(), () => this.ensureBuiltinsLocked());
+    if (BUILTIN.every((n) => nets.some((r) => r.name === n && r.builtin)) && !nets.some(unfinished)) return this.syncGlobal(nets);
+    return this.syncGlobal(await withFileLock(this.store.locks.networks(), () => this.ensureBuiltinsLocked()));
   }
 
   async repair(lockFiles: readonly string[]): Promise<void> {
@@ -153,6 +154,7 @@ class NetworkStore implements Networks {
     const driver = driverFor(req.driver ?? 'bridge');
     if (driver.mode !== 'private') throw new InvalidArgumentError('driver', `only one ${driver.kind} network can exist`, 'use the built-in one');
     if (req.ipv6 && !driver.needsSubnet) throw new InvalidArgumentError('ipv6', `the ${driver.kind} driver has no IP addresses to give`);
+    if (driver.scope === 'global') return this.createGlobal(req);
     return withFileLock(this.store.locks.networks(), () => withFileLock(HOST_SUBNETS_LOCK, async () => {
       const nets = await this.ensureBuiltinsLocked();
       if (nets.some((n) => n.name === req.name)) throw new AlreadyExistsError('network', req.name);
@@ -187,6 +189,62 @@ class NetworkStore implements Networks {
   }
 
   /**
+   * A global network (overlay): its subnet clear of every network of this root and of the cluster, and of
+   * this host's routes (each other host checks its own when it first makes the network's bridge); published
+   * to the cluster store with its name and VNI in one transaction, then copied here. No host object is made
+   * now: each host makes its bridge and VXLAN device at its first container on the network, as Docker does.
+   */
+  private async createGlobal(req: NetworkCreateRequest): Promise<{ id: string }> {
+    const driver = driverFor(req.driver!);
+    const cluster = clusterOf(this.opts.ctx, `a network of the ${driver.kind} driver`);
+    if (req.ipv6) throw new InvalidArgumentError('ipv6', `${driver.kind} networks are IPv4 only for now`, 'leave --ipv6 out');
+    return withFileLock(this.store.locks.networks(), async () => {
+      const nets = await this.ensureBuiltinsLocked();
+      const globals = await globalRecords(cluster);
+      if ([...nets, ...globals].some((n) => n.name === req.name)) throw new AlreadyExistsError('network', req.name);
+      const known = [...nets, ...globals.filter((g) => !nets.some((n) => n.id === g.id))];
+      const pools = planSubnets(req, known, {
+        refuseOverlap: true, allowOverlap: !!req.allowHostOverlap, pool: () => poolSubnets(this.pools), poolName: poolName(this.pools),
+      });
+      const rec = this.newRecord(req.name, driver.kind, {
+        internal: req.internal ?? false, options: { ...req.options }, labels: { ...req.labels }, ...pools, scope: 'global',
+        ...(req.allowHostOverlap ? { hostOverlapAllowed: true } : {}),
+      });
+      await publishNetwork(cluster, rec as NetworkRecord<{ vni: number }>);
+      await this.store.writeNetwork(rec);
+      return { id: rec.id };
+    });
+  }
+
+  /**
+   * Brings this host's copies of global networks to what the cluster holds: new ones copied, changed ones
+   * (none change today) rewritten, withdrawn ones removed here once no container of this host is on them.
+   * The store unreachable: the copies stay as they are (a warning is for the caller that needs the store).
+   */
+  private async syncGlobal(nets: NetworkRecord[]): Promise<NetworkRecord[]> {
+    const cluster = this.opts.ctx.cluster;
+    if (!cluster) return nets;
+    let globals: NetworkRecord[];
+    try {
+      globals = await globalRecords(cluster);
+    } catch (err) {
+      if (err instanceof ClusterUnavailableError) return nets;
+      throw err;
+    }
+    const out = nets.filter((n) => n.scope !== 'global' || globals.some((g) => g.id === n.id));
+    for (const g of globals) if (!nets.some((n) => n.id === g.id)) { await this.store.writeNetwork(g); out.push(g); }
+    const gone = nets.filter((n) => n.scope === 'global' && !globals.some((g) => g.id === n.id));
+    if (gone.length) {
+      const sbs = await this.store.listSandboxes();
+      for (const net of gone) {
+        if (sbs.some((sb) => sb.endpoints.some((e) => e.networkId === net.id))) { out.push(net); continue; }
+        await withFileLock(this.store.locks.networks(), () => this.destroyLocked(net));
+      }
+    }
+    return out;
+  }
+
+  /**
    * Removes a network's host objects, then its record, then its rules (every step runs; gone is done).
    * The caller holds the networks lock. Also the repair of a killed create or rm.
    */
@@ -197,7 +255,7 @@ class NetworkStore implements Networks {
     }
     await withFileLock(this.store.locks.network(net.id), () => runTeardown([
       () => new NameServer(this.store.dnsDir(net.id)).stop(),
-      () => driverFor(net.driver).deleteNetwork(net),
+      () => driverFor(net.driver).deleteNetwork(net, this.opts.ctx),
       async () => failpoint('network.rm.mid'),
       () => fsp.rm(this.store.ipamDir(net.id), { recursive: true, force: true }),
       () => this.store.removeNetwork(net.id),
@@ -238,6 +296,7 @@ class NetworkStore implements Networks {
         if (users.length) {
           throw new BadStateError(`network ${rec.name} has active endpoints: ${users.map((u) => u.name).join(', ')}`, 'stop or disconnect those containers first');
         }
+        if (rec.scope === 'global') await unpublishNetwork(clusterOf(this.opts.ctx, `network ${rec.name}`), rec as NetworkRecord<{ vni: number }>);
         // Flagged under the network lock: a sandbox that joins after the check finds it going (ensure).
         rec.removing = true;
         await this.store.writeNetwork(rec);
@@ -285,7 +344,7 @@ class NetworkStore implements Networks {
       const before = bridgeOf(net);
       const existed = before ? linkExists(before) : true;
       if (!existed && !net.adopted && !net.hostOverlapAllowed) refuseHostOverlap(net);
-      await driverFor(net.driver).createNetwork(net);
+      await driverFor(net.driver).createNetwork(net, this.opts.ctx);
       return !existed;
     });
   }
@@ -385,7 +444,7 @@ function hasRules(n: NetworkRecord): boolean {
 }
 
 function bridgeOf(n: NetworkRecord): string | undefined {
-  return n.driver === 'bridge' ? (n.driverOptions as { bridge: string }).bridge : undefined;
+  return n.driver === 'bridge' || n.driver === 'overlay' ? (n.driverOptions as { bridge: string }).bridge : undefined;
 }
 
 /** A record a killed `network create` or `rm` left flagged. */

@@ -22,7 +22,7 @@ import { needsProxy, startProxy, stopProxy } from './proxy.js';
 import { readHostFiles, sandboxStatus, type HostFiles } from './status.js';
 import type { NetStore } from './store.js';
 import type {
-  AttachRequest, EndpointRecord, NetworkPlan, NetworkRecord, PlanContext, Sandbox, SandboxRecord, SandboxStatus,
+  AddressAllocator, DriverContext, AttachRequest, EndpointRecord, NetworkPlan, NetworkRecord, PlanContext, Sandbox, SandboxRecord, SandboxStatus,
 } from './types.js';
 
 /**
@@ -46,8 +46,8 @@ export interface Sandboxes {
   netnsPathOf(ctrId: string): string;
 }
 
-export function openSandboxes(store: NetStore, networks: Networks, firewall: FirewallSync): Sandboxes {
-  return new SandboxManager(store, networks, firewall);
+export function openSandboxes(store: NetStore, networks: Networks, firewall: FirewallSync, ctx: DriverContext): Sandboxes {
+  return new SandboxManager(store, networks, firewall, ctx);
 }
 
 /** The ip lines drivers queue while joining, run as few processes as possible (see Sandbox). */
@@ -85,7 +85,7 @@ class SandboxManager implements Sandboxes {
   private hostFilesCache: HostFiles | undefined;
   private readonly dnsSyncs = new Map<string, () => Promise<void>>();
 
-  constructor(private readonly store: NetStore, private readonly networks: Networks, private readonly firewall: FirewallSync) {
+  constructor(private readonly store: NetStore, private readonly networks: Networks, private readonly firewall: FirewallSync, private readonly ctx: DriverContext) {
     this.ports = new HostPorts(store.portsDir, store.locks.ports());
   }
 
@@ -163,7 +163,7 @@ class SandboxManager implements Sandboxes {
       const net = nets[i]!;
       await this.networks.ensure(net);
       if (net.ipam) await this.allocate(sb, ep, net, i === 0 ? { ip: plan.ip, ip6: plan.ip6 } : {});
-      Object.assign(ep, await driverFor(net.driver).join(net, ep, builder));
+      Object.assign(ep, await driverFor(net.driver).join(net, ep, builder, this.ctx));
     }
     await builder.flush();
     await linkNetns(path.join(IP_NETNS_DIR, sb.netnsName!), sb.netnsPath!, this.store.layout.netns);
@@ -203,7 +203,10 @@ class SandboxManager implements Sandboxes {
     await this.store.writeSandbox(sb);
   }
 
-  private poolOf(net: NetworkRecord, family: 4 | 6 = 4): AddressPool {
+  private poolOf(net: NetworkRecord, family: 4 | 6 = 4): AddressAllocator {
+    // A global network's addresses are the cluster's (its driver's); IPv6 stays host-local (none is global yet).
+    const own = family === 4 ? driverFor(net.driver).addresses?.(net, this.ctx) : undefined;
+    if (own) return own;
     const spec = family === 6 ? net.ipam6! : net.ipam!;
     return new AddressPool(this.store.ipamDir(net.id), this.store.locks.ipam(net.id), net.name, spec, family);
   }
@@ -252,7 +255,7 @@ class SandboxManager implements Sandboxes {
       ...sb.endpoints.map((ep) => async () => {
         const net = netOf(ep);
         const going = sb.mode === 'private' && isMountPoint(this.netnsPathOf(ctrId));
-        if (net) await driverFor(net.driver).leave(net, ep, { ...sb, sandboxGoing: going });
+        if (net) await driverFor(net.driver).leave(net, ep, { ...sb, sandboxGoing: going }, this.ctx);
       }),
       ...sb.endpoints.map((ep) => () => this.release(ctrId, ep, netOf(ep))),
       async () => { if (sb.ports.length) await this.ports.releaseWhere((o) => o !== ctrId); },
@@ -341,7 +344,7 @@ class SandboxManager implements Sandboxes {
       const builder = new SandboxBuilder(ctrId, sb.netnsPath!, true);
       // A netns made before it had any IPv6 endpoint may have IPv6 off.
       builder.enableIpv6 = !!net.ipam6 && ipv6DisabledInNewNetns();
-      Object.assign(ep, await driver.join(net, ep, builder));
+      Object.assign(ep, await driver.join(net, ep, builder, this.ctx));
       await builder.flush();
     } catch (err) {
       // Undo the half-made endpoint (address, veth, record) so that a retry starts clean.
@@ -361,7 +364,7 @@ class SandboxManager implements Sandboxes {
     if (!sb || !ep) throw new NotFoundError('network', `endpoint of ${shortId(ctrId)} on ${net.name}`, 'see the container\'s networks with "berth inspect"');
     sb.endpoints = sb.endpoints.filter((e) => e !== ep);
     await runTeardown([
-      () => driverFor(net.driver).leave(net, ep, { ...sb, sandboxGoing: false }),
+      () => driverFor(net.driver).leave(net, ep, { ...sb, sandboxGoing: false }, this.ctx),
       async () => { await ipBatch([`link del ${ep.interface}`], { side: 'inside', netns: sb.netnsPath! }).catch((err) => { if (!/Cannot find device/.test(String((err as Error).message))) throw err; }); },
       () => this.release(ctrId, ep, net),
       () => this.store.writeSandbox(sb),

@@ -1,3 +1,4 @@
+import type { ClusterStore, LeaseId } from '../cluster/index.js';
 import type { NetworkRequest } from '../options.js';
 
 export type Protocol = 'tcp' | 'udp';
@@ -59,6 +60,11 @@ export interface NetworkRecord<O = unknown> {
   subnetPending?: boolean;
   /** Created with --allow-host-overlap: the subnet may overlap the host's routes, now and when made again. */
   hostOverlapAllowed?: boolean;
+  /**
+   * 'global': the network lives in the cluster store (overlay): every host of the cluster has it, this
+   * record is this host's copy, and its host objects are made here only while a container of this host is on it.
+   */
+  scope?: 'global';
   /** Set while `network create` makes host objects; a record still flagged is undone by the next command. */
   incomplete?: boolean;
   /** Set when `network rm` starts; a record still flagged is removed by the next command. */
@@ -154,6 +160,23 @@ export interface Attachment {
 export interface DriverContext {
   /** Bridge name of the default `bridge` network. */
   readonly defaultBridgeName: string;
+  /** The cluster this host belongs to, for global-scope drivers; absent when no cluster store is set. */
+  readonly cluster?: ClusterMember;
+}
+
+/** This host as a member of the cluster: the store, and who this host is there. */
+export interface ClusterMember {
+  store(): Promise<ClusterStore>;
+  /** This host's id, underlay (advertise) address and the lease its keys live under (granted, or renewed). */
+  self(): Promise<{ hostId: string; address: string; lease: LeaseId }>;
+}
+
+/** Addresses of one network, from wherever its driver keeps them (the host's files, or the cluster store). */
+export interface AddressAllocator {
+  /** An address for `owner`: `wanted` or the next free one; an owner asking again gets what it holds. */
+  allocate(owner: string, wanted?: string): Promise<string>;
+  /** Frees `ip` if `owner` still holds it. */
+  release(owner: string, ip: string): Promise<void>;
 }
 
 /**
@@ -171,19 +194,27 @@ export interface NetworkDriver<O = unknown> {
   /** Whether containers on the network get Berth's name server (user-defined networks only). */
   readonly supportsDns: boolean;
   /**
+   * 'global': networks of this driver live in the cluster store (DriverContext.cluster): `network create`
+   * publishes them there and every host sees them; `createNetwork` then makes one host's objects, at its
+   * first endpoint (`ensure`), and `deleteNetwork` removes them when the host's last endpoint left.
+   */
+  readonly scope?: 'global';
+  /** The driver's own IPv4 addresses (a global network's are the cluster's), in place of the host's pool. */
+  addresses?(net: NetworkRecord<O>, ctx: DriverContext): AddressAllocator;
+  /**
    * At network create, before any host object is made: whether the network's device already exists and
    * is taken over (the result goes into `NetworkRecord.adopted`). Throws InvalidArgumentError for a device
    * that may not be used. Drivers without one always make their own devices.
    */
   adopt?(net: NetworkRecord<O>): Promise<NetworkRecord['adopted']>;
-  createNetwork(net: NetworkRecord<O>): Promise<void>;
-  deleteNetwork(net: NetworkRecord<O>): Promise<void>;
-  join(net: NetworkRecord<O>, ep: EndpointRecord, sandbox: Sandbox): Promise<Attachment>;
+  createNetwork(net: NetworkRecord<O>, ctx?: DriverContext): Promise<void>;
+  deleteNetwork(net: NetworkRecord<O>, ctx?: DriverContext): Promise<void>;
+  join(net: NetworkRecord<O>, ep: EndpointRecord, sandbox: Sandbox, ctx?: DriverContext): Promise<Attachment>;
   /**
    * Undoes `join`. `sandboxGoing` says the whole netns is about to be removed, which takes the
    * interfaces inside with it: drivers then skip deleting them (a link delete waits ~30 ms for RCU).
    */
-  leave(net: NetworkRecord<O>, ep: EndpointRecord, sandbox: { containerId: string; netnsPath?: string; sandboxGoing: boolean }): Promise<void>;
+  leave(net: NetworkRecord<O>, ep: EndpointRecord, sandbox: { containerId: string; netnsPath?: string; sandboxGoing: boolean }, ctx?: DriverContext): Promise<void>;
   /** iptables lines for the network and its endpoints; see firewall.ts for the chains. */
   firewall?(net: NetworkRecord<O>, endpoints: readonly FirewallEndpoint[], chains: ChainNames): FirewallRules;
   /** ip6tables lines for a network with `ipam6` and its endpoints' IPv6 ports, in chains of the same names. */

@@ -5,6 +5,7 @@ import { containerDriver } from './container.js';
 import { hostDriver } from './host.js';
 import { macvlanDriver } from './macvlan.js';
 import { noneDriver } from './none.js';
+import { overlayDriver } from './overlay.js';
 
 /** The one table of drivers, by kind (netavark's single match, as data). */
 const DRIVERS = new Map<string, NetworkDriver<unknown>>([
@@ -13,6 +14,7 @@ const DRIVERS = new Map<string, NetworkDriver<unknown>>([
   ['none', noneDriver as NetworkDriver<unknown>],
   ['container', containerDriver as NetworkDriver<unknown>],
   ['macvlan', macvlanDriver as NetworkDriver<unknown>],
+  ['overlay', overlayDriver as NetworkDriver<unknown>],
 ]);
 
 /** Adds a third-party driver; see src/network/README.md. Throws AlreadyExistsError for a taken kind. */
@@ -25,7 +27,7 @@ export function registerDriver<O>(kind: string, driver: NetworkDriver<O>): void 
 
 /** Removes a registered driver (tests); built-in drivers stay. */
 export function unregisterDriver(kind: string): void {
-  if (!['bridge', 'host', 'none', 'container', 'macvlan'].includes(kind)) DRIVERS.delete(kind);
+  if (!['bridge', 'host', 'none', 'container', 'macvlan', 'overlay'].includes(kind)) DRIVERS.delete(kind);
 }
 
 export function driverFor(kind: string): NetworkDriver<unknown> {

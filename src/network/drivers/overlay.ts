@@ -1,0 +1,162 @@
+import { allocate, keys, release } from '../../cluster/index.js';
+import { InvalidArgumentError } from '../../errors.js';
+import { parseCidr } from '../cidr.js';
+import { deleteLink, linkExists, linkFacts, writeSysctl } from '../hostnet.js';
+import type { ClusterMember, DriverContext, EndpointRecord, NetworkDriver, NetworkRecord } from '../types.js';
+import {
+  applyLines, joinLines, overlayBridgeName, overlayMtu, overlayNetworkLines, overlayNetworkTeardown, overlayVxlanName, parseVni,
+  readVxlanState, diffRemoteEndpoints, VXLAN_PORT, type RemoteEndpoint,
+} from '../vxlan.js';
+import { bridgeDriver, bridgeRules, type BridgeOptions } from './bridge.js';
+import { readInt, refuseUnknown } from './options.js';
+import { clusterOf } from '../global.js';
+
+/**
+ * Docker's overlay driver, without swarm: a network every host of the cluster shares, its record, VNI,
+ * addresses and endpoints in the cluster store. On each host that has a container on it: a bridge holding
+ * the gateway (the same address on every host; traffic out of the network is masqueraded by the host, as
+ * a bridge network's) and a VXLAN device in that bridge (vxlan.ts: no learning, no flooding; each remote
+ * endpoint is an FDB and a neighbour entry made from what its host registered). Containers join the bridge
+ * with a veth, as on a bridge network, so the bridge driver does that part and writes the same rules.
+ */
+export interface OverlayOptions extends BridgeOptions {
+  vni: number;
+  /** set with -o com.docker.network.driver.mtu; otherwise each host's underlay MTU minus VXLAN's 50 bytes */
+  mtuGiven: boolean;
+}
+
+const VNI = 'com.docker.network.driver.overlay.vxlanid_list';
+const MTU = 'com.docker.network.driver.mtu';
+const ENCRYPTED = 'encrypted';
+
+type Net = NetworkRecord<OverlayOptions>;
+
+/** What a host registers for each of its endpoints on a global network (keys.endpoint). */
+export interface EndpointRegistration {
+  hostId: string;
+  /** the host's underlay address: where the endpoint's MAC lives */
+  host: string;
+  containerId: string;
+  name: string;
+  aliases: string[];
+  ip: string;
+  mac: string;
+}
+
+/** The endpoint's key: the container's id on this network (a container has one endpoint per network). */
+const endpointKey = (net: Net, ep: { containerId: string }) => keys.endpoint(net.id, ep.containerId.slice(0, 64));
+
+export const overlayDriver: NetworkDriver<OverlayOptions> = {
+  kind: 'overlay',
+  mode: 'private',
+  needsSubnet: true,
+  supportsDns: true,
+  scope: 'global',
+
+  parseOptions(raw, net) {
+    if (raw[ENCRYPTED] !== undefined) {
+      throw new InvalidArgumentError('opt', 'encrypted overlay networks are not supported yet (Docker encrypts with IPsec between swarm nodes)',
+        'leave -o encrypted out; traffic between hosts then crosses the underlay in clear, as VXLAN does');
+    }
+    refuseUnknown(raw, [VNI, MTU], 'overlay');
+    // The VNI is settled at create (cluster-wide, see networks.ts); 0 until then.
+    const vni = raw[VNI] !== undefined ? parseVni(raw[VNI]!, VNI) : 0;
+    return {
+      bridge: overlayBridgeName(net.id), icc: true, masquerade: true, vni,
+      mtu: readInt(raw, MTU, 1450, 68, 65535), mtuGiven: raw[MTU] !== undefined,
+    };
+  },
+
+  addresses(net: Net, ctx: DriverContext) {
+    const cluster = clusterOf(ctx, `network ${net.name}`);
+    return {
+      async allocate(owner, wanted) {
+        const [store, self] = await Promise.all([cluster.store(), cluster.self()]);
+        return allocate(store, net.id, net.ipam!.subnet, net.ipam!.gateway, owner, { lease: self.lease, ...(wanted ? { preferred: wanted } : {}) });
+      },
+      async release(owner, ip) {
+        await release(await cluster.store(), net.id, ip, owner);
+      },
+    };
+  },
+
+  /** This host's bridge and VXLAN device, made at its first endpoint on the network (networks.ts `ensure`). */
+  async createNetwork(net: Net, ctx?: DriverContext) {
+    const cluster = clusterOf(ctx ?? { defaultBridgeName: '' }, `network ${net.name}`);
+    const { bridge, vni } = net.driverOptions;
+    const self = await cluster.self();
+    // Per host: the underlay's MTU less VXLAN's headers (hosts may differ), unless the network sets one.
+    const mtu = await overlayMtu(self.address, net.driverOptions.mtuGiven ? net.driverOptions.mtu : undefined);
+    net.driverOptions.mtu = mtu;
+    if (!(await linkFacts(bridge))) {
+      const prefix = parseCidr(net.ipam!.subnet, 'subnet').prefix;
+      await applyLines(overlayNetworkLines({ networkId: net.id, vni, gateway: `${net.ipam!.gateway}/${prefix}`, local: self.address, mtu, dstport: VXLAN_PORT }));
+    }
+    await writeSysctl(`net.ipv4.conf.${bridge}.route_localnet`, '1');
+    if (!net.internal) await writeSysctl('net.ipv4.ip_forward', '1');
+    await syncRemoteEndpoints(net, cluster);
+  },
+
+  async deleteNetwork(net: Net) {
+    const dev = await linkFacts(net.driverOptions.bridge);
+    if (!dev) return;
+    if (dev.alias !== `berth:${net.id}`) return;
+    await applyLines(overlayNetworkTeardown(net.id, net.driverOptions.vni), { forgiving: true });
+    await deleteLink(net.driverOptions.bridge).catch(() => undefined);
+  },
+
+  async join(net: Net, ep, sandbox, ctx) {
+    const cluster = clusterOf(ctx ?? { defaultBridgeName: '' }, `network ${net.name}`);
+    const attachment = await bridgeDriver.join(net as unknown as NetworkRecord<BridgeOptions>, ep, sandbox);
+    const [store, self] = await Promise.all([cluster.store(), cluster.self()]);
+    const reg: EndpointRegistration = {
+      hostId: self.hostId, host: self.address, containerId: sandbox.containerId, name: '', aliases: ep.aliases, ip: ep.ipv4!, mac: ep.mac,
+    };
+    await store.put(endpointKey(net, sandbox), JSON.stringify(reg), { lease: self.lease });
+    return attachment;
+  },
+
+  async leave(net: Net, ep, sandbox, ctx) {
+    await bridgeDriver.leave(net as unknown as NetworkRecord<BridgeOptions>, ep, sandbox);
+    if (!ctx?.cluster) return;
+    await (await ctx.cluster.store()).delete(endpointKey(net, sandbox));
+  },
+
+  firewall(net: Net, endpoints, chains) {
+    return linkExists(net.driverOptions.bridge) ? bridgeRules(net as unknown as NetworkRecord<BridgeOptions>, endpoints, chains) : {};
+  },
+};
+
+/** The endpoints other hosts registered on `net`. */
+export async function remoteEndpoints(net: Net, cluster: ClusterMember): Promise<(RemoteEndpoint & { reg: EndpointRegistration })[]> {
+  const [store, self] = await Promise.all([cluster.store(), cluster.self()]);
+  const { kvs } = await store.list(keys.endpoints(net.id));
+  const out: (RemoteEndpoint & { reg: EndpointRegistration })[] = [];
+  for (const kv of kvs) {
+    let reg: EndpointRegistration;
+    try {
+      reg = JSON.parse(kv.value) as EndpointRegistration;
+    } catch {
+      continue; // not ours to read: skipped, never fatal
+    }
+    if (reg.hostId === self.hostId) continue;
+    out.push({ ip: reg.ip, mac: reg.mac, host: reg.host, reg });
+  }
+  return out;
+}
+
+/**
+ * Brings this host's VXLAN FDB and neighbour entries of `net` to what the store holds: entries of endpoints
+ * that went are removed, new ones added. Idempotent; the cluster agent runs it on every change it sees.
+ */
+export async function syncRemoteEndpoints(net: Net, cluster: ClusterMember): Promise<void> {
+  const dev = overlayVxlanName(net.driverOptions.vni);
+  const have = await readVxlanState(dev);
+  if (!have) return;
+  const want = await remoteEndpoints(net, cluster);
+  const { add, remove } = diffRemoteEndpoints(net.driverOptions.vni, want, have);
+  await applyLines(joinLines(remove), { forgiving: true });
+  await applyLines(add);
+}
+
+export type { EndpointRecord };

@@ -1,0 +1,78 @@
+import { keys, networkIdOf } from '../cluster/index.js';
+import { AlreadyExistsError, BadStateError, InvalidArgumentError } from '../errors.js';
+import type { ClusterMember, DriverContext, NetworkRecord } from './types.js';
+
+/**
+ * Global-scope networks in the cluster store: their records (one key each), published atomically with a
+ * key for the name and one for the VXLAN network identifier, so that no two hosts ever make two networks
+ * of one name or one VNI, and withdrawn only when no host has an endpoint on them. Each host keeps a copy of
+ * every record (`scope: 'global'`) in its own networks folder, so that everything that reads records
+ * (plans, the firewall, inspect) reads them as it reads local ones; `networks.ts` refreshes the copies.
+ */
+
+/** Docker's overlay driver hands out VNIs from 4096 (below are left to the user's vxlanid_list). */
+const FIRST_AUTO_VNI = 4096;
+const LAST_VNI = 16_777_215;
+
+const nameKey = (name: string) => `${keys.networks().replace(/networks\/$/, '')}network-names/${name}`;
+
+export function clusterOf(ctx: DriverContext, what: string): ClusterMember {
+  if (!ctx.cluster) {
+    throw new InvalidArgumentError('driver', `${what} needs a cluster store: none is set`,
+      'set --cluster-store etcd://HOST:PORT and --cluster-advertise ADDR (or BERTH_CLUSTER_STORE / BERTH_CLUSTER_ADVERTISE, or the config file)');
+  }
+  return ctx.cluster;
+}
+
+/** Every global network the store holds. */
+export async function globalRecords(cluster: ClusterMember): Promise<NetworkRecord[]> {
+  const { kvs } = await (await cluster.store()).list(keys.networks());
+  const out: NetworkRecord[] = [];
+  for (const kv of kvs) {
+    if (!networkIdOf(kv.key)) continue;
+    try {
+      const rec = JSON.parse(kv.value) as NetworkRecord;
+      if (rec && typeof rec.id === 'string' && typeof rec.name === 'string' && rec.scope === 'global') out.push(rec);
+    } catch {
+      // not a record Berth wrote: skipped
+    }
+  }
+  return out;
+}
+
+/**
+ * Publishes `rec` with its name and VNI keys in one transaction. A VNI the record already names is taken
+ * or refused; otherwise the first free one from 4096 is tried, and the next on a lost race.
+ */
+export async function publishNetwork(cluster: ClusterMember, rec: NetworkRecord<{ vni: number }>): Promise<void> {
+  const store = await cluster.store();
+  const given = rec.driverOptions.vni !== 0;
+  const taken = new Set((await store.list(keys.vnis())).kvs.map((kv) => Number(kv.key.slice(keys.vnis().length))));
+  for (let vni = given ? rec.driverOptions.vni : FIRST_AUTO_VNI; vni <= LAST_VNI; vni++) {
+    if (!given && taken.has(vni)) continue;
+    rec.driverOptions.vni = vni;
+    const ok = await store.createAll([
+      { key: nameKey(rec.name), value: rec.id },
+      { key: keys.vni(vni), value: rec.id },
+      { key: keys.network(rec.id), value: JSON.stringify(rec) },
+    ]);
+    if (ok) return;
+    if ((await store.get(nameKey(rec.name))) !== undefined) throw new AlreadyExistsError('network', rec.name);
+    if (given) throw new BadStateError(`VXLAN id ${vni} is already used by another network of the cluster`, 'give another vxlanid_list, or leave it out');
+  }
+  throw new BadStateError('the cluster has no free VXLAN network identifier left', 'remove unused global networks');
+}
+
+/** Withdraws a global network from the cluster: refused while any host has an endpoint on it. */
+export async function unpublishNetwork(cluster: ClusterMember, rec: NetworkRecord<{ vni: number }>): Promise<void> {
+  const store = await cluster.store();
+  const eps = (await store.list(keys.endpoints(rec.id))).kvs;
+  if (eps.length) {
+    const where = eps.map((kv) => { try { return (JSON.parse(kv.value) as { host?: string }).host ?? '?'; } catch { return '?'; } });
+    throw new BadStateError(`network ${rec.name} has active endpoints on ${[...new Set(where)].join(', ')}`, 'stop or disconnect those containers first, on every host');
+  }
+  await store.delete(keys.network(rec.id));
+  await store.delete(nameKey(rec.name), { ifValue: rec.id });
+  await store.delete(keys.vni(rec.driverOptions.vni), { ifValue: rec.id });
+  await store.deletePrefix(`${keys.network(rec.id)}/`);
+}
