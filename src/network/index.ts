@@ -14,6 +14,7 @@ import type { StoreLayout } from '../paths.js';
 import { Manager, type NetworkManagerOptions } from './manager.js';
 import type { AttachRequest, NetworkDetails, NetworkPlan, PlanContext, SandboxStatus } from './types.js';
 
+export type { ClusterMember } from './types.js';
 export type {
   AttachRequest, NetworkPlan, NetworkMode, PlanContext, PortRequest, PublishedPort, Protocol, SandboxStatus, SandboxEndpointStatus, SandboxMode, LinkRef, NetworkDriver, NetworkRecord, NetworkDetails, EndpointRecord,
   Sandbox, Attachment, DriverContext, FirewallEndpoint, FirewallRules, ChainNames,
@@ -64,6 +65,11 @@ export interface NetworkManager {
   status(ctrId: string): Promise<SandboxStatus | undefined>;
   /** Removes unused host objects of this root (name servers, bridges, chains, jumps); refuses while sandboxes exist. */
   shutdown(): Promise<void>;
+  /**
+   * Re-reads what the cluster holds for a global network (other hosts' endpoints: VXLAN entries, names);
+   * nothing while no container of this host is on it. The cluster agent calls it on every change it sees.
+   */
+  refreshGlobal(netId: string): Promise<void>;
 }
 
 export function openNetworkManager(layout: StoreLayout, opts?: NetworkManagerOptions): NetworkManager {

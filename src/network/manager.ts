@@ -79,6 +79,7 @@ export class Manager {
   status(ctrId: string): Promise<SandboxStatus | undefined> { return this.sandboxes.statusOf(ctrId); }
   netnsPathOf(ctrId: string): string { return this.sandboxes.netnsPathOf(ctrId); }
   reconcile(liveContainerIds: ReadonlySet<string>): Promise<string[]> { return this.sandboxes.reconcile(liveContainerIds); }
+  refreshGlobal(netId: string): Promise<void> { return this.sandboxes.refreshGlobal(netId); }
 
   async reload(opts: { all?: boolean; containers?: string[] } = {}): Promise<{ reloaded: string[] }> {
     await this.firewall.reload();

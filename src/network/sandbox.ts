@@ -17,6 +17,7 @@ import { hostNetnsPath, IP_NETNS_DIR, ipBatch, ipv6DisabledInNewNetns, isMountPo
 import { AddressPool, releaseOrphans } from './ipam.js';
 import { coalesced, withFileLock } from './mutex.js';
 import type { Networks } from './networks.js';
+import { remoteEndpoints, syncRemoteEndpoints, type OverlayOptions } from './drivers/overlay.js';
 import { canPublish, planNetwork } from './plan.js';
 import { needsProxy, startProxy, stopProxy } from './proxy.js';
 import { readHostFiles, sandboxStatus, type HostFiles } from './status.js';
@@ -44,6 +45,8 @@ export interface Sandboxes {
   /** Ids of the sandboxes not being torn down. */
   ids(): Promise<string[]>;
   netnsPathOf(ctrId: string): string;
+  /** Re-reads what the cluster holds for a global network (the cluster agent calls it on every change). */
+  refreshGlobal(netId: string): Promise<void>;
 }
 
 export function openSandboxes(store: NetStore, networks: Networks, firewall: FirewallSync, ctx: DriverContext): Sandboxes {
@@ -58,7 +61,7 @@ class SandboxBuilder implements Sandbox {
   /** set when an endpoint has IPv6 and a new netns would start with it off */
   enableIpv6 = false;
 
-  constructor(readonly containerId: string, readonly netnsPath: string, private created: boolean) {
+  constructor(readonly containerId: string, readonly name: string, readonly netnsPath: string, private created: boolean) {
     if (!created) this.steps.push({ side: 'inside', lines: ['link set lo up'] });
   }
 
@@ -157,7 +160,7 @@ class SandboxManager implements Sandboxes {
     await this.store.writeSandbox(sb);
 
     await ensureDir(this.store.layout.netns);
-    const builder = new SandboxBuilder(sb.containerId, sb.netnsPath!, false);
+    const builder = new SandboxBuilder(sb.containerId, sb.name, sb.netnsPath!, false);
     builder.enableIpv6 = nets.some((n) => n.ipam6) && ipv6DisabledInNewNetns();
     for (const [i, ep] of sb.endpoints.entries()) {
       const net = nets[i]!;
@@ -266,6 +269,31 @@ class SandboxManager implements Sandboxes {
       async () => { if (sb.netnsPath && (sb.mode === 'private' || sb.mode === 'none')) await removeNetns(this.netnsPathOf(ctrId)); },
     ]);
     await this.store.removeSandbox(ctrId);
+    await this.retireGlobal(sb.endpoints.flatMap((ep) => netOf(ep) ?? []));
+  }
+
+  /**
+   * A global network's host objects go with this host's last container on it (Docker's overlay sandbox
+   * does): the other hosts then send it nothing, and a network removed elsewhere leaves nothing here.
+   */
+  private async retireGlobal(nets: readonly NetworkRecord[]): Promise<void> {
+    const global = nets.filter((n) => n.scope === 'global');
+    if (!global.length) return;
+    const sbs = (await this.store.listSandboxes()).filter((s) => !s.removing);
+    for (const net of global) {
+      if (sbs.some((s) => s.endpoints.some((e) => e.networkId === net.id))) continue;
+      await withFileLock(this.store.locks.network(net.id), () => driverFor(net.driver).deleteNetwork(net, this.ctx));
+      await this.firewall.apply();
+    }
+  }
+
+  /** Re-reads what the cluster holds for a global network: other hosts' endpoints (VXLAN entries) and names. */
+  async refreshGlobal(netId: string): Promise<void> {
+    const net = (await this.store.listNetworks()).find((n) => n.id === netId);
+    if (!net || net.scope !== 'global' || !this.ctx.cluster) return;
+    if (!(await this.store.listSandboxes()).some((s) => !s.removing && s.endpoints.some((e) => e.networkId === net.id))) return;
+    await syncRemoteEndpoints(net as NetworkRecord<OverlayOptions>, this.ctx.cluster);
+    await this.syncDns(net);
   }
 
   /** Detach without a record (lost in a crash): whatever carries the id by name or owner goes. */
@@ -341,7 +369,7 @@ class SandboxManager implements Sandboxes {
     try {
       await this.networks.ensure(net);
       if (net.ipam) await this.allocate(sb, ep, net, { ip: opts.ip, ip6: opts.ip6 });
-      const builder = new SandboxBuilder(ctrId, sb.netnsPath!, true);
+      const builder = new SandboxBuilder(ctrId, sb.name, sb.netnsPath!, true);
       // A netns made before it had any IPv6 endpoint may have IPv6 off.
       builder.enableIpv6 = !!net.ipam6 && ipv6DisabledInNewNetns();
       Object.assign(ep, await driver.join(net, ep, builder, this.ctx));
@@ -370,6 +398,7 @@ class SandboxManager implements Sandboxes {
       () => this.store.writeSandbox(sb),
       () => this.firewall.apply(),
       () => this.syncDns(net),
+      () => this.retireGlobal([net]),
     ]);
     return this.render(sb);
   }
@@ -387,6 +416,12 @@ class SandboxManager implements Sandboxes {
         const entries = sbs.flatMap((s) => s.endpoints
           .filter((e) => e.networkId === net.id && e.ipv4)
           .flatMap((e) => [e.ipv4!, ...(e.ipv6 ? [e.ipv6] : [])].map((ip) => ({ ip, names: [s.name, shortId(s.containerId), ...e.aliases] }))));
+        // A global network's names are every host's: the others' come from what their hosts registered.
+        if (net.scope === 'global' && this.ctx.cluster && entries.length) {
+          for (const r of await remoteEndpoints(net as NetworkRecord<OverlayOptions>, this.ctx.cluster).catch(() => [])) {
+            entries.push({ ip: r.ip, names: [r.reg.name, shortId(r.reg.containerId), ...r.reg.aliases].filter(Boolean) });
+          }
+        }
         const server = new NameServer(this.store.dnsDir(net.id));
         if (!entries.length) return server.stop();
         await server.sync(net.ipam!.gateway, entries, usableUpstreams(this.host.resolv));
@@ -401,7 +436,7 @@ function plannedEndpoint(ctrId: string, net: NetworkRecord, index: number, mac: 
   const hash = createHash('sha256').update(`${ctrId}/${net.id}`).digest('hex');
   return {
     networkId: net.id, networkName: net.name, driver: net.driver, interface: `eth${index}`,
-    ...(net.driver === 'bridge' ? { hostInterface: `bv${hash.slice(0, 8)}` } : {}),
+    ...(net.driver === 'bridge' || net.driver === 'overlay' ? { hostInterface: `bv${hash.slice(0, 8)}` } : {}),
     mac: mac ?? randomMac(), aliases: net.dns ? [...aliases] : [], incomplete: true,
   };
 }

@@ -144,6 +144,8 @@ export interface SandboxRecord {
  */
 export interface Sandbox {
   readonly containerId: string;
+  /** the container's name (a global network registers it, for the other hosts' name servers) */
+  readonly name: string;
   readonly netnsPath: string;
   /** A path naming the host's netns, for `netns` arguments of lines run inside. */
   readonly hostNetnsPath: string;

@@ -51,6 +51,8 @@ export interface EtcdOptions {
   clientCertAuth?: boolean;
   /** more etcd flags (e.g. --auth-token-ttl 1) */
   extraArgs?: string[];
+  /** a network namespace to run etcd in (a multi-host test's underlay): `host` is then an address there */
+  netns?: string;
 }
 
 /** A port nobody listens on now (the kernel's pick, released). */
@@ -88,8 +90,9 @@ export async function startEtcd(opts: EtcdOptions = {}): Promise<TestEtcd> {
   let proc: ChildProcess | undefined;
   let stopped = false;
   try {
-    const port = await freePort(host);
-    const peerPort = await freePort(host);
+    // A namespace of the test's own has every port free.
+    const port = opts.netns ? 2379 : await freePort(host);
+    const peerPort = opts.netns ? 2380 : await freePort(host);
     const tls = opts.tls ? await makeCertificates(dir, host) : undefined;
     const scheme = tls ? 'https' : 'http';
     const url = `${scheme}://${host}:${port}`;
@@ -106,10 +109,11 @@ export async function startEtcd(opts: EtcdOptions = {}): Promise<TestEtcd> {
     const env = { ...process.env, ...(process.arch === 'x64' ? {} : { ETCD_UNSUPPORTED_ARCH: process.arch === 'arm64' ? 'arm64' : process.arch }) };
     const ctlArgs = [`--endpoints=${url}`, '--dial-timeout=3s', '--command-timeout=5s',
       ...(tls ? [`--cacert=${tls.ca}`, `--cert=${tls.clientCert}`, `--key=${tls.clientKey}`] : [])];
-    const ctl = (a: string[]) => execFileSync('etcdctl', [...ctlArgs, ...a], { encoding: 'utf8', timeout: 15_000, env: { ...env, ETCDCTL_API: '3' } });
+    const inNs = (file: string, a: string[]): [string, string[]] => (opts.netns ? ['nsenter', [`--net=${opts.netns}`, file, ...a]] : [file, a]);
+    const ctl = (a: string[]) => execFileSync(...inNs('etcdctl', [...ctlArgs, ...a]), { encoding: 'utf8', timeout: 15_000, env: { ...env, ETCDCTL_API: '3' } });
 
     const launch = async () => {
-      proc = spawn('/usr/bin/etcd', args, { stdio: 'ignore', env });
+      proc = spawn(...inNs('/usr/bin/etcd', args), { stdio: 'ignore', env });
       const started = proc;
       const exited = new Promise<never>((_, reject) => started.once('exit', (code) => reject(new Error(`etcd exited with ${code} at start; see ${dir}/etcd.log`))));
       exited.catch(() => {});
@@ -117,7 +121,7 @@ export async function startEtcd(opts: EtcdOptions = {}): Promise<TestEtcd> {
       for (let i = 0; i < 200; i++) {
         if (started.exitCode !== null) await exited;
         try {
-          execFileSync('etcdctl', [...ctlArgs, 'endpoint', 'health'], { stdio: 'ignore', timeout: 5000, env: { ...env, ETCDCTL_API: '3' } });
+          execFileSync(...inNs('etcdctl', [...ctlArgs, 'endpoint', 'health']), { stdio: 'ignore', timeout: 5000, env: { ...env, ETCDCTL_API: '3' } });
           return;
         } catch {
           await new Promise((r) => setTimeout(r, 100));

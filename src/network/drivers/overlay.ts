@@ -110,7 +110,7 @@ export const overlayDriver: NetworkDriver<OverlayOptions> = {
     const attachment = await bridgeDriver.join(net as unknown as NetworkRecord<BridgeOptions>, ep, sandbox);
     const [store, self] = await Promise.all([cluster.store(), cluster.self()]);
     const reg: EndpointRegistration = {
-      hostId: self.hostId, host: self.address, containerId: sandbox.containerId, name: '', aliases: ep.aliases, ip: ep.ipv4!, mac: ep.mac,
+      hostId: self.hostId, host: self.address, containerId: sandbox.containerId, name: sandbox.name, aliases: ep.aliases, ip: ep.ipv4!, mac: ep.mac,
     };
     await store.put(endpointKey(net, sandbox), JSON.stringify(reg), { lease: self.lease });
     return attachment;
