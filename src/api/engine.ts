@@ -29,7 +29,7 @@ import { parseTime } from '../util/time.js';
 import { parsePruneFilter } from '../util/prune-filter.js';
 import { eventFilter } from '../events.js';
 import { VERSION } from '../version.js';
-import { clusterSettings, openCluster, type ClusterAccess } from '../cluster/index.js';
+import { clusterSettings, openCluster, stopAgent, type ClusterAccess } from '../cluster/index.js';
 
 /**
  * Runs the monitor's exit command unless the attached `berth run` named in $1 is alive: that process does
@@ -333,6 +333,8 @@ function systemApi(engine: Engine, manager: () => Promise<ContainerManager>, n: 
       for (const img of await images.list({ all: true })) await images.remove(img.id, { force: true }).catch(() => {});
       await images.prune({ all: true });
       await n.shutdown();
+      // Nothing of this root is left for the agent to keep (a root that never joined a cluster has none).
+      await stopAgent(engine.layout);
     },
     async boot() {
       // The chains and jumps first (a reboot took them): the starts below then only add their own rules.

@@ -24,6 +24,7 @@ describe('main (no engine needed)', () => {
       for (const name of ['run', 'ps', 'images', 'rmi', 'network', 'container', 'inspect']) expect(out).toMatch(new RegExp(`^  ${name} `, 'm'));
       expect(out).not.toContain('cleanup');
     }
+    expect((await cli('system', '--help')).out).not.toContain('cluster-agent');
   });
 
   it('answers an unknown command as docker does (exit 1)', async () => {

@@ -26,6 +26,12 @@ export {
   acquireSubnet, renewSubnet, releaseSubnet, listSubnets, ensureFlannelConfig, readFlannelConfig, checkFlannelConfig, subnetCount,
   type FlannelConfig, type SubnetAttrs, type SubnetLease,
 } from './leases.js';
+export { clusterPaths, openClusterHost, type ClusterHost, type ClusterPaths, type HostIdentity, type HostLease, type HostRegistration, type NewLeaseHook } from './host.js';
+export {
+  runAgent, registerClusterWatchers, registeredClusterWatchers, combineProviders,
+  type AgentContext, type AgentExit, type AgentLog, type AgentOptions, type ClusterAgentProvider, type ClusterAgentProviderFactory, type ClusterWatcher,
+} from './agent.js';
+export { ensureAgent, stopAgent, agentStatus, runAgentProcess, DEFAULT_AGENT_TTL, DEFAULT_IDLE_EXIT_SECONDS, type AgentProcessOptions, type AgentSettings, type AgentStatus } from './agent-process.js';
 
 export interface ClusterSettings {
   store?: ClusterStoreUri;

@@ -24,6 +24,7 @@ export const FAILPOINTS = [
   'registry.pull.mid-layers',
   'registry.pull.before-record',
   'registry.push.before-manifest',
+  'cluster.lease.before-hooks',
 ] as const;
 
 export type FailpointName = (typeof FAILPOINTS)[number];

@@ -30,6 +30,7 @@ describe('command table', () => {
   it('has the hidden commands the engine and the tests call', () => {
     expect(resolveCommand(['container', 'cleanup', 'id'])).toMatchObject({ kind: 'command', rest: ['id'] });
     expect(resolveCommand(['image', 'default'])).toMatchObject({ kind: 'command' });
+    expect(resolveCommand(['system', 'cluster-agent', '--ttl', '5'])).toMatchObject({ kind: 'command', rest: ['--ttl', '5'] });
   });
 
   it('declares each option name once per command', () => {

@@ -233,4 +233,28 @@ const inspect = defineCommand({
   },
 });
 
-export const systemCommands: Command[] = [prune, reset, boot, info, events, version, inspect];
+/**
+ * The per-root cluster agent (src/cluster/agent-process.ts), started detached by the commands that need it;
+ * hidden, as `container cleanup`. A second one for the same root exits 0 at once.
+ */
+const clusterAgent = defineCommand({
+  name: 'cluster-agent', group: 'system', hidden: true,
+  usage: '[OPTIONS]', summary: "Keep this host's cluster lease alive and follow the cluster store's changes",
+  options: [
+    { name: 'ttl', type: 'number', help: 'TTL of the host\'s lease in seconds (default 15)' },
+    { name: 'idle-exit', type: 'number', help: 'Exit after the host has had nothing to keep for this many seconds (default 30; 0: never)' },
+  ],
+  maxArgs: 0,
+  async action(ctx, o) {
+    const { runClusterAgent } = await import('../../api/cluster-agent.js');
+    const abort = new AbortController();
+    const stop = ctx.onSignal(() => abort.abort());
+    try {
+      await runClusterAgent({ ...ctx.globals, ttl: o.ttl, idleExitSeconds: o.idleExit, signal: abort.signal });
+    } finally {
+      stop();
+    }
+  },
+});
+
+export const systemCommands: Command[] = [prune, reset, boot, info, events, version, inspect, clusterAgent];
