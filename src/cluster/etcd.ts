@@ -173,8 +173,7 @@ export class EtcdStore implements ClusterStore {
 
   async keepAliveOnce(id: LeaseId): Promise<number> {
     // A streaming call: one request line in, one result line out (etcd answers TTL 0 for a lease that is gone).
-    const r = await this.call<{ result?: { TTL?: string }; error?: { grpc_code?: number; message?: string } }>('/v3/lease/keepalive', { ID: id }, { read: true });
-    if (r.error) throw new GrpcFailure(r.error.grpc_code ?? 2, r.error.message ?? 'keepalive failed', this.endpoints[this.preferred]!);
+    const r = await this.call<{ result?: { TTL?: string } }>('/v3/lease/keepalive', { ID: id }, { read: true });
     return Math.max(0, num(r.result?.TTL));
   }
 
@@ -259,12 +258,12 @@ export class EtcdStore implements ClusterStore {
         return result;
       } catch (err) {
         if (err instanceof GrpcFailure) {
-          // No leader, or the member is shutting down: another member may serve it.
-          if (err.grpcCode === GRPC.UNAVAILABLE && (opts.read || i + 1 < n)) {
-            reasons.push(`${endpoint}: ${err.detail}`);
-            continue;
-          }
-          throw err;
+          if (err.grpcCode !== GRPC.UNAVAILABLE) throw err;
+          // UNAVAILABLE is "no leader" but also "request timed out", after which a change may have been
+          // applied: only a read goes to the next member.
+          if (!opts.read) throw new ClusterUnavailableError(this.endpoints, `${endpoint}: ${err.detail}`, { outcomeUnknown: true, cause: err });
+          reasons.push(`${endpoint}: ${err.detail}`);
+          continue;
         }
         if (err instanceof ConnectFailure || (err instanceof AnswerLost && opts.read)) {
           reasons.push(`${endpoint}: ${err.message}`);
@@ -325,6 +324,13 @@ export class EtcdStore implements ClusterStore {
             return;
           }
           const e = parsed as { code?: number; error?: unknown; message?: string };
+          // grpc-gateway sends a streaming call's error as a line {"error":{"grpc_code":N,"message":...}} under
+          // HTTP 200 (etcd 3.4 checks no auth on keepalive, so this is seen only from other versions).
+          const streamed = e.error && typeof e.error === 'object' ? e.error as { grpc_code?: number; message?: string } : undefined;
+          if (streamed) {
+            finish(new GrpcFailure(streamed.grpc_code ?? 2, streamed.message ?? 'stream error', endpoint));
+            return;
+          }
           if ((res.statusCode ?? 500) >= 400 || (typeof e.code === 'number' && e.code !== 0 && typeof e.error === 'string')) {
             finish(new GrpcFailure(typeof e.code === 'number' ? e.code : 2, String(e.message ?? e.error ?? `HTTP ${res.statusCode}`), endpoint));
             return;
@@ -503,7 +509,12 @@ class EtcdWatch implements Watch {
               this.push(ev.type === 'DELETE' ? { type: 'delete', key: kv.key, modRevision: kv.modRevision } : { type: 'put', kv });
               this.next = kv.modRevision + 1;
             }
-            if (r.canceled) throw new Error(r.cancel_reason || 'watch canceled by etcd');
+            if (r.canceled) {
+              // etcd cancels a watch whose token it no longer takes (only cancel_reason's text says so):
+              // any cancel makes the next attempt authenticate afresh, which costs one call at most.
+              this.store.dropToken();
+              throw new Error(r.cancel_reason || 'watch canceled by etcd');
+            }
           }
         }
         throw new Error('stream ended');

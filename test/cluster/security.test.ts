@@ -60,11 +60,17 @@ describe('auth with a user and password', () => {
     const s = cluster.client({ opts: { 'kv.username': 'berth', 'kv.password': 'berthpw' } });
     await s.put('/berth/auth/k', 'v');
     expect((await s.get('/berth/auth/k'))?.value).toBe('v');
+    const lease = await s.grantLease(30);
     // The simple token lives 1 s here (--auth-token-ttl 1): the next call gets "invalid auth token" and
     // must authenticate again by itself.
     await new Promise((r) => setTimeout(r, 2500));
+    expect(await s.keepAliveOnce(lease)).toBeGreaterThan(0);
     expect((await s.get('/berth/auth/k'))?.value).toBe('v');
-    const lease = await s.grantLease(30);
+    // A watch opened with an expired token is canceled by etcd; it authenticates again and goes on.
+    await new Promise((r) => setTimeout(r, 2500));
+    const w = s.watch('/berth/auth/', { fromRevision: 1 });
+    expect((await w[Symbol.asyncIterator]().next()).value).toMatchObject({ type: 'put', kv: { key: '/berth/auth/k' } });
+    w.close();
     await s.put('/berth/auth/leased', 'x', { lease });
     await s.revokeLease(lease);
 

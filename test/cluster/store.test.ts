@@ -178,6 +178,30 @@ describe('EtcdStore against a real etcd', () => {
     }
   });
 
+  it('on UNAVAILABLE (no leader, or a timed-out request) sends a read to the next member, never a change', async () => {
+    // A member without a leader: what etcd's gateway answers then (gRPC code 14). A single etcd cannot
+    // be made to lose its leader, so this one member is a stand-in on 127.0.0.1.
+    const http = await import('node:http');
+    const leaderless = http.createServer((req, res) => {
+      req.resume();
+      res.writeHead(503, { 'content-type': 'application/json' }).end('{"error":"etcdserver: request timed out","message":"etcdserver: request timed out","code":14}');
+    });
+    await new Promise<void>((r) => leaderless.listen(0, '127.0.0.1', r));
+    try {
+      const port = (leaderless.address() as import('node:net').AddressInfo).port;
+      const s = open(`etcd://127.0.0.1:${port},${cluster.etcd.host}:${cluster.etcd.port}`);
+      await open().put('/t9/k', 'v');
+      expect((await s.get('/t9/k'))?.value).toBe('v');
+      const fresh = open(`etcd://127.0.0.1:${port},${cluster.etcd.host}:${cluster.etcd.port}`);
+      const err = await fresh.create('/t9/new', 'x').catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ClusterUnavailableError);
+      expect((err as ClusterUnavailableError).outcomeUnknown).toBe(true);
+      expect(await open().get('/t9/new')).toBeUndefined();
+    } finally {
+      leaderless.close();
+    }
+  });
+
   it('tries the next endpoint when one is down', async () => {
     const deadPort = await freePort();
     const s = open(`etcd://127.0.0.1:${deadPort},${cluster.etcd.host}:${cluster.etcd.port}`);
