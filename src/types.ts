@@ -430,7 +430,7 @@ export interface NetworkSummary {
   id: string;
   name: string;
   driver: string;
-  scope: 'local';
+  scope: 'local' | 'global';
   created: string;
   internal: boolean;
   ipv6: boolean;

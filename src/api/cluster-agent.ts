@@ -9,8 +9,10 @@ import { clusterSettings, openCluster, runAgentProcess, type AgentExit } from '.
 import { loadConfig, parseConfig } from '../config/index.js';
 import { resolveLayout } from '../paths.js';
 import type { EngineOptions } from './types.js';
-// TODO(issue 17): import the network layer's module that calls registerClusterWatchers() here, so that the
-// agent runs the overlay and flannel drivers' watchers; until then the agent keeps the lease only.
+import { openNetworkManager } from '../network/index.js';
+import { globalNetworksProvider } from '../network/cluster-watch.js';
+import { clusterMember } from './cluster-member.js';
+import { networkManagerOptions } from './network-options.js';
 
 export interface ClusterAgentOptions extends Pick<EngineOptions, 'root' | 'runroot' | 'config' | 'clusterStore' | 'clusterAdvertise'> {
   ttl?: number;
@@ -29,5 +31,13 @@ export async function runClusterAgent(opts: ClusterAgentOptions): Promise<AgentE
   }));
   cluster.require('the cluster agent');
   const layout = resolveLayout(opts, process.env, { root: config['data-root'], runroot: config['exec-root'] });
-  return runAgentProcess({ layout, cluster, ttl: opts.ttl, idleExitSeconds: opts.idleExitSeconds, signal: opts.signal });
+  // The same network manager every command of this store runs, following the other hosts for it.
+  const member = clusterMember(layout, cluster, {
+    berth: () => [],
+    onNewLease: (lease) => network.republish(lease),
+  });
+  const network = openNetworkManager(layout, networkManagerOptions(layout, config, undefined, member));
+  return runAgentProcess({
+    layout, cluster, ttl: opts.ttl, idleExitSeconds: opts.idleExitSeconds, signal: opts.signal, providers: [globalNetworksProvider(network)],
+  });
 }

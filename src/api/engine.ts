@@ -10,7 +10,9 @@ import { openRegistryAccess, type RegistryAccess } from '../registry/index.js';
 import { DEFAULT_POOLS, openNetworkManager, type PoolSpec } from '../network/index.js';
 import { openVolumeManager, type VolumeManager } from '../volume/index.js';
 import { volumeView } from './volumes.js';
-import { hostNames, resolveLayout, type StoreLayout } from '../paths.js';
+import { resolveLayout, type StoreLayout } from '../paths.js';
+import { clusterMember } from './cluster-member.js';
+import { networkManagerOptions } from './network-options.js';
 import { createRuntime } from '../runtime/index.js';
 import { openStorage } from '../storage/index.js';
 import * as bundle from '../bundle/index.js';
@@ -119,13 +121,12 @@ export class Engine implements EngineApi {
       runningContainers: async (image) => (await containers()).runningContainersOf(image),
       unqualifiedSearch: registryConfig.unqualifiedSearch,
     });
-    const fromConfig = { bridgeName: config.bridge, mtu: config.mtu, chainPrefix: config['iptables-chain-prefix'] };
-    const names = { ...hostNames(layout.root), ...stripUndefined(fromConfig), ...stripUndefined(opts.network ?? {}) };
-    const network = openNetworkManager(layout, {
-      defaultBridge: { name: names.bridgeName, subnet: names.subnet, subnetSeed: names.subnetSeed, bip: config.bip, mtu: names.mtu },
-      addressPools: config['default-address-pools'],
-      chainPrefix: names.chainPrefix,
-    });
+    // A global network's containers need this host in the cluster: its lease, its keys, its agent.
+    const member = this.cluster.configured
+      ? clusterMember(layout, this.cluster, { berth: () => berth(), onNewLease: (lease) => network.republish(lease) })
+      : undefined;
+    const networkOptions = networkManagerOptions(layout, config, opts.network, member);
+    const network = openNetworkManager(layout, networkOptions);
     // A volume is in use while a container's config names it: the container layer's records say which exist.
     const volumes = openVolumeManager(layout, { containerName: async (id) => (await (await newManager()).records.load(id))?.name });
     const bin = berthBin();
@@ -178,7 +179,7 @@ export class Engine implements EngineApi {
     this.networks = networksApi(afterReady(network, ready), containers);
     this.volumes = volumesApi(volumes, ready);
     this.registries = registriesApi(registryConfig);
-    this.system = systemApi(this, containers, network, this.images, { pools: config['default-address-pools'] ?? DEFAULT_POOLS, bip: config.bip, mtu: names.mtu });
+    this.system = systemApi(this, containers, network, this.images, { pools: config['default-address-pools'] ?? DEFAULT_POOLS, bip: config.bip, mtu: networkOptions.defaultBridge?.mtu });
   }
 
   get root(): string {

@@ -18,7 +18,7 @@ export function networkView({ network: net, members, warnings }: NetworkDetails)
   }
   const bridge = net.driver === 'bridge' ? (net.driverOptions as { bridge?: string }).bridge : undefined;
   return {
-    id: net.id, name: net.name, driver: net.driver, scope: 'local', created: net.created, internal: net.internal, ipv6: net.ipv6,
+    id: net.id, name: net.name, driver: net.driver, scope: net.scope ?? 'local', created: net.created, internal: net.internal, ipv6: net.ipv6,
     subnets: [net.ipam, net.ipam6].flatMap((p) => (p ? [{ subnet: p.subnet, gateway: p.gateway, ...(p.ipRange ? { ipRange: p.ipRange } : {}) }] : [])),
     // Docker shows the Linux bridge of every bridge network among its options.
     options: bridge ? { ...net.options, [BRIDGE_NAME]: bridge } : net.options, labels: net.labels, containers,

@@ -12,7 +12,8 @@
 import type { NetworkCreateRequest, NetworkRequest } from '../options.js';
 import type { StoreLayout } from '../paths.js';
 import { Manager, type NetworkManagerOptions } from './manager.js';
-import type { AttachRequest, NetworkDetails, NetworkPlan, PlanContext, SandboxStatus } from './types.js';
+import type { AttachRequest, NetworkDetails, NetworkPlan, NetworkRecord, PlanContext, SandboxStatus } from './types.js';
+import type { LeaseId } from '../cluster/index.js';
 
 export type { ClusterMember } from './types.js';
 export type {
@@ -70,6 +71,10 @@ export interface NetworkManager {
    * nothing while no container of this host is on it. The cluster agent calls it on every change it sees.
    */
   refreshGlobal(netId: string): Promise<void>;
+  /** The global networks a container of this host is on (the agent is idle without any). */
+  globalInUse(): Promise<NetworkRecord[]>;
+  /** Puts this host's endpoints and addresses on global networks back under a new lease. */
+  republish(lease: LeaseId): Promise<void>;
 }
 
 export function openNetworkManager(layout: StoreLayout, opts?: NetworkManagerOptions): NetworkManager {

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { NetworkCreateRequest, NetworkRequest } from '../options.js';
+import type { LeaseId } from '../cluster/index.js';
 import { BadStateError, runTeardown } from '../errors.js';
 import type { StoreLayout } from '../paths.js';
 import { readdirIfExists } from '../util/fs.js';
@@ -80,6 +81,8 @@ export class Manager {
   netnsPathOf(ctrId: string): string { return this.sandboxes.netnsPathOf(ctrId); }
   reconcile(liveContainerIds: ReadonlySet<string>): Promise<string[]> { return this.sandboxes.reconcile(liveContainerIds); }
   refreshGlobal(netId: string): Promise<void> { return this.sandboxes.refreshGlobal(netId); }
+  globalInUse(): Promise<NetworkRecord[]> { return this.sandboxes.globalInUse(); }
+  republish(lease: LeaseId): Promise<void> { return this.sandboxes.republish(lease); }
 
   async reload(opts: { all?: boolean; containers?: string[] } = {}): Promise<{ reloaded: string[] }> {
     await this.firewall.reload();

@@ -17,7 +17,8 @@ import { hostNetnsPath, IP_NETNS_DIR, ipBatch, ipv6DisabledInNewNetns, isMountPo
 import { AddressPool, releaseOrphans } from './ipam.js';
 import { coalesced, withFileLock } from './mutex.js';
 import type { Networks } from './networks.js';
-import { remoteEndpoints, syncRemoteEndpoints, type OverlayOptions } from './drivers/overlay.js';
+import { registerEndpoint, remoteEndpoints, syncRemoteEndpoints, type OverlayOptions } from './drivers/overlay.js';
+import { keys, type LeaseId } from '../cluster/index.js';
 import { canPublish, planNetwork } from './plan.js';
 import { needsProxy, startProxy, stopProxy } from './proxy.js';
 import { readHostFiles, sandboxStatus, type HostFiles } from './status.js';
@@ -47,6 +48,8 @@ export interface Sandboxes {
   netnsPathOf(ctrId: string): string;
   /** Re-reads what the cluster holds for a global network (the cluster agent calls it on every change). */
   refreshGlobal(netId: string): Promise<void>;
+  globalInUse(): Promise<NetworkRecord[]>;
+  republish(lease: LeaseId): Promise<void>;
 }
 
 export function openSandboxes(store: NetStore, networks: Networks, firewall: FirewallSync, ctx: DriverContext): Sandboxes {
@@ -128,7 +131,9 @@ class SandboxManager implements Sandboxes {
           return net;
         });
         try {
-          return await this.attachPrivate(base, plan, nets);
+          const status = await this.attachPrivate(base, plan, nets);
+          if (nets.some((n) => n.scope === 'global')) await this.ctx.cluster?.ensureAgent();
+          return status;
         } catch (err) {
           await this.detach(ctr.id).catch(() => {});
           throw err;
@@ -284,6 +289,31 @@ class SandboxManager implements Sandboxes {
       if (sbs.some((s) => s.endpoints.some((e) => e.networkId === net.id))) continue;
       await withFileLock(this.store.locks.network(net.id), () => driverFor(net.driver).deleteNetwork(net, this.ctx));
       await this.firewall.apply();
+    }
+  }
+
+  /** The global networks a container of this host is on. */
+  async globalInUse(): Promise<NetworkRecord[]> {
+    const sbs = (await this.store.listSandboxes()).filter((s) => !s.removing);
+    return (await this.store.listNetworks()).filter((n) => n.scope === 'global' && sbs.some((s) => s.endpoints.some((e) => e.networkId === n.id)));
+  }
+
+  /** Puts this host's endpoints and addresses on global networks back under `lease` (the old one expired). */
+  async republish(lease: LeaseId): Promise<void> {
+    const cluster = this.ctx.cluster;
+    if (!cluster) return;
+    const nets = new Map((await this.globalInUse()).map((n) => [n.id, n]));
+    if (!nets.size) return;
+    const [store, self] = await Promise.all([cluster.store(), cluster.identity()]);
+    for (const sb of (await this.store.listSandboxes()).filter((s) => !s.removing)) {
+      for (const ep of sb.endpoints) {
+        const net = nets.get(ep.networkId);
+        if (!net || !ep.ipv4) continue;
+        await store.put(keys.address(net.id, ep.ipv4), sb.containerId, { lease });
+        await registerEndpoint(store, net as NetworkRecord<OverlayOptions>, {
+          hostId: self.hostId, host: self.address, containerId: sb.containerId, name: sb.name, aliases: ep.aliases, ip: ep.ipv4, mac: ep.mac,
+        }, lease);
+      }
     }
   }
 

@@ -171,6 +171,10 @@ export interface ClusterMember {
   store(): Promise<ClusterStore>;
   /** This host's id, underlay (advertise) address and the lease its keys live under (granted, or renewed). */
   self(): Promise<{ hostId: string; address: string; lease: LeaseId }>;
+  /** This host's id and address, the lease untouched (what a new lease's hook needs: it runs under the lease's lock). */
+  identity(): Promise<{ hostId: string; address: string }>;
+  /** Starts this host's cluster agent unless it runs (it keeps the lease alive and follows the other hosts). */
+  ensureAgent(): Promise<void>;
 }
 
 /** Addresses of one network, from wherever its driver keeps them (the host's files, or the cluster store). */

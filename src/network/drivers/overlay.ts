@@ -1,4 +1,4 @@
-import { allocate, keys, release } from '../../cluster/index.js';
+import { allocate, keys, release, type ClusterStore, type LeaseId } from '../../cluster/index.js';
 import { InvalidArgumentError } from '../../errors.js';
 import { parseCidr } from '../cidr.js';
 import { deleteLink, linkExists, linkFacts, writeSysctl } from '../hostnet.js';
@@ -109,10 +109,7 @@ export const overlayDriver: NetworkDriver<OverlayOptions> = {
     const cluster = clusterOf(ctx ?? { defaultBridgeName: '' }, `network ${net.name}`);
     const attachment = await bridgeDriver.join(net as unknown as NetworkRecord<BridgeOptions>, ep, sandbox);
     const [store, self] = await Promise.all([cluster.store(), cluster.self()]);
-    const reg: EndpointRegistration = {
-      hostId: self.hostId, host: self.address, containerId: sandbox.containerId, name: sandbox.name, aliases: ep.aliases, ip: ep.ipv4!, mac: ep.mac,
-    };
-    await store.put(endpointKey(net, sandbox), JSON.stringify(reg), { lease: self.lease });
+    await registerEndpoint(store, net, { hostId: self.hostId, host: self.address, containerId: sandbox.containerId, name: sandbox.name, aliases: ep.aliases, ip: ep.ipv4!, mac: ep.mac }, self.lease);
     return attachment;
   },
 
@@ -127,9 +124,17 @@ export const overlayDriver: NetworkDriver<OverlayOptions> = {
   },
 };
 
+/**
+ * Puts an endpoint's registration under the host's lease; with the lease, it goes when the host dies. Also
+ * how a host puts its endpoints back under a new lease (the old one expired while no agent renewed it).
+ */
+export async function registerEndpoint(store: ClusterStore, net: Net, reg: EndpointRegistration, lease: LeaseId): Promise<void> {
+  await store.put(endpointKey(net, reg), JSON.stringify(reg), { lease });
+}
+
 /** The endpoints other hosts registered on `net`. */
 export async function remoteEndpoints(net: Net, cluster: ClusterMember): Promise<(RemoteEndpoint & { reg: EndpointRegistration })[]> {
-  const [store, self] = await Promise.all([cluster.store(), cluster.self()]);
+  const [store, self] = await Promise.all([cluster.store(), cluster.identity()]);
   const { kvs } = await store.list(keys.endpoints(net.id));
   const out: (RemoteEndpoint & { reg: EndpointRegistration })[] = [];
   for (const kv of kvs) {

@@ -1,0 +1,35 @@
+import { keys, networkIdOf, type ClusterAgentProviderFactory, type WatchEvent } from '../cluster/index.js';
+import type { NetworkManager } from './index.js';
+
+/**
+ * What the cluster agent runs for the network layer: one watch over every global network's keys. A change
+ * to a network's endpoints re-reads that network (this host's VXLAN entries and names follow the other
+ * hosts'); a network record that comes or goes refreshes this host's copies. The agent is idle once no
+ * container of this host is on a global network, and a new lease gets this host's keys put back under it.
+ */
+export function globalNetworksProvider(mgr: Pick<NetworkManager, 'list' | 'refreshGlobal' | 'globalInUse' | 'republish'>): ClusterAgentProviderFactory {
+  const refreshAll = async () => {
+    await mgr.list();
+    for (const n of await mgr.globalInUse()) await mgr.refreshGlobal(n.id);
+  };
+  return ({ log }) => ({
+    async watchers() {
+      return [{
+        prefix: keys.networks(),
+        resync: refreshAll,
+        async apply(ev: WatchEvent) {
+          if (ev.type === 'compacted') return refreshAll();
+          const key = ev.type === 'put' ? ev.kv.key : ev.key;
+          if (networkIdOf(key)) {
+            await mgr.list();
+            return;
+          }
+          const id = new RegExp(`^${keys.networks()}([^/]+)/endpoints/`).exec(key)?.[1];
+          if (id) await mgr.refreshGlobal(id).catch((err: unknown) => log(`network ${id}: ${err instanceof Error ? err.message : String(err)}`));
+        },
+      }];
+    },
+    idle: async () => (await mgr.globalInUse()).length === 0,
+    onNewLease: (lease) => mgr.republish(lease),
+  });
+}
