@@ -327,15 +327,19 @@ function systemApi(engine: Engine, manager: () => Promise<ContainerManager>, n: 
       return { containers: cleaned.deleted, networks: networks.deleted, images: img.deleted, spaceReclaimed: img.spaceReclaimed };
     },
     async reset() {
-      for (const c of await engine.containers.list({ all: true })) await engine.containers.remove(c.id, { force: true });
-      await (await manager()).reconcile();
-      for (const { network: net } of await n.list()) if (!['bridge', 'host', 'none'].includes(net.name)) await n.remove(net.id);
-      for (const vol of await engine.volumes.list()) await engine.volumes.remove(vol.Name, { force: true });
-      for (const img of await images.list({ all: true })) await images.remove(img.id, { force: true }).catch(() => {});
-      await images.prune({ all: true });
-      await n.shutdown();
-      // Nothing of this root is left for the agent to keep (a root that never joined a cluster has none).
-      await stopAgent(engine.layout);
+      try {
+        for (const c of await engine.containers.list({ all: true })) await engine.containers.remove(c.id, { force: true });
+        await (await manager()).reconcile();
+        // A global network only leaves this host: the other hosts of the cluster keep it.
+        for (const { network: net } of await n.list()) if (!['bridge', 'host', 'none'].includes(net.name)) await n.remove(net.id, { local: true });
+        for (const vol of await engine.volumes.list()) await engine.volumes.remove(vol.Name, { force: true });
+        for (const img of await images.list({ all: true })) await images.remove(img.id, { force: true }).catch(() => {});
+        await images.prune({ all: true });
+        await n.shutdown();
+      } finally {
+        // Nothing of this root is left for the agent to keep (a root that never joined a cluster has none).
+        await stopAgent(engine.layout);
+      }
     },
     async boot() {
       // The chains and jumps first (a reboot took them): the starts below then only add their own rules.

@@ -30,8 +30,11 @@ export interface NetworkManager {
   /** `filters` as `docker network ls` takes them (name=, id=, driver=, label=, type=). */
   list(opts?: { filters?: string[] }): Promise<NetworkDetails[]>;
   inspect(ref: string): Promise<NetworkDetails>;
-  /** BadStateError for built-in networks and networks with endpoints. */
-  remove(ref: string): Promise<void>;
+  /**
+   * BadStateError for built-in networks and networks with endpoints. A global network is withdrawn from
+   * the cluster (refused while any host has an endpoint on it); with `local`, it only leaves this host.
+   */
+  remove(ref: string, opts?: { local?: boolean }): Promise<void>;
   /** `filters`: until=, label=, label!= (util/prune-filter.ts) */
   prune(opts?: { filters?: string[] }): Promise<{ deleted: string[] }>;
   /** Adds an endpoint to a running container's sandbox (the container layer resolves the name to an id). */

@@ -28,7 +28,7 @@ export interface Networks {
   create(req: NetworkCreateRequest): Promise<{ id: string }>;
   list(opts?: { filters?: string[] }): Promise<NetworkDetails[]>;
   inspect(ref: string): Promise<NetworkDetails>;
-  remove(ref: string): Promise<void>;
+  remove(ref: string, opts?: { local?: boolean }): Promise<void>;
   prune(opts?: { filters?: string[] }): Promise<{ deleted: string[] }>;
   /** Every record, built-ins made and unfinished creates/removes settled first. */
   all(): Promise<NetworkRecord[]>;
@@ -285,7 +285,11 @@ class NetworkStore implements Networks {
     return detailsOf(net, await this.store.listSandboxes(), { v4: hostUses(), v6: hostUses6() });
   }
 
-  async remove(ref: string): Promise<void> {
+  /**
+   * `local`: a global network leaves this host only (its host objects and copy), its record stays in the
+   * cluster for the other hosts (`system reset` of one host must not take a network from the others).
+   */
+  async remove(ref: string, opts: { local?: boolean } = {}): Promise<void> {
     const found = await this.find(ref);
     if (found.builtin) throw new BadStateError(`${found.name} is a pre-defined network and cannot be removed`, 'remove the networks you created instead');
     await withFileLock(this.store.locks.networks(), async () => {
@@ -296,7 +300,7 @@ class NetworkStore implements Networks {
         if (users.length) {
           throw new BadStateError(`network ${rec.name} has active endpoints: ${users.map((u) => u.name).join(', ')}`, 'stop or disconnect those containers first');
         }
-        if (rec.scope === 'global') await unpublishNetwork(clusterOf(this.opts.ctx, `network ${rec.name}`), rec as NetworkRecord<{ vni: number }>);
+        if (rec.scope === 'global' && !opts.local) await unpublishNetwork(clusterOf(this.opts.ctx, `network ${rec.name}`), rec as NetworkRecord<{ vni: number }>);
         // Flagged under the network lock: a sandbox that joins after the check finds it going (ensure).
         rec.removing = true;
         await this.store.writeNetwork(rec);
@@ -310,7 +314,8 @@ class NetworkStore implements Networks {
     const filter = parsePruneFilter(opts.filters);
     const [nets, sbs] = await Promise.all([this.all(), this.store.listSandboxes()]);
     const deleted: string[] = [];
-    const unused = nets.filter((n) => !n.builtin && !sbs.some((s) => s.endpoints.some((e) => e.networkId === n.id)));
+    // Docker prunes local networks only: a global one may be in use on another host.
+    const unused = nets.filter((n) => !n.builtin && n.scope !== 'global' && !sbs.some((s) => s.endpoints.some((e) => e.networkId === n.id)));
     for (const net of unused.filter((n) => prunable(filter, n.created, n.labels))) {
       try {
         await this.remove(net.id);

@@ -30,6 +30,19 @@ function member(h: Host, store: TestEtcd) {
   };
 }
 
+/** Retries `check` until it passes or `ms` went by (the agent acts on a watch event, not at once). */
+async function eventually(check: () => Promise<void>, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      return await check();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
 async function ipOf(h: ReturnType<typeof member>, name: string, network: string): Promise<string> {
   return h.ok('inspect', '-f', `{{(index .NetworkSettings.Networks "${network}").IPAddress}}`, name);
 }
@@ -52,10 +65,100 @@ describe('overlay networks', () => {
     // Names: each host's name server holds the other hosts' containers too (the agent follows them).
     expect(await b.ok('exec', 'beta', 'ping', '-c1', '-W3', 'alpha')).toContain(ipA);
 
+    // A container that comes after: the other host's agent sees its registration and adds its entries and name.
+    await a.ok('run', '-d', '--name', 'gamma', '--network', 'ovl', '--network-alias', 'g', 'busybox', 'sleep', '1d');
+    const ipG = await ipOf(a, 'gamma', 'ovl');
+    await eventually(async () => expect(await b.ok('exec', 'beta', 'ping', '-c1', '-W2', 'g')).toContain(ipG));
+    // One that goes: its name and entries go on the other host too.
+    await a.ok('rm', '-f', 'gamma');
+    await eventually(async () => expect((await b.run('exec', 'beta', 'ping', '-c1', '-W1', ipG)).exitCode).not.toBe(0));
+    await eventually(async () => expect((await b.run('exec', 'beta', 'nslookup', 'gamma')).stdout).not.toContain(ipG));
+
     // Teardown in the order a user would: containers, then the network (from either host).
     await a.ok('rm', '-f', 'alpha');
     await b.ok('rm', '-f', 'beta');
     await b.ok('network', 'rm', 'ovl');
     expect(await a.ok('network', 'ls', '--format', '{{.Name}}')).not.toContain('ovl');
   }, 180_000);
+
+  test('two overlays are isolated; 20 containers over three hosts get distinct addresses; MTU is the underlay\'s less 50', async () => {
+    hosts = await makeHosts(3, { mtu: 1400 });
+    etcd = await startEtcd({ netns: hosts.underlay.netnsPath, host: hosts.underlay.address });
+    const m = hosts.hosts.map((h) => member(h, etcd!));
+    const [a, b, c] = m as [ReturnType<typeof member>, ReturnType<typeof member>, ReturnType<typeof member>];
+    await a.ok('network', 'create', '-d', 'overlay', '--subnet', '10.71.0.0/24', 'red');
+    await b.ok('network', 'create', '-d', 'overlay', '--subnet', '10.72.0.0/24', 'blue');
+    // 20 containers at once, spread over the hosts, all on red.
+    const names = Array.from({ length: 20 }, (_, i) => `r${i}`);
+    await Promise.all(names.map((n, i) => m[i % 3]!.ok('run', '-d', '--name', n, '--network', 'red', 'busybox', 'sleep', '1d')));
+    const ips = await Promise.all(names.map((n, i) => ipOf(m[i % 3]!, n, 'red')));
+    expect(new Set(ips).size).toBe(20);
+    for (const ip of ips) expect(ip).toMatch(/^10\.71\.0\.\d+$/);
+    expect(await a.ok('exec', 'r0', 'cat', '/sys/class/net/eth0/mtu')).toBe('1350');
+    // blue on b and c: reaches its own, never red's (another VNI, another bridge).
+    await b.ok('run', '-d', '--name', 'b1', '--network', 'blue', 'busybox', 'sleep', '1d');
+    await c.ok('run', '-d', '--name', 'b2', '--network', 'blue', 'busybox', 'sleep', '1d');
+    expect(await b.ok('exec', 'b1', 'ping', '-c1', '-W3', 'b2')).toContain('1 packets received');
+    expect((await b.run('exec', 'b1', 'ping', '-c1', '-W2', ips[1]!)).exitCode).not.toBe(0); // r1 is on b, same host
+    expect((await b.run('exec', 'b1', 'ping', '-c1', '-W2', ips[2]!)).exitCode).not.toBe(0); // r2 is on c
+    expect((await c.run('exec', 'r2', 'ping', '-c1', '-W2', 'b2')).exitCode).not.toBe(0);
+    // The encrypted option of Docker's overlay is refused by name, nothing published.
+    const enc = await a.run('network', 'create', '-d', 'overlay', '-o', 'encrypted', 'sec');
+    expect(enc.exitCode).toBe(1);
+    expect(enc.stderr).toMatch(/encrypted overlay networks are not supported/);
+    expect(await c.ok('network', 'ls', '--format', '{{.Name}}')).not.toContain('sec');
+    for (const [i, n] of names.entries()) await m[i % 3]!.ok('rm', '-f', n);
+    await b.ok('rm', '-f', 'b1');
+    await c.ok('rm', '-f', 'b2');
+    await c.ok('network', 'rm', 'red', 'blue');
+  }, 300_000);
+
+  test('etcd stopped: a new container on the overlay is refused clearly, running ones keep talking; a dead host\'s entries go', async () => {
+    hosts = await makeHosts(2);
+    etcd = await startEtcd({ netns: hosts.underlay.netnsPath, host: hosts.underlay.address });
+    const [a, b] = hosts.hosts.map((h) => member(h, etcd!)) as [ReturnType<typeof member>, ReturnType<typeof member>];
+    await a.ok('network', 'create', '-d', 'overlay', '--subnet', '10.73.0.0/24', 'ovl');
+    await a.ok('run', '-d', '--name', 'alpha', '--network', 'ovl', 'busybox', 'sleep', '1d');
+    await b.ok('run', '-d', '--name', 'beta', '--network', 'ovl', 'busybox', 'sleep', '1d');
+    const ipA = await ipOf(a, 'alpha', 'ovl');
+    const ipB = await ipOf(b, 'beta', 'ovl');
+
+    await etcd.kill();
+    const refused = await a.run('run', '-d', '--name', 'late', '--network', 'ovl', 'busybox', 'sleep', '1d');
+    expect(refused.exitCode).toBe(125);
+    expect(refused.stderr).toMatch(/cluster store|etcd/i);
+    // As docker run: the container was created and stays so (its start failed); nothing of its network was made.
+    expect(await a.ok('ps', '-a', '--filter', 'name=late', '--format', '{{.State}}')).toBe('created');
+    const lateId = await a.ok('inspect', '-f', '{{.Id}}', 'late');
+    expect((await hosts.hosts[0]!.exec(['ls', `${hosts.hosts[0]!.runroot}/net/sandboxes`])).stdout).not.toContain(lateId);
+    await a.ok('rm', 'late');
+    expect(await b.ok('exec', 'beta', 'ping', '-c1', '-W3', ipA)).toContain('1 packets received');
+    // Local networks are untouched by the outage.
+    expect(await a.ok('run', '--rm', 'busybox', 'echo', 'local')).toBe('local');
+    await etcd.restart();
+
+    expect((await (async () => (await hosts!.hosts[0]!.exec(['ip', 'neigh', 'show', 'dev', 'berthvx4096'])).stdout)())).toContain(ipB);
+    // Host b dies: its agent is killed and nothing renews its lease; when the lease expires, its address is
+    // free again and a's entries and names for beta go.
+    const pid = Number((await hosts.hosts[1]!.exec(['cat', `${hosts.hosts[1]!.runroot}/cluster/agent.pid`])).stdout.split(' ')[0]);
+    expect(pid).toBeGreaterThan(1);
+    process.kill(pid, 'SIGKILL');
+    await eventually(async () => expect(etcd!.ctl(['get', '--prefix', '--keys-only', '/berth/v1/networks/'])).not.toContain(`/ipam/${ipB}`), 40_000);
+    await eventually(async () => expect((await a.run('exec', 'alpha', 'nslookup', 'beta')).stdout).not.toContain(ipB), 20_000);
+    // The VXLAN device's own entries (where a MAC lives, the ARP proxy's neighbour) are the ones Berth keeps.
+    const mac = (await b.ok('inspect', '-f', '{{(index .NetworkSettings.Networks "ovl").MacAddress}}', 'beta')).trim();
+    const remoteEntries = async () => {
+      const fdb = (await hosts!.hosts[0]!.exec(['bridge', 'fdb', 'show', 'dev', 'berthvx4096'])).stdout.split('\n').filter((l) => l.includes(' dst '));
+      const neigh = (await hosts!.hosts[0]!.exec(['ip', 'neigh', 'show', 'dev', 'berthvx4096'])).stdout;
+      return { fdb: fdb.join('\n'), neigh };
+    };
+    await eventually(async () => {
+      const now = await remoteEntries();
+      expect(now.fdb).not.toContain(mac);
+      expect(now.neigh).not.toContain(ipB);
+    }, 20_000);
+    await a.ok('rm', '-f', 'alpha');
+    await b.ok('rm', '-f', 'beta');
+    await a.ok('network', 'rm', 'ovl');
+  }, 300_000);
 });

@@ -68,14 +68,17 @@ export const overlayDriver: NetworkDriver<OverlayOptions> = {
   },
 
   addresses(net: Net, ctx: DriverContext) {
-    const cluster = clusterOf(ctx, `network ${net.name}`);
     return {
       async allocate(owner, wanted) {
+        const cluster = clusterOf(ctx, `network ${net.name}`);
         const [store, self] = await Promise.all([cluster.store(), cluster.self()]);
         return allocate(store, net.id, net.ipam!.subnet, net.ipam!.gateway, owner, { lease: self.lease, ...(wanted ? { preferred: wanted } : {}) });
       },
       async release(owner, ip) {
-        await release(await cluster.store(), net.id, ip, owner);
+        // Without the store (a reset run with no cluster flags) the address stays under this host's lease,
+        // which goes, and the address with it, once nothing renews it.
+        if (!ctx.cluster) return;
+        await release(await ctx.cluster.store(), net.id, ip, owner);
       },
     };
   },
