@@ -81,4 +81,13 @@ describe('berth in a host netns', () => {
     expect(await fetchFrom(a, `http://${b.address}:8080/`)).toBe(b.name);
     expect(await fetchFrom(b, `http://${a.address}:8080/`)).toBe(a.name);
   }, 120_000);
+
+  test('dual stack in a host netns (new links there start with IPv6 off): gateway, names, a port on [::1] via the proxy', async () => {
+    hosts = await makeHosts(1);
+    const [h] = hosts.hosts as [Host];
+    await h.ok('network', 'create', '--ipv6', '--subnet', '10.79.0.0/24', '--subnet', 'fd00:79::/64', 'v6');
+    await serve(h, 'web6', 'six', '--network', 'v6', '-p', '[::1]:8090:80');
+    expect(await h.ok('run', '--rm', '--network', 'v6', 'busybox', 'sh', '-c', 'ping -c1 -W2 fd00:79::1 >/dev/null && wget -q -O- http://web6/')).toBe('six');
+    expect(await fetchFrom(h, 'http://[::1]:8090/')).toBe('six');
+  }, 120_000);
 });
