@@ -1,4 +1,4 @@
-import { existsSync, promises as fsp, constants, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, promises as fsp, constants, readdirSync, readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import path from 'node:path';
 import { run } from '../util/exec.js';
@@ -89,17 +89,19 @@ export interface LinkFacts {
 }
 
 /**
- * Whether /sys/class/net shows this netns: this process shares pid 1's netns (the host, or a container
- * whose runtime mounted its own sysfs) and sysfs lists exactly the links procfs lists. Anything else
- * (nsenter into another netns; a link made or removed between the two reads) takes the slow, always
- * right path: `ip`, which asks the kernel over netlink in this netns.
+ * Whether /sys/class/net shows this netns for `name`: sysfs lists exactly the links procfs lists, and
+ * the link's ifindex there is the one procfs gives (dev_snmp6, per netns like all of /proc/self/net).
+ * Anything else (nsenter into another netns; a link made or removed between the reads; a link without
+ * IPv6) takes the slow, always right path: `ip`, which asks the kernel over netlink in this netns.
+ * (/proc/1/ns/net would say it more directly, but reading it needs ptrace rights this sandbox lacks.)
  */
-function sysfsIsThisNetns(names: readonly string[]): boolean {
+function sysfsShows(name: string, names: readonly string[]): boolean {
   try {
-    if (readlinkSync('/proc/self/ns/net') !== readlinkSync('/proc/1/ns/net')) return false;
     // bonding_masters is the bonding module's control file, not a link.
     const sys = readdirSync('/sys/class/net').filter((n) => n !== 'bonding_masters');
-    return sys.length === names.length && names.every((n) => sys.includes(n));
+    if (sys.length !== names.length || !names.every((n) => sys.includes(n))) return false;
+    const index = /^ifIndex\s+(\d+)/m.exec(readFileSync(path.join('/proc/self/net/dev_snmp6', name), 'utf8'))?.[1];
+    return index !== undefined && index === readFileSync(path.join('/sys/class/net', name, 'ifindex'), 'utf8').trim();
   } catch {
     return false;
   }
@@ -108,7 +110,7 @@ function sysfsIsThisNetns(names: readonly string[]): boolean {
 export async function linkFacts(name: string): Promise<LinkFacts | undefined> {
   const names = netnsLinkNames();
   if (!names.includes(name)) return undefined;
-  if (sysfsIsThisNetns(names)) {
+  if (sysfsShows(name, names)) {
     const dir = path.join('/sys/class/net', name);
     let alias = '';
     try { alias = readFileSync(path.join(dir, 'ifalias'), 'utf8').trim(); } catch { /* no alias support: none set */ }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { BadStateError, InvalidArgumentError } from '../errors.js';
 import { run } from '../util/exec.js';
 import { formatIpv4, parseCidr, requireIpv4 } from './cidr.js';
@@ -83,6 +84,15 @@ export interface OverlayHostSpec {
   dstport?: number;
 }
 
+/**
+ * The overlay bridge's own MAC on one host: fixed (a bridge left to the kernel takes a port's MAC and
+ * changes it when that port goes; see drivers/bridge.ts bridgeMac), and different per host, so a frame
+ * one host's bridge sends over the VXLAN never arrives elsewhere with the receiver's own MAC as source.
+ */
+export function overlayBridgeMac(networkId: string, local: string): string {
+  return `02:${createHash('sha256').update(`${networkId} ${local}`).digest('hex').slice(0, 10).match(/../g)!.join(':')}`;
+}
+
 /** The bridge (gateway on it) and its VXLAN port, on one host. The bridge is named for its owner. */
 export function overlayNetworkLines(spec: OverlayHostSpec): KernelLines {
   const br = overlayBridgeName(spec.networkId);
@@ -90,7 +100,7 @@ export function overlayNetworkLines(spec: OverlayHostSpec): KernelLines {
   const mtu = checkMtu(spec.mtu);
   return {
     ip: [
-      `link add ${br} mtu ${mtu} type bridge`,
+      `link add ${br} mtu ${mtu} address ${overlayBridgeMac(spec.networkId, checkIp(spec.local, 'advertise address'))} type bridge`,
       `link set dev ${br} alias berth:${spec.networkId}`,
       `addr add ${checkIfAddr(spec.gateway, 'gateway')} dev ${br}`,
       // nolearning: entries come from the store only; proxy: the device answers ARP from its neighbour table.

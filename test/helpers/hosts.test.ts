@@ -1,4 +1,7 @@
 import { readdirSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterEach, expect, test } from 'vitest';
 import { hostNetnsLeft, linksIn, makeHosts, type Host, type Hosts } from './hosts.js';
 
@@ -45,4 +48,33 @@ test('hosts reach each other and a service in the underlay netns over the underl
   await h.remove();
   await h.remove(); // idempotent
   expect(hostNetnsLeft(`${tag}-`)).toEqual([]);
+}, 120_000);
+
+test('etcd runs in the underlay netns; every host reads what another wrote; it stops by its pid', async () => {
+  hosts = await makeHosts(2);
+  const [a, b] = hosts.hosts as [Host, Host];
+  const data = await mkdtemp(path.join(tmpdir(), 'berth-etcd-'));
+  try {
+    const at = hosts.underlay.address;
+    const etcd = hosts.spawnIn('underlay', 'etcd', [
+      '--name', 'u', '--data-dir', path.join(data, 'd'),
+      '--listen-client-urls', `http://${at}:2379`, '--advertise-client-urls', `http://${at}:2379`,
+      '--listen-peer-urls', `http://${at}:2380`, '--initial-advertise-peer-urls', `http://${at}:2380`,
+      '--initial-cluster', `u=http://${at}:2380`,
+    ]);
+    const ctl = (h: Host, ...args: string[]) => h.exec(['env', 'ETCDCTL_API=3', 'etcdctl', '--dial-timeout=2s', '--command-timeout=5s', `--endpoints=http://${at}:2379`, ...args]);
+    let put = await ctl(a, 'put', '/berth/test', a.name);
+    for (let i = 0; i < 100 && put.exitCode !== 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      put = await ctl(a, 'put', '/berth/test', a.name);
+    }
+    expect(put.exitCode, put.stderr).toBe(0);
+    expect((await ctl(b, 'get', '--print-value-only', '/berth/test')).stdout.trim()).toBe(a.name);
+    const exited = new Promise((r) => etcd.on('exit', r));
+    process.kill(etcd.pid!, 'SIGTERM');
+    await exited;
+    expect((await ctl(b, 'get', '/berth/test')).exitCode).not.toBe(0);
+  } finally {
+    await rm(data, { recursive: true, force: true });
+  }
 }, 120_000);

@@ -52,7 +52,10 @@ export interface Hosts {
 }
 
 export interface HostsOptions {
-  /** a subnet slot (engine.ts claims): the underlay is 10.251.<slot>.0/24 */
+  /**
+   * a subnet slot (engine.ts claims): the underlay is 10.251.<slot % 256>.0/24. It lives in netns of its
+   * own, so two tests on one subnet would not meet; the claim only keeps them apart for readable logs.
+   */
   slot?: number;
   /** the underlay's MTU (veths and bridge); the kernel's 1500 otherwise */
   mtu?: number;
@@ -111,6 +114,8 @@ export async function makeHosts(n: number, opts: HostsOptions = {}): Promise<Hos
       if (links.length) errors.push(`${h.name}: links left: ${links.join(' ')}`);
       const rules = (await h.exec(['iptables-save'])).stdout.split('\n').filter((l) => /BERTH/.test(l));
       if (rules.length) errors.push(`${h.name}: iptables left: ${rules.slice(0, 5).join(' | ')}`);
+      const routes = (await h.exec(['ip', 'route', 'show'])).stdout.split('\n').filter((l) => l && !l.startsWith(`${subnet} dev eth0 `));
+      if (routes.length) errors.push(`${h.name}: routes left: ${routes.join(' | ')}`);
       errors.push(...(await findLeaks(h.root, h.runroot, { final: true })).map((l) => `${h.name}: ${l}`));
     }
     for (const name of made.reverse()) {

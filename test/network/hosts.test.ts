@@ -50,10 +50,17 @@ describe('berth in a host netns', () => {
     const bridges = (await h.exec(['ip', '-o', 'link', 'show', 'type', 'bridge'])).stdout;
     expect(bridges).toMatch(/berth/);
     expect((await h.exec(['iptables-save'])).stdout).toMatch(/BERTH/);
-    // Removal, a short-lived container and a firewall reload work there too.
+    // Removal, a short-lived container and a firewall reload work there too. The bridge keeps its own
+    // MAC whichever ports come and go: were it a port's, removing that container would leave the others'
+    // ARP entries for the gateway pointing at nothing, and web1 unreachable for half a minute.
+    const macs = async () => (await h.exec(['ip', '-br', 'link'])).stdout.split('\n').map((l) => l.trim().split(/\s+/));
+    const bridgeMacNow = async () => (await macs()).find(([n]) => n!.startsWith('berth') && !n!.includes('@'))![2];
+    const before = await bridgeMacNow();
+    expect((await macs()).filter(([n]) => n!.includes('@if') && !n!.startsWith('eth0')).map((l) => l[2])).not.toContain(before);
     await h.ok('rm', '-f', 'web2');
     expect(await h.ok('run', '--rm', 'busybox', 'echo', 'short')).toBe('short');
     await h.ok('network', 'reload', '--all');
+    expect(await bridgeMacNow()).toBe(before);
     expect(await fetchFrom(h, `http://${h.address}:8081/`)).toBe('one');
     expect(await fetchFrom(h, `http://${h.address}:8082/`)).toMatch(/^failed/);
     // hosts.remove() runs system reset in the host and fails on any link, rule or record left.
@@ -73,5 +80,14 @@ describe('berth in a host netns', () => {
     // Across the underlay each host's published port answers with its own container.
     expect(await fetchFrom(a, `http://${b.address}:8080/`)).toBe(b.name);
     expect(await fetchFrom(b, `http://${a.address}:8080/`)).toBe(a.name);
+  }, 120_000);
+
+  test('dual stack in a host netns (new links there start with IPv6 off): gateway, names, a port on [::1] via the proxy', async () => {
+    hosts = await makeHosts(1);
+    const [h] = hosts.hosts as [Host];
+    await h.ok('network', 'create', '--ipv6', '--subnet', '10.79.0.0/24', '--subnet', 'fd00:79::/64', 'v6');
+    await serve(h, 'web6', 'six', '--network', 'v6', '-p', '[::1]:8090:80');
+    expect(await h.ok('run', '--rm', '--network', 'v6', 'busybox', 'sh', '-c', 'ping -c1 -W2 fd00:79::1 >/dev/null && wget -q -O- http://web6/')).toBe('six');
+    expect(await fetchFrom(h, 'http://[::1]:8090/')).toBe('six');
   }, 120_000);
 });

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, test } from 'vitest';
 import {
   applyLines, diffRemoteEndpoints, flannelRemoteLines, flannelRemoteRemoval, flannelVtepLines, flannelVxlanName,
-  hostGwRouteLines, hostGwRouteRemoval, joinLines, linkMac, overlayBridgeName, overlayMtu, overlayNetworkLines,
+  hostGwRouteLines, hostGwRouteRemoval, joinLines, linkMac, overlayBridgeMac, overlayBridgeName, overlayMtu, overlayNetworkLines,
   overlayNetworkTeardown, overlayVxlanName, readRoutes, readVxlanState, remoteEndpointLines, remoteEndpointRemoval,
   type RemoteEndpoint,
 } from '../../src/network/vxlan.js';
@@ -121,6 +121,7 @@ describe('overlay: a bridge and a VXLAN device per network per host, entries per
     for (const c of a) {
       expect(await pings(c, '10.70.0.1')).toBe(true);
       const bridgeMac = await linkMac(overlayBridgeName(nets[0]!.id), c.host.netnsPath);
+      expect(bridgeMac).toBe(overlayBridgeMac(nets[0]!.id, c.host.address));
       const neigh = await inCtr(c, ['ip', 'neigh', 'show', '10.70.0.1']);
       expect(neigh.out).toContain(bridgeMac!);
     }

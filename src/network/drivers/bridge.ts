@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { BadStateError, InvalidArgumentError } from '../../errors.js';
 import { parseCidr } from '../cidr.js';
 import { parseCidr6 } from '../cidr6.js';
@@ -27,6 +28,14 @@ type Net = NetworkRecord<BridgeOptions>;
  * can check that the bridge of this name is still the one this network made (a reboot frees the name).
  */
 const owner = (net: Net) => `berth:${net.id}`;
+
+/**
+ * The bridge's own MAC, fixed from the network id. Left to the kernel, a bridge takes the lowest MAC of
+ * its ports and changes it when that port goes: every other container's ARP entry for the gateway then
+ * points at nothing until it expires (replies to the host, published ports, egress stall for ~30 s).
+ * Docker sets a MAC on its bridges for the same reason. Locally administered (02:), unicast.
+ */
+export const bridgeMac = (net: Pick<Net, 'id'>) => `02:${createHash('sha256').update(net.id).digest('hex').slice(0, 10).match(/../g)!.join(':')}`;
 
 /** The gateway addresses the network puts on its bridge, as `addr/prefix`. */
 function gatewayAddresses(net: Net): string[] {
@@ -94,7 +103,7 @@ export const bridgeDriver: NetworkDriver<BridgeOptions> = {
       const addresses = [`addr add ${addr4} dev ${bridge}`];
       // nodad: the gateway must answer at once; nobody else on a fresh bridge can hold its address.
       if (addr6) addresses.push(`addr add ${addr6} dev ${bridge} nodad`);
-      const make = [`link add ${bridge} mtu ${mtu} type bridge`, `link set dev ${bridge} alias ${owner(net)}`];
+      const make = [`link add ${bridge} mtu ${mtu} address ${bridgeMac(net)} type bridge`, `link set dev ${bridge} alias ${owner(net)}`];
       if (v6 && ipv6DisabledForNewLinks()) {
         await ipBatch(make, { side: 'outside' });
         await writeSysctl(`net.ipv6.conf.${bridge}.disable_ipv6`, '0');
