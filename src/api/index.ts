@@ -7,3 +7,4 @@
 export * from './types.js';
 export * from '../errors.js';
 export { Engine } from './engine.js';
+export type { ClusterAccess, ClusterSettings, ClusterStore, KeyValue, LeaseId, Watch, WatchEvent } from '../cluster/index.js';
