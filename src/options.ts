@@ -170,4 +170,9 @@ export interface NetworkCreateRequest {
   labels?: Record<string, string>;
   /** accept a --subnet that overlaps a route or address of the host (refused otherwise, as Podman) */
   allowHostOverlap?: boolean;
+  /**
+   * Docker's --attachable: standalone containers may join. Every global-scope network of Berth is attachable
+   * (there is no swarm service to reserve it for); a local network refuses the flag, as Docker does.
+   */
+  attachable?: boolean;
 }

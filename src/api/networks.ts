@@ -7,7 +7,7 @@ import type { NetworkSummary } from '../types.js';
 
 const BRIDGE_NAME = 'com.docker.network.bridge.name';
 
-export function networkView({ network: net, members, warnings }: NetworkDetails): NetworkSummary {
+export function networkView({ network: net, members, warnings, peers }: NetworkDetails): NetworkSummary {
   const containers: NetworkSummary['containers'] = {};
   for (const { containerId, name, endpoint: ep } of members) {
     containers[containerId] = {
@@ -23,6 +23,7 @@ export function networkView({ network: net, members, warnings }: NetworkDetails)
     // Docker shows the Linux bridge of every bridge network among its options.
     options: bridge ? { ...net.options, [BRIDGE_NAME]: bridge } : net.options, labels: net.labels, containers,
     ...(warnings?.length ? { warnings } : {}),
+    ...(peers ? { peers } : {}),
   };
 }
 
@@ -41,13 +42,15 @@ export function networkInspectView(n: NetworkSummary): Record<string, unknown> {
       Config: n.subnets.map((s) => ({ Subnet: s.subnet, ...(s.gateway ? { Gateway: s.gateway } : {}), ...(s.ipRange ? { IPRange: s.ipRange } : {}) })),
     },
     Internal: n.internal,
-    Attachable: false,
+    // Standalone containers may join every global network (there is no swarm service to reserve it for).
+    Attachable: n.scope === 'global',
     Ingress: false,
     Containers: Object.fromEntries(Object.entries(n.containers).map(([id, c]) => [id, {
       Name: c.name, EndpointID: c.endpoint, MacAddress: c.mac ?? '', IPv4Address: c.ipv4 ?? '', IPv6Address: c.ipv6 ?? '',
     }])),
     Options: n.options,
     Labels: n.labels,
+    ...(n.peers ? { Peers: n.peers.map((p) => ({ Name: p.name, IP: p.ip })) } : {}),
     // Not Docker's: what the host holds inside the subnet since the bridge was made (a VPN came up).
     ...(n.warnings?.length ? { Warnings: n.warnings } : {}),
   };

@@ -76,3 +76,24 @@ export async function unpublishNetwork(cluster: ClusterMember, rec: NetworkRecor
   await store.delete(keys.vni(rec.driverOptions.vni), { ifValue: rec.id });
   await store.deletePrefix(`${keys.network(rec.id)}/`);
 }
+
+/** The hosts with an endpoint on a global network: their names and underlay addresses (Docker's `Peers`). */
+export async function networkPeers(cluster: ClusterMember, netId: string): Promise<{ name: string; ip: string }[]> {
+  const store = await cluster.store();
+  const [eps, hosts] = await Promise.all([store.list(keys.endpoints(netId)), store.list(keys.hosts())]);
+  const names = new Map<string, string>();
+  for (const kv of hosts.kvs) {
+    try {
+      const h = JSON.parse(kv.value) as { id?: string; hostname?: string };
+      if (h.id) names.set(h.id, h.hostname ?? h.id);
+    } catch { /* not ours */ }
+  }
+  const peers = new Map<string, { name: string; ip: string }>();
+  for (const kv of eps.kvs) {
+    try {
+      const r = JSON.parse(kv.value) as { hostId?: string; host?: string };
+      if (r.hostId && r.host) peers.set(r.hostId, { name: names.get(r.hostId) ?? r.hostId, ip: r.host });
+    } catch { /* not ours */ }
+  }
+  return [...peers.values()].sort((a, b) => a.ip.localeCompare(b.ip));
+}

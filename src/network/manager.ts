@@ -86,6 +86,11 @@ export class Manager {
 
   async reload(opts: { all?: boolean; containers?: string[] } = {}): Promise<{ reloaded: string[] }> {
     await this.firewall.reload();
+    // A global network's devices and entries too: made again if gone, the entries brought to the store's.
+    for (const net of await this.sandboxes.globalInUse()) {
+      await this.nets.ensure(net);
+      await this.sandboxes.refreshGlobal(net.id);
+    }
     const ids = await this.sandboxes.ids();
     return { reloaded: opts.containers?.length ? ids.filter((id) => opts.containers!.some((c) => id.startsWith(c))) : ids };
   }

@@ -3,7 +3,7 @@ import { parsePruneFilter, prunable } from '../util/prune-filter.js';
 import path from 'node:path';
 import type { NetworkCreateRequest } from '../options.js';
 import { AlreadyExistsError, BadStateError, ClusterUnavailableError, InvalidArgumentError, NotFoundError, runTeardown } from '../errors.js';
-import { clusterOf, globalRecords, publishNetwork, unpublishNetwork } from './global.js';
+import { clusterOf, globalRecords, networkPeers, publishNetwork, unpublishNetwork } from './global.js';
 import { NAME_PATTERN, newNetworkId } from '../ids.js';
 import { failpoint } from '../util/failpoint.js';
 import { isStaleLock } from '../util/lock.js';
@@ -155,6 +155,7 @@ class NetworkStore implements Networks {
     if (driver.mode !== 'private') throw new InvalidArgumentError('driver', `only one ${driver.kind} network can exist`, 'use the built-in one');
     if (req.ipv6 && !driver.needsSubnet) throw new InvalidArgumentError('ipv6', `the ${driver.kind} driver has no IP addresses to give`);
     if (driver.scope === 'global') return this.createGlobal(req);
+    if (req.attachable) throw new InvalidArgumentError('attachable', `the ${driver.kind} driver makes local networks, which any container joins`, 'leave --attachable out; it is for global-scope networks (overlay, flannel)');
     return withFileLock(this.store.locks.networks(), () => withFileLock(HOST_SUBNETS_LOCK, async () => {
       const nets = await this.ensureBuiltinsLocked();
       if (nets.some((n) => n.name === req.name)) throw new AlreadyExistsError('network', req.name);
@@ -282,7 +283,9 @@ class NetworkStore implements Networks {
 
   async inspect(ref: string): Promise<NetworkDetails> {
     const net = await this.find(ref);
-    return detailsOf(net, await this.store.listSandboxes(), { v4: hostUses(), v6: hostUses6() });
+    const details = detailsOf(net, await this.store.listSandboxes(), { v4: hostUses(), v6: hostUses6() });
+    if (net.scope === 'global' && this.opts.ctx.cluster) details.peers = await networkPeers(this.opts.ctx.cluster, net.id);
+    return details;
   }
 
   /**

@@ -77,6 +77,8 @@ export interface NetworkDetails {
   members: { containerId: string; name: string; endpoint: EndpointRecord }[];
   /** what the host holds inside the network's subnets while its bridge exists (a VPN that came up later) */
   warnings: string[];
+  /** a global network's hosts with endpoints on it (Docker's overlay `Peers`), from the cluster store */
+  peers?: { name: string; ip: string }[];
 }
 
 /** A container's place on one network: its interface, address and names. */

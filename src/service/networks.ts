@@ -23,7 +23,7 @@ export function networkObject(n: NetworkSummary, opts: { detailed: boolean }): R
   const v = networkInspectView(n);
   return {
     Name: v.Name, Id: v.Id, Created: v.Created, Scope: v.Scope, Driver: v.Driver, EnableIPv6: v.EnableIPv6, IPAM: v.IPAM,
-    Internal: v.Internal, Attachable: false, Ingress: false, ConfigFrom: { Network: '' }, ConfigOnly: false,
+    Internal: v.Internal, Attachable: v.Attachable, Ingress: false, ConfigFrom: { Network: '' }, ConfigOnly: false,
     Containers: opts.detailed ? v.Containers : {}, Options: givenOptions(n), Labels: v.Labels,
     ...(opts.detailed && v.Warnings ? { Warnings: v.Warnings } : {}),
   };
@@ -126,11 +126,14 @@ export function createRequest(body: Record<string, unknown>): NetworkCreateReque
   boolField(body, 'Attachable');
   const name = requiredString(body, 'Name');
   const scope = stringField(body, 'Scope');
-  if (scope && scope !== 'local') throw new ApiError(400, `Scope "${scope}" is not supported: Berth's networks are local`);
+  const driver = stringField(body, 'Driver') || undefined;
+  // A network's scope follows from its driver: global for overlay (and flannel), local for the rest; swarm is swarm's.
+  const global = driver === 'overlay' || driver === 'flannel';
+  if (scope && scope !== (global ? 'global' : 'local')) throw new ApiError(400, `Scope "${scope}" is not supported for driver ${driver ?? 'bridge'}: its networks are ${global ? 'global' : 'local'}`);
   const ipam = objectField(body, 'IPAM');
   const req: NetworkCreateRequest = {
     name,
-    driver: stringField(body, 'Driver') || undefined,
+    driver,
     ipv6: boolField(body, 'EnableIPv6'),
     internal: boolField(body, 'Internal'),
     options: stringMapField(body, 'Options'),

@@ -65,6 +65,18 @@ describe('overlay networks', () => {
     // Names: each host's name server holds the other hosts' containers too (the agent follows them).
     expect(await b.ok('exec', 'beta', 'ping', '-c1', '-W3', 'alpha')).toContain(ipA);
 
+    // The network's hosts, as Docker's overlay shows its peers.
+    const peers = JSON.parse(await a.ok('network', 'inspect', '-f', '{{json .Peers}}', 'ovl')) as { IP: string }[];
+    expect(peers.map((p) => p.IP).sort()).toEqual(hosts.hosts.map((h) => h.address).sort());
+    expect(await b.ok('network', 'inspect', '-f', '{{.Scope}} {{.Attachable}}', 'ovl')).toBe('global true');
+    // Out of the network through its own host (masquerade): alpha reaches host b's underlay address.
+    expect(await a.ok('exec', 'alpha', 'ping', '-c1', '-W3', hosts.hosts[1]!.address)).toContain('1 packets received');
+    // A host's VXLAN device lost (or its entries flushed): network reload makes it again from the store.
+    await hosts.hosts[1]!.exec(['ip', 'link', 'del', 'berthvx4096']);
+    expect((await b.run('exec', 'beta', 'ping', '-c1', '-W1', ipA)).exitCode).not.toBe(0);
+    await b.ok('network', 'reload', '--all');
+    expect(await b.ok('exec', 'beta', 'ping', '-c1', '-W3', ipA)).toContain('1 packets received');
+
     // A container that comes after: the other host's agent sees its registration and adds its entries and name.
     await a.ok('run', '-d', '--name', 'gamma', '--network', 'ovl', '--network-alias', 'g', 'busybox', 'sleep', '1d');
     const ipG = await ipOf(a, 'gamma', 'ovl');

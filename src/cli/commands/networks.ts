@@ -18,12 +18,14 @@ const create = defineCommand({
     { name: 'opt', short: 'o', type: 'map', help: 'Set driver specific options' },
     { name: 'label', type: 'map', help: 'Set metadata on a network' },
     { name: 'allow-host-overlap', type: 'bool', help: 'Accept a --subnet that overlaps a route or address of the host' },
+    { name: 'attachable', type: 'bool', help: 'Enable manual container attachment (global-scope networks: overlay, flannel)' },
   ],
   minArgs: 1, maxArgs: 1,
   async action(ctx, o, [name]) {
     const { id } = await (await ctx.engine()).networks.create({
       name: name!, driver: o.driver, subnets: o.subnet, gateways: o.gateway, ipRanges: o.ipRange,
       ipv6: o.ipv6, internal: o.internal, options: o.opt, labels: o.label, allowHostOverlap: o.allowHostOverlap,
+      attachable: o.attachable,
     });
     ctx.print(id);
   },

@@ -91,10 +91,12 @@ export const overlayDriver: NetworkDriver<OverlayOptions> = {
     // Per host: the underlay's MTU less VXLAN's headers (hosts may differ), unless the network sets one.
     const mtu = await overlayMtu(self.address, net.driverOptions.mtuGiven ? net.driverOptions.mtu : undefined);
     net.driverOptions.mtu = mtu;
-    if (!(await linkFacts(bridge))) {
-      const prefix = parseCidr(net.ipam!.subnet, 'subnet').prefix;
-      await applyLines(overlayNetworkLines({ networkId: net.id, vni, gateway: `${net.ipam!.gateway}/${prefix}`, local: self.address, mtu, dstport: VXLAN_PORT }));
-    }
+    const prefix = parseCidr(net.ipam!.subnet, 'subnet').prefix;
+    const lines = overlayNetworkLines({ networkId: net.id, vni, gateway: `${net.ipam!.gateway}/${prefix}`, local: self.address, mtu, dstport: VXLAN_PORT });
+    const vx = overlayVxlanName(vni);
+    if (!(await linkFacts(bridge))) await applyLines(lines);
+    // The bridge without its VXLAN port (deleted by hand, or a crash between the two): only the port is made.
+    else if (!linkExists(vx)) await applyLines({ ip: lines.ip.filter((l) => l.includes(` ${vx} `) || l.endsWith(` ${vx}`)), bridge: [] });
     await writeSysctl(`net.ipv4.conf.${bridge}.route_localnet`, '1');
     if (!net.internal) await writeSysctl('net.ipv4.ip_forward', '1');
     await syncRemoteEndpoints(net, cluster);
