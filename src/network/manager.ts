@@ -51,11 +51,12 @@ export class Manager {
   private readonly firewall: FirewallSync;
   private readonly nets: Networks;
   private readonly sandboxes: Sandboxes;
+  private readonly ctx: DriverContext;
 
   constructor(layout: StoreLayout, opts: NetworkManagerOptions = {}) {
     this.store = new NetStore(layout);
     this.firewall = openFirewallSync(this.store, validateChainPrefix(opts.chainPrefix ?? DEFAULT_CHAIN_PREFIX));
-    const ctx: DriverContext = { defaultBridgeName: opts.defaultBridge?.name ?? 'berth0', ...(opts.cluster ? { cluster: opts.cluster } : {}) };
+    const ctx: DriverContext = this.ctx = { defaultBridgeName: opts.defaultBridge?.name ?? 'berth0', ...(opts.cluster ? { cluster: opts.cluster } : {}) };
     this.nets = openNetworks(this.store, this.firewall, {
       defaultBridge: { subnet: defaultCandidate(opts), bip: opts.defaultBridge?.bip, mtu: opts.defaultBridge?.mtu },
       pools: opts.addressPools,
@@ -87,10 +88,14 @@ export class Manager {
   async reload(opts: { all?: boolean; containers?: string[] } = {}): Promise<{ reloaded: string[] }> {
     await this.firewall.reload();
     // A global network's devices and entries too: made again if gone, the entries brought to the store's.
-    for (const net of await this.sandboxes.globalInUse()) {
+    const global = await this.sandboxes.globalInUse();
+    for (const net of global) {
       await this.nets.ensure(net);
       await this.sandboxes.refreshGlobal(net.id);
     }
+    // A host whose agent died (and whose lease may have expired) is back in the cluster: the lease taken
+    // above put its keys back; the agent keeps them.
+    if (global.length) await this.ctx.cluster?.ensureAgent();
     const ids = await this.sandboxes.ids();
     return { reloaded: opts.containers?.length ? ids.filter((id) => opts.containers!.some((c) => id.startsWith(c))) : ids };
   }

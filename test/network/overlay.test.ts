@@ -169,8 +169,27 @@ describe('overlay networks', () => {
       expect(now.fdb).not.toContain(mac);
       expect(now.neigh).not.toContain(ipB);
     }, 20_000);
+    // Host b comes back: a reload takes a new lease, puts its endpoint and address back and starts its agent.
+    await b.ok('network', 'reload', '--all');
+    await eventually(async () => expect(await a.ok('exec', 'alpha', 'ping', '-c1', '-W2', 'beta')).toContain(ipB));
+    expect(etcd.ctl(['get', '--prefix', '--keys-only', '/berth/v1/networks/'])).toContain(`/ipam/${ipB}`);
     await a.ok('rm', '-f', 'alpha');
     await b.ok('rm', '-f', 'beta');
     await a.ok('network', 'rm', 'ovl');
   }, 300_000);
+
+  test('a port published by a container on an overlay answers on its own host', async () => {
+    hosts = await makeHosts(2);
+    etcd = await startEtcd({ netns: hosts.underlay.netnsPath, host: hosts.underlay.address });
+    const [a, b] = hosts.hosts.map((h) => member(h, etcd!)) as [ReturnType<typeof member>, ReturnType<typeof member>];
+    await a.ok('network', 'create', '-d', 'overlay', '--subnet', '10.74.0.0/24', 'web');
+    await b.ok('run', '-d', '--name', 'site', '--network', 'web', '-p', '8080:80', 'busybox', 'sh', '-c',
+      'mkdir /www && echo served > /www/index.html && exec httpd -f -p 80 -h /www');
+    const h2 = hosts.hosts[1]!;
+    const get = (from: typeof h2, url: string) => from.exec(['timeout', '10', 'busybox', 'wget', '-q', '-O-', url]);
+    await eventually(async () => expect((await get(hosts!.hosts[0]!, `http://${h2.address}:8080/`)).stdout.trim()).toBe('served'));
+    expect((await get(h2, `http://${h2.address}:8080/`)).stdout.trim()).toBe('served');
+    await b.ok('rm', '-f', 'site');
+    await a.ok('network', 'rm', 'web');
+  }, 120_000);
 });
