@@ -96,7 +96,7 @@ export class BerthRoot {
  * `container cleanup` a monitor runs after its container died), then kills what is left: all were
  * started for this bench's temp root, and one still running would recreate folders after `rm -rf`.
  */
-async function stopProcessesNaming(dirs: readonly string[]): Promise<void> {
+export async function stopProcessesNaming(dirs: readonly string[]): Promise<void> {
   const naming = async () => (await listProcesses()).filter((p) => p.pid !== process.pid
     && dirs.some((d) => p.cmdline.includes(d + '/') || p.cmdline.includes(d + ' ') || p.cmdline.endsWith(d)));
   for (let waited = 0; waited < 5_000 && (await naming()).length > 0; waited += 100) await sleep(100);

@@ -15,6 +15,7 @@ import { type BenchContext, type Benchmark, errorText, formatReport, interruptRu
 import { monitorMemory } from './monitor-memory.js';
 import { mountDeep } from './mount-deep.js';
 import { network } from './network.js';
+import { overlay } from './overlay.js';
 import { startPeers } from './peers.js';
 import { registryPull, registryPush } from './registry.js';
 import { runNone } from './run-none.js';
@@ -22,7 +23,7 @@ import { service } from './service.js';
 import { run50Detached } from './run-50-detached.js';
 
 /** Every benchmark, in the order a full run takes them. */
-const BENCHMARKS: readonly Benchmark[] = [cliStartup, importUnpack, loadMemory, mountDeep, runNone, run50Detached, monitorMemory, network, copyBoth, commitChanged, copyUp, registryPull, registryPush, build, service];
+const BENCHMARKS: readonly Benchmark[] = [cliStartup, importUnpack, loadMemory, mountDeep, runNone, run50Detached, monitorMemory, network, overlay, copyBoth, commitChanged, copyUp, registryPull, registryPush, build, service];
 
 const USAGE = `usage: npm run bench -- [options]
   --only NAME[,NAME]  run only these benchmarks (${BENCHMARKS.map((b) => b.name).join(', ')})

@@ -101,7 +101,8 @@ export function errorText(err: unknown): string {
 
 // ---------------------------------------------------------------- the report
 
-export type Unit = 'ms' | 's' | 'MB/s' | 'MB' | 'count';
+/** `us` (microseconds) for round trips, which `ms` with one decimal would round to 0.1. */
+export type Unit = 'us' | 'ms' | 's' | 'MB/s' | 'MB' | 'count';
 /** Ratios are taken against the report's reference row of the same unit. */
 export type Role = 'reference' | 'berth' | 'peer' | 'info';
 export type Verdict = 'PASS' | 'FAIL' | 'n/a';
@@ -193,6 +194,7 @@ export function throughputRow(report: Report, time: Row, label: string, bytes: n
 
 export function formatValue(v: number, unit: Unit | 'x'): string {
   switch (unit) {
+    case 'us': return `${v.toFixed(0)} us`;
     case 'ms': return `${v.toFixed(1)} ms`;
     case 's': return `${v.toFixed(2)} s`;
     case 'MB/s': return `${v.toFixed(1)} MB/s`;
