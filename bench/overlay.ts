@@ -23,6 +23,13 @@ const BRIDGE = 'bench-br';
 const NC_BYTES = 200_000_000;
 const NC_PORT = 5001;
 const PINGS = ['-c', '20', '-i', '0.2'];
+/**
+ * busybox nc copies in small blocks and is CPU-bound: left to the scheduler, sender and listener share a
+ * core in some runs and not in others, which moved single runs by 3x. Pinned, every run of either side
+ * has the same placement (the kernel's share of the sender's packets runs on the sender's core).
+ */
+const SENDER_CPU = '0';
+const RECEIVER_CPU = '1';
 /** The underlay lives in the bench's own netns, so its subnet meets nothing of the machine's. */
 const UNDERLAY_PREFIX = '10.253.0';
 
@@ -185,7 +192,7 @@ async function listening(pid: number, port: number): Promise<boolean> {
  * at once on that.
  */
 async function ncThroughput(fromNetns: string, toNetns: string, toAddress: string): Promise<number> {
-  const server = spawn('nsenter', [`--net=${toNetns}`, 'sh', '-c', `busybox nc -l -p ${NC_PORT} | wc -c`], { stdio: ['pipe', 'pipe', 'ignore'] });
+  const server = spawn('taskset', ['-c', RECEIVER_CPU, 'nsenter', `--net=${toNetns}`, 'sh', '-c', `busybox nc -l -p ${NC_PORT} | wc -c`], { stdio: ['pipe', 'pipe', 'ignore'] });
   server.on('error', () => {});
   let received = '';
   server.stdout!.on('data', (d: Buffer) => { received += d.toString(); });
@@ -196,7 +203,7 @@ async function ncThroughput(fromNetns: string, toNetns: string, toAddress: strin
       if (server.exitCode !== null || now() > deadline) throw new Error(`nc -l on ${toAddress}:${NC_PORT} did not start listening`);
       await sleep(10);
     }
-    const ms = await timed(() => nsenter(fromNetns, ['sh', '-c', `head -c ${NC_BYTES} /dev/zero | busybox nc ${toAddress} ${NC_PORT}`], { timeout: 120_000 }));
+    const ms = await timed(() => sh('taskset', ['-c', SENDER_CPU, 'nsenter', `--net=${fromNetns}`, 'sh', '-c', `head -c ${NC_BYTES} /dev/zero | busybox nc ${toAddress} ${NC_PORT}`], { timeout: 120_000 }));
     const code = await Promise.race([serverDone, sleep(5_000).then(() => 'timeout')]);
     if (code !== 0 || Number(received.trim()) !== NC_BYTES) {
       throw new Error(`the listener on ${toAddress} got ${received.trim() || 'nothing'} of ${NC_BYTES} bytes (exit ${String(code)})`);
