@@ -16,8 +16,8 @@ const LAST_VNI = 16_777_215;
 
 const nameKey = (name: string) => `${keys.networks().replace(/networks\/$/, '')}network-names/${name}`;
 
-export function clusterOf(ctx: DriverContext, what: string): ClusterMember {
-  if (!ctx.cluster) {
+export function clusterOf(ctx: DriverContext | undefined, what: string): ClusterMember {
+  if (!ctx?.cluster) {
     throw new InvalidArgumentError('driver', `${what} needs a cluster store: none is set`,
       'set --cluster-store etcd://HOST:PORT and --cluster-advertise ADDR (or BERTH_CLUSTER_STORE / BERTH_CLUSTER_ADVERTISE, or the config file)');
   }

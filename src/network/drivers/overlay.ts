@@ -85,7 +85,7 @@ export const overlayDriver: NetworkDriver<OverlayOptions> = {
 
   /** This host's bridge and VXLAN device, made at its first endpoint on the network (networks.ts `ensure`). */
   async createNetwork(net: Net, ctx?: DriverContext) {
-    const cluster = clusterOf(ctx ?? { defaultBridgeName: '' }, `network ${net.name}`);
+    const cluster = clusterOf(ctx, `network ${net.name}`);
     const { bridge, vni } = net.driverOptions;
     const self = await cluster.self();
     // Per host: the underlay's MTU less VXLAN's headers (hosts may differ), unless the network sets one.
@@ -111,7 +111,7 @@ export const overlayDriver: NetworkDriver<OverlayOptions> = {
   },
 
   async join(net: Net, ep, sandbox, ctx) {
-    const cluster = clusterOf(ctx ?? { defaultBridgeName: '' }, `network ${net.name}`);
+    const cluster = clusterOf(ctx, `network ${net.name}`);
     const attachment = await bridgeDriver.join(net as unknown as NetworkRecord<BridgeOptions>, ep, sandbox);
     const [store, self] = await Promise.all([cluster.store(), cluster.self()]);
     await registerEndpoint(store, net, { hostId: self.hostId, host: self.address, containerId: sandbox.containerId, name: sandbox.name, aliases: ep.aliases, ip: ep.ipv4!, mac: ep.mac }, self.lease);
