@@ -26,12 +26,15 @@ import type { DriverContext, NetworkDetails, NetworkRecord, SandboxRecord } from
  */
 export interface Networks {
   create(req: NetworkCreateRequest): Promise<{ id: string }>;
-  list(opts?: { filters?: string[] }): Promise<NetworkDetails[]>;
+  /** `cluster: false`: this host's records only, the cluster store not asked (info, reset). */
+  list(opts?: { filters?: string[]; cluster?: boolean }): Promise<NetworkDetails[]>;
   inspect(ref: string): Promise<NetworkDetails>;
   remove(ref: string, opts?: { local?: boolean }): Promise<void>;
   prune(opts?: { filters?: string[] }): Promise<{ deleted: string[] }>;
   /** Every record, built-ins made and unfinished creates/removes settled first. */
   all(): Promise<NetworkRecord[]>;
+  /** `all()` after this host's copies of the cluster's global networks were refreshed. */
+  refreshed(): Promise<NetworkRecord[]>;
   /** By name, id or unique id prefix; NotFoundError otherwise. */
   find(ref: string): Promise<NetworkRecord>;
   /** Makes the network's host objects (bridge, VLAN link) and its firewall rules, once; NotFoundError once it is going. */
@@ -95,8 +98,17 @@ class NetworkStore implements Networks {
    */
   async all(): Promise<NetworkRecord[]> {
     const nets = await this.store.listNetworks();
-    if (BUILTIN.every((n) => nets.some((r) => r.name === n && r.builtin)) && !nets.some(unfinished)) return this.syncGlobal(nets);
-    return this.syncGlobal(await withFileLock(this.store.locks.networks(), () => this.ensureBuiltinsLocked()));
+    if (BUILTIN.every((n) => nets.some((r) => r.name === n && r.builtin)) && !nets.some(unfinished)) return nets;
+    return withFileLock(this.store.locks.networks(), () => this.ensureBuiltinsLocked());
+  }
+
+  /**
+   * `all()` with this host's copies of global networks brought up to date first (one read of the cluster
+   * store, only when one is configured). Only what a user asks about goes there: `network ls`, a name not
+   * known here; `info`, plans of known networks and every container start stay off the network.
+   */
+  async refreshed(): Promise<NetworkRecord[]> {
+    return this.syncGlobal(await this.all());
   }
 
   async repair(lockFiles: readonly string[]): Promise<void> {
@@ -265,11 +277,17 @@ class NetworkStore implements Networks {
   }
 
   async find(ref: string): Promise<NetworkRecord> {
-    return lookupNetwork(await this.all(), ref);
+    try {
+      return lookupNetwork(await this.all(), ref);
+    } catch (err) {
+      // A global network made on another host since this one last looked.
+      if (!(err instanceof NotFoundError) || !this.opts.ctx.cluster) throw err;
+      return lookupNetwork(await this.refreshed(), ref);
+    }
   }
 
-  async list(opts: { filters?: string[] } = {}): Promise<NetworkDetails[]> {
-    const [nets, sbs] = await Promise.all([this.all(), this.store.listSandboxes()]);
+  async list(opts: { filters?: string[]; cluster?: boolean } = {}): Promise<NetworkDetails[]> {
+    const [nets, sbs] = await Promise.all([opts.cluster === false ? this.all() : this.refreshed(), this.store.listSandboxes()]);
     const filters = (opts.filters ?? []).map(parseFilter);
     const host = { v4: hostUses(), v6: hostUses6() };
     // Docker's rule: values of one key are alternatives (name=a and name=b: either), labels must all match.

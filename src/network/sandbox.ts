@@ -104,7 +104,13 @@ class SandboxManager implements Sandboxes {
   }
 
   async plan(req: NetworkRequest, ctx: PlanContext): Promise<NetworkPlan> {
-    return planNetwork(req, ctx, await this.networks.all());
+    try {
+      return planNetwork(req, ctx, await this.networks.all());
+    } catch (err) {
+      // A global network made on another host since this one last looked: refresh the copies, plan again.
+      if (!(err instanceof NotFoundError) || !this.ctx.cluster) throw err;
+      return planNetwork(req, ctx, await this.networks.refreshed());
+    }
   }
 
   // ------------------------------------------------------------ attach
