@@ -143,7 +143,7 @@ class NetworkStore implements Networks {
     const d = driverFor(driver);
     return {
       id, name, driver, created: new Date().toISOString(), internal, ipv6: false, options, labels: {}, ...part,
-      driverOptions: d.parseOptions(options, { id, name, internal }, this.opts.ctx),
+      driverOptions: d.parseOptions(options, { id, name, internal, ...(part.ipam ? { subnet: part.ipam.subnet } : {}) }, this.opts.ctx),
       // Docker: the default bridge has no embedded DNS, user-defined networks do.
       dns: d.supportsDns && name !== 'bridge',
     };
@@ -211,6 +211,12 @@ class NetworkStore implements Networks {
         ...(req.allowHostOverlap ? { hostOverlapAllowed: true } : {}),
       });
       await publishNetwork(cluster, rec as NetworkRecord<{ vni: number }>);
+      try {
+        await driver.published?.(rec, this.opts.ctx);
+      } catch (err) {
+        await unpublishNetwork(cluster, rec as NetworkRecord<{ vni: number }>).catch(() => {});
+        throw err;
+      }
       await this.store.writeNetwork(rec);
       return { id: rec.id };
     });
@@ -444,7 +450,7 @@ function hasRules(n: NetworkRecord): boolean {
 }
 
 function bridgeOf(n: NetworkRecord): string | undefined {
-  return n.driver === 'bridge' || n.driver === 'overlay' ? (n.driverOptions as { bridge: string }).bridge : undefined;
+  return ['bridge', 'overlay', 'flannel'].includes(n.driver) ? (n.driverOptions as { bridge: string }).bridge : undefined;
 }
 
 /** A record a killed `network create` or `rm` left flagged. */
