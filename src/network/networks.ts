@@ -288,7 +288,12 @@ class NetworkStore implements Networks {
 
   async inspect(ref: string): Promise<NetworkDetails> {
     const net = await this.find(ref);
-    return detailsOf(net, await this.store.listSandboxes(), { v4: hostUses(), v6: hostUses6() });
+    const details = detailsOf(net, await this.store.listSandboxes(), { v4: hostUses(), v6: hostUses6() });
+    const peers = this.opts.ctx.cluster ? await driverFor(net.driver).peers?.(net, this.opts.ctx).catch((err: unknown) => {
+      if (err instanceof ClusterUnavailableError) return undefined; // inspect still shows what this host knows
+      throw err;
+    }) : undefined;
+    return peers ? { ...details, peers } : details;
   }
 
   async remove(ref: string): Promise<void> {

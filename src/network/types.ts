@@ -77,6 +77,16 @@ export interface NetworkDetails {
   members: { containerId: string; name: string; endpoint: EndpointRecord }[];
   /** what the host holds inside the network's subnets while its bridge exists (a VPN that came up later) */
   warnings: string[];
+  /** a global network's hosts, as the cluster store has them (absent when the store cannot be reached) */
+  peers?: NetworkPeer[];
+}
+
+/** A host of a global network (Docker's Peers), with its subnet on a flannel network. */
+export interface NetworkPeer {
+  /** the host's name as it registered, or its address */
+  name: string;
+  ip: string;
+  subnet?: string;
 }
 
 /** A container's place on one network: its interface, address and names. */
@@ -227,6 +237,8 @@ export interface NetworkDriver<O = unknown> {
   published?(net: NetworkRecord<O>, ctx: DriverContext): Promise<void>;
   /** Brings this host's objects of a global network in line with the cluster store (the agent, on every change). */
   refresh?(net: NetworkRecord<O>, ctx: DriverContext): Promise<void>;
+  /** The hosts of a global network (`network inspect`). */
+  peers?(net: NetworkRecord<O>, ctx: DriverContext): Promise<NetworkPeer[]>;
   /** Puts this host's keys of a global network back under a new lease (the old one expired). */
   republish?(net: NetworkRecord<O>, ctx: DriverContext, host: { address: string; lease: LeaseId }): Promise<void>;
   /**

@@ -85,6 +85,9 @@ describe.each(['vxlan', 'host-gw'])('flannel networks, backend %s', (backend) =>
     expect(held.get(subnet24(ipA))).toBe(a.host.address);
     expect(held.get(subnet24(ipB))).toBe(b.host.address);
     expect(held.size).toBe(2);
+    // inspect's Peers: each host with its subnet, as the store has them, from either host.
+    const peers = JSON.parse(await b.ok('network', 'inspect', '-f', '{{json .Peers}}', 'fl')) as { IP: string; Subnet: string }[];
+    expect(peers.map((p) => `${p.IP} ${p.Subnet}`).sort()).toEqual([`${a.host.address} ${subnet24(ipA)}`, `${b.host.address} ${subnet24(ipB)}`].sort());
     // The container's own subnet is its host's /24, with that subnet's first address as gateway.
     expect(await a.ok('exec', 'alpha', 'ip', 'route')).toContain(`default via ${subnet24(ipA).replace(/0\/24$/, '1')}`);
 

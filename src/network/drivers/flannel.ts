@@ -189,6 +189,21 @@ export const flannelDriver: NetworkDriver<FlannelOptions> = {
     await leaseHostSubnet(net, await clusterOf(ctx, `network ${net.name}`).store(), host);
   },
 
+  /** Every host holding a subnet of the network, named as it registered (keys.host) when it did. */
+  async peers(net: Net, ctx: DriverContext) {
+    const store = await clusterOf(ctx, `network ${net.name}`).store();
+    const names = new Map<string, string>();
+    for (const kv of (await store.list(keys.hosts())).kvs) {
+      try {
+        const reg = JSON.parse(kv.value) as { address?: string; hostname?: string; id?: string };
+        if (reg.address) names.set(reg.address, reg.hostname || reg.id || reg.address);
+      } catch {
+        // not a registration Berth wrote: the address names the host
+      }
+    }
+    return (await listSubnets(store, prefixOf(net))).map((s) => ({ name: names.get(s.attrs.PublicIP) ?? s.attrs.PublicIP, ip: s.attrs.PublicIP, subnet: s.subnet }));
+  },
+
   firewall(net: Net, endpoints, chains) {
     return linkExists(net.driverOptions.bridge) ? flannelRules(net, endpoints, chains) : {};
   },
