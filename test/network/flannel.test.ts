@@ -140,5 +140,19 @@ describe('flannel network options', () => {
     await refused(['--subnet', '10.80.0.0/16', '--internal'], /cannot be --internal/);
     expect(etcd.ctl(['get', '--prefix', '/berth/'])).toBe('');
     expect(await a.ok('network', 'ls', '--format', '{{.Name}}')).not.toContain('bad');
+
+    // host-gw with a host off this host's links (a lease put by hand; no packet is sent to it): a clear
+    // error at the container's start, and this host's bridge and lease undone.
+    await a.ok('network', 'create', '-d', 'flannel', '--subnet', '10.80.0.0/16', '-o', 'backend=host-gw', 'gw');
+    const id = await a.ok('network', 'inspect', '-f', '{{.Id}}', 'gw');
+    etcd.ctl(['put', `/berth/flannel/${id}/subnets/10.80.9.0-24`, JSON.stringify({ PublicIP: '192.0.2.5', BackendType: 'host-gw' })]);
+    const r = await a.run('run', '-d', '--name', 'far', '--network', 'gw', 'busybox', 'sleep', '1d');
+    expect(r.exitCode).not.toBe(0);
+    expect(r.stderr).toMatch(/not on a link of this host[\s\S]*backend=vxlan/);
+    expect(leases(etcd)).toEqual(new Map([['10.80.9.0/24', '192.0.2.5']]));
+    expect((await hosts.hosts[0]!.exec(['ip', '-o', 'link'])).stdout).not.toContain(`berth${id.slice(0, 10)}`);
+    await a.run('rm', '-f', 'far');
+    etcd.ctl(['del', `/berth/flannel/${id}/subnets/10.80.9.0-24`]);
+    await a.ok('network', 'rm', 'gw');
   }, 120_000);
 });

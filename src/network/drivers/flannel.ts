@@ -308,7 +308,13 @@ export async function syncFlannelRemotes(net: Net, cluster: ClusterMember): Prom
     diff = diffHostGw(want, (await readRoutes()).filter((r) => inRange(r.subnet, range)));
   }
   await applyLines(diff.remove, { forgiving: true });
-  await applyLines(diff.add);
+  try {
+    await applyLines(diff.add);
+  } catch (err) {
+    if (o.backend !== 'host-gw' || !/Nexthop has invalid gateway|Network is unreachable/i.test(String((err as { stderr?: string }).stderr ?? (err as Error).message))) throw err;
+    throw new BadStateError(`network ${net.name}: another host's address is not on a link of this host, which host-gw routes need`,
+      'put the hosts on one link, or create the network with -o backend=vxlan', { cause: err });
+  }
 }
 
 const subnetBase = (subnet: string) => formatIpv4(parseCidr(subnet, 'subnet').base);
