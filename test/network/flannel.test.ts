@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, test } from 'vitest';
 import { startEtcd, type TestEtcd } from '../helpers/etcd.js';
@@ -40,8 +42,8 @@ async function ipOf(h: Member, name: string, network: string): Promise<string> {
 }
 
 /** Waits for what another host's agent does in the background; fails naming what never happened. */
-async function until(what: string, check: () => Promise<boolean>): Promise<void> {
-  for (let i = 0; i < 150; i++) {
+async function until(what: string, check: () => Promise<boolean>, tries = 150): Promise<void> {
+  for (let i = 0; i < tries; i++) {
     if (await check()) return;
     await sleep(200);
   }
@@ -119,6 +121,34 @@ describe.each(['vxlan', 'host-gw'])('flannel networks, backend %s', (backend) =>
     expect(await berthRoutes(a.host)).toBe('');
     await b.ok('network', 'rm', 'fl');
     expect(etcd.ctl(['get', '--prefix', '/berth/flannel/'])).toBe('');
+  }, 240_000);
+});
+
+describe('flannel: a host that dies', () => {
+  test('loses its subnet with its lease, the other host drops its routes; back, it leases its subnet again and is reached', async () => {
+    hosts = await makeHosts(2);
+    etcd = await startEtcd({ netns: hosts.underlay.netnsPath, host: hosts.underlay.address });
+    const [a, b] = hosts.hosts.map((h) => member(h, etcd!)) as [Member, Member];
+    await a.ok('network', 'create', '-d', 'flannel', '--subnet', '10.80.0.0/16', 'fl');
+    await a.ok('run', '-d', '--name', 'alpha', '--network', 'fl', 'busybox', 'sleep', '1d');
+    await b.ok('run', '-d', '--name', 'beta', '--network', 'fl', 'busybox', 'sleep', '1d');
+    const ipB = await ipOf(b, 'beta', 'fl');
+    expect(await berthRoutes(a.host)).toContain(subnet24(ipB));
+
+    // b "dies": its agent, which keeps b's lease alive, is killed; its containers and kernel state stay.
+    const pid = Number(readFileSync(path.join(b.host.runroot, 'cluster', 'agent.pid'), 'utf8').split(' ')[0]);
+    process.kill(pid, 'SIGKILL');
+    await until(`b's subnet ${subnet24(ipB)} expires with b's lease`, async () => !leases(etcd!).has(subnet24(ipB)), 400);
+    await until(`a's route to ${subnet24(ipB)} is removed`, async () => !(await berthRoutes(a.host)).includes(subnet24(ipB)));
+
+    // b comes back (its next command): the subnet its bridge holds is leased again, and a routes to it.
+    await b.ok('run', '-d', '--name', 'beta2', '--network', 'fl', 'busybox', 'sleep', '1d');
+    expect(leases(etcd).get(subnet24(ipB))).toBe(b.host.address);
+    await until('alpha reaches beta again', async () => (await a.run('exec', 'alpha', 'ping', '-c1', '-W2', ipB)).stdout.includes('1 packets received'));
+
+    await b.ok('rm', '-f', 'beta', 'beta2');
+    await a.ok('rm', '-f', 'alpha');
+    await a.ok('network', 'rm', 'fl');
   }, 240_000);
 });
 
