@@ -75,6 +75,8 @@ export async function unpublishNetwork(cluster: ClusterMember, rec: NetworkRecor
   await store.delete(nameKey(rec.name), { ifValue: rec.id });
   await store.delete(keys.vni(rec.driverOptions.vni), { ifValue: rec.id });
   await store.deletePrefix(`${keys.network(rec.id)}/`);
+  // A flannel network's config (its subnets went with their hosts' last containers).
+  await store.deletePrefix(`${keys.flannel(rec.id)}/`);
 }
 
 /** The hosts with an endpoint on a global network: their names and underlay addresses (Docker's `Peers`). */

@@ -3,7 +3,7 @@ import { parsePruneFilter, prunable } from '../util/prune-filter.js';
 import path from 'node:path';
 import type { NetworkCreateRequest } from '../options.js';
 import { AlreadyExistsError, BadStateError, ClusterUnavailableError, InvalidArgumentError, NotFoundError, runTeardown } from '../errors.js';
-import { clusterOf, globalRecords, networkPeers, publishNetwork, unpublishNetwork } from './global.js';
+import { clusterOf, globalRecords, publishNetwork, unpublishNetwork } from './global.js';
 import { NAME_PATTERN, newNetworkId } from '../ids.js';
 import { failpoint } from '../util/failpoint.js';
 import { isStaleLock } from '../util/lock.js';
@@ -155,7 +155,7 @@ class NetworkStore implements Networks {
     const d = driverFor(driver);
     return {
       id, name, driver, created: new Date().toISOString(), internal, ipv6: false, options, labels: {}, ...part,
-      driverOptions: d.parseOptions(options, { id, name, internal }, this.opts.ctx),
+      driverOptions: d.parseOptions(options, { id, name, internal, ...(part.ipam ? { subnet: part.ipam.subnet } : {}) }, this.opts.ctx),
       // Docker: the default bridge has no embedded DNS, user-defined networks do.
       dns: d.supportsDns && name !== 'bridge',
     };
@@ -224,6 +224,12 @@ class NetworkStore implements Networks {
         ...(req.allowHostOverlap ? { hostOverlapAllowed: true } : {}),
       });
       await publishNetwork(cluster, rec as NetworkRecord<{ vni: number }>);
+      try {
+        await driver.published?.(rec, this.opts.ctx);
+      } catch (err) {
+        await unpublishNetwork(cluster, rec as NetworkRecord<{ vni: number }>).catch(() => {});
+        throw err;
+      }
       await this.store.writeNetwork(rec);
       return { id: rec.id };
     });
@@ -302,8 +308,11 @@ class NetworkStore implements Networks {
   async inspect(ref: string): Promise<NetworkDetails> {
     const net = await this.find(ref);
     const details = detailsOf(net, await this.store.listSandboxes(), { v4: hostUses(), v6: hostUses6() });
-    if (net.scope === 'global' && this.opts.ctx.cluster) details.peers = await networkPeers(this.opts.ctx.cluster, net.id);
-    return details;
+    const peers = this.opts.ctx.cluster ? await driverFor(net.driver).peers?.(net, this.opts.ctx).catch((err: unknown) => {
+      if (err instanceof ClusterUnavailableError) return undefined; // inspect still shows what this host knows
+      throw err;
+    }) : undefined;
+    return peers ? { ...details, peers } : details;
   }
 
   /**
@@ -470,7 +479,7 @@ function hasRules(n: NetworkRecord): boolean {
 }
 
 function bridgeOf(n: NetworkRecord): string | undefined {
-  return n.driver === 'bridge' || n.driver === 'overlay' ? (n.driverOptions as { bridge: string }).bridge : undefined;
+  return ['bridge', 'overlay', 'flannel'].includes(n.driver) ? (n.driverOptions as { bridge: string }).bridge : undefined;
 }
 
 /** A record a killed `network create` or `rm` left flagged. */

@@ -9,7 +9,7 @@ import {
 } from '../vxlan.js';
 import { bridgeDriver, bridgeRules, type BridgeOptions } from './bridge.js';
 import { readInt, refuseUnknown } from './options.js';
-import { clusterOf } from '../global.js';
+import { clusterOf, networkPeers } from '../global.js';
 
 /**
  * Docker's overlay driver, without swarm: a network every host of the cluster shares, its record, VNI,
@@ -122,6 +122,11 @@ export const overlayDriver: NetworkDriver<OverlayOptions> = {
     await bridgeDriver.leave(net as unknown as NetworkRecord<BridgeOptions>, ep, sandbox);
     if (!ctx?.cluster) return;
     await (await ctx.cluster.store()).delete(endpointKey(net, sandbox));
+  },
+
+  /** The hosts with an endpoint on the network (Docker's Peers). */
+  peers(net: Net, ctx: DriverContext) {
+    return networkPeers(clusterOf(ctx, `network ${net.name}`), net.id);
   },
 
   firewall(net: Net, endpoints, chains) {
