@@ -2,8 +2,9 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, test } from 'vitest';
-import { startEtcd, type TestEtcd } from '../helpers/etcd.js';
-import { makeHosts, type Host, type Hosts } from '../helpers/hosts.js';
+import type { TestEtcd } from '../helpers/etcd.js';
+import type { Host, Hosts } from '../helpers/hosts.js';
+import { ipOf, removeCluster, startCluster, type Member } from '../helpers/cluster.js';
 
 /**
  * Issue 17: flannel networks. Each host leases a subnet of the network in etcd (flannel's layout under
@@ -14,32 +15,13 @@ import { makeHosts, type Host, type Hosts } from '../helpers/hosts.js';
 let hosts: Hosts | undefined;
 let etcd: TestEtcd | undefined;
 afterEach(async () => {
-  const h = hosts;
-  const e = etcd;
+  const [h, e] = [hosts, etcd];
   hosts = undefined;
   etcd = undefined;
-  try {
-    // With the store first: a reset without it cannot withdraw a global network a failed test left.
-    if (h && e) for (const host of h.hosts) await member(host, e).run('system', 'reset', '-f');
-    await h?.remove();
-  } finally {
-    await e?.stop();
-  }
+  await removeCluster(h, e);
 });
 
-function member(h: Host, store: TestEtcd) {
-  const flags = ['--cluster-store', store.uri, '--cluster-advertise', h.address];
-  return {
-    host: h,
-    ok: (...args: string[]) => h.ok(...flags, ...args),
-    run: (...args: string[]) => h.berth([...flags, ...args]),
-  };
-}
-type Member = ReturnType<typeof member>;
 
-async function ipOf(h: Member, name: string, network: string): Promise<string> {
-  return h.ok('inspect', '-f', `{{(index .NetworkSettings.Networks "${network}").IPAddress}}`, name);
-}
 
 /** Waits for what another host's agent does in the background; fails naming what never happened. */
 async function until(what: string, check: () => Promise<boolean>, tries = 150): Promise<void> {
@@ -69,9 +51,10 @@ async function berthRoutes(h: Host): Promise<string> {
 
 describe.each(['vxlan', 'host-gw'])('flannel networks, backend %s', (backend) => {
   test('each host leases its own subnet; containers on two hosts reach each other by address and by name; a host that leaves takes its subnet and routes along', async () => {
-    hosts = await makeHosts(2);
-    etcd = await startEtcd({ netns: hosts.underlay.netnsPath, host: hosts.underlay.address });
-    const [a, b] = hosts.hosts.map((h) => member(h, etcd!)) as [Member, Member];
+    const cluster = await startCluster(2);
+    hosts = cluster.hosts;
+    etcd = cluster.etcd;
+    const [a, b] = cluster.members as [Member, Member];
     await a.ok('network', 'create', '-d', 'flannel', '--subnet', '10.80.0.0/16', '-o', `backend=${backend}`, 'fl');
     expect(await b.ok('network', 'ls', '--format', '{{.Name}} {{.Driver}} {{.Scope}}')).toContain('fl flannel global');
     const config = JSON.parse(etcd.ctl(['get', '--print-value-only', '--prefix', '/berth/flannel/'])) as { Network: string; SubnetLen: number; Backend: { Type: string } };
@@ -126,9 +109,10 @@ describe.each(['vxlan', 'host-gw'])('flannel networks, backend %s', (backend) =>
 
 describe('flannel: a host that dies', () => {
   test('loses its subnet with its lease, the other host drops its routes; back, it leases its subnet again and is reached', async () => {
-    hosts = await makeHosts(2);
-    etcd = await startEtcd({ netns: hosts.underlay.netnsPath, host: hosts.underlay.address });
-    const [a, b] = hosts.hosts.map((h) => member(h, etcd!)) as [Member, Member];
+    const cluster = await startCluster(2);
+    hosts = cluster.hosts;
+    etcd = cluster.etcd;
+    const [a, b] = cluster.members as [Member, Member];
     await a.ok('network', 'create', '-d', 'flannel', '--subnet', '10.80.0.0/16', 'fl');
     await a.ok('run', '-d', '--name', 'alpha', '--network', 'fl', 'busybox', 'sleep', '1d');
     await b.ok('run', '-d', '--name', 'beta', '--network', 'fl', 'busybox', 'sleep', '1d');
@@ -154,9 +138,10 @@ describe('flannel: a host that dies', () => {
 
 describe('flannel network options', () => {
   test('bad backends, subnet lengths and subnets are refused with what was wrong, and nothing is published', async () => {
-    hosts = await makeHosts(1);
-    etcd = await startEtcd({ netns: hosts.underlay.netnsPath, host: hosts.underlay.address });
-    const a = member(hosts.hosts[0]!, etcd);
+    const cluster = await startCluster(1);
+    hosts = cluster.hosts;
+    etcd = cluster.etcd;
+    const a = cluster.members[0]!;
     const refused = async (args: string[], message: RegExp) => {
       const r = await a.run('network', 'create', '-d', 'flannel', ...args, 'bad');
       expect(r.exitCode, r.stderr).not.toBe(0);
