@@ -440,8 +440,8 @@ export interface NetworkSummary {
   containers: Record<string, { name: string; ipv4?: string; ipv6?: string; mac?: string; endpoint: string }>;
   /** routes or addresses of other host interfaces inside the subnets while the bridge exists */
   warnings?: string[];
-  /** a global network's hosts with endpoints on it (inspect only) */
-  peers?: { name: string; ip: string }[];
+  /** a global network's hosts (Docker's Peers), each with its subnet on a flannel network */
+  peers?: { name: string; ip: string; subnet?: string }[];
 }
 
 export interface NetworksApi {

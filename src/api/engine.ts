@@ -331,7 +331,7 @@ function systemApi(engine: Engine, manager: () => Promise<ContainerManager>, n: 
         for (const c of await engine.containers.list({ all: true })) await engine.containers.remove(c.id, { force: true });
         await (await manager()).reconcile();
         // A global network only leaves this host: the other hosts of the cluster keep it.
-        for (const { network: net } of await n.list()) if (!['bridge', 'host', 'none'].includes(net.name)) await n.remove(net.id, { local: true });
+        for (const { network: net } of await n.list({ cluster: false })) if (!['bridge', 'host', 'none'].includes(net.name)) await n.remove(net.id, { local: true });
         for (const vol of await engine.volumes.list()) await engine.volumes.remove(vol.Name, { force: true });
         for (const img of await images.list({ all: true })) await images.remove(img.id, { force: true }).catch(() => {});
         await images.prune({ all: true });
@@ -349,7 +349,8 @@ function systemApi(engine: Engine, manager: () => Promise<ContainerManager>, n: 
     async info() {
       const facts = await probeHost();
       const ctrs = await engine.containers.list({ all: true });
-      const nets = await n.list();
+      // This host's view: info never connects to the cluster store.
+      const nets = await n.list({ cluster: false });
       const bridge = nets.find((d) => d.network.builtin && d.network.name === 'bridge')?.network;
       // Docker's `docker info` JSON (system.Info), so that `{{.ServerVersion}}`, `{{.DockerRootDir}}` and the
       // like work; Berth's own facts follow under names Docker does not use.

@@ -22,8 +22,7 @@ export function networkView({ network: net, members, warnings, peers }: NetworkD
     subnets: [net.ipam, net.ipam6].flatMap((p) => (p ? [{ subnet: p.subnet, gateway: p.gateway, ...(p.ipRange ? { ipRange: p.ipRange } : {}) }] : [])),
     // Docker shows the Linux bridge of every bridge network among its options.
     options: bridge ? { ...net.options, [BRIDGE_NAME]: bridge } : net.options, labels: net.labels, containers,
-    ...(warnings?.length ? { warnings } : {}),
-    ...(peers ? { peers } : {}),
+    ...(warnings?.length ? { warnings } : {}), ...(peers ? { peers } : {}),
   };
 }
 
@@ -50,8 +49,9 @@ export function networkInspectView(n: NetworkSummary): Record<string, unknown> {
     }])),
     Options: n.options,
     Labels: n.labels,
-    ...(n.peers ? { Peers: n.peers.map((p) => ({ Name: p.name, IP: p.ip })) } : {}),
     // Not Docker's: what the host holds inside the subnet since the bridge was made (a VPN came up).
     ...(n.warnings?.length ? { Warnings: n.warnings } : {}),
+    // Docker's Peers of a global network; Subnet (each host's, flannel) is not Docker's.
+    ...(n.peers ? { Peers: n.peers.map((p) => ({ Name: p.name, IP: p.ip, ...(p.subnet ? { Subnet: p.subnet } : {}) })) } : {}),
   };
 }

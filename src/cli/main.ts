@@ -136,7 +136,11 @@ function stdoutTerminal(): ClientTerminal | undefined {
   const out = process.stdout;
   if (!out.isTTY) return undefined;
   return {
-    size: () => ({ rows: out.rows ?? 0, columns: out.columns ?? 0 }),
+    // Asked of the terminal each time, not Node's copy, which is only refreshed when its SIGWINCH handler runs.
+    size: () => {
+      const [columns, rows] = out.getWindowSize?.() ?? [out.columns ?? 0, out.rows ?? 0];
+      return { rows: rows ?? 0, columns: columns ?? 0 };
+    },
     onResize(listener) {
       out.on('resize', listener);
       return () => {

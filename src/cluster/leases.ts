@@ -102,15 +102,22 @@ export async function listSubnets(store: ClusterStore, prefix: string): Promise<
  * The subnet of the host whose address is `hostAddr`: the one a lease already names it in (a host that
  * restarted keeps its subnet, as flannel's), else a free one taken atomically. Either way the key is
  * (re)written with `data` under a new etcd lease of `ttlSeconds`, which the caller keeps alive (`renewSubnet`).
+ * Given `{ lease }` instead, the key goes under that lease (a Berth host's own: the subnet then lives and
+ * dies with the host's registration) and the result names no lease, so `releaseSubnet` leaves it alone;
+ * `preferred` is tried first among the free subnets (the one this host's bridge still holds).
  */
-export async function acquireSubnet(store: ClusterStore, prefix: string, hostAddr: string, data: Omit<SubnetAttrs, 'PublicIP'>, ttlSeconds: number): Promise<SubnetLease> {
+export async function acquireSubnet(
+  store: ClusterStore, prefix: string, hostAddr: string, data: Omit<SubnetAttrs, 'PublicIP'>, ttl: number | { lease: LeaseId; preferred?: string },
+): Promise<SubnetLease> {
   if (parseIpv4(hostAddr) === undefined) throw new InvalidArgumentError('host address', `"${hostAddr}" is not an IPv4 address`);
   const cfg = await readFlannelConfig(store, prefix);
   if (!cfg) throw new BadStateError(`the flannel network at ${prefix} has no config in the cluster store`, 'create the network again (berth network create -d flannel ...)');
   const { network, subnetLen, min, max } = checkFlannelConfig(cfg);
   const attrs: SubnetAttrs = { PublicIP: hostAddr, ...data };
   const value = JSON.stringify(attrs);
-  const lease = await store.grantLease(ttlSeconds);
+  const shared = typeof ttl === 'number' ? undefined : ttl;
+  const lease = shared ? shared.lease : await store.grantLease(ttl as number);
+  const named = (l: Omit<SubnetLease, 'lease'>): SubnetLease => (shared ? l : { ...l, lease });
   try {
     // A few rounds: each loses only to another host that took the same subnet in between.
     for (let round = 0; round < 16; round++) {
@@ -118,7 +125,7 @@ export async function acquireSubnet(store: ClusterStore, prefix: string, hostAdd
       const mine = current.find((s) => s.attrs.PublicIP === hostAddr && within(parseCidr(s.subnet, 'subnet'), network));
       if (mine) {
         if (await store.compareAndSwap(subnetKey(prefix, parseCidr(mine.subnet, 'subnet')), mine.modRevision, value, { lease })) {
-          return { subnet: mine.subnet, attrs, lease, modRevision: (await store.get(subnetKey(prefix, parseCidr(mine.subnet, 'subnet'))))?.modRevision ?? 0 };
+          return named({ subnet: mine.subnet, attrs, modRevision: (await store.get(subnetKey(prefix, parseCidr(mine.subnet, 'subnet'))))?.modRevision ?? 0 });
         }
         continue;
       }
@@ -133,14 +140,14 @@ export async function acquireSubnet(store: ClusterStore, prefix: string, hostAdd
         throw new BadStateError(`every /${subnetLen} subnet of ${cfg.Network} is leased (${used.size} hosts)`, 'remove hosts that left the cluster (their leases expire), or use a larger network or a longer subnet-len');
       }
       // A random free subnet, as flannel picks: hosts starting together rarely want the same one.
-      const net = free[Math.floor(Math.random() * free.length)]!;
+      const net = free.find((f) => formatCidr(f) === shared?.preferred) ?? free[Math.floor(Math.random() * free.length)]!;
       if (await store.create(subnetKey(prefix, net), value, { lease })) {
-        return { subnet: formatCidr(net), attrs, lease, modRevision: (await store.get(subnetKey(prefix, net)))?.modRevision ?? 0 };
+        return named({ subnet: formatCidr(net), attrs, modRevision: (await store.get(subnetKey(prefix, net)))?.modRevision ?? 0 });
       }
     }
     throw new BadStateError(`could not lease a subnet of ${cfg.Network}: other hosts kept taking the free ones`, 'try again');
   } catch (err) {
-    await store.revokeLease(lease).catch(() => undefined);
+    if (!shared) await store.revokeLease(lease).catch(() => undefined);
     throw err;
   }
 }

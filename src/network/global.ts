@@ -16,8 +16,8 @@ const LAST_VNI = 16_777_215;
 
 const nameKey = (name: string) => `${keys.networks().replace(/networks\/$/, '')}network-names/${name}`;
 
-export function clusterOf(ctx: DriverContext, what: string): ClusterMember {
-  if (!ctx.cluster) {
+export function clusterOf(ctx: DriverContext | undefined, what: string): ClusterMember {
+  if (!ctx?.cluster) {
     throw new InvalidArgumentError('driver', `${what} needs a cluster store: none is set`,
       'set --cluster-store etcd://HOST:PORT and --cluster-advertise ADDR (or BERTH_CLUSTER_STORE / BERTH_CLUSTER_ADVERTISE, or the config file)');
   }
@@ -75,6 +75,8 @@ export async function unpublishNetwork(cluster: ClusterMember, rec: NetworkRecor
   await store.delete(nameKey(rec.name), { ifValue: rec.id });
   await store.delete(keys.vni(rec.driverOptions.vni), { ifValue: rec.id });
   await store.deletePrefix(`${keys.network(rec.id)}/`);
+  // A flannel network's config (its subnets went with their hosts' last containers).
+  await store.deletePrefix(`${keys.flannel(rec.id)}/`);
 }
 
 /** The hosts with an endpoint on a global network: their names and underlay addresses (Docker's `Peers`). */

@@ -27,8 +27,11 @@ export { DEFAULT_POOLS, parsePools, type PoolSpec } from './subnets.js';
 
 export interface NetworkManager {
   create(req: NetworkCreateRequest): Promise<{ id: string }>;
-  /** `filters` as `docker network ls` takes them (name=, id=, driver=, label=, type=). */
-  list(opts?: { filters?: string[] }): Promise<NetworkDetails[]>;
+  /**
+   * `filters` as `docker network ls` takes them (name=, id=, driver=, label=, type=). The cluster store is
+   * read first when one is configured (global networks made elsewhere), unless `cluster: false`.
+   */
+  list(opts?: { filters?: string[]; cluster?: boolean }): Promise<NetworkDetails[]>;
   inspect(ref: string): Promise<NetworkDetails>;
   /**
    * BadStateError for built-in networks and networks with endpoints. A global network is withdrawn from

@@ -66,7 +66,7 @@ export class Manager {
   }
 
   create(req: NetworkCreateRequest): Promise<{ id: string }> { return this.nets.create(req); }
-  list(opts?: { filters?: string[] }): Promise<NetworkDetails[]> { return this.nets.list(opts); }
+  list(opts?: { filters?: string[]; cluster?: boolean }): Promise<NetworkDetails[]> { return this.nets.list(opts); }
   inspect(ref: string): Promise<NetworkDetails> { return this.nets.inspect(ref); }
   remove(ref: string, opts?: { local?: boolean }): Promise<void> { return this.nets.remove(ref, opts); }
   prune(opts?: { filters?: string[] }): Promise<{ deleted: string[] }> { return this.nets.prune(opts); }

@@ -3,7 +3,7 @@ import { parsePruneFilter, prunable } from '../util/prune-filter.js';
 import path from 'node:path';
 import type { NetworkCreateRequest } from '../options.js';
 import { AlreadyExistsError, BadStateError, ClusterUnavailableError, InvalidArgumentError, NotFoundError, runTeardown } from '../errors.js';
-import { clusterOf, globalRecords, networkPeers, publishNetwork, unpublishNetwork } from './global.js';
+import { clusterOf, globalRecords, publishNetwork, unpublishNetwork } from './global.js';
 import { NAME_PATTERN, newNetworkId } from '../ids.js';
 import { failpoint } from '../util/failpoint.js';
 import { isStaleLock } from '../util/lock.js';
@@ -26,12 +26,15 @@ import type { DriverContext, NetworkDetails, NetworkRecord, SandboxRecord } from
  */
 export interface Networks {
   create(req: NetworkCreateRequest): Promise<{ id: string }>;
-  list(opts?: { filters?: string[] }): Promise<NetworkDetails[]>;
+  /** `cluster: false`: this host's records only, the cluster store not asked (info, reset). */
+  list(opts?: { filters?: string[]; cluster?: boolean }): Promise<NetworkDetails[]>;
   inspect(ref: string): Promise<NetworkDetails>;
   remove(ref: string, opts?: { local?: boolean }): Promise<void>;
   prune(opts?: { filters?: string[] }): Promise<{ deleted: string[] }>;
   /** Every record, built-ins made and unfinished creates/removes settled first. */
   all(): Promise<NetworkRecord[]>;
+  /** `all()` after this host's copies of the cluster's global networks were refreshed. */
+  refreshed(): Promise<NetworkRecord[]>;
   /** By name, id or unique id prefix; NotFoundError otherwise. */
   find(ref: string): Promise<NetworkRecord>;
   /** Makes the network's host objects (bridge, VLAN link) and its firewall rules, once; NotFoundError once it is going. */
@@ -95,8 +98,17 @@ class NetworkStore implements Networks {
    */
   async all(): Promise<NetworkRecord[]> {
     const nets = await this.store.listNetworks();
-    if (BUILTIN.every((n) => nets.some((r) => r.name === n && r.builtin)) && !nets.some(unfinished)) return this.syncGlobal(nets);
-    return this.syncGlobal(await withFileLock(this.store.locks.networks(), () => this.ensureBuiltinsLocked()));
+    if (BUILTIN.every((n) => nets.some((r) => r.name === n && r.builtin)) && !nets.some(unfinished)) return nets;
+    return withFileLock(this.store.locks.networks(), () => this.ensureBuiltinsLocked());
+  }
+
+  /**
+   * `all()` with this host's copies of global networks brought up to date first (one read of the cluster
+   * store, only when one is configured). Only what a user asks about goes there: `network ls`, a name not
+   * known here; `info`, plans of known networks and every container start stay off the network.
+   */
+  async refreshed(): Promise<NetworkRecord[]> {
+    return this.syncGlobal(await this.all());
   }
 
   async repair(lockFiles: readonly string[]): Promise<void> {
@@ -143,7 +155,7 @@ class NetworkStore implements Networks {
     const d = driverFor(driver);
     return {
       id, name, driver, created: new Date().toISOString(), internal, ipv6: false, options, labels: {}, ...part,
-      driverOptions: d.parseOptions(options, { id, name, internal }, this.opts.ctx),
+      driverOptions: d.parseOptions(options, { id, name, internal, ...(part.ipam ? { subnet: part.ipam.subnet } : {}) }, this.opts.ctx),
       // Docker: the default bridge has no embedded DNS, user-defined networks do.
       dns: d.supportsDns && name !== 'bridge',
     };
@@ -212,6 +224,12 @@ class NetworkStore implements Networks {
         ...(req.allowHostOverlap ? { hostOverlapAllowed: true } : {}),
       });
       await publishNetwork(cluster, rec as NetworkRecord<{ vni: number }>);
+      try {
+        await driver.published?.(rec, this.opts.ctx);
+      } catch (err) {
+        await unpublishNetwork(cluster, rec as NetworkRecord<{ vni: number }>).catch(() => {});
+        throw err;
+      }
       await this.store.writeNetwork(rec);
       return { id: rec.id };
     });
@@ -265,11 +283,17 @@ class NetworkStore implements Networks {
   }
 
   async find(ref: string): Promise<NetworkRecord> {
-    return lookupNetwork(await this.all(), ref);
+    try {
+      return lookupNetwork(await this.all(), ref);
+    } catch (err) {
+      // A global network made on another host since this one last looked.
+      if (!(err instanceof NotFoundError) || !this.opts.ctx.cluster) throw err;
+      return lookupNetwork(await this.refreshed(), ref);
+    }
   }
 
-  async list(opts: { filters?: string[] } = {}): Promise<NetworkDetails[]> {
-    const [nets, sbs] = await Promise.all([this.all(), this.store.listSandboxes()]);
+  async list(opts: { filters?: string[]; cluster?: boolean } = {}): Promise<NetworkDetails[]> {
+    const [nets, sbs] = await Promise.all([opts.cluster === false ? this.all() : this.refreshed(), this.store.listSandboxes()]);
     const filters = (opts.filters ?? []).map(parseFilter);
     const host = { v4: hostUses(), v6: hostUses6() };
     // Docker's rule: values of one key are alternatives (name=a and name=b: either), labels must all match.
@@ -284,8 +308,11 @@ class NetworkStore implements Networks {
   async inspect(ref: string): Promise<NetworkDetails> {
     const net = await this.find(ref);
     const details = detailsOf(net, await this.store.listSandboxes(), { v4: hostUses(), v6: hostUses6() });
-    if (net.scope === 'global' && this.opts.ctx.cluster) details.peers = await networkPeers(this.opts.ctx.cluster, net.id);
-    return details;
+    const peers = this.opts.ctx.cluster ? await driverFor(net.driver).peers?.(net, this.opts.ctx).catch((err: unknown) => {
+      if (err instanceof ClusterUnavailableError) return undefined; // inspect still shows what this host knows
+      throw err;
+    }) : undefined;
+    return peers ? { ...details, peers } : details;
   }
 
   /**
@@ -452,7 +479,7 @@ function hasRules(n: NetworkRecord): boolean {
 }
 
 function bridgeOf(n: NetworkRecord): string | undefined {
-  return n.driver === 'bridge' || n.driver === 'overlay' ? (n.driverOptions as { bridge: string }).bridge : undefined;
+  return ['bridge', 'overlay', 'flannel'].includes(n.driver) ? (n.driverOptions as { bridge: string }).bridge : undefined;
 }
 
 /** A record a killed `network create` or `rm` left flagged. */

@@ -104,7 +104,13 @@ class SandboxManager implements Sandboxes {
   }
 
   async plan(req: NetworkRequest, ctx: PlanContext): Promise<NetworkPlan> {
-    return planNetwork(req, ctx, await this.networks.all());
+    try {
+      return planNetwork(req, ctx, await this.networks.all());
+    } catch (err) {
+      // A global network made on another host since this one last looked: refresh the copies, plan again.
+      if (!(err instanceof NotFoundError) || !this.ctx.cluster) throw err;
+      return planNetwork(req, ctx, await this.networks.refreshed());
+    }
   }
 
   // ------------------------------------------------------------ attach
@@ -200,22 +206,27 @@ class SandboxManager implements Sandboxes {
   /** Addresses from each family the network has; the record is written after each, so detach finds them. */
   private async allocate(sb: SandboxRecord, ep: EndpointRecord, net: NetworkRecord, wanted: { ip?: string; ip6?: string }): Promise<void> {
     const ipam = net.ipam!;
-    ep.ipv4 = await this.poolOf(net).allocate(sb.containerId, wanted.ip);
-    ep.prefixLength = parseCidr(ipam.subnet, 'subnet').prefix;
-    ep.gateway = ipam.gateway;
+    const got = await this.poolOf(net).allocate(sb.containerId, wanted.ip);
+    const a = typeof got === 'string' ? { ip: got, prefixLength: parseCidr(ipam.subnet, 'subnet').prefix, gateway: ipam.gateway } : got;
+    ep.ipv4 = a.ip;
+    ep.prefixLength = a.prefixLength;
+    ep.gateway = a.gateway;
     await this.store.writeSandbox(sb);
     if (!net.ipam6) return;
-    ep.ipv6 = await this.poolOf(net, 6).allocate(sb.containerId, wanted.ip6);
+    ep.ipv6 = await this.localPool(net, net.ipam6, 6).allocate(sb.containerId, wanted.ip6);
     ep.prefixLength6 = parseCidr6(net.ipam6.subnet, 'subnet').prefix;
     ep.gateway6 = net.ipam6.gateway;
     await this.store.writeSandbox(sb);
   }
 
   private poolOf(net: NetworkRecord, family: 4 | 6 = 4): AddressAllocator {
-    // A global network's addresses are the cluster's (its driver's); IPv6 stays host-local (none is global yet).
-    const own = family === 4 ? driverFor(net.driver).addresses?.(net, this.ctx) : undefined;
-    if (own) return own;
-    const spec = family === 6 ? net.ipam6! : net.ipam!;
+    // A global network's addresses are its driver's (the cluster's, or flannel's host subnet in this root's
+    // files); IPv6 stays host-local (none is global yet).
+    if (family === 6) return this.localPool(net, net.ipam6!, 6);
+    return driverFor(net.driver).addresses?.(net, this.ctx, (spec) => this.localPool(net, spec, 4)) ?? this.localPool(net, net.ipam!, 4);
+  }
+
+  private localPool(net: NetworkRecord, spec: { subnet: string; gateway: string }, family: 4 | 6): AddressPool {
     return new AddressPool(this.store.ipamDir(net.id), this.store.locks.ipam(net.id), net.name, spec, family);
   }
 
@@ -309,12 +320,14 @@ class SandboxManager implements Sandboxes {
       for (const ep of sb.endpoints) {
         const net = nets.get(ep.networkId);
         if (!net || !ep.ipv4) continue;
-        await store.put(keys.address(net.id, ep.ipv4), sb.containerId, { lease });
+        // A flannel network's addresses are this host's (its subnet's lease is put back below).
+        if (!driverFor(net.driver).republish) await store.put(keys.address(net.id, ep.ipv4), sb.containerId, { lease });
         await registerEndpoint(store, net as NetworkRecord<OverlayOptions>, {
           hostId: self.hostId, host: self.address, containerId: sb.containerId, name: sb.name, aliases: ep.aliases, ip: ep.ipv4, mac: ep.mac,
         }, lease);
       }
     }
+    for (const net of nets.values()) await driverFor(net.driver).republish?.(net, this.ctx, { address: self.address, lease });
   }
 
   /** Re-reads what the cluster holds for a global network: other hosts' endpoints (VXLAN entries) and names. */
@@ -322,7 +335,9 @@ class SandboxManager implements Sandboxes {
     const net = (await this.store.listNetworks()).find((n) => n.id === netId);
     if (!net || net.scope !== 'global' || !this.ctx.cluster) return;
     if (!(await this.store.listSandboxes()).some((s) => !s.removing && s.endpoints.some((e) => e.networkId === net.id))) return;
-    await syncRemoteEndpoints(net as NetworkRecord<OverlayOptions>, this.ctx.cluster);
+    const driver = driverFor(net.driver);
+    if (driver.refresh) await driver.refresh(net, this.ctx);
+    else await syncRemoteEndpoints(net as NetworkRecord<OverlayOptions>, this.ctx.cluster);
     await this.syncDns(net);
   }
 
@@ -454,7 +469,9 @@ class SandboxManager implements Sandboxes {
         }
         const server = new NameServer(this.store.dnsDir(net.id));
         if (!entries.length) return server.stop();
-        await server.sync(net.ipam!.gateway, entries, usableUpstreams(this.host.resolv));
+        // On this host's gateway, which a flannel network's endpoints have from this host's subnet.
+        const gateway = sbs.flatMap((s) => s.endpoints).find((e) => e.networkId === net.id && e.gateway)?.gateway ?? net.ipam!.gateway;
+        await server.sync(gateway, entries, usableUpstreams(this.host.resolv));
       }));
       this.dnsSyncs.set(net.id, sync);
     }
@@ -466,7 +483,7 @@ function plannedEndpoint(ctrId: string, net: NetworkRecord, index: number, mac: 
   const hash = createHash('sha256').update(`${ctrId}/${net.id}`).digest('hex');
   return {
     networkId: net.id, networkName: net.name, driver: net.driver, interface: `eth${index}`,
-    ...(net.driver === 'bridge' || net.driver === 'overlay' ? { hostInterface: `bv${hash.slice(0, 8)}` } : {}),
+    ...(['bridge', 'overlay', 'flannel'].includes(net.driver) ? { hostInterface: `bv${hash.slice(0, 8)}` } : {}),
     mac: mac ?? randomMac(), aliases: net.dns ? [...aliases] : [], incomplete: true,
   };
 }

@@ -77,8 +77,16 @@ export interface NetworkDetails {
   members: { containerId: string; name: string; endpoint: EndpointRecord }[];
   /** what the host holds inside the network's subnets while its bridge exists (a VPN that came up later) */
   warnings: string[];
-  /** a global network's hosts with endpoints on it (Docker's overlay `Peers`), from the cluster store */
-  peers?: { name: string; ip: string }[];
+  /** a global network's hosts, as the cluster store has them (absent when the store cannot be reached) */
+  peers?: NetworkPeer[];
+}
+
+/** A host of a global network (Docker's Peers), with its subnet on a flannel network. */
+export interface NetworkPeer {
+  /** the host's name as it registered, or its address */
+  name: string;
+  ip: string;
+  subnet?: string;
 }
 
 /** A container's place on one network: its interface, address and names. */
@@ -181,11 +189,24 @@ export interface ClusterMember {
 
 /** Addresses of one network, from wherever its driver keeps them (the host's files, or the cluster store). */
 export interface AddressAllocator {
-  /** An address for `owner`: `wanted` or the next free one; an owner asking again gets what it holds. */
-  allocate(owner: string, wanted?: string): Promise<string>;
+  /**
+   * An address for `owner`: `wanted` or the next free one; an owner asking again gets what it holds. A bare
+   * address has the network's prefix and gateway; an allocator whose addresses come from a part of the
+   * network (flannel: this host's subnet) says which prefix and gateway go with it.
+   */
+  allocate(owner: string, wanted?: string): Promise<string | AllocatedAddress>;
   /** Frees `ip` if `owner` still holds it. */
   release(owner: string, ip: string): Promise<void>;
 }
+
+export interface AllocatedAddress {
+  ip: string;
+  prefixLength: number;
+  gateway: string;
+}
+
+/** What a driver's allocator may take instead of the cluster: a pool in this root's files over `spec`. */
+export type LocalPool = (spec: { subnet: string; gateway: string }) => AddressAllocator;
 
 /**
  * A network driver (CNM's driverapi, netavark's four-method driver). Every method is idempotent:
@@ -196,7 +217,7 @@ export interface NetworkDriver<O = unknown> {
   readonly kind: string;
   readonly mode: SandboxMode;
   /** Parses `-o` options into the typed record kept in NetworkRecord.driverOptions; throws InvalidArgumentError. */
-  parseOptions(raw: Readonly<Record<string, string>>, net: { id: string; name: string; internal: boolean }, ctx: DriverContext): O;
+  parseOptions(raw: Readonly<Record<string, string>>, net: { id: string; name: string; internal: boolean; subnet?: string }, ctx: DriverContext): O;
   /** Whether the network needs a subnet (IPAM) for its endpoints. */
   readonly needsSubnet: boolean;
   /** Whether containers on the network get Berth's name server (user-defined networks only). */
@@ -208,7 +229,18 @@ export interface NetworkDriver<O = unknown> {
    */
   readonly scope?: 'global';
   /** The driver's own IPv4 addresses (a global network's are the cluster's), in place of the host's pool. */
-  addresses?(net: NetworkRecord<O>, ctx: DriverContext): AddressAllocator;
+  addresses?(net: NetworkRecord<O>, ctx: DriverContext, local: LocalPool): AddressAllocator;
+  /**
+   * A global network's own keys beside its record (flannel's config), written once the record is
+   * published (its VNI is settled then); a failure withdraws the record again.
+   */
+  published?(net: NetworkRecord<O>, ctx: DriverContext): Promise<void>;
+  /** Brings this host's objects of a global network in line with the cluster store (the agent, on every change). */
+  refresh?(net: NetworkRecord<O>, ctx: DriverContext): Promise<void>;
+  /** The hosts of a global network (`network inspect`). */
+  peers?(net: NetworkRecord<O>, ctx: DriverContext): Promise<NetworkPeer[]>;
+  /** Puts this host's keys of a global network back under a new lease (the old one expired). */
+  republish?(net: NetworkRecord<O>, ctx: DriverContext, host: { address: string; lease: LeaseId }): Promise<void>;
   /**
    * At network create, before any host object is made: whether the network's device already exists and
    * is taken over (the result goes into `NetworkRecord.adopted`). Throws InvalidArgumentError for a device

@@ -24,7 +24,11 @@ export function followResizes(terminal: ClientTerminal, apply: (size: TerminalSi
     const done = size.rows > 0 && size.columns > 0 ? apply(size).catch(() => {}) : Promise.resolve();
     void done.then(() => {
       busy = false;
-      if (pending) {
+      // `stty rows R cols C` is two changes, two SIGWINCHes: one that comes while the first is applied, or
+      // that the client folds into the first, must not leave the container at half the change. So the
+      // size is read again once a change is applied, and applied again when it moved meanwhile.
+      const now = terminal.size();
+      if (pending || now.rows !== size.rows || now.columns !== size.columns) {
         pending = false;
         kick();
       }

@@ -108,6 +108,23 @@ describe('flannel subnet leases', () => {
     expect(await listSubnets(hosts[0]!, prefix)).toEqual([]);
   });
 
+  it('puts a subnet under a lease the caller gives (a host\'s own), its preferred one first, and leaves that lease alone on release', async () => {
+    const p = keys.flannel('shared');
+    const s = host();
+    await ensureFlannelConfig(s, p, { Network: '10.82.0.0/16', SubnetLen: 24 });
+    const hostLease = await s.grantLease(30);
+    await s.put(`${p}-other-key`, 'x', { lease: hostLease });
+    const l = await acquireSubnet(s, p, '192.0.2.7', { BackendType: 'host-gw' }, { lease: hostLease, preferred: '10.82.200.0/24' });
+    expect(l.subnet).toBe('10.82.200.0/24');
+    expect(l.lease).toBeUndefined();
+    expect((await s.get(`${p}/subnets/10.82.200.0-24`))!.lease).toBe(hostLease);
+    await releaseSubnet(s, p, l);
+    expect(await listSubnets(s, p)).toEqual([]);
+    // The host's lease still holds its other keys.
+    expect((await s.get(`${p}-other-key`))?.value).toBe('x');
+    await s.revokeLease(hostLease);
+  });
+
   it('frees a subnet whose lease is not renewed, and says when every subnet is taken', async () => {
     const p = keys.flannel('small');
     const s = host();

@@ -2,8 +2,8 @@ import { EventEmitter } from 'node:events';
 import type { ClientTerminal, TerminalSize } from '../../src/types.js';
 
 export interface FakeTerminal extends ClientTerminal {
-  /** Sets the size and emits as a tty stream's 'resize' does. */
-  resize(rows: number, columns: number): void;
+  /** Sets the size and emits as a tty stream's 'resize' does (`silent`: a change whose signal the client folded away). */
+  resize(rows: number, columns: number, opts?: { silent?: boolean }): void;
   listeners(): number;
 }
 
@@ -17,9 +17,9 @@ export function fakeTerminal(rows: number, columns: number): FakeTerminal {
       ev.on('resize', listener);
       return () => ev.off('resize', listener);
     },
-    resize(r, c) {
+    resize(r, c, opts: { silent?: boolean } = {}) {
       size = { rows: r, columns: c };
-      ev.emit('resize');
+      if (!opts.silent) ev.emit('resize');
     },
     listeners: () => ev.listenerCount('resize'),
   };

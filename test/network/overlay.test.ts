@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, test } from 'vitest';
-import { startEtcd, type TestEtcd } from '../helpers/etcd.js';
-import { makeHosts, type Host, type Hosts } from '../helpers/hosts.js';
+import type { TestEtcd } from '../helpers/etcd.js';
+import type { Hosts } from '../helpers/hosts.js';
+import { ipOf, removeCluster, startCluster, type Member } from '../helpers/cluster.js';
 
 /**
  * Issue 17: an overlay network shared by hosts through etcd. Hosts are network namespaces on an underlay
@@ -10,25 +11,12 @@ import { makeHosts, type Host, type Hosts } from '../helpers/hosts.js';
 let hosts: Hosts | undefined;
 let etcd: TestEtcd | undefined;
 afterEach(async () => {
-  const h = hosts;
-  const e = etcd;
+  const [h, e] = [hosts, etcd];
   hosts = undefined;
   etcd = undefined;
-  try {
-    await h?.remove();
-  } finally {
-    await e?.stop();
-  }
+  await removeCluster(h, e);
 });
 
-/** `berth` in a host of the cluster: the store and this host's underlay address as global flags. */
-function member(h: Host, store: TestEtcd) {
-  const flags = ['--cluster-store', store.uri, '--cluster-advertise', h.address];
-  return {
-    ok: (...args: string[]) => h.ok(...flags, ...args),
-    run: (...args: string[]) => h.berth([...flags, ...args]),
-  };
-}
 
 /** Retries `check` until it passes or `ms` went by (the agent acts on a watch event, not at once). */
 async function eventually(check: () => Promise<void>, ms = 20_000): Promise<void> {
@@ -43,15 +31,13 @@ async function eventually(check: () => Promise<void>, ms = 20_000): Promise<void
   }
 }
 
-async function ipOf(h: ReturnType<typeof member>, name: string, network: string): Promise<string> {
-  return h.ok('inspect', '-f', `{{(index .NetworkSettings.Networks "${network}").IPAddress}}`, name);
-}
 
 describe('overlay networks', () => {
   test('made on one host, seen on the other; containers on two hosts reach each other by address and by name', async () => {
-    hosts = await makeHosts(2);
-    etcd = await startEtcd({ netns: hosts.underlay.netnsPath, host: hosts.underlay.address });
-    const [a, b] = hosts.hosts.map((h) => member(h, etcd!)) as [ReturnType<typeof member>, ReturnType<typeof member>];
+    const cluster = await startCluster(2);
+    hosts = cluster.hosts;
+    etcd = cluster.etcd;
+    const [a, b] = cluster.members as [Member, Member];
     await a.ok('network', 'create', '-d', 'overlay', '--subnet', '10.70.0.0/24', 'ovl');
     expect(await b.ok('network', 'ls', '--format', '{{.Name}} {{.Driver}} {{.Scope}}')).toContain('ovl overlay global');
 
@@ -94,10 +80,11 @@ describe('overlay networks', () => {
   }, 180_000);
 
   test('two overlays are isolated; 20 containers over three hosts get distinct addresses; MTU is the underlay\'s less 50', async () => {
-    hosts = await makeHosts(3, { mtu: 1400 });
-    etcd = await startEtcd({ netns: hosts.underlay.netnsPath, host: hosts.underlay.address });
-    const m = hosts.hosts.map((h) => member(h, etcd!));
-    const [a, b, c] = m as [ReturnType<typeof member>, ReturnType<typeof member>, ReturnType<typeof member>];
+    const cluster = await startCluster(3, { mtu: 1400 });
+    hosts = cluster.hosts;
+    etcd = cluster.etcd;
+    const m = cluster.members;
+    const [a, b, c] = m as [Member, Member, Member];
     await a.ok('network', 'create', '-d', 'overlay', '--subnet', '10.71.0.0/24', 'red');
     await b.ok('network', 'create', '-d', 'overlay', '--subnet', '10.72.0.0/24', 'blue');
     // 20 containers at once, spread over the hosts, all on red.
@@ -126,9 +113,10 @@ describe('overlay networks', () => {
   }, 300_000);
 
   test('etcd stopped: a new container on the overlay is refused clearly, running ones keep talking; a dead host\'s entries go', async () => {
-    hosts = await makeHosts(2);
-    etcd = await startEtcd({ netns: hosts.underlay.netnsPath, host: hosts.underlay.address });
-    const [a, b] = hosts.hosts.map((h) => member(h, etcd!)) as [ReturnType<typeof member>, ReturnType<typeof member>];
+    const cluster = await startCluster(2);
+    hosts = cluster.hosts;
+    etcd = cluster.etcd;
+    const [a, b] = cluster.members as [Member, Member];
     await a.ok('network', 'create', '-d', 'overlay', '--subnet', '10.73.0.0/24', 'ovl');
     await a.ok('run', '-d', '--name', 'alpha', '--network', 'ovl', 'busybox', 'sleep', '1d');
     await b.ok('run', '-d', '--name', 'beta', '--network', 'ovl', 'busybox', 'sleep', '1d');
@@ -179,9 +167,10 @@ describe('overlay networks', () => {
   }, 300_000);
 
   test('a port published by a container on an overlay answers on its own host', async () => {
-    hosts = await makeHosts(2);
-    etcd = await startEtcd({ netns: hosts.underlay.netnsPath, host: hosts.underlay.address });
-    const [a, b] = hosts.hosts.map((h) => member(h, etcd!)) as [ReturnType<typeof member>, ReturnType<typeof member>];
+    const cluster = await startCluster(2);
+    hosts = cluster.hosts;
+    etcd = cluster.etcd;
+    const [a, b] = cluster.members as [Member, Member];
     await a.ok('network', 'create', '-d', 'overlay', '--subnet', '10.74.0.0/24', 'web');
     await b.ok('run', '-d', '--name', 'site', '--network', 'web', '-p', '8080:80', 'busybox', 'sh', '-c',
       'mkdir /www && echo served > /www/index.html && exec httpd -f -p 80 -h /www');

@@ -2,6 +2,7 @@ import { AlreadyExistsError, InvalidArgumentError, NotFoundError } from '../../e
 import type { NetworkDriver } from '../types.js';
 import { bridgeDriver } from './bridge.js';
 import { containerDriver } from './container.js';
+import { flannelDriver } from './flannel.js';
 import { hostDriver } from './host.js';
 import { macvlanDriver } from './macvlan.js';
 import { noneDriver } from './none.js';
@@ -15,6 +16,7 @@ const DRIVERS = new Map<string, NetworkDriver<unknown>>([
   ['container', containerDriver as NetworkDriver<unknown>],
   ['macvlan', macvlanDriver as NetworkDriver<unknown>],
   ['overlay', overlayDriver as NetworkDriver<unknown>],
+  ['flannel', flannelDriver as NetworkDriver<unknown>],
 ]);
 
 /** Adds a third-party driver; see src/network/README.md. Throws AlreadyExistsError for a taken kind. */
@@ -27,7 +29,7 @@ export function registerDriver<O>(kind: string, driver: NetworkDriver<O>): void 
 
 /** Removes a registered driver (tests); built-in drivers stay. */
 export function unregisterDriver(kind: string): void {
-  if (!['bridge', 'host', 'none', 'container', 'macvlan', 'overlay'].includes(kind)) DRIVERS.delete(kind);
+  if (!['bridge', 'host', 'none', 'container', 'macvlan', 'overlay', 'flannel'].includes(kind)) DRIVERS.delete(kind);
 }
 
 export function driverFor(kind: string): NetworkDriver<unknown> {

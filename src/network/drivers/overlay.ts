@@ -9,7 +9,7 @@ import {
 } from '../vxlan.js';
 import { bridgeDriver, bridgeRules, type BridgeOptions } from './bridge.js';
 import { readInt, refuseUnknown } from './options.js';
-import { clusterOf } from '../global.js';
+import { clusterOf, networkPeers } from '../global.js';
 
 /**
  * Docker's overlay driver, without swarm: a network every host of the cluster shares, its record, VNI,
@@ -85,7 +85,7 @@ export const overlayDriver: NetworkDriver<OverlayOptions> = {
 
   /** This host's bridge and VXLAN device, made at its first endpoint on the network (networks.ts `ensure`). */
   async createNetwork(net: Net, ctx?: DriverContext) {
-    const cluster = clusterOf(ctx ?? { defaultBridgeName: '' }, `network ${net.name}`);
+    const cluster = clusterOf(ctx, `network ${net.name}`);
     const { bridge, vni } = net.driverOptions;
     const self = await cluster.self();
     // Per host: the underlay's MTU less VXLAN's headers (hosts may differ), unless the network sets one.
@@ -111,7 +111,7 @@ export const overlayDriver: NetworkDriver<OverlayOptions> = {
   },
 
   async join(net: Net, ep, sandbox, ctx) {
-    const cluster = clusterOf(ctx ?? { defaultBridgeName: '' }, `network ${net.name}`);
+    const cluster = clusterOf(ctx, `network ${net.name}`);
     const attachment = await bridgeDriver.join(net as unknown as NetworkRecord<BridgeOptions>, ep, sandbox);
     const [store, self] = await Promise.all([cluster.store(), cluster.self()]);
     await registerEndpoint(store, net, { hostId: self.hostId, host: self.address, containerId: sandbox.containerId, name: sandbox.name, aliases: ep.aliases, ip: ep.ipv4!, mac: ep.mac }, self.lease);
@@ -122,6 +122,11 @@ export const overlayDriver: NetworkDriver<OverlayOptions> = {
     await bridgeDriver.leave(net as unknown as NetworkRecord<BridgeOptions>, ep, sandbox);
     if (!ctx?.cluster) return;
     await (await ctx.cluster.store()).delete(endpointKey(net, sandbox));
+  },
+
+  /** The hosts with an endpoint on the network (Docker's Peers). */
+  peers(net: Net, ctx: DriverContext) {
+    return networkPeers(clusterOf(ctx, `network ${net.name}`), net.id);
   },
 
   firewall(net: Net, endpoints, chains) {
