@@ -102,7 +102,7 @@ export function errorText(err: unknown): string {
 // ---------------------------------------------------------------- the report
 
 /** `us` (microseconds) for round trips, which `ms` with one decimal would round to 0.1. */
-export type Unit = 'us' | 'ms' | 's' | 'MB/s' | 'MB' | 'count';
+export type Unit = 'us' | 'ms' | 's' | 'MB/s' | 'MB' | 'count' | 'x';
 /** Ratios are taken against the report's reference row of the same unit. */
 export type Role = 'reference' | 'berth' | 'peer' | 'info';
 export type Verdict = 'PASS' | 'FAIL' | 'n/a';

@@ -258,11 +258,29 @@ export const overlay: Benchmark = {
       for (const [row, all] of [[rtt[0]!, rttUnderlay], [rtt[1]!, rttOverlay]] as const) if (!row.error) row.samples.splice(0, row.samples.length, ...all);
 
       ctx.log('overlay: nc throughput');
-      await measureInterleaved(report, [
-        { label: 'underlay nc 200 MB host->host', role: 'reference', run: () => ncThroughput(a.netnsPath, b.netnsPath, b.address) },
-        { label: 'overlay nc 200 MB container->container', role: 'berth', run: () => ncThroughput(nsA, nsB, ipB) },
-      ], { runs: ctx.runs, unit: 'MB/s', warmup: 1 });
-      report.target('overlay nc throughput vs underlay', () => report.median('overlay nc 200 MB container->container') / report.median('underlay nc 200 MB host->host'), '>=', 0.8, 'x');
+      // Pairs, back to back, the order alternating: a single run of either side moves by up to 3x with the
+      // machine's state (busybox nc is CPU-bound), which both sides of a pair share. The target is the
+      // median of the pairs' ratios; the medians of each side are shown beside it.
+      const underlayNc = report.add({ label: 'underlay nc 200 MB host->host', role: 'reference', unit: 'MB/s', samples: [] });
+      const overlayNc = report.add({ label: 'overlay nc 200 MB container->container', role: 'berth', unit: 'MB/s', samples: [], vs: underlayNc.label });
+      const ncRatio = report.add({ label: 'overlay / underlay nc (pairwise)', role: 'info', unit: 'x', samples: [], vs: null });
+      const ncPairs = Math.max(ctx.runs, 7);
+      for (let i = 0; i <= ncPairs; i++) {
+        try {
+          const sides = [() => ncThroughput(a.netnsPath, b.netnsPath, b.address), () => ncThroughput(nsA, nsB, ipB)];
+          const order = i % 2 ? [1, 0] : [0, 1];
+          const got: number[] = [];
+          for (const k of order) got[k] = await sides[k]!();
+          if (i === 0) continue; // warm-up pair
+          underlayNc.samples.push(got[0]!);
+          overlayNc.samples.push(got[1]!);
+          ncRatio.samples.push(got[1]! / got[0]!);
+        } catch (err) {
+          for (const row of [underlayNc, overlayNc, ncRatio]) row.error = errorText(err);
+          break;
+        }
+      }
+      report.target('overlay nc throughput vs underlay (median of pairwise ratios)', () => report.median(ncRatio.label), '>=', 0.8, 'x');
 
       ctx.log('overlay: run -d on the overlay vs a local bridge');
       const bridgeRun = report.add({ label: 'run -d --network (local bridge)', role: 'reference', unit: 'ms', samples: [] });
