@@ -18,7 +18,6 @@ import { openStorage } from '../storage/index.js';
 import * as bundle from '../bundle/index.js';
 import { InvalidArgumentError, NotFoundError } from '../errors.js';
 import { loadConfig, parseConfig } from '../config/index.js';
-import { stripUndefined } from '../util/object.js';
 import { openStore } from '../store.js';
 import { inspectView, summaryView } from './containers.js';
 import { imagesApi } from './images.js';

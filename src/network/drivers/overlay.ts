@@ -2,7 +2,7 @@ import { allocate, keys, release, type ClusterStore, type LeaseId } from '../../
 import { InvalidArgumentError } from '../../errors.js';
 import { parseCidr } from '../cidr.js';
 import { deleteLink, linkExists, linkFacts, writeSysctl } from '../hostnet.js';
-import type { ClusterMember, DriverContext, EndpointRecord, NetworkDriver, NetworkRecord } from '../types.js';
+import type { ClusterMember, DriverContext, NetworkDriver, NetworkRecord } from '../types.js';
 import {
   applyLines, joinLines, overlayBridgeName, overlayMtu, overlayNetworkLines, overlayNetworkTeardown, overlayVxlanName, parseVni,
   readVxlanState, diffRemoteEndpoints, VXLAN_PORT, type RemoteEndpoint,
@@ -174,4 +174,3 @@ export async function syncRemoteEndpoints(net: Net, cluster: ClusterMember): Pro
   await applyLines(add);
 }
 
-export type { EndpointRecord };
