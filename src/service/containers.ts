@@ -80,7 +80,18 @@ async function wait(call: Call): Promise<void> {
   const raw = call.query.get('condition') || 'not-running';
   const condition = CONDITIONS.find((c) => c === raw);
   if (!condition) throw new ApiError(400, `invalid condition: "${raw}" is not one of ${CONDITIONS.join(', ')}`);
-  const id = (await call.engine.containers.inspect(call.params.id!)).Id;
+  // `docker run --rm` sends this wait and then the start on another connection: a short-lived container can
+  // exit and be removed before the wait is looked at here. Its "removed" has come then: it is answered with
+  // the exit code its die event recorded (only for that condition, and only when that event is found).
+  const gone = async (err: unknown) => (condition === 'removed' && err instanceof NotFoundError ? exitOfRemoved(call, call.params.id!) : undefined);
+  let id: string;
+  try {
+    id = (await call.engine.containers.inspect(call.params.id!)).Id;
+  } catch (err) {
+    const code = await gone(err);
+    if (code === undefined) throw err;
+    return sendJson(call.res!, 200, { StatusCode: code, Error: null });
+  }
   const res = call.res!;
   res.writeHead(200, { 'Content-Type': 'application/json' });
   res.flushHeaders();
@@ -92,9 +103,22 @@ async function wait(call: Call): Promise<void> {
       res.destroy();
       return;
     }
-    answer = { StatusCode: -1, Error: { Message: messageOf(err) } };
+    const code = await gone(err);
+    answer = code === undefined ? { StatusCode: -1, Error: { Message: messageOf(err) } } : { StatusCode: code, Error: null };
   }
   res.end(JSON.stringify(answer) + '\n');
+}
+
+/** The exit code of the last die event of `ref` in the past 10 minutes (a container removed since), if any. */
+async function exitOfRemoved(call: Call, ref: string): Promise<number | undefined> {
+  const now = Math.floor(Date.now() / 1000);
+  let code: number | undefined;
+  const events = call.engine.system.events({ since: String(now - 600), until: String(now + 1), filters: ['type=container', 'event=die', `container=${ref}`] });
+  for await (const ev of events) {
+    const n = Number(ev.attributes.exitCode);
+    if (Number.isInteger(n)) code = n;
+  }
+  return code;
 }
 
 async function remove(call: Call): Promise<void> {

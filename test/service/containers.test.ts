@@ -237,6 +237,18 @@ describe('raw requests', () => {
     expect((await svc.request('GET', `/containers/${id}/json`)).status).toBe(404);
   });
 
+  it('wait?condition=removed on a container that exited and was removed before the wait came: its exit code', async () => {
+    // docker run --rm sends the wait, then the start on another connection: the container may be gone first.
+    const id = (await docker('run', '-d', '--rm', '--network', 'none', 'busybox', 'sh', '-c', 'exit 3')).trim();
+    for (let i = 0; i < 200 && (await svc.request('GET', `/containers/${id}/json`)).status !== 404; i++) await new Promise((r) => setTimeout(r, 50));
+    const late = await svc.request('POST', `/containers/${id}/wait?condition=removed`);
+    expect(late.status).toBe(200);
+    expect(late.json()).toEqual({ StatusCode: 3, Error: null });
+    // Any other condition, and a container that never existed, stay 404 as Docker's.
+    expect((await svc.request('POST', `/containers/${id}/wait?condition=not-running`)).status).toBe(404);
+    expect((await svc.request('POST', '/containers/nope/wait?condition=removed')).status).toBe(404);
+  });
+
   it('refuses bad condition, missing container, and unknown fields', async () => {
     expect((await svc.request('POST', '/containers/nope/wait')).status).toBe(404);
     const cond = await svc.request('POST', '/containers/nope/wait?condition=sometime');

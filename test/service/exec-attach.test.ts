@@ -213,7 +213,7 @@ describe('docker run through the service', () => {
   it('run -i busybox cat, stdin to its end', async () => {
     const r = await svc.docker(['run', '--rm', '-i', '--network', 'none', 'busybox', 'cat'], { input: 'data\n' });
     expect(r.stdout).toBe('data');
-    expect(r.exitCode).toBe(0);
+    expect(r.exitCode, String(r.stderr)).toBe(0);
   });
 
   it('run a command that is not there exits 127', async () => {
