@@ -478,8 +478,10 @@ function hasRules(n: NetworkRecord): boolean {
   return !!(d.firewall || d.firewall6);
 }
 
-function bridgeOf(n: NetworkRecord): string | undefined {
-  return ['bridge', 'overlay', 'flannel'].includes(n.driver) ? (n.driverOptions as { bridge: string }).bridge : undefined;
+/** The Linux bridge of a network whose endpoints are veths in a bridge (bridge, overlay, flannel), from its options. */
+export function bridgeOf(n: NetworkRecord): string | undefined {
+  const bridge = (n.driverOptions as { bridge?: unknown } | undefined)?.bridge;
+  return typeof bridge === 'string' ? bridge : undefined;
 }
 
 /** A record a killed `network create` or `rm` left flagged. */

@@ -16,8 +16,8 @@ import { HostPorts } from './hostports.js';
 import { hostNetnsPath, IP_NETNS_DIR, ipBatch, ipv6DisabledInNewNetns, isMountPoint, linkNetns, removeNetns, unlinkNetns, type Side } from './hostnet.js';
 import { AddressPool, releaseOrphans } from './ipam.js';
 import { coalesced, withFileLock } from './mutex.js';
-import type { Networks } from './networks.js';
-import { registerEndpoint, remoteEndpoints, syncRemoteEndpoints, type OverlayOptions } from './drivers/overlay.js';
+import { bridgeOf, type Networks } from './networks.js';
+import { registerEndpoint, remoteEndpoints, type OverlayOptions } from './drivers/overlay.js';
 import { keys, type LeaseId } from '../cluster/index.js';
 import { canPublish, planNetwork } from './plan.js';
 import { needsProxy, startProxy, stopProxy } from './proxy.js';
@@ -335,9 +335,7 @@ class SandboxManager implements Sandboxes {
     const net = (await this.store.listNetworks()).find((n) => n.id === netId);
     if (!net || net.scope !== 'global' || !this.ctx.cluster) return;
     if (!(await this.store.listSandboxes()).some((s) => !s.removing && s.endpoints.some((e) => e.networkId === net.id))) return;
-    const driver = driverFor(net.driver);
-    if (driver.refresh) await driver.refresh(net, this.ctx);
-    else await syncRemoteEndpoints(net as NetworkRecord<OverlayOptions>, this.ctx.cluster);
+    await driverFor(net.driver).refresh?.(net, this.ctx);
     await this.syncDns(net);
   }
 
@@ -483,7 +481,7 @@ function plannedEndpoint(ctrId: string, net: NetworkRecord, index: number, mac: 
   const hash = createHash('sha256').update(`${ctrId}/${net.id}`).digest('hex');
   return {
     networkId: net.id, networkName: net.name, driver: net.driver, interface: `eth${index}`,
-    ...(['bridge', 'overlay', 'flannel'].includes(net.driver) ? { hostInterface: `bv${hash.slice(0, 8)}` } : {}),
+    ...(bridgeOf(net) ? { hostInterface: `bv${hash.slice(0, 8)}` } : {}),
     mac: mac ?? randomMac(), aliases: net.dns ? [...aliases] : [], incomplete: true,
   };
 }

@@ -124,6 +124,11 @@ export const overlayDriver: NetworkDriver<OverlayOptions> = {
     await (await ctx.cluster.store()).delete(endpointKey(net, sandbox));
   },
 
+  /** The other hosts' endpoints as this host's VXLAN entries (the agent, on every change). */
+  refresh(net: Net, ctx: DriverContext) {
+    return syncRemoteEndpoints(net, clusterOf(ctx, `network ${net.name}`));
+  },
+
   /** The hosts with an endpoint on the network (Docker's Peers). */
   peers(net: Net, ctx: DriverContext) {
     return networkPeers(clusterOf(ctx, `network ${net.name}`), net.id);
