@@ -496,6 +496,7 @@ async function runCommand(ctx: StepContext, st: StageState, instr: Extract<Instr
       await fsp.writeFile(file, script.content, { mode: 0o755 });
       req.mounts.push(`type=bind,source=${file},target=/dev/pipes/${script.name},readonly`);
     }
+    ctx.opts.signal?.throwIfAborted();
     const stop = killOnAbort(m, () => id, ctx.opts.signal);
     const res = await m.run({ ...req, attach: ['stdout', 'stderr'] },
       { io: { stdout: out.stream, stderr: err.stream }, onCreated: (cid) => { id = cid; ctx.emit({ type: 'container', step, id: cid, action: 'run' }); } })
@@ -539,7 +540,9 @@ function killOnAbort(m: BuildContainers, id: () => string | undefined, signal: A
     if (!cid) return void setTimeout(attempt, 50);
     m.kill(cid, 'KILL').catch(() => setTimeout(attempt, 100));
   };
-  signal.addEventListener('abort', attempt, { once: true });
+  // The abort may already have come (between the step's header and here): no event will fire for it.
+  if (signal.aborted) attempt();
+  else signal.addEventListener('abort', attempt, { once: true });
   return () => {
     ended = true;
     signal.removeEventListener('abort', attempt);

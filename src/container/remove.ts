@@ -8,8 +8,24 @@ import { resolveNoticed } from './lost.js';
 import { endProcess, markStopped } from './stop.js';
 import { cgroupsPathOf } from './spec.js';
 
-/** rm: a live container only with force (its process is killed first); then every host object it owns goes. */
+/**
+ * rm: a live container only with force (its process is killed first); then every host object it owns goes.
+ * With force, a container that a restart policy started again between the kill and the lock is ended again:
+ * the first pass marked it stopped, so no policy restarts it twice and the second pass wins.
+ */
 export async function removeContainer(ctx: ContainerContext, ref: string, opts: { force?: boolean; volumes?: boolean } = {}): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await removeOnce(ctx, ref, opts);
+    } catch (err) {
+      if (!(err instanceof RestartedMeanwhile) || attempt >= 3) throw err;
+    }
+  }
+}
+
+class RestartedMeanwhile extends BadStateError {}
+
+async function removeOnce(ctx: ContainerContext, ref: string, opts: { force?: boolean; volumes?: boolean }): Promise<void> {
   const rec = await resolveNoticed(ctx, ref);
   const live = await observed(ctx, rec);
   if (LIVE.has(live.state)) {
@@ -26,8 +42,8 @@ export async function removeContainer(ctx: ContainerContext, ref: string, opts: 
     // Checked again under the lock: a `start` may have won the race since the check above.
     const now = await observed(ctx, cur);
     if (now.state === 'running' || now.state === 'paused') {
-      throw new BadStateError(opts.force ? `container ${rec.name} was started again while it was being removed` : `cannot remove container ${rec.name}: container is ${now.state}`,
-        opts.force ? 'run the command again' : 'stop the container before removing, or force remove with "berth rm -f"');
+      if (opts.force) throw new RestartedMeanwhile(`container ${rec.name} was started again while it was being removed`, 'run the command again');
+      throw new BadStateError(`cannot remove container ${rec.name}: container is ${now.state}`, 'stop the container before removing, or force remove with "berth rm -f"');
     }
     if (now.state !== cur.state) {
       // Its process ended and nobody recorded it: the record is behind what the runtime says.

@@ -115,14 +115,29 @@ describe('failures', () => {
     const child = execa(bin, ['--root', t.root, '--runroot', t.runroot, 'build', '--network', 'none', '-t', 'interrupted:1', ctx], { reject: false, timeout: 40_000 });
     let out = '';
     child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
-    for (let waited = 0; !out.includes('started') && waited < 20_000; waited += 50) await new Promise((r) => setTimeout(r, 50));
-    expect(out).toContain('started');
+    // The RUN's own output, not the step's header (which names the command too).
+    for (let waited = 0; !/^started$/m.test(out) && waited < 20_000; waited += 50) await new Promise((r) => setTimeout(r, 50));
+    expect(out).toMatch(/^started$/m);
     const sent = Date.now();
     child.kill('SIGINT');
     const res = await child;
     expect(res.exitCode, res.stderr).toBe(130);
     expect(Date.now() - sent).toBeLessThan(20_000);
     await expect(t.engine.images.inspect('interrupted:1')).rejects.toThrow(/no such image/);
+    await noContainers();
+  }, 60_000);
+
+  it('an abort that comes with a RUN step\'s header (before its container exists) still stops the build at once', async () => {
+    const ctx = await contextDir('FROM busybox\nRUN echo started; sleep 60\n');
+    const abort = new AbortController();
+    const started = Date.now();
+    const err = await t.engine.images.build({
+      context: ctx, network: 'none', noCache: true, tags: ['aborted:1'], signal: abort.signal,
+      onProgress: (e) => { if (e.type === 'step' && e.step === 2) abort.abort(new Error('stopped')); },
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect(Date.now() - started).toBeLessThan(20_000);
+    await expect(t.engine.images.inspect('aborted:1')).rejects.toThrow(/no such image/);
     await noContainers();
   }, 60_000);
 
