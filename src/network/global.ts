@@ -1,6 +1,7 @@
-import { keys, networkIdOf } from '../cluster/index.js';
+import { keys, networkIdOf, type ClusterStore, type LeaseId } from '../cluster/index.js';
 import { AlreadyExistsError, BadStateError, InvalidArgumentError } from '../errors.js';
 import type { ClusterMember, DriverContext, NetworkRecord } from './types.js';
+import type { RemoteEndpoint } from './vxlan.js';
 
 /**
  * Global-scope networks in the cluster store: their records (one key each), published atomically with a
@@ -98,4 +99,45 @@ export async function networkPeers(cluster: ClusterMember, netId: string): Promi
     } catch { /* not ours */ }
   }
   return [...peers.values()].sort((a, b) => a.ip.localeCompare(b.ip));
+}
+
+/** What a host registers for each of its endpoints on a global network (keys.endpoint). */
+export interface EndpointRegistration {
+  hostId: string;
+  /** the host's underlay address: where the endpoint's MAC lives */
+  host: string;
+  containerId: string;
+  name: string;
+  aliases: string[];
+  ip: string;
+  mac: string;
+}
+
+/** The endpoint's key: the container's id on this network (a container has one endpoint per network). */
+export const endpointKey = (net: Pick<NetworkRecord, 'id'>, ep: { containerId: string }) => keys.endpoint(net.id, ep.containerId.slice(0, 64));
+
+/**
+ * Puts an endpoint's registration under the host's lease; with the lease, it goes when the host dies. Also
+ * how a host puts its endpoints back under a new lease (the old one expired while no agent renewed it).
+ */
+export async function registerEndpoint(store: ClusterStore, net: Pick<NetworkRecord, 'id'>, reg: EndpointRegistration, lease: LeaseId): Promise<void> {
+  await store.put(endpointKey(net, reg), JSON.stringify(reg), { lease });
+}
+
+/** The endpoints other hosts registered on `net`. */
+export async function remoteEndpoints(net: Pick<NetworkRecord, 'id'>, cluster: ClusterMember): Promise<(RemoteEndpoint & { reg: EndpointRegistration })[]> {
+  const [store, self] = await Promise.all([cluster.store(), cluster.identity()]);
+  const { kvs } = await store.list(keys.endpoints(net.id));
+  const out: (RemoteEndpoint & { reg: EndpointRegistration })[] = [];
+  for (const kv of kvs) {
+    let reg: EndpointRegistration;
+    try {
+      reg = JSON.parse(kv.value) as EndpointRegistration;
+    } catch {
+      continue; // not ours to read: skipped, never fatal
+    }
+    if (reg.hostId === self.hostId) continue;
+    out.push({ ip: reg.ip, mac: reg.mac, host: reg.host, reg });
+  }
+  return out;
 }

@@ -17,8 +17,8 @@ import { hostNetnsPath, IP_NETNS_DIR, ipBatch, ipv6DisabledInNewNetns, isMountPo
 import { AddressPool, releaseOrphans } from './ipam.js';
 import { coalesced, withFileLock } from './mutex.js';
 import { bridgeOf, type Networks } from './networks.js';
-import { registerEndpoint, remoteEndpoints, type OverlayOptions } from './drivers/overlay.js';
-import { keys, type LeaseId } from '../cluster/index.js';
+import type { LeaseId } from '../cluster/index.js';
+import { registerEndpoint, remoteEndpoints } from './global.js';
 import { canPublish, planNetwork } from './plan.js';
 import { needsProxy, startProxy, stopProxy } from './proxy.js';
 import { readHostFiles, sandboxStatus, type HostFiles } from './status.js';
@@ -316,18 +316,18 @@ class SandboxManager implements Sandboxes {
     const nets = new Map((await this.globalInUse()).map((n) => [n.id, n]));
     if (!nets.size) return;
     const [store, self] = await Promise.all([cluster.store(), cluster.identity()]);
+    const mine = new Map<string, { containerId: string; ip: string }[]>();
     for (const sb of (await this.store.listSandboxes()).filter((s) => !s.removing)) {
       for (const ep of sb.endpoints) {
         const net = nets.get(ep.networkId);
         if (!net || !ep.ipv4) continue;
-        // A flannel network's addresses are this host's (its subnet's lease is put back below).
-        if (!driverFor(net.driver).republish) await store.put(keys.address(net.id, ep.ipv4), sb.containerId, { lease });
-        await registerEndpoint(store, net as NetworkRecord<OverlayOptions>, {
+        await registerEndpoint(store, net, {
           hostId: self.hostId, host: self.address, containerId: sb.containerId, name: sb.name, aliases: ep.aliases, ip: ep.ipv4, mac: ep.mac,
         }, lease);
+        mine.set(net.id, [...mine.get(net.id) ?? [], { containerId: sb.containerId, ip: ep.ipv4 }]);
       }
     }
-    for (const net of nets.values()) await driverFor(net.driver).republish?.(net, this.ctx, { address: self.address, lease });
+    for (const net of nets.values()) await driverFor(net.driver).republish?.(net, this.ctx, { address: self.address, lease, endpoints: mine.get(net.id) ?? [] });
   }
 
   /** Re-reads what the cluster holds for a global network: other hosts' endpoints (VXLAN entries) and names. */
@@ -461,7 +461,7 @@ class SandboxManager implements Sandboxes {
           .flatMap((e) => [e.ipv4!, ...(e.ipv6 ? [e.ipv6] : [])].map((ip) => ({ ip, names: [s.name, shortId(s.containerId), ...e.aliases] }))));
         // A global network's names are every host's: the others' come from what their hosts registered.
         if (net.scope === 'global' && this.ctx.cluster && entries.length) {
-          for (const r of await remoteEndpoints(net as NetworkRecord<OverlayOptions>, this.ctx.cluster).catch(() => [])) {
+          for (const r of await remoteEndpoints(net, this.ctx.cluster).catch(() => [])) {
             entries.push({ ip: r.ip, names: [r.reg.name, shortId(r.reg.containerId), ...r.reg.aliases].filter(Boolean) });
           }
         }

@@ -239,8 +239,11 @@ export interface NetworkDriver<O = unknown> {
   refresh?(net: NetworkRecord<O>, ctx: DriverContext): Promise<void>;
   /** The hosts of a global network (`network inspect`). */
   peers?(net: NetworkRecord<O>, ctx: DriverContext): Promise<NetworkPeer[]>;
-  /** Puts this host's keys of a global network back under a new lease (the old one expired). */
-  republish?(net: NetworkRecord<O>, ctx: DriverContext, host: { address: string; lease: LeaseId }): Promise<void>;
+  /**
+   * Puts this host's driver keys of a global network back under a new lease (the old one expired): its
+   * endpoints' registrations are put back by the caller, the driver's own keys (addresses, a host subnet) here.
+   */
+  republish?(net: NetworkRecord<O>, ctx: DriverContext, host: { address: string; lease: LeaseId; endpoints: readonly { containerId: string; ip: string }[] }): Promise<void>;
   /**
    * At network create, before any host object is made: whether the network's device already exists and
    * is taken over (the result goes into `NetworkRecord.adopted`). Throws InvalidArgumentError for a device

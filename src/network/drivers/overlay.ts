@@ -1,15 +1,15 @@
-import { allocate, keys, release, type ClusterStore, type LeaseId } from '../../cluster/index.js';
+import { allocate, keys, release, type LeaseId } from '../../cluster/index.js';
 import { InvalidArgumentError } from '../../errors.js';
 import { parseCidr } from '../cidr.js';
 import { deleteLink, linkExists, linkFacts, writeSysctl } from '../hostnet.js';
 import type { ClusterMember, DriverContext, NetworkDriver, NetworkRecord } from '../types.js';
 import {
   applyLines, joinLines, overlayBridgeName, overlayMtu, overlayNetworkLines, overlayNetworkTeardown, overlayVxlanName, parseVni,
-  readVxlanState, diffRemoteEndpoints, VXLAN_PORT, type RemoteEndpoint,
+  readVxlanState, diffRemoteEndpoints, VXLAN_PORT,
 } from '../vxlan.js';
 import { bridgeDriver, bridgeRules, type BridgeOptions } from './bridge.js';
 import { readInt, refuseUnknown } from './options.js';
-import { clusterOf, networkPeers } from '../global.js';
+import { clusterOf, endpointKey, networkPeers, registerEndpoint, remoteEndpoints } from '../global.js';
 
 /**
  * Docker's overlay driver, without swarm: a network every host of the cluster shares, its record, VNI,
@@ -30,21 +30,6 @@ const MTU = 'com.docker.network.driver.mtu';
 const ENCRYPTED = 'encrypted';
 
 type Net = NetworkRecord<OverlayOptions>;
-
-/** What a host registers for each of its endpoints on a global network (keys.endpoint). */
-export interface EndpointRegistration {
-  hostId: string;
-  /** the host's underlay address: where the endpoint's MAC lives */
-  host: string;
-  containerId: string;
-  name: string;
-  aliases: string[];
-  ip: string;
-  mac: string;
-}
-
-/** The endpoint's key: the container's id on this network (a container has one endpoint per network). */
-const endpointKey = (net: Net, ep: { containerId: string }) => keys.endpoint(net.id, ep.containerId.slice(0, 64));
 
 export const overlayDriver: NetworkDriver<OverlayOptions> = {
   kind: 'overlay',
@@ -129,6 +114,12 @@ export const overlayDriver: NetworkDriver<OverlayOptions> = {
     return syncRemoteEndpoints(net, clusterOf(ctx, `network ${net.name}`));
   },
 
+  /** This host's addresses on the network, back under the new lease (its endpoints are put back by the caller). */
+  async republish(net: Net, ctx: DriverContext, host: { lease: LeaseId; endpoints: readonly { containerId: string; ip: string }[] }) {
+    const store = await clusterOf(ctx, `network ${net.name}`).store();
+    for (const ep of host.endpoints) await store.put(keys.address(net.id, ep.ip), ep.containerId, { lease: host.lease });
+  },
+
   /** The hosts with an endpoint on the network (Docker's Peers). */
   peers(net: Net, ctx: DriverContext) {
     return networkPeers(clusterOf(ctx, `network ${net.name}`), net.id);
@@ -138,32 +129,6 @@ export const overlayDriver: NetworkDriver<OverlayOptions> = {
     return linkExists(net.driverOptions.bridge) ? bridgeRules(net as unknown as NetworkRecord<BridgeOptions>, endpoints, chains) : {};
   },
 };
-
-/**
- * Puts an endpoint's registration under the host's lease; with the lease, it goes when the host dies. Also
- * how a host puts its endpoints back under a new lease (the old one expired while no agent renewed it).
- */
-export async function registerEndpoint(store: ClusterStore, net: Net, reg: EndpointRegistration, lease: LeaseId): Promise<void> {
-  await store.put(endpointKey(net, reg), JSON.stringify(reg), { lease });
-}
-
-/** The endpoints other hosts registered on `net`. */
-export async function remoteEndpoints(net: Net, cluster: ClusterMember): Promise<(RemoteEndpoint & { reg: EndpointRegistration })[]> {
-  const [store, self] = await Promise.all([cluster.store(), cluster.identity()]);
-  const { kvs } = await store.list(keys.endpoints(net.id));
-  const out: (RemoteEndpoint & { reg: EndpointRegistration })[] = [];
-  for (const kv of kvs) {
-    let reg: EndpointRegistration;
-    try {
-      reg = JSON.parse(kv.value) as EndpointRegistration;
-    } catch {
-      continue; // not ours to read: skipped, never fatal
-    }
-    if (reg.hostId === self.hostId) continue;
-    out.push({ ip: reg.ip, mac: reg.mac, host: reg.host, reg });
-  }
-  return out;
-}
 
 /**
  * Brings this host's VXLAN FDB and neighbour entries of `net` to what the store holds: entries of endpoints
