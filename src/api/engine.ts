@@ -30,6 +30,7 @@ import { parseTime } from '../util/time.js';
 import { parsePruneFilter } from '../util/prune-filter.js';
 import { eventFilter } from '../events.js';
 import { VERSION } from '../version.js';
+import { rootlessDirs, rootlessFacts, stopPause } from '../rootless/index.js';
 import { clusterSettings, openCluster, stopAgent, type ClusterAccess } from '../cluster/index.js';
 
 /**
@@ -338,6 +339,11 @@ function systemApi(engine: Engine, manager: () => Promise<ContainerManager>, n: 
       } finally {
         // Nothing of this root is left for the agent to keep (a root that never joined a cluster has none).
         await stopAgent(engine.layout);
+        // Rootless: the user's pause process holds the namespaces for every store of the user; it goes with
+        // the default store, whose reset means "leave nothing running".
+        const facts = rootlessFacts();
+        const dirs = facts.rootless ? rootlessDirs(process.env, process.geteuid?.() ?? 0, facts.hostUid) : undefined;
+        if (dirs && dirs.root === engine.root) await stopPause(dirs.runroot);
       }
     },
     async boot() {
