@@ -13,7 +13,7 @@ import { openSandboxes, type Sandboxes } from './sandbox.js';
 import { NetStore } from './store.js';
 import { formatCidr } from './cidr.js';
 import { DEFAULT_BRIDGE_SUBNET, DEFAULT_POOLS, poolSubnets, type PoolSpec } from './subnets.js';
-import type { AttachRequest, ClusterMember, DriverContext, NetworkDetails, NetworkPlan, NetworkRecord, PlanContext, SandboxStatus } from './types.js';
+import type { AttachRequest, ClusterMember, DriverContext, NetworkDetails, NetworkPlan, NetworkRecord, PlanContext, RootlessNetworking, SandboxStatus } from './types.js';
 
 export interface NetworkManagerOptions {
   /**
@@ -28,6 +28,8 @@ export interface NetworkManagerOptions {
   chainPrefix?: string;
   /** This host in its cluster, for global-scope networks (overlay); absent without a cluster store. */
   cluster?: ClusterMember;
+  /** Berth runs rootless: containers get slirp4netns, bridges and iptables are refused. */
+  rootless?: RootlessNetworking;
 }
 
 /** The default bridge's first candidate: given, derived from the seed (one subnet of the pools), or fixed. */
@@ -56,7 +58,9 @@ export class Manager {
   constructor(layout: StoreLayout, opts: NetworkManagerOptions = {}) {
     this.store = new NetStore(layout);
     this.firewall = openFirewallSync(this.store, validateChainPrefix(opts.chainPrefix ?? DEFAULT_CHAIN_PREFIX));
-    const ctx: DriverContext = this.ctx = { defaultBridgeName: opts.defaultBridge?.name ?? 'berth0', ...(opts.cluster ? { cluster: opts.cluster } : {}) };
+    const ctx: DriverContext = this.ctx = {
+      defaultBridgeName: opts.defaultBridge?.name ?? 'berth0', ...(opts.cluster ? { cluster: opts.cluster } : {}), ...(opts.rootless ? { rootless: opts.rootless } : {}),
+    };
     this.nets = openNetworks(this.store, this.firewall, {
       defaultBridge: { subnet: defaultCandidate(opts), bip: opts.defaultBridge?.bip, mtu: opts.defaultBridge?.mtu },
       pools: opts.addressPools,

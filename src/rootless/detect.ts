@@ -70,3 +70,13 @@ export function rootlessFacts(): RootlessFacts {
 export function isRootless(): boolean {
   return rootlessFacts().rootless;
 }
+
+/** net.ipv4.ip_unprivileged_port_start of this netns (1024 when it cannot be read: the kernel's default). */
+export function unprivilegedPortStart(): number {
+  try {
+    const n = Number(readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8').trim());
+    return Number.isInteger(n) ? n : 1024;
+  } catch {
+    return 1024;
+  }
+}

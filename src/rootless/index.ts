@@ -3,7 +3,7 @@
  * calls `runInNamespace` before anything else when it is not root; the layers below ask `rootlessFacts()`
  * what they may do (overlay xattrs, cgroups, networks) and `rootlessDirs` where the store goes.
  */
-export { isRootless, parseIdMap, rootlessFacts, type MapLine, type RootlessFacts } from './detect.js';
+export { isRootless, parseIdMap, rootlessFacts, unprivilegedPortStart, type MapLine, type RootlessFacts } from './detect.js';
 export { ensurePrivateDir, rootlessDirs, type RootlessDirs } from './dirs.js';
 export { MissingSubIdsError, runInNamespace, stopPause, subIdRanges } from './namespace.js';
 export { freeSubIdStart, parseSubIds, type IdRange } from './subid.js';

@@ -32,12 +32,12 @@ export class RuncCli {
    * on that container then runs it, as dockerd drives a container with its own runtime throughout.
    */
   constructor(readonly binary: string, readonly root: string, private readonly timeoutMs = 30_000,
-    private readonly chosen?: (id: string) => Promise<string | undefined>) {}
+    private readonly chosen?: (id: string) => Promise<string | undefined>, private readonly noCgroup = false) {}
 
   /** The CLI of the runtime that created container `id` (runc-compatible: same verbs, same --root). */
   async of(id: string): Promise<RuncCli> {
     const binary = await this.chosen?.(id);
-    return binary && binary !== this.binary ? new RuncCli(binary, this.root, this.timeoutMs) : this;
+    return binary && binary !== this.binary ? new RuncCli(binary, this.root, this.timeoutMs, undefined, this.noCgroup) : this;
   }
 
   exec(args: readonly string[], opts: CommandOptions = {}) {
@@ -61,7 +61,9 @@ export class RuncCli {
   }
 
   async kill(id: string, signal: string | number, all = false): Promise<void> {
-    await this.exec(['kill', ...(all ? ['--all'] : []), id, String(signal)], { alreadyGone: (e) => isGoneText(e) });
+    // --all reads the container's cgroup; a rootless container has none of its own, and its init's death
+    // ends the rest of its pid namespace anyway.
+    await this.exec(['kill', ...(all && !this.noCgroup ? ['--all'] : []), id, String(signal)], { alreadyGone: (e) => isGoneText(e) });
   }
 
   async delete(id: string, force = false): Promise<void> {
