@@ -7,7 +7,7 @@ import { readdirIfExists } from '../util/fs.js';
 import { NameServer } from './dns.js';
 import { driverFor } from './drivers/index.js';
 import { DEFAULT_CHAIN_PREFIX, validateChainPrefix } from './firewall.js';
-import { openFirewallSync, type FirewallSync } from './firewall-sync.js';
+import { NO_FIREWALL, openFirewallSync, type FirewallSync } from './firewall-sync.js';
 import { openNetworks, type Networks } from './networks.js';
 import { openSandboxes, type Sandboxes } from './sandbox.js';
 import { NetStore } from './store.js';
@@ -57,7 +57,7 @@ export class Manager {
 
   constructor(layout: StoreLayout, opts: NetworkManagerOptions = {}) {
     this.store = new NetStore(layout);
-    this.firewall = openFirewallSync(this.store, validateChainPrefix(opts.chainPrefix ?? DEFAULT_CHAIN_PREFIX));
+    this.firewall = opts.rootless ? NO_FIREWALL : openFirewallSync(this.store, validateChainPrefix(opts.chainPrefix ?? DEFAULT_CHAIN_PREFIX));
     const ctx: DriverContext = this.ctx = {
       defaultBridgeName: opts.defaultBridge?.name ?? 'berth0', ...(opts.cluster ? { cluster: opts.cluster } : {}), ...(opts.rootless ? { rootless: opts.rootless } : {}),
     };
@@ -120,6 +120,8 @@ export class Manager {
   async shutdown(): Promise<void> {
     const sbs = await this.store.listSandboxes();
     if (sbs.length) throw new BadStateError(`${sbs.length} containers still have network sandboxes`, 'stop them first, or run reconcile');
+    // Rootless: no bridge or name server was ever made (slirp4netns goes with each sandbox).
+    if (this.ctx.rootless) return;
     const nets = await this.store.listNetworks();
     await runTeardown([
       ...nets.map((n) => () => new NameServer(this.store.dnsDir(n.id)).stop()),

@@ -315,7 +315,7 @@ class SandboxManager implements Sandboxes {
       }),
       ...sb.endpoints.map((ep) => () => this.release(ctrId, ep, netOf(ep))),
       async () => { if (sb.ports.length) await this.ports.releaseWhere((o) => o !== ctrId); },
-      async () => { if (sb.ports.length && sb.mode !== 'slirp4netns') await this.firewall.apply(); },
+      async () => { if (sb.ports.length) await this.firewall.apply(); },
       async () => { if (sb.slirp) await stopSlirp(sb.slirp); },
       async () => { if (sb.mode === 'slirp4netns') await fsp.rm(path.join(this.store.layout.netns, `.${ctrId.slice(0, 12)}.slirp.log`), { force: true }); },
       ...sb.endpoints.map((ep) => async () => { const net = netOf(ep); if (net) await this.syncDns(net); }),

@@ -1,0 +1,137 @@
+/**
+ * Rootless Berth (issue 18) as a real non-root user this file creates: the user namespace from its
+ * /etc/subuid lines, containers with slirp4netns, a published port on 127.0.0.1, refused limits, two users'
+ * stores kept apart, and nothing of the user's left running after `system reset`.
+ */
+import { mkdirSync, chownSync, readdirSync, statSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { httpGet } from '../helpers/http.js';
+import { createRootlessUser, openTun, type RootlessUser } from '../helpers/rootless.js';
+
+const PORT = 18000 + Math.floor(Math.random() * 1000);
+
+const get = (port: number) => httpGet(port, 5000);
+
+async function until<T>(fn: () => Promise<T>, tries = 50): Promise<T> {
+  for (let i = 0; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (i >= tries) throw err;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+describe('rootless berth', () => {
+  let a: RootlessUser;
+  let b: RootlessUser;
+  let closeTun: () => void = () => {};
+
+  beforeAll(async () => {
+    closeTun = openTun();
+    // A's home is 0755, as Debian's default: the store's own modes must keep B out.
+    a = await createRootlessUser({ homeMode: 0o755 });
+    b = await createRootlessUser();
+  });
+
+  afterAll(async () => {
+    try {
+      await Promise.all([a?.remove(), b?.remove()]);
+    } finally {
+      closeTun();
+    }
+  });
+
+  it('names the /etc/subuid and /etc/subgid lines to add when the user has none', async () => {
+    const r = await b.berth('ps');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`rootless Berth needs subordinate ids for user ${b.name}`);
+    expect(r.stderr).toMatch(new RegExp(`the line "${b.name}:\\d+:65536" to /etc/subuid and the line "${b.name}:\\d+:65536" to /etc/subgid`));
+    expect(await b.pids()).toEqual([]);
+  });
+
+  it('runs busybox echo hi from the embedded image, in the user namespace from /etc/subuid', async () => {
+    a.addSubIds();
+    const hi = await a.berth('run', '--rm', 'busybox', 'echo', 'hi');
+    expect(hi).toMatchObject({ code: 0, stdout: 'hi\n' });
+    const map = await a.berth('run', '--rm', '--network', 'none', 'busybox', 'cat', '/proc/self/uid_map');
+    expect(map.stdout.trim().split('\n').map((l) => l.trim().split(/\s+/))).toEqual([['0', String(a.uid), '1'], ['1', String(a.subStart), '65536']]);
+  });
+
+  it('keeps the store and runtime state in the user\'s own folders', () => {
+    const root = path.join(a.home, '.local/share/berth');
+    expect(statSync(root).uid).toBe(a.uid);
+    const run = `/tmp/berth-run-${a.uid}`;
+    expect(statSync(run)).toMatchObject({ uid: a.uid });
+    expect(statSync(run).mode & 0o777).toBe(0o700);
+  });
+
+  it('writes files with subordinate owners on the host', async () => {
+    const dir = path.join(a.home, 'out');
+    mkdirSync(dir);
+    chownSync(dir, a.uid, a.gid);
+    const r = await a.berth('run', '--rm', '--network', 'none', '-v', `${dir}:/out`, 'busybox', 'sh', '-c', 'touch /out/root /out/u && chown 1000:1000 /out/u');
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    expect(statSync(path.join(dir, 'root'))).toMatchObject({ uid: a.uid, gid: a.gid });
+    expect(statSync(path.join(dir, 'u'))).toMatchObject({ uid: a.subStart! + 999, gid: a.subStart! + 999 });
+  });
+
+  it('refuses cgroup limits, saying why', async () => {
+    const r = await a.berth('run', '--rm', '--memory', '64m', 'busybox', 'true');
+    expect(r.code).toBe(125);
+    expect(r.stderr).toContain('rootless containers cannot have resource limits: this host uses cgroup v1');
+    expect((await a.berth('ps', '-aq')).stdout).toBe('');
+  });
+
+  it('refuses bridge networks and low ports with the reason', async () => {
+    const net = await a.berth('network', 'create', 'n1');
+    expect(net.code).not.toBe(0);
+    expect(net.stderr).toContain('rootless Berth cannot create network "n1"');
+    const low = await a.berth('run', '--rm', '-p', '80:80', 'busybox', 'true');
+    expect(low.code).toBe(125);
+    expect(low.stderr).toContain('below 1024');
+  });
+
+  it('runs a detached web server published on 127.0.0.1, with ps, logs, exec, stop and rm', async () => {
+    const run = await a.berth('run', '-d', '--name', 'web', '-p', `127.0.0.1:${PORT}:80`, 'busybox', 'sh', '-c',
+      'mkdir /www && echo hello-rootless > /www/index.html && echo started && exec httpd -f -p 80 -h /www');
+    expect(run.code).toBe(0);
+    expect(await until(() => get(PORT))).toBe('hello-rootless\n');
+    expect((await a.berth('ps', '--format', '{{.Names}} {{.Ports}}')).stdout).toBe(`web 127.0.0.1:${PORT}->80/tcp\n`);
+    expect((await a.berth('logs', 'web')).stdout).toBe('started\n');
+    expect(await a.berth('exec', 'web', 'cat', '/proc/self/uid_map')).toMatchObject({ code: 0 });
+    expect((await a.berth('exec', 'web', 'id', '-u')).stdout).toBe('0\n');
+    expect((await a.berth('stop', '-t', '1', 'web')).code).toBe(0);
+    await expect(get(PORT)).rejects.toThrow();
+    expect((await a.berth('rm', 'web')).code).toBe(0);
+    // Only the pause process is left: no slirp4netns, conmon or container process (zombies have ended;
+    // only the machine's init, their parent now, has yet to reap them).
+    const left = await a.live();
+    expect(left).toHaveLength(1);
+    expect(readFileSync(`/proc/${left[0]}/cmdline`, 'utf8').split('\0')[0]).toBe('catatonit');
+    expect(readFileSync(`/proc/${left[0]}/mountinfo`, 'utf8')).not.toContain(path.join(a.home, '.local/share/berth'));
+  });
+
+  it('keeps two users\' stores apart', async () => {
+    b.addSubIds();
+    expect((await b.berth('run', '--rm', '--network', 'none', 'busybox', 'true')).code).toBe(0);
+    const c = await a.berth('run', '-d', '--network', 'none', '--name', 'mine', 'busybox', 'sleep', '60');
+    const id = c.stdout.trim();
+    expect((await b.berth('ps', '-aq')).stdout).toBe('');
+    const rootA = path.join(a.home, '.local/share/berth');
+    expect((await b.as('ls', rootA)).code).not.toBe(0);
+    expect((await b.as('cat', path.join(rootA, 'containers', id, 'ctr.log'))).code).not.toBe(0);
+    expect((await b.as('ls', `/tmp/berth-run-${a.uid}`)).code).not.toBe(0);
+    expect((await a.berth('rm', '-f', 'mine')).code).toBe(0);
+  });
+
+  it('leaves nothing running after system reset', async () => {
+    for (const u of [a, b]) {
+      expect(await u.berth('system', 'reset', '-f')).toMatchObject({ code: 0, stderr: '' });
+      expect(await u.live()).toEqual([]);
+      expect(readdirSync(`/tmp/berth-run-${u.uid}`)).not.toContain('pause.pid');
+    }
+  });
+});
