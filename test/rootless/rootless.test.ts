@@ -78,6 +78,37 @@ describe('rootless berth', () => {
     expect(statSync(path.join(dir, 'u'))).toMatchObject({ uid: a.subStart! + 999, gid: a.subStart! + 999 });
   });
 
+  it('says in info that it runs rootless, with its maps, network helper and storage driver', async () => {
+    const r = await a.berth('info');
+    expect(r.stdout).toContain(' Rootless: yes\n');
+    expect(r.stdout).toContain(`  UID Map: 0:${a.uid}:1, 1:${a.subStart}:65536\n`);
+    expect(r.stdout).toContain(' Network Helper: slirp4netns\n');
+    expect(r.stdout).toContain(' Storage Driver: overlay\n  Native Overlay Diff: true\n  userxattr: true\n');
+  });
+
+  it('keeps layer owners, whiteouts and opaque folders through commit, save and load', async () => {
+    const archive = path.join(a.home, 'img.tar');
+    expect((await a.berth('run', '--network', 'none', '--name', 'maker', 'busybox', 'sh', '-c', 'mkdir /d && touch /d/f && chown -R 1234:4321 /d && rm /bin/ls && rm -rf /sbin && mkdir /sbin && touch /sbin/only')).code).toBe(0);
+    expect((await a.berth('commit', 'maker', 'owned:1')).code).toBe(0);
+    expect((await a.berth('save', '-o', archive, 'owned:1')).code).toBe(0);
+    expect((await a.berth('rm', 'maker')).code).toBe(0);
+    expect((await a.berth('rmi', 'owned:1')).code).toBe(0);
+    expect((await a.berth('load', '-i', archive)).code).toBe(0);
+    const r = await a.berth('run', '--rm', '--network', 'none', 'owned:1', 'sh', '-c', 'stat -c "%u:%g" /d/f; test -e /bin/ls || echo gone; ls /sbin');
+    // A deleted file (whiteout) and a folder made again (opaque: user.overlay.opaque in a user namespace).
+    expect(r).toMatchObject({ code: 0, stdout: '1234:4321\ngone\nonly\n' });
+    // On the host, the layer's file belongs to the subordinate ids 1234 and 4321 map to.
+    const layers = path.join(a.home, '.local/share/berth/layers');
+    const found = (await a.as('find', layers, '-path', '*/d/f', '-printf', '%U:%G\n')).stdout.trim().split('\n');
+    expect(found).toContain(`${a.subStart! + 1233}:${a.subStart! + 4320}`);
+  });
+
+  it('cannot write a host file the user does not own, even through -v', async () => {
+    const r = await a.berth('run', '--rm', '--network', 'none', '-v', '/etc:/hostetc', 'busybox', 'sh', '-c', 'echo x >> /hostetc/passwd || echo refused');
+    expect(r.stdout).toBe('refused\n');
+    expect(readFileSync('/etc/passwd', 'utf8')).not.toMatch(/^x$/m);
+  });
+
   it('refuses cgroup limits, saying why', async () => {
     const r = await a.berth('run', '--rm', '--memory', '64m', 'busybox', 'true');
     expect(r.code).toBe(125);
