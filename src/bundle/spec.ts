@@ -145,7 +145,8 @@ function planMounts(input: PlanInput, warnings: string[]): SpecPlan['mounts'] {
   if (typeof input.namespaces.ipc === 'object' || req.ipc?.startsWith('container:')) {
     warnings.push('--ipc container: the IPC namespace is shared, but /dev/shm is the container\'s own');
   }
-  const system = systemMounts({ privileged: !!req.privileged, shmSize: parseShmSize(req.shmSize), hostIpc });
+  const bindSys = !!input.host.rootless && input.namespaces.network === 'host';
+  const system = systemMounts({ privileged: !!req.privileged, shmSize: parseShmSize(req.shmSize), hostIpc, bindSys });
   const user = [...(req.tmpfs ?? []).map(parseTmpfs), ...input.extraMounts];
   // Checked now (duplicates, relative paths); finishSpec merges again with the network files in the base.
   mergeMounts(system, user);

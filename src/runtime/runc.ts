@@ -7,6 +7,7 @@
 import path from 'node:path';
 import { run, type CommandOptions } from '../util/exec.js';
 import { pathExists } from '../util/fs.js';
+import { BadStateError } from '../errors.js';
 
 export type RuncStatus = 'created' | 'running' | 'paused' | 'stopped';
 
@@ -73,7 +74,15 @@ export class RuncCli {
   }
 
   async pause(id: string): Promise<void> {
+    this.needCgroup(id, 'paused', 'the freezer');
     await this.exec(['pause', id], unknown);
+  }
+
+  /** Rootless containers have no cgroup of their own (bundle/spec.ts): what needs one is refused, saying so. */
+  private needCgroup(id: string, verb: string, what: string): void {
+    if (!this.noCgroup) return;
+    throw new BadStateError(`container ${id.slice(0, 12)} cannot be ${verb}: it runs rootless, without a cgroup of its own, which ${what} needs`,
+      'run the container as root for this');
   }
 
   async resume(id: string): Promise<void> {
@@ -85,6 +94,7 @@ export class RuncCli {
   }
 
   async ps(id: string): Promise<number[]> {
+    this.needCgroup(id, 'listed (top)', 'the list of its processes');
     const { stdout } = await this.exec(['ps', '--format', 'json', id], unknown);
     return (JSON.parse(stdout || '[]') as number[] | null) ?? [];
   }

@@ -145,6 +145,17 @@ describe('rootless berth', () => {
     expect(readFileSync(`/proc/${left[0]}/mountinfo`, 'utf8')).not.toContain(path.join(a.home, '.local/share/berth'));
   });
 
+  it('runs with the host\'s network, and refuses pause and top, which need a cgroup', async () => {
+    const host = await a.berth('run', '--rm', '--network', 'host', 'busybox', 'sh', '-c', 'test -d /sys/class/net/lo && echo ok');
+    expect(host).toMatchObject({ code: 0, stdout: 'ok\n' });
+    expect((await a.berth('run', '-d', '--network', 'none', '--name', 'frozen', 'busybox', 'sleep', '60')).code).toBe(0);
+    const pause = await a.berth('pause', 'frozen');
+    expect(pause.code).not.toBe(0);
+    expect(pause.stderr).toContain('cannot be paused: it runs rootless, without a cgroup of its own');
+    expect((await a.berth('top', 'frozen')).stderr).toContain('cannot be listed (top)');
+    expect((await a.berth('rm', '-f', 'frozen')).code).toBe(0);
+  });
+
   it('keeps two users\' stores apart', async () => {
     b.addSubIds();
     expect((await b.berth('run', '--rm', '--network', 'none', 'busybox', 'true')).code).toBe(0);
