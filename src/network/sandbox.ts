@@ -190,6 +190,7 @@ class SandboxManager implements Sandboxes {
       sb.slirp = rec;
       await this.store.writeSandbox(sb);
     });
+    failpoint('container.run.after-slirp');
     for (const p of sb.ports) await addHostFwd(sb.slirp!.apiSocket, p);
     delete sb.incomplete;
     await this.store.writeSandbox(sb);

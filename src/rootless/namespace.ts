@@ -8,6 +8,7 @@ import { withLock } from '../util/lock.js';
 import { processTag, tagAlive } from '../util/liveness.js';
 import { run } from '../util/exec.js';
 import { writeFileAtomic } from '../util/fs.js';
+import { failpoint } from '../util/failpoint.js';
 import { rootlessDirs, ensurePrivateDir } from './dirs.js';
 import { freeSubIdStart, parseSubIds, type IdRange } from './subid.js';
 
@@ -62,13 +63,22 @@ function readText(file: string): string {
  */
 export async function ensurePause(runroot: string): Promise<number> {
   const file = path.join(runroot, PAUSE_FILE);
-  const live = () => {
+  const alive = () => {
     const tag = readText(file).trim();
     return tagAlive(tag) ? Number(tag.split(' ')[0]) : undefined;
   };
-  const pid = live();
+  // The pid is recorded before the maps are written (a kill in between must not leak the process): one
+  // whose namespace has no map yet is only usable once mapped.
+  const mapped = (pid: number | undefined) => (pid && readText(`/proc/${pid}/uid_map`).trim() ? pid : undefined);
+  const pid = mapped(alive());
   if (pid) return pid;
-  return withLock(path.join(runroot, 'pause.lock'), async () => live() ?? startPause(file));
+  return withLock(path.join(runroot, 'pause.lock'), async () => {
+    const found = alive();
+    if (mapped(found)) return found!;
+    // Left unmapped by a command killed while starting it (we hold the lock: nobody is mapping it now).
+    if (found) process.kill(found, 'SIGKILL');
+    return startPause(file);
+  });
 }
 
 async function startPause(file: string): Promise<number> {
@@ -81,12 +91,14 @@ async function startPause(file: string): Promise<number> {
   });
   child.unref();
   try {
+    await writeFileAtomic(file, processTag(pid));
     await untilUnshared(pid);
+    failpoint('rootless.pause.before-map');
     await run('newuidmap', mapArgs(pid, user.uid, uids), { timeout: 10_000 });
     await run('newgidmap', mapArgs(pid, user.gid, gids), { timeout: 10_000 });
-    await writeFileAtomic(file, processTag(pid));
   } catch (err) {
     process.kill(pid, 'SIGKILL');
+    await fsp.rm(file, { force: true });
     if (err instanceof RuntimeError) {
       throw new RuntimeError(`cannot map the rootless user namespace: ${err.message}`, 'check /etc/subuid and /etc/subgid for this user and that newuidmap and newgidmap (package uidmap) are setuid root', { cause: err });
     }

@@ -34,6 +34,8 @@ export interface RootlessUser {
   addSubIds(): void;
   /** `berth ARGS` as the user, with a clean environment */
   berth(...args: string[]): Promise<Result>;
+  /** the same with BERTH_FAILPOINT set */
+  berthKilledAt(failpoint: string, ...args: string[]): Promise<Result>;
   /** any command as the user */
   as(file: string, ...args: string[]): Promise<Result>;
   pids(): Promise<number[]>;
@@ -73,6 +75,7 @@ export async function createRootlessUser(opts: { homeMode?: number } = {}): Prom
       user.subStart = start;
     },
     berth: (...args) => as(process.execPath, BERTH, ...args),
+    berthKilledAt: (failpoint, ...args) => as('/usr/bin/env', `BERTH_FAILPOINT=${failpoint}`, process.execPath, BERTH, ...args),
     as,
     async pids() {
       const r = await sh('pgrep', ['-u', String(uid)]);

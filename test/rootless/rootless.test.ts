@@ -169,6 +169,27 @@ describe('rootless berth', () => {
     expect((await a.berth('rm', '-f', 'mine')).code).toBe(0);
   });
 
+  it('a command killed while mapping the pause process, or after starting slirp4netns, leaks nothing', async () => {
+    expect((await a.berth('system', 'reset', '-f')).code).toBe(0);
+    expect(await a.live()).toEqual([]);
+    const killed = await a.berthKilledAt('rootless.pause.before-map', 'ps');
+    expect(killed.code).not.toBe(0);
+    const orphan = await a.live();
+    expect(orphan).toHaveLength(1);
+    expect(readFileSync(`/proc/${orphan[0]}/uid_map`, 'utf8')).toBe('');
+    expect((await a.berth('ps')).code).toBe(0);
+    const pause = await a.live();
+    expect(pause).toHaveLength(1);
+    expect(pause[0]).not.toBe(orphan[0]);
+
+    const port = PORT + 1;
+    const crash = await a.berthKilledAt('container.run.after-slirp', 'run', '-d', '--name', 'crash', '-p', `127.0.0.1:${port}:80`, 'busybox', 'httpd', '-f', '-p', '80');
+    expect(crash.code).not.toBe(0);
+    expect((await a.live()).length).toBeGreaterThan(1); // slirp4netns, recorded before the kill
+    expect((await a.berth('rm', '-f', 'crash')).code).toBe(0);
+    expect(await a.live()).toEqual(pause);
+  });
+
   it('leaves nothing running after system reset', async () => {
     for (const u of [a, b]) {
       expect(await u.berth('system', 'reset', '-f')).toMatchObject({ code: 0, stderr: '' });
