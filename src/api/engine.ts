@@ -30,7 +30,7 @@ import { parseTime } from '../util/time.js';
 import { parsePruneFilter } from '../util/prune-filter.js';
 import { eventFilter } from '../events.js';
 import { VERSION } from '../version.js';
-import { rootlessDirs, rootlessFacts, stopPause, type MapLine } from '../rootless/index.js';
+import { assertInNamespace, rootlessDirs, rootlessFacts, stopPause, type MapLine } from '../rootless/index.js';
 import { clusterSettings, openCluster, stopAgent, type ClusterAccess } from '../cluster/index.js';
 
 /**
@@ -94,7 +94,7 @@ export class Engine implements EngineApi {
     // Every call first waits for the store to be open (an older one tightened); until the root exists,
     // every call tries again.
     let opened: Promise<void> | undefined;
-    const ready = () => (opened ??= openStore(layout).then(async (done) => {
+    const ready = () => (opened ??= Promise.resolve().then(assertInNamespace).then(() => openStore(layout)).then(async (done) => {
       if (!done) opened = undefined;
       else await repairAfterKills();
     }, (err: unknown) => {

@@ -5,5 +5,5 @@
  */
 export { isRootless, parseIdMap, rootlessFacts, unprivilegedPortStart, type MapLine, type RootlessFacts } from './detect.js';
 export { ensurePrivateDir, rootlessDirs, type RootlessDirs } from './dirs.js';
-export { MissingSubIdsError, runInNamespace, stopPause, subIdRanges } from './namespace.js';
+export { assertInNamespace, MissingSubIdsError, runInNamespace, stopPause, subIdRanges } from './namespace.js';
 export { freeSubIdStart, parseSubIds, type IdRange } from './subid.js';

@@ -3,7 +3,7 @@ import { readFileSync, readlinkSync } from 'node:fs';
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BerthError, RuntimeError } from '../errors.js';
+import { BadStateError, BerthError, RuntimeError } from '../errors.js';
 import { withLock } from '../util/lock.js';
 import { processTag, tagAlive } from '../util/liveness.js';
 import { run } from '../util/exec.js';
@@ -145,6 +145,16 @@ export async function runInNamespace(argv: readonly string[]): Promise<number> {
   } finally {
     for (const s of signals) process.off(s, forward);
   }
+}
+
+/**
+ * The API's guard: a non-root process outside the namespace can neither mount nor chown, so an Engine made
+ * there would fail deep in some layer. The CLI never gets here (it re-runs itself inside first).
+ */
+export function assertInNamespace(): void {
+  if ((process.geteuid?.() ?? 0) === 0) return;
+  throw new BadStateError('rootless Berth must run inside its user namespace: this process is a non-root user outside it',
+    'use the berth command, which enters it itself; run a program of the API under "nsenter --user --mount --preserve-credentials -t PID" with the pid in the runroot\'s pause.pid (any berth command starts it)');
 }
 
 /** Ends the pause process (`system reset`): the namespaces go with it once nothing else is in them. */

@@ -5,6 +5,7 @@
  */
 import { mkdirSync, chownSync, readdirSync, statSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { httpGet } from '../helpers/http.js';
 import { createRootlessUser, openTun, type RootlessUser } from '../helpers/rootless.js';
@@ -66,6 +67,12 @@ describe('rootless berth', () => {
     const run = `/tmp/berth-run-${a.uid}`;
     expect(statSync(run)).toMatchObject({ uid: a.uid });
     expect(statSync(run).mode & 0o777).toBe(0o700);
+  });
+
+  it('refuses the API in a non-root process outside the namespace, saying how to enter it', async () => {
+    const api = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist/src/api/index.js');
+    const script = `import { Engine } from ${JSON.stringify(api)}; try { await new Engine().containers.list({ all: true }); console.log('listed'); } catch (e) { console.log(e.name); }`;
+    expect((await a.as(process.execPath, '--input-type=module', '-e', script)).stdout).toBe('BadStateError\n');
   });
 
   it('writes files with subordinate owners on the host', async () => {
