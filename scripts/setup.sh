@@ -13,8 +13,23 @@ APT_PACKAGES=(runc conmon catatonit iptables iproute2 busybox-static dnsmasq-bas
 # docker-compose (1.29, Python) is a client of the Engine API that the service's tests drive.
 # etcd-server (3.4) is the cluster store the multi-host network tests start on 127.0.0.1 (or an underlay
 # address) with a temp data dir, and stop by PID; etcd-client (etcdctl) turns on auth in the store's tests.
-if [ "${1:-}" = "--test" ]; then
+# `--rootless-user NAME`: NAME may run Berth without root (issue 18): newuidmap/newgidmap (uidmap) map its
+# user namespace from the /etc/subuid and /etc/subgid lines added below; slirp4netns gives its containers
+# their network; fuse-overlayfs is the fallback for kernels before 5.11 (native overlayfs here).
+test_deps=0
+rootless_user=
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --test) test_deps=1; shift ;;
+    --rootless-user) [ $# -ge 2 ] || { echo "setup: error: --rootless-user needs a user name" >&2; exit 1; }; rootless_user=$2; shift 2 ;;
+    *) echo "setup: error: unknown option $1 (known: --test, --rootless-user NAME)" >&2; exit 1 ;;
+  esac
+done
+if [ "$test_deps" = 1 ]; then
   APT_PACKAGES+=(docker-registry skopeo apache2-utils openssl docker-compose etcd-server etcd-client)
+fi
+if [ -n "$rootless_user" ]; then
+  APT_PACKAGES+=(uidmap slirp4netns fuse-overlayfs)
 fi
 NODE_MAJOR_MIN=20
 
@@ -51,6 +66,34 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 say "building"
 npm run --silent build
+
+# A range of 65536 ids from 100000 up that no line of FILE overlaps (Debian's useradd starts there too).
+free_subid_start() {
+  awk -F: 'NF >= 3 && $2 ~ /^[0-9]+$/ && $3 ~ /^[0-9]+$/ { print $2, $2 + $3 }' "$1" | sort -n |
+    awk -v start=100000 -v count=65536 '{ if ($1 < start + count && $2 > start) start = $2 } END { print start }'
+}
+
+# Idempotent: a user that has a line (by name or uid) keeps it; otherwise one range is appended.
+if [ -n "$rootless_user" ]; then
+  [ "$(id -u)" -eq 0 ] || die "--rootless-user edits /etc/subuid and /etc/subgid: run this script as root"
+  uid=$(id -u "$rootless_user" 2>/dev/null) || die "no such user: $rootless_user"
+  for f in /etc/subuid /etc/subgid; do
+    touch "$f"
+    if grep -qE "^(${rootless_user}|${uid}):" "$f"; then
+      say "$f already has a range for $rootless_user"
+    else
+      line="$rootless_user:$(free_subid_start "$f"):65536"
+      echo "$line" >> "$f"
+      say "added $line to $f"
+    fi
+  done
+  # slirp4netns opens /dev/net/tun as the user; udev makes it 0666, some machines have it 0600.
+  if [ -e /dev/net/tun ] && [ "$(stat -c %a /dev/net/tun)" != 666 ]; then
+    chmod 0666 /dev/net/tun
+    say "made /dev/net/tun usable by every user (0666, as udev does); make it last with a udev rule or at boot"
+  fi
+  say "$rootless_user may run berth now (store in ~/.local/share/berth); ports below $(cat /proc/sys/net/ipv4/ip_unprivileged_port_start) stay root's"
+fi
 
 # berth on PATH: a link to this checkout's entry point.
 bin_dir=/usr/local/bin

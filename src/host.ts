@@ -1,6 +1,7 @@
 import { constants as fsConstants, promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { rootlessFacts } from './rootless/index.js';
 
 /**
  * Facts about the host, probed once per command and passed down (runc's specconv lesson: generators
@@ -21,6 +22,11 @@ export interface HostFacts {
   cpus: number;
   /** This process's /proc/self/oom_score_adj, which runc inherits: going below it needs CAP_SYS_RESOURCE. */
   oomScoreAdj?: number;
+  /**
+   * Berth runs as a non-root user, in its own user namespace (src/rootless): no cgroup limits, no iptables.
+   * The counts of uids and gids mapped in it (the user and its subordinate ranges).
+   */
+  rootless?: { uids: number; gids: number };
 }
 
 /** OCI rlimit names by the row titles of /proc/self/limits. */
@@ -69,7 +75,15 @@ export async function probeHost(env: NodeJS.ProcessEnv = process.env): Promise<H
     resolvConf,
     cpus: Math.max(1, os.availableParallelism()),
     ...(/^-?\d+\s*$/.test(oomScoreAdj) ? { oomScoreAdj: Number(oomScoreAdj) } : {}),
+    ...rootlessHostFacts(),
   };
+}
+
+function rootlessHostFacts(): Pick<HostFacts, 'rootless'> {
+  const facts = rootlessFacts();
+  if (!facts.rootless) return {};
+  const count = (map: readonly { count: number }[]) => map.reduce((n, l) => n + l.count, 0);
+  return { rootless: { uids: count(facts.uidMap), gids: count(facts.gidMap) } };
 }
 
 /**

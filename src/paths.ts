@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
+import { rootlessDirs, rootlessFacts } from './rootless/index.js';
 
 export const DEFAULT_ROOT = '/var/lib/berth';
 export const DEFAULT_RUNROOT = '/run/berth';
@@ -68,8 +69,9 @@ export interface LayoutOptions {
  * configuration file's data-root/exec-root), then the defaults.
  */
 export function resolveLayout(opts: LayoutOptions = {}, env: NodeJS.ProcessEnv = process.env, fallback: LayoutOptions = {}): StoreLayout {
-  const root = path.resolve(opts.root ?? env.BERTH_ROOT ?? fallback.root ?? DEFAULT_ROOT);
-  const runroot = path.resolve(opts.runroot ?? env.BERTH_RUNROOT ?? fallback.runroot ?? defaultRunroot(root));
+  const defaults = defaultDirs(env);
+  const root = path.resolve(opts.root ?? env.BERTH_ROOT ?? fallback.root ?? defaults.root);
+  const runroot = path.resolve(opts.runroot ?? env.BERTH_RUNROOT ?? fallback.runroot ?? defaultRunroot(root, defaults));
   return {
     root,
     runroot,
@@ -88,9 +90,16 @@ export function resolveLayout(opts: LayoutOptions = {}, env: NodeJS.ProcessEnv =
   };
 }
 
-export function defaultRunroot(root: string): string {
-  if (path.resolve(root) === DEFAULT_ROOT) return DEFAULT_RUNROOT;
-  return path.join(DEFAULT_RUNROOT, rootTag(root));
+/** The default root and runroot: /var/lib/berth and /run/berth for root, the user's own folders rootless. */
+export function defaultDirs(env: NodeJS.ProcessEnv = process.env): { root: string; runroot: string } {
+  const facts = rootlessFacts();
+  if (!facts.rootless) return { root: DEFAULT_ROOT, runroot: DEFAULT_RUNROOT };
+  return rootlessDirs(env, process.geteuid?.() ?? 0, facts.hostUid);
+}
+
+export function defaultRunroot(root: string, defaults: { root: string; runroot: string } = defaultDirs()): string {
+  if (path.resolve(root) === defaults.root) return defaults.runroot;
+  return path.join(defaults.runroot, rootTag(root));
 }
 
 /** A short stable tag for a non-default root, so its host objects never meet another root's. */

@@ -30,6 +30,7 @@ import { parseTime } from '../util/time.js';
 import { parsePruneFilter } from '../util/prune-filter.js';
 import { eventFilter } from '../events.js';
 import { VERSION } from '../version.js';
+import { assertInNamespace, rootlessDirs, rootlessFacts, stopPause, type MapLine } from '../rootless/index.js';
 import { clusterSettings, openCluster, stopAgent, type ClusterAccess } from '../cluster/index.js';
 
 /**
@@ -93,7 +94,7 @@ export class Engine implements EngineApi {
     // Every call first waits for the store to be open (an older one tightened); until the root exists,
     // every call tries again.
     let opened: Promise<void> | undefined;
-    const ready = () => (opened ??= openStore(layout).then(async (done) => {
+    const ready = () => (opened ??= Promise.resolve().then(assertInNamespace).then(() => openStore(layout)).then(async (done) => {
       if (!done) opened = undefined;
       else await repairAfterKills();
     }, (err: unknown) => {
@@ -338,6 +339,11 @@ function systemApi(engine: Engine, manager: () => Promise<ContainerManager>, n: 
       } finally {
         // Nothing of this root is left for the agent to keep (a root that never joined a cluster has none).
         await stopAgent(engine.layout);
+        // Rootless: the user's pause process holds the namespaces for every store of the user; it goes with
+        // the default store, whose reset means "leave nothing running".
+        const facts = rootlessFacts();
+        const dirs = facts.rootless ? rootlessDirs(process.env, process.geteuid?.() ?? 0, facts.hostUid) : undefined;
+        if (dirs && dirs.root === engine.root) await stopPause(dirs.runroot);
       }
     },
     async boot() {
@@ -350,19 +356,25 @@ function systemApi(engine: Engine, manager: () => Promise<ContainerManager>, n: 
       const ctrs = await engine.containers.list({ all: true });
       // This host's view: info never connects to the cluster store.
       const nets = await n.list({ cluster: false });
-      const bridge = nets.find((d) => d.network.builtin && d.network.name === 'bridge')?.network;
+      const rootless = rootlessFacts();
+      // Rootless containers never use the bridge: its record exists, but no device is ever made for it.
+      const bridge = rootless.rootless ? undefined : nets.find((d) => d.network.builtin && d.network.name === 'bridge')?.network;
+      const idMap = (map: readonly MapLine[]) => map.map((l) => ({ ContainerID: l.inner, HostID: l.outer, Size: l.count }));
       // Docker's `docker info` JSON (system.Info), so that `{{.ServerVersion}}`, `{{.DockerRootDir}}` and the
       // like work; Berth's own facts follow under names Docker does not use.
       return {
         ID: '', Containers: ctrs.length, ContainersRunning: ctrs.filter((c) => c.state === 'running' || c.state === 'restarting').length,
         ContainersPaused: ctrs.filter((c) => c.state === 'paused').length, // Docker counts every container neither running (restarting included) nor paused as stopped, created ones too.
         ContainersStopped: ctrs.filter((c) => !['running', 'restarting', 'paused'].includes(c.state)).length,
-        Images: new Set((await images.list({ all: true })).map((i) => i.id)).size, Driver: 'overlay', DriverStatus: [],
+        Images: new Set((await images.list({ all: true })).map((i) => i.id)).size, Driver: 'overlay',
+        DriverStatus: [['Native Overlay Diff', 'true'], ...(rootless.rootless ? [['userxattr', 'true']] : [])],
         Plugins: { Volume: ['local'], Network: ['bridge', 'host', 'macvlan', 'null'], Authorization: null, Log: ['k8s-file'] },
         NCPU: facts.cpus, MemTotal: os.totalmem(), DockerRootDir: engine.root, Name: os.hostname(), Labels: [],
         ServerVersion: VERSION, CgroupDriver: 'cgroupfs', CgroupVersion: facts.cgroupMode === 'v2' ? '2' : '1',
         KernelVersion: os.release(), OSType: 'linux', Architecture: os.machine(),
-        DefaultRuntime: 'runc', Runtimes: { runc: { path: facts.tools.runc } }, SecurityOptions: ['name=seccomp,profile=builtin'],
+        DefaultRuntime: 'runc', Runtimes: { runc: { path: facts.tools.runc } },
+        // Docker lists name=rootless among them when its daemon runs rootless.
+        SecurityOptions: ['name=seccomp,profile=builtin', ...(rootless.rootless ? ['name=rootless'] : [])],
         DefaultAddressPools: addressing.pools.map((p) => ({ Base: p.base, Size: p.size })),
         Warnings: nets.flatMap((d) => d.warnings),
         RunRoot: engine.runroot,
@@ -372,6 +384,10 @@ function systemApi(engine: Engine, manager: () => Promise<ContainerManager>, n: 
           SubnetPending: !!bridge.subnetPending, MTU: (bridge.driverOptions as { mtu: number }).mtu, ...(addressing.bip ? { Bip: addressing.bip } : {}),
         }, CgroupMode: facts.cgroupMode, Monitor: facts.tools.conmon,
         // Docker's (pre-swarm) fields: the settings as given; info never connects to the store.
+        // Berth's own (issue 18): whether it runs rootless, the user namespace's maps, how containers reach out.
+        Rootless: rootless.rootless,
+        ...(rootless.rootless ? { IdMappings: { UidMap: idMap(rootless.uidMap), GidMap: idMap(rootless.gidMap) } } : {}),
+        NetworkHelper: rootless.rootless ? 'slirp4netns' : 'bridge+iptables',
         ClusterStore: engine.cluster.settings.store?.text ?? '', ClusterAdvertise: engine.cluster.settings.advertise?.text ?? '',
       };
     },

@@ -2,6 +2,7 @@ import type { EngineConfig } from '../config/index.js';
 import type { ClusterMember, NetworkManagerOptions } from '../network/index.js';
 import { hostNames, type StoreLayout } from '../paths.js';
 import { stripUndefined } from '../util/object.js';
+import { isRootless, unprivilegedPortStart } from '../rootless/index.js';
 import type { EngineOptions } from './types.js';
 
 /**
@@ -17,5 +18,6 @@ export function networkManagerOptions(layout: StoreLayout, config: EngineConfig,
     addressPools: config['default-address-pools'],
     chainPrefix: names.chainPrefix,
     ...(cluster ? { cluster } : {}),
+    ...(isRootless() ? { rootless: { unprivilegedPortStart: unprivilegedPortStart() } } : {}),
   };
 }

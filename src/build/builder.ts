@@ -9,6 +9,7 @@ import type { ImageStore, OciContainerConfig, OciImageConfig, OciHistory } from 
 import type { ContainerManager } from '../container/index.js';
 import type { CreateRequest } from '../options.js';
 import { readXattrs } from '../storage/xattrs.js';
+import { overlayXattrs } from '../storage/index.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { ociArchitecture } from '../image/oci.js';
 import { isDefaultImageRef } from '../image/busybox.js';
@@ -755,7 +756,7 @@ async function foldersOnTheWay(root: string, dir: string): Promise<PackItem[] | 
   // The layer's folder hides the image's own, xattrs included: they are carried over (overlayfs' own never are).
   const xattrs = await readXattrs(root, out.slice(0, lastExisting + 1).map((f) => f.name));
   for (const f of out) {
-    const own = Object.entries(xattrs.get(f.name) ?? {}).filter(([k]) => !k.startsWith('trusted.overlay.'));
+    const own = Object.entries(xattrs.get(f.name) ?? {}).filter(([k]) => !k.startsWith(overlayXattrs().prefix));
     if (own.length) f.folder.xattrs = Object.fromEntries(own);
   }
   return out;

@@ -14,6 +14,11 @@ export interface SystemMountOptions {
   shmSize: number;
   /** --ipc host: the host's /dev/shm is bound in, and mqueue is the host's. */
   hostIpc: boolean;
+  /**
+   * Rootless with the host's netns: sysfs may only be mounted by the user namespace that owns the netns,
+   * so the host's /sys is bound read-only instead (runc's specconv.ToRootless does the same).
+   */
+  bindSys?: boolean;
 }
 
 /** The kernel filesystems every container gets, as Docker mounts them (moby oci/defaults.go). */
@@ -24,7 +29,9 @@ export function systemMounts(opts: SystemMountOptions): Mount[] {
     { destination: '/proc', type: 'proc', source: 'proc', options: NOSUID_NOEXEC_NODEV },
     { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
     { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
-    { destination: '/sys', type: 'sysfs', source: 'sysfs', options: [...NOSUID_NOEXEC_NODEV, sysMode] },
+    opts.bindSys
+      ? { destination: '/sys', type: 'bind', source: '/sys', options: ['rbind', ...NOSUID_NOEXEC_NODEV, 'ro'] }
+      : { destination: '/sys', type: 'sysfs', source: 'sysfs', options: [...NOSUID_NOEXEC_NODEV, sysMode] },
     { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: [...NOSUID_NOEXEC_NODEV, sysMode] },
   ];
   if (opts.hostIpc) {

@@ -299,3 +299,31 @@ describe('issue 10 flags in the spec', () => {
     expect(() => build({ annotations: { '': 'v' } })).toThrow(/annotation/);
   });
 });
+
+describe('rootless (issue 18)', () => {
+  const rootless = (req: Partial<CreateRequest>) => build(req, { host: { ...inputFor({}).host, rootless: { uids: 65537, gids: 65537 } } });
+
+  it('asks runc for no cgroup and no resources, and a ping range of mapped gids only', () => {
+    const { linux } = rootless({});
+    expect(linux.cgroupsPath).toBeUndefined();
+    expect(linux.resources).toBeUndefined();
+    expect(linux.sysctl!['net.ipv4.ping_group_range']).toBe('0 65536');
+  });
+
+  it('binds the host\'s /sys read-only with the host\'s netns, whose sysfs it may not mount', () => {
+    const host = { ...inputFor({}).host, rootless: { uids: 65537, gids: 65537 } };
+    const sys = (over: Partial<BundleInput>) => build({}, { host, ...over }).mount('/sys');
+    expect(sys({ namespaces: { network: 'host' } })).toEqual({ destination: '/sys', type: 'bind', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] });
+    expect(sys({})).toMatchObject({ type: 'sysfs' });
+    expect(build({}, { namespaces: { network: 'host' } }).mount('/sys')).toMatchObject({ type: 'sysfs' });
+  });
+
+  it('refuses resource limits, naming the flags and why', () => {
+    for (const [req, flag] of [[{ resources: { memory: '10m' } }, '--memory'], [{ resources: { cpus: '0.5', pidsLimit: 5 } }, '--cpus, --pids-limit']] as const) {
+      const err = (() => { try { rootless(req); } catch (e) { return e as InvalidArgumentError; } })();
+      expect(err).toBeInstanceOf(InvalidArgumentError);
+      expect(err!.message).toContain(flag);
+      expect(err!.message).toContain('cgroup v1');
+    }
+  });
+});

@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from '../errors.js';
-import type { CreateRequest } from '../options.js';
+import type { CreateRequest, ResourceRequest } from '../options.js';
 import { OCI_VERSION, type Linux, type LinuxDevice, type LinuxNamespace, type LinuxSeccomp, type Mount, type Process, type Spec } from '../../runtime-spec/types.js';
 import { resolveCapabilities } from './capabilities.js';
 import { DEFAULT_DEVICE_RULES, parseDevice, PRIVILEGED_DEVICE_RULES } from './devices.js';
@@ -145,7 +145,8 @@ function planMounts(input: PlanInput, warnings: string[]): SpecPlan['mounts'] {
   if (typeof input.namespaces.ipc === 'object' || req.ipc?.startsWith('container:')) {
     warnings.push('--ipc container: the IPC namespace is shared, but /dev/shm is the container\'s own');
   }
-  const system = systemMounts({ privileged: !!req.privileged, shmSize: parseShmSize(req.shmSize), hostIpc });
+  const bindSys = !!input.host.rootless && input.namespaces.network === 'host';
+  const system = systemMounts({ privileged: !!req.privileged, shmSize: parseShmSize(req.shmSize), hostIpc, bindSys });
   const user = [...(req.tmpfs ?? []).map(parseTmpfs), ...input.extraMounts];
   // Checked now (duplicates, relative paths); finishSpec merges again with the network files in the base.
   mergeMounts(system, user);
@@ -176,20 +177,49 @@ function planLinux(input: PlanInput, caps: string[], security: SecurityOptions, 
     privateNetwork: ns.network !== 'host' && !joinsContainerNetwork(req),
     hostNetwork: ns.network === 'host',
     hostIpc: ns.ipc === 'host',
+    ...(input.host.rootless ? { mappedGids: input.host.rootless.gids } : {}),
   });
   const seccomp = planSeccomp(input, caps, security, warnings);
+  const limits = parseResources(req.resources ?? {}, input.host, input.devices ?? {});
+  if (input.host.rootless) refuseRootlessLimits(req.resources ?? {}, input.host.cgroupMode);
   return {
     namespaces: planNamespaces(input),
     ...(devices.length ? { devices: [...new Map(devices.map((d) => [d.device.path, d.device])).values()] } : {}),
-    resources: {
-      devices: [...rules.map((r) => ({ ...r })), ...devices.map((d) => d.rule)],
-      ...parseResources(req.resources ?? {}, input.host, input.devices ?? {}),
-    },
-    cgroupsPath: input.cgroupsPath,
+    // Rootless: no cgroup of our own (runc's rootless manager skips one only when no path is given) and
+    // no resources; runc bind-mounts the devices in a user namespace, so device rules have nothing to do.
+    ...(input.host.rootless ? {} : {
+      resources: {
+        devices: [...rules.map((r) => ({ ...r })), ...devices.map((d) => d.rule)],
+        ...limits,
+      },
+      cgroupsPath: input.cgroupsPath,
+    }),
     ...(Object.keys(sysctl).length ? { sysctl } : {}),
     ...(seccomp ? { seccomp } : {}),
     ...(req.privileged ? {} : { maskedPaths: [...MASKED_PATHS], readonlyPaths: [...READONLY_PATHS] }),
   };
+}
+
+const LIMIT_FLAGS: Readonly<Record<keyof ResourceRequest, string>> = {
+  memory: '--memory', memorySwap: '--memory-swap', memoryReservation: '--memory-reservation', oomKillDisable: '--oom-kill-disable',
+  cpus: '--cpus', cpuShares: '--cpu-shares', cpuPeriod: '--cpu-period', cpuQuota: '--cpu-quota', cpusetCpus: '--cpuset-cpus',
+  cpusetMems: '--cpuset-mems', pidsLimit: '--pids-limit', blkioWeight: '--blkio-weight', deviceReadBps: '--device-read-bps',
+  deviceWriteBps: '--device-write-bps',
+};
+
+/**
+ * A rootless process owns no cgroup it may write on a cgroup v1 host (nor on v2 without a delegated
+ * subtree, which needs systemd): a limit asked for could only be ignored, so it is refused.
+ */
+function refuseRootlessLimits(res: ResourceRequest, mode: string): void {
+  const asked = (Object.keys(LIMIT_FLAGS) as (keyof ResourceRequest)[]).filter((k) => {
+    const v = res[k];
+    return v !== undefined && v !== false && !(Array.isArray(v) && !v.length);
+  });
+  if (!asked.length) return;
+  const where = mode === 'v2' ? 'this cgroup v2 host has no cgroup delegated to the user' : `this host uses cgroup ${mode === 'hybrid' ? 'v1 (hybrid)' : 'v1'}, where a non-root user cannot own a cgroup`;
+  throw new InvalidArgumentError(LIMIT_FLAGS[asked[0]!], `rootless containers cannot have resource limits: ${where}, so ${asked.map((k) => LIMIT_FLAGS[k]).join(', ')} would be ignored`,
+    'leave the limit out, or run the container as root');
 }
 
 /**

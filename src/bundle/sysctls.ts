@@ -12,6 +12,11 @@ export interface SysctlContext {
   privateNetwork: boolean;
   hostNetwork: boolean;
   hostIpc: boolean;
+  /**
+   * Rootless: the gids mapped in the user namespace that owns the container's network namespace. The kernel
+   * takes only mapped gids in ping_group_range, so the default range ends at the last of them.
+   */
+  mappedGids?: number;
 }
 
 /**
@@ -22,7 +27,7 @@ export function buildSysctls(user: Record<string, string>, ctx: SysctlContext): 
   const out: Record<string, string> = {};
   if (ctx.privateNetwork) {
     out['net.ipv4.ip_unprivileged_port_start'] = '0';
-    out['net.ipv4.ping_group_range'] = '0 2147483647';
+    out['net.ipv4.ping_group_range'] = `0 ${ctx.mappedGids ? ctx.mappedGids - 1 : 2147483647}`;
   }
   for (const [key, value] of Object.entries(user)) {
     checkSysctl(key, ctx);

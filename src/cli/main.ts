@@ -22,7 +22,7 @@ export interface CliStreams {
 const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'fatal'];
 
 /** Resolves with the exit code; never throws. */
-export async function main(argv: readonly string[], streams: CliStreams = processStreams()): Promise<number> {
+export async function main(argv: readonly string[], streams: CliStreams = defaultStreams): Promise<number> {
   let globals: GlobalOptions = { logLevel: 'warn' };
   let resolved: Resolved | undefined;
   try {
@@ -49,6 +49,11 @@ export async function main(argv: readonly string[], streams: CliStreams = proces
         return write(streams.stderr, `berth: '${resolved.invokedAs}' is not a berth command.\nSee '${where} --help'\n`, 1);
       }
       case 'command':
+        // Not root: the command runs again inside the user's own user namespace (src/rootless).
+        if (process.geteuid?.() !== 0 && streams === defaultStreams) {
+          const { runInNamespace } = await import('../rootless/index.js');
+          return await runInNamespace(argv);
+        }
         return await runCommand(resolved.command, resolved.invokedAs, resolved.rest, globals, streams);
     }
   } catch (err) {
@@ -118,6 +123,8 @@ function write(stream: Writable, text: string, code: number): number {
   stream.write(text);
   return code;
 }
+
+const defaultStreams = processStreams();
 
 function processStreams(): CliStreams {
   return {

@@ -10,6 +10,8 @@
  * defaults); until a key works, `NOT_YET` refuses it by name rather than letting it pass and do nothing.
  */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { rootlessDirs, rootlessFacts } from '../rootless/index.js';
 import { InvalidArgumentError } from '../errors.js';
 import { describeSchemaErrors } from '../util/schema.js';
 import { validate as compiled } from './schema.validate.js';
@@ -18,6 +20,13 @@ import { registriesConfig, type RegistryConfigKeys } from '../registry/index.js'
 import { parseAdvertise, parseClusterStoreUri, parseStoreOpts, type ClusterStoreOpts } from '../cluster/index.js';
 
 export const DEFAULT_CONFIG_PATH = '/etc/berth/berth.json';
+
+/** /etc/berth/berth.json for root; a rootless user's own $XDG_CONFIG_HOME/berth/berth.json (Podman's choice). */
+export function defaultConfigPath(env: NodeJS.ProcessEnv = process.env): string {
+  const facts = rootlessFacts();
+  if (!facts.rootless) return DEFAULT_CONFIG_PATH;
+  return join(rootlessDirs(env, process.geteuid?.() ?? 0, facts.hostUid).config, 'berth.json');
+}
 
 /** The file's contents, as the schema allows them. */
 export interface EngineConfig extends RegistryConfigKeys {
@@ -105,7 +114,7 @@ export function parseConfig(value: unknown, source: string): EngineConfig {
  * the result is empty); a named file must exist.
  */
 export function loadConfig(file?: string): EngineConfig {
-  const path = file ?? DEFAULT_CONFIG_PATH;
+  const path = file ?? defaultConfigPath();
   let text: string;
   try {
     text = readFileSync(path, 'utf8');

@@ -32,6 +32,19 @@ export function openFirewallSync(store: NetStore, prefix: string): FirewallSync 
   return new Sync(store, prefix);
 }
 
+/**
+ * Rootless Berth's: it can read no ruleset and writes none (its ports go through slirp4netns), so there is
+ * never a rule of its own to keep in step.
+ */
+export const NO_FIREWALL: FirewallSync = {
+  apply: async () => {},
+  addPortRules: async () => {},
+  reload: async () => {},
+  repair: async () => {},
+  removeAll: async () => {},
+  owners: async () => new Set(),
+};
+
 class Sync implements FirewallSync {
   private readonly lockFile: string;
   /**

@@ -7,13 +7,13 @@ import { readdirIfExists } from '../util/fs.js';
 import { NameServer } from './dns.js';
 import { driverFor } from './drivers/index.js';
 import { DEFAULT_CHAIN_PREFIX, validateChainPrefix } from './firewall.js';
-import { openFirewallSync, type FirewallSync } from './firewall-sync.js';
+import { NO_FIREWALL, openFirewallSync, type FirewallSync } from './firewall-sync.js';
 import { openNetworks, type Networks } from './networks.js';
 import { openSandboxes, type Sandboxes } from './sandbox.js';
 import { NetStore } from './store.js';
 import { formatCidr } from './cidr.js';
 import { DEFAULT_BRIDGE_SUBNET, DEFAULT_POOLS, poolSubnets, type PoolSpec } from './subnets.js';
-import type { AttachRequest, ClusterMember, DriverContext, NetworkDetails, NetworkPlan, NetworkRecord, PlanContext, SandboxStatus } from './types.js';
+import type { AttachRequest, ClusterMember, DriverContext, NetworkDetails, NetworkPlan, NetworkRecord, PlanContext, RootlessNetworking, SandboxStatus } from './types.js';
 
 export interface NetworkManagerOptions {
   /**
@@ -28,6 +28,8 @@ export interface NetworkManagerOptions {
   chainPrefix?: string;
   /** This host in its cluster, for global-scope networks (overlay); absent without a cluster store. */
   cluster?: ClusterMember;
+  /** Berth runs rootless: containers get slirp4netns, bridges and iptables are refused. */
+  rootless?: RootlessNetworking;
 }
 
 /** The default bridge's first candidate: given, derived from the seed (one subnet of the pools), or fixed. */
@@ -55,8 +57,10 @@ export class Manager {
 
   constructor(layout: StoreLayout, opts: NetworkManagerOptions = {}) {
     this.store = new NetStore(layout);
-    this.firewall = openFirewallSync(this.store, validateChainPrefix(opts.chainPrefix ?? DEFAULT_CHAIN_PREFIX));
-    const ctx: DriverContext = this.ctx = { defaultBridgeName: opts.defaultBridge?.name ?? 'berth0', ...(opts.cluster ? { cluster: opts.cluster } : {}) };
+    this.firewall = opts.rootless ? NO_FIREWALL : openFirewallSync(this.store, validateChainPrefix(opts.chainPrefix ?? DEFAULT_CHAIN_PREFIX));
+    const ctx: DriverContext = this.ctx = {
+      defaultBridgeName: opts.defaultBridge?.name ?? 'berth0', ...(opts.cluster ? { cluster: opts.cluster } : {}), ...(opts.rootless ? { rootless: opts.rootless } : {}),
+    };
     this.nets = openNetworks(this.store, this.firewall, {
       defaultBridge: { subnet: defaultCandidate(opts), bip: opts.defaultBridge?.bip, mtu: opts.defaultBridge?.mtu },
       pools: opts.addressPools,
@@ -116,6 +120,8 @@ export class Manager {
   async shutdown(): Promise<void> {
     const sbs = await this.store.listSandboxes();
     if (sbs.length) throw new BadStateError(`${sbs.length} containers still have network sandboxes`, 'stop them first, or run reconcile');
+    // Rootless: no bridge or name server was ever made (slirp4netns goes with each sandbox).
+    if (this.ctx.rootless) return;
     const nets = await this.store.listNetworks();
     await runTeardown([
       ...nets.map((n) => () => new NameServer(this.store.dnsDir(n.id)).stop()),

@@ -163,6 +163,10 @@ class NetworkStore implements Networks {
 
   async create(req: NetworkCreateRequest): Promise<{ id: string }> {
     if (!NAME_PATTERN.test(req.name)) throw new InvalidArgumentError('network name', `"${req.name}" must match ${NAME_PATTERN}`);
+    if (this.opts.ctx.rootless) {
+      throw new InvalidArgumentError('network', `rootless Berth cannot create network "${req.name}": its bridges, veths and iptables rules need the host's root`,
+        'containers of a rootless user get slirp4netns each (the default), or --network none, host or container:NAME; run Berth as root for networks');
+    }
     const driver = driverFor(req.driver ?? 'bridge');
     if (driver.mode !== 'private') throw new InvalidArgumentError('driver', `only one ${driver.kind} network can exist`, 'use the built-in one');
     if (req.ipv6 && !driver.needsSubnet) throw new InvalidArgumentError('ipv6', `the ${driver.kind} driver has no IP addresses to give`);

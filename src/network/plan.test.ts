@@ -150,3 +150,28 @@ describe('plan keeps what stays valid', () => {
     expect(plan({ addHost: ['gw:host-gateway'], dnsOption: ['ndots:1'] }, { links })).toMatchObject({ links, extraHosts: ['gw:host-gateway'], dnsOptions: ['ndots:1'] });
   });
 });
+
+describe('rootless (issue 18)', () => {
+  const rootless = { rootless: { unprivilegedPortStart: 1024 } };
+
+  it('gives a container slirp4netns by default, and host or none when asked', () => {
+    expect(plan({}, rootless).mode).toEqual({ kind: 'slirp4netns' });
+    expect(plan({ networks: ['none'] }, rootless).mode).toEqual({ kind: 'none' });
+    expect(plan({ networks: ['host'] }, rootless).mode).toEqual({ kind: 'host' });
+  });
+
+  it('refuses bridge networks, saying why', () => {
+    for (const networks of [['bridge'], ['app'], ['slirp4netns', 'back']]) {
+      const err = refusal({ networks }, rootless);
+      expect(err).toBeInstanceOf(InvalidArgumentError);
+      expect(err.message).toMatch(/rootless Berth cannot attach containers to network "(bridge|app|back)": bridge networks need iptables/);
+    }
+  });
+
+  it('publishes on the loopback unless an address is named, never below ip_unprivileged_port_start', () => {
+    expect(plan({ publish: ['18080:80', '10.1.2.3:18081:81'] }, rootless).ports.map((p) => p.hostIp)).toEqual(['127.0.0.1', '10.1.2.3']);
+    expect(refusal({ publish: ['80:80'] }, rootless).message).toContain('host port 80 is below 1024, the first port a non-root user may bind on this host (net.ipv4.ip_unprivileged_port_start)');
+    expect(plan({ publish: ['80:80'] }, { rootless: { unprivilegedPortStart: 0 } }).ports[0]!.hostPorts).toEqual({ first: 80, last: 80 });
+    expect(refusal({ publish: ['[::1]:18080:80'] }, rootless).message).toContain('IPv4 ports only');
+  });
+});

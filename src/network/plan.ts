@@ -4,7 +4,7 @@ import { driverFor } from './drivers/index.js';
 import { checkNameFlags, isHostsName } from './files.js';
 import { checkWanted } from './ipam.js';
 import { portRequests } from './portspec.js';
-import type { LinkRef, NetworkMode, NetworkPlan, NetworkRecord, PlanContext, PortRequest } from './types.js';
+import type { LinkRef, NetworkMode, NetworkPlan, NetworkRecord, PlanContext, PortRequest, RootlessNetworking } from './types.js';
 
 // Docker's wording (moby runconfig/errors.go), so that scripts matching it keep working.
 const CONFLICT_PUBLISH = 'conflicting options: port publishing and the container type network mode';
@@ -35,7 +35,7 @@ export function canPublish(net: NetworkRecord): boolean {
  * otherwise.
  */
 export function planNetwork(req: NetworkRequest, ctx: PlanContext, nets: readonly NetworkRecord[]): NetworkPlan {
-  const { mode, picked } = planMode(req.networks?.length ? req.networks : ['bridge'], ctx, nets);
+  const { mode, picked } = planMode(req.networks?.length ? req.networks : [ctx.rootless ? 'slirp4netns' : 'bridge'], ctx, nets);
   const userDefined = picked.filter((n) => !n.builtin);
   const primary = picked[0];
   const links = planLinks(ctx.links ?? [], mode);
@@ -57,7 +57,7 @@ export function planNetwork(req: NetworkRequest, ctx: PlanContext, nets: readonl
     if (!isHostsName(a)) throw new InvalidArgumentError('network-alias', `${JSON.stringify(a)} is not a valid alias`, 'an alias has no blanks, newlines or #');
   }
 
-  const ports = planPorts(req, ctx.exposedPorts, mode, picked);
+  const ports = planPorts(req, ctx.exposedPorts, mode, picked, ctx.rootless);
 
   if (mode.kind === 'container' && req.dns?.length) throw new InvalidArgumentError('dns', 'conflicting options: dns and the network mode', 'the container uses the resolv.conf of the one whose network it shares');
   if (mode.kind === 'container' && req.addHost?.length) throw new InvalidArgumentError('add-host', 'conflicting options: custom host-to-IP mapping and the network mode', 'the container uses the hosts file of the one whose network it shares');
@@ -80,6 +80,10 @@ function planMode(names: readonly string[], ctx: PlanContext, nets: readonly Net
     if (!ctx.sharedWith) throw new InvalidArgumentError('network', `${names[0]}: the container is not resolved`, 'name an existing container: --network container:NAME');
     return { mode: { kind: 'container', id: ctx.sharedWith }, picked: [] };
   }
+  if (ctx.rootless) {
+    const rootless = planRootlessMode(names);
+    if (rootless) return rootless;
+  }
   const picked = names.map((n) => lookupNetwork(nets, n));
   const ids = new Set<string>();
   for (const [i, net] of picked.entries()) {
@@ -97,6 +101,19 @@ function planMode(names: readonly string[], ctx: PlanContext, nets: readonly Net
   return { mode: { kind: 'networks', networks: picked.map((n) => ({ name: n.name, id: n.id })) }, picked };
 }
 
+/**
+ * Rootless Berth has no bridge (its veths, iptables and sysctls are the host's root's): a container gets
+ * `slirp4netns` (the default), `none`, `host` or another container's netns. Undefined: `host` or `none`,
+ * planned as for root.
+ */
+function planRootlessMode(names: readonly string[]): { mode: NetworkMode; picked: NetworkRecord[] } | undefined {
+  if (names.length === 1 && (names[0] === 'host' || names[0] === 'none')) return undefined;
+  if (names.length === 1 && names[0] === 'slirp4netns') return { mode: { kind: 'slirp4netns' }, picked: [] };
+  const other = names.find((n) => !['host', 'none', 'slirp4netns'].includes(n)) ?? names[1]!;
+  throw new InvalidArgumentError('network', `rootless Berth cannot attach containers to network "${other}": bridge networks need iptables and interfaces only the host's root may make`,
+    'use the default (--network slirp4netns), --network none or --network host, or run Berth as root');
+}
+
 /** --ip / --ip6: only on the primary network, a user-defined one with a subnet of that family. */
 function checkAddress(wanted: string, family: 4 | 6, mode: NetworkMode, primary: NetworkRecord | undefined): string {
   const field = family === 6 ? 'ip6' : 'ip';
@@ -108,8 +125,26 @@ function checkAddress(wanted: string, family: 4 | 6, mode: NetworkMode, primary:
   return checkWanted(spec, family, wanted, primary.name);
 }
 
-function planPorts(req: NetworkRequest, exposed: readonly string[], mode: NetworkMode, picked: readonly NetworkRecord[]): PortRequest[] {
+/**
+ * slirp4netns listens on the host as the user: on its loopback unless an address is named (the issue's
+ * "published on the host's loopback"; 0.0.0.0, the default, becomes 127.0.0.1), IPv4 only, and on no port
+ * below the host's ip_unprivileged_port_start, which the kernel would refuse.
+ */
+function planSlirpPorts(ports: PortRequest[], rootless: RootlessNetworking): PortRequest[] {
+  const start = rootless.unprivilegedPortStart;
+  return ports.map((p) => {
+    if (p.hostIp.includes(':')) throw new InvalidArgumentError('publish', `[${p.hostIp}]:${p.hostPorts?.first ?? ''}: rootless Berth publishes IPv4 ports only`, 'publish on 127.0.0.1 or another IPv4 address');
+    if (p.hostPorts && p.hostPorts.first < start) {
+      throw new InvalidArgumentError('publish', `host port ${p.hostPorts.first} is below ${start}, the first port a non-root user may bind on this host (net.ipv4.ip_unprivileged_port_start)`,
+        `publish on port ${start} or above, or have root lower net.ipv4.ip_unprivileged_port_start`);
+    }
+    return { ...p, hostIp: p.hostIp === '0.0.0.0' ? '127.0.0.1' : p.hostIp };
+  });
+}
+
+function planPorts(req: NetworkRequest, exposed: readonly string[], mode: NetworkMode, picked: readonly NetworkRecord[], rootless?: RootlessNetworking): PortRequest[] {
   const publish = req.publish ?? [];
+  if (mode.kind === 'slirp4netns') return planSlirpPorts(portRequests(publish, req.publishAll ?? false, exposed), rootless!);
   if (mode.kind !== 'networks') {
     // Parsed anyway: a malformed spec is named as such, before the conflict.
     portRequests(publish, false, []);

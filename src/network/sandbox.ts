@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { NetworkRequest } from '../options.js';
 import { AlreadyExistsError, BadStateError, InvalidArgumentError, NotFoundError, runTeardown } from '../errors.js';
@@ -21,6 +22,7 @@ import type { LeaseId } from '../cluster/index.js';
 import { registerEndpoint, remoteEndpoints } from './global.js';
 import { canPublish, planNetwork } from './plan.js';
 import { needsProxy, startProxy, stopProxy } from './proxy.js';
+import { addHostFwd, createNetns, SLIRP, startSlirp, stopSlirp } from './slirp.js';
 import { readHostFiles, sandboxStatus, type HostFiles } from './status.js';
 import type { NetStore } from './store.js';
 import type {
@@ -105,11 +107,11 @@ class SandboxManager implements Sandboxes {
 
   async plan(req: NetworkRequest, ctx: PlanContext): Promise<NetworkPlan> {
     try {
-      return planNetwork(req, ctx, await this.networks.all());
+      return planNetwork(req, { ...ctx, ...(this.ctx.rootless ? { rootless: this.ctx.rootless } : {}) }, await this.networks.all());
     } catch (err) {
       // A global network made on another host since this one last looked: refresh the copies, plan again.
       if (!(err instanceof NotFoundError) || !this.ctx.cluster) throw err;
-      return planNetwork(req, ctx, await this.networks.refreshed());
+      return planNetwork(req, { ...ctx, ...(this.ctx.rootless ? { rootless: this.ctx.rootless } : {}) }, await this.networks.refreshed());
     }
   }
 
@@ -128,6 +130,14 @@ class SandboxManager implements Sandboxes {
       // which saves an unshare at start and an umount at the end.
       case 'none': return this.finish({ ...base, mode: 'none', incomplete: false });
       case 'container': return this.attachShared(base, plan.mode.id, ctr.sharedWithPid);
+      case 'slirp4netns': {
+        try {
+          return await this.attachSlirp(base, plan);
+        } catch (err) {
+          await this.detach(ctr.id).catch(() => {});
+          throw err;
+        }
+      }
       case 'networks': {
         // By id, as planned: a network removed since (even if made again under its name) is gone.
         const all = await this.networks.all();
@@ -157,6 +167,34 @@ class SandboxManager implements Sandboxes {
     // Docker: a container in another's netns sees that container's hosts and resolv.conf.
     const status = await this.render(owner);
     return { ...status, mode: owner.mode === 'host' ? 'host' : 'container', ports: [], endpoints: [], ...(netnsPath ? { netnsPath } : {}) };
+  }
+
+  /**
+   * Rootless (slirp.ts): a netns of our own pinned under the runroot, slirp4netns started on it and
+   * recorded before it is waited for, then each port forwarded through its API socket.
+   */
+  private async attachSlirp(base: SandboxRecord, plan: NetworkPlan): Promise<SandboxStatus> {
+    const sb: SandboxRecord = {
+      ...base, mode: 'slirp4netns', netnsPath: this.netnsPathOf(base.containerId),
+      endpoints: [{ networkId: '', networkName: 'slirp4netns', driver: 'slirp4netns', interface: SLIRP.interface, ipv4: SLIRP.address,
+        prefixLength: SLIRP.prefixLength, gateway: SLIRP.gateway, mac: '', aliases: [], defaultRoute: true }],
+    };
+    await this.store.writeSandbox(sb); // incomplete, before any host object exists
+    sb.ports = await this.ports.reserve(sb.containerId, plan.ports);
+    await this.store.writeSandbox(sb);
+    await ensureDir(this.store.layout.netns);
+    await createNetns(sb.netnsPath!);
+    const sockets = await ensureDir(this.store.layout.sockets);
+    const short = sb.containerId.slice(0, 12);
+    await startSlirp(sb.netnsPath!, path.join(sockets, `${short}.slirp`), path.join(this.store.layout.netns, `.${short}.slirp.log`), async (rec) => {
+      sb.slirp = rec;
+      await this.store.writeSandbox(sb);
+    });
+    failpoint('container.run.after-slirp');
+    for (const p of sb.ports) await addHostFwd(sb.slirp!.apiSocket, p);
+    delete sb.incomplete;
+    await this.store.writeSandbox(sb);
+    return this.render(sb);
   }
 
   private async attachPrivate(base: SandboxRecord, plan: NetworkPlan, nets: NetworkRecord[]): Promise<SandboxStatus> {
@@ -279,10 +317,12 @@ class SandboxManager implements Sandboxes {
       ...sb.endpoints.map((ep) => () => this.release(ctrId, ep, netOf(ep))),
       async () => { if (sb.ports.length) await this.ports.releaseWhere((o) => o !== ctrId); },
       async () => { if (sb.ports.length) await this.firewall.apply(); },
+      async () => { if (sb.slirp) await stopSlirp(sb.slirp); },
+      async () => { if (sb.mode === 'slirp4netns') await fsp.rm(path.join(this.store.layout.netns, `.${ctrId.slice(0, 12)}.slirp.log`), { force: true }); },
       ...sb.endpoints.map((ep) => async () => { const net = netOf(ep); if (net) await this.syncDns(net); }),
       async () => { if (sb.mode === 'private') await unlinkNetns(this.store.layout.netns, { target: this.netnsPathOf(ctrId) }); },
       // none sandboxes recorded before runc made their netns still have a file.
-      async () => { if (sb.netnsPath && (sb.mode === 'private' || sb.mode === 'none')) await removeNetns(this.netnsPathOf(ctrId)); },
+      async () => { if (sb.netnsPath && (sb.mode === 'private' || sb.mode === 'none' || sb.mode === 'slirp4netns')) await removeNetns(this.netnsPathOf(ctrId)); },
     ]);
     await this.store.removeSandbox(ctrId);
     await this.retireGlobal(sb.endpoints.flatMap((ep) => netOf(ep) ?? []));

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { BadStateError } from '../errors.js';
 import { shortId } from '../ids.js';
 import { containerResolvConf, parseAddHost, parseResolvConf, renderHosts, renderResolvConf, type HostEntry, type NameFlags, type ResolvConf } from './files.js';
+import { SLIRP } from './slirp.js';
 import type { NetworkRecord, SandboxRecord, SandboxStatus } from './types.js';
 
 /** Host files read once per manager: they are inputs, like HostFacts. */
@@ -52,7 +53,9 @@ export function sandboxStatus(
   const selfNames = [fqdn, sb.hostname, shortId(sb.containerId)];
   const self: HostEntry[] = sb.endpoints.flatMap((e) => [e.ipv4, e.ipv6].filter((ip): ip is string => !!ip).map((ip) => ({ ip, names: selfNames })));
   const primaryNet = primary ? nets.get(primary.networkId) : undefined;
-  const embedded = primaryNet?.dns && primary?.gateway ? primary.gateway : undefined;
+  // slirp4netns answers DNS itself, forwarding to the host's resolvers (loopback ones included, which a
+  // container could never reach directly).
+  const embedded = sb.mode === 'slirp4netns' ? SLIRP.dns : primaryNet?.dns && primary?.gateway ? primary.gateway : undefined;
   return {
     ...base,
     hostsFile: renderHosts([...addHosts, ...links], self),

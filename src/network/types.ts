@@ -1,5 +1,6 @@
 import type { ClusterStore, LeaseId } from '../cluster/index.js';
 import type { NetworkRequest } from '../options.js';
+import type { SlirpRecord } from './slirp.js';
 
 export type Protocol = 'tcp' | 'udp';
 
@@ -23,7 +24,7 @@ export interface PublishedPort {
 }
 
 /** What a sandbox is: its own netns, the host's, none at all (lo only), or another container's. */
-export type SandboxMode = 'private' | 'host' | 'none' | 'container';
+export type SandboxMode = 'private' | 'host' | 'none' | 'container' | 'slirp4netns';
 
 /**
  * One network, in networks/<id>.json. `driverOptions` is the driver's typed reading of the `-o`
@@ -140,6 +141,8 @@ export interface SandboxRecord {
   links: LinkRef[];
   endpoints: EndpointRecord[];
   ports: PublishedPort[];
+  /** slirp4netns mode: the helper process, stopped at detach */
+  slirp?: SlirpRecord;
   /** userland proxies of ports published on [::1] (proxy.ts), killed at detach */
   proxies?: { pid: number; start: string; port: number; protocol: Protocol }[];
   incomplete?: boolean;
@@ -174,6 +177,8 @@ export interface DriverContext {
   readonly defaultBridgeName: string;
   /** The cluster this host belongs to, for global-scope drivers; absent when no cluster store is set. */
   readonly cluster?: ClusterMember;
+  /** Set when Berth runs rootless: bridge networks and iptables are out of reach. */
+  readonly rootless?: RootlessNetworking;
 }
 
 /** This host as a member of the cluster: the store, and who this host is there. */
@@ -305,7 +310,9 @@ export type NetworkMode =
   | { kind: 'none' }
   | { kind: 'host' }
   | { kind: 'container'; id: string }
-  | { kind: 'networks'; networks: { name: string; id: string }[] };
+  | { kind: 'networks'; networks: { name: string; id: string }[] }
+  /** rootless Berth's default: a netns of its own reaching out through slirp4netns (slirp.ts) */
+  | { kind: 'slirp4netns' };
 
 /**
  * A container's network flags, parsed and checked once at create (`plan`) and kept in its record;
@@ -336,6 +343,14 @@ export interface PlanContext {
   /** --network container:X, X resolved to its id */
   sharedWith?: string;
   links?: LinkRef[];
+  /** Rootless Berth (DriverContext.rootless) */
+  rootless?: RootlessNetworking;
+}
+
+/** What a rootless engine may do: no bridges or iptables; ports from the host's unprivileged start up. */
+export interface RootlessNetworking {
+  /** net.ipv4.ip_unprivileged_port_start of the host's netns */
+  unprivilegedPortStart: number;
 }
 
 /** The container, as `attach` needs it. */

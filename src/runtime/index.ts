@@ -104,7 +104,7 @@ export interface Runtime {
 }
 
 export function createRuntime(layout: StoreLayout, host: HostFacts): Runtime {
-  const cli = new RuncCli(host.tools.runc, layout.runc, undefined, (id) => chosenRuntime(layout, id));
+  const cli = new RuncCli(host.tools.runc, layout.runc, undefined, (id) => chosenRuntime(layout, id), !!host.rootless);
   return {
     runc: runcVerbs(cli),
     monitor: conmonMonitor(layout, host, cli),

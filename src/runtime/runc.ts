@@ -7,6 +7,7 @@
 import path from 'node:path';
 import { run, type CommandOptions } from '../util/exec.js';
 import { pathExists } from '../util/fs.js';
+import { BadStateError } from '../errors.js';
 
 export type RuncStatus = 'created' | 'running' | 'paused' | 'stopped';
 
@@ -32,12 +33,12 @@ export class RuncCli {
    * on that container then runs it, as dockerd drives a container with its own runtime throughout.
    */
   constructor(readonly binary: string, readonly root: string, private readonly timeoutMs = 30_000,
-    private readonly chosen?: (id: string) => Promise<string | undefined>) {}
+    private readonly chosen?: (id: string) => Promise<string | undefined>, private readonly noCgroup = false) {}
 
   /** The CLI of the runtime that created container `id` (runc-compatible: same verbs, same --root). */
   async of(id: string): Promise<RuncCli> {
     const binary = await this.chosen?.(id);
-    return binary && binary !== this.binary ? new RuncCli(binary, this.root, this.timeoutMs) : this;
+    return binary && binary !== this.binary ? new RuncCli(binary, this.root, this.timeoutMs, undefined, this.noCgroup) : this;
   }
 
   exec(args: readonly string[], opts: CommandOptions = {}) {
@@ -61,7 +62,9 @@ export class RuncCli {
   }
 
   async kill(id: string, signal: string | number, all = false): Promise<void> {
-    await this.exec(['kill', ...(all ? ['--all'] : []), id, String(signal)], { alreadyGone: (e) => isGoneText(e) });
+    // --all reads the container's cgroup; a rootless container has none of its own, and its init's death
+    // ends the rest of its pid namespace anyway.
+    await this.exec(['kill', ...(all && !this.noCgroup ? ['--all'] : []), id, String(signal)], { alreadyGone: (e) => isGoneText(e) });
   }
 
   async delete(id: string, force = false): Promise<void> {
@@ -71,7 +74,15 @@ export class RuncCli {
   }
 
   async pause(id: string): Promise<void> {
+    this.needCgroup(id, 'paused', 'the freezer');
     await this.exec(['pause', id], unknown);
+  }
+
+  /** Rootless containers have no cgroup of their own (bundle/spec.ts): what needs one is refused, saying so. */
+  private needCgroup(id: string, verb: string, what: string): void {
+    if (!this.noCgroup) return;
+    throw new BadStateError(`container ${id.slice(0, 12)} cannot be ${verb}: it runs rootless, without a cgroup of its own, which ${what} needs`,
+      'run the container as root for this');
   }
 
   async resume(id: string): Promise<void> {
@@ -83,6 +94,7 @@ export class RuncCli {
   }
 
   async ps(id: string): Promise<number[]> {
+    this.needCgroup(id, 'listed (top)', 'the list of its processes');
     const { stdout } = await this.exec(['ps', '--format', 'json', id], unknown);
     return (JSON.parse(stdout || '[]') as number[] | null) ?? [];
   }

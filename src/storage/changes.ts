@@ -6,6 +6,7 @@ import { run } from '../util/exec.js';
 import { packFile } from '../util/tar.js';
 import { ancestors, isWithin } from './tarpath.js';
 import { readXattrs, unquote } from './xattrs.js';
+import { overlayXattrs } from './overlay-xattr.js';
 
 export type ChangeKind = 'A' | 'C' | 'D';
 
@@ -15,7 +16,6 @@ export interface Change {
   path: string;
 }
 
-const OPAQUE_XATTR = 'trusted.overlay.opaque';
 
 /** overlayfs' whiteout: a 0:0 character device in the upper dir (Documentation/filesystems/overlayfs.rst). */
 function isWhiteout(st: Stats): boolean {
@@ -41,7 +41,8 @@ async function* walk(upper: string, rel = ''): AsyncGenerator<{ rel: string; st:
 
 /** Directories of `upper` marked opaque (they hide everything below them), read in one getfattr call. */
 async function opaqueDirs(upper: string): Promise<Set<string>> {
-  const { stdout } = await run('getfattr', ['-R', '-P', '-h', '--absolute-names', '-d', '-m', '^trusted\\.overlay\\.opaque$', upper], { timeout: 300_000 });
+  const OPAQUE_XATTR = overlayXattrs().opaque;
+  const { stdout } = await run('getfattr', ['-R', '-P', '-h', '--absolute-names', '-d', '-m', `^${OPAQUE_XATTR.replace(/\./g, '\\.')}$`, upper], { timeout: 300_000 });
   const out = new Set<string>();
   let file: string | undefined;
   for (const line of stdout.split('\n')) {
@@ -144,8 +145,8 @@ export function packTree(root: string, opts: PackOptions = {}): Readable {
       const pax: Record<string, string> = {};
       let opaque = false;
       for (const [name, value] of Object.entries(xattrs.get(rel) ?? {})) {
-        if (name.startsWith('trusted.overlay.')) {
-          if (opts.overlay && name === OPAQUE_XATTR && value.toString() === 'y') opaque = true;
+        if (name.startsWith(overlayXattrs().prefix)) {
+          if (opts.overlay && name === overlayXattrs().opaque && value.toString() === 'y') opaque = true;
           continue;
         }
         pax[`SCHILY.xattr.${name}`] = value.toString('latin1');

@@ -18,6 +18,7 @@ import { openSnapshotter } from './snapshots.js';
 /** Plain mount helpers, for the layers that mount things of their own (volumes). */
 export { isMounted, unmount as unmountTarget } from './mounts.js';
 export { packTree, type Change, type ChangeKind } from './changes.js';
+export { overlayXattrs } from './overlay-xattr.js';
 import type { Change } from './changes.js';
 
 export interface BlobInfo {

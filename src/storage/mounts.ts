@@ -1,6 +1,7 @@
 import { promises as fsp } from 'node:fs';
 import { RuntimeError } from '../errors.js';
 import { run } from '../util/exec.js';
+import { overlayXattrs } from './overlay-xattr.js';
 
 /** The kernel takes mount options in one page; mount(8) refuses nothing longer, the kernel cuts it. */
 const MAX_OPTIONS = 4095;
@@ -35,6 +36,7 @@ export function overlayOptions(dirs: OverlayDirs): string {
   // again above others sets exactly its own paths again, whatever the lower copy did to them.
   const parts = [`lowerdir=${[...new Set(dirs.lower)].join(':')}`];
   if (dirs.upper) parts.push(`upperdir=${dirs.upper}`, `workdir=${dirs.work}`);
+  parts.push(...overlayXattrs().mountOptions);
   const options = parts.join(',');
   if (options.length > MAX_OPTIONS) {
     throw new RuntimeError(`cannot mount an overlay of ${dirs.lower.length} layers: its options exceed one page`, 'flatten the image (export and import it) to have fewer layers');

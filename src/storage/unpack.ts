@@ -15,6 +15,7 @@ import { SplitExtract } from './tarreader.js';
 import { SplitRecorder } from './tarsplit.js';
 import { ancestors, entryPath, isWithin, linkTarget, parseWhiteout, type Whiteout } from './tarpath.js';
 import { applyXattrs, type XattrSet } from './xattrs.js';
+import { overlayXattrs } from './overlay-xattr.js';
 
 export interface Unpacked {
   diffId: Digest;
@@ -235,7 +236,7 @@ class LayerWriter {
       this.planNode(wh.path, { ...meta, mode: 0, type: 'c', major: 0, minor: 0 });
     } else if (wh.kind === 'opaque') {
       this.walk([...ancestors(wh.dir), wh.dir].filter(Boolean), true);
-      this.setXattr(wh.dir, 'trusted.overlay.opaque', Buffer.from('y'), true);
+      this.setXattr(wh.dir, overlayXattrs().opaque, Buffer.from('y'), true);
     }
   }
 
@@ -317,9 +318,9 @@ class LayerWriter {
   }
 
   private setXattr(rel: string, name: string, value: Buffer, fromWhiteout = false): void {
-    // Only whiteout conversion may speak to overlayfs: a layer's own trusted.overlay.* could forge
-    // opaque dirs or redirects over the layers below it.
-    if (name.startsWith('trusted.overlay.') && !fromWhiteout) {
+    // Only whiteout conversion may speak to overlayfs: a layer's own trusted.overlay.* (user.overlay.*
+    // rootless) could forge opaque dirs or redirects over the layers below it.
+    if (name.startsWith(overlayXattrs().prefix) && !fromWhiteout) {
       this.warnings.push(`skipped xattr ${name} of "${rel}": reserved for overlayfs`);
       return;
     }
@@ -408,7 +409,7 @@ class LayerWriter {
     }
     if (!items.length) return;
     if (!hasCommand('setfattr')) {
-      if (items.some((x) => x.name === 'trusted.overlay.opaque')) {
+      if (items.some((x) => x.name === overlayXattrs().opaque)) {
         throw new RuntimeError('cannot mark opaque directories of the layer: setfattr is not installed', 'install the attr package (apt-get install attr)');
       }
       this.warnings.push(`skipped ${items.length} xattrs: setfattr is not installed`);

@@ -12,6 +12,8 @@ export const FAILPOINTS = [
   'storage.unpack.mid-layer',
   'container.create.after-snapshot',
   'container.run.after-veth',
+  'container.run.after-slirp',
+  'rootless.pause.before-map',
   'container.start.after-health-timer',
   'container.rm.after-runc-delete',
   'container.rm.mid-folder',

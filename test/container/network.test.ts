@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import http from 'node:http';
+import { httpGet } from '../helpers/http.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hostNames } from '../../src/paths.js';
 import { sink, testEngine, type TestEngine } from '../helpers/engine.js';
@@ -27,17 +27,7 @@ async function sh(cmd: string, extra: Record<string, unknown> = {}) {
   return { code: res.exitCode, out: out.text() };
 }
 
-function get(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/', timeout: 2000 }, (res) => {
-      let body = '';
-      res.on('data', (c) => (body += c));
-      res.on('end', () => resolve(body));
-    });
-    req.on('error', reject);
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-  });
-}
+const get = (port: number) => httpGet(port);
 
 async function getWithRetry(port: number): Promise<string> {
   let last: unknown;

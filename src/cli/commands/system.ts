@@ -96,7 +96,8 @@ const info = defineCommand({
     ctx.print(
       'Client:', ` Version:    ${VERSION}`, ' Context:    default', '',
       'Server:', ` Containers: ${d.Containers}`, `  Running: ${d.ContainersRunning}`, `  Paused: ${d.ContainersPaused}`, `  Stopped: ${d.ContainersStopped}`,
-      ` Images: ${d.Images}`, ` Server Version: ${d.ServerVersion}`, ` Storage Driver: ${d.Driver}`, ` Cgroup Driver: ${d.CgroupDriver}`,
+      ` Images: ${d.Images}`, ` Server Version: ${d.ServerVersion}`, ` Storage Driver: ${d.Driver}`,
+      ...((d.DriverStatus ?? []) as string[][]).map(([k, v]) => `  ${k}: ${v}`), ...rootlessLines(d), ` Cgroup Driver: ${d.CgroupDriver}`,
       ` Cgroup Version: ${d.CgroupVersion} (${d.CgroupMode})`, ` Default Runtime: ${d.DefaultRuntime}`, ` Monitor: ${d.Monitor}`,
       ` Kernel Version: ${d.KernelVersion}`, ` OSType: ${d.OSType}`, ` Architecture: ${d.Architecture}`, ` CPUs: ${d.NCPU}`,
       ` Total Memory: ${bytesSize(Number(d.MemTotal))}`, ` Name: ${d.Name}`, ` Root: ${d.DockerRootDir}`, ` RunRoot: ${d.RunRoot}`,
@@ -105,6 +106,18 @@ const info = defineCommand({
     );
   },
 });
+
+/** Whether Berth runs rootless, its user namespace's maps, and what gives containers their network. */
+function rootlessLines(d: Record<string, unknown>): string[] {
+  type Line = { ContainerID: number; HostID: number; Size: number };
+  const maps = d.IdMappings as { UidMap: Line[]; GidMap: Line[] } | undefined;
+  const text = (m: Line[]) => m.map((l) => `${l.ContainerID}:${l.HostID}:${l.Size}`).join(', ');
+  return [
+    ` Rootless: ${d.Rootless ? 'yes' : 'no'}`,
+    ...(maps ? [`  UID Map: ${text(maps.UidMap)}`, `  GID Map: ${text(maps.GidMap)}`] : []),
+    ` Network Helper: ${d.NetworkHelper}`,
+  ];
+}
 
 /** The default bridge and the address pools, as `docker info` shows its pools; then the warnings. */
 function networkLines(d: Record<string, unknown>): string[] {

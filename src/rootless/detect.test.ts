@@ -1,0 +1,19 @@
+import { describe, expect, it } from 'vitest';
+import { factsOf } from './detect.js';
+
+const IDENTITY = '         0          0 4294967295\n';
+const MAPPED = '         0       1001          1\n         1     100000      65536\n';
+
+describe('factsOf', () => {
+  it('root in the initial namespace is not rootless', () => {
+    expect(factsOf(0, 0, IDENTITY, IDENTITY)).toMatchObject({ rootless: false, inNamespace: false, hostUid: 0 });
+  });
+  it('a non-root user is rootless, outside any namespace', () => {
+    expect(factsOf(1001, 1001, IDENTITY, IDENTITY)).toMatchObject({ rootless: true, inNamespace: false, hostUid: 1001, hostGid: 1001 });
+  });
+  it('uid 0 inside the namespace is the user that it maps to', () => {
+    const f = factsOf(0, 0, MAPPED, MAPPED);
+    expect(f).toMatchObject({ rootless: true, inNamespace: true, hostUid: 1001, hostGid: 1001 });
+    expect(f.uidMap).toEqual([{ inner: 0, outer: 1001, count: 1 }, { inner: 1, outer: 100000, count: 65536 }]);
+  });
+});

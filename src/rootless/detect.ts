@@ -1,0 +1,82 @@
+import { readFileSync } from 'node:fs';
+
+/** One line of /proc/PID/uid_map: ids inner..inner+count-1 are outer..outer+count-1 one level up. */
+export interface MapLine {
+  readonly inner: number;
+  readonly outer: number;
+  readonly count: number;
+}
+
+/** What the process is: rootless (not the host's root), and the user namespace it runs in. */
+export interface RootlessFacts {
+  readonly rootless: boolean;
+  /** inside the user namespace Berth makes (or another one): uid 0 is not the host's root */
+  readonly inNamespace: boolean;
+  /** the host uid/gid Berth acts for: the caller's, or what uid 0 of the namespace maps to */
+  readonly hostUid: number;
+  readonly hostGid: number;
+  readonly uidMap: readonly MapLine[];
+  readonly gidMap: readonly MapLine[];
+}
+
+export function parseIdMap(text: string): MapLine[] {
+  return text.split('\n').map((l) => l.trim().split(/\s+/).map(Number)).filter((p) => p.length === 3 && p.every(Number.isInteger))
+    .map(([inner, outer, count]) => ({ inner: inner!, outer: outer!, count: count! }));
+}
+
+/** The initial namespace's map: everything to itself. */
+export function isIdentityMap(map: readonly MapLine[]): boolean {
+  return map.length === 1 && map[0]!.inner === 0 && map[0]!.outer === 0 && map[0]!.count === 4294967295;
+}
+
+/**
+ * Rootless when the effective uid is not 0, or when uid 0 is not the host's (the process runs in a user
+ * namespace: Berth's own, re-entered by a later command or by a container's exit hook, or a foreign one,
+ * where trusted xattrs and cgroup limits are just as out of reach).
+ */
+export function factsOf(euid: number, egid: number, uidMapText: string, gidMapText: string): RootlessFacts {
+  const uidMap = parseIdMap(uidMapText);
+  const gidMap = parseIdMap(gidMapText);
+  const inNamespace = uidMap.length > 0 && !isIdentityMap(uidMap);
+  const outerOf = (map: readonly MapLine[], id: number) => {
+    const line = map.find((l) => id >= l.inner && id < l.inner + l.count);
+    return line ? line.outer + id - line.inner : id;
+  };
+  return {
+    rootless: euid !== 0 || inNamespace,
+    inNamespace,
+    hostUid: inNamespace ? outerOf(uidMap, euid) : euid,
+    hostGid: inNamespace ? outerOf(gidMap, egid) : egid,
+    uidMap,
+    gidMap,
+  };
+}
+
+let cached: RootlessFacts | undefined;
+
+/** This process's facts, read once. */
+export function rootlessFacts(): RootlessFacts {
+  const read = (p: string) => {
+    try {
+      return readFileSync(p, 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  cached ??= factsOf(process.geteuid?.() ?? 0, process.getegid?.() ?? 0, read('/proc/self/uid_map'), read('/proc/self/gid_map'));
+  return cached;
+}
+
+export function isRootless(): boolean {
+  return rootlessFacts().rootless;
+}
+
+/** net.ipv4.ip_unprivileged_port_start of this netns (1024 when it cannot be read: the kernel's default). */
+export function unprivilegedPortStart(): number {
+  try {
+    const n = Number(readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8').trim());
+    return Number.isInteger(n) ? n : 1024;
+  } catch {
+    return 1024;
+  }
+}

@@ -1,0 +1,9 @@
+/**
+ * Rootless Berth: a non-root user runs containers inside a user namespace of its own (issue 18). The CLI
+ * calls `runInNamespace` before anything else when it is not root; the layers below ask `rootlessFacts()`
+ * what they may do (overlay xattrs, cgroups, networks) and `rootlessDirs` where the store goes.
+ */
+export { isRootless, parseIdMap, rootlessFacts, unprivilegedPortStart, type MapLine, type RootlessFacts } from './detect.js';
+export { ensurePrivateDir, rootlessDirs, type RootlessDirs } from './dirs.js';
+export { assertInNamespace, MissingSubIdsError, runInNamespace, stopPause, subIdRanges } from './namespace.js';
+export { freeSubIdStart, parseSubIds, type IdRange } from './subid.js';
