@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn } from 'node:child_process';
 import { readFileSync, readlinkSync } from 'node:fs';
 import { promises as fsp } from 'node:fs';
@@ -161,6 +162,10 @@ export function assertInNamespace(): void {
 export async function stopPause(runroot: string): Promise<void> {
   const file = path.join(runroot, PAUSE_FILE);
   const tag = readText(file).trim();
-  if (tagAlive(tag)) process.kill(Number(tag.split(' ')[0]), 'SIGKILL');
+  if (tagAlive(tag)) {
+    process.kill(Number(tag.split(' ')[0]), 'SIGKILL');
+    // "Nothing left running" holds when reset returns: SIGKILL is delivered, not yet done, when kill() returns.
+    for (let waited = 0; tagAlive(tag) && waited < 5_000; waited += 20) await sleep(20);
+  }
   await fsp.rm(file, { force: true });
 }

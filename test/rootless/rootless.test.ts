@@ -177,7 +177,8 @@ describe('rootless berth', () => {
   });
 
   it('a command killed while mapping the pause process, or after starting slirp4netns, leaks nothing', async () => {
-    expect((await a.berth('system', 'reset', '-f')).code).toBe(0);
+    const reset = await a.berth('system', 'reset', '-f');
+    expect(reset.code, reset.stderr + reset.stdout).toBe(0);
     expect(await a.live()).toEqual([]);
     const killed = await a.berthKilledAt('rootless.pause.before-map', 'ps');
     expect(killed.code).not.toBe(0);
