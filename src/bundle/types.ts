@@ -1,6 +1,6 @@
 import type { HostFacts } from '../host.js';
 import type { CreateRequest } from '../options.js';
-import type { Mount, Spec } from '../../runtime-spec/types.js';
+import type { LinuxIDMapping, Mount, Spec } from '../../runtime-spec/types.js';
 import type { UserDb } from './user.js';
 
 /** The `config` object of an OCI image config, in Docker's field names. */
@@ -64,6 +64,8 @@ export interface PlanInput {
   envFileText?: string[];
   /** Node's process.arch naming the seccomp architectures; defaults to this process's. */
   arch?: string;
+  /** The container gets a user namespace of its own (its maps come at start, see StartInput.idmap). */
+  userns?: boolean;
 }
 
 /** What finishSpec adds at each start. */
@@ -78,6 +80,8 @@ export interface StartInput {
   hostDevices?: Record<string, DeviceInfo>;
   /** Variables known only at start (Docker's link variables); the planned env wins over them. */
   extraEnv?: string[];
+  /** The user namespace's maps, when the plan has one (allocated at create, kept in the record). */
+  idmap?: { uid: LinuxIDMapping[]; gid: LinuxIDMapping[] };
 }
 
 /**

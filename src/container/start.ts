@@ -13,6 +13,9 @@ import { failpoint } from '../util/failpoint.js';
 import type { SandboxStatus } from './ports.js';
 import { containerPaths, ZERO_TIME, type ContainerRecord } from './record.js';
 import { setConsoleSize, useVolumeSources } from './spec.js';
+import { chownMountSources, hostIds } from './userns.js';
+import type { IdMapping } from '../userns/index.js';
+import type { Spec } from './ports.js';
 
 /** start: under the container's lock; a running or paused container is refused, as Docker does. */
 export async function startContainer(ctx: ContainerContext, ref: string, terminal?: ClientTerminal): Promise<void> {
@@ -54,6 +57,9 @@ export async function startLocked(ctx: ContainerContext, rec: ContainerRecord, t
     const volumeSources = await ctx.deps.volumes.mount(rec.id, rec.config.mounts ?? [], rootfs);
     const spec = await ctx.specs.finish(rec, rootfs, sandbox);
     useVolumeSources(spec, volumeSources);
+    const user = spec.process!.user;
+    await chownMountSources(rec.config.mounts ?? [], hostIds(rec.config.userns?.idmap, user.uid, user.gid));
+    if (rec.config.userns?.idmap) await setNetSysctlsOutside(ctx, spec, rec.config.userns.idmap);
     await ctx.deps.bundle.checkRootfs(rootfs, (spec.mounts ?? []).map((m) => m.destination));
     setConsoleSize(spec, terminal);
     await ctx.deps.bundle.writeBundle(p.bundle, spec);
@@ -118,4 +124,31 @@ async function startLogRotation(ctx: ContainerContext, rec: ContainerRecord, mon
   await ctx.deps.runtime.logRotator.start(rec.id, {
     monitorPid, logPath, maxSize: rec.config.logSizeMax, maxFiles: rec.config.logMaxFiles ?? 1, ctl: path.join(bundle, 'ctl'),
   });
+}
+
+/**
+ * A user-namespaced container joins a netns Berth made outside its namespace: its root cannot write that
+ * netns's sysctls (EACCES in runc), so they are written here, from the host, and left out of the spec.
+ * ping_group_range names gids, which the host reads as its own: the container's range goes in as host ids.
+ */
+async function setNetSysctlsOutside(ctx: ContainerContext, spec: Spec, idmap: IdMapping): Promise<void> {
+  const netns = spec.linux?.namespaces?.find((n) => n.type === 'network')?.path;
+  const sysctl = spec.linux?.sysctl;
+  if (!netns || !sysctl) return;
+  const net = Object.entries(sysctl).filter(([k]) => k.startsWith('net.'));
+  if (!net.length) return;
+  const values: Record<string, string> = {};
+  for (const [k, v] of net) {
+    values[k] = k === 'net.ipv4.ping_group_range' ? hostGroupRange(v, idmap) : v;
+    delete sysctl[k];
+  }
+  if (!Object.keys(sysctl).length) delete spec.linux!.sysctl;
+  await ctx.deps.network.setSysctls(netns, values);
+}
+
+function hostGroupRange(value: string, idmap: IdMapping): string {
+  const [lo = 0, hi = 0] = value.trim().split(/\s+/).map(Number);
+  const from = hostIds(idmap, 0, lo).gid;
+  const to = hostIds(idmap, 0, hi).gid;
+  return `${from} ${to}`;
 }

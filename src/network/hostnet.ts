@@ -40,6 +40,12 @@ export async function ipBatch(lines: readonly string[], where: { side: 'outside'
   }
 }
 
+/** sysctl -w inside a netns: /proc/sys/net belongs to the netns of the process writing it. */
+export async function writeNetnsSysctls(netns: string, values: Readonly<Record<string, string>>): Promise<void> {
+  const pairs = Object.entries(values).map(([k, v]) => `${k}=${v}`);
+  if (pairs.length) await run('nsenter', [`--net=${netns}`, 'sysctl', '-q', '-w', ...pairs], { timeout: TIMEOUT });
+}
+
 function readSysctl(key: string): string | undefined {
   try { return readFileSync(path.join('/proc/sys', ...key.split('.')), 'utf8').trim(); } catch { return undefined; }
 }
