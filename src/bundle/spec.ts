@@ -103,12 +103,13 @@ export function finishSpec(plan: SpecPlan, start: StartInput): Spec {
 }
 
 /**
- * sysfs may be mounted only by the owner of the network namespace: a user-namespaced container that joins
- * one made outside it (Berth's sandbox, the host's) gets the host's /sys bound read-only instead, as runc's
- * rootless spec and podman do.
+ * sysfs may be mounted only by the owner of the network namespace: a user-namespaced container on the
+ * host's network gets the host's /sys bound read-only instead, as runc's rootless spec and podman do.
+ * (Berth's own netns for such a container is made inside its user namespace: network/hostnet.ts.)
  */
 function systemMountsAt(plan: SpecPlan, start: StartInput): Mount[] {
-  if (!start.idmap || start.namespaces.network === undefined) return plan.mounts.system;
+  const userns = plan.spec.linux?.namespaces?.some((n) => n.type === 'user');
+  if (!userns || start.namespaces.network !== 'host') return plan.mounts.system;
   return plan.mounts.system.map((m) => (m.type === 'sysfs'
     ? { destination: m.destination, type: 'bind', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] }
     : m));
@@ -237,7 +238,7 @@ function planNamespaces(input: PlanInput): LinuxNamespace[] {
 
 /** The start's choices over the plan's: 'host' drops a namespace (container:X where X uses the host's), a path joins one. */
 function joinNamespaces(planned: readonly LinuxNamespace[], start: StartInput['namespaces']): LinuxNamespace[] {
-  const key = { network: 'network', uts: 'uts', pid: 'pid', ipc: 'ipc' } as const;
+  const key = { network: 'network', uts: 'uts', pid: 'pid', ipc: 'ipc', user: 'user' } as const;
   return planned.flatMap((n) => {
     const choice = n.type in key ? start[key[n.type as keyof typeof key]] : undefined;
     if (choice === 'host') return [];

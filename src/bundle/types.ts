@@ -72,8 +72,11 @@ export interface PlanInput {
 export interface StartInput {
   rootfsPath: string;
   userDb: UserDb;
-  /** Namespaces to join ({ path }), or 'host' where a joined container turned out to use the host's. */
-  namespaces: { network?: NamespaceChoice; pid?: NamespaceChoice; ipc?: NamespaceChoice; uts?: NamespaceChoice };
+  /**
+   * Namespaces to join ({ path }), or 'host' where a joined container turned out to use the host's. `user`:
+   * the user namespace that owns the joined netns (made with it by the network layer), joined by runc first.
+   */
+  namespaces: { network?: NamespaceChoice; pid?: NamespaceChoice; ipc?: NamespaceChoice; uts?: NamespaceChoice; user?: { path: string } };
   /** Host paths bind-mounted at /etc/hostname, /etc/hosts, /etc/resolv.conf. */
   files: { hostname?: string; hosts?: string; resolvConf?: string };
   /** Every device node of the host (host-io.ts listHostDevices), given to --privileged containers as Docker does. */

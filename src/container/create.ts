@@ -9,7 +9,7 @@ import { newRecord, planContainer } from './config.js';
 import { setState, type ContainerContext } from './context.js';
 import { generateName } from './names.js';
 import { containerPaths, type ContainerRecord } from './record.js';
-import { giveNewVolumesToRoot, hostIds } from './userns.js';
+import { checkReachable, giveNewVolumesToRoot, hostIds } from './userns.js';
 import type { IdMapping } from '../userns/index.js';
 import { destroy } from './remove.js';
 import type { MountPoint } from './ports.js';
@@ -85,6 +85,7 @@ async function mapUserns(ctx: ContainerContext, rec: ContainerRecord): Promise<I
   const userns = rec.config.userns;
   if (!userns) return undefined;
   const dir = containerPaths(ctx.layout, rec.id).dir;
+  await checkReachable(ctx.layout);
   if (userns.source === 'auto') {
     userns.idmap = await ctx.deps.userns.allocator.allocate({ root: ctx.layout.root, container: rec.id, marker: dir }, userns.size!);
     await ctx.records.save(rec);

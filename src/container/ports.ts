@@ -28,7 +28,7 @@ export interface RuntimePort {
   logRotator: LogRotator;
 }
 
-export type NetworkPort = Pick<NetworkManager, 'plan' | 'attach' | 'detach' | 'reconcile' | 'repair' | 'connect' | 'disconnect' | 'setSysctls'>;
+export type NetworkPort = Pick<NetworkManager, 'plan' | 'attach' | 'detach' | 'reconcile' | 'repair' | 'connect' | 'disconnect'>;
 
 export type VolumePort = Pick<VolumeManager, 'plan' | 'attach' | 'detach' | 'mount' | 'unmount' | 'populate'>;
 

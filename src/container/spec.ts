@@ -63,6 +63,7 @@ export class SpecAssembler {
       userDb,
       namespaces: {
         network: networkNamespace(sandbox),
+        ...(sandbox.usernsPath ? { user: { path: sandbox.usernsPath } } : {}),
         pid: await this.joinedNamespace(joins.pid, 'pid'),
         ipc: await this.joinedNamespace(joins.ipc, 'ipc'),
         uts: await this.joinedNamespace(joins.uts, 'uts'),

@@ -14,8 +14,6 @@ import type { SandboxStatus } from './ports.js';
 import { containerPaths, ZERO_TIME, type ContainerRecord } from './record.js';
 import { setConsoleSize, useVolumeSources } from './spec.js';
 import { chownMountSources, hostIds } from './userns.js';
-import type { IdMapping } from '../userns/index.js';
-import type { Spec } from './ports.js';
 
 /** start: under the container's lock; a running or paused container is refused, as Docker does. */
 export async function startContainer(ctx: ContainerContext, ref: string, terminal?: ClientTerminal): Promise<void> {
@@ -59,7 +57,6 @@ export async function startLocked(ctx: ContainerContext, rec: ContainerRecord, t
     useVolumeSources(spec, volumeSources);
     const user = spec.process!.user;
     await chownMountSources(rec.config.mounts ?? [], hostIds(rec.config.userns?.idmap, user.uid, user.gid));
-    if (rec.config.userns?.idmap) await setNetSysctlsOutside(ctx, spec, rec.config.userns.idmap);
     await ctx.deps.bundle.checkRootfs(rootfs, (spec.mounts ?? []).map((m) => m.destination));
     setConsoleSize(spec, terminal);
     await ctx.deps.bundle.writeBundle(p.bundle, spec);
@@ -108,7 +105,7 @@ async function attachNetwork(ctx: ContainerContext, rec: ContainerRecord): Promi
   }
   return ctx.deps.network.attach({
     id: rec.id, name: rec.name, hostname: rec.config.hostname, ...(rec.config.domainname ? { domainname: rec.config.domainname } : {}),
-    plan, ...(sharedWithPid ? { sharedWithPid } : {}),
+    plan, ...(sharedWithPid ? { sharedWithPid } : {}), ...(rec.config.userns?.idmap ? { userns: rec.config.userns.idmap } : {}),
   });
 }
 
@@ -126,29 +123,3 @@ async function startLogRotation(ctx: ContainerContext, rec: ContainerRecord, mon
   });
 }
 
-/**
- * A user-namespaced container joins a netns Berth made outside its namespace: its root cannot write that
- * netns's sysctls (EACCES in runc), so they are written here, from the host, and left out of the spec.
- * ping_group_range names gids, which the host reads as its own: the container's range goes in as host ids.
- */
-async function setNetSysctlsOutside(ctx: ContainerContext, spec: Spec, idmap: IdMapping): Promise<void> {
-  const netns = spec.linux?.namespaces?.find((n) => n.type === 'network')?.path;
-  const sysctl = spec.linux?.sysctl;
-  if (!netns || !sysctl) return;
-  const net = Object.entries(sysctl).filter(([k]) => k.startsWith('net.'));
-  if (!net.length) return;
-  const values: Record<string, string> = {};
-  for (const [k, v] of net) {
-    values[k] = k === 'net.ipv4.ping_group_range' ? hostGroupRange(v, idmap) : v;
-    delete sysctl[k];
-  }
-  if (!Object.keys(sysctl).length) delete spec.linux!.sysctl;
-  await ctx.deps.network.setSysctls(netns, values);
-}
-
-function hostGroupRange(value: string, idmap: IdMapping): string {
-  const [lo = 0, hi = 0] = value.trim().split(/\s+/).map(Number);
-  const from = hostIds(idmap, 0, lo).gid;
-  const to = hostIds(idmap, 0, hi).gid;
-  return `${from} ${to}`;
-}

@@ -1,6 +1,7 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { InvalidArgumentError } from '../errors.js';
+import { BadStateError, InvalidArgumentError } from '../errors.js';
+import { STORE_MODES, type StoreLayout } from '../paths.js';
 import type { CreateRequest } from '../options.js';
 import {
   checkIdMaps, formatIdMap, formatUsernsMode, parseIdMap, parseUsernsMode, toHostId,
@@ -64,6 +65,12 @@ export function checkUsernsCombination(req: CreateRequest, userns: UsernsConfig 
   if (req.privileged) {
     throw new InvalidArgumentError('--privileged', 'privileged mode is incompatible with user namespaces', 'add --userns host to run this container privileged, or leave out --privileged');
   }
+  // The other container's netns belongs to another user namespace (or the host's): runc exec, which
+  // joins this container's user namespace first, could not enter it.
+  if (req.network?.networks?.[0]?.startsWith('container:')) {
+    throw new InvalidArgumentError('--network', `--network ${req.network.networks[0]} cannot be used with a user namespace: the network namespace belongs to another one`,
+      'leave out --network container:..., or add --userns host');
+  }
   // proc may be mounted only by the owner of the pid namespace, and the host's is not the container's.
   if (req.pid === 'host') {
     throw new InvalidArgumentError('--pid', '--pid host cannot be used with a user namespace: the container could not mount /proc', 'add --userns host, or leave out --pid host');
@@ -118,5 +125,24 @@ export async function giveNewVolumesToRoot(mounts: readonly MountPoint[], idmap:
     const st = await fsp.stat(m.source).catch(() => undefined);
     if (!st || st.uid !== 0 || st.gid !== 0 || (await fsp.readdir(m.source)).length) continue;
     await fsp.chown(m.source, root.uid, root.gid);
+  }
+}
+
+/**
+ * A user-namespaced container's root is another host user: it must be able to pass through every folder
+ * above its rootfs. A new store's root is private until the next command opens it (store.ts); it is
+ * opened to passing now. A folder above the store that others cannot pass is refused by name (podman
+ * checks the same), since runc's "permission denied" on the rootfs would not say where.
+ */
+export async function checkReachable(layout: StoreLayout): Promise<void> {
+  const root = await fsp.stat(layout.root);
+  if ((root.mode & 0o777) === STORE_MODES.dir) await fsp.chmod(layout.root, STORE_MODES.traverse);
+  for (let dir = path.dirname(path.resolve(layout.root)); ; dir = path.dirname(dir)) {
+    const st = await fsp.stat(dir);
+    if (!(st.mode & 0o001)) {
+      throw new BadStateError(`${dir} (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}) cannot be passed by other users, so the root of a container in a user namespace could not reach its files under ${layout.root}`,
+        `let others pass with "chmod o+x ${dir}", or keep the store (--root) under folders others may pass`);
+    }
+    if (dir === '/') break;
   }
 }

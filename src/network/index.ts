@@ -68,11 +68,6 @@ export interface NetworkManager {
   repair(): Promise<void>;
   /** Where the container's netns file is (or would be). */
   netnsPathOf(ctrId: string): string;
-  /**
-   * Writes net.* sysctls of a sandbox's netns from the host side: a user-namespaced container's root does
-   * not own the netns Berth made for it, so runc could not write them from inside.
-   */
-  setSysctls(netns: string, values: Readonly<Record<string, string>>): Promise<void>;
   /** The status of a running container's sandbox, or undefined. */
   status(ctrId: string): Promise<SandboxStatus | undefined>;
   /** Removes unused host objects of this root (name servers, bridges, chains, jumps); refuses while sandboxes exist. */

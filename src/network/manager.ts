@@ -1,5 +1,4 @@
 import path from 'node:path';
-import { writeNetnsSysctls } from './hostnet.js';
 import type { NetworkCreateRequest, NetworkRequest } from '../options.js';
 import type { LeaseId } from '../cluster/index.js';
 import { BadStateError, runTeardown } from '../errors.js';
@@ -81,7 +80,6 @@ export class Manager {
   disconnect(network: string, ctrId: string, opts?: { force?: boolean }): Promise<SandboxStatus> { return this.sandboxes.disconnect(network, ctrId, opts); }
   status(ctrId: string): Promise<SandboxStatus | undefined> { return this.sandboxes.statusOf(ctrId); }
   netnsPathOf(ctrId: string): string { return this.sandboxes.netnsPathOf(ctrId); }
-  setSysctls(netns: string, values: Readonly<Record<string, string>>): Promise<void> { return writeNetnsSysctls(netns, values); }
   reconcile(liveContainerIds: ReadonlySet<string>): Promise<string[]> { return this.sandboxes.reconcile(liveContainerIds); }
   refreshGlobal(netId: string): Promise<void> { return this.sandboxes.refreshGlobal(netId); }
   globalInUse(): Promise<NetworkRecord[]> { return this.sandboxes.globalInUse(); }
