@@ -132,13 +132,16 @@ export function openSnapshotter(layout: StoreLayout): Snapshotter {
     async changes(key, exclude) {
       const meta = await mustMeta(key);
       if (meta.readOnly) return [];
-      const lowers = [...meta.layers].reverse().map((d) => path.join(layout.layers, digestHex(d), 'diff'));
+      // A shifted snapshot's upper has shifted owners: compared with the shifted lowers, an untouched folder is unchanged.
+      const lowers = meta.idmap
+        ? (await shifter.acquire(meta.key, meta.layers, meta.idmap)).reverse().map((rel) => path.join(layout.layers, rel))
+        : [...meta.layers].reverse().map((d) => path.join(layout.layers, digestHex(d), 'diff'));
       return listChanges(path.join(dirOf(key), 'upper'), lowers, exclude);
     },
     async packChanges(key, exclude) {
       const meta = await mustMeta(key);
       if (meta.readOnly) throw new InvalidArgumentError('snapshot', `${key} is read-only and has no changes to pack`);
-      return packTree(path.join(dirOf(key), 'upper'), { overlay: true, exclude });
+      return packTree(path.join(dirOf(key), 'upper'), { overlay: true, exclude, ...(meta.idmap ? { idmap: meta.idmap } : {}) });
     },
     async repair() {
       for (const key of await readdirIfExists(root)) {

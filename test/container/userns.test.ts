@@ -117,6 +117,18 @@ describe('--userns auto', () => {
   });
 });
 
+describe('the writable layer as data', () => {
+  it('commit and diff see owners as the container does, not the host\'s shifted ids', async () => {
+    const id = await t.ok('run', '-d', '--userns', 'auto', 'busybox', 'sh', '-c', 'mkdir /made && touch /made/f && chown 1000:1000 /made/f && exec sleep 300');
+    await expect.poll(async () => (await t.cli('exec', id, 'test', '-e', '/made/f')).exitCode).toBe(0);
+    expect((await t.ok('diff', id)).split('\n').sort()).toEqual(['A /made', 'A /made/f']);
+    await t.ok('commit', id, 'userns-commit:1');
+    await t.ok('rm', '-f', id);
+    expect(await t.ok('run', '--rm', 'userns-commit:1', 'stat', '-c', '%u:%g', '/made', '/made/f')).toBe('0:0\n1000:1000');
+    await t.ok('rmi', 'userns-commit:1');
+  });
+});
+
 describe('other namespaces and devices in a user namespace', () => {
   it('runs on the host\'s network, IPC and UTS, on none, and with a device at its own path', async () => {
     for (const flags of [['--network', 'host'], ['--ipc', 'host', '--uts', 'host'], ['--network', 'none'], ['--device', '/dev/null']]) {
