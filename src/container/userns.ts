@@ -1,4 +1,5 @@
 import { promises as fsp } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { BadStateError, InvalidArgumentError } from '../errors.js';
 import { STORE_MODES, type StoreLayout } from '../paths.js';
@@ -145,4 +146,28 @@ export async function checkReachable(layout: StoreLayout): Promise<void> {
     }
     if (dir === '/') break;
   }
+}
+
+/** Larger maps are refused by tarOwnerMaps: a line per id would make a file of tens of megabytes. */
+const MAX_TAR_MAPPED = 1 << 20;
+
+/**
+ * GNU tar's --owner-map/--group-map for archives made from a user-namespaced container's files (export,
+ * cp out): each host id of the maps written as the container id it stands for. `cleanup` removes the
+ * files once tar has read them.
+ */
+export async function tarOwnerMaps(idmap: IdMapping | undefined): Promise<{ args: string[]; cleanup: () => Promise<void> }> {
+  if (!idmap) return { args: [], cleanup: async () => {} };
+  const total = (maps: readonly IdMap[]) => maps.reduce((n, m) => n + m.size, 0);
+  if (total(idmap.uid) > MAX_TAR_MAPPED || total(idmap.gid) > MAX_TAR_MAPPED) {
+    throw new BadStateError(`the container's id maps cover more than ${MAX_TAR_MAPPED} ids, too many to translate in an archive`, 'copy with "berth exec CONTAINER tar ..." instead');
+  }
+  const dir = await fsp.mkdtemp(path.join(tmpdir(), 'berth-idmap-'));
+  const lines = (maps: readonly IdMap[]) => maps.flatMap((m) => Array.from({ length: m.size }, (_, i) => `+${m.hostID + i} +${m.containerID + i}\n`)).join('');
+  await fsp.writeFile(path.join(dir, 'uid'), lines(idmap.uid));
+  await fsp.writeFile(path.join(dir, 'gid'), lines(idmap.gid));
+  return {
+    args: [`--owner-map=${path.join(dir, 'uid')}`, `--group-map=${path.join(dir, 'gid')}`],
+    cleanup: () => fsp.rm(dir, { recursive: true, force: true }),
+  };
 }

@@ -122,6 +122,17 @@ describe('the writable layer as data', () => {
     const id = await t.ok('run', '-d', '--userns', 'auto', 'busybox', 'sh', '-c', 'mkdir /made && touch /made/f && chown 1000:1000 /made/f && exec sleep 300');
     await expect.poll(async () => (await t.cli('exec', id, 'test', '-e', '/made/f')).exitCode).toBe(0);
     expect((await t.ok('diff', id)).split('\n').sort()).toEqual(['A /made', 'A /made/f']);
+    // export and cp out write the container's owners too; cp in is refused, not done with wrong owners
+    const listing = (await execa('tar', ['-tvf', '-', '--numeric-owner'], { input: (await execa(BIN, ['--root', t.root, '--runroot', t.runroot, 'export', id], { encoding: 'buffer' })).stdout })).stdout;
+    expect(listing).toMatch(/^-\S+ 1000\/1000 .* made\/f$/m);
+    expect(listing).toMatch(/^-\S+ 0\/0 .* etc\/passwd$/m);
+    const out = path.join(tmp, 'cp-out');
+    await fsp.mkdir(out);
+    await t.ok('cp', '-a', `${id}:/made`, out);
+    expect(statSync(path.join(out, 'made', 'f'))).toMatchObject({ uid: 1000, gid: 1000 });
+    const into = await t.cli('cp', path.join(out, 'made'), `${id}:/tmp`);
+    expect(into.exitCode).toBe(1);
+    expect(into.stderr).toMatch(/copying into container .* is not supported yet: it runs in a user namespace/);
     await t.ok('commit', id, 'userns-commit:1');
     await t.ok('rm', '-f', id);
     expect(await t.ok('run', '--rm', 'userns-commit:1', 'stat', '-c', '%u:%g', '/made', '/made/f')).toBe('0:0\n1000:1000');
