@@ -8,6 +8,7 @@ import { chmod, chown, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { CommandOptions, CommandResult } from '../src/util/exec.js';
+import { freeSubidStart, parseSubidFile, rangesOf } from '../src/userns/index.js';
 import { deferCleanup, sh, sleep } from './lib.js';
 
 const SUBID_FILES = ['/etc/subuid', '/etc/subgid'] as const;
@@ -19,36 +20,16 @@ export interface SubIdRange {
   readonly size: number;
 }
 
-/** The first range of `name` in a subuid/subgid file's text. */
-export function subIdRangeOf(text: string, name: string): SubIdRange | undefined {
-  for (const line of text.split('\n')) {
-    const [owner, start, size] = line.trim().split(':');
-    if (owner === name && Number.isInteger(Number(start)) && Number(size) > 0) return { start: Number(start), size: Number(size) };
-  }
-  return undefined;
-}
-
-/** Past the end of every range in the files' texts, and never below the bench's floor. */
-function freeStart(texts: readonly string[]): number {
-  let end = BENCH_SUBID_FLOOR;
-  for (const text of texts) {
-    for (const line of text.split('\n')) {
-      const [, start, size] = line.trim().split(':');
-      if (Number.isInteger(Number(start)) && Number(size) > 0) end = Math.max(end, Number(start) + Number(size));
-    }
-  }
-  return end;
-}
-
 /**
  * `name`'s range in both files: the one there, or a new one added for the run and taken out again by the
  * harness's clean-up (only that line: the files may change meanwhile).
  */
 export async function ensureSubIds(name: string, size = 65536 * 64): Promise<SubIdRange> {
   const texts = await Promise.all(SUBID_FILES.map((f) => readFile(f, 'utf8').catch(() => '')));
-  const have = texts.map((t) => subIdRangeOf(t, name));
+  const parsed = texts.map((t, i) => parseSubidFile(t, SUBID_FILES[i]!));
+  const have = parsed.map((ranges) => rangesOf(ranges, { name }).map((r) => ({ start: r.start, size: r.count }))[0]);
   if (have[0] && have[1]) return have[0];
-  const range = { start: freeStart(texts), size };
+  const range = { start: freeSubidStart(parsed.flat(), size, BENCH_SUBID_FLOOR), size };
   const line = `${name}:${range.start}:${range.size}`;
   const added: string[] = [];
   const undo = deferCleanup(async () => {

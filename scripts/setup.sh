@@ -67,6 +67,25 @@ fi
 say "building"
 npm run --silent build
 
+# The ids of user-namespaced containers (--userns auto, userns-remap "default"): a "berth" line in
+# /etc/subuid and /etc/subgid. Added once, never changed afterwards; other users' lines are left alone.
+# The range starts above what useradd hands out (100000 + 65536 per user) and must overlap no other line.
+subid_line="berth:1000000000:1000000000"
+for f in /etc/subuid /etc/subgid; do
+  if grep -q '^berth:' "$f" 2>/dev/null; then continue; fi
+  if [ ! -w "$f" ] && [ -e "$f" ] || [ ! -w "$(dirname "$f")" ]; then
+    say "cannot write $f: add the line \"$subid_line\" to it for --userns auto"
+    continue
+  fi
+  overlap=$(awk -F: -v s=1000000000 -v n=1000000000 '$0 !~ /^#/ && NF == 3 && $2 < s + n && $2 + $3 > s {print $1}' "$f" 2>/dev/null || true)
+  if [ -n "$overlap" ]; then
+    say "not adding \"$subid_line\" to $f: it overlaps the range of $overlap; add a berth line by hand"
+    continue
+  fi
+  say "adding \"$subid_line\" to $f"
+  printf '%s\n' "$subid_line" >> "$f"
+done
+
 # A range of 65536 ids from 100000 up that no line of FILE overlaps (Debian's useradd starts there too).
 free_subid_start() {
   awk -F: 'NF >= 3 && $2 ~ /^[0-9]+$/ && $3 ~ /^[0-9]+$/ { print $2, $2 + $3 }' "$1" | sort -n |

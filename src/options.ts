@@ -54,6 +54,12 @@ export interface CreateRequest {
   uts?: string;
   /** 'host' | 'private'; omitted: Docker's default, private on cgroup v2 hosts and host on v1 */
   cgroupns?: string;
+  /** --userns, podman's: 'host' | 'auto[:size=N]' | 'private' | 'keep-id'; omitted: the engine's default (userns-remap) */
+  userns?: string;
+  /** --uidmap CONTAINER:HOST:SIZE, repeatable: a user namespace with exactly these uid ranges */
+  uidmap?: string[];
+  /** --gidmap, as --uidmap for gids; omitted with --uidmap: the same ranges (podman) */
+  gidmap?: string[];
 
   // security
   privileged?: boolean;

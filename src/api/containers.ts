@@ -3,6 +3,7 @@
  * Docker's words, since scripts parse them. Everything comes from the record's config, parsed once at
  * create, so `inspect` shows the same config before and after a start.
  */
+import { formatIdMap } from '../userns/index.js';
 import type { ContainerDetails, ContainerRecord, ContainerSize, RecordView } from '../container/index.js';
 import { dockerStatus, healthcheckView, statusText, ZERO_TIME } from '../container/index.js';
 import type { ContainerInspect, ContainerSummary } from '../types.js';
@@ -140,6 +141,10 @@ export function inspectView({ record: r, paths, size }: ContainerDetails): Conta
       ContainerIDFile: req.cidfile ?? '',
       CgroupParent: req.cgroupParent ?? '',
       CgroupnsMode: plan.linux?.namespaces?.some((n) => n.type === 'cgroup') ? 'private' : 'host',
+      // Docker's "" (the engine's choice) or "host"; Berth's own modes as podman writes them.
+      UsernsMode: c.userns?.mode ?? req.userns ?? '',
+      // podman's field: each range as CONTAINER:HOST:SIZE.
+      ...(c.userns?.idmap ? { IDMappings: { UidMap: c.userns.idmap.uid.map(formatIdMap), GidMap: c.userns.idmap.gid.map(formatIdMap) } } : {}),
       Annotations: req.annotations ?? null,
     },
     Mounts: mountsView(r),

@@ -17,7 +17,8 @@ import { createRuntime } from '../runtime/index.js';
 import { openStorage } from '../storage/index.js';
 import * as bundle from '../bundle/index.js';
 import { InvalidArgumentError, NotFoundError } from '../errors.js';
-import { loadConfig, parseConfig } from '../config/index.js';
+import { loadConfig, parseConfig, usernsRemapMode } from '../config/index.js';
+import { openAllocator } from '../userns/index.js';
 import { openStore } from '../store.js';
 import { inspectView, summaryView } from './containers.js';
 import { imagesApi } from './images.js';
@@ -151,6 +152,12 @@ export class Engine implements EngineApi {
       cleanupCommand: (id, attachedPidFile) => ['/bin/sh', '-c', CLEANUP_GUARD, 'berth-cleanup', attachedPidFile, ...berth('container', 'cleanup', id)],
       restartCommand: (id) => berth('container', 'cleanup', id),
       healthTickCommand: (id) => berth('healthcheck', 'tick', id),
+      userns: {
+        // The subid files can be named by the environment, as shadow-utils' own tests do: the tests of a
+        // missing entry must not edit the host's files under other tests' feet.
+        allocator: openAllocator({ subuid: process.env.BERTH_SUBUID_FILE || undefined, subgid: process.env.BERTH_SUBGID_FILE || undefined }),
+        default: usernsRemapMode(config),
+      },
     })));
     let access: RegistryAccess | undefined;
     const registries = async () => (access ??= openRegistryAccess({ config: registryConfig, credentials: createCredentialStore() }));

@@ -451,6 +451,9 @@ function buildContainer(image: ImageId, command: string[], network: string | und
     noHealthcheck: true,
     pull: 'never',
     labels: { 'berth.build': 'step' },
+    // The host's, even under userns-remap: COPY/ADD and cache mounts write host owners into the step's
+    // container (extractIntoContainer), which a shifted snapshot would show as nobody. TODO(issue 18).
+    userns: 'host',
     ...(network && network !== 'bridge' && network !== 'default' ? { network: { networks: [network] } } : {}),
   };
 }

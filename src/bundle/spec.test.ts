@@ -327,3 +327,33 @@ describe('rootless (issue 18)', () => {
     }
   });
 });
+
+describe('user namespaces', () => {
+  const idmap = { uid: [{ containerID: 0, hostID: 1000000000, size: 65536 }], gid: [{ containerID: 0, hostID: 1000065536, size: 1000 }] };
+
+  it('adds the user namespace and its maps, and the spec still validates', () => {
+    const { linux } = build({}, { userns: true, idmap });
+    expect(linux.namespaces!.map((n) => n.type)).toEqual(['mount', 'user', 'network', 'uts', 'pid', 'ipc']);
+    expect(linux.uidMappings).toEqual(idmap.uid);
+    expect(linux.gidMappings).toEqual(idmap.gid);
+  });
+
+  it('joins the user namespace that owns the sandbox\'s netns, and narrows ping_group_range to mapped gids', () => {
+    const { mount, linux } = build({}, { userns: true, idmap, namespaces: { network: { path: '/run/berth/netns/x' }, user: { path: '/run/berth/netns/.userns/x' } } });
+    expect(linux.namespaces).toContainEqual({ type: 'user', path: '/run/berth/netns/.userns/x' });
+    expect(mount('/sys')!.type).toBe('sysfs');
+    expect(linux.sysctl!['net.ipv4.ping_group_range']).toBe('0 999');
+  });
+
+  it('binds the host\'s /sys read-only on the host\'s network, where sysfs cannot be mounted', () => {
+    const { mount } = build({ network: { networks: ['host'] } }, { userns: true, idmap, namespaces: { network: 'host' } });
+    expect(mount('/sys')).toEqual({ destination: '/sys', type: 'bind', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] });
+  });
+
+  it('leaves a spec without a user namespace as it was', () => {
+    const { linux, mount } = build({}, { idmap });
+    expect(linux.namespaces!.some((n) => n.type === 'user')).toBe(false);
+    expect(linux.uidMappings).toBeUndefined();
+    expect(mount('/sys')!.type).toBe('sysfs');
+  });
+});

@@ -11,7 +11,7 @@ import { DEFAULT_SECCOMP_PROFILE } from './seccomp.js';
 import { parseSeccompProfile, resolveSeccomp } from './seccomp-profile.js';
 import { parseSecurityOpts, type SecurityOptions } from './security.js';
 import { parseSignal } from './signals.js';
-import { buildSysctls } from './sysctls.js';
+import { buildSysctls, DEFAULT_PING_GROUPS, PING_GROUP_RANGE } from './sysctls.js';
 import type { BuildResult, BundleInput, NamespaceChoice, PlanInput, PlanResult, SpecPlan, StartInput } from './types.js';
 import { parseUlimits } from './ulimits.js';
 import { checkGroupSpec, checkUserSpec, resolveGroup, resolveUser } from './user.js';
@@ -75,9 +75,17 @@ export function finishSpec(plan: SpecPlan, start: StartInput): Spec {
   proc.env!.push(...(start.extraEnv ?? []).filter((e) => !planned.has(envKey(e))));
   // HOME last, from the user's passwd entry, unless the image or the user set it (dockerd's order).
   if (!proc.env!.some((e) => envKey(e) === 'HOME')) proc.env!.push(`HOME=${resolved.home}`);
-  const base = [...plan.mounts.system, ...fileMounts(start.files), ...(plan.mounts.init ? [plan.mounts.init] : [])];
+  const base = [...systemMountsAt(plan, start), ...fileMounts(start.files), ...(plan.mounts.init ? [plan.mounts.init] : [])];
   const linux = spec.linux!;
   linux.namespaces = joinNamespaces(linux.namespaces ?? [], start.namespaces);
+  if (start.idmap && linux.namespaces.some((n) => n.type === 'user')) {
+    linux.uidMappings = start.idmap.uid.map((m) => ({ ...m }));
+    linux.gidMappings = start.idmap.gid.map((m) => ({ ...m }));
+    // The kernel reads the range in the writer's namespace, where gids past the map do not exist (EINVAL).
+    if (linux.sysctl?.[PING_GROUP_RANGE] === DEFAULT_PING_GROUPS) {
+      linux.sysctl[PING_GROUP_RANGE] = `0 ${Math.max(...start.idmap.gid.map((m) => m.containerID + m.size)) - 1}`;
+    }
+  }
   if (plan.privileged && start.hostDevices) {
     const byPath = new Map([...hostDeviceNodes(start.hostDevices), ...(linux.devices ?? [])].map((n) => [n.path, n]));
     const { namespaces, devices: _planned, ...rest } = linux;
@@ -92,6 +100,19 @@ export function finishSpec(plan: SpecPlan, start: StartInput): Spec {
     ...(annotations ? { annotations } : {}),
     linux: linux2,
   };
+}
+
+/**
+ * sysfs may be mounted only by the owner of the network namespace: a user-namespaced container on the
+ * host's network gets the host's /sys bound read-only instead, as runc's rootless spec and podman do.
+ * (Berth's own netns for such a container is made inside its user namespace: network/hostnet.ts.)
+ */
+function systemMountsAt(plan: SpecPlan, start: StartInput): Mount[] {
+  const userns = plan.spec.linux?.namespaces?.some((n) => n.type === 'user');
+  if (!userns || start.namespaces.network !== 'host') return plan.mounts.system;
+  return plan.mounts.system.map((m) => (m.type === 'sysfs'
+    ? { destination: m.destination, type: 'bind', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] }
+    : m));
 }
 
 /** Both steps at once, for callers that have everything (tests, one-shot bundles). */
@@ -229,6 +250,7 @@ function refuseRootlessLimits(res: ResourceRequest, mode: string): void {
  */
 function planNamespaces(input: PlanInput): LinuxNamespace[] {
   const out: LinuxNamespace[] = [{ type: 'mount' }];
+  if (input.userns) out.push({ type: 'user' });
   const add = (type: LinuxNamespace['type'], choice: NamespaceChoice | undefined) => {
     if (choice !== 'host') out.push({ type });
   };
@@ -246,7 +268,7 @@ function planNamespaces(input: PlanInput): LinuxNamespace[] {
 
 /** The start's choices over the plan's: 'host' drops a namespace (container:X where X uses the host's), a path joins one. */
 function joinNamespaces(planned: readonly LinuxNamespace[], start: StartInput['namespaces']): LinuxNamespace[] {
-  const key = { network: 'network', uts: 'uts', pid: 'pid', ipc: 'ipc' } as const;
+  const key = { network: 'network', uts: 'uts', pid: 'pid', ipc: 'ipc', user: 'user' } as const;
   return planned.flatMap((n) => {
     const choice = n.type in key ? start[key[n.type as keyof typeof key]] : undefined;
     if (choice === 'host') return [];

@@ -19,6 +19,9 @@ export interface SysctlContext {
   mappedGids?: number;
 }
 
+export const PING_GROUP_RANGE = 'net.ipv4.ping_group_range';
+export const DEFAULT_PING_GROUPS = '0 2147483647';
+
 /**
  * Docker's defaults for a container with its own network namespace: any user may bind low ports and use
  * ICMP sockets (ping without CAP_NET_RAW). Then the user's --sysctl, checked.
@@ -27,7 +30,7 @@ export function buildSysctls(user: Record<string, string>, ctx: SysctlContext): 
   const out: Record<string, string> = {};
   if (ctx.privateNetwork) {
     out['net.ipv4.ip_unprivileged_port_start'] = '0';
-    out['net.ipv4.ping_group_range'] = `0 ${ctx.mappedGids ? ctx.mappedGids - 1 : 2147483647}`;
+    out[PING_GROUP_RANGE] = ctx.mappedGids ? `0 ${ctx.mappedGids - 1}` : DEFAULT_PING_GROUPS;
   }
   for (const [key, value] of Object.entries(user)) {
     checkSysctl(key, ctx);

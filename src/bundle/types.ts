@@ -1,6 +1,6 @@
 import type { HostFacts } from '../host.js';
 import type { CreateRequest } from '../options.js';
-import type { Mount, Spec } from '../../runtime-spec/types.js';
+import type { LinuxIDMapping, Mount, Spec } from '../../runtime-spec/types.js';
 import type { UserDb } from './user.js';
 
 /** The `config` object of an OCI image config, in Docker's field names. */
@@ -64,20 +64,27 @@ export interface PlanInput {
   envFileText?: string[];
   /** Node's process.arch naming the seccomp architectures; defaults to this process's. */
   arch?: string;
+  /** The container gets a user namespace of its own (its maps come at start, see StartInput.idmap). */
+  userns?: boolean;
 }
 
 /** What finishSpec adds at each start. */
 export interface StartInput {
   rootfsPath: string;
   userDb: UserDb;
-  /** Namespaces to join ({ path }), or 'host' where a joined container turned out to use the host's. */
-  namespaces: { network?: NamespaceChoice; pid?: NamespaceChoice; ipc?: NamespaceChoice; uts?: NamespaceChoice };
+  /**
+   * Namespaces to join ({ path }), or 'host' where a joined container turned out to use the host's. `user`:
+   * the user namespace that owns the joined netns (made with it by the network layer), joined by runc first.
+   */
+  namespaces: { network?: NamespaceChoice; pid?: NamespaceChoice; ipc?: NamespaceChoice; uts?: NamespaceChoice; user?: { path: string } };
   /** Host paths bind-mounted at /etc/hostname, /etc/hosts, /etc/resolv.conf. */
   files: { hostname?: string; hosts?: string; resolvConf?: string };
   /** Every device node of the host (host-io.ts listHostDevices), given to --privileged containers as Docker does. */
   hostDevices?: Record<string, DeviceInfo>;
   /** Variables known only at start (Docker's link variables); the planned env wins over them. */
   extraEnv?: string[];
+  /** The user namespace's maps, when the plan has one (allocated at create, kept in the record). */
+  idmap?: { uid: LinuxIDMapping[]; gid: LinuxIDMapping[] };
 }
 
 /**

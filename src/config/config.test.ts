@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../errors.js';
-import { loadConfig, parseConfig } from './index.js';
+import { loadConfig, parseConfig, usernsRemapMode } from './index.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'berth-config-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -78,8 +78,16 @@ describe('parseConfig', () => {
   });
 
   it('refuses a Docker key that Berth does not implement yet, by name, instead of ignoring it', () => {
-    expect(() => parseConfig({ 'userns-remap': 'default', 'fixed-cidr': '10.1.0.0/25' }, 'f.json'))
-      .toThrow(/f.json: "userns-remap" is not supported by this version of Berth .*; "fixed-cidr" is not supported/);
+    expect(() => parseConfig({ 'log-driver': 'syslog', 'fixed-cidr': '10.1.0.0/25' }, 'f.json'))
+      .toThrow(/f.json: "log-driver" is not supported by this version of Berth .*; "fixed-cidr" is not supported/);
+  });
+
+  it('takes userns-remap "default" as --userns auto for every container, and refuses a user name', () => {
+    const config = parseConfig({ 'userns-remap': 'default' }, 'f.json');
+    expect(usernsRemapMode(config)).toEqual({ kind: 'auto', size: 65536 });
+    expect(usernsRemapMode({})).toBeUndefined();
+    expect(() => parseConfig({ 'userns-remap': 'someone' }, 'f.json')).toThrow(/f.json: userns-remap "someone" is not supported: Berth takes only "default"/);
+    expect(() => parseConfig({ 'userns-remap': 3 }, 'f.json')).toThrow(InvalidArgumentError);
   });
 });
 

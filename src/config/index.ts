@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { rootlessDirs, rootlessFacts } from '../rootless/index.js';
 import { InvalidArgumentError } from '../errors.js';
 import { describeSchemaErrors } from '../util/schema.js';
+import { DEFAULT_AUTO_SIZE, type UsernsMode } from '../userns/index.js';
 import { validate as compiled } from './schema.validate.js';
 import { parseBip, parsePools } from '../network/index.js';
 import { registriesConfig, type RegistryConfigKeys } from '../registry/index.js';
@@ -54,6 +55,8 @@ export interface EngineConfig extends RegistryConfigKeys {
   'cluster-advertise'?: string;
   /** the cluster store's TLS files and credentials (Docker's kv.* names) */
   'cluster-store-opts'?: ClusterStoreOpts;
+  /** "default": every container without --userns gets a user namespace of its own (--userns auto) */
+  'userns-remap'?: string;
 }
 
 /**
@@ -62,7 +65,6 @@ export interface EngineConfig extends RegistryConfigKeys {
  */
 const NOT_YET: Readonly<Record<string, string>> = {
   'fixed-cidr': 'containers of the default bridge take addresses from its whole subnet for now (set bip)',
-  'userns-remap': 'user namespaces are not supported yet',
   'log-opts': 'give --log-opt max-size to each container for now',
   'log-driver': 'Berth writes k8s-file logs only',
   'dns': 'give --dns to each container for now',
@@ -98,6 +100,7 @@ export function parseConfig(value: unknown, source: string): EngineConfig {
     if (err instanceof InvalidArgumentError) throw new InvalidArgumentError('config', `${source}: ${err.message}`, err.hint);
     throw err;
   }
+  usernsRemapMode(config, source);
   // dockerd's rules: runc is reserved, and the default must name a runtime that exists.
   if (config.runtimes && 'runc' in config.runtimes) {
     throw new InvalidArgumentError('config', `${source}: runtime name "runc" is reserved`, 'give your runtime another name');
@@ -131,4 +134,19 @@ export function loadConfig(file?: string): EngineConfig {
     throw new InvalidArgumentError('config', `${path} is not valid JSON: ${(err as Error).message}`, 'the file holds one JSON object, e.g. {"data-root": "/srv/berth"}');
   }
   return parseConfig(value, path);
+}
+
+/**
+ * Docker's userns-remap, in the one form Berth takes: "default" (Docker's dockremap user) gives every
+ * container a range of its own from the `berth` subuid/subgid lines, as --userns auto does. Docker's one
+ * shared range for a named user would let every container reach every other's files: not offered.
+ */
+export function usernsRemapMode(config: EngineConfig, source = 'the configuration'): UsernsMode | undefined {
+  const value = config['userns-remap'];
+  if (value === undefined || value === '') return undefined;
+  if (value !== 'default') {
+    throw new InvalidArgumentError('config', `${source}: userns-remap "${value}" is not supported: Berth takes only "default" (a range of its own for each container, from the "berth" lines of /etc/subuid and /etc/subgid)`,
+      'write "userns-remap": "default", or give --userns auto to the containers that need it');
+  }
+  return { kind: 'auto', size: DEFAULT_AUTO_SIZE };
 }

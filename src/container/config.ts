@@ -12,6 +12,7 @@ import type { ContainerDeps } from './ports.js';
 import { ZERO_TIME } from './record.js';
 import type { ContainerState } from './state.js';
 import { planHealthcheck } from './healthconfig.js';
+import { checkUsernsCombination, planUserns } from './userns.js';
 import { normalizeSignal, parseRestartPolicy } from './status.js';
 
 /** What planning needs: the layers below, the records (to resolve other containers), the spec assembler. */
@@ -55,6 +56,8 @@ export async function planContainer(
   const attach = parseAttach(req.attach, !!req.openStdin);
   const runtime = await resolveRuntime(req.runtime, ctx.deps.runtimes);
   const log = parseLogOpts(req.logOpts ?? {});
+  const userns = planUserns(req, ctx.deps.userns.default);
+  checkUsernsCombination(req, userns);
 
   const image = known ? { id: known.imageId, config: { config: known.imageConfig }, layers: [] as Digest[] } : await resolveImage(ctx, req.image);
   const imageConfig: ImageConfig = image.config.config ?? {};
@@ -78,7 +81,7 @@ export async function planContainer(
     exposedPorts, ...(sharedWith ? { sharedWith } : {}), links,
   });
   const mounts = await planVolumes(ctx, req, imageConfig);
-  const { plan, warnings } = await ctx.specs.plan(id, { ...req, labels: userLabels }, imageConfig, cgroupParent, mounts);
+  const { plan, warnings } = await ctx.specs.plan(id, { ...req, labels: userLabels }, imageConfig, cgroupParent, mounts, !!userns);
   if (log?.maxFiles === 1) {
     // conmon replaces the one file (runtime/logrotate.ts): a client that reads it (runtime/attach.ts) and
     // falls behind by two files' worth skips the one between.
@@ -113,6 +116,7 @@ export async function planContainer(
       labels: { ...(imageConfig.Labels ?? {}), ...userLabels },
       exposedPorts,
       ...(health ? { health } : {}),
+      ...(userns ? { userns } : {}),
       request: req,
     },
     warnings,

@@ -1,4 +1,5 @@
 import { promises as fsp, type Stats } from 'node:fs';
+import { tarOwnerMaps } from './userns.js';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import type { CopyOptions, CopyResult, PathStat } from '../types.js';
@@ -156,7 +157,8 @@ export async function copyFromContainer(ctx: ContainerContext, ref: string, src:
   const rec = await resolveNoticed(ctx, ref);
   const cpath = absolute(src);
   const contents = /(^|\/)\.$/.test(src);
-  const view = await openRootfs(ctx, rec, { pause: opts.pause !== false });
+  const maps = await tarOwnerMaps(rec.config.userns?.idmap);
+  const view = await openRootfs(ctx, rec, { pause: opts.pause !== false }).catch(async (err: unknown) => { await maps.cleanup(); throw err; });
   try {
     const found = await resolveInContainer(view, cpath, !!opts.followLink || contents || src.endsWith('/'));
     if (!found.stat) throw new NotFoundError('file', `${cpath} in container ${rec.name}`, 'check the path with "berth exec CONTAINER ls"');
@@ -165,7 +167,7 @@ export async function copyFromContainer(ctx: ContainerContext, ref: string, src:
     // The archive's top entry is named as the user named it (the link's name with -L, as Docker).
     const want = found.container === '/' ? '.' : path.posix.basename(path.posix.normalize(cpath)) || '.';
     const have = path.basename(found.host);
-    const pack = ['-c', '-f', '-', '--numeric-owner', ...XATTRS];
+    const pack = ['-c', '-f', '-', '--numeric-owner', ...maps.args, ...XATTRS];
     const create = [...pack,
       '-C', found.container === '/' ? found.host : path.dirname(found.host), ...(want !== have && want !== '.' ? [renameTransform(have, want)] : []), '--', want === '.' ? '.' : have];
     if (typeof dest !== 'string') {
@@ -183,6 +185,7 @@ export async function copyFromContainer(ctx: ContainerContext, ref: string, src:
     return await joinTars(reader, spawnTar(['-x', '-f', '-', '-C', target.dir, ...extractArgs(target, want, !!opts.archive)], reader));
   } finally {
     await view.release();
+    await maps.cleanup();
   }
 }
 
@@ -199,6 +202,12 @@ async function hostDest(dest: string): Promise<{ path: string; isDir?: boolean; 
 /** Writes into the container at `dest`: a host path's file or folder (Docker's landing rules), or a tar stream into a folder. */
 export async function copyToContainer(ctx: ContainerContext, ref: string, dest: string, src: string | Readable, opts: CopyOptions = {}): Promise<CopyResult> {
   const rec = await resolveNoticed(ctx, ref);
+  if (rec.config.userns) {
+    // GNU tar maps owners only when it creates an archive, not when it extracts one: the files would land
+    // with host ids the container sees as nobody.
+    throw new BadStateError(`copying into container ${rec.name} is not supported yet: it runs in a user namespace, and the files would land owned by nobody`,
+      'copy with "berth exec -i CONTAINER tar -x -C DIR < FILE.tar" instead');
+  }
   const cpath = absolute(dest);
   let source: { host: string; name: string; isDir: boolean; contents: boolean } | undefined;
   if (typeof src === 'string') {

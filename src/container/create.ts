@@ -8,7 +8,9 @@ import { withLock } from '../util/lock.js';
 import { newRecord, planContainer } from './config.js';
 import { setState, type ContainerContext } from './context.js';
 import { generateName } from './names.js';
-import { containerPaths } from './record.js';
+import { containerPaths, type ContainerRecord } from './record.js';
+import { checkReachable, giveNewVolumesToRoot, hostIds } from './userns.js';
+import type { IdMapping } from '../userns/index.js';
 import { destroy } from './remove.js';
 import type { MountPoint } from './ports.js';
 
@@ -58,9 +60,11 @@ async function createPlanned(ctx: ContainerContext, id: string, req: CreateReque
     await withLock(containerPaths(ctx.layout, id).lock, async () => {
       await ctx.records.save(rec);
       await ctx.records.reserveName(name, id);
-      await ctx.deps.snapshots.prepare(id, { image: config.imageId, layers }, { owner: 'container' });
+      const idmap = await mapUserns(ctx, rec);
+      await ctx.deps.snapshots.prepare(id, { image: config.imageId, layers }, { owner: 'container', ...(idmap ? { idmap } : {}) });
       await ctx.deps.volumes.attach(id, config.mounts ?? []);
       await populateVolumes(ctx, id, config.mounts ?? []);
+      if (idmap) await giveNewVolumesToRoot(config.mounts ?? [], idmap);
       failpoint('container.create.after-snapshot');
       await setState(ctx, rec, 'created');
     });
@@ -69,6 +73,25 @@ async function createPlanned(ctx: ContainerContext, id: string, req: CreateReque
     throw err;
   }
   return { id, warnings };
+}
+
+/**
+ * An auto range is taken once the record exists (the registry names the container's folder, so a create
+ * killed here leaves an entry the next allocation reclaims) and is written into the record before anything
+ * is made with it. The container's folder (0710) gets the mapped root's group, so that the container may
+ * reach the files bound into it (STORE_MODES).
+ */
+async function mapUserns(ctx: ContainerContext, rec: ContainerRecord): Promise<IdMapping | undefined> {
+  const userns = rec.config.userns;
+  if (!userns) return undefined;
+  const dir = containerPaths(ctx.layout, rec.id).dir;
+  await checkReachable(ctx.layout);
+  if (userns.source === 'auto') {
+    userns.idmap = await ctx.deps.userns.allocator.allocate({ root: ctx.layout.root, container: rec.id, marker: dir }, userns.size!);
+    await ctx.records.save(rec);
+  }
+  await fsp.chown(dir, 0, hostIds(userns.idmap, 0, 0).gid);
+  return userns.idmap;
 }
 
 /**

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { tarOwnerMaps } from './userns.js';
 import { promises as fsp } from 'node:fs';
 import { PassThrough, type Readable } from 'node:stream';
 import { RuntimeError } from '../errors.js';
@@ -43,13 +44,14 @@ export async function exportContainer(ctx: ContainerContext, ref: string): Promi
   const rec = await resolveNoticed(ctx, ref);
   const view = await openRootfs(ctx, rec, { pause: false });
   const names = (await fsp.readdir(view.root)).sort();
+  const maps = await tarOwnerMaps(rec.config.userns?.idmap).catch(async (err: unknown) => { await view.release(); throw err; });
   const out = new PassThrough({ highWaterMark: 1 << 20 });
-  const child = spawn('tar', ['-c', '-f', '-', '--numeric-owner', '--xattrs', '--xattrs-include=*', '--sparse', '-C', view.root, '--', ...names], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('tar', ['-c', '-f', '-', '--numeric-owner', ...maps.args, '--xattrs', '--xattrs-include=*', '--sparse', '-C', view.root, '--', ...names], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (b: Buffer) => { stderr += b.toString(); });
   child.stdout.pipe(out, { end: false });
   child.on('close', (code) => {
-    view.release().then(() => {
+    Promise.all([view.release(), maps.cleanup()]).then(() => {
       if (code === 0) out.end();
       else out.destroy(new RuntimeError(`exporting container ${rec.name} failed: tar exited with ${code}: ${stderr.trim()}`, 'see the message above'));
     }, (err: Error) => out.destroy(err));

@@ -10,6 +10,7 @@ import type { BundleInput, ImageConfig, Spec, SpecPlan, PlanResult, LinuxResourc
 import type { NetworkManager, NetworkPlan, SandboxStatus, SandboxEndpointStatus } from '../network/index.js';
 import type { Cgroups, HealthTimer, LogRotator, Monitor, Runc } from '../runtime/index.js';
 import type { MountPoint, VolumeManager } from '../volume/index.js';
+import type { UsernsPort } from './userns.js';
 
 export type { MountPoint };
 export type { BundleInput, ImageConfig, Spec, SpecPlan, PlanResult, LinuxResources, Process, Mount, NetworkPlan, SandboxStatus, SandboxEndpointStatus };
@@ -50,4 +51,6 @@ export interface ContainerDeps {
   runtimes: { default: string; paths: Record<string, string> };
   /** argv of one healthcheck of the container by its timer (`berth healthcheck tick ID`): prints the next delay */
   healthTickCommand: (id: string) => string[];
+  /** auto ranges (host-wide) and the engine's default mode */
+  userns: UsernsPort;
 }

@@ -1,4 +1,5 @@
 import { promises as fsp } from 'node:fs';
+import type { UsernsConfig } from './userns.js';
 import path from 'node:path';
 import type { PortBinding } from '../types.js';
 import type { ContainerState } from './state.js';
@@ -65,6 +66,8 @@ export interface ContainerConfig {
   exposedPorts?: string[];
   /** the healthcheck (flags over the image's HEALTHCHECK), absent when there is none or it is disabled */
   health?: HealthConfig;
+  /** its own user namespace (--userns, --uidmap, userns-remap); absent: the host's */
+  userns?: UsernsConfig;
   /**
    * The flags in the user's words, which inspect echoes as Docker's HostConfig does (Binds, Tmpfs, Dns...).
    * Display only: every value in it was parsed into the fields above at create.

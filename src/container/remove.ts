@@ -70,6 +70,8 @@ export async function destroy(ctx: ContainerContext, rec: ContainerRecord, opts:
     () => ctx.deps.runtime.runc.delete(rec.id, { force: true }).then(() => failpoint('container.rm.after-runc-delete')),
     () => ctx.deps.network.detach(rec.id),
     () => ctx.deps.snapshots.remove(rec.id),
+    // After the snapshot: a range given back is free for the next container at once.
+    async () => { if (rec.config.userns?.source === 'auto') await ctx.deps.userns.allocator.release({ root: ctx.layout.root, container: rec.id }); },
     () => ctx.deps.volumes.unmount(rec.id),
     () => ctx.deps.volumes.detach(rec.id, rec.config.mounts ?? [], { removeAnonymous }),
     () => ctx.deps.runtime.cgroups.remove(cgroupsPathOf(rec)),

@@ -19,7 +19,7 @@ export class SpecAssembler {
 
   constructor(private readonly layout: StoreLayout, private readonly deps: ContainerDeps, private readonly records: RecordStore) {}
 
-  async plan(id: string, req: CreateRequest, imageConfig: ImageConfig, cgroupParent = '/berth', mounts: readonly MountPoint[] = []): Promise<PlanResult> {
+  async plan(id: string, req: CreateRequest, imageConfig: ImageConfig, cgroupParent = '/berth', mounts: readonly MountPoint[] = [], userns = false): Promise<PlanResult> {
     const host = this.deps.host;
     const [envFileText, seccompProfileText, devices, hostCapabilities] = await Promise.all([
       Promise.all((req.envFiles ?? []).map((f) => readUserFile(f, '--env-file'))),
@@ -46,6 +46,7 @@ export class SpecAssembler {
       hostCapabilities,
       seccompProfileText,
       envFileText,
+      userns,
     });
   }
 
@@ -62,6 +63,7 @@ export class SpecAssembler {
       userDb,
       namespaces: {
         network: networkNamespace(sandbox),
+        ...(sandbox.usernsPath ? { user: { path: sandbox.usernsPath } } : {}),
         pid: await this.joinedNamespace(joins.pid, 'pid'),
         ipc: await this.joinedNamespace(joins.ipc, 'ipc'),
         uts: await this.joinedNamespace(joins.uts, 'uts'),
@@ -69,6 +71,7 @@ export class SpecAssembler {
       files: { hostname: p.hostname, hosts: p.hosts, resolvConf: p.resolvConf },
       hostDevices,
       extraEnv: linkEnv,
+      ...(rec.config.userns?.idmap ? { idmap: rec.config.userns.idmap } : {}),
     });
   }
 

@@ -13,6 +13,7 @@ import { failpoint } from '../util/failpoint.js';
 import type { SandboxStatus } from './ports.js';
 import { containerPaths, ZERO_TIME, type ContainerRecord } from './record.js';
 import { setConsoleSize, useVolumeSources } from './spec.js';
+import { chownMountSources, hostIds } from './userns.js';
 
 /** start: under the container's lock; a running or paused container is refused, as Docker does. */
 export async function startContainer(ctx: ContainerContext, ref: string, terminal?: ClientTerminal): Promise<void> {
@@ -54,6 +55,8 @@ export async function startLocked(ctx: ContainerContext, rec: ContainerRecord, t
     const volumeSources = await ctx.deps.volumes.mount(rec.id, rec.config.mounts ?? [], rootfs);
     const spec = await ctx.specs.finish(rec, rootfs, sandbox);
     useVolumeSources(spec, volumeSources);
+    const user = spec.process!.user;
+    await chownMountSources(rec.config.mounts ?? [], hostIds(rec.config.userns?.idmap, user.uid, user.gid));
     await ctx.deps.bundle.checkRootfs(rootfs, (spec.mounts ?? []).map((m) => m.destination));
     setConsoleSize(spec, terminal);
     await ctx.deps.bundle.writeBundle(p.bundle, spec);
@@ -102,7 +105,7 @@ async function attachNetwork(ctx: ContainerContext, rec: ContainerRecord): Promi
   }
   return ctx.deps.network.attach({
     id: rec.id, name: rec.name, hostname: rec.config.hostname, ...(rec.config.domainname ? { domainname: rec.config.domainname } : {}),
-    plan, ...(sharedWithPid ? { sharedWithPid } : {}),
+    plan, ...(sharedWithPid ? { sharedWithPid } : {}), ...(rec.config.userns?.idmap ? { userns: rec.config.userns.idmap } : {}),
   });
 }
 
@@ -119,3 +122,4 @@ async function startLogRotation(ctx: ContainerContext, rec: ContainerRecord, mon
     monitorPid, logPath, maxSize: rec.config.logSizeMax, maxFiles: rec.config.logMaxFiles ?? 1, ctl: path.join(bundle, 'ctl'),
   });
 }
+

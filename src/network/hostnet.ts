@@ -1,7 +1,9 @@
 import { existsSync, promises as fsp, constants, readdirSync, readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import path from 'node:path';
+import { execa } from 'execa';
 import { run } from '../util/exec.js';
+import type { IdMap } from '../userns/index.js';
 import { parseIpv6 } from './cidr6.js';
 
 /**
@@ -37,6 +39,40 @@ export async function ipBatch(lines: readonly string[], where: { side: 'outside'
     await run('unshare', [`--net=${where.netns}`, ...ip], { input, timeout: TIMEOUT });
   } else {
     await run('nsenter', [`--net=${where.netns}`, ...ip], { input, timeout: TIMEOUT });
+  }
+}
+
+/**
+ * A netns owned by a new user namespace with these maps, both kept as bind-mounted files. A placeholder
+ * process is made in both namespaces, its maps written from here (the host's root may map any ids;
+ * `unshare --map-users` would go through newuidmap, which wants root to have subuid lines), its two
+ * namespace files bound, and it is let go. (`unshare --user=FILE` cannot bind a user namespace file here:
+ * EPERM from its helper.) Everything else is done from the host: its root may enter a child's netns.
+ */
+export async function makeUsernsNetns(netns: string, userns: string, maps: { uid: readonly IdMap[]; gid: readonly IdMap[] }): Promise<void> {
+  const holder = execa('unshare', ['--user', '--net', '--', 'sh', '-c', 'echo ready; read _'], { timeout: TIMEOUT, stdin: 'pipe' });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      holder.stdout!.once('data', () => resolve());
+      holder.once('error', reject);
+      holder.once('exit', () => reject(new Error('unshare exited before it was ready')));
+    });
+    const pid = holder.pid!;
+    const line = (maps: readonly IdMap[]) => maps.map((m) => `${m.containerID} ${m.hostID} ${m.size}\n`).join('');
+    await fsp.writeFile(`/proc/${pid}/uid_map`, line(maps.uid));
+    await fsp.writeFile(`/proc/${pid}/gid_map`, line(maps.gid));
+    await fsp.mkdir(path.dirname(userns), { recursive: true, mode: 0o700 });
+    for (const [kind, file] of [['user', userns], ['net', netns]] as const) {
+      await (await fsp.open(file, constants.O_CREAT | constants.O_WRONLY, 0o444)).close();
+      await run('mount', ['--bind', `/proc/${pid}/ns/${kind}`, file], { timeout: TIMEOUT });
+    }
+  } catch (err) {
+    await removeNetns(netns).catch(() => {});
+    await removeNetns(userns).catch(() => {});
+    throw err;
+  } finally {
+    holder.stdin!.end();
+    await holder.catch(() => {});
   }
 }
 

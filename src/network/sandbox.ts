@@ -14,7 +14,7 @@ import { driverFor } from './drivers/index.js';
 import { usableUpstreams } from './files.js';
 import type { FirewallSync } from './firewall-sync.js';
 import { HostPorts } from './hostports.js';
-import { hostNetnsPath, IP_NETNS_DIR, ipBatch, ipv6DisabledInNewNetns, isMountPoint, linkNetns, removeNetns, unlinkNetns, type Side } from './hostnet.js';
+import { hostNetnsPath, IP_NETNS_DIR, ipBatch, ipv6DisabledInNewNetns, isMountPoint, linkNetns, makeUsernsNetns, removeNetns, unlinkNetns, type Side } from './hostnet.js';
 import { AddressPool, releaseOrphans } from './ipam.js';
 import { coalesced, withFileLock } from './mutex.js';
 import { bridgeOf, type Networks } from './networks.js';
@@ -24,7 +24,7 @@ import { canPublish, planNetwork } from './plan.js';
 import { needsProxy, startProxy, stopProxy } from './proxy.js';
 import { addHostFwd, createNetns, SLIRP, startSlirp, stopSlirp } from './slirp.js';
 import { readHostFiles, sandboxStatus, type HostFiles } from './status.js';
-import type { NetStore } from './store.js';
+import { USERNS_DIR, type NetStore } from './store.js';
 import type {
   AddressAllocator, DriverContext, AttachRequest, EndpointRecord, NetworkPlan, NetworkRecord, PlanContext, Sandbox, SandboxRecord, SandboxStatus,
 } from './types.js';
@@ -69,6 +69,9 @@ class SandboxBuilder implements Sandbox {
   constructor(readonly containerId: string, readonly name: string, readonly netnsPath: string, private created: boolean) {
     if (!created) this.steps.push({ side: 'inside', lines: ['link set lo up'] });
   }
+
+  /** The netns was made apart (makeUsernsNetns): the steps enter it rather than create it. */
+  adopt(): void { this.created = true; }
 
   inside(lines: readonly string[]): void { this.queue('inside', lines); }
   outside(lines: readonly string[]): void { this.queue('outside', lines); }
@@ -147,7 +150,7 @@ class SandboxManager implements Sandboxes {
           return net;
         });
         try {
-          const status = await this.attachPrivate(base, plan, nets);
+          const status = await this.attachPrivate(base, plan, nets, ctr.userns);
           if (nets.some((n) => n.scope === 'global')) await this.ctx.cluster?.ensureAgent();
           return status;
         } catch (err) {
@@ -197,8 +200,11 @@ class SandboxManager implements Sandboxes {
     return this.render(sb);
   }
 
-  private async attachPrivate(base: SandboxRecord, plan: NetworkPlan, nets: NetworkRecord[]): Promise<SandboxStatus> {
-    const sb: SandboxRecord = { ...base, netnsPath: this.netnsPathOf(base.containerId), netnsName: this.store.netnsLinkName(base.name) };
+  private async attachPrivate(base: SandboxRecord, plan: NetworkPlan, nets: NetworkRecord[], userns: AttachRequest['userns']): Promise<SandboxStatus> {
+    const sb: SandboxRecord = {
+      ...base, netnsPath: this.netnsPathOf(base.containerId), netnsName: this.store.netnsLinkName(base.name),
+      ...(userns ? { usernsPath: this.store.usernsPath(base.containerId) } : {}),
+    };
     sb.endpoints = nets.map((net, i) => plannedEndpoint(sb.containerId, net, i, i === 0 ? plan.mac : undefined, plan.aliases));
     const routed = sb.endpoints.find((_, i) => !nets[i]!.internal);
     if (routed) routed.defaultRoute = true;
@@ -211,6 +217,10 @@ class SandboxManager implements Sandboxes {
     await ensureDir(this.store.layout.netns);
     const builder = new SandboxBuilder(sb.containerId, sb.name, sb.netnsPath!, false);
     builder.enableIpv6 = nets.some((n) => n.ipam6) && ipv6DisabledInNewNetns();
+    if (userns) {
+      await makeUsernsNetns(sb.netnsPath!, sb.usernsPath!, userns);
+      builder.adopt();
+    }
     for (const [i, ep] of sb.endpoints.entries()) {
       const net = nets[i]!;
       await this.networks.ensure(net);
@@ -323,6 +333,7 @@ class SandboxManager implements Sandboxes {
       async () => { if (sb.mode === 'private') await unlinkNetns(this.store.layout.netns, { target: this.netnsPathOf(ctrId) }); },
       // none sandboxes recorded before runc made their netns still have a file.
       async () => { if (sb.netnsPath && (sb.mode === 'private' || sb.mode === 'none' || sb.mode === 'slirp4netns')) await removeNetns(this.netnsPathOf(ctrId)); },
+      () => removeNetns(this.store.usernsPath(ctrId)),
     ]);
     await this.store.removeSandbox(ctrId);
     await this.retireGlobal(sb.endpoints.flatMap((ep) => netOf(ep) ?? []));
@@ -385,6 +396,7 @@ class SandboxManager implements Sandboxes {
     await runTeardown([
       async () => { await unlinkNetns(this.store.layout.netns, { target: this.netnsPathOf(ctrId) }); },
       () => removeNetns(this.netnsPathOf(ctrId)),
+      () => removeNetns(this.store.usernsPath(ctrId)),
       ...nets.map((n) => async () => { await releaseOrphans(this.store.ipamDir(n.id), (o) => o !== ctrId); }),
       async () => { await this.ports.releaseWhere((o) => o !== ctrId); },
     ]);
@@ -416,6 +428,11 @@ class SandboxManager implements Sandboxes {
       if (liveContainerIds.has(name) || name.startsWith('.')) continue;
       await removeNetns(this.netnsPathOf(name));
       cleaned.push(`netns ${name}`);
+    }
+    for (const name of await readdirIfExists(path.join(this.store.layout.netns, USERNS_DIR))) {
+      if (liveContainerIds.has(name) || name.startsWith('.')) continue;
+      await removeNetns(this.store.usernsPath(name));
+      cleaned.push(`user namespace ${name}`);
     }
     const nets = await this.store.listNetworks();
     for (const net of nets) {

@@ -34,7 +34,7 @@ export function sandboxStatus(
     gateway: ep.gateway, interface: ep.interface, aliases: ep.aliases,
     ...(ep.ipv6 ? { ipv6: `${ep.ipv6}/${ep.prefixLength6}`, gateway6: ep.gateway6 } : {}),
   }));
-  const base = { mode: sb.mode, ports: sb.ports, endpoints, hostname: `${sb.hostname}\n`, ...(sb.netnsPath ? { netnsPath: sb.netnsPath } : {}) };
+  const base = { mode: sb.mode, ports: sb.ports, endpoints, hostname: `${sb.hostname}\n`, ...(sb.netnsPath ? { netnsPath: sb.netnsPath } : {}), ...(sb.usernsPath ? { usernsPath: sb.usernsPath } : {}) };
 
   if (sb.mode === 'host') {
     // Docker copies the host's files for host networking: same netns, so loopback servers work.

@@ -8,6 +8,8 @@ import type { NetworkRecord, SandboxRecord } from './types.js';
  * Where the network layer keeps things. Networks are persistent (root); sandboxes, addresses, port
  * reservations and name server state are volatile (runroot): a reboot takes the netns and veths too.
  */
+
+export const USERNS_DIR = '.userns';
 export class NetStore {
   readonly sandboxDir: string;
   readonly ipamRoot: string;
@@ -25,6 +27,8 @@ export class NetStore {
   ipamDir(netId: string): string { return path.join(this.ipamRoot, netId); }
   dnsDir(netId: string): string { return path.join(this.dnsRoot, netId.slice(0, 12)); }
   netnsPath(ctrId: string): string { return path.join(this.layout.netns, ctrId); }
+  /** A dot folder: the netns folder's sweeps (sandbox.ts reconcile) pass over it. */
+  usernsPath(ctrId: string): string { return path.join(this.layout.netns, USERNS_DIR, ctrId); }
   /** The container's name for `ip netns`: the root's tag keeps two roots' containers of one name apart. */
   netnsLinkName(ctrName: string): string { return `berth-${rootTag(this.layout.root).slice(0, 8)}-${ctrName}`; }
 

@@ -1,4 +1,5 @@
 import type { ClusterStore, LeaseId } from '../cluster/index.js';
+import type { IdMap } from '../userns/index.js';
 import type { NetworkRequest } from '../options.js';
 import type { SlirpRecord } from './slirp.js';
 
@@ -130,6 +131,8 @@ export interface SandboxRecord {
   mode: SandboxMode;
   /** The netns file Berth bind-mounted (private mode; none has runc's own), or the one container:X joins. */
   netnsPath?: string;
+  /** The user namespace file that owns netnsPath, for a user-namespaced container (private mode only). */
+  usernsPath?: string;
   /** container:X — X's id */
   sharedWith?: string;
   /** The netns's name for `ip netns` (/run/netns/<name>, a symlink to netnsPath), private mode only. */
@@ -362,6 +365,12 @@ export interface AttachRequest {
   plan: NetworkPlan;
   /** container:X where X is on `none`: X's pid names its netns (runc made that one) */
   sharedWithPid?: number;
+  /**
+   * The container's user namespace maps: its netns is made inside a user namespace of its own (kept as a
+   * file too), so that the container's root owns it: it can mount sysfs, set net sysctls, and `runc exec`
+   * (which joins the user namespace first) can join the netns.
+   */
+  userns?: { uid: IdMap[]; gid: IdMap[] };
 }
 
 export interface SandboxEndpointStatus {
@@ -383,6 +392,8 @@ export interface SandboxStatus {
   mode: SandboxMode;
   /** for runc's linux.namespaces network path; absent for host */
   netnsPath?: string;
+  /** the user namespace that owns netnsPath (AttachRequest.userns), for runc's user namespace path */
+  usernsPath?: string;
   hostsFile: string;
   resolvConf: string;
   /** contents of /etc/hostname */

@@ -6,4 +6,3 @@
 export { isRootless, parseIdMap, rootlessFacts, unprivilegedPortStart, type MapLine, type RootlessFacts } from './detect.js';
 export { ensurePrivateDir, rootlessDirs, type RootlessDirs } from './dirs.js';
 export { assertInNamespace, MissingSubIdsError, runInNamespace, stopPause, subIdRanges } from './namespace.js';
-export { freeSubIdStart, parseSubIds, type IdRange } from './subid.js';

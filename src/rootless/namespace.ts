@@ -11,7 +11,7 @@ import { run } from '../util/exec.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { failpoint } from '../util/failpoint.js';
 import { rootlessDirs, ensurePrivateDir } from './dirs.js';
-import { freeSubIdStart, parseSubIds, type IdRange } from './subid.js';
+import { freeSubidStart, parseSubidFile, rangesOf, SUBGID_FILE, SUBUID_FILE, type SubidRange } from '../userns/index.js';
 
 /** The user has no /etc/subuid or /etc/subgid range: a setup the administrator does once. */
 export class MissingSubIdsError extends BerthError {
@@ -22,23 +22,22 @@ export class MissingSubIdsError extends BerthError {
   }
 }
 
-const SUBUID = '/etc/subuid';
-const SUBGID = '/etc/subgid';
 const PAUSE_FILE = 'pause.pid';
 
 /** The ranges of the user, or MissingSubIdsError naming the exact lines to add. */
-export function subIdRanges(user: { name: string; uid: number }, files: { subuid: string; subgid: string }): { uids: IdRange[]; gids: IdRange[] } {
-  const uids = parseSubIds(files.subuid, { name: user.name, id: user.uid });
-  const gids = parseSubIds(files.subgid, { name: user.name, id: user.uid });
+export function subIdRanges(user: { name: string; uid: number }, files: { subuid: string; subgid: string }): { uids: SubidRange[]; gids: SubidRange[] } {
+  const all = { uid: parseSubidFile(files.subuid, SUBUID_FILE), gid: parseSubidFile(files.subgid, SUBGID_FILE) };
+  const uids = rangesOf(all.uid, user);
+  const gids = rangesOf(all.gid, user);
   const missing: { file: string; line: string }[] = [];
-  if (!uids.length) missing.push({ file: SUBUID, line: `${user.name}:${freeSubIdStart(files.subuid)}:65536` });
-  if (!gids.length) missing.push({ file: SUBGID, line: `${user.name}:${freeSubIdStart(files.subgid)}:65536` });
+  if (!uids.length) missing.push({ file: SUBUID_FILE, line: `${user.name}:${freeSubidStart(all.uid)}:65536` });
+  if (!gids.length) missing.push({ file: SUBGID_FILE, line: `${user.name}:${freeSubidStart(all.gid)}:65536` });
   if (missing.length) throw new MissingSubIdsError(user.name, missing);
   return { uids, gids };
 }
 
 /** newuidmap's arguments: container 0 is the user, 1.. the ranges in order. */
-export function mapArgs(pid: number, own: number, ranges: readonly IdRange[]): string[] {
+export function mapArgs(pid: number, own: number, ranges: readonly Pick<SubidRange, 'start' | 'count'>[]): string[] {
   const args = [String(pid), '0', String(own), '1'];
   let next = 1;
   for (const r of ranges) {
@@ -84,7 +83,7 @@ export async function ensurePause(runroot: string): Promise<number> {
 
 async function startPause(file: string): Promise<number> {
   const user = os.userInfo();
-  const { uids, gids } = subIdRanges({ name: user.username, uid: user.uid }, { subuid: readText(SUBUID), subgid: readText(SUBGID) });
+  const { uids, gids } = subIdRanges({ name: user.username, uid: user.uid }, { subuid: readText(SUBUID_FILE), subgid: readText(SUBGID_FILE) });
   const child = spawn('unshare', ['--user', '--mount', '--', 'catatonit', '-P'], { detached: true, stdio: 'ignore' });
   const pid = await new Promise<number>((resolve, reject) => {
     child.once('error', (err) => reject(new RuntimeError(`cannot start the rootless pause process: ${err.message}`, 'install util-linux and catatonit', { cause: err })));

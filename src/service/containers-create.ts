@@ -23,7 +23,7 @@ const CONFIG_FIELDS = new Set([
 const HOST_FIELDS = new Set([
   'Binds', 'ContainerIDFile', 'LogConfig', 'NetworkMode', 'PortBindings', 'RestartPolicy', 'AutoRemove', 'VolumesFrom', 'ConsoleSize',
   'Annotations', 'CapAdd', 'CapDrop', 'CgroupnsMode', 'Dns', 'DnsOptions', 'DnsSearch', 'ExtraHosts', 'GroupAdd', 'IpcMode', 'Links',
-  'OomScoreAdj', 'PidMode', 'Privileged', 'PublishAllPorts', 'ReadonlyRootfs', 'SecurityOpt', 'Tmpfs', 'UTSMode', 'ShmSize', 'Sysctls',
+  'OomScoreAdj', 'PidMode', 'Privileged', 'PublishAllPorts', 'ReadonlyRootfs', 'SecurityOpt', 'Tmpfs', 'UTSMode', 'UsernsMode', 'ShmSize', 'Sysctls',
   'Runtime', 'Isolation', 'CpuShares', 'Memory', 'NanoCpus', 'CgroupParent', 'BlkioWeight', 'BlkioDeviceReadBps', 'BlkioDeviceWriteBps',
   'CpuPeriod', 'CpuQuota', 'CpusetCpus', 'CpusetMems', 'Devices', 'MemoryReservation', 'MemorySwap', 'MemorySwappiness', 'OomKillDisable',
   'PidsLimit', 'Ulimits', 'Mounts', 'Init',
@@ -225,6 +225,8 @@ const HOST_SIMPLE: [keyof CreateRequest, string, Reader][] = [
   ['uts', 'UTSMode', 'str'], ['oomScoreAdj', 'OomScoreAdj', 'int'], ['privileged', 'Privileged', 'bool'],
   ['readOnly', 'ReadonlyRootfs', 'bool'], ['securityOpt', 'SecurityOpt', 'strings'], ['shmSize', 'ShmSize', 'size'],
   ['sysctls', 'Sysctls', 'map'], ['runtime', 'Runtime', 'str'], ['cgroupParent', 'CgroupParent', 'str'], ['init', 'Init', 'bool'],
+  // Docker's values are "" and "host"; podman's API words (auto, private) go through the same parse.
+  ['userns', 'UsernsMode', 'str'],
 ];
 
 const CONFIG_SIMPLE: [keyof CreateRequest, string, Reader][] = [
@@ -446,7 +448,7 @@ const API_FIELDS: Record<string, string> = {
   '--dns-search': 'HostConfig.DnsSearch', '--dns-option': 'HostConfig.DnsOptions', '--init': 'HostConfig.Init', '--log-opt': 'HostConfig.LogConfig.Config',
   '--security-opt': 'HostConfig.SecurityOpt', '--sysctl': 'HostConfig.Sysctls', '--ulimit': 'HostConfig.Ulimits', '--device': 'HostConfig.Devices',
   '--shm-size': 'HostConfig.ShmSize', '--group-add': 'HostConfig.GroupAdd', '--ipc': 'HostConfig.IpcMode', '--pid': 'HostConfig.PidMode',
-  '--uts': 'HostConfig.UTSMode', '--oom-score-adj': 'HostConfig.OomScoreAdj', '--cgroupns': 'HostConfig.CgroupnsMode',
+  '--uts': 'HostConfig.UTSMode', '--oom-score-adj': 'HostConfig.OomScoreAdj', '--cgroupns': 'HostConfig.CgroupnsMode', '--userns': 'HostConfig.UsernsMode',
   '--cgroup-parent': 'HostConfig.CgroupParent', '--runtime': 'HostConfig.Runtime', '--annotation': 'HostConfig.Annotations', '--link': 'HostConfig.Links',
   '--network-alias': 'NetworkingConfig.EndpointsConfig.Aliases', '--ip': 'NetworkingConfig.EndpointsConfig.IPAMConfig.IPv4Address',
   '--ip6': 'NetworkingConfig.EndpointsConfig.IPAMConfig.IPv6Address', '--mac-address': 'NetworkingConfig.EndpointsConfig.MacAddress',

@@ -1,4 +1,5 @@
 import { promises as fsp, type Stats } from 'node:fs';
+import { toContainerId, type IdMapping } from '../userns/index.js';
 import path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import tar from 'tar-stream';
@@ -120,6 +121,8 @@ export interface PackOptions {
   overlay?: boolean;
   /** relative paths left out with everything below them */
   exclude?: readonly string[];
+  /** a user-namespaced container's maps: owners are written as the container sees them, not the host */
+  idmap?: IdMapping;
 }
 
 /**
@@ -141,7 +144,7 @@ export function packTree(root: string, opts: PackOptions = {}): Readable {
     });
     for await (const { rel, st } of walk(root)) {
       if (excluded(rel)) continue;
-      const base = { uid: st.uid, gid: st.gid, mode: st.mode & 0o7777, mtime: st.mtime };
+      const base = { ...ownersOf(st, opts.idmap), mode: st.mode & 0o7777, mtime: st.mtime };
       const pax: Record<string, string> = {};
       let opaque = false;
       for (const [name, value] of Object.entries(xattrs.get(rel) ?? {})) {
@@ -184,4 +187,10 @@ export function packTree(root: string, opts: PackOptions = {}): Readable {
     pack.destroy();
   });
   return out;
+}
+
+/** The kernel shows a host id outside the maps as the overflow id, 65534: so does the tar. */
+function ownersOf(st: { uid: number; gid: number }, idmap: IdMapping | undefined): { uid: number; gid: number } {
+  if (!idmap) return { uid: st.uid, gid: st.gid };
+  return { uid: toContainerId(idmap.uid, st.uid) ?? 65534, gid: toContainerId(idmap.gid, st.gid) ?? 65534 };
 }

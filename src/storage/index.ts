@@ -10,6 +10,7 @@
 import type { Readable } from 'node:stream';
 import type { Digest } from '../ids.js';
 import type { StoreLayout } from '../paths.js';
+import type { IdMapping } from '../userns/index.js';
 import { openBlobStore } from './blobs.js';
 import { ingestLayer } from './ingest.js';
 import { openLayerStore } from './layers.js';
@@ -19,6 +20,7 @@ import { openSnapshotter } from './snapshots.js';
 export { isMounted, unmount as unmountTarget } from './mounts.js';
 export { packTree, type Change, type ChangeKind } from './changes.js';
 export { overlayXattrs } from './overlay-xattr.js';
+export { type LayerShifter } from './shifted.js';
 import type { Change } from './changes.js';
 
 export interface BlobInfo {
@@ -122,11 +124,13 @@ export interface SnapshotInfo {
   /** where the root filesystem appears when mounted */
   mountpoint: string;
   mounted: boolean;
+  /** a user-namespaced container's maps: its lowers are the layers shifted into them, its upper owned by the mapped root */
+  idmap?: IdMapping;
 }
 
 export interface Snapshotter {
   /** Makes upper/work (none when readOnly) and mounts the overlay at `mountpoint`. */
-  prepare(key: string, parent: { image: string; layers: Digest[] }, opts: { owner: SnapshotOwner; readOnly?: boolean }): Promise<SnapshotInfo>;
+  prepare(key: string, parent: { image: string; layers: Digest[] }, opts: { owner: SnapshotOwner; readOnly?: boolean; idmap?: IdMapping }): Promise<SnapshotInfo>;
   /** Idempotent: mounts again after a reboot or an unmount. */
   mount(key: string): Promise<string>;
   /** Idempotent: "not mounted" is success. */

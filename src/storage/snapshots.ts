@@ -12,6 +12,8 @@ import type { SnapshotInfo, Snapshotter } from './index.js';
 import { ensureShortLink } from './layers.js';
 import { listChanges, packTree } from './changes.js';
 import { isMounted, mountOverlay, unmount } from './mounts.js';
+import { openLayerShifter } from './shifted.js';
+import { toHostId } from '../userns/index.js';
 
 type SnapshotMeta = Omit<SnapshotInfo, 'mounted'>;
 
@@ -25,6 +27,7 @@ export function openSnapshotter(layout: StoreLayout): Snapshotter {
   const root = layout.snapshots;
   const dirOf = (key: string) => path.join(root, checkKey(key));
   const locked = <T>(key: string, fn: () => Promise<T>) => withLock(path.join(layout.locks, `snapshot-${checkKey(key)}.lock`), fn);
+  const shifter = openLayerShifter(layout.layers, layout.locks);
 
   async function readMeta(key: string): Promise<SnapshotMeta | undefined> {
     const dir = dirOf(key);
@@ -45,7 +48,8 @@ export function openSnapshotter(layout: StoreLayout): Snapshotter {
     const dir = path.dirname(meta.mountpoint);
     const lower: string[] = [];
     // overlayfs lists the top layer first; ours are bottom first
-    for (const diffId of [...meta.layers].reverse()) lower.push(await ensureShortLink(layout.layers, diffId));
+    if (meta.idmap) lower.push(...(await shifter.acquire(meta.key, meta.layers, meta.idmap)).reverse());
+    else for (const diffId of [...meta.layers].reverse()) lower.push(await ensureShortLink(layout.layers, diffId));
     if (meta.readOnly || !lower.length) lower.push(path.join(dir, 'empty'));
     const rw = meta.readOnly ? {} : { upper: path.join(dir, 'upper'), work: path.join(dir, 'work') };
     await ensureDir(layout.layers);
@@ -54,7 +58,9 @@ export function openSnapshotter(layout: StoreLayout): Snapshotter {
 
   async function removeDir(dir: string): Promise<void> {
     await unmount(path.join(dir, 'merged'));
+    const meta = await readJsonIfExists<SnapshotMeta>(path.join(dir, 'meta.json'));
     await fsp.rm(dir, { recursive: true, force: true });
+    if (meta?.idmap) await shifter.release(meta.key, meta.idmap);
   }
 
   return {
@@ -77,7 +83,11 @@ export function openSnapshotter(layout: StoreLayout): Snapshotter {
         try {
           const sub = readOnly ? ['merged', 'empty'] : ['merged', 'empty', 'upper', 'work'];
           for (const name of sub) await fsp.mkdir(path.join(dir, name), 0o755);
-          const meta: SnapshotMeta = { key, owner: opts.owner, layers: [...parent.layers], image: parent.image, readOnly, mountpoint: path.join(await fsp.realpath(dir), 'merged') };
+          const meta: SnapshotMeta = {
+            key, owner: opts.owner, layers: [...parent.layers], image: parent.image, readOnly, mountpoint: path.join(await fsp.realpath(dir), 'merged'),
+            ...(opts.idmap ? { idmap: opts.idmap } : {}),
+          };
+          if (opts.idmap) await ownByMappedRoot(dir, readOnly ? [] : ['upper', 'work'], opts.idmap);
           await writeJsonAtomic(path.join(dir, 'meta.json'), meta);
           await mountMeta(meta);
           await clearIncomplete(dir);
@@ -122,13 +132,16 @@ export function openSnapshotter(layout: StoreLayout): Snapshotter {
     async changes(key, exclude) {
       const meta = await mustMeta(key);
       if (meta.readOnly) return [];
-      const lowers = [...meta.layers].reverse().map((d) => path.join(layout.layers, digestHex(d), 'diff'));
+      // A shifted snapshot's upper has shifted owners: compared with the shifted lowers, an untouched folder is unchanged.
+      const lowers = meta.idmap
+        ? (await shifter.acquire(meta.key, meta.layers, meta.idmap)).reverse().map((rel) => path.join(layout.layers, rel))
+        : [...meta.layers].reverse().map((d) => path.join(layout.layers, digestHex(d), 'diff'));
       return listChanges(path.join(dirOf(key), 'upper'), lowers, exclude);
     },
     async packChanges(key, exclude) {
       const meta = await mustMeta(key);
       if (meta.readOnly) throw new InvalidArgumentError('snapshot', `${key} is read-only and has no changes to pack`);
-      return packTree(path.join(dirOf(key), 'upper'), { overlay: true, exclude });
+      return packTree(path.join(dirOf(key), 'upper'), { overlay: true, exclude, ...(meta.idmap ? { idmap: meta.idmap } : {}) });
     },
     async repair() {
       for (const key of await readdirIfExists(root)) {
@@ -140,8 +153,23 @@ export function openSnapshotter(layout: StoreLayout): Snapshotter {
           if (stale) await removeDir(dir);
         });
       }
+      // Asked under the mapping's lock: a snapshot prepared meanwhile has its folder before its reference.
+      await shifter.repair((ref) => pathExists(path.join(root, ref, 'meta.json')));
     },
   };
+}
+
+/**
+ * The writable layer belongs to the container's root, so that it can write where the image lets root
+ * write; the snapshot's folder (0710) gets its group, so that the container, and no other, may pass
+ * through it to `merged` (see STORE_MODES).
+ */
+async function ownByMappedRoot(dir: string, writable: readonly string[], idmap: NonNullable<SnapshotMeta['idmap']>): Promise<void> {
+  const uid = toHostId(idmap.uid, 0);
+  const gid = toHostId(idmap.gid, 0);
+  if (uid === undefined || gid === undefined) return;
+  for (const name of writable) await fsp.chown(path.join(dir, name), uid, gid);
+  await fsp.chown(dir, 0, gid);
 }
 
 /** Keys become folder names: the name rule keeps them inside the snapshots folder. */

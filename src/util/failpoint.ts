@@ -10,6 +10,7 @@
 export const FAILPOINTS = [
   'storage.ingest.mid-blob',
   'storage.unpack.mid-layer',
+  'storage.shift.before-rename',
   'container.create.after-snapshot',
   'container.run.after-veth',
   'container.run.after-slirp',

@@ -63,3 +63,14 @@ describe('planMounts', () => {
     expect(() => parseVolumesFrom('c1:z')).toThrow(/CONTAINER/);
   });
 });
+
+describe('-v :U and :idmap (podman)', () => {
+  it('marks :U binds and volumes for a chown at start', () => {
+    expect(parseVolumeFlag('/srv/d:/d:U')).toMatchObject({ type: 'bind', source: '/srv/d', chown: true, rw: true });
+    expect(parseVolumeFlag('vol:/d:ro,U')).toMatchObject({ type: 'volume', name: 'vol', chown: true, rw: false });
+    expect(parseVolumeFlag('/srv/d:/d').chown).toBeUndefined();
+  });
+  it('refuses :idmap, which runc 1.1 cannot do', () => {
+    expect(() => parseVolumeFlag('/srv/d:/d:idmap')).toThrow(/idmap needs idmapped mounts/);
+  });
+});

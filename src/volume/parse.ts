@@ -47,7 +47,12 @@ export function parseVolumeFlag(spec: string): MountPoint {
   const destination = destinationOf(dst, '--volume', spec);
   const flags = opts ? opts.split(',') : [];
   const bind = path.posix.isAbsolute(src);
-  const allowed = ['ro', 'rw', 'z', 'Z', ...CONSISTENCY, ...(bind ? PROPAGATION : ['nocopy'])];
+  if (flags.includes('idmap')) {
+    throw new InvalidArgumentError('--volume', `"${spec}": idmap needs idmapped mounts, which this host's runc (1.1) cannot make`,
+      'leave out :idmap; :U gives the source to the container\'s user instead (podman\'s meaning)');
+  }
+  // U: podman's "chown the source to the container's user" (done at each start, container/userns.ts).
+  const allowed = ['ro', 'rw', 'z', 'Z', 'U', ...CONSISTENCY, ...(bind ? PROPAGATION : ['nocopy'])];
   const bad = flags.find((f) => !allowed.includes(f));
   if (bad !== undefined) {
     throw new InvalidArgumentError('--volume', `invalid mode "${bad}" in "${spec}"`,
@@ -57,12 +62,13 @@ export function parseVolumeFlag(spec: string): MountPoint {
   const propagation = flags.filter((f) => PROPAGATION.includes(f));
   if (propagation.length > 1) throw new InvalidArgumentError('--volume', `"${spec}" names more than one propagation mode`);
   const rw = !flags.includes('ro');
+  const chown = flags.includes('U') ? { chown: true } : {};
   if (bind) {
-    return { type: 'bind', source: path.posix.resolve(src), destination, mode: opts ?? '', rw, propagation: propagation[0] ?? 'rprivate', createSource: true };
+    return { type: 'bind', source: path.posix.resolve(src), destination, mode: opts ?? '', rw, propagation: propagation[0] ?? 'rprivate', createSource: true, ...chown };
   }
   checkVolumeName(src, '--volume');
   // Docker shows a named volume from -v with Mode "z" when no option was given.
-  return { type: 'volume', source: '', name: src, destination, driver: 'local', mode: opts ?? 'z', rw, propagation: '', copyUp: !flags.includes('nocopy') };
+  return { type: 'volume', source: '', name: src, destination, driver: 'local', mode: opts ?? 'z', rw, propagation: '', copyUp: !flags.includes('nocopy'), ...chown };
 }
 
 function parseBool(key: string, value: string | undefined, spec: string): boolean {

@@ -101,4 +101,6 @@ export interface MountPoint {
   tmpfsOptions?: string[];
   /** bind: nonrecursive (bind-nonrecursive) */
   nonRecursive?: boolean;
+  /** -v ...:U (podman): the source is given, recursively, to the container's user (its host ids) at each start */
+  chown?: boolean;
 }

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freeSubIdStart } from '../../src/rootless/index.js';
+import { freeSubidStart, parseSubidFile } from '../../src/userns/index.js';
 
 const BERTH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/berth.js');
 const FILES = ['/etc/subuid', '/etc/subgid'] as const;
@@ -64,7 +64,7 @@ export async function createRootlessUser(opts: { homeMode?: number } = {}): Prom
     addSubIds() {
       const texts = FILES.map((f) => readFileSync(f, 'utf8'));
       // A random step past what is taken: two test files adding at once rarely pick the same range.
-      const start = Math.max(...texts.map((t) => freeSubIdStart(t))) + 65536 * Math.floor(Math.random() * 64);
+      const start = Math.max(...texts.map((t, i) => freeSubidStart(parseSubidFile(t, FILES[i]!)))) + 65536 * Math.floor(Math.random() * 64);
       for (const f of FILES) {
         copyFileSync(f, `${f}.berth-test-${name}.bak`);
         const line = `${name}:${start}:65536`;

@@ -101,6 +101,12 @@ describe('createRequestOf', () => {
     expect(createRequestOf(withHost({ RestartPolicy: { Name: 'always' } }), undefined).restart).toBe('always');
   });
 
+  it('UsernsMode as --userns: Docker\'s "" is the engine default, "host" and podman\'s words go through', () => {
+    expect(createRequestOf(withHost({ UsernsMode: '' }), undefined).userns).toBeUndefined();
+    expect(createRequestOf(withHost({ UsernsMode: 'host' }), undefined).userns).toBe('host');
+    expect(createRequestOf(withHost({ UsernsMode: 'auto:size=1000' }), undefined).userns).toBe('auto:size=1000');
+  });
+
   it('network modes and endpoints', () => {
     const net = (mode: string, endpoints: Record<string, unknown> = {}) =>
       createRequestOf({ Image: 'busybox', HostConfig: { NetworkMode: mode }, NetworkingConfig: { EndpointsConfig: endpoints } }, undefined).network;
@@ -115,7 +121,6 @@ describe('createRequestOf', () => {
 
   it('refuses what Berth cannot honour, naming the field', () => {
     expect(refusal(withHost({ CpuRealtimeRuntime: 5 }))).toBe('HostConfig.CpuRealtimeRuntime is not supported yet by Berth; leave it unset');
-    expect(refusal(withHost({ UsernsMode: 'host' }))).toMatch(/^HostConfig\.UsernsMode is not supported/);
     expect(refusal(withHost({ DeviceRequests: [{ Driver: 'nvidia' }] }))).toMatch(/^HostConfig\.DeviceRequests is not supported/);
     expect(refusal(withHost({ Isolation: 'hyperv' }))).toMatch(/^HostConfig\.Isolation is not supported/);
     expect(refusal({ ...DOCKER_DEFAULTS, Shell: ['/bin/bash'] })).toMatch(/^Shell is not supported/);

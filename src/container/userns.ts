@@ -1,0 +1,173 @@
+import { promises as fsp } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { BadStateError, InvalidArgumentError } from '../errors.js';
+import { STORE_MODES, type StoreLayout } from '../paths.js';
+import type { CreateRequest } from '../options.js';
+import {
+  checkIdMaps, formatIdMap, formatUsernsMode, parseIdMap, parseUsernsMode, toHostId,
+  type IdAllocator, type IdMap, type IdMapping, type UsernsMode,
+} from '../userns/index.js';
+import type { MountPoint } from './ports.js';
+
+/** A container's user namespace, as its record keeps it. */
+export interface UsernsConfig {
+  /** what inspect shows as HostConfig.UsernsMode: the --userns word, "private" for --uidmap */
+  mode: string;
+  /** auto: a range of `size` ids from the host-wide allocator, taken at create, given back at rm; fixed: --uidmap */
+  source: 'auto' | 'fixed';
+  size?: number;
+  /** the maps; an auto range's are filled in at create, before anything is made with them */
+  idmap?: IdMapping;
+}
+
+/** What the container layer needs of user namespaces: the allocator and the engine's default (userns-remap). */
+export interface UsernsPort {
+  allocator: IdAllocator;
+  default?: UsernsMode;
+}
+
+/**
+ * --userns, --uidmap and --gidmap (podman's flags), over the engine's default. Pure: a refusal leaves
+ * nothing behind. Undefined: no user namespace (the host's, as without the flags).
+ */
+export function planUserns(req: CreateRequest, dflt: UsernsMode | undefined): UsernsConfig | undefined {
+  const explicit = req.userns ? parseUsernsMode(req.userns) : undefined;
+  if (explicit?.kind === 'keep-id') {
+    throw new InvalidArgumentError('--userns', 'keep-id maps the calling user into the container, which means something only to rootless Berth; this Berth runs as root',
+      'use --userns auto (a range of its own) or --uidmap, or run Berth as a non-root user');
+  }
+  if (req.uidmap?.length || req.gidmap?.length) {
+    if (explicit && explicit.kind !== 'private') {
+      throw new InvalidArgumentError('--uidmap', `--uidmap and --gidmap cannot be combined with --userns ${req.userns}`, 'give either --userns or the maps (--userns private may go with them)');
+    }
+    if (!req.uidmap?.length) throw new InvalidArgumentError('--gidmap', '--gidmap was given without --uidmap', 'give --uidmap too (without --gidmap the gids follow the uid map)');
+    const uid = checkIdMaps('--uidmap', req.uidmap.map((m) => parseIdMap('--uidmap', m)));
+    const gid = req.gidmap?.length ? checkIdMaps('--gidmap', req.gidmap.map((m) => parseIdMap('--gidmap', m))) : uid.map((m) => ({ ...m }));
+    for (const [field, maps] of [['--uidmap', uid], ['--gidmap', gid]] as const) {
+      // runc switches to the container's root before anything else; an unmapped root fails there, less clearly.
+      if (toHostId(maps, 0) === undefined) throw new InvalidArgumentError(field, `${maps.map(formatIdMap).join(' ')} leaves container id 0 (root) unmapped`, `map it, e.g. ${field} 0:100000:65536`);
+    }
+    return { mode: 'private', source: 'fixed', idmap: { uid, gid } };
+  }
+  const mode = explicit ?? dflt;
+  if (!mode || mode.kind === 'host' || mode.kind === 'keep-id') return undefined;
+  // Root podman's private without maps is a fresh range too, so the two are one here.
+  return { mode: formatUsernsMode(mode), source: 'auto', size: mode.size };
+}
+
+/**
+ * The namespaces a user namespace cannot share with the host under runc 1.1, refused at create rather
+ * than failing every start. Checked against real runs (test/container/userns.test.ts).
+ */
+export function checkUsernsCombination(req: CreateRequest, userns: UsernsConfig | undefined): void {
+  if (!userns) return;
+  // Docker's rule: the host's devices and every capability mean nothing to a root the host does not know.
+  if (req.privileged) {
+    throw new InvalidArgumentError('--privileged', 'privileged mode is incompatible with user namespaces', 'add --userns host to run this container privileged, or leave out --privileged');
+  }
+  // The other container's netns belongs to another user namespace (or the host's): runc exec, which
+  // joins this container's user namespace first, could not enter it.
+  if (req.network?.networks?.[0]?.startsWith('container:')) {
+    throw new InvalidArgumentError('--network', `--network ${req.network.networks[0]} cannot be used with a user namespace: the network namespace belongs to another one`,
+      'leave out --network container:..., or add --userns host');
+  }
+  // proc may be mounted only by the owner of the pid namespace, and the host's is not the container's.
+  if (req.pid === 'host') {
+    throw new InvalidArgumentError('--pid', '--pid host cannot be used with a user namespace: the container could not mount /proc', 'add --userns host, or leave out --pid host');
+  }
+  // In a user namespace runc cannot mknod: it binds the node found at the container's path on the host.
+  for (const dev of req.devices ?? []) {
+    const [host = '', inside] = dev.split(':');
+    if (inside && inside.startsWith('/') && inside !== host) {
+      throw new InvalidArgumentError('--device', `--device ${dev} renames the device, which cannot be done in a user namespace (runc binds the host's node at the same path)`,
+        `give --device ${host} (the same path inside), or add --userns host`);
+    }
+  }
+}
+
+/** The host ids of a container id pair, or the ids themselves without a user namespace. */
+export function hostIds(idmap: IdMapping | undefined, uid: number, gid: number): { uid: number; gid: number } {
+  if (!idmap) return { uid, gid };
+  return { uid: toHostId(idmap.uid, uid) ?? overflow(idmap.uid), gid: toHostId(idmap.gid, gid) ?? overflow(idmap.gid) };
+}
+
+function overflow(maps: readonly IdMap[]): number {
+  return toHostId(maps, 65534) ?? maps[0]!.hostID;
+}
+
+/**
+ * podman's :U: the source, recursively, belongs to the container's process user (its host ids). Symlinks
+ * are changed themselves, never followed out of the source.
+ */
+export async function chownMountSources(mounts: readonly MountPoint[], owner: { uid: number; gid: number }): Promise<void> {
+  for (const m of mounts) {
+    if (m.chown && m.source) await chownTree(m.source, owner.uid, owner.gid);
+  }
+}
+
+async function chownTree(dir: string, uid: number, gid: number): Promise<void> {
+  const st = await fsp.lstat(dir);
+  await fsp.lchown(dir, uid, gid);
+  // chown(2) clears set-id bits even for root: put them back.
+  if (!st.isSymbolicLink() && (st.mode & 0o6000)) await fsp.chmod(dir, st.mode & 0o7777);
+  if (!st.isDirectory()) return;
+  for (const name of await fsp.readdir(dir)) await chownTree(path.join(dir, name), uid, gid);
+}
+
+/**
+ * A named or anonymous volume made for a user-namespaced container belongs to its root (podman's rule),
+ * unless it already has content or an owner of its own: then its owners are the data's and stay.
+ */
+export async function giveNewVolumesToRoot(mounts: readonly MountPoint[], idmap: IdMapping): Promise<void> {
+  const root = hostIds(idmap, 0, 0);
+  for (const m of mounts) {
+    if (m.type !== 'volume' || !m.source) continue;
+    const st = await fsp.stat(m.source).catch(() => undefined);
+    if (!st || st.uid !== 0 || st.gid !== 0 || (await fsp.readdir(m.source)).length) continue;
+    await fsp.chown(m.source, root.uid, root.gid);
+  }
+}
+
+/**
+ * A user-namespaced container's root is another host user: it must be able to pass through every folder
+ * above its rootfs. A new store's root is private until the next command opens it (store.ts); it is
+ * opened to passing now. A folder above the store that others cannot pass is refused by name (podman
+ * checks the same), since runc's "permission denied" on the rootfs would not say where.
+ */
+export async function checkReachable(layout: StoreLayout): Promise<void> {
+  const root = await fsp.stat(layout.root);
+  if ((root.mode & 0o777) === STORE_MODES.dir) await fsp.chmod(layout.root, STORE_MODES.traverse);
+  for (let dir = path.dirname(path.resolve(layout.root)); ; dir = path.dirname(dir)) {
+    const st = await fsp.stat(dir);
+    if (!(st.mode & 0o001)) {
+      throw new BadStateError(`${dir} (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}) cannot be passed by other users, so the root of a container in a user namespace could not reach its files under ${layout.root}`,
+        `let others pass with "chmod o+x ${dir}", or keep the store (--root) under folders others may pass`);
+    }
+    if (dir === '/') break;
+  }
+}
+
+/** Larger maps are refused by tarOwnerMaps: a line per id would make a file of tens of megabytes. */
+const MAX_TAR_MAPPED = 1 << 20;
+
+/**
+ * GNU tar's --owner-map/--group-map for archives made from a user-namespaced container's files (export,
+ * cp out): each host id of the maps written as the container id it stands for. `cleanup` removes the
+ * files once tar has read them.
+ */
+export async function tarOwnerMaps(idmap: IdMapping | undefined): Promise<{ args: string[]; cleanup: () => Promise<void> }> {
+  if (!idmap) return { args: [], cleanup: async () => {} };
+  const total = (maps: readonly IdMap[]) => maps.reduce((n, m) => n + m.size, 0);
+  if (total(idmap.uid) > MAX_TAR_MAPPED || total(idmap.gid) > MAX_TAR_MAPPED) {
+    throw new BadStateError(`the container's id maps cover more than ${MAX_TAR_MAPPED} ids, too many to translate in an archive`, 'copy with "berth exec CONTAINER tar ..." instead');
+  }
+  const dir = await fsp.mkdtemp(path.join(tmpdir(), 'berth-idmap-'));
+  const lines = (maps: readonly IdMap[]) => maps.flatMap((m) => Array.from({ length: m.size }, (_, i) => `+${m.hostID + i} +${m.containerID + i}\n`)).join('');
+  await fsp.writeFile(path.join(dir, 'uid'), lines(idmap.uid));
+  await fsp.writeFile(path.join(dir, 'gid'), lines(idmap.gid));
+  return {
+    args: [`--owner-map=${path.join(dir, 'uid')}`, `--group-map=${path.join(dir, 'gid')}`],
+    cleanup: () => fsp.rm(dir, { recursive: true, force: true }),
+  };
+}

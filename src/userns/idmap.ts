@@ -1,0 +1,77 @@
+import { createHash } from 'node:crypto';
+import { InvalidArgumentError } from '../errors.js';
+
+/** One line of a uid or gid map (OCI's LinuxIDMapping, /proc/PID/uid_map): `size` ids from `containerID` onto `hostID`. */
+export interface IdMap {
+  containerID: number;
+  hostID: number;
+  size: number;
+}
+
+/** The uid and gid maps of one user namespace. */
+export interface IdMapping {
+  uid: IdMap[];
+  gid: IdMap[];
+}
+
+/** The kernel's ids are 32-bit and (uid_t)-1 is never valid. */
+const MAX_ID = 0xffffffff;
+/** The kernel takes at most 340 lines in a uid_map (since 4.15). */
+const MAX_LINES = 340;
+
+/** `CONTAINER:HOST:SIZE`, podman's and Docker-compatible syntax of --uidmap/--gidmap. */
+export function parseIdMap(field: string, text: string): IdMap {
+  const parts = text.split(':');
+  if (parts.length !== 3 || parts.some((p) => !/^\d+$/.test(p))) {
+    throw new InvalidArgumentError(field, `"${text}" is not CONTAINER:HOST:SIZE`, `write e.g. ${field} 0:100000:65536 (three whole numbers)`);
+  }
+  const [containerID, hostID, size] = parts.map(Number) as [number, number, number];
+  if (size < 1) throw new InvalidArgumentError(field, `"${text}" maps no ids: the size must be at least 1`, `write e.g. ${field} 0:100000:65536`);
+  if (containerID + size > MAX_ID || hostID + size > MAX_ID) {
+    throw new InvalidArgumentError(field, `"${text}" goes past the largest id (${MAX_ID - 1})`, 'give smaller ids or a smaller size');
+  }
+  return { containerID, hostID, size };
+}
+
+/**
+ * The kernel's rules for one map (user_namespaces(7)): neither the container ranges nor the host ranges
+ * may overlap, or writing uid_map fails with EINVAL deep inside runc.
+ */
+export function checkIdMaps(field: string, maps: readonly IdMap[]): IdMap[] {
+  if (!maps.length) throw new InvalidArgumentError(field, 'no ranges given', `write e.g. ${field} 0:100000:65536`);
+  if (maps.length > MAX_LINES) throw new InvalidArgumentError(field, `${maps.length} ranges are more than the kernel's ${MAX_LINES}`, 'merge adjacent ranges');
+  for (const side of ['containerID', 'hostID'] as const) {
+    const sorted = [...maps].sort((a, b) => a[side] - b[side]);
+    for (let i = 1; i < sorted.length; i++) {
+      const prev = sorted[i - 1]!;
+      const cur = sorted[i]!;
+      if (prev[side] + prev.size > cur[side]) {
+        throw new InvalidArgumentError(field, `ranges ${formatIdMap(prev)} and ${formatIdMap(cur)} overlap on the ${side === 'hostID' ? 'host' : 'container'} side`,
+          'give ranges that do not overlap');
+      }
+    }
+  }
+  return maps.map((m) => ({ ...m }));
+}
+
+export function formatIdMap(m: IdMap): string {
+  return `${m.containerID}:${m.hostID}:${m.size}`;
+}
+
+/** The host id a container id stands for, or undefined when the map leaves it out (seen as nobody). */
+export function toHostId(maps: readonly IdMap[], id: number): number | undefined {
+  for (const m of maps) if (id >= m.containerID && id < m.containerID + m.size) return m.hostID + (id - m.containerID);
+  return undefined;
+}
+
+/** The container id a host id is seen as, or undefined (the kernel's overflow id, 65534). */
+export function toContainerId(maps: readonly IdMap[], id: number): number | undefined {
+  for (const m of maps) if (id >= m.hostID && id < m.hostID + m.size) return m.containerID + (id - m.hostID);
+  return undefined;
+}
+
+/** A short, stable name for a mapping: containers with equal maps share what is made per mapping. */
+export function mappingKey(mapping: IdMapping): string {
+  const text = `${mapping.uid.map(formatIdMap).join(',')}/${mapping.gid.map(formatIdMap).join(',')}`;
+  return createHash('sha256').update(text).digest('hex').slice(0, 16);
+}

@@ -1,0 +1,265 @@
+import { promises as fsp, readFileSync, statSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_REGISTRY, SUBID_USER } from '../../src/userns/index.js';
+import { testEngine, type TestEngine } from '../helpers/engine.js';
+import { findLeaks } from '../helpers/leaks.js';
+
+/**
+ * Root Berth's user namespaces with real runc: owners seen from the host, the host-wide allocator across
+ * roots, the shifted-layer cache, bind mounts, and the refusals. The `berth` lines of /etc/subuid and
+ * /etc/subgid are added when missing (scripts/setup.sh adds them) and removed again if this file added them.
+ */
+const BIN = fileURLToPath(new URL('../../bin/berth.js', import.meta.url));
+const LINE = `${SUBID_USER}:1000000000:1000000000`;
+let t: TestEngine;
+let t2: TestEngine;
+let tmp = '';
+const added: string[] = [];
+
+async function ensureSubid(file: string): Promise<void> {
+  const text = await fsp.readFile(file, 'utf8').catch(() => '');
+  if (text.split('\n').some((l) => l.startsWith(`${SUBID_USER}:`))) return;
+  await fsp.appendFile(file, `${text && !text.endsWith('\n') ? '\n' : ''}${LINE}\n`);
+  added.push(file);
+}
+
+beforeAll(async () => {
+  await ensureSubid('/etc/subuid');
+  await ensureSubid('/etc/subgid');
+  t = await testEngine();
+  t2 = await testEngine();
+  tmp = await fsp.mkdtemp(path.join(tmpdir(), 'berth-userns-'));
+  await fsp.chmod(tmp, 0o755);
+  await t.engine.images.ensureDefault();
+  await t2.engine.images.ensureDefault();
+});
+
+afterAll(async () => {
+  try {
+    for (const e of [t, t2]) {
+      if (!e) continue;
+      await e.cleanup();
+      expect(await findLeaks(e.root, e.runroot, { final: true })).toEqual([]);
+      expect(await registryEntries(e.root)).toEqual([]);
+    }
+  } finally {
+    if (tmp) await fsp.rm(tmp, { recursive: true, force: true });
+    for (const file of added) {
+      const text = await fsp.readFile(file, 'utf8');
+      await fsp.writeFile(file, text.split('\n').filter((l) => l !== LINE).join('\n'));
+    }
+  }
+});
+
+async function registryEntries(root: string): Promise<{ container: string; uid: { start: number; size: number } }[]> {
+  const reg = JSON.parse(await fsp.readFile(DEFAULT_REGISTRY, 'utf8').catch(() => '{"entries":[]}'));
+  return reg.entries.filter((e: { root: string }) => e.root === root);
+}
+
+const inspect = async (e: TestEngine, id: string) => JSON.parse(await e.ok('inspect', id))[0];
+const upperOf = (e: TestEngine, id: string) => path.join(e.root, 'snapshots', id, 'upper');
+
+describe('--userns auto', () => {
+  it('maps the container\'s root onto a range of its own: files, processes and uid_map seen from both sides', async () => {
+    const id = await t.ok('run', '-d', '--userns', 'auto', 'busybox', 'sh', '-c', 'cat /proc/self/uid_map > /uidmap; touch /made; exec sleep 300');
+    const info = await inspect(t, id);
+    expect(info.HostConfig.UsernsMode).toBe('auto');
+    const [uidMap] = info.HostConfig.IDMappings.UidMap as string[];
+    const [, hostStart, size] = uidMap!.split(':').map(Number);
+    expect(size).toBe(65536);
+    expect(hostStart).toBeGreaterThanOrEqual(1000000000);
+    // the process, from the host
+    const status = readFileSync(`/proc/${info.State.Pid}/status`, 'utf8');
+    expect(status).toMatch(new RegExp(`^Uid:\\s+${hostStart}\\s+${hostStart}`, 'm'));
+    // the file it wrote, from the host (the upper dir), and uid_map from inside
+    await expect.poll(() => existsSync(path.join(upperOf(t, id), 'made'))).toBe(true);
+    expect(statSync(path.join(upperOf(t, id), 'made')).uid).toBe(hostStart);
+    expect(readFileSync(path.join(upperOf(t, id), 'uidmap'), 'utf8').trim().split(/\s+/).map(Number)).toEqual([0, hostStart, 65536]);
+    // the image's files are root's inside
+    expect(await t.ok('exec', id, 'stat', '-c', '%u:%g', '/bin/busybox', '/etc/passwd')).toBe('0:0\n0:0');
+    expect(await registryEntries(t.root)).toEqual([expect.objectContaining({ container: id, uid: { start: hostStart, size: 65536 } })]);
+    await t.ok('rm', '-f', id);
+    // the range is given back at rm
+    expect(await registryEntries(t.root)).toEqual([]);
+  });
+
+  it('gives two containers of two roots disjoint ranges', async () => {
+    const a = await t.ok('create', '--userns', 'auto:size=1000', 'busybox', 'true');
+    const b = await t2.ok('create', '--userns', 'auto:size=1000', 'busybox', 'true');
+    const [ra] = await registryEntries(t.root);
+    const [rb] = await registryEntries(t2.root);
+    expect(ra && rb).toBeTruthy();
+    const disjoint = ra!.uid.start + ra!.uid.size <= rb!.uid.start || rb!.uid.start + rb!.uid.size <= ra!.uid.start;
+    expect(disjoint, `${JSON.stringify(ra)} vs ${JSON.stringify(rb)}`).toBe(true);
+    expect((await inspect(t, a)).HostConfig.UsernsMode).toBe('auto:size=1000');
+    await t.ok('rm', a);
+    await t2.ok('rm', b);
+  });
+
+  it('keeps bridge networking with a published port, and cgroup limits, working', async () => {
+    const port = 21000 + (process.pid % 2000);
+    const id = await t.ok('run', '-d', '--userns', 'auto', '--memory', '64m', '--pids-limit', '50', '-p', `127.0.0.1:${port}:80`, 'busybox',
+      'sh', '-c', 'echo inside-userns > /i.html && exec httpd -f -p 80 -h /');
+    let body = '';
+    for (let i = 0; i < 50 && !body; i++) {
+      const res = await execa('busybox', ['wget', '-q', '-O', '-', `http://127.0.0.1:${port}/i.html`], { reject: false, timeout: 5000 });
+      if (res.exitCode === 0) body = res.stdout.trim();
+      else await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(body).toBe('inside-userns');
+    expect(await t.ok('exec', id, 'cat', '/sys/fs/cgroup/memory/memory.limit_in_bytes', '/sys/fs/cgroup/pids/pids.max')).toBe('67108864\n50');
+    expect(await t.ok('exec', id, 'cat', '/proc/sys/net/ipv4/ip_unprivileged_port_start')).toBe('0');
+    await t.ok('rm', '-f', id);
+  });
+});
+
+describe('the writable layer as data', () => {
+  it('commit and diff see owners as the container does, not the host\'s shifted ids', async () => {
+    const id = await t.ok('run', '-d', '--userns', 'auto', 'busybox', 'sh', '-c', 'mkdir /made && touch /made/f && chown 1000:1000 /made/f && exec sleep 300');
+    await expect.poll(async () => (await t.cli('exec', id, 'test', '-e', '/made/f')).exitCode).toBe(0);
+    expect((await t.ok('diff', id)).split('\n').sort()).toEqual(['A /made', 'A /made/f']);
+    // export and cp out write the container's owners too; cp in is refused, not done with wrong owners
+    const listing = (await execa('tar', ['-tvf', '-', '--numeric-owner'], { input: (await execa(BIN, ['--root', t.root, '--runroot', t.runroot, 'export', id], { encoding: 'buffer' })).stdout })).stdout;
+    expect(listing).toMatch(/^-\S+ 1000\/1000 .* made\/f$/m);
+    expect(listing).toMatch(/^-\S+ 0\/0 .* etc\/passwd$/m);
+    const out = path.join(tmp, 'cp-out');
+    await fsp.mkdir(out);
+    await t.ok('cp', '-a', `${id}:/made`, out);
+    expect(statSync(path.join(out, 'made', 'f'))).toMatchObject({ uid: 1000, gid: 1000 });
+    const into = await t.cli('cp', path.join(out, 'made'), `${id}:/tmp`);
+    expect(into.exitCode).toBe(1);
+    expect(into.stderr).toMatch(/copying into container .* is not supported yet: it runs in a user namespace/);
+    await t.ok('commit', id, 'userns-commit:1');
+    await t.ok('rm', '-f', id);
+    expect(await t.ok('run', '--rm', 'userns-commit:1', 'stat', '-c', '%u:%g', '/made', '/made/f')).toBe('0:0\n1000:1000');
+    await t.ok('rmi', 'userns-commit:1');
+  });
+});
+
+describe('other namespaces and devices in a user namespace', () => {
+  it('runs on the host\'s network, IPC and UTS, on none, and with a device at its own path', async () => {
+    for (const flags of [['--network', 'host'], ['--ipc', 'host', '--uts', 'host'], ['--network', 'none'], ['--device', '/dev/null']]) {
+      const out = await t.ok('run', '--rm', '--userns', 'auto', ...flags, 'busybox', 'sh', '-c', 'echo x > /dev/null && cat /proc/self/uid_map');
+      expect(out, flags.join(' ')).toMatch(/^0\s+1\d{9}\s+65536$/);
+    }
+  });
+});
+
+describe('bind mounts and volumes', () => {
+  it('shows a bind mount\'s host owners (unmapped root as nobody) and cannot write a root-owned file through it', async () => {
+    const dir = path.join(tmp, 'etc-like');
+    await fsp.mkdir(dir, { mode: 0o755 });
+    await fsp.writeFile(path.join(dir, 'passwd'), 'root:x:0:0::/root:/bin/sh\n', { mode: 0o644 });
+    const res = await t.cli('run', '--rm', '--userns', 'auto', '-v', `${dir}:/host`, 'busybox', 'sh', '-c',
+      'stat -c %u:%g /host/passwd; echo evil >> /host/passwd && echo WROTE; touch /host/new && echo MADE; rm -f /host/passwd && echo REMOVED; true');
+    expect(res.exitCode, res.stderr).toBe(0);
+    expect(res.stdout.split('\n')[0]).toBe('65534:65534');
+    expect(res.stdout).not.toMatch(/WROTE|MADE|REMOVED/);
+    expect(await fsp.readFile(path.join(dir, 'passwd'), 'utf8')).toBe('root:x:0:0::/root:/bin/sh\n');
+    expect(await fsp.readdir(dir)).toEqual(['passwd']);
+  });
+
+  it(':U gives the source to the container\'s user; a new named volume belongs to the mapped root', async () => {
+    const dir = path.join(tmp, 'given');
+    await fsp.mkdir(path.join(dir, 'sub'), { recursive: true, mode: 0o755 });
+    await fsp.writeFile(path.join(dir, 'sub', 'f'), 'x');
+    const out = await t.ok('run', '--rm', '--uidmap', '0:1500000000:65536', '-u', '1000:1000', '-v', `${dir}:/d:U`, '-v', 'uvol:/vol', 'busybox', 'sh', '-c',
+      'echo more >> /d/sub/f && stat -c %u:%g /d/sub/f /vol');
+    expect(out).toBe('1000:1000\n0:0');
+    expect(statSync(path.join(dir, 'sub', 'f'))).toMatchObject({ uid: 1500001000, gid: 1500001000 });
+    expect(statSync(dir)).toMatchObject({ uid: 1500001000, gid: 1500001000 });
+    const vol = JSON.parse(await t.ok('volume', 'inspect', 'uvol'))[0].Mountpoint as string;
+    expect(statSync(vol)).toMatchObject({ uid: 1500000000, gid: 1500000000 });
+    await t.ok('volume', 'rm', 'uvol');
+  });
+});
+
+describe('shifted layers', () => {
+  it('are made once per mapping, shared by its containers, and removed with the last of them', async () => {
+    const shifted = path.join(t.root, 'layers', 'shifted');
+    const a = await t.ok('create', '--uidmap', '0:1600000000:65536', 'busybox', 'true');
+    const b = await t.ok('create', '--uidmap', '0:1600000000:65536', 'busybox', 'true');
+    const keys = await fsp.readdir(shifted);
+    expect(keys).toHaveLength(1);
+    expect((await fsp.readdir(path.join(shifted, keys[0]!, 'refs'))).sort()).toEqual([a, b].sort());
+    const layerDirs = (await fsp.readdir(path.join(shifted, keys[0]!))).filter((n) => /^[0-9a-f]{64}$/.test(n));
+    expect(layerDirs.length).toBeGreaterThan(0);
+    expect(statSync(path.join(shifted, keys[0]!, layerDirs[0]!, 'diff', 'bin')).uid).toBe(1600000000);
+    // the store's own layer keeps its owners
+    expect(statSync(path.join(t.root, 'layers', layerDirs[0]!, 'diff', 'bin')).uid).toBe(0);
+    expect(await t.ok('start', '-a', a)).toBe('');
+    await t.ok('rm', a);
+    expect(await fsp.readdir(shifted)).toEqual(keys);
+    await t.ok('rm', b);
+    expect(await fsp.readdir(shifted)).toEqual([]);
+  });
+});
+
+describe('a create killed while it shifts the layers', () => {
+  it('leaves nothing once the next command has repaired the store', async () => {
+    const { BERTH_FAILPOINT: _unset, ...env } = process.env;
+    const res = await execa(BIN, ['--root', t.root, '--runroot', t.runroot, 'create', '--userns', 'auto', 'busybox', 'true'], {
+      reject: false, timeout: 60_000, env: { ...env, BERTH_FAILPOINT: 'storage.shift.before-rename' }, extendEnv: false,
+    });
+    expect(res.signal).toBe('SIGKILL');
+    expect(await registryEntries(t.root)).toHaveLength(1);
+    expect(await t.ok('ps', '-aq')).toBe('');
+    expect(await fsp.readdir(path.join(t.root, 'layers', 'shifted')).catch(() => [])).toEqual([]);
+    expect(await registryEntries(t.root)).toEqual([]);
+  });
+});
+
+describe('refusals', () => {
+  async function expectNothingLeft(e: TestEngine): Promise<void> {
+    expect(await e.ok('ps', '-aq')).toBe('');
+    expect(await fsp.readdir(path.join(e.root, 'snapshots')).then((l) => l.filter((n) => !n.startsWith('.')))).toEqual([]);
+    expect(await fsp.readdir(path.join(e.root, 'layers', 'shifted')).catch(() => [])).toEqual([]);
+    expect(await registryEntries(e.root)).toEqual([]);
+  }
+
+  it.each([
+    [['--uidmap', '0:1'], /invalid --uidmap: "0:1" is not CONTAINER:HOST:SIZE/],
+    [['--uidmap', '0:1700000000:0'], /maps no ids: the size must be at least 1/],
+    [['--uidmap', '0:1700000000:100', '--uidmap', '50:1800000000:100'], /overlap on the container side/],
+    [['--userns', 'auto:size=0'], /size "0" is not a whole number/],
+    [['--userns', 'keep-id'], /keep-id .* only to rootless Berth/],
+    [['--userns', 'auto', '--privileged'], /privileged mode is incompatible with user namespaces/],
+    [['--userns', 'auto', '--pid', 'host'], /--pid host cannot be used with a user namespace/],
+    [['--userns', 'auto', '-v', '/tmp:/t:idmap'], /idmap needs idmapped mounts/],
+  ])('refuses %j with exit 125, leaving nothing behind', async (flags, message) => {
+    const res = await t.cli('run', '--rm', ...flags, 'busybox', 'true');
+    expect(res.exitCode).toBe(125);
+    expect(res.stderr).toMatch(message);
+    await expectNothingLeft(t);
+  });
+
+  it('says which line to add when /etc/subuid has no berth entry', async () => {
+    const empty = path.join(tmp, 'subuid-empty');
+    await fsp.writeFile(empty, 'someone:100000:65536\n');
+    const res = await execa(BIN, ['--root', t.root, '--runroot', t.runroot, 'run', '--rm', '--userns', 'auto', 'busybox', 'true'], {
+      reject: false, timeout: 60_000, env: { BERTH_SUBUID_FILE: empty, BERTH_SUBGID_FILE: empty },
+    });
+    expect(res.exitCode).toBe(125);
+    expect(res.stderr).toContain(`${empty} has no range for user "berth"`);
+    expect(res.stderr).toContain(`add the line "${LINE}" to /etc/subuid and to /etc/subgid`);
+    await expectNothingLeft(t);
+  });
+
+  it('--privileged runs as before with --userns host', async () => {
+    expect(await t.ok('run', '--rm', '--userns', 'host', '--privileged', 'busybox', 'cat', '/proc/self/uid_map')).toMatch(/^0\s+0\s+4294967295$/);
+  });
+});
+
+describe('userns-remap "default"', () => {
+  it('gives every container without --userns a range of its own', async () => {
+    const config = path.join(tmp, 'berth.json');
+    await fsp.writeFile(config, JSON.stringify({ 'userns-remap': 'default' }));
+    expect(await t.ok('--config', config, 'run', '--rm', 'busybox', 'cat', '/proc/self/uid_map')).toMatch(/^0\s+1\d{9}\s+65536$/);
+    expect(await t.ok('--config', config, 'run', '--rm', '--userns', 'host', 'busybox', 'cat', '/proc/self/uid_map')).toMatch(/^0\s+0\s+4294967295$/);
+    expect(await t.ok('run', '--rm', 'busybox', 'cat', '/proc/self/uid_map')).toMatch(/^0\s+0\s+4294967295$/);
+  });
+});
