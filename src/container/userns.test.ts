@@ -6,6 +6,15 @@ import { checkUsernsCombination, hostIds, planUserns } from './userns.js';
 const req = (r: Partial<CreateRequest>): CreateRequest => ({ image: 'busybox', ...r });
 
 describe('planUserns', () => {
+  it('rootless: the user\'s own namespace; nested ones are refused, never ignored', () => {
+    expect(planUserns(req({}), undefined, true)).toBeUndefined();
+    expect(planUserns(req({ userns: 'host' }), undefined, true)).toBeUndefined();
+    for (const r of [{ userns: 'auto' }, { userns: 'keep-id' }, { userns: 'private' }, { uidmap: ['0:1:100'] }]) {
+      expect(() => planUserns(req(r), undefined, true)).toThrow(/rootless Berth does not support/);
+    }
+    expect(() => planUserns(req({}), { kind: 'auto', size: 65536 }, true)).toThrow(/userns-remap/);
+  });
+
   it('takes --userns over the engine default, and host means none', () => {
     expect(planUserns(req({}), undefined)).toBeUndefined();
     expect(planUserns(req({ userns: 'host' }), { kind: 'auto', size: 65536 })).toBeUndefined();

@@ -25,14 +25,33 @@ export interface UsernsConfig {
 export interface UsernsPort {
   allocator: IdAllocator;
   default?: UsernsMode;
+  /** Berth runs rootless: its containers share the user's namespace, and nested ones are not built yet. */
+  rootless?: boolean;
 }
 
 /**
  * --userns, --uidmap and --gidmap (podman's flags), over the engine's default. Pure: a refusal leaves
  * nothing behind. Undefined: no user namespace (the host's, as without the flags).
  */
-export function planUserns(req: CreateRequest, dflt: UsernsMode | undefined): UsernsConfig | undefined {
+export function planUserns(req: CreateRequest, dflt: UsernsMode | undefined, rootless = false): UsernsConfig | undefined {
   const explicit = req.userns ? parseUsernsMode(req.userns) : undefined;
+  if (rootless) {
+    // The user's own namespace (uid 0 = the user) is every rootless container's; a namespace nested in it
+    // needs the shifted copies and mapped netns made from inside the pause process: not built yet.
+    if (req.uidmap?.length || req.gidmap?.length) {
+      throw new InvalidArgumentError('--uidmap', 'rootless Berth does not support --uidmap/--gidmap yet: its containers run in the user\'s own user namespace',
+        'leave the maps out (container root is your user), or run Berth as root for containers with maps of their own');
+    }
+    if (explicit && explicit.kind !== 'host') {
+      throw new InvalidArgumentError('--userns', `rootless Berth does not support --userns ${req.userns} yet: its containers run in the user's own user namespace (container root is your user)`,
+        'leave --userns out (or --userns host), or run Berth as root for --userns auto');
+    }
+    if (!explicit && dflt && dflt.kind !== 'host') {
+      throw new InvalidArgumentError('userns-remap', 'rootless Berth does not support "userns-remap" yet: its containers run in the user\'s own user namespace',
+        'remove "userns-remap" from your configuration file (~/.config/berth/berth.json)');
+    }
+    return undefined;
+  }
   if (explicit?.kind === 'keep-id') {
     throw new InvalidArgumentError('--userns', 'keep-id maps the calling user into the container, which means something only to rootless Berth; this Berth runs as root',
       'use --userns auto (a range of its own) or --uidmap, or run Berth as a non-root user');
