@@ -28,8 +28,6 @@ export const runNone: Benchmark = {
       await measure(report, 'berth run (CLI)', 'berth', { ...opts, setup: async (i) => { if (i === 0) await berth.ensureImage(); } },
         async () => { await berth.cli(['run', '--rm', '--network', 'none', BERTH_IMAGE, 'true']); });
 
-      await measureUserns(report, berth, opts);
-
       let engine: EngineApi | undefined;
       await measure(report, 'engine.run() (API)', 'berth', {
         ...opts,
@@ -71,29 +69,4 @@ async function removeBenchCgroups(): Promise<void> {
     await rmdir(path.join(parent, String(process.pid))).catch(() => {});
     await rmdir(parent).catch(() => {});
   }
-}
-
-/**
- * Issue 18: `--userns auto` against the plain run above. Each auto run gets a fresh range and, its mapping
- * being new, a shifted copy of the image's layers (storage/shifted.ts); the --uidmap row keeps one created
- * container on a fixed mapping, so its runs find the copy made and show the user namespace alone.
- */
-async function measureUserns(report: Report, berth: BerthRoot, opts: { runs: number; warmup: number }): Promise<void> {
-  const { readFile } = await import('node:fs/promises');
-  const subuid = await readFile('/etc/subuid', 'utf8').catch(() => '');
-  if (!/^berth:/m.test(subuid)) {
-    report.note('no "berth" line in /etc/subuid: the --userns rows were skipped (scripts/setup.sh adds it)');
-    return;
-  }
-  await measure(report, 'berth run --userns auto (CLI)', 'berth', opts,
-    async () => { await berth.cli(['run', '--rm', '--network', 'none', '--userns', 'auto', BERTH_IMAGE, 'true']); });
-  const map = ['--uidmap', `0:${1_900_000_000 + (process.pid % 1000) * 65536}:65536`];
-  const holder = (await berth.cli(['create', '--network', 'none', ...map, BERTH_IMAGE, 'true'])).stdout.trim();
-  try {
-    await measure(report, 'berth run --uidmap (mapping already shifted, CLI)', 'info', opts,
-      async () => { await berth.cli(['run', '--rm', '--network', 'none', ...map, BERTH_IMAGE, 'true']); });
-  } finally {
-    await berth.cli(['rm', holder]);
-  }
-  report.note('--userns auto: a new range per container, so each run also makes the shifted copy of the layers (busybox: one small layer); a 300 MB image costs more, see the README');
 }

@@ -44,6 +44,15 @@ export const userns: Benchmark = {
         { label: 'berth run (no userns)', role: 'reference', run: () => run([]).then(() => undefined) },
         { label: 'berth run --userns auto', role: 'berth', run: () => run(['--userns', 'auto']).then(() => undefined) },
       ], opts));
+      // A mapping whose shifted copy exists (a created container holds it): the namespace's cost alone.
+      const held = ['--uidmap', `0:${berthRange.start + MAP_SIZE * 4096}:${MAP_SIZE}`];
+      const heldBy = (await berth.cli(['create', '--network', 'none', ...held, BERTH_IMAGE, 'true'])).stdout.trim();
+      try {
+        const row = await measure(report, 'berth run --uidmap (copy already made)', 'berth', opts, async () => { await run(held); });
+        row.vs = 'berth run (no userns)';
+      } finally {
+        await berth.cli(['rm', heldBy]).catch(() => undefined);
+      }
       const podman = (await ctx.peers()).find((p) => p.name === 'podman');
       if (podman) {
         await ensureSubIds('containers').catch(() => undefined);
