@@ -157,7 +157,6 @@ export class Engine implements EngineApi {
         // missing entry must not edit the host's files under other tests' feet.
         allocator: openAllocator({ subuid: process.env.BERTH_SUBUID_FILE || undefined, subgid: process.env.BERTH_SUBGID_FILE || undefined }),
         default: usernsRemapMode(config),
-        rootless: rootlessFacts().rootless,
       },
     })));
     let access: RegistryAccess | undefined;

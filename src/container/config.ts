@@ -56,7 +56,7 @@ export async function planContainer(
   const attach = parseAttach(req.attach, !!req.openStdin);
   const runtime = await resolveRuntime(req.runtime, ctx.deps.runtimes);
   const log = parseLogOpts(req.logOpts ?? {});
-  const userns = planUserns(req, ctx.deps.userns.default, ctx.deps.userns.rootless);
+  const userns = planUserns(req, ctx.deps.userns.default, !!ctx.deps.host.rootless);
   checkUsernsCombination(req, userns);
 
   const image = known ? { id: known.imageId, config: { config: known.imageConfig }, layers: [] as Digest[] } : await resolveImage(ctx, req.image);

@@ -327,7 +327,9 @@ export class ContainerManager {
       if (policy && rec.config.autoRemove && policy.name !== 'no') {
         throw new InvalidArgumentError('--restart', 'cannot set a restart policy on a container started with --rm');
       }
-      if (now.state === 'running' || now.state === 'paused') await this.deps.runtime.runc.update(rec.id, linux);
+      // Only --restart (all a rootless container can change): nothing for runc, which has no cgroup to update.
+      const limits = Object.values(linux).some((v) => v !== undefined);
+      if (limits && (now.state === 'running' || now.state === 'paused')) await this.deps.runtime.runc.update(rec.id, linux);
       const planned = rec.config.spec.spec.linux!;
       planned.resources = { ...planned.resources, ...linux };
       // The bundle of a running container keeps the limits in force too, as runc's state says.
@@ -481,6 +483,11 @@ export class ContainerManager {
   }
 
   async stats(refs?: string[]): Promise<ContainerStats[]> {
+    // Figures of zero would say "idle"; as Podman, say that they cannot be had.
+    if (this.deps.host.rootless) {
+      throw new BadStateError('stats are not available for rootless containers here: they have no cgroup of their own (cgroup v1 cannot delegate one to a user)',
+        'run the container as root to see its figures');
+    }
     const recs = refs?.length
       ? await Promise.all(refs.map((r) => resolveNoticed(this.ctx, r)))
       : (await this.records.all()).filter((r) => r.state === 'running' || r.state === 'paused');

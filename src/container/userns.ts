@@ -25,8 +25,6 @@ export interface UsernsConfig {
 export interface UsernsPort {
   allocator: IdAllocator;
   default?: UsernsMode;
-  /** Berth runs rootless: its containers share the user's namespace, and nested ones are not built yet. */
-  rootless?: boolean;
 }
 
 /**

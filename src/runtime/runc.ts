@@ -90,6 +90,7 @@ export class RuncCli {
   }
 
   async update(id: string, resources: object): Promise<void> {
+    this.needCgroup(id, 'updated', 'a resource limit');
     await this.exec(['update', '--resources', '-', id], { ...unknown, input: JSON.stringify(resources) });
   }
 

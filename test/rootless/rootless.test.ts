@@ -123,6 +123,27 @@ describe('rootless berth', () => {
     expect((await a.berth('ps', '-aq')).stdout).toBe('');
   });
 
+  it('refuses a user namespace of the container\'s own, stats and limit updates, saying why; --restart updates', async () => {
+    for (const flags of [['--userns', 'auto'], ['--userns', 'keep-id'], ['--uidmap', '0:1:1000']]) {
+      const r = await a.berth('run', '--rm', '--network', 'none', ...flags, 'busybox', 'true');
+      expect(r.code, flags.join(' ')).toBe(125);
+      expect(r.stderr).toContain('rootless Berth does not support');
+    }
+    const c = await a.berth('run', '-d', '--name', 'idle', '--network', 'none', 'busybox', 'sleep', '300');
+    expect(c.code, c.stderr).toBe(0);
+    try {
+      const stats = await a.berth('stats', '--no-stream', 'idle');
+      expect(stats.code).toBe(1);
+      expect(stats.stderr).toContain('no cgroup of their own');
+      expect((await a.berth('update', '--memory', '64m', 'idle')).stderr).toContain('rootless');
+      const restart = await a.berth('update', '--restart', 'always', 'idle');
+      expect(restart.code, restart.stderr).toBe(0);
+      expect((await a.berth('inspect', '-f', '{{.HostConfig.RestartPolicy.Name}}', 'idle')).stdout.trim()).toBe('always');
+    } finally {
+      expect((await a.berth('rm', '-f', 'idle')).code).toBe(0);
+    }
+  });
+
   it('refuses bridge networks and low ports with the reason', async () => {
     const net = await a.berth('network', 'create', 'n1');
     expect(net.code).not.toBe(0);
