@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { factsOf } from './detect.js';
+import { factsOf, overlayInUsernsSupported } from './detect.js';
 
 const IDENTITY = '         0          0 4294967295\n';
 const MAPPED = '         0       1001          1\n         1     100000      65536\n';
@@ -15,5 +15,12 @@ describe('factsOf', () => {
     const f = factsOf(0, 0, MAPPED, MAPPED);
     expect(f).toMatchObject({ rootless: true, inNamespace: true, hostUid: 1001, hostGid: 1001 });
     expect(f.uidMap).toEqual([{ inner: 0, outer: 1001, count: 1 }, { inner: 1, outer: 100000, count: 65536 }]);
+  });
+});
+
+describe('overlayInUsernsSupported', () => {
+  it('is Linux 5.11 and later', () => {
+    expect(['5.11.0', '5.15.0-91-generic', '6.1.0-18-amd64', '6.18.44-fc-v669'].map(overlayInUsernsSupported)).toEqual([true, true, true, true]);
+    expect(['5.10.0-28-amd64', '4.19.0', '3.10.0-1160.el7.x86_64', 'weird'].map(overlayInUsernsSupported)).toEqual([false, false, false, false]);
   });
 });

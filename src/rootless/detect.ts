@@ -80,3 +80,14 @@ export function unprivilegedPortStart(): number {
     return 1024;
   }
 }
+
+/**
+ * Whether the kernel mounts overlayfs inside a user namespace (Linux 5.11, with `userxattr`): rootless Berth's
+ * storage. `release` is uname's (os.release()). Older kernels need fuse-overlayfs, which Berth does not drive yet.
+ */
+export function overlayInUsernsSupported(release: string): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(release);
+  if (!m) return false;
+  const [major, minor] = [Number(m[1]), Number(m[2])];
+  return major > 5 || (major === 5 && minor >= 11);
+}

@@ -11,6 +11,7 @@ import { run } from '../util/exec.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { failpoint } from '../util/failpoint.js';
 import { rootlessDirs, ensurePrivateDir } from './dirs.js';
+import { overlayInUsernsSupported } from './detect.js';
 import { freeSubidStart, parseSubidFile, rangesOf, SUBGID_FILE, SUBUID_FILE, type SubidRange } from '../userns/index.js';
 
 /** The user has no /etc/subuid or /etc/subgid range: a setup the administrator does once. */
@@ -128,6 +129,10 @@ async function untilUnshared(pid: number): Promise<void> {
  * with its exit code. Signals that would end us are passed on, so Ctrl-C reaches the command that acts.
  */
 export async function runInNamespace(argv: readonly string[]): Promise<number> {
+  if (!overlayInUsernsSupported(os.release())) {
+    throw new BadStateError(`rootless Berth needs Linux 5.11 or later, which mounts overlayfs in a user namespace; this kernel is ${os.release()}`,
+      'run Berth as root on this host (a fuse-overlayfs fallback for older kernels is not built yet)');
+  }
   const uid = process.geteuid!();
   const dirs = rootlessDirs(process.env, uid, uid);
   ensurePrivateDir(dirs.runroot, uid);
