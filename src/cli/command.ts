@@ -12,6 +12,10 @@ export interface GlobalOptions {
   clusterStore?: string;
   /** --cluster-advertise, or $BERTH_CLUSTER_ADVERTISE */
   clusterAdvertise?: string;
+  /** -H/--host: a remote engine's URI (BERTH_HOST is read where the engine is chosen) */
+  host?: string;
+  /** --context: a stored context's name (BERTH_CONTEXT likewise) */
+  context?: string;
   logLevel: string;
 }
 
@@ -52,7 +56,7 @@ export async function interruptible<T>(ctx: Context, work: (signal: AbortSignal)
   }
 }
 
-export type Group = 'container' | 'image' | 'network' | 'volume' | 'system' | 'healthcheck';
+export type Group = 'container' | 'image' | 'network' | 'volume' | 'system' | 'healthcheck' | 'context';
 
 export interface CommandDef<S extends readonly OptionSpec[]> {
   /** The command's own name, as in `berth <group> <name>` (or `berth <name>` without a group). */

@@ -27,11 +27,13 @@ export async function main(argv: readonly string[], streams: CliStreams = proces
   let resolved: Resolved | undefined;
   try {
     const g = parseArgv(argv, GLOBAL_OPTIONS, { stopAtPositional: true });
-    const o = g.options as { root?: string; runroot?: string; config?: string; clusterStore?: string; clusterAdvertise?: string; logLevel?: string; debug: boolean; version: boolean; help: boolean };
+    const o = g.options as { root?: string; runroot?: string; config?: string; host?: string; context?: string; clusterStore?: string; clusterAdvertise?: string; logLevel?: string; debug: boolean; version: boolean; help: boolean };
     globals = {
       root: o.root, runroot: o.runroot, config: o.config ?? (process.env.BERTH_CONFIG || undefined), logLevel: o.debug ? 'debug' : o.logLevel ?? 'warn',
       clusterStore: o.clusterStore ?? (process.env.BERTH_CLUSTER_STORE || undefined),
       clusterAdvertise: o.clusterAdvertise ?? (process.env.BERTH_CLUSTER_ADVERTISE || undefined),
+      ...(o.host !== undefined ? { host: o.host } : {}),
+      ...(o.context !== undefined ? { context: o.context } : {}),
     };
     if (!LOG_LEVELS.includes(globals.logLevel)) throw new UsageError(`invalid argument "${globals.logLevel}" for "-l, --log-level" flag: not a log level`);
     if (o.version) return write(streams.stdout, `Berth version ${VERSION}\n`, 0);
@@ -97,7 +99,14 @@ function context(globals: GlobalOptions, streams: CliStreams): Context {
     stderr: streams.stderr,
     terminal: streams.terminal,
     engine() {
-      engine ??= import('../api/index.js').then(({ Engine }) => new Engine({ root: globals.root, runroot: globals.runroot, config: globals.config, clusterStore: globals.clusterStore, clusterAdvertise: globals.clusterAdvertise }));
+      engine ??= import('../api/index.js').then(async ({ Engine, InvalidArgumentError, resolveEngineHost }) => {
+        const remote = await resolveEngineHost({ host: globals.host, context: globals.context });
+        if (!remote.host) return new Engine({ root: globals.root, runroot: globals.runroot, config: globals.config, clusterStore: globals.clusterStore, clusterAdvertise: globals.clusterAdvertise });
+        // --root and --runroot name this machine's store: with a remote engine they would be silently unused.
+        const local = globals.root !== undefined ? '--root' : globals.runroot !== undefined ? '--runroot' : undefined;
+        if (local) throw new InvalidArgumentError(local, `cannot be used with a remote engine (${remote.host}, chosen by ${remote.source})`, 'drop it, or drop the remote engine to use this machine\'s store');
+        return new Engine({ host: remote.host });
+      });
       return engine;
     },
     print(...lines) {
