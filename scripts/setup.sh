@@ -13,8 +13,10 @@ APT_PACKAGES=(runc conmon catatonit iptables iproute2 busybox-static dnsmasq-bas
 # docker-compose (1.29, Python) is a client of the Engine API that the service's tests drive.
 # etcd-server (3.4) is the cluster store the multi-host network tests start on 127.0.0.1 (or an underlay
 # address) with a temp data dir, and stop by PID; etcd-client (etcdctl) turns on auth in the store's tests.
+# openssh-server and openssh-client: the remote-engine tests run sshd in a namespace of their own (with
+# their own host key and config; nothing is started by installing it here) and reach it with ssh.
 if [ "${1:-}" = "--test" ]; then
-  APT_PACKAGES+=(docker-registry skopeo apache2-utils openssl docker-compose etcd-server etcd-client)
+  APT_PACKAGES+=(docker-registry skopeo apache2-utils openssl docker-compose etcd-server etcd-client openssh-server openssh-client)
 fi
 NODE_MAJOR_MIN=20
 

@@ -59,8 +59,8 @@ export async function main(argv: readonly string[], streams: CliStreams = proces
       return write(streams.stderr, `${err.message}\nSee '${where} --help'.\n${err.details}`, err.exitCode);
     }
     printError(streams.stderr, err, globals.logLevel === 'debug');
-    // `volume create` and `network create` are not `create`: Docker gives them 1, as every other command.
-    const objectCreate = resolved?.kind === 'command' && (resolved.command.group === 'volume' || resolved.command.group === 'network');
+    // `volume create`, `network create` and `context create` are not `create`: Docker gives them 1, as every other command.
+    const objectCreate = resolved?.kind === 'command' && ['volume', 'network', 'context'].includes(resolved.command.group ?? '');
     const cmd = resolved?.kind === 'command' && !objectCreate ? resolved.command.name : undefined;
     return exitCodeFor(err, cmd);
   }

@@ -117,13 +117,12 @@ export class ApiClient {
    * tells why only when it exits, a moment after its stdout ends), else the socket's.
    */
   private onFailure(req: http.ClientRequest, reject: (err: unknown) => void): void {
-    let socket: (Duplex & { error?: RemoteError }) | undefined;
-    req.on('socket', (s) => { socket = s as Duplex & { error?: RemoteError }; });
+    let socket: (Duplex & { exited?: Promise<RemoteError | undefined> }) | undefined;
+    req.on('socket', (s) => { socket = s as typeof socket; });
     req.on('error', (err) => {
       if (err instanceof RemoteError || (err as Error).name === 'AbortError') return reject(err);
-      const typed = () => socket?.error ?? (err.cause instanceof RemoteError ? err.cause : undefined);
-      const settle = socket && 'error' in socket && !socket.error ? waitClosed(socket, 3000) : Promise.resolve();
-      void settle.then(() => reject(typed() ?? new RemoteError('dropped', this.uri, `the connection to ${this.uri} ended before its answer: ${(err as Error).message}`,
+      const why = socket?.exited ? Promise.race([socket.exited, delay(3000)]) : Promise.resolve(undefined);
+      void why.then((typed) => reject(typed ?? new RemoteError('dropped', this.uri, `the connection to ${this.uri} ended before its answer: ${(err as Error).message}`,
         'check that the remote service still runs; run the command again', { cause: err })));
     });
   }
@@ -148,11 +147,8 @@ export class ApiClient {
   }
 }
 
-function waitClosed(s: Duplex, ms: number): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    s.once('close', () => { clearTimeout(t); resolve(); });
-  });
+function delay(ms: number): Promise<undefined> {
+  return new Promise((resolve) => setTimeout(() => resolve(undefined), ms).unref());
 }
 
 export function queryString(q: RequestOptions['query']): string {

@@ -90,27 +90,26 @@ export function sshFailure(uri: string, host: string, status: number | null, std
 /** ssh's stdin and stdout as one Duplex; the socket methods http.Agent calls are the child's. */
 class SshStream extends Duplex {
   private stderr = '';
-  private failure: RemoteError | undefined;
-  constructor(private readonly child: ChildProcess, private readonly uri: string, private readonly host: string) {
+  private outEnded = false;
+  /** Settles when ssh has exited: with the typed reason when it failed. */
+  readonly exited: Promise<RemoteError | undefined>;
+  constructor(private readonly child: ChildProcess, uri: string, host: string) {
     super();
     child.stdout!.on('data', (chunk: Buffer) => {
       if (!this.push(chunk)) child.stdout!.pause();
     });
-    child.stdout!.on('end', () => this.push(null));
+    child.stdout!.on('end', () => {
+      this.outEnded = true;
+      this.push(null);
+    });
     child.stderr!.on('data', (chunk: Buffer) => { this.stderr = (this.stderr + chunk.toString()).slice(-4096); });
     child.stdin!.on('error', () => { /* reported by the exit below */ });
-    child.on('error', (err) => this.destroy(new RemoteError('unreachable', uri, `cannot run ssh: ${err.message}`, 'install the OpenSSH client (apt-get install openssh-client)', { cause: err })));
-    child.on('close', (status) => {
-      if (this.destroyed) return;
+    this.exited = new Promise((resolve) => {
+      child.on('error', (err) => resolve(new RemoteError('unreachable', uri, `cannot run ssh: ${err.message}`, 'install the OpenSSH client (apt-get install openssh-client)', { cause: err })));
       // Exit 0 is the remote's dial-stdio ending with the connection: nothing went wrong.
-      if (status !== 0) this.failure = sshFailure(uri, host, status, this.stderr);
-      if (this.failure) this.destroy(this.failure);
+      child.on('close', (status, signal) => resolve(status === 0 || signal === 'SIGTERM' ? undefined : sshFailure(uri, host, status, this.stderr)));
     });
-  }
-
-  /** The typed reason ssh ended, once it did. */
-  get error(): RemoteError | undefined {
-    return this.failure;
+    void this.exited.then((failure) => { if (failure && !this.destroyed) this.destroy(failure); });
   }
 
   override _read(): void {
@@ -126,7 +125,8 @@ class SshStream extends Duplex {
   }
 
   override _destroy(err: Error | null, done: (err?: Error | null) => void): void {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGTERM');
+    // Once its stdout ended, ssh is exiting by itself, and its status tells why: it is left to finish.
+    if (!this.outEnded && this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGTERM');
     done(err);
   }
 
