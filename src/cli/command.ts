@@ -23,6 +23,11 @@ export interface GlobalOptions {
 export interface Context {
   readonly globals: GlobalOptions;
   engine(): Promise<EngineApi>;
+  /**
+   * Which engine `engine()` is: a remote host (from -H, --context, BERTH_HOST, BERTH_CONTEXT or the current
+   * context; `source` names which) or this machine's (`host` undefined), and the context's name.
+   */
+  target(): Promise<{ host?: string; context: string; source: string }>;
   readonly stdin: Readable & { isTTY?: boolean; setRawMode?(raw: boolean): unknown };
   readonly stdout: Writable & { isTTY?: boolean };
   readonly stderr: Writable;

@@ -92,6 +92,11 @@ function checkArgCount(c: Command, invokedAs: string, n: number): void {
 
 function context(globals: GlobalOptions, streams: CliStreams): Context {
   let engine: Promise<EngineApi> | undefined;
+  let target: ReturnType<Context['target']> | undefined;
+  const chosen = () => {
+    target ??= import('../remote/contexts.js').then(({ resolveEngineHost }) => resolveEngineHost({ host: globals.host, context: globals.context }));
+    return target;
+  };
   return {
     globals,
     stdin: streams.stdin,
@@ -99,8 +104,8 @@ function context(globals: GlobalOptions, streams: CliStreams): Context {
     stderr: streams.stderr,
     terminal: streams.terminal,
     engine() {
-      engine ??= import('../api/index.js').then(async ({ Engine, InvalidArgumentError, resolveEngineHost }) => {
-        const remote = await resolveEngineHost({ host: globals.host, context: globals.context });
+      engine ??= import('../api/index.js').then(async ({ Engine, InvalidArgumentError }) => {
+        const remote = await chosen();
         if (!remote.host) return new Engine({ root: globals.root, runroot: globals.runroot, config: globals.config, clusterStore: globals.clusterStore, clusterAdvertise: globals.clusterAdvertise });
         // --root and --runroot name this machine's store: with a remote engine they would be silently unused.
         const local = globals.root !== undefined ? '--root' : globals.runroot !== undefined ? '--runroot' : undefined;
@@ -109,6 +114,7 @@ function context(globals: GlobalOptions, streams: CliStreams): Context {
       });
       return engine;
     },
+    target: chosen,
     print(...lines) {
       if (lines.length) streams.stdout.write(lines.join('\n') + '\n');
     },

@@ -11,7 +11,6 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import tar from 'tar-stream';
 import { AlreadyExistsError, BadStateError, InvalidArgumentError, NotFoundError } from '../errors.js';
 import { ensureDir, ownedTempName, readJsonIfExists, writeJsonAtomic } from '../util/fs.js';
 import { parseHost } from './uri.js';
@@ -167,6 +166,8 @@ export class ContextStore {
     if (name === DEFAULT_CONTEXT) throw new InvalidArgumentError('context', 'the default context is this machine\'s engine and cannot be exported', 'export a context made with "berth context create"');
     const m = await this.read(name);
     if (!m) throw new NotFoundError('context', name);
+    // Loaded here: every command resolves its engine through this module, and only these two need tar.
+    const { default: tar } = await import('tar-stream');
     const pack = tar.pack();
     const body = Buffer.from(JSON.stringify(m));
     pack.entry({ name: 'meta.json', size: body.length, mode: 0o644, mtime: new Date(0) }, body);
@@ -189,6 +190,7 @@ export class ContextStore {
     const where = typeof input === 'string' ? input : 'the input';
     let meta: unknown;
     let tls = false;
+    const { default: tar } = await import('tar-stream');
     const extract = tar.extract();
     extract.on('entry', (header, stream, next) => {
       const chunks: Buffer[] = [];

@@ -82,6 +82,13 @@ describe('the CLI through -H unix://', () => {
     expect(none.stderr).toContain(`cannot connect to unix://${path.join(home, 'nothing.sock')}`);
   }, 60_000);
 
+  it('version and info name the context, and version shows the remote\'s server', async () => {
+    const v = await cli('-H', svc.host, 'version', '--format', '{{.Client.Context}} {{.Server.ApiVersion}}');
+    expect([v.exitCode, v.stdout]).toEqual([0, 'default 1.41']);
+    const text = await cli('-H', svc.host, 'version');
+    expect(text.stdout).toContain(`Server: Berth (${svc.host})`);
+  }, 60_000);
+
   it('BERTH_HOST picks the engine as -H does', async () => {
     const env = remoteCli({ XDG_CONFIG_HOME: home, BERTH_HOST: svc.host });
     const run = await env('run', '--rm', '--network', 'none', 'busybox', 'echo', 'via-env');
@@ -154,5 +161,30 @@ describe('the typed API: new Engine({ host })', () => {
       remote.close();
     }
     expect(() => new Engine({ host: svc.host, root: t.root })).toThrow(InvalidArgumentError);
+  }, 60_000);
+
+  it('a connection dropped in the middle of logs -f ends the follow with a clear error; the container keeps running', async () => {
+    const other = await startService(t);
+    const remote = new Engine({ host: other.host }) as unknown as RemoteEngineApi;
+    try {
+      const { id } = await remote.containers.run({ image: 'busybox', command: ['sh', '-c', 'echo first; sleep 60'], network: { networks: ['none'] } }, { detach: true });
+      const seen: string[] = [];
+      const failure = (async () => {
+        for await (const e of remote.containers.logs(id, { follow: true })) {
+          seen.push(e.line);
+          if (e.line === 'first') void other.close();
+        }
+      })().then(() => undefined, (err: unknown) => err);
+      const err = await failure;
+      expect(seen).toEqual(['first']);
+      expect(err).toBeInstanceOf(RemoteError);
+      expect((err as RemoteError).reason).toBe('dropped');
+      expect((err as Error).message).toContain(other.host);
+      expect((await t.engine.containers.inspect(id)).State.Running).toBe(true);
+      await t.engine.containers.remove(id, { force: true });
+    } finally {
+      remote.close();
+      await other.close();
+    }
   }, 60_000);
 });
