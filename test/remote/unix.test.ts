@@ -5,6 +5,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine, InvalidArgumentError, RemoteError, type RemoteEngineApi } from '../../src/api/index.js';
 import { cleanupAll, sink, testEngine, type TestEngine } from '../helpers/engine.js';
@@ -131,6 +132,22 @@ describe('contexts', () => {
     expect((await cli('context', 'rm', 'svc1', 'svc2')).stdout).toBe('svc1\nsvc2');
     expect((await cli('context', 'ls', '-q')).stdout).toBe('default');
     await t.engine.containers.remove('c1', { force: true });
+  }, 60_000);
+});
+
+describe('contexts and Docker', () => {
+  it('the docker CLI imports a context Berth exported, and Berth imports the one docker exports', async () => {
+    const file = path.join(home, 'to-docker.tar');
+    expect((await cli('context', 'create', 'todocker', '--host', svc.host, '--description', 'd1')).exitCode).toBe(0);
+    expect((await cli('context', 'export', 'todocker', file)).exitCode).toBe(0);
+    const dockerEnv = { env: { DOCKER_CONFIG: path.join(home, 'docker') }, reject: false, timeout: 30_000 } as const;
+    expect((await execa('docker', ['context', 'import', 'fromberth', file], dockerEnv)).exitCode).toBe(0);
+    expect((await execa('docker', ['context', 'inspect', '--format', '{{.Endpoints.docker.Host}}', 'fromberth'], dockerEnv)).stdout).toBe(svc.host);
+    const back = path.join(home, 'from-docker.tar');
+    expect((await execa('docker', ['context', 'export', 'fromberth', back], dockerEnv)).exitCode).toBe(0);
+    expect((await cli('context', 'import', 'fromdocker', back)).exitCode).toBe(0);
+    expect((await cli('--context', 'fromdocker', 'version', '--format', '{{.Server.ApiVersion}}')).stdout).toBe('1.41');
+    expect((await cli('context', 'rm', 'todocker', 'fromdocker')).exitCode).toBe(0);
   }, 60_000);
 });
 
