@@ -79,8 +79,8 @@ function remoteEngine(opts: EngineOptions): RemoteEngine {
  * host until a method is called, so `new Engine()` in a CLI that only prints help costs nothing.
  */
 export class Engine implements EngineApi {
+  // `!`: with opts.host the constructor returns a RemoteEngine instead, leaving these unset on purpose.
   readonly layout!: StoreLayout;
-  // `!`: the constructor may return a RemoteEngine instead (opts.host) and leave these unset on purpose.
   readonly images!: ImagesApi;
   readonly containers!: ContainersApi;
   readonly networks!: NetworksApi;
