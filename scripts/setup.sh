@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # attr: setfattr for opaque whiteouts; socat: stdin to conmon's attach socket; zstd: zstd layers.
-APT_PACKAGES=(runc conmon catatonit iptables iproute2 busybox-static dnsmasq-base socat attr zstd procps util-linux)
+APT_PACKAGES=(runc conmon catatonit iptables iproute2 busybox-static dnsmasq-base socat attr zstd procps util-linux uidmap slirp4netns)
 # `--test`: what the test suite needs beside Berth's own tools. docker-registry (the CNCF distribution
 # registry) is the registry the tests push to and pull from on 127.0.0.1; skopeo is the peer the interop tests
 # check against; htpasswd (apache2-utils) and openssl make the registry's logins and certificates.
@@ -15,7 +15,9 @@ APT_PACKAGES=(runc conmon catatonit iptables iproute2 busybox-static dnsmasq-bas
 # address) with a temp data dir, and stop by PID; etcd-client (etcdctl) turns on auth in the store's tests.
 # `--rootless-user NAME`: NAME may run Berth without root (issue 18): newuidmap/newgidmap (uidmap) map its
 # user namespace from the /etc/subuid and /etc/subgid lines added below; slirp4netns gives its containers
-# their network; fuse-overlayfs is the fallback for kernels before 5.11 (native overlayfs here).
+# their network; storage is native overlayfs in the user namespace (Linux 5.11+).
+# openssh-server and openssh-client: the remote-engine tests run sshd in a namespace of their own (with
+# their own host key and config; nothing is started by installing it here) and reach it with ssh.
 test_deps=0
 rootless_user=
 while [ $# -gt 0 ]; do
@@ -26,7 +28,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 if [ "$test_deps" = 1 ]; then
-  APT_PACKAGES+=(docker-registry skopeo apache2-utils openssl docker-compose etcd-server etcd-client)
+  APT_PACKAGES+=(docker-registry skopeo apache2-utils openssl docker-compose etcd-server etcd-client openssh-server openssh-client)
 fi
 if [ -n "$rootless_user" ]; then
   APT_PACKAGES+=(uidmap slirp4netns fuse-overlayfs)

@@ -4,7 +4,7 @@
  * `exitCode` follows Docker: 125 the engine failed, 126 the command could not be invoked,
  * 127 the command was not found. The CLI maps classes to exit codes in one table (cli/exit.ts).
  */
-export type ObjectKind = 'container' | 'image' | 'network' | 'volume' | 'layer' | 'snapshot' | 'blob' | 'file' | 'device' | 'user' | 'group' | 'exec';
+export type ObjectKind = 'container' | 'image' | 'network' | 'volume' | 'layer' | 'snapshot' | 'blob' | 'file' | 'device' | 'user' | 'group' | 'exec' | 'context';
 
 export abstract class BerthError extends Error {
   abstract readonly code: string;
@@ -166,6 +166,28 @@ export class ClusterStoreError extends BerthError {
   }
 }
 
+/**
+ * A remote engine (`-H`, BERTH_HOST, a context) could not be used. `reason` is chosen where the failure is
+ * seen: the socket's errno, ssh's exit status and the words OpenSSH prints (it speaks only text), an answer
+ * that is not the Engine API, or a method the remote client does not map yet (`unsupported`).
+ */
+export type RemoteFailure =
+  | 'unreachable' // refused, no route, no such socket
+  | 'timeout' // no answer in time
+  | 'host-key' // ssh refused the host key (unknown or changed)
+  | 'auth' // ssh: no key the server accepts
+  | 'no-berth' // ssh reached the host, which has no berth on its PATH
+  | 'dropped' // the connection ended in the middle of an answer
+  | 'protocol' // the answer is not the Engine API's
+  | 'unsupported'; // a call the remote client does not map yet
+
+export class RemoteError extends BerthError {
+  readonly code = 'REMOTE';
+  constructor(readonly reason: RemoteFailure, readonly host: string, message: string, hint: string, options?: ErrorOptions) {
+    super(message, hint, options);
+  }
+}
+
 /** The container's command exists but cannot be executed (permission, not a binary, a directory). */
 export class CannotInvokeError extends BerthError {
   readonly code = 'CANNOT_INVOKE';
@@ -194,6 +216,7 @@ function listHint(kind: ObjectKind): string {
     case 'image': return 'list what exists with "berth images"';
     case 'network': return 'list what exists with "berth network ls"';
     case 'volume': return 'list what exists with "berth volume ls"';
+    case 'context': return 'list what exists with "berth context ls"';
     default: return `check the ${kind} name`;
   }
 }

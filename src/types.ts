@@ -41,6 +41,13 @@ export interface EngineOptions {
   clusterStore?: string;
   /** This host's address as the other hosts reach it: ADDR, ADDR:PORT or an interface name (beats cluster-advertise). */
   clusterAdvertise?: string;
+  /**
+   * A remote engine instead of this machine's store: `unix:///PATH`, `tcp://HOST:PORT` or
+   * `ssh://[USER@]HOST[:PORT]` (an Engine API that `berth system service` or, over ssh, `berth system
+   * dial-stdio` serves). The engine returned has the same interface; its calls go there (src/remote/).
+   * The store options above name local state and are refused with it.
+   */
+  host?: string;
 }
 
 // ---------------------------------------------------------------- images

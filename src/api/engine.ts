@@ -33,6 +33,7 @@ import { eventFilter } from '../events.js';
 import { VERSION } from '../version.js';
 import { assertInNamespace, rootlessDirs, rootlessFacts, stopPause, type MapLine } from '../rootless/index.js';
 import { clusterSettings, openCluster, stopAgent, type ClusterAccess } from '../cluster/index.js';
+import { RemoteEngine } from '../remote/index.js';
 
 /**
  * Runs the monitor's exit command unless the attached `berth run` named in $1 is alive: that process does
@@ -65,25 +66,38 @@ function configFileArgs(config: EngineOptions['config'], layout: StoreLayout): s
   return ['--config', file];
 }
 
+/** `new Engine({ host })`: refused with options that name this machine's store or network. */
+function remoteEngine(opts: EngineOptions): RemoteEngine {
+  const local = (['root', 'runroot', 'network', 'config', 'clusterStore', 'clusterAdvertise'] as const).filter((k) => opts[k] !== undefined);
+  if (local.length) {
+    throw new InvalidArgumentError('host', `"${opts.host}" is a remote engine, and ${local.join(', ')} name${local.length === 1 ? 's' : ''} this machine's state`,
+      'give either host, or the local store options, not both');
+  }
+  return new RemoteEngine(opts.host!);
+}
+
 /**
  * The engine: one store (root + runroot) and the layers over it. Cheap to construct; nothing touches the
  * host until a method is called, so `new Engine()` in a CLI that only prints help costs nothing.
  */
 export class Engine implements EngineApi {
-  readonly layout: StoreLayout;
-  readonly images: ImagesApi;
-  readonly containers: ContainersApi;
-  readonly networks: NetworksApi;
-  readonly volumes: VolumesApi;
-  readonly system: SystemApi;
-  readonly registries: RegistriesApi;
+  // `!`: with opts.host the constructor returns a RemoteEngine instead, leaving these unset on purpose.
+  readonly layout!: StoreLayout;
+  readonly images!: ImagesApi;
+  readonly containers!: ContainersApi;
+  readonly networks!: NetworksApi;
+  readonly volumes!: VolumesApi;
+  readonly system!: SystemApi;
+  readonly registries!: RegistriesApi;
   /**
    * The cluster store of global-scope networks, opened on first use (`cluster.store()`); `cluster.require()`
    * throws ClusterNotConfiguredError when none is set.
    */
-  readonly cluster: ClusterAccess;
+  readonly cluster!: ClusterAccess;
 
   constructor(opts: EngineOptions = {}) {
+    // One interface, two implementations: with a host, the object built is the remote client.
+    if (opts.host !== undefined) return remoteEngine(opts) as unknown as Engine;
     const config = typeof opts.config === 'object' ? parseConfig(opts.config, 'the Engine config option') : loadConfig(opts.config);
     this.cluster = openCluster(clusterSettings({
       store: opts.clusterStore ?? config['cluster-store'],

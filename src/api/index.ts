@@ -8,3 +8,5 @@ export * from './types.js';
 export * from '../errors.js';
 export { Engine } from './engine.js';
 export type { ClusterAccess, ClusterSettings, ClusterStore, KeyValue, LeaseId, Watch, WatchEvent } from '../cluster/index.js';
+export type { RemoteEngineApi, RemoteSystemApi, RemoteVersion } from '../remote/index.js';
+export { ContextStore, resolveEngineHost, type ContextInfo } from '../remote/contexts.js';

@@ -12,6 +12,10 @@ export interface GlobalOptions {
   clusterStore?: string;
   /** --cluster-advertise, or $BERTH_CLUSTER_ADVERTISE */
   clusterAdvertise?: string;
+  /** -H/--host: a remote engine's URI (BERTH_HOST is read where the engine is chosen) */
+  host?: string;
+  /** --context: a stored context's name (BERTH_CONTEXT likewise) */
+  context?: string;
   logLevel: string;
 }
 
@@ -19,6 +23,11 @@ export interface GlobalOptions {
 export interface Context {
   readonly globals: GlobalOptions;
   engine(): Promise<EngineApi>;
+  /**
+   * Which engine `engine()` is: a remote host (from -H, --context, BERTH_HOST, BERTH_CONTEXT or the current
+   * context; `source` names which) or this machine's (`host` undefined), and the context's name.
+   */
+  target(): Promise<{ host?: string; context: string; source: string }>;
   readonly stdin: Readable & { isTTY?: boolean; setRawMode?(raw: boolean): unknown };
   readonly stdout: Writable & { isTTY?: boolean };
   readonly stderr: Writable;
@@ -52,7 +61,7 @@ export async function interruptible<T>(ctx: Context, work: (signal: AbortSignal)
   }
 }
 
-export type Group = 'container' | 'image' | 'network' | 'volume' | 'system' | 'healthcheck';
+export type Group = 'container' | 'image' | 'network' | 'volume' | 'system' | 'healthcheck' | 'context';
 
 export interface CommandDef<S extends readonly OptionSpec[]> {
   /** The command's own name, as in `berth <group> <name>` (or `berth <name>` without a group). */

@@ -9,6 +9,8 @@ export const GLOBAL_OPTIONS = [
   { name: 'runroot', type: 'string', help: 'Volatile state root (default derived from --root, or $BERTH_RUNROOT)' },
   { name: 'config', type: 'string', help: 'Engine configuration file (default "/etc/berth/berth.json" if it exists, or $BERTH_CONFIG)' },
   { name: 'cluster-store', type: 'string', help: 'Cluster store of multi-host networks: etcd://HOST:PORT[,HOST:PORT] or etcds:// (or $BERTH_CLUSTER_STORE)' },
+  { name: 'host', short: 'H', type: 'string', help: 'Remote engine to connect to: unix:///PATH, tcp://HOST:PORT or ssh://[USER@]HOST[:PORT] (or $BERTH_HOST)' },
+  { name: 'context', short: 'c', type: 'string', help: 'Name of the context to use (or $BERTH_CONTEXT; see "berth context ls")' },
   { name: 'cluster-advertise', type: 'string', help: "This host's address (or interface) for the other hosts of the cluster (or $BERTH_CLUSTER_ADVERTISE)" },
   { name: 'log-level', short: 'l', type: 'string', help: 'Set the logging level ("debug"|"info"|"warn"|"error"|"fatal") (default "warn")' },
   { name: 'debug', short: 'D', type: 'bool', help: 'Enable debug mode (--log-level debug)' },

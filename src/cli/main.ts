@@ -27,11 +27,13 @@ export async function main(argv: readonly string[], streams: CliStreams = defaul
   let resolved: Resolved | undefined;
   try {
     const g = parseArgv(argv, GLOBAL_OPTIONS, { stopAtPositional: true });
-    const o = g.options as { root?: string; runroot?: string; config?: string; clusterStore?: string; clusterAdvertise?: string; logLevel?: string; debug: boolean; version: boolean; help: boolean };
+    const o = g.options as { root?: string; runroot?: string; config?: string; host?: string; context?: string; clusterStore?: string; clusterAdvertise?: string; logLevel?: string; debug: boolean; version: boolean; help: boolean };
     globals = {
       root: o.root, runroot: o.runroot, config: o.config ?? (process.env.BERTH_CONFIG || undefined), logLevel: o.debug ? 'debug' : o.logLevel ?? 'warn',
       clusterStore: o.clusterStore ?? (process.env.BERTH_CLUSTER_STORE || undefined),
       clusterAdvertise: o.clusterAdvertise ?? (process.env.BERTH_CLUSTER_ADVERTISE || undefined),
+      ...(o.host !== undefined ? { host: o.host } : {}),
+      ...(o.context !== undefined ? { context: o.context } : {}),
     };
     if (!LOG_LEVELS.includes(globals.logLevel)) throw new UsageError(`invalid argument "${globals.logLevel}" for "-l, --log-level" flag: not a log level`);
     if (o.version) return write(streams.stdout, `Berth version ${VERSION}\n`, 0);
@@ -62,8 +64,8 @@ export async function main(argv: readonly string[], streams: CliStreams = defaul
       return write(streams.stderr, `${err.message}\nSee '${where} --help'.\n${err.details}`, err.exitCode);
     }
     printError(streams.stderr, err, globals.logLevel === 'debug');
-    // `volume create` and `network create` are not `create`: Docker gives them 1, as every other command.
-    const objectCreate = resolved?.kind === 'command' && (resolved.command.group === 'volume' || resolved.command.group === 'network');
+    // `volume create`, `network create` and `context create` are not `create`: Docker gives them 1, as every other command.
+    const objectCreate = resolved?.kind === 'command' && ['volume', 'network', 'context'].includes(resolved.command.group ?? '');
     const cmd = resolved?.kind === 'command' && !objectCreate ? resolved.command.name : undefined;
     return exitCodeFor(err, cmd);
   }
@@ -95,6 +97,11 @@ function checkArgCount(c: Command, invokedAs: string, n: number): void {
 
 function context(globals: GlobalOptions, streams: CliStreams): Context {
   let engine: Promise<EngineApi> | undefined;
+  let target: ReturnType<Context['target']> | undefined;
+  const chosen = () => {
+    target ??= import('../remote/contexts.js').then(({ resolveEngineHost }) => resolveEngineHost({ host: globals.host, context: globals.context }));
+    return target;
+  };
   return {
     globals,
     stdin: streams.stdin,
@@ -102,9 +109,17 @@ function context(globals: GlobalOptions, streams: CliStreams): Context {
     stderr: streams.stderr,
     terminal: streams.terminal,
     engine() {
-      engine ??= import('../api/index.js').then(({ Engine }) => new Engine({ root: globals.root, runroot: globals.runroot, config: globals.config, clusterStore: globals.clusterStore, clusterAdvertise: globals.clusterAdvertise }));
+      engine ??= import('../api/index.js').then(async ({ Engine, InvalidArgumentError }) => {
+        const remote = await chosen();
+        if (!remote.host) return new Engine({ root: globals.root, runroot: globals.runroot, config: globals.config, clusterStore: globals.clusterStore, clusterAdvertise: globals.clusterAdvertise });
+        // --root and --runroot name this machine's store: with a remote engine they would be silently unused.
+        const local = globals.root !== undefined ? '--root' : globals.runroot !== undefined ? '--runroot' : undefined;
+        if (local) throw new InvalidArgumentError(local, `cannot be used with a remote engine (${remote.host}, chosen by ${remote.source})`, 'drop it, or drop the remote engine to use this machine\'s store');
+        return new Engine({ host: remote.host });
+      });
       return engine;
     },
+    target: chosen,
     print(...lines) {
       if (lines.length) streams.stdout.write(lines.join('\n') + '\n');
     },

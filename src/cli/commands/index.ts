@@ -13,6 +13,7 @@ import { volumeCommands } from './volumes.js';
 import { systemCommands } from './system.js';
 import { registryCommands } from './registries.js';
 import { serviceCommands } from './service.js';
+import { contextCommands } from './context.js';
 
 export const GROUPS: Record<Group, string> = {
   container: 'Manage containers',
@@ -21,9 +22,10 @@ export const GROUPS: Record<Group, string> = {
   volume: 'Manage volumes',
   system: 'Manage Berth',
   healthcheck: 'Manage healthchecks of containers',
+  context: 'Manage contexts (remote engines)',
 };
 
-export const COMMANDS: readonly Command[] = [...containerCommands, ...imageCommands, ...buildCommands, ...pullPushCommands, ...networkCommands, ...volumeCommands, ...systemCommands, ...healthcheckCommands, ...registryCommands, ...serviceCommands];
+export const COMMANDS: readonly Command[] = [...containerCommands, ...imageCommands, ...buildCommands, ...pullPushCommands, ...networkCommands, ...volumeCommands, ...systemCommands, ...healthcheckCommands, ...registryCommands, ...serviceCommands, ...contextCommands];
 
 export type Resolved =
   | { kind: 'command'; command: Command; invokedAs: string; rest: string[] }

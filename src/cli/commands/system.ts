@@ -1,6 +1,6 @@
 import os from 'node:os';
 import path from 'node:path';
-import type { EngineApi, EngineEvent } from '../../api/types.js';
+import type { EngineApi, EngineEvent, RemoteEngineApi } from '../../api/index.js';
 import { NotFoundError } from '../../errors.js';
 import { type Command, defineCommand, FILTER_OPTION, FORCE_OPTION, PRUNE_FILTER_OPTION } from '../command.js';
 import { bytesSize, humanSize } from '../format.js';
@@ -89,12 +89,13 @@ const info = defineCommand({
   maxArgs: 0,
   async action(ctx, o) {
     const server = await (await ctx.engine()).system.info();
+    const { context } = await ctx.target();
     // Docker's shape: the server's fields at the top, the client's under ClientInfo.
-    const data = { ...server, ClientInfo: { Version: VERSION, Context: 'default', Debug: ctx.globals.logLevel === 'debug', Plugins: [], Warnings: null } };
+    const data = { ...server, ClientInfo: { Version: VERSION, Context: context, Debug: ctx.globals.logLevel === 'debug', Plugins: [], Warnings: null } };
     if (o.format) return ctx.print(o.format === 'json' ? JSON.stringify(data) : parseTemplate(o.format).render(data));
     const d = server as Record<string, unknown>;
     ctx.print(
-      'Client:', ` Version:    ${VERSION}`, ' Context:    default', '',
+      'Client:', ` Version:    ${VERSION}`, ` Context:    ${context}`, '',
       'Server:', ` Containers: ${d.Containers}`, `  Running: ${d.ContainersRunning}`, `  Paused: ${d.ContainersPaused}`, `  Stopped: ${d.ContainersStopped}`,
       ` Images: ${d.Images}`, ` Server Version: ${d.ServerVersion}`, ` Storage Driver: ${d.Driver}`,
       ...((d.DriverStatus ?? []) as string[][]).map(([k, v]) => `  ${k}: ${v}`), ...rootlessLines(d), ` Cgroup Driver: ${d.CgroupDriver}`,
@@ -202,10 +203,22 @@ const version = defineCommand({
   maxArgs: 0,
   async action(ctx, o) {
     const v = versionInfo();
+    const target = await ctx.target();
+    v.Client.Context = target.context;
+    // A remote engine's server is the one that answers there, not this program.
+    if (target.host) v.Server = await ((await ctx.engine()) as unknown as RemoteEngineApi).system.version();
     if (o.format) return ctx.print(o.format === 'json' ? JSON.stringify(v) : parseTemplate(o.format).render(v));
     const s = v.Server;
+    const c = v.Client;
+    if (target.host) {
+      return ctx.print(
+        'Client:', ` Version:           ${VERSION}`, ` Node version:      ${c.NodeVersion}`, ` OS/Arch:           ${c.Os}/${c.Arch}`, ` Context:           ${target.context}`, '',
+        `Server: ${(s.Platform as { Name?: string } | undefined)?.Name ?? ''} (${target.host})`, ' Engine:', `  Version:          ${s.Version}`,
+        `  API version:      ${s.ApiVersion}`, `  OS/Arch:          ${s.Os}/${s.Arch}`, `  Kernel Version:   ${s.KernelVersion}`,
+      );
+    }
     ctx.print(
-      'Client:', ` Version:           ${VERSION}`, ` Node version:      ${s.NodeVersion}`, ` OS/Arch:           ${s.Os}/${s.Arch}`, ' Context:           default', '',
+      'Client:', ` Version:           ${VERSION}`, ` Node version:      ${s.NodeVersion}`, ` OS/Arch:           ${s.Os}/${s.Arch}`, ` Context:           ${target.context}`, '',
       'Server: Berth', ' Engine:', `  Version:          ${VERSION}`, `  Node version:     ${s.NodeVersion}`, `  OS/Arch:          ${s.Os}/${s.Arch}`,
       `  Kernel Version:   ${s.KernelVersion}`,
     );

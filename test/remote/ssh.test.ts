@@ -1,0 +1,184 @@
+/**
+ * Issue 19, part 1: a remote engine over ssh://. The "remote host" is a network namespace of this test
+ * with Debian's sshd on an address of its own (a veth pair, a /30 of 10.254.X.0), a host key and a client
+ * key made here, and a known_hosts file written here; ssh options come through BERTH_SSH_OPTS, so the
+ * user's ~/.ssh is never read or written. The remote's berth is this worktree's, on its own root.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { homedir, tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Engine, RemoteError, type RemoteEngineApi } from '../../src/api/index.js';
+import { claimSlot, cleanupAll, testEngine, type TestEngine } from '../helpers/engine.js';
+import { remoteCli } from './helpers.js';
+
+const BIN = fileURLToPath(new URL('../../bin/berth.js', import.meta.url));
+const NS = `berth-t-ssh${process.pid}`;
+
+let t: TestEngine;
+let dir: string;
+let claim: ReturnType<typeof claimSlot>;
+let addr: string;
+let hostVeth: string;
+const sshds: ChildProcess[] = [];
+let sshOpts: string;
+const sshHomeBefore = existsSync(path.join(homedir(), '.ssh')) ? readdirSync(path.join(homedir(), '.ssh')).sort() : undefined;
+
+const ip = (...args: string[]) => execa('ip', args, { timeout: 10_000 });
+
+/** sshd in the namespace, in the foreground (-D), logging to stderr (-e): resolves once it listens. */
+async function startSshd(config: string): Promise<void> {
+  const child = spawn('nsenter', [`--net=/run/netns/${NS}`, '/usr/sbin/sshd', '-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+  sshds.push(child);
+  await new Promise<void>((resolve, reject) => {
+    let said = '';
+    const timer = setTimeout(() => reject(new Error(`sshd did not start: ${said}`)), 10_000);
+    child.stderr!.on('data', (c: Buffer) => {
+      said += c.toString();
+      if (said.includes('Server listening on')) { clearTimeout(timer); resolve(); }
+    });
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`sshd exited ${code}: ${said}`)); });
+  });
+}
+
+function sshdConfig(port: number, pathEnv: string, root: string, runroot: string): string {
+  return [
+    `ListenAddress ${addr}`, `Port ${port}`, `HostKey ${dir}/host_key`, `PidFile ${dir}/sshd-${port}.pid`,
+    `AuthorizedKeysFile ${dir}/authorized_keys`, 'StrictModes no', 'UsePAM no', 'PermitRootLogin prohibit-password',
+    'PasswordAuthentication no', 'KbdInteractiveAuthentication no',
+    // The remote user's environment gives the remote berth its root (issue 19: "the remote user's environment").
+    `SetEnv PATH=${pathEnv} BERTH_ROOT=${root} BERTH_RUNROOT=${runroot}`, '',
+  ].join('\n');
+}
+
+beforeAll(async () => {
+  t = await testEngine(3460 + (process.pid % 40));
+  dir = await mkdtemp(path.join(tmpdir(), 'berth-ssh-'));
+  claim = claimSlot(3840 + (process.pid % 256));
+  const x = claim.slot & 255;
+  addr = `10.254.${x}.2`;
+  hostVeth = `bts${x}h`;
+  await ip('netns', 'add', NS);
+  await ip('link', 'add', hostVeth, 'type', 'veth', 'peer', 'name', `bts${x}n`);
+  await ip('link', 'set', `bts${x}n`, 'netns', NS);
+  await ip('addr', 'add', `10.254.${x}.1/30`, 'dev', hostVeth);
+  await ip('link', 'set', hostVeth, 'up');
+  await ip('-n', NS, 'addr', 'add', `${addr}/30`, 'dev', `bts${x}n`);
+  await ip('-n', NS, 'link', 'set', `bts${x}n`, 'up');
+  await ip('-n', NS, 'link', 'set', 'lo', 'up');
+  for (const key of ['host_key', 'id']) await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'berth-test', '-f', path.join(dir, key)], { timeout: 10_000 });
+  await writeFile(path.join(dir, 'authorized_keys'), await readFile(path.join(dir, 'id.pub')), { mode: 0o600 });
+  const hostPub = (await readFile(path.join(dir, 'host_key.pub'), 'utf8')).split(' ').slice(0, 2).join(' ');
+  await writeFile(path.join(dir, 'known_hosts'), `${addr} ${hostPub}\n[${addr}]:2222 ${hostPub}\n`);
+  await writeFile(path.join(dir, 'empty_known_hosts'), '');
+  await mkdir(path.join(dir, 'bin'));
+  await symlink(BIN, path.join(dir, 'bin', 'berth'));
+  // sshd's privilege separation folder (Debian's unit makes it; there is no systemd here).
+  await mkdir('/run/sshd', { recursive: true, mode: 0o755 });
+  await writeFile(path.join(dir, 'sshd_config'), sshdConfig(22, `${dir}/bin:/usr/sbin:/usr/bin:/sbin:/bin`, t.root, t.runroot));
+  await writeFile(path.join(dir, 'sshd_noberth'), sshdConfig(2222, '/usr/sbin:/usr/bin:/sbin:/bin', t.root, t.runroot));
+  await startSshd(path.join(dir, 'sshd_config'));
+  await startSshd(path.join(dir, 'sshd_noberth'));
+  sshOpts = `-F /dev/null -i ${dir}/id -o UserKnownHostsFile=${dir}/known_hosts -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes`;
+}, 60_000);
+
+afterAll(async () => {
+  for (const s of sshds) s.kill('SIGTERM');
+  await Promise.all(sshds.map((s) => (s.exitCode !== null || s.signalCode !== null ? undefined : new Promise((r) => s.once('exit', r)))));
+  await ip('netns', 'del', NS).catch(() => undefined);
+  if (hostVeth) await ip('link', 'del', hostVeth).catch(() => undefined);
+  claim?.release();
+  try {
+    await cleanupAll(t, dir);
+  } finally {
+    // Nothing of the test is left: sshd, the namespace, the veth, the keys; and ~/.ssh as it was.
+    expect((await ip('netns', 'list')).stdout).not.toContain(NS);
+    expect((await ip('link', 'show', hostVeth).catch((e: { exitCode: number }) => e)).exitCode).not.toBe(0);
+    expect(existsSync(dir)).toBe(false);
+    const after = existsSync(path.join(homedir(), '.ssh')) ? readdirSync(path.join(homedir(), '.ssh')).sort() : undefined;
+    expect(after).toEqual(sshHomeBefore);
+  }
+}, 60_000);
+
+const cli = (...args: string[]) => remoteCli({ BERTH_SSH_OPTS: sshOpts, XDG_CONFIG_HOME: dir })(...args);
+
+describe('the CLI through -H ssh://', () => {
+  it('run --rm answers the output and exit code; run -d and ps see the remote store', async () => {
+    const host = `ssh://root@${addr}`;
+    const run = await cli('-H', host, 'run', '--rm', '--network', 'none', 'busybox', 'sh', '-c', 'echo over-ssh; exit 5');
+    expect([run.exitCode, run.stdout, run.stderr]).toEqual([5, 'over-ssh', '']);
+    const d = await cli('-H', host, 'run', '-d', '--name', 's1', '--network', 'none', 'busybox', 'sleep', '60');
+    expect(d.exitCode, d.stderr).toBe(0);
+    expect((await cli('-H', host, 'ps', '--format', '{{.ID}} {{.Names}}')).stdout).toBe(`${d.stdout.slice(0, 12)} s1`);
+    // The container is in the remote's store: the same root seen from here.
+    expect((await t.engine.containers.inspect('s1')).State.Running).toBe(true);
+    const ex = await cli('-H', host, 'exec', 's1', 'sh', '-c', 'echo from-exec; exit 6');
+    expect([ex.exitCode, ex.stdout]).toEqual([6, 'from-exec']);
+    expect((await cli('-H', host, 'rm', '-f', 's1')).stdout).toBe('s1');
+    expect(await t.engine.containers.list({ all: true })).toEqual([]);
+  }, 90_000);
+
+  it('a context over ssh, and a context name that exists', async () => {
+    expect((await cli('context', 'create', 'nshost', '--host', `ssh://root@${addr}`)).exitCode).toBe(0);
+    const again = await cli('context', 'create', 'nshost', '--host', `ssh://root@${addr}`);
+    expect(again.exitCode).toBe(1);
+    expect(again.stderr).toContain('context nshost already exists');
+    const run = await cli('--context', 'nshost', 'run', '--rm', '--network', 'none', 'busybox', 'echo', 'ctx');
+    expect([run.exitCode, run.stdout]).toEqual([0, 'ctx']);
+    expect((await cli('--context', 'nshost', 'ps', '-a', '-q')).stdout).toBe('');
+    expect((await cli('context', 'rm', 'nshost')).exitCode).toBe(0);
+  }, 90_000);
+});
+
+describe('bad input over ssh', () => {
+  it('an unknown host key is refused by ssh, and said so', async () => {
+    const res = await remoteCli({ BERTH_SSH_OPTS: `-F /dev/null -i ${dir}/id -o UserKnownHostsFile=${dir}/empty_known_hosts -o GlobalKnownHostsFile=/dev/null`, XDG_CONFIG_HOME: dir })('-H', `ssh://root@${addr}`, 'ps');
+    expect(res.exitCode).toBe(1);
+    expect(res.stderr).toContain(`the host key of ${addr} is not one your known_hosts file trusts`);
+  }, 30_000);
+
+  it('a host without berth: ssh exits 127, and the message says how to install it', async () => {
+    const res = await cli('-H', `ssh://root@${addr}:2222`, 'ps');
+    expect(res.exitCode).toBe(1);
+    expect(res.stderr).toContain(`${addr} has no berth command (ssh exited 127`);
+    expect(res.stderr).toContain('install Berth on');
+  }, 30_000);
+
+  it('an unreachable host: a time-out naming the host, no hang', async () => {
+    // The namespace drops its answers to us: the connection is never made.
+    await ip('-n', NS, 'route', 'add', 'blackhole', `${addr.replace(/\.2$/, '.1')}/32`);
+    try {
+      const res = await remoteCli({ BERTH_SSH_OPTS: `${sshOpts} -o ConnectTimeout=2`, XDG_CONFIG_HOME: dir })('-H', `ssh://root@${addr}`, 'ps');
+      expect(res.exitCode).toBe(1);
+      expect(res.stderr).toMatch(new RegExp(`(no answer from|cannot reach) ${addr.replace(/\./g, '\\.')}`));
+    } finally {
+      await ip('-n', NS, 'route', 'del', 'blackhole', `${addr.replace(/\.2$/, '.1')}/32`);
+    }
+  }, 30_000);
+});
+
+describe('the typed API over ssh', () => {
+  it('new Engine({ host: "ssh://..." }) runs a container and streams its logs', async () => {
+    const saved = process.env.BERTH_SSH_OPTS;
+    process.env.BERTH_SSH_OPTS = sshOpts;
+    const remote = new Engine({ host: `ssh://root@${addr}` }) as unknown as RemoteEngineApi;
+    try {
+      const { id } = await remote.containers.run({ image: 'busybox', command: ['sh', '-c', 'echo a; sleep 0.3; echo b; exit 7'], network: { networks: ['none'] } }, { detach: true });
+      const lines: string[] = [];
+      for await (const e of remote.containers.logs(id, { follow: true })) lines.push(e.line);
+      expect(lines).toEqual(['a', 'b']);
+      expect(await remote.containers.wait(id)).toBe(7);
+      await remote.containers.remove(id);
+      expect(await remote.containers.list({ all: true })).toEqual([]);
+      await expect(remote.containers.exec(id, { command: ['true'], interactive: true }, { stdin: process.stdin })).rejects.toBeInstanceOf(RemoteError);
+    } finally {
+      remote.close();
+      if (saved === undefined) delete process.env.BERTH_SSH_OPTS;
+      else process.env.BERTH_SSH_OPTS = saved;
+    }
+  }, 60_000);
+});
