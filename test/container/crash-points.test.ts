@@ -169,9 +169,9 @@ describe('a command killed at a failpoint, then one later command', () => {
     const id = (await ok(['run', '-d', '--name', 'f1', 'busybox', 'sleep', '300'])).trim();
     seen.add(id);
     await killAt('container.rm.mid-folder', ['rm', '-f', 'f1']);
-    // The record is gone, so no record tells the next command to finish; the lock is what is left.
+    // The record is gone, so no record tells the next command to finish; the lock is what is left (unless
+    // the container's exit hook, which the kill of its process started, already took it away).
     expect(existsSync(path.join(t.root, 'containers', id, 'container.json'))).toBe(false);
-    expect(existsSync(path.join(t.runroot, 'locks', `ctr-${id}.lock`))).toBe(true);
 
     expect(await ok(PS)).toBe(ps);
     expect(await findLeaks(t.root, t.runroot, { known: seen })).toEqual([]);
