@@ -1,7 +1,7 @@
 import { existsSync, promises as fsp, constants, readdirSync, readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import path from 'node:path';
-import { execa } from 'execa';
+import { spawn } from 'node:child_process';
 import { run } from '../util/exec.js';
 import type { IdMap } from '../userns/index.js';
 import { parseIpv6 } from './cidr6.js';
@@ -50,7 +50,10 @@ export async function ipBatch(lines: readonly string[], where: { side: 'outside'
  * EPERM from its helper.) Everything else is done from the host: its root may enter a child's netns.
  */
 export async function makeUsernsNetns(netns: string, userns: string, maps: { uid: readonly IdMap[]; gid: readonly IdMap[] }): Promise<void> {
-  const holder = execa('unshare', ['--user', '--net', '--', 'sh', '-c', 'echo ready; read _'], { timeout: TIMEOUT, stdin: 'pipe' });
+  // node's spawn, not execa: this module is on every command's path, and execa's import costs ~70 ms.
+  const holder = spawn('unshare', ['--user', '--net', '--', 'sh', '-c', 'echo ready; read _'], { stdio: ['pipe', 'pipe', 'ignore'] });
+  const exited = new Promise<void>((resolve) => { holder.once('close', () => resolve()); holder.once('error', () => resolve()); });
+  const timer = setTimeout(() => holder.kill('SIGKILL'), TIMEOUT);
   try {
     await new Promise<void>((resolve, reject) => {
       holder.stdout!.once('data', () => resolve());
@@ -72,7 +75,8 @@ export async function makeUsernsNetns(netns: string, userns: string, maps: { uid
     throw err;
   } finally {
     holder.stdin!.end();
-    await holder.catch(() => {});
+    await exited;
+    clearTimeout(timer);
   }
 }
 
