@@ -18,7 +18,7 @@ import { openStorage } from '../storage/index.js';
 import * as bundle from '../bundle/index.js';
 import { InvalidArgumentError, NotFoundError } from '../errors.js';
 import { loadConfig, parseConfig, usernsRemapMode } from '../config/index.js';
-import { openAllocator } from '../userns/index.js';
+import { formatUsernsMode, openAllocator, type UsernsMode } from '../userns/index.js';
 import { openStore } from '../store.js';
 import { inspectView, summaryView } from './containers.js';
 import { imagesApi } from './images.js';
@@ -200,7 +200,7 @@ export class Engine implements EngineApi {
     this.networks = networksApi(afterReady(network, ready), containers);
     this.volumes = volumesApi(volumes, ready);
     this.registries = registriesApi(registryConfig);
-    this.system = systemApi(this, containers, network, this.images, { pools: config['default-address-pools'] ?? DEFAULT_POOLS, bip: config.bip, mtu: networkOptions.defaultBridge?.mtu });
+    this.system = systemApi(this, containers, network, this.images, { pools: config['default-address-pools'] ?? DEFAULT_POOLS, bip: config.bip, mtu: networkOptions.defaultBridge?.mtu }, usernsRemapMode(config));
   }
 
   get root(): string {
@@ -335,7 +335,7 @@ function volumesApi(v: VolumeManager, ready: () => Promise<void>): VolumesApi {
 /** What `info` shows of the addressing set-up (configuration file or defaults). */
 interface AddressingFacts { pools: readonly PoolSpec[]; bip?: string; mtu?: number }
 
-function systemApi(engine: Engine, manager: () => Promise<ContainerManager>, n: ReturnType<typeof openNetworkManager>, images: ImagesApi, addressing: AddressingFacts): SystemApi {
+function systemApi(engine: Engine, manager: () => Promise<ContainerManager>, n: ReturnType<typeof openNetworkManager>, images: ImagesApi, addressing: AddressingFacts, usernsDefault: UsernsMode | undefined): SystemApi {
   return {
     async prune(opts) {
       const filters = opts?.filters ?? [];
@@ -395,7 +395,8 @@ function systemApi(engine: Engine, manager: () => Promise<ContainerManager>, n: 
         KernelVersion: os.release(), OSType: 'linux', Architecture: os.machine(),
         DefaultRuntime: 'runc', Runtimes: { runc: { path: facts.tools.runc } },
         // Docker lists name=rootless among them when its daemon runs rootless.
-        SecurityOptions: ['name=seccomp,profile=builtin', ...(rootless.rootless ? ['name=rootless'] : [])],
+        // Docker lists name=userns when userns-remap is on.
+        SecurityOptions: ['name=seccomp,profile=builtin', ...(rootless.rootless ? ['name=rootless'] : []), ...(usernsDefault ? ['name=userns'] : [])],
         DefaultAddressPools: addressing.pools.map((p) => ({ Base: p.base, Size: p.size })),
         Warnings: nets.flatMap((d) => d.warnings),
         RunRoot: engine.runroot,
@@ -409,6 +410,8 @@ function systemApi(engine: Engine, manager: () => Promise<ContainerManager>, n: 
         Rootless: rootless.rootless,
         ...(rootless.rootless ? { IdMappings: { UidMap: idMap(rootless.uidMap), GidMap: idMap(rootless.gidMap) } } : {}),
         NetworkHelper: rootless.rootless ? 'slirp4netns' : 'bridge+iptables',
+        // The user namespace a container gets without --userns: the host's, userns-remap's mode, or (rootless) the user's.
+        ContainerUserns: rootless.rootless ? 'rootless' : usernsDefault ? formatUsernsMode(usernsDefault) : 'host',
         ClusterStore: engine.cluster.settings.store?.text ?? '', ClusterAdvertise: engine.cluster.settings.advertise?.text ?? '',
       };
     },

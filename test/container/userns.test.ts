@@ -262,4 +262,13 @@ describe('userns-remap "default"', () => {
     expect(await t.ok('--config', config, 'run', '--rm', '--userns', 'host', 'busybox', 'cat', '/proc/self/uid_map')).toMatch(/^0\s+0\s+4294967295$/);
     expect(await t.ok('run', '--rm', 'busybox', 'cat', '/proc/self/uid_map')).toMatch(/^0\s+0\s+4294967295$/);
   });
+
+  it('is what info says, as Docker\'s name=userns security option', async () => {
+    const config = path.join(tmp, 'berth-info.json');
+    await fsp.writeFile(config, JSON.stringify({ 'userns-remap': 'default' }));
+    expect(await t.ok('--config', config, 'info')).toContain(' Container User Namespace: auto (userns-remap)\n');
+    expect(await t.ok('--config', config, 'info', '--format', '{{json .SecurityOptions}}')).toContain('name=userns');
+    expect(await t.ok('info')).toContain(' Container User Namespace: host (no userns-remap)\n');
+    expect(await t.ok('info', '--format', '{{json .SecurityOptions}}')).not.toContain('name=userns');
+  });
 });

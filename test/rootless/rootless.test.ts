@@ -90,6 +90,7 @@ describe('rootless berth', () => {
     expect(r.stdout).toContain(' Rootless: yes\n');
     expect(r.stdout).toContain(`  UID Map: 0:${a.uid}:1, 1:${a.subStart}:65536\n`);
     expect(r.stdout).toContain(' Network Helper: slirp4netns\n');
+    expect(r.stdout).toContain(" Container User Namespace: the user's (rootless)\n");
     expect(r.stdout).toContain(' Storage Driver: overlay\n  Native Overlay Diff: true\n  userxattr: true\n');
   });
 

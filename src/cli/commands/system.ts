@@ -117,6 +117,7 @@ function rootlessLines(d: Record<string, unknown>): string[] {
     ` Rootless: ${d.Rootless ? 'yes' : 'no'}`,
     ...(maps ? [`  UID Map: ${text(maps.UidMap)}`, `  GID Map: ${text(maps.GidMap)}`] : []),
     ` Network Helper: ${d.NetworkHelper}`,
+    ` Container User Namespace: ${d.ContainerUserns === 'rootless' ? "the user's (rootless)" : d.ContainerUserns === 'host' ? 'host (no userns-remap)' : `${String(d.ContainerUserns)} (userns-remap)`}`,
   ];
 }
 
