@@ -51,8 +51,9 @@ export async function main(argv: readonly string[], streams: CliStreams = defaul
         return write(streams.stderr, `berth: '${resolved.invokedAs}' is not a berth command.\nSee '${where} --help'\n`, 1);
       }
       case 'command':
-        // Not root: the command runs again inside the user's own user namespace (src/rootless).
-        if (process.geteuid?.() !== 0 && streams === defaultStreams) {
+        // Not root: a command on this machine's engine runs again inside the user's own user namespace
+        // (src/rootless). One on a remote engine, and `context`, which only edits the user's files, need none.
+        if (process.geteuid?.() !== 0 && streams === defaultStreams && resolved.command.group !== 'context' && !(await remoteChosen(globals))) {
           const { runInNamespace } = await import('../rootless/index.js');
           return await runInNamespace(argv);
         }
@@ -93,6 +94,11 @@ function checkArgCount(c: Command, invokedAs: string, n: number): void {
     : n < min ? `requires at least ${plural(min)}`
     : `requires at most ${plural(max)}`;
   throw new UsageError(`"berth ${invokedAs}" ${what}.`, 1, `\n${usageLine(invokedAs, c)}\n\n${c.summary}\n`);
+}
+
+async function remoteChosen(globals: GlobalOptions): Promise<boolean> {
+  const { resolveEngineHost } = await import('../remote/contexts.js');
+  return !!(await resolveEngineHost({ host: globals.host, context: globals.context })).host;
 }
 
 function context(globals: GlobalOptions, streams: CliStreams): Context {

@@ -53,6 +53,18 @@ describe('rootless berth', () => {
     expect(await b.pids()).toEqual([]);
   });
 
+  it('needs no user namespace of its own for a remote engine, nor for contexts', async () => {
+    // A socket nobody serves: the error is the remote's, not the missing subordinate ids'.
+    const remote = await b.berth('-H', `unix://${path.join(b.home, 'nobody.sock')}`, 'ps');
+    expect(remote.code).not.toBe(0);
+    expect(remote.stderr).not.toContain('subordinate ids');
+    expect(remote.stderr).toContain('nobody.sock');
+    const ls = await b.berth('context', 'ls');
+    expect(ls.code, ls.stderr).toBe(0);
+    expect(ls.stdout).toContain('default');
+    expect(await b.pids()).toEqual([]);
+  });
+
   it('runs busybox echo hi from the embedded image, in the user namespace from /etc/subuid', async () => {
     a.addSubIds();
     const hi = await a.berth('run', '--rm', 'busybox', 'echo', 'hi');
