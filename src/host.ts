@@ -82,7 +82,7 @@ export async function probeHost(env: NodeJS.ProcessEnv = process.env): Promise<H
 function rootlessHostFacts(): Pick<HostFacts, 'rootless'> {
   const facts = rootlessFacts();
   if (!facts.rootless) return {};
-  const count = (map: readonly { count: number }[]) => map.reduce((n, l) => n + l.count, 0);
+  const count = (map: readonly { size: number }[]) => map.reduce((n, l) => n + l.size, 0);
   return { rootless: { uids: count(facts.uidMap), gids: count(facts.gidMap) } };
 }
 

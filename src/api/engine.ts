@@ -18,7 +18,7 @@ import { openStorage } from '../storage/index.js';
 import * as bundle from '../bundle/index.js';
 import { InvalidArgumentError, NotFoundError } from '../errors.js';
 import { loadConfig, parseConfig, usernsRemapMode } from '../config/index.js';
-import { formatUsernsMode, openAllocator, type UsernsMode } from '../userns/index.js';
+import { formatUsernsMode, openAllocator, type IdMap, type UsernsMode } from '../userns/index.js';
 import { openStore } from '../store.js';
 import { inspectView, summaryView } from './containers.js';
 import { imagesApi } from './images.js';
@@ -31,7 +31,7 @@ import { parseTime } from '../util/time.js';
 import { parsePruneFilter } from '../util/prune-filter.js';
 import { eventFilter } from '../events.js';
 import { VERSION } from '../version.js';
-import { assertInNamespace, rootlessDirs, rootlessFacts, stopPause, type MapLine } from '../rootless/index.js';
+import { assertInNamespace, rootlessDirs, rootlessFacts, stopPause } from '../rootless/index.js';
 import { clusterSettings, openCluster, stopAgent, type ClusterAccess } from '../cluster/index.js';
 import { RemoteEngine } from '../remote/index.js';
 
@@ -380,7 +380,7 @@ function systemApi(engine: Engine, manager: () => Promise<ContainerManager>, n: 
       const rootless = rootlessFacts();
       // Rootless containers never use the bridge: its record exists, but no device is ever made for it.
       const bridge = rootless.rootless ? undefined : nets.find((d) => d.network.builtin && d.network.name === 'bridge')?.network;
-      const idMap = (map: readonly MapLine[]) => map.map((l) => ({ ContainerID: l.inner, HostID: l.outer, Size: l.count }));
+      const idMap = (map: readonly IdMap[]) => map.map((l) => ({ ContainerID: l.containerID, HostID: l.hostID, Size: l.size }));
       // Docker's `docker info` JSON (system.Info), so that `{{.ServerVersion}}`, `{{.DockerRootDir}}` and the
       // like work; Berth's own facts follow under names Docker does not use.
       return {

@@ -14,7 +14,7 @@ describe('factsOf', () => {
   it('uid 0 inside the namespace is the user that it maps to', () => {
     const f = factsOf(0, 0, MAPPED, MAPPED);
     expect(f).toMatchObject({ rootless: true, inNamespace: true, hostUid: 1001, hostGid: 1001 });
-    expect(f.uidMap).toEqual([{ inner: 0, outer: 1001, count: 1 }, { inner: 1, outer: 100000, count: 65536 }]);
+    expect(f.uidMap).toEqual([{ containerID: 0, hostID: 1001, size: 1 }, { containerID: 1, hostID: 100000, size: 65536 }]);
   });
 });
 

@@ -1,11 +1,5 @@
 import { readFileSync } from 'node:fs';
-
-/** One line of /proc/PID/uid_map: ids inner..inner+count-1 are outer..outer+count-1 one level up. */
-export interface MapLine {
-  readonly inner: number;
-  readonly outer: number;
-  readonly count: number;
-}
+import { isIdentityMap, parseProcIdMap, toHostId, type IdMap } from '../userns/index.js';
 
 /** What the process is: rootless (not the host's root), and the user namespace it runs in. */
 export interface RootlessFacts {
@@ -15,18 +9,8 @@ export interface RootlessFacts {
   /** the host uid/gid Berth acts for: the caller's, or what uid 0 of the namespace maps to */
   readonly hostUid: number;
   readonly hostGid: number;
-  readonly uidMap: readonly MapLine[];
-  readonly gidMap: readonly MapLine[];
-}
-
-export function parseIdMap(text: string): MapLine[] {
-  return text.split('\n').map((l) => l.trim().split(/\s+/).map(Number)).filter((p) => p.length === 3 && p.every(Number.isInteger))
-    .map(([inner, outer, count]) => ({ inner: inner!, outer: outer!, count: count! }));
-}
-
-/** The initial namespace's map: everything to itself. */
-export function isIdentityMap(map: readonly MapLine[]): boolean {
-  return map.length === 1 && map[0]!.inner === 0 && map[0]!.outer === 0 && map[0]!.count === 4294967295;
+  readonly uidMap: readonly IdMap[];
+  readonly gidMap: readonly IdMap[];
 }
 
 /**
@@ -35,13 +19,10 @@ export function isIdentityMap(map: readonly MapLine[]): boolean {
  * where trusted xattrs and cgroup limits are just as out of reach).
  */
 export function factsOf(euid: number, egid: number, uidMapText: string, gidMapText: string): RootlessFacts {
-  const uidMap = parseIdMap(uidMapText);
-  const gidMap = parseIdMap(gidMapText);
+  const uidMap = parseProcIdMap(uidMapText);
+  const gidMap = parseProcIdMap(gidMapText);
   const inNamespace = uidMap.length > 0 && !isIdentityMap(uidMap);
-  const outerOf = (map: readonly MapLine[], id: number) => {
-    const line = map.find((l) => id >= l.inner && id < l.inner + l.count);
-    return line ? line.outer + id - line.inner : id;
-  };
+  const outerOf = (map: readonly IdMap[], id: number) => toHostId(map, id) ?? id;
   return {
     rootless: euid !== 0 || inNamespace,
     inNamespace,

@@ -3,6 +3,6 @@
  * calls `runInNamespace` before anything else when it is not root; the layers below ask `rootlessFacts()`
  * what they may do (overlay xattrs, cgroups, networks) and `rootlessDirs` where the store goes.
  */
-export { isRootless, parseIdMap, rootlessFacts, unprivilegedPortStart, type MapLine, type RootlessFacts } from './detect.js';
+export { isRootless, rootlessFacts, unprivilegedPortStart, type RootlessFacts } from './detect.js';
 export { ensurePrivateDir, rootlessDirs, type RootlessDirs } from './dirs.js';
 export { assertInNamespace, MissingSubIdsError, runInNamespace, stopPause, subIdRanges } from './namespace.js';

@@ -54,6 +54,17 @@ export function checkIdMaps(field: string, maps: readonly IdMap[]): IdMap[] {
   return maps.map((m) => ({ ...m }));
 }
 
+/** The lines of /proc/PID/uid_map or gid_map (`CONTAINER HOST SIZE`, whitespace-aligned); others skipped. */
+export function parseProcIdMap(text: string): IdMap[] {
+  return text.split('\n').map((l) => l.trim().split(/\s+/).map(Number)).filter((p) => p.length === 3 && p.every(Number.isInteger))
+    .map(([containerID, hostID, size]) => ({ containerID: containerID!, hostID: hostID!, size: size! }));
+}
+
+/** The initial user namespace's map: every id to itself. */
+export function isIdentityMap(maps: readonly IdMap[]): boolean {
+  return maps.length === 1 && maps[0]!.containerID === 0 && maps[0]!.hostID === 0 && maps[0]!.size === MAX_ID;
+}
+
 export function formatIdMap(m: IdMap): string {
   return `${m.containerID}:${m.hostID}:${m.size}`;
 }
