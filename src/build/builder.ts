@@ -500,6 +500,7 @@ async function runCommand(ctx: StepContext, st: StageState, instr: Extract<Instr
       await fsp.writeFile(file, script.content, { mode: 0o755 });
       req.mounts.push(`type=bind,source=${file},target=/dev/pipes/${script.name},readonly`);
     }
+    // An abort that came before this point (with the step's header) fires no event for killOnAbort.
     ctx.opts.signal?.throwIfAborted();
     const stop = killOnAbort(m, () => id, ctx.opts.signal);
     const res = await m.run({ ...req, attach: ['stdout', 'stderr'] },
@@ -544,9 +545,8 @@ function killOnAbort(m: BuildContainers, id: () => string | undefined, signal: A
     if (!cid) return void setTimeout(attempt, 50);
     m.kill(cid, 'KILL').catch(() => setTimeout(attempt, 100));
   };
-  // The abort may already have come (between the step's header and here): no event will fire for it.
-  if (signal.aborted) attempt();
-  else signal.addEventListener('abort', attempt, { once: true });
+  // The caller checked `signal` just before (an abort that came earlier fires no event).
+  signal.addEventListener('abort', attempt, { once: true });
   return () => {
     ended = true;
     signal.removeEventListener('abort', attempt);

@@ -333,7 +333,7 @@ class SandboxManager implements Sandboxes {
       async () => { if (sb.mode === 'private') await unlinkNetns(this.store.layout.netns, { target: this.netnsPathOf(ctrId) }); },
       // none sandboxes recorded before runc made their netns still have a file.
       async () => { if (sb.netnsPath && (sb.mode === 'private' || sb.mode === 'none' || sb.mode === 'slirp4netns')) await removeNetns(this.netnsPathOf(ctrId)); },
-      () => removeNetns(this.store.usernsPath(ctrId)),
+      async () => { if (sb.usernsPath) await removeNetns(sb.usernsPath); },
     ]);
     await this.store.removeSandbox(ctrId);
     await this.retireGlobal(sb.endpoints.flatMap((ep) => netOf(ep) ?? []));

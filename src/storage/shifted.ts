@@ -20,6 +20,8 @@ const SHIFTED_DIR = 'shifted';
 export interface LayerShifter {
   /** Lower dirs for overlayfs, relative to the layer store's root, in the order of `layers` (bottom first). */
   acquire(ref: string, layers: readonly Digest[], mapping: IdMapping): Promise<string[]>;
+  /** What `acquire` returns, without making or referencing anything (the copies of a mapping in use). */
+  lowerDirs(layers: readonly Digest[], mapping: IdMapping): string[];
   release(ref: string, mapping: IdMapping): Promise<void>;
   repair(isLive: (ref: string) => Promise<boolean>): Promise<void>;
 }
@@ -34,6 +36,8 @@ export function openLayerShifter(layersRoot: string, locks: string): LayerShifte
   const mapDir = (mapping: IdMapping) => path.join(layersRoot, SHIFTED_DIR, mappingKey(mapping));
   const locked = <T>(key: string, fn: () => Promise<T>) => withLock(path.join(locks, `shifted-${key}.lock`), fn);
 
+  const lowerDirs = (layers: readonly Digest[], mapping: IdMapping) => layers.map((d) => path.join(SHIFTED_DIR, mappingKey(mapping), digestHex(d), 'diff'));
+
   async function dropIfUnused(dir: string): Promise<void> {
     if (!(await readdirIfExists(path.join(dir, 'refs'))).length) await fsp.rm(dir, { recursive: true, force: true });
   }
@@ -46,7 +50,6 @@ export function openLayerShifter(layersRoot: string, locks: string): LayerShifte
       // The reference first: a crash below leaves a ref that repair drops, never a copy nobody counts.
       await fsp.writeFile(path.join(dir, 'refs', ref), '');
       await removeDeadTemps(dir);
-      const out: string[] = [];
       for (const diffId of layers) {
         const hex = digestHex(diffId);
         const target = path.join(dir, hex);
@@ -61,10 +64,10 @@ export function openLayerShifter(layersRoot: string, locks: string): LayerShifte
             await fsp.rm(tmp, { recursive: true, force: true });
           }
         }
-        out.push(path.join(SHIFTED_DIR, mappingKey(mapping), hex, 'diff'));
       }
-      return out;
+      return lowerDirs(layers, mapping);
     }),
+    lowerDirs,
     release: (ref, mapping) => locked(mappingKey(mapping), async () => {
       const dir = mapDir(mapping);
       await fsp.rm(path.join(dir, 'refs', ref), { force: true });

@@ -134,7 +134,7 @@ export function openSnapshotter(layout: StoreLayout): Snapshotter {
       if (meta.readOnly) return [];
       // A shifted snapshot's upper has shifted owners: compared with the shifted lowers, an untouched folder is unchanged.
       const lowers = meta.idmap
-        ? (await shifter.acquire(meta.key, meta.layers, meta.idmap)).reverse().map((rel) => path.join(layout.layers, rel))
+        ? shifter.lowerDirs(meta.layers, meta.idmap).reverse().map((rel) => path.join(layout.layers, rel))
         : [...meta.layers].reverse().map((d) => path.join(layout.layers, digestHex(d), 'diff'));
       return listChanges(path.join(dirOf(key), 'upper'), lowers, exclude);
     },
