@@ -81,6 +81,11 @@ describe('the CLI through -H unix://', () => {
     const none = await cli('-H', `unix://${path.join(home, 'nothing.sock')}`, 'ps');
     expect(none.exitCode).toBe(1);
     expect(none.stderr).toContain(`cannot connect to unix://${path.join(home, 'nothing.sock')}`);
+    for (const cmd of [['system', 'service', '-t', '1', `unix://${path.join(home, 'relay.sock')}`], ['system', 'dial-stdio']]) {
+      const relay = await cli('-H', svc.host, ...cmd);
+      expect(relay.exitCode, cmd.join(' ')).toBe(1);
+      expect(relay.stderr).toContain('serves this machine\'s engine');
+    }
   }, 60_000);
 
   it('version and info name the context, and version shows the remote\'s server', async () => {

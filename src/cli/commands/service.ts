@@ -4,10 +4,24 @@ import os from 'node:os';
 import path from 'node:path';
 import { InvalidArgumentError } from '../../errors.js';
 import { serve } from '../../service/index.js';
-import { type Command, defineCommand } from '../command.js';
+import type { EngineApi } from '../../api/types.js';
+import { type Command, type Context, defineCommand } from '../command.js';
 
 /** Docker's own socket: served with --docker-socket only while no Docker daemon listens there. */
 const DOCKER_SOCKET = '/var/run/docker.sock';
+
+/**
+ * The engine these commands serve: this machine's. Chosen remote (-H, a context), they would relay another
+ * host's engine through a client that maps only part of the API: refused rather than half done.
+ */
+async function localEngine(ctx: Context, command: string): Promise<EngineApi> {
+  const target = await ctx.target();
+  if (target.host) {
+    throw new InvalidArgumentError('--host', `${command} serves this machine's engine, not a remote one (${target.host}, chosen by ${target.source})`,
+      `run "berth ${command}" on that host itself, or drop the remote engine`);
+  }
+  return ctx.engine();
+}
 
 const service = defineCommand({
   name: 'service', group: 'system',
@@ -20,7 +34,7 @@ const service = defineCommand({
   async action(ctx, o, uris) {
     const seconds = o.time === undefined ? 5 : Number(o.time);
     if (!Number.isInteger(seconds) || seconds < 0) throw new InvalidArgumentError('--time', `"${o.time}" is not a whole number of seconds`, 'e.g. --time 0 to never exit');
-    const engine = await ctx.engine();
+    const engine = await localEngine(ctx, 'system service');
     const list = uris.length ? [...uris] : [`unix://${path.join(engine.runroot, 'berth.sock')}`];
     if (o.dockerSocket) list.push(`unix://${DOCKER_SOCKET}`);
     const running = await serve(engine, { uris: list, idleSeconds: seconds, group: o.group });
@@ -44,7 +58,7 @@ const dialStdio = defineCommand({
   options: [],
   maxArgs: 0,
   async action(ctx) {
-    const engine = await ctx.engine();
+    const engine = await localEngine(ctx, 'system dial-stdio');
     const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'berth-dial-'));
     await fsp.chmod(dir, 0o700);
     try {
