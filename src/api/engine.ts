@@ -25,7 +25,6 @@ import { imagesApi } from './images.js';
 import { registriesApi } from './registries.js';
 import { createCredentialStore, registriesConfig } from '../registry/index.js';
 import { networkView } from './networks.js';
-import { buildImage } from '../build/index.js';
 import { staleLocks } from '../util/lock.js';
 import { parseTime } from '../util/time.js';
 import { parsePruneFilter } from '../util/prune-filter.js';
@@ -176,7 +175,8 @@ export class Engine implements EngineApi {
     let access: RegistryAccess | undefined;
     const registries = async () => (access ??= openRegistryAccess({ config: registryConfig, credentials: createCredentialStore() }));
     const buildCacheDir = path.join(layout.root, 'build-cache');
-    const images: ImagesApi = imagesApi(afterReady(imageStore, ready), registries, (opts) => buildImage({
+    // The builder (with its Dockerfile parser, a third of the engine's code) loads only for a build.
+    const images: ImagesApi = imagesApi(afterReady(imageStore, ready), registries, async (opts) => (await import('../build/index.js')).buildImage({
       images: afterReady(imageStore, ready),
       containers,
       pull: async (ref, signal) => { await images.pull(ref, { signal }); },

@@ -3,7 +3,8 @@
  * per tag, PascalCase inspect fields and Docker's placeholders, since scripts parse them.
  */
 import type { ImageDetails, ImageListing, ImageStore, OciHistory } from '../image/index.js';
-import { pruneBuildCache, type BuildEvent } from '../build/index.js';
+import type { BuildEvent } from '../build/index.js';
+import { pruneBuildCache } from '../build/cache.js';
 import { pullImage, pushImage, type RegistryAccess } from '../registry/index.js';
 import type { HistoryEntry, ImageInspect, ImageSummary, ImagesApi, PullOptions, TransferEvent } from '../types.js';
 

@@ -23,20 +23,47 @@ export function printError(stderr: Writable, err: unknown, debug: boolean): void
 
 /**
  * Docker's way with `stop A B C`: do each, print the ref of each success, report each failure and go on;
- * exit 1 when any failed.
+ * exit 1 when any failed. With `parallel`, as the docker CLI's rm, stop, kill, pause and unpause: the
+ * operations overlap (they mostly wait on runc, mounts and locks, not on our CPU), and their results are
+ * still printed in the order of the arguments.
  */
-export async function forEachRef(ctx: Context, refs: readonly string[], op: (ref: string) => Promise<string | void>): Promise<number> {
+export async function forEachRef(ctx: Context, refs: readonly string[], op: (ref: string) => Promise<string | void>,
+  opts: { parallel?: number } = {}): Promise<number> {
+  const results = runLimited(refs, opts.parallel ?? 1, op);
   let failed = 0;
-  for (const ref of refs) {
-    try {
-      const out = await op(ref);
-      ctx.print(out ?? ref);
-    } catch (err) {
+  for (const [i, ref] of refs.entries()) {
+    const r = await results[i]!;
+    if (r.ok) {
+      ctx.print(r.value ?? ref);
+    } else {
       failed++;
-      printError(ctx.stderr, err, ctx.globals.logLevel === 'debug');
+      printError(ctx.stderr, r.error, ctx.globals.logLevel === 'debug');
     }
   }
   return failed ? 1 : 0;
+}
+
+/** How many of a multi-container command's operations run at once (the docker CLI allows 50). */
+export const PARALLEL_REFS = 8;
+
+type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
+
+/** `op` over `items`, at most `limit` at a time, started in order; one settled promise per item. */
+function runLimited<T>(items: readonly string[], limit: number, op: (item: string) => Promise<T>): Promise<Settled<T>>[] {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  return items.map(async (item) => {
+    if (running >= limit) await new Promise<void>((r) => waiting.push(r));
+    running++;
+    try {
+      return { ok: true as const, value: await op(item) };
+    } catch (error) {
+      return { ok: false as const, error };
+    } finally {
+      running--;
+      waiting.shift()?.();
+    }
+  });
 }
 
 /** Docker's prune prompt. Anything but y/yes (or an empty stdin) is a no. */

@@ -74,7 +74,10 @@ export class ContainerManager {
   // ------------------------------------------------------------------ lifecycle
 
   async create(req: CreateRequest): Promise<{ id: string; warnings: string[] }> {
-    await this.repairInterrupted();
+    // No full repair pass here: a command killed under a lock is repaired by the engine's stale-lock check
+    // (every command), a name held by a dead create is freed by reserveName, and the rest (an exit nobody
+    // recorded, a restart whose waiter died) is what ps and system boot reconcile. A pass over every
+    // record would make each create cost more with every container in the root (issue 20).
     return createContainer(this.ctx, req);
   }
 

@@ -4,7 +4,7 @@ import { eventAttributes, LIVE, mustLoad, observed, setState, type ContainerCont
 import { cleanupContainer } from './exit.js';
 import { containerPaths } from './record.js';
 import { resolveNoticed } from './lost.js';
-import { startContainer } from './start.js';
+import { claimExitWork, startContainer } from './start.js';
 import { normalizeSignal } from './status.js';
 
 /** Podman's stop: the stop signal, a wait of the stop timeout, SIGKILL to every process, a wait; then the exit work. */
@@ -39,11 +39,17 @@ export async function killContainer(ctx: ContainerContext, ref: string, signal =
   }
   // Docker treats a kill with the stop signal or SIGKILL as a manual stop: restart policies stand down.
   if (sig === 'SIGKILL' || sig === rec.config.stopSignal) await markStopped(ctx, rec.id);
-  await ctx.deps.runtime.runc.kill(rec.id, sig);
-  await ctx.events.emit('container', 'kill', rec.id, eventAttributes(rec, { signal: sig }));
-  if (sig === 'SIGKILL') {
-    await waitExitFor(ctx, rec.id, 10_000);
-    await cleanupContainer(ctx, rec.id);
+  // Only a SIGKILL's exit is waited for here, so only then is the exit work this process's.
+  const release = sig === 'SIGKILL' ? await claimExitWork(ctx, rec.id) : async () => {};
+  try {
+    await ctx.deps.runtime.runc.kill(rec.id, sig);
+    await ctx.events.emit('container', 'kill', rec.id, eventAttributes(rec, { signal: sig }));
+    if (sig === 'SIGKILL') {
+      await waitExitFor(ctx, rec.id, 10_000);
+      await cleanupContainer(ctx, rec.id);
+    }
+  } finally {
+    await release();
   }
 }
 
@@ -59,14 +65,19 @@ export async function restartContainer(ctx: ContainerContext, ref: string, opts:
  * the exit work (cleanup), which records the exit. The one sequence behind stop, and rm -f (SIGKILL at once).
  */
 export async function endProcess(ctx: ContainerContext, id: string, paused: boolean, signal: string, timeoutMs: number): Promise<void> {
-  if (paused) await ctx.deps.runtime.runc.resume(id).catch(() => {});
-  if (signal !== 'SIGKILL') {
-    await ctx.deps.runtime.runc.kill(id, signal).catch(ignoreGone);
-    if (await waitExitFor(ctx, id, timeoutMs)) return cleanupContainer(ctx, id);
+  const release = await claimExitWork(ctx, id);
+  try {
+    if (paused) await ctx.deps.runtime.runc.resume(id).catch(() => {});
+    if (signal !== 'SIGKILL') {
+      await ctx.deps.runtime.runc.kill(id, signal).catch(ignoreGone);
+      if (await waitExitFor(ctx, id, timeoutMs)) return await cleanupContainer(ctx, id);
+    }
+    await ctx.deps.runtime.runc.kill(id, 'SIGKILL', { all: true }).catch(ignoreGone);
+    await waitExitFor(ctx, id, 10_000);
+    await cleanupContainer(ctx, id);
+  } finally {
+    await release();
   }
-  await ctx.deps.runtime.runc.kill(id, 'SIGKILL', { all: true }).catch(ignoreGone);
-  await waitExitFor(ctx, id, 10_000);
-  await cleanupContainer(ctx, id);
 }
 
 /**

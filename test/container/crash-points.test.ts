@@ -56,6 +56,23 @@ async function listings() {
 
 const PS = ['ps', '-a', '--no-trunc', '--format', '{{.ID}} {{.Names}} {{.State}} {{.Ports}}'];
 
+/**
+ * Waits for the exit work of container `id` (its monitor and the exit hook it starts) to end. When rm -f is
+ * killed after it killed the container, that hook is a second later command racing the test's one: while it
+ * holds the container's lock, ps truthfully shows "removing".
+ */
+async function exitWorkDone(id: string): Promise<void> {
+  const busy = () => readdirSync('/proc').filter((p) => /^\d+$/.test(p)).some((p) => {
+    try {
+      const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8');
+      return cmd.includes(id) && cmd.includes('cleanup');
+    } catch {
+      return false;
+    }
+  });
+  for (let i = 0; i < 300 && busy(); i++) await new Promise((r) => setTimeout(r, 100));
+}
+
 function containerIds(): string[] {
   const dir = path.join(t.root, 'containers');
   return existsSync(dir) ? readdirSync(dir).filter((d) => /^[0-9a-f]{64}$/.test(d)) : [];
@@ -191,6 +208,7 @@ describe('a command killed at a failpoint, then one later command', () => {
     if (stopFirst) await ok(['stop', '-t', '0', 'r1']);
     await killAt('container.rm.after-runc-delete', [...rmArgs]);
     expect(record(id).state).toBe('removing');
+    await exitWorkDone(id);
     expect(execFileSync('runc', ['--root', path.join(t.runroot, 'runc'), 'list', '-q'], { encoding: 'utf8' })).not.toContain(id);
 
     expect(await ok(PS)).toBe(ps);

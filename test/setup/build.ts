@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const BUILT = path.join(ROOT, 'dist/cli/main.js');
+const BUILT = path.join(ROOT, 'dist/cli/main.cjs');
 const SOURCES = ['src', 'runtime-spec', 'scripts', 'bin', 'tsconfig.json', 'package.json'];
 
 function newest(p: string): number {

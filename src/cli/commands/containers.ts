@@ -4,7 +4,7 @@ import { type Command, type Context, defineCommand, FILTER_OPTION, FORMAT_OPTION
 import { clientEnv, CREATE_OPTIONS, createRequest, RESOURCE_OPTIONS, resourceRequest, RUN_OPTIONS } from '../create.js';
 import { bytesSize, humanSize, percent, renderRows, table, truncId } from '../format.js';
 import { UsageError } from '../parser.js';
-import { confirm, forEachRef } from '../report.js';
+import { confirm, forEachRef, PARALLEL_REFS } from '../report.js';
 import { runPullPrinter } from './registry.js';
 import { parseTemplate } from '../template.js';
 import { CONTAINER_HEADERS, CONTAINER_TABLE, CONTAINER_TABLE_SIZE, containerRow } from '../views.js';
@@ -101,7 +101,7 @@ const stop = defineCommand({
   minArgs: 1,
   async action(ctx, o, refs) {
     const c = (await ctx.engine()).containers;
-    return forEachRef(ctx, refs, (ref) => c.stop(ref, { timeout: o.timeout, signal: o.signal }));
+    return forEachRef(ctx, refs, (ref) => c.stop(ref, { timeout: o.timeout, signal: o.signal }), { parallel: PARALLEL_REFS });
   },
 });
 
@@ -112,7 +112,7 @@ const kill = defineCommand({
   minArgs: 1,
   async action(ctx, o, refs) {
     const c = (await ctx.engine()).containers;
-    return forEachRef(ctx, refs, (ref) => c.kill(ref, o.signal));
+    return forEachRef(ctx, refs, (ref) => c.kill(ref, o.signal), { parallel: PARALLEL_REFS });
   },
 });
 
@@ -137,7 +137,7 @@ const rm = defineCommand({
   minArgs: 1,
   async action(ctx, o, refs) {
     const c = (await ctx.engine()).containers;
-    return forEachRef(ctx, refs, (ref) => c.remove(ref, { force: o.force, volumes: o.volumes }));
+    return forEachRef(ctx, refs, (ref) => c.remove(ref, { force: o.force, volumes: o.volumes }), { parallel: PARALLEL_REFS });
   },
 });
 
@@ -264,19 +264,19 @@ const attach = defineCommand({
 });
 
 /** The flagless `verb CONTAINER...` commands: each ref in turn, docker's output and exit code. */
-function perContainer(name: string, summary: string, op: (c: EngineApi['containers'], ref: string) => Promise<string | void>): Command {
+function perContainer(name: string, summary: string, op: (c: EngineApi['containers'], ref: string) => Promise<string | void>, parallel = 1): Command {
   return defineCommand({
     name, group: 'container', shortcuts: [name], usage: 'CONTAINER [CONTAINER...]', summary, options: [], minArgs: 1,
     async action(ctx, _o, refs) {
       const c = (await ctx.engine()).containers;
-      return forEachRef(ctx, refs, (ref) => op(c, ref));
+      return forEachRef(ctx, refs, (ref) => op(c, ref), { parallel });
     },
   });
 }
 
 const wait = perContainer('wait', 'Block until one or more containers stop, then print their exit codes', async (c, ref) => String(await c.wait(ref)));
-const pause = perContainer('pause', 'Pause all processes within one or more containers', (c, ref) => c.pause(ref));
-const unpause = perContainer('unpause', 'Unpause all processes within one or more containers', (c, ref) => c.unpause(ref));
+const pause = perContainer('pause', 'Pause all processes within one or more containers', (c, ref) => c.pause(ref), PARALLEL_REFS);
+const unpause = perContainer('unpause', 'Unpause all processes within one or more containers', (c, ref) => c.unpause(ref), PARALLEL_REFS);
 
 /** Docker's splitCpArg: an absolute path, or one whose part before ':' starts with '.', is local. */
 export function splitCpArg(arg: string): { container?: string; path: string } {

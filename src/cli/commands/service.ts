@@ -3,7 +3,6 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { InvalidArgumentError } from '../../errors.js';
-import { serve } from '../../service/index.js';
 import type { EngineApi } from '../../api/types.js';
 import { type Command, type Context, defineCommand } from '../command.js';
 
@@ -37,6 +36,7 @@ const service = defineCommand({
     const engine = await localEngine(ctx, 'system service');
     const list = uris.length ? [...uris] : [`unix://${path.join(engine.runroot, 'berth.sock')}`];
     if (o.dockerSocket) list.push(`unix://${DOCKER_SOCKET}`);
+    const { serve } = await import('../../service/index.js');
     const running = await serve(engine, { uris: list, idleSeconds: seconds, group: o.group });
     ctx.stderr.write(`Serving the Docker Engine API on ${running.uris.join(', ')}${seconds ? ` until ${seconds}s without a request` : ''}\n`);
     const stop = ctx.onSignal(() => void running.close());
@@ -62,6 +62,7 @@ const dialStdio = defineCommand({
     const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'berth-dial-'));
     await fsp.chmod(dir, 0o700);
     try {
+      const { serve } = await import('../../service/index.js');
       const running = await serve(engine, { uris: [`unix://${path.join(dir, 'api.sock')}`], idleSeconds: 0 });
       const conn = net.connect(path.join(dir, 'api.sock'));
       await new Promise<void>((resolve, reject) => { conn.once('connect', resolve); conn.once('error', reject); });
