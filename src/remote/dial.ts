@@ -46,20 +46,39 @@ function dialSocket(target: Exclude<HostTarget, { kind: 'ssh' }>): Duplex {
 }
 
 /**
- * The remote command. BERTH_SSH_OPTS come first: ssh keeps the first value it reads for an option, so the
- * user's `-o ConnectTimeout=2` beats the default below. Split on spaces (no quoting): keep paths plain.
+ * What a machine or a context adds to ssh (src/machine writes them, `berth machine env` prints them):
+ * the key to log in with, and the remote berth's path and root when they are not the remote user's defaults.
  */
-export function sshArgs(target: Extract<HostTarget, { kind: 'ssh' }>, env: NodeJS.ProcessEnv): string[] {
+export const SSH_ENV = { identity: 'BERTH_SSH_IDENTITY', berth: 'BERTH_SSH_BERTH', root: 'BERTH_SSH_ROOT' } as const;
+
+/** A word the remote user's shell reads back as itself. */
+export function shellQuote(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * ssh's options for `target`, without the host and command. BERTH_SSH_OPTS come first: ssh keeps the
+ * first value it reads for an option, so the user's `-o ConnectTimeout=2` beats the default below. Split
+ * on spaces (no quoting): keep paths plain.
+ */
+export function sshOptions(target: Extract<HostTarget, { kind: 'ssh' }>, env: NodeJS.ProcessEnv): string[] {
   const user = (env.BERTH_SSH_OPTS ?? '').split(/\s+/).filter(Boolean);
+  const identity = env[SSH_ENV.identity];
   return [
     ...user,
     // BatchMode: never prompt on the user's terminal (which belongs to the container's stream); an unknown
     // host key is then refused instead of asked about.
     '-o', 'BatchMode=yes', '-o', `ConnectTimeout=${CONNECT_TIMEOUT_S}`,
+    ...(identity ? ['-i', identity] : []),
     ...(target.port ? ['-p', String(target.port)] : []),
     ...(target.user ? ['-l', target.user] : []),
-    '--', target.host, 'berth', 'system', 'dial-stdio',
   ];
+}
+
+/** The remote command: the machine's berth and root when it has them, the remote user's PATH and defaults otherwise. */
+export function sshArgs(target: Extract<HostTarget, { kind: 'ssh' }>, env: NodeJS.ProcessEnv): string[] {
+  const root = env[SSH_ENV.root];
+  return [...sshOptions(target, env), '--', target.host, shellQuote(env[SSH_ENV.berth] || 'berth'), ...(root ? ['--root', shellQuote(root)] : []), 'system', 'dial-stdio'];
 }
 
 /** The remote host's words and status after ssh ended without an answer: the typed error. */
