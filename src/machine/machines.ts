@@ -38,6 +38,8 @@ export interface CreateRequest {
   prefix?: string;
   /** the remote berth's root (default: its own default, /var/lib/berth for root) */
   root?: string;
+  /** trust the host's key on first contact and add it to known_hosts (ssh's StrictHostKeyChecking=accept-new) */
+  acceptHostKey?: boolean;
 }
 
 export type MachineState = 'Running' | 'Stopped' | 'Error';
@@ -142,7 +144,9 @@ export class Machines {
     await this.store.add(rec);
     let contextMade = false;
     try {
-      const link = linkOf(rec, this.env);
+      // The user's yes to an unknown host key, given up front: ssh records it in their known_hosts, and a
+      // changed key is still refused.
+      const link = linkOf(rec, req.acceptHostKey ? { ...this.env, BERTH_SSH_OPTS: `-o StrictHostKeyChecking=accept-new ${this.env.BERTH_SSH_OPTS ?? ''}` } : this.env);
       progress(`Checking ${rec.Ssh.Host} (${rec.Url})...`);
       await this.checkHost(rec, link);
       // Flagged before the copy starts: a create killed mid-copy has its record say what is on the host.

@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { execa } from 'execa';
-import { RemoteError } from '../errors.js';
+import { BadStateError, RemoteError } from '../errors.js';
 import { SSH_ENV, sshFailure, sshOptions } from '../remote/dial.js';
 import { parseHost, type HostTarget } from '../remote/uri.js';
 import type { MachineRecord } from './store.js';
@@ -62,7 +62,7 @@ export async function remoteShellOk(link: MachineLink, what: string, script: str
   const res = await remoteShell(link, script, opts);
   if (res.exitCode !== 0) {
     const said = `${res.stderr}\n${res.stdout}`.trim().split('\n').filter(Boolean).slice(-6).join('\n');
-    throw new RemoteError('protocol', link.target.uri, `${what} failed on ${link.target.host} (exit ${res.exitCode}):\n${said}`, `run "berth machine ssh" to look at the host, fix what the lines above say, then try again`);
+    throw new BadStateError(`${what} failed on ${link.target.host} (exit ${res.exitCode}):\n${said}`, 'run "berth machine ssh NAME" to look at the host, fix what the lines above say, then try again');
   }
   return res;
 }
@@ -125,6 +125,6 @@ export async function scp(from: ScpEndpoint, to: ScpEndpoint, opts: { recursive?
   if (/Permission denied \(|Host key verification|timed out|Connection refused|No route|Could not resolve/.test(stderr)) {
     throw sshFailure(m.link.target.uri, m.link.target.host, 255, stderr);
   }
-  throw new RemoteError('protocol', m.link.target.uri, `scp ${where(from)} ${where(to)} failed (exit ${res.exitCode ?? res.signal}): ${stderr.trim().split('\n').slice(-3).join('; ')}`,
+  throw new BadStateError(`scp ${where(from)} ${where(to)} failed (exit ${res.exitCode ?? res.signal}): ${stderr.trim().split('\n').slice(-3).join('; ')}`,
     opts.recursive ? 'check both paths' : 'check both paths (give -r to copy a folder)');
 }

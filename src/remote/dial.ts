@@ -87,7 +87,7 @@ export function sshFailure(uri: string, host: string, status: number | null, std
   // ssh speaks only text: its words are the only way to tell these apart (exit status 255 for all of them).
   if (status === 127 || /berth: (command )?not found/.test(stderr)) {
     return new RemoteError('no-berth', uri, `${host} has no berth command (ssh exited ${status ?? 'on a signal'}: ${said || 'command not found'})`,
-      `install Berth on ${host} (copy this project there and run scripts/setup.sh, then put bin/berth.js on the remote user's PATH as "berth")`);
+      `install Berth on ${host}: berth machine create --driver generic --ssh-host ${host} NAME (then use --context NAME), or copy this project there, run scripts/setup.sh and put bin/berth.js on the remote user's PATH as "berth"`);
   }
   if (/Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|No .* host key is known/.test(stderr)) {
     return new RemoteError('host-key', uri, `the host key of ${host} is not one your known_hosts file trusts (${said})`,

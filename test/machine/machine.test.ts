@@ -7,7 +7,8 @@
  * records live in the test's XDG_CONFIG_HOME.
  */
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, lstatSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +23,8 @@ import { makeSshHost, type SshHost } from './sshhost.js';
 const BIN = fileURLToPath(new URL('../../bin/berth.js', import.meta.url));
 const linkOf = (p: string) => { try { return readlinkSync(p); } catch { return undefined; } };
 const hostBerthBefore = linkOf('/usr/local/bin/berth');
+const sshHome = () => (existsSync(path.join(homedir(), '.ssh')) ? readdirSync(path.join(homedir(), '.ssh')).sort() : undefined);
+const sshHomeBefore = sshHome();
 
 let h: SshHost;
 let sshd: ChildProcess;
@@ -42,6 +45,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
+  if (!h) return;
   try {
     // The remote's containers, bridge and rules are in the namespace: its own berth removes them there.
     if (existsSync(root)) {
@@ -58,6 +62,7 @@ afterAll(async () => {
     expect((await execa('ip', ['netns', 'list'])).stdout).not.toContain(h.ns);
     expect(existsSync(h.dir)).toBe(false);
     expect(linkOf('/usr/local/bin/berth')).toBe(hostBerthBefore);
+    expect(sshHome()).toEqual(sshHomeBefore);
   }
 }, 120_000);
 
@@ -118,10 +123,15 @@ describe('machine create: bad input leaves nothing behind', () => {
     const fake = path.join(h.dir, 'os-release');
     await writeFile(fake, 'PRETTY_NAME="Fake Linux 7"\nNAME="Fake Linux"\nID=fake\nVERSION_ID="7"\n');
     const other = await h.startSshd(2200, { binds: [[fake, '/etc/os-release']] });
+    // The user accepts the unknown host key up front: ssh adds it to (the test's) known_hosts.
+    const accepted = path.join(h.dir, 'accepted_known_hosts');
+    await writeFile(accepted, '');
     try {
-      const res = await cli('machine', 'create', '--ssh-host', h.addr, '--ssh-port', '2200', '--ssh-key', h.key, '--install-prefix', prefix, 'fake');
+      const res = await remoteCli({ ...env, BERTH_SSH_OPTS: h.sshOptsNoHostKey.replace(path.join(h.dir, 'empty_known_hosts'), accepted) })(
+        'machine', 'create', '--ssh-host', h.addr, '--ssh-port', '2200', '--ssh-key', h.key, '--install-prefix', prefix, '--ssh-accept-host-key', 'fake');
       expect(res.exitCode).not.toBe(0);
       expect(res.stderr).toContain(`${h.addr} runs Fake Linux 7 (ID=fake, VERSION_ID=7), not Debian 12`);
+      expect(await readFile(accepted, 'utf8')).toContain(`[${h.addr}]:2200 ssh-ed25519 `);
     } finally {
       await h.stopSshd(other);
     }
@@ -208,8 +218,8 @@ describe('a machine, from create to rm', () => {
     const envOut = (await cli('machine', 'env', 'm1')).stdout;
     expect(envOut).toContain(`export BERTH_HOST="ssh://root@${h.addr}:22";`);
     expect(envOut).toContain('# eval $(berth machine env m1)');
-    const res = await shell(`eval $(berth.js machine env m1) && echo "$BERTH_MACHINE_NAME" && berth.js ps --format '{{.Names}}' && eval $(berth.js machine env --unset) && echo "unset:\${BERTH_HOST:-none}" && berth.js --root ${h.dir}/local-root ps -q`);
-    expect(res.stdout.split('\n'), res.stderr).toEqual(['m1', 'web', 'unset:none']);
+    const res = await shell(`eval $(berth.js machine env m1) && echo "$BERTH_MACHINE_NAME" && berth.js ps --format '{{.Names}}' && berth.js machine ls --format '{{.Name}} {{.Active}}' && eval $(berth.js machine env --unset) && echo "unset:\${BERTH_HOST:-none}" && berth.js --root ${h.dir}/local-root ps -q`);
+    expect(res.stdout.split('\n'), res.stderr).toEqual(['m1', 'web', 'm1 *', 'unset:none']);
     expect((await cli('machine', 'ls', '--format', '{{.Name}} {{.Active}}')).stdout).toBe('m1 -');
     await execa('rm', ['-rf', `${h.dir}/local-root`]);
   }, 120_000);
@@ -222,6 +232,12 @@ describe('a machine, from create to rm', () => {
     const hi = await cli('machine', 'ssh', 'm1', 'echo', 'hi');
     expect([hi.exitCode, hi.stdout]).toEqual([0, 'hi']);
     expect((await cli('machine', 'ssh', 'm1', 'exit 3')).exitCode).toBe(3);
+    // No command: a login shell on a terminal (script(1) gives this side one), its exit code passed through.
+    const tty = await execa('script', ['-q', '-e', '-c', `${BIN} machine ssh m1`, '/dev/null'], {
+      reject: false, timeout: 30_000, env: cleanEnv(env), extendEnv: false, input: 'tty -s && echo "on-a-tty-$((6*7))"; exit 7\n',
+    });
+    expect(tty.exitCode, String(tty.stderr)).toBe(7);
+    expect(String(tty.stdout)).toContain('on-a-tty-42');
     const missing = await cli('machine', 'ssh', 'nosuch', 'true');
     expect(missing.stderr).toContain('no such machine: nosuch');
   }, 60_000);

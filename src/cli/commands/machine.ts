@@ -19,13 +19,14 @@ const create = defineCommand({
     { name: 'ssh-port', type: 'number', help: 'generic: the ssh port (default 22)' },
     { name: 'install-prefix', type: 'string', help: 'Where Berth goes on the host: PREFIX/lib/berth, linked as PREFIX/bin/berth (default /usr/local)' },
     { name: 'berth-root', type: 'string', help: 'The root of the host\'s Berth (default: its own default, /var/lib/berth)' },
+    { name: 'ssh-accept-host-key', type: 'bool', help: 'Trust the host\'s key if known_hosts has none, and add it there (a changed key is still refused)' },
   ],
   minArgs: 1, maxArgs: 1,
   async action(ctx, o, [name]) {
     const m = await machines();
     await m.create({
       name: name!, driver: o.driver ?? 'generic', sshHost: o.sshHost ?? '', sshUser: o.sshUser, sshPort: o.sshPort, sshKey: o.sshKey,
-      prefix: o.installPrefix, root: o.berthRoot,
+      prefix: o.installPrefix, root: o.berthRoot, acceptHostKey: o.sshAcceptHostKey,
     }, (line) => ctx.stderr.write(line + '\n'));
     ctx.print(name!);
   },
