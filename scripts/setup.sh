@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Berth needs on a fresh Debian machine that has only node and npm, builds it, and puts
 # `berth` on PATH. Idempotent: a second run checks and does nothing new.
+# A built tree (what `berth machine create` copies: dist/ and the runtime node_modules, no sources) is
+# neither npm-installed nor built again. `--bin-dir DIR` links berth there instead of /usr/local/bin.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,11 +22,13 @@ APT_PACKAGES=(runc conmon catatonit iptables iproute2 busybox-static dnsmasq-bas
 # their own host key and config; nothing is started by installing it here) and reach it with ssh.
 test_deps=0
 rootless_user=
+bin_dir=/usr/local/bin
 while [ $# -gt 0 ]; do
   case "$1" in
     --test) test_deps=1; shift ;;
     --rootless-user) [ $# -ge 2 ] || { echo "setup: error: --rootless-user needs a user name" >&2; exit 1; }; rootless_user=$2; shift 2 ;;
-    *) echo "setup: error: unknown option $1 (known: --test, --rootless-user NAME)" >&2; exit 1 ;;
+    --bin-dir) [ $# -ge 2 ] || { echo "setup: error: --bin-dir needs a folder" >&2; exit 1; }; bin_dir=$2; shift 2 ;;
+    *) echo "setup: error: unknown option $1 (known: --test, --rootless-user NAME, --bin-dir DIR)" >&2; exit 1 ;;
   esac
 done
 if [ "$test_deps" = 1 ]; then
@@ -50,8 +54,15 @@ if [ "${#missing[@]}" -gt 0 ]; then
   command -v apt-get >/dev/null || die "missing packages: ${missing[*]}, and this machine has no apt-get: install them by hand"
   say "installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >/dev/null
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # apt-get update exits 0 when a source cannot be reached (it only warns): the install's failure is the test.
+  apt_log=$(mktemp)
+  apt-get update -qq >"$apt_log" 2>&1 || true
+  if ! apt-get install -y -qq --no-install-recommends "${missing[@]}" >>"$apt_log" 2>&1; then
+    tail -n 5 "$apt_log" | sed 's/^/setup: apt: /' >&2
+    rm -f "$apt_log"
+    die "could not install the missing packages ${missing[*]} (apt-get could not fetch them: no package source reachable?); install them with: apt-get update && apt-get install ${missing[*]} (or from a local mirror or .deb files), then run this script again"
+  fi
+  rm -f "$apt_log"
 fi
 
 for tool in runc conmon catatonit iptables ip busybox dnsmasq socat; do
@@ -60,14 +71,19 @@ done
 runc_version=$(runc --version | awk 'NR==1 {print $3}')
 case "$runc_version" in 1.*) ;; *) die "runc $runc_version is not 1.x";; esac
 
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ] || [ package.json -nt node_modules/.package-lock.json ]; then
-  say "installing npm dependencies"
-  # Not `npm ci`: the lock holds no entries for other platforms' optional packages (rollup, esbuild), which
-  # npm ci then calls out of sync; `npm install` installs the locked versions all the same.
-  npm install --no-audit --no-fund --loglevel=error
+if [ -f .berth-built ]; then
+  [ -f dist/cli/main.js ] && [ -d node_modules ] || die "this is a built tree (.berth-built) without dist/cli/main.js or node_modules: copy it again (berth machine upgrade)"
+  say "built tree: $(cat .berth-built); not installing npm dependencies or building"
+else
+  if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ] || [ package.json -nt node_modules/.package-lock.json ]; then
+    say "installing npm dependencies"
+    # Not `npm ci`: the lock holds no entries for other platforms' optional packages (rollup, esbuild), which
+    # npm ci then calls out of sync; `npm install` installs the locked versions all the same.
+    npm install --no-audit --no-fund --loglevel=error
+  fi
+  say "building"
+  npm run --silent build
 fi
-say "building"
-npm run --silent build
 
 # The ids of user-namespaced containers (--userns auto, userns-remap "default"): a "berth" line in
 # /etc/subuid and /etc/subgid. Added once, never changed afterwards; other users' lines are left alone.
@@ -117,7 +133,6 @@ if [ -n "$rootless_user" ]; then
 fi
 
 # berth on PATH: a link to this checkout's entry point.
-bin_dir=/usr/local/bin
 if [ -w "$bin_dir" ]; then
   ln -sf "$PWD/bin/berth.js" "$bin_dir/berth"
   chmod +x bin/berth.js

@@ -4,7 +4,7 @@
  * `exitCode` follows Docker: 125 the engine failed, 126 the command could not be invoked,
  * 127 the command was not found. The CLI maps classes to exit codes in one table (cli/exit.ts).
  */
-export type ObjectKind = 'container' | 'image' | 'network' | 'volume' | 'layer' | 'snapshot' | 'blob' | 'file' | 'device' | 'user' | 'group' | 'exec' | 'context';
+export type ObjectKind = 'container' | 'image' | 'network' | 'volume' | 'layer' | 'snapshot' | 'blob' | 'file' | 'device' | 'user' | 'group' | 'exec' | 'context' | 'machine';
 
 export abstract class BerthError extends Error {
   abstract readonly code: string;
@@ -217,6 +217,7 @@ function listHint(kind: ObjectKind): string {
     case 'network': return 'list what exists with "berth network ls"';
     case 'volume': return 'list what exists with "berth volume ls"';
     case 'context': return 'list what exists with "berth context ls"';
+    case 'machine': return 'list what exists with "berth machine ls"';
     default: return `check the ${kind} name`;
   }
 }

@@ -27,7 +27,7 @@ export interface Context {
    * Which engine `engine()` is: a remote host (from -H, --context, BERTH_HOST, BERTH_CONTEXT or the current
    * context; `source` names which) or this machine's (`host` undefined), and the context's name.
    */
-  target(): Promise<{ host?: string; context: string; source: string }>;
+  target(): Promise<{ host?: string; context: string; source: string; sshEnv?: Record<string, string | undefined> }>;
   readonly stdin: Readable & { isTTY?: boolean; setRawMode?(raw: boolean): unknown };
   readonly stdout: Writable & { isTTY?: boolean };
   readonly stderr: Writable;
@@ -61,7 +61,7 @@ export async function interruptible<T>(ctx: Context, work: (signal: AbortSignal)
   }
 }
 
-export type Group = 'container' | 'image' | 'network' | 'volume' | 'system' | 'healthcheck' | 'context';
+export type Group = 'container' | 'image' | 'network' | 'volume' | 'system' | 'healthcheck' | 'context' | 'machine';
 
 export interface CommandDef<S extends readonly OptionSpec[]> {
   /** The command's own name, as in `berth <group> <name>` (or `berth <name>` without a group). */

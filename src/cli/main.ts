@@ -121,6 +121,8 @@ function context(globals: GlobalOptions, streams: CliStreams): Context {
         // --root and --runroot name this machine's store: with a remote engine they would be silently unused.
         const local = globals.root !== undefined ? '--root' : globals.runroot !== undefined ? '--runroot' : undefined;
         if (local) throw new InvalidArgumentError(local, `cannot be used with a remote engine (${remote.host}, chosen by ${remote.source})`, 'drop it, or drop the remote engine to use this machine\'s store');
+        // dial.ts reads a context's ssh settings (a machine's key, remote berth and root) where it reads BERTH_SSH_OPTS.
+        for (const [k, v] of Object.entries(remote.sshEnv ?? {})) if (v === undefined) delete process.env[k]; else process.env[k] = v;
         return new Engine({ host: remote.host });
       });
       return engine;

@@ -13,6 +13,7 @@ import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AlreadyExistsError, BadStateError, InvalidArgumentError, NotFoundError } from '../errors.js';
 import { ensureDir, ownedTempName, readJsonIfExists, writeJsonAtomic } from '../util/fs.js';
+import { SSH_ENV } from './dial.js';
 import { parseHost } from './uri.js';
 
 export const DEFAULT_CONTEXT = 'default';
@@ -29,9 +30,19 @@ export interface ContextInfo {
   current: boolean;
 }
 
+/** What a machine's context adds to its ssh:// host (Docker keeps no ssh settings in contexts; it ignores these). */
+export interface ContextSsh {
+  /** the key file to log in with */
+  Identity?: string;
+  /** the remote berth's path, when it is not on the remote user's PATH */
+  Berth?: string;
+  /** the remote berth's root, when it is not the remote user's default */
+  Root?: string;
+}
+
 interface Meta {
   Name: string;
-  Metadata?: { Description?: string };
+  Metadata?: { Description?: string; BerthSsh?: ContextSsh };
   Endpoints: { docker?: { Host?: string; SkipTLSVerify?: boolean } };
 }
 
@@ -45,8 +56,8 @@ export function checkContextName(name: string): void {
   }
 }
 
-function metaOf(name: string, host: string, description: string): Meta {
-  return { Name: name, Metadata: { Description: description }, Endpoints: { docker: { Host: host, SkipTLSVerify: false } } };
+function metaOf(name: string, host: string, description: string, ssh?: ContextSsh): Meta {
+  return { Name: name, Metadata: { Description: description, ...(ssh ? { BerthSsh: ssh } : {}) }, Endpoints: { docker: { Host: host, SkipTLSVerify: false } } };
 }
 
 /** A meta.json read from disk or from a tar: its host checked, its name given. */
@@ -93,10 +104,17 @@ export class ContextStore {
     return m.Endpoints.docker!.Host!;
   }
 
-  async create(name: string, opts: { host: string; description?: string }): Promise<void> {
+  /** The ssh settings the context adds to its host, as the environment variables dial.ts reads (all keys, unset ones undefined). */
+  async sshEnv(name: string): Promise<Record<string, string | undefined>> {
+    const ssh = name === DEFAULT_CONTEXT ? undefined : (await this.read(name))?.Metadata?.BerthSsh;
+    return { [SSH_ENV.identity]: ssh?.Identity, [SSH_ENV.berth]: ssh?.Berth, [SSH_ENV.root]: ssh?.Root };
+  }
+
+  async create(name: string, opts: { host: string; description?: string; ssh?: ContextSsh }): Promise<void> {
     checkContextName(name);
+    if (opts.ssh && parseHost(opts.host).kind !== 'ssh') throw new InvalidArgumentError('context', `ssh settings given for "${opts.host}", which is not an ssh:// host`);
     parseHost(opts.host);
-    await this.write(metaOf(name, opts.host, opts.description ?? ''));
+    await this.write(metaOf(name, opts.host, opts.description ?? '', opts.ssh));
   }
 
   /** All or nothing: the folder is made under a temp name and renamed into place, which fails if it exists. */
@@ -229,14 +247,15 @@ export class ContextStore {
  * BERTH_CONTEXT, then the current context. `host` undefined is the local engine; `source` says which
  * setting chose it (for errors that must name it).
  */
-export async function resolveEngineHost(opts: { host?: string; context?: string }, env: NodeJS.ProcessEnv = process.env): Promise<{ host?: string; context: string; source: string }> {
+export async function resolveEngineHost(opts: { host?: string; context?: string }, env: NodeJS.ProcessEnv = process.env): Promise<{ host?: string; context: string; source: string; sshEnv?: Record<string, string | undefined> }> {
   if (opts.host && opts.context) throw new InvalidArgumentError('--context', 'conflicting options: either specify --host or --context, not both', 'give one of them');
   if (opts.host) return { host: opts.host, context: DEFAULT_CONTEXT, source: '-H/--host' };
   const store = new ContextStore(env);
   const named = async (name: string, source: string) => {
     checkContextName(name === DEFAULT_CONTEXT ? 'default' : name);
     const host = await store.host(name);
-    return { ...(host ? { host } : {}), context: name, source };
+    // A context's ssh settings replace those of the environment (a `machine env` of another machine).
+    return { ...(host ? { host, sshEnv: await store.sshEnv(name) } : {}), context: name, source };
   };
   if (opts.context) return named(opts.context, '--context');
   if (env.BERTH_HOST) return { host: env.BERTH_HOST, context: DEFAULT_CONTEXT, source: 'BERTH_HOST' };

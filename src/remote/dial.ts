@@ -46,20 +46,39 @@ function dialSocket(target: Exclude<HostTarget, { kind: 'ssh' }>): Duplex {
 }
 
 /**
- * The remote command. BERTH_SSH_OPTS come first: ssh keeps the first value it reads for an option, so the
- * user's `-o ConnectTimeout=2` beats the default below. Split on spaces (no quoting): keep paths plain.
+ * What a machine or a context adds to ssh (src/machine writes them, `berth machine env` prints them):
+ * the key to log in with, and the remote berth's path and root when they are not the remote user's defaults.
  */
-export function sshArgs(target: Extract<HostTarget, { kind: 'ssh' }>, env: NodeJS.ProcessEnv): string[] {
+export const SSH_ENV = { identity: 'BERTH_SSH_IDENTITY', berth: 'BERTH_SSH_BERTH', root: 'BERTH_SSH_ROOT' } as const;
+
+/** A word the remote user's shell reads back as itself. */
+export function shellQuote(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * ssh's options for `target`, without the host and command. BERTH_SSH_OPTS come first: ssh keeps the
+ * first value it reads for an option, so the user's `-o ConnectTimeout=2` beats the default below. Split
+ * on spaces (no quoting): keep paths plain.
+ */
+export function sshOptions(target: Extract<HostTarget, { kind: 'ssh' }>, env: NodeJS.ProcessEnv): string[] {
   const user = (env.BERTH_SSH_OPTS ?? '').split(/\s+/).filter(Boolean);
+  const identity = env[SSH_ENV.identity];
   return [
     ...user,
     // BatchMode: never prompt on the user's terminal (which belongs to the container's stream); an unknown
     // host key is then refused instead of asked about.
     '-o', 'BatchMode=yes', '-o', `ConnectTimeout=${CONNECT_TIMEOUT_S}`,
+    ...(identity ? ['-i', identity] : []),
     ...(target.port ? ['-p', String(target.port)] : []),
     ...(target.user ? ['-l', target.user] : []),
-    '--', target.host, 'berth', 'system', 'dial-stdio',
   ];
+}
+
+/** The remote command: the machine's berth and root when it has them, the remote user's PATH and defaults otherwise. */
+export function sshArgs(target: Extract<HostTarget, { kind: 'ssh' }>, env: NodeJS.ProcessEnv): string[] {
+  const root = env[SSH_ENV.root];
+  return [...sshOptions(target, env), '--', target.host, shellQuote(env[SSH_ENV.berth] || 'berth'), ...(root ? ['--root', shellQuote(root)] : []), 'system', 'dial-stdio'];
 }
 
 /** The remote host's words and status after ssh ended without an answer: the typed error. */
@@ -68,7 +87,7 @@ export function sshFailure(uri: string, host: string, status: number | null, std
   // ssh speaks only text: its words are the only way to tell these apart (exit status 255 for all of them).
   if (status === 127 || /berth: (command )?not found/.test(stderr)) {
     return new RemoteError('no-berth', uri, `${host} has no berth command (ssh exited ${status ?? 'on a signal'}: ${said || 'command not found'})`,
-      `install Berth on ${host} (copy this project there and run scripts/setup.sh, then put bin/berth.js on the remote user's PATH as "berth")`);
+      `install Berth on ${host}: berth machine create --driver generic --ssh-host ${host} NAME (then use --context NAME), or copy this project there, run scripts/setup.sh and put bin/berth.js on the remote user's PATH as "berth"`);
   }
   if (/Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|No .* host key is known/.test(stderr)) {
     return new RemoteError('host-key', uri, `the host key of ${host} is not one your known_hosts file trusts (${said})`,

@@ -28,6 +28,7 @@ export const FAILPOINTS = [
   'registry.pull.before-record',
   'registry.push.before-manifest',
   'cluster.lease.before-hooks',
+  'machine.create.after-copy',
 ] as const;
 
 export type FailpointName = (typeof FAILPOINTS)[number];

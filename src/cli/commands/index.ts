@@ -14,6 +14,7 @@ import { systemCommands } from './system.js';
 import { registryCommands } from './registries.js';
 import { serviceCommands } from './service.js';
 import { contextCommands } from './context.js';
+import { machineCommands } from './machine.js';
 
 export const GROUPS: Record<Group, string> = {
   container: 'Manage containers',
@@ -23,9 +24,10 @@ export const GROUPS: Record<Group, string> = {
   system: 'Manage Berth',
   healthcheck: 'Manage healthchecks of containers',
   context: 'Manage contexts (remote engines)',
+  machine: 'Manage machines (remote hosts provisioned over ssh)',
 };
 
-export const COMMANDS: readonly Command[] = [...containerCommands, ...imageCommands, ...buildCommands, ...pullPushCommands, ...networkCommands, ...volumeCommands, ...systemCommands, ...healthcheckCommands, ...registryCommands, ...serviceCommands, ...contextCommands];
+export const COMMANDS: readonly Command[] = [...containerCommands, ...imageCommands, ...buildCommands, ...pullPushCommands, ...networkCommands, ...volumeCommands, ...systemCommands, ...healthcheckCommands, ...registryCommands, ...serviceCommands, ...contextCommands, ...machineCommands];
 
 export type Resolved =
   | { kind: 'command'; command: Command; invokedAs: string; rest: string[] }
