@@ -72,7 +72,7 @@ runc_version=$(runc --version | awk 'NR==1 {print $3}')
 case "$runc_version" in 1.*) ;; *) die "runc $runc_version is not 1.x";; esac
 
 if [ -f .berth-built ]; then
-  [ -f dist/cli/main.js ] && [ -d node_modules ] || die "this is a built tree (.berth-built) without dist/cli/main.js or node_modules: copy it again (berth machine upgrade)"
+  [ -f dist/cli/main.cjs ] || die "this is a built tree (.berth-built) without dist/cli/main.cjs: copy it again (berth machine upgrade)"
   say "built tree: $(cat .berth-built); not installing npm dependencies or building"
 else
   if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ] || [ package.json -nt node_modules/.package-lock.json ]; then

@@ -3,9 +3,9 @@
  * package npm would pack holds the TypeScript sources and no node_modules, so the remote would need a
  * package source for `npm install` and the dev tools (tsc, esbuild) for `npm run build`; a machine is often
  * a host with no route to a registry. The built tree runs as it is: bin/, dist/cli/ (the bundled CLI and
- * engine: bin/berth.js loads nothing else), scripts/setup.sh (the remote's set-up), package.json, and the
- * runtime dependencies' folders from node_modules (the closure of package.json's `dependencies`, resolved
- * as Node resolves them; no dev dependencies). `.berth-built` marks it so setup.sh skips npm and the build.
+ * engine with every package it uses: bin/berth.js loads nothing else, so no node_modules travels),
+ * scripts/setup.sh (the remote's set-up) and package.json. `.berth-built` marks it so setup.sh skips npm
+ * and the build.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -33,49 +33,13 @@ export function packageRoot(from: string = fileURLToPath(import.meta.url)): stri
   return dir;
 }
 
-/** Node's resolution of `name` from `fromDir`: the nearest node_modules/name above it. */
-function resolvePackage(name: string, fromDir: string, root: string): string | undefined {
-  let dir = fromDir;
-  for (;;) {
-    const candidate = path.join(dir, 'node_modules', name);
-    if (existsSync(path.join(candidate, 'package.json'))) return candidate;
-    if (dir === root || path.dirname(dir) === dir) return undefined;
-    dir = path.dirname(dir);
-  }
-}
-
-/** The runtime dependencies' folders, relative to root; a nested one is inside its parent's folder. */
-export function runtimeModules(root: string): string[] {
-  const found = new Set<string>();
-  const missing: string[] = [];
-  const visit = (pkgDir: string) => {
-    const pkg = JSON.parse(readFileSync(path.join(pkgDir, 'package.json'), 'utf8')) as { dependencies?: Record<string, string>; optionalDependencies?: Record<string, string> };
-    for (const name of Object.keys(pkg.dependencies ?? {})) {
-      const dep = resolvePackage(name, pkgDir, root);
-      if (!dep) {
-        if (!(name in (pkg.optionalDependencies ?? {}))) missing.push(`${name} (for ${path.relative(root, pkgDir) || 'berth'})`);
-        continue;
-      }
-      const rel = path.relative(root, dep);
-      if (found.has(rel)) continue;
-      found.add(rel);
-      visit(dep);
-    }
-  };
-  visit(root);
-  if (missing.length) throw new BadStateError(`this Berth's node_modules lacks ${missing.join(', ')}`, `run "npm install" in ${root}, then try again`);
-  const all = [...found].sort();
-  // A package nested in another's node_modules travels with its parent.
-  return all.filter((p) => !all.some((q) => q !== p && p.startsWith(q + path.sep)));
-}
-
 export function builtTree(root: string = packageRoot()): BuiltTree {
-  const main = path.join(root, 'dist', 'cli', 'main.js');
+  const main = path.join(root, 'dist', 'cli', 'main.cjs');
   if (!existsSync(main)) throw new BadStateError(`this Berth is not built (${main} is missing)`, `run "npm run build" in ${root}, then try again`);
   const { version } = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string };
   return {
     root,
-    paths: ['package.json', 'bin', 'dist/cli', 'scripts/setup.sh', ...(existsSync(path.join(root, 'README.md')) ? ['README.md'] : []), ...runtimeModules(root)],
+    paths: ['package.json', 'bin', 'dist/cli', 'scripts/setup.sh', ...(existsSync(path.join(root, 'README.md')) ? ['README.md'] : [])],
     version,
     marker: `berth ${version} from ${root}`,
   };
