@@ -19,8 +19,8 @@ export class NameServer {
     this.pidFile = path.join(dir, 'dnsmasq.pid');
   }
 
-  /** Writes the names and makes sure a server on `listen` serves them. */
-  async sync(listen: string, entries: readonly HostEntry[], upstreams: readonly string[]): Promise<void> {
+  /** Writes the names and makes sure a server on `listen` (in `netns`, else the host's) serves them. */
+  async sync(listen: string, entries: readonly HostEntry[], upstreams: readonly string[], netns?: string): Promise<void> {
     await ensureDir(this.dir);
     await writeFileAtomic(this.hostsFile, entries.map((e) => `${e.ip} ${e.names.join(' ')}`).join('\n') + '\n');
     const pid = this.runningPid();
@@ -28,11 +28,12 @@ export class NameServer {
       process.kill(pid, 'SIGHUP');
       return;
     }
-    await run('dnsmasq', [
+    const args = [
       '--conf-file=/dev/null', '--no-hosts', `--addn-hosts=${this.hostsFile}`, `--pid-file=${this.pidFile}`,
       `--listen-address=${listen}`, '--bind-interfaces', '--port=53', '--user=root', '--no-resolv',
       '--cache-size=0', ...upstreams.map((s) => `--server=${s}`),
-    ], { timeout: 10_000 });
+    ];
+    await (netns ? run('nsenter', [`--net=${netns}`, 'dnsmasq', ...args], { timeout: 10_000 }) : run('dnsmasq', args, { timeout: 10_000 }));
   }
 
   /** Stops the server; not running is success. */

@@ -1,6 +1,6 @@
 import { keys, networkIdOf, type ClusterStore, type LeaseId } from '../cluster/index.js';
 import { AlreadyExistsError, BadStateError, InvalidArgumentError } from '../errors.js';
-import type { ClusterMember, DriverContext, NetworkRecord } from './types.js';
+import type { ClusterMember, DriverContext, EndpointRecord, NetworkRecord } from './types.js';
 import type { RemoteEndpoint } from './vxlan.js';
 
 /**
@@ -122,6 +122,18 @@ export const endpointKey = (net: Pick<NetworkRecord, 'id'>, ep: { containerId: s
  */
 export async function registerEndpoint(store: ClusterStore, net: Pick<NetworkRecord, 'id'>, reg: EndpointRegistration, lease: LeaseId): Promise<void> {
   await store.put(endpointKey(net, reg), JSON.stringify(reg), { lease });
+}
+
+/** A joined endpoint's registration, under this host's lease (the join of overlay and flannel networks). */
+export async function publishEndpoint(cluster: ClusterMember, net: Pick<NetworkRecord, 'id'>, ep: EndpointRecord, sandbox: { containerId: string; name: string }): Promise<void> {
+  const [store, self] = await Promise.all([cluster.store(), cluster.self()]);
+  await registerEndpoint(store, net, { hostId: self.hostId, host: self.address, containerId: sandbox.containerId, name: sandbox.name, aliases: ep.aliases, ip: ep.ipv4!, mac: ep.mac }, self.lease);
+}
+
+/** Its removal at leave. An endpoint without an address never joined, so nothing was registered (and a store that is down must not keep its sandbox). */
+export async function withdrawEndpoint(ctx: DriverContext | undefined, net: Pick<NetworkRecord, 'id'>, ep: EndpointRecord, sandbox: { containerId: string }): Promise<void> {
+  if (!ctx?.cluster || !ep.ipv4) return;
+  await (await ctx.cluster.store()).delete(endpointKey(net, sandbox));
 }
 
 /** The endpoints other hosts registered on `net`. */

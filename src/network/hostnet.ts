@@ -42,6 +42,31 @@ export async function ipBatch(lines: readonly string[], where: { side: 'outside'
   }
 }
 
+/** A sysctl of a netns: `net.bridge.bridge-nf-call-iptables` or `net.ipv4.conf.gw0.proxy_arp`, and its value. */
+export type NetnsSysctl = readonly [key: string, value: string];
+
+/**
+ * `ip -batch -` inside a netns (made on the way with `create`), with sysctls of that netns written before
+ * the batch and after it (for links the batch makes), in the same process chain: /proc/sys/net is the
+ * writer's netns's. A key with no file (net.bridge.* while br_netfilter is not loaded) is skipped: what
+ * it would turn off is not there.
+ */
+export async function netnsBatch(netns: string, lines: readonly string[], opts: { create?: boolean; before?: readonly NetnsSysctl[]; after?: readonly NetnsSysctl[] } = {}): Promise<void> {
+  const write = (list: readonly NetnsSysctl[] = []) => list.map(([key, value]) => {
+    if (!/^[\w.-]+$/.test(key) || !/^\w+$/.test(value)) throw new Error(`bad sysctl ${key}=${value}`);
+    const file = `/proc/sys/${key.replace(/\./g, '/')}`;
+    return `[ ! -e ${file} ] || echo ${value} > ${file} || exit 1`;
+  });
+  const script = [...write(opts.before), ...(lines.length ? ['ip -batch - || exit 1'] : []), ...write(opts.after), 'true'].join('\n');
+  const input = lines.length ? lines.join('\n') + '\n' : '';
+  if (opts.create) {
+    await (await fsp.open(netns, constants.O_CREAT | constants.O_WRONLY, 0o444)).close();
+    await run('unshare', [`--net=${netns}`, 'sh', '-c', script], { input, timeout: TIMEOUT });
+  } else {
+    await run('nsenter', [`--net=${netns}`, 'sh', '-c', script], { input, timeout: TIMEOUT });
+  }
+}
+
 /**
  * A netns owned by a new user namespace with these maps, both kept as bind-mounted files. A placeholder
  * process is made in both namespaces, its maps written from here (the host's root may map any ids;

@@ -59,7 +59,7 @@ export class Manager {
     this.store = new NetStore(layout);
     this.firewall = opts.rootless ? NO_FIREWALL : openFirewallSync(this.store, validateChainPrefix(opts.chainPrefix ?? DEFAULT_CHAIN_PREFIX));
     const ctx: DriverContext = this.ctx = {
-      defaultBridgeName: opts.defaultBridge?.name ?? 'berth0', ...(opts.cluster ? { cluster: opts.cluster } : {}), ...(opts.rootless ? { rootless: opts.rootless } : {}),
+      defaultBridgeName: opts.defaultBridge?.name ?? 'berth0', netnsDir: this.store.layout.netns, ...(opts.cluster ? { cluster: opts.cluster } : {}), ...(opts.rootless ? { rootless: opts.rootless } : {}),
     };
     this.nets = openNetworks(this.store, this.firewall, {
       defaultBridge: { subnet: defaultCandidate(opts), bip: opts.defaultBridge?.bip, mtu: opts.defaultBridge?.mtu },
@@ -125,7 +125,7 @@ export class Manager {
     const nets = await this.store.listNetworks();
     await runTeardown([
       ...nets.map((n) => () => new NameServer(this.store.dnsDir(n.id)).stop()),
-      ...nets.map((n) => () => driverFor(n.driver).deleteNetwork(n as NetworkRecord)),
+      ...nets.map((n) => () => driverFor(n.driver).deleteNetwork(n as NetworkRecord, this.ctx)),
       () => this.firewall.removeAll(),
     ]);
   }

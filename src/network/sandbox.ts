@@ -61,7 +61,7 @@ export function openSandboxes(store: NetStore, networks: Networks, firewall: Fir
 /** The ip lines drivers queue while joining, run as few processes as possible (see Sandbox). */
 class SandboxBuilder implements Sandbox {
   readonly hostNetnsPath = hostNetnsPath();
-  private readonly steps: { side: Side; lines: string[] }[] = [];
+  private readonly steps: { side: Side | 'within'; lines: string[]; netns?: string }[] = [];
 
   /** set when an endpoint has IPv6 and a new netns would start with it off */
   enableIpv6 = false;
@@ -75,16 +75,18 @@ class SandboxBuilder implements Sandbox {
 
   inside(lines: readonly string[]): void { this.queue('inside', lines); }
   outside(lines: readonly string[]): void { this.queue('outside', lines); }
+  within(netnsPath: string, lines: readonly string[]): void { this.queue('within', lines, netnsPath); }
 
-  private queue(side: Side, lines: readonly string[]): void {
+  private queue(side: Side | 'within', lines: readonly string[], netns?: string): void {
     const last = this.steps[this.steps.length - 1];
-    if (last?.side === side) last.lines.push(...lines);
-    else this.steps.push({ side, lines: [...lines] });
+    if (last?.side === side && last.netns === netns) last.lines.push(...lines);
+    else this.steps.push({ side, lines: [...lines], ...(netns ? { netns } : {}) });
   }
 
   async flush(): Promise<void> {
     for (const step of this.steps.splice(0)) {
       if (step.side === 'outside') await ipBatch(step.lines, { side: 'outside' });
+      else if (step.side === 'within') await ipBatch(step.lines, { side: 'inside', netns: step.netns! });
       else await ipBatch(step.lines, { side: 'inside', netns: this.netnsPath, create: !this.created, enableIpv6: this.enableIpv6 });
       if (step.side === 'inside') { this.created = true; this.enableIpv6 = false; }
     }
@@ -526,7 +528,7 @@ class SandboxManager implements Sandboxes {
         if (!entries.length) return server.stop();
         // On this host's gateway, which a flannel network's endpoints have from this host's subnet.
         const gateway = sbs.flatMap((s) => s.endpoints).find((e) => e.networkId === net.id && e.gateway)?.gateway ?? net.ipam!.gateway;
-        await server.sync(gateway, entries, usableUpstreams(this.host.resolv));
+        await server.sync(gateway, entries, usableUpstreams(this.host.resolv), driverFor(net.driver).nameServerNetns?.(net, this.ctx));
       }));
       this.dnsSyncs.set(net.id, sync);
     }

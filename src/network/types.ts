@@ -167,6 +167,8 @@ export interface Sandbox {
   readonly hostNetnsPath: string;
   inside(lines: readonly string[]): void;
   outside(lines: readonly string[]): void;
+  /** Lines run in another netns of Berth's (an overlay network's), after the lines queued before them. */
+  within(netnsPath: string, lines: readonly string[]): void;
 }
 
 /** What a join produced, folded into the endpoint record and SandboxStatus. */
@@ -182,6 +184,8 @@ export interface DriverContext {
   readonly cluster?: ClusterMember;
   /** Set when Berth runs rootless: bridge networks and iptables are out of reach. */
   readonly rootless?: RootlessNetworking;
+  /** The runroot's netns folder: a driver's own netns go in a dot folder of it, which the sweeps pass over. */
+  readonly netnsDir?: string;
 }
 
 /** This host as a member of the cluster: the store, and who this host is there. */
@@ -245,6 +249,8 @@ export interface NetworkDriver<O = unknown> {
   published?(net: NetworkRecord<O>, ctx: DriverContext): Promise<void>;
   /** Brings this host's objects of a global network in line with the cluster store (the agent, on every change). */
   refresh?(net: NetworkRecord<O>, ctx: DriverContext): Promise<void>;
+  /** The netns holding the network's gateway, when it is not the host's: its name server runs there. */
+  nameServerNetns?(net: NetworkRecord<O>, ctx: DriverContext): string | undefined;
   /** The hosts of a global network (`network inspect`). */
   peers?(net: NetworkRecord<O>, ctx: DriverContext): Promise<NetworkPeer[]>;
   /**

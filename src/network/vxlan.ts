@@ -82,6 +82,8 @@ export interface OverlayHostSpec {
   local: string;
   mtu: number;
   dstport?: number;
+  /** the bridge's name; overlayBridgeName(networkId) unless given (the overlay's own netns names it br0) */
+  bridge?: string;
 }
 
 /**
@@ -93,24 +95,39 @@ export function overlayBridgeMac(networkId: string, local: string): string {
   return `02:${createHash('sha256').update(`${networkId} ${local}`).digest('hex').slice(0, 10).match(/../g)!.join(':')}`;
 }
 
-/** The bridge (gateway on it) and its VXLAN port, on one host. The bridge is named for its owner. */
-export function overlayNetworkLines(spec: OverlayHostSpec): KernelLines {
-  const br = overlayBridgeName(spec.networkId);
+/** The bridge with the gateway on it. The bridge is named for its owner. */
+export function overlayBridgeLines(spec: OverlayHostSpec): string[] {
+  const br = spec.bridge ?? overlayBridgeName(spec.networkId);
+  return [
+    `link add ${br} mtu ${checkMtu(spec.mtu)} address ${overlayBridgeMac(spec.networkId, checkIp(spec.local, 'advertise address'))} type bridge`,
+    `link set dev ${br} alias berth:${spec.networkId}`,
+    `addr add ${checkIfAddr(spec.gateway, 'gateway')} dev ${br}`,
+    `link set ${br} up`,
+  ];
+}
+
+/**
+ * The VXLAN device, named for its owner too. Its UDP socket lives in the netns the device is made in
+ * (the underlay's), wherever the device itself is moved afterwards: Docker's overlay makes it so.
+ */
+export function overlayVxlanLines(spec: OverlayHostSpec): string[] {
   const vx = overlayVxlanName(spec.vni);
-  const mtu = checkMtu(spec.mtu);
-  return {
-    ip: [
-      `link add ${br} mtu ${mtu} address ${overlayBridgeMac(spec.networkId, checkIp(spec.local, 'advertise address'))} type bridge`,
-      `link set dev ${br} alias berth:${spec.networkId}`,
-      `addr add ${checkIfAddr(spec.gateway, 'gateway')} dev ${br}`,
-      // nolearning: entries come from the store only; proxy: the device answers ARP from its neighbour table.
-      `link add ${vx} mtu ${mtu} type vxlan id ${spec.vni} local ${checkIp(spec.local, 'advertise address')} dstport ${spec.dstport ?? VXLAN_PORT} nolearning proxy`,
-      `link set ${vx} master ${br}`,
-      `link set ${vx} up`,
-      `link set ${br} up`,
-    ],
-    bridge: [],
-  };
+  return [
+    // nolearning: entries come from the store only; proxy: the device answers ARP from its neighbour table.
+    `link add ${vx} mtu ${checkMtu(spec.mtu)} type vxlan id ${spec.vni} local ${checkIp(spec.local, 'advertise address')} dstport ${spec.dstport ?? VXLAN_PORT} nolearning proxy`,
+    `link set dev ${vx} alias berth:${spec.networkId}`,
+  ];
+}
+
+/** The VXLAN device as a port of the bridge, where both are. */
+export function overlayPortLines(spec: Pick<OverlayHostSpec, 'networkId' | 'vni' | 'bridge'>): string[] {
+  const vx = overlayVxlanName(spec.vni);
+  return [`link set ${vx} master ${spec.bridge ?? overlayBridgeName(spec.networkId)}`, `link set ${vx} up`];
+}
+
+/** The bridge (gateway on it) and its VXLAN port, all in one netns. */
+export function overlayNetworkLines(spec: OverlayHostSpec): KernelLines {
+  return { ip: [...overlayBridgeLines(spec), ...overlayVxlanLines(spec), ...overlayPortLines(spec)], bridge: [] };
 }
 
 /** Removes an overlay network's devices on one host (the VXLAN device first: its entries go with it). */

@@ -21,6 +21,7 @@ export const FAILPOINTS = [
   'network.firewall.mid-rewrite',
   'network.create.mid',
   'network.rm.mid',
+  'network.overlay.before-move',
   'container.freeze.paused',
   'volume.copyup.mid-copy',
   'volume.import.before-rename',

@@ -11,10 +11,9 @@ import {
   applyLines, flannelRemoteLines, flannelVtepLines, flannelVxlanName, hostGwRouteLines, hostGwRouteRemoval, joinLines, linkMac, overlayBridgeName,
   overlayMtu, parseVni, readRoutes, readVxlanState, underlayOf, VXLAN_PORT, type FlannelRemote, type KernelLines, type VxlanState,
 } from '../vxlan.js';
-import { bridgeRules, type BridgeOptions } from './bridge.js';
-import { clusterOf } from '../global.js';
+import { bridgeDriver, bridgeRules, type BridgeOptions } from './bridge.js';
+import { clusterOf, publishEndpoint, withdrawEndpoint } from '../global.js';
 import { readInt, refuseUnknown } from './options.js';
-import { overlayDriver, type OverlayOptions } from './overlay.js';
 
 /**
  * flannel's scheme as a global-scope driver: the network's range and config live in the cluster store in
@@ -172,12 +171,16 @@ export const flannelDriver: NetworkDriver<FlannelOptions> = {
     ]);
   },
 
-  join(net: Net, ep, sandbox, ctx) {
-    return overlayDriver.join(net as unknown as NetworkRecord<OverlayOptions>, ep, sandbox, ctx);
+  async join(net: Net, ep, sandbox, ctx) {
+    const cluster = clusterOf(ctx, `network ${net.name}`);
+    const attachment = await bridgeDriver.join(net as unknown as NetworkRecord<BridgeOptions>, ep, sandbox);
+    await publishEndpoint(cluster, net, ep, sandbox);
+    return attachment;
   },
 
-  leave(net: Net, ep, sandbox, ctx) {
-    return overlayDriver.leave(net as unknown as NetworkRecord<OverlayOptions>, ep, sandbox, ctx);
+  async leave(net: Net, ep, sandbox, ctx) {
+    await bridgeDriver.leave(net as unknown as NetworkRecord<BridgeOptions>, ep, sandbox);
+    await withdrawEndpoint(ctx, net, ep, sandbox);
   },
 
   refresh(net: Net, ctx: DriverContext) {
