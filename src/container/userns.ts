@@ -1,4 +1,4 @@
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, type Stats } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { BadStateError, InvalidArgumentError } from '../errors.js';
@@ -134,17 +134,19 @@ function overflow(maps: readonly IdMap[]): number {
  */
 export async function chownMountSources(mounts: readonly MountPoint[], owner: { uid: number; gid: number }): Promise<void> {
   for (const m of mounts) {
-    if (m.chown && m.source) await chownTree(m.source, owner.uid, owner.gid);
+    if (m.chown && m.source) await chownTree(m.source, () => () => owner);
   }
 }
 
-async function chownTree(dir: string, uid: number, gid: number): Promise<void> {
+/** lchown of a tree to the owner `owner` gives each entry (from its path and stat), never following links. */
+export async function chownTree(dir: string, owner: (file: string) => (st: Stats) => { uid: number; gid: number }): Promise<void> {
   const st = await fsp.lstat(dir);
-  await fsp.lchown(dir, uid, gid);
+  const to = owner(dir)(st);
+  await fsp.lchown(dir, to.uid, to.gid);
   // chown(2) clears set-id bits even for root: put them back.
   if (!st.isSymbolicLink() && (st.mode & 0o6000)) await fsp.chmod(dir, st.mode & 0o7777);
   if (!st.isDirectory()) return;
-  for (const name of await fsp.readdir(dir)) await chownTree(path.join(dir, name), uid, gid);
+  for (const name of await fsp.readdir(dir)) await chownTree(path.join(dir, name), owner);
 }
 
 /**

@@ -122,7 +122,7 @@ describe('the writable layer as data', () => {
     const id = await t.ok('run', '-d', '--userns', 'auto', 'busybox', 'sh', '-c', 'mkdir /made && touch /made/f && chown 1000:1000 /made/f && exec sleep 300');
     await expect.poll(async () => (await t.cli('exec', id, 'test', '-e', '/made/f')).exitCode).toBe(0);
     expect((await t.ok('diff', id)).split('\n').sort()).toEqual(['A /made', 'A /made/f']);
-    // export and cp out write the container's owners too; cp in is refused, not done with wrong owners
+    // export and cp out write the container's owners too
     const listing = (await execa('tar', ['-tvf', '-', '--numeric-owner'], { input: (await execa(BIN, ['--root', t.root, '--runroot', t.runroot, 'export', id], { encoding: 'buffer' })).stdout })).stdout;
     expect(listing).toMatch(/^-\S+ 1000\/1000 .* made\/f$/m);
     expect(listing).toMatch(/^-\S+ 0\/0 .* etc\/passwd$/m);
@@ -130,13 +130,52 @@ describe('the writable layer as data', () => {
     await fsp.mkdir(out);
     await t.ok('cp', '-a', `${id}:/made`, out);
     expect(statSync(path.join(out, 'made', 'f'))).toMatchObject({ uid: 1000, gid: 1000 });
-    const into = await t.cli('cp', path.join(out, 'made'), `${id}:/tmp`);
-    expect(into.exitCode).toBe(1);
-    expect(into.stderr).toMatch(/copying into container .* is not supported yet: it runs in a user namespace/);
+    // cp in, as Docker under userns-remap: the container's root owns what lands, or with -a the archive's
+    // owners do, shifted through the maps (on the host: the range's ids).
+    const hostStart = Number((await inspect(t, id)).HostConfig.IDMappings.UidMap[0].split(':')[1]);
+    await t.ok('cp', path.join(out, 'made'), `${id}:/tmp`);
+    await t.ok('cp', '-a', path.join(out, 'made'), `${id}:/tmp/kept`);
+    expect(await t.ok('exec', id, 'stat', '-c', '%u:%g', '/tmp/made', '/tmp/made/f', '/tmp/kept/f')).toBe('0:0\n0:0\n1000:1000');
+    expect(statSync(path.join(upperOf(t, id), 'tmp/kept/f'))).toMatchObject({ uid: hostStart + 1000, gid: hostStart + 1000 });
+    expect(statSync(path.join(upperOf(t, id), 'tmp/made/f'))).toMatchObject({ uid: hostStart, gid: hostStart });
+    // a tar stream too, and back out with the container's owners
+    const tarIn = await execa('tar', ['-c', '-f', '-', '--numeric-owner', '-C', out, 'made'], { encoding: 'buffer' });
+    await t.ok('exec', id, 'mkdir', '/tmp/s');
+    await execa(BIN, ['--root', t.root, '--runroot', t.runroot, 'cp', '-a', '-', `${id}:/tmp/s`], { input: tarIn.stdout });
+    expect(await t.ok('exec', id, 'stat', '-c', '%u:%g', '/tmp/s/made/f')).toBe('1000:1000');
+    expect((await fsp.readdir(path.join(t.root, 'containers', id))).filter((n) => n.startsWith('.cp-in'))).toEqual([]);
     await t.ok('commit', id, 'userns-commit:1');
     await t.ok('rm', '-f', id);
     expect(await t.ok('run', '--rm', 'userns-commit:1', 'stat', '-c', '%u:%g', '/made', '/made/f')).toBe('0:0\n1000:1000');
     await t.ok('rmi', 'userns-commit:1');
+  });
+});
+
+describe('cp into a container with --uidmap', () => {
+  it('gives the files to the mapped root, keeps mapped owners with -a, and refuses owners the maps leave out', async () => {
+    const id = await t.ok('create', '--uidmap', '0:1700000000:2000', 'busybox', 'true');
+    const src = path.join(tmp, 'cp-uidmap');
+    await fsp.mkdir(path.join(src, 'd'), { recursive: true });
+    await fsp.writeFile(path.join(src, 'd', 'in'), 'x');
+    await fsp.writeFile(path.join(src, 'd', 'out'), 'x');
+    await fsp.chown(path.join(src, 'd', 'in'), 1500, 1500);
+    await fsp.chown(path.join(src, 'd', 'out'), 5000, 5000);
+    await t.ok('cp', path.join(src, 'd'), `${id}:/plain`);
+    expect(statSync(path.join(upperOf(t, id), 'plain/out'))).toMatchObject({ uid: 1700000000, gid: 1700000000 });
+    const refused = await t.cli('cp', '-a', path.join(src, 'd'), `${id}:/kept`);
+    expect(refused.exitCode).toBe(1);
+    expect(refused.stderr).toContain('kept/out of the copy is owned by 5000:5000, which the container\'s user namespace does not map');
+    expect(existsSync(path.join(upperOf(t, id), 'kept'))).toBe(false);
+    await fsp.chown(path.join(src, 'd', 'out'), 0, 0);
+    await t.ok('cp', '-a', path.join(src, 'd'), `${id}:/kept`);
+    expect(statSync(path.join(upperOf(t, id), 'kept/in'))).toMatchObject({ uid: 1700001500, gid: 1700001500 });
+    expect(statSync(path.join(upperOf(t, id), 'kept/out'))).toMatchObject({ uid: 1700000000, gid: 1700000000 });
+    // and out again, as the container sees them
+    const back = path.join(tmp, 'cp-uidmap-back');
+    await fsp.mkdir(back);
+    await t.ok('cp', '-a', `${id}:/kept`, back);
+    expect(statSync(path.join(back, 'kept/in'))).toMatchObject({ uid: 1500, gid: 1500 });
+    await t.ok('rm', id);
   });
 });
 
