@@ -238,7 +238,7 @@ export async function copyToContainer(ctx: ContainerContext, ref: string, dest: 
       top = source.name;
     }
     const idmap = rec.config.userns?.idmap;
-    if (idmap) return await extractMapped(containerPaths(ctx.layout, rec.id).dir, to, extractArgs(to, top, true), reader ?? src as Readable, idmap, !!opts.archive);
+    if (idmap) return await extractMapped(containerPaths(ctx.layout, rec.id).dir, to.dir, extractArgs(to, top, true), reader ?? src as Readable, idmap, !!opts.archive);
     if (reader) return await joinTars(reader, extractNoFollow(to.dir, extractArgs(to, top, !!opts.archive), reader));
     const writer = extractNoFollow(to.dir, extractArgs(to, top, !!opts.archive));
     const bytes = await pumpTar(src as Readable, writer, [writer]);
@@ -255,7 +255,8 @@ export async function copyToContainer(ctx: ContainerContext, ref: string, dest: 
  * extracted as it is into a private folder beside the container's record, its owners shifted there, and
  * that copied in by a second tar that keeps them. A killed copy leaves the folder to the container's rm.
  */
-async function extractMapped(ctrDir: string, to: Landing, args: string[], src: TarStage | Readable, idmap: IdMapping, archive: boolean): Promise<CopyResult> {
+async function extractMapped(ctrDir: string, dir: string, args: string[], src: TarStage | Readable, idmap: IdMapping, archive: boolean,
+  hint = 'copy without -a (the files then belong to the container\'s root), or give the container maps that hold these ids'): Promise<CopyResult> {
   const staging = path.join(ctrDir, ownedTempName('.cp-in'));
   await fsp.mkdir(staging, { mode: 0o700 });
   try {
@@ -278,8 +279,7 @@ async function extractMapped(ctrDir: string, to: Landing, args: string[], src: T
       const gid = toHostId(idmap.gid, st.gid);
       // Docker fails the same copy: an owner the container cannot see would be guessed, not kept.
       if (uid === undefined || gid === undefined) {
-        throw new InvalidArgumentError('cp', `${file === staging ? 'an entry' : path.relative(staging, file)} of the copy is owned by ${st.uid}:${st.gid}, which the container's user namespace does not map`,
-          'copy without -a (the files then belong to the container\'s root), or give the container maps that hold these ids');
+        throw new InvalidArgumentError('cp', `${file === staging ? 'an entry' : path.relative(staging, file)} of the copy is owned by ${st.uid}:${st.gid}, which the container's user namespace does not map`, hint);
       }
       return { uid, gid };
     };
@@ -287,7 +287,7 @@ async function extractMapped(ctrDir: string, to: Landing, args: string[], src: T
     if (!names.length) return { bytes, warnings };
     const keep = ['--numeric-owner', '--same-owner', '--same-permissions', ...XATTRS];
     const reader = spawnTar(['-c', '-f', '-', ...keep, '-C', staging, '--', ...names], 'ignore');
-    const res = await joinTars(reader, extractNoFollow(to.dir, keep, reader));
+    const res = await joinTars(reader, extractNoFollow(dir, keep, reader));
     return { bytes, warnings: [...warnings, ...res.warnings] };
   } finally {
     await fsp.rm(staging, { recursive: true, force: true });
@@ -338,6 +338,9 @@ export async function pathKind(ctx: ContainerContext, ref: string, cpath: string
  */
 export async function extractIntoContainer(ctx: ContainerContext, ref: string, dir: string, tar: Readable, owner: { uid: number; gid: number } = { uid: 0, gid: 0 }): Promise<void> {
   const rec = await resolveNoticed(ctx, ref);
+  // Under userns-remap the step's container sees host ids through its maps: owners are shifted into them.
+  const idmap = rec.config.userns?.idmap;
+  const folderOwner = hostIds(idmap, owner.uid, owner.gid);
   const view = await openRootfs(ctx, rec, { pause: false });
   try {
     const parts = absolute(dir).split('/').filter(Boolean);
@@ -347,12 +350,18 @@ export async function extractIntoContainer(ctx: ContainerContext, ref: string, d
       found = await resolveInContainer(view, next, true);
       if (!found.stat) {
         await fsp.mkdir(found.host, { mode: 0o755 });
-        await fsp.chown(found.host, owner.uid, owner.gid);
+        await fsp.chown(found.host, folderOwner.uid, folderOwner.gid);
         found = await resolveInContainer(view, next, true);
       }
       if (!found.stat?.isDirectory()) throw new InvalidArgumentError('destination', `${'/' + parts.slice(0, i + 1).join('/')} in the image is not a directory`, 'copy to a folder');
     }
-    const writer = extractNoFollow(found.host, ['--numeric-owner', '--same-owner', '--same-permissions', ...XATTRS]);
+    const keep = ['--numeric-owner', '--same-owner', '--same-permissions', ...XATTRS];
+    if (idmap) {
+      await extractMapped(containerPaths(ctx.layout, rec.id).dir, found.host, keep, tar, idmap, true,
+        'give --chown ids below the size of the build\'s ranges (65536), or build without userns-remap');
+      return;
+    }
+    const writer = extractNoFollow(found.host, keep);
     await pumpTar(tar, writer, [writer]);
     await writer.done;
   } finally {

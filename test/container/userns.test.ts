@@ -302,6 +302,34 @@ describe('userns-remap "default"', () => {
     expect(await t.ok('run', '--rm', 'busybox', 'cat', '/proc/self/uid_map')).toMatch(/^0\s+0\s+4294967295$/);
   });
 
+  it('builds RUN and COPY steps in the remapped namespace, and the image is the same as without', async () => {
+    const config = path.join(tmp, 'berth-build.json');
+    await fsp.writeFile(config, JSON.stringify({ 'userns-remap': 'default' }));
+    const ctx = path.join(tmp, 'build-ctx');
+    await fsp.mkdir(ctx);
+    await fsp.writeFile(path.join(ctx, 'x'), 'x\n');
+    await fsp.writeFile(path.join(ctx, 'Dockerfile'), [
+      'FROM busybox',
+      'RUN mkdir /d && touch /d/f /d/g && chown 1234:4321 /d/f && chmod 4755 /d/g',
+      'COPY --chown=7:8 x /deep/er/x',
+      'COPY x /y',
+      'RUN cat /proc/self/uid_map > /map && chown 5:6 /y',
+    ].join('\n'));
+    await t.ok('--config', config, 'build', '--network', 'none', '-t', 'remapped:1', ctx);
+    await t.ok('build', '--network', 'none', '--no-cache', '-t', 'plain:1', ctx);
+    const ls = (img: string) => t.ok('run', '--rm', '--userns', 'host', img, 'ls', '-lnd', '/d', '/d/f', '/d/g', '/deep', '/deep/er', '/deep/er/x', '/y');
+    const listing = await ls('remapped:1');
+    expect(listing).toMatch(/^-rw-r--r-- +1 1234 +4321 .* \/d\/f$/m);
+    expect(listing).toMatch(/^-rwsr-xr-x +1 0 +0 .* \/d\/g$/m);
+    expect(listing).toMatch(/^-rw-r--r-- +1 7 +8 .* \/deep\/er\/x$/m);
+    expect(listing).toMatch(/^-rw-r--r-- +1 5 +6 .* \/y$/m);
+    expect(listing.replace(/\w{3} +\d+ +[\d:]+/g, '')).toBe((await ls('plain:1')).replace(/\w{3} +\d+ +[\d:]+/g, ''));
+    // the RUN ran in a range of its own, the other in the host's
+    expect(await t.ok('run', '--rm', '--userns', 'host', 'remapped:1', 'cat', '/map')).toMatch(/^0\s+1\d{9}\s+65536$/);
+    expect(await t.ok('run', '--rm', '--userns', 'host', 'plain:1', 'cat', '/map')).toMatch(/^0\s+0\s+4294967295$/);
+    await t.ok('rmi', 'remapped:1', 'plain:1');
+  });
+
   it('is what info says, as Docker\'s name=userns security option', async () => {
     const config = path.join(tmp, 'berth-info.json');
     await fsp.writeFile(config, JSON.stringify({ 'userns-remap': 'default' }));
