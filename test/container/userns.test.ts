@@ -179,6 +179,32 @@ describe('cp into a container with --uidmap', () => {
   });
 });
 
+describe('file capabilities', () => {
+  it('survive the shifted copy, for the namespace\'s root (v3 rootid), and apply to an exec inside', async () => {
+    // a static busybox with cap_net_raw+ep (setcap, libcap2-bin), copied into an image
+    const dir = path.join(tmp, 'cap');
+    await fsp.mkdir(dir);
+    await fsp.copyFile('/bin/busybox', path.join(dir, 'busybox'));
+    await execa('setcap', ['cap_net_raw+ep', path.join(dir, 'busybox')]);
+    const mk = await t.ok('create', 'busybox', 'true');
+    await t.ok('cp', dir, `${mk}:/cap`);
+    await t.ok('commit', mk, 'userns-caps:1');
+    await t.ok('rm', mk);
+    const capEff = (out: string) => /^CapEff:\s+(\w+)$/m.exec(out)?.[1];
+    const NET_RAW = '0000000000002000';
+    expect(capEff(await t.ok('run', '--rm', '--user', '1000', 'userns-caps:1', '/cap/busybox', 'grep', 'CapEff', '/proc/self/status'))).toBe(NET_RAW);
+    const id = await t.ok('run', '-d', '--uidmap', '0:1700000000:2000', '--user', '1000', 'userns-caps:1', '/cap/busybox', 'sh', '-c', 'grep CapEff /proc/self/status; exec sleep 300');
+    await expect.poll(async () => capEff(await t.ok('logs', id))).toBe(NET_RAW);
+    const shifted = (await execa('find', [path.join(t.root, 'layers/shifted'), '-path', '*/diff/cap/busybox'])).stdout.trim();
+    const attr = (await execa('getfattr', ['-n', 'security.capability', '-e', 'hex', '--absolute-names', shifted])).stdout;
+    // version 3, permitted cap_net_raw, rootid 1700000000 (0x6553f100, little-endian)
+    expect(attr).toContain('security.capability=0x0100000300200000000000000000000000000000' + '00f15365');
+    await t.ok('rm', '-f', id);
+    expect(capEff(await t.ok('run', '--rm', '--userns', 'auto', '--user', '1000', 'userns-caps:1', '/cap/busybox', 'grep', 'CapEff', '/proc/self/status'))).toBe(NET_RAW);
+    await t.ok('rmi', 'userns-caps:1');
+  });
+});
+
 describe('other namespaces and devices in a user namespace', () => {
   it('runs on the host\'s network, IPC and UTS, on none, and with a device at its own path', async () => {
     for (const flags of [['--network', 'host'], ['--ipc', 'host', '--uts', 'host'], ['--network', 'none'], ['--device', '/dev/null']]) {
