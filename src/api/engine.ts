@@ -347,7 +347,7 @@ function systemApi(engine: Engine, manager: () => Promise<ContainerManager>, n: 
         for (const c of await engine.containers.list({ all: true })) await engine.containers.remove(c.id, { force: true });
         await (await manager()).reconcile();
         // A global network only leaves this host: the other hosts of the cluster keep it.
-        for (const { network: net } of await n.list({ cluster: false })) if (!['bridge', 'host', 'none'].includes(net.name)) await n.remove(net.id, { local: true });
+        for (const { network: net } of await n.list({ cluster: false })) if (!net.builtin && !['bridge', 'host', 'none'].includes(net.name)) await n.remove(net.id, { local: true });
         for (const vol of await engine.volumes.list()) await engine.volumes.remove(vol.Name, { force: true });
         for (const img of await images.list({ all: true })) await images.remove(img.id, { force: true }).catch(() => {});
         await images.prune({ all: true });

@@ -142,6 +142,17 @@ describe('rootless berth', () => {
     }
   });
 
+  it('lists what it offers: slirp4netns (the default), host and none, never the bridge it cannot use', async () => {
+    const ls = await a.berth('network', 'ls', '--format', '{{.Name}}/{{.Driver}}');
+    expect(ls.code, ls.stderr).toBe(0);
+    expect(ls.stdout.trim().split('\n').sort()).toEqual(['host/host', 'none/none', 'slirp4netns/slirp4netns']);
+    expect((await a.berth('network', 'ls', '-q', '--filter', 'driver=bridge')).stdout).toBe('');
+    const bridge = await a.berth('network', 'inspect', 'bridge');
+    expect(bridge.code).toBe(1);
+    expect(bridge.stderr).toContain('rootless Berth has no bridge network');
+    expect((await a.berth('network', 'inspect', '-f', '{{.Driver}}', 'slirp4netns')).stdout).toBe('slirp4netns\n');
+  });
+
   it('refuses bridge networks and low ports with the reason', async () => {
     const net = await a.berth('network', 'create', 'n1');
     expect(net.code).not.toBe(0);
@@ -160,6 +171,7 @@ describe('rootless berth', () => {
     expect((await a.berth('logs', 'web')).stdout).toBe('started\n');
     expect(await a.berth('exec', 'web', 'cat', '/proc/self/uid_map')).toMatchObject({ code: 0 });
     expect((await a.berth('exec', 'web', 'id', '-u')).stdout).toBe('0\n');
+    expect((await a.berth('network', 'inspect', '-f', '{{range .Containers}}{{.Name}}{{end}}', 'slirp4netns')).stdout).toBe('web\n');
     expect((await a.berth('stop', '-t', '1', 'web')).code).toBe(0);
     await expect(get(PORT)).rejects.toThrow();
     expect((await a.berth('rm', 'web')).code).toBe(0);
