@@ -1,4 +1,4 @@
-import { promises as fsp, type Stats } from 'node:fs';
+import { mkdirSync, promises as fsp, type Stats } from 'node:fs';
 import { chownTree, hostIds, tarOwnerMaps } from './userns.js';
 import { ownedTempName } from '../util/fs.js';
 import { toHostId, type IdMapping } from '../userns/index.js';
@@ -258,7 +258,8 @@ export async function copyToContainer(ctx: ContainerContext, ref: string, dest: 
 async function extractMapped(ctrDir: string, dir: string, args: string[], src: TarStage | Readable, idmap: IdMapping, archive: boolean,
   hint = 'copy without -a (the files then belong to the container\'s root), or give the container maps that hold these ids'): Promise<CopyResult> {
   const staging = path.join(ctrDir, ownedTempName('.cp-in'));
-  await fsp.mkdir(staging, { mode: 0o700 });
+  // Synchronously: a reader already spawned must be piped on with no await between (spawnTar).
+  mkdirSync(staging, { mode: 0o700 });
   try {
     let bytes: number;
     const warnings: string[] = [];
