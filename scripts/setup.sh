@@ -12,6 +12,7 @@ APT_PACKAGES=(runc conmon catatonit iptables iproute2 busybox-static dnsmasq-bas
 # registry) is the registry the tests push to and pull from on 127.0.0.1; skopeo is the peer the interop tests
 # check against; htpasswd (apache2-utils) and openssl make the registry's logins and certificates.
 # Installing docker-registry starts nothing here (no systemd); the tests start their own on 127.0.0.1.
+# setcap (libcap2-bin) gives a test image a file capability, which the user-namespace tests check survives.
 # docker-compose (1.29, Python) is a client of the Engine API that the service's tests drive.
 # etcd-server (3.4) is the cluster store the multi-host network tests start on 127.0.0.1 (or an underlay
 # address) with a temp data dir, and stop by PID; etcd-client (etcdctl) turns on auth in the store's tests.
@@ -32,7 +33,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 if [ "$test_deps" = 1 ]; then
-  APT_PACKAGES+=(docker-registry skopeo apache2-utils openssl docker-compose etcd-server etcd-client openssh-server openssh-client)
+  APT_PACKAGES+=(docker-registry skopeo apache2-utils openssl docker-compose etcd-server etcd-client openssh-server openssh-client libcap2-bin)
 fi
 if [ -n "$rootless_user" ]; then
   APT_PACKAGES+=(uidmap slirp4netns fuse-overlayfs)

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { EngineApi, EngineEvent, EngineOptions, ContainersApi, ImagesApi, NetworksApi, SystemApi, CreateRequest, RunOptions, TransferEvent, VolumesApi, RegistriesApi } from './types.js';
-import { ContainerManager } from '../container/index.js';
+import { ContainerManager, type UsernsPort } from '../container/index.js';
 import { probeHost } from '../host.js';
 import { openImageStore, type ImageStore } from '../image/index.js';
 import { openRegistryAccess, type RegistryAccess } from '../registry/index.js';
@@ -30,7 +30,7 @@ import { parseTime } from '../util/time.js';
 import { parsePruneFilter } from '../util/prune-filter.js';
 import { eventFilter } from '../events.js';
 import { VERSION } from '../version.js';
-import { assertInNamespace, rootlessDirs, rootlessFacts, stopPause } from '../rootless/index.js';
+import { assertInNamespace, nestedUserns, rootlessDirs, rootlessFacts, stopPause } from '../rootless/index.js';
 import { clusterSettings, openCluster, stopAgent, type ClusterAccess } from '../cluster/index.js';
 import { RemoteEngine } from '../remote/index.js';
 
@@ -165,12 +165,7 @@ export class Engine implements EngineApi {
       cleanupCommand: (id, attachedPidFile) => ['/bin/sh', '-c', CLEANUP_GUARD, 'berth-cleanup', attachedPidFile, ...berth('container', 'cleanup', id)],
       restartCommand: (id) => berth('container', 'cleanup', id),
       healthTickCommand: (id) => berth('healthcheck', 'tick', id),
-      userns: {
-        // The subid files can be named by the environment, as shadow-utils' own tests do: the tests of a
-        // missing entry must not edit the host's files under other tests' feet.
-        allocator: openAllocator({ subuid: process.env.BERTH_SUBUID_FILE || undefined, subgid: process.env.BERTH_SUBGID_FILE || undefined }),
-        default: usernsRemapMode(config),
-      },
+      userns: usernsPort(usernsRemapMode(config)),
     })));
     let access: RegistryAccess | undefined;
     const registries = async () => (access ??= openRegistryAccess({ config: registryConfig, credentials: createCredentialStore() }));
@@ -352,7 +347,7 @@ function systemApi(engine: Engine, manager: () => Promise<ContainerManager>, n: 
         for (const c of await engine.containers.list({ all: true })) await engine.containers.remove(c.id, { force: true });
         await (await manager()).reconcile();
         // A global network only leaves this host: the other hosts of the cluster keep it.
-        for (const { network: net } of await n.list({ cluster: false })) if (!['bridge', 'host', 'none'].includes(net.name)) await n.remove(net.id, { local: true });
+        for (const { network: net } of await n.list({ cluster: false })) if (!net.builtin && !['bridge', 'host', 'none'].includes(net.name)) await n.remove(net.id, { local: true });
         for (const vol of await engine.volumes.list()) await engine.volumes.remove(vol.Name, { force: true });
         for (const img of await images.list({ all: true })) await images.remove(img.id, { force: true }).catch(() => {});
         await images.prune({ all: true });
@@ -433,3 +428,18 @@ function systemApi(engine: Engine, manager: () => Promise<ContainerManager>, n: 
 
 export { parseTime } from '../util/time.js';
 
+
+/**
+ * Root: auto ranges from the `berth` subid lines, host-wide. Rootless: from the user's own namespace, with
+ * the user keep-id maps (rootless/nested.ts).
+ */
+function usernsPort(dflt: UsernsMode | undefined): UsernsPort {
+  const nested = nestedUserns();
+  if (nested) return { allocator: openAllocator(nested.allocator), rootless: nested.facts, ...(dflt ? { default: dflt } : {}) };
+  return {
+    // The subid files can be named by the environment, as shadow-utils' own tests do: the tests of a
+    // missing entry must not edit the host's files under other tests' feet.
+    allocator: openAllocator({ subuid: process.env.BERTH_SUBUID_FILE || undefined, subgid: process.env.BERTH_SUBGID_FILE || undefined }),
+    ...(dflt ? { default: dflt } : {}),
+  };
+}

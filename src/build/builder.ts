@@ -442,7 +442,13 @@ async function withContainer(ctx: StepContext, image: ImageId, work: (m: BuildCo
   }
 }
 
-function buildContainer(image: ImageId, command: string[], network: string | undefined, env: string[] = []): CreateRequest {
+/**
+ * A step's container. Under userns-remap it gets the engine's user namespace as any container does (COPY
+ * and ADD shift their owners into it, and the layer is packed back in the container's ids, so the image is
+ * the same as without); `hostUserns` keeps the host's for a RUN whose --mount sources (cache folders,
+ * secrets, binds) Berth makes with host owners the namespace would show as nobody. TODO(issue 18).
+ */
+function buildContainer(image: ImageId, command: string[], network: string | undefined, env: string[] = [], hostUserns = false): CreateRequest {
   return {
     image,
     command,
@@ -451,9 +457,7 @@ function buildContainer(image: ImageId, command: string[], network: string | und
     noHealthcheck: true,
     pull: 'never',
     labels: { 'berth.build': 'step' },
-    // The host's, even under userns-remap: COPY/ADD and cache mounts write host owners into the step's
-    // container (extractIntoContainer), which a shifted snapshot would show as nobody. TODO(issue 18).
-    userns: 'host',
+    ...(hostUserns ? { userns: 'host' } : {}),
     ...(network && network !== 'bridge' && network !== 'default' ? { network: { networks: [network] } } : {}),
   };
 }
@@ -490,7 +494,7 @@ async function runCommand(ctx: StepContext, st: StageState, instr: Extract<Instr
   let scriptDir: string | undefined;
   let mounts: PreparedMounts | undefined;
   try {
-    const req = buildContainer(st.image, argv, network, runArgs(st, ctx.opts.buildArgs ?? {}));
+    const req = buildContainer(st.image, argv, network, runArgs(st, ctx.opts.buildArgs ?? {}), mountSpecs.some((s) => s.type !== 'tmpfs'));
     mounts = await prepareRunMounts(env, mountSpecs);
     req.mounts = [...mounts.specs];
     if (script) {

@@ -64,6 +64,11 @@ export function planSpec(input: PlanInput): PlanResult {
   return { plan: { spec, mounts: planMounts(input, warnings), user, ...(groupAdd.length ? { groupAdd } : {}), privileged: !!req.privileged }, warnings };
 }
 
+/** A range from 0 up, as buildSysctls plans for a rootless container (mappedGids). */
+function isRootlessDefault(range: string): boolean {
+  return /^0 \d+$/.test(range);
+}
+
 /** The plan completed with what exists only at start; see planSpec. */
 export function finishSpec(plan: SpecPlan, start: StartInput): Spec {
   const { spec } = structuredClone(plan);
@@ -82,8 +87,11 @@ export function finishSpec(plan: SpecPlan, start: StartInput): Spec {
     linux.uidMappings = start.idmap.uid.map((m) => ({ ...m }));
     linux.gidMappings = start.idmap.gid.map((m) => ({ ...m }));
     // The kernel reads the range in the writer's namespace, where gids past the map do not exist (EINVAL).
-    if (linux.sysctl?.[PING_GROUP_RANGE] === DEFAULT_PING_GROUPS) {
-      linux.sysctl[PING_GROUP_RANGE] = `0 ${Math.max(...start.idmap.gid.map((m) => m.containerID + m.size)) - 1}`;
+    // The planned default (all gids; rootless: all of Berth's namespace) ends at the container's last gid.
+    const top = Math.max(...start.idmap.gid.map((m) => m.containerID + m.size)) - 1;
+    const planned = linux.sysctl?.[PING_GROUP_RANGE];
+    if (planned === DEFAULT_PING_GROUPS || (planned !== undefined && isRootlessDefault(planned) && Number(planned.split(' ')[1]) > top)) {
+      linux.sysctl![PING_GROUP_RANGE] = `0 ${top}`;
     }
   }
   if (plan.privileged && start.hostDevices) {

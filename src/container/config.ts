@@ -56,7 +56,7 @@ export async function planContainer(
   const attach = parseAttach(req.attach, !!req.openStdin);
   const runtime = await resolveRuntime(req.runtime, ctx.deps.runtimes);
   const log = parseLogOpts(req.logOpts ?? {});
-  const userns = planUserns(req, ctx.deps.userns.default, !!ctx.deps.host.rootless);
+  const userns = planUserns(req, ctx.deps.userns.default, ctx.deps.host.rootless ? ctx.deps.userns.rootless : undefined);
   checkUsernsCombination(req, userns);
 
   const image = known ? { id: known.imageId, config: { config: known.imageConfig }, layers: [] as Digest[] } : await resolveImage(ctx, req.image);
@@ -81,7 +81,9 @@ export async function planContainer(
     exposedPorts, ...(sharedWith ? { sharedWith } : {}), links,
   });
   const mounts = await planVolumes(ctx, req, imageConfig);
-  const { plan, warnings } = await ctx.specs.plan(id, { ...req, labels: userLabels }, imageConfig, cgroupParent, mounts, !!userns);
+  // Podman's keep-id: the user runs the process, unless --user names another.
+  const user = req.user ?? (userns?.keepId ? `${userns.keepId.uid}:${userns.keepId.gid}` : undefined);
+  const { plan, warnings } = await ctx.specs.plan(id, { ...req, labels: userLabels, ...(user !== undefined ? { user } : {}) }, imageConfig, cgroupParent, mounts, !!userns);
   if (log?.maxFiles === 1) {
     // conmon replaces the one file (runtime/logrotate.ts): a client that reads it (runtime/attach.ts) and
     // falls behind by two files' worth skips the one between.

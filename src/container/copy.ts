@@ -1,5 +1,7 @@
-import { promises as fsp, type Stats } from 'node:fs';
-import { tarOwnerMaps } from './userns.js';
+import { mkdirSync, promises as fsp, type Stats } from 'node:fs';
+import { chownTree, hostIds, tarOwnerMaps } from './userns.js';
+import { ownedTempName } from '../util/fs.js';
+import { toHostId, type IdMapping } from '../userns/index.js';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import type { CopyOptions, CopyResult, PathStat } from '../types.js';
@@ -202,12 +204,6 @@ async function hostDest(dest: string): Promise<{ path: string; isDir?: boolean; 
 /** Writes into the container at `dest`: a host path's file or folder (Docker's landing rules), or a tar stream into a folder. */
 export async function copyToContainer(ctx: ContainerContext, ref: string, dest: string, src: string | Readable, opts: CopyOptions = {}): Promise<CopyResult> {
   const rec = await resolveNoticed(ctx, ref);
-  if (rec.config.userns) {
-    // GNU tar maps owners only when it creates an archive, not when it extracts one: the files would land
-    // with host ids the container sees as nobody.
-    throw new BadStateError(`copying into container ${rec.name} is not supported yet: it runs in a user namespace, and the files would land owned by nobody`,
-      'copy with "berth exec -i CONTAINER tar -x -C DIR < FILE.tar" instead');
-  }
   const cpath = absolute(dest);
   let source: { host: string; name: string; isDir: boolean; contents: boolean } | undefined;
   if (typeof src === 'string') {
@@ -241,12 +237,61 @@ export async function copyToContainer(ctx: ContainerContext, ref: string, dest: 
         ...(top !== source.name ? [renameTransform(top, source.name)] : []), '--', top], 'ignore');
       top = source.name;
     }
+    const idmap = rec.config.userns?.idmap;
+    if (idmap) return await extractMapped(containerPaths(ctx.layout, rec.id).dir, to.dir, extractArgs(to, top, true), reader ?? src as Readable, idmap, !!opts.archive);
     if (reader) return await joinTars(reader, extractNoFollow(to.dir, extractArgs(to, top, !!opts.archive), reader));
     const writer = extractNoFollow(to.dir, extractArgs(to, top, !!opts.archive));
     const bytes = await pumpTar(src as Readable, writer, [writer]);
     return { bytes, warnings: tarWarnings(await writer.done) };
   } finally {
     await view.release();
+  }
+}
+
+/**
+ * Docker's cp into a container under userns-remap: the files belong to the container's root (its host
+ * ids), or with -a to the archive's owners seen through the container's maps (an id the maps leave out
+ * becomes the mapped nobody). GNU tar maps owners only when it creates an archive, so the archive is
+ * extracted as it is into a private folder beside the container's record, its owners shifted there, and
+ * that copied in by a second tar that keeps them. A killed copy leaves the folder to the container's rm.
+ */
+async function extractMapped(ctrDir: string, dir: string, args: string[], src: TarStage | Readable, idmap: IdMapping, archive: boolean,
+  hint = 'copy without -a (the files then belong to the container\'s root), or give the container maps that hold these ids'): Promise<CopyResult> {
+  const staging = path.join(ctrDir, ownedTempName('.cp-in'));
+  // Synchronously: a reader already spawned must be piped on with no await between (spawnTar).
+  mkdirSync(staging, { mode: 0o700 });
+  try {
+    let bytes: number;
+    const warnings: string[] = [];
+    if ('child' in src) {
+      const res = await joinTars(src, extractNoFollow(staging, args, src));
+      bytes = res.bytes;
+      warnings.push(...res.warnings);
+    } else {
+      const writer = extractNoFollow(staging, args);
+      bytes = await pumpTar(src, writer, [writer]);
+      warnings.push(...tarWarnings(await writer.done));
+    }
+    const root = hostIds(idmap, 0, 0);
+    const names = await fsp.readdir(staging);
+    const shifted = (file: string) => (st: Stats) => {
+      if (!archive) return root;
+      const uid = toHostId(idmap.uid, st.uid);
+      const gid = toHostId(idmap.gid, st.gid);
+      // Docker fails the same copy: an owner the container cannot see would be guessed, not kept.
+      if (uid === undefined || gid === undefined) {
+        throw new InvalidArgumentError('cp', `${file === staging ? 'an entry' : path.relative(staging, file)} of the copy is owned by ${st.uid}:${st.gid}, which the container's user namespace does not map`, hint);
+      }
+      return { uid, gid };
+    };
+    for (const name of names) await chownTree(path.join(staging, name), shifted);
+    if (!names.length) return { bytes, warnings };
+    const keep = ['--numeric-owner', '--same-owner', '--same-permissions', ...XATTRS];
+    const reader = spawnTar(['-c', '-f', '-', ...keep, '-C', staging, '--', ...names], 'ignore');
+    const res = await joinTars(reader, extractNoFollow(dir, keep, reader));
+    return { bytes, warnings: [...warnings, ...res.warnings] };
+  } finally {
+    await fsp.rm(staging, { recursive: true, force: true });
   }
 }
 
@@ -294,6 +339,9 @@ export async function pathKind(ctx: ContainerContext, ref: string, cpath: string
  */
 export async function extractIntoContainer(ctx: ContainerContext, ref: string, dir: string, tar: Readable, owner: { uid: number; gid: number } = { uid: 0, gid: 0 }): Promise<void> {
   const rec = await resolveNoticed(ctx, ref);
+  // Under userns-remap the step's container sees host ids through its maps: owners are shifted into them.
+  const idmap = rec.config.userns?.idmap;
+  const folderOwner = hostIds(idmap, owner.uid, owner.gid);
   const view = await openRootfs(ctx, rec, { pause: false });
   try {
     const parts = absolute(dir).split('/').filter(Boolean);
@@ -303,12 +351,18 @@ export async function extractIntoContainer(ctx: ContainerContext, ref: string, d
       found = await resolveInContainer(view, next, true);
       if (!found.stat) {
         await fsp.mkdir(found.host, { mode: 0o755 });
-        await fsp.chown(found.host, owner.uid, owner.gid);
+        await fsp.chown(found.host, folderOwner.uid, folderOwner.gid);
         found = await resolveInContainer(view, next, true);
       }
       if (!found.stat?.isDirectory()) throw new InvalidArgumentError('destination', `${'/' + parts.slice(0, i + 1).join('/')} in the image is not a directory`, 'copy to a folder');
     }
-    const writer = extractNoFollow(found.host, ['--numeric-owner', '--same-owner', '--same-permissions', ...XATTRS]);
+    const keep = ['--numeric-owner', '--same-owner', '--same-permissions', ...XATTRS];
+    if (idmap) {
+      await extractMapped(containerPaths(ctx.layout, rec.id).dir, found.host, keep, tar, idmap, true,
+        'give --chown ids below the size of the build\'s ranges (65536), or build without userns-remap');
+      return;
+    }
+    const writer = extractNoFollow(found.host, keep);
     await pumpTar(tar, writer, [writer]);
     await writer.done;
   } finally {

@@ -85,11 +85,11 @@ async function mapUserns(ctx: ContainerContext, rec: ContainerRecord): Promise<I
   const userns = rec.config.userns;
   if (!userns) return undefined;
   const dir = containerPaths(ctx.layout, rec.id).dir;
-  await checkReachable(ctx.layout);
   if (userns.source === 'auto') {
     userns.idmap = await ctx.deps.userns.allocator.allocate({ root: ctx.layout.root, container: rec.id, marker: dir }, userns.size!);
     await ctx.records.save(rec);
   }
+  await checkReachable(ctx.layout, userns.idmap!);
   await fsp.chown(dir, 0, hostIds(userns.idmap, 0, 0).gid);
   return userns.idmap;
 }

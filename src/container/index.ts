@@ -4,6 +4,7 @@
  */
 export { ContainerManager, type ContainerDetails, type ContainerSize } from './manager.js';
 export type { ContainerDeps, ImagePort, BundlePort, RuntimePort, NetworkPort, SandboxStatus } from './ports.js';
+export type { UsernsPort } from './userns.js';
 export { ZERO_TIME, type ContainerConfig, type ContainerRecord } from './record.js';
 export { dockerStatus, type ContainerState } from './state.js';
 export { statusText } from './status.js';

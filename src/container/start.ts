@@ -13,7 +13,7 @@ import { failpoint } from '../util/failpoint.js';
 import type { SandboxStatus } from './ports.js';
 import { containerPaths, ZERO_TIME, type ContainerRecord } from './record.js';
 import { setConsoleSize, useVolumeSources } from './spec.js';
-import { chownMountSources, hostIds } from './userns.js';
+import { addKeepIdUser, chownMountSources, hostIds } from './userns.js';
 
 /** start: under the container's lock; a running or paused container is refused, as Docker does. */
 export async function startContainer(ctx: ContainerContext, ref: string, terminal?: ClientTerminal): Promise<void> {
@@ -43,6 +43,7 @@ export async function startLocked(ctx: ContainerContext, rec: ContainerRecord, t
   await setState(ctx, rec, 'starting');
   try {
     const rootfs = await ctx.deps.snapshots.mount(rec.id);
+    if (rec.config.userns?.keepId) await addKeepIdUser(rootfs, rec.config.userns.keepId);
     await ctx.deps.runtime.monitor.clearExit(rec.id);
     // A container left by a crashed start would make runc create fail with "already exists".
     await ctx.deps.runtime.runc.delete(rec.id, { force: true }).catch(() => {});

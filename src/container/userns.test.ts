@@ -6,13 +6,23 @@ import { checkUsernsCombination, hostIds, planUserns } from './userns.js';
 const req = (r: Partial<CreateRequest>): CreateRequest => ({ image: 'busybox', ...r });
 
 describe('planUserns', () => {
-  it('rootless: the user\'s own namespace; nested ones are refused, never ignored', () => {
-    expect(planUserns(req({}), undefined, true)).toBeUndefined();
-    expect(planUserns(req({ userns: 'host' }), undefined, true)).toBeUndefined();
-    for (const r of [{ userns: 'auto' }, { userns: 'keep-id' }, { userns: 'private' }, { uidmap: ['0:1:100'] }]) {
-      expect(() => planUserns(req(r), undefined, true)).toThrow(/rootless Berth does not support/);
-    }
-    expect(() => planUserns(req({}), { kind: 'auto', size: 65536 }, true)).toThrow(/userns-remap/);
+  const user = { uid: 1000, gid: 1001, name: 'al', home: '/home/al', uids: 65537, gids: 65537 };
+  it('rootless: the user\'s own namespace by default; keep-id, auto and --uidmap nest in it; userns-remap is refused', () => {
+    expect(planUserns(req({}), undefined, user)).toBeUndefined();
+    expect(planUserns(req({ userns: 'host' }), undefined, user)).toBeUndefined();
+    expect(planUserns(req({ userns: 'keep-id' }), undefined, user)).toEqual({
+      mode: 'keep-id', source: 'fixed', keepId: { uid: 1000, gid: 1001, name: 'al', home: '/home/al' },
+      idmap: {
+        uid: [{ containerID: 0, hostID: 1, size: 1000 }, { containerID: 1000, hostID: 0, size: 1 }, { containerID: 1001, hostID: 1001, size: 64536 }],
+        gid: [{ containerID: 0, hostID: 1, size: 1001 }, { containerID: 1001, hostID: 0, size: 1 }, { containerID: 1002, hostID: 1002, size: 64535 }],
+      },
+    });
+    expect(planUserns(req({ userns: 'auto:size=100' }), undefined, user)).toEqual({ mode: 'auto:size=100', source: 'auto', size: 100 });
+    expect(planUserns(req({ uidmap: ['0:1:100'] }), undefined, user)!.idmap!.uid).toEqual([{ containerID: 0, hostID: 1, size: 100 }]);
+    expect(() => planUserns(req({ uidmap: ['0:65000:1000'] }), undefined, user)).toThrow(/goes past the 65537 ids of your user namespace/);
+    expect(() => planUserns(req({ userns: 'keep-id', uidmap: ['0:1:1'] }), undefined, user)).toThrow(/cannot be combined with --userns keep-id/);
+    expect(() => planUserns(req({}), { kind: 'auto', size: 65536 }, user)).toThrow(/userns-remap/);
+    expect(planUserns(req({ userns: 'auto' }), { kind: 'auto', size: 65536 }, user)).toEqual({ mode: 'auto', source: 'auto', size: 65536 });
   });
 
   it('takes --userns over the engine default, and host means none', () => {

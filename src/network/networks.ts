@@ -306,11 +306,22 @@ class NetworkStore implements Networks {
       const key = f.key === 'label' ? f : f.key;
       groups.set(key, [...(groups.get(key) ?? []), f]);
     }
-    return nets.filter((n) => [...groups.values()].every((fs) => fs.some((f) => matches(n, f)))).map((n) => detailsOf(n, sbs, host));
+    return this.shown(nets).filter((n) => [...groups.values()].every((fs) => fs.some((f) => matches(n, f)))).map((n) => detailsOf(n, sbs, host));
+  }
+
+  /**
+   * What `network ls` and `inspect` show. Rootless: what such a Berth really offers, as Podman's rootless
+   * listing does: the default bridge (a record only, never made) stands as `slirp4netns`, every
+   * container's default, beside host and none.
+   */
+  private shown(nets: readonly NetworkRecord[]): NetworkRecord[] {
+    if (!this.opts.ctx.rootless) return [...nets];
+    return nets.map((n) => (n.builtin && n.name === 'bridge' ? slirpView(n) : n));
   }
 
   async inspect(ref: string): Promise<NetworkDetails> {
-    const net = await this.find(ref);
+    const net = lookupNetworkOr(this.shown(await this.all()), ref) ?? await this.find(ref);
+    if (this.opts.ctx.rootless && net.builtin && net.name === 'bridge') throw new NotFoundError('network', ref, 'rootless Berth has no bridge network: its containers use slirp4netns (see "berth network ls")');
     const details = detailsOf(net, await this.store.listSandboxes(), { v4: hostUses(), v6: hostUses6() });
     const peers = this.opts.ctx.cluster ? await driverFor(net.driver).peers?.(net, this.opts.ctx).catch((err: unknown) => {
       if (err instanceof ClusterUnavailableError) return undefined; // inspect still shows what this host knows
@@ -494,10 +505,28 @@ function unfinished(n: NetworkRecord): boolean {
 }
 
 /** The network and its members: containers with an endpoint on it, leaving out sandboxes being torn down. */
+/** The rootless stand-in for the default bridge: its record's id, shown under slirp4netns's name and driver. */
+function slirpView(bridge: NetworkRecord): NetworkRecord {
+  const { ipam: _ipam, subnetPending: _pending, ...rest } = bridge;
+  return { ...rest, name: SLIRP_NETWORK, driver: SLIRP_NETWORK, options: {}, driverOptions: {}, dns: false };
+}
+
+const SLIRP_NETWORK = 'slirp4netns';
+
+function lookupNetworkOr(nets: readonly NetworkRecord[], ref: string): NetworkRecord | undefined {
+  try {
+    return lookupNetwork(nets, ref);
+  } catch (err) {
+    if (err instanceof NotFoundError) return undefined;
+    throw err;
+  }
+}
+
 function detailsOf(net: NetworkRecord, sbs: readonly SandboxRecord[], host: { v4: HostUse<Ipv4Net>[]; v6: HostUse<Ipv6Net>[] }): NetworkDetails {
   const members: NetworkDetails['members'] = [];
   for (const sb of sbs) {
-    const endpoint = sb.endpoints.find((e) => e.networkId === net.id);
+    // slirp4netns endpoints belong to no network record (rootless: the stand-in shows them).
+    const endpoint = sb.endpoints.find((e) => (net.driver === SLIRP_NETWORK ? e.driver === SLIRP_NETWORK : e.networkId === net.id));
     if (endpoint && !sb.removing) members.push({ containerId: sb.containerId, name: sb.name, endpoint });
   }
   return { network: net, members, warnings: hostCollisions(net, host.v4, host.v6) };

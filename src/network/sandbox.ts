@@ -137,7 +137,7 @@ class SandboxManager implements Sandboxes {
       case 'container': return this.attachShared(base, plan.mode.id, ctr.sharedWithPid);
       case 'slirp4netns': {
         try {
-          return await this.attachSlirp(base, plan);
+          return await this.attachSlirp(base, plan, ctr.userns);
         } catch (err) {
           await this.detach(ctr.id).catch(() => {});
           throw err;
@@ -178,9 +178,10 @@ class SandboxManager implements Sandboxes {
    * Rootless (slirp.ts): a netns of our own pinned under the runroot, slirp4netns started on it and
    * recorded before it is waited for, then each port forwarded through its API socket.
    */
-  private async attachSlirp(base: SandboxRecord, plan: NetworkPlan): Promise<SandboxStatus> {
+  private async attachSlirp(base: SandboxRecord, plan: NetworkPlan, userns: AttachRequest['userns']): Promise<SandboxStatus> {
     const sb: SandboxRecord = {
       ...base, mode: 'slirp4netns', netnsPath: this.netnsPathOf(base.containerId),
+      ...(userns ? { usernsPath: this.store.usernsPath(base.containerId) } : {}),
       endpoints: [{ networkId: '', networkName: 'slirp4netns', driver: 'slirp4netns', interface: SLIRP.interface, ipv4: SLIRP.address,
         prefixLength: SLIRP.prefixLength, gateway: SLIRP.gateway, mac: '', aliases: [], defaultRoute: true }],
     };
@@ -188,10 +189,13 @@ class SandboxManager implements Sandboxes {
     sb.ports = await this.ports.reserve(sb.containerId, plan.ports);
     await this.store.writeSandbox(sb);
     await ensureDir(this.store.layout.netns);
-    await createNetns(sb.netnsPath!);
+    // A container with a user namespace nested in rootless Berth's (keep-id, auto, --uidmap) gets a netns
+    // owned by it, as root's containers do: only its owner may mount sysfs or set the netns's sysctls.
+    if (userns) await makeUsernsNetns(sb.netnsPath!, sb.usernsPath!, userns);
+    else await createNetns(sb.netnsPath!);
     const sockets = await ensureDir(this.store.layout.sockets);
     const short = sb.containerId.slice(0, 12);
-    await startSlirp(sb.netnsPath!, path.join(sockets, `${short}.slirp`), path.join(this.store.layout.netns, `.${short}.slirp.log`), async (rec) => {
+    await startSlirp({ netns: sb.netnsPath!, ...(sb.usernsPath ? { userns: sb.usernsPath } : {}) }, path.join(sockets, `${short}.slirp`), path.join(this.store.layout.netns, `.${short}.slirp.log`), async (rec) => {
       sb.slirp = rec;
       await this.store.writeSandbox(sb);
     });

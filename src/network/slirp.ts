@@ -32,10 +32,11 @@ export async function createNetns(file: string): Promise<void> {
 }
 
 /**
- * Starts slirp4netns for the netns at `netnsPath`, in its own session so that it outlives this command and
+ * Starts slirp4netns for the netns at `ns.netns`, in its own session so that it outlives this command and
  * Ctrl-C, and waits until it has configured tap0 (--ready-fd). `onStart` records it before the wait.
+ * `ns.userns`: the user namespace owning that netns, which slirp4netns joins first (--userns-path).
  */
-export async function startSlirp(netnsPath: string, apiSocket: string, logFile: string, onStart: (rec: SlirpRecord) => Promise<void>): Promise<SlirpRecord> {
+export async function startSlirp(ns: { netns: string; userns?: string }, apiSocket: string, logFile: string, onStart: (rec: SlirpRecord) => Promise<void>): Promise<SlirpRecord> {
   try {
     accessSync(TUN, constants.R_OK | constants.W_OK);
   } catch (err) {
@@ -48,7 +49,7 @@ export async function startSlirp(netnsPath: string, apiSocket: string, logFile: 
   try {
     child = spawn('slirp4netns', [
       '--configure', `--mtu=${SLIRP.mtu}`, '--disable-host-loopback', '--enable-sandbox', '--enable-seccomp',
-      `--api-socket=${apiSocket}`, '--ready-fd=3', '--netns-type=path', netnsPath, SLIRP.interface,
+      `--api-socket=${apiSocket}`, '--ready-fd=3', ...(ns.userns ? [`--userns-path=${ns.userns}`] : []), '--netns-type=path', ns.netns, SLIRP.interface,
     ], { detached: true, stdio: ['ignore', log, log, 'pipe'] });
   } finally {
     closeSync(log);
@@ -62,7 +63,7 @@ export async function startSlirp(netnsPath: string, apiSocket: string, logFile: 
   const ready = child.stdio[3] as NodeJS.ReadableStream & { destroy(): void };
   try {
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new RuntimeError(`slirp4netns did not configure ${netnsPath} in ${TIMEOUT / 1000} s`, `see ${logFile}`)), TIMEOUT);
+      const timer = setTimeout(() => reject(new RuntimeError(`slirp4netns did not configure ${ns.netns} in ${TIMEOUT / 1000} s`, `see ${logFile}`)), TIMEOUT);
       ready.once('data', () => { clearTimeout(timer); resolve(); });
       child.once('exit', (code) => { clearTimeout(timer); reject(new RuntimeError(`slirp4netns exited with ${code} before it was ready`, `see ${logFile}`)); });
     });

@@ -6,3 +6,4 @@
 export { isRootless, rootlessFacts, unprivilegedPortStart, type RootlessFacts } from './detect.js';
 export { ensurePrivateDir, rootlessDirs, type RootlessDirs } from './dirs.js';
 export { assertInNamespace, MissingSubIdsError, runInNamespace, stopPause, subIdRanges } from './namespace.js';
+export { nestedUserns, nestedUsernsFacts, nestedAllocatorOptions, passwdEntry } from './nested.js';

@@ -5,6 +5,7 @@ import { run } from '../util/exec.js';
 import { ensureDir, ownedTempName, pathExists, readdirIfExists, removeDeadTemps, writeJsonAtomic } from '../util/fs.js';
 import { withLock } from '../util/lock.js';
 import { failpoint } from '../util/failpoint.js';
+import { applyXattrs, readXattrs, type XattrSet } from './xattrs.js';
 import { mappingKey, toHostId, type IdMap, type IdMapping } from '../userns/index.js';
 
 const SHIFTED_DIR = 'shifted';
@@ -97,6 +98,7 @@ export function openLayerShifter(layersRoot: string, locks: string): LayerShifte
  */
 async function shiftedCopy(src: string, dst: string, mapping: IdMapping): Promise<void> {
   await run('cp', ['-a', '--reflink=auto', '--', src, dst], { timeout: 30 * 60_000 });
+  const caps = await readXattrs(src, undefined, CAPABILITY_PATTERN);
   const shift = (maps: readonly IdMap[], id: number) => toHostId(maps, id) ?? toHostId(maps, 65534) ?? maps[0]!.hostID;
   const visit = async (rel: string, st: Stats) => {
     const to = path.join(dst, rel);
@@ -111,4 +113,38 @@ async function shiftedCopy(src: string, dst: string, mapping: IdMapping): Promis
     for (const name of await fsp.readdir(full)) await walk(path.join(rel, name));
   };
   await walk('');
+  // chown(2) removed the file capabilities; they come back for the namespace's root.
+  const items: XattrSet[] = [];
+  for (const [rel, attrs] of caps) {
+    const value = attrs[CAPABILITY] && shiftCapability(attrs[CAPABILITY], mapping.uid);
+    if (value) items.push({ path: rel, name: CAPABILITY, value });
+  }
+  await applyXattrs(dst, items);
+}
+
+const CAPABILITY = 'security.capability';
+const CAPABILITY_PATTERN = '^security\\.capability$';
+const VFS_CAP_REVISION_MASK = 0xff000000;
+const VFS_CAP_REVISION_2 = 0x02000000;
+const VFS_CAP_REVISION_3 = 0x03000000;
+
+/**
+ * A file capability (linux/capability.h's vfs_ns_cap_data) for a copy whose owners moved into `uidMap`:
+ * version 3, whose rootid names the root the capabilities are for, as the kernel's cap_convert_nscap
+ * writes one set inside a user namespace and as containers/storage shifts them. A version 2 one is its
+ * root's (container id 0); a version 3 one keeps its rootid, seen through the map. A root the map leaves
+ * out could never exec the file with them: the capability is dropped, as the kernel would ignore it.
+ */
+export function shiftCapability(value: Buffer, uidMap: readonly IdMap[]): Buffer | undefined {
+  if (value.length < 20) return undefined;
+  const magic = value.readUInt32LE(0);
+  const revision = (magic & VFS_CAP_REVISION_MASK) >>> 0;
+  if (revision !== VFS_CAP_REVISION_2 && !(revision === VFS_CAP_REVISION_3 && value.length >= 24)) return undefined;
+  const rootid = toHostId(uidMap, revision === VFS_CAP_REVISION_3 ? value.readUInt32LE(20) : 0);
+  if (rootid === undefined) return undefined;
+  const out = Buffer.alloc(24);
+  out.writeUInt32LE(((magic & ~VFS_CAP_REVISION_MASK) | VFS_CAP_REVISION_3) >>> 0, 0);
+  value.copy(out, 4, 4, 20);
+  out.writeUInt32LE(rootid, 20);
+  return out;
 }

@@ -37,12 +37,12 @@ export type Xattrs = Map<string, Record<string, Buffer>>;
 
 /**
  * Every xattr under `root` (one `getfattr -R` call), or only those of `rels` (paths relative to it), links
- * never followed. Keyed by relative path.
+ * never followed; `match` (getfattr's -m regular expression) picks the names. Keyed by relative path.
  */
-export async function readXattrs(root: string, rels?: readonly string[]): Promise<Xattrs> {
+export async function readXattrs(root: string, rels?: readonly string[], match = '-'): Promise<Xattrs> {
   const targets = rels ? rels.map((r) => path.join(root, r)) : [root];
   if (!targets.length) return new Map();
-  const { stdout } = await run('getfattr', [...(rels ? [] : ['-R']), '-P', '-h', '--absolute-names', '-d', '-m', '-', '-e', 'base64', '--', ...targets], { timeout: 300_000 });
+  const { stdout } = await run('getfattr', [...(rels ? [] : ['-R']), '-P', '-h', '--absolute-names', '-d', '-m', match, '-e', 'base64', '--', ...targets], { timeout: 300_000 });
   const out: Xattrs = new Map();
   let rel: string | undefined;
   for (const line of stdout.split('\n')) {

@@ -35,6 +35,11 @@ export interface AllocatorOptions {
   subuid?: string;
   subgid?: string;
   user?: string;
+  /**
+   * The ids to hand out, instead of the user's subuid/subgid lines: rootless Berth's come from its own
+   * namespace (1..N; 0 is the user), where the lines' host ids mean nothing.
+   */
+  ranges?: { uid: SubidRange[]; gid: SubidRange[] };
 }
 
 export interface IdAllocator {
@@ -72,8 +77,8 @@ export function openAllocator(opts: AllocatorOptions = {}): IdAllocator {
       if (held) return mappingOf(held);
       const live: RangeEntry[] = [];
       for (const e of reg.entries) if (await pathExists(e.marker)) live.push(e);
-      const uid = findFree(await subidRanges(files.uid, user), live.map((e) => e.uid), size, files.uid);
-      const gid = findFree(await subidRanges(files.gid, user), live.map((e) => e.gid), size, files.gid);
+      const uid = findFree(opts.ranges?.uid ?? await subidRanges(files.uid, user), live.map((e) => e.uid), size, opts.ranges ? 'the user namespace' : files.uid);
+      const gid = findFree(opts.ranges?.gid ?? await subidRanges(files.gid, user), live.map((e) => e.gid), size, opts.ranges ? 'the user namespace' : files.gid);
       const entry: RangeEntry = { root: owner.root, container: owner.container, marker: owner.marker, uid: { start: uid, size }, gid: { start: gid, size } };
       await writeJsonAtomic(registry, { version: 1, entries: [...live, entry] } satisfies Registry, 0o600);
       return mappingOf(entry);

@@ -81,8 +81,35 @@ export function toContainerId(maps: readonly IdMap[], id: number): number | unde
   return undefined;
 }
 
+/**
+ * Podman's --userns keep-id, nested in a namespace of `size` ids where 0 is the user (rootless Berth's):
+ * the user's own id `own` is the same number inside, container ids below it come from 1 up, and those
+ * above it are themselves. Every id of the outer namespace is used once.
+ */
+export function keepIdMaps(own: number, size: number): IdMap[] {
+  const below = Math.min(own, size - 1);
+  const maps: IdMap[] = [{ containerID: own, hostID: 0, size: 1 }];
+  if (below > 0) maps.unshift({ containerID: 0, hostID: 1, size: below });
+  if (size - 1 > own) maps.push({ containerID: own + 1, hostID: own + 1, size: size - 1 - own });
+  return maps;
+}
+
 /** A short, stable name for a mapping: containers with equal maps share what is made per mapping. */
 export function mappingKey(mapping: IdMapping): string {
   const text = `${mapping.uid.map(formatIdMap).join(',')}/${mapping.gid.map(formatIdMap).join(',')}`;
   return createHash('sha256').update(text).digest('hex').slice(0, 16);
+}
+
+/**
+ * What a user namespace nested in rootless Berth's own (--userns keep-id|auto, --uidmap) is made from: the
+ * user it stands for, and how many ids Berth's namespace maps (0 is the user, 1.. its subordinate ids).
+ */
+export interface NestedUsernsFacts {
+  readonly uid: number;
+  readonly gid: number;
+  readonly name: string;
+  /** the user's home on the host, as Podman's keep-id writes it into the container's /etc/passwd */
+  readonly home: string;
+  readonly uids: number;
+  readonly gids: number;
 }

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BadStateError, InvalidArgumentError } from '../errors.js';
 import {
-  checkIdMaps, findFree, formatUsernsMode, freeSubidStart, mappingKey, openAllocator, parseIdMap, parseSubidFile, parseUsernsMode, rangesOf, toContainerId, toHostId,
+  checkIdMaps, findFree, formatUsernsMode, freeSubidStart, keepIdMaps, mappingKey, openAllocator, parseIdMap, parseSubidFile, parseUsernsMode, rangesOf, toContainerId, toHostId,
 } from './index.js';
 
 describe('parseSubidFile', () => {
@@ -141,5 +141,13 @@ describe('openAllocator', () => {
     await expect(alloc.allocate(owner('r1', 'a'), 100)).rejects.toThrow(/has no range for user "berth"/);
     await expect(alloc.allocate(owner('r1', 'a'), 100)).rejects.toMatchObject({ hint: expect.stringContaining('berth:1000000000:1000000000') });
     expect(await alloc.list()).toEqual([]);
+  });
+});
+
+describe('keepIdMaps', () => {
+  it('keeps the user\'s id, takes the ids below it from 1 and keeps those above, each outer id once', () => {
+    expect(keepIdMaps(1000, 65537)).toEqual([{ containerID: 0, hostID: 1, size: 1000 }, { containerID: 1000, hostID: 0, size: 1 }, { containerID: 1001, hostID: 1001, size: 64536 }]);
+    // A uid past the namespace's ids: all of them below it.
+    expect(keepIdMaps(70000, 65537)).toEqual([{ containerID: 0, hostID: 1, size: 65536 }, { containerID: 70000, hostID: 0, size: 1 }]);
   });
 });

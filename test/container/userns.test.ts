@@ -122,7 +122,7 @@ describe('the writable layer as data', () => {
     const id = await t.ok('run', '-d', '--userns', 'auto', 'busybox', 'sh', '-c', 'mkdir /made && touch /made/f && chown 1000:1000 /made/f && exec sleep 300');
     await expect.poll(async () => (await t.cli('exec', id, 'test', '-e', '/made/f')).exitCode).toBe(0);
     expect((await t.ok('diff', id)).split('\n').sort()).toEqual(['A /made', 'A /made/f']);
-    // export and cp out write the container's owners too; cp in is refused, not done with wrong owners
+    // export and cp out write the container's owners too
     const listing = (await execa('tar', ['-tvf', '-', '--numeric-owner'], { input: (await execa(BIN, ['--root', t.root, '--runroot', t.runroot, 'export', id], { encoding: 'buffer' })).stdout })).stdout;
     expect(listing).toMatch(/^-\S+ 1000\/1000 .* made\/f$/m);
     expect(listing).toMatch(/^-\S+ 0\/0 .* etc\/passwd$/m);
@@ -130,13 +130,78 @@ describe('the writable layer as data', () => {
     await fsp.mkdir(out);
     await t.ok('cp', '-a', `${id}:/made`, out);
     expect(statSync(path.join(out, 'made', 'f'))).toMatchObject({ uid: 1000, gid: 1000 });
-    const into = await t.cli('cp', path.join(out, 'made'), `${id}:/tmp`);
-    expect(into.exitCode).toBe(1);
-    expect(into.stderr).toMatch(/copying into container .* is not supported yet: it runs in a user namespace/);
+    // cp in, as Docker under userns-remap: the container's root owns what lands, or with -a the archive's
+    // owners do, shifted through the maps (on the host: the range's ids).
+    const hostStart = Number((await inspect(t, id)).HostConfig.IDMappings.UidMap[0].split(':')[1]);
+    await t.ok('cp', path.join(out, 'made'), `${id}:/tmp`);
+    await t.ok('cp', '-a', path.join(out, 'made'), `${id}:/tmp/kept`);
+    expect(await t.ok('exec', id, 'stat', '-c', '%u:%g', '/tmp/made', '/tmp/made/f', '/tmp/kept/f')).toBe('0:0\n0:0\n1000:1000');
+    expect(statSync(path.join(upperOf(t, id), 'tmp/kept/f'))).toMatchObject({ uid: hostStart + 1000, gid: hostStart + 1000 });
+    expect(statSync(path.join(upperOf(t, id), 'tmp/made/f'))).toMatchObject({ uid: hostStart, gid: hostStart });
+    // a tar stream too, and back out with the container's owners
+    const tarIn = await execa('tar', ['-c', '-f', '-', '--numeric-owner', '-C', out, 'made'], { encoding: 'buffer' });
+    await t.ok('exec', id, 'mkdir', '/tmp/s');
+    await execa(BIN, ['--root', t.root, '--runroot', t.runroot, 'cp', '-a', '-', `${id}:/tmp/s`], { input: tarIn.stdout });
+    expect(await t.ok('exec', id, 'stat', '-c', '%u:%g', '/tmp/s/made/f')).toBe('1000:1000');
+    expect((await fsp.readdir(path.join(t.root, 'containers', id))).filter((n) => n.startsWith('.cp-in'))).toEqual([]);
     await t.ok('commit', id, 'userns-commit:1');
     await t.ok('rm', '-f', id);
     expect(await t.ok('run', '--rm', 'userns-commit:1', 'stat', '-c', '%u:%g', '/made', '/made/f')).toBe('0:0\n1000:1000');
     await t.ok('rmi', 'userns-commit:1');
+  });
+});
+
+describe('cp into a container with --uidmap', () => {
+  it('gives the files to the mapped root, keeps mapped owners with -a, and refuses owners the maps leave out', async () => {
+    const id = await t.ok('create', '--uidmap', '0:1700000000:2000', 'busybox', 'true');
+    const src = path.join(tmp, 'cp-uidmap');
+    await fsp.mkdir(path.join(src, 'd'), { recursive: true });
+    await fsp.writeFile(path.join(src, 'd', 'in'), 'x');
+    await fsp.writeFile(path.join(src, 'd', 'out'), 'x');
+    await fsp.chown(path.join(src, 'd', 'in'), 1500, 1500);
+    await fsp.chown(path.join(src, 'd', 'out'), 5000, 5000);
+    await t.ok('cp', path.join(src, 'd'), `${id}:/plain`);
+    expect(statSync(path.join(upperOf(t, id), 'plain/out'))).toMatchObject({ uid: 1700000000, gid: 1700000000 });
+    const refused = await t.cli('cp', '-a', path.join(src, 'd'), `${id}:/kept`);
+    expect(refused.exitCode).toBe(1);
+    expect(refused.stderr).toContain('kept/out of the copy is owned by 5000:5000, which the container\'s user namespace does not map');
+    expect(existsSync(path.join(upperOf(t, id), 'kept'))).toBe(false);
+    await fsp.chown(path.join(src, 'd', 'out'), 0, 0);
+    await t.ok('cp', '-a', path.join(src, 'd'), `${id}:/kept`);
+    expect(statSync(path.join(upperOf(t, id), 'kept/in'))).toMatchObject({ uid: 1700001500, gid: 1700001500 });
+    expect(statSync(path.join(upperOf(t, id), 'kept/out'))).toMatchObject({ uid: 1700000000, gid: 1700000000 });
+    // and out again, as the container sees them
+    const back = path.join(tmp, 'cp-uidmap-back');
+    await fsp.mkdir(back);
+    await t.ok('cp', '-a', `${id}:/kept`, back);
+    expect(statSync(path.join(back, 'kept/in'))).toMatchObject({ uid: 1500, gid: 1500 });
+    await t.ok('rm', id);
+  });
+});
+
+describe('file capabilities', () => {
+  it('survive the shifted copy, for the namespace\'s root (v3 rootid), and apply to an exec inside', async () => {
+    // a static busybox with cap_net_raw+ep (setcap, libcap2-bin), copied into an image
+    const dir = path.join(tmp, 'cap');
+    await fsp.mkdir(dir);
+    await fsp.copyFile('/bin/busybox', path.join(dir, 'busybox'));
+    await execa('setcap', ['cap_net_raw+ep', path.join(dir, 'busybox')]);
+    const mk = await t.ok('create', 'busybox', 'true');
+    await t.ok('cp', dir, `${mk}:/cap`);
+    await t.ok('commit', mk, 'userns-caps:1');
+    await t.ok('rm', mk);
+    const capEff = (out: string) => /^CapEff:\s+(\w+)$/m.exec(out)?.[1];
+    const NET_RAW = '0000000000002000';
+    expect(capEff(await t.ok('run', '--rm', '--user', '1000', 'userns-caps:1', '/cap/busybox', 'grep', 'CapEff', '/proc/self/status'))).toBe(NET_RAW);
+    const id = await t.ok('run', '-d', '--uidmap', '0:1700000000:2000', '--user', '1000', 'userns-caps:1', '/cap/busybox', 'sh', '-c', 'grep CapEff /proc/self/status; exec sleep 300');
+    await expect.poll(async () => capEff(await t.ok('logs', id))).toBe(NET_RAW);
+    const shifted = (await execa('find', [path.join(t.root, 'layers/shifted'), '-path', '*/diff/cap/busybox'])).stdout.trim();
+    const attr = (await execa('getfattr', ['-n', 'security.capability', '-e', 'hex', '--absolute-names', shifted])).stdout;
+    // version 3, permitted cap_net_raw, rootid 1700000000 (0x6553f100, little-endian)
+    expect(attr).toContain('security.capability=0x0100000300200000000000000000000000000000' + '00f15365');
+    await t.ok('rm', '-f', id);
+    expect(capEff(await t.ok('run', '--rm', '--userns', 'auto', '--user', '1000', 'userns-caps:1', '/cap/busybox', 'grep', 'CapEff', '/proc/self/status'))).toBe(NET_RAW);
+    await t.ok('rmi', 'userns-caps:1');
   });
 });
 
@@ -261,6 +326,34 @@ describe('userns-remap "default"', () => {
     expect(await t.ok('--config', config, 'run', '--rm', 'busybox', 'cat', '/proc/self/uid_map')).toMatch(/^0\s+1\d{9}\s+65536$/);
     expect(await t.ok('--config', config, 'run', '--rm', '--userns', 'host', 'busybox', 'cat', '/proc/self/uid_map')).toMatch(/^0\s+0\s+4294967295$/);
     expect(await t.ok('run', '--rm', 'busybox', 'cat', '/proc/self/uid_map')).toMatch(/^0\s+0\s+4294967295$/);
+  });
+
+  it('builds RUN and COPY steps in the remapped namespace, and the image is the same as without', async () => {
+    const config = path.join(tmp, 'berth-build.json');
+    await fsp.writeFile(config, JSON.stringify({ 'userns-remap': 'default' }));
+    const ctx = path.join(tmp, 'build-ctx');
+    await fsp.mkdir(ctx);
+    await fsp.writeFile(path.join(ctx, 'x'), 'x\n');
+    await fsp.writeFile(path.join(ctx, 'Dockerfile'), [
+      'FROM busybox',
+      'RUN mkdir /d && touch /d/f /d/g && chown 1234:4321 /d/f && chmod 4755 /d/g',
+      'COPY --chown=7:8 x /deep/er/x',
+      'COPY x /y',
+      'RUN cat /proc/self/uid_map > /map && chown 5:6 /y',
+    ].join('\n'));
+    await t.ok('--config', config, 'build', '--network', 'none', '-t', 'remapped:1', ctx);
+    await t.ok('build', '--network', 'none', '--no-cache', '-t', 'plain:1', ctx);
+    const ls = (img: string) => t.ok('run', '--rm', '--userns', 'host', img, 'ls', '-lnd', '/d', '/d/f', '/d/g', '/deep', '/deep/er', '/deep/er/x', '/y');
+    const listing = await ls('remapped:1');
+    expect(listing).toMatch(/^-rw-r--r-- +1 1234 +4321 .* \/d\/f$/m);
+    expect(listing).toMatch(/^-rwsr-xr-x +1 0 +0 .* \/d\/g$/m);
+    expect(listing).toMatch(/^-rw-r--r-- +1 7 +8 .* \/deep\/er\/x$/m);
+    expect(listing).toMatch(/^-rw-r--r-- +1 5 +6 .* \/y$/m);
+    expect(listing.replace(/\w{3} +\d+ +[\d:]+/g, '')).toBe((await ls('plain:1')).replace(/\w{3} +\d+ +[\d:]+/g, ''));
+    // the RUN ran in a range of its own, the other in the host's
+    expect(await t.ok('run', '--rm', '--userns', 'host', 'remapped:1', 'cat', '/map')).toMatch(/^0\s+1\d{9}\s+65536$/);
+    expect(await t.ok('run', '--rm', '--userns', 'host', 'plain:1', 'cat', '/map')).toMatch(/^0\s+0\s+4294967295$/);
+    await t.ok('rmi', 'remapped:1', 'plain:1');
   });
 
   it('is what info says, as Docker\'s name=userns security option', async () => {

@@ -119,3 +119,15 @@ export function openTun(): () => void {
   if (mode !== 0o666) chmodSync('/dev/net/tun', 0o666);
   return () => { if (mode !== 0o666) chmodSync('/dev/net/tun', mode); };
 }
+
+/** `fn` again every 200 ms until it stops throwing (a server starting, an exit hook ending), at most `tries` times. */
+export async function until<T>(fn: () => Promise<T>, tries = 50): Promise<T> {
+  for (let i = 0; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (i >= tries) throw err;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}

@@ -8,22 +8,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { httpGet } from '../helpers/http.js';
-import { createRootlessUser, openTun, type RootlessUser } from '../helpers/rootless.js';
+import { createRootlessUser, openTun, until, type RootlessUser } from '../helpers/rootless.js';
 
 const PORT = 18000 + Math.floor(Math.random() * 1000);
 
 const get = (port: number) => httpGet(port, 5000);
-
-async function until<T>(fn: () => Promise<T>, tries = 50): Promise<T> {
-  for (let i = 0; ; i++) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (i >= tries) throw err;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-}
 
 describe('rootless berth', () => {
   let a: RootlessUser;
@@ -136,12 +125,8 @@ describe('rootless berth', () => {
     expect((await a.berth('ps', '-aq')).stdout).toBe('');
   });
 
-  it('refuses a user namespace of the container\'s own, stats and limit updates, saying why; --restart updates', async () => {
-    for (const flags of [['--userns', 'auto'], ['--userns', 'keep-id'], ['--uidmap', '0:1:1000']]) {
-      const r = await a.berth('run', '--rm', '--network', 'none', ...flags, 'busybox', 'true');
-      expect(r.code, flags.join(' ')).toBe(125);
-      expect(r.stderr).toContain('rootless Berth does not support');
-    }
+  // Nested user namespaces (keep-id, auto, --uidmap) are no longer refused: test/rootless/nested.test.ts.
+  it('refuses stats and limit updates, saying why; --restart updates', async () => {
     const c = await a.berth('run', '-d', '--name', 'idle', '--network', 'none', 'busybox', 'sleep', '300');
     expect(c.code, c.stderr).toBe(0);
     try {
@@ -155,6 +140,17 @@ describe('rootless berth', () => {
     } finally {
       expect((await a.berth('rm', '-f', 'idle')).code).toBe(0);
     }
+  });
+
+  it('lists what it offers: slirp4netns (the default), host and none, never the bridge it cannot use', async () => {
+    const ls = await a.berth('network', 'ls', '--format', '{{.Name}}/{{.Driver}}');
+    expect(ls.code, ls.stderr).toBe(0);
+    expect(ls.stdout.trim().split('\n').sort()).toEqual(['host/host', 'none/none', 'slirp4netns/slirp4netns']);
+    expect((await a.berth('network', 'ls', '-q', '--filter', 'driver=bridge')).stdout).toBe('');
+    const bridge = await a.berth('network', 'inspect', 'bridge');
+    expect(bridge.code).toBe(1);
+    expect(bridge.stderr).toContain('rootless Berth has no bridge network');
+    expect((await a.berth('network', 'inspect', '-f', '{{.Driver}}', 'slirp4netns')).stdout).toBe('slirp4netns\n');
   });
 
   it('refuses bridge networks and low ports with the reason', async () => {
@@ -175,6 +171,7 @@ describe('rootless berth', () => {
     expect((await a.berth('logs', 'web')).stdout).toBe('started\n');
     expect(await a.berth('exec', 'web', 'cat', '/proc/self/uid_map')).toMatchObject({ code: 0 });
     expect((await a.berth('exec', 'web', 'id', '-u')).stdout).toBe('0\n');
+    expect((await a.berth('network', 'inspect', '-f', '{{range .Containers}}{{.Name}}{{end}}', 'slirp4netns')).stdout).toBe('web\n');
     expect((await a.berth('stop', '-t', '1', 'web')).code).toBe(0);
     await expect(get(PORT)).rejects.toThrow();
     expect((await a.berth('rm', 'web')).code).toBe(0);
