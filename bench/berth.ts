@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type { EngineApi, EngineOptions } from '../src/api/types.js';
 import { hostNames, resolveLayout } from '../src/paths.js';
 import type { CommandOptions, CommandResult } from '../src/util/exec.js';
-import { containerIdFrom, deferCleanup, errorText, forEachSoft, removeTree, scratch, sh, sleep } from './lib.js';
+import { type Argv, containerIdFrom, deferCleanup, errorText, forEachSoft, removeTree, scratch, sh, sleep } from './lib.js';
 
 /** bin/berth.js, from dist/bench/ */
 export const BERTH_BIN = fileURLToPath(new URL('../../bin/berth.js', import.meta.url));
@@ -40,7 +40,13 @@ export class BerthRoot {
   }
 
   cli(args: readonly string[], opts: CommandOptions = {}): Promise<CommandResult> {
-    return sh(process.execPath, [BERTH_BIN, '--root', this.root, ...args], { timeout: 60_000, ...opts });
+    const cmd = this.argv(args);
+    return sh(cmd.file, cmd.args, { timeout: 60_000, ...opts });
+  }
+
+  /** The command line `cli(args)` runs. */
+  argv(args: readonly string[]): Argv {
+    return { file: process.execPath, args: [BERTH_BIN, '--root', this.root, ...args] };
   }
 
   /** Builds the embedded busybox image into this root (untimed set-up of most benchmarks). */

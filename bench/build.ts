@@ -30,8 +30,8 @@ interface Builder {
 
 /**
  * `berth build` of a five-step Dockerfile over a 2,000-file context, cold (`--no-cache`) and warm (the same
- * build again, every step from the cache), against `podman build` (buildah bud) and `docker build` with
- * --peers. Each side gets its own context folder holding the same files, so no side warms another's
+ * build again, every step from the cache), against `podman build` (buildah bud) and `docker build` (peers,
+ * when installed). Each side gets its own context folder holding the same files, so no side warms another's
  * page cache of the context more than the other.
  */
 export const build: Benchmark = {
@@ -83,12 +83,12 @@ export const build: Benchmark = {
       const peersCold = cold.slice(1).filter((r) => !r.error && r.samples.length);
       const peersWarm = warm.slice(1).filter((r) => !r.error && r.samples.length);
       const fastest = (rows: typeof cold) => {
-        if (!rows.length) throw new Error('no peer measured (run with --peers, with podman or docker installed)');
+        if (!rows.length) throw new Error('no peer measured (peers skipped with --no-peers, or neither installed: scripts/setup.sh --peers)');
         return Math.min(...rows.map((r) => report.median(r.label)));
       };
       report.target('berth build cold <= the fastest peer cold', () => report.median(cold[0]!.label) / fastest(peersCold), '<=', 1, 'x');
       report.target('berth build warm >= 2x faster than the fastest peer warm', () => fastest(peersWarm) / report.median(warm[0]!.label), '>=', 2, 'x');
-      report.note('podman build is buildah bud (the same library); docker build is measured when a dockerd runs or can be started (--peers)');
+      report.note('podman build is buildah bud (the same library); docker build is measured when a dockerd runs or can be started');
     } finally {
       await berth.cleanup();
       await work.remove();

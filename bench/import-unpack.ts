@@ -2,7 +2,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { BerthRoot } from './berth.js';
 import { bigLayerFiles, generateImage } from './fixtures.js';
-import { type Benchmark, measure, Report, scratch, sh, throughputRow, timed } from './lib.js';
+import { type Benchmark, measureInterleaved, Report, scratch, sh, type Side, throughputRow, timed } from './lib.js';
 
 const LAYERS = 6;
 const SMALL_FILES = 2000;
@@ -13,7 +13,7 @@ const LARGE_SIZE = 10 * 1024 * 1024;
 /** `berth load -i` of a ~300 MB, 6-layer docker-archive against `tar -xf` of the same layer tars. */
 export const importUnpack: Benchmark = {
   name: 'import-unpack',
-  title: 'berth load -i (~300 MB, 6 layers) vs tar -xf of the same layer tars',
+  title: 'berth load -i (~300 MB, 6 layers) vs tar -xf of the same layer tars and podman load',
   defaultRuns: 3,
   async run(ctx) {
     const report = new Report(this.name, this.title);
@@ -27,37 +27,49 @@ export const importUnpack: Benchmark = {
       const settle = async () => { await sh('sync', [], { timeout: 120_000 }); };
 
       const dest = path.join(work.dir, 'untar');
-      const tarTime = await measure(report, 'tar -xf (sum of layers)', 'reference', {
-        runs: ctx.runs, warmup: 1,
+      let berth: BerthRoot | undefined;
+      const podman = (await ctx.peers()).find((p) => p.name === 'podman');
+      // Interleaved (tar, berth, podman, tar, ...): each side takes seconds of disk work, and a busy
+      // minute of another user of the machine should hit every side alike.
+      const sides: Side[] = [{
+        label: 'tar -xf (sum of layers)', role: 'reference',
         setup: async () => {
           await rm(dest, { recursive: true, force: true });
           for (let i = 0; i < image.layers.length; i++) await mkdir(path.join(dest, String(i)), { recursive: true });
-          await settle();
+        },
+        run: async () => {
+          let total = 0;
+          for (const [i, layer] of image.layers.entries()) {
+            total += await timed(() => sh('tar', ['-xf', layer.file, '-C', path.join(dest, String(i))], { timeout: 300_000 }));
+          }
+          return total;
         },
         teardown: () => rm(dest, { recursive: true, force: true }),
-      }, async () => {
-        let total = 0;
-        for (const [i, layer] of image.layers.entries()) {
-          total += await timed(() => sh('tar', ['-xf', layer.file, '-C', path.join(dest, String(i))], { timeout: 300_000 }));
-        }
-        return total;
-      });
-
-      let berth: BerthRoot | undefined;
-      const loadTime = await measure(report, 'berth load -i', 'berth', {
-        runs: ctx.runs, warmup: 1,
-        setup: async () => {
-          berth = await BerthRoot.create('import');
-          await settle();
-        },
+      }, {
+        label: 'berth load -i', role: 'berth',
+        setup: async () => { berth = await BerthRoot.create('import'); },
+        run: async () => { await berth!.cli(['load', '-i', image.archive], { timeout: 600_000 }); },
         teardown: async () => berth?.cleanup(),
-      }, async () => { await berth!.cli(['load', '-i', image.archive], { timeout: 600_000 }); });
+      }];
+      if (podman) {
+        sides.push({
+          label: 'podman load -i', role: 'peer',
+          run: async () => { await podman.cli(['load', '-q', '-i', image.archive], { timeout: 600_000 }); },
+          // The image and its layers go, so the next load stores every layer again.
+          teardown: async () => { await podman.cli(['rmi', '-f', image.tag], { timeout: 300_000 }); },
+        });
+      }
+      const [tarTime, loadTime, podmanTime] = await measureInterleaved(report, sides, { runs: ctx.runs, warmup: 1, setup: settle });
 
-      throughputRow(report, tarTime, 'tar -xf throughput', image.layerBytes);
-      throughputRow(report, loadTime, 'berth load throughput', image.layerBytes);
+      throughputRow(report, tarTime!, 'tar -xf throughput', image.layerBytes);
+      throughputRow(report, loadTime!, 'berth load throughput', image.layerBytes);
+      if (podmanTime) throughputRow(report, podmanTime, 'podman load throughput', image.layerBytes);
       report.target('berth load >= 0.8x tar -x throughput',
         () => report.median('berth load throughput') / report.median('tar -xf throughput'), '>=', 0.8, 'x');
+      report.target('berth load <= podman load of the same archive (time)',
+        () => report.median('berth load -i') / report.peerMedian('podman load -i'), '<=', 1, 'x');
       report.note('berth load also reads the archive and checks digests; tar -x reads the layer tars directly');
+      report.note('podman load stores into its overlay store (the peer\'s temp root); the image is removed (untimed) after each run');
     } finally {
       await work.remove();
     }

@@ -1,5 +1,5 @@
 /**
- * Berth's benchmarks: `npm run bench -- [--only NAME[,NAME]] [--runs N] [--peers] [--strict] [--containers N]`.
+ * Berth's benchmarks: `npm run bench -- [--only NAME[,NAME]] [--runs N] [--no-peers] [--strict] [--containers N]`.
  * Each benchmark measures its reference in the same run and prints medians, p90, ratios and targets.
  * Exit code: 0, unless --strict and a target failed or could not be measured.
  */
@@ -16,28 +16,31 @@ import { monitorMemory } from './monitor-memory.js';
 import { mountDeep } from './mount-deep.js';
 import { network } from './network.js';
 import { overlay } from './overlay.js';
-import { startPeers } from './peers.js';
+import { installedPeers, startPeers } from './peers.js';
 import { registryPull, registryPush } from './registry.js';
 import { runNone } from './run-none.js';
+import { scale } from './scale.js';
 import { service } from './service.js';
 import { run50Detached } from './run-50-detached.js';
 import { userns } from './userns.js';
 
 /** Every benchmark, in the order a full run takes them. */
-const BENCHMARKS: readonly Benchmark[] = [cliStartup, importUnpack, loadMemory, mountDeep, runNone, run50Detached, monitorMemory, network, overlay, copyBoth, commitChanged, copyUp, registryPull, registryPush, build, service, userns];
+const BENCHMARKS: readonly Benchmark[] = [cliStartup, importUnpack, loadMemory, mountDeep, runNone, run50Detached, monitorMemory, network, scale, overlay, copyBoth, commitChanged, copyUp, registryPull, registryPush, build, service, userns];
 
 const USAGE = `usage: npm run bench -- [options]
   --only NAME[,NAME]  run only these benchmarks (${BENCHMARKS.map((b) => b.name).join(', ')})
   --runs N            iterations per measurement (default: per benchmark, see --list)
-  --peers             also measure podman and docker when installed (starts a temporary dockerd if none runs)
-  --containers N      containers in the network benchmark's scale part (default 100)
+  --no-peers          skip podman and docker (measured by default when installed; a temporary dockerd
+                      is started if none runs); --peers asks for them even when neither is found
+  --containers N      containers in network's and scale's many-container parts (default 100; scale fills 2N)
   --strict            exit 1 when a target fails or cannot be measured
   --list              list the benchmarks and exit`;
 
 interface Cli {
   only?: string[];
   runs?: number;
-  peers: boolean;
+  /** true: measure the peers; false: --no-peers; undefined: when podman or docker is installed */
+  peers: boolean | undefined;
   strict: boolean;
   containers: number;
   list: boolean;
@@ -56,7 +59,8 @@ function parseCli(argv: string[]): Cli {
     options: {
       only: { type: 'string', multiple: true },
       runs: { type: 'string' },
-      peers: { type: 'boolean', default: false },
+      peers: { type: 'boolean' },
+      'no-peers': { type: 'boolean' },
       strict: { type: 'boolean', default: false },
       containers: { type: 'string' },
       list: { type: 'boolean', default: false },
@@ -71,10 +75,11 @@ function parseCli(argv: string[]): Cli {
   for (const name of only ?? []) {
     if (!BENCHMARKS.some((b) => b.name === name)) throw new Error(`no benchmark "${name}"; there are: ${BENCHMARKS.map((b) => b.name).join(', ')}`);
   }
+  if (values.peers && values['no-peers']) throw new Error('--peers and --no-peers contradict each other');
   return {
     only,
     runs: positive('runs', values.runs),
-    peers: values.peers ?? false,
+    peers: values['no-peers'] ? false : values.peers,
     strict: values.strict ?? false,
     containers: positive('containers', values.containers, 100) as number,
     list: values.list ?? false,
@@ -99,9 +104,14 @@ async function main(): Promise<number> {
   }
   if (process.getuid?.() !== 0) log('not root: container, mount and network sides will fail (n/a)');
 
+  // Issue 20: peers measured in the same run are the only reference a peer target may use, so they are
+  // the normal mode wherever they are installed.
+  const withPeers = cli.peers ?? (await installedPeers()).length > 0;
+  log(withPeers ? 'peers: podman and docker measured where installed (--no-peers to skip)'
+    : cli.peers === false ? 'peers: skipped (--no-peers); peer targets are n/a' : 'peers: neither podman nor docker installed (scripts/setup.sh --peers); peer targets are n/a');
   let peers: Promise<PeerCli[]> | undefined;
   const getPeers = (): Promise<readonly PeerCli[]> => {
-    if (!cli.peers) return Promise.resolve([]);
+    if (!withPeers) return Promise.resolve([]);
     peers ??= busyboxFixture().then((f) => startPeers(f.tarball, log));
     return peers;
   };

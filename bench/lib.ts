@@ -23,9 +23,12 @@ export interface Benchmark {
 export interface BenchContext {
   /** --runs, or the benchmark's default. */
   readonly runs: number;
-  /** --containers: how many containers the scale part of the network benchmark starts. */
+  /** --containers: N of the many-container parts (network: N on one network; scale: 2N in the root, rm -f of N, N on one network). */
   readonly containers: number;
-  /** Podman and docker, when --peers was given (an unavailable peer throws its reason when used). */
+  /**
+   * Podman and docker: measured by default when installed, none with --no-peers (an unavailable peer
+   * throws its reason when used).
+   */
   peers(): Promise<readonly PeerCli[]>;
   /** Progress, on stderr, so that stdout holds only the tables. */
   log(message: string): void;
@@ -42,6 +45,15 @@ export interface PeerCli {
    */
   readonly forceRemove: readonly string[];
   cli(args: readonly string[], opts?: CommandOptions): Promise<CommandResult>;
+  /** The command line `cli(args)` runs, for a wrapper such as `timedWithCpu`. */
+  argv(args: readonly string[]): Argv;
+}
+
+/** A command as its file, arguments and extra environment. */
+export interface Argv {
+  file: string;
+  args: readonly string[];
+  env?: Record<string, string>;
 }
 
 // ---------------------------------------------------------------- statistics and timing
@@ -136,9 +148,12 @@ export class Report {
     return row;
   }
 
-  /** A figure quoted from MACHINE-NOTES.md, for context when the peer was not measured in this run. */
+  /**
+   * A figure quoted from MACHINE-NOTES.md, for context only: labelled `[quoted]`, given no ratio, and
+   * never used by a target (`peerMedian` reads only rows measured in this run).
+   */
   quote(label: string, unit: Unit, value: number): void {
-    this.add({ label: `${label} [MACHINE-NOTES]`, role: 'info', unit, samples: [value] });
+    this.add({ label: `${label} [quoted]`, role: 'info', unit, samples: [value], vs: null });
   }
 
   note(text: string): void {
@@ -157,20 +172,33 @@ export class Report {
     return this.figure(label);
   }
 
-  /** A peer's median as measured in this run (--peers), else its MACHINE-NOTES figure. */
+  /** A peer's median as measured in this run; a target using a peer that was not measured is n/a. */
   peerMedian(label: string): number {
-    try {
-      return this.median(label);
-    } catch {
-      return this.median(`${label} [MACHINE-NOTES]`);
-    }
+    if (!this.rows.some((r) => r.label === label)) throw new Error(`"${label}" not measured in this run (peers skipped or not installed)`);
+    return this.median(label);
+  }
+
+  /**
+   * The fastest (lowest median) of the peer rows measured in this run, named by `label(peer)`; throws
+   * when none was. Its name is returned too, for the target's note.
+   */
+  fastestPeer(labels: readonly string[]): { label: string; median: number; measured: number } {
+    const measured = labels.flatMap((label) => {
+      try {
+        return [{ label, median: this.median(label) }];
+      } catch {
+        return [];
+      }
+    });
+    if (measured.length === 0) throw new Error(`no peer measured in this run (${labels.join(', ')})`);
+    return { ...measured.reduce((a, b) => (b.median < a.median ? b : a)), measured: measured.length };
   }
 
   /**
    * A target: `value` computes the figure from medians (a failed side makes it n/a), compared with
    * `limit`. Verdicts never change the exit code unless --strict.
    */
-  target(description: string, value: () => number, cmp: '<=' | '>=', limit: number, unit: Unit | 'x'): void {
+  target(description: string, value: () => number, cmp: '<' | '<=' | '>=', limit: number, unit: Unit | 'x'): void {
     let figure: number;
     try {
       figure = value();
@@ -182,7 +210,7 @@ export class Report {
       this.targets.push({ description, actual: 'n/a: not a number', verdict: 'n/a' });
       return;
     }
-    const ok = cmp === '<=' ? figure <= limit : figure >= limit;
+    const ok = cmp === '<' ? figure < limit : cmp === '<=' ? figure <= limit : figure >= limit;
     this.targets.push({ description, actual: `${formatValue(figure, unit)} (limit ${cmp} ${formatValue(limit, unit)})`, verdict: ok ? 'PASS' : 'FAIL' });
   }
 }
@@ -305,6 +333,33 @@ export async function measureInterleaved(report: Report, sides: readonly Side[],
 }
 
 // ---------------------------------------------------------------- host commands and scratch space
+
+/** Wall time of a command alone and the CPU time (user + sys) of it and every child it waited for. */
+export interface CpuSample {
+  wallMs: number;
+  cpuMs: number;
+}
+
+/**
+ * bash's EPOCHREALTIME around the command keeps bash's own start out of the wall time; `times` after it
+ * prints the children's user and sys time (getrusage RUSAGE_CHILDREN: the command plus every descendant
+ * it or its children waited for, as /usr/bin/time counts, but in ms instead of 10 ms steps). A monitor
+ * that daemonized (conmon, for podman and Berth alike) is not counted on either side.
+ */
+const CPU_SCRIPT = 's=$EPOCHREALTIME; "$@" >/dev/null; rc=$?; e=$EPOCHREALTIME; [ "$rc" = 0 ] || exit "$rc"; echo "bench-wall $s $e" >&2; times >&2';
+
+export async function timedWithCpu(cmd: Argv, opts: CommandOptions = {}): Promise<CpuSample> {
+  const { stderr } = await sh('bash', ['-c', CPU_SCRIPT, 'bash', cmd.file, ...cmd.args], { ...opts, env: { ...cmd.env, ...opts.env } });
+  const lines = stderr.trim().split('\n');
+  const wall = /^bench-wall (\d+\.\d+) (\d+\.\d+)$/.exec(lines.at(-3)?.trim() ?? '');
+  const children = /^(\d+)m([\d.]+)s (\d+)m([\d.]+)s$/.exec(lines.at(-1)?.trim() ?? '');
+  if (!wall || !children) throw new Error(`cannot read the timing of ${cmd.file}: ${lines.slice(-3).join(' | ')}`);
+  const seconds = (m: string, s: string) => Number(m) * 60 + Number(s);
+  return {
+    wallMs: (Number(wall[2]) - Number(wall[1])) * 1000,
+    cpuMs: (seconds(children[1]!, children[2]!) + seconds(children[3]!, children[4]!)) * 1000,
+  };
+}
 
 /** A host command through the project's runner, with a bench-sized default timeout. */
 export function sh(file: string, args: readonly string[], opts: CommandOptions = {}): Promise<CommandResult> {

@@ -1,11 +1,12 @@
 /**
- * Podman and docker, measured side by side only with --peers. Nothing is installed here; each peer
- * runs on stores in temp folders, and a dockerd the bench started is stopped by its PID afterwards.
- * See MACHINE-NOTES.md for why podman needs its own containers.conf on this machine.
+ * Podman and docker, measured side by side whenever installed (--no-peers skips them). Nothing is
+ * installed here (`scripts/setup.sh --peers` does); each peer runs on stores in temp folders, and a
+ * dockerd the bench started is stopped by its PID afterwards. See MACHINE-NOTES.md for why podman needs
+ * its settings in /etc/containers/containers.conf on this machine.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, openSync, closeSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { CommandOptions } from '../src/util/exec.js';
 import { deferCleanup, errorText, findBinary, type PeerCli, scratch, sh, sleep } from './lib.js';
@@ -14,7 +15,19 @@ const PEER_IMAGE = 'localhost/berth-bench-busybox:latest';
 
 /** A peer that could not be set up: every use throws its reason, which its rows print as n/a. */
 function unavailable(name: PeerCli['name'], reason: string): PeerCli {
-  return { name, image: PEER_IMAGE, forceRemove: [], cli: () => Promise.reject(new Error(reason)) };
+  const fail = (): never => { throw new Error(reason); };
+  return { name, image: PEER_IMAGE, forceRemove: [], cli: () => Promise.reject(new Error(reason)), argv: fail };
+}
+
+/**
+ * The peers installed here. Docker counts by its daemon: these machines carry a static docker client
+ * (/usr/local/bin/docker) with no engine behind it.
+ */
+export async function installedPeers(): Promise<Array<PeerCli['name']>> {
+  const found: Array<PeerCli['name']> = [];
+  if (await findBinary('podman')) found.push('podman');
+  if (await findBinary('docker') && await findBinary('dockerd')) found.push('docker');
+  return found;
 }
 
 /** Both peers, each ready or carrying the reason it is not. `rootfsTar` is the busybox rootfs tarball. */
@@ -54,8 +67,11 @@ async function startPodman(rootfsTar: string, log: (m: string) => void): Promise
   const tmp = await scratch('podman');
   const conf = path.join(tmp.dir, 'containers.conf');
   await writeFile(conf, PODMAN_CONF);
-  // CONTAINERS_CONF points podman at our file, so /etc/containers stays untouched.
+  // CONTAINERS_CONF covers the commands the bench runs, but podman does not pass it to the cleanup
+  // processes its monitors start: those read /etc/containers/containers.conf (scripts/setup.sh --peers).
   const env = { CONTAINERS_CONF: conf };
+  const etc = await readFile('/etc/containers/containers.conf', 'utf8').catch(() => '');
+  if (!/^\s*runtime\s*=\s*"runc"/m.test(etc)) log('podman: /etc/containers/containers.conf does not set runtime = "runc": its cleanup processes may fail (scripts/setup.sh --peers writes it)');
   const bridgesBefore = PODMAN_BRIDGES.filter(linkExists);
   const globals = ['--root', path.join(tmp.dir, 'root'), '--runroot', path.join(tmp.dir, 'run'), '--tmpdir', path.join(tmp.dir, 'tmp')];
   const podman: PeerCli = {
@@ -63,6 +79,7 @@ async function startPodman(rootfsTar: string, log: (m: string) => void): Promise
     image: PEER_IMAGE,
     forceRemove: ['rm', '-f', '-t', '0'],
     cli: (args: readonly string[], opts: CommandOptions = {}) => sh(bin, [...globals, ...args], { timeout: 60_000, ...opts, env: { ...env, ...opts.env } }),
+    argv: (args) => ({ file: bin, args: [...globals, ...args], env }),
   };
   deferCleanup(async () => {
     await podman.cli([...podman.forceRemove, '-a'], { timeout: 180_000 }).catch(() => undefined);
@@ -89,6 +106,7 @@ async function startDocker(rootfsTar: string, log: (m: string) => void): Promise
     image: PEER_IMAGE,
     forceRemove: ['rm', '-f'],
     cli: (args: readonly string[], opts: CommandOptions = {}) => sh(bin, args, { timeout: 60_000, ...opts, env: { ...env, ...opts.env } }),
+    argv: (args) => ({ file: bin, args, env }),
   });
 
   // A daemon someone already runs is used as it is, and left running.

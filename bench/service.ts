@@ -1,7 +1,7 @@
 /**
  * Issue 16: the Engine API as clients use it. `docker run --rm --network none busybox true` by the docker
  * CLI through `berth system service`, against the same CLI through dockerd and through `podman system
- * service` (with --peers); `GET /containers/json?all=1` with 100 containers in the root; the idle
+ * service` (peers, when installed); `GET /containers/json?all=1` with 100 containers in the root; the idle
  * service's memory. The services are started by the bench and stopped by PID.
  */
 import { spawn } from 'node:child_process';

@@ -4,7 +4,7 @@
  * - `run --rm --network none busybox true` as root, with `--userns auto` against without, interleaved;
  * - the same as a non-root user (rootless Berth) against root running the same command through the same
  *   `runuser` wrapper, so both pay the same start-up;
- * - podman beside each, when --peers is given and podman is installed: as root with `--userns auto`
+ * - podman beside each, when podman is installed (not with --no-peers): as root with `--userns auto`
  *   (podman takes those ranges from the `containers` entry of /etc/subuid) and rootless as the same user;
  * - the first start of a container with a mapping no container had before, on a 300 MB image: Berth
  *   makes a copy of the image's layers owned by the mapped ids, against a start with a mapping already

@@ -24,12 +24,14 @@ APT_PACKAGES=(runc conmon catatonit iptables iproute2 busybox-static dnsmasq-bas
 test_deps=0
 rootless_user=
 bin_dir=/usr/local/bin
+peers=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --test) test_deps=1; shift ;;
+    --peers) peers=1; shift ;;
     --rootless-user) [ $# -ge 2 ] || { echo "setup: error: --rootless-user needs a user name" >&2; exit 1; }; rootless_user=$2; shift 2 ;;
     --bin-dir) [ $# -ge 2 ] || { echo "setup: error: --bin-dir needs a folder" >&2; exit 1; }; bin_dir=$2; shift 2 ;;
-    *) echo "setup: error: unknown option $1 (known: --test, --rootless-user NAME, --bin-dir DIR)" >&2; exit 1 ;;
+    *) echo "setup: error: unknown option $1 (known: --test, --peers, --rootless-user NAME, --bin-dir DIR)" >&2; exit 1 ;;
   esac
 done
 if [ "$test_deps" = 1 ]; then
@@ -37,6 +39,14 @@ if [ "$test_deps" = 1 ]; then
 fi
 if [ -n "$rootless_user" ]; then
   APT_PACKAGES+=(uidmap slirp4netns fuse-overlayfs)
+fi
+# `--peers` (issue 20): the engines the benchmarks measure beside Berth in the same run (`npm run bench`
+# measures them by default when installed). Podman is installed without recommends, so its network
+# backend (CNI plugins) is named; crun is there to measure `--runtime` choices where it runs (it refuses this
+# machine's hybrid cgroups, so Podman's runtime is set to runc below). Installing docker.io starts no
+# daemon here (no systemd); the bench starts its own dockerd and stops it by PID.
+if [ "$peers" = 1 ]; then
+  APT_PACKAGES+=(podman docker.io crun buildah skopeo containernetworking-plugins)
 fi
 NODE_MAJOR_MIN=20
 
@@ -131,6 +141,34 @@ if [ -n "$rootless_user" ]; then
     say "made /dev/net/tun usable by every user (0666, as udev does); make it last with a udev rule or at boot"
   fi
   say "$rootless_user may run berth now (store in ~/.local/share/berth); ports below $(cat /proc/sys/net/ipv4/ip_unprivileged_port_start) stay root's"
+fi
+
+# Podman's settings for this kind of machine (MACHINE-NOTES.md): runc, as crun refuses hybrid cgroups;
+# default ulimits within the hard limits (nofile 20000); cgroupfs and a file event log, as there is no
+# systemd. They go in /etc/containers/containers.conf, not a CONTAINERS_CONF file: Podman does not pass
+# CONTAINERS_CONF to the cleanup processes its monitors start. A file this script wrote (first line below)
+# is rewritten; anyone else's is left alone unless it already has the settings.
+if [ "$peers" = 1 ]; then
+  conf=/etc/containers/containers.conf
+  conf_marker='# Berth bench (MACHINE-NOTES): podman on this machine (scripts/setup.sh --peers)'
+  conf_body='[containers]
+default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"'
+  if [ ! -e "$conf" ] || head -n1 "$conf" | grep -q '^# Berth bench (MACHINE-NOTES)'; then
+    mkdir -p "$(dirname "$conf")"
+    printf '%s\n%s\n' "$conf_marker" "$conf_body" > "$conf.tmp"
+    mv "$conf.tmp" "$conf"
+    say "wrote Podman's settings to $conf"
+  elif grep -qE '^[[:space:]]*runtime[[:space:]]*=[[:space:]]*"runc"' "$conf" && grep -q 'nofile=20000' "$conf"; then
+    say "$conf already sets runtime runc and nofile 20000"
+  else
+    say "$conf is not ours and lacks Podman's settings for this machine; merge these in by hand:"
+    printf '%s\n' "$conf_body"
+  fi
 fi
 
 # berth on PATH: a link to this checkout's entry point.
