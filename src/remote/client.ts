@@ -33,23 +33,15 @@ export interface RequestOptions extends CallSubject {
 export class ApiClient {
   private readonly agent: http.Agent;
 
-  constructor(readonly target: HostTarget, private readonly env: NodeJS.ProcessEnv = process.env, maxSockets = Infinity) {
+  constructor(readonly target: HostTarget, env: NodeJS.ProcessEnv = process.env) {
     const d = dialer(target, env);
     // keepAlive: over ssh every new connection is a new ssh session and a new remote process.
-    this.agent = new http.Agent({ keepAlive: true, maxSockets });
+    this.agent = new http.Agent({ keepAlive: true });
     (this.agent as unknown as { createConnection: () => Duplex }).createConnection = () => d.dial();
   }
 
   get uri(): string {
     return this.target.uri;
-  }
-
-  /**
-   * A client of one connection, for calls that must reach the same service: over ssh each connection is
-   * its own `dial-stdio` process, and exec instances live in the process that made them. Close it after.
-   */
-  session(): ApiClient {
-    return new ApiClient(this.target, this.env, 1);
   }
 
   /** Ends idle connections (ssh sessions); in-flight ones end with their calls. */

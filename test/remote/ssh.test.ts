@@ -14,7 +14,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine, RemoteError, type RemoteEngineApi } from '../../src/api/index.js';
 import { claimSlot, cleanupAll, testEngine, type TestEngine } from '../helpers/engine.js';
-import { remoteCli } from './helpers.js';
+import { descendantsNamed, inPty, listenerOf, remoteCli, resizePty, SIZE_THEN_WAIT } from './helpers.js';
 
 const BIN = fileURLToPath(new URL('../../bin/berth.js', import.meta.url));
 const NS = `berth-t-ssh${process.pid}`;
@@ -87,6 +87,9 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
+  // The service the remote's dial-stdio processes share (it would exit by itself once idle).
+  const shared = t && await listenerOf(path.join(t.runroot, 'dial-stdio.sock'));
+  if (shared) process.kill(shared, 'SIGTERM');
   for (const s of sshds) s.kill('SIGTERM');
   await Promise.all(sshds.map((s) => (s.exitCode !== null || s.signalCode !== null ? undefined : new Promise((r) => s.once('exit', r)))));
   await ip('netns', 'del', NS).catch(() => undefined);
@@ -134,6 +137,57 @@ describe('the CLI through -H ssh://', () => {
   }, 90_000);
 });
 
+describe('streams through -H ssh:// (issue 19, part 2)', () => {
+  const env = () => ({ BERTH_SSH_OPTS: sshOpts, XDG_CONFIG_HOME: dir });
+
+  it('run -it: the terminal\'s size, its resizes and the exit code; exec -it likewise', async () => {
+    const host = `ssh://root@${addr}`;
+    const s = inPty(['-H', host, 'run', '-it', '--name', 'ssh-tty', '--network', 'none', 'busybox', ...SIZE_THEN_WAIT(3)], env());
+    await s.until('ready');
+    expect(s.lines()[0]).toBe('33 101');
+    await resizePty(s, 40, 120);
+    await s.until('40 120');
+    const e = inPty(['-H', host, 'exec', '-it', 'ssh-tty', ...SIZE_THEN_WAIT(4)], env());
+    await e.until('ready');
+    expect(e.lines()[0]).toBe('33 101');
+    await resizePty(e, 42, 122);
+    await e.until('42 122');
+    expect((await cli('-H', host, 'exec', 'ssh-tty', 'touch', '/tmp/stop')).exitCode).toBe(0);
+    expect(await e.done).toBe(4);
+    expect(await s.done).toBe(3);
+    expect((await cli('-H', host, 'rm', 'ssh-tty')).exitCode).toBe(0);
+  }, 90_000);
+
+  it('exec -i without a tty: the end of stdin reaches the remote command', async () => {
+    const host = `ssh://root@${addr}`;
+    expect((await cli('-H', host, 'run', '-d', '--name', 'ssh-in', '--network', 'none', 'busybox', 'sleep', '300')).exitCode).toBe(0);
+    const fed = await execa(BIN, ['-H', host, 'exec', '-i', 'ssh-in', 'sh', '-c', 'cat; echo done; exit 6'], { input: 'one\ntwo\n', reject: false, timeout: 60_000, env: { ...process.env, ...env() } });
+    expect([fed.exitCode, fed.stdout]).toEqual([6, 'one\ntwo\ndone']);
+    expect((await cli('-H', host, 'rm', '-f', 'ssh-in')).exitCode).toBe(0);
+  }, 60_000);
+
+  it('a dropped connection in the middle of exec -it or logs -f: the client ends naming the host; the container keeps running', async () => {
+    const host = `ssh://root@${addr}`;
+    expect((await cli('-H', host, 'run', '-d', '--name', 'ssh-drop', '--network', 'none', 'busybox', 'sh', '-c', 'echo first; sleep 300')).exitCode).toBe(0);
+    const e = inPty(['-H', host, 'exec', '-it', 'ssh-drop', 'sh', '-c', 'echo ready; sleep 300'], env());
+    await e.until('ready');
+    for (const pid of descendantsNamed(e.pid, 'ssh')) process.kill(pid, 'SIGKILL');
+    expect(await e.done).toBe(1);
+    expect(e.text()).toContain(`the connection to ${host} broke off`);
+
+    const follow = execa(BIN, ['-H', host, 'logs', '-f', 'ssh-drop'], { reject: false, timeout: 60_000, env: { ...process.env, ...env() } });
+    let out = '';
+    follow.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+    for (let i = 0; i < 600 && !out.includes('first'); i++) await new Promise((r) => setTimeout(r, 50));
+    for (const pid of descendantsNamed(follow.pid!, 'ssh')) process.kill(pid, 'SIGKILL');
+    const res = await follow;
+    expect(res.exitCode).toBe(1);
+    expect(res.stderr).toContain(`from ${host} broke off`);
+    expect((await t.engine.containers.inspect('ssh-drop')).State.Running).toBe(true);
+    expect((await cli('-H', host, 'rm', '-f', 'ssh-drop')).exitCode).toBe(0);
+  }, 90_000);
+});
+
 describe('bad input over ssh', () => {
   it('an unknown host key is refused by ssh, and said so', async () => {
     const res = await remoteCli({ BERTH_SSH_OPTS: `-F /dev/null -i ${dir}/id -o UserKnownHostsFile=${dir}/empty_known_hosts -o GlobalKnownHostsFile=/dev/null`, XDG_CONFIG_HOME: dir })('-H', `ssh://root@${addr}`, 'ps');
@@ -174,7 +228,6 @@ describe('the typed API over ssh', () => {
       expect(await remote.containers.wait(id)).toBe(7);
       await remote.containers.remove(id);
       expect(await remote.containers.list({ all: true })).toEqual([]);
-      await expect(remote.containers.exec(id, { command: ['true'], interactive: true }, { stdin: process.stdin })).rejects.toBeInstanceOf(RemoteError);
     } finally {
       remote.close();
       if (saved === undefined) delete process.env.BERTH_SSH_OPTS;
