@@ -9,7 +9,7 @@ import type {
   AttachOptions, ClientTerminal, ContainerInspect, ContainersApi, CreateRequest, EngineApi, ExecRequest, ImageInspect, ImagesApi, LogEntry, LogOptions, NetworksApi,
   RegistriesApi, RunOptions, StdioStreams, SystemApi, VolumesApi,
 } from '../types.js';
-import { BadStateError, RemoteError, RuntimeError } from '../errors.js';
+import { BadStateError, InvalidArgumentError, RemoteError, RuntimeError } from '../errors.js';
 import { parseTime } from '../util/time.js';
 import { ApiClient, readAll } from './client.js';
 import { createBodyOf } from './create-body.js';
@@ -38,6 +38,15 @@ export interface RemoteEngineApi extends EngineApi {
 }
 
 const seg = encodeURIComponent;
+const imagePath = (ref: string) => ref.split('/').map(seg).join('/');
+
+/** The data calls load their module (tar, build context, copy rules) only when one is made. */
+const data = () => import('./data.js');
+
+/** An async iterable whose source is made on the first iteration. */
+function lazyIterable<T>(make: () => Promise<AsyncIterable<T>>): AsyncIterable<T> {
+  return { async *[Symbol.asyncIterator]() { yield* await make(); } };
+}
 
 function unsupported(host: string, method: string): RemoteError {
   return new RemoteError('unsupported', host, `"${method}" is not supported on a remote host yet`,
@@ -99,24 +108,114 @@ export class RemoteEngine implements RemoteEngineApi {
         const res = await c.request('POST', `/containers/${seg(ref)}/wait`, { kind: 'container', ref, query: { condition: opts.condition }, signal: opts.signal });
         return self.waitAnswer(res);
       },
-      ...stubs<ContainersApi>()(host, 'containers', ['restart', 'pause', 'unpause', 'copyFrom', 'copyTo', 'diff', 'export', 'commit', 'top', 'stats', 'rename', 'update', 'statPath', 'port', 'prune', 'cleanup', 'healthcheck']),
+      copyFrom: async (ref, src, dest, opts) => (await data()).copyFrom(c, ref, src, dest, opts),
+      copyTo: async (ref, dest, src, opts) => (await data()).copyTo(c, ref, dest, src, opts),
+      async restart(ref, opts = {}) {
+        await c.call('POST', `/containers/${seg(ref)}/restart`, { kind: 'container', ref, query: { t: opts.timeout } });
+      },
+      async pause(ref) {
+        await c.call('POST', `/containers/${seg(ref)}/pause`, { kind: 'container', ref });
+      },
+      async unpause(ref) {
+        await c.call('POST', `/containers/${seg(ref)}/unpause`, { kind: 'container', ref });
+      },
+      async rename(ref, newName) {
+        await c.call('POST', `/containers/${seg(ref)}/rename`, { kind: 'container', ref, query: { name: newName }, conflictIsName: newName });
+      },
+      async diff(ref) {
+        const kinds = ['C', 'A', 'D'] as const;
+        return ((await c.json<Json[] | null>('GET', `/containers/${seg(ref)}/changes`, { kind: 'container', ref })) ?? []).map((x) => ({ kind: kinds[x.Kind as 0 | 1 | 2], path: x.Path }));
+      },
+      async top(ref, psArgs = []) {
+        const res = await c.json<{ Titles: string[]; Processes: string[][] }>('GET', `/containers/${seg(ref)}/top`, { kind: 'container', ref, query: { ps_args: psArgs.length ? psArgs.join(' ') : undefined } });
+        return { titles: res.Titles, processes: res.Processes };
+      },
+      async commit(ref, opts = {}) {
+        const at = opts.reference?.lastIndexOf(':') ?? -1;
+        const [repo, tag] = opts.reference && at > opts.reference.lastIndexOf('/') ? [opts.reference.slice(0, at), opts.reference.slice(at + 1)] : [opts.reference, undefined];
+        const res = await c.json<{ Id: string }>('POST', '/commit', {
+          kind: 'container', ref, body: {},
+          query: { container: ref, repo, tag, comment: opts.message, author: opts.author, changes: opts.changes, pause: opts.pause === false ? false : undefined },
+        });
+        return res.Id;
+      },
+      export: async (ref, output) => (await data()).exportTo(c, ref, output),
+      async prune(opts = {}) {
+        const res = await c.json<{ ContainersDeleted: string[] | null }>('POST', '/containers/prune', { query: { filters: filtersJson(opts.filters) } });
+        return { deleted: res.ContainersDeleted ?? [] };
+      },
+      ...stubs<ContainersApi>()(host, 'containers', ['stats', 'update', 'statPath', 'port', 'cleanup', 'healthcheck']),
     };
 
     this.images = {
       list: async (opts = {}) => imageSummariesOf(await c.json<Json[]>('GET', '/images/json', { query: { all: opts.all || undefined, filters: filtersJson(opts.filters) } })),
       inspect: (ref) => c.json<ImageInspect>('GET', `/images/${ref.split('/').map(seg).join('/')}/json`, { kind: 'image', ref }),
       remove: async (ref, opts = {}) => removedImagesOf(await c.json<Json[]>('DELETE', `/images/${ref.split('/').map(seg).join('/')}`, { kind: 'image', ref, query: { force: opts.force || undefined, noprune: opts.noPrune || undefined } })),
-      ...stubs<ImagesApi>()(host, 'images', ['build', 'buildEvents', 'tag', 'prune', 'load', 'save', 'import', 'history', 'mount', 'unmount', 'ensureDefault', 'pull', 'pullEvents', 'push']),
+      build: async (opts) => (await data()).build(c, opts),
+      buildEvents: (opts) => lazyIterable(async () => (await data()).buildEvents(c, opts)),
+      async tag(source, target) {
+        const colon = target.lastIndexOf(':');
+        const [repo, tag] = colon > target.lastIndexOf('/') ? [target.slice(0, colon), target.slice(colon + 1)] : [target, undefined];
+        await c.call('POST', `/images/${imagePath(source)}/tag`, { kind: 'image', ref: source, query: { repo, tag } });
+      },
+      async prune(opts = {}) {
+        const filters = [...(opts.filters ?? []), ...(opts.all ? ['dangling=false'] : [])];
+        const res = await c.json<{ ImagesDeleted: Json[] | null; SpaceReclaimed: number }>('POST', '/images/prune', { query: { filters: filtersJson(filters) } });
+        return { deleted: (res.ImagesDeleted ?? []).map((d) => d.Deleted ?? d.Untagged).filter(Boolean), spaceReclaimed: res.SpaceReclaimed ?? 0 };
+      },
+      load: async (input, opts) => (await data()).load(c, input, opts),
+      save: async (refs, output, opts) => (await data()).save(c, refs, output, opts),
+      pull: async (ref, opts) => (await data()).pull(c, ref, opts),
+      pullEvents: (ref, opts) => lazyIterable(async () => (await data()).pullEvents(c, ref, opts)),
+      push: async (ref, opts) => (await data()).push(c, ref, opts),
+      ...stubs<ImagesApi>()(host, 'images', ['import', 'history', 'mount', 'unmount', 'ensureDefault']),
     };
 
     this.networks = {
       list: async (opts = {}) => (await c.json<Json[]>('GET', '/networks', { query: { filters: filtersJson(opts.filters) } })).map(networkSummaryOf),
-      ...stubs<NetworksApi>()(host, 'networks', ['create', 'inspect', 'remove', 'prune', 'connect', 'disconnect', 'reload']),
+      async create(req) {
+        if (req.allowHostOverlap) throw new InvalidArgumentError('--allow-host-overlap', 'is not sent to a remote host yet: the Engine API has no such field', 'create the network on that host itself');
+        const config = (req.subnets ?? []).map((subnet, i) => ({ Subnet: subnet, Gateway: req.gateways?.[i], IPRange: req.ipRanges?.[i] }));
+        const made = await c.json<{ Id: string }>('POST', '/networks/create', {
+          conflictIsName: req.name, conflictKind: 'network',
+          body: {
+            Name: req.name, Driver: req.driver, EnableIPv6: req.ipv6, Internal: req.internal, Attachable: req.attachable,
+            Options: req.options, Labels: req.labels, ...(config.length ? { IPAM: { Driver: 'default', Config: config } } : {}),
+          },
+        });
+        return { id: made.Id };
+      },
+      inspect: async (ref) => networkSummaryOf(await c.json<Json>('GET', `/networks/${seg(ref)}`, { kind: 'network', ref })),
+      async remove(ref) {
+        await c.call('DELETE', `/networks/${seg(ref)}`, { kind: 'network', ref });
+      },
+      async prune(opts = {}) {
+        const res = await c.json<{ NetworksDeleted: string[] | null }>('POST', '/networks/prune', { query: { filters: filtersJson(opts.filters) } });
+        return { deleted: res.NetworksDeleted ?? [] };
+      },
+      async connect(network, container, opts = {}) {
+        const ipam = opts.ip || opts.ip6 ? { IPv4Address: opts.ip, IPv6Address: opts.ip6 } : undefined;
+        await c.call('POST', `/networks/${seg(network)}/connect`, { kind: 'network', ref: network, body: { Container: container, EndpointConfig: { Aliases: opts.aliases, IPAMConfig: ipam } } });
+      },
+      async disconnect(network, container, opts = {}) {
+        await c.call('POST', `/networks/${seg(network)}/disconnect`, { kind: 'network', ref: network, body: { Container: container, Force: !!opts.force } });
+      },
+      ...stubs<NetworksApi>()(host, 'networks', ['reload']),
     };
 
     this.volumes = {
       list: async (opts = {}) => ((await c.json<{ Volumes: Json[] | null }>('GET', '/volumes', { query: { filters: filtersJson(opts.filters) } })).Volumes ?? []).map(volumeSummaryOf),
-      ...stubs<VolumesApi>()(host, 'volumes', ['create', 'inspect', 'remove', 'export', 'import', 'prune', 'registerDriver']),
+      create: async (req = {}) => volumeSummaryOf(await c.json<Json>('POST', '/volumes/create', { body: { Name: req.name, Driver: req.driver, DriverOpts: req.options, Labels: req.labels } })),
+      inspect: async (name) => volumeSummaryOf(await c.json<Json>('GET', `/volumes/${seg(name)}`, { kind: 'volume', ref: name })),
+      async remove(name, opts = {}) {
+        await c.call('DELETE', `/volumes/${seg(name)}`, { kind: 'volume', ref: name, query: { force: opts.force || undefined } });
+      },
+      async prune(opts = {}) {
+        const filters = [...(opts.filters ?? []), ...(opts.all ? ['all=true'] : [])];
+        const res = await c.json<{ VolumesDeleted: string[] | null }>('POST', '/volumes/prune', { query: { filters: filtersJson(filters) } });
+        return { deleted: res.VolumesDeleted ?? [] };
+      },
+      ...stubs<VolumesApi>()(host, 'volumes', ['export', 'import', 'registerDriver']),
     };
 
     this.system = {
@@ -127,7 +226,10 @@ export class RemoteEngine implements RemoteEngineApi {
         res.resume();
         return { apiVersion: String(res.headers['api-version'] ?? '') };
       },
-      ...stubs<SystemApi>()(host, 'system', ['prune', 'reset', 'boot', 'events']),
+      events: (opts = {}) => lazyIterable(async () => (await data()).events(c, {
+        since: unixTime(opts.since, '--since'), until: unixTime(opts.until, '--until'), filters: filtersJson(opts.filters),
+      }, opts.signal)),
+      ...stubs<SystemApi>()(host, 'system', ['prune', 'reset', 'boot']),
     };
 
     this.registries = stubs<RegistriesApi>()(host, 'registries', ['login', 'logout']);

@@ -69,8 +69,8 @@ export async function resizePty(s: PtySession, rows: number, cols: number): Prom
   await execa('python3', ['-c', WINSZ, await s.tty, String(rows), String(cols)], { timeout: 5_000 });
 }
 
-/** A shell that prints its terminal's size at start and after each resize, then waits for /tmp/stop and exits with `code`. */
-export const SIZE_THEN_WAIT = (code: number) => ['sh', '-c', `stty size; trap "stty size" WINCH; echo ready; while [ ! -f /tmp/stop ]; do sleep 0.1; done; exit ${code}`];
+/** A shell that prints its terminal's size at start and after each resize, then waits for the file `stop` and exits with `code`. */
+export const SIZE_THEN_WAIT = (code: number, stop = '/tmp/stop') => ['sh', '-c', `stty size; trap "stty size" WINCH; echo ready; while [ ! -f ${stop} ]; do sleep 0.1; done; exit ${code}`];
 
 /** The processes below `pid` (children, their children, ...) named `comm`, by their /proc entries. */
 export function descendantsNamed(pid: number, comm: string): number[] {

@@ -147,13 +147,15 @@ describe('streams through -H ssh:// (issue 19, part 2)', () => {
     expect(s.lines()[0]).toBe('33 101');
     await resizePty(s, 40, 120);
     await s.until('40 120');
-    const e = inPty(['-H', host, 'exec', '-it', 'ssh-tty', ...SIZE_THEN_WAIT(4)], env());
+    const e = inPty(['-H', host, 'exec', '-it', 'ssh-tty', ...SIZE_THEN_WAIT(4, '/tmp/stop-exec')], env());
     await e.until('ready');
     expect(e.lines()[0]).toBe('33 101');
     await resizePty(e, 42, 122);
     await e.until('42 122');
-    expect((await cli('-H', host, 'exec', 'ssh-tty', 'touch', '/tmp/stop')).exitCode).toBe(0);
+    // The exec ends first: the container's end would kill it.
+    expect((await cli('-H', host, 'exec', 'ssh-tty', 'touch', '/tmp/stop-exec')).exitCode).toBe(0);
     expect(await e.done).toBe(4);
+    expect((await cli('-H', host, 'exec', 'ssh-tty', 'touch', '/tmp/stop')).exitCode).toBe(0);
     expect(await s.done).toBe(3);
     expect((await cli('-H', host, 'rm', 'ssh-tty')).exitCode).toBe(0);
   }, 90_000);
@@ -183,9 +185,50 @@ describe('streams through -H ssh:// (issue 19, part 2)', () => {
     const res = await follow;
     expect(res.exitCode).toBe(1);
     expect(res.stderr).toContain(`from ${host} broke off`);
+
+    const events = execa(BIN, ['-H', host, 'events'], { reject: false, timeout: 60_000, env: { ...process.env, ...env() } });
+    let seen = '';
+    events.stdout!.on('data', (d: Buffer) => { seen += d.toString(); });
+    // Something to see, so that the stream is known to be open before ssh is killed.
+    for (let i = 0; i < 100 && !seen.includes('ssh-drop'); i++) {
+      await t.engine.containers.kill('ssh-drop', 'SIGWINCH').catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    for (const pid of descendantsNamed(events.pid!, 'ssh')) process.kill(pid, 'SIGKILL');
+    const ev = await events;
+    expect(ev.exitCode).toBe(1);
+    expect(ev.stderr).toContain(`the event stream from ${host} broke off`);
     expect((await t.engine.containers.inspect('ssh-drop')).State.Running).toBe(true);
     expect((await cli('-H', host, 'rm', '-f', 'ssh-drop')).exitCode).toBe(0);
   }, 90_000);
+});
+
+describe('data through -H ssh:// (issue 19, part 2)', () => {
+  it('cp both ways, build with its context sent, save and load, pull refused by the remote\'s own registry access', async () => {
+    const host = `ssh://root@${addr}`;
+    const work = path.join(dir, 'work');
+    await mkdir(path.join(work, 'ctx'), { recursive: true });
+    await writeFile(path.join(work, 'ctx', 'f.txt'), 'over ssh\n');
+    await writeFile(path.join(work, 'ctx', 'Dockerfile'), 'FROM busybox\nARG W=x\nCOPY f.txt /f.txt\nRUN echo "$W" > /w\n');
+    const built = await cli('-H', host, 'build', '-t', 'sshbuild:1', '--build-arg', 'W=arg', path.join(work, 'ctx'));
+    expect(built.exitCode, built.stderr).toBe(0);
+    expect(built.stdout).toMatch(/^Successfully tagged sshbuild:1$/m);
+    expect((await cli('-H', host, 'run', '-d', '--name', 'ssh-cp', '--network', 'none', 'sshbuild:1', 'sleep', '300')).exitCode).toBe(0);
+    expect((await cli('-H', host, 'exec', 'ssh-cp', 'cat', '/f.txt', '/w')).stdout).toBe('over ssh\narg');
+    expect((await cli('-H', host, 'cp', path.join(work, 'ctx', 'f.txt'), 'ssh-cp:/tmp/in.txt')).exitCode).toBe(0);
+    expect((await cli('-H', host, 'cp', 'ssh-cp:/tmp/in.txt', path.join(work, 'out.txt'))).exitCode).toBe(0);
+    expect(await readFile(path.join(work, 'out.txt'), 'utf8')).toBe('over ssh\n');
+    expect((await cli('-H', host, 'save', '-o', path.join(work, 'img.tar'), 'sshbuild:1')).exitCode).toBe(0);
+    expect((await cli('-H', host, 'rm', '-f', 'ssh-cp')).exitCode).toBe(0);
+    expect((await cli('-H', host, 'rmi', 'sshbuild:1')).exitCode).toBe(0);
+    const loaded = await cli('-H', host, 'load', '-i', path.join(work, 'img.tar'));
+    expect([loaded.exitCode, loaded.stdout]).toEqual([0, 'Loaded image: sshbuild:1']);
+    expect((await cli('-H', host, 'rmi', 'sshbuild:1')).exitCode).toBe(0);
+    // The pull is the remote's: the namespace host has no route to this machine's 127.0.0.1, and says so.
+    const pulled = await cli('-H', host, 'pull', '127.0.0.1:9/none/such:1');
+    expect(pulled.exitCode).toBe(125);
+    expect(pulled.stderr).toContain('127.0.0.1:9');
+  }, 120_000);
 });
 
 describe('bad input over ssh', () => {

@@ -72,9 +72,9 @@ describe('the CLI through -H unix://', () => {
   }, 60_000);
 
   it('refuses what it does not map, and --root with a remote, by name', async () => {
-    const paused = await cli('-H', svc.host, 'pause', 'whatever');
-    expect(paused.exitCode).toBe(1);
-    expect(paused.stderr).toContain('"containers.pause" is not supported on a remote host yet');
+    const port = await cli('-H', svc.host, 'port', 'whatever');
+    expect(port.exitCode).toBe(1);
+    expect(port.stderr).toContain('"containers.port" is not supported on a remote host yet');
     const root = await cli('-H', svc.host, '--root', t.root, 'ps');
     expect(root.exitCode).toBe(1);
     expect(root.stderr).toContain('invalid --root: cannot be used with a remote engine');
@@ -234,7 +234,7 @@ describe('the typed API: new Engine({ host })', () => {
       expect((await remote.images.list()).some((i) => i.repoTags.includes('localhost/busybox:latest'))).toBe(true);
       expect((await remote.networks.list()).map((n) => n.name)).toContain('none');
       expect(await remote.volumes.list()).toEqual([]);
-      expect(() => remote.containers.pause(id)).toThrow(RemoteError);
+      expect(() => remote.containers.port(id)).toThrow(RemoteError);
     } finally {
       remote.close();
     }
