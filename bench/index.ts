@@ -18,6 +18,7 @@ import { network } from './network.js';
 import { overlay } from './overlay.js';
 import { installedPeers, startPeers } from './peers.js';
 import { registryPull, registryPush } from './registry.js';
+import { remote } from './remote.js';
 import { runNone } from './run-none.js';
 import { scale } from './scale.js';
 import { service } from './service.js';
@@ -25,7 +26,7 @@ import { run50Detached } from './run-50-detached.js';
 import { userns } from './userns.js';
 
 /** Every benchmark, in the order a full run takes them. */
-const BENCHMARKS: readonly Benchmark[] = [cliStartup, importUnpack, loadMemory, mountDeep, runNone, run50Detached, monitorMemory, network, scale, overlay, copyBoth, commitChanged, copyUp, registryPull, registryPush, build, service, userns];
+const BENCHMARKS: readonly Benchmark[] = [cliStartup, importUnpack, loadMemory, mountDeep, runNone, run50Detached, monitorMemory, network, scale, overlay, copyBoth, commitChanged, copyUp, registryPull, registryPush, build, service, remote, userns];
 
 const USAGE = `usage: npm run bench -- [options]
   --only NAME[,NAME]  run only these benchmarks (${BENCHMARKS.map((b) => b.name).join(', ')})

@@ -117,7 +117,7 @@ export function renameTransform(from: string, to: string): string {
 }
 
 /** How an archive of `name` (its top entry) lands in the folder `dir`. */
-interface Landing {
+export interface Landing {
   dir: string;
   /** the top entry's name there (a rename) */
   as?: string;
@@ -130,7 +130,7 @@ interface Landing {
  * file or does not exist, inside DEST when it is a folder; a folder is created as DEST, or lands inside
  * it, or only its contents do when SRC ends with `/.`.
  */
-function landing(src: { isDir: boolean; contents: boolean; name: string }, dest: { path: string; isDir?: boolean; exists: boolean; slash: boolean }, where: string): Landing {
+export function landing(src: { isDir: boolean; contents: boolean; name: string }, dest: { path: string; isDir?: boolean; exists: boolean; slash: boolean }, where: string): Landing {
   if (dest.exists) {
     if (dest.isDir) return src.contents && src.isDir ? { dir: dest.path, contents: true } : { dir: dest.path };
     if (src.isDir) throw new InvalidArgumentError('destination', `cannot copy a directory to a file: ${where}`, 'give a folder as the destination');
@@ -145,9 +145,9 @@ function landing(src: { isDir: boolean; contents: boolean; name: string }, dest:
  * file capabilities, as Docker's archive keeps security.capability. Never trusted.* (overlayfs keeps its
  * whiteouts and redirects there) nor security.* beyond capabilities, even from a tar stream that has them.
  */
-const XATTRS = ['--xattrs', '--xattrs-include=user.*', '--xattrs-include=security.capability'];
+export const XATTRS = ['--xattrs', '--xattrs-include=user.*', '--xattrs-include=security.capability'];
 
-function extractArgs(to: Landing, top: string, archive: boolean): string[] {
+export function extractArgs(to: Landing, top: string, archive: boolean): string[] {
   const args = ['--numeric-owner', archive ? '--same-owner' : '--no-same-owner', '--same-permissions', ...XATTRS];
   if (to.contents) args.push('--strip-components=1');
   else if (to.as !== undefined && to.as !== top) args.push(renameTransform(top, to.as));
@@ -191,7 +191,7 @@ export async function copyFromContainer(ctx: ContainerContext, ref: string, src:
   }
 }
 
-async function hostDest(dest: string): Promise<{ path: string; isDir?: boolean; exists: boolean; slash: boolean }> {
+export async function hostDest(dest: string): Promise<{ path: string; isDir?: boolean; exists: boolean; slash: boolean }> {
   const slash = dest.endsWith('/') || /(^|\/)\.$/.test(dest);
   const st = await fsp.stat(dest).catch(() => undefined);
   if (!st) {

@@ -3,7 +3,7 @@
  * whose connections are ours), and the one place where the API's answers become Berth's typed errors.
  */
 import http, { type IncomingMessage } from 'node:http';
-import type { Duplex } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import {
   AlreadyExistsError, BadStateError, CannotInvokeError, CommandNotFoundError, InvalidArgumentError, NotFoundError, RemoteError, RuntimeError,
   type ObjectKind,
@@ -18,38 +18,35 @@ export const API_PREFIX = '/v1.41';
 export interface CallSubject {
   kind?: ObjectKind;
   ref?: string;
-  /** a 409 on create is the name taken */
+  /** a 409 on create is the name taken (of a container, unless `conflictKind` says) */
   conflictIsName?: string;
+  conflictKind?: ObjectKind;
   /** a 400 on start or exec is the command that cannot run: the words tell not-found (127) from not-invocable (126) */
   command?: string;
 }
 
 export interface RequestOptions extends CallSubject {
-  query?: Record<string, string | number | boolean | undefined>;
+  query?: Record<string, string | number | boolean | readonly string[] | undefined>;
   body?: unknown;
+  /** a body streamed as it comes (a tar), chunked */
+  stream?: Readable;
+  contentType?: string;
+  headers?: Record<string, string>;
   signal?: AbortSignal;
 }
 
 export class ApiClient {
   private readonly agent: http.Agent;
 
-  constructor(readonly target: HostTarget, private readonly env: NodeJS.ProcessEnv = process.env, maxSockets = Infinity) {
+  constructor(readonly target: HostTarget, env: NodeJS.ProcessEnv = process.env) {
     const d = dialer(target, env);
     // keepAlive: over ssh every new connection is a new ssh session and a new remote process.
-    this.agent = new http.Agent({ keepAlive: true, maxSockets });
+    this.agent = new http.Agent({ keepAlive: true });
     (this.agent as unknown as { createConnection: () => Duplex }).createConnection = () => d.dial();
   }
 
   get uri(): string {
     return this.target.uri;
-  }
-
-  /**
-   * A client of one connection, for calls that must reach the same service: over ssh each connection is
-   * its own `dial-stdio` process, and exec instances live in the process that made them. Close it after.
-   */
-  session(): ApiClient {
-    return new ApiClient(this.target, this.env, 1);
   }
 
   /** Ends idle connections (ssh sessions); in-flight ones end with their calls. */
@@ -105,10 +102,16 @@ export class ApiClient {
       const data = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
       const req = http.request({
         agent: this.agent, method, path: API_PREFIX + path + queryString(opts.query), signal: opts.signal,
-        headers: { Host: 'berth', ...(data ? { 'Content-Type': 'application/json', 'Content-Length': data.length } : {}) },
+        headers: {
+          Host: 'berth', ...(data ? { 'Content-Type': 'application/json', 'Content-Length': data.length } : {}),
+          ...(opts.stream ? { 'Content-Type': opts.contentType ?? 'application/octet-stream', 'Transfer-Encoding': 'chunked' } : {}), ...opts.headers,
+        },
       }, resolve);
       this.onFailure(req, reject);
-      req.end(data);
+      if (!opts.stream) return void req.end(data);
+      // A source that fails (tar refusing a file) aborts the request: the remote drops what it received.
+      opts.stream.once('error', (err) => req.destroy(err));
+      opts.stream.pipe(req);
     });
   }
 
@@ -135,7 +138,9 @@ export class ApiClient {
   refusal(status: number, message: string, subject: CallSubject): Error {
     const where = ` (on ${this.uri})`;
     if (status === 404 && subject.kind) return new NotFoundError(subject.kind, subject.ref ?? '?', undefined, { cause: new Error(message) });
-    if (status === 409 && subject.conflictIsName) return new AlreadyExistsError('container', subject.conflictIsName, undefined, { cause: new Error(message) });
+    if (status === 409 && subject.conflictIsName) return new AlreadyExistsError(subject.conflictKind ?? 'container', subject.conflictIsName, undefined, { cause: new Error(message) });
+    // Docker's 403: a network that is predefined or still has endpoints.
+    if (status === 403) return new BadStateError(message + where, 'check the object\'s state with "berth network inspect"');
     if (status === 409) return new BadStateError(message + where, 'check the object\'s state with "berth ps -a" or "berth inspect"');
     if (status === 400 && subject.command) {
       if (/executable file not found|no such file or directory/.test(message)) return new CommandNotFoundError(subject.command, { cause: new Error(message) });
@@ -154,7 +159,10 @@ function delay(ms: number): Promise<undefined> {
 export function queryString(q: RequestOptions['query']): string {
   if (!q) return '';
   const p = new URLSearchParams();
-  for (const [k, v] of Object.entries(q)) if (v !== undefined) p.set(k, typeof v === 'boolean' ? (v ? '1' : '0') : String(v));
+  for (const [k, v] of Object.entries(q)) {
+    if (Array.isArray(v)) for (const x of v) p.append(k, x);
+    else if (v !== undefined) p.set(k, typeof v === 'boolean' ? (v ? '1' : '0') : String(v));
+  }
   const s = p.toString();
   return s ? `?${s}` : '';
 }

@@ -12,6 +12,7 @@ import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AlreadyExistsError, BadStateError, InvalidArgumentError, NotFoundError } from '../errors.js';
+import { closeMaster } from './mux.js';
 import { ensureDir, ownedTempName, readJsonIfExists, writeJsonAtomic } from '../util/fs.js';
 import { SSH_ENV } from './dial.js';
 import { parseHost } from './uri.js';
@@ -168,15 +169,20 @@ export class ContextStore {
     await writeJsonAtomic(this.cliFile, cli);
   }
 
-  /** Refuses `default`, and the current context unless `force` (which then makes `default` current). */
+  /**
+   * Refuses `default`, and the current context unless `force` (which then makes `default` current). An ssh
+   * host's shared connection (src/remote/mux.ts) is closed with it: nothing of the context stays running.
+   */
   async remove(name: string, opts: { force?: boolean } = {}): Promise<void> {
     if (name === DEFAULT_CONTEXT) throw new BadStateError('the default context cannot be removed', 'it is the local engine; remove the others by name');
-    await this.host(name);
+    const host = await this.host(name);
     if ((await this.current()) === name) {
       if (!opts.force) throw new BadStateError(`context "${name}" is in use`, 'switch with "berth context use default" first, or give -f to remove it anyway');
       await this.use(DEFAULT_CONTEXT);
     }
     await fsp.rm(this.folder(name), { recursive: true, force: true });
+    const target = parseHost(host);
+    if (target.kind === 'ssh') closeMaster(target, this.env);
   }
 
   /** Docker's export: a tar with meta.json (and no tls/: Berth's endpoints carry no TLS material yet). */

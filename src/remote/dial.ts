@@ -11,6 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { Duplex } from 'node:stream';
 import { RemoteError } from '../errors.js';
+import { muxOptions } from './mux.js';
 import type { HostTarget } from './uri.js';
 
 /** How long a connection may take before the call fails naming the host (ssh's ConnectTimeout too). */
@@ -21,7 +22,10 @@ export interface Dialer {
 }
 
 export function dialer(target: HostTarget, env: NodeJS.ProcessEnv = process.env): Dialer {
-  if (target.kind === 'ssh') return { dial: () => dialSsh(target, env) };
+  if (target.kind === 'ssh') {
+    let mux: string[] | undefined;
+    return { dial: () => dialSsh(target, env, mux ??= muxOptions(target, env)) };
+  }
   return { dial: () => dialSocket(target) };
 }
 
@@ -61,11 +65,11 @@ export function shellQuote(word: string): string {
  * first value it reads for an option, so the user's `-o ConnectTimeout=2` beats the default below. Split
  * on spaces (no quoting): keep paths plain.
  */
-export function sshOptions(target: Extract<HostTarget, { kind: 'ssh' }>, env: NodeJS.ProcessEnv): string[] {
+export function sshOptions(target: Extract<HostTarget, { kind: 'ssh' }>, env: NodeJS.ProcessEnv, mux: readonly string[] = []): string[] {
   const user = (env.BERTH_SSH_OPTS ?? '').split(/\s+/).filter(Boolean);
   const identity = env[SSH_ENV.identity];
   return [
-    ...user,
+    ...user, ...mux,
     // BatchMode: never prompt on the user's terminal (which belongs to the container's stream); an unknown
     // host key is then refused instead of asked about.
     '-o', 'BatchMode=yes', '-o', `ConnectTimeout=${CONNECT_TIMEOUT_S}`,
@@ -76,9 +80,9 @@ export function sshOptions(target: Extract<HostTarget, { kind: 'ssh' }>, env: No
 }
 
 /** The remote command: the machine's berth and root when it has them, the remote user's PATH and defaults otherwise. */
-export function sshArgs(target: Extract<HostTarget, { kind: 'ssh' }>, env: NodeJS.ProcessEnv): string[] {
+export function sshArgs(target: Extract<HostTarget, { kind: 'ssh' }>, env: NodeJS.ProcessEnv, mux: readonly string[] = []): string[] {
   const root = env[SSH_ENV.root];
-  return [...sshOptions(target, env), '--', target.host, shellQuote(env[SSH_ENV.berth] || 'berth'), ...(root ? ['--root', shellQuote(root)] : []), 'system', 'dial-stdio'];
+  return [...sshOptions(target, env, mux), '--', target.host, shellQuote(env[SSH_ENV.berth] || 'berth'), ...(root ? ['--root', shellQuote(root)] : []), 'system', 'dial-stdio'];
 }
 
 /** The remote host's words and status after ssh ended without an answer: the typed error. */
@@ -168,7 +172,7 @@ class SshStream extends Duplex {
   }
 }
 
-function dialSsh(target: Extract<HostTarget, { kind: 'ssh' }>, env: NodeJS.ProcessEnv): Duplex {
-  const child = spawn('ssh', sshArgs(target, env), { stdio: ['pipe', 'pipe', 'pipe'], env });
+function dialSsh(target: Extract<HostTarget, { kind: 'ssh' }>, env: NodeJS.ProcessEnv, mux: readonly string[]): Duplex {
+  const child = spawn('ssh', sshArgs(target, env, mux), { stdio: ['pipe', 'pipe', 'pipe'], env });
   return new SshStream(child, target.uri, target.host);
 }

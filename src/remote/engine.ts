@@ -5,16 +5,16 @@
  * build, load/save, pull/push and events come in the next part (issue 19).
  */
 import type { IncomingMessage } from 'node:http';
-import type { Duplex } from 'node:stream';
 import type {
-  ContainerInspect, ContainersApi, CreateRequest, EngineApi, ExecRequest, ImageInspect, ImagesApi, LogEntry, LogOptions, NetworksApi,
+  AttachOptions, ClientTerminal, ContainerInspect, ContainersApi, CreateRequest, EngineApi, ExecRequest, ImageInspect, ImagesApi, LogEntry, LogOptions, NetworksApi,
   RegistriesApi, RunOptions, StdioStreams, SystemApi, VolumesApi,
 } from '../types.js';
-import { RemoteError, RuntimeError } from '../errors.js';
+import { BadStateError, InvalidArgumentError, RemoteError, RuntimeError } from '../errors.js';
 import { parseTime } from '../util/time.js';
 import { ApiClient, readAll } from './client.js';
 import { createBodyOf } from './create-body.js';
-import { FrameReader, LogLines, type StreamKind } from './frames.js';
+import { FrameReader, LogLines } from './frames.js';
+import { detachKeysOf, pipeStreams } from './streams.js';
 import { parseHost } from './uri.js';
 import { containerSummaryOf, filtersJson, imageSummariesOf, networkSummaryOf, removedImagesOf, volumeSummaryOf } from './views.js';
 
@@ -38,6 +38,15 @@ export interface RemoteEngineApi extends EngineApi {
 }
 
 const seg = encodeURIComponent;
+const imagePath = (ref: string) => ref.split('/').map(seg).join('/');
+
+/** The data calls load their module (tar, build context, copy rules) only when one is made. */
+const data = () => import('./data.js');
+
+/** An async iterable whose source is made on the first iteration. */
+function lazyIterable<T>(make: () => Promise<AsyncIterable<T>>): AsyncIterable<T> {
+  return { async *[Symbol.asyncIterator]() { yield* await make(); } };
+}
 
 function unsupported(host: string, method: string): RemoteError {
   return new RemoteError('unsupported', host, `"${method}" is not supported on a remote host yet`,
@@ -54,28 +63,6 @@ function stubs<T>() {
 function unixTime(text: string | undefined, field: string): string | undefined {
   const ms = parseTime(text, field);
   return ms === undefined ? undefined : (ms / 1000).toFixed(3);
-}
-
-function ended(s: Duplex): Promise<void> {
-  return new Promise((resolve) => {
-    if (s.destroyed || s.readableEnded) return resolve();
-    s.once('end', resolve);
-    s.once('close', resolve);
-    s.once('error', () => resolve());
-  });
-}
-
-/** The hijacked stream's frames to the caller's stdout/stderr; stdin, when given, the other way. */
-function pipeStreams(conn: { socket: Duplex; head: Buffer }, tty: boolean, io: StdioStreams): Promise<void> {
-  const reader = new FrameReader(tty, (kind: StreamKind, payload) => (kind === 'stdout' ? io.stdout : io.stderr)?.write(payload));
-  if (conn.head.length) reader.push(conn.head);
-  conn.socket.on('data', (chunk: Buffer) => reader.push(chunk));
-  if (io.stdin) {
-    io.stdin.on('data', (chunk: Buffer) => conn.socket.write(chunk));
-    // Half-close: the container sees the end of its stdin; its output still comes back.
-    io.stdin.once('end', () => conn.socket.end());
-  }
-  return ended(conn.socket);
 }
 
 export class RemoteEngine implements RemoteEngineApi {
@@ -116,28 +103,119 @@ export class RemoteEngine implements RemoteEngineApi {
       inspect: (ref, opts = {}) => c.json<ContainerInspect>('GET', `/containers/${seg(ref)}/json`, { kind: 'container', ref, query: { size: opts.size || undefined } }),
       logs: (ref, opts) => self.logs(ref, opts),
       exec: (ref, req, io) => self.exec(ref, req, io),
+      attach: (ref, io, opts) => self.attach(ref, io, opts),
       async wait(ref, opts = {}) {
         const res = await c.request('POST', `/containers/${seg(ref)}/wait`, { kind: 'container', ref, query: { condition: opts.condition }, signal: opts.signal });
         return self.waitAnswer(res);
       },
-      ...stubs<ContainersApi>()(host, 'containers', ['restart', 'attach', 'pause', 'unpause', 'copyFrom', 'copyTo', 'diff', 'export', 'commit', 'top', 'stats', 'rename', 'update', 'statPath', 'port', 'prune', 'cleanup', 'healthcheck']),
+      copyFrom: async (ref, src, dest, opts) => (await data()).copyFrom(c, ref, src, dest, opts),
+      copyTo: async (ref, dest, src, opts) => (await data()).copyTo(c, ref, dest, src, opts),
+      async restart(ref, opts = {}) {
+        await c.call('POST', `/containers/${seg(ref)}/restart`, { kind: 'container', ref, query: { t: opts.timeout } });
+      },
+      async pause(ref) {
+        await c.call('POST', `/containers/${seg(ref)}/pause`, { kind: 'container', ref });
+      },
+      async unpause(ref) {
+        await c.call('POST', `/containers/${seg(ref)}/unpause`, { kind: 'container', ref });
+      },
+      async rename(ref, newName) {
+        await c.call('POST', `/containers/${seg(ref)}/rename`, { kind: 'container', ref, query: { name: newName }, conflictIsName: newName });
+      },
+      async diff(ref) {
+        const kinds = ['C', 'A', 'D'] as const;
+        return ((await c.json<Json[] | null>('GET', `/containers/${seg(ref)}/changes`, { kind: 'container', ref })) ?? []).map((x) => ({ kind: kinds[x.Kind as 0 | 1 | 2], path: x.Path }));
+      },
+      async top(ref, psArgs = []) {
+        const res = await c.json<{ Titles: string[]; Processes: string[][] }>('GET', `/containers/${seg(ref)}/top`, { kind: 'container', ref, query: { ps_args: psArgs.length ? psArgs.join(' ') : undefined } });
+        return { titles: res.Titles, processes: res.Processes };
+      },
+      async commit(ref, opts = {}) {
+        const at = opts.reference?.lastIndexOf(':') ?? -1;
+        const [repo, tag] = opts.reference && at > opts.reference.lastIndexOf('/') ? [opts.reference.slice(0, at), opts.reference.slice(at + 1)] : [opts.reference, undefined];
+        const res = await c.json<{ Id: string }>('POST', '/commit', {
+          kind: 'container', ref, body: {},
+          query: { container: ref, repo, tag, comment: opts.message, author: opts.author, changes: opts.changes, pause: opts.pause === false ? false : undefined },
+        });
+        return res.Id;
+      },
+      export: async (ref, output) => (await data()).exportTo(c, ref, output),
+      async prune(opts = {}) {
+        const res = await c.json<{ ContainersDeleted: string[] | null }>('POST', '/containers/prune', { query: { filters: filtersJson(opts.filters) } });
+        return { deleted: res.ContainersDeleted ?? [] };
+      },
+      ...stubs<ContainersApi>()(host, 'containers', ['stats', 'update', 'statPath', 'port', 'cleanup', 'healthcheck']),
     };
 
     this.images = {
       list: async (opts = {}) => imageSummariesOf(await c.json<Json[]>('GET', '/images/json', { query: { all: opts.all || undefined, filters: filtersJson(opts.filters) } })),
       inspect: (ref) => c.json<ImageInspect>('GET', `/images/${ref.split('/').map(seg).join('/')}/json`, { kind: 'image', ref }),
       remove: async (ref, opts = {}) => removedImagesOf(await c.json<Json[]>('DELETE', `/images/${ref.split('/').map(seg).join('/')}`, { kind: 'image', ref, query: { force: opts.force || undefined, noprune: opts.noPrune || undefined } })),
-      ...stubs<ImagesApi>()(host, 'images', ['build', 'buildEvents', 'tag', 'prune', 'load', 'save', 'import', 'history', 'mount', 'unmount', 'ensureDefault', 'pull', 'pullEvents', 'push']),
+      build: async (opts) => (await data()).build(c, opts),
+      buildEvents: (opts) => lazyIterable(async () => (await data()).buildEvents(c, opts)),
+      async tag(source, target) {
+        const colon = target.lastIndexOf(':');
+        const [repo, tag] = colon > target.lastIndexOf('/') ? [target.slice(0, colon), target.slice(colon + 1)] : [target, undefined];
+        await c.call('POST', `/images/${imagePath(source)}/tag`, { kind: 'image', ref: source, query: { repo, tag } });
+      },
+      async prune(opts = {}) {
+        const filters = [...(opts.filters ?? []), ...(opts.all ? ['dangling=false'] : [])];
+        const res = await c.json<{ ImagesDeleted: Json[] | null; SpaceReclaimed: number }>('POST', '/images/prune', { query: { filters: filtersJson(filters) } });
+        return { deleted: (res.ImagesDeleted ?? []).map((d) => d.Deleted ?? d.Untagged).filter(Boolean), spaceReclaimed: res.SpaceReclaimed ?? 0 };
+      },
+      load: async (input, opts) => (await data()).load(c, input, opts),
+      save: async (refs, output, opts) => (await data()).save(c, refs, output, opts),
+      pull: async (ref, opts) => (await data()).pull(c, ref, opts),
+      pullEvents: (ref, opts) => lazyIterable(async () => (await data()).pullEvents(c, ref, opts)),
+      push: async (ref, opts) => (await data()).push(c, ref, opts),
+      ...stubs<ImagesApi>()(host, 'images', ['import', 'history', 'mount', 'unmount', 'ensureDefault']),
     };
 
     this.networks = {
       list: async (opts = {}) => (await c.json<Json[]>('GET', '/networks', { query: { filters: filtersJson(opts.filters) } })).map(networkSummaryOf),
-      ...stubs<NetworksApi>()(host, 'networks', ['create', 'inspect', 'remove', 'prune', 'connect', 'disconnect', 'reload']),
+      async create(req) {
+        if (req.allowHostOverlap) throw new InvalidArgumentError('--allow-host-overlap', 'is not sent to a remote host yet: the Engine API has no such field', 'create the network on that host itself');
+        const config = (req.subnets ?? []).map((subnet, i) => ({ Subnet: subnet, Gateway: req.gateways?.[i], IPRange: req.ipRanges?.[i] }));
+        const made = await c.json<{ Id: string }>('POST', '/networks/create', {
+          conflictIsName: req.name, conflictKind: 'network',
+          body: {
+            Name: req.name, Driver: req.driver, EnableIPv6: req.ipv6, Internal: req.internal, Attachable: req.attachable,
+            Options: req.options, Labels: req.labels, ...(config.length ? { IPAM: { Driver: 'default', Config: config } } : {}),
+          },
+        });
+        return { id: made.Id };
+      },
+      inspect: async (ref) => networkSummaryOf(await c.json<Json>('GET', `/networks/${seg(ref)}`, { kind: 'network', ref })),
+      async remove(ref) {
+        await c.call('DELETE', `/networks/${seg(ref)}`, { kind: 'network', ref });
+      },
+      async prune(opts = {}) {
+        const res = await c.json<{ NetworksDeleted: string[] | null }>('POST', '/networks/prune', { query: { filters: filtersJson(opts.filters) } });
+        return { deleted: res.NetworksDeleted ?? [] };
+      },
+      async connect(network, container, opts = {}) {
+        const ipam = opts.ip || opts.ip6 ? { IPv4Address: opts.ip, IPv6Address: opts.ip6 } : undefined;
+        await c.call('POST', `/networks/${seg(network)}/connect`, { kind: 'network', ref: network, body: { Container: container, EndpointConfig: { Aliases: opts.aliases, IPAMConfig: ipam } } });
+      },
+      async disconnect(network, container, opts = {}) {
+        await c.call('POST', `/networks/${seg(network)}/disconnect`, { kind: 'network', ref: network, body: { Container: container, Force: !!opts.force } });
+      },
+      ...stubs<NetworksApi>()(host, 'networks', ['reload']),
     };
 
     this.volumes = {
       list: async (opts = {}) => ((await c.json<{ Volumes: Json[] | null }>('GET', '/volumes', { query: { filters: filtersJson(opts.filters) } })).Volumes ?? []).map(volumeSummaryOf),
-      ...stubs<VolumesApi>()(host, 'volumes', ['create', 'inspect', 'remove', 'export', 'import', 'prune', 'registerDriver']),
+      create: async (req = {}) => volumeSummaryOf(await c.json<Json>('POST', '/volumes/create', { body: { Name: req.name, Driver: req.driver, DriverOpts: req.options, Labels: req.labels } })),
+      inspect: async (name) => volumeSummaryOf(await c.json<Json>('GET', `/volumes/${seg(name)}`, { kind: 'volume', ref: name })),
+      async remove(name, opts = {}) {
+        await c.call('DELETE', `/volumes/${seg(name)}`, { kind: 'volume', ref: name, query: { force: opts.force || undefined } });
+      },
+      async prune(opts = {}) {
+        const filters = [...(opts.filters ?? []), ...(opts.all ? ['all=true'] : [])];
+        const res = await c.json<{ VolumesDeleted: string[] | null }>('POST', '/volumes/prune', { query: { filters: filtersJson(filters) } });
+        return { deleted: res.VolumesDeleted ?? [] };
+      },
+      ...stubs<VolumesApi>()(host, 'volumes', ['export', 'import', 'registerDriver']),
     };
 
     this.system = {
@@ -148,7 +226,10 @@ export class RemoteEngine implements RemoteEngineApi {
         res.resume();
         return { apiVersion: String(res.headers['api-version'] ?? '') };
       },
-      ...stubs<SystemApi>()(host, 'system', ['prune', 'reset', 'boot', 'events']),
+      events: (opts = {}) => lazyIterable(async () => (await data()).events(c, {
+        since: unixTime(opts.since, '--since'), until: unixTime(opts.until, '--until'), filters: filtersJson(opts.filters),
+      }, opts.signal)),
+      ...stubs<SystemApi>()(host, 'system', ['prune', 'reset', 'boot']),
     };
 
     this.registries = stubs<RegistriesApi>()(host, 'registries', ['login', 'logout']);
@@ -171,8 +252,11 @@ export class RemoteEngine implements RemoteEngineApi {
     this.client.close();
   }
 
-  private async create(req: CreateRequest): Promise<{ id: string; warnings: string[] }> {
+  private async create(req: CreateRequest, terminal?: ClientTerminal): Promise<{ id: string; warnings: string[] }> {
     const { name, body } = createBodyOf(req);
+    // The terminal's size before the process runs, as the docker CLI sends it: the first `stty size` is right.
+    const size = req.tty ? terminal?.size() : undefined;
+    if (size?.rows && size.columns) body.HostConfig = { ...(body.HostConfig as Json | undefined), ConsoleSize: [size.rows, size.columns] };
     const made = await this.client.json<{ Id: string; Warnings?: string[] | null }>('POST', '/containers/create', {
       body, query: { name }, kind: 'image', ref: req.image, ...(name ? { conflictIsName: name } : {}),
     });
@@ -194,29 +278,38 @@ export class RemoteEngine implements RemoteEngineApi {
   /**
    * docker run as the docker CLI does it: create, attach, wait (sent before the start, so that a --rm
    * container removed at once still answers its exit code), start; the exit code is the wait's answer.
+   * With a terminal: its size goes with the create and each resize after; the detach keys end the attach
+   * and leave the container running.
    */
   private async runContainer(req: CreateRequest, opts: RunOptions = {}): Promise<{ id: string; exitCode?: number; detached?: boolean; warnings: string[] }> {
     const c = this.client;
-    // With a terminal and stdin, run needs raw mode, resizes and detach keys over the hijacked stream.
-    if (!opts.detach && req.tty && req.openStdin) throw unsupported(this.host, 'containers.run with a terminal (-it)');
-    const { id, warnings } = await this.create(req);
+    const io = opts.io ?? {};
+    const streams = req.attach ?? ['stdout', 'stderr', ...(req.openStdin ? ['stdin'] : [])];
+    const withStdin = !opts.detach && streams.includes('stdin') && !!io.stdin;
+    // Checked before the container is made, as locally.
+    const detachKeys = req.tty && withStdin ? detachKeysOf(opts.detachKeys) : undefined;
+    const { id, warnings } = await this.create(req, opts.detach ? undefined : io.terminal);
     opts.onCreated?.(id);
     const command = req.command?.[0] ?? req.entrypoint?.[0] ?? "the image's command";
-    const startIt = () => c.call('POST', `/containers/${seg(id)}/start`, { kind: 'container', ref: id, command });
+    const startIt = () => c.call('POST', `/containers/${seg(id)}/start`, { kind: 'container', ref: id, command, query: { detachKeys: opts.detachKeys } });
     if (opts.detach) {
       await startIt();
       return { id, warnings };
     }
-    const streams = req.attach ?? ['stdout', 'stderr', ...(req.openStdin ? ['stdin'] : [])];
-    const io = opts.io ?? {};
     const conn = await c.upgrade(`/containers/${seg(id)}/attach`, {
       kind: 'container', ref: id,
-      query: { stream: true, stdout: streams.includes('stdout'), stderr: streams.includes('stderr'), stdin: streams.includes('stdin') && !!io.stdin },
+      query: { stream: true, stdout: streams.includes('stdout'), stderr: streams.includes('stderr'), stdin: withStdin, detachKeys: opts.detachKeys },
     });
     const waitAbort = new AbortController();
     const waiting = c.request('POST', `/containers/${seg(id)}/wait`, { kind: 'container', ref: id, query: { condition: req.autoRemove ? 'removed' : 'next-exit' }, signal: waitAbort.signal });
-    waiting.catch(() => { /* read below, or aborted after a failed start */ });
-    const output = pipeStreams(conn, req.tty === true, { ...io, ...(streams.includes('stdin') ? {} : { stdin: undefined }) });
+    waiting.catch(() => { /* read below, or aborted after a failed start or a detach */ });
+    let output: ReturnType<typeof pipeStreams> | undefined;
+    const pipe = () => pipeStreams(conn, {
+      tty: req.tty === true, io: { ...io, ...(withStdin ? {} : { stdin: undefined }) }, ...(detachKeys ? { detachKeys } : {}),
+      resize: (size) => c.call('POST', `/containers/${seg(id)}/resize`, { query: { h: size.rows, w: size.columns } }),
+    });
+    // Without a terminal the output is read from now on; with one, the resizes wait for a running container.
+    if (!req.tty) output = pipe();
     try {
       await startIt();
     } catch (err) {
@@ -226,8 +319,69 @@ export class RemoteEngine implements RemoteEngineApi {
       if (req.autoRemove) await c.call('DELETE', `/containers/${seg(id)}`, { query: { force: true } }).catch(() => undefined);
       throw err;
     }
-    const [exitCode] = await Promise.all([waiting.then((res) => this.waitAnswer(res)), output]);
+    output ??= pipe();
+    const { detached, broken } = await output;
+    if (broken) {
+      waitAbort.abort();
+      throw this.broke(broken, id);
+    }
+    if (detached) {
+      waitAbort.abort();
+      return { id, detached: true, warnings };
+    }
+    const exitCode = await this.waitAnswer(await this.dropped(waiting, id));
     return { id, exitCode, warnings };
+  }
+
+  /** The stream's connection broke (`cause`): the host named, the container left running there. */
+  private broke(cause: Error, ref: string): RemoteError {
+    return new RemoteError('dropped', this.host, `the connection to ${this.host} broke off: ${cause.message}`,
+      `the container ${ref} keeps running there; see it with "berth -H ${this.host} ps"`, { cause });
+  }
+
+  /** A call whose connection broke while the stream ran: the host named, the container left running there. */
+  private async dropped<T>(call: Promise<T>, ref: string): Promise<T> {
+    try {
+      return await call;
+    } catch (err) {
+      throw err instanceof RemoteError ? err : this.broke(err as Error, ref);
+    }
+  }
+
+  /**
+   * docker attach: the wait is asked first (the stream's end alone does not say how it ended), then the
+   * stream; the exit code is the wait's answer, unless the detach keys ended it.
+   */
+  private async attach(ref: string, io: StdioStreams, opts: AttachOptions = {}): Promise<{ exitCode?: number; detached?: boolean }> {
+    const c = this.client;
+    const info = await c.json<ContainerInspect>('GET', `/containers/${seg(ref)}/json`, { kind: 'container', ref });
+    const tty = info.Config.Tty === true;
+    const detachKeys = tty && io.stdin ? detachKeysOf(opts.detachKeys) : undefined;
+    if (!info.State.Running) {
+      throw new BadStateError(`cannot attach to container ${info.Name.replace(/^\//, '')}: it is not running`, 'start it first, or read its output with "berth logs"');
+    }
+    const waitAbort = new AbortController();
+    opts.signal?.addEventListener('abort', () => waitAbort.abort());
+    const waiting = c.request('POST', `/containers/${seg(info.Id)}/wait`, { kind: 'container', ref, query: { condition: 'not-running' }, signal: waitAbort.signal });
+    waiting.catch(() => { /* read below, or aborted */ });
+    const conn = await c.upgrade(`/containers/${seg(info.Id)}/attach`, {
+      kind: 'container', ref,
+      query: { stream: true, stdout: !!io.stdout, stderr: !!io.stderr, stdin: !!io.stdin, logs: opts.replay !== false, detachKeys: opts.detachKeys },
+    });
+    opts.signal?.addEventListener('abort', () => conn.socket.destroy());
+    const { detached, broken } = await pipeStreams(conn, {
+      tty, io, ...(detachKeys ? { detachKeys } : {}),
+      resize: (size) => c.call('POST', `/containers/${seg(info.Id)}/resize`, { query: { h: size.rows, w: size.columns } }),
+    });
+    if (broken) {
+      waitAbort.abort();
+      throw this.broke(broken, ref);
+    }
+    if (detached || opts.signal?.aborted) {
+      waitAbort.abort();
+      return { detached: true };
+    }
+    return { exitCode: await this.waitAnswer(await this.dropped(waiting, ref)) };
   }
 
   private async *logs(ref: string, opts: LogOptions = {}): AsyncGenerator<LogEntry> {
@@ -263,41 +417,47 @@ export class RemoteEngine implements RemoteEngineApi {
   }
 
   /**
-   * Docker's three calls (create the instance, start it, inspect it for the exit code) on one connection:
-   * over ssh each connection is its own service, which alone knows the instance. Without stdin the start
-   * is a plain answer whose body is the stream, and the connection serves the inspect after it.
+   * Docker's three calls (create the instance, start it, inspect it for the exit code). Over ssh each
+   * connection is its own `dial-stdio`, and they reach one service there (src/cli/commands/service.ts), which
+   * alone knows the instance. Without stdin or a terminal the start is a plain answer whose body is the stream.
    */
   private async exec(ref: string, req: ExecRequest, io: StdioStreams = {}): Promise<{ exitCode?: number; execId: string }> {
-    if (req.tty) throw unsupported(this.host, 'containers.exec with a terminal (-t)');
+    const c = this.client;
     const stdin = req.interactive && io.stdin ? io.stdin : undefined;
-    if (stdin && this.client.target.kind === 'ssh') throw unsupported(this.host, 'containers.exec with stdin (-i) over ssh');
-    const s = this.client.session();
-    try {
-      const made = await s.json<{ Id: string }>('POST', `/containers/${seg(ref)}/exec`, {
-        kind: 'container', ref,
-        body: {
-          Cmd: req.command, AttachStdin: !!stdin, AttachStdout: !req.detach, AttachStderr: !req.detach, Tty: false,
-          Env: req.env, User: req.user, WorkingDir: req.workdir, Privileged: req.privileged,
-        },
-      });
-      const start = { Detach: !!req.detach, Tty: false };
-      const subject = { kind: 'exec' as const, ref: made.Id, command: req.command[0] };
-      if (req.detach) {
-        await s.call('POST', `/exec/${made.Id}/start`, { ...subject, body: start });
-        return { execId: made.Id };
-      }
-      if (stdin) {
-        await pipeStreams(await s.upgrade(`/exec/${made.Id}/start`, { ...subject, body: start }), false, { ...io, stdin });
-      } else {
-        const res = await s.request('POST', `/exec/${made.Id}/start`, { ...subject, body: start });
-        const reader = new FrameReader(false, (kind, payload) => (kind === 'stdout' ? io.stdout : io.stderr)?.write(payload));
-        for await (const chunk of res) reader.push(chunk as Buffer);
-      }
-      const inspected = await s.json<{ ExitCode: number | null }>('GET', `/exec/${made.Id}/json`, subject);
-      return { execId: made.Id, exitCode: inspected.ExitCode ?? undefined };
-    } finally {
-      s.close();
+    const tty = req.tty === true;
+    const size = tty ? io.terminal?.size() : undefined;
+    const consoleSize = size?.rows && size.columns ? [size.rows, size.columns] : undefined;
+    const made = await c.json<{ Id: string }>('POST', `/containers/${seg(ref)}/exec`, {
+      kind: 'container', ref,
+      body: {
+        Cmd: req.command, AttachStdin: !!stdin, AttachStdout: !req.detach, AttachStderr: !req.detach, Tty: tty,
+        Env: req.env, User: req.user, WorkingDir: req.workdir, Privileged: req.privileged, ...(consoleSize ? { ConsoleSize: consoleSize } : {}),
+      },
+    });
+    const start = { Detach: !!req.detach, Tty: tty, ...(consoleSize ? { ConsoleSize: consoleSize } : {}) };
+    const subject = { kind: 'exec' as const, ref: made.Id, command: req.command[0] };
+    if (req.detach) {
+      await c.call('POST', `/exec/${made.Id}/start`, { ...subject, body: start });
+      return { execId: made.Id };
     }
+    if (stdin || tty) {
+      const conn = await c.upgrade(`/exec/${made.Id}/start`, { ...subject, body: start });
+      const { broken } = await pipeStreams(conn, {
+        tty, io: { ...io, stdin },
+        resize: (sz) => c.call('POST', `/exec/${made.Id}/resize`, { query: { h: sz.rows, w: sz.columns } }),
+      });
+      if (broken) throw this.broke(broken, ref);
+    } else {
+      const res = await c.request('POST', `/exec/${made.Id}/start`, { ...subject, body: start });
+      const reader = new FrameReader(false, (kind, payload) => (kind === 'stdout' ? io.stdout : io.stderr)?.write(payload));
+      try {
+        for await (const chunk of res) reader.push(chunk as Buffer);
+      } catch (err) {
+        await this.dropped(Promise.reject(err), ref);
+      }
+    }
+    const inspected = await this.dropped(c.json<{ ExitCode: number | null; Running?: boolean }>('GET', `/exec/${made.Id}/json`, subject), ref);
+    return { execId: made.Id, exitCode: inspected.ExitCode ?? undefined };
   }
 }
 

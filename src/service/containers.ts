@@ -42,7 +42,18 @@ async function create(call: Call): Promise<void> {
     }
     throw apiCreateError(err);
   }
+  // Docker's ConsoleSize: the terminal's first size, which the start hands to the container before its
+  // process runs (a resize can only come once it runs: too late for a first `stty size`).
+  const consoleSize = consoleSizeOf(body);
+  if (req.tty && consoleSize) containerTerminal(call.state, made.id).resize(consoleSize);
   sendJson(call.res!, 201, { Id: made.id, Warnings: made.warnings });
+}
+
+/** HostConfig.ConsoleSize as [height, width] when both are whole and non-zero; anything else is no size. */
+function consoleSizeOf(body: Record<string, unknown>): { rows: number; columns: number } | undefined {
+  const v = (body.HostConfig as Record<string, unknown> | undefined)?.ConsoleSize;
+  if (!Array.isArray(v) || v.length !== 2 || !v.every((x) => Number.isInteger(x) && x > 0 && x <= 0xffff)) return undefined;
+  return { rows: v[0] as number, columns: v[1] as number };
 }
 
 /** `?t=` seconds; Docker also takes `-1` (wait for ever) and absent (the container's StopTimeout). */

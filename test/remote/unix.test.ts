@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine, InvalidArgumentError, RemoteError, type RemoteEngineApi } from '../../src/api/index.js';
 import { cleanupAll, sink, testEngine, type TestEngine } from '../helpers/engine.js';
 import { startService, type TestService } from '../helpers/service.js';
-import { remoteCli } from './helpers.js';
+import { inPty, remoteCli, resizePty, SIZE_THEN_WAIT } from './helpers.js';
 
 let t: TestEngine;
 let svc: TestService;
@@ -72,9 +72,9 @@ describe('the CLI through -H unix://', () => {
   }, 60_000);
 
   it('refuses what it does not map, and --root with a remote, by name', async () => {
-    const paused = await cli('-H', svc.host, 'pause', 'whatever');
-    expect(paused.exitCode).toBe(1);
-    expect(paused.stderr).toContain('"containers.pause" is not supported on a remote host yet');
+    const port = await cli('-H', svc.host, 'port', 'whatever');
+    expect(port.exitCode).toBe(1);
+    expect(port.stderr).toContain('"containers.port" is not supported on a remote host yet');
     const root = await cli('-H', svc.host, '--root', t.root, 'ps');
     expect(root.exitCode).toBe(1);
     expect(root.stderr).toContain('invalid --root: cannot be used with a remote engine');
@@ -100,6 +100,62 @@ describe('the CLI through -H unix://', () => {
     const run = await env('run', '--rm', '--network', 'none', 'busybox', 'echo', 'via-env');
     expect([run.exitCode, run.stdout]).toEqual([0, 'via-env']);
   }, 60_000);
+});
+
+describe('a terminal through -H unix:// (issue 19, part 2)', () => {
+  it('run -it: the container starts at the terminal\'s size, follows its resizes, and its exit code is the client\'s', async () => {
+    const s = inPty(['-H', svc.host, 'run', '-it', '--name', 'tty-run', '--network', 'none', 'busybox', ...SIZE_THEN_WAIT(3)], { XDG_CONFIG_HOME: home });
+    await s.until('ready');
+    expect(s.lines()[0]).toBe('33 101');
+    await resizePty(s, 40, 120);
+    await s.until('40 120');
+    expect((await cli('-H', svc.host, 'exec', 'tty-run', 'touch', '/tmp/stop')).exitCode).toBe(0);
+    expect(await s.done).toBe(3);
+    expect((await t.engine.containers.inspect('tty-run')).State.ExitCode).toBe(3);
+    await t.engine.containers.remove('tty-run');
+  }, 60_000);
+
+  it('exec -it: the exec starts at the terminal\'s size, follows its resizes, and answers its exit code', async () => {
+    await t.engine.containers.run({ image: 'busybox', name: 'tty-exec', command: ['sleep', '300'], network: { networks: ['none'] } }, { detach: true });
+    const s = inPty(['-H', svc.host, 'exec', '-it', 'tty-exec', ...SIZE_THEN_WAIT(4)], { XDG_CONFIG_HOME: home });
+    await s.until('ready');
+    expect(s.lines()[0]).toBe('33 101');
+    await resizePty(s, 41, 121);
+    await s.until('41 121');
+    await t.engine.containers.exec('tty-exec', { command: ['touch', '/tmp/stop'] });
+    expect(await s.done).toBe(4);
+    await t.engine.containers.remove('tty-exec', { force: true });
+  }, 60_000);
+
+  it('the detach keys leave the container running; attach types into it, detaches with its own keys, and ends with its exit code', async () => {
+    const run = inPty(['-H', svc.host, 'run', '-it', '--name', 'detachable', '--network', 'none', 'busybox', 'sh'], { XDG_CONFIG_HOME: home });
+    await run.until('/ # ');
+    run.type('echo typed > /tmp/t\r');
+    await run.until('echo typed');
+    run.type('\x10\x11');
+    expect(await run.done).toBe(0);
+    expect((await t.engine.containers.inspect('detachable')).State.Running).toBe(true);
+    expect((await cli('-H', svc.host, 'exec', 'detachable', 'cat', '/tmp/t')).stdout).toBe('typed');
+
+    const again = inPty(['-H', svc.host, 'attach', '--detach-keys', 'ctrl-x,y', 'detachable'], { XDG_CONFIG_HOME: home });
+    await again.until('echo typed');
+    again.type('echo back > /tmp/r\r');
+    await again.until('echo back');
+    again.type('\x18y');
+    expect(await again.done).toBe(0);
+    expect((await t.engine.containers.inspect('detachable')).State.Running).toBe(true);
+    expect((await cli('-H', svc.host, 'exec', 'detachable', 'cat', '/tmp/r')).stdout).toBe('back');
+
+    const last = inPty(['-H', svc.host, 'attach', 'detachable'], { XDG_CONFIG_HOME: home });
+    await last.until('echo back');
+    last.type('exit 5\r');
+    expect(await last.done).toBe(5);
+    const bad = await cli('-H', svc.host, 'run', '-it', '--detach-keys', 'ctrl-1', 'busybox', 'sh');
+    expect(bad.exitCode).toBe(125);
+    expect(bad.stderr).toContain('invalid detach keys');
+    await t.engine.containers.remove('detachable', { force: true });
+    expect(await t.engine.containers.list({ all: true })).toEqual([]);
+  }, 90_000);
 });
 
 describe('contexts', () => {
@@ -178,7 +234,7 @@ describe('the typed API: new Engine({ host })', () => {
       expect((await remote.images.list()).some((i) => i.repoTags.includes('localhost/busybox:latest'))).toBe(true);
       expect((await remote.networks.list()).map((n) => n.name)).toContain('none');
       expect(await remote.volumes.list()).toEqual([]);
-      expect(() => remote.containers.pause(id)).toThrow(RemoteError);
+      expect(() => remote.containers.port(id)).toThrow(RemoteError);
     } finally {
       remote.close();
     }

@@ -1,8 +1,9 @@
+import { spawn } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { InvalidArgumentError } from '../../errors.js';
+import { InvalidArgumentError, RuntimeError } from '../../errors.js';
 import type { EngineApi } from '../../api/types.js';
 import { type Command, type Context, defineCommand } from '../command.js';
 
@@ -50,8 +51,17 @@ const service = defineCommand({
 
 /**
  * `docker system dial-stdio`: the API over stdin and stdout, for a client that reached this host by ssh.
- * The service listens on a private socket for this one connection and stops when it ends.
+ *
+ * Every connection of a client is its own ssh session and its own dial-stdio, yet Docker's API keeps state
+ * between calls on different connections: an exec instance (create, start, inspect), a terminal that a
+ * resize changes while another connection carries the stream. So the dial-stdio processes of one store
+ * relay to one service of that store, on a socket in its runroot, which the first of them starts (in its
+ * own session, so that ssh does not wait for it) and which exits after DIAL_SERVICE_IDLE_S without a call.
+ * Where that service cannot be started (a store whose runroot this user cannot serve from), the connection
+ * gets a private service of its own, as before.
  */
+const DIAL_SERVICE_IDLE_S = 10;
+
 const dialStdio = defineCommand({
   name: 'dial-stdio', group: 'system',
   usage: '', summary: 'Serve the Docker Engine API over standard input and output',
@@ -59,21 +69,63 @@ const dialStdio = defineCommand({
   maxArgs: 0,
   async action(ctx) {
     const engine = await localEngine(ctx, 'system dial-stdio');
+    const shared = path.join(engine.runroot, 'dial-stdio.sock');
+    let conn = await connectTo(shared);
+    if (!conn) {
+      await startSharedService(ctx, engine, shared);
+      conn = await connectTo(shared);
+    }
+    if (conn) return relay(ctx, conn);
     const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'berth-dial-'));
     await fsp.chmod(dir, 0o700);
     try {
       const { serve } = await import('../../service/index.js');
       const running = await serve(engine, { uris: [`unix://${path.join(dir, 'api.sock')}`], idleSeconds: 0 });
-      const conn = net.connect(path.join(dir, 'api.sock'));
-      await new Promise<void>((resolve, reject) => { conn.once('connect', resolve); conn.once('error', reject); });
-      ctx.stdin.pipe(conn);
-      conn.pipe(ctx.stdout, { end: false });
-      await new Promise<void>((resolve) => conn.on('close', () => resolve()));
+      const own = await connectTo(path.join(dir, 'api.sock'));
+      if (!own) throw new RuntimeError('dial-stdio could not reach its own service', 'run it again; berth -D tells more');
+      await relay(ctx, own);
       await running.close();
     } finally {
       await fsp.rm(dir, { recursive: true, force: true });
     }
   },
 });
+
+function connectTo(file: string): Promise<net.Socket | undefined> {
+  return new Promise((resolve) => {
+    const conn = net.connect(file);
+    conn.once('connect', () => resolve(conn));
+    conn.once('error', () => resolve(undefined));
+  });
+}
+
+/** stdin to the service (its end is the client's half-close), the service to stdout, until it closes. */
+async function relay(ctx: Context, conn: net.Socket): Promise<void> {
+  ctx.stdin.pipe(conn);
+  conn.pipe(ctx.stdout, { end: false });
+  await new Promise<void>((resolve) => conn.on('close', () => resolve()));
+}
+
+/**
+ * `berth system service` on `file`, detached: resolves once it answers there, or when it exited (another
+ * dial-stdio won the race, which is as good; or it could not serve, and the caller falls back).
+ */
+async function startSharedService(ctx: Context, engine: EngineApi, file: string): Promise<void> {
+  const config = ctx.globals.config ? ['--config', ctx.globals.config] : [];
+  const child = spawn(process.execPath, [path.resolve(process.argv[1] ?? 'berth'), '--root', engine.root, '--runroot', engine.runroot, ...config,
+    'system', 'service', '-t', String(DIAL_SERVICE_IDLE_S), `unix://${file}`], { detached: true, stdio: 'ignore' });
+  let exited = false;
+  child.once('exit', () => { exited = true; });
+  child.once('error', () => { exited = true; });
+  for (let i = 0; i < 200 && !exited; i++) {
+    const probe = await connectTo(file);
+    if (probe) {
+      probe.destroy();
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  child.unref();
+}
 
 export const serviceCommands: readonly Command[] = [service, dialStdio];

@@ -1,0 +1,390 @@
+/**
+ * The calls of a remote engine that carry data or progress: docker cp (the archive endpoints, with Docker's
+ * landing rules applied here, on the client's side, as the docker CLI does), build (the context sent as a
+ * tar), load/save, pull/push and events (dockerd's JSON lines read back into Berth's typed events).
+ */
+import { randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream, promises as fsp } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { Transform, type Readable, type Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { extractArgs, hostDest, landing, renameTransform, XATTRS } from '../container/copy.js';
+import { InvalidArgumentError, NotFoundError, RemoteError, RuntimeError } from '../errors.js';
+import type {
+  BuildEvent, BuildOptions, BuildResult, ContainerInspect, CopyOptions, CopyResult, EngineEvent, PathStat, PullOptions, PullResult, PushOptions, PushResult,
+  TransferEvent,
+} from '../types.js';
+import { spawnTar, tarWarnings } from '../util/tar.js';
+import type { ApiClient, CallSubject } from './client.js';
+
+type Json = Record<string, any>;
+const seg = encodeURIComponent;
+
+/**
+ * The body of a JSON-lines answer, one object at a time with its text (`raw`: an int64 such as timeNano
+ * does not fit a JS number); an `{"error"}` line is thrown (after `subject`).
+ */
+export async function* jsonLinesOf(client: ApiClient, res: IncomingMessage, subject: CallSubject = {}): AsyncGenerator<Json & { raw: string }> {
+  let pending = '';
+  const parse = (line: string): (Json & { raw: string }) | undefined => {
+    if (!line.trim()) return undefined;
+    const obj = JSON.parse(line) as Json;
+    if (typeof obj.error === 'string') throw client.refusal(500, obj.error, subject);
+    return Object.assign(obj, { raw: line });
+  };
+  for await (const chunk of res) {
+    pending += (chunk as Buffer).toString('utf8');
+    const lines = pending.split('\n');
+    pending = lines.pop()!;
+    for (const line of lines) {
+      const obj = parse(line);
+      if (obj) yield obj;
+    }
+  }
+  const last = parse(pending);
+  if (last) yield last;
+}
+
+// ------------------------------------------------------------------ cp
+
+/** The HEAD archive's stat (Go's FileMode: bit 31 a folder, bit 27 a link). */
+async function statIn(client: ApiClient, id: string, name: string, cpath: string): Promise<(PathStat & { isDir: boolean; isLink: boolean }) | undefined> {
+  const res = await client.request('HEAD', `/containers/${seg(id)}/archive`, { kind: 'file', ref: `${cpath} in container ${name}`, query: { path: cpath } }).catch((err: unknown) => {
+    if (err instanceof NotFoundError) return undefined;
+    throw err;
+  });
+  if (!res) return undefined;
+  res.resume();
+  const st = JSON.parse(Buffer.from(String(res.headers['x-docker-container-path-stat'] ?? ''), 'base64').toString('utf8') || '{}') as PathStat;
+  if (typeof st.mode !== 'number') throw new RuntimeError(`${client.uri} answered no stat for ${cpath} in container ${name}`, 'check that the remote is a Berth or Docker engine');
+  return { ...st, isDir: (st.mode >>> 31) === 1, isLink: ((st.mode >>> 27) & 1) === 1 };
+}
+
+/** The container's ID and name: a 404 after this is the path's, not the container's. */
+async function containerOf(client: ApiClient, ref: string): Promise<{ id: string; name: string }> {
+  const c = await client.json<ContainerInspect>('GET', `/containers/${seg(ref)}/json`, { kind: 'container', ref });
+  return { id: c.Id, name: c.Name.replace(/^\//, '') };
+}
+
+function absolute(p: string): string {
+  return path.posix.resolve('/', p);
+}
+
+/** Counts the bytes that pass. */
+function counter(): Transform & { bytes: number } {
+  const t = new Transform({ transform(chunk: Buffer, _enc, cb) { t.bytes += chunk.length; cb(null, chunk); } }) as Transform & { bytes: number };
+  t.bytes = 0;
+  return t;
+}
+
+export async function copyFrom(client: ApiClient, ref: string, src: string, dest: string | Writable, opts: CopyOptions = {}): Promise<CopyResult> {
+  const { id, name } = await containerOf(client, ref);
+  const cpath = absolute(src);
+  const contents = /(^|\/)\.$/.test(src);
+  const st = await statIn(client, id, name, cpath);
+  if (!st) throw new NotFoundError('file', `${cpath} in container ${name}`, 'check the path with "berth exec CONTAINER ls"');
+  // -L: the link's target is what is copied, under the link's name (docker CLI's resolveLocalPath).
+  const follow = st.isLink && (!!opts.followLink || contents || src.endsWith('/'));
+  const from = follow ? (path.posix.isAbsolute(st.linkTarget) ? st.linkTarget : path.posix.join(path.posix.dirname(cpath), st.linkTarget)) : cpath;
+  const isDir = follow ? !!(await statIn(client, id, name, from))?.isDir : st.isDir;
+  if ((src.endsWith('/') || contents) && !isDir) throw new InvalidArgumentError('path', `${cpath} in container ${name} is not a directory`);
+  const res = await client.request('GET', `/containers/${seg(id)}/archive`, { kind: 'file', ref: `${cpath} in container ${name}`, query: { path: contents ? `${from}/.` : from } });
+  if (typeof dest !== 'string') {
+    const count = counter();
+    await pipeline(res, count, dest, { end: false });
+    return { bytes: count.bytes, warnings: [] };
+  }
+  const want = cpath === '/' ? '.' : path.posix.basename(cpath);
+  const top = contents || from === '/' ? '.' : path.posix.basename(from);
+  const to = landing({ isDir, contents: contents || want === '.', name: want }, await hostDest(dest), dest);
+  if (want === '.' && !to.contents) await fsp.mkdir(path.join(to.dir, to.as ?? '.'), { recursive: true });
+  const target = want === '.' && !to.contents ? { dir: path.join(to.dir, to.as ?? '.'), contents: true } : { ...to, as: to.as ?? (top !== want ? want : undefined) };
+  const writer = spawnTar(['-x', '-f', '-', '-C', target.dir, ...extractArgs(target, top, !!opts.archive)], 'pipe');
+  // tar stops reading at the archive's end marker, before the record's padding: the pipe closing then is
+  // no failure; tar's own status says whether the copy worked.
+  let bytes = 0;
+  res.on('data', (chunk: Buffer) => { bytes += chunk.length; });
+  writer.child.stdin!.on('error', () => res.destroy());
+  res.pipe(writer.child.stdin!);
+  try {
+    const warnings = tarWarnings(await writer.done);
+    if (!res.complete && !res.destroyed) res.destroy();
+    return { bytes, warnings };
+  } catch (err) {
+    res.destroy();
+    throw err;
+  }
+}
+
+export async function copyTo(client: ApiClient, ref: string, dest: string, src: string | Readable, opts: CopyOptions = {}): Promise<CopyResult> {
+  const { id, name } = await containerOf(client, ref);
+  const cpath = absolute(dest);
+  const where = `${name}:${cpath}`;
+  const put = async (dir: string, body: Readable): Promise<number> => {
+    const count = counter();
+    const res = await client.request('PUT', `/containers/${seg(id)}/archive`, {
+      kind: 'file', ref: `${dir} in container ${name}`, query: { path: dir, noOverwriteDirNonDir: true, copyUIDGID: opts.archive || undefined }, stream: body.pipe(count),
+    });
+    res.resume();
+    return count.bytes;
+  };
+  if (typeof src !== 'string') return { bytes: await put(cpath, src), warnings: [] };
+  const host = opts.followLink ? await fsp.realpath(src).catch(() => src) : src;
+  const hst = await fsp.lstat(host).catch((err: unknown) => {
+    throw new NotFoundError('file', `${src} on the host`, 'check the path', { cause: err });
+  });
+  const source = { host: path.resolve(host), name: path.basename(path.resolve(src)), isDir: hst.isDirectory(), contents: /(^|\/)\.$/.test(src) };
+  const st = await statIn(client, id, name, cpath);
+  if (!st) {
+    const parent = await statIn(client, id, name, path.posix.dirname(cpath));
+    if (!parent?.isDir) throw new NotFoundError('file', `${path.posix.dirname(cpath)} in container ${name}`, 'create the folder first');
+  }
+  const to = landing(source, { path: cpath, isDir: st?.isDir, exists: !!st, slash: dest.endsWith('/') }, where);
+  const top = path.basename(source.host);
+  const as = to.contents ? undefined : to.as ?? source.name;
+  const reader = spawnTar(['-c', '-f', '-', '--numeric-owner', ...XATTRS,
+    ...(to.contents ? ['-C', source.host, '--', '.'] : ['-C', path.dirname(source.host), ...(as !== top ? [renameTransform(top, as!)] : []), '--', top])], 'ignore');
+  try {
+    const bytes = await put(to.dir, reader.child.stdout!);
+    return { bytes, warnings: tarWarnings(await reader.done) };
+  } catch (err) {
+    reader.child.kill('SIGKILL');
+    await reader.done.catch(() => undefined);
+    throw err;
+  }
+}
+
+// ------------------------------------------------------------------ build
+
+/**
+ * POST /build with the context as a tar. A Dockerfile given as text, or outside the context folder, goes
+ * into the tar under a name of its own, as the docker CLI sends it. The remote writes Docker's classic
+ * builder lines; they come back as `note` events, and the end as `done`.
+ */
+export async function* buildEvents(client: ApiClient, opts: Omit<BuildOptions, 'onProgress'>): AsyncGenerator<BuildEvent> {
+  if (opts.secrets?.length) throw new InvalidArgumentError('--secret', 'build secrets are not sent to a remote host yet', 'build on that host itself, or without --secret');
+  let dockerfile = typeof opts.dockerfile === 'string' ? opts.dockerfile : undefined;
+  let extra: { name: string; text: string } | undefined;
+  if (typeof opts.context === 'string') {
+    const dir = path.resolve(opts.context);
+    const st = await fsp.stat(dir).catch(() => undefined);
+    if (!st?.isDirectory()) throw new NotFoundError('file', `${opts.context} (the build context)`, 'give the folder that holds the Dockerfile');
+    if (dockerfile !== undefined) {
+      const rel = path.relative(dir, path.resolve(dockerfile));
+      if (rel.startsWith('..') || path.isAbsolute(rel)) extra = { name: '', text: await fsp.readFile(dockerfile, 'utf8') };
+      else dockerfile = rel;
+    }
+  } else if (dockerfile !== undefined && path.isAbsolute(dockerfile)) {
+    throw new InvalidArgumentError('--file', `${dockerfile}: with a context on stdin, -f names a file inside the tar`, 'give the path inside the archive');
+  }
+  if (typeof opts.dockerfile === 'object') extra = { name: '', text: opts.dockerfile.text };
+  if (extra) {
+    extra.name = `.dockerfile.${randomBytes(10).toString('hex')}`;
+    dockerfile = extra.name;
+  }
+  if (extra && typeof opts.context !== 'string') throw new InvalidArgumentError('--file', 'a Dockerfile from stdin needs a context folder', 'give the context as a folder');
+  const temp = extra ? await fsp.mkdtemp(path.join(os.tmpdir(), 'berth-remote-build-')) : undefined;
+  try {
+    if (extra && temp) await fsp.writeFile(path.join(temp, extra.name), extra.text);
+    const reader = typeof opts.context === 'string'
+      ? spawnTar(['-c', '-f', '-', '-C', path.resolve(opts.context), '.', ...(temp && extra ? ['-C', temp, extra.name] : [])], 'ignore')
+      : undefined;
+    const body = reader ? reader.child.stdout! : (opts.context as Readable);
+    const res = await client.request('POST', '/build', {
+      signal: opts.signal, stream: body, contentType: 'application/x-tar',
+      query: {
+        t: opts.tags?.length ? opts.tags : undefined, dockerfile, target: opts.target, platform: opts.platform,
+        buildargs: opts.buildArgs && Object.keys(opts.buildArgs).length ? JSON.stringify(opts.buildArgs) : undefined,
+        labels: opts.labels && Object.keys(opts.labels).length ? JSON.stringify(opts.labels) : undefined,
+        nocache: opts.noCache || undefined, pull: opts.pull || undefined, networkmode: opts.network, rm: true,
+      },
+    });
+    let id: string | undefined;
+    for await (const line of jsonLinesOf(client, res)) {
+      if (typeof line.aux?.ID === 'string') id = line.aux.ID;
+      // After the image's ID come only the "Successfully built/tagged" lines: the `done` event says them.
+      else if (typeof line.stream === 'string' && id === undefined) {
+        for (const text of line.stream.replace(/\n$/, '').split('\n')) yield { type: 'note', message: text };
+      }
+    }
+    if (reader) await reader.done;
+    if (!id) throw new RuntimeError(`the build on ${client.uri} ended without an image`, 'see the lines above; run it again');
+    if (opts.iidfile) await fsp.writeFile(opts.iidfile, id);
+    yield { type: 'done', id: id as BuildResult['id'], tags: opts.tags ?? [] };
+  } finally {
+    if (temp) await fsp.rm(temp, { recursive: true, force: true });
+  }
+}
+
+export async function build(client: ApiClient, opts: BuildOptions): Promise<BuildResult> {
+  const { onProgress, ...rest } = opts;
+  for await (const e of buildEvents(client, rest)) {
+    onProgress?.(e);
+    if (e.type === 'done') return { id: e.id, tags: e.tags };
+  }
+  throw new RuntimeError(`the build on ${client.uri} ended without an image`, 'run it again');
+}
+
+// ------------------------------------------------------------------ pull, push
+
+const LAYER_WORDS: Record<string, Extract<TransferEvent, { type: 'layer' }>['status']> = {
+  'Pulling fs layer': 'waiting', 'Already exists': 'exists', Downloading: 'downloading', 'Verifying Checksum': 'verifying',
+  'Download complete': 'downloaded', Extracting: 'extracting', 'Pull complete': 'complete', Retrying: 'retrying',
+  Preparing: 'waiting', 'Layer already exists': 'exists', Pushing: 'uploading', Pushed: 'pushed',
+};
+
+/** A layer line of dockerd's pull or push, as Berth's event. */
+function layerEvent(line: Json): TransferEvent | undefined {
+  if (typeof line.id !== 'string' || typeof line.status !== 'string') return undefined;
+  if (line.status.startsWith('Mounted from ')) return { type: 'layer', id: line.id, status: 'mounted', from: line.status.slice('Mounted from '.length) };
+  const status = LAYER_WORDS[line.status];
+  if (!status) return undefined;
+  const d = (line.progressDetail ?? {}) as { current?: number; total?: number };
+  return { type: 'layer', id: line.id, status, ...(d.current !== undefined && { current: d.current }), ...(d.total !== undefined && { total: d.total }) };
+}
+
+/** X-Registry-Auth: the client's login for this call (else the remote uses its own). */
+function authHeader(creds: PullOptions['credentials']): Record<string, string> | undefined {
+  if (!creds) return undefined;
+  const json = JSON.stringify({ username: creds.username, password: creds.password, ...(creds.identityToken && { identitytoken: creds.identityToken }) });
+  return { 'X-Registry-Auth': Buffer.from(json).toString('base64url') };
+}
+
+function refuseLocalOnly(what: string, opts: { tlsVerify?: boolean; allTags?: boolean }): void {
+  if (opts.tlsVerify === false) throw new InvalidArgumentError('--tls-verify', `${what} on a remote host follows that host's insecure-registries, not --tls-verify=false`, 'list the registry in insecure-registries of the remote\'s /etc/berth/berth.json');
+  if (opts.allTags) throw new InvalidArgumentError('--all-tags', `${what} --all-tags is not supported on a remote host yet`, 'pull the tags one by one');
+}
+
+export async function* pullEvents(client: ApiClient, ref: string, opts: Omit<PullOptions, 'onProgress'> = {}): AsyncGenerator<TransferEvent> {
+  refuseLocalOnly('pull', opts);
+  const at = ref.lastIndexOf('@');
+  const colon = ref.lastIndexOf(':');
+  const [fromImage, tag] = at >= 0 ? [ref.slice(0, at), ref.slice(at + 1)] : colon > ref.lastIndexOf('/') ? [ref.slice(0, colon), ref.slice(colon + 1)] : [ref, 'latest'];
+  const res = await client.request('POST', '/images/create', {
+    kind: 'image', ref, signal: opts.signal, query: { fromImage, tag, platform: opts.platform }, headers: authHeader(opts.credentials),
+  });
+  let digest = '';
+  for await (const line of jsonLinesOf(client, res, { kind: 'image', ref })) {
+    const status = typeof line.status === 'string' ? line.status : '';
+    const pulling = /^Pulling from (.+)$/.exec(status);
+    if (pulling) {
+      const id = String(line.id ?? 'latest');
+      yield { type: 'resolving', reference: `${pulling[1]}${id.startsWith('sha256:') ? '@' : ':'}${id}`, registry: '' };
+      continue;
+    }
+    if (status.startsWith('Digest: ')) { digest = status.slice('Digest: '.length); continue; }
+    const done = /^Status: (Downloaded newer image|Image is up to date) for (.+)$/.exec(status);
+    if (done) {
+      const reference = done[2]!;
+      const image = await client.json<{ Id: string }>('GET', `/images/${reference.split('/').map(seg).join('/')}/json`, { kind: 'image', ref: reference });
+      yield { type: 'done', reference, id: image.Id as PullResult['id'], digest: digest as PullResult['digest'], changed: done[1] === 'Downloaded newer image' };
+      continue;
+    }
+    const layer = layerEvent(line);
+    if (layer) yield layer;
+  }
+}
+
+export async function pull(client: ApiClient, ref: string, opts: PullOptions = {}): Promise<PullResult> {
+  const { onProgress, ...rest } = opts;
+  let result: PullResult | undefined;
+  for await (const e of pullEvents(client, ref, rest)) {
+    onProgress?.(e);
+    if (e.type === 'done') result = { reference: e.reference, id: e.id, digest: e.digest, changed: e.changed };
+  }
+  if (!result) throw new RuntimeError(`the pull of ${ref} on ${client.uri} ended without its image`, 'run it again');
+  return result;
+}
+
+export async function push(client: ApiClient, ref: string, opts: PushOptions = {}): Promise<PushResult> {
+  refuseLocalOnly('push', opts);
+  const colon = ref.lastIndexOf(':');
+  const [name, tag] = colon > ref.lastIndexOf('/') ? [ref.slice(0, colon), ref.slice(colon + 1)] : [ref, 'latest'];
+  const res = await client.request('POST', `/images/${name.split('/').map(seg).join('/')}/push`, {
+    kind: 'image', ref, signal: opts.signal, query: { tag }, headers: authHeader(opts.credentials) ?? { 'X-Registry-Auth': Buffer.from('{}').toString('base64url') },
+  });
+  let result: PushResult | undefined;
+  for await (const line of jsonLinesOf(client, res, { kind: 'image', ref })) {
+    const repo = /^The push refers to repository \[(.+)\]$/.exec(String(line.status ?? ''));
+    if (repo) opts.onProgress?.({ type: 'resolving', reference: `${repo[1]}:${tag}`, registry: '' });
+    else if (line.aux && typeof line.aux.Digest === 'string') result = { reference: `${name}:${line.aux.Tag ?? tag}`, digest: line.aux.Digest, size: Number(line.aux.Size ?? 0) };
+    else {
+      const layer = layerEvent(line);
+      if (layer) opts.onProgress?.(layer);
+    }
+  }
+  if (!result) throw new RuntimeError(`the push of ${ref} from ${client.uri} ended without its digest`, 'run it again');
+  return result;
+}
+
+// ------------------------------------------------------------------ export, load, save
+
+/** A tar answer into a stream, or into a file that appears only when complete (as locally). */
+async function tarInto(res: IncomingMessage, output: string | Writable): Promise<void> {
+  if (typeof output !== 'string') return pipeline(res, output, { end: false });
+  const temp = path.join(path.dirname(path.resolve(output)), `.${path.basename(output)}.${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    await pipeline(res, createWriteStream(temp, { mode: 0o644 }));
+    await fsp.rename(temp, output);
+  } catch (err) {
+    await fsp.rm(temp, { force: true });
+    throw err;
+  }
+}
+
+export async function exportTo(client: ApiClient, ref: string, output: string | Writable): Promise<void> {
+  await tarInto(await client.request('GET', `/containers/${seg(ref)}/export`, { kind: 'container', ref }), output);
+}
+
+
+export async function load(client: ApiClient, input: string | Readable, opts: { signal?: AbortSignal } = {}): Promise<{ loaded: string[] }> {
+  let body: Readable;
+  if (typeof input === 'string') {
+    const st = await fsp.stat(input).catch((err: unknown) => { throw new NotFoundError('file', input, 'give the path of an image archive', { cause: err }); });
+    if (st.isDirectory()) throw new InvalidArgumentError('input', `${input} is a folder: an OCI layout folder is not sent to a remote host yet`, 'make a tar of it (tar -C DIR -c . > FILE.tar) and load that');
+    body = createReadStream(input);
+  } else {
+    body = input;
+  }
+  const res = await client.request('POST', '/images/load', { stream: body, contentType: 'application/x-tar', signal: opts.signal, query: { quiet: true } });
+  const loaded: string[] = [];
+  for await (const line of jsonLinesOf(client, res)) {
+    const m = typeof line.stream === 'string' ? /^Loaded image(?: ID)?: (.+)$/m.exec(line.stream) : null;
+    if (m) loaded.push(m[1]!.trim());
+  }
+  return { loaded };
+}
+
+export async function save(client: ApiClient, refs: string[], output: string | Writable, opts: { format?: string } = {}): Promise<void> {
+  if (opts.format && opts.format !== 'docker-archive') throw new InvalidArgumentError('--format', `${opts.format} is not saved from a remote host yet: the Engine API sends docker-archive`, 'save as docker-archive (the default)');
+  // Each name checked first, as locally: a missing one is a NotFound, not a tar cut short.
+  for (const ref of refs) await client.json('GET', `/images/${ref.split('/').map(seg).join('/')}/json`, { kind: 'image', ref });
+  await tarInto(await client.request('GET', '/images/get', { query: { names: refs } }), output);
+}
+
+// ------------------------------------------------------------------ events
+
+/** timeNano (or time) of a Docker event as RFC 3339 with nanoseconds, read from the line's text. */
+function eventTime(line: Json & { raw: string }): string {
+  const nano = /"timeNano":\s*(\d+)/.exec(line.raw);
+  const ns = nano ? BigInt(nano[1]!) : BigInt(Number(line.time ?? 0)) * 1_000_000_000n;
+  const secs = ns / 1_000_000_000n;
+  const iso = new Date(Number(secs) * 1000).toISOString().replace(/\.\d{3}Z$/, '');
+  return `${iso}.${String(ns % 1_000_000_000n).padStart(9, '0')}Z`;
+}
+
+export async function* events(client: ApiClient, query: Record<string, string | undefined>, signal?: AbortSignal): AsyncGenerator<EngineEvent> {
+  const res = await client.request('GET', '/events', { query, ...(signal && { signal }) });
+  try {
+    for await (const line of jsonLinesOf(client, res)) {
+      yield { time: eventTime(line), type: line.Type, action: line.Action, id: line.Actor?.ID ?? line.id ?? '', attributes: line.Actor?.Attributes ?? {} };
+    }
+  } catch (err) {
+    if (signal?.aborted) return;
+    if (err instanceof RemoteError || !(err as NodeJS.ErrnoException).code) throw err;
+    throw new RemoteError('dropped', client.uri, `the event stream from ${client.uri} broke off: ${(err as Error).message}`, 'run the command again', { cause: err });
+  }
+  if (!res.complete && !signal?.aborted) throw new RemoteError('dropped', client.uri, `the event stream from ${client.uri} broke off`, 'run the command again');
+}
