@@ -311,7 +311,10 @@ export class Machines {
     return Promise.all(records.map(async (rec): Promise<MachineStatus> => {
       const row = { Name: rec.Name, Active: rec.Name === active ? '*' : '-', DriverName: rec.DriverName, URL: rec.Url };
       if (rec.Incomplete) return { ...row, State: 'Error', BerthVersion: 'Unknown', Error: 'create did not finish: remove it with "berth machine rm"' };
-      const link = linkOf(rec, opts.timeoutS ? { ...this.env, BERTH_SSH_OPTS: `-o ConnectTimeout=${opts.timeoutS} ${this.env.BERTH_SSH_OPTS ?? ''}` } : this.env);
+      // A new connection, not the shared master (remote/mux.ts): a master outlives the sshd that accepted
+      // it, and the state says whether the host takes connections now, as docker-machine's generic driver.
+      const probe = ['-o ControlMaster=no -o ControlPath=none', ...(opts.timeoutS ? [`-o ConnectTimeout=${opts.timeoutS}`] : [])].join(' ');
+      const link = linkOf(rec, { ...this.env, BERTH_SSH_OPTS: `${probe} ${this.env.BERTH_SSH_OPTS ?? ''}`.trim() });
       const engine = new RemoteEngine(rec.Url, link.env);
       try {
         const v = await engine.system.version();
