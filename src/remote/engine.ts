@@ -16,6 +16,7 @@ import { createBodyOf } from './create-body.js';
 import { FrameReader, LogLines } from './frames.js';
 import { detachKeysOf, pipeStreams } from './streams.js';
 import { parseHost } from './uri.js';
+import { loadTls, type TlsFiles } from './tls.js';
 import { containerSummaryOf, filtersJson, imageSummariesOf, networkSummaryOf, removedImagesOf, volumeSummaryOf } from './views.js';
 
 type Json = Record<string, any>;
@@ -75,8 +76,10 @@ export class RemoteEngine implements RemoteEngineApi {
   readonly registries: RegistriesApi;
   private readonly client: ApiClient;
 
-  constructor(host: string, env: NodeJS.ProcessEnv = process.env) {
-    this.client = new ApiClient(parseHost(host), env);
+  constructor(host: string, env: NodeJS.ProcessEnv = process.env, tls?: TlsFiles) {
+    const target = parseHost(host);
+    if (tls && target.kind !== 'tcp') throw new InvalidArgumentError('--tls', `TLS applies to tcp:// hosts, not to ${host}`, 'drop the TLS options, or give a tcp://HOST:PORT host');
+    this.client = new ApiClient(target.kind === 'tcp' && tls ? { ...target, tls: loadTls(tls) } : target, env);
     this.host = host;
     const c = this.client;
     const self = this;
