@@ -54,10 +54,20 @@ function unsupported(host: string, method: string): RemoteError {
     `run it on ${host} itself, or drop -H/BERTH_HOST/--context to use the local engine`);
 }
 
-/** Methods of `group` the remote client does not map: each throws naming itself. Curried for inference of K. */
-function stubs<T>() {
+/**
+ * A verb that is local by nature: it acts on the store, mounts or processes of the host it runs on, and the
+ * Engine API (Docker's too) has no endpoint for it. Never "yet": it is to be run there.
+ */
+function localOnly(host: string, method: string): RemoteError {
+  const ssh = /^ssh:\/\/(?:[^@/]+@)?([^:/]+)/.exec(host)?.[1];
+  return new RemoteError('unsupported', host, `"${method}" acts on the own store and processes of the host it runs on, and the Engine API has no call for it: it is not sent to ${host}`,
+    `run it on that host: berth machine ssh NAME berth ...${ssh ? `, or ssh ${ssh} berth ...` : ', or log in there'}`);
+}
+
+/** Methods of `group` the remote client does not map: each throws naming itself (`why`: local by nature, or not yet). Curried for inference of K. */
+function stubs<T>(why: (host: string, method: string) => RemoteError = unsupported) {
   return <K extends keyof T & string>(host: string, group: string, names: readonly K[]): Pick<T, K> =>
-    Object.fromEntries(names.map((n) => [n, () => { throw unsupported(host, `${group}.${n}`); }])) as unknown as Pick<T, K>;
+    Object.fromEntries(names.map((n) => [n, () => { throw why(host, `${group}.${n}`); }])) as unknown as Pick<T, K>;
 }
 
 /** Docker's since/until: unix seconds, from Berth's RFC 3339, unix seconds or relative forms. */
@@ -147,7 +157,9 @@ export class RemoteEngine implements RemoteEngineApi {
         const res = await c.json<{ ContainersDeleted: string[] | null }>('POST', '/containers/prune', { query: { filters: filtersJson(opts.filters) } });
         return { deleted: res.ContainersDeleted ?? [] };
       },
-      ...stubs<ContainersApi>()(host, 'containers', ['stats', 'update', 'statPath', 'port', 'cleanup', 'healthcheck']),
+      ...stubs<ContainersApi>()(host, 'containers', ['stats', 'update', 'statPath', 'port']),
+      // cleanup is the monitor's exit hook, healthcheck run the timer's: both act on that host's processes.
+      ...stubs<ContainersApi>(localOnly)(host, 'containers', ['cleanup', 'healthcheck']),
     };
 
     this.images = {
@@ -171,7 +183,9 @@ export class RemoteEngine implements RemoteEngineApi {
       pull: async (ref, opts) => (await data()).pull(c, ref, opts),
       pullEvents: (ref, opts) => lazyIterable(async () => (await data()).pullEvents(c, ref, opts)),
       push: async (ref, opts) => (await data()).push(c, ref, opts),
-      ...stubs<ImagesApi>()(host, 'images', ['import', 'history', 'mount', 'unmount', 'ensureDefault']),
+      ...stubs<ImagesApi>()(host, 'images', ['import', 'history']),
+      // A mount is made in that host's mount table; the default image is made from that host's busybox.
+      ...stubs<ImagesApi>(localOnly)(host, 'images', ['mount', 'unmount', 'ensureDefault']),
     };
 
     this.networks = {
@@ -203,7 +217,8 @@ export class RemoteEngine implements RemoteEngineApi {
       async disconnect(network, container, opts = {}) {
         await c.call('POST', `/networks/${seg(network)}/disconnect`, { kind: 'network', ref: network, body: { Container: container, Force: !!opts.force } });
       },
-      ...stubs<NetworksApi>()(host, 'networks', ['reload']),
+      // reload re-applies iptables rules and bridges in that host's kernel.
+      ...stubs<NetworksApi>(localOnly)(host, 'networks', ['reload']),
     };
 
     this.volumes = {
@@ -218,7 +233,8 @@ export class RemoteEngine implements RemoteEngineApi {
         const res = await c.json<{ VolumesDeleted: string[] | null }>('POST', '/volumes/prune', { query: { filters: filtersJson(filters) } });
         return { deleted: res.VolumesDeleted ?? [] };
       },
-      ...stubs<VolumesApi>()(host, 'volumes', ['export', 'import', 'registerDriver']),
+      // Docker's API has no volume export/import; a driver is code registered in the process that runs it.
+      ...stubs<VolumesApi>(localOnly)(host, 'volumes', ['export', 'import', 'registerDriver']),
     };
 
     this.system = {
@@ -232,7 +248,9 @@ export class RemoteEngine implements RemoteEngineApi {
       events: (opts = {}) => lazyIterable(async () => (await data()).events(c, {
         since: unixTime(opts.since, '--since'), until: unixTime(opts.until, '--until'), filters: filtersJson(opts.filters),
       }, opts.signal)),
-      ...stubs<SystemApi>()(host, 'system', ['prune', 'reset', 'boot']),
+      ...stubs<SystemApi>()(host, 'system', ['prune']),
+      // reset removes that host's store and runroot; boot repairs them after its reboot.
+      ...stubs<SystemApi>(localOnly)(host, 'system', ['reset', 'boot']),
     };
 
     this.registries = stubs<RegistriesApi>()(host, 'registries', ['login', 'logout']);

@@ -75,6 +75,13 @@ describe('the CLI through -H unix://', () => {
     const port = await cli('-H', svc.host, 'port', 'whatever');
     expect(port.exitCode).toBe(1);
     expect(port.stderr).toContain('"containers.port" is not supported on a remote host yet');
+    // Local by nature: refused with the reason and where to run it, never "yet".
+    const mount = await cli('-H', svc.host, 'image', 'mount', 'busybox');
+    expect(mount.exitCode).toBe(1);
+    expect(mount.stderr).toContain('"images.mount" acts on the own store and processes of the host it runs on');
+    expect(mount.stderr).toContain('berth machine ssh NAME');
+    const reload = await cli('-H', svc.host, 'network', 'reload', '--all');
+    expect(reload.stderr).toContain('"networks.reload" acts on the own store');
     const root = await cli('-H', svc.host, '--root', t.root, 'ps');
     expect(root.exitCode).toBe(1);
     expect(root.stderr).toContain('invalid --root: cannot be used with a remote engine');
