@@ -6,13 +6,13 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type {
-  AttachOptions, ClientTerminal, ContainerInspect, ContainersApi, CreateRequest, EngineApi, ExecRequest, ImageInspect, ImagesApi, LogEntry, LogOptions, NetworksApi,
+  AttachOptions, ClientTerminal, ContainerInspect, ContainerStats, ContainersApi, CreateRequest, EngineApi, ExecRequest, ImageInspect, ImagesApi, LogEntry, LogOptions, NetworksApi,
   RegistriesApi, RunOptions, StdioStreams, SystemApi, VolumesApi,
 } from '../types.js';
 import { BadStateError, InvalidArgumentError, RemoteError, RuntimeError } from '../errors.js';
 import { parseTime } from '../util/time.js';
 import { ApiClient, readAll } from './client.js';
-import { createBodyOf } from './create-body.js';
+import { createBodyOf, resourcesOf, restartOf } from './create-body.js';
 import { FrameReader, LogLines } from './frames.js';
 import { detachKeysOf, pipeStreams } from './streams.js';
 import { parseHost } from './uri.js';
@@ -157,7 +157,20 @@ export class RemoteEngine implements RemoteEngineApi {
         const res = await c.json<{ ContainersDeleted: string[] | null }>('POST', '/containers/prune', { query: { filters: filtersJson(opts.filters) } });
         return { deleted: res.ContainersDeleted ?? [] };
       },
-      ...stubs<ContainersApi>()(host, 'containers', ['stats', 'update', 'statPath', 'port']),
+      stats: (refs) => self.stats(refs),
+      async update(ref, resources) {
+        const { restart, ...limits } = resources;
+        await c.call('POST', `/containers/${seg(ref)}/update`, { kind: 'container', ref, body: { ...resourcesOf(limits), ...(restart ? { RestartPolicy: restartOf(restart) } : {}) } });
+      },
+      // `docker port` reads the bindings from inspect; Berth's port() lists the configured ones (HostConfig's).
+      async port(ref) {
+        const info = await c.json<Json>('GET', `/containers/${seg(ref)}/json`, { kind: 'container', ref });
+        return Object.entries((info.HostConfig?.PortBindings ?? {}) as Record<string, { HostIp?: string; HostPort?: string }[] | null>).flatMap(([key, list]) => {
+          const [port, proto] = key.split('/');
+          return (list ?? []).map((b) => ({ hostIp: b.HostIp ?? '', hostPort: Number(b.HostPort), containerPort: Number(port), protocol: (proto === 'udp' ? 'udp' : 'tcp') as 'tcp' | 'udp' }));
+        });
+      },
+      ...stubs<ContainersApi>()(host, 'containers', ['statPath']),
       // cleanup is the monitor's exit hook, healthcheck run the timer's: both act on that host's processes.
       ...stubs<ContainersApi>(localOnly)(host, 'containers', ['cleanup', 'healthcheck']),
     };
@@ -183,7 +196,12 @@ export class RemoteEngine implements RemoteEngineApi {
       pull: async (ref, opts) => (await data()).pull(c, ref, opts),
       pullEvents: (ref, opts) => lazyIterable(async () => (await data()).pullEvents(c, ref, opts)),
       push: async (ref, opts) => (await data()).push(c, ref, opts),
-      ...stubs<ImagesApi>()(host, 'images', ['import', 'history']),
+      history: async (ref) => (await c.json<Json[]>('GET', `/images/${imagePath(ref)}/history`, { kind: 'image', ref })).map((h) => ({
+        id: h.Id, created: new Date(h.Created * 1000).toISOString(), createdBy: h.CreatedBy ?? '', size: h.Size ?? 0, comment: h.Comment ?? '',
+        // The API has no such field; Docker's own history marks a layerless step by its size, as here.
+        emptyLayer: !h.Size,
+      })),
+      ...stubs<ImagesApi>()(host, 'images', ['import']),
       // A mount is made in that host's mount table; the default image is made from that host's busybox.
       ...stubs<ImagesApi>(localOnly)(host, 'images', ['mount', 'unmount', 'ensureDefault']),
     };
@@ -254,6 +272,34 @@ export class RemoteEngine implements RemoteEngineApi {
     };
 
     this.registries = stubs<RegistriesApi>()(host, 'registries', ['login', 'logout']);
+  }
+
+  /**
+   * One reading per container (every running one when `refs` is empty), as the docker CLI computes its
+   * columns from Docker's stats object: CPU % from the cpu_stats − precpu_stats deltas.
+   */
+  private async stats(refs?: string[]): Promise<ContainerStats[]> {
+    const c = this.client;
+    const ids = refs?.length ? refs : (await c.json<Json[]>('GET', '/containers/json')).map((x) => x.Id as string);
+    return Promise.all(ids.map(async (ref) => {
+      const s = await c.json<Json>('GET', `/containers/${seg(ref)}/stats`, { kind: 'container', ref, query: { stream: false } });
+      const cpu = s.cpu_stats ?? {};
+      const pre = s.precpu_stats ?? {};
+      const cpuDelta = (cpu.cpu_usage?.total_usage ?? 0) - (pre.cpu_usage?.total_usage ?? 0);
+      const sysDelta = (cpu.system_cpu_usage ?? 0) - (pre.system_cpu_usage ?? 0);
+      const online = cpu.online_cpus || 1;
+      const mem = s.memory_stats ?? {};
+      const io = (op: string) => ((s.blkio_stats?.io_service_bytes_recursive ?? []) as Json[]).filter((e) => String(e.op).toLowerCase() === op).reduce((n, e) => n + (e.value ?? 0), 0);
+      const nets = Object.values((s.networks ?? {}) as Record<string, Json>);
+      return {
+        id: s.id, name: String(s.name ?? '').replace(/^\//, ''),
+        cpuPercent: sysDelta > 0 && cpuDelta > 0 ? (cpuDelta / sysDelta) * online * 100 : 0,
+        memoryUsage: mem.usage ?? 0, memoryLimit: mem.limit ?? 0, memoryPercent: mem.limit ? ((mem.usage ?? 0) / mem.limit) * 100 : 0,
+        netRx: nets.reduce((n, x) => n + (x.rx_bytes ?? 0), 0), netTx: nets.reduce((n, x) => n + (x.tx_bytes ?? 0), 0),
+        blockRead: io('read'), blockWrite: io('write'), pids: s.pids_stats?.current ?? 0,
+        ...(cpu.cpu_usage ? { cpu: { totalNs: cpu.cpu_usage.total_usage ?? 0, systemNs: cpu.system_cpu_usage ?? 0, prevTotalNs: pre.cpu_usage?.total_usage ?? 0, prevSystemNs: pre.system_cpu_usage ?? 0, onlineCpus: online } } : {}),
+      };
+    }));
   }
 
   /** The store paths are the remote's own: nothing here may read or write them. */
