@@ -179,6 +179,7 @@ export type RemoteFailure =
   | 'no-berth' // ssh reached the host, which has no berth on its PATH
   | 'dropped' // the connection ended in the middle of an answer
   | 'protocol' // the answer is not the Engine API's
+  | 'tls' // the TLS handshake failed, or a peer refused the other's certificate
   | 'unsupported'; // a call the remote client does not map yet
 
 export class RemoteError extends BerthError {

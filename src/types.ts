@@ -48,6 +48,11 @@ export interface EngineOptions {
    * The store options above name local state and are refused with it.
    */
   host?: string;
+  /**
+   * TLS for a `tcp://` host, as the docker CLI's --tls/--tlsverify: the CA, client certificate and key
+   * files, and whether the server's certificate is checked against the CA.
+   */
+  tls?: { verify: boolean; ca?: string; cert?: string; key?: string };
 }
 
 // ---------------------------------------------------------------- images

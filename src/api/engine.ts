@@ -72,7 +72,7 @@ function remoteEngine(opts: EngineOptions): RemoteEngine {
     throw new InvalidArgumentError('host', `"${opts.host}" is a remote engine, and ${local.join(', ')} name${local.length === 1 ? 's' : ''} this machine's state`,
       'give either host, or the local store options, not both');
   }
-  return new RemoteEngine(opts.host!);
+  return new RemoteEngine(opts.host!, process.env, opts.tls);
 }
 
 /**

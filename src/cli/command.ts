@@ -14,6 +14,8 @@ export interface GlobalOptions {
   clusterAdvertise?: string;
   /** -H/--host: a remote engine's URI (BERTH_HOST is read where the engine is chosen) */
   host?: string;
+  /** --tls, --tlsverify and the files, for a tcp:// host (BERTH_TLS_VERIFY and BERTH_CERT_PATH are read where the engine is chosen) */
+  tls?: { tls?: boolean; tlsverify?: boolean; tlscacert?: string; tlscert?: string; tlskey?: string };
   /** --context: a stored context's name (BERTH_CONTEXT likewise) */
   context?: string;
   logLevel: string;
@@ -27,7 +29,7 @@ export interface Context {
    * Which engine `engine()` is: a remote host (from -H, --context, BERTH_HOST, BERTH_CONTEXT or the current
    * context; `source` names which) or this machine's (`host` undefined), and the context's name.
    */
-  target(): Promise<{ host?: string; context: string; source: string; sshEnv?: Record<string, string | undefined> }>;
+  target(): Promise<{ host?: string; context: string; source: string; sshEnv?: Record<string, string | undefined>; tls?: { verify: boolean; ca?: string; cert?: string; key?: string } }>;
   readonly stdin: Readable & { isTTY?: boolean; setRawMode?(raw: boolean): unknown };
   readonly stdout: Writable & { isTTY?: boolean };
   readonly stderr: Writable;

@@ -27,13 +27,15 @@ export async function main(argv: readonly string[], streams: CliStreams = defaul
   let resolved: Resolved | undefined;
   try {
     const g = parseArgv(argv, GLOBAL_OPTIONS, { stopAtPositional: true });
-    const o = g.options as { root?: string; runroot?: string; config?: string; host?: string; context?: string; clusterStore?: string; clusterAdvertise?: string; logLevel?: string; debug: boolean; version: boolean; help: boolean };
+    const o = g.options as { root?: string; runroot?: string; config?: string; host?: string; context?: string; clusterStore?: string; clusterAdvertise?: string; logLevel?: string; debug: boolean; version: boolean; help: boolean;
+      tls: boolean; tlsverify: boolean; tlscacert?: string; tlscert?: string; tlskey?: string };
     globals = {
       root: o.root, runroot: o.runroot, config: o.config ?? (process.env.BERTH_CONFIG || undefined), logLevel: o.debug ? 'debug' : o.logLevel ?? 'warn',
       clusterStore: o.clusterStore ?? (process.env.BERTH_CLUSTER_STORE || undefined),
       clusterAdvertise: o.clusterAdvertise ?? (process.env.BERTH_CLUSTER_ADVERTISE || undefined),
       ...(o.host !== undefined ? { host: o.host } : {}),
       ...(o.context !== undefined ? { context: o.context } : {}),
+      ...(o.tls || o.tlsverify || (o.tlscacert ?? o.tlscert ?? o.tlskey) !== undefined ? { tls: { tls: o.tls, tlsverify: o.tlsverify, tlscacert: o.tlscacert, tlscert: o.tlscert, tlskey: o.tlskey } } : {}),
     };
     if (!LOG_LEVELS.includes(globals.logLevel)) throw new UsageError(`invalid argument "${globals.logLevel}" for "-l, --log-level" flag: not a log level`);
     if (o.version) return write(streams.stdout, `Berth version ${VERSION}\n`, 0);
@@ -98,14 +100,14 @@ function checkArgCount(c: Command, invokedAs: string, n: number): void {
 
 async function remoteChosen(globals: GlobalOptions): Promise<boolean> {
   const { resolveEngineHost } = await import('../remote/contexts.js');
-  return !!(await resolveEngineHost({ host: globals.host, context: globals.context })).host;
+  return !!(await resolveEngineHost({ host: globals.host, context: globals.context, tls: globals.tls })).host;
 }
 
 function context(globals: GlobalOptions, streams: CliStreams): Context {
   let engine: Promise<EngineApi> | undefined;
   let target: ReturnType<Context['target']> | undefined;
   const chosen = () => {
-    target ??= import('../remote/contexts.js').then(({ resolveEngineHost }) => resolveEngineHost({ host: globals.host, context: globals.context }));
+    target ??= import('../remote/contexts.js').then(({ resolveEngineHost }) => resolveEngineHost({ host: globals.host, context: globals.context, tls: globals.tls }));
     return target;
   };
   return {
@@ -123,7 +125,7 @@ function context(globals: GlobalOptions, streams: CliStreams): Context {
         if (local) throw new InvalidArgumentError(local, `cannot be used with a remote engine (${remote.host}, chosen by ${remote.source})`, 'drop it, or drop the remote engine to use this machine\'s store');
         // dial.ts reads a context's ssh settings (a machine's key, remote berth and root) where it reads BERTH_SSH_OPTS.
         for (const [k, v] of Object.entries(remote.sshEnv ?? {})) if (v === undefined) delete process.env[k]; else process.env[k] = v;
-        return new Engine({ host: remote.host });
+        return new Engine({ host: remote.host, ...(remote.tls ? { tls: remote.tls } : {}) });
       });
       return engine;
     },

@@ -9,6 +9,7 @@ import {
   type ObjectKind,
 } from '../errors.js';
 import { dialer } from './dial.js';
+import { isTlsFailure, tlsRefusal } from './tls.js';
 import type { HostTarget } from './uri.js';
 
 /** The version every request names: what Berth's service speaks (src/service/versions.ts). */
@@ -124,6 +125,14 @@ export class ApiClient {
     req.on('socket', (s) => { socket = s as typeof socket; });
     req.on('error', (err) => {
       if (err instanceof RemoteError || (err as Error).name === 'AbortError') return reject(err);
+      // A peer's alert (TLS 1.3 refuses a client certificate after the handshake) arrives as a read error.
+      const secure = this.target.kind === 'tcp' && !!this.target.tls;
+      if (isTlsFailure((err as NodeJS.ErrnoException).code)) return reject(tlsRefusal(this.uri, err as Error, secure));
+      // Node's server checks a client certificate after the handshake and just closes: on a fresh TLS
+      // connection, a hang-up before any answer is that refusal (a reused one may have hit the idle time-out).
+      if (secure && !req.reusedSocket && (err as NodeJS.ErrnoException).code === 'ECONNRESET') {
+        return reject(tlsRefusal(this.uri, new Error('the server closed the connection after the handshake: it did not accept this client\'s certificate', { cause: err }), true));
+      }
       const why = socket?.exited ? Promise.race([socket.exited, delay(3000)]) : Promise.resolve(undefined);
       void why.then((typed) => reject(typed ?? new RemoteError('dropped', this.uri, `the connection to ${this.uri} ended before its answer: ${(err as Error).message}`,
         'check that the remote service still runs; run the command again', { cause: err })));

@@ -118,7 +118,7 @@ function hostConfigOf(req: CreateRequest): Json | undefined {
   });
 }
 
-function restartOf(policy: string): Json {
+export function restartOf(policy: string): Json {
   const m = /^(no|always|unless-stopped|on-failure)(?::(\d+))?$/.exec(policy);
   if (!m || (m[2] && m[1] !== 'on-failure')) throw new InvalidArgumentError('--restart', `"${policy}" is not a restart policy`, 'use no, always, unless-stopped or on-failure[:N]');
   return { Name: m[1], MaximumRetryCount: m[2] ? Number(m[2]) : 0 };
@@ -135,7 +135,8 @@ function deviceOf(d: string): Json {
   return { PathOnHost: from, PathInContainer: to || from, CgroupPermissions: perms || 'rwm' };
 }
 
-function resourcesOf(r: ResourceRequest | undefined): Json {
+/** Docker's resource fields (HostConfig's, and UpdateConfig's, which are the same) from Berth's request. */
+export function resourcesOf(r: ResourceRequest | undefined): Json {
   if (!r) return {};
   const bytes = (f: string, v: string | number | undefined) => (v === undefined ? undefined : parseBytes(f, v));
   const cpus = r.cpus === undefined ? undefined : Number(r.cpus);

@@ -9,9 +9,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
+import tls from 'node:tls';
 import { Duplex } from 'node:stream';
 import { RemoteError } from '../errors.js';
 import { muxOptions } from './mux.js';
+import { isTlsFailure, tlsRefusal } from './tls.js';
 import type { HostTarget } from './uri.js';
 
 /** How long a connection may take before the call fails naming the host (ssh's ConnectTimeout too). */
@@ -30,11 +32,16 @@ export function dialer(target: HostTarget, env: NodeJS.ProcessEnv = process.env)
 }
 
 function dialSocket(target: Exclude<HostTarget, { kind: 'ssh' }>): Duplex {
-  const socket = target.kind === 'unix' ? net.connect(target.path) : net.connect(target.port, target.host);
+  const secure = target.kind === 'tcp' ? target.tls : undefined;
+  const socket = target.kind === 'unix' ? net.connect(target.path)
+    : secure
+      // An IP literal gets no SNI (RFC 6066); the certificate's subjectAltName IP is what Node checks then.
+      ? tls.connect({ host: target.host, port: target.port, ca: secure.ca, cert: secure.cert, key: secure.key, rejectUnauthorized: secure.verify, ...(net.isIP(target.host) ? {} : { servername: target.host }) })
+      : net.connect(target.port, target.host);
   socket.setTimeout(CONNECT_TIMEOUT_S * 1000, () => {
     socket.destroy(new RemoteError('timeout', target.uri, `no answer from ${target.uri} in ${CONNECT_TIMEOUT_S}s`, 'check that berth system service runs there and listens on that address'));
   });
-  socket.once('connect', () => socket.setTimeout(0));
+  socket.once(secure ? 'secureConnect' : 'connect', () => socket.setTimeout(0));
   // errno, not words: ENOENT/ECONNREFUSED/EHOSTUNREACH are "nothing there".
   const original = socket.destroy.bind(socket);
   socket.destroy = (err?: Error) => {
@@ -43,6 +50,10 @@ function dialSocket(target: Exclude<HostTarget, { kind: 'ssh' }>): Duplex {
       return original(new RemoteError('unreachable', target.uri, `cannot connect to ${target.uri}: ${code}`, target.kind === 'unix'
         ? 'start the service there (berth system service unix://PATH), or check the path and your permission on it'
         : 'start the service there (berth system service tcp://127.0.0.1:PORT), or check the address', { cause: err }));
+    }
+    // A refused certificate comes as an alert, often after the handshake looked done (TLS 1.3): by its code.
+    if (err && !(err instanceof RemoteError) && isTlsFailure(code)) {
+      return original(tlsRefusal(target.uri, err, !!secure));
     }
     return original(err);
   };

@@ -6,16 +6,17 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type {
-  AttachOptions, ClientTerminal, ContainerInspect, ContainersApi, CreateRequest, EngineApi, ExecRequest, ImageInspect, ImagesApi, LogEntry, LogOptions, NetworksApi,
+  AttachOptions, ClientTerminal, ContainerInspect, ContainerStats, ContainersApi, CreateRequest, EngineApi, ExecRequest, ImageInspect, ImagesApi, LogEntry, LogOptions, NetworksApi,
   RegistriesApi, RunOptions, StdioStreams, SystemApi, VolumesApi,
 } from '../types.js';
 import { BadStateError, InvalidArgumentError, RemoteError, RuntimeError } from '../errors.js';
 import { parseTime } from '../util/time.js';
 import { ApiClient, readAll } from './client.js';
-import { createBodyOf } from './create-body.js';
+import { createBodyOf, resourcesOf, restartOf } from './create-body.js';
 import { FrameReader, LogLines } from './frames.js';
 import { detachKeysOf, pipeStreams } from './streams.js';
 import { parseHost } from './uri.js';
+import { loadTls, type TlsFiles } from './tls.js';
 import { containerSummaryOf, filtersJson, imageSummariesOf, networkSummaryOf, removedImagesOf, volumeSummaryOf } from './views.js';
 
 type Json = Record<string, any>;
@@ -53,10 +54,20 @@ function unsupported(host: string, method: string): RemoteError {
     `run it on ${host} itself, or drop -H/BERTH_HOST/--context to use the local engine`);
 }
 
-/** Methods of `group` the remote client does not map: each throws naming itself. Curried for inference of K. */
-function stubs<T>() {
+/**
+ * A verb that is local by nature: it acts on the store, mounts or processes of the host it runs on, and the
+ * Engine API (Docker's too) has no endpoint for it. Never "yet": it is to be run there.
+ */
+function localOnly(host: string, method: string): RemoteError {
+  const ssh = /^ssh:\/\/(?:[^@/]+@)?([^:/]+)/.exec(host)?.[1];
+  return new RemoteError('unsupported', host, `"${method}" acts on the own store and processes of the host it runs on, and the Engine API has no call for it: it is not sent to ${host}`,
+    `run it on that host: berth machine ssh NAME berth ...${ssh ? `, or ssh ${ssh} berth ...` : ', or log in there'}`);
+}
+
+/** Methods of `group` the remote client does not map: each throws naming itself (`why`: local by nature, or not yet). Curried for inference of K. */
+function stubs<T>(why: (host: string, method: string) => RemoteError = unsupported) {
   return <K extends keyof T & string>(host: string, group: string, names: readonly K[]): Pick<T, K> =>
-    Object.fromEntries(names.map((n) => [n, () => { throw unsupported(host, `${group}.${n}`); }])) as unknown as Pick<T, K>;
+    Object.fromEntries(names.map((n) => [n, () => { throw why(host, `${group}.${n}`); }])) as unknown as Pick<T, K>;
 }
 
 /** Docker's since/until: unix seconds, from Berth's RFC 3339, unix seconds or relative forms. */
@@ -75,8 +86,10 @@ export class RemoteEngine implements RemoteEngineApi {
   readonly registries: RegistriesApi;
   private readonly client: ApiClient;
 
-  constructor(host: string, env: NodeJS.ProcessEnv = process.env) {
-    this.client = new ApiClient(parseHost(host), env);
+  constructor(host: string, env: NodeJS.ProcessEnv = process.env, tls?: TlsFiles) {
+    const target = parseHost(host);
+    if (tls && target.kind !== 'tcp') throw new InvalidArgumentError('--tls', `TLS applies to tcp:// hosts, not to ${host}`, 'drop the TLS options, or give a tcp://HOST:PORT host');
+    this.client = new ApiClient(target.kind === 'tcp' && tls ? { ...target, tls: loadTls(tls) } : target, env);
     this.host = host;
     const c = this.client;
     const self = this;
@@ -144,7 +157,22 @@ export class RemoteEngine implements RemoteEngineApi {
         const res = await c.json<{ ContainersDeleted: string[] | null }>('POST', '/containers/prune', { query: { filters: filtersJson(opts.filters) } });
         return { deleted: res.ContainersDeleted ?? [] };
       },
-      ...stubs<ContainersApi>()(host, 'containers', ['stats', 'update', 'statPath', 'port', 'cleanup', 'healthcheck']),
+      stats: (refs) => self.stats(refs),
+      async update(ref, resources) {
+        const { restart, ...limits } = resources;
+        await c.call('POST', `/containers/${seg(ref)}/update`, { kind: 'container', ref, body: { ...resourcesOf(limits), ...(restart ? { RestartPolicy: restartOf(restart) } : {}) } });
+      },
+      // `docker port` reads the bindings from inspect; Berth's port() lists the configured ones (HostConfig's).
+      async port(ref) {
+        const info = await c.json<Json>('GET', `/containers/${seg(ref)}/json`, { kind: 'container', ref });
+        return Object.entries((info.HostConfig?.PortBindings ?? {}) as Record<string, { HostIp?: string; HostPort?: string }[] | null>).flatMap(([key, list]) => {
+          const [port, proto] = key.split('/');
+          return (list ?? []).map((b) => ({ hostIp: b.HostIp ?? '', hostPort: Number(b.HostPort), containerPort: Number(port), protocol: (proto === 'udp' ? 'udp' : 'tcp') as 'tcp' | 'udp' }));
+        });
+      },
+      ...stubs<ContainersApi>()(host, 'containers', ['statPath']),
+      // cleanup is the monitor's exit hook, healthcheck run the timer's: both act on that host's processes.
+      ...stubs<ContainersApi>(localOnly)(host, 'containers', ['cleanup', 'healthcheck']),
     };
 
     this.images = {
@@ -168,7 +196,14 @@ export class RemoteEngine implements RemoteEngineApi {
       pull: async (ref, opts) => (await data()).pull(c, ref, opts),
       pullEvents: (ref, opts) => lazyIterable(async () => (await data()).pullEvents(c, ref, opts)),
       push: async (ref, opts) => (await data()).push(c, ref, opts),
-      ...stubs<ImagesApi>()(host, 'images', ['import', 'history', 'mount', 'unmount', 'ensureDefault']),
+      history: async (ref) => (await c.json<Json[]>('GET', `/images/${imagePath(ref)}/history`, { kind: 'image', ref })).map((h) => ({
+        id: h.Id, created: new Date(h.Created * 1000).toISOString(), createdBy: h.CreatedBy ?? '', size: h.Size ?? 0, comment: h.Comment ?? '',
+        // The API has no such field; Docker's own history marks a layerless step by its size, as here.
+        emptyLayer: !h.Size,
+      })),
+      ...stubs<ImagesApi>()(host, 'images', ['import']),
+      // A mount is made in that host's mount table; the default image is made from that host's busybox.
+      ...stubs<ImagesApi>(localOnly)(host, 'images', ['mount', 'unmount', 'ensureDefault']),
     };
 
     this.networks = {
@@ -200,7 +235,8 @@ export class RemoteEngine implements RemoteEngineApi {
       async disconnect(network, container, opts = {}) {
         await c.call('POST', `/networks/${seg(network)}/disconnect`, { kind: 'network', ref: network, body: { Container: container, Force: !!opts.force } });
       },
-      ...stubs<NetworksApi>()(host, 'networks', ['reload']),
+      // reload re-applies iptables rules and bridges in that host's kernel.
+      ...stubs<NetworksApi>(localOnly)(host, 'networks', ['reload']),
     };
 
     this.volumes = {
@@ -215,7 +251,8 @@ export class RemoteEngine implements RemoteEngineApi {
         const res = await c.json<{ VolumesDeleted: string[] | null }>('POST', '/volumes/prune', { query: { filters: filtersJson(filters) } });
         return { deleted: res.VolumesDeleted ?? [] };
       },
-      ...stubs<VolumesApi>()(host, 'volumes', ['export', 'import', 'registerDriver']),
+      // Docker's API has no volume export/import; a driver is code registered in the process that runs it.
+      ...stubs<VolumesApi>(localOnly)(host, 'volumes', ['export', 'import', 'registerDriver']),
     };
 
     this.system = {
@@ -229,10 +266,40 @@ export class RemoteEngine implements RemoteEngineApi {
       events: (opts = {}) => lazyIterable(async () => (await data()).events(c, {
         since: unixTime(opts.since, '--since'), until: unixTime(opts.until, '--until'), filters: filtersJson(opts.filters),
       }, opts.signal)),
-      ...stubs<SystemApi>()(host, 'system', ['prune', 'reset', 'boot']),
+      ...stubs<SystemApi>()(host, 'system', ['prune']),
+      // reset removes that host's store and runroot; boot repairs them after its reboot.
+      ...stubs<SystemApi>(localOnly)(host, 'system', ['reset', 'boot']),
     };
 
     this.registries = stubs<RegistriesApi>()(host, 'registries', ['login', 'logout']);
+  }
+
+  /**
+   * One reading per container (every running one when `refs` is empty), as the docker CLI computes its
+   * columns from Docker's stats object: CPU % from the cpu_stats − precpu_stats deltas.
+   */
+  private async stats(refs?: string[]): Promise<ContainerStats[]> {
+    const c = this.client;
+    const ids = refs?.length ? refs : (await c.json<Json[]>('GET', '/containers/json')).map((x) => x.Id as string);
+    return Promise.all(ids.map(async (ref) => {
+      const s = await c.json<Json>('GET', `/containers/${seg(ref)}/stats`, { kind: 'container', ref, query: { stream: false } });
+      const cpu = s.cpu_stats ?? {};
+      const pre = s.precpu_stats ?? {};
+      const cpuDelta = (cpu.cpu_usage?.total_usage ?? 0) - (pre.cpu_usage?.total_usage ?? 0);
+      const sysDelta = (cpu.system_cpu_usage ?? 0) - (pre.system_cpu_usage ?? 0);
+      const online = cpu.online_cpus || 1;
+      const mem = s.memory_stats ?? {};
+      const io = (op: string) => ((s.blkio_stats?.io_service_bytes_recursive ?? []) as Json[]).filter((e) => String(e.op).toLowerCase() === op).reduce((n, e) => n + (e.value ?? 0), 0);
+      const nets = Object.values((s.networks ?? {}) as Record<string, Json>);
+      return {
+        id: s.id, name: String(s.name ?? '').replace(/^\//, ''),
+        cpuPercent: sysDelta > 0 && cpuDelta > 0 ? (cpuDelta / sysDelta) * online * 100 : 0,
+        memoryUsage: mem.usage ?? 0, memoryLimit: mem.limit ?? 0, memoryPercent: mem.limit ? ((mem.usage ?? 0) / mem.limit) * 100 : 0,
+        netRx: nets.reduce((n, x) => n + (x.rx_bytes ?? 0), 0), netTx: nets.reduce((n, x) => n + (x.tx_bytes ?? 0), 0),
+        blockRead: io('read'), blockWrite: io('write'), pids: s.pids_stats?.current ?? 0,
+        ...(cpu.cpu_usage ? { cpu: { totalNs: cpu.cpu_usage.total_usage ?? 0, systemNs: cpu.system_cpu_usage ?? 0, prevTotalNs: pre.cpu_usage?.total_usage ?? 0, prevSystemNs: pre.system_cpu_usage ?? 0, onlineCpus: online } } : {}),
+      };
+    }));
   }
 
   /** The store paths are the remote's own: nothing here may read or write them. */

@@ -3,10 +3,11 @@
  * `ssh://[USER@]HOST[:PORT]`. Parsed once, at the edge, into a typed target the dialer switches on.
  */
 import { InvalidArgumentError } from '../errors.js';
+import type { ClientTls } from './tls.js';
 
 export type HostTarget =
   | { kind: 'unix'; uri: string; path: string }
-  | { kind: 'tcp'; uri: string; host: string; port: number }
+  | { kind: 'tcp'; uri: string; host: string; port: number; tls?: ClientTls }
   | { kind: 'ssh'; uri: string; user?: string; host: string; port?: number };
 
 const HINT = 'give unix:///PATH, tcp://HOST:PORT or ssh://[USER@]HOST[:PORT]';

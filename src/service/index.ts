@@ -5,9 +5,10 @@
  */
 import { promises as fsp, readFileSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import path from 'node:path';
-import type { Duplex } from 'node:stream';
+import { Duplex } from 'node:stream';
 import { AlreadyExistsError, InvalidArgumentError } from '../errors.js';
 import type { EngineApi } from '../types.js';
 import { ApiError } from './errors.js';
@@ -29,6 +30,11 @@ export interface ServiceOptions {
   idleSeconds: number;
   /** the group given the socket (mode 0660); default `berth` when /etc/group has it */
   group?: string;
+  /**
+   * TLS on the tcp:// addresses, as dockerd's --tls/--tlsverify: the server's certificate and key, and with
+   * `verify` the CA whose signature every client certificate must carry. Beyond loopback, `verify` is required.
+   */
+  tls?: { verify: boolean; ca?: string; cert: string; key: string };
   /** called for each request (tests, debugging): method, path, status */
   onRequest?: (line: string) => void;
 }
@@ -106,8 +112,10 @@ export async function serve(engine: EngineApi, opts: ServiceOptions): Promise<Ru
   // Hijacked connections leave the servers' books: closing the service must end them itself.
   const hijacked = new Set<Duplex>();
   // One server per address (a server listens once): the same routes and state behind each.
-  const makeServer = () => {
-    const server = http.createServer({ keepAliveTimeout: 5000 }, (req, res) => void dispatch(req, res));
+  const secure = opts.tls && serverTls(opts.tls);
+  const makeServer = (uri: string) => {
+    const handler = (req: IncomingMessage, res: ServerResponse) => void dispatch(req, res);
+    const server = secure && uri.startsWith('tcp://') ? https.createServer({ ...secure, keepAliveTimeout: 5000 }, handler) : http.createServer({ keepAliveTimeout: 5000 }, handler);
     server.on('upgrade', (req, socket, head) => {
       hijacked.add(socket);
       socket.on('close', () => hijacked.delete(socket));
@@ -126,9 +134,9 @@ export async function serve(engine: EngineApi, opts: ServiceOptions): Promise<Ru
   const socketFiles: string[] = [];
   try {
     for (const uri of opts.uris) {
-      const server = makeServer();
+      const server = makeServer(uri);
       servers.push(server);
-      bound.push(await listen(server, uri, opts.group, socketFiles));
+      bound.push(await listen(server, uri, opts.group, socketFiles, opts.tls?.verify));
     }
   } catch (err) {
     for (const server of servers) server.close();
@@ -158,21 +166,27 @@ export async function serve(engine: EngineApi, opts: ServiceOptions): Promise<Ru
 }
 
 /** Listens on one URI; a unix socket is made 0660, root and `group`, after a stale one is cleared. */
-async function listen(server: http.Server, uri: string, group: string | undefined, socketFiles: string[]): Promise<string> {
+async function listen(server: http.Server, uri: string, group: string | undefined, socketFiles: string[], verified?: boolean): Promise<string> {
   const m = /^(unix|tcp):\/\/(.+)$/.exec(uri);
   if (!m) throw new InvalidArgumentError('URI', `"${uri}" is not unix:///PATH or tcp://127.0.0.1:PORT`);
   if (m[1] === 'tcp') {
-    const t = /^(127\.0\.0\.1|localhost|\[::1\]):(\d{1,5})$/.exec(m[2]!);
-    if (!t) {
-      throw new InvalidArgumentError('URI', `${uri}: only a loopback address is served over TCP`, 'the Engine API is root on this host; serving it to the network needs TLS, which is not supported yet: use a unix socket or ssh');
+    const t = /^(\[[0-9a-fA-F:.]+\]|[0-9.]+|localhost):(\d{1,5})$/.exec(m[2]!);
+    if (!t) throw new InvalidArgumentError('URI', `"${uri}" is not tcp://ADDRESS:PORT`, 'give an IP address and a port, e.g. tcp://127.0.0.1:2376');
+    const host = t[1] === 'localhost' ? '127.0.0.1' : t[1]!.replace(/^\[|\]$/g, '');
+    if (!net.isIP(host)) throw new InvalidArgumentError('URI', `"${t[1]}" in ${uri} is not an IP address`, 'give an IP address, e.g. tcp://127.0.0.1:2376');
+    const loopback = host === '::1' || host.startsWith('127.');
+    // The Engine API is root on this host: beyond loopback only clients whose certificates the CA signed.
+    if (!loopback && !verified) {
+      throw new InvalidArgumentError('URI', `${uri}: beyond loopback the Engine API is served only with --tlsverify (client certificates signed by --tlscacert)`,
+        'add --tlsverify --tlscacert CA --tlscert CERT --tlskey KEY, or serve tcp://127.0.0.1:PORT, a unix socket, or use ssh://');
     }
-    const host = t[1] === '[::1]' ? '::1' : '127.0.0.1';
+    if (server instanceof https.Server) refusePlainHttp(server);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(Number(t[2]), host, () => { server.off('error', reject); resolve(); });
     });
     const addr = server.address() as net.AddressInfo;
-    return `tcp://${host === '::1' ? '[::1]' : host}:${addr.port}`;
+    return `tcp://${net.isIPv6(host) ? `[${host}]` : host}:${addr.port}`;
   }
   const file = path.resolve(m[2]!);
   await fsp.mkdir(path.dirname(file), { recursive: true, mode: 0o755 });
@@ -198,6 +212,54 @@ async function listen(server: http.Server, uri: string, group: string | undefine
   await fsp.chown(file, 0, gid ?? 0);
   await fsp.chmod(file, 0o660);
   return `unix://${file}`;
+}
+
+/** The server's material read once, before anything listens: a missing file is the user's, named. */
+function serverTls(o: NonNullable<ServiceOptions['tls']>): https.ServerOptions {
+  const read = (flag: string, file: string) => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new InvalidArgumentError(flag, `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 'give the PEM files of the server\'s certificate, its key and the CA of the clients');
+    }
+  };
+  if (o.verify && !o.ca) throw new InvalidArgumentError('--tlscacert', 'is required with --tlsverify: it is the CA that signs the clients\' certificates', 'give --tlscacert CA.pem');
+  return {
+    cert: read('--tlscert', o.cert), key: read('--tlskey', o.key), ...(o.ca ? { ca: read('--tlscacert', o.ca) } : {}),
+    requestCert: o.verify, rejectUnauthorized: o.verify,
+  };
+}
+
+/**
+ * A TLS connection opens with a handshake record (0x16); anything else is a client speaking plain HTTP,
+ * answered as Go's server (and so dockerd) answers it, in words the client shows, instead of a reset.
+ */
+function refusePlainHttp(server: https.Server): void {
+  const listeners = server.listeners('connection') as ((s: Duplex) => void)[];
+  server.removeAllListeners('connection');
+  server.on('connection', (socket: net.Socket) => {
+    socket.once('data', (first: Buffer) => {
+      if (first[0] === 0x16) {
+        // The byte read cannot go back into a socket whose handle TLS takes over: TLS reads a relay instead.
+        const relay = new Duplex({
+          read: () => void socket.resume(),
+          write: (chunk: Buffer, enc, done) => void socket.write(chunk, enc, done),
+          final: (done) => void socket.end(done),
+          // destroySoon: a refusal's alert, written just before, still reaches the client.
+          destroy: (err, done) => { socket.destroySoon(); done(err); },
+        });
+        socket.on('data', (d: Buffer) => { if (!relay.push(d)) socket.pause(); });
+        socket.on('end', () => relay.push(null));
+        socket.on('close', () => relay.destroy());
+        relay.push(first);
+        for (const l of listeners) l.call(server, relay);
+        return;
+      }
+      const body = JSON.stringify({ message: 'Client sent an HTTP request to an HTTPS server.' });
+      socket.end(`HTTP/1.0 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    });
+    socket.on('error', () => { /* a client that went away before its first byte */ });
+  });
 }
 
 /** Whether something accepts connections on the unix socket `file` (a live service, or a Docker daemon). */

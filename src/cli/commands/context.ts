@@ -16,12 +16,15 @@ const create = defineCommand({
   options: [
     { name: 'host', type: 'string', help: 'The engine: unix:///PATH, tcp://HOST:PORT or ssh://[USER@]HOST[:PORT]' },
     { name: 'description', type: 'string', help: 'Description of the context' },
+    { name: 'tlscacert', type: 'string', help: 'CA of a tcp:// host\'s certificate (copied into the context; TLS is then used)' },
+    { name: 'tlscert', type: 'string', help: 'Client certificate for a tcp:// host (copied into the context)' },
+    { name: 'tlskey', type: 'string', help: 'Client key for a tcp:// host (copied into the context)' },
   ],
   minArgs: 1, maxArgs: 1,
   async action(ctx, o, [name]) {
     const { InvalidArgumentError } = await import('../../errors.js');
     if (!o.host) throw new InvalidArgumentError('--host', 'is required', 'e.g. berth context create NAME --host ssh://user@host');
-    await (await store()).create(name!, { host: o.host, description: o.description });
+    await (await store()).create(name!, { host: o.host, description: o.description, tls: { ca: o.tlscacert, cert: o.tlscert, key: o.tlskey } });
     ctx.print(name!);
     ctx.stderr.write(`Successfully created context "${name}"\n`);
   },

@@ -30,6 +30,11 @@ const service = defineCommand({
     { name: 'time', short: 't', type: 'string', help: 'Seconds without a request before the service exits; 0 never (default 5)' },
     { name: 'docker-socket', type: 'bool', help: `Also serve ${DOCKER_SOCKET} when no Docker daemon owns it` },
     { name: 'group', type: 'string', help: 'Group that may use the socket (mode 0660; default: berth, when it exists)' },
+    { name: 'tls', type: 'bool', help: 'Serve tcp:// addresses over TLS (--tlscert, --tlskey); loopback only unless --tlsverify' },
+    { name: 'tlsverify', type: 'bool', help: 'Serve tcp:// over TLS and require client certificates signed by --tlscacert' },
+    { name: 'tlscacert', type: 'string', help: 'CA that signs the clients\' certificates (PEM)' },
+    { name: 'tlscert', type: 'string', help: 'The server\'s certificate (PEM)' },
+    { name: 'tlskey', type: 'string', help: 'The server\'s key (PEM)' },
   ],
   async action(ctx, o, uris) {
     const seconds = o.time === undefined ? 5 : Number(o.time);
@@ -37,8 +42,10 @@ const service = defineCommand({
     const engine = await localEngine(ctx, 'system service');
     const list = uris.length ? [...uris] : [`unix://${path.join(engine.runroot, 'berth.sock')}`];
     if (o.dockerSocket) list.push(`unix://${DOCKER_SOCKET}`);
+    const tls = o.tls || o.tlsverify ? serviceTls(o) : undefined;
+    if (!tls && (o.tlscacert ?? o.tlscert ?? o.tlskey) !== undefined) throw new InvalidArgumentError('--tls', 'certificate files were given without --tls or --tlsverify', 'add --tlsverify (client certificates required) or --tls');
     const { serve } = await import('../../service/index.js');
-    const running = await serve(engine, { uris: list, idleSeconds: seconds, group: o.group });
+    const running = await serve(engine, { uris: list, idleSeconds: seconds, group: o.group, ...(tls ? { tls } : {}) });
     ctx.stderr.write(`Serving the Docker Engine API on ${running.uris.join(', ')}${seconds ? ` until ${seconds}s without a request` : ''}\n`);
     const stop = ctx.onSignal(() => void running.close());
     try {
@@ -48,6 +55,11 @@ const service = defineCommand({
     }
   },
 });
+
+function serviceTls(o: { tlsverify: boolean; tlscacert?: string; tlscert?: string; tlskey?: string }): { verify: boolean; ca?: string; cert: string; key: string } {
+  if (!o.tlscert || !o.tlskey) throw new InvalidArgumentError(o.tlscert ? '--tlskey' : '--tlscert', 'is required with --tls/--tlsverify', 'give the server\'s certificate and key: --tlscert CERT.pem --tlskey KEY.pem');
+  return { verify: o.tlsverify, ca: o.tlscacert, cert: o.tlscert, key: o.tlskey };
+}
 
 /**
  * `docker system dial-stdio`: the API over stdin and stdout, for a client that reached this host by ssh.
