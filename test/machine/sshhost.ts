@@ -12,6 +12,19 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { claimSlot } from '../helpers/engine.js';
 
+/** Resolves once sshd run with `-D -e` says it listens; rejects if it exits first or takes over 10 s. */
+export function sshdListening(child: ChildProcess): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let said = '';
+    const timer = setTimeout(() => reject(new Error(`sshd did not start: ${said}`)), 10_000);
+    child.stderr!.on('data', (c: Buffer) => {
+      said += c.toString();
+      if (said.includes('Server listening on')) { clearTimeout(timer); resolve(); }
+    });
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`sshd exited ${code}: ${said}`)); });
+  });
+}
+
 export interface SshHost {
   ns: string;
   /** the namespace's address, where sshd listens */
@@ -104,15 +117,7 @@ export async function makeSshHost(): Promise<SshHost> {
         : sshd;
       const child = spawn('nsenter', [`--net=/run/netns/${ns}`, ...argv], { stdio: ['ignore', 'ignore', 'pipe'] });
       sshds.push(child);
-      await new Promise<void>((resolve, reject) => {
-        let said = '';
-        const timer = setTimeout(() => reject(new Error(`sshd did not start: ${said}`)), 10_000);
-        child.stderr!.on('data', (c: Buffer) => {
-          said += c.toString();
-          if (said.includes('Server listening on')) { clearTimeout(timer); resolve(); }
-        });
-        child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`sshd exited ${code}: ${said}`)); });
-      });
+      await sshdListening(child);
       return child;
     },
     async stopSshd(child) {

@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine, RemoteError, type RemoteEngineApi } from '../../src/api/index.js';
 import { claimSlot, cleanupAll, testEngine, type TestEngine } from '../helpers/engine.js';
 import { descendantsNamed, inPty, listenerOf, remoteCli, resizePty, SIZE_THEN_WAIT } from './helpers.js';
+import { sshdListening } from '../machine/sshhost.js';
 
 const BIN = fileURLToPath(new URL('../../bin/berth.js', import.meta.url));
 const NS = `berth-t-ssh${process.pid}`;
@@ -34,15 +35,7 @@ const ip = (...args: string[]) => execa('ip', args, { timeout: 10_000 });
 async function startSshd(config: string): Promise<void> {
   const child = spawn('nsenter', [`--net=/run/netns/${NS}`, '/usr/sbin/sshd', '-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] });
   sshds.push(child);
-  await new Promise<void>((resolve, reject) => {
-    let said = '';
-    const timer = setTimeout(() => reject(new Error(`sshd did not start: ${said}`)), 10_000);
-    child.stderr!.on('data', (c: Buffer) => {
-      said += c.toString();
-      if (said.includes('Server listening on')) { clearTimeout(timer); resolve(); }
-    });
-    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`sshd exited ${code}: ${said}`)); });
-  });
+  await sshdListening(child);
 }
 
 function sshdConfig(port: number, pathEnv: string, root: string, runroot: string): string {
