@@ -12,6 +12,17 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { claimSlot } from '../helpers/engine.js';
 
+/**
+ * Kills what still runs in the netns: sshd's session processes outlive its listener (a client's shared
+ * master keeps its session open), and they would keep the namespace and a stale sshd behind.
+ */
+export async function killNetnsProcesses(ns: string): Promise<void> {
+  const pids = (await execa('ip', ['netns', 'pids', ns], { reject: false, timeout: 10_000 })).stdout.split('\n').filter((p) => /^\d+$/.test(p));
+  for (const pid of pids) {
+    try { process.kill(Number(pid), 'SIGKILL'); } catch { /* gone meanwhile */ }
+  }
+}
+
 /** Resolves once sshd run with `-D -e` says it listens; rejects if it exits first or takes over 10 s. */
 export function sshdListening(child: ChildProcess): Promise<void> {
   return new Promise<void>((resolve, reject) => {
@@ -70,6 +81,7 @@ export async function makeSshHost(): Promise<SshHost> {
   const remove = async () => {
     for (const s of sshds) s.kill('SIGTERM');
     await Promise.all(sshds.map(stopped));
+    await killNetnsProcesses(ns);
     await ip('netns', 'del', ns).catch(() => undefined);
     await ip('link', 'del', hostVeth).catch(() => undefined);
     await rm(dir, { recursive: true, force: true });

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine, RemoteError, type RemoteEngineApi } from '../../src/api/index.js';
 import { claimSlot, cleanupAll, testEngine, type TestEngine } from '../helpers/engine.js';
 import { descendantsNamed, inPty, listenerOf, remoteCli, resizePty, SIZE_THEN_WAIT } from './helpers.js';
-import { sshdListening } from '../machine/sshhost.js';
+import { killNetnsProcesses, sshdListening } from '../machine/sshhost.js';
 
 const BIN = fileURLToPath(new URL('../../bin/berth.js', import.meta.url));
 const NS = `berth-t-ssh${process.pid}`;
@@ -91,6 +91,7 @@ afterAll(async () => {
   if (shared) process.kill(shared, 'SIGTERM');
   for (const s of sshds) s.kill('SIGTERM');
   await Promise.all(sshds.map((s) => (s.exitCode !== null || s.signalCode !== null ? undefined : new Promise((r) => s.once('exit', r)))));
+  await killNetnsProcesses(NS);
   await ip('netns', 'del', NS).catch(() => undefined);
   if (hostVeth) await ip('link', 'del', hostVeth).catch(() => undefined);
   claim?.release();
