@@ -5,6 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import { BerthError, InvalidArgumentError, NotFoundError } from '../errors.js';
 import { cleanPath, goMatch, hasWildcards, type DockerIgnore } from './ignore.js';
 import type { ContextEntry } from './index.js';
+import { limited } from '../util/limit.js';
 
 const SOURCE_HINT = 'COPY and ADD read only files inside the build context: move the file into the context directory';
 /** Linux's own limit on symlinks followed while resolving one path (ELOOP). */
@@ -219,7 +220,7 @@ export class EntryHasher {
   private readonly digests = new Map<string, Promise<string>>();
 
   async hash(entries: readonly ContextEntry[]): Promise<string> {
-    const contents = await mapLimit(entries, HASH_PARALLEL, (e) => (e.type === 'file' ? this.fileDigest(e.hostPath) : Promise.resolve('')));
+    const contents = await Promise.all(limited(entries, HASH_PARALLEL, (e) => (e.type === 'file' ? this.fileDigest(e.hostPath) : Promise.resolve(''))));
     const h = createHash('sha256');
     entries.forEach((e, i) => {
       // NUL-separated fields, one record per entry: no path can contain NUL, so records cannot run together.
@@ -267,16 +268,4 @@ async function digestFile(file: string, size: number): Promise<string> {
   return h.digest('hex');
 }
 
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
-}
 

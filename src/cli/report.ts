@@ -1,6 +1,7 @@
 import type { Writable } from 'node:stream';
 import { isBerthError } from '../errors.js';
 import type { Context } from './command.js';
+import { limited } from '../util/limit.js';
 
 /**
  * `Error: <message>` and the hint on the next line; each part of an AggregateError on its own.
@@ -29,15 +30,16 @@ export function printError(stderr: Writable, err: unknown, debug: boolean): void
  */
 export async function forEachRef(ctx: Context, refs: readonly string[], op: (ref: string) => Promise<string | void>,
   opts: { parallel?: number } = {}): Promise<number> {
-  const results = runLimited(refs, opts.parallel ?? 1, op);
+  const results = limited(refs, opts.parallel ?? 1, op);
+  // A later operation may fail while an earlier one is awaited: handled here, reported in its turn below.
+  for (const r of results) r.catch(() => undefined);
   let failed = 0;
   for (const [i, ref] of refs.entries()) {
-    const r = await results[i]!;
-    if (r.ok) {
-      ctx.print(r.value ?? ref);
-    } else {
+    try {
+      ctx.print((await results[i]!) ?? ref);
+    } catch (err) {
       failed++;
-      printError(ctx.stderr, r.error, ctx.globals.logLevel === 'debug');
+      printError(ctx.stderr, err, ctx.globals.logLevel === 'debug');
     }
   }
   return failed ? 1 : 0;
@@ -45,26 +47,6 @@ export async function forEachRef(ctx: Context, refs: readonly string[], op: (ref
 
 /** How many of a multi-container command's operations run at once (the docker CLI allows 50). */
 export const PARALLEL_REFS = 8;
-
-type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
-
-/** `op` over `items`, at most `limit` at a time, started in order; one settled promise per item. */
-function runLimited<T>(items: readonly string[], limit: number, op: (item: string) => Promise<T>): Promise<Settled<T>>[] {
-  let running = 0;
-  const waiting: (() => void)[] = [];
-  return items.map(async (item) => {
-    if (running >= limit) await new Promise<void>((r) => waiting.push(r));
-    running++;
-    try {
-      return { ok: true as const, value: await op(item) };
-    } catch (error) {
-      return { ok: false as const, error };
-    } finally {
-      running--;
-      waiting.shift()?.();
-    }
-  });
-}
 
 /** Docker's prune prompt. Anything but y/yes (or an empty stdin) is a no. */
 export async function confirm(ctx: Context, warning: string): Promise<boolean> {
