@@ -199,8 +199,7 @@ export class Machines {
     const dir = rec.Remote.InstallDir;
     const fresh = `${dir}.new`;
     progress(`Copying this Berth's built tree (${tree.marker}) to ${rec.Ssh.Host}:${dir}...`);
-    // The CLI's code cache (bin/load-cli.js) is this machine's, rewritten by any berth command meanwhile.
-    const tar = spawn('tar', ['-C', tree.root, '--exclude=dist/cli/main.cjs.cache*', '-czf', '-', '--', ...tree.paths], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const tar = spawn('tar', ['-C', tree.root, '--no-recursion', '-czf', '-', '--', ...tree.paths], { stdio: ['ignore', 'pipe', 'pipe'] });
     let tarErr = '';
     tar.stderr!.on('data', (c: Buffer) => { tarErr += c.toString(); });
     const tarDone = new Promise<number | null>((resolve) => tar.once('close', resolve));

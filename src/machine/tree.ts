@@ -7,7 +7,7 @@
  * scripts/setup.sh (the remote's set-up) and package.json. `.berth-built` marks it so setup.sh skips npm
  * and the build.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BadStateError } from '../errors.js';
@@ -15,7 +15,11 @@ import { BadStateError } from '../errors.js';
 export interface BuiltTree {
   /** the package folder the paths are relative to */
   root: string;
-  /** paths to copy, relative to root */
+  /**
+   * the files to copy, relative to root, listed one by one. tar is given this list with --no-recursion: a
+   * directory tar walked itself would be "changed as we read it" (exit 1) whenever a berth command running
+   * meanwhile rewrites the CLI's code cache next to the bundle, and the cache is this machine's anyway.
+   */
   paths: string[];
   version: string;
   /** the marker's text: version and where it was copied from */
@@ -39,8 +43,15 @@ export function builtTree(root: string = packageRoot()): BuiltTree {
   const { version } = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string };
   return {
     root,
-    paths: ['package.json', 'bin', 'dist/cli', 'scripts/setup.sh', ...(existsSync(path.join(root, 'README.md')) ? ['README.md'] : [])],
+    paths: ['package.json', 'bin', 'dist/cli', 'scripts/setup.sh', ...(existsSync(path.join(root, 'README.md')) ? ['README.md'] : [])]
+      .flatMap((p) => filesUnder(root, p)),
     version,
     marker: `berth ${version} from ${root}`,
   };
+}
+
+/** Files and links at or under `rel`, without the code cache (bin/load-cli.js's main.cjs.cache and its temporaries). */
+function filesUnder(root: string, rel: string): string[] {
+  if (!lstatSync(path.join(root, rel)).isDirectory()) return /^main\.cjs\.cache/.test(path.basename(rel)) ? [] : [rel];
+  return readdirSync(path.join(root, rel)).sort().flatMap((name) => filesUnder(root, path.join(rel, name)));
 }

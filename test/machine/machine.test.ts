@@ -168,7 +168,7 @@ describe('machine create: failures after the copy undo it', () => {
 
   it('a create killed after the copy leaves a record that ls shows as Error and rm --purge removes with the copy', async () => {
     const killed = await remoteCli({ ...env, BERTH_FAILPOINT: 'machine.create.after-copy' })('machine', 'create', '--ssh-host', h.addr, '--ssh-key', h.key, '--install-prefix', prefix, '--berth-root', root, 'crashed');
-    expect(killed.signal).toBe('SIGKILL');
+    expect(killed.signal, `exit ${killed.exitCode}: ${killed.stderr}`).toBe('SIGKILL');
     expect(existsSync(path.join(prefix, 'lib', 'berth'))).toBe(true);
     expect((await cli('machine', 'ls', '--format', '{{.Name}} {{.State}} {{.Error}}')).stdout).toBe('crashed Error create did not finish: remove it with "berth machine rm"');
     expect((await cli('machine', 'env', 'crashed')).stderr).toContain('machine crashed was not fully created');
