@@ -34,3 +34,16 @@ await build({
   // CommonJS packages (tar-stream) call require() for node's own modules; ESM has none.
   banner: { js: "import { createRequire as __berthRequire } from 'node:module'; const require = __berthRequire(import.meta.url);" },
 });
+
+// koffi's native module (src/util/syscalls.ts: mount(2) without forking mount(8)) travels beside the bundle,
+// which carries no node_modules. Without it Berth still works, through mount(8).
+{
+  const { copyFileSync } = await import('node:fs');
+  const { createRequire } = await import('node:module');
+  const triple = `${process.platform}_${process.arch}`;
+  try {
+    copyFileSync(createRequire(import.meta.url).resolve(`@koromix/koffi-${process.platform}-${process.arch}/${triple}/koffi.node`), 'dist/cli/koffi.node');
+  } catch (err) {
+    console.warn(`bundle-cli: no koffi module for ${triple} (${err.message.split('\n')[0]}): mounts will run mount(8)`);
+  }
+}

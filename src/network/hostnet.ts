@@ -3,6 +3,7 @@ import { networkInterfaces } from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { run } from '../util/exec.js';
+import { bindMount, umountOnce } from '../util/syscalls.js';
 import type { IdMap } from '../userns/index.js';
 import { parseIpv6 } from './cidr6.js';
 
@@ -92,7 +93,7 @@ export async function makeUsernsNetns(netns: string, userns: string, maps: { uid
     await fsp.mkdir(path.dirname(userns), { recursive: true, mode: 0o700 });
     for (const [kind, file] of [['user', userns], ['net', netns]] as const) {
       await (await fsp.open(file, constants.O_CREAT | constants.O_WRONLY, 0o444)).close();
-      await run('mount', ['--bind', `/proc/${pid}/ns/${kind}`, file], { timeout: TIMEOUT });
+      await bindMount(`/proc/${pid}/ns/${kind}`, file);
     }
   } catch (err) {
     await removeNetns(netns).catch(() => {});
@@ -208,7 +209,14 @@ export async function deleteAddress(dev: string, cidr: string): Promise<void> {
 
 /** Unmounts and removes a netns file; missing or unmounted is success (CNI DEL). */
 export async function removeNetns(file: string): Promise<void> {
-  if (isMountPoint(file)) await run('umount', [file], { timeout: TIMEOUT, alreadyGone: gone });
+  if (isMountPoint(file)) {
+    try {
+      await umountOnce(file, false);
+    } catch (err) {
+      // Unmounted meanwhile by another command's teardown is what was wanted.
+      if (isMountPoint(file)) throw err;
+    }
+  }
   await fsp.rm(file, { force: true });
 }
 

@@ -1,6 +1,8 @@
 import { promises as fsp } from 'node:fs';
+import path from 'node:path';
 import { RuntimeError } from '../errors.js';
 import { run } from '../util/exec.js';
+import { type SyscallError, syscalls, umountOnce } from '../util/syscalls.js';
 import { overlayXattrs } from './overlay-xattr.js';
 
 /** The kernel takes mount options in one page; mount(8) refuses nothing longer, the kernel cuts it. */
@@ -45,7 +47,29 @@ export function overlayOptions(dirs: OverlayDirs): string {
 }
 
 export async function mountOverlay(target: string, dirs: OverlayDirs): Promise<void> {
+  const sys = syscalls();
+  // mount(2) resolves relative lowerdirs from the process's cwd, which belongs to the whole process (the
+  // service serves many requests, workers run beside it): in-process, the paths are made absolute, and an
+  // image too deep for that to fit in a page goes through mount(8), run from `dirs.cwd`.
+  const absolute = sys ? fitsOnePage({ lower: dirs.lower.map((l) => path.resolve(dirs.cwd, l)), ...(dirs.upper ? { upper: path.resolve(dirs.cwd, dirs.upper), work: path.resolve(dirs.cwd, dirs.work ?? '') } : {}), cwd: '/' }) : undefined;
+  if (sys && absolute !== undefined) {
+    try {
+      sys.mount('overlay', target, 'overlay', 0, absolute);
+    } catch (err) {
+      throw new RuntimeError(`cannot mount the overlay on ${target}: ${(err as SyscallError).code}`,
+        'check that the layers under the store exist (dmesg names what overlayfs refused)', { cause: err });
+    }
+    return;
+  }
   await run('mount', ['-t', 'overlay', 'overlay', '-o', overlayOptions(dirs), target], { cwd: dirs.cwd });
+}
+
+function fitsOnePage(dirs: OverlayDirs): string | undefined {
+  try {
+    return overlayOptions(dirs);
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -56,9 +80,9 @@ export async function mountOverlay(target: string, dirs: OverlayDirs): Promise<v
 export async function unmount(target: string): Promise<void> {
   for (let round = 0; round < MAX_UNMOUNT_ROUNDS && (await isMounted(target)); round++) {
     try {
-      await run('umount', [target]);
+      await umountOnce(target, false);
     } catch {
-      if (await isMounted(target)) await run('umount', ['-l', target]);
+      if (await isMounted(target)) await umountOnce(target, true);
     }
   }
   if (await isMounted(target)) throw new RuntimeError(`${target} is still mounted`, 'find what holds it with "findmnt" and unmount it by hand');
