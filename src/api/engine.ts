@@ -6,7 +6,7 @@ import type { EngineApi, EngineEvent, EngineOptions, ContainersApi, ImagesApi, N
 import { ContainerManager, type UsernsPort } from '../container/index.js';
 import { probeHost } from '../host.js';
 import { openImageStore, type ImageStore } from '../image/index.js';
-import { openRegistryAccess, type RegistryAccess } from '../registry/index.js';
+import type { RegistryAccess } from '../registry/index.js';
 import { DEFAULT_POOLS, openNetworkManager, type PoolSpec } from '../network/index.js';
 import { openVolumeManager, type VolumeManager } from '../volume/index.js';
 import { volumeView } from './volumes.js';
@@ -23,7 +23,8 @@ import { openStore } from '../store.js';
 import { inspectView, summaryView } from './containers.js';
 import { imagesApi } from './images.js';
 import { registriesApi } from './registries.js';
-import { createCredentialStore, registriesConfig } from '../registry/index.js';
+import { createCredentialStore } from '../registry/credentials.js';
+import { registriesConfig } from '../registry/names.js';
 import { networkView } from './networks.js';
 import { staleLocks } from '../util/lock.js';
 import { parseTime } from '../util/time.js';
@@ -168,7 +169,8 @@ export class Engine implements EngineApi {
       userns: usernsPort(usernsRemapMode(config)),
     })));
     let access: RegistryAccess | undefined;
-    const registries = async () => (access ??= openRegistryAccess({ config: registryConfig, credentials: createCredentialStore() }));
+    // The registry client (http, https, tls) loads only for a pull or push: `run` of a local image needs none of it.
+    const registries = async () => (access ??= (await import('../registry/access.js')).openRegistryAccess({ config: registryConfig, credentials: createCredentialStore() }));
     const buildCacheDir = path.join(layout.root, 'build-cache');
     // The builder (with its Dockerfile parser, a third of the engine's code) loads only for a build.
     const images: ImagesApi = imagesApi(afterReady(imageStore, ready), registries, async (opts) => (await import('../build/index.js')).buildImage({

@@ -5,7 +5,7 @@
 import type { ImageDetails, ImageListing, ImageStore, OciHistory } from '../image/index.js';
 import type { BuildEvent } from '../build/index.js';
 import { pruneBuildCache } from '../build/cache.js';
-import { pullImage, pushImage, type RegistryAccess } from '../registry/index.js';
+import type { RegistryAccess } from '../registry/index.js';
 import type { HistoryEntry, ImageInspect, ImageSummary, ImagesApi, PullOptions, TransferEvent } from '../types.js';
 
 /** Docker's time for "never" (Metadata.LastTagTime of an image never tagged). */
@@ -58,13 +58,13 @@ export function historyView(img: ImageDetails): HistoryEntry[] {
 
 /** The public images API over the image store: the store's verbs, its records shaped as Docker's. */
 export function imagesApi(store: ImageStore, registries: () => Promise<RegistryAccess>, build: ImagesApi['build'], buildCacheDir?: string): ImagesApi {
-  const pull = async (ref: string, opts?: PullOptions) => pullImage(await registries(), store, ref, opts);
+  const pull = async (ref: string, opts?: PullOptions) => (await import('../registry/pull.js')).pullImage(await registries(), store, ref, opts);
   return {
     build,
     buildEvents: (opts) => eventStream<BuildEvent>((onProgress, signal) => build({ ...opts, onProgress, signal }), opts.signal),
     pull,
     pullEvents: (ref, opts) => eventStream((onProgress, signal) => pull(ref, { ...opts, onProgress, signal }), opts?.signal),
-    push: async (ref, opts) => pushImage(await registries(), store, ref, opts),
+    push: async (ref, opts) => (await import('../registry/push.js')).pushImage(await registries(), store, ref, opts),
     list: async (opts) => summaryRows(await store.list(opts)),
     inspect: async (ref) => inspectView(await store.inspect(ref)),
     history: async (ref) => historyView(await store.inspect(ref)),

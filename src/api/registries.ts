@@ -3,7 +3,9 @@
  * checks the login against it and keeps it.
  */
 import type { RegistriesApi } from './types.js';
-import { createCredentialStore, openSession, normalizeRegistry, DOCKER_HUB, type RegistriesConfig } from '../registry/index.js';
+import { createCredentialStore } from '../registry/credentials.js';
+import type { RegistriesConfig } from '../registry/index.js';
+import { DOCKER_HUB, normalizeRegistry } from '../registry/names.js';
 import { authKey } from '../registry/names.js';
 import { InvalidArgumentError } from '../errors.js';
 
@@ -14,7 +16,7 @@ export function registriesApi(config: RegistriesConfig): RegistriesApi {
       if (!creds.username) throw new InvalidArgumentError('username', 'the username is empty', 'give it with -u USER');
       if (!creds.password) throw new InvalidArgumentError('password', 'the password is empty', 'give it with --password-stdin');
       const store = createCredentialStore({ ...(opts.authFile && { authFile: opts.authFile }) });
-      const session = await openSession({ registry, repository: '' }, {
+      const session = await (await import('../registry/client.js')).openSession({ registry, repository: '' }, {
         actions: [], credentials: { username: creds.username, password: creds.password },
         ...(opts.tlsVerify !== undefined && { tlsVerify: opts.tlsVerify }), ...(opts.timeouts && { timeouts: opts.timeouts }), ...(opts.signal && { signal: opts.signal }),
       }, { config, credentials: store });

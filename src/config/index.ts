@@ -17,7 +17,7 @@ import { describeSchemaErrors } from '../util/schema.js';
 import { DEFAULT_AUTO_SIZE, type UsernsMode } from '../userns/index.js';
 import { validate as compiled } from './schema.validate.js';
 import { parseBip, parsePools } from '../network/index.js';
-import { registriesConfig, type RegistryConfigKeys } from '../registry/index.js';
+import { registriesConfig, type RegistryConfigKeys } from '../registry/names.js';
 import { parseAdvertise, parseClusterStoreUri, parseStoreOpts, type ClusterStoreOpts } from '../cluster/index.js';
 
 export const DEFAULT_CONFIG_PATH = '/etc/berth/berth.json';
