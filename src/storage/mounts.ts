@@ -54,7 +54,7 @@ export async function mountOverlay(target: string, dirs: OverlayDirs): Promise<v
   const absolute = sys ? fitsOnePage({ lower: dirs.lower.map((l) => path.resolve(dirs.cwd, l)), ...(dirs.upper ? { upper: path.resolve(dirs.cwd, dirs.upper), work: path.resolve(dirs.cwd, dirs.work ?? '') } : {}), cwd: '/' }) : undefined;
   if (sys && absolute !== undefined) {
     try {
-      sys.mount('overlay', target, 'overlay', 0, absolute);
+      await sys.mount('overlay', target, 'overlay', 0, absolute);
     } catch (err) {
       throw new RuntimeError(`cannot mount the overlay on ${target}: ${(err as SyscallError).code}`,
         'check that the layers under the store exist (dmesg names what overlayfs refused)', { cause: err });

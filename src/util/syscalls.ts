@@ -24,9 +24,9 @@ export const MNT_DETACH = 2;
 export const MS_BIND = 4096;
 
 export interface Syscalls {
-  /** Throws a SyscallError naming the call, its target and errno. */
-  mount(source: string, target: string, fstype: string | null, flags: number, data: string | null): void;
-  umount(target: string, flags: number): void;
+  /** Rejects with a SyscallError naming the call, its target and errno. */
+  mount(source: string, target: string, fstype: string | null, flags: number, data: string | null): Promise<void>;
+  umount(target: string, flags: number): Promise<void>;
 }
 
 /** A failed system call: `code` is errno's name (EBUSY, EINVAL, ...), as Node's own errors carry it. */
@@ -38,8 +38,10 @@ export class SyscallError extends Error {
 
 const ERRNO_NAMES = new Map(Object.entries(constants.errno).map(([name, n]) => [n, name]));
 
+type Native = ((...args: unknown[]) => number) & { async(...argsAndCallback: unknown[]): void };
+
 interface Koffi {
-  load(lib: string): { func(decl: string): (...args: unknown[]) => number };
+  load(lib: string): { func(decl: string): Native };
   errno(): number;
 }
 
@@ -57,14 +59,21 @@ function load(): Syscalls | null {
     const libc = koffi.load('libc.so.6');
     const mount = libc.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)');
     const umount2 = libc.func('int umount2(const char *target, int flags)');
-    const check = (rc: number, call: string, target: string) => {
-      if (rc === 0) return;
-      const errno = koffi.errno();
-      throw new SyscallError(call, target, errno, ERRNO_NAMES.get(errno) ?? `errno ${errno}`);
-    };
+    // On koffi's worker threads: unmounting an overlay waits for the kernel (an RCU grace period, 10-60 ms
+    // here), which must not stall the event loop of a service serving other requests meanwhile. errno
+    // belongs to the thread that made the call, so a failed call is made again on this one to read it
+    // (failing again at once: a failed mount or umount changes nothing).
+    const call = (fn: Native, name: string, target: string, args: unknown[]) => new Promise<void>((resolve, reject) => {
+      fn.async(...args, (err: unknown, rc: number) => {
+        if (!err && rc === 0) return resolve();
+        if (fn(...args) === 0) return resolve();
+        const errno = koffi.errno();
+        reject(new SyscallError(name, target, errno, ERRNO_NAMES.get(errno) ?? `errno ${errno}`));
+      });
+    });
     return {
-      mount: (source, target, fstype, flags, data) => check(mount(source, target, fstype, flags, data), 'mount', target),
-      umount: (target, flags) => check(umount2(target, flags), 'umount2', target),
+      mount: (source, target, fstype, flags, data) => call(mount, 'mount', target, [source, target, fstype, flags, data]),
+      umount: (target, flags) => call(umount2, 'umount2', target, [target, flags]),
     };
   } catch {
     return null;
@@ -97,13 +106,13 @@ function nativeModule(): Koffi | undefined {
 /** umount2(2) in-process, or umount(8) where the module is not there; `lazy` detaches a busy mount. */
 export async function umountOnce(target: string, lazy: boolean): Promise<void> {
   const sys = syscalls();
-  if (sys) sys.umount(target, lazy ? MNT_DETACH : 0);
+  if (sys) await sys.umount(target, lazy ? MNT_DETACH : 0);
   else await run('umount', lazy ? ['-l', target] : [target]);
 }
 
 /** `mount --bind source target`, in-process where it can be. */
 export async function bindMount(source: string, target: string): Promise<void> {
   const sys = syscalls();
-  if (sys) sys.mount(source, target, null, MS_BIND, null);
+  if (sys) await sys.mount(source, target, null, MS_BIND, null);
   else await run('mount', ['--bind', source, target]);
 }

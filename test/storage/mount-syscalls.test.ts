@@ -48,14 +48,14 @@ describe('the in-process system calls', () => {
     expect(sys).toBeDefined();
     const target = path.join(dir, 'tmpfs');
     mkdirSync(target);
-    sys!.mount('tmpfs', target, 'tmpfs', 0, 'size=1m');
+    await sys!.mount('tmpfs', target, 'tmpfs', 0, 'size=1m');
     expect(await isMounted(target)).toBe(true);
-    sys!.umount(target, 0);
+    await sys!.umount(target, 0);
     expect(await isMounted(target)).toBe(false);
-    const notMounted = (() => { try { sys!.umount(target, 0); } catch (err) { return err; } })();
+    const notMounted = await sys!.umount(target, 0).catch((err: unknown) => err);
     expect(notMounted).toBeInstanceOf(SyscallError);
     expect((notMounted as SyscallError).code).toBe('EINVAL');
-    const missing = (() => { try { sys!.mount('tmpfs', path.join(dir, 'absent'), 'tmpfs', 0, null); } catch (err) { return err; } })();
+    const missing = await sys!.mount('tmpfs', path.join(dir, 'absent'), 'tmpfs', 0, null).catch((err: unknown) => err);
     expect((missing as SyscallError).code).toBe('ENOENT');
     expect((missing as Error).message).toBe(`mount ${path.join(dir, 'absent')}: ENOENT`);
   });
