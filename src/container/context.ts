@@ -61,13 +61,21 @@ export async function observed(ctx: ContainerContext, rec: ContainerRecord): Pro
  * order they were made, backwards. "Already gone" is success: it also finishes an interrupted teardown.
  */
 export function tearDownRun(ctx: ContainerContext, id: string): Promise<void> {
+  let rootfs: Promise<unknown> | undefined;
   return runTeardown([
     // The timer first: a check it starts now would find the container half gone.
     () => ctx.deps.runtime.healthTimer.stop(id),
     () => ctx.deps.runtime.logRotator.stop(id),
+    // The rootfs mount is the host's alone (the container's processes hold their own namespace's copy),
+    // and its umount waits on the kernel (an RCU grace period, 10-60 ms here): it runs beside runc's
+    // delete and the rest instead of after them. Its failure is reported last, in its old place.
+    async () => { rootfs = ctx.deps.snapshots.unmount(id).then(() => undefined, (err: unknown) => err); },
     () => ctx.deps.runtime.runc.delete(id, { force: true }),
     () => ctx.deps.volumes.unmount(id),
     () => ctx.deps.network.detach(id),
-    () => ctx.deps.snapshots.unmount(id),
+    async () => {
+      const err = await rootfs;
+      if (err) throw err;
+    },
   ]);
 }
