@@ -1,4 +1,4 @@
-import { existsSync, promises as fsp, constants, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, promises as fsp, constants, readdirSync, readFileSync, statSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
@@ -262,9 +262,13 @@ export async function unlinkNetns(ownDir: string, which: { target: string } | { 
 }
 
 export function isMountPoint(file: string): boolean {
-  const mountinfo = readFileSync('/proc/self/mountinfo', 'utf8');
-  const escaped = file.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
-  return mountinfo.split('\n').some((l) => l.split(' ')[4] === escaped);
+  // A netns file is bound to nsfs, which has a device of its own: no read of the mount table, which
+  // grows with every container (storage/mounts.ts hasOwnDevice says more).
+  try {
+    return statSync(file).dev !== statSync(path.dirname(file)).dev;
+  } catch {
+    return false;
+  }
 }
 
 export async function writeSysctl(key: string, value: string): Promise<void> {

@@ -11,7 +11,7 @@ import { clearIncomplete, flagIncomplete, isAbandoned, isFlagged } from './incom
 import type { SnapshotInfo, Snapshotter } from './index.js';
 import { ensureShortLink } from './layers.js';
 import { listChanges, packTree } from './changes.js';
-import { isMounted, mountOverlay, unmount } from './mounts.js';
+import { hasOwnDevice, mountOverlay, unmount } from './mounts.js';
 import { openLayerShifter } from './shifted.js';
 import { toHostId } from '../userns/index.js';
 
@@ -44,7 +44,7 @@ export function openSnapshotter(layout: StoreLayout): Snapshotter {
   }
 
   async function mountMeta(meta: SnapshotMeta): Promise<void> {
-    if (await isMounted(meta.mountpoint)) return;
+    if (await hasOwnDevice(meta.mountpoint)) return;
     const dir = path.dirname(meta.mountpoint);
     const lower: string[] = [];
     // overlayfs lists the top layer first; ours are bottom first
@@ -112,14 +112,14 @@ export function openSnapshotter(layout: StoreLayout): Snapshotter {
     }),
     async get(key) {
       const meta = await readMeta(key);
-      return meta && { ...meta, mounted: await isMounted(meta.mountpoint) };
+      return meta && { ...meta, mounted: await hasOwnDevice(meta.mountpoint) };
     },
     async list() {
       const out: SnapshotInfo[] = [];
       for (const key of await readdirIfExists(root)) {
         if (!NAME_PATTERN.test(key)) continue;
         const meta = await readMeta(key);
-        if (meta) out.push({ ...meta, mounted: await isMounted(meta.mountpoint) });
+        if (meta) out.push({ ...meta, mounted: await hasOwnDevice(meta.mountpoint) });
       }
       return out;
     },

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isMounted, mountOverlay, unmount } from '../../src/storage/mounts.js';
+import { hasOwnDevice, isMounted, mountOverlay, unmount } from '../../src/storage/mounts.js';
 import { SyscallError, syscalls } from '../../src/util/syscalls.js';
 
 const BERTH = fileURLToPath(new URL('../../bin/berth.js', import.meta.url));
@@ -83,6 +83,46 @@ describe('the in-process system calls', () => {
     }
     expect(helperCalls().slice(before).map((l) => l.split(' ')[0])).toEqual(['mount']);
     expect(await isMounted(target)).toBe(false);
+  });
+});
+
+describe('mount points, without the mount table', () => {
+  it('hasOwnDevice: a mounted filesystem yes; a plain folder, a missing path and a same-filesystem bind no', async () => {
+    const target = path.join(dir, 'own');
+    mkdirSync(target);
+    expect(await hasOwnDevice(target)).toBe(false);
+    expect(await hasOwnDevice(path.join(dir, 'missing'))).toBe(false);
+    await execa('mount', ['-t', 'tmpfs', 'tmpfs', target]);
+    expect(await hasOwnDevice(target)).toBe(true);
+    await execa('umount', [target]);
+    // What it cannot see, which is why the volume driver keeps isMounted for its binds.
+    const src = path.join(dir, 'bindsrc');
+    mkdirSync(src);
+    await execa('mount', ['--bind', src, target]);
+    expect(await hasOwnDevice(target)).toBe(false);
+    expect(await isMounted(target)).toBe(true);
+    await execa('umount', [target]);
+  });
+
+  it('unmount takes stacked mounts off one by one, detaches a busy one, and takes "not mounted" as done', async () => {
+    const target = path.join(dir, 'stacked');
+    mkdirSync(target);
+    await execa('mount', ['-t', 'tmpfs', 'tmpfs', target]);
+    await execa('mount', ['-t', 'tmpfs', 'tmpfs', target]);
+    await unmount(target);
+    expect(await isMounted(target)).toBe(false);
+    await unmount(target);
+
+    await execa('mount', ['-t', 'tmpfs', 'tmpfs', target]);
+    // A process with its cwd inside keeps the mount busy: umount2 says EBUSY, and the mount is detached.
+    const holder = execa('sh', ['-c', 'read _'], { cwd: target, stdin: 'pipe' });
+    try {
+      await unmount(target);
+      expect(await isMounted(target)).toBe(false);
+    } finally {
+      holder.stdin!.end('\n');
+      await holder.catch(() => undefined);
+    }
   });
 });
 
