@@ -3,16 +3,12 @@
  * checks the login against it and keeps it.
  */
 import type { RegistriesApi } from './types.js';
-import { createCredentialStore, openSession, normalizeRegistry, DOCKER_HUB, type RegistriesConfig } from '../registry/index.js';
-import { authKey } from '../registry/names.js';
-import { InvalidArgumentError } from '../errors.js';
+import { createCredentialStore, forgetLogin, loginRegistry, openSession, type RegistriesConfig } from '../registry/index.js';
 
 export function registriesApi(config: RegistriesConfig): RegistriesApi {
   return {
     async login(registryText, creds, opts = {}) {
-      const registry = normalizeRegistry(registryText ?? DOCKER_HUB);
-      if (!creds.username) throw new InvalidArgumentError('username', 'the username is empty', 'give it with -u USER');
-      if (!creds.password) throw new InvalidArgumentError('password', 'the password is empty', 'give it with --password-stdin');
+      const registry = loginRegistry(registryText, creds);
       const store = createCredentialStore({ ...(opts.authFile && { authFile: opts.authFile }) });
       const session = await openSession({ registry, repository: '' }, {
         actions: [], credentials: { username: creds.username, password: creds.password },
@@ -27,10 +23,6 @@ export function registriesApi(config: RegistriesConfig): RegistriesApi {
       const where = await store.store(registry, { username: creds.username, password: creds.password });
       return { registry, storedIn: where ?? store.authFile, inFile: where === undefined };
     },
-    async logout(registryText, opts = {}) {
-      const registry = normalizeRegistry(registryText ?? DOCKER_HUB);
-      const store = createCredentialStore({ ...(opts.authFile && { authFile: opts.authFile }) });
-      return { registry, key: authKey(registry), removed: await store.erase(registry) };
-    },
+    logout: (registryText, opts = {}) => forgetLogin(registryText, { ...(opts.authFile && { authFile: opts.authFile }) }),
   };
 }

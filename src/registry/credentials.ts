@@ -15,7 +15,7 @@ import { InvalidArgumentError, RuntimeError } from '../errors.js';
 import { writeJsonAtomic } from '../util/fs.js';
 import { spawn } from 'node:child_process';
 import type { CredentialStore, RegistryCredentials } from './index.js';
-import { authKey, normalizeRegistry } from './names.js';
+import { authKey, DOCKER_HUB, normalizeRegistry } from './names.js';
 
 interface AuthEntry {
   auth?: string;
@@ -256,4 +256,18 @@ function runHelper(program: string, verb: string, input: string, env: Record<str
 
 export function createCredentialStore(opts: CredentialStoreOptions = {}): FileCredentialStore {
   return new FileCredentialStore(opts);
+}
+
+/** The registry a login names (default docker.io), once the login is checked to name a user and a password. */
+export function loginRegistry(registryText: string | undefined, creds: { username: string; password: string }): string {
+  const registry = normalizeRegistry(registryText ?? DOCKER_HUB);
+  if (!creds.username) throw new InvalidArgumentError('username', 'the username is empty', 'give it with -u USER');
+  if (!creds.password) throw new InvalidArgumentError('password', 'the password is empty', 'give it with --password-stdin');
+  return registry;
+}
+
+/** `logout`: forgets the login this machine keeps for the registry; `key` is what Docker prints. */
+export async function forgetLogin(registryText: string | undefined, opts: CredentialStoreOptions = {}): Promise<{ registry: string; key: string; removed: boolean }> {
+  const registry = normalizeRegistry(registryText ?? DOCKER_HUB);
+  return { registry, key: authKey(registry), removed: await createCredentialStore(opts).erase(registry) };
 }

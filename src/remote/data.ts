@@ -17,6 +17,7 @@ import type {
   TransferEvent,
 } from '../types.js';
 import { spawnTar, tarWarnings } from '../util/tar.js';
+import { authHeader, localLoginFor } from './auth.js';
 import type { ApiClient, CallSubject } from './client.js';
 
 type Json = Record<string, any>;
@@ -245,13 +246,6 @@ function layerEvent(line: Json): TransferEvent | undefined {
   return { type: 'layer', id: line.id, status, ...(d.current !== undefined && { current: d.current }), ...(d.total !== undefined && { total: d.total }) };
 }
 
-/** X-Registry-Auth: the client's login for this call (else the remote uses its own). */
-function authHeader(creds: PullOptions['credentials']): Record<string, string> | undefined {
-  if (!creds) return undefined;
-  const json = JSON.stringify({ username: creds.username, password: creds.password, ...(creds.identityToken && { identitytoken: creds.identityToken }) });
-  return { 'X-Registry-Auth': Buffer.from(json).toString('base64url') };
-}
-
 function refuseLocalOnly(what: string, opts: { tlsVerify?: boolean; allTags?: boolean }): void {
   if (opts.tlsVerify === false) throw new InvalidArgumentError('--tls-verify', `${what} on a remote host follows that host's insecure-registries, not --tls-verify=false`, 'list the registry in insecure-registries of the remote\'s /etc/berth/berth.json');
   if (opts.allTags) throw new InvalidArgumentError('--all-tags', `${what} --all-tags is not supported on a remote host yet`, 'pull the tags one by one');
@@ -263,7 +257,7 @@ export async function* pullEvents(client: ApiClient, ref: string, opts: Omit<Pul
   const colon = ref.lastIndexOf(':');
   const [fromImage, tag] = at >= 0 ? [ref.slice(0, at), ref.slice(at + 1)] : colon > ref.lastIndexOf('/') ? [ref.slice(0, colon), ref.slice(colon + 1)] : [ref, 'latest'];
   const res = await client.request('POST', '/images/create', {
-    kind: 'image', ref, signal: opts.signal, query: { fromImage, tag, platform: opts.platform }, headers: authHeader(opts.credentials),
+    kind: 'image', ref, signal: opts.signal, query: { fromImage, tag, platform: opts.platform }, headers: authHeader(opts.credentials ?? await localLoginFor(client, ref)),
   });
   let digest = '';
   for await (const line of jsonLinesOf(client, res, { kind: 'image', ref })) {
@@ -303,7 +297,7 @@ export async function push(client: ApiClient, ref: string, opts: PushOptions = {
   const colon = ref.lastIndexOf(':');
   const [name, tag] = colon > ref.lastIndexOf('/') ? [ref.slice(0, colon), ref.slice(colon + 1)] : [ref, 'latest'];
   const res = await client.request('POST', `/images/${name.split('/').map(seg).join('/')}/push`, {
-    kind: 'image', ref, signal: opts.signal, query: { tag }, headers: authHeader(opts.credentials) ?? { 'X-Registry-Auth': Buffer.from('{}').toString('base64url') },
+    kind: 'image', ref, signal: opts.signal, query: { tag }, headers: authHeader(opts.credentials ?? await localLoginFor(client, ref)) ?? { 'X-Registry-Auth': Buffer.from('{}').toString('base64url') },
   });
   let result: PushResult | undefined;
   for await (const line of jsonLinesOf(client, res, { kind: 'image', ref })) {

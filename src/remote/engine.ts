@@ -11,6 +11,7 @@ import type {
 } from '../types.js';
 import { BadStateError, InvalidArgumentError, RemoteError, RuntimeError } from '../errors.js';
 import { parseTime } from '../util/time.js';
+import { remoteRegistries } from './auth.js';
 import { ApiClient, readAll } from './client.js';
 import { createBodyOf, resourcesOf, restartOf } from './create-body.js';
 import { FrameReader, LogLines } from './frames.js';
@@ -271,7 +272,7 @@ export class RemoteEngine implements RemoteEngineApi {
       ...stubs<SystemApi>(localOnly)(host, 'system', ['reset', 'boot']),
     };
 
-    this.registries = stubs<RegistriesApi>()(host, 'registries', ['login', 'logout']);
+    this.registries = remoteRegistries(c);
   }
 
   /**
