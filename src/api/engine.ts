@@ -339,8 +339,10 @@ function systemApi(engine: Engine, manager: () => Promise<ContainerManager>, n: 
       const cleaned = await engine.containers.prune({ filters });
       await (await manager()).reconcile();
       const networks = await n.prune({ filters });
+      // Docker's order: the volumes the pruned containers held are free by now, the images after them.
+      const volumes = opts?.volumes ? await engine.volumes.prune({ filters }) : undefined;
       const img = await images.prune({ all: opts?.all, filters });
-      return { containers: cleaned.deleted, networks: networks.deleted, images: img.deleted, spaceReclaimed: img.spaceReclaimed };
+      return { containers: cleaned.deleted, networks: networks.deleted, ...(volumes && { volumes: volumes.deleted }), images: img.deleted, spaceReclaimed: img.spaceReclaimed };
     },
     async reset() {
       try {

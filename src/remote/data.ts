@@ -63,6 +63,22 @@ async function statIn(client: ApiClient, id: string, name: string, cpath: string
   return { ...st, isDir: (st.mode >>> 31) === 1, isLink: ((st.mode >>> 27) & 1) === 1 };
 }
 
+/** docker container stat: the HEAD archive's stat of `cpath` (absolute in the container). */
+export async function statPath(client: ApiClient, ref: string, cpath: string): Promise<PathStat> {
+  const { id, name } = await containerOf(client, ref);
+  const st = await statIn(client, id, name, absolute(cpath));
+  if (!st) throw new NotFoundError('file', `${absolute(cpath)} in container ${name}`, 'check the path with "berth exec CONTAINER ls"');
+  const { isDir: _d, isLink: _l, ...stat } = st;
+  return { ...stat, mode: statMode(st.mode) };
+}
+
+/** Go's os.FileMode (the API's stat) as the st_mode Berth's PathStat holds: the inverse of the service's. */
+function statMode(go: number): number {
+  const bit = (n: number) => ((go >>> n) & 1) === 1;
+  const type = bit(31) ? 0o040000 : bit(27) ? 0o120000 : bit(26) ? (bit(21) ? 0o020000 : 0o060000) : bit(25) ? 0o010000 : bit(24) ? 0o140000 : 0o100000;
+  return type | (go & 0o777) | (bit(23) ? 0o4000 : 0) | (bit(22) ? 0o2000 : 0) | (bit(20) ? 0o1000 : 0);
+}
+
 /** The container's ID and name: a 404 after this is the path's, not the container's. */
 async function containerOf(client: ApiClient, ref: string): Promise<{ id: string; name: string }> {
   const c = await client.json<ContainerInspect>('GET', `/containers/${seg(ref)}/json`, { kind: 'container', ref });
@@ -349,6 +365,39 @@ export async function load(client: ApiClient, input: string | Readable, opts: { 
     if (m) loaded.push(m[1]!.trim());
   }
   return { loaded };
+}
+
+/**
+ * docker import: the tar (a file here, or stdin) is the body of POST /images/create?fromSrc=-; the answer's
+ * last status is the image's ID. The history's comment names the file as a local import does.
+ */
+export async function importImage(client: ApiClient, input: string | Readable, opts: { reference?: string; changes?: string[]; message?: string } = {}): Promise<string> {
+  let body: Readable;
+  if (typeof input === 'string') {
+    // Checked here, where the file is: the local import's words for a file it cannot read.
+    const st = await fsp.stat(input).catch((err: unknown) => {
+      throw new InvalidArgumentError('input', `cannot read ${input}: ${(err as Error).message}`, 'give the path of a tar file', { cause: err });
+    });
+    if (st.isDirectory()) throw new InvalidArgumentError('input', `${input} is a folder, not a tar file`, 'give the path of a tar file (tar -C DIR -c . > FILE.tar for a folder)');
+    body = createReadStream(input);
+  } else {
+    body = input;
+  }
+  const { repo, tag } = opts.reference ? repoTag(opts.reference) : { repo: undefined, tag: undefined };
+  const res = await client.request('POST', '/images/create', {
+    stream: body, contentType: 'application/x-tar',
+    query: { fromSrc: '-', repo, tag, message: opts.message ?? `Imported from ${typeof input === 'string' ? input : '-'}`, changes: opts.changes?.length ? opts.changes : undefined },
+  });
+  let id: string | undefined;
+  for await (const line of jsonLinesOf(client, res)) if (typeof line.status === 'string' && /^sha256:[0-9a-f]{64}$/.test(line.status)) id = line.status;
+  if (!id) throw new RuntimeError(`the import on ${client.uri} ended without an image`, 'run it again');
+  return id;
+}
+
+/** `NAME[:TAG]` as the API's repo and tag (a port's colon is not a tag's). */
+export function repoTag(ref: string): { repo: string; tag: string | undefined } {
+  const colon = ref.lastIndexOf(':');
+  return colon > ref.lastIndexOf('/') ? { repo: ref.slice(0, colon), tag: ref.slice(colon + 1) } : { repo: ref, tag: undefined };
 }
 
 export async function save(client: ApiClient, refs: string[], output: string | Writable, opts: { format?: string } = {}): Promise<void> {

@@ -10,6 +10,7 @@ import type {
   RegistriesApi, RunOptions, StdioStreams, SystemApi, VolumesApi,
 } from '../types.js';
 import { BadStateError, InvalidArgumentError, RemoteError, RuntimeError } from '../errors.js';
+import { parsePruneFilter } from '../util/prune-filter.js';
 import { parseTime } from '../util/time.js';
 import { remoteRegistries } from './auth.js';
 import { ApiClient, readAll } from './client.js';
@@ -171,7 +172,7 @@ export class RemoteEngine implements RemoteEngineApi {
           return (list ?? []).map((b) => ({ hostIp: b.HostIp ?? '', hostPort: Number(b.HostPort), containerPort: Number(port), protocol: (proto === 'udp' ? 'udp' : 'tcp') as 'tcp' | 'udp' }));
         });
       },
-      ...stubs<ContainersApi>()(host, 'containers', ['statPath']),
+      statPath: async (ref, p) => (await data()).statPath(c, ref, p),
       // cleanup is the monitor's exit hook, healthcheck run the timer's: both act on that host's processes.
       ...stubs<ContainersApi>(localOnly)(host, 'containers', ['cleanup', 'healthcheck']),
     };
@@ -202,7 +203,7 @@ export class RemoteEngine implements RemoteEngineApi {
         // The API has no such field; Docker's own history marks a layerless step by its size, as here.
         emptyLayer: !h.Size,
       })),
-      ...stubs<ImagesApi>()(host, 'images', ['import']),
+      import: async (input, opts) => (await data()).importImage(c, input, opts),
       // A mount is made in that host's mount table; the default image is made from that host's busybox.
       ...stubs<ImagesApi>(localOnly)(host, 'images', ['mount', 'unmount', 'ensureDefault']),
     };
@@ -267,7 +268,16 @@ export class RemoteEngine implements RemoteEngineApi {
       events: (opts = {}) => lazyIterable(async () => (await data()).events(c, {
         since: unixTime(opts.since, '--since'), until: unixTime(opts.until, '--until'), filters: filtersJson(opts.filters),
       }, opts.signal)),
-      ...stubs<SystemApi>()(host, 'system', ['prune']),
+      // As the docker CLI does it: each prune endpoint in turn, the filters checked here before the first.
+      async prune(opts = {}) {
+        parsePruneFilter(opts.filters);
+        const filters = opts.filters ?? [];
+        const containers = await self.containers.prune({ filters });
+        const networks = await self.networks.prune({ filters });
+        const volumes = opts.volumes ? await self.volumes.prune({ filters }) : undefined;
+        const images = await self.images.prune({ all: opts.all, filters });
+        return { containers: containers.deleted, networks: networks.deleted, ...(volumes && { volumes: volumes.deleted }), images: images.deleted, spaceReclaimed: images.spaceReclaimed };
+      },
       // reset removes that host's store and runroot; boot repairs them after its reboot.
       ...stubs<SystemApi>(localOnly)(host, 'system', ['reset', 'boot']),
     };

@@ -54,10 +54,10 @@ function layerLine(e: Extract<TransferEvent, { type: 'layer' }>, push: boolean):
 
 async function pull(call: Call): Promise<void> {
   const q = call.query;
-  if (q.get('fromSrc')) throw new ApiError(400, 'importing an image (fromSrc) is not supported yet; use "berth image import"');
+  if (q.get('fromSrc')) return importImage(call);
   const from = q.get('fromImage');
   if (!from) throw new ApiError(400, 'fromImage is required');
-  for (const k of ['repo', 'message', 'changes']) if (q.get(k)) throw new ApiError(400, `${k} is only for imports (fromSrc), which are not supported yet`);
+  for (const k of ['repo', 'message', 'changes']) if (q.get(k)) throw new ApiError(400, `${k} is only for imports (fromSrc=-)`);
   const tag = q.get('tag') ?? '';
   // The docker CLI sends the tag apart (`fromImage=busybox&tag=latest`); a digest is joined with `@`.
   const ref = !tag ? from : tag.includes(':') ? `${from}@${tag}` : `${from}:${tag}`;
@@ -79,6 +79,29 @@ async function pull(call: Call): Promise<void> {
         out.write({ status: `Status: ${e.changed ? 'Downloaded newer image' : 'Image is up to date'} for ${familiar(e.reference)}` });
       }
     }
+  } catch (err) {
+    return out.fail(err);
+  }
+  out.end();
+}
+
+/**
+ * docker import: `fromSrc=-`, the tar in the body; dockerd's answer is JSON lines whose last status is the
+ * image's ID. A URL (dockerd fetches it) is refused: this engine fetches nothing the client did not send.
+ */
+async function importImage(call: Call): Promise<void> {
+  const q = call.query;
+  if (q.get('fromSrc') !== '-') throw new ApiError(400, `fromSrc=${q.get('fromSrc')!.slice(0, 200)}: importing from a URL is not supported; send the tar in the body with fromSrc=-`);
+  if (q.get('fromImage')) throw new ApiError(400, 'fromImage and fromSrc exclude each other');
+  const repo = q.get('repo') || undefined;
+  const tag = q.get('tag') || undefined;
+  if (tag && !repo) throw new ApiError(400, 'a tag needs a repo');
+  const message = q.get('message') || undefined;
+  const changes = q.getAll('changes').flatMap((c) => c.split('\n')).filter((c) => c.trim());
+  const out = new LazyLines(call.res!);
+  try {
+    const id = await call.engine.images.import(call.req, { ...(repo && { reference: tag ? `${repo}:${tag}` : repo }), changes, ...(message && { message }) });
+    out.write({ status: id });
   } catch (err) {
     return out.fail(err);
   }

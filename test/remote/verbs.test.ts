@@ -8,11 +8,17 @@
 import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Engine, type RemoteEngineApi } from '../../src/api/index.js';
+import { NotFoundError } from '../../src/errors.js';
 import { cleanupAll, testEngine, type TestEngine } from '../helpers/engine.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { startService, type TestService } from '../helpers/service.js';
-import { remoteCli } from './helpers.js';
+import { cleanEnv, remoteCli } from './helpers.js';
+
+const BIN = fileURLToPath(new URL('../../bin/berth.js', import.meta.url));
 
 const PASSWORD = 'Remote-Login-4471';
 
@@ -90,5 +96,113 @@ describe('login and logout through -H unix://', () => {
     expect(empty.stderr).toContain('the password is empty');
     // The first test logged out: the file holds no login, and these left none.
     expect(JSON.parse(await readFile(path.join(home, 'berth', 'auth.json'), 'utf8')).auths).toEqual({});
+  });
+});
+
+describe('image import through -H unix://', () => {
+  it('a file or stdin becomes the same image as a local import makes; bad input leaves nothing', async () => {
+    const dir = await mkdtemp(path.join(home, 'rootfs-'));
+    await writeFile(path.join(dir, 'hello.txt'), 'hi from import\n');
+    const tarFile = path.join(home, 'rootfs.tar');
+    await execa('tar', ['-C', dir, '-cf', tarFile, '.']);
+    const before = await t.ok('images', '-aq', '--no-trunc');
+
+    const made = await remote('import', '-c', 'CMD ["/hello"]', '-m', 'from afar', tarFile, 'imported:r1');
+    expect(made.exitCode, made.stderr).toBe(0);
+    const local = await t.cli('import', tarFile, 'imported:l1');
+    expect(made.stdout).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(local.stdout).toMatch(/^sha256:[0-9a-f]{64}$/);
+    const info = JSON.parse(await t.ok('image', 'inspect', 'imported:r1'))[0];
+    expect(info.Id).toBe(made.stdout);
+    expect(info.Config.Cmd).toEqual(['/hello']);
+    expect(info.RootFS.Layers).toEqual(JSON.parse(await t.ok('image', 'inspect', 'imported:l1'))[0].RootFS.Layers);
+    expect(await t.ok('history', '--format', '{{.Comment}}', 'imported:r1')).toBe('from afar');
+    // Without -m, the history names the file, as a local import does.
+    const named = await remote('import', tarFile, 'imported:r2');
+    expect(named.exitCode, named.stderr).toBe(0);
+    expect(await t.ok('history', '--format', '{{.Comment}}', 'imported:r2')).toBe(`Imported from ${tarFile}`);
+
+    const piped = await execa(BIN, ['-H', svc.host, 'import', '-', 'imported:r3'], { reject: false, timeout: 60_000, inputFile: tarFile, env: cleanEnv({ HOME: home }), extendEnv: false });
+    expect(piped.exitCode, piped.stderr).toBe(0);
+    expect(await t.ok('images', '-q', 'imported:r3')).toHaveLength(12);
+
+    // The docker CLI's import reaches the same endpoint.
+    const docker = await svc.docker(['import', tarFile, 'imported:d1']);
+    expect(docker.exitCode, docker.stderr).toBe(0);
+    expect(docker.stdout.trim()).toMatch(/^sha256:[0-9a-f]{64}$/);
+
+    const missing = await remote('import', path.join(home, 'nope.tar'));
+    expect(missing.exitCode).toBe(1);
+    expect(missing.stderr).toContain(`cannot read ${path.join(home, 'nope.tar')}`);
+    const folder = await remote('import', dir);
+    expect(folder.exitCode).toBe(1);
+    expect(folder.stderr).toContain(`${dir} is a folder, not a tar file`);
+    const junk = path.join(home, 'junk.tar');
+    await writeFile(junk, 'this is not a tar archive at all, just some words\n'.repeat(40));
+    const refused = await remote('import', junk, 'imported:junk');
+    expect(refused.exitCode).toBe(1);
+    const badChange = await remote('import', '-c', 'FROB x', tarFile, 'imported:bad');
+    expect(badChange.exitCode).toBe(1);
+    expect(badChange.stderr).toContain('FROB');
+
+    for (const tag of ['imported:r1', 'imported:l1', 'imported:r2', 'imported:r3', 'imported:d1']) expect((await t.cli('rmi', tag)).exitCode).toBe(0);
+    expect(await t.ok('images', '-aq', '--no-trunc')).toBe(before);
+  }, 120_000);
+});
+
+describe('system prune through -H unix://', () => {
+  it('containers, networks, anonymous volumes (--volumes) and images, as locally; a bad filter removes nothing', async () => {
+    expect((await remote('create', '--name', 'sp-stopped', '-v', '/data', 'busybox', 'true')).exitCode).toBe(0);
+    const net = await remote('network', 'create', 'sp-net');
+    expect(net.exitCode, net.stderr).toBe(0);
+    const volume = JSON.parse(await t.ok('inspect', 'sp-stopped'))[0].Mounts[0].Name as string;
+
+    const bad = await remote('system', 'prune', '-f', '--filter', 'colour=red');
+    expect(bad.exitCode).toBe(1);
+    expect(bad.stderr).toContain("invalid filter 'colour'");
+    expect(await t.ok('ps', '-aq', '--filter', 'name=sp-stopped')).toHaveLength(12);
+
+    const res = await remote('system', 'prune', '-f', '--volumes');
+    expect(res.exitCode, res.stderr).toBe(0);
+    const id = (await t.cli('inspect', 'sp-stopped')).exitCode;
+    expect(id).toBe(1);
+    expect(res.stdout).toMatch(/^Deleted Containers:\n[0-9a-f]{64}\n\nDeleted Networks:\nsp-net\n\nDeleted Volumes:\n/);
+    expect(res.stdout).toContain(`\n${volume}\n`);
+    expect(res.stdout).toMatch(/Total reclaimed space: .+$/);
+    expect((await t.cli('volume', 'inspect', volume)).exitCode).toBe(1);
+
+    // Without --volumes the volumes stay, as locally; the prompt says what goes.
+    expect((await remote('create', '--name', 'sp-two', '-v', '/data', 'busybox', 'true')).exitCode).toBe(0);
+    const kept = JSON.parse(await t.ok('inspect', 'sp-two'))[0].Mounts[0].Name as string;
+    const again = await remote('system', 'prune', '-f');
+    expect(again.exitCode, again.stderr).toBe(0);
+    expect(again.stdout).not.toContain('Deleted Volumes');
+    expect((await t.cli('volume', 'inspect', kept)).exitCode).toBe(0);
+    expect((await t.cli('volume', 'rm', kept)).exitCode).toBe(0);
+    const asked = await execa(BIN, ['-H', svc.host, 'system', 'prune', '--volumes'], { reject: false, timeout: 60_000, input: 'n\n', env: cleanEnv({ HOME: home }), extendEnv: false });
+    expect(asked.exitCode, asked.stderr).toBe(0);
+    expect(asked.stdout).toContain('  - all anonymous volumes not used by at least one container');
+
+    // The same output locally (--volumes is new on both sides).
+    expect((await t.cli('create', '--name', 'sp-three', '-v', '/data', 'busybox', 'true')).exitCode).toBe(0);
+    const third = JSON.parse(await t.ok('inspect', 'sp-three'))[0].Mounts[0].Name as string;
+    const local = await t.cli('system', 'prune', '-f', '--volumes');
+    expect(local.exitCode, local.stderr).toBe(0);
+    expect(local.stdout).toMatch(new RegExp(`^Deleted Containers:\n[0-9a-f]{64}\n\nDeleted Volumes:\n${third}\n\nTotal reclaimed space: .+$`));
+  }, 120_000);
+});
+
+describe('the API\'s statPath through a remote engine', () => {
+  it('answers the stat the local engine gives; a missing path is NotFound', async () => {
+    const remoteEngine = new Engine({ host: svc.host });
+    try {
+      expect((await remote('create', '--name', 'st1', 'busybox', 'true')).exitCode).toBe(0);
+      for (const p of ['/etc/passwd', '/tmp', '/bin/sh', '/']) expect(await remoteEngine.containers.statPath('st1', p), p).toEqual(await t.engine.containers.statPath('st1', p));
+      await expect(remoteEngine.containers.statPath('st1', '/no/such')).rejects.toBeInstanceOf(NotFoundError);
+      await expect(remoteEngine.containers.statPath('no-such-ctr', '/')).rejects.toMatchObject({ kind: 'container' });
+    } finally {
+      (remoteEngine as unknown as RemoteEngineApi).close();
+      await t.cli('rm', '-f', 'st1');
+    }
   });
 });
