@@ -7,14 +7,15 @@
 import type { IncomingMessage } from 'node:http';
 import type {
   AttachOptions, ClientTerminal, ContainerInspect, ContainerStats, ContainersApi, CreateRequest, EngineApi, ExecRequest, ImageInspect, ImagesApi, LogEntry, LogOptions, NetworksApi,
-  RegistriesApi, RunOptions, StdioStreams, SystemApi, VolumesApi,
+  RegistriesApi, RunOptions, StdioStreams, SystemApi, TransferEvent, VolumesApi,
 } from '../types.js';
-import { BadStateError, InvalidArgumentError, RemoteError, RuntimeError } from '../errors.js';
+import { withCidfile } from '../container/index.js';
+import { BadStateError, InvalidArgumentError, NotFoundError, RemoteError, RuntimeError } from '../errors.js';
 import { parsePruneFilter } from '../util/prune-filter.js';
 import { parseTime } from '../util/time.js';
 import { remoteRegistries } from './auth.js';
 import { ApiClient, readAll } from './client.js';
-import { createBodyOf, resourcesOf, restartOf } from './create-body.js';
+import { createBodyOf, resourcesOf, restartOf, withLocalFiles } from './create-body.js';
 import { FrameReader, LogLines } from './frames.js';
 import { detachKeysOf, pipeStreams } from './streams.js';
 import { parseHost } from './uri.js';
@@ -97,7 +98,7 @@ export class RemoteEngine implements RemoteEngineApi {
     const self = this;
 
     this.containers = {
-      create: (req) => self.create(req),
+      create: (req, opts) => self.create(req, undefined, opts?.onPull),
       async start(ref) {
         await c.call('POST', `/containers/${seg(ref)}/start`, { kind: 'container', ref, command: ref });
       },
@@ -330,13 +331,31 @@ export class RemoteEngine implements RemoteEngineApi {
     this.client.close();
   }
 
-  private async create(req: CreateRequest, terminal?: ClientTerminal): Promise<{ id: string; warnings: string[] }> {
-    const { name, body } = createBodyOf(req);
+  /**
+   * docker create as the docker CLI does it: the local files read here (--env-file, --label-file), --cidfile
+   * claimed and written here, and --pull applied here (the API's create never pulls): `always` pulls first,
+   * `missing` pulls when the create's 404 is the image's, `never` leaves the 404.
+   */
+  private async create(req: CreateRequest, terminal?: ClientTerminal, onPull?: (e: TransferEvent) => void): Promise<{ id: string; warnings: string[] }> {
+    const policy = req.pull ?? 'missing';
+    if (!['missing', 'always', 'never'].includes(policy)) throw new InvalidArgumentError('--pull', `"${String(policy)}" is not missing, always or never`);
+    const { name, body } = createBodyOf(await withLocalFiles(req));
     // The terminal's size before the process runs, as the docker CLI sends it: the first `stty size` is right.
     const size = req.tty ? terminal?.size() : undefined;
     if (size?.rows && size.columns) body.HostConfig = { ...(body.HostConfig as Json | undefined), ConsoleSize: [size.rows, size.columns] };
-    const made = await this.client.json<{ Id: string; Warnings?: string[] | null }>('POST', '/containers/create', {
+    const post = () => this.client.json<{ Id: string; Warnings?: string[] | null }>('POST', '/containers/create', {
       body, query: { name }, kind: 'image', ref: req.image, ...(name ? { conflictIsName: name } : {}),
+    });
+    const pull = () => this.images.pull(req.image, { ...(onPull && { onProgress: onPull }) });
+    const made = await withCidfile(req.cidfile, async () => {
+      if (policy === 'always') await pull();
+      const answer = await post().catch(async (err: unknown) => {
+        // A 404 names no object by itself (a --volumes-from container, a network): the image is asked for.
+        if (policy !== 'missing' || !(err instanceof NotFoundError) || await this.images.inspect(req.image).then(() => true, () => false)) throw err;
+        await pull();
+        return post();
+      });
+      return { ...answer, id: answer.Id };
     });
     return { id: made.Id, warnings: made.Warnings ?? [] };
   }
@@ -366,7 +385,7 @@ export class RemoteEngine implements RemoteEngineApi {
     const withStdin = !opts.detach && streams.includes('stdin') && !!io.stdin;
     // Checked before the container is made, as locally.
     const detachKeys = req.tty && withStdin ? detachKeysOf(opts.detachKeys) : undefined;
-    const { id, warnings } = await this.create(req, opts.detach ? undefined : io.terminal);
+    const { id, warnings } = await this.create(req, opts.detach ? undefined : io.terminal, opts.onPull);
     opts.onCreated?.(id);
     const command = req.command?.[0] ?? req.entrypoint?.[0] ?? "the image's command";
     const startIt = () => c.call('POST', `/containers/${seg(id)}/start`, { kind: 'container', ref: id, command, query: { detachKeys: opts.detachKeys } });

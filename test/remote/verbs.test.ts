@@ -206,3 +206,93 @@ describe('the API\'s statPath through a remote engine', () => {
     }
   });
 });
+
+describe('run/create flags read or written on this side, through -H unix://', () => {
+  it('--env-file, --label-file, --cidfile and port ranges make the container the same flags make locally', async () => {
+    const envFile = path.join(home, 'vars.env');
+    const labelFile = path.join(home, 'labels.txt');
+    await writeFile(envFile, '# comment\nFROM_FILE=1\nSHARED=file\n');
+    await writeFile(labelFile, 'lf=1\nshared=file\n');
+    const flags = ['--env-file', envFile, '-e', 'SHARED=flag', '--label-file', labelFile, '-l', 'shared=flag', '-p', '18000-18001:80-81', '-p', '127.0.0.1:18010-18012:90/udp', 'busybox', 'true'];
+    const cid = path.join(home, 'made.cid');
+    const made = await remote('create', '--name', 'cf-remote', '--cidfile', cid, ...flags);
+    expect(made.exitCode, made.stderr).toBe(0);
+    expect(await readFile(cid, 'utf8')).toBe(made.stdout.trim());
+    expect((await t.cli('create', '--name', 'cf-local', ...flags)).exitCode).toBe(0);
+    const [r, l] = [JSON.parse(await t.ok('inspect', 'cf-remote'))[0], JSON.parse(await t.ok('inspect', 'cf-local'))[0]];
+    expect(r.Id).toBe(made.stdout.trim());
+    const env = (c: { Config: { Env: string[] } }) => c.Config.Env.filter((e) => !e.startsWith('HOSTNAME='));
+    expect(env(r)).toEqual(env(l));
+    expect(r.Config.Env).toEqual(expect.arrayContaining(['FROM_FILE=1', 'SHARED=flag']));
+    expect(r.Config.Labels).toEqual(l.Config.Labels);
+    expect(r.Config.Labels).toMatchObject({ lf: '1', shared: 'flag' });
+    // The published ports are the record's network plan until a start binds them.
+    const plan = async (id: string) => JSON.parse(await readFile(path.join(t.root, 'containers', id, 'container.json'), 'utf8')).config.network;
+    const remotePlan = await plan(r.Id);
+    expect(remotePlan).toEqual(await plan(l.Id));
+    expect(JSON.stringify(remotePlan)).toContain('18012');
+    await t.cli('rm', '-f', 'cf-remote', 'cf-local');
+  }, 60_000);
+
+  it('a missing or unreadable file, a cidfile that exists and a bad range are refused as locally, leaving nothing', async () => {
+    const before = await t.ok('ps', '-aq');
+    const dir = await mkdtemp(path.join(home, 'adir-'));
+    const cid = path.join(home, 'bad.cid');
+    for (const [flags, words] of [
+      [['--env-file', path.join(home, 'none.env')], `cannot read ${path.join(home, 'none.env')}: ENOENT`],
+      [['--env-file', dir], `cannot read ${dir}: EISDIR`],
+      [['--label-file', path.join(home, 'none.labels')], 'cannot read'],
+      [['-p', '8000-8001:80-82'], 'invalid ranges specified for container and host Ports'],
+      [['--pull', 'sometimes'], '"sometimes" is not missing, always or never'],
+    ] as [string[], string][]) {
+      const res = await remote('run', '--cidfile', cid, ...flags, 'busybox', 'true');
+      expect(res.exitCode, flags.join(' ')).toBe(125);
+      expect(res.stderr, flags.join(' ')).toContain(words);
+      await expect(stat(cid)).rejects.toMatchObject({ code: 'ENOENT' });
+    }
+    const badLabels = path.join(home, 'bad.labels');
+    await writeFile(badLabels, 'ok=1\nbad name=2\n');
+    const labels = await remote('create', '--label-file', badLabels, 'busybox');
+    expect(labels.exitCode).toBe(125);
+    expect(labels.stderr).toContain(`${badLabels} line 2: label name "bad name" contains whitespace`);
+    await writeFile(cid, 'someone else\'s\n');
+    const taken = await remote('create', '--cidfile', cid, 'busybox');
+    expect(taken.exitCode).toBe(125);
+    expect(taken.stderr).toContain('container ID file found');
+    expect(await readFile(cid, 'utf8')).toBe('someone else\'s\n');
+    // A create the remote refuses removes the cidfile it claimed.
+    const refused = await remote('create', '--cidfile', path.join(home, 'refused.cid'), '--network', 'no-such-net', 'busybox');
+    expect(refused.exitCode).toBe(125);
+    await expect(stat(path.join(home, 'refused.cid'))).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(await t.ok('ps', '-aq')).toBe(before);
+  }, 60_000);
+
+  it('--pull never, missing (the default) and always act on this side, with this machine\'s login', async () => {
+    const ref = `${reg.host}/pulls/busybox:1`;
+    expect((await remote('login', '-u', 'rita', '-p', PASSWORD, reg.host)).exitCode).toBe(0);
+    try {
+      expect((await remote('tag', 'busybox', ref)).exitCode).toBe(0);
+      expect((await remote('push', ref)).exitCode).toBe(0);
+      expect((await remote('rmi', ref)).exitCode).toBe(0);
+
+      const never = await remote('create', '--pull', 'never', '--name', 'pn', ref);
+      expect(never.exitCode).toBe(125);
+      expect(never.stderr).toContain(`no such image: ${ref}`);
+      expect(await t.cli('images', '-q', ref).then((r) => r.stdout.trim())).toBe('');
+
+      const missing = await remote('run', '--rm', ref, 'echo', 'pulled');
+      expect(missing.exitCode, missing.stderr).toBe(0);
+      expect(missing.stdout).toBe('pulled');
+      expect(missing.stderr).toContain(`Unable to find image '${ref}' locally`);
+      expect(await t.ok('images', '-q', ref)).toHaveLength(12);
+
+      const always = await remote('create', '--pull', 'always', '--name', 'pa', ref);
+      expect(always.exitCode, always.stderr).toBe(0);
+      expect(always.stderr).toMatch(/Digest: sha256:[0-9a-f]{64}|Image is up to date/);
+      await t.cli('rm', '-f', 'pa');
+      expect((await remote('rmi', ref)).exitCode).toBe(0);
+    } finally {
+      await remote('logout', reg.host);
+    }
+  }, 120_000);
+});
