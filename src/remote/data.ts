@@ -17,6 +17,7 @@ import type {
   TransferEvent,
 } from '../types.js';
 import { spawnTar, tarWarnings } from '../util/tar.js';
+import { resolveReference } from '../registry/index.js';
 import { authHeader, localLoginFor } from './auth.js';
 import type { ApiClient, CallSubject } from './client.js';
 
@@ -262,16 +263,19 @@ function layerEvent(line: Json): TransferEvent | undefined {
   return { type: 'layer', id: line.id, status, ...(d.current !== undefined && { current: d.current }), ...(d.total !== undefined && { total: d.total }) };
 }
 
-function refuseLocalOnly(what: string, opts: { tlsVerify?: boolean; allTags?: boolean }): void {
+function refuseLocalOnly(what: string, opts: { tlsVerify?: boolean }): void {
   if (opts.tlsVerify === false) throw new InvalidArgumentError('--tls-verify', `${what} on a remote host follows that host's insecure-registries, not --tls-verify=false`, 'list the registry in insecure-registries of the remote\'s /etc/berth/berth.json');
-  if (opts.allTags) throw new InvalidArgumentError('--all-tags', `${what} --all-tags is not supported on a remote host yet`, 'pull the tags one by one');
 }
 
 export async function* pullEvents(client: ApiClient, ref: string, opts: Omit<PullOptions, 'onProgress'> = {}): AsyncGenerator<TransferEvent> {
   refuseLocalOnly('pull', opts);
   const at = ref.lastIndexOf('@');
   const colon = ref.lastIndexOf(':');
-  const [fromImage, tag] = at >= 0 ? [ref.slice(0, at), ref.slice(at + 1)] : colon > ref.lastIndexOf('/') ? [ref.slice(0, colon), ref.slice(colon + 1)] : [ref, 'latest'];
+  // --all-tags is the name alone with an empty tag, as the docker CLI sends it (dockerd pulls every tag).
+  if (opts.allTags && (at >= 0 || colon > ref.lastIndexOf('/'))) {
+    throw new InvalidArgumentError('reference', `"${ref}": a tag or digest cannot be given with --all-tags`, 'give the repository name alone');
+  }
+  const [fromImage, tag] = opts.allTags ? [ref, ''] : at >= 0 ? [ref.slice(0, at), ref.slice(at + 1)] : colon > ref.lastIndexOf('/') ? [ref.slice(0, colon), ref.slice(colon + 1)] : [ref, 'latest'];
   const res = await client.request('POST', '/images/create', {
     kind: 'image', ref, signal: opts.signal, query: { fromImage, tag, platform: opts.platform }, headers: authHeader(opts.credentials ?? await localLoginFor(client, ref)),
   });
@@ -305,7 +309,8 @@ export async function pull(client: ApiClient, ref: string, opts: PullOptions = {
     if (e.type === 'done') result = { reference: e.reference, id: e.id, digest: e.digest, changed: e.changed };
   }
   if (!result) throw new RuntimeError(`the pull of ${ref} on ${client.uri} ended without its image`, 'run it again');
-  return result;
+  // As locally: every tag's pull names the repository.
+  return opts.allTags ? { ...result, reference: resolveReference(ref).name } : result;
 }
 
 export async function push(client: ApiClient, ref: string, opts: PushOptions = {}): Promise<PushResult> {

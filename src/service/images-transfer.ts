@@ -3,7 +3,7 @@
  * the JSON-lines progress dockerd writes (`{"status","progressDetail","id"}`), which the docker CLI and
  * dockerode render. The login comes from the X-Registry-Auth header when the client sends one.
  */
-import type { RegistryCredentials } from '../registry/index.js';
+import { resolveReference, type RegistryCredentials } from '../registry/index.js';
 import type { TransferEvent } from '../types.js';
 import { ApiError } from './errors.js';
 import { familiar } from './images.js';
@@ -61,12 +61,20 @@ async function pull(call: Call): Promise<void> {
   const tag = q.get('tag') ?? '';
   // The docker CLI sends the tag apart (`fromImage=busybox&tag=latest`); a digest is joined with `@`.
   const ref = !tag ? from : tag.includes(':') ? `${from}@${tag}` : `${from}:${tag}`;
+  // dockerd's rule: a name with no tag at all is every tag of it (docker pull --all-tags sends tag=).
+  let allTags: boolean;
+  try {
+    const parsed = resolveReference(ref);
+    allTags = !parsed.tag && !parsed.digest;
+  } catch (err) {
+    throw new ApiError(400, (err as Error).message);
+  }
   const platform = q.get('platform') || undefined;
   const credentials = registryAuth(call);
   const out = new LazyLines(call.res!);
   let resolving: Extract<TransferEvent, { type: 'resolving' }> | undefined;
   try {
-    for await (const e of call.engine.images.pullEvents(ref, { signal: call.signal, ...(platform && { platform }), ...(credentials && { credentials }) })) {
+    for await (const e of call.engine.images.pullEvents(ref, { signal: call.signal, ...(allTags && { allTags }), ...(platform && { platform }), ...(credentials && { credentials }) })) {
       if (e.type === 'resolving') resolving = e;
       else if (e.type === 'manifest' && resolving) {
         // Written once the manifest is had, as dockerd does: a missing image or a refused login is still a status.

@@ -296,3 +296,32 @@ describe('run/create flags read or written on this side, through -H unix://', ()
     }
   }, 120_000);
 });
+
+describe('pull --all-tags through -H unix://', () => {
+  it('pulls every tag of the repository, printing the repository at the end as locally; a tag with it is refused', async () => {
+    const repo = `${reg.host}/alltags/busybox`;
+    expect((await remote('login', '-u', 'rita', '-p', PASSWORD, reg.host)).exitCode).toBe(0);
+    try {
+      for (const tag of ['1', '2']) {
+        expect((await remote('tag', 'busybox', `${repo}:${tag}`)).exitCode).toBe(0);
+        expect((await remote('push', `${repo}:${tag}`)).exitCode).toBe(0);
+        expect((await remote('rmi', `${repo}:${tag}`)).exitCode).toBe(0);
+      }
+      const pulled = await remote('pull', '--all-tags', repo);
+      expect(pulled.exitCode, pulled.stderr).toBe(0);
+      expect(pulled.stdout.split('\n').at(-1)).toBe(repo);
+      expect(pulled.stdout).toMatch(/^1: Pulling from alltags\/busybox$/m);
+      expect(pulled.stdout).toMatch(/^2: Pulling from alltags\/busybox$/m);
+      expect((await t.ok('images', '--format', '{{.Tag}}', repo)).split('\n').sort()).toEqual(['1', '2']);
+      const tagged = await remote('pull', '--all-tags', `${repo}:1`);
+      expect(tagged.exitCode).toBe(125);
+      expect(tagged.stderr).toContain('a tag or digest cannot be given with --all-tags');
+      // The local engine says the same.
+      const local = await t.cli('pull', '--all-tags', `${repo}:1`);
+      expect([local.exitCode, local.stderr.includes('a tag or digest cannot be given with --all-tags')]).toEqual([125, true]);
+      for (const tag of ['1', '2']) expect((await remote('rmi', `${repo}:${tag}`)).exitCode).toBe(0);
+    } finally {
+      await remote('logout', reg.host);
+    }
+  }, 120_000);
+});
