@@ -13,7 +13,7 @@ import { pipeline } from 'node:stream/promises';
 import { extractArgs, hostDest, landing, renameTransform, XATTRS } from '../container/copy.js';
 import { InvalidArgumentError, NotFoundError, RemoteError, RuntimeError } from '../errors.js';
 import type {
-  BuildEvent, BuildOptions, BuildResult, ContainerInspect, CopyOptions, CopyResult, EngineEvent, PathStat, PullOptions, PullResult, PushOptions, PushResult,
+  ArchiveFormat, BuildEvent, BuildOptions, BuildResult, ContainerInspect, CopyOptions, CopyResult, EngineEvent, PathStat, PullOptions, PullResult, PushOptions, PushResult,
   TransferEvent,
 } from '../types.js';
 import { spawnTar, tarWarnings } from '../util/tar.js';
@@ -354,22 +354,42 @@ export async function exportTo(client: ApiClient, ref: string, output: string | 
 }
 
 
+/**
+ * docker load. An OCI layout folder (which the local load reads as it is) is sent as a tar of its
+ * entries, the names the layout gives them, as the remote reads an oci-archive.
+ */
 export async function load(client: ApiClient, input: string | Readable, opts: { signal?: AbortSignal } = {}): Promise<{ loaded: string[] }> {
   let body: Readable;
+  let reader: ReturnType<typeof spawnTar> | undefined;
   if (typeof input === 'string') {
     const st = await fsp.stat(input).catch((err: unknown) => { throw new NotFoundError('file', input, 'give the path of an image archive', { cause: err }); });
-    if (st.isDirectory()) throw new InvalidArgumentError('input', `${input} is a folder: an OCI layout folder is not sent to a remote host yet`, 'make a tar of it (tar -C DIR -c . > FILE.tar) and load that');
-    body = createReadStream(input);
+    if (st.isDirectory()) {
+      const entries = await fsp.readdir(input);
+      if (!entries.includes('index.json') && !entries.includes('manifest.json')) {
+        throw new InvalidArgumentError('archive', `${input} is not an image archive: it has neither manifest.json (docker-archive) nor index.json (OCI layout)`, 'give a folder written by "berth save --format oci-dir", or an OCI image layout');
+      }
+      reader = spawnTar(['-c', '-f', '-', '-C', input, '--', ...entries.sort()], 'ignore');
+      body = reader.child.stdout!;
+    } else {
+      body = createReadStream(input);
+    }
   } else {
     body = input;
   }
-  const res = await client.request('POST', '/images/load', { stream: body, contentType: 'application/x-tar', signal: opts.signal, query: { quiet: true } });
-  const loaded: string[] = [];
-  for await (const line of jsonLinesOf(client, res)) {
-    const m = typeof line.stream === 'string' ? /^Loaded image(?: ID)?: (.+)$/m.exec(line.stream) : null;
-    if (m) loaded.push(m[1]!.trim());
+  try {
+    const res = await client.request('POST', '/images/load', { stream: body, contentType: 'application/x-tar', signal: opts.signal, query: { quiet: true } });
+    const loaded: string[] = [];
+    for await (const line of jsonLinesOf(client, res)) {
+      const m = typeof line.stream === 'string' ? /^Loaded image(?: ID)?: (.+)$/m.exec(line.stream) : null;
+      if (m) loaded.push(m[1]!.trim());
+    }
+    await reader?.done;
+    return { loaded };
+  } catch (err) {
+    reader?.child.kill('SIGKILL');
+    await reader?.done.catch(() => undefined);
+    throw err;
   }
-  return { loaded };
 }
 
 /**
@@ -405,11 +425,35 @@ export function repoTag(ref: string): { repo: string; tag: string | undefined } 
   return colon > ref.lastIndexOf('/') ? { repo: ref.slice(0, colon), tag: ref.slice(colon + 1) } : { repo: ref, tag: undefined };
 }
 
-export async function save(client: ApiClient, refs: string[], output: string | Writable, opts: { format?: string } = {}): Promise<void> {
-  if (opts.format && opts.format !== 'docker-archive') throw new InvalidArgumentError('--format', `${opts.format} is not saved from a remote host yet: the Engine API sends docker-archive`, 'save as docker-archive (the default)');
+/**
+ * docker save. oci-archive and oci-dir are asked of a Berth service with its `format=` (the Engine API
+ * itself sends docker-archive only); the answer's header must say it was honoured, and an oci-dir is the
+ * oci-archive unpacked here, index.json last as the archive holds it, as a local save writes the folder.
+ */
+export async function save(client: ApiClient, refs: string[], output: string | Writable, opts: { format?: ArchiveFormat } = {}): Promise<void> {
+  const format = opts.format ?? 'docker-archive';
+  if (format === 'oci-dir' && typeof output !== 'string') throw new InvalidArgumentError('output', 'an oci-dir needs a directory path, not a stream', 'give a directory path, or use oci-archive');
+  const wire = format === 'oci-dir' ? 'oci-archive' : format;
   // Each name checked first, as locally: a missing one is a NotFound, not a tar cut short.
   for (const ref of refs) await client.json('GET', `/images/${ref.split('/').map(seg).join('/')}/json`, { kind: 'image', ref });
-  await tarInto(await client.request('GET', '/images/get', { query: { names: refs } }), output);
+  const res = await client.request('GET', '/images/get', { query: { names: refs, format: wire === 'docker-archive' ? undefined : wire } });
+  const sent = String(res.headers['x-berth-archive-format'] ?? 'docker-archive');
+  if (sent !== wire) {
+    res.destroy();
+    throw new RemoteError('protocol', client.uri, `${client.uri} saved a ${sent}, not the ${format} asked for: only a Berth engine (this version or newer) saves OCI archives`,
+      'save as docker-archive (the default), or upgrade Berth there');
+  }
+  if (format !== 'oci-dir') return tarInto(res, output);
+  await fsp.mkdir(output as string, { recursive: true });
+  const writer = spawnTar(['-x', '-f', '-', '-C', output as string, '--no-same-owner', '--no-same-permissions'], 'pipe');
+  try {
+    await pipeline(res, writer.child.stdin!);
+    await writer.done;
+  } catch (err) {
+    writer.child.kill('SIGKILL');
+    await writer.done.catch(() => undefined);
+    throw err;
+  }
 }
 
 // ------------------------------------------------------------------ events

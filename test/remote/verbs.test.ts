@@ -6,6 +6,7 @@
  * against the same command run locally on that store.
  */
 import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
+import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -324,4 +325,61 @@ describe('pull --all-tags through -H unix://', () => {
       await remote('logout', reg.host);
     }
   }, 120_000);
+});
+
+describe('save --format oci-* and load of an OCI folder through -H unix://', () => {
+  it('writes the archive and folder a local save writes, and loads the folder back', async () => {
+    const [rTar, lTar, rDir, lDir] = ['r.oci.tar', 'l.oci.tar', 'r-oci', 'l-oci'].map((n) => path.join(home, n)) as [string, string, string, string];
+    const saved = await remote('save', '--format', 'oci-archive', '-o', rTar, 'busybox');
+    expect(saved.exitCode, saved.stderr).toBe(0);
+    expect((await t.cli('save', '--format', 'oci-archive', '-o', lTar, 'busybox')).exitCode).toBe(0);
+    expect(await readFile(rTar)).toEqual(await readFile(lTar));
+    const dir = await remote('save', '--format', 'oci-dir', '-o', rDir, 'busybox');
+    expect(dir.exitCode, dir.stderr).toBe(0);
+    expect((await t.cli('save', '--format', 'oci-dir', '-o', lDir, 'busybox')).exitCode).toBe(0);
+    const same = await execa('diff', ['-r', rDir, lDir], { reject: false });
+    expect(same.exitCode, same.stdout).toBe(0);
+    expect(await readFile(path.join(rDir, 'index.json'), 'utf8')).toContain('org.opencontainers.image.ref.name');
+
+    const id = await t.ok('images', '-q', '--no-trunc', 'busybox');
+    expect((await t.cli('tag', 'busybox', 'oci-folder:1')).exitCode).toBe(0);
+    expect((await remote('save', '--format', 'oci-dir', '-o', path.join(home, 'tagged'), 'oci-folder:1')).exitCode).toBe(0);
+    expect((await t.cli('rmi', 'oci-folder:1')).exitCode).toBe(0);
+    const loaded = await remote('load', '-i', path.join(home, 'tagged'));
+    expect(loaded.exitCode, loaded.stderr).toBe(0);
+    expect(loaded.stdout).toBe('Loaded image: oci-folder:1');
+    expect(await t.ok('images', '-q', '--no-trunc', 'oci-folder:1')).toBe(id);
+    expect((await t.cli('rmi', 'oci-folder:1')).exitCode).toBe(0);
+  }, 120_000);
+
+  it('refuses a folder that is no image, an oci-dir to stdout, and a remote that sends docker-archive instead', async () => {
+    const empty = await mkdtemp(path.join(home, 'noimage-'));
+    await writeFile(path.join(empty, 'readme'), 'not an image\n');
+    const notImage = await remote('load', '-i', empty);
+    expect(notImage.exitCode).toBe(1);
+    expect(notImage.stderr).toContain(`${empty} is not an image archive`);
+    const stdout = await remote('save', '--format', 'oci-dir', 'busybox');
+    expect(stdout.exitCode).toBe(1);
+    expect(stdout.stderr).toContain('cowardly refusing');
+
+    // A dockerd ignores format= and sends docker-archive: the client says so and writes nothing.
+    const sock = path.join(home, 'fake-dockerd.sock');
+    const fake = http.createServer((req, res) => {
+      if (req.url?.includes('/images/get')) res.writeHead(200, { 'Content-Type': 'application/x-tar' }).end(Buffer.alloc(1024));
+      else res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"Id":"sha256:00"}');
+    });
+    await new Promise<void>((resolve) => fake.listen(sock, resolve));
+    try {
+      const out = path.join(home, 'from-docker.tar');
+      const res = await cli('-H', `unix://${sock}`, 'save', '--format', 'oci-archive', '-o', out, 'busybox');
+      expect(res.exitCode).toBe(1);
+      expect(res.stderr).toContain('saved a docker-archive, not the oci-archive asked for');
+      await expect(stat(out)).rejects.toMatchObject({ code: 'ENOENT' });
+      const folder = path.join(home, 'from-docker-dir');
+      expect((await cli('-H', `unix://${sock}`, 'save', '--format', 'oci-dir', '-o', folder, 'busybox')).exitCode).toBe(1);
+      await expect(stat(folder)).rejects.toMatchObject({ code: 'ENOENT' });
+    } finally {
+      await new Promise((resolve) => fake.close(resolve));
+    }
+  }, 60_000);
 });
