@@ -211,5 +211,13 @@ export interface BuildContext {
   close(): Promise<void>;
 }
 
-export { buildImage } from './run.js';
+export { buildImage, checkSecrets } from './run.js';
+
+/**
+ * A remote build's --secret files travel at the head of the context tar, in this folder, one file an id,
+ * with the Berth parameter `secrets=["ID",...]`; the service takes them out of the context before the
+ * builder sees it (so no COPY can reach them), keeps them in a private folder for the build, and removes
+ * them after. See src/remote/data.ts and src/service/images-build.ts.
+ */
+export const REMOTE_SECRETS_DIR = '.berth-build-secrets';
 export { pruneBuildCache } from './cache.js';

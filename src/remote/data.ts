@@ -17,6 +17,7 @@ import type {
   TransferEvent,
 } from '../types.js';
 import { spawnTar, tarWarnings } from '../util/tar.js';
+import { checkSecrets, REMOTE_SECRETS_DIR } from '../build/index.js';
 import { resolveReference } from '../registry/index.js';
 import { authHeader, localLoginFor } from './auth.js';
 import type { ApiClient, CallSubject } from './client.js';
@@ -182,7 +183,16 @@ export async function copyTo(client: ApiClient, ref: string, dest: string, src: 
  * builder lines; they come back as `note` events, and the end as `done`.
  */
 export async function* buildEvents(client: ApiClient, opts: Omit<BuildOptions, 'onProgress'>): AsyncGenerator<BuildEvent> {
-  if (opts.secrets?.length) throw new InvalidArgumentError('--secret', 'build secrets are not sent to a remote host yet', 'build on that host itself, or without --secret');
+  const secrets = opts.secrets ?? [];
+  if (secrets.length) {
+    if (typeof opts.context !== 'string') throw new InvalidArgumentError('--secret', 'with a context on stdin, the secrets are not sent to a remote host', 'give the context as a folder');
+    await checkSecrets(secrets);
+    // A dockerd would leave the secrets' folder in the context, where COPY reaches it: only a Berth gets them.
+    const version = await client.json<{ Platform?: { Name?: string } }>('GET', '/version');
+    if (version.Platform?.Name !== 'Berth') {
+      throw new InvalidArgumentError('--secret', `${client.uri} is not a Berth engine: the Engine API's classic builder takes no secrets, and the files would land in the build context`, 'build without --secret, or on a Berth host');
+    }
+  }
   let dockerfile = typeof opts.dockerfile === 'string' ? opts.dockerfile : undefined;
   let extra: { name: string; text: string } | undefined;
   if (typeof opts.context === 'string') {
@@ -203,11 +213,16 @@ export async function* buildEvents(client: ApiClient, opts: Omit<BuildOptions, '
     dockerfile = extra.name;
   }
   if (extra && typeof opts.context !== 'string') throw new InvalidArgumentError('--file', 'a Dockerfile from stdin needs a context folder', 'give the context as a folder');
-  const temp = extra ? await fsp.mkdtemp(path.join(os.tmpdir(), 'berth-remote-build-')) : undefined;
+  const temp = extra || secrets.length ? await fsp.mkdtemp(path.join(os.tmpdir(), 'berth-remote-build-')) : undefined;
   try {
     if (extra && temp) await fsp.writeFile(path.join(temp, extra.name), extra.text);
+    // The secrets go first in the tar: the service takes them off its head before the build starts.
+    if (secrets.length && temp) {
+      await fsp.mkdir(path.join(temp, REMOTE_SECRETS_DIR), { mode: 0o700 });
+      for (const { id, src } of secrets) await fsp.copyFile(src, path.join(temp, REMOTE_SECRETS_DIR, id));
+    }
     const reader = typeof opts.context === 'string'
-      ? spawnTar(['-c', '-f', '-', '-C', path.resolve(opts.context), '.', ...(temp && extra ? ['-C', temp, extra.name] : [])], 'ignore')
+      ? spawnTar(['-c', '-f', '-', ...(secrets.length && temp ? ['-C', temp, REMOTE_SECRETS_DIR] : []), '-C', path.resolve(opts.context), '.', ...(temp && extra ? ['-C', temp, extra.name] : [])], 'ignore')
       : undefined;
     const body = reader ? reader.child.stdout! : (opts.context as Readable);
     const res = await client.request('POST', '/build', {
@@ -217,6 +232,7 @@ export async function* buildEvents(client: ApiClient, opts: Omit<BuildOptions, '
         buildargs: opts.buildArgs && Object.keys(opts.buildArgs).length ? JSON.stringify(opts.buildArgs) : undefined,
         labels: opts.labels && Object.keys(opts.labels).length ? JSON.stringify(opts.labels) : undefined,
         nocache: opts.noCache || undefined, pull: opts.pull || undefined, networkmode: opts.network, rm: true,
+        secrets: secrets.length ? JSON.stringify(secrets.map((x) => x.id)) : undefined,
       },
     });
     let id: string | undefined;

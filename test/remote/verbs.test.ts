@@ -5,6 +5,7 @@
  * registry on 127.0.0.1 is reachable from the remote's side, and each remote command can be checked
  * against the same command run locally on that store.
  */
+import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
@@ -381,5 +382,60 @@ describe('save --format oci-* and load of an OCI folder through -H unix://', () 
     } finally {
       await new Promise((resolve) => fake.close(resolve));
     }
+  }, 60_000);
+});
+
+describe('build --secret through -H unix://', () => {
+  it('the RUN step reads the secret; the image, the context and the remote keep nothing of it', async () => {
+    const ctx = await mkdtemp(path.join(home, 'sctx-'));
+    await writeFile(path.join(ctx, 'Dockerfile'), [
+      'FROM busybox',
+      'COPY . /ctx',
+      // The value itself is not in the Dockerfile (which COPY keeps and the history names): its digest is.
+      `RUN --mount=type=secret,id=tok sha256sum /run/secrets/tok | grep -q ${createHash('sha256').update('s3cret-value').digest('hex')} && echo ok > /checked`,
+      '',
+    ].join('\n'));
+    await writeFile(path.join(ctx, 'app.txt'), 'app\n');
+    const secret = path.join(home, 'tok.txt');
+    await writeFile(secret, 's3cret-value', { mode: 0o600 });
+    const leftovers = async () => (await execa('sh', ['-c', `ls -d ${tmpdir()}/berth-build-secrets-* 2>/dev/null || true`])).stdout;
+    const before = await leftovers();
+
+    const built = await remote('build', '--secret', `id=tok,src=${secret}`, '-t', 'with-secret:1', ctx);
+    expect(built.exitCode, built.stderr + built.stdout).toBe(0);
+    const look = await remote('run', '--rm', 'with-secret:1', 'sh', '-c', 'cat /checked; ls -A /ctx; ls /run/secrets 2>&1 | wc -l');
+    expect(look.exitCode, look.stderr).toBe(0);
+    expect(look.stdout.split('\n')).toEqual(['ok', 'Dockerfile', 'app.txt', '0']);
+    const saved = path.join(home, 'with-secret.tar');
+    expect((await remote('save', '-o', saved, 'with-secret:1')).exitCode).toBe(0);
+    const grep = await execa('grep', ['-c', 's3cret-value', saved], { reject: false });
+    expect(grep.stdout.trim()).toBe('0');
+    expect(await leftovers()).toBe(before);
+    expect((await remote('rmi', 'with-secret:1')).exitCode).toBe(0);
+  }, 120_000);
+
+  it('a missing secret, a folder as a secret and a context on stdin are refused before anything is sent', async () => {
+    const ctx = await mkdtemp(path.join(home, 'sctx2-'));
+    await writeFile(path.join(ctx, 'Dockerfile'), 'FROM busybox\nRUN --mount=type=secret,id=tok true\n');
+    const missing = await remote('build', '--secret', `id=tok,src=${path.join(home, 'no-secret')}`, ctx);
+    expect(missing.exitCode).toBe(1);
+    expect(missing.stderr).toContain(`no such file: ${path.join(home, 'no-secret')} (secret "tok")`);
+    const folder = await remote('build', '--secret', `id=tok,src=${ctx}`, ctx);
+    expect(folder.exitCode).toBe(1);
+    expect(folder.stderr).toContain(`${ctx} (secret "tok") is not a file`);
+    const local = await t.cli('build', '--secret', `id=tok,src=${ctx}`, ctx);
+    expect([local.exitCode, local.stderr.includes('is not a file')]).toEqual([1, true]);
+    const tarFile = path.join(home, 'ctx.tar');
+    await execa('tar', ['-C', ctx, '-cf', tarFile, '.']);
+    await writeFile(path.join(home, 'ok-secret'), 'x');
+    const piped = await execa(BIN, ['-H', svc.host, 'build', '--secret', `id=tok,src=${path.join(home, 'ok-secret')}`, '-'], { reject: false, timeout: 60_000, inputFile: tarFile, env: cleanEnv({ HOME: home }), extendEnv: false });
+    expect(piped.exitCode).toBe(1);
+    expect(piped.stderr).toContain('with a context on stdin, the secrets are not sent to a remote host');
+
+    // The service's side: a secret the tar does not carry, or one named outside its folder, is a 400.
+    const noFile = await svc.request('POST', `/v1.41/build?secrets=${encodeURIComponent('["tok"]')}`, await readFile(tarFile), { 'Content-Type': 'application/x-tar' });
+    expect([noFile.status, noFile.json().message]).toEqual([400, 'the context sent no file for the secret tok']);
+    const bad = await svc.request('POST', `/v1.41/build?secrets=${encodeURIComponent('["../x"]')}`, await readFile(tarFile), { 'Content-Type': 'application/x-tar' });
+    expect(bad.status).toBe(400);
   }, 60_000);
 });
