@@ -23,7 +23,7 @@ import { openStore } from '../store.js';
 import { inspectView, summaryView } from './containers.js';
 import { imagesApi } from './images.js';
 import { registriesApi } from './registries.js';
-import { createCredentialStore, registriesConfig } from '../registry/index.js';
+import { createCredentialStore, registriesConfig, resolveReference } from '../registry/index.js';
 import { networkView } from './networks.js';
 import { staleLocks } from '../util/lock.js';
 import { parseTime } from '../util/time.js';
@@ -174,7 +174,10 @@ export class Engine implements EngineApi {
     const images: ImagesApi = imagesApi(afterReady(imageStore, ready), registries, async (opts) => (await import('../build/index.js')).buildImage({
       images: afterReady(imageStore, ready),
       containers,
-      pull: async (ref, signal) => { await images.pull(ref, { signal }); },
+      pull: async (ref, signal, registryAuth) => {
+        const credentials = registryAuth?.[resolveReference(ref).registry];
+        await images.pull(ref, { signal, ...(credentials && { credentials }) });
+      },
       cacheDir: buildCacheDir,
       tempDir: path.join(layout.root, 'build-tmp'),
       cacheMountsDir: path.join(layout.root, 'build-cache-mounts'),

@@ -111,6 +111,11 @@ export interface BuildOptions {
   network?: 'none' | 'host' | 'bridge';
   labels?: Record<string, string>;
   platform?: string;
+  /**
+   * Logins for the FROM images' pulls, by registry host (`docker.io`, `127.0.0.1:5000`): the Engine API's
+   * X-Registry-Config, which a remote client sends from its own store. Without one, the store's login.
+   */
+  registryAuth?: Record<string, { username: string; password: string; identityToken?: string }>;
   /** `--secret id=ID,src=PATH` */
   secrets?: { id: string; src: string }[];
   /** `--iidfile`: the image ID is written there once the build succeeded */

@@ -151,6 +151,23 @@ export class FileCredentialStore implements CredentialStore {
     return undefined;
   }
 
+  /**
+   * The registries this store names a login for (`auths` and `credHelpers` keys of both files), as the
+   * docker CLI gathers every login for a build's X-Registry-Config. A key that is no registry is skipped.
+   */
+  async registries(): Promise<string[]> {
+    const out = new Set<string>();
+    for (const file of [this.authFile, ...(this.dockerConfig && this.dockerConfig !== this.authFile ? [this.dockerConfig] : [])]) {
+      const content = await readAuthFile(file);
+      for (const key of [...Object.keys(content?.auths ?? {}), ...Object.keys(content?.credHelpers ?? {})]) {
+        try {
+          out.add(normalizeRegistry(key));
+        } catch { /* not a registry name */ }
+      }
+    }
+    return [...out];
+  }
+
   /** Keeps the login; returns the helper program when a helper took it (undefined: the auth file). */
   async store(registry: string, creds: RegistryCredentials): Promise<string | undefined> {
     registry = normalizeRegistry(registry);

@@ -28,6 +28,20 @@ export async function localLoginFor(client: ApiClient, ref: string): Promise<Reg
   return createCredentialStore({ env: client.env }).get(registry);
 }
 
+/**
+ * X-Registry-Config of a build: every login this machine keeps, by registry, as the docker CLI sends them
+ * (the remote builder picks the one of each FROM image's registry). undefined when there is none.
+ */
+export async function registryConfigHeader(client: ApiClient): Promise<Record<string, string> | undefined> {
+  const store = createCredentialStore({ env: client.env });
+  const logins: Record<string, { username: string; password: string; identitytoken?: string }> = {};
+  for (const registry of await store.registries()) {
+    const creds = await store.get(registry);
+    if (creds) logins[registry] = { username: creds.username, password: creds.password, ...(creds.identityToken && { identitytoken: creds.identityToken }) };
+  }
+  return Object.keys(logins).length ? { 'X-Registry-Config': Buffer.from(JSON.stringify(logins)).toString('base64url') } : undefined;
+}
+
 export function remoteRegistries(client: ApiClient): RegistriesApi {
   return {
     async login(registryText, creds, opts = {}) {

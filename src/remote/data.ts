@@ -19,7 +19,7 @@ import type {
 import { spawnTar, tarWarnings } from '../util/tar.js';
 import { checkSecrets, REMOTE_SECRETS_DIR } from '../build/index.js';
 import { resolveReference } from '../registry/index.js';
-import { authHeader, localLoginFor } from './auth.js';
+import { authHeader, localLoginFor, registryConfigHeader } from './auth.js';
 import type { ApiClient, CallSubject } from './client.js';
 
 type Json = Record<string, any>;
@@ -221,12 +221,14 @@ export async function* buildEvents(client: ApiClient, opts: Omit<BuildOptions, '
       await fsp.mkdir(path.join(temp, REMOTE_SECRETS_DIR), { mode: 0o700 });
       for (const { id, src } of secrets) await fsp.copyFile(src, path.join(temp, REMOTE_SECRETS_DIR, id));
     }
+    // Read before the tar starts: with an await between the tar's start and the request, the remote got an empty context.
+    const logins = await registryConfigHeader(client);
     const reader = typeof opts.context === 'string'
       ? spawnTar(['-c', '-f', '-', ...(secrets.length && temp ? ['-C', temp, REMOTE_SECRETS_DIR] : []), '-C', path.resolve(opts.context), '.', ...(temp && extra ? ['-C', temp, extra.name] : [])], 'ignore')
       : undefined;
     const body = reader ? reader.child.stdout! : (opts.context as Readable);
     const res = await client.request('POST', '/build', {
-      signal: opts.signal, stream: body, contentType: 'application/x-tar',
+      signal: opts.signal, stream: body, contentType: 'application/x-tar', headers: logins,
       query: {
         t: opts.tags?.length ? opts.tags : undefined, dockerfile, target: opts.target, platform: opts.platform,
         buildargs: opts.buildArgs && Object.keys(opts.buildArgs).length ? JSON.stringify(opts.buildArgs) : undefined,

@@ -5,6 +5,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import { buildLine } from '../build/progress.js';
+import { registryConfig } from './images-transfer.js';
 import { secretIdsOf, splitSecrets, type SplitSecrets } from './build-secrets.js';
 import { ApiError } from './errors.js';
 import { boolParam, readJson } from './http.js';
@@ -70,11 +71,13 @@ async function build(call: Call): Promise<void> {
 async function runBuild(call: Call, quiet: boolean, split: SplitSecrets | undefined): Promise<void> {
   const q = call.query;
   const dockerfile = q.get('dockerfile') || undefined;
+  const registryAuth = registryConfig(call);
   const platform = q.get('platform') || undefined;
   const target = q.get('target') || undefined;
   const opts = {
     context: split?.context ?? call.req,
     ...(split && { secrets: split.secrets }),
+    ...(registryAuth && { registryAuth }),
     tags: q.getAll('t').filter(Boolean),
     ...(dockerfile && { dockerfile }),
     ...(target && { target }),

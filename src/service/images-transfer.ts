@@ -3,7 +3,7 @@
  * the JSON-lines progress dockerd writes (`{"status","progressDetail","id"}`), which the docker CLI and
  * dockerode render. The login comes from the X-Registry-Auth header when the client sends one.
  */
-import { resolveReference, type RegistryCredentials } from '../registry/index.js';
+import { normalizeRegistry, resolveReference, type RegistryCredentials } from '../registry/index.js';
 import type { TransferEvent } from '../types.js';
 import { ApiError } from './errors.js';
 import { familiar } from './images.js';
@@ -22,20 +22,49 @@ const LAYER_STATUS: Record<Extract<TransferEvent, { type: 'layer' }>['status'], 
  * token. An empty object is no login (the credential store's, if any, is used).
  */
 export function registryAuth(call: Call): RegistryCredentials | undefined {
-  const raw = call.req.headers['x-registry-auth'];
+  const value = headerJson(call, 'X-Registry-Auth');
+  return value === undefined ? undefined : loginOf(value, 'X-Registry-Auth');
+}
+
+/**
+ * X-Registry-Config (a build's): base64url JSON `{"REGISTRY": {username, password}, ...}`, every login the
+ * client keeps; the builder's pulls take the one of each image's registry.
+ */
+export function registryConfig(call: Call): Record<string, RegistryCredentials> | undefined {
+  const value = headerJson(call, 'X-Registry-Config');
+  if (value === undefined) return undefined;
+  const out: Record<string, RegistryCredentials> = {};
+  for (const [key, entry] of Object.entries(value)) {
+    if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) throw new ApiError(400, `X-Registry-Config: the entry of ${key.slice(0, 100)} must be a JSON object`);
+    const creds = loginOf(entry as Record<string, unknown>, `X-Registry-Config ${key.slice(0, 100)}`);
+    if (!creds) continue;
+    try {
+      out[normalizeRegistry(key)] = creds;
+    } catch { /* a key that names no registry: no image of the build can use it */ }
+  }
+  return Object.keys(out).length ? out : undefined;
+}
+
+/** A header of base64url (or plain base64) JSON holding an object; undefined when absent or empty. */
+function headerJson(call: Call, name: string): Record<string, unknown> | undefined {
+  const raw = call.req.headers[name.toLowerCase()];
   if (typeof raw !== 'string' || raw === '') return undefined;
   let value: unknown;
   try {
     value = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8'));
   } catch {
-    throw new ApiError(400, 'the X-Registry-Auth header is not base64-encoded JSON');
+    throw new ApiError(400, `the ${name} header is not base64-encoded JSON`);
   }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new ApiError(400, 'the X-Registry-Auth header must hold a JSON object');
-  const v = value as Record<string, unknown>;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new ApiError(400, `the ${name} header must hold a JSON object`);
+  return value as Record<string, unknown>;
+}
+
+/** `{username, password, identitytoken}` as a login; undefined for an empty one (no login). */
+function loginOf(v: Record<string, unknown>, where: string): RegistryCredentials | undefined {
   for (const k of ['username', 'password', 'identitytoken', 'registrytoken']) {
-    if (v[k] !== undefined && typeof v[k] !== 'string') throw new ApiError(400, `X-Registry-Auth: ${k} must be a string`);
+    if (v[k] !== undefined && typeof v[k] !== 'string') throw new ApiError(400, `${where}: ${k} must be a string`);
   }
-  if (v.registrytoken) throw new ApiError(400, 'X-Registry-Auth: registrytoken is not supported yet; give username and password');
+  if (v.registrytoken) throw new ApiError(400, `${where}: registrytoken is not supported yet; give username and password`);
   const username = (v.username as string | undefined) ?? '';
   const password = (v.password as string | undefined) ?? '';
   const identityToken = v.identitytoken as string | undefined;

@@ -439,3 +439,31 @@ describe('build --secret through -H unix://', () => {
     expect(bad.status).toBe(400);
   }, 60_000);
 });
+
+describe('a remote build\'s pulls through -H unix://', () => {
+  it('pull a private FROM image with this machine\'s login (X-Registry-Config), and fail without it', async () => {
+    const ref = `${reg.host}/buildfrom/busybox:1`;
+    const ctx = await mkdtemp(path.join(home, 'bctx-'));
+    await writeFile(path.join(ctx, 'Dockerfile'), `FROM ${ref}\nRUN echo built > /built\n`);
+    expect((await remote('login', '-u', 'rita', '-p', PASSWORD, reg.host)).exitCode).toBe(0);
+    let loggedIn = true;
+    try {
+      expect((await remote('tag', 'busybox', ref)).exitCode).toBe(0);
+      expect((await remote('push', ref)).exitCode).toBe(0);
+      expect((await remote('rmi', ref)).exitCode).toBe(0);
+      const built = await remote('build', '-t', 'from-private:1', ctx);
+      expect(built.exitCode, built.stderr + built.stdout).toBe(0);
+      expect(await t.ok('images', '-q', ref)).toHaveLength(12);
+      expect((await remote('rmi', 'from-private:1', ref)).exitCode).toBe(0);
+
+      expect((await remote('logout', reg.host)).exitCode).toBe(0);
+      loggedIn = false;
+      const refused = await remote('build', '-t', 'from-private:2', ctx);
+      expect(refused.exitCode).toBe(1);
+      expect(refused.stderr + refused.stdout).toMatch(/unauthorized|authentication required|401/i);
+      expect((await t.cli('images', '-q', 'from-private:2')).stdout.trim()).toBe('');
+    } finally {
+      if (loggedIn) await remote('logout', reg.host);
+    }
+  }, 120_000);
+});
