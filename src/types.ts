@@ -512,8 +512,11 @@ export interface VolumesApi {
 
 export interface SystemApi {
   /** Removes stopped containers, unused networks, dangling images, and repairs leftovers of crashes. */
-  /** `filters` (until=, label=, label!=) apply to the containers, networks and images alike, as Docker's. */
-  prune(opts?: { all?: boolean; filters?: string[] }): Promise<{ containers: string[]; networks: string[]; images: string[]; spaceReclaimed: number }>;
+  /**
+   * `filters` (until=, label=, label!=) apply to the containers, networks, volumes and images alike, as Docker's.
+   * `volumes`: also the unused anonymous volumes (docker system prune --volumes); `volumes` is then listed.
+   */
+  prune(opts?: { all?: boolean; volumes?: boolean; filters?: string[] }): Promise<{ containers: string[]; networks: string[]; volumes?: string[]; images: string[]; spaceReclaimed: number }>;
   /**
    * Removes everything this root holds: containers, networks, images, and the host objects made for them
    * (bridges, iptables chains, name servers). podman system reset.

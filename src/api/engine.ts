@@ -24,7 +24,7 @@ import { inspectView, summaryView } from './containers.js';
 import { imagesApi } from './images.js';
 import { registriesApi } from './registries.js';
 import { createCredentialStore } from '../registry/credentials.js';
-import { registriesConfig } from '../registry/names.js';
+import { registriesConfig, resolveReference } from '../registry/names.js';
 import { networkView } from './networks.js';
 import { staleLocks } from '../util/lock.js';
 import { parseTime } from '../util/time.js';
@@ -176,7 +176,10 @@ export class Engine implements EngineApi {
     const images: ImagesApi = imagesApi(afterReady(imageStore, ready), registries, async (opts) => (await import('../build/index.js')).buildImage({
       images: afterReady(imageStore, ready),
       containers,
-      pull: async (ref, signal) => { await images.pull(ref, { signal }); },
+      pull: async (ref, signal, registryAuth) => {
+        const credentials = registryAuth?.[resolveReference(ref).registry];
+        await images.pull(ref, { signal, ...(credentials && { credentials }) });
+      },
       cacheDir: buildCacheDir,
       tempDir: path.join(layout.root, 'build-tmp'),
       cacheMountsDir: path.join(layout.root, 'build-cache-mounts'),
@@ -341,8 +344,10 @@ function systemApi(engine: Engine, manager: () => Promise<ContainerManager>, n: 
       const cleaned = await engine.containers.prune({ filters });
       await (await manager()).reconcile();
       const networks = await n.prune({ filters });
+      // Docker's order: the volumes the pruned containers held are free by now, the images after them.
+      const volumes = opts?.volumes ? await engine.volumes.prune({ filters }) : undefined;
       const img = await images.prune({ all: opts?.all, filters });
-      return { containers: cleaned.deleted, networks: networks.deleted, images: img.deleted, spaceReclaimed: img.spaceReclaimed };
+      return { containers: cleaned.deleted, networks: networks.deleted, ...(volumes && { volumes: volumes.deleted }), images: img.deleted, spaceReclaimed: img.spaceReclaimed };
     },
     async reset() {
       try {

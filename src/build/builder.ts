@@ -36,8 +36,8 @@ import { chownNeedsNames, resolveChown } from './users.js';
 export interface BuilderDeps {
   images: Pick<ImageStore, 'resolve' | 'addBuilt' | 'tag' | 'mount' | 'unmount' | 'ensureDefault'>;
   containers(): Promise<Pick<ContainerManager, 'create' | 'run' | 'kill' | 'remove' | 'extractInto' | 'pathKind' | 'packLayer'>>;
-  /** pulls `ref` into the store */
-  pull(ref: string, signal?: AbortSignal): Promise<void>;
+  /** pulls `ref` into the store, with the build's logins (BuildOptions.registryAuth) when it has them */
+  pull(ref: string, signal?: AbortSignal, registryAuth?: BuildOptions['registryAuth']): Promise<void>;
   /** where cache entries live: one file per key, holding the image ID the step made */
   cacheDir: string;
   /** where a build keeps its temporary files: unpacked tar contexts, RUN heredoc scripts */
@@ -241,7 +241,7 @@ async function resolveImage(ctx: StepContext, ref: string, pull: boolean) {
     }
   }
   ctx.emit({ type: 'note', message: `pulling ${ref}` });
-  await deps.pull(ref, ctx.opts.signal);
+  await deps.pull(ref, ctx.opts.signal, ctx.opts.registryAuth);
   return deps.images.resolve(ref);
 }
 

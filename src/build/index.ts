@@ -111,6 +111,11 @@ export interface BuildOptions {
   network?: 'none' | 'host' | 'bridge';
   labels?: Record<string, string>;
   platform?: string;
+  /**
+   * Logins for the FROM images' pulls, by registry host (`docker.io`, `127.0.0.1:5000`): the Engine API's
+   * X-Registry-Config, which a remote client sends from its own store. Without one, the store's login.
+   */
+  registryAuth?: Record<string, { username: string; password: string; identityToken?: string }>;
   /** `--secret id=ID,src=PATH` */
   secrets?: { id: string; src: string }[];
   /** `--iidfile`: the image ID is written there once the build succeeded */
@@ -211,5 +216,13 @@ export interface BuildContext {
   close(): Promise<void>;
 }
 
-export { buildImage } from './run.js';
+export { buildImage, checkSecrets } from './run.js';
+
+/**
+ * A remote build's --secret files travel at the head of the context tar, in this folder, one file an id,
+ * with the Berth parameter `secrets=["ID",...]`; the service takes them out of the context before the
+ * builder sees it (so no COPY can reach them), keeps them in a private folder for the build, and removes
+ * them after. See src/remote/data.ts and src/service/images-build.ts.
+ */
+export const REMOTE_SECRETS_DIR = '.berth-build-secrets';
 export { pruneBuildCache } from './cache.js';

@@ -48,7 +48,7 @@ async function readDockerfile(context: BuildContext, dockerfile: BuildOptions['d
 }
 
 /** Each `--secret` names a readable file, each id once: checked before anything is built. */
-async function checkSecrets(secrets: NonNullable<BuildOptions['secrets']>): Promise<void> {
+export async function checkSecrets(secrets: NonNullable<BuildOptions['secrets']>): Promise<void> {
   const ids = new Set<string>();
   for (const { id, src } of secrets) {
     if (!/^[A-Za-z0-9_.-]+$/.test(id)) throw new InvalidArgumentError('--secret', `id "${id}" is not a name of letters, digits, ".", "_" or "-"`);

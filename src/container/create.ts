@@ -21,16 +21,24 @@ import type { MountPoint } from './ports.js';
  */
 export async function createContainer(ctx: ContainerContext, req: CreateRequest): Promise<{ id: string; warnings: string[] }> {
   const id = newContainerId();
-  const cidfile = await openCidfile(req.cidfile);
+  return withCidfile(req.cidfile, () => createPlanned(ctx, id, req));
+}
+
+/**
+ * `create` with --cidfile, as the docker CLI does it on the client's side (so also for a remote engine):
+ * the file claimed before, the ID written after; a failed create removes the file it made.
+ */
+export async function withCidfile<T extends { id: string }>(file: string | undefined, create: () => Promise<T>): Promise<T> {
+  const cidfile = await openCidfile(file);
   try {
-    const created = await createPlanned(ctx, id, req);
-    await cidfile?.writeFile(id);
+    const created = await create();
+    await cidfile?.writeFile(created.id);
     await cidfile?.close();
     return created;
   } catch (err) {
     // Docker's client removes the file it made when the create fails: nothing is left behind.
     await cidfile?.close().catch(() => {});
-    if (cidfile) await fsp.rm(req.cidfile!, { force: true });
+    if (cidfile) await fsp.rm(file!, { force: true });
     throw err;
   }
 }

@@ -12,3 +12,6 @@ export type { RecordView } from './health.js';
 export { healthcheckView, type HealthState } from './healthconfig.js';
 export { EventLog } from '../events.js';
 export { renameTransform } from './copy.js';
+export { withCidfile } from './create.js';
+export { parseLabelFile } from './config.js';
+export { readUserFile } from './spec.js';

@@ -23,6 +23,7 @@ export type {
 export type { NetworkManagerOptions } from './manager.js';
 export { registerDriver, unregisterDriver } from './drivers/index.js';
 export { parseBip } from './networks.js';
+export { parsePublish } from './portspec.js';
 export { DEFAULT_POOLS, parsePools, type PoolSpec } from './subnets.js';
 
 export interface NetworkManager {

@@ -15,7 +15,7 @@ import { InvalidArgumentError, RuntimeError } from '../errors.js';
 import { writeJsonAtomic } from '../util/fs.js';
 import { spawn } from 'node:child_process';
 import type { CredentialStore, RegistryCredentials } from './index.js';
-import { authKey, normalizeRegistry } from './names.js';
+import { authKey, DOCKER_HUB, normalizeRegistry } from './names.js';
 
 interface AuthEntry {
   auth?: string;
@@ -151,6 +151,23 @@ export class FileCredentialStore implements CredentialStore {
     return undefined;
   }
 
+  /**
+   * The registries this store names a login for (`auths` and `credHelpers` keys of both files), as the
+   * docker CLI gathers every login for a build's X-Registry-Config. A key that is no registry is skipped.
+   */
+  async registries(): Promise<string[]> {
+    const out = new Set<string>();
+    for (const file of [this.authFile, ...(this.dockerConfig && this.dockerConfig !== this.authFile ? [this.dockerConfig] : [])]) {
+      const content = await readAuthFile(file);
+      for (const key of [...Object.keys(content?.auths ?? {}), ...Object.keys(content?.credHelpers ?? {})]) {
+        try {
+          out.add(normalizeRegistry(key));
+        } catch { /* not a registry name */ }
+      }
+    }
+    return [...out];
+  }
+
   /** Keeps the login; returns the helper program when a helper took it (undefined: the auth file). */
   async store(registry: string, creds: RegistryCredentials): Promise<string | undefined> {
     registry = normalizeRegistry(registry);
@@ -256,4 +273,18 @@ function runHelper(program: string, verb: string, input: string, env: Record<str
 
 export function createCredentialStore(opts: CredentialStoreOptions = {}): FileCredentialStore {
   return new FileCredentialStore(opts);
+}
+
+/** The registry a login names (default docker.io), once the login is checked to name a user and a password. */
+export function loginRegistry(registryText: string | undefined, creds: { username: string; password: string }): string {
+  const registry = normalizeRegistry(registryText ?? DOCKER_HUB);
+  if (!creds.username) throw new InvalidArgumentError('username', 'the username is empty', 'give it with -u USER');
+  if (!creds.password) throw new InvalidArgumentError('password', 'the password is empty', 'give it with --password-stdin');
+  return registry;
+}
+
+/** `logout`: forgets the login this machine keeps for the registry; `key` is what Docker prints. */
+export async function forgetLogin(registryText: string | undefined, opts: CredentialStoreOptions = {}): Promise<{ registry: string; key: string; removed: boolean }> {
+  const registry = normalizeRegistry(registryText ?? DOCKER_HUB);
+  return { registry, key: authKey(registry), removed: await createCredentialStore(opts).erase(registry) };
 }

@@ -187,4 +187,4 @@ export { pullImage } from './pull.js';
 export { pushImage } from './push.js';
 export type { RegistryAccess } from './transfer.js';
 export { openRegistryAccess } from './access.js';
-export { createCredentialStore, defaultAuthFile, type CredentialStoreOptions } from './credentials.js';
+export { createCredentialStore, defaultAuthFile, forgetLogin, loginRegistry, type CredentialStoreOptions } from './credentials.js';

@@ -5,7 +5,7 @@
 import http, { type IncomingMessage } from 'node:http';
 import type { Duplex, Readable } from 'node:stream';
 import {
-  AlreadyExistsError, BadStateError, CannotInvokeError, CommandNotFoundError, InvalidArgumentError, NotFoundError, RemoteError, RuntimeError,
+  AlreadyExistsError, BadStateError, CannotInvokeError, CommandNotFoundError, InvalidArgumentError, NotFoundError, RegistryError, RemoteError, RuntimeError,
   type ObjectKind,
 } from '../errors.js';
 import { dialer } from './dial.js';
@@ -24,6 +24,8 @@ export interface CallSubject {
   conflictKind?: ObjectKind;
   /** a 400 on start or exec is the command that cannot run: the words tell not-found (127) from not-invocable (126) */
   command?: string;
+  /** a 401 is this registry refusing the login the call carried (POST /auth) */
+  registry?: string;
 }
 
 export interface RequestOptions extends CallSubject {
@@ -39,7 +41,8 @@ export interface RequestOptions extends CallSubject {
 export class ApiClient {
   private readonly agent: http.Agent;
 
-  constructor(readonly target: HostTarget, env: NodeJS.ProcessEnv = process.env) {
+  /** `env`: also where this client's own settings are read (its registry logins: src/remote/auth.ts). */
+  constructor(readonly target: HostTarget, readonly env: NodeJS.ProcessEnv = process.env) {
     const d = dialer(target, env);
     // keepAlive: over ssh every new connection is a new ssh session and a new remote process.
     this.agent = new http.Agent({ keepAlive: true });
@@ -146,6 +149,9 @@ export class ApiClient {
    */
   refusal(status: number, message: string, subject: CallSubject): Error {
     const where = ` (on ${this.uri})`;
+    if (status === 401 && subject.registry) {
+      return new RegistryError('unauthorized', subject.registry, '', `the login was refused: ${message}${where}`, 'check the username and password', { status });
+    }
     if (status === 404 && subject.kind) return new NotFoundError(subject.kind, subject.ref ?? '?', undefined, { cause: new Error(message) });
     if (status === 409 && subject.conflictIsName) return new AlreadyExistsError(subject.conflictKind ?? 'container', subject.conflictIsName, undefined, { cause: new Error(message) });
     // Docker's 403: a network that is predefined or still has endpoints.

@@ -39,10 +39,19 @@ describe('createBodyOf', () => {
     expect(body).toMatchObject({ HostConfig: { ShmSize: 64 << 20, Memory: 1 << 30 }, Healthcheck: { Test: ['CMD-SHELL', 'true'], Interval: 90e9 } });
   });
 
+  it('carries port ranges as Docker\'s bindings, one a port; a host range for one port as FIRST-LAST', () => {
+    const { body } = createBodyOf({ image: 'b', network: { publish: ['8000-8001:80-81', '127.0.0.1:9000-9010:90/udp', '[::1]::70', '60'] } });
+    expect((body.HostConfig as Record<string, unknown>).PortBindings).toEqual({
+      '80/tcp': [{ HostIp: '', HostPort: '8000' }], '81/tcp': [{ HostIp: '', HostPort: '8001' }],
+      '90/udp': [{ HostIp: '127.0.0.1', HostPort: '9000-9010' }], '70/tcp': [{ HostIp: '::1', HostPort: '' }], '60/tcp': [{ HostIp: '', HostPort: '' }],
+    });
+    // Refused as locally, with the local words.
+    expect(() => createBodyOf({ image: 'b', network: { publish: ['8000-8001:80-82'] } })).toThrow(/invalid ranges specified for container and host Ports/);
+  });
+
   it('refuses what the body cannot carry, naming the flag', () => {
     for (const [req, flag] of [
-      [{ image: 'b', envFiles: ['/x'] }, '--env-file'], [{ image: 'b', labelFiles: ['/x'] }, '--label-file'], [{ image: 'b', cidfile: '/x' }, '--cidfile'],
-      [{ image: 'b', pull: 'always' }, '--pull'], [{ image: 'b', network: { publish: ['8000-8001:80-81'] } }, '--publish'],
+      [{ image: 'b', envFiles: ['/x'] }, '--env-file'], [{ image: 'b', labelFiles: ['/x'] }, '--label-file'],
       [{ image: 'b', mounts: ['type=volume,target=/x,volume-opt=a=b'] }, '--mount'],
     ] as [CreateRequest, string][]) {
       const err = (() => { try { createBodyOf(req); } catch (e) { return e; } })();

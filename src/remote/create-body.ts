@@ -7,6 +7,9 @@
 import type { CreateRequest, HealthRequest, NetworkRequest, ResourceRequest } from '../types.js';
 import { InvalidArgumentError } from '../errors.js';
 import { parseBytes } from '../bundle/units.js';
+import { parseEnvFile } from '../bundle/index.js';
+import { parseLabelFile, readUserFile } from '../container/index.js';
+import { parsePublish } from '../network/index.js';
 import { parseDuration } from '../util/time.js';
 
 type Json = Record<string, unknown>;
@@ -26,11 +29,25 @@ function compact(o: Json): Json | undefined {
   return Object.keys(out).length ? out : undefined;
 }
 
+/**
+ * --env-file and --label-file read on this machine, as the docker CLI reads them, and folded into -e and -l
+ * in the order the local engine merges them (the files first, the flags win): the remote never reads its
+ * own disk for them. --cidfile and --pull are the caller's (RemoteEngine's create), on this side too.
+ */
+export async function withLocalFiles(req: CreateRequest): Promise<CreateRequest> {
+  const { envFiles, labelFiles, ...rest } = req;
+  const texts = await Promise.all((envFiles ?? []).map((f) => readUserFile(f, '--env-file')));
+  const fileLabels: Record<string, string> = {};
+  for (const file of labelFiles ?? []) Object.assign(fileLabels, parseLabelFile(await readUserFile(file, '--label-file'), file));
+  const env = [...texts.flatMap((t) => parseEnvFile(t)), ...(req.env ?? [])];
+  const labels = { ...fileLabels, ...(req.labels ?? {}) };
+  return { ...rest, ...(env.length ? { env } : {}), ...(Object.keys(labels).length ? { labels } : {}) };
+}
+
+/** The body of a request whose local files were read (withLocalFiles); `pull` and `cidfile` are not the body's. */
 export function createBodyOf(req: CreateRequest): { name?: string; body: Json } {
-  if (req.pull === 'always') throw cannot('--pull', '"always" asks the remote engine to pull', 'pull on the remote host first, then run with --pull missing');
-  if (req.envFiles?.length) throw cannot('--env-file', 'the file is on this machine, and the remote engine would read its own disk', 'pass the variables with -e instead');
-  if (req.labelFiles?.length) throw cannot('--label-file', 'the file is on this machine, and the remote engine would read its own disk', 'pass the labels with -l instead');
-  if (req.cidfile) throw cannot('--cidfile', 'the remote engine would write the file on its own disk');
+  if (req.envFiles?.length) throw cannot('--env-file', 'the file is on this machine: read it first (withLocalFiles)', 'pass the variables with -e instead');
+  if (req.labelFiles?.length) throw cannot('--label-file', 'the file is on this machine: read it first (withLocalFiles)', 'pass the labels with -l instead');
   const attach = req.attach && Object.fromEntries(['Stdin', 'Stdout', 'Stderr'].map((s) => [`Attach${s}`, req.attach!.includes(s.toLowerCase())]));
   const body: Json = {
     Image: req.image,
@@ -186,14 +203,16 @@ function mountOf(spec: string): Json {
   return m;
 }
 
-/** `-p [ip:][hostPort:]containerPort[/proto]` as PortBindings; ranges are not carried yet. */
+/**
+ * `-p` as PortBindings, parsed (and refused) as locally: a container range becomes one binding a port, a
+ * host range for one port stays Docker's "FIRST-LAST" HostPort (any free port of it).
+ */
 function portBindingsOf(publish: string[]): Json {
   const out: Record<string, Json[]> = {};
-  for (const p of publish) {
-    const m = /^(?:(\[[0-9a-fA-F:.]+\]|\d+\.\d+\.\d+\.\d+):)?(?:(\d*):)?(\d+)(?:\/(tcp|udp|sctp))?$/.exec(p);
-    if (!m) throw cannot('--publish', `"${p}" (a range, or an unusual form) is not carried`, 'publish each port on its own: -p HOSTPORT:PORT');
-    const key = `${m[3]}/${m[4] ?? 'tcp'}`;
-    (out[key] ??= []).push({ HostIp: m[1] ? m[1].replace(/^\[|\]$/g, '') : '', HostPort: m[2] ?? '' });
+  for (const r of publish.flatMap(parsePublish)) {
+    const h = r.hostPorts;
+    const hostPort = !h ? '' : h.first === h.last ? String(h.first) : `${h.first}-${h.last}`;
+    (out[`${r.containerPort}/${r.protocol}`] ??= []).push({ HostIp: r.hostIp === '0.0.0.0' ? '' : r.hostIp, HostPort: hostPort });
   }
   return out;
 }

@@ -13,10 +13,13 @@ import { pipeline } from 'node:stream/promises';
 import { extractArgs, hostDest, landing, renameTransform, XATTRS } from '../container/copy.js';
 import { InvalidArgumentError, NotFoundError, RemoteError, RuntimeError } from '../errors.js';
 import type {
-  BuildEvent, BuildOptions, BuildResult, ContainerInspect, CopyOptions, CopyResult, EngineEvent, PathStat, PullOptions, PullResult, PushOptions, PushResult,
+  ArchiveFormat, BuildEvent, BuildOptions, BuildResult, ContainerInspect, CopyOptions, CopyResult, EngineEvent, PathStat, PullOptions, PullResult, PushOptions, PushResult,
   TransferEvent,
 } from '../types.js';
 import { spawnTar, tarWarnings } from '../util/tar.js';
+import { checkSecrets, REMOTE_SECRETS_DIR } from '../build/index.js';
+import { resolveReference } from '../registry/names.js';
+import { authHeader, localLoginFor, registryConfigHeader } from './auth.js';
 import type { ApiClient, CallSubject } from './client.js';
 
 type Json = Record<string, any>;
@@ -60,6 +63,22 @@ async function statIn(client: ApiClient, id: string, name: string, cpath: string
   const st = JSON.parse(Buffer.from(String(res.headers['x-docker-container-path-stat'] ?? ''), 'base64').toString('utf8') || '{}') as PathStat;
   if (typeof st.mode !== 'number') throw new RuntimeError(`${client.uri} answered no stat for ${cpath} in container ${name}`, 'check that the remote is a Berth or Docker engine');
   return { ...st, isDir: (st.mode >>> 31) === 1, isLink: ((st.mode >>> 27) & 1) === 1 };
+}
+
+/** docker container stat: the HEAD archive's stat of `cpath` (absolute in the container). */
+export async function statPath(client: ApiClient, ref: string, cpath: string): Promise<PathStat> {
+  const { id, name } = await containerOf(client, ref);
+  const st = await statIn(client, id, name, absolute(cpath));
+  if (!st) throw new NotFoundError('file', `${absolute(cpath)} in container ${name}`, 'check the path with "berth exec CONTAINER ls"');
+  const { isDir: _d, isLink: _l, ...stat } = st;
+  return { ...stat, mode: statMode(st.mode) };
+}
+
+/** Go's os.FileMode (the API's stat) as the st_mode Berth's PathStat holds: the inverse of the service's. */
+function statMode(go: number): number {
+  const bit = (n: number) => ((go >>> n) & 1) === 1;
+  const type = bit(31) ? 0o040000 : bit(27) ? 0o120000 : bit(26) ? (bit(21) ? 0o020000 : 0o060000) : bit(25) ? 0o010000 : bit(24) ? 0o140000 : 0o100000;
+  return type | (go & 0o777) | (bit(23) ? 0o4000 : 0) | (bit(22) ? 0o2000 : 0) | (bit(20) ? 0o1000 : 0);
 }
 
 /** The container's ID and name: a 404 after this is the path's, not the container's. */
@@ -164,7 +183,16 @@ export async function copyTo(client: ApiClient, ref: string, dest: string, src: 
  * builder lines; they come back as `note` events, and the end as `done`.
  */
 export async function* buildEvents(client: ApiClient, opts: Omit<BuildOptions, 'onProgress'>): AsyncGenerator<BuildEvent> {
-  if (opts.secrets?.length) throw new InvalidArgumentError('--secret', 'build secrets are not sent to a remote host yet', 'build on that host itself, or without --secret');
+  const secrets = opts.secrets ?? [];
+  if (secrets.length) {
+    if (typeof opts.context !== 'string') throw new InvalidArgumentError('--secret', 'with a context on stdin, the secrets are not sent to a remote host', 'give the context as a folder');
+    await checkSecrets(secrets);
+    // A dockerd would leave the secrets' folder in the context, where COPY reaches it: only a Berth gets them.
+    const version = await client.json<{ Platform?: { Name?: string } }>('GET', '/version');
+    if (version.Platform?.Name !== 'Berth') {
+      throw new InvalidArgumentError('--secret', `${client.uri} is not a Berth engine: the Engine API's classic builder takes no secrets, and the files would land in the build context`, 'build without --secret, or on a Berth host');
+    }
+  }
   let dockerfile = typeof opts.dockerfile === 'string' ? opts.dockerfile : undefined;
   let extra: { name: string; text: string } | undefined;
   if (typeof opts.context === 'string') {
@@ -185,20 +213,28 @@ export async function* buildEvents(client: ApiClient, opts: Omit<BuildOptions, '
     dockerfile = extra.name;
   }
   if (extra && typeof opts.context !== 'string') throw new InvalidArgumentError('--file', 'a Dockerfile from stdin needs a context folder', 'give the context as a folder');
-  const temp = extra ? await fsp.mkdtemp(path.join(os.tmpdir(), 'berth-remote-build-')) : undefined;
+  const temp = extra || secrets.length ? await fsp.mkdtemp(path.join(os.tmpdir(), 'berth-remote-build-')) : undefined;
   try {
     if (extra && temp) await fsp.writeFile(path.join(temp, extra.name), extra.text);
+    // The secrets go first in the tar: the service takes them off its head before the build starts.
+    if (secrets.length && temp) {
+      await fsp.mkdir(path.join(temp, REMOTE_SECRETS_DIR), { mode: 0o700 });
+      for (const { id, src } of secrets) await fsp.copyFile(src, path.join(temp, REMOTE_SECRETS_DIR, id));
+    }
+    // Read before the tar starts: with an await between the tar's start and the request, the remote got an empty context.
+    const logins = await registryConfigHeader(client);
     const reader = typeof opts.context === 'string'
-      ? spawnTar(['-c', '-f', '-', '-C', path.resolve(opts.context), '.', ...(temp && extra ? ['-C', temp, extra.name] : [])], 'ignore')
+      ? spawnTar(['-c', '-f', '-', ...(secrets.length && temp ? ['-C', temp, REMOTE_SECRETS_DIR] : []), '-C', path.resolve(opts.context), '.', ...(temp && extra ? ['-C', temp, extra.name] : [])], 'ignore')
       : undefined;
     const body = reader ? reader.child.stdout! : (opts.context as Readable);
     const res = await client.request('POST', '/build', {
-      signal: opts.signal, stream: body, contentType: 'application/x-tar',
+      signal: opts.signal, stream: body, contentType: 'application/x-tar', headers: logins,
       query: {
         t: opts.tags?.length ? opts.tags : undefined, dockerfile, target: opts.target, platform: opts.platform,
         buildargs: opts.buildArgs && Object.keys(opts.buildArgs).length ? JSON.stringify(opts.buildArgs) : undefined,
         labels: opts.labels && Object.keys(opts.labels).length ? JSON.stringify(opts.labels) : undefined,
         nocache: opts.noCache || undefined, pull: opts.pull || undefined, networkmode: opts.network, rm: true,
+        secrets: secrets.length ? JSON.stringify(secrets.map((x) => x.id)) : undefined,
       },
     });
     let id: string | undefined;
@@ -245,25 +281,21 @@ function layerEvent(line: Json): TransferEvent | undefined {
   return { type: 'layer', id: line.id, status, ...(d.current !== undefined && { current: d.current }), ...(d.total !== undefined && { total: d.total }) };
 }
 
-/** X-Registry-Auth: the client's login for this call (else the remote uses its own). */
-function authHeader(creds: PullOptions['credentials']): Record<string, string> | undefined {
-  if (!creds) return undefined;
-  const json = JSON.stringify({ username: creds.username, password: creds.password, ...(creds.identityToken && { identitytoken: creds.identityToken }) });
-  return { 'X-Registry-Auth': Buffer.from(json).toString('base64url') };
-}
-
-function refuseLocalOnly(what: string, opts: { tlsVerify?: boolean; allTags?: boolean }): void {
+function refuseLocalOnly(what: string, opts: { tlsVerify?: boolean }): void {
   if (opts.tlsVerify === false) throw new InvalidArgumentError('--tls-verify', `${what} on a remote host follows that host's insecure-registries, not --tls-verify=false`, 'list the registry in insecure-registries of the remote\'s /etc/berth/berth.json');
-  if (opts.allTags) throw new InvalidArgumentError('--all-tags', `${what} --all-tags is not supported on a remote host yet`, 'pull the tags one by one');
 }
 
 export async function* pullEvents(client: ApiClient, ref: string, opts: Omit<PullOptions, 'onProgress'> = {}): AsyncGenerator<TransferEvent> {
   refuseLocalOnly('pull', opts);
   const at = ref.lastIndexOf('@');
   const colon = ref.lastIndexOf(':');
-  const [fromImage, tag] = at >= 0 ? [ref.slice(0, at), ref.slice(at + 1)] : colon > ref.lastIndexOf('/') ? [ref.slice(0, colon), ref.slice(colon + 1)] : [ref, 'latest'];
+  // --all-tags is the name alone with an empty tag, as the docker CLI sends it (dockerd pulls every tag).
+  if (opts.allTags && (at >= 0 || colon > ref.lastIndexOf('/'))) {
+    throw new InvalidArgumentError('reference', `"${ref}": a tag or digest cannot be given with --all-tags`, 'give the repository name alone');
+  }
+  const [fromImage, tag] = opts.allTags ? [ref, ''] : at >= 0 ? [ref.slice(0, at), ref.slice(at + 1)] : colon > ref.lastIndexOf('/') ? [ref.slice(0, colon), ref.slice(colon + 1)] : [ref, 'latest'];
   const res = await client.request('POST', '/images/create', {
-    kind: 'image', ref, signal: opts.signal, query: { fromImage, tag, platform: opts.platform }, headers: authHeader(opts.credentials),
+    kind: 'image', ref, signal: opts.signal, query: { fromImage, tag, platform: opts.platform }, headers: authHeader(opts.credentials ?? await localLoginFor(client, ref)),
   });
   let digest = '';
   for await (const line of jsonLinesOf(client, res, { kind: 'image', ref })) {
@@ -295,7 +327,8 @@ export async function pull(client: ApiClient, ref: string, opts: PullOptions = {
     if (e.type === 'done') result = { reference: e.reference, id: e.id, digest: e.digest, changed: e.changed };
   }
   if (!result) throw new RuntimeError(`the pull of ${ref} on ${client.uri} ended without its image`, 'run it again');
-  return result;
+  // As locally: every tag's pull names the repository.
+  return opts.allTags ? { ...result, reference: resolveReference(ref).name } : result;
 }
 
 export async function push(client: ApiClient, ref: string, opts: PushOptions = {}): Promise<PushResult> {
@@ -303,7 +336,7 @@ export async function push(client: ApiClient, ref: string, opts: PushOptions = {
   const colon = ref.lastIndexOf(':');
   const [name, tag] = colon > ref.lastIndexOf('/') ? [ref.slice(0, colon), ref.slice(colon + 1)] : [ref, 'latest'];
   const res = await client.request('POST', `/images/${name.split('/').map(seg).join('/')}/push`, {
-    kind: 'image', ref, signal: opts.signal, query: { tag }, headers: authHeader(opts.credentials) ?? { 'X-Registry-Auth': Buffer.from('{}').toString('base64url') },
+    kind: 'image', ref, signal: opts.signal, query: { tag }, headers: authHeader(opts.credentials ?? await localLoginFor(client, ref)) ?? { 'X-Registry-Auth': Buffer.from('{}').toString('base64url') },
   });
   let result: PushResult | undefined;
   for await (const line of jsonLinesOf(client, res, { kind: 'image', ref })) {
@@ -339,29 +372,106 @@ export async function exportTo(client: ApiClient, ref: string, output: string | 
 }
 
 
+/**
+ * docker load. An OCI layout folder (which the local load reads as it is) is sent as a tar of its
+ * entries, the names the layout gives them, as the remote reads an oci-archive.
+ */
 export async function load(client: ApiClient, input: string | Readable, opts: { signal?: AbortSignal } = {}): Promise<{ loaded: string[] }> {
   let body: Readable;
+  let reader: ReturnType<typeof spawnTar> | undefined;
   if (typeof input === 'string') {
     const st = await fsp.stat(input).catch((err: unknown) => { throw new NotFoundError('file', input, 'give the path of an image archive', { cause: err }); });
-    if (st.isDirectory()) throw new InvalidArgumentError('input', `${input} is a folder: an OCI layout folder is not sent to a remote host yet`, 'make a tar of it (tar -C DIR -c . > FILE.tar) and load that');
+    if (st.isDirectory()) {
+      const entries = await fsp.readdir(input);
+      if (!entries.includes('index.json') && !entries.includes('manifest.json')) {
+        throw new InvalidArgumentError('archive', `${input} is not an image archive: it has neither manifest.json (docker-archive) nor index.json (OCI layout)`, 'give a folder written by "berth save --format oci-dir", or an OCI image layout');
+      }
+      reader = spawnTar(['-c', '-f', '-', '-C', input, '--', ...entries.sort()], 'ignore');
+      body = reader.child.stdout!;
+    } else {
+      body = createReadStream(input);
+    }
+  } else {
+    body = input;
+  }
+  try {
+    const res = await client.request('POST', '/images/load', { stream: body, contentType: 'application/x-tar', signal: opts.signal, query: { quiet: true } });
+    const loaded: string[] = [];
+    for await (const line of jsonLinesOf(client, res)) {
+      const m = typeof line.stream === 'string' ? /^Loaded image(?: ID)?: (.+)$/m.exec(line.stream) : null;
+      if (m) loaded.push(m[1]!.trim());
+    }
+    await reader?.done;
+    return { loaded };
+  } catch (err) {
+    reader?.child.kill('SIGKILL');
+    await reader?.done.catch(() => undefined);
+    throw err;
+  }
+}
+
+/**
+ * docker import: the tar (a file here, or stdin) is the body of POST /images/create?fromSrc=-; the answer's
+ * last status is the image's ID. The history's comment names the file as a local import does.
+ */
+export async function importImage(client: ApiClient, input: string | Readable, opts: { reference?: string; changes?: string[]; message?: string } = {}): Promise<string> {
+  let body: Readable;
+  if (typeof input === 'string') {
+    // Checked here, where the file is: the local import's words for a file it cannot read.
+    const st = await fsp.stat(input).catch((err: unknown) => {
+      throw new InvalidArgumentError('input', `cannot read ${input}: ${(err as Error).message}`, 'give the path of a tar file', { cause: err });
+    });
+    if (st.isDirectory()) throw new InvalidArgumentError('input', `${input} is a folder, not a tar file`, 'give the path of a tar file (tar -C DIR -c . > FILE.tar for a folder)');
     body = createReadStream(input);
   } else {
     body = input;
   }
-  const res = await client.request('POST', '/images/load', { stream: body, contentType: 'application/x-tar', signal: opts.signal, query: { quiet: true } });
-  const loaded: string[] = [];
-  for await (const line of jsonLinesOf(client, res)) {
-    const m = typeof line.stream === 'string' ? /^Loaded image(?: ID)?: (.+)$/m.exec(line.stream) : null;
-    if (m) loaded.push(m[1]!.trim());
-  }
-  return { loaded };
+  const { repo, tag } = opts.reference ? repoTag(opts.reference) : { repo: undefined, tag: undefined };
+  const res = await client.request('POST', '/images/create', {
+    stream: body, contentType: 'application/x-tar',
+    query: { fromSrc: '-', repo, tag, message: opts.message ?? `Imported from ${typeof input === 'string' ? input : '-'}`, changes: opts.changes?.length ? opts.changes : undefined },
+  });
+  let id: string | undefined;
+  for await (const line of jsonLinesOf(client, res)) if (typeof line.status === 'string' && /^sha256:[0-9a-f]{64}$/.test(line.status)) id = line.status;
+  if (!id) throw new RuntimeError(`the import on ${client.uri} ended without an image`, 'run it again');
+  return id;
 }
 
-export async function save(client: ApiClient, refs: string[], output: string | Writable, opts: { format?: string } = {}): Promise<void> {
-  if (opts.format && opts.format !== 'docker-archive') throw new InvalidArgumentError('--format', `${opts.format} is not saved from a remote host yet: the Engine API sends docker-archive`, 'save as docker-archive (the default)');
+/** `NAME[:TAG]` as the API's repo and tag (a port's colon is not a tag's). */
+export function repoTag(ref: string): { repo: string; tag: string | undefined } {
+  const colon = ref.lastIndexOf(':');
+  return colon > ref.lastIndexOf('/') ? { repo: ref.slice(0, colon), tag: ref.slice(colon + 1) } : { repo: ref, tag: undefined };
+}
+
+/**
+ * docker save. oci-archive and oci-dir are asked of a Berth service with its `format=` (the Engine API
+ * itself sends docker-archive only); the answer's header must say it was honoured, and an oci-dir is the
+ * oci-archive unpacked here, index.json last as the archive holds it, as a local save writes the folder.
+ */
+export async function save(client: ApiClient, refs: string[], output: string | Writable, opts: { format?: ArchiveFormat } = {}): Promise<void> {
+  const format = opts.format ?? 'docker-archive';
+  if (format === 'oci-dir' && typeof output !== 'string') throw new InvalidArgumentError('output', 'an oci-dir needs a directory path, not a stream', 'give a directory path, or use oci-archive');
+  const wire = format === 'oci-dir' ? 'oci-archive' : format;
   // Each name checked first, as locally: a missing one is a NotFound, not a tar cut short.
   for (const ref of refs) await client.json('GET', `/images/${ref.split('/').map(seg).join('/')}/json`, { kind: 'image', ref });
-  await tarInto(await client.request('GET', '/images/get', { query: { names: refs } }), output);
+  const res = await client.request('GET', '/images/get', { query: { names: refs, format: wire === 'docker-archive' ? undefined : wire } });
+  const sent = String(res.headers['x-berth-archive-format'] ?? 'docker-archive');
+  if (sent !== wire) {
+    res.destroy();
+    throw new RemoteError('protocol', client.uri, `${client.uri} saved a ${sent}, not the ${format} asked for: only a Berth engine (this version or newer) saves OCI archives`,
+      'save as docker-archive (the default), or upgrade Berth there');
+  }
+  if (format !== 'oci-dir') return tarInto(res, output);
+  await fsp.mkdir(output as string, { recursive: true });
+  const writer = spawnTar(['-x', '-f', '-', '-C', output as string, '--no-same-owner', '--no-same-permissions'], 'pipe');
+  try {
+    await pipeline(res, writer.child.stdin!);
+    await writer.done;
+  } catch (err) {
+    writer.child.kill('SIGKILL');
+    await writer.done.catch(() => undefined);
+    throw err;
+  }
 }
 
 // ------------------------------------------------------------------ events

@@ -7,12 +7,15 @@
 import type { IncomingMessage } from 'node:http';
 import type {
   AttachOptions, ClientTerminal, ContainerInspect, ContainerStats, ContainersApi, CreateRequest, EngineApi, ExecRequest, ImageInspect, ImagesApi, LogEntry, LogOptions, NetworksApi,
-  RegistriesApi, RunOptions, StdioStreams, SystemApi, VolumesApi,
+  RegistriesApi, RunOptions, StdioStreams, SystemApi, TransferEvent, VolumesApi,
 } from '../types.js';
-import { BadStateError, InvalidArgumentError, RemoteError, RuntimeError } from '../errors.js';
+import { withCidfile } from '../container/index.js';
+import { BadStateError, InvalidArgumentError, NotFoundError, RemoteError, RuntimeError } from '../errors.js';
+import { parsePruneFilter } from '../util/prune-filter.js';
 import { parseTime } from '../util/time.js';
+import { remoteRegistries } from './auth.js';
 import { ApiClient, readAll } from './client.js';
-import { createBodyOf, resourcesOf, restartOf } from './create-body.js';
+import { createBodyOf, resourcesOf, restartOf, withLocalFiles } from './create-body.js';
 import { FrameReader, LogLines } from './frames.js';
 import { detachKeysOf, pipeStreams } from './streams.js';
 import { parseHost } from './uri.js';
@@ -95,7 +98,7 @@ export class RemoteEngine implements RemoteEngineApi {
     const self = this;
 
     this.containers = {
-      create: (req) => self.create(req),
+      create: (req, opts) => self.create(req, undefined, opts?.onPull),
       async start(ref) {
         await c.call('POST', `/containers/${seg(ref)}/start`, { kind: 'container', ref, command: ref });
       },
@@ -170,7 +173,7 @@ export class RemoteEngine implements RemoteEngineApi {
           return (list ?? []).map((b) => ({ hostIp: b.HostIp ?? '', hostPort: Number(b.HostPort), containerPort: Number(port), protocol: (proto === 'udp' ? 'udp' : 'tcp') as 'tcp' | 'udp' }));
         });
       },
-      ...stubs<ContainersApi>()(host, 'containers', ['statPath']),
+      statPath: async (ref, p) => (await data()).statPath(c, ref, p),
       // cleanup is the monitor's exit hook, healthcheck run the timer's: both act on that host's processes.
       ...stubs<ContainersApi>(localOnly)(host, 'containers', ['cleanup', 'healthcheck']),
     };
@@ -201,7 +204,7 @@ export class RemoteEngine implements RemoteEngineApi {
         // The API has no such field; Docker's own history marks a layerless step by its size, as here.
         emptyLayer: !h.Size,
       })),
-      ...stubs<ImagesApi>()(host, 'images', ['import']),
+      import: async (input, opts) => (await data()).importImage(c, input, opts),
       // A mount is made in that host's mount table; the default image is made from that host's busybox.
       ...stubs<ImagesApi>(localOnly)(host, 'images', ['mount', 'unmount', 'ensureDefault']),
     };
@@ -266,12 +269,21 @@ export class RemoteEngine implements RemoteEngineApi {
       events: (opts = {}) => lazyIterable(async () => (await data()).events(c, {
         since: unixTime(opts.since, '--since'), until: unixTime(opts.until, '--until'), filters: filtersJson(opts.filters),
       }, opts.signal)),
-      ...stubs<SystemApi>()(host, 'system', ['prune']),
+      // As the docker CLI does it: each prune endpoint in turn, the filters checked here before the first.
+      async prune(opts = {}) {
+        parsePruneFilter(opts.filters);
+        const filters = opts.filters ?? [];
+        const containers = await self.containers.prune({ filters });
+        const networks = await self.networks.prune({ filters });
+        const volumes = opts.volumes ? await self.volumes.prune({ filters }) : undefined;
+        const images = await self.images.prune({ all: opts.all, filters });
+        return { containers: containers.deleted, networks: networks.deleted, ...(volumes && { volumes: volumes.deleted }), images: images.deleted, spaceReclaimed: images.spaceReclaimed };
+      },
       // reset removes that host's store and runroot; boot repairs them after its reboot.
       ...stubs<SystemApi>(localOnly)(host, 'system', ['reset', 'boot']),
     };
 
-    this.registries = stubs<RegistriesApi>()(host, 'registries', ['login', 'logout']);
+    this.registries = remoteRegistries(c);
   }
 
   /**
@@ -319,13 +331,31 @@ export class RemoteEngine implements RemoteEngineApi {
     this.client.close();
   }
 
-  private async create(req: CreateRequest, terminal?: ClientTerminal): Promise<{ id: string; warnings: string[] }> {
-    const { name, body } = createBodyOf(req);
+  /**
+   * docker create as the docker CLI does it: the local files read here (--env-file, --label-file), --cidfile
+   * claimed and written here, and --pull applied here (the API's create never pulls): `always` pulls first,
+   * `missing` pulls when the create's 404 is the image's, `never` leaves the 404.
+   */
+  private async create(req: CreateRequest, terminal?: ClientTerminal, onPull?: (e: TransferEvent) => void): Promise<{ id: string; warnings: string[] }> {
+    const policy = req.pull ?? 'missing';
+    if (!['missing', 'always', 'never'].includes(policy)) throw new InvalidArgumentError('--pull', `"${String(policy)}" is not missing, always or never`);
+    const { name, body } = createBodyOf(await withLocalFiles(req));
     // The terminal's size before the process runs, as the docker CLI sends it: the first `stty size` is right.
     const size = req.tty ? terminal?.size() : undefined;
     if (size?.rows && size.columns) body.HostConfig = { ...(body.HostConfig as Json | undefined), ConsoleSize: [size.rows, size.columns] };
-    const made = await this.client.json<{ Id: string; Warnings?: string[] | null }>('POST', '/containers/create', {
+    const post = () => this.client.json<{ Id: string; Warnings?: string[] | null }>('POST', '/containers/create', {
       body, query: { name }, kind: 'image', ref: req.image, ...(name ? { conflictIsName: name } : {}),
+    });
+    const pull = () => this.images.pull(req.image, { ...(onPull && { onProgress: onPull }) });
+    const made = await withCidfile(req.cidfile, async () => {
+      if (policy === 'always') await pull();
+      const answer = await post().catch(async (err: unknown) => {
+        // A 404 names no object by itself (a --volumes-from container, a network): the image is asked for.
+        if (policy !== 'missing' || !(err instanceof NotFoundError) || await this.images.inspect(req.image).then(() => true, () => false)) throw err;
+        await pull();
+        return post();
+      });
+      return { ...answer, id: answer.Id };
     });
     return { id: made.Id, warnings: made.Warnings ?? [] };
   }
@@ -355,7 +385,7 @@ export class RemoteEngine implements RemoteEngineApi {
     const withStdin = !opts.detach && streams.includes('stdin') && !!io.stdin;
     // Checked before the container is made, as locally.
     const detachKeys = req.tty && withStdin ? detachKeysOf(opts.detachKeys) : undefined;
-    const { id, warnings } = await this.create(req, opts.detach ? undefined : io.terminal);
+    const { id, warnings } = await this.create(req, opts.detach ? undefined : io.terminal, opts.onPull);
     opts.onCreated?.(id);
     const command = req.command?.[0] ?? req.entrypoint?.[0] ?? "the image's command";
     const startIt = () => c.call('POST', `/containers/${seg(id)}/start`, { kind: 'container', ref: id, command, query: { detachKeys: opts.detachKeys } });

@@ -3,7 +3,10 @@
  * `{"stream"}` / `{"aux":{"ID"}}` lines) over engine.images.buildEvents, and `POST /commit` over
  * engine.containers.commit.
  */
+import { promises as fsp } from 'node:fs';
 import { buildLine } from '../build/progress.js';
+import { registryConfig } from './images-transfer.js';
+import { secretIdsOf, splitSecrets, type SplitSecrets } from './build-secrets.js';
 import { ApiError } from './errors.js';
 import { boolParam, readJson } from './http.js';
 import { LazyLines, streamText } from './images-lines.js';
@@ -14,7 +17,7 @@ import type { Call, Router } from './router.js';
  * refused when it holds something other than the empty value the clients send by default ("", "0",
  * "null", "[]", "{}"), so that no option is silently dropped.
  */
-const TAKEN = new Set(['t', 'dockerfile', 'buildargs', 'target', 'nocache', 'pull', 'networkmode', 'labels', 'q', 'rm', 'forcerm', 'platform', 'version', 'session']);
+const TAKEN = new Set(['t', 'dockerfile', 'buildargs', 'target', 'nocache', 'pull', 'networkmode', 'labels', 'q', 'rm', 'forcerm', 'platform', 'version', 'session', 'secrets']);
 const EMPTY = new Set(['', '0', 'null', '[]', '{}', 'false']);
 
 function stringMap(q: URLSearchParams, name: string): Record<string, string> | undefined {
@@ -55,11 +58,26 @@ async function build(call: Call): Promise<void> {
   if (!boolParam(q, 'rm', true)) throw new ApiError(400, 'rm=0 (keeping intermediate containers) is not supported yet');
   if (q.get('session')) throw new ApiError(400, 'build sessions (session=) are BuildKit\'s and not supported; use the classic builder');
   const quiet = boolParam(q, 'q');
+  // Berth's own parameter: the --secret files of a Berth client, at the head of the context (build-secrets.ts).
+  const secretIds = secretIdsOf(q.get('secrets'));
+  const split = secretIds ? await splitSecrets(call.req, secretIds) : undefined;
+  try {
+    await runBuild(call, quiet, split);
+  } finally {
+    if (split) await fsp.rm(split.dir, { recursive: true, force: true });
+  }
+}
+
+async function runBuild(call: Call, quiet: boolean, split: SplitSecrets | undefined): Promise<void> {
+  const q = call.query;
   const dockerfile = q.get('dockerfile') || undefined;
+  const registryAuth = registryConfig(call);
   const platform = q.get('platform') || undefined;
   const target = q.get('target') || undefined;
   const opts = {
-    context: call.req,
+    context: split?.context ?? call.req,
+    ...(split && { secrets: split.secrets }),
+    ...(registryAuth && { registryAuth }),
     tags: q.getAll('t').filter(Boolean),
     ...(dockerfile && { dockerfile }),
     ...(target && { target }),

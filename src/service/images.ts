@@ -13,6 +13,9 @@ import { LazyLines } from './images-lines.js';
 import { registerTransfer } from './images-transfer.js';
 import type { Router } from './router.js';
 
+/** The header that says which archive `GET /images/get` sent (Berth's `format=`; absent from a dockerd). */
+export const ARCHIVE_FORMAT_HEADER = 'X-Berth-Archive-Format';
+
 /** RFC 3339 → the unix seconds the Engine API gives `Created` in lists and histories. */
 export function unixSeconds(time: string): number {
   const t = Date.parse(time);
@@ -139,10 +142,15 @@ export function registerImages(r: Router): void {
 
   const save = async (call: Parameters<Parameters<Router['add']>[2]>[0], names: string[]) => {
     if (!names.length) throw new ApiError(400, 'no image names given (names=)');
+    // Berth's own parameter (Docker's API sends docker-archive only): `format=oci-archive`, which a Berth
+    // client asks for and checks in the answer's header, since a dockerd would ignore the parameter.
+    const format = call.query.get('format') || 'docker-archive';
+    if (format !== 'docker-archive' && format !== 'oci-archive') throw new ApiError(400, `format=${format.slice(0, 100)}: the archive formats are docker-archive and oci-archive`);
     // Every name is checked first: a missing one is a 404, not a tar cut short.
     for (const n of names) await call.engine.images.inspect(n);
     call.res!.setHeader('Content-Type', 'application/x-tar');
-    await call.engine.images.save(names, call.res!);
+    call.res!.setHeader(ARCHIVE_FORMAT_HEADER, format);
+    await call.engine.images.save(names, call.res!, { format });
     if (!call.res!.writableEnded) call.res!.end();
   };
   r.add('GET', '/images/get', (call) => save(call, call.query.getAll('names').filter(Boolean)));

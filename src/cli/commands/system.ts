@@ -16,15 +16,18 @@ const prune = defineCommand({
   usage: '[OPTIONS]', summary: 'Remove unused data',
   options: [
     { name: 'all', short: 'a', type: 'bool', help: 'Remove all unused images not just dangling ones' },
+    { name: 'volumes', type: 'bool', help: 'Prune anonymous volumes' },
     FORCE_OPTION, PRUNE_FILTER_OPTION,
   ],
   maxArgs: 0,
   async action(ctx, o) {
-    const what = ['all stopped containers', 'all networks not used by at least one container', o.all ? 'all images without at least one container associated to them' : 'all dangling images'];
+    const what = ['all stopped containers', 'all networks not used by at least one container',
+      ...(o.volumes ? ['all anonymous volumes not used by at least one container'] : []), o.all ? 'all images without at least one container associated to them' : 'all dangling images'];
     if (!o.force && !(await confirm(ctx, `This will remove:\n${what.map((w) => `  - ${w}`).join('\n')}\n`))) return 0;
-    const res = await (await ctx.engine()).system.prune({ all: o.all, filters: o.filter });
+    const res = await (await ctx.engine()).system.prune({ all: o.all, volumes: o.volumes, filters: o.filter });
     if (res.containers.length) ctx.print('Deleted Containers:', ...res.containers, '');
     if (res.networks.length) ctx.print('Deleted Networks:', ...res.networks, '');
+    if (res.volumes?.length) ctx.print('Deleted Volumes:', ...res.volumes, '');
     if (res.images.length) ctx.print('Deleted Images:', ...res.images.map((d) => `deleted: ${d}`), '');
     ctx.print(`Total reclaimed space: ${humanSize(res.spaceReclaimed)}`);
   },
