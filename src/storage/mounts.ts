@@ -1,4 +1,5 @@
 import { promises as fsp } from 'node:fs';
+import path from 'node:path';
 import { RuntimeError } from '../errors.js';
 import { run } from '../util/exec.js';
 import { overlayXattrs } from './overlay-xattr.js';
@@ -14,6 +15,22 @@ export function parseMountPoints(mountinfo: string): string[] {
 
 export async function isMounted(target: string): Promise<boolean> {
   return parseMountPoints(await fsp.readFile('/proc/self/mountinfo', 'utf8')).includes(target);
+}
+
+/**
+ * `isMounted` for a file system with a superblock of its own (overlay, fuse-overlayfs, tmpfs), never a
+ * bind mount (which keeps its source's device): whether the folder's device differs from its parent's.
+ * Two stats, where the kernel writes mountinfo out whole on each read, a line per mount on the host:
+ * 3-5 ms a read with 200 containers' overlays (issue 20), and a mount or unmount read it three times.
+ */
+export async function hasOwnMount(target: string): Promise<boolean> {
+  try {
+    const [mounted, parent] = await Promise.all([fsp.stat(target), fsp.stat(path.dirname(target))]);
+    return mounted.dev !== parent.dev;
+  } catch (err) {
+    // A FUSE mount whose daemon died answers ENOTCONN: still a mount, to be unmounted.
+    return (err as NodeJS.ErrnoException).code !== 'ENOENT';
+  }
 }
 
 export interface OverlayDirs {
@@ -53,13 +70,13 @@ export async function mountOverlay(target: string, dirs: OverlayDirs): Promise<v
  * or a file open inside): it is detached lazily, as the kernel frees it once the last user leaves.
  * Loops because a target can hold stacked mounts.
  */
-export async function unmount(target: string): Promise<void> {
-  for (let round = 0; round < MAX_UNMOUNT_ROUNDS && (await isMounted(target)); round++) {
+export async function unmount(target: string, mounted: (target: string) => Promise<boolean> = isMounted): Promise<void> {
+  for (let round = 0; round < MAX_UNMOUNT_ROUNDS && (await mounted(target)); round++) {
     try {
       await run('umount', [target]);
     } catch {
-      if (await isMounted(target)) await run('umount', ['-l', target]);
+      if (await mounted(target)) await run('umount', ['-l', target]);
     }
   }
-  if (await isMounted(target)) throw new RuntimeError(`${target} is still mounted`, 'find what holds it with "findmnt" and unmount it by hand');
+  if (await mounted(target)) throw new RuntimeError(`${target} is still mounted`, 'find what holds it with "findmnt" and unmount it by hand');
 }

@@ -11,7 +11,7 @@ import { clearIncomplete, flagIncomplete, isAbandoned, isFlagged } from './incom
 import type { SnapshotInfo, Snapshotter } from './index.js';
 import { ensureShortLink } from './layers.js';
 import { listChanges, packTree } from './changes.js';
-import { isMounted, mountOverlay, unmount } from './mounts.js';
+import { hasOwnMount, mountOverlay, unmount } from './mounts.js';
 import { openLayerShifter } from './shifted.js';
 import { toHostId } from '../userns/index.js';
 
@@ -44,7 +44,7 @@ export function openSnapshotter(layout: StoreLayout): Snapshotter {
   }
 
   async function mountMeta(meta: SnapshotMeta): Promise<void> {
-    if (await isMounted(meta.mountpoint)) return;
+    if (await hasOwnMount(meta.mountpoint)) return;
     const dir = path.dirname(meta.mountpoint);
     const lower: string[] = [];
     // overlayfs lists the top layer first; ours are bottom first
@@ -57,7 +57,7 @@ export function openSnapshotter(layout: StoreLayout): Snapshotter {
   }
 
   async function removeDir(dir: string): Promise<void> {
-    await unmount(path.join(dir, 'merged'));
+    await unmount(path.join(dir, 'merged'), hasOwnMount);
     const meta = await readJsonIfExists<SnapshotMeta>(path.join(dir, 'meta.json'));
     await fsp.rm(dir, { recursive: true, force: true });
     if (meta?.idmap) await shifter.release(meta.key, meta.idmap);
@@ -105,21 +105,21 @@ export function openSnapshotter(layout: StoreLayout): Snapshotter {
     }),
     unmount: (key) => locked(key, async () => {
       const meta = await readMeta(key);
-      if (meta) await unmount(meta.mountpoint);
+      if (meta) await unmount(meta.mountpoint, hasOwnMount);
     }),
     remove: (key) => locked(key, async () => {
       if (await pathExists(dirOf(key))) await removeDir(dirOf(key));
     }),
     async get(key) {
       const meta = await readMeta(key);
-      return meta && { ...meta, mounted: await isMounted(meta.mountpoint) };
+      return meta && { ...meta, mounted: await hasOwnMount(meta.mountpoint) };
     },
     async list() {
       const out: SnapshotInfo[] = [];
       for (const key of await readdirIfExists(root)) {
         if (!NAME_PATTERN.test(key)) continue;
         const meta = await readMeta(key);
-        if (meta) out.push({ ...meta, mounted: await isMounted(meta.mountpoint) });
+        if (meta) out.push({ ...meta, mounted: await hasOwnMount(meta.mountpoint) });
       }
       return out;
     },
