@@ -35,7 +35,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 if [ "$test_deps" = 1 ]; then
-  APT_PACKAGES+=(docker-registry skopeo apache2-utils openssl docker-compose etcd-server etcd-client openssh-server openssh-client libcap2-bin)
+  APT_PACKAGES+=(docker-registry skopeo apache2-utils openssl docker-compose etcd-server etcd-client openssh-server openssh-client libcap2-bin strace)
 fi
 if [ -n "$rootless_user" ]; then
   APT_PACKAGES+=(uidmap slirp4netns fuse-overlayfs)

@@ -1,14 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { cgroupModeFromMountinfo, parseHardLimits, probeHost } from './host.js';
+import { cgroupModeFromFsTypes, parseHardLimits, probeHost } from './host.js';
 
-const line = (mp: string, fs: string, opts: string) => `40 31 0:37 / ${mp} rw,relatime - ${fs} ${fs} ${opts}`;
+const TMPFS = 0x01021994;
+const CGROUP2 = 0x63677270;
 
 describe('host facts', () => {
   it('tells v1, hybrid and v2 apart', () => {
-    const v1 = line('/sys/fs/cgroup/memory', 'cgroup', 'rw,memory');
-    expect(cgroupModeFromMountinfo(v1)).toBe('v1');
-    expect(cgroupModeFromMountinfo([v1, line('/sys/fs/cgroup/unified', 'cgroup2', 'rw')].join('\n'))).toBe('hybrid');
-    expect(cgroupModeFromMountinfo(line('/sys/fs/cgroup', 'cgroup2', 'rw,nsdelegate'))).toBe('v2');
+    expect(cgroupModeFromFsTypes(TMPFS, undefined)).toBe('v1');
+    expect(cgroupModeFromFsTypes(TMPFS, CGROUP2)).toBe('hybrid');
+    expect(cgroupModeFromFsTypes(CGROUP2, undefined)).toBe('v2');
+    expect(cgroupModeFromFsTypes(undefined, undefined)).toBe('v2');
   });
 
   it('reads hard limits by OCI name, unlimited as Infinity', () => {

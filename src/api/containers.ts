@@ -4,12 +4,12 @@
  * create, so `inspect` shows the same config before and after a start.
  */
 import { formatIdMap } from '../userns/index.js';
-import type { ContainerDetails, ContainerRecord, ContainerSize, RecordView } from '../container/index.js';
+import type { ContainerDetails, ContainerSize, ListedRecord, ListedView } from '../container/index.js';
 import { dockerStatus, healthcheckView, statusText, ZERO_TIME } from '../container/index.js';
 import type { ContainerInspect, ContainerSummary } from '../types.js';
 
 /** Docker's HostConfig.NetworkMode word for a planned network mode. */
-function networkModeOf(r: ContainerRecord): string {
+function networkModeOf(r: ListedRecord): string {
   const mode = r.config.network.mode;
   switch (mode.kind) {
     case 'container': return `container:${mode.id}`;
@@ -19,7 +19,7 @@ function networkModeOf(r: ContainerRecord): string {
 }
 
 /** Docker's `.Mounts`: every mount planned at create (older records knew binds only). */
-function mountsView(r: ContainerRecord): Record<string, unknown>[] {
+function mountsView(r: ListedRecord): Record<string, unknown>[] {
   const planned = r.config.mounts ?? r.config.spec.mounts.user.filter((m) => m.type === 'bind')
     .map((m) => ({ type: 'bind' as const, source: m.source ?? '', destination: m.destination, mode: '', rw: !m.options?.includes('ro'), propagation: 'rprivate' }));
   return planned.map((m) => ({
@@ -34,7 +34,7 @@ function mountsView(r: ContainerRecord): Record<string, unknown>[] {
   }));
 }
 
-export function summaryView(r: RecordView, size?: ContainerSize): ContainerSummary {
+export function summaryView(r: ListedView, size?: ContainerSize): ContainerSummary {
   const c = r.config;
   return {
     id: r.id,

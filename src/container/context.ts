@@ -4,6 +4,7 @@ import type { EventLog } from '../events.js';
 import { MONITOR_LOST, monitorLost } from './lost.js';
 import type { ContainerDeps } from './ports.js';
 import type { ContainerRecord, RecordStore } from './record.js';
+import type { ListedRecord } from './catalog.js';
 import type { SpecAssembler } from './spec.js';
 import { checkTransition, eventOf, type ContainerState } from './state.js';
 
@@ -48,7 +49,7 @@ export const LIVE: ReadonlySet<ContainerState> = new Set(['running', 'paused', '
  * has not run) shows as exited. One whose monitor is lost is recorded by the commands that notice
  * (lost.ts); until then it shows as the recording would make it.
  */
-export async function observed(ctx: ContainerContext, rec: ContainerRecord): Promise<ContainerRecord> {
+export async function observed<R extends ListedRecord>(ctx: ContainerContext, rec: R): Promise<R> {
   if (rec.state !== 'running' && rec.state !== 'paused') return rec;
   const status = await ctx.deps.runtime.monitor.exitStatus(rec.id);
   if (status) return { ...rec, state: 'exited', exitCode: status.exitCode, finishedAt: status.finishedAt, pid: 0 };

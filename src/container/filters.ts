@@ -1,6 +1,7 @@
 import { InvalidArgumentError } from '../errors.js';
 import { LIVE } from './context.js';
-import type { RecordView } from './health.js';
+import type { ListedView } from './health.js';
+import type { ListedRecord } from './catalog.js';
 import { HEALTH_FILTER_VALUES } from './healthconfig.js';
 import { ZERO_TIME, type ContainerRecord } from './record.js';
 import { dockerStatus } from './state.js';
@@ -85,7 +86,7 @@ function portSet(key: string, v: string): string[] {
   return out;
 }
 
-export function matchesFilters(r: RecordView, f: ContainerFilters, bounds: FilterBounds = {}): boolean {
+export function matchesFilters(r: ListedView, f: ContainerFilters, bounds: FilterBounds = {}): boolean {
   if (f.names.length && !f.names.some((re) => re.test(r.name) || re.test(`/${r.name}`))) return false;
   if (bounds.before?.some((t) => !(r.created < t))) return false;
   if (bounds.since?.some((t) => !(r.created > t))) return false;
@@ -119,7 +120,7 @@ export function matchesFilters(r: RecordView, f: ContainerFilters, bounds: Filte
 }
 
 /** The ports a container exposes: its image's ExposedPorts and every port it publishes (Docker adds those). */
-export function exposedPorts(r: ContainerRecord): string[] {
+export function exposedPorts(r: ListedRecord): string[] {
   return [
     ...Object.keys(r.config.imageConfig.ExposedPorts ?? {}).map((p) => (p.includes('/') ? p : `${p}/tcp`)),
     ...(r.config.exposedPorts ?? []),
@@ -129,12 +130,12 @@ export function exposedPorts(r: ContainerRecord): string[] {
 }
 
 /** Docker's volume filter matches a mount by its volume's name, its source or its destination. */
-function mountsOf(r: ContainerRecord): { source: string; destination: string; name?: string }[] {
+function mountsOf(r: ListedRecord): { source: string; destination: string; name?: string }[] {
   return r.config.mounts ?? r.config.spec.mounts.user.filter((m) => m.type === 'bind').map((m) => ({ source: m.source ?? '', destination: m.destination }));
 }
 
 /** The networks a container's config names (what `--filter network=` matches before it runs). */
-function networkNames(r: ContainerRecord): string[] {
+function networkNames(r: ListedRecord): string[] {
   const mode = r.config.network.mode;
   return mode.kind === 'networks' ? mode.networks.flatMap((n) => [n.name, n.id]) : [mode.kind];
 }

@@ -5,15 +5,15 @@
  * is killed before it resumes the container, the next command that looks at the container (noticeLoss)
  * finds the mark's holder dead and thaws it, instead of a container that says running and does nothing.
  */
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, statSync } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../util/fs.js';
 import { failpoint } from '../util/failpoint.js';
 import { processTag, tagAlive } from '../util/liveness.js';
 import type { ContainerContext } from './context.js';
-import { containerPaths } from './record.js';
 
-const markOf = (ctx: ContainerContext, id: string) => path.join(containerPaths(ctx.layout, id).dir, 'frozen-by');
+// Not containerPaths: `ps` asks for every running container's, and that builds ten paths.
+const markOf = (ctx: ContainerContext, id: string) => path.join(ctx.layout.containers, id, 'frozen-by');
 
 /** Pauses the container; the returned function resumes it and drops the mark. */
 export async function freeze(ctx: ContainerContext, id: string): Promise<() => Promise<void>> {
@@ -32,9 +32,11 @@ export async function freeze(ctx: ContainerContext, id: string): Promise<() => P
   };
 }
 
-/** Thaws a container whose freezer died before resuming it. Cheap when there is no mark: one failed read. */
+/** Thaws a container whose freezer died before resuming it. Cheap when there is no mark: one failed stat. */
 export async function thawAbandoned(ctx: ContainerContext, id: string): Promise<void> {
   const mark = markOf(ctx, id);
+  // `ps` asks this of every running container: a stat that allocates no error when there is no mark.
+  if (!statSync(mark, { throwIfNoEntry: false })) return;
   const tag = (await fsp.readFile(mark, 'utf8').catch(() => '')).trim();
   if (!tag || tagAlive(tag)) return;
   const st = await ctx.deps.runtime.runc.state(id);

@@ -9,11 +9,14 @@ import {
 } from './healthconfig.js';
 import type { Spec } from './ports.js';
 import { containerPaths, type ContainerRecord } from './record.js';
+import type { ListedRecord } from './catalog.js';
 
 /** A record as the views show it: with its health (health.json) when it has a healthcheck. */
 export type RecordView = ContainerRecord & { health?: HealthState };
+/** A listed record (catalog.ts) as `ps` shows it. */
+export type ListedView = ListedRecord & { health?: HealthState };
 
-export async function withHealth(ctx: ContainerContext, rec: ContainerRecord): Promise<RecordView> {
+export async function withHealth<R extends ListedRecord>(ctx: ContainerContext, rec: R): Promise<R & { health?: HealthState }> {
   if (!rec.config.health) return rec;
   return { ...rec, health: (await readHealth(ctx, rec.id)) ?? initialHealth() };
 }

@@ -4,10 +4,11 @@ import { isAlreadyGone, NotFoundError } from '../errors.js';
 import type { ExitStatus } from '../runtime/index.js';
 import { withLock } from '../util/lock.js';
 import { processTag, tagAlive } from '../util/liveness.js';
-import { setState, type ContainerContext } from './context.js';
+import { observed, setState, type ContainerContext } from './context.js';
 import { finishExitIfEnded } from './exit.js';
 import { thawAbandoned } from './freeze.js';
 import { containerPaths, type ContainerRecord } from './record.js';
+import type { ListedRecord } from './catalog.js';
 import { removeContainer } from './remove.js';
 import { cgroupsPathOf } from './spec.js';
 import { nextBackoff, ranFor, shouldRestart } from './status.js';
@@ -27,12 +28,16 @@ export const MONITOR_LOST = "the container's monitor was lost";
  * exit file says how the container ended. Liveness first, the exit file second: conmon writes the file
  * before it exits, so a monitor found dead with no file after it never wrote one.
  */
-export async function monitorLost(ctx: ContainerContext, rec: ContainerRecord): Promise<boolean> {
+export async function monitorLost(ctx: ContainerContext, rec: ListedRecord): Promise<boolean> {
   if (rec.state !== 'running' && rec.state !== 'paused') return false;
-  // A tag survives pid reuse (after a reboot any process may hold the pid); older records have none.
-  const alive = rec.monitor ? tagAlive(rec.monitor) : await ctx.deps.runtime.monitor.alive(rec.id);
-  if (alive) return false;
+  if (await monitorAlive(ctx, rec)) return false;
   return (await ctx.deps.runtime.monitor.exitStatus(rec.id)) === undefined;
+}
+
+/** Whether the running container's monitor is alive: a read of /proc. */
+export async function monitorAlive(ctx: ContainerContext, rec: ListedRecord): Promise<boolean> {
+  // A tag survives pid reuse (after a reboot any process may hold the pid); older records have none.
+  return rec.monitor ? tagAlive(rec.monitor) : ctx.deps.runtime.monitor.alive(rec.id);
 }
 
 /**
@@ -72,12 +77,25 @@ export async function lostExit(ctx: ContainerContext, rec: ContainerRecord): Pro
  * For a command that looks at one container (inspect, logs, stop, rm...): if its monitor is gone, the
  * exit is recorded and the restart policy applied first, so the command sees the truth.
  */
-export async function noticeLoss(ctx: ContainerContext, rec: ContainerRecord): Promise<ContainerRecord> {
+export async function noticeLoss<R extends ListedRecord>(ctx: ContainerContext, rec: R): Promise<R | ContainerRecord> {
   if (rec.state === 'running') await thawAbandoned(ctx, rec.id);
   if (!(await monitorLost(ctx, rec))) return rec;
   const now = await recordLoss(ctx, rec.id);
   if (!now) throw new NotFoundError('container', rec.name);
   return now;
+}
+
+/**
+ * `ps`'s `noticeLoss` then `observed`, with `exits` the exit files of its one readdir: a running container
+ * with no exit file then and a live monitor (nearly every one) costs a stat and one read of /proc, and
+ * shows as running as of that readdir.
+ */
+export async function noticedView<R extends ListedRecord>(ctx: ContainerContext, rec: R, exits: ReadonlySet<string>): Promise<R | ContainerRecord> {
+  if ((rec.state === 'running' || rec.state === 'paused') && !exits.has(rec.id)) {
+    if (rec.state === 'running') await thawAbandoned(ctx, rec.id);
+    if (await monitorAlive(ctx, rec)) return rec;
+  }
+  return observed(ctx, await noticeLoss(ctx, rec));
 }
 
 /** `records.resolve` and then `noticeLoss`. */

@@ -22,7 +22,7 @@ export type BundlePort = Pick<typeof bundle, 'planSpec' | 'finishSpec' | 'execPr
 
 export interface RuntimePort {
   runc: Pick<Runc, 'start' | 'state' | 'kill' | 'delete' | 'pause' | 'resume' | 'update' | 'ps' | 'list' | 'exec'>;
-  monitor: Pick<Monitor, 'create' | 'exitStatus' | 'clearExit' | 'waitExit' | 'readLog' | 'attach' | 'pid' | 'alive'>;
+  monitor: Pick<Monitor, 'create' | 'exitStatus' | 'exited' | 'clearExit' | 'waitExit' | 'readLog' | 'attach' | 'pid' | 'alive'>;
   cgroups: Pick<Cgroups, 'stats' | 'remove' | 'oomKilled'>;
   healthTimer: HealthTimer;
   logRotator: LogRotator;

@@ -11,6 +11,7 @@ import { STORE_MODES, type StoreLayout } from '../paths.js';
 import { ensureDir, readJsonIfExists, readdirIfExists, writeJsonAtomic } from '../util/fs.js';
 import { failpoint } from '../util/failpoint.js';
 import type { HealthConfig } from './healthconfig.js';
+import { Catalog, type ListedRecord } from './catalog.js';
 
 export interface AttachedStreams {
   stdin: boolean;
@@ -114,6 +115,10 @@ export interface ContainerRecord {
   networks: SandboxEndpointStatus[];
 }
 
+function isIdDir(name: string): name is ContainerId {
+  return /^[0-9a-f]{64}$/.test(name);
+}
+
 export const ZERO_TIME = '0001-01-01T00:00:00Z';
 
 /** Paths of one container's files. The bundle is what runc sees; userdata files are bind-mounted in. */
@@ -141,12 +146,15 @@ export function containerPaths(layout: StoreLayout, id: string) {
  */
 export class RecordStore {
   private readonly namesDir: string;
+  private readonly catalog: Catalog;
   /**
    * `upgrade` turns a record written by an older Berth (no `version`) into today's, which is then saved;
    * without it such a record reads as missing.
    */
   constructor(private readonly layout: StoreLayout, private readonly upgrade?: (old: Record<string, unknown>, imageConfig: ImageConfig) => Promise<ContainerRecord>) {
     this.namesDir = path.join(layout.containers, '.names');
+    // Not containerPaths: its ten joins per container are most of a listing's time with the catalog.
+    this.catalog = new Catalog(layout.containers, (id) => `${layout.containers}/${id}/container.json`, (id) => this.load(id));
   }
 
   async save(rec: ContainerRecord): Promise<void> {
@@ -169,7 +177,14 @@ export class RecordStore {
   }
 
   async ids(): Promise<ContainerId[]> {
-    return (await readdirIfExists(this.layout.containers)).filter((n) => /^[0-9a-f]{64}$/.test(n)) as ContainerId[];
+    return (await readdirIfExists(this.layout.containers)).filter(isIdDir);
+  }
+
+  /** Every container as lists see it (catalog.ts): one readdir, a stat per record, reads only of what changed. */
+  async listed(): Promise<ListedRecord[]> {
+    const entries = await readdirIfExists(this.layout.containers);
+    await this.catalog.sweep(entries);
+    return this.catalog.list(entries.filter(isIdDir));
   }
 
   async all(): Promise<ContainerRecord[]> {

@@ -13,13 +13,16 @@ import { IN_PROGRESS_STATES } from './state.js';
 /**
  * Finishes or undoes the work of commands that were killed half-way: records in an in-progress state
  * (creating, starting, removing), a restart whose waiting process died, an exit nobody recorded. A record
- * whose lock another live process holds is left alone: that command is still running.
+ * whose lock another live process holds is left alone: that command is still running. `exits` is the
+ * exit files as the caller already listed them (`monitor.exited()`).
  */
-export async function repairInterrupted(ctx: ContainerContext): Promise<string[]> {
+export async function repairInterrupted(ctx: ContainerContext, exits?: ReadonlySet<string>): Promise<string[]> {
   const repaired: string[] = [];
+  const exited = exits ?? await ctx.deps.runtime.monitor.exited();
   const stale = await staleLocks(ctx);
   await ctx.records.sweepRemovals();
-  for (const rec of await ctx.records.all()) {
+  // The catalog, not every record: this runs before every `ps` (catalog.ts).
+  for (const rec of await ctx.records.listed()) {
     if (rec.state === 'restarting' && !tagAlive(rec.restarter)) {
       // The process waiting out the back-off died (reboot, kill): the restart will not happen.
       await withLock(containerPaths(ctx.layout, rec.id).lock, async () => {
@@ -31,7 +34,7 @@ export async function repairInterrupted(ctx: ContainerContext): Promise<string[]
       });
       continue;
     }
-    if ((rec.state === 'running' || rec.state === 'paused') && (await ctx.deps.runtime.monitor.exitStatus(rec.id))
+    if ((rec.state === 'running' || rec.state === 'paused') && exited.has(rec.id) && (await ctx.deps.runtime.monitor.exitStatus(rec.id))
       && !(await attachedAlive(containerPaths(ctx.layout, rec.id).attached))) {
       // Exited while nobody ran its cleanup (an attached run was killed): finish it now.
       await cleanupContainer(ctx, rec.id).catch(() => {});

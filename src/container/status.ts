@@ -1,10 +1,11 @@
 import { parseSignal } from '../bundle/index.js';
 import { InvalidArgumentError } from '../errors.js';
 import { ZERO_TIME, type ContainerRecord, type RestartPolicy } from './record.js';
+import type { ListedRecord } from './catalog.js';
 import { humanDuration } from '../util/time.js';
 
 /** Docker's STATUS column: 'Up 3 minutes', 'Exited (0) 2 seconds ago', 'Created'. */
-export function statusText(rec: ContainerRecord & { health?: { Status: string } }, now = Date.now()): string {
+export function statusText(rec: ListedRecord & { health?: { Status: string } }, now = Date.now()): string {
   const since = (t: string) => humanDuration(now - Date.parse(t));
   // Docker's State.String(): an exit whose time is unknown says no "ago" rather than 2027 years.
   const ended = (word: string) => `${word} (${rec.exitCode})${rec.finishedAt === ZERO_TIME ? '' : ` ${since(rec.finishedAt)} ago`}`;

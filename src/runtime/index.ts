@@ -23,7 +23,7 @@ import type { StoreLayout } from '../paths.js';
 import { attachContainer, resizeTerminal, type AttachIo } from './attach.js';
 import { openCgroup, type CgroupStats } from './cgroups.js';
 import { execInContainer, type ExecProcess, type RuncExecRequest } from './exec.js';
-import { clearExit, readExitStatus, waitForExit, type ExitStatus } from './exits.js';
+import { clearExit, exitedIds, readExitStatus, waitForExit, type ExitStatus } from './exits.js';
 import { fileSize, readLog, type ReadLogOptions } from './logs.js';
 import { chosenRuntime, killMonitor, monitorAlive, monitorPid, startMonitor, type MonitorCreateRequest } from './monitor.js';
 import { RuncCli, type RuncStatus } from './runc.js';
@@ -69,6 +69,8 @@ export interface Monitor {
    *  (126) when the command cannot be started, RuntimeError otherwise; after a failure nothing remains. */
   create(req: MonitorCreateRequest): Promise<{ pid: number }>;
   exitStatus(id: string): Promise<ExitStatus | undefined>;
+  /** Ids whose exit is written (one readdir): a listing reads `exitStatus` only for these. */
+  exited(): Promise<ReadonlySet<string>>;
   /** Resolves with the exit code once conmon records it; rejects when `signal` aborts. */
   waitExit(id: string, signal?: AbortSignal): Promise<number>;
   /** Forgets the exit file and the monitor dir (before a restart, at removal). */
@@ -171,6 +173,7 @@ function conmonMonitor(layout: StoreLayout, host: HostFacts, cli: RuncCli): Moni
       }
     },
     exitStatus: (id) => readExitStatus(layout, id),
+    exited: () => exitedIds(layout),
     waitExit: (id, signal) => waitForExit(layout, id, signal),
     clearExit: (id) => clearExit(layout, id),
     pid: (id) => monitorPid(layout, id),

@@ -80,8 +80,13 @@ function fitsOnePage(dirs: OverlayDirs): string | undefined {
  * `isMounted` stays for those.
  */
 export async function hasOwnDevice(target: string): Promise<boolean> {
-  const [here, parent] = await Promise.all([fsp.stat(target).catch(() => undefined), fsp.stat(path.dirname(target)).catch(() => undefined)]);
-  return !!here && !!parent && here.dev !== parent.dev;
+  try {
+    const [here, parent] = await Promise.all([fsp.stat(target), fsp.stat(path.dirname(target))]);
+    return here.dev !== parent.dev;
+  } catch (err) {
+    // A FUSE mount whose daemon died answers ENOTCONN: still a mount, to be unmounted.
+    return (err as NodeJS.ErrnoException).code !== 'ENOENT';
+  }
 }
 
 /**

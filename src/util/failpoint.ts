@@ -18,6 +18,7 @@ export const FAILPOINTS = [
   'container.start.after-health-timer',
   'container.rm.after-runc-delete',
   'container.rm.mid-folder',
+  'container.catalog.before-rename',
   'network.firewall.mid-rewrite',
   'network.create.mid',
   'network.rm.mid',
