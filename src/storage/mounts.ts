@@ -1,4 +1,5 @@
 import { promises as fsp } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { RuntimeError } from '../errors.js';
 import { run } from '../util/exec.js';
 import { overlayXattrs } from './overlay-xattr.js';
@@ -46,6 +47,68 @@ export function overlayOptions(dirs: OverlayDirs): string {
 
 export async function mountOverlay(target: string, dirs: OverlayDirs): Promise<void> {
   await run('mount', ['-t', 'overlay', 'overlay', '-o', overlayOptions(dirs), target], { cwd: dirs.cwd });
+}
+
+/**
+ * fuse-overlayfs's options for `dirs`. `allow_other`: the container's processes are other uids than the
+ * daemon's (a user-namespaced root, a non-root USER), and FUSE lets only the mounter in without it.
+ * As root, `suid,dev` as the kernel's overlay has them (libfuse mounts nosuid,nodev by default); in a user
+ * namespace the kernel makes every mount nodev anyway.
+ */
+export function fuseOverlayOptions(dirs: OverlayDirs, rootless: boolean): string {
+  for (const dir of [...dirs.lower, dirs.upper ?? '', dirs.work ?? '']) {
+    if (/[:,]/.test(dir)) throw new RuntimeError(`cannot mount fuse-overlayfs over ${dir}: the path holds ':' or ','`, 'use a store root whose path has neither');
+  }
+  const parts = [`lowerdir=${[...new Set(dirs.lower)].join(':')}`];
+  if (dirs.upper) parts.push(`upperdir=${dirs.upper}`, `workdir=${dirs.work}`);
+  parts.push('allow_other', ...(rootless ? [] : ['suid', 'dev']));
+  return parts.join(',');
+}
+
+export const FUSE_DAEMON_EXIT_MS = 5_000;
+
+/**
+ * fuse-overlayfs mounts, then daemonizes (libfuse's fuse_daemonize: a fork in a session of its own, cwd /,
+ * stdio on /dev/null) and this command returns once the mount is there: the daemon serves it after the
+ * berth command that started it has exited, as conmon outlives it. Relative lowerdirs are resolved from
+ * `cwd` before the daemon changes to /.
+ */
+export async function mountFuseOverlay(target: string, dirs: OverlayDirs, rootless: boolean): Promise<void> {
+  await run('fuse-overlayfs', ['-o', fuseOverlayOptions(dirs, rootless), target], { cwd: dirs.cwd, timeout: 60_000 });
+}
+
+/** Pids of the live fuse-overlayfs daemons serving `target` (their last argument), zombies left out. */
+export async function fuseDaemons(target: string): Promise<number[]> {
+  const pids: number[] = [];
+  for (const name of await fsp.readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const argv = (await fsp.readFile(`/proc/${name}/cmdline`, 'utf8').catch(() => '')).split('\0').filter(Boolean);
+    if (!argv.length || !/(^|\/)fuse-overlayfs$/.test(argv[0]!) || argv[argv.length - 1] !== target) continue;
+    const stat = await fsp.readFile(`/proc/${name}/stat`, 'utf8').catch(() => '');
+    if (stat && stat.replace(/^.*\) /s, '')[0] !== 'Z') pids.push(Number(name));
+  }
+  return pids;
+}
+
+/**
+ * Unmounts a fuse-overlayfs mount and waits for its daemon to go: the kernel ends the FUSE connection at
+ * umount and the daemon exits on its own. One that does not (its mount lazily detached and still in use, or
+ * left by a command killed before the mount appeared) is killed after FUSE_DAEMON_EXIT_MS: the snapshot
+ * it serves is being unmounted, so nothing may use it any more.
+ */
+export async function unmountFuse(target: string): Promise<void> {
+  await unmount(target);
+  for (let waited = 0; ; waited += 20) {
+    const pids = await fuseDaemons(target);
+    if (!pids.length) return;
+    if (waited >= FUSE_DAEMON_EXIT_MS) {
+      for (const pid of pids) {
+        try { process.kill(pid, 'SIGKILL'); } catch { /* exited meanwhile */ }
+      }
+    }
+    if (waited >= 2 * FUSE_DAEMON_EXIT_MS) throw new RuntimeError(`the fuse-overlayfs daemon of ${target} (pid ${pids.join(', ')}) does not exit`, 'kill it by hand');
+    await sleep(20);
+  }
 }
 
 /**
