@@ -28,9 +28,12 @@ export interface SnapshotterOptions {
 /** Snapshots made before the driver was recorded were all the kernel's overlay. */
 const driverOf = (meta: Pick<SnapshotMeta, 'driver'>): StorageDriverName => meta.driver ?? 'overlay';
 
+/** A fuse-overlayfs snapshot's daemon files, beside its `merged`. */
+const fuseFiles = (mountpoint: string) => ({ pid: path.join(path.dirname(mountpoint), 'fuse.pid'), log: path.join(path.dirname(mountpoint), 'fuse.log') });
+
 /** Unmounts a snapshot's root filesystem the way its driver mounted it ("not mounted" is success). */
 function unmountAs(driver: StorageDriverName, target: string): Promise<void> {
-  return driver === 'fuse-overlayfs' ? unmountFuse(target) : unmount(target);
+  return driver === 'fuse-overlayfs' ? unmountFuse(target, fuseFiles(target)) : unmount(target);
 }
 
 /**
@@ -70,7 +73,7 @@ export function openSnapshotter(layout: StoreLayout, opts: SnapshotterOptions): 
     const rw = meta.readOnly ? {} : { upper: path.join(dir, 'upper'), work: path.join(dir, 'work') };
     await ensureDir(layout.layers);
     const dirs = { lower, ...rw, cwd: layout.layers };
-    if (driverOf(meta) === 'fuse-overlayfs') await mountFuseOverlay(meta.mountpoint, dirs, isRootless());
+    if (driverOf(meta) === 'fuse-overlayfs') await mountFuseOverlay(meta.mountpoint, dirs, isRootless(), fuseFiles(meta.mountpoint));
     else await mountOverlay(meta.mountpoint, dirs);
   }
 

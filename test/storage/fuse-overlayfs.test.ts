@@ -8,7 +8,10 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fuseDaemons, isMounted } from '../../src/storage/mounts.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { RuntimeError } from '../../src/errors.js';
+import { fuseDaemons, isMounted, mountFuseOverlay } from '../../src/storage/mounts.js';
 import { testEngine, type TestEngine } from '../helpers/engine.js';
 
 const BIN = path.resolve(import.meta.dirname, '../../bin/berth.js');
@@ -106,6 +109,20 @@ describe('fuse-overlayfs as root', () => {
     expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(path.join(t.root, 'snapshots'));
     await ok(['create', '--network', 'none', '--name', 'halfmade', 'busybox', 'true']);
     await ok(['rm', 'halfmade']);
+  });
+
+  it('says what fuse-overlayfs said when it cannot mount, and leaves no daemon', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'berth-fuse-fail-'));
+    try {
+      const files = { pid: path.join(dir, 'fuse.pid'), log: path.join(dir, 'fuse.log') };
+      const err = await mountFuseOverlay(dir, { lower: [path.join(dir, 'no-such-layer')], cwd: dir }, false, files).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(RuntimeError);
+      expect((err as RuntimeError).message).toMatch(/^fuse-overlayfs exited with \d+: .*no-such-layer/);
+      expect(await fuseDaemons(dir)).toEqual([]);
+      expect(await isMounted(dir)).toBe(false);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('reports the driver in info, and refuses an unknown one by name', async () => {
