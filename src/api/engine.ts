@@ -150,7 +150,8 @@ export class Engine implements EngineApi {
     const configArgs = () => configFileArgs(opts.config, layout);
     // The cluster flags too: the exit hook of a container on a global network releases its address there.
     const clusterArgs = [...(opts.clusterStore ? ['--cluster-store', opts.clusterStore] : []), ...(opts.clusterAdvertise ? ['--cluster-advertise', opts.clusterAdvertise] : [])];
-    // A snapshot's driver is in its own record: the hook needs the setting only for a container it would re-create (restart).
+    // The hook mounts and unmounts each snapshot by the driver in its record; the setting goes along so that
+    // its engine is this one (and a bad setting fails here, not in the hook).
     const driverArgs = opts.storageDriver !== undefined ? ['--storage-driver', storageDriver] : [];
     const berth = (...args: string[]) => [process.execPath, bin, '--root', layout.root, '--runroot', layout.runroot, ...configArgs(), ...clusterArgs, ...driverArgs, ...args];
     const containers = () => ready().then(newManager);

@@ -19,6 +19,7 @@ import { hostNames, resolveLayout } from '../../src/paths.js';
  * - veths on this root's bridges, or named for one of its containers, that no running container owns
  * - healthcheck timer loops (`berth-health`), log rotation loops (`berth-logrotate`) and their
  *   `<exits>/<id>.health` / `<exits>/<id>.logs` files of containers not running
+ * - fuse-overlayfs daemons of snapshots that are not a running container's or an image mount's;
  * - runc state, conmon processes and cgroups (`/berth/<id>` in every hierarchy) of containers not running
  * - lock files of objects that no longer exist, of dead holders, and `.break` guards
  * - `.tmp-*` / `.stale-*` files anywhere in the store (container file systems excepted)
@@ -194,11 +195,16 @@ export async function findLeaks(root: string, runroot: string, opts: LeakCheckOp
     const id = m?.[1]!.startsWith(layout.root + '/') ? /([0-9a-f]{64})/.exec(m[1]!)?.[1] : undefined;
     return id && !live.has(id) ? [`log rotation loop of ${id.slice(0, 12)}`] : [];
   });
+  // A fuse-overlayfs daemon serves a snapshot while it is mounted, and exits once it is unmounted.
+  const fuseDaemons = () => execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').flatMap((line) => {
+    const m = /^(?:\S*\/)?fuse-overlayfs .* (\S+)\/snapshots\/([^/ ]+)\/merged$/.exec(line);
+    return m && m[1] === layout.root && !m[2]!.startsWith('image-') && !live.has(m[2]!) ? [`fuse-overlayfs daemon of ${m[2]!.slice(0, 12)}`] : [];
+  });
   const timerFiles = () => list(layout.exits).flatMap((f) => {
     const [, id, kind] = /^([0-9a-f]{64})\.(health|logs)$/.exec(f) ?? [];
     return id && !live.has(id) ? [`${kind === 'health' ? 'healthcheck timer' : 'log rotation'} file ${f}`] : [];
   });
-  const transient = () => [...vethLeaks(), ...monitors(), ...healthTimers(), ...logRotators(), ...timerFiles(), ...lockLeaks(true)];
+  const transient = () => [...vethLeaks(), ...monitors(), ...healthTimers(), ...logRotators(), ...fuseDaemons(), ...timerFiles(), ...lockLeaks(true)];
   let left = transient();
   // Up to 15 s: the exit command is a node process, slow to start on a busy machine.
   for (let i = 0; i < 300 && left.length; i++) {
