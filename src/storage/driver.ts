@@ -2,7 +2,9 @@ import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { BadStateError, InvalidArgumentError } from '../errors.js';
-import { ensureDir, readJsonIfExists, writeJsonAtomic } from '../util/fs.js';
+import { ensureDir, ownedTempName, readdirIfExists, readJsonIfExists, tempOwner, writeJsonAtomic } from '../util/fs.js';
+import { failpoint } from '../util/failpoint.js';
+import { tagAlive } from '../util/liveness.js';
 import { run } from '../util/exec.js';
 import { hasCommand } from './hosttools.js';
 import { mountOverlay, unmount } from './mounts.js';
@@ -68,6 +70,7 @@ interface ProbeRecord {
 }
 
 export const PROBE_FILE = 'storage-probe.json';
+const PROBE_PREFIX = 'probe';
 
 /**
  * Whether native overlayfs mounts in this process's (user and mount) namespace: a one-file overlay mounted
@@ -79,7 +82,15 @@ export async function probeNativeOverlay(root: string): Promise<boolean> {
   const cached = await readJsonIfExists<ProbeRecord>(file);
   if (cached && cached.kernel === os.release()) return cached.native;
   await ensureDir(root);
-  const dir = await fsp.mkdtemp(path.join(root, 'probe-'));
+  // A probe killed midway left its folder (and perhaps its mount): its owner is dead, so it goes now.
+  for (const name of await readdirIfExists(root)) {
+    const owner = name.startsWith(PROBE_PREFIX) ? tempOwner(name) : undefined;
+    if (!owner || tagAlive(owner)) continue;
+    await unmount(path.join(root, name, 'merged')).catch(() => {});
+    await fsp.rm(path.join(root, name), { recursive: true, force: true });
+  }
+  const dir = path.join(root, ownedTempName(PROBE_PREFIX));
+  await fsp.mkdir(dir, 0o700);
   let record: ProbeRecord;
   try {
     for (const d of ['lower', 'upper', 'work', 'merged']) await fsp.mkdir(path.join(dir, d));
@@ -87,6 +98,7 @@ export async function probeNativeOverlay(root: string): Promise<boolean> {
     try {
       await mountOverlay(path.join(dir, 'merged'), { lower: ['lower'], upper: 'upper', work: 'work', cwd: dir });
       record = { kernel: os.release(), native: true };
+      failpoint('storage.probe.after-mount');
     } catch (err) {
       record = { kernel: os.release(), native: false, error: (err as Error).message };
     }

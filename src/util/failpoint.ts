@@ -12,6 +12,7 @@ export const FAILPOINTS = [
   'storage.unpack.mid-layer',
   'storage.shift.before-rename',
   'storage.snapshot.after-mount',
+  'storage.probe.after-mount',
   'container.create.after-snapshot',
   'container.run.after-veth',
   'container.run.after-slirp',

@@ -101,7 +101,16 @@ describe('rootless berth on fuse-overlayfs', () => {
     expect(await ok(u.berth('info'))).toContain(' Storage Driver: overlay\n  Native Overlay Diff: true\n  userxattr: true\n');
     const probe = JSON.parse(readFileSync(path.join(store(), 'storage-probe.json'), 'utf8')) as { native: boolean; kernel: string };
     expect(probe).toMatchObject({ native: true, kernel: execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim() });
-    expect(await ok(u.as('find', store(), '-maxdepth', '1', '-name', 'probe-*'))).toBe('');
+    expect(await ok(u.as('find', store(), '-maxdepth', '1', '-name', 'probe.*'))).toBe('');
+    // A probe killed with its test mount made: the next probe removes what it left, then probes again.
+    rmSync(path.join(store(), 'storage-probe.json'));
+    const killed = await u.berthKilledAt('storage.probe.after-mount', 'info');
+    expect(killed.code).not.toBe(0);
+    expect(await ok(u.as('find', store(), '-maxdepth', '1', '-name', 'probe.*'))).not.toBe('');
+    expect(pauseMounts()).toContain(`${store()}/probe.`);
+    expect(await ok(u.berth('info'))).toContain(' Storage Driver: overlay\n');
+    expect(await ok(u.as('find', store(), '-maxdepth', '1', '-name', 'probe.*'))).toBe('');
+    expect(pauseMounts()).not.toContain(`${store()}/probe.`);
     expect(await ok(u.berth('system', 'reset', '-f'))).toBeDefined();
     expect(await u.live()).toEqual([]);
   });
