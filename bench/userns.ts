@@ -2,6 +2,8 @@
  * Issue 18's benchmark: what a user namespace costs.
  *
  * - `run --rm --network none busybox true` as root, with `--userns auto` against without, interleaved;
+ * - the same as root with the fuse-overlayfs storage driver against the kernel's overlay (rootless
+ *   Berth's fallback; measured as root since this host's /dev/fuse is root's alone);
  * - the same as a non-root user (rootless Berth) against root running the same command through the same
  *   `runuser` wrapper, so both pay the same start-up;
  * - podman beside each, when podman is installed (not with --no-peers): as root with `--userns auto`
@@ -53,6 +55,13 @@ export const userns: Benchmark = {
       } finally {
         await berth.cli(['rm', heldBy]).catch(() => undefined);
       }
+      // The rootless storage fallback, measured as root (this host's /dev/fuse is root's alone): the FUSE
+      // daemon's start and the unmount's wait for it to exit, against the kernel's overlay.
+      ctx.log('userns: fuse-overlayfs against native overlay');
+      pair(await measureInterleaved(report, [
+        { label: 'berth run (native overlay)', role: 'reference', run: () => run([]).then(() => undefined) },
+        { label: 'berth run (fuse-overlayfs)', role: 'berth', run: () => berth.cli(['--storage-driver', 'fuse-overlayfs', 'run', '--rm', '--network', 'none', BERTH_IMAGE, 'true']).then(() => undefined) },
+      ], opts));
       const podman = (await ctx.peers()).find((p) => p.name === 'podman');
       if (podman) {
         await ensureSubIds('containers').catch(() => undefined);

@@ -42,6 +42,12 @@ export interface EngineOptions {
   /** This host's address as the other hosts reach it: ADDR, ADDR:PORT or an interface name (beats cluster-advertise). */
   clusterAdvertise?: string;
   /**
+   * How new containers' root filesystems are mounted: `overlay`, `fuse-overlayfs` or `auto` (the default:
+   * overlay; rootless, fuse-overlayfs where the kernel cannot mount overlayfs in a user namespace). Beats the
+   * config file's storage-driver.
+   */
+  storageDriver?: string;
+  /**
    * A remote engine instead of this machine's store: `unix:///PATH`, `tcp://HOST:PORT` or
    * `ssh://[USER@]HOST[:PORT]` (an Engine API that `berth system service` or, over ssh, `berth system
    * dial-stdio` serves). The engine returned has the same interface; its calls go there (src/remote/).

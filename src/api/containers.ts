@@ -60,7 +60,7 @@ export function summaryView(r: ListedView, size?: ContainerSize): ContainerSumma
 }
 
 /** `docker inspect` of a container. */
-export function inspectView({ record: r, paths, size }: ContainerDetails): ContainerInspect {
+export function inspectView({ record: r, paths, size, driver }: ContainerDetails): ContainerInspect {
   const c = r.config;
   const req = c.request;
   const res = req.resources ?? {};
@@ -96,7 +96,7 @@ export function inspectView({ record: r, paths, size }: ContainerDetails): Conta
     LogPath: paths.log,
     Name: `/${r.name}`,
     RestartCount: r.restartCount,
-    Driver: 'overlay',
+    Driver: driver,
     Platform: 'linux',
     ...(size ? { SizeRw: size.rw, SizeRootFs: size.rootFs } : {}),
     HostConfig: {

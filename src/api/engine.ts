@@ -14,7 +14,7 @@ import { resolveLayout, type StoreLayout } from '../paths.js';
 import { clusterMember } from './cluster-member.js';
 import { networkManagerOptions } from './network-options.js';
 import { createRuntime } from '../runtime/index.js';
-import { openStorage } from '../storage/index.js';
+import { fuseOverlayfsVersion, openStorage, parseStorageDriver, type StorageDriverName } from '../storage/index.js';
 import * as bundle from '../bundle/index.js';
 import { InvalidArgumentError, NotFoundError } from '../errors.js';
 import { loadConfig, parseConfig, usernsRemapMode } from '../config/index.js';
@@ -68,7 +68,7 @@ function configFileArgs(config: EngineOptions['config'], layout: StoreLayout): s
 
 /** `new Engine({ host })`: refused with options that name this machine's store or network. */
 function remoteEngine(opts: EngineOptions): RemoteEngine {
-  const local = (['root', 'runroot', 'network', 'config', 'clusterStore', 'clusterAdvertise'] as const).filter((k) => opts[k] !== undefined);
+  const local = (['root', 'runroot', 'network', 'config', 'clusterStore', 'clusterAdvertise', 'storageDriver'] as const).filter((k) => opts[k] !== undefined);
   if (local.length) {
     throw new InvalidArgumentError('host', `"${opts.host}" is a remote engine, and ${local.join(', ')} name${local.length === 1 ? 's' : ''} this machine's state`,
       'give either host, or the local store options, not both');
@@ -128,7 +128,9 @@ export class Engine implements EngineApi {
       if (stale.some((n) => n.startsWith('vol-'))) await volumes.repair();
       if (stale.some((n) => n.startsWith('ctr-'))) await (await newManager()).repairInterrupted();
     };
-    const storage = openStorage(layout);
+    const storageDriver = opts.storageDriver !== undefined ? parseStorageDriver(opts.storageDriver, 'storage driver')
+      : config['storage-driver'] !== undefined ? parseStorageDriver(config['storage-driver'], 'storage-driver') : 'auto';
+    const storage = openStorage(layout, { driver: storageDriver });
     // Containers need the host's facts (tool paths, cgroup mode), probed once, on first use.
     let manager: Promise<ContainerManager> | undefined;
     const registryConfig = registriesConfig(config);
@@ -149,7 +151,10 @@ export class Engine implements EngineApi {
     const configArgs = () => configFileArgs(opts.config, layout);
     // The cluster flags too: the exit hook of a container on a global network releases its address there.
     const clusterArgs = [...(opts.clusterStore ? ['--cluster-store', opts.clusterStore] : []), ...(opts.clusterAdvertise ? ['--cluster-advertise', opts.clusterAdvertise] : [])];
-    const berth = (...args: string[]) => [process.execPath, bin, '--root', layout.root, '--runroot', layout.runroot, ...configArgs(), ...clusterArgs, ...args];
+    // The hook mounts and unmounts each snapshot by the driver in its record; the setting goes along so that
+    // its engine is this one (and a bad setting fails here, not in the hook).
+    const driverArgs = opts.storageDriver !== undefined ? ['--storage-driver', storageDriver] : [];
+    const berth = (...args: string[]) => [process.execPath, bin, '--root', layout.root, '--runroot', layout.runroot, ...configArgs(), ...clusterArgs, ...driverArgs, ...args];
     const containers = () => ready().then(newManager);
     const newManager = () => (manager ??= probeHost().then((host) => new ContainerManager(layout, {
       host,
@@ -200,7 +205,7 @@ export class Engine implements EngineApi {
     this.networks = networksApi(afterReady(network, ready), containers);
     this.volumes = volumesApi(volumes, ready);
     this.registries = registriesApi(registryConfig);
-    this.system = systemApi(this, containers, network, this.images, { pools: config['default-address-pools'] ?? DEFAULT_POOLS, bip: config.bip, mtu: networkOptions.defaultBridge?.mtu }, usernsRemapMode(config));
+    this.system = systemApi(this, containers, network, this.images, { pools: config['default-address-pools'] ?? DEFAULT_POOLS, bip: config.bip, mtu: networkOptions.defaultBridge?.mtu }, usernsRemapMode(config), storage.driver);
   }
 
   get root(): string {
@@ -335,7 +340,7 @@ function volumesApi(v: VolumeManager, ready: () => Promise<void>): VolumesApi {
 /** What `info` shows of the addressing set-up (configuration file or defaults). */
 interface AddressingFacts { pools: readonly PoolSpec[]; bip?: string; mtu?: number }
 
-function systemApi(engine: Engine, manager: () => Promise<ContainerManager>, n: ReturnType<typeof openNetworkManager>, images: ImagesApi, addressing: AddressingFacts, usernsDefault: UsernsMode | undefined): SystemApi {
+function systemApi(engine: Engine, manager: () => Promise<ContainerManager>, n: ReturnType<typeof openNetworkManager>, images: ImagesApi, addressing: AddressingFacts, usernsDefault: UsernsMode | undefined, storageDriver: () => Promise<StorageDriverName>): SystemApi {
   return {
     async prune(opts) {
       const filters = opts?.filters ?? [];
@@ -383,14 +388,18 @@ function systemApi(engine: Engine, manager: () => Promise<ContainerManager>, n: 
       // Rootless containers never use the bridge: its record exists, but no device is ever made for it.
       const bridge = rootless.rootless ? undefined : nets.find((d) => d.network.builtin && d.network.name === 'bridge')?.network;
       const idMap = (map: readonly IdMap[]) => map.map((l) => ({ ContainerID: l.containerID, HostID: l.hostID, Size: l.size }));
+      // A store that can mount nothing (rootless, no overlay in a user namespace, no fuse-overlayfs) still has an info: the reason is its warning.
+      const driver = await storageDriver().then((name) => ({ name }), (err: unknown) => ({ name: 'none' as const, warning: (err as Error).message }));
+      const driverStatus = driver.name === 'fuse-overlayfs' ? [['Mount Program', `fuse-overlayfs ${(await fuseOverlayfsVersion()) ?? ''}`.trim()]]
+        : driver.name === 'overlay' ? [['Native Overlay Diff', 'true'], ...(rootless.rootless ? [['userxattr', 'true']] : [])] : [];
       // Docker's `docker info` JSON (system.Info), so that `{{.ServerVersion}}`, `{{.DockerRootDir}}` and the
       // like work; Berth's own facts follow under names Docker does not use.
       return {
         ID: '', Containers: ctrs.length, ContainersRunning: ctrs.filter((c) => c.state === 'running' || c.state === 'restarting').length,
         ContainersPaused: ctrs.filter((c) => c.state === 'paused').length, // Docker counts every container neither running (restarting included) nor paused as stopped, created ones too.
         ContainersStopped: ctrs.filter((c) => !['running', 'restarting', 'paused'].includes(c.state)).length,
-        Images: new Set((await images.list({ all: true })).map((i) => i.id)).size, Driver: 'overlay',
-        DriverStatus: [['Native Overlay Diff', 'true'], ...(rootless.rootless ? [['userxattr', 'true']] : [])],
+        Images: new Set((await images.list({ all: true })).map((i) => i.id)).size, Driver: driver.name,
+        DriverStatus: driverStatus,
         Plugins: { Volume: ['local'], Network: ['bridge', 'host', 'macvlan', 'null'], Authorization: null, Log: ['k8s-file'] },
         NCPU: facts.cpus, MemTotal: os.totalmem(), DockerRootDir: engine.root, Name: os.hostname(), Labels: [],
         ServerVersion: VERSION, CgroupDriver: 'cgroupfs', CgroupVersion: facts.cgroupMode === 'v2' ? '2' : '1',
@@ -400,7 +409,7 @@ function systemApi(engine: Engine, manager: () => Promise<ContainerManager>, n: 
         // Docker lists name=userns when userns-remap is on.
         SecurityOptions: ['name=seccomp,profile=builtin', ...(rootless.rootless ? ['name=rootless'] : []), ...(usernsDefault ? ['name=userns'] : [])],
         DefaultAddressPools: addressing.pools.map((p) => ({ Base: p.base, Size: p.size })),
-        Warnings: nets.flatMap((d) => d.warnings),
+        Warnings: [...nets.flatMap((d) => d.warnings), ...('warning' in driver ? [driver.warning] : [])],
         RunRoot: engine.runroot,
         // Berth's own: the default bridge as it is (a subnet still "pending" is chosen when the bridge is first made).
         DefaultBridge: bridge && {

@@ -8,6 +8,8 @@ export interface GlobalOptions {
   runroot?: string;
   /** the engine configuration file (--config, or $BERTH_CONFIG) */
   config?: string;
+  /** --storage-driver, or $BERTH_STORAGE_DRIVER */
+  storageDriver?: string;
   /** --cluster-store, or $BERTH_CLUSTER_STORE */
   clusterStore?: string;
   /** --cluster-advertise, or $BERTH_CLUSTER_ADVERTISE */

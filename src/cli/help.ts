@@ -8,6 +8,7 @@ export const GLOBAL_OPTIONS = [
   { name: 'root', type: 'string', help: 'Persistent storage root (default "/var/lib/berth", or $BERTH_ROOT)' },
   { name: 'runroot', type: 'string', help: 'Volatile state root (default derived from --root, or $BERTH_RUNROOT)' },
   { name: 'config', type: 'string', help: 'Engine configuration file (default "/etc/berth/berth.json" if it exists, or $BERTH_CONFIG)' },
+  { name: 'storage-driver', type: 'string', help: 'Storage driver of new containers: overlay, fuse-overlayfs or auto (default "auto", or $BERTH_STORAGE_DRIVER)' },
   { name: 'cluster-store', type: 'string', help: 'Cluster store of multi-host networks: etcd://HOST:PORT[,HOST:PORT] or etcds:// (or $BERTH_CLUSTER_STORE)' },
   { name: 'host', short: 'H', type: 'string', help: 'Remote engine to connect to: unix:///PATH, tcp://HOST:PORT or ssh://[USER@]HOST[:PORT] (or $BERTH_HOST)' },
   { name: 'tls', type: 'bool', help: 'Use TLS with a tcp:// host; implied by --tlsverify' },

@@ -27,11 +27,12 @@ export async function main(argv: readonly string[], streams: CliStreams = defaul
   let resolved: Resolved | undefined;
   try {
     const g = parseArgv(argv, GLOBAL_OPTIONS, { stopAtPositional: true });
-    const o = g.options as { root?: string; runroot?: string; config?: string; host?: string; context?: string; clusterStore?: string; clusterAdvertise?: string; logLevel?: string; debug: boolean; version: boolean; help: boolean;
+    const o = g.options as { root?: string; runroot?: string; config?: string; host?: string; context?: string; clusterStore?: string; clusterAdvertise?: string; storageDriver?: string; logLevel?: string; debug: boolean; version: boolean; help: boolean;
       tls: boolean; tlsverify: boolean; tlscacert?: string; tlscert?: string; tlskey?: string };
     globals = {
       root: o.root, runroot: o.runroot, config: o.config ?? (process.env.BERTH_CONFIG || undefined), logLevel: o.debug ? 'debug' : o.logLevel ?? 'warn',
       clusterStore: o.clusterStore ?? (process.env.BERTH_CLUSTER_STORE || undefined),
+      storageDriver: o.storageDriver ?? (process.env.BERTH_STORAGE_DRIVER || undefined),
       clusterAdvertise: o.clusterAdvertise ?? (process.env.BERTH_CLUSTER_ADVERTISE || undefined),
       ...(o.host !== undefined ? { host: o.host } : {}),
       ...(o.context !== undefined ? { context: o.context } : {}),
@@ -119,9 +120,9 @@ function context(globals: GlobalOptions, streams: CliStreams): Context {
     engine() {
       engine ??= import('../api/index.js').then(async ({ Engine, InvalidArgumentError }) => {
         const remote = await chosen();
-        if (!remote.host) return new Engine({ root: globals.root, runroot: globals.runroot, config: globals.config, clusterStore: globals.clusterStore, clusterAdvertise: globals.clusterAdvertise });
-        // --root and --runroot name this machine's store: with a remote engine they would be silently unused.
-        const local = globals.root !== undefined ? '--root' : globals.runroot !== undefined ? '--runroot' : undefined;
+        if (!remote.host) return new Engine({ root: globals.root, runroot: globals.runroot, config: globals.config, clusterStore: globals.clusterStore, clusterAdvertise: globals.clusterAdvertise, storageDriver: globals.storageDriver });
+        // --root, --runroot and --storage-driver name this machine's store: with a remote engine they would be silently unused.
+        const local = globals.root !== undefined ? '--root' : globals.runroot !== undefined ? '--runroot' : globals.storageDriver !== undefined ? '--storage-driver' : undefined;
         if (local) throw new InvalidArgumentError(local, `cannot be used with a remote engine (${remote.host}, chosen by ${remote.source})`, 'drop it, or drop the remote engine to use this machine\'s store');
         // dial.ts reads a context's ssh settings (a machine's key, remote berth and root) where it reads BERTH_SSH_OPTS.
         for (const [k, v] of Object.entries(remote.sshEnv ?? {})) if (v === undefined) delete process.env[k]; else process.env[k] = v;

@@ -25,6 +25,7 @@ describe('parseConfig', () => {
       'certs-dirs': ['/srv/certs.d'],
       'cluster-store': 'etcds://10.0.0.5:2379,10.0.0.6:2379', 'cluster-advertise': 'eth0:2376',
       'cluster-store-opts': { 'kv.cacertfile': '/etc/berth/ca.pem', 'kv.certfile': '/etc/berth/c.pem', 'kv.keyfile': '/etc/berth/k.pem', 'kv.username': 'berth', 'kv.password': 'pw' },
+      'storage-driver': 'fuse-overlayfs',
     };
     expect(parseConfig(cfg, 'x')).toEqual(cfg);
     expect(parseConfig({}, 'x')).toEqual({});
@@ -34,6 +35,7 @@ describe('parseConfig', () => {
     [{ 'data-rot': '/x' }, /x is not a valid Berth configuration: \/data-rot: is not allowed/],
     [{ 'data-root': 'relative' }, /\/data-root: must match pattern/],
     [{ mtu: '1500' }, /\/mtu: must be integer/],
+    [{ 'storage-driver': 'vfs' }, /\/storage-driver: must be equal to one of the allowed values/],
     [{ mtu: 20 }, /\/mtu: must be >= 68/],
     [{ bridge: 'docker0' }, /\/bridge: must match pattern/],
     [{ 'iptables-chain-prefix': 'DOCKER' }, /must match pattern/],

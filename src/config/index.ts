@@ -57,6 +57,8 @@ export interface EngineConfig extends RegistryConfigKeys {
   'cluster-store-opts'?: ClusterStoreOpts;
   /** "default": every container without --userns gets a user namespace of its own (--userns auto) */
   'userns-remap'?: string;
+  /** overlay, fuse-overlayfs or auto (the default) */
+  'storage-driver'?: string;
 }
 
 /**

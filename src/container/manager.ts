@@ -15,7 +15,7 @@ import { EventLog } from '../events.js';
 import type { Readable, Writable } from 'node:stream';
 import { copyFromContainer, copyToContainer, extractIntoContainer, pathKind, statInContainer } from './copy.js';
 import { pipeline } from 'node:stream/promises';
-import type { Change } from '../storage/index.js';
+import type { Change, StorageDriverName } from '../storage/index.js';
 import { upgradeRecord } from './config.js';
 import { commitContainer, containerChanges, exportContainer, mountPoints, type CommitOptions } from './filesystem.js';
 import { eventAttributes, LIVE, mustLoad, observed, setState, type ContainerContext } from './context.js';
@@ -42,6 +42,8 @@ export interface ContainerDetails {
   paths: ReturnType<typeof containerPaths>;
   /** when asked for (inspect -s) */
   size?: ContainerSize;
+  /** how its root filesystem is mounted (its snapshot's driver) */
+  driver: StorageDriverName;
 }
 
 /** bytes */
@@ -433,7 +435,8 @@ export class ContainerManager {
 
   async inspect(ref: string, opts: { size?: boolean } = {}): Promise<ContainerDetails> {
     const record = await withHealth(this.ctx, await observed(this.ctx, await resolveNoticed(this.ctx, ref)));
-    return { record, paths: containerPaths(this.ctx.layout, record.id), ...(opts.size ? { size: await this.size(record) } : {}) };
+    const driver = (await this.deps.snapshots.get(record.id))?.driver ?? 'overlay';
+    return { record, paths: containerPaths(this.ctx.layout, record.id), driver, ...(opts.size ? { size: await this.size(record) } : {}) };
   }
 
   /**

@@ -64,7 +64,7 @@ export function unprivilegedPortStart(): number {
 
 /**
  * Whether the kernel mounts overlayfs inside a user namespace (Linux 5.11, with `userxattr`): rootless Berth's
- * storage. `release` is uname's (os.release()). Older kernels need fuse-overlayfs, which Berth does not drive yet.
+ * storage. `release` is uname's (os.release()). Older kernels need fuse-overlayfs (storage/driver.ts probes the real thing).
  */
 export function overlayInUsernsSupported(release: string): boolean {
   const m = /^(\d+)\.(\d+)/.exec(release);

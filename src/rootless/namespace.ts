@@ -12,6 +12,7 @@ import { writeFileAtomic } from '../util/fs.js';
 import { failpoint } from '../util/failpoint.js';
 import { rootlessDirs, ensurePrivateDir } from './dirs.js';
 import { overlayInUsernsSupported } from './detect.js';
+import { hasCommand } from '../storage/hosttools.js';
 import { freeSubidStart, parseSubidFile, rangesOf, SUBGID_FILE, SUBUID_FILE, type SubidRange } from '../userns/index.js';
 
 /** The user has no /etc/subuid or /etc/subgid range: a setup the administrator does once. */
@@ -129,9 +130,10 @@ async function untilUnshared(pid: number): Promise<void> {
  * with its exit code. Signals that would end us are passed on, so Ctrl-C reaches the command that acts.
  */
 export async function runInNamespace(argv: readonly string[]): Promise<number> {
-  if (!overlayInUsernsSupported(os.release())) {
-    throw new BadStateError(`rootless Berth needs Linux 5.11 or later, which mounts overlayfs in a user namespace; this kernel is ${os.release()}`,
-      'run Berth as root on this host (a fuse-overlayfs fallback for older kernels is not built yet)');
+  // Older kernels cannot mount overlayfs in a user namespace: fuse-overlayfs stands in (storage/driver.ts).
+  if (!overlayInUsernsSupported(os.release()) && !hasCommand('fuse-overlayfs')) {
+    throw new BadStateError(`rootless Berth on Linux before 5.11 (this kernel is ${os.release()}) needs fuse-overlayfs, which is not installed: the kernel cannot mount overlayfs in a user namespace`,
+      'install the fuse-overlayfs package (apt-get install fuse-overlayfs), or run Berth as root on this host');
   }
   const uid = process.geteuid!();
   const dirs = rootlessDirs(process.env, uid, uid);

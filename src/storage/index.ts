@@ -15,12 +15,15 @@ import { openBlobStore } from './blobs.js';
 import { ingestLayer } from './ingest.js';
 import { openLayerStore } from './layers.js';
 import { openSnapshotter } from './snapshots.js';
+import { chooseDriver, hostDriverFacts, type StorageDriverName, type StorageDriverSetting } from './driver.js';
+import { isRootless } from '../rootless/index.js';
 
 /** Plain mount helpers, for the layers that mount things of their own (volumes). */
 export { isMounted, unmount as unmountTarget } from './mounts.js';
 export { packTree, type Change, type ChangeKind } from './changes.js';
 export { overlayXattrs } from './overlay-xattr.js';
 export { type LayerShifter } from './shifted.js';
+export { FuseOverlayfsMissingError, fuseOverlayfsVersion, parseStorageDriver, type StorageDriverName, type StorageDriverSetting } from './driver.js';
 import type { Change } from './changes.js';
 
 export interface BlobInfo {
@@ -126,6 +129,8 @@ export interface SnapshotInfo {
   mounted: boolean;
   /** a user-namespaced container's maps: its lowers are the layers shifted into them, its upper owned by the mapped root */
   idmap?: IdMapping;
+  /** how it is mounted; absent in snapshots made before fuse-overlayfs existed: overlay */
+  driver?: StorageDriverName;
 }
 
 export interface Snapshotter {
@@ -168,15 +173,28 @@ export interface Storage {
   ingestLayer(src: AsyncIterable<Uint8Array>, expected?: Partial<BlobInfo>, opts?: { beforeCommit?(diffId: Digest): Promise<void> }): Promise<IngestedLayer>;
   /** Removes what a killed command left mid-write (temp files and folders of dead processes); needs no lock. */
   reclaim(): Promise<void>;
+  /** The driver new snapshots get: the setting, with `auto` resolved (probed once per kernel, rootless). */
+  driver(): Promise<StorageDriverName>;
 }
 
-export function openStorage(layout: StoreLayout): Storage {
+export interface StorageOptions {
+  /** default `auto` */
+  driver?: StorageDriverSetting;
+}
+
+export function openStorage(layout: StoreLayout, opts: StorageOptions = {}): Storage {
+  let chosen: Promise<StorageDriverName> | undefined;
+  const driver = () => (chosen ??= chooseDriver(opts.driver ?? 'auto', hostDriverFacts(layout.root, isRootless())).catch((err: unknown) => {
+    chosen = undefined;
+    throw err;
+  }));
   const layers = openLayerStore(layout.layers);
   const blobs = openBlobStore(layout.blobs, { has: (d) => layers.hasSplit(d), open: (d, blob) => layers.rebuild(d, blob) });
   return {
     blobs,
     layers,
-    snapshots: openSnapshotter(layout),
+    snapshots: openSnapshotter(layout, { driver }),
+    driver,
     ingestLayer: (src, expected, opts) => ingestLayer(blobs, layers, src, expected, opts),
     async reclaim() {
       await blobs.reclaim();

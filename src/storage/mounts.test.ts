@@ -1,6 +1,6 @@
 import { expect, test } from 'vitest';
 import { RuntimeError } from '../errors.js';
-import { overlayOptions, parseMountPoints } from './mounts.js';
+import { fuseOverlayOptions, overlayOptions, parseMountPoints } from './mounts.js';
 
 test('parseMountPoints reads field 5 and decodes escapes', () => {
   const text = [
@@ -29,4 +29,11 @@ test('overlayOptions fits 70 short links in a page and refuses what does not fit
 test('overlayOptions refuses paths overlayfs would split', () => {
   expect(() => overlayOptions({ lower: ['a:b'], cwd: '/' })).toThrow(/':' or ','/);
   expect(() => overlayOptions({ lower: ['a'], upper: '/u,x', work: '/w', cwd: '/' })).toThrow(RuntimeError);
+});
+
+test('fuseOverlayOptions lets the container\'s other uids in, and keeps suid and devices as root only', () => {
+  expect(fuseOverlayOptions({ lower: ['l/a', 'l/b', 'l/a'], upper: '/s/upper', work: '/s/work', cwd: '/x' }, false))
+    .toBe('lowerdir=l/a:l/b,upperdir=/s/upper,workdir=/s/work,allow_other,suid,dev');
+  expect(fuseOverlayOptions({ lower: ['l/a'], cwd: '/x' }, true)).toBe('lowerdir=l/a,allow_other');
+  expect(() => fuseOverlayOptions({ lower: ['a,b'], cwd: '/' }, true)).toThrow(/':' or ','/);
 });

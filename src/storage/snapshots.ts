@@ -11,11 +11,30 @@ import { clearIncomplete, flagIncomplete, isAbandoned, isFlagged } from './incom
 import type { SnapshotInfo, Snapshotter } from './index.js';
 import { ensureShortLink } from './layers.js';
 import { listChanges, packTree } from './changes.js';
-import { hasOwnDevice, mountOverlay, unmount } from './mounts.js';
+import { hasOwnDevice, mountFuseOverlay, mountOverlay, unmount, unmountFuse } from './mounts.js';
+import type { StorageDriverName } from './driver.js';
+import { isRootless } from '../rootless/index.js';
+import { failpoint } from '../util/failpoint.js';
 import { openLayerShifter } from './shifted.js';
 import { toHostId } from '../userns/index.js';
 
 type SnapshotMeta = Omit<SnapshotInfo, 'mounted'>;
+
+export interface SnapshotterOptions {
+  /** the driver of new snapshots (asked at the first prepare: it may probe the host) */
+  driver(): Promise<StorageDriverName>;
+}
+
+/** Snapshots made before the driver was recorded were all the kernel's overlay. */
+const driverOf = (meta: Pick<SnapshotMeta, 'driver'>): StorageDriverName => meta.driver ?? 'overlay';
+
+/** A fuse-overlayfs snapshot's daemon files, beside its `merged`. */
+const fuseFiles = (mountpoint: string) => ({ pid: path.join(path.dirname(mountpoint), 'fuse.pid'), log: path.join(path.dirname(mountpoint), 'fuse.log') });
+
+/** Unmounts a snapshot's root filesystem the way its driver mounted it ("not mounted" is success). */
+function unmountAs(driver: StorageDriverName, target: string): Promise<void> {
+  return driver === 'fuse-overlayfs' ? unmountFuse(target, fuseFiles(target)) : unmount(target);
+}
 
 /**
  * Snapshots at `<snapshots>/<key>/{upper/, work/, merged/, empty/, meta.json}`, mounted as overlayfs over
@@ -23,7 +42,7 @@ type SnapshotMeta = Omit<SnapshotInfo, 'mounted'>;
  * wants at least two of them, so `empty/` is always the bottom one.
  * One lock per snapshot key serializes mount, unmount and remove across processes.
  */
-export function openSnapshotter(layout: StoreLayout): Snapshotter {
+export function openSnapshotter(layout: StoreLayout, opts: SnapshotterOptions): Snapshotter {
   const root = layout.snapshots;
   const dirOf = (key: string) => path.join(root, checkKey(key));
   const locked = <T>(key: string, fn: () => Promise<T>) => withLock(path.join(layout.locks, `snapshot-${checkKey(key)}.lock`), fn);
@@ -53,24 +72,29 @@ export function openSnapshotter(layout: StoreLayout): Snapshotter {
     if (meta.readOnly || !lower.length) lower.push(path.join(dir, 'empty'));
     const rw = meta.readOnly ? {} : { upper: path.join(dir, 'upper'), work: path.join(dir, 'work') };
     await ensureDir(layout.layers);
-    await mountOverlay(meta.mountpoint, { lower, ...rw, cwd: layout.layers });
+    const dirs = { lower, ...rw, cwd: layout.layers };
+    if (driverOf(meta) === 'fuse-overlayfs') await mountFuseOverlay(meta.mountpoint, dirs, isRootless(), fuseFiles(meta.mountpoint));
+    else await mountOverlay(meta.mountpoint, dirs);
   }
 
   async function removeDir(dir: string): Promise<void> {
-    await unmount(path.join(dir, 'merged'));
     const meta = await readJsonIfExists<SnapshotMeta>(path.join(dir, 'meta.json'));
+    // Without a record (a prepare killed before writing it) the driver is unknown: the fuse way unmounts
+    // either kind, and also ends a daemon whose mount never appeared.
+    await unmountAs(meta ? driverOf(meta) : 'fuse-overlayfs', path.join(dir, 'merged'));
     await fsp.rm(dir, { recursive: true, force: true });
     if (meta?.idmap) await shifter.release(meta.key, meta.idmap);
   }
 
   return {
-    async prepare(key, parent, opts) {
-      const readOnly = !!opts.readOnly;
+    async prepare(key, parent, how) {
+      const readOnly = !!how.readOnly;
       if (readOnly && !parent.layers.length) throw new InvalidArgumentError('layers', 'a read-only snapshot needs at least one layer');
       for (const diffId of parent.layers) {
         if (!(await pathExists(path.join(layout.layers, digestHex(diffId), 'meta.json')))) throw new NotFoundError('layer', diffId, 'pull the image again');
       }
       const dir = dirOf(key);
+      const driver = await opts.driver();
       return locked(key, async () => {
         await ensureSpreadDir(root, STORE_MODES.traverse);
         try {
@@ -84,12 +108,13 @@ export function openSnapshotter(layout: StoreLayout): Snapshotter {
           const sub = readOnly ? ['merged', 'empty'] : ['merged', 'empty', 'upper', 'work'];
           for (const name of sub) await fsp.mkdir(path.join(dir, name), 0o755);
           const meta: SnapshotMeta = {
-            key, owner: opts.owner, layers: [...parent.layers], image: parent.image, readOnly, mountpoint: path.join(await fsp.realpath(dir), 'merged'),
-            ...(opts.idmap ? { idmap: opts.idmap } : {}),
+            key, owner: how.owner, layers: [...parent.layers], image: parent.image, readOnly, mountpoint: path.join(await fsp.realpath(dir), 'merged'),
+            driver, ...(how.idmap ? { idmap: how.idmap } : {}),
           };
-          if (opts.idmap) await ownByMappedRoot(dir, readOnly ? [] : ['upper', 'work'], opts.idmap);
+          if (how.idmap) await ownByMappedRoot(dir, readOnly ? [] : ['upper', 'work'], how.idmap);
           await writeJsonAtomic(path.join(dir, 'meta.json'), meta);
           await mountMeta(meta);
+          failpoint('storage.snapshot.after-mount');
           await clearIncomplete(dir);
           return { ...meta, mounted: true };
         } catch (err) {
@@ -105,7 +130,7 @@ export function openSnapshotter(layout: StoreLayout): Snapshotter {
     }),
     unmount: (key) => locked(key, async () => {
       const meta = await readMeta(key);
-      if (meta) await unmount(meta.mountpoint);
+      if (meta) await unmountAs(driverOf(meta), meta.mountpoint);
     }),
     remove: (key) => locked(key, async () => {
       if (await pathExists(dirOf(key))) await removeDir(dirOf(key));
@@ -136,12 +161,12 @@ export function openSnapshotter(layout: StoreLayout): Snapshotter {
       const lowers = meta.idmap
         ? shifter.lowerDirs(meta.layers, meta.idmap).reverse().map((rel) => path.join(layout.layers, rel))
         : [...meta.layers].reverse().map((d) => path.join(layout.layers, digestHex(d), 'diff'));
-      return listChanges(path.join(dirOf(key), 'upper'), lowers, exclude);
+      return listChanges(path.join(dirOf(key), 'upper'), lowers, exclude, driverOf(meta));
     },
     async packChanges(key, exclude) {
       const meta = await mustMeta(key);
       if (meta.readOnly) throw new InvalidArgumentError('snapshot', `${key} is read-only and has no changes to pack`);
-      return packTree(path.join(dirOf(key), 'upper'), { overlay: true, exclude, ...(meta.idmap ? { idmap: meta.idmap } : {}) });
+      return packTree(path.join(dirOf(key), 'upper'), { overlay: driverOf(meta), exclude, ...(meta.idmap ? { idmap: meta.idmap } : {}) });
     },
     async repair() {
       for (const key of await readdirIfExists(root)) {

@@ -11,6 +11,8 @@ export const FAILPOINTS = [
   'storage.ingest.mid-blob',
   'storage.unpack.mid-layer',
   'storage.shift.before-rename',
+  'storage.snapshot.after-mount',
+  'storage.probe.after-mount',
   'container.create.after-snapshot',
   'container.run.after-veth',
   'container.run.after-slirp',

@@ -82,4 +82,15 @@ describe('findLeaks', () => {
     expect(leaks).toEqual(expect.arrayContaining([`healthcheck timer of ${gone.slice(0, 12)}`, `healthcheck timer file ${gone}.health`]));
     // Transient leftovers are waited out for up to 300 rounds of ps first: slow on a busy machine.
   }, 120_000);
+
+  it('reports a fuse-overlayfs daemon of a snapshot no container owns', async () => {
+    const { root, runroot } = await emptyRoot();
+    const gone = randomBytes(32).toString('hex');
+    const snap = path.join(root, 'snapshots', gone);
+    for (const d of ['lower', 'upper', 'work', 'merged']) mkdirSync(path.join(snap, d), { recursive: true });
+    execFileSync('fuse-overlayfs', ['-o', `lowerdir=${snap}/lower,upperdir=${snap}/upper,workdir=${snap}/work`, `${snap}/merged`]);
+    made.push(() => execFileSync('umount', [`${snap}/merged`]));
+    const leaks = await findLeaks(root, runroot);
+    expect(leaks).toEqual(expect.arrayContaining([`fuse-overlayfs daemon of ${gone.slice(0, 12)}`, `mount ${snap}/merged`]));
+  }, 120_000);
 });

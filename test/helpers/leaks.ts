@@ -19,6 +19,7 @@ import { hostNames, resolveLayout } from '../../src/paths.js';
  * - veths on this root's bridges, or named for one of its containers, that no running container owns
  * - healthcheck timer loops (`berth-health`), log rotation loops (`berth-logrotate`) and their
  *   `<exits>/<id>.health` / `<exits>/<id>.logs` files of containers not running
+ * - fuse-overlayfs daemons of snapshots that are not a running container's or an image mount's;
  * - runc state, conmon processes and cgroups (`/berth/<id>` in every hierarchy) of containers not running
  * - lock files of objects that no longer exist, of dead holders, and `.break` guards
  * - `.tmp-*` / `.stale-*` files anywhere in the store (container file systems excepted)
@@ -179,26 +180,35 @@ export async function findLeaks(root: string, runroot: string, opts: LeakCheckOp
       .map((v) => `veth ${v.name}${v.master ? ` on ${v.master}` : ''}${v.peerHere ? ' (peer on the host)' : ''}`);
   };
   // A monitor outlives its container by the exit command it runs (`berth container cleanup`).
-  const monitors = () => execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').flatMap((line) => {
+  const monitors = (ps: readonly string[]) => ps.flatMap((line) => {
     const m = /conmon .*-c ([0-9a-f]{64})/.exec(line);
     return m && line.includes(layout.root + '/') && !live.has(m[1]!) ? [`monitor of ${m[1]!.slice(0, 12)}`] : [];
   });
   // A healthcheck timer loop (runtime/healthtimer.ts) lives exactly as long as its container runs.
-  const healthTimers = () => execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').flatMap((line) => {
+  const healthTimers = (ps: readonly string[]) => ps.flatMap((line) => {
     const m = /berth-health .* healthcheck tick ([0-9a-f]{64})/.exec(line);
     return m && line.includes(` ${layout.root} `) && !live.has(m[1]!) ? [`healthcheck timer of ${m[1]!.slice(0, 12)}`] : [];
   });
   // A log rotation loop (runtime/logrotate.ts) too; its second argument is the container's log.
-  const logRotators = () => execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').flatMap((line) => {
+  const logRotators = (ps: readonly string[]) => ps.flatMap((line) => {
     const m = /berth-logrotate \d+ (\S+)/.exec(line);
     const id = m?.[1]!.startsWith(layout.root + '/') ? /([0-9a-f]{64})/.exec(m[1]!)?.[1] : undefined;
     return id && !live.has(id) ? [`log rotation loop of ${id.slice(0, 12)}`] : [];
+  });
+  // A fuse-overlayfs daemon serves a snapshot while it is mounted, and exits once it is unmounted.
+  const fuseDaemons = (ps: readonly string[]) => ps.flatMap((line) => {
+    const m = /^(?:\S*\/)?fuse-overlayfs .* (\S+)\/snapshots\/([^/ ]+)\/merged$/.exec(line);
+    return m && m[1] === layout.root && !m[2]!.startsWith('image-') && !live.has(m[2]!) ? [`fuse-overlayfs daemon of ${m[2]!.slice(0, 12)}`] : [];
   });
   const timerFiles = () => list(layout.exits).flatMap((f) => {
     const [, id, kind] = /^([0-9a-f]{64})\.(health|logs)$/.exec(f) ?? [];
     return id && !live.has(id) ? [`${kind === 'health' ? 'healthcheck timer' : 'log rotation'} file ${f}`] : [];
   });
-  const transient = () => [...vethLeaks(), ...monitors(), ...healthTimers(), ...logRotators(), ...timerFiles(), ...lockLeaks(true)];
+  // One ps per round for every kind of process: on a busy machine each costs a good part of the round.
+  const transient = () => {
+    const ps = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n');
+    return [...vethLeaks(), ...monitors(ps), ...healthTimers(ps), ...logRotators(ps), ...fuseDaemons(ps), ...timerFiles(), ...lockLeaks(true)];
+  };
   let left = transient();
   // Up to 15 s: the exit command is a node process, slow to start on a busy machine.
   for (let i = 0; i < 300 && left.length; i++) {
