@@ -199,9 +199,10 @@ export async function writeDockerArchive(archive: string, tag: string, layers: r
 
 /**
  * Six layers of this machine's own files (headers, Python, Vim, Perl, locales, icons and fonts from /usr):
- * real sizes, names, links and owners, about 300 MB, as an image built from a distribution's packages
- * is (297 MB, 23k entries on Debian 12). Each is `tar -c` of those folders, so `tar -x` of the very same file is the reference. Folders
- * missing here are left out; undefined when less than 100 MB remains (use generated layers then).
+ * real sizes, names, links and owners, as an image built from a distribution's packages has (297 MB,
+ * 23k entries on Debian 12). Each is `tar -c` of those folders, so `tar -x` of the very same file is
+ * the reference. Folders missing here are left out; undefined when less than 100 MB remains (use
+ * generated layers then).
  */
 export const HOST_LAYER_DIRS: readonly (readonly string[])[] = [
   ['usr/include'],
