@@ -66,8 +66,16 @@ export class Lease {
     await fsp.rm(this.file, { force: true });
   }
 
+  private saving: Promise<void> = Promise.resolve();
+
+  /**
+   * One save at a time, each writing the list as it is when it starts: a load stores several layers at
+   * once, and two saves side by side could rename an older list over a newer one, leaving a blob unleased.
+   */
   private save(): Promise<void> {
-    return writeJsonAtomic(this.file, this.data);
+    const next = this.saving.catch(() => {}).then(() => writeJsonAtomic(this.file, this.data));
+    this.saving = next;
+    return next;
   }
 }
 

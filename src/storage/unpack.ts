@@ -158,8 +158,12 @@ class LayerWriter {
   private readonly xattrs = new Map<string, Map<string, Buffer>>();
   private xattrBytes = 0;
   private current: Promise<void> = Promise.resolve();
+  /** Owner a new file gets by itself, when the tree guarantees it (see `creationOwner`). */
+  private readonly owner: { uid: number; gid: number } | undefined;
 
-  constructor(private readonly root: string, private readonly split?: SplitRecorder) {}
+  constructor(private readonly root: string, private readonly split?: SplitRecorder) {
+    this.owner = creationOwner(root);
+  }
 
   add(header: tar.Header, data: EntryData): Promise<void> {
     this.current = this.entry(header, data);
@@ -242,12 +246,16 @@ class LayerWriter {
 
   private async writeFile(rel: string, meta: Meta, data: EntryData, size: number): Promise<void> {
     if (!rel) throw new CorruptError('layer entry "." is a file, not the root directory', HINT);
-    const fd = this.create(rel, (p) => fs.openSync(p, OPEN_NEW, 0o600));
+    // Created with its final mode when the umask leaves it whole (0644, 0755: most files): one fchmod less.
+    // The layer's folder is private (0700) until commit, so no one else sees it meanwhile.
+    const plain = (meta.mode & ~0o777) === 0 && (meta.mode & UMASK) === 0;
+    const fd = this.create(rel, (p) => fs.openSync(p, OPEN_NEW, plain ? meta.mode : 0o600));
     try {
       for await (const chunk of data) writeFully(fd, chunk as Buffer);
+      // A file is the process's own at creation: chown only for other owners (most layers are all root's).
       // chown before chmod: chown clears setuid/setgid bits.
-      fs.fchownSync(fd, meta.uid, meta.gid);
-      fs.fchmodSync(fd, meta.mode);
+      if (meta.uid !== this.owner?.uid || meta.gid !== this.owner.gid) fs.fchownSync(fd, meta.uid, meta.gid);
+      if (!plain) fs.fchmodSync(fd, meta.mode);
       fs.futimesSync(fd, meta.mtime, meta.mtime);
     } finally {
       fs.closeSync(fd);
@@ -434,6 +442,22 @@ class LayerWriter {
   private abs(rel: string): string {
     return rel ? path.join(this.root, rel) : this.root;
   }
+}
+
+/** Read once: a process's umask does not change while it unpacks, and workers may not set it. */
+const UMASK = process.umask();
+
+/**
+ * Who owns a file made under `root` without a chown: the process's effective IDs, unless the group is
+ * inherited instead (a setgid `root`, or a `grpid` mount, where a new file takes its folder's group). The
+ * folders the writer makes below `root` inherit from it in turn, and get their own owner only in `finish`.
+ */
+function creationOwner(root: string): { uid: number; gid: number } | undefined {
+  const uid = process.geteuid?.();
+  const gid = process.getegid?.();
+  if (uid === undefined || gid === undefined) return undefined;
+  const st = fs.statSync(root);
+  return st.gid === gid && (st.mode & 0o2000) === 0 ? { uid, gid } : undefined;
 }
 
 function metaOf(header: tar.Header): Meta {

@@ -36,6 +36,28 @@ describe('unpack', () => {
     expect(await store.storage.layers.list()).toEqual([await store.storage.layers.get(zipped.diffId)]);
   });
 
+  test('files owned by the process still get their owner and mode in a store under a setgid folder of another group', async () => {
+    // A new file takes a setgid folder's group, not the process's: the writer may skip a file's chown
+    // only where a new file is surely the process's own (unpack.ts, creationOwner).
+    const other = path.join(store.dir, 'shared');
+    await fsp.mkdir(other);
+    await fsp.chown(other, 0, 4242);
+    await fsp.chmod(other, 0o2775);
+    const layout = { ...store.layout, layers: path.join(other, 'layers') };
+    const { openStorage } = await import('../../src/storage/index.js');
+    const tar = await makeTar([
+      { name: 'etc/', mode: 0o755, mtime: MTIME },
+      { name: 'etc/hosts', data: 'h', mode: 0o644, mtime: MTIME },
+      { name: 'etc/run.sh', data: 's', mode: 0o755, mtime: MTIME },
+      { name: 'etc/secret', data: 'k', mode: 0o600, mtime: MTIME },
+    ]);
+    const layer = await openStorage(layout).layers.unpack(streamOf(tar));
+    for (const [name, mode] of [['etc/hosts', 0o644], ['etc/run.sh', 0o755], ['etc/secret', 0o600]] as const) {
+      const st = await fsp.lstat(path.join(layer.diffPath, name));
+      expect([name, st.uid, st.gid, st.mode & 0o7777]).toEqual([name, 0, 0, mode]);
+    }
+  });
+
   test('files keep modes, owners, times, links and contents', async () => {
     const big = Buffer.alloc(20 << 20);
     for (let i = 0; i < big.length; i += 4096) big.writeUInt32LE(i, i);
