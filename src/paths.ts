@@ -4,6 +4,8 @@ import { rootlessDirs, rootlessFacts } from './rootless/index.js';
 
 export const DEFAULT_ROOT = '/var/lib/berth';
 export const DEFAULT_RUNROOT = '/run/berth';
+/** The builder's temp folder in a root (unpacked contexts, secrets, downloads), swept of killed builds' folders. */
+export const buildTempDir = (root: string): string => `${root}/build-tmp`;
 
 /**
  * Where a store keeps things. `root` is persistent (images, layers, container records); `runroot` is

@@ -10,7 +10,7 @@ import type { RegistryAccess } from '../registry/index.js';
 import { DEFAULT_POOLS, openNetworkManager, type PoolSpec } from '../network/index.js';
 import { openVolumeManager, type VolumeManager } from '../volume/index.js';
 import { volumeView } from './volumes.js';
-import { resolveLayout, type StoreLayout } from '../paths.js';
+import { buildTempDir, resolveLayout, type StoreLayout } from '../paths.js';
 import { clusterMember } from './cluster-member.js';
 import { networkManagerOptions } from './network-options.js';
 import { createRuntime } from '../runtime/index.js';
@@ -186,7 +186,7 @@ export class Engine implements EngineApi {
         await images.pull(ref, { signal, ...(credentials && { credentials }) });
       },
       cacheDir: buildCacheDir,
-      tempDir: path.join(layout.root, 'build-tmp'),
+      tempDir: buildTempDir(layout.root),
       cacheMountsDir: path.join(layout.root, 'build-cache-mounts'),
     }, opts), buildCacheDir);
     this.images = images;

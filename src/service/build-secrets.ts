@@ -4,11 +4,11 @@
  * without them. A secret entry after the context's first other entry is refused rather than passed on.
  */
 import { createWriteStream, promises as fsp } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { REMOTE_SECRETS_DIR } from '../build/index.js';
+import { makeBuildTemp } from '../build/context.js';
 import { ApiError } from './errors.js';
 
 export interface SplitSecrets {
@@ -35,9 +35,13 @@ export function secretIdsOf(raw: string | null): string[] | undefined {
   return ids as string[];
 }
 
-export async function splitSecrets(body: Readable, ids: readonly string[]): Promise<SplitSecrets> {
+/**
+ * `tempParent` is the store's build temp folder: a folder left there by a service killed mid-build bears
+ * its pid and is swept by the next build (build/context.ts removeStaleContexts).
+ */
+export async function splitSecrets(body: Readable, ids: readonly string[], tempParent: string): Promise<SplitSecrets> {
   const { default: tar } = await import('tar-stream');
-  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'berth-build-secrets-'));
+  const dir = await makeBuildTemp(tempParent, 'secrets');
   const extract = tar.extract();
   const pack = tar.pack();
   const out = new PassThrough();

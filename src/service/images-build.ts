@@ -5,6 +5,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import { buildLine } from '../build/progress.js';
+import { buildTempDir } from '../paths.js';
 import { registryConfig } from './images-transfer.js';
 import { secretIdsOf, splitSecrets, type SplitSecrets } from './build-secrets.js';
 import { ApiError } from './errors.js';
@@ -60,7 +61,7 @@ async function build(call: Call): Promise<void> {
   const quiet = boolParam(q, 'q');
   // Berth's own parameter: the --secret files of a Berth client, at the head of the context (build-secrets.ts).
   const secretIds = secretIdsOf(q.get('secrets'));
-  const split = secretIds ? await splitSecrets(call.req, secretIds) : undefined;
+  const split = secretIds ? await splitSecrets(call.req, secretIds, buildTempDir(call.engine.root)) : undefined;
   try {
     await runBuild(call, quiet, split);
   } finally {

@@ -398,8 +398,10 @@ describe('build --secret through -H unix://', () => {
     await writeFile(path.join(ctx, 'app.txt'), 'app\n');
     const secret = path.join(home, 'tok.txt');
     await writeFile(secret, 's3cret-value', { mode: 0o600 });
-    const leftovers = async () => (await execa('sh', ['-c', `ls -d ${tmpdir()}/berth-build-secrets-* 2>/dev/null || true`])).stdout;
+    // The service keeps them in the store's build temp folder, where a killed build's folders are swept.
+    const leftovers = async () => (await execa('sh', ['-c', `ls -d ${t.root}/build-tmp/berth-context-*-secrets-* 2>/dev/null || true`])).stdout;
     const before = await leftovers();
+    expect(before).toBe('');
 
     const built = await remote('build', '--secret', `id=tok,src=${secret}`, '-t', 'with-secret:1', ctx);
     expect(built.exitCode, built.stderr + built.stdout).toBe(0);
