@@ -86,8 +86,27 @@ function waitDrain(out: Writable): Promise<void> {
   });
 }
 
-/** conmon's control fifo: "1 <height> <width>\n" resizes the container's terminal (WIN_RESIZE_EVENT). */
-export async function resizeTerminal(bundle: string, size: TerminalSize): Promise<void> {
+/**
+ * conmon's control fifo: "1 <height> <width>\n" resizes the container's terminal (WIN_RESIZE_EVENT).
+ * Writes for one bundle go one after another, each with the size last asked for: two followers of one
+ * terminal (an attach and a start, two attaches) each serialize their own changes, but their writes, made
+ * on the thread pool, could otherwise land out of order and leave the container at an older size.
+ */
+export function resizeTerminal(bundle: string, size: TerminalSize): Promise<void> {
+  const slot = ctlWrites.get(bundle) ?? { latest: size, chain: Promise.resolve() };
+  slot.latest = size;
+  const next = slot.chain.catch(() => undefined).then(() => writeCtlSize(bundle, slot.latest));
+  slot.chain = next;
+  ctlWrites.set(bundle, slot);
+  void next.catch(() => undefined).finally(() => {
+    if (slot.chain === next) ctlWrites.delete(bundle);
+  });
+  return next;
+}
+
+const ctlWrites = new Map<string, { latest: TerminalSize; chain: Promise<void> }>();
+
+async function writeCtlSize(bundle: string, size: TerminalSize): Promise<void> {
   // O_NONBLOCK: opening a fifo for writing with no reader (conmon gone) must fail, not hang.
   const fh = await fsp.open(path.join(bundle, 'ctl'), fsConstants.O_WRONLY | fsConstants.O_NONBLOCK);
   try {
