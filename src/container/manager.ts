@@ -148,7 +148,10 @@ export class ContainerManager {
    */
   private async lostExitCode(id: string, err: unknown): Promise<number> {
     const rec = await this.records.load(id);
-    const now = rec && await noticeLoss(this.ctx, rec).catch(() => undefined);
+    // Removed meanwhile (a --rm container's exit hook, an rm -f), its exit file with it: "no such
+    // container", which the service answers from the container's die event for a wait on "removed".
+    if (!rec) throw new NotFoundError('container', id, undefined, { cause: err });
+    const now = await noticeLoss(this.ctx, rec).catch(() => undefined);
     if (!now || now.state === 'running' || now.state === 'paused') throw err;
     return now.exitCode;
   }
