@@ -31,18 +31,23 @@ export interface OverlayDirs {
   cwd: string;
 }
 
-/** overlayfs options for `dirs`; pure, so the page limit and the ordering are testable without root. */
-export function overlayOptions(dirs: OverlayDirs): string {
+/** lowerdir, upperdir and workdir options, which the kernel's overlay and fuse-overlayfs parse alike. */
+function dirOptions(dirs: OverlayDirs, what: string): string[] {
   for (const dir of [...dirs.lower, dirs.upper ?? '', dirs.work ?? '']) {
     // overlayfs splits lowerdir on ':' and mount options on ','
-    if (/[:,]/.test(dir)) throw new RuntimeError(`cannot mount an overlay over ${dir}: the path holds ':' or ','`, 'use a store root whose path has neither');
+    if (/[:,]/.test(dir)) throw new RuntimeError(`cannot mount ${what} over ${dir}: the path holds ':' or ','`, 'use a store root whose path has neither');
   }
   // Layers are stored by diffID, so two steps that changed nothing (or the same) name one folder twice, which
   // overlayfs refuses (ELOOP). Keeping only the topmost occurrence is the same filesystem: applying a layer
   // again above others sets exactly its own paths again, whatever the lower copy did to them.
   const parts = [`lowerdir=${[...new Set(dirs.lower)].join(':')}`];
   if (dirs.upper) parts.push(`upperdir=${dirs.upper}`, `workdir=${dirs.work}`);
-  parts.push(...overlayXattrs().mountOptions);
+  return parts;
+}
+
+/** overlayfs options for `dirs`; pure, so the page limit and the ordering are testable without root. */
+export function overlayOptions(dirs: OverlayDirs): string {
+  const parts = [...dirOptions(dirs, 'an overlay'), ...overlayXattrs().mountOptions];
   const options = parts.join(',');
   if (options.length > MAX_OPTIONS) {
     throw new RuntimeError(`cannot mount an overlay of ${dirs.lower.length} layers: its options exceed one page`, 'flatten the image (export and import it) to have fewer layers');
@@ -100,13 +105,7 @@ export async function hasOwnDevice(target: string): Promise<boolean> {
  * namespace the kernel makes every mount nodev anyway.
  */
 export function fuseOverlayOptions(dirs: OverlayDirs, rootless: boolean): string {
-  for (const dir of [...dirs.lower, dirs.upper ?? '', dirs.work ?? '']) {
-    if (/[:,]/.test(dir)) throw new RuntimeError(`cannot mount fuse-overlayfs over ${dir}: the path holds ':' or ','`, 'use a store root whose path has neither');
-  }
-  const parts = [`lowerdir=${[...new Set(dirs.lower)].join(':')}`];
-  if (dirs.upper) parts.push(`upperdir=${dirs.upper}`, `workdir=${dirs.work}`);
-  parts.push('allow_other', ...(rootless ? [] : ['suid', 'dev']));
-  return parts.join(',');
+  return [...dirOptions(dirs, 'fuse-overlayfs'), 'allow_other', ...(rootless ? [] : ['suid', 'dev'])].join(',');
 }
 
 export const FUSE_DAEMON_EXIT_MS = 5_000;
